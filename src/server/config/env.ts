@@ -13,7 +13,8 @@ export type EnvResult =
       readonly warnings: readonly string[];
     }
   /** a bad value is reported as a flag error; a conflict is fatal on its own, as etcd logs it */
-  | { readonly kind: 'error' | 'conflict'; readonly message: string };
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'conflict'; readonly message: string };
 
 /**
  * Merge variables into the flags given on the command line. The result holds both;
