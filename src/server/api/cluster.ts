@@ -1,0 +1,122 @@
+// etcdserverpb.Cluster: the member list and membership changes (raft conf changes).
+
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ConfChangeType } from '../../raftpb/types.js';
+import { Errors } from '../errors.js';
+import { computeMemberId } from '../ids.js';
+import { type Member, encodeMemberContext } from '../membership.js';
+import { type Int64, toBigInt, uint64 } from '../pb.js';
+import type { EtcdServer } from '../server.js';
+import { type Headers, checkNotLearner, unary } from './common.js';
+
+/** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
+const LEARNER_READY_PERCENT = 0.9;
+
+function memberToPb(m: Member): object {
+  return {
+    ID: uint64(m.id),
+    name: m.name,
+    peerURLs: [...m.peerUrls],
+    clientURLs: [...m.clientUrls],
+    isLearner: m.isLearner,
+  };
+}
+
+function validUrls(urls: readonly string[]): boolean {
+  return urls.every((u) => {
+    try {
+      const p = new URL(u);
+      return (p.protocol === 'http:' || p.protocol === 'https:') && p.port !== '' && (p.pathname === '/' || p.pathname === '');
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function clusterService(
+  server: EtcdServer,
+  headers: Headers,
+  opts: { clusterToken: string; strictReconfigCheck: boolean },
+): UntypedServiceImplementation {
+  const started = (m: Member) => m.name !== '';
+
+  /** etcd's strict reconfiguration check: adding a voter must not leave quorum unstarted. */
+  function checkCanAddVoter(): void {
+    if (!opts.strictReconfigCheck) return;
+    const voters = server.membership.voters();
+    const nmembers = voters.length + 1;
+    const nstarted = voters.filter(started).length;
+    // Growing a one-member cluster to two is how a restored cluster is rebuilt: allowed.
+    if (nstarted === 1 && nmembers === 2) return;
+    if (nstarted < Math.floor(nmembers / 2) + 1) throw Errors.memberNotEnoughStarted;
+  }
+
+  function checkCanRemove(id: bigint): void {
+    if (!opts.strictReconfigCheck) return;
+    const voters = server.membership.voters();
+    const target = voters.find((m) => m.id === id);
+    if (!target) return; // removing a learner never risks quorum
+    const remaining = voters.filter((m) => m.id !== id);
+    const nstarted = remaining.filter(started).length;
+    if (nstarted < Math.floor(remaining.length / 2) + 1) throw Errors.memberNotEnoughStarted;
+  }
+
+  function checkLearnerReady(id: bigint): void {
+    const status = server.raftStatus();
+    const progress = status.progress?.get(id);
+    if (!progress) throw Errors.learnerNotReady;
+    const leaderMatch = status.progress?.get(server.memberId)?.match ?? server.committed;
+    if (progress.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
+  }
+
+  return {
+    MemberList: unary(async () => {
+      return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
+    }),
+
+    MemberAdd: unary(async (req: { peerURLs: string[]; isLearner: boolean }) => {
+      checkNotLearner(server);
+      const urls = req.peerURLs ?? [];
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      server.membership.validateAdd(urls, req.isLearner);
+      if (!req.isLearner) checkCanAddVoter();
+      const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
+      const member: Member = { id, name: '', peerUrls: urls, clientUrls: [], isLearner: req.isLearner === true };
+      const type = req.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      return { header: headers.withoutRevision(), member: memberToPb(member), members: members.map(memberToPb) };
+    }),
+
+    MemberRemove: unary(async (req: { ID: Int64 }) => {
+      checkNotLearner(server);
+      const id = toBigInt(req.ID, true);
+      server.membership.validateExisting(id);
+      checkCanRemove(id);
+      const members = await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+      return { header: headers.withoutRevision(), members: members.map(memberToPb) };
+    }),
+
+    MemberUpdate: unary(async (req: { ID: Int64; peerURLs: string[] }) => {
+      checkNotLearner(server);
+      const id = toBigInt(req.ID, true);
+      const existing = server.membership.validateExisting(id);
+      const urls = req.peerURLs ?? [];
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      const updated: Member = { ...existing, peerUrls: urls };
+      const members = await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated));
+      return { header: headers.withoutRevision(), members: members.map(memberToPb) };
+    }),
+
+    MemberPromote: unary(async (req: { ID: Int64 }) => {
+      checkNotLearner(server);
+      const id = toBigInt(req.ID, true);
+      const existing = server.membership.validateExisting(id);
+      if (!existing.isLearner) throw Errors.memberNotLearner;
+      if (!server.isLeader) throw Errors.notLeader;
+      checkLearnerReady(id);
+      const promoted: Member = { ...existing, isLearner: false };
+      const members = await server.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext(promoted));
+      return { header: headers.withoutRevision(), members: members.map(memberToPb) };
+    }),
+  };
+}

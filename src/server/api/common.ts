@@ -1,0 +1,97 @@
+// What every gRPC service shares: response headers, error translation, the unary
+// wrapper, and the checks etcd makes before serving a request (leader, learner, quota).
+
+import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type Long from 'long';
+import { MvccError } from '../../mvcc/index.js';
+import { ALARM_NOSPACE } from '../alarms.js';
+import { EtcdError, Errors, toServiceError } from '../errors.js';
+import { uint64 } from '../pb.js';
+import type { EtcdServer } from '../server.js';
+
+export interface ResponseHeader {
+  cluster_id: Long;
+  member_id: Long;
+  revision?: number;
+  raft_term: number;
+}
+
+/** Fills response headers as etcd does: cluster, member, revision (current unless given), term. */
+export class Headers {
+  private readonly clusterId: Long;
+  private readonly memberId: Long;
+
+  constructor(private readonly server: EtcdServer) {
+    this.clusterId = uint64(server.clusterId);
+    this.memberId = uint64(server.memberId);
+  }
+
+  make(revision?: number): ResponseHeader {
+    return {
+      cluster_id: this.clusterId,
+      member_id: this.memberId,
+      revision: revision ?? this.server.store.currentRevision,
+      raft_term: this.server.raftTerm,
+    };
+  }
+
+  /** Membership responses carry no revision. */
+  withoutRevision(): ResponseHeader {
+    return { cluster_id: this.clusterId, member_id: this.memberId, raft_term: this.server.raftTerm };
+  }
+}
+
+const mvccErrors: Record<string, EtcdError> = {
+  compacted: Errors.compacted,
+  'future-rev': Errors.futureRev,
+  'key-not-found': Errors.keyNotFound,
+  'value-provided': Errors.valueProvided,
+  'lease-provided': Errors.leaseProvided,
+  'duplicate-key': Errors.duplicateKey,
+  'too-many-ops': Errors.tooManyOps,
+  'empty-key': Errors.emptyKey,
+};
+
+/** Maps store errors to etcd's client-visible errors; others pass through. */
+export function translate(err: unknown): unknown {
+  if (err instanceof MvccError) return mvccErrors[err.code] ?? err;
+  return err;
+}
+
+/** Wraps an async unary handler: its result is the response, a throw is the gRPC status. */
+export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(translate(err))),
+    );
+  };
+}
+
+/** clientv3 sets `hasleader: true` on requests that must fail fast without a leader. */
+export function requiresLeader(md: Metadata): boolean {
+  return md.get('hasleader')[0] === 'true';
+}
+
+export function checkLeader(server: EtcdServer, md: Metadata): void {
+  if (requiresLeader(md) && server.leader === 0n) throw Errors.noLeader;
+}
+
+export function checkNotLearner(server: EtcdServer): void {
+  if (server.isLearner) throw Errors.notSupportedForLearner;
+}
+
+/**
+ * etcd's quota check before proposing a write that needs space: refuse while NOSPACE is
+ * active, and raise it when the write would push the backend past the quota.
+ */
+export function checkQuota(server: EtcdServer, cost: number): void {
+  if (server.alarms.has(ALARM_NOSPACE)) throw Errors.noSpace;
+  const quota = server.config.quotaBackendBytes;
+  if (quota > 0 && server.store.dbSize() + cost > quota) {
+    server
+      .propose({ alarm: { action: 1, memberID: uint64(server.memberId), alarm: ALARM_NOSPACE } })
+      .catch(() => undefined);
+    throw Errors.noSpace;
+  }
+}

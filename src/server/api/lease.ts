@@ -1,0 +1,89 @@
+// etcdserverpb.Lease: grants and revocations go through raft; keepalives and
+// time-to-live are answered by the leader's lessor.
+
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Errors } from '../errors.js';
+import { MAX_LEASE_TTL } from '../lessor.js';
+import { type Int64, int64, toBigInt, toNumber } from '../pb.js';
+import type { EtcdServer } from '../server.js';
+import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
+
+/** A random positive int63 for a lease the client did not name. */
+function randomLeaseId(): bigint {
+  const b = new BigUint64Array(1);
+  crypto.getRandomValues(b);
+  const id = b[0]! & 0x7fff_ffff_ffff_ffffn;
+  return id === 0n ? 1n : id;
+}
+
+export function leaseService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
+  /** Keys still attached to the lease (stale attachments are filtered against the store). */
+  async function attachedKeys(id: bigint): Promise<Buffer[]> {
+    const lease = server.lessor.lookup(id);
+    if (!lease) return [];
+    const out: Buffer[] = [];
+    for (const k of lease.keys) {
+      const key = Buffer.from(k, 'latin1');
+      const r = await server.store.range({ key });
+      if (r.kvs[0]?.lease === id) out.push(key);
+      else lease.keys.delete(k);
+    }
+    return out.sort(Buffer.compare);
+  }
+
+  return {
+    LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }, call) => {
+      checkNotLearner(server);
+      checkLeader(server, call.metadata);
+      const ttl = toNumber(req.TTL);
+      if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
+      checkQuota(server, 0);
+      let id = toBigInt(req.ID);
+      if (id === 0n) id = randomLeaseId();
+      const r = await server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
+      return { header: headers.make(), ID: int64(r.id), TTL: r.ttl, error: '' };
+    }),
+
+    LeaseRevoke: unary(async (req: { ID: Int64 }, call) => {
+      checkNotLearner(server);
+      checkLeader(server, call.metadata);
+      const r = await server.propose<{ revision: number }>({ lease_revoke: { ID: req.ID } });
+      return { header: headers.make(r.revision) };
+    }),
+
+    LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
+      checkNotLearner(server);
+      const id = toBigInt(req.ID);
+      const lease = server.lessor.lookup(id);
+      if (!lease) return { header: headers.make(), ID: int64(id), TTL: -1, grantedTTL: 0, keys: [] };
+      return {
+        header: headers.make(),
+        ID: int64(id),
+        TTL: server.lessor.remaining(id),
+        grantedTTL: lease.ttl,
+        keys: req.keys ? await attachedKeys(id) : [],
+      };
+    }),
+
+    LeaseLeases: unary(async () => {
+      checkNotLearner(server);
+      return { header: headers.make(), leases: server.lessor.ids().map((id) => ({ ID: int64(id) })) };
+    }),
+
+    LeaseKeepAlive: (call: ServerDuplexStream<{ ID: Int64 }, object>) => {
+      call.on('data', (req: { ID: Int64 }) => {
+        if (server.isLearner) {
+          call.emit('error', { code: Errors.notSupportedForLearner.code, details: Errors.notSupportedForLearner.message });
+          return;
+        }
+        const id = toBigInt(req.ID);
+        // The header is taken before the renewal, as etcd does.
+        const header = headers.make();
+        const ttl = server.lessor.renew(id);
+        call.write({ header, ID: int64(id), TTL: ttl });
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// etcdserverpb.Watch: one bidirectional stream carries many watchers. Creates are
+// answered in order with `created` before any event of that watcher; events come from
+// the store's watch stream, which stops feeding a stream whose socket is full.
+
+import { status as Code, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
+import { eventToPb } from '../convert.js';
+import { Errors } from '../errors.js';
+import { type Int64, toNumber } from '../pb.js';
+import type { EtcdServer } from '../server.js';
+import { type Headers, requiresLeader } from './common.js';
+
+interface PbWatchRequest {
+  create_request?: {
+    key: Buffer;
+    range_end: Buffer;
+    start_revision: Int64;
+    progress_notify: boolean;
+    filters: number[];
+    prev_kv: boolean;
+    watch_id: Int64;
+    fragment: boolean;
+  } | null;
+  cancel_request?: { watch_id: Int64 } | null;
+  progress_request?: object | null;
+}
+
+const FILTER_NOPUT = 0;
+const FILTER_NODELETE = 1;
+
+export function watchService(
+  server: EtcdServer,
+  headers: Headers,
+  progressNotifyIntervalMs: number,
+): UntypedServiceImplementation {
+  return {
+    Watch: (call: ServerDuplexStream<PbWatchRequest, object>) => {
+      new WatchSession(server, headers, call, progressNotifyIntervalMs).start();
+    },
+  };
+}
+
+class WatchSession {
+  private readonly ws: WatchStream;
+  /** responses produced while a create is being answered: they must follow `created` */
+  private held: WatchResponseOut[] | undefined;
+  private readonly progressIds = new Set<number>();
+  /** watchers that got events since the last timed progress notification */
+  private readonly recentlySent = new Set<number>();
+  private progressTimer: NodeJS.Timeout | undefined;
+  private unsubscribeLeader: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly server: EtcdServer,
+    private readonly headers: Headers,
+    private readonly call: ServerDuplexStream<PbWatchRequest, object>,
+    private readonly progressIntervalMs: number,
+  ) {
+    this.ws = server.store.newWatchStream((r) => this.deliver(r));
+  }
+
+  start(): void {
+    const { call } = this;
+    if (requiresLeader(call.metadata)) {
+      if (this.server.leader === 0n) return this.fail(Errors.noLeader);
+      this.unsubscribeLeader = this.server.onLeaderChange(() => {
+        if (this.server.leader === 0n) this.fail(Errors.noLeader);
+      });
+    }
+    call.on('data', (req: PbWatchRequest) => this.onRequest(req));
+    call.on('drain', () => this.ws.resume());
+    call.on('end', () => {
+      this.close();
+      call.end();
+    });
+    call.on('error', () => this.close());
+    call.on('cancelled', () => this.close());
+  }
+
+  private onRequest(req: PbWatchRequest): void {
+    if (this.closed) return;
+    if (req.create_request) this.create(req.create_request);
+    else if (req.cancel_request) {
+      const id = toNumber(req.cancel_request.watch_id);
+      if (this.ws.cancel(id)) {
+        this.progressIds.delete(id);
+        this.write({ header: this.headers.make(), watch_id: id, canceled: true });
+      }
+    } else if (req.progress_request) this.ws.requestProgress();
+  }
+
+  private create(c: NonNullable<PbWatchRequest['create_request']>): void {
+    // An empty key means "from the first key" (etcd rewrites it to "\0").
+    const key = c.key && c.key.length > 0 ? c.key : Buffer.from([0]);
+    const filters = c.filters ?? [];
+    const requested = toNumber(c.watch_id);
+    this.held = [];
+    const res = this.ws.watch({
+      key,
+      rangeEnd: c.range_end && c.range_end.length > 0 ? c.range_end : undefined,
+      startRevision: toNumber(c.start_revision),
+      prevKv: c.prev_kv === true,
+      noPut: filters.includes(FILTER_NOPUT),
+      noDelete: filters.includes(FILTER_NODELETE),
+      ...(requested !== 0 ? { watchId: requested } : {}),
+    });
+    const held = this.held;
+    this.held = undefined;
+    if ('error' in res) {
+      this.write({
+        header: this.headers.make(),
+        watch_id: -1,
+        created: true,
+        canceled: true,
+        cancel_reason: 'mvcc: duplicate watch ID provided on the WatchStream',
+      });
+      return;
+    }
+    this.write({ header: this.headers.make(), watch_id: res.watchId, created: true });
+    if (c.progress_notify) this.progressIds.add(res.watchId);
+    this.armProgressTimer();
+    for (const r of held) this.deliver(r);
+  }
+
+  /** The store's sink: returns false when the socket is full (the store then holds back). */
+  private deliver(r: WatchResponseOut): boolean {
+    if (this.closed) return false;
+    if (this.held) {
+      this.held.push(r);
+      return true;
+    }
+    if (r.compactRevision !== undefined && r.compactRevision > 0) {
+      this.ws.cancel(r.watchId);
+      this.progressIds.delete(r.watchId);
+      return this.write({
+        header: { ...this.headers.make(), revision: 0 },
+        watch_id: r.watchId,
+        canceled: true,
+        compact_revision: r.compactRevision,
+        cancel_reason: 'etcdserver: mvcc: required revision has been compacted',
+      });
+    }
+    if (r.events.length > 0) this.recentlySent.add(r.watchId);
+    return this.write({
+      header: this.headers.make(r.revision),
+      watch_id: r.watchId,
+      events: r.events.map(eventToPb),
+    });
+  }
+
+  private write(resp: object): boolean {
+    if (this.closed) return false;
+    return this.call.write(resp);
+  }
+
+  /** Timed progress notifications for watchers that asked (skipped right after events). */
+  private armProgressTimer(): void {
+    if (this.progressTimer || this.progressIds.size === 0) return;
+    this.progressTimer = setInterval(() => {
+      for (const id of this.progressIds) {
+        if (this.recentlySent.has(id) || !this.ws.isSynced(id)) continue;
+        this.write({ header: this.headers.make(), watch_id: id });
+      }
+      this.recentlySent.clear();
+    }, this.progressIntervalMs);
+    this.progressTimer.unref();
+  }
+
+  private fail(err: { code: Code; message: string }): void {
+    if (this.closed) return;
+    this.close();
+    this.call.emit('error', { code: err.code, details: err.message });
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.progressTimer) clearInterval(this.progressTimer);
+    this.unsubscribeLeader?.();
+    this.ws.close();
+  }
+}

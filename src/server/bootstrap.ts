@@ -1,0 +1,237 @@
+// Turning a data dir and the configuration into a member: a new cluster from
+// --initial-cluster, or a restart from the snapshot, the WAL and the store.
+
+import { mkdir, access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { MemoryStorage, RawNode, type RaftLogger } from '../raft/index.js';
+import { type ConfState, type Snapshot, emptyConfState } from '../raftpb/types.js';
+import { MvccStore } from '../mvcc/index.js';
+import { Snapshotter, WAL } from '../wal/index.js';
+import { AlarmStore } from './alarms.js';
+import type { EtcdConfig } from './config/types.js';
+import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
+import { Lessor, decodeLeaseRecord } from './lessor.js';
+import { type Member, Membership, encodeMemberContext } from './membership.js';
+import { WalMetadata, toBigInt } from './pb.js';
+import type { ServerParts, SnapshotData } from './server.js';
+
+/** A refusal to start that names what is wrong and what to do. */
+export class BootstrapError extends Error {
+  override name = 'BootstrapError';
+}
+
+export interface DataDirLayout {
+  memberDir: string;
+  walDir: string;
+  snapDir: string;
+  /** the LevelDB holding the keys (where etcd keeps its bbolt file, member/snap/db) */
+  dbDir: string;
+}
+
+export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): DataDirLayout {
+  const memberDir = path.join(cfg.dataDir, 'member');
+  const snapDir = path.join(memberDir, 'snap');
+  return {
+    memberDir,
+    walDir: cfg.walDir !== '' ? cfg.walDir : path.join(memberDir, 'wal'),
+    snapDir,
+    dbDir: path.join(snapDir, 'db'),
+  };
+}
+
+/** etcd prints URLs without a trailing slash: scheme://host:port. */
+export function urlString(u: URL): string {
+  return `${u.protocol}//${u.host}`;
+}
+
+async function ensureWritableDir(dir: string, what: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK | constants.R_OK | constants.X_OK);
+  } catch (err) {
+    throw new BootstrapError(`cannot access ${what} "${dir}": ${(err as Error).message}; check the path and its permissions`);
+  }
+}
+
+function raftLogger(log: Logger): RaftLogger {
+  const raftLog = log.child({ caller: 'raft' });
+  return {
+    debug: (msg: string) => raftLog.debug(msg),
+    info: (msg: string) => raftLog.info(msg),
+    warn: (msg: string) => raftLog.warn(msg),
+    error: (msg: string) => raftLog.error(msg),
+  };
+}
+
+/** Seconds: etcd's minimum lease TTL, ceil(1.5 election timeouts) in whole heartbeats. */
+export function minLeaseTtl(cfg: Pick<EtcdConfig, 'electionTimeout' | 'heartbeatInterval'>): number {
+  const electionTicks = Math.floor(cfg.electionTimeout / cfg.heartbeatInterval);
+  return Math.ceil((Math.floor((3 * electionTicks) / 2) * cfg.heartbeatInterval) / 1000);
+}
+
+function newRawNode(cfg: EtcdConfig, id: bigint, storage: MemoryStorage, applied: number, log: Logger): RawNode {
+  return new RawNode({
+    id,
+    electionTick: Math.max(1, Math.floor(cfg.electionTimeout / cfg.heartbeatInterval)),
+    heartbeatTick: 1,
+    storage,
+    applied,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 512,
+    checkQuorum: true,
+    // etcd-ts always pre-votes: a member rejoining after a partition cannot disrupt a
+    // healthy leader by bumping the term.
+    preVote: true,
+    readOnlyOption: 'safe',
+    random: Math.random,
+    logger: raftLogger(log),
+  });
+}
+
+export type BootstrapResult = Omit<ServerParts, 'send'> & { layout: DataDirLayout; isNewCluster: boolean };
+
+export async function bootstrap(cfg: EtcdConfig, log: Logger): Promise<BootstrapResult> {
+  const layout = dataDirLayout(cfg);
+  await ensureWritableDir(cfg.dataDir, 'data directory');
+  await ensureWritableDir(layout.snapDir, 'snapshot directory');
+  if (cfg.walDir !== '') await ensureWritableDir(path.dirname(layout.walDir), 'WAL directory');
+
+  const haveWal = WAL.exists(layout.walDir);
+  const snapshotter = new Snapshotter(layout.snapDir);
+  const store = await MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
+  try {
+    const r = haveWal ? await restartMember(cfg, layout, snapshotter, log) : await startNewCluster(cfg, layout, log);
+    const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
+    for (const [id, record] of await store.leaseRecords()) {
+      const rec = decodeLeaseRecord(record);
+      lessor.restore(id, rec.ttl, rec.remainingTtl);
+    }
+    const all = await store.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
+    for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+    return { ...r, store, snapshotter, lessor, layout, isNewCluster: !haveWal };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+interface MemberStart {
+  memberId: bigint;
+  clusterId: bigint;
+  raft: RawNode;
+  raftStorage: MemoryStorage;
+  wal: WAL;
+  membership: Membership;
+  alarms: AlarmStore;
+  snapshotIndex: number;
+  confState: ConfState;
+}
+
+async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logger): Promise<MemberStart> {
+  if (cfg.initialClusterState === 'existing') {
+    throw new BootstrapError(
+      '--initial-cluster-state=existing (joining a running cluster) needs the peer transport, which this etcd-ts build does not have yet; start with --initial-cluster-state=new',
+    );
+  }
+  const local = cfg.initialCluster.get(cfg.name);
+  if (local === undefined) {
+    const names = [...cfg.initialCluster.keys()].map((n) => `"${n}"`).join(', ');
+    throw new BootstrapError(`--initial-cluster has no member named "${cfg.name}" (it has ${names}); add it or fix --name`);
+  }
+  const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort();
+  const listed = local.map(urlString).sort();
+  if (advertised.join(',') !== listed.join(',')) {
+    throw new BootstrapError(
+      `--initial-cluster has ${cfg.name}=${listed.join(',')} but --initial-advertise-peer-urls is ${advertised.join(',')}; make them match`,
+    );
+  }
+  const members: Member[] = [...cfg.initialCluster].map(([name, urls]) => {
+    const peerUrls = urls.map(urlString);
+    return { id: computeMemberId(peerUrls, cfg.initialClusterToken), name, peerUrls, clientUrls: [], isLearner: false };
+  });
+  const seen = new Map<bigint, string>();
+  for (const m of members) {
+    const other = seen.get(m.id);
+    if (other !== undefined) throw new BootstrapError(`--initial-cluster members "${other}" and "${m.name}" have the same peer URLs`);
+    seen.set(m.id, m.name);
+  }
+  const memberId = members.find((m) => m.name === cfg.name)!.id;
+  const clusterId = computeClusterId(members.map((m) => m.id));
+  const metadata = WalMetadata.encode({ NodeID: memberId.toString(), ClusterID: clusterId.toString() }).finish();
+  const wal = await WAL.create(layout.walDir, metadata);
+  const raftStorage = new MemoryStorage();
+  const raft = newRawNode(cfg, memberId, raftStorage, 0, log);
+  raft.bootstrap(members.map((m) => ({ id: m.id, context: encodeMemberContext(m) })));
+  log.info(
+    { 'local-member-id': idHex(memberId), 'cluster-id': idHex(clusterId), 'initial-cluster': members.map((m) => `${m.name}=${m.peerUrls.join(',')}`) },
+    `starting member ${idHex16(memberId)} in cluster ${idHex(clusterId)}`,
+  );
+  return {
+    memberId,
+    clusterId,
+    raft,
+    raftStorage,
+    wal,
+    membership: new Membership(clusterId, memberId),
+    alarms: new AlarmStore(),
+    snapshotIndex: 0,
+    confState: emptyConfState,
+  };
+}
+
+async function restartMember(
+  cfg: EtcdConfig,
+  layout: DataDirLayout,
+  snapshotter: Snapshotter,
+  log: Logger,
+): Promise<MemberStart> {
+  const snapshot: Snapshot | undefined = await snapshotter.load();
+  const walSnap = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 };
+  const wal = await WAL.open(layout.walDir, walSnap);
+  try {
+    const { metadata, hardState, entries } = await wal.readAll();
+    const md = WalMetadata.decode(metadata) as unknown as { NodeID: unknown; ClusterID: unknown };
+    const memberId = toBigInt(md.NodeID as never, true);
+    const clusterId = toBigInt(md.ClusterID as never, true);
+    const raftStorage = new MemoryStorage();
+    const membership = new Membership(clusterId, memberId);
+    const alarms = new AlarmStore();
+    if (snapshot) {
+      raftStorage.applySnapshot(snapshot);
+      const data = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as SnapshotData;
+      membership.restore(data.membership);
+      alarms.restore(data.alarms);
+    }
+    raftStorage.setHardState(hardState);
+    raftStorage.append(entries);
+    const snapshotIndex = snapshot?.metadata.index ?? 0;
+    log.info(
+      {
+        'local-member-id': idHex(memberId),
+        'cluster-id': idHex(clusterId),
+        'commit-index': hardState.commit,
+        'snapshot-index': snapshotIndex,
+        'wal-entries': entries.length,
+      },
+      `restarting local member ${idHex16(memberId)} in cluster ${idHex(clusterId)} at commit index ${hardState.commit}`,
+    );
+    if (cfg.initialClusterState === 'new' && cfg.initialCluster.size > 0) {
+      log.info({ 'data-dir': cfg.dataDir }, 'the data dir already holds a member; --initial-cluster flags are ignored');
+    }
+    return {
+      memberId,
+      clusterId,
+      raft: newRawNode(cfg, memberId, raftStorage, snapshotIndex, log),
+      raftStorage,
+      wal,
+      membership,
+      alarms,
+      snapshotIndex,
+      confState: snapshot?.metadata.confState ?? emptyConfState,
+    };
+  } catch (err) {
+    await wal.close();
+    throw err;
+  }
+}

@@ -1,0 +1,203 @@
+// Conversions between the protobufjs view of etcd's API messages (Long integers,
+// snake_case fields, numeric enums) and the MVCC store's TypeScript types.
+
+import type {
+  Compare,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  Event,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from '../mvcc/index.js';
+import { type Int64, int64, toBigInt, toNumber } from './pb.js';
+
+/** Field shapes of decoded protobufjs messages we read (defaults come from prototypes). */
+export interface PbRangeRequest {
+  key: Buffer;
+  range_end: Buffer;
+  limit: Int64;
+  revision: Int64;
+  sort_order: number;
+  sort_target: number;
+  serializable: boolean;
+  keys_only: boolean;
+  count_only: boolean;
+  min_mod_revision: Int64;
+  max_mod_revision: Int64;
+  min_create_revision: Int64;
+  max_create_revision: Int64;
+}
+export interface PbPutRequest {
+  key: Buffer;
+  value: Buffer;
+  lease: Int64;
+  prev_kv: boolean;
+  ignore_value: boolean;
+  ignore_lease: boolean;
+}
+export interface PbDeleteRangeRequest {
+  key: Buffer;
+  range_end: Buffer;
+  prev_kv: boolean;
+}
+export interface PbCompare {
+  result: number;
+  target: number;
+  key: Buffer;
+  version?: Int64;
+  create_revision?: Int64;
+  mod_revision?: Int64;
+  value?: Buffer;
+  lease?: Int64;
+  range_end: Buffer;
+}
+export interface PbRequestOp {
+  request_range?: PbRangeRequest | null;
+  request_put?: PbPutRequest | null;
+  request_delete_range?: PbDeleteRangeRequest | null;
+  request_txn?: PbTxnRequest | null;
+}
+export interface PbTxnRequest {
+  compare: PbCompare[];
+  success: PbRequestOp[];
+  failure: PbRequestOp[];
+}
+
+const sortOrders = ['none', 'ascend', 'descend'] as const;
+const sortTargets = ['key', 'version', 'create', 'mod', 'value'] as const;
+const compareResults = ['equal', 'greater', 'less', 'not_equal'] as const;
+
+function nonEmpty(b: Buffer | undefined | null): Buffer | undefined {
+  return b && b.length > 0 ? b : undefined;
+}
+
+function buf(b: Uint8Array | undefined | null): Buffer {
+  if (!b) return Buffer.alloc(0);
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function rangeFromPb(r: PbRangeRequest): RangeRequest {
+  return {
+    key: buf(r.key),
+    rangeEnd: nonEmpty(buf(r.range_end)),
+    limit: toNumber(r.limit),
+    revision: toNumber(r.revision),
+    sortOrder: sortOrders[r.sort_order] ?? 'none',
+    sortTarget: sortTargets[r.sort_target] ?? 'key',
+    keysOnly: r.keys_only === true,
+    countOnly: r.count_only === true,
+    minModRevision: toNumber(r.min_mod_revision),
+    maxModRevision: toNumber(r.max_mod_revision),
+    minCreateRevision: toNumber(r.min_create_revision),
+    maxCreateRevision: toNumber(r.max_create_revision),
+  };
+}
+
+export function putFromPb(r: PbPutRequest): PutRequest {
+  return {
+    key: buf(r.key),
+    value: buf(r.value),
+    lease: toBigInt(r.lease),
+    prevKv: r.prev_kv === true,
+    ignoreValue: r.ignore_value === true,
+    ignoreLease: r.ignore_lease === true,
+  };
+}
+
+export function deleteRangeFromPb(r: PbDeleteRangeRequest): DeleteRangeRequest {
+  return { key: buf(r.key), rangeEnd: nonEmpty(buf(r.range_end)), prevKv: r.prev_kv === true };
+}
+
+function compareFromPb(c: PbCompare): Compare {
+  const base = {
+    key: buf(c.key),
+    rangeEnd: nonEmpty(buf(c.range_end)),
+    result: compareResults[c.result] ?? 'equal',
+  };
+  switch (c.target) {
+    case 0:
+      return { ...base, target: 'version', value: toNumber(c.version) } as Compare;
+    case 1:
+      return { ...base, target: 'create', value: toNumber(c.create_revision) } as Compare;
+    case 2:
+      return { ...base, target: 'mod', value: toNumber(c.mod_revision) } as Compare;
+    case 3:
+      return { ...base, target: 'value', value: buf(c.value) } as Compare;
+    default:
+      return { ...base, target: 'lease', value: toBigInt(c.lease) } as Compare;
+  }
+}
+
+function opFromPb(op: PbRequestOp): RequestOp | undefined {
+  if (op.request_range) return { range: rangeFromPb(op.request_range) };
+  if (op.request_put) return { put: putFromPb(op.request_put) };
+  if (op.request_delete_range) return { deleteRange: deleteRangeFromPb(op.request_delete_range) };
+  if (op.request_txn) return { txn: txnFromPb(op.request_txn) };
+  return undefined;
+}
+
+/** Converts a txn; an empty RequestOp (none of the oneof set) becomes `undefined` in place. */
+export function txnFromPb(t: PbTxnRequest): TxnRequest {
+  return {
+    compare: (t.compare ?? []).map(compareFromPb),
+    success: (t.success ?? []).map(opFromPb) as RequestOp[],
+    failure: (t.failure ?? []).map(opFromPb) as RequestOp[],
+  };
+}
+
+// ---- responses ----
+
+export function kvToPb(kv: KeyValue): object {
+  return {
+    key: kv.key,
+    create_revision: kv.createRevision,
+    mod_revision: kv.modRevision,
+    version: kv.version,
+    value: kv.value,
+    lease: kv.lease === 0n ? 0 : int64(kv.lease),
+  };
+}
+
+export function eventToPb(ev: Event): object {
+  const out: { type: number; kv: object; prev_kv?: object } = {
+    type: ev.type === 'put' ? 0 : 1,
+    kv: kvToPb(ev.kv),
+  };
+  if (ev.prevKv) out.prev_kv = kvToPb(ev.prevKv);
+  return out;
+}
+
+type Header = object;
+
+export function rangeRespToPb(r: RangeResponse, header: Header): object {
+  return { header, kvs: r.kvs.map(kvToPb), more: r.more, count: r.count };
+}
+
+export function putRespToPb(r: PutResponse, header: Header): object {
+  return r.prevKv ? { header, prev_kv: kvToPb(r.prevKv) } : { header };
+}
+
+export function deleteRespToPb(r: DeleteRangeResponse, header: Header): object {
+  return { header, deleted: r.deleted, prev_kvs: r.prevKvs.map(kvToPb) };
+}
+
+function respOpToPb(op: ResponseOp): object {
+  // Inner responses carry a header holding only the revision, as etcd's do.
+  if ('range' in op) return { response_range: rangeRespToPb(op.range, { revision: op.range.revision }) };
+  if ('put' in op) return { response_put: putRespToPb(op.put, { revision: op.put.revision }) };
+  if ('deleteRange' in op) {
+    return { response_delete_range: deleteRespToPb(op.deleteRange, { revision: op.deleteRange.revision }) };
+  }
+  return { response_txn: txnRespToPb(op.txn, { revision: op.txn.revision }) };
+}
+
+export function txnRespToPb(r: TxnResponse, header: Header): object {
+  return { header, succeeded: r.succeeded, responses: r.responses.map(respOpToPb) };
+}

@@ -1,0 +1,166 @@
+// Leases. Grants and revocations are raft entries applied on every member; expiry is
+// decided only by the leader (the "primary" lessor), which then proposes a revoke.
+// Keepalives are leader-local, as in etcd: they move the deadline without raft.
+
+import { Reader, WireType, Writer } from '../raftpb/wire.js';
+import { Errors } from './errors.js';
+
+/** etcd's upper bound on a lease TTL, in seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000;
+
+export interface Lease {
+  readonly id: bigint;
+  /** granted TTL in seconds (after raising to the minimum) */
+  readonly ttl: number;
+  /** TTL to use at the next promotion (from a checkpoint), seconds; 0 = full ttl */
+  remainingTtl: number;
+  /** monotonic ms; Infinity while this member is not the primary */
+  expiry: number;
+  /** keys attached at some point; stale ones are filtered against the store when read */
+  readonly keys: Set<string>;
+}
+
+export interface LessorOptions {
+  /** shortest TTL granted, seconds (etcd: ceil(1.5 × election timeout)) */
+  minTtl: number;
+  now: () => number;
+}
+
+/** leasepb.Lease{ID=1, TTL=2, RemainingTTL=3}: the record persisted beside the keys. */
+export function encodeLeaseRecord(l: Pick<Lease, 'id' | 'ttl' | 'remainingTtl'>): Buffer {
+  const w = new Writer(32);
+  w.tag(1, WireType.Varint).uint64(l.id);
+  w.tag(2, WireType.Varint).uint53(l.ttl);
+  if (l.remainingTtl > 0) w.tag(3, WireType.Varint).uint53(l.remainingTtl);
+  return Buffer.from(w.finish());
+}
+
+export function decodeLeaseRecord(b: Uint8Array): { id: bigint; ttl: number; remainingTtl: number } {
+  const r = new Reader(b);
+  let id = 0n;
+  let ttl = 0;
+  let remainingTtl = 0;
+  while (!r.done()) {
+    const [f, wt] = r.tag();
+    if (f === 1) id = BigInt.asIntN(64, r.uint64());
+    else if (f === 2) ttl = r.uint53();
+    else if (f === 3) remainingTtl = r.uint53();
+    else r.skip(wt);
+  }
+  return { id, ttl, remainingTtl };
+}
+
+export class Lessor {
+  private readonly leases = new Map<bigint, Lease>();
+  private primary = false;
+
+  constructor(private readonly opts: LessorOptions) {}
+
+  get isPrimary(): boolean {
+    return this.primary;
+  }
+
+  get minTtl(): number {
+    return this.opts.minTtl;
+  }
+
+  lookup(id: bigint): Lease | undefined {
+    return this.leases.get(id);
+  }
+
+  ids(): bigint[] {
+    return [...this.leases.keys()];
+  }
+
+  /** Applies a grant. Returns the lease, whose ttl may have been raised to the minimum. */
+  grant(id: bigint, ttl: number): Lease {
+    if (this.leases.has(id)) throw Errors.leaseExist;
+    const granted = Math.max(ttl, this.opts.minTtl);
+    const lease: Lease = {
+      id,
+      ttl: granted,
+      remainingTtl: 0,
+      expiry: this.primary ? this.opts.now() + granted * 1000 : Infinity,
+      keys: new Set(),
+    };
+    this.leases.set(id, lease);
+    return lease;
+  }
+
+  /** Applies a revoke: forgets the lease and returns the keys that were attached to it. */
+  revoke(id: bigint): string[] {
+    const l = this.leases.get(id);
+    if (l === undefined) throw Errors.leaseNotFound;
+    this.leases.delete(id);
+    return [...l.keys];
+  }
+
+  /** Restores a lease read back from the store at startup. */
+  restore(id: bigint, ttl: number, remainingTtl: number): void {
+    this.leases.set(id, { id, ttl, remainingTtl, expiry: Infinity, keys: new Set() });
+  }
+
+  attach(id: bigint, key: Buffer): void {
+    this.leases.get(id)?.keys.add(key.toString('latin1'));
+  }
+
+  /** Leader-local renewal: returns the TTL granted again, or 0 for an unknown/expired lease. */
+  renew(id: bigint): number {
+    const l = this.leases.get(id);
+    if (l === undefined || !this.primary) return 0;
+    if (l.expiry <= this.opts.now()) return 0;
+    l.expiry = this.opts.now() + l.ttl * 1000;
+    l.remainingTtl = 0;
+    return l.ttl;
+  }
+
+  /** Seconds left, rounded up as etcd reports them; -1 when unknown. */
+  remaining(id: bigint): number {
+    const l = this.leases.get(id);
+    if (l === undefined) return -1;
+    if (l.expiry === Infinity) return l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
+    return Math.max(0, Math.ceil((l.expiry - this.opts.now()) / 1000));
+  }
+
+  /** Applies a checkpoint: the remaining TTL to resume from after a leader change or restart. */
+  checkpoint(id: bigint, remainingTtl: number): void {
+    const l = this.leases.get(id);
+    if (l !== undefined) l.remainingTtl = remainingTtl;
+  }
+
+  /** This member became leader: every lease gets a fresh deadline (plus `extendMs`). */
+  promote(extendMs: number): void {
+    this.primary = true;
+    const now = this.opts.now();
+    for (const l of this.leases.values()) {
+      const ttl = l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
+      l.expiry = now + ttl * 1000 + extendMs;
+    }
+  }
+
+  demote(): void {
+    this.primary = false;
+    for (const l of this.leases.values()) l.expiry = Infinity;
+  }
+
+  /** Leases past their deadline (primary only), at most `limit` of them. */
+  expired(limit: number): bigint[] {
+    if (!this.primary) return [];
+    const now = this.opts.now();
+    const out: bigint[] = [];
+    for (const l of this.leases.values()) {
+      if (l.expiry <= now) {
+        out.push(l.id);
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  /** Live leases with their remaining seconds, for checkpointing. */
+  remainingAll(): Array<{ id: bigint; remaining: number }> {
+    return [...this.leases.values()]
+      .filter((l) => l.expiry !== Infinity)
+      .map((l) => ({ id: l.id, remaining: this.remaining(l.id) }));
+  }
+}

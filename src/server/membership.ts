@@ -1,0 +1,146 @@
+// The cluster's membership as raft has agreed on it: members with their peer URLs
+// (changed only through raft conf changes) and their published attributes (name and
+// client URLs, published through a normal raft entry once a member starts).
+
+import { Errors } from './errors.js';
+import { idHex } from './ids.js';
+
+export interface Member {
+  readonly id: bigint;
+  /** empty until the member has started and published its attributes */
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
+/** What a conf change entry carries in its context, and what snapshots store. */
+interface MemberJson {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export function encodeMemberContext(m: Member): Uint8Array {
+  return Buffer.from(JSON.stringify(memberToJson(m)));
+}
+
+export function decodeMemberContext(b: Uint8Array): Member {
+  return memberFromJson(JSON.parse(Buffer.from(b).toString('utf8')) as MemberJson);
+}
+
+function memberToJson(m: Member): MemberJson {
+  return {
+    id: idHex(m.id),
+    name: m.name,
+    peerURLs: [...m.peerUrls],
+    clientURLs: [...m.clientUrls],
+    isLearner: m.isLearner,
+  };
+}
+
+function memberFromJson(j: MemberJson): Member {
+  if (typeof j.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(j.id)) throw new Error(`bad member id in ${JSON.stringify(j)}`);
+  return {
+    id: BigInt('0x' + j.id),
+    name: String(j.name ?? ''),
+    peerUrls: (j.peerURLs ?? []).map(String),
+    clientUrls: (j.clientURLs ?? []).map(String),
+    isLearner: j.isLearner === true,
+  };
+}
+
+export interface MembershipSnapshot {
+  members: MemberJson[];
+  removed: string[];
+}
+
+export class Membership {
+  private readonly members = new Map<bigint, Member>();
+  private readonly removed = new Set<bigint>();
+
+  constructor(
+    readonly clusterId: bigint,
+    readonly localId: bigint,
+  ) {}
+
+  list(): Member[] {
+    return [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  get(id: bigint): Member | undefined {
+    return this.members.get(id);
+  }
+
+  has(id: bigint): boolean {
+    return this.members.has(id);
+  }
+
+  isRemoved(id: bigint): boolean {
+    return this.removed.has(id);
+  }
+
+  voters(): Member[] {
+    return this.list().filter((m) => !m.isLearner);
+  }
+
+  /** Checks a membership change before it is proposed, with etcd's refusals. */
+  validateAdd(peerUrls: readonly string[], isLearner: boolean): void {
+    if (peerUrls.length === 0) throw Errors.memberBadURLs;
+    const taken = new Set(this.list().flatMap((m) => m.peerUrls));
+    if (peerUrls.some((u) => taken.has(u))) throw Errors.peerURLExist;
+    if (isLearner && this.list().filter((m) => m.isLearner).length >= 1) throw Errors.tooManyLearners;
+  }
+
+  validateExisting(id: bigint): Member {
+    if (this.removed.has(id)) throw Errors.memberNotFound;
+    const m = this.members.get(id);
+    if (m === undefined) throw Errors.memberNotFound;
+    return m;
+  }
+
+  // ---- applied changes (called from apply, in raft order; idempotent) ----
+
+  add(m: Member): void {
+    if (this.removed.has(m.id)) return;
+    const existing = this.members.get(m.id);
+    // A re-applied add (WAL replay) keeps attributes already published.
+    this.members.set(m.id, existing ? { ...m, name: existing.name || m.name, clientUrls: existing.clientUrls.length ? existing.clientUrls : m.clientUrls } : m);
+  }
+
+  remove(id: bigint): void {
+    this.members.delete(id);
+    this.removed.add(id);
+  }
+
+  updatePeerUrls(id: bigint, peerUrls: readonly string[]): void {
+    const m = this.members.get(id);
+    if (m) this.members.set(id, { ...m, peerUrls: [...peerUrls] });
+  }
+
+  promote(id: bigint): void {
+    const m = this.members.get(id);
+    if (m) this.members.set(id, { ...m, isLearner: false });
+  }
+
+  setAttributes(id: bigint, name: string, clientUrls: readonly string[]): void {
+    const m = this.members.get(id);
+    if (m) this.members.set(id, { ...m, name, clientUrls: [...clientUrls] });
+  }
+
+  snapshot(): MembershipSnapshot {
+    return { members: this.list().map(memberToJson), removed: [...this.removed].map(idHex) };
+  }
+
+  restore(s: MembershipSnapshot): void {
+    this.members.clear();
+    this.removed.clear();
+    for (const j of s.members) {
+      const m = memberFromJson(j);
+      this.members.set(m.id, m);
+    }
+    for (const r of s.removed) this.removed.add(BigInt('0x' + r));
+  }
+}

@@ -1,0 +1,99 @@
+// The etcd API protos loaded once through protobufjs, and grpc-js service definitions
+// whose (de)serializers call protobufjs directly: decoded requests keep protobufjs'
+// representation (Long for 64-bit integers, Buffer for bytes) and responses are plain
+// objects that protobufjs encodes.
+
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import protobuf from 'protobufjs';
+import Long from 'long';
+
+// Compiled code runs from dist/src/server, sources from src/server: find proto/ from either.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const protoCandidates = [path.resolve(here, '../../proto'), path.resolve(here, '../../../proto')];
+
+function loadRoot(): protobuf.Root {
+  const base = protoCandidates.find((d) => existsSync(path.join(d, 'etcdserverpb/rpc.proto')));
+  if (base === undefined) {
+    throw new Error(`cannot find etcd-ts's proto/ directory (looked in ${protoCandidates.join(', ')})`);
+  }
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(base, target);
+  root.loadSync(
+    [
+      'etcdserverpb/rpc.proto',
+      'etcdserverpb/raft_internal.proto',
+      'v3lockpb/v3lock.proto',
+      'v3electionpb/v3election.proto',
+    ],
+    { keepCase: true },
+  );
+  root.resolveAll();
+  return root;
+}
+
+export const root = loadRoot();
+
+export function type(name: string): protobuf.Type {
+  return root.lookupType(name);
+}
+
+export const InternalRaftRequest = type('etcdserverpb.InternalRaftRequest');
+export const WalMetadata = type('etcdserverpb.Metadata');
+
+/** Builds a grpc-js service definition for `pkg.Service` from the loaded protos. */
+export function serviceDefinition(fullName: string): ServiceDefinition {
+  const svc = root.lookupService(fullName);
+  const def: Record<string, ServiceDefinition[string]> = {};
+  for (const method of svc.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType!;
+    const res = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${fullName}/${method.name}`,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      requestSerialize: (v: object) => Buffer.from(req.encode(v).finish()),
+      requestDeserialize: (b: Buffer) => req.decode(b),
+      responseSerialize: (v: object) => {
+        const bytes = res.encode(v).finish();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      },
+      responseDeserialize: (b: Buffer) => res.decode(b),
+      originalName: method.name,
+    };
+  }
+  return def as ServiceDefinition;
+}
+
+// ---- 64-bit integers ----
+// protobufjs decodes int64/uint64 as Long (or number when small and Long is absent);
+// etcd-ts uses number for revisions/TTLs and bigint for IDs.
+
+export type Int64 = Long | number | string | null | undefined;
+
+export function toNumber(v: Int64): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return Number(v);
+  return v.toNumber();
+}
+
+export function toBigInt(v: Int64, unsigned = false): bigint {
+  if (v === null || v === undefined) return 0n;
+  if (typeof v === 'number') return BigInt(v);
+  if (typeof v === 'string') return BigInt(v);
+  const b = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+  return unsigned || !v.unsigned ? (unsigned ? b : BigInt.asIntN(64, b)) : b;
+}
+
+/** An int64 field value for protobufjs encoding (which does not take bigint). */
+export function int64(v: bigint): Long {
+  return Long.fromString(BigInt.asIntN(64, v).toString(), false);
+}
+
+export function uint64(v: bigint): Long {
+  return Long.fromString(BigInt.asUintN(64, v).toString(), true);
+}

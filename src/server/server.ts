@@ -1,0 +1,739 @@
+// EtcdServer: one member. It drives the raft state machine (one Ready per loop turn,
+// one WAL fsync per Ready), applies committed entries to the store, lessor and
+// membership in raft order, and answers the API layer's proposals and reads.
+
+import type { Logger } from 'pino';
+import { EntryType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
+import { decodeConfChange } from '../raftpb/codec.js';
+import { ConfChangeType } from '../raftpb/types.js';
+import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
+import type { Snapshotter, WAL } from '../wal/index.js';
+import type { MvccStore, TxnRequest, TxnResponse, RequestOp, ResponseOp } from '../mvcc/index.js';
+import { EtcdError, Errors } from './errors.js';
+import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
+import { Lessor, encodeLeaseRecord } from './lessor.js';
+import { type Member, Membership, type MembershipSnapshot, decodeMemberContext } from './membership.js';
+import { InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
+import { WaitRegistry } from './wait.js';
+import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
+import { AlarmStore, AlarmType } from './alarms.js';
+
+/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
+const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+/** etcd refuses new proposals when apply lags commit by more than this. */
+const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
+/** Leases revoked per second at most, as etcd's lessor. */
+const LEASE_REVOKE_RATE = 1000;
+const READ_INDEX_RETRY_MS = 500;
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotCount: number;
+  readonly maxRequestBytes: number;
+  readonly quotaBackendBytes: number;
+  readonly maxTxnOps: number;
+  readonly advertiseClientUrls: readonly string[];
+}
+
+/** Everything bootstrap opened or created, handed to the server. */
+export interface ServerParts {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly raft: RawNode;
+  readonly raftStorage: MemoryStorage;
+  readonly wal: WAL;
+  readonly snapshotter: Snapshotter;
+  readonly store: MvccStore;
+  readonly membership: Membership;
+  readonly lessor: Lessor;
+  readonly alarms: AlarmStore;
+  /** index and conf state of the snapshot the member started from */
+  readonly snapshotIndex: number;
+  readonly confState: ConfState;
+  /** Called with raft messages for other members (the peer transport, once there is one). */
+  readonly send: (msgs: Message[]) => void;
+}
+
+/** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
+export interface SnapshotData {
+  membership: MembershipSnapshot;
+  alarms: Array<{ memberId: string; alarm: number }>;
+}
+
+interface ReadBatch {
+  ctx: Buffer;
+  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
+  sentAt: number;
+  index?: number;
+}
+
+type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
+
+export class EtcdServer {
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly store: MvccStore;
+  readonly membership: Membership;
+  readonly lessor: Lessor;
+  readonly alarms: AlarmStore;
+
+  private readonly raft: RawNode;
+  private readonly raftStorage: MemoryStorage;
+  private readonly wal: WAL;
+  private readonly snapshotter: Snapshotter;
+  private readonly send: (msgs: Message[]) => void;
+  private readonly log: Logger;
+  private readonly reqIds: RequestIdGenerator;
+  private readonly wait = new WaitRegistry();
+
+  private term = 0;
+  private lead = 0n;
+  private role: RaftRole = 'follower';
+  private committedIndex = 0;
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private confState: ConfState;
+  /** entries at or below this index are already in the store (consistent index at open) */
+  private readonly storeIndexAtOpen: number;
+
+  private readyScheduled = false;
+  private inReady = false;
+  private applyChain: Promise<void> = Promise.resolve();
+  private walChain: Promise<void> = Promise.resolve();
+  private ticker: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private fatal: ((e: Error) => void) | undefined;
+  private readonly fatalError: Promise<Error>;
+
+  private readPending: ReadBatch | undefined;
+  private readInFlight: ReadBatch | undefined;
+  private readonly readsWaitingApply: ReadBatch[] = [];
+  private readonly revoking = new Set<bigint>();
+  private lastLeaseCheck = 0;
+
+  private readonly appliedListeners: Array<{ index: number; resolve: () => void }> = [];
+  private readonly leaderListeners = new Set<() => void>();
+  private publishedResolve!: () => void;
+  /** resolves once this member's attributes are published: it then serves clients */
+  readonly published: Promise<void>;
+  leaderChanges = 0;
+
+  constructor(
+    readonly config: ServerConfig,
+    parts: ServerParts,
+    logger: Logger,
+  ) {
+    this.memberId = parts.memberId;
+    this.clusterId = parts.clusterId;
+    this.raft = parts.raft;
+    this.raftStorage = parts.raftStorage;
+    this.wal = parts.wal;
+    this.snapshotter = parts.snapshotter;
+    this.store = parts.store;
+    this.membership = parts.membership;
+    this.lessor = parts.lessor;
+    this.alarms = parts.alarms;
+    this.send = parts.send;
+    this.appliedIndex = parts.snapshotIndex;
+    this.snapshotIndex = parts.snapshotIndex;
+    this.confState = parts.confState;
+    this.storeIndexAtOpen = parts.store.consistentIndex;
+    this.log = logger;
+    this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
+    this.published = new Promise((r) => (this.publishedResolve = r));
+    this.fatalError = new Promise((r) => (this.fatal = r));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(): void {
+    this.ticker = setInterval(() => this.tick(), this.config.heartbeatMs);
+    this.scheduleReady();
+    void this.publish();
+  }
+
+  /** Rejects when the member hits an error it cannot continue from (e.g. a failed fsync). */
+  get failed(): Promise<Error> {
+    return this.fatalError;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.wait.failAll(Errors.stopped);
+    for (const b of [this.readPending, this.readInFlight, ...this.readsWaitingApply]) {
+      for (const w of b?.waiters ?? []) w.reject(Errors.stopped);
+    }
+    await this.applyChain.catch(() => undefined);
+    await this.walChain.catch(() => undefined);
+  }
+
+  private die(err: Error): void {
+    if (this.stopped) return;
+    this.log.error({ error: err.message }, 'member cannot continue');
+    this.fatal?.(err);
+  }
+
+  // ---------------------------------------------------------------- state
+
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  get leader(): bigint {
+    return this.lead;
+  }
+
+  get raftTerm(): number {
+    return this.term;
+  }
+
+  get committed(): number {
+    return this.committedIndex;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Learner or not, as membership says. */
+  get isLearner(): boolean {
+    return this.membership.get(this.memberId)?.isLearner === true;
+  }
+
+  onLeaderChange(fn: () => void): () => void {
+    this.leaderListeners.add(fn);
+    return () => this.leaderListeners.delete(fn);
+  }
+
+  // ---------------------------------------------------------------- raft loop
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.raft.tick();
+    const now = Date.now();
+    this.wait.sweep(now);
+    this.retryReadIndex(now);
+    if (this.isLeader && now - this.lastLeaseCheck >= 500) {
+      this.lastLeaseCheck = now;
+      this.revokeExpiredLeases(now);
+    }
+    this.scheduleReady();
+  }
+
+  private scheduleReady(): void {
+    if (this.readyScheduled || this.stopped) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      void this.processReady();
+    });
+  }
+
+  private async processReady(): Promise<void> {
+    if (this.inReady || this.stopped) return;
+    this.inReady = true;
+    try {
+      while (!this.stopped && this.raft.hasReady()) {
+        const rd = this.raft.ready();
+        await this.handleReady(rd);
+      }
+    } catch (err) {
+      this.die(err as Error);
+    } finally {
+      this.inReady = false;
+    }
+    if (!this.stopped && this.raft.hasReady()) this.scheduleReady();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.raftState);
+    if (rd.hardState) {
+      this.term = rd.hardState.term;
+      this.committedIndex = rd.hardState.commit;
+    }
+    for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
+
+    // The leader sends before persisting (its own fsync runs in parallel with the
+    // followers'); a follower acknowledges only what it has persisted.
+    const leader = this.isLeader;
+    if (leader) this.sendMessages(rd.messages);
+    const snap = rd.snapshot;
+    await this.withWal(async () => {
+      if (snap) {
+        await this.snapshotter.save(snap);
+        await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
+      }
+      await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+    });
+    if (snap) {
+      this.raftStorage.applySnapshot(snap);
+      this.enqueueApply(() => this.applySnapshot(snap));
+    }
+    this.raftStorage.append(rd.entries);
+    if (!leader) this.sendMessages(rd.messages);
+    this.raft.advance(rd);
+    if (rd.committedEntries.length > 0) {
+      const entries = rd.committedEntries;
+      this.enqueueApply(() => this.applyEntries(entries));
+    }
+  }
+
+  private sendMessages(msgs: Message[]): void {
+    if (msgs.length > 0) this.send(msgs);
+  }
+
+  /** A message from a peer (the transport calls this). */
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.raft.step(m);
+    this.scheduleReady();
+  }
+
+  private withWal(fn: () => Promise<void>): Promise<void> {
+    const next = this.walChain.then(fn);
+    this.walChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private onSoftState(lead: bigint, role: RaftRole): void {
+    const wasLeader = this.isLeader;
+    if (lead !== this.lead) {
+      if (lead !== 0n) this.leaderChanges++;
+      this.lead = lead;
+      for (const fn of this.leaderListeners) fn();
+    }
+    this.role = role;
+    if (role === 'leader' && !wasLeader) {
+      // Leases get a fresh deadline under a new leader (etcd: Promote with the election timeout).
+      this.lessor.promote(this.config.electionMs);
+    } else if (role !== 'leader' && wasLeader) {
+      this.lessor.demote();
+    }
+    if (lead === 0n) this.failReads(Errors.leaderChanged);
+  }
+
+  // ---------------------------------------------------------------- apply
+
+  private enqueueApply(fn: () => Promise<void>): void {
+    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.die(err));
+  }
+
+  private async applyEntries(entries: readonly Entry[]): Promise<void> {
+    for (const e of entries) {
+      if (this.stopped) return;
+      if (e.index <= this.appliedIndex) continue;
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e);
+      else if (e.type === EntryType.Normal) await this.applyNormal(e);
+      this.appliedIndex = e.index;
+    }
+    await this.store.commit();
+    this.notifyApplied();
+    if (this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
+  }
+
+  private inStore(index: number): boolean {
+    return index <= this.storeIndexAtOpen;
+  }
+
+  private markIndex(index: number): void {
+    if (!this.inStore(index) && index > this.store.consistentIndex) this.store.setConsistentIndex(index);
+  }
+
+  private async applyNormal(e: Entry): Promise<void> {
+    if (e.data.length === 0) {
+      // the empty entry a new leader appends to commit its term
+      this.markIndex(e.index);
+      return;
+    }
+    let req: InternalRequest;
+    try {
+      req = InternalRaftRequest.decode(e.data) as unknown as InternalRequest;
+    } catch (err) {
+      this.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
+      this.markIndex(e.index);
+      return;
+    }
+    const id = toBigInt(req.header?.ID ?? req.ID, true);
+    try {
+      const result = await this.applyRequest(req, e.index);
+      this.markIndex(e.index);
+      this.wait.trigger(id, result);
+    } catch (err) {
+      this.markIndex(e.index);
+      this.wait.fail(id, err);
+    }
+  }
+
+  private async applyRequest(req: InternalRequest, index: number): Promise<unknown> {
+    // State outside the store (membership, alarms) is rebuilt from the snapshot and the
+    // WAL after it, so those entries apply again; store entries apply only once.
+    if (req.member_attributes) {
+      const a = req.member_attributes;
+      const id = toBigInt(a.member_ID, true);
+      this.membership.setAttributes(id, a.name, a.client_URLs ?? []);
+      return undefined;
+    }
+    if (req.alarm) return this.applyAlarm(req.alarm);
+    if (this.inStore(index)) return undefined;
+
+    if (req.put) {
+      const put = putFromPb(req.put);
+      if (put.lease !== 0n && !this.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
+      const r = await this.store.put(put, index);
+      if (put.lease !== 0n) this.lessor.attach(put.lease, put.key);
+      return r;
+    }
+    if (req.delete_range) return this.store.deleteRange(deleteRangeFromPb(req.delete_range), index);
+    if (req.txn) {
+      const txn = txnFromPb(req.txn as PbTxnRequest);
+      this.checkTxnLeases(txn);
+      const r = await this.store.txn(txn, index);
+      this.attachTxnLeases(txn, r);
+      return r;
+    }
+    if (req.compaction) {
+      const { done } = await this.store.compact(toNumber(req.compaction.revision), index);
+      return { done };
+    }
+    if (req.lease_grant) {
+      const id = toBigInt(req.lease_grant.ID);
+      const lease = this.lessor.grant(id, toNumber(req.lease_grant.TTL));
+      this.store.putLeaseRecord(id, encodeLeaseRecord(lease));
+      return { id, ttl: lease.ttl };
+    }
+    if (req.lease_revoke) return this.applyLeaseRevoke(toBigInt(req.lease_revoke.ID), index);
+    if (req.lease_checkpoint) {
+      for (const c of req.lease_checkpoint.checkpoints ?? []) {
+        const id = toBigInt(c.ID);
+        this.lessor.checkpoint(id, toNumber(c.remaining_TTL));
+        const l = this.lessor.lookup(id);
+        if (l) this.store.putLeaseRecord(id, encodeLeaseRecord(l));
+      }
+      return undefined;
+    }
+    this.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
+    return undefined;
+  }
+
+  private checkTxnLeases(txn: TxnRequest): void {
+    const visit = (ops: readonly RequestOp[]) => {
+      for (const op of ops) {
+        if ('put' in op && op.put.lease !== 0n && !this.lessor.lookup(op.put.lease)) throw Errors.leaseNotFound;
+        if ('txn' in op) {
+          visit(op.txn.success);
+          visit(op.txn.failure);
+        }
+      }
+    };
+    visit(txn.success);
+    visit(txn.failure);
+  }
+
+  private attachTxnLeases(txn: TxnRequest, r: TxnResponse): void {
+    const ops = r.succeeded ? txn.success : txn.failure;
+    ops.forEach((op, i) => {
+      if ('put' in op && op.put.lease !== 0n) this.lessor.attach(op.put.lease, op.put.key);
+      const inner: ResponseOp | undefined = r.responses[i];
+      if ('txn' in op && inner && 'txn' in inner) this.attachTxnLeases(op.txn, inner.txn);
+    });
+  }
+
+  private async applyLeaseRevoke(id: bigint, index: number): Promise<{ revision: number }> {
+    const candidates = this.lessor.revoke(id);
+    this.revoking.delete(id);
+    this.store.deleteLeaseRecord(id);
+    // Keys re-put under another lease (or deleted) since they were attached are not ours.
+    const keys: Buffer[] = [];
+    for (const k of candidates) {
+      const key = Buffer.from(k, 'latin1');
+      const r = await this.store.range({ key });
+      if (r.kvs[0]?.lease === id) keys.push(key);
+    }
+    if (keys.length === 0) return { revision: this.store.currentRevision };
+    // One revision for all of them, like etcd.
+    const r = await this.store.txn(
+      { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
+      index,
+    );
+    return { revision: r.revision };
+  }
+
+  private applyAlarm(a: { action: number; memberID: unknown; alarm: number }): unknown {
+    const memberId = toBigInt(a.memberID as never, true);
+    if (a.action === 1) {
+      if (this.alarms.activate(memberId, a.alarm)) {
+        this.log.warn({ alarm: AlarmType[a.alarm] ?? a.alarm, from: idHex(memberId) }, 'alarm raised');
+      }
+    } else if (a.action === 2) {
+      if (this.alarms.deactivate(memberId, a.alarm)) {
+        this.log.warn({ alarm: AlarmType[a.alarm] ?? a.alarm, from: idHex(memberId) }, 'alarm disarmed');
+      }
+    }
+    return this.alarms.list(a.action === 0 ? a.alarm : 0, a.action === 0 ? memberId : 0n);
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    let err: EtcdError | undefined;
+    let member: Member | undefined;
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode:
+        member = decodeMemberContext(cc.context);
+        if (this.membership.isRemoved(cc.nodeId)) err = Errors.memberNotFound;
+        else if (this.membership.has(cc.nodeId) && !this.membership.get(cc.nodeId)!.isLearner) err = Errors.memberExist;
+        break;
+      case ConfChangeType.RemoveNode:
+      case ConfChangeType.UpdateNode:
+        if (!this.membership.has(cc.nodeId)) err = Errors.memberNotFound;
+        break;
+    }
+    // A refused change still goes through raft's conf change path as a no-op, as in etcd.
+    this.confState = this.raft.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
+    this.markIndex(e.index);
+    if (err) {
+      this.wait.fail(cc.id, err);
+      return;
+    }
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (this.membership.get(cc.nodeId)?.isLearner) this.membership.promote(cc.nodeId);
+        else this.membership.add(member!);
+        break;
+      case ConfChangeType.AddLearnerNode:
+        this.membership.add(member!);
+        break;
+      case ConfChangeType.RemoveNode:
+        this.membership.remove(cc.nodeId);
+        if (cc.nodeId === this.memberId) {
+          this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'the local member has been removed from the cluster; shutting down');
+          setImmediate(() => this.die(new Error('the member has been permanently removed from the cluster')));
+        }
+        break;
+      case ConfChangeType.UpdateNode:
+        this.membership.updatePeerUrls(cc.nodeId, decodeMemberContext(cc.context).peerUrls);
+        break;
+    }
+    this.wait.trigger(cc.id, this.membership.list());
+  }
+
+  private async applySnapshot(snap: Snapshot): Promise<void> {
+    if (snap.metadata.index <= this.appliedIndex) return;
+    const data = JSON.parse(Buffer.from(snap.data).toString('utf8')) as SnapshotData;
+    this.membership.restore(data.membership);
+    this.alarms.restore(data.alarms);
+    this.confState = snap.metadata.confState;
+    this.appliedIndex = snap.metadata.index;
+    this.snapshotIndex = snap.metadata.index;
+    this.notifyApplied();
+  }
+
+  private snapshotData(): Uint8Array {
+    const data: SnapshotData = { membership: this.membership.snapshot(), alarms: this.alarms.snapshot() };
+    return Buffer.from(JSON.stringify(data));
+  }
+
+  private async triggerSnapshot(): Promise<void> {
+    const index = this.appliedIndex;
+    this.log.info({ 'local-member-id': idHex(this.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.config.snapshotCount }, 'triggering snapshot');
+    // The store must hold everything up to `index` before the WAL behind it may go.
+    await this.store.commit();
+    const snap = this.raftStorage.createSnapshot(index, this.confState, this.snapshotData());
+    await this.withWal(async () => {
+      await this.snapshotter.save(snap);
+      await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
+      await this.wal.releaseLockTo(index);
+    });
+    this.snapshotIndex = index;
+    const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
+    if (compactIndex > this.raftStorage.firstIndex()) {
+      this.raftStorage.compact(compactIndex);
+      this.log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
+    }
+  }
+
+  private notifyApplied(): void {
+    while (this.readsWaitingApply.length > 0 && this.readsWaitingApply[0]!.index! <= this.appliedIndex) {
+      const b = this.readsWaitingApply.shift()!;
+      for (const w of b.waiters) w.resolve();
+    }
+    for (let i = this.appliedListeners.length - 1; i >= 0; i--) {
+      const l = this.appliedListeners[i]!;
+      if (l.index <= this.appliedIndex) {
+        this.appliedListeners.splice(i, 1);
+        l.resolve();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- proposals
+
+  /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
+  async propose<T>(req: Record<string, unknown>): Promise<T> {
+    if (this.stopped) throw Errors.stopped;
+    if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
+    const id = this.reqIds.id();
+    const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
+    if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
+    const result = this.wait.register<T>(id, Date.now() + this.requestTimeoutMs(), () =>
+      this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout,
+    );
+    try {
+      this.raft.propose(data);
+    } catch (err) {
+      this.wait.fail(id, this.lead === 0n ? Errors.noLeader : Errors.timeout);
+      this.log.debug({ error: (err as Error).message }, 'proposal dropped');
+    }
+    this.scheduleReady();
+    return result;
+  }
+
+  /** Proposes a membership change; resolves with the members after it applied. */
+  async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
+    if (this.stopped) throw Errors.stopped;
+    const id = this.reqIds.id();
+    const result = this.wait.register<Member[]>(id, Date.now() + this.requestTimeoutMs(), () => Errors.timeout);
+    try {
+      this.raft.proposeConfChange({ id, type, nodeId, context });
+    } catch (err) {
+      this.wait.fail(id, this.lead === 0n ? Errors.noLeader : Errors.timeout);
+      this.log.debug({ error: (err as Error).message }, 'conf change dropped');
+    }
+    this.scheduleReady();
+    return result;
+  }
+
+  /** etcd: 5 s plus twice the election timeout. */
+  requestTimeoutMs(): number {
+    return 5000 + 2 * this.config.electionMs;
+  }
+
+  private async publish(): Promise<void> {
+    const attrs = { member_ID: uint64(this.memberId), name: this.config.name, client_URLs: [...this.config.advertiseClientUrls] };
+    while (!this.stopped) {
+      try {
+        await this.propose({ member_attributes: attrs });
+        this.log.info(
+          { 'local-member-id': idHex(this.memberId), 'cluster-id': idHex(this.clusterId) },
+          `published {Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]} to cluster ${idHex(this.clusterId)}`,
+        );
+        this.publishedResolve();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.log.warn({ error: (err as Error).message }, 'failed to publish local member to cluster through raft');
+        await new Promise((r) => setTimeout(r, Math.min(500, this.config.electionMs)));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- linearizable reads
+
+  /** Resolves once this member has applied everything committed before the call (ReadIndex). */
+  linearizableReadNotify(): Promise<void> {
+    if (this.stopped) return Promise.reject(Errors.stopped);
+    return new Promise((resolve, reject) => {
+      if (!this.readPending) this.readPending = { ctx: Buffer.alloc(8), waiters: [], sentAt: 0 };
+      this.readPending.waiters.push({ resolve, reject });
+      this.sendReadIndex();
+    });
+  }
+
+  private sendReadIndex(): void {
+    if (this.readInFlight || !this.readPending) return;
+    const b = this.readPending;
+    this.readPending = undefined;
+    b.ctx.writeBigUInt64BE(this.reqIds.id());
+    b.sentAt = Date.now();
+    this.readInFlight = b;
+    this.raft.readIndex(b.ctx);
+    this.scheduleReady();
+  }
+
+  private onReadState(index: number, ctx: Uint8Array): void {
+    const b = this.readInFlight;
+    if (!b || Buffer.compare(b.ctx, ctx) !== 0) return;
+    this.readInFlight = undefined;
+    b.index = index;
+    if (index <= this.appliedIndex) for (const w of b.waiters) w.resolve();
+    else this.readsWaitingApply.push(b);
+    this.sendReadIndex();
+  }
+
+  private retryReadIndex(now: number): void {
+    const b = this.readInFlight;
+    if (!b) return;
+    if (now - b.sentAt >= this.requestTimeoutMs()) {
+      this.readInFlight = undefined;
+      for (const w of b.waiters) w.reject(Errors.timeout);
+      this.sendReadIndex();
+    } else if (now - b.sentAt >= READ_INDEX_RETRY_MS && this.lead !== 0n) {
+      // no answer yet (e.g. the leader changed): ask again with the same context
+      this.raft.readIndex(b.ctx);
+    }
+  }
+
+  private failReads(err: EtcdError): void {
+    const b = this.readInFlight;
+    if (!b) return;
+    this.readInFlight = undefined;
+    for (const w of b.waiters) w.reject(err);
+  }
+
+  /** Resolves once `index` is applied locally. */
+  waitApplied(index: number): Promise<void> {
+    if (index <= this.appliedIndex) return Promise.resolve();
+    return new Promise((resolve) => this.appliedListeners.push({ index, resolve }));
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  private revokeExpiredLeases(now: number): void {
+    const budget = Math.max(1, Math.floor(LEASE_REVOKE_RATE / 2));
+    for (const id of this.lessor.expired(budget)) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.propose({ lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
+        this.revoking.delete(id);
+        this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- leadership
+
+  transferLeadership(to: bigint): void {
+    this.raft.transferLeader(to);
+    this.scheduleReady();
+  }
+
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.raft.status();
+  }
+
+  /** Whether a txn may write (the quota and NOSPACE checks apply to those only). */
+  static txnHasWrites(t: TxnRequest): boolean {
+    const writes = (ops: readonly RequestOp[]): boolean =>
+      ops.some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && EtcdServer.txnHasWrites(op.txn)));
+    return writes(t.success) || writes(t.failure);
+  }
+}
+
+/** The decoded InternalRaftRequest fields the applier reads. */
+interface InternalRequest {
+  header?: { ID: unknown } | null;
+  ID?: unknown;
+  put?: Parameters<typeof putFromPb>[0] | null;
+  delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;
+  txn?: unknown;
+  compaction?: { revision: unknown; physical: boolean } | null;
+  lease_grant?: { TTL: unknown; ID: unknown } | null;
+  lease_revoke?: { ID: unknown } | null;
+  lease_checkpoint?: { checkpoints?: Array<{ ID: unknown; remaining_TTL: unknown }> } | null;
+  alarm?: { action: number; memberID: unknown; alarm: number } | null;
+  member_attributes?: { member_ID: unknown; name: string; client_URLs?: string[] } | null;
+}

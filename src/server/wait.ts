@@ -1,0 +1,59 @@
+// Waiters for proposals, keyed by request ID: a client request waits here until its
+// entry is applied (or its deadline passes). Deadlines are swept by the server's tick
+// rather than armed as one timer per request.
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  deadline: number;
+  onTimeout: () => unknown;
+}
+
+export class WaitRegistry {
+  private readonly pending = new Map<bigint, Pending>();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Registers `id`; `onTimeout` makes the error it is rejected with once `deadline` passes. */
+  register<T>(id: bigint, deadline: number, onTimeout: () => unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, onTimeout });
+    });
+  }
+
+  isPending(id: bigint): boolean {
+    return this.pending.has(id);
+  }
+
+  trigger(id: bigint, value: unknown): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    p.resolve(value);
+  }
+
+  fail(id: bigint, err: unknown): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    p.reject(err);
+  }
+
+  /** Rejects every waiter whose deadline is at or before `now`. */
+  sweep(now: number): void {
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        p.reject(p.onTimeout());
+      }
+    }
+  }
+
+  failAll(err: unknown): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
+}
