@@ -109,7 +109,6 @@ export function packageVersion(): string {
 
 export { ConfigError } from './errors.js';
 export { configFromFile, configFromYaml, loadConfigFile, type LoadedConfigFile } from './file.js';
-export { checkBootstrapFlags } from './bootstrap.js';
 export { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './help.js';
 export { DEFAULT_QUOTA_BYTES, MAX_ELECTION_MS } from './build.js';
 export { FLAGS, flagToEnv, flagToKey, type FlagSpec } from './flags.js';
