@@ -1,0 +1,200 @@
+// End-to-end harness: real member processes on 127.0.0.1 (etcd-ts from bin/, or real
+// etcd when E2E_BINARY=etcd, to check a test's expectations against the reference),
+// driven by the stock etcdctl. Every process started is killed by PID at cleanup.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const binary = process.env.E2E_BINARY === 'etcd' ? 'etcd' : 'etcd-ts';
+
+const live = new Set<ChildProcess>();
+const dirs: string[] = [];
+
+export function tempDir(prefix = 'etcd-ts-e2e-'): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** A port nobody listens on right now (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Member {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  dataDir: string;
+  proc: ChildProcess;
+  /** everything the process wrote to stderr and stdout so far */
+  output(): string;
+  /** resolves with the exit code (or signal name) */
+  exited: Promise<number | string>;
+}
+
+export interface StartOptions {
+  name?: string;
+  dataDir?: string;
+  clientPort?: number;
+  peerPort?: number;
+  /** extra flags, appended after the generated ones */
+  args?: string[];
+  env?: Record<string, string>;
+  /** do not pass the generated flags at all (configuration through env or file) */
+  bare?: boolean;
+  /** wait for "ready to serve client requests" (default true) */
+  waitReady?: boolean;
+}
+
+export function command(args: string[]): { cmd: string; argv: string[] } {
+  if (binary === 'etcd') return { cmd: 'etcd', argv: args };
+  return { cmd: process.execPath, argv: [path.join(repoRoot, 'bin/etcd-ts'), ...args] };
+}
+
+export async function startMember(opts: StartOptions = {}): Promise<Member> {
+  const name = opts.name ?? 'default';
+  const dataDir = opts.dataDir ?? path.join(tempDir(), `${name}.etcd`);
+  const clientPort = opts.clientPort ?? (await freePort());
+  const peerPort = opts.peerPort ?? (await freePort());
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const generated = [
+    '--name', name,
+    '--data-dir', dataDir,
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `${name}=${peerUrl}`,
+  ];
+  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])]);
+  const proc = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(proc);
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  const m: Member = { name, clientUrl, peerUrl, dataDir, proc, output: () => out, exited };
+  if (opts.waitReady !== false) await waitFor(m, 'ready to serve client requests');
+  return m;
+}
+
+/** Waits until the member's output contains `text`; fails if it exits first. */
+export async function waitFor(m: Member, text: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | string | undefined;
+  void m.exited.then((c) => (exited = c));
+  while (!m.output().includes(text)) {
+    if (exited !== undefined) throw new Error(`member ${m.name} exited (${exited}) before "${text}":\n${m.output()}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}" from ${m.name}:\n${m.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function stopMember(m: Member, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
+  if (m.proc.exitCode === null && m.proc.signalCode === null) m.proc.kill(signal);
+  return m.exited;
+}
+
+export interface CtlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs stock etcdctl (v3 API) against `endpoints`. */
+export function etcdctl(endpoints: string | string[], args: string[], input?: string, timeoutMs = 30_000): Promise<CtlResult> {
+  const eps = Array.isArray(endpoints) ? endpoints.join(',') : endpoints;
+  return new Promise((resolve) => {
+    const child = execFile(
+      'etcdctl',
+      ['--endpoints', eps, ...args],
+      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+/** Like etcdctl() but throws unless it exits 0; returns stdout. */
+export async function ctl(endpoints: string | string[], args: string[], input?: string): Promise<string> {
+  const r = await etcdctl(endpoints, args, input);
+  if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** Kills every process still running and removes temp dirs. Call from afterAll. */
+export async function cleanup(): Promise<void> {
+  const procs = [...live];
+  for (const p of procs) p.kill('SIGKILL');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.on('exit', r)))));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export interface RunningCtl {
+  output(): string;
+  stderr(): string;
+  write(line: string): void;
+  /** resolves once stdout contains `text` (or rejects after the timeout) */
+  waitOutput(text: string, timeoutMs?: number): Promise<void>;
+  kill(): Promise<void>;
+  exited: Promise<number | string>;
+}
+
+/** A long-running etcdctl (watch, lease keep-alive, interactive modes). */
+export function spawnCtl(endpoints: string, args: string[]): RunningCtl {
+  const proc = spawn('etcdctl', ['--endpoints', endpoints, ...args], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return {
+    output: () => out,
+    stderr: () => err,
+    write: (line) => proc.stdin.write(line),
+    exited,
+    async waitOutput(text, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!out.includes(text)) {
+        if (Date.now() > deadline) throw new Error(`etcdctl ${args.join(' ')}: no "${text}" in output:\n${out}\nstderr:\n${err}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
