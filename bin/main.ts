@@ -1,0 +1,76 @@
+// etcd-ts's command line, a thin layer over startEtcd as etcdmain is over embed:
+// read the configuration, start the member, tell systemd when it serves clients, stop
+// cleanly on SIGTERM/SIGINT. Exit codes as etcd: 2 for flag syntax, 1 for anything
+// that stops the start or the member, 0 after a requested shutdown.
+
+import { parseCommandLine } from '../src/server/config/index.js';
+import type { Etcd } from '../src/server/etcd.js';
+import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
+import { notifyReady } from '../src/server/systemd.js';
+
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  const parsed = parseCommandLine(argv, env);
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) process.stdout.write(parsed.stdout);
+    if (parsed.stderr) process.stderr.write(parsed.stderr);
+    process.exit(parsed.code);
+  }
+  const { config } = parsed;
+
+  let root: Logger;
+  try {
+    root = createLogger(config);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const log = moduleLogger(root, 'etcdmain/main.ts');
+  for (const n of parsed.notices) log.info(n);
+  for (const w of parsed.warnings) log.warn(w);
+
+  // Handlers go in before the start so a signal during bootstrap still shuts down cleanly.
+  let etcd: Etcd | undefined;
+  let stopping = false;
+  for (const signal of SHUTDOWN_SIGNALS) {
+    process.on(signal, () => {
+      if (stopping) {
+        log.warn({ signal }, 'received signal again; exiting without waiting for shutdown');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'received signal; shutting down');
+      if (etcd === undefined) return; // the start below sees `stopping` and closes
+      etcd.close().then(
+        () => process.exit(0),
+        (err: unknown) => fatal(log, 'failed to shut down cleanly', err),
+      );
+    });
+  }
+
+  try {
+    // Loaded only now: --help, --version and flag errors need none of the server.
+    const { startEtcd } = await import('../src/server/etcd.js');
+    etcd = await startEtcd(config, { logger: root });
+  } catch (err) {
+    fatal(log, 'failed to start etcd', err);
+  }
+  if (stopping) {
+    await etcd.close().catch((err: unknown) => fatal(log, 'failed to shut down cleanly', err));
+    process.exit(0);
+  }
+
+  etcd.ready.then(
+    () => notifyReady({ env, logger: moduleLogger(root, 'etcdmain/systemd.ts') }),
+    () => undefined, // a member that never becomes ready ends through `done`
+  );
+  const err = await etcd.done;
+  if (err !== undefined) fatal(log, 'etcd server stopped', err);
+  process.exit(0);
+}
+
+function fatal(log: Logger, msg: string, err: unknown): never {
+  log.fatal({ error: err instanceof Error ? err.message : String(err) }, msg);
+  process.exit(1);
+}
