@@ -1,0 +1,245 @@
+// One listening socket per URL carrying gRPC and HTTP/1.1 on the same port, plain or TLS,
+// as etcd does with cmux: every accepted connection is classified once (by ALPN under TLS,
+// else by its first bytes) and handed whole to grpc-js or to Node's HTTP/1.1 server.
+
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { TlsContext } from '../tls.js';
+import { sniffProtocol } from './sniff.js';
+
+export interface Listener {
+  /** The bound URL, with port 0 resolved to the port the kernel chose. */
+  url: string;
+  /** Stops accepting and closes every connection this listener accepted. */
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /**
+   * How long a new connection may take to finish its TLS handshake, and then to send enough
+   * bytes to be classified, before it is dropped. Default 10 s.
+   */
+  handshakeTimeoutMs?: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Serves gRPC (grpcServer) and HTTP/1.1 (httpListener: /health, /version, /metrics, ...)
+ * on one client URL. `tls` is used for https:// URLs only: an http:// URL next to https://
+ * ones is served in the clear, as etcd does with mixed --listen-client-urls.
+ */
+export function serveClient(
+  url: URL,
+  tls: TlsContext | undefined,
+  grpcServer: grpc.Server,
+  httpListener: http.RequestListener,
+  logger: Logger,
+  opts: ServeOptions = {},
+): Promise<Listener> {
+  return serve({ role: 'client', url, tls, grpcServer, httpListener, logger, opts });
+}
+
+/**
+ * Serves HTTP/1.1 on a peer URL (--listen-peer-urls): the peer transport's handler. gRPC is
+ * optional; without it HTTP/2 connections are refused.
+ */
+export function servePeer(
+  url: URL,
+  tls: TlsContext | undefined,
+  httpListener: http.RequestListener,
+  logger: Logger,
+  grpcServer?: grpc.Server,
+  opts: ServeOptions = {},
+): Promise<Listener> {
+  return serve({ role: 'peer', url, tls, grpcServer, httpListener, logger, opts });
+}
+
+interface ServeParams {
+  role: 'client' | 'peer';
+  url: URL;
+  tls: TlsContext | undefined;
+  grpcServer: grpc.Server | undefined;
+  httpListener: http.RequestListener;
+  logger: Logger;
+  opts: ServeOptions;
+}
+
+/** Where the host and port of a listen URL bind, IPv6 brackets removed. */
+export function bindAddress(url: URL): { host: string; port: number } {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`listen URL ${url.href} has unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))} (use http or https)`);
+  }
+  if (url.port === '') {
+    throw new Error(`listen URL ${url.href} has no port`);
+  }
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) };
+}
+
+async function serve(p: ServeParams): Promise<Listener> {
+  const { url, logger } = p;
+  const { host, port } = bindAddress(url);
+  const secure = url.protocol === 'https:';
+  if (secure && p.tls === undefined) {
+    throw new Error(`listen URL ${url.href} is https but no TLS certificate is configured (--cert-file/--key-file or --auto-tls)`);
+  }
+  const timeoutMs = p.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+
+  // grpc-js does TLS itself only for sockets it accepts; we terminate TLS first so that the
+  // same handshake can lead to HTTP/1.1 too, and give grpc-js the decrypted socket.
+  const injector = p.grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const httpServer = http.createServer(p.httpListener);
+  httpServer.on('clientError', (err, socket) => {
+    logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'bad HTTP request');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    socket.destroy();
+  });
+
+  const accepted = new Set<net.Socket>();
+
+  const toGrpc = (socket: net.Socket): void => {
+    if (injector === undefined) {
+      logger.debug({ 'remote-addr': remoteAddr(socket) }, 'refusing HTTP/2 connection: no gRPC on this port');
+      socket.destroy();
+      return;
+    }
+    injector.injectConnection(socket);
+  };
+  const toHttp = (socket: net.Socket): void => {
+    httpServer.emit('connection', socket);
+    socket.resume();
+  };
+
+  // Reads until the bytes tell HTTP/2 from HTTP/1.x, then puts them back for the new owner.
+  const sniff = (socket: net.Socket): void => {
+    let head: Buffer = Buffer.alloc(0);
+    const onTimeout = (): void => {
+      logger.debug({ 'remote-addr': remoteAddr(socket) }, 'closing connection that sent no request');
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const kind = sniffProtocol(head);
+      if (kind === 'undecided') return;
+      socket.removeListener('data', onData);
+      socket.removeListener('timeout', onTimeout);
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(head);
+      if (kind === 'h2') {
+        // grpc-js's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
+        // that skipped ALPN but speaks HTTP/2 is treated as if it had negotiated it.
+        if (socket instanceof tls.TLSSocket && socket.alpnProtocol === false) socket.alpnProtocol = 'h2';
+        toGrpc(socket);
+      } else {
+        toHttp(socket);
+      }
+    };
+    socket.setTimeout(timeoutMs);
+    socket.on('timeout', onTimeout);
+    socket.on('data', onData);
+  };
+
+  const onRawConnection = (socket: net.Socket): void => {
+    accepted.add(socket);
+    socket.on('close', () => accepted.delete(socket));
+    // Resets and aborted handshakes land here; the connection is gone either way.
+    socket.on('error', (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'connection error'));
+  };
+
+  let server: net.Server;
+  if (secure) {
+    const ctx = p.tls!;
+    const grpcOn = injector !== undefined;
+    const tlsServer = tls.createServer({
+      ...ctx.server,
+      handshakeTimeout: timeoutMs,
+      // HTTP/1.1 when the client speaks it, h2 only for clients that offer nothing else:
+      // every gRPC stack offers just h2, while curl and browsers offer both and then want
+      // /health or /metrics. One TLS connection then never mixes gRPC and plain HTTP.
+      ALPNCallback: ({ protocols }) => {
+        if (protocols.includes('http/1.1')) return 'http/1.1';
+        if (grpcOn && protocols.includes('h2')) return 'h2';
+        return undefined;
+      },
+    });
+    tlsServer.on('connection', onRawConnection);
+    tlsServer.on('tlsClientError', (err, tlsSocket) => {
+      logger.warn(
+        { 'remote-addr': remoteAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: err.message },
+        'rejected connection',
+      );
+      tlsSocket.destroy();
+    });
+    tlsServer.on('secureConnection', (tlsSocket: tls.TLSSocket) => {
+      tlsSocket.on('error', (err) => logger.debug({ 'remote-addr': remoteAddr(tlsSocket), error: err.message }, 'connection error'));
+      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
+      else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
+      else sniff(tlsSocket);
+    });
+    server = tlsServer;
+  } else {
+    server = net.createServer((socket) => {
+      onRawConnection(socket);
+      sniff(socket);
+    });
+  }
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    injector?.destroy();
+    throw listenError(host, port, err as NodeJS.ErrnoException);
+  }
+  server.on('error', (err) => logger.error({ error: err.message }, 'listener error'));
+
+  const bound = server.address() as net.AddressInfo;
+  const boundUrl = `${url.protocol}//${url.hostname}:${bound.port}`;
+  const address = `${url.hostname}:${bound.port}`;
+  if (p.role === 'client') {
+    if (secure) logger.info({ address }, 'serving client traffic securely');
+    else logger.warn({ address }, 'serving client traffic insecurely; this is strongly discouraged!');
+  } else {
+    logger.info({ address }, 'serving peer traffic');
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: boundUrl,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        injector?.destroy();
+        for (const socket of accepted) socket.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+function remoteAddr(socket: net.Socket | import('node:stream').Duplex): string {
+  const s = socket as net.Socket;
+  if (s.remoteAddress === undefined) return '';
+  return s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`;
+}
+
+/** Go's wording for bind failures, which is what etcd prints. */
+function listenError(host: string, port: number, err: NodeJS.ErrnoException): Error {
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'cannot assign requested address',
+  };
+  const reason = err.code !== undefined ? reasons[err.code] : undefined;
+  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Error(`listen tcp ${where}: ${reason !== undefined ? `bind: ${reason}` : err.message}`, { cause: err });
+}

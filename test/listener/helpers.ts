@@ -1,0 +1,114 @@
+// Shared pieces for the listener tests: a tiny KV.Range service, a logger whose lines the
+// test can read, and a throwaway CA with certificates made by the openssl CLI.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import pino, { type Logger } from 'pino';
+
+const definition = protoLoader.loadSync('etcdserverpb/rpc.proto', {
+  includeDirs: ['proto'],
+  keepCase: true,
+  longs: String,
+  defaults: true,
+});
+const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+  etcdserverpb: { KV: grpc.ServiceClientConstructor };
+};
+export const KVClient = loaded.etcdserverpb.KV;
+
+/** Registers a KV service whose Range answers every key with the value "bar". */
+export function addRangeService(server: grpc.Server): void {
+  server.addService(KVClient.service, {
+    Range(call: grpc.ServerUnaryCall<{ key: Buffer }, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      callback(null, {
+        header: { cluster_id: '1', member_id: '2', revision: '5', raft_term: '1' },
+        kvs: [{ key: call.request.key, value: Buffer.from('bar'), create_revision: '2', mod_revision: '2', version: '1' }],
+        count: '1',
+      });
+    },
+  });
+}
+
+export interface RangeResult {
+  kvs: Array<{ key: Buffer; value: Buffer }>;
+}
+
+export function range(client: grpc.Client, key: string): Promise<RangeResult> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, Function>).Range({ key: Buffer.from(key) }, (err: Error | null, res: RangeResult) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+/** A pino logger that keeps every line it writes, parsed. */
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+export interface TestPki {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  /** A client certificate signed by a CA the server does not trust. */
+  rogueCert: string;
+  rogueKey: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+}
+
+function makeCa(dir: string, name: string): void {
+  openssl(['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
+}
+
+function makeLeaf(dir: string, ca: string, name: string, cn: string): void {
+  writeFileSync(path.join(dir, `${name}.ext`),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
+  openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial',
+    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+}
+
+/** A CA, a server and a client certificate from it (IP SAN 127.0.0.1), and a rogue client. */
+export function makePki(): TestPki {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'listener-pki-'));
+  makeCa(dir, 'ca');
+  makeCa(dir, 'rogue-ca');
+  makeLeaf(dir, 'ca', 'server', 'etcd-server');
+  makeLeaf(dir, 'ca', 'client', 'root');
+  makeLeaf(dir, 'rogue-ca', 'rogue', 'intruder');
+  const p = (f: string): string => path.join(dir, f);
+  return {
+    dir,
+    ca: p('ca.pem'),
+    serverCert: p('server.pem'),
+    serverKey: p('server-key.pem'),
+    clientCert: p('client.pem'),
+    clientKey: p('client-key.pem'),
+    rogueCert: p('rogue.pem'),
+    rogueKey: p('rogue-key.pem'),
+  };
+}
+
+export function read(file: string): Buffer {
+  return readFileSync(file);
+}
