@@ -1,0 +1,106 @@
+// WAL framing (etcd wal/encoder.go, wal/decoder.go): every record is an 8-byte
+// little-endian length word followed by the marshaled walpb.Record, padded with
+// zeros to a multiple of 8 bytes so the next length word never straddles a sector.
+// The low 56 bits of the length word hold the record length; when there is
+// padding, the top byte is 0x80 | padBytes.
+
+import { crc32cUpdate } from './crc32c.js';
+import { type RecordType, RecordType as RT, recordSize, writeRecordAt } from './walpb.js';
+
+export const FRAME_HEADER_BYTES = 8;
+
+/** Records longer than this are refused (etcd's maxWALEntrySizeLimit, 10 MiB). */
+export const MAX_RECORD_BYTES = 10 * 1024 * 1024;
+
+export function padBytesFor(recBytes: number): number {
+  return (8 - (recBytes % 8)) % 8;
+}
+
+/** Writes the length word for a record of `recBytes` at buf[pos]. */
+export function writeLengthWord(buf: Uint8Array, pos: number, recBytes: number): void {
+  const pad = padBytesFor(recBytes);
+  // recBytes < 2^32 always (MAX_RECORD_BYTES), so bytes 4..6 are zero
+  buf[pos] = recBytes & 0xff;
+  buf[pos + 1] = (recBytes >>> 8) & 0xff;
+  buf[pos + 2] = (recBytes >>> 16) & 0xff;
+  buf[pos + 3] = (recBytes >>> 24) & 0xff;
+  buf[pos + 4] = 0;
+  buf[pos + 5] = 0;
+  buf[pos + 6] = 0;
+  buf[pos + 7] = pad === 0 ? 0 : 0x80 | pad;
+}
+
+export interface LengthWord {
+  /** record length: the low 56 bits (may exceed 2^53 only in garbage, then it is Infinity) */
+  readonly recBytes: number;
+  readonly padBytes: number;
+}
+
+export function readLengthWord(buf: Uint8Array, pos: number): LengthWord {
+  const lo = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
+  const hi = buf[pos + 4]! | (buf[pos + 5]! << 8) | (buf[pos + 6]! << 16);
+  const top = buf[pos + 7]!;
+  const recBytes = hi >= 0x20_0000 ? Infinity : hi * 0x1_0000_0000 + lo;
+  // like etcd: a set top bit (a negative int64) means padding, in the top byte's low 3 bits
+  const padBytes = top & 0x80 ? top & 0x7 : 0;
+  return { recBytes, padBytes };
+}
+
+/**
+ * Builds frames for a batch of records into one buffer, carrying the rolling CRC.
+ * The WAL writes the whole batch with one pwrite.
+ */
+export class FrameEncoder {
+  private buf: Uint8Array;
+  private len = 0;
+
+  constructor(
+    /** rolling CRC-32C so far: the CRC of every earlier record's data */
+    public crc: number,
+    initialSize = 64 * 1024,
+  ) {
+    this.buf = new Uint8Array(initialSize);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** Appends one framed record; crc records take no data and carry the current CRC. */
+  append(type: RecordType, data: Uint8Array | undefined): void {
+    if (data !== undefined) this.crc = crc32cUpdate(this.crc, data);
+    const recBytes = recordSize(type, this.crc, data);
+    if (recBytes > MAX_RECORD_BYTES) {
+      throw new RangeError(`WAL record of ${recBytes} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`);
+    }
+    const frameBytes = FRAME_HEADER_BYTES + recBytes + padBytesFor(recBytes);
+    this.ensure(frameBytes);
+    writeLengthWord(this.buf, this.len, recBytes);
+    const end = writeRecordAt(this.buf, this.len + FRAME_HEADER_BYTES, type, this.crc, data);
+    // padding must be zeros even when the buffer is reused
+    this.buf.fill(0, end, this.len + frameBytes);
+    this.len += frameBytes;
+  }
+
+  appendCrc(): void {
+    this.append(RT.Crc, undefined);
+  }
+
+  /** The framed bytes so far; a view, valid until the next append or reset. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
+  reset(): void {
+    this.len = 0;
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+}

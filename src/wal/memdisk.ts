@@ -1,0 +1,436 @@
+// An in-memory Disk that knows what a crash leaves behind, for crash tests and the
+// deterministic simulator. It keeps, besides the current state, what is durable:
+// file contents as of their last fsync/fdatasync and directory entries as of their
+// directory's last fsync. Faults are injected through a hook (errors, short writes,
+// a crash after N more bytes), and afterCrash() builds the disk a restarted process
+// would find:
+//  - 'process': the process died, the kernel did not; everything written is there.
+//  - 'power': only what was synced, plus a seeded random subset of the 512-byte
+//    sectors written since (sectors land whole, in any order); directory changes
+//    that were not fsynced are lost, and with them any file only they reached.
+
+import { posix } from 'node:path';
+import type { Disk, DiskFile, DiskLock, OpenMode } from './disk.js';
+import { WalLockedError } from './errors.js';
+
+export type DiskOp =
+  | { readonly op: 'write'; readonly path: string; readonly position: number; readonly length: number }
+  | {
+      readonly op: 'fdatasync' | 'fsync' | 'truncate' | 'open' | 'rename' | 'unlink' | 'fsyncDir' | 'mkdir' | 'remove';
+      readonly path: string;
+    };
+
+export type FaultAction =
+  /** fail the operation with this errno code (ENOSPC, EIO, ...) and leave the state alone */
+  | { readonly error: string }
+  /** write only the first n bytes and report n */
+  | { readonly shortWrite: number }
+  /** the process dies now; a write first lands its first `afterBytes` bytes */
+  | { readonly crash: true; readonly afterBytes?: number };
+
+export type FaultHook = (op: DiskOp) => FaultAction | undefined;
+
+/** Thrown by every operation of a MemDisk whose process has "died". */
+export class SimulatedCrash extends Error {
+  constructor() {
+    super('simulated crash');
+    this.name = 'SimulatedCrash';
+  }
+}
+
+const SECTOR = 512;
+
+interface Write {
+  readonly pos: number;
+  readonly bytes: Uint8Array;
+}
+
+class MemInode {
+  kind = 'file' as const;
+  data = new Uint8Array(0);
+  size = 0;
+  durable = new Uint8Array(0);
+  /** writes and truncations since the last sync, in order; a truncation has bytes.length 0 and pos = new size */
+  pending: Array<Write | { readonly truncate: number }> = [];
+
+  write(pos: number, bytes: Uint8Array): void {
+    const end = pos + bytes.length;
+    if (end > this.data.length) {
+      const next = new Uint8Array(Math.max(end, this.data.length * 2, 4096));
+      next.set(this.data.subarray(0, this.size));
+      this.data = next;
+    }
+    if (pos > this.size) this.data.fill(0, this.size, pos);
+    this.data.set(bytes, pos);
+    this.size = Math.max(this.size, end);
+    this.pending.push({ pos, bytes: bytes.slice() });
+  }
+
+  truncate(size: number): void {
+    if (size > this.data.length) {
+      const next = new Uint8Array(size);
+      next.set(this.data.subarray(0, this.size));
+      this.data = next;
+    } else if (size > this.size) {
+      this.data.fill(0, this.size, size);
+    }
+    this.size = size;
+    this.pending.push({ truncate: size });
+  }
+
+  sync(): void {
+    this.durable = this.data.slice(0, this.size);
+    this.pending = [];
+  }
+
+  contents(): Uint8Array {
+    return this.data.subarray(0, this.size);
+  }
+
+  static from(bytes: Uint8Array): MemInode {
+    const f = new MemInode();
+    f.data = bytes.slice();
+    f.size = bytes.length;
+    f.durable = bytes.slice();
+    return f;
+  }
+}
+
+class MemDir {
+  kind = 'dir' as const;
+  entries = new Map<string, MemNode>();
+  durable = new Map<string, MemNode>();
+}
+
+type MemNode = MemInode | MemDir;
+
+function errno(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: simulated failure, ${syscall} '${path}'`), { code, syscall, path });
+}
+
+/** A small deterministic PRNG (mulberry32), so a crash is reproducible from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class MemDisk implements Disk {
+  /** Consulted before every mutating operation; see FaultAction. */
+  fault: FaultHook | undefined;
+  /** When set, the process dies once this many more bytes have been written. */
+  crashAfterBytes: number | undefined;
+  /** Bytes written through this disk so far (for picking crash points). */
+  bytesWritten = 0;
+  private dead = false;
+  private readonly root: MemDir;
+  private readonly locks = new Map<string, string>();
+
+  constructor(root?: MemDir) {
+    this.root = root ?? new MemDir();
+  }
+
+  get crashed(): boolean {
+    return this.dead;
+  }
+
+  /** The disk a restarted process finds; see the top of this file. `seed` drives the 'power' tearing. */
+  afterCrash(mode: 'process' | 'power', seed = 1): MemDisk {
+    const rand = rng(seed);
+    const copy = (d: MemDir): MemDir => {
+      const out = new MemDir();
+      const source = mode === 'process' ? d.entries : d.durable;
+      for (const [name, node] of source) {
+        const n = node.kind === 'dir' ? copy(node) : copyFile(node);
+        out.entries.set(name, n);
+        out.durable.set(name, n);
+      }
+      return out;
+    };
+    const copyFile = (f: MemInode): MemInode => {
+      if (mode === 'process') return MemInode.from(f.contents());
+      const g = MemInode.from(f.durable);
+      for (const p of f.pending) {
+        if ('truncate' in p) {
+          if (rand() < 0.5) g.truncate(p.truncate);
+          continue;
+        }
+        // sector pieces of the write land independently
+        for (let i = 0; i < p.bytes.length; ) {
+          const len = Math.min(SECTOR - ((p.pos + i) % SECTOR), p.bytes.length - i);
+          if (rand() < 0.5) g.write(p.pos + i, p.bytes.subarray(i, i + len));
+          i += len;
+        }
+      }
+      g.sync();
+      return g;
+    };
+    return new MemDisk(copy(this.root));
+  }
+
+  /** Current contents of a file (test helper). */
+  fileBytes(path: string): Uint8Array {
+    const n = this.lookup(path);
+    if (n?.kind !== 'file') throw errno('ENOENT', 'open', path);
+    return n.contents().slice();
+  }
+
+  /** Overwrites a file's contents, durably (test helper for injecting damage). */
+  setFileBytes(path: string, bytes: Uint8Array): void {
+    const n = this.lookup(path);
+    if (n?.kind !== 'file') throw errno('ENOENT', 'open', path);
+    n.data = bytes.slice();
+    n.size = bytes.length;
+    n.sync();
+  }
+
+  // ---- Disk ----
+
+  async open(path: string, mode: OpenMode): Promise<DiskFile> {
+    this.check({ op: 'open', path });
+    const { dir, name } = this.parent(path, 'open');
+    let node = dir.entries.get(name);
+    if (node?.kind === 'dir') throw errno('EISDIR', 'open', path);
+    if (node === undefined) {
+      if (mode !== 'create') throw errno('ENOENT', 'open', path);
+      node = new MemInode();
+      dir.entries.set(name, node);
+    } else if (mode === 'create') {
+      node.truncate(0);
+    }
+    return new MemFile(this, path, node);
+  }
+
+  async readFile(path: string): Promise<Uint8Array> {
+    this.alive();
+    const n = this.lookup(path);
+    if (n === undefined) throw errno('ENOENT', 'open', path);
+    if (n.kind === 'dir') throw errno('EISDIR', 'read', path);
+    return n.contents().slice();
+  }
+
+  async readdir(dir: string): Promise<string[]> {
+    this.alive();
+    const n = this.lookup(dir);
+    if (n === undefined) throw errno('ENOENT', 'scandir', dir);
+    if (n.kind !== 'dir') throw errno('ENOTDIR', 'scandir', dir);
+    return [...n.entries.keys()];
+  }
+
+  readdirSync(dir: string): string[] | undefined {
+    const n = this.lookup(dir);
+    return n?.kind === 'dir' ? [...n.entries.keys()] : undefined;
+  }
+
+  async exists(path: string): Promise<boolean> {
+    this.alive();
+    return this.lookup(path) !== undefined;
+  }
+
+  async mkdirAll(dir: string): Promise<void> {
+    this.check({ op: 'mkdir', path: dir });
+    let cur = this.root;
+    for (const part of parts(dir)) {
+      let next = cur.entries.get(part);
+      if (next === undefined) {
+        next = new MemDir();
+        cur.entries.set(part, next);
+      } else if (next.kind !== 'dir') {
+        throw errno('ENOTDIR', 'mkdir', dir);
+      }
+      cur = next;
+    }
+  }
+
+  async removeAll(path: string): Promise<void> {
+    this.check({ op: 'remove', path });
+    const ps = parts(path);
+    if (ps.length === 0) throw errno('EPERM', 'rm', path);
+    const dir = this.lookup(posix.dirname(norm(path)));
+    if (dir?.kind === 'dir') dir.entries.delete(ps[ps.length - 1]!);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.check({ op: 'rename', path: from });
+    const a = this.parent(from, 'rename');
+    const node = a.dir.entries.get(a.name);
+    if (node === undefined) throw errno('ENOENT', 'rename', from);
+    const b = this.parent(to, 'rename');
+    const existing = b.dir.entries.get(b.name);
+    if (existing?.kind === 'dir' && (node.kind !== 'dir' || existing.entries.size > 0)) {
+      throw errno(node.kind === 'dir' ? 'ENOTEMPTY' : 'EISDIR', 'rename', to);
+    }
+    a.dir.entries.delete(a.name);
+    b.dir.entries.set(b.name, node);
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.check({ op: 'unlink', path });
+    const { dir, name } = this.parent(path, 'unlink');
+    const n = dir.entries.get(name);
+    if (n === undefined) throw errno('ENOENT', 'unlink', path);
+    if (n.kind === 'dir') throw errno('EISDIR', 'unlink', path);
+    dir.entries.delete(name);
+  }
+
+  async fsyncDir(dir: string): Promise<void> {
+    this.check({ op: 'fsyncDir', path: dir });
+    const n = this.lookup(dir);
+    if (n?.kind !== 'dir') throw errno('ENOENT', 'fsync', dir);
+    n.durable = new Map(n.entries);
+  }
+
+  async preallocate(file: DiskFile, size: number): Promise<void> {
+    if ((await file.size()) < size) await file.truncate(size);
+  }
+
+  async lock(dir: string): Promise<DiskLock> {
+    this.alive();
+    let key = norm(dir);
+    const holder = this.locks.get(key);
+    if (holder !== undefined) throw new WalLockedError(dir, holder);
+    this.locks.set(key, 'another WAL in this simulated process');
+    return {
+      release: async () => {
+        this.locks.delete(key);
+      },
+      moveTo: (newDir: string) => {
+        this.locks.delete(key);
+        key = norm(newDir);
+        this.locks.set(key, 'another WAL in this simulated process');
+      },
+    };
+  }
+
+  // ---- internals used by MemFile ----
+
+  /** Runs the fault hook for a mutating op; returns the action that applies to it. */
+  check(op: DiskOp): FaultAction | undefined {
+    this.alive();
+    const action = this.fault?.(op);
+    if (action === undefined) return undefined;
+    if ('error' in action) throw errno(action.error, op.op, op.path);
+    if ('crash' in action && op.op !== 'write') this.die();
+    return action;
+  }
+
+  /** Applies the byte budget and crash actions to a write; returns how many bytes to write. */
+  writeBudget(action: FaultAction | undefined, length: number): { n: number; crash: boolean } {
+    let n = length;
+    let crash = false;
+    if (action && 'shortWrite' in action) n = Math.min(n, action.shortWrite);
+    if (action && 'crash' in action) {
+      n = Math.min(n, action.afterBytes ?? 0);
+      crash = true;
+    }
+    if (this.crashAfterBytes !== undefined) {
+      const left = this.crashAfterBytes - this.bytesWritten;
+      if (n >= left) {
+        n = Math.max(0, left);
+        crash = true;
+      }
+    }
+    return { n, crash };
+  }
+
+  die(): never {
+    this.dead = true;
+    throw new SimulatedCrash();
+  }
+
+  alive(): void {
+    if (this.dead) throw new SimulatedCrash();
+  }
+
+  private lookup(path: string): MemNode | undefined {
+    let cur: MemNode = this.root;
+    for (const part of parts(path)) {
+      if (cur.kind !== 'dir') return undefined;
+      const next: MemNode | undefined = cur.entries.get(part);
+      if (next === undefined) return undefined;
+      cur = next;
+    }
+    return cur;
+  }
+
+  private parent(path: string, syscall: string): { dir: MemDir; name: string } {
+    const ps = parts(path);
+    const dir = this.lookup(posix.dirname(norm(path)));
+    if (dir?.kind !== 'dir' || ps.length === 0) throw errno('ENOENT', syscall, path);
+    return { dir, name: ps[ps.length - 1]! };
+  }
+}
+
+class MemFile implements DiskFile {
+  private closed = false;
+
+  constructor(
+    private readonly disk: MemDisk,
+    readonly path: string,
+    private readonly node: MemInode,
+  ) {}
+
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    this.usable();
+    const src = this.node.contents();
+    if (position >= src.length) return 0;
+    const n = Math.min(length, src.length - position);
+    buf.set(src.subarray(position, position + n), offset);
+    return n;
+  }
+
+  async write(buf: Uint8Array, position: number): Promise<number> {
+    this.usable();
+    const action = this.disk.check({ op: 'write', path: this.path, position, length: buf.length });
+    const { n, crash } = this.disk.writeBudget(action, buf.length);
+    if (n > 0) this.node.write(position, buf.subarray(0, n));
+    this.disk.bytesWritten += n;
+    if (crash) this.disk.die();
+    return n;
+  }
+
+  async fdatasync(): Promise<void> {
+    this.usable();
+    this.disk.check({ op: 'fdatasync', path: this.path });
+    this.node.sync();
+  }
+
+  async fsync(): Promise<void> {
+    this.usable();
+    this.disk.check({ op: 'fsync', path: this.path });
+    this.node.sync();
+  }
+
+  async truncate(size: number): Promise<void> {
+    this.usable();
+    this.disk.check({ op: 'truncate', path: this.path });
+    this.node.truncate(size);
+  }
+
+  async size(): Promise<number> {
+    this.usable();
+    return this.node.size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private usable(): void {
+    this.disk.alive();
+    if (this.closed) throw errno('EBADF', 'use', this.path);
+  }
+}
+
+function norm(p: string): string {
+  return posix.resolve('/', p);
+}
+
+function parts(p: string): string[] {
+  return norm(p).split('/').filter((s) => s.length > 0);
+}
