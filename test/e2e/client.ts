@@ -1,0 +1,55 @@
+// An independent gRPC client for tests, built from proto/ with @grpc/proto-loader
+// (not from the server's own codec), so a wire mistake on either side shows.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import path from 'node:path';
+import { repoRoot } from './harness.js';
+
+const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
+  includeDirs: [path.join(repoRoot, 'proto')],
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+});
+const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client>;
+};
+
+type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+export class EtcdClient {
+  readonly kv: grpc.Client;
+  readonly watch: grpc.Client;
+  readonly lease: grpc.Client;
+  readonly maintenance: grpc.Client;
+
+  constructor(endpoint: string) {
+    const addr = endpoint.replace(/^https?:\/\//, '');
+    const creds = grpc.credentials.createInsecure();
+    this.kv = new pkg.etcdserverpb.KV!(addr, creds);
+    this.watch = new pkg.etcdserverpb.Watch!(addr, creds);
+    this.lease = new pkg.etcdserverpb.Lease!(addr, creds);
+    this.maintenance = new pkg.etcdserverpb.Maintenance!(addr, creds);
+  }
+
+  call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object): Promise<T> {
+    const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
+    return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+  }
+
+  put(key: string, value: string): Promise<Record<string, unknown>> {
+    return this.call(this.kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const r = await this.call<{ kvs: Array<{ value: Buffer }> }>(this.kv, 'Range', { key: Buffer.from(key) });
+    return r.kvs[0]?.value.toString();
+  }
+
+  close(): void {
+    for (const c of [this.kv, this.watch, this.lease, this.maintenance]) c.close();
+  }
+}

@@ -1,0 +1,138 @@
+// A member's life: restart with everything kept, kill -9 under a write load without
+// losing an acknowledged write, and clear refusals of bad input.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { EtcdClient } from './client.js';
+import { cleanup, command, ctl, etcdctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
+import { spawnSync } from 'node:child_process';
+
+afterAll(cleanup);
+
+function statusOf(out: string) {
+  return (JSON.parse(out) as Array<{ Status: { header: { member_id: number; cluster_id: number; revision: number } } }>)[0]!
+    .Status.header;
+}
+
+describe('restart', () => {
+  it('keeps keys, revision, leases, compaction and the member ID', async () => {
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    const dataDir = path.join(tempDir(), 'r.etcd');
+    const first = await startMember({ name: 'r', dataDir, clientPort, peerPort });
+    const ep = first.clientUrl;
+    await ctl(ep, ['put', 'keep/a', '1']);
+    await ctl(ep, ['put', 'keep/a', '2']);
+    await ctl(ep, ['put', 'keep/b', '3']);
+    const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep, ['lease', 'grant', '600']))![1]!;
+    await ctl(ep, ['put', 'keep/leased', 'x', '--lease', lease]);
+    const compactAt = statusOf(await ctl(ep, ['endpoint', 'status', '-w', 'json'])).revision - 1;
+    await ctl(ep, ['compaction', String(compactAt)]);
+    const before = statusOf(await ctl(ep, ['endpoint', 'status', '-w', 'json']));
+    // a clean stop: etcd re-raises SIGTERM after cleanup, etcd-ts exits 0
+    expect([0, 'SIGTERM']).toContain(await stopMember(first));
+
+    const second = await startMember({ name: 'r', dataDir, clientPort, peerPort });
+    const after = statusOf(await ctl(ep, ['endpoint', 'status', '-w', 'json']));
+    expect(after.member_id).toBe(before.member_id);
+    expect(after.cluster_id).toBe(before.cluster_id);
+    expect(after.revision).toBe(before.revision);
+    expect(await ctl(ep, ['get', 'keep/', '--prefix'])).toBe('keep/a\n2\nkeep/b\n3\nkeep/leased\nx\n');
+    expect(await ctl(ep, ['lease', 'list'])).toContain(lease);
+    expect(await ctl(ep, ['lease', 'timetolive', lease, '--keys'])).toContain('attached keys([keep/leased])');
+    const old = await etcdctl(ep, ['get', 'keep/a', '--rev', String(compactAt - 1)]);
+    expect(old.stderr).toContain('required revision has been compacted');
+    await ctl(ep, ['put', 'keep/c', '4']);
+    expect(statusOf(await ctl(ep, ['endpoint', 'status', '-w', 'json'])).revision).toBe(before.revision + 1);
+    await stopMember(second);
+  });
+});
+
+describe('kill -9 under a write load', () => {
+  it('loses no acknowledged write', async () => {
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    const dataDir = path.join(tempDir(), 'k.etcd');
+    let member = await startMember({ name: 'k', dataDir, clientPort, peerPort });
+    const acked = new Map<string, string>();
+    for (let round = 0; round < 3; round++) {
+      const client = new EtcdClient(member.clientUrl);
+      let stop = false;
+      const workers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          const key = `acked/${round}/${w}/${i}`;
+          try {
+            await client.put(key, `v${i}`);
+            acked.set(key, `v${i}`);
+          } catch {
+            return; // the member died under us
+          }
+        }
+      });
+      await new Promise((r) => setTimeout(r, 700 + round * 400));
+      member.proc.kill('SIGKILL');
+      await member.exited;
+      stop = true;
+      await Promise.all(workers);
+      client.close();
+      member = await startMember({ name: 'k', dataDir, clientPort, peerPort });
+    }
+    expect(acked.size).toBeGreaterThan(50);
+    const client = new EtcdClient(member.clientUrl);
+    const missing: string[] = [];
+    for (const [k, v] of acked) if ((await client.get(k)) !== v) missing.push(k);
+    client.close();
+    expect(missing).toEqual([]);
+    await stopMember(member);
+  });
+});
+
+describe('bad input', () => {
+  it('refuses an unknown flag with exit code 2', () => {
+    const { cmd, argv } = command(['--bogus-flag']);
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('flag provided but not defined: -bogus-flag');
+  });
+
+  it('fails clearly when the client port is taken', async () => {
+    const port = await freePort();
+    const squatter = net.createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => squatter.once('listening', r));
+    try {
+      const m = await startMember({ clientPort: port, waitReady: false });
+      const code = await m.exited;
+      expect(code).not.toBe(0);
+      expect(m.output()).toMatch(/address already in use/);
+      expect(m.output()).toContain(`127.0.0.1:${port}`);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('fails clearly when the data dir cannot be created', async () => {
+    const file = path.join(tempDir(), 'not-a-dir');
+    writeFileSync(file, '');
+    const m = await startMember({ dataDir: path.join(file, 'data'), waitReady: false });
+    expect(await m.exited).not.toBe(0);
+    expect(m.output()).toContain(path.join(file, 'data'));
+  });
+
+  it('survives garbage on the client port', async () => {
+    const m = await startMember({ name: 'g' });
+    const port = Number(new URL(m.clientUrl).port);
+    for (const payload of [Buffer.from('GARBAGE\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04')]) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => s.end(payload));
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+        s.resume();
+      });
+    }
+    expect(await ctl(m.clientUrl, ['put', 'after-garbage', 'ok'])).toBe('OK\n');
+    await waitFor(m, 'ready to serve client requests');
+    await stopMember(m);
+  });
+});
