@@ -297,8 +297,6 @@ function isIP(host: string): boolean {
   return /^(\d{1,3})(\.\d{1,3}){3}$/.test(host) || (host.includes(':') && /^[0-9a-fA-F:.]+$/.test(host));
 }
 
-const urlList = (urls: readonly URL[]) => urls.map((u) => `${u.protocol}//${u.host}`).join(',');
-
 /**
  * The checks etcd runs before starting (embed Config.Validate and etcdmain), in its
  * order and with its wording, plus a hint where etcd gives none.
@@ -310,12 +308,6 @@ export function validateConfig(c: EtcdConfig): string | undefined {
   for (const urls of [c.listenPeerUrls, c.listenClientUrls, c.listenMetricsUrls]) {
     const e = checkBindUrls(urls);
     if (e !== undefined) return e;
-  }
-  for (const u of c.initialAdvertisePeerUrls) {
-    if (u.hostname === '') return `--initial-advertise-peer-urls ${JSON.stringify(urlList(c.initialAdvertisePeerUrls))} must be "host:port" (unexpected empty host (${u.protocol}//${u.host}))`;
-  }
-  for (const u of c.advertiseClientUrls) {
-    if (u.hostname === '') return `--advertise-client-urls ${JSON.stringify(urlList(c.advertiseClientUrls))} must be "host:port" (unexpected empty host (${u.protocol}//${u.host}))`;
   }
   // The initial cluster is only non-empty next to discovery when both were given.
   const bootstrapFlags = [c.discovery !== '', c.initialCluster.size > 0, c.discoverySrv !== ''];

@@ -123,6 +123,9 @@ export function parseEtcdUrl(raw: string): Parsed<URL> {
   const hostPort = splitHostPort(authority.slice(authority.lastIndexOf('@') + 1));
   if (!m || !hostPort) return fail(`URL address does not have the form "host:port": ${s}`);
   if (m[2] !== '') return fail(`URL must not contain a path: ${s}`);
+  // Go accepts an empty host here and etcd refuses it later for advertised URLs; a URL
+  // object cannot hold one, so it is refused now, in etcd's later words.
+  if (hostPort.host === '' && (scheme === 'http' || scheme === 'https')) return fail(`unexpected empty host (${s})`);
   if (hostPort.port !== '' && !/^[0-9]+$/.test(hostPort.port)) return fail(`invalid port ":${hostPort.port}" in URL: ${s}`);
   try {
     return ok(new URL(s));
