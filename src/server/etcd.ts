@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { clusterService } from './api/cluster.js';
 import { Headers } from './api/common.js';
 import { kvService } from './api/kv.js';
+import { healthService } from './api/health.js';
 import { leaseService } from './api/lease.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
@@ -72,6 +73,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     clusterService(server, headers, { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck }),
   );
   grpcServer.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, headers));
+  grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
 
   const metrics = new Metrics();
   const http = createHttpHandler({

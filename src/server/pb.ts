@@ -27,6 +27,7 @@ function loadRoot(): protobuf.Root {
       'etcdserverpb/raft_internal.proto',
       'v3lockpb/v3lock.proto',
       'v3electionpb/v3election.proto',
+      'grpc/health/v1/health.proto',
     ],
     { keepCase: true },
   );

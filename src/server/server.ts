@@ -13,7 +13,7 @@ import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { Lessor, encodeLeaseRecord } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext } from './membership.js';
-import { InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
+import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
 import { WaitRegistry } from './wait.js';
 import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
 import { AlarmStore, AlarmType } from './alarms.js';
@@ -389,7 +389,7 @@ export class EtcdServer {
     }
     if (req.delete_range) return this.store.deleteRange(deleteRangeFromPb(req.delete_range), index);
     if (req.txn) {
-      const txn = txnFromPb(req.txn as PbTxnRequest);
+      const txn = txnFromPb(req.txn);
       this.checkTxnLeases(txn);
       const r = await this.store.txn(txn, index);
       this.attachTxnLeases(txn, r);
@@ -462,8 +462,8 @@ export class EtcdServer {
     return { revision: r.revision };
   }
 
-  private applyAlarm(a: { action: number; memberID: unknown; alarm: number }): unknown {
-    const memberId = toBigInt(a.memberID as never, true);
+  private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
+    const memberId = toBigInt(a.memberID, true);
     if (a.action === 1) {
       if (this.alarms.activate(memberId, a.alarm)) {
         this.log.warn({ alarm: AlarmType[a.alarm] ?? a.alarm, from: idHex(memberId) }, 'alarm raised');
@@ -725,15 +725,15 @@ export class EtcdServer {
 
 /** The decoded InternalRaftRequest fields the applier reads. */
 interface InternalRequest {
-  header?: { ID: unknown } | null;
-  ID?: unknown;
+  header?: { ID: Int64 } | null;
+  ID?: Int64;
   put?: Parameters<typeof putFromPb>[0] | null;
   delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;
-  txn?: unknown;
-  compaction?: { revision: unknown; physical: boolean } | null;
-  lease_grant?: { TTL: unknown; ID: unknown } | null;
-  lease_revoke?: { ID: unknown } | null;
-  lease_checkpoint?: { checkpoints?: Array<{ ID: unknown; remaining_TTL: unknown }> } | null;
-  alarm?: { action: number; memberID: unknown; alarm: number } | null;
-  member_attributes?: { member_ID: unknown; name: string; client_URLs?: string[] } | null;
+  txn?: PbTxnRequest | null;
+  compaction?: { revision: Int64; physical: boolean } | null;
+  lease_grant?: { TTL: Int64; ID: Int64 } | null;
+  lease_revoke?: { ID: Int64 } | null;
+  lease_checkpoint?: { checkpoints?: Array<{ ID: Int64; remaining_TTL: Int64 }> } | null;
+  alarm?: { action: number; memberID: Int64; alarm: number } | null;
+  member_attributes?: { member_ID: Int64; name: string; client_URLs?: string[] } | null;
 }
