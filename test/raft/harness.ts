@@ -1,0 +1,180 @@
+// A small synchronous cluster harness for raft unit tests: every node persists to a
+// MemoryStorage, messages go through an in-memory queue that tests can filter, and
+// stabilize() runs Ready/deliver rounds until nothing moves.
+
+import {
+  type ConfChange,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  decodeConfChange,
+  messageTypeName,
+} from '../../src/raftpb/index.js';
+import { MemoryStorage, RawNode, type RaftConfig, type ReadState, StepError } from '../../src/raft/index.js';
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** A tiny deterministic PRNG (mulberry32) for election timeouts. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface TestNode {
+  id: bigint;
+  rn: RawNode;
+  storage: MemoryStorage;
+  /** data of applied normal entries, in order */
+  applied: string[];
+  appliedEntries: Entry[];
+  readStates: ReadState[];
+  down: boolean;
+}
+
+export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'storage'>>;
+
+export class Cluster {
+  readonly nodes = new Map<bigint, TestNode>();
+  /** messages sent but not yet delivered */
+  queue: Message[] = [];
+  /** return false to drop a message */
+  filter: (m: Message) => boolean = () => true;
+  /** every message ever sent, for assertions */
+  readonly sent: Message[] = [];
+  readonly stepErrors: StepError[] = [];
+
+  constructor(
+    ids: readonly bigint[],
+    private readonly opts: NodeOptions = {},
+    seed = 1,
+  ) {
+    for (const id of ids) this.add(id, true, ids, seed);
+  }
+
+  /** Create a node; `boot` bootstraps it with peers (a new cluster), otherwise it starts empty (joining). */
+  add(id: bigint, boot: boolean, peers: readonly bigint[] = [], seed = 1, opts: NodeOptions = {}): TestNode {
+    const storage = new MemoryStorage();
+    const rn = new RawNode({
+      id,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage,
+      random: prng(seed * 1000 + Number(id)),
+      ...this.opts,
+      ...opts,
+    });
+    if (boot) rn.bootstrap(peers.map((p) => ({ id: p })));
+    const n: TestNode = { id, rn, storage, applied: [], appliedEntries: [], readStates: [], down: false };
+    this.nodes.set(id, n);
+    return n;
+  }
+
+  node(id: bigint): TestNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Process one Ready of one node (persist, queue messages, apply, advance). */
+  processReady(n: TestNode): boolean {
+    if (n.down || !n.rn.hasReady()) return false;
+    const rd = n.rn.ready();
+    if (rd.snapshot !== undefined) n.storage.applySnapshot(rd.snapshot);
+    n.storage.append(rd.entries);
+    if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
+    for (const m of rd.messages) {
+      this.sent.push(m);
+      this.queue.push(m);
+    }
+    for (const e of rd.committedEntries) {
+      n.appliedEntries.push(e);
+      if (e.type === EntryType.ConfChange) {
+        n.rn.applyConfChange(decodeConfChange(e.data));
+      } else if (e.data.length > 0) {
+        n.applied.push(dec(e.data));
+      }
+    }
+    n.readStates.push(...rd.readStates);
+    n.rn.advance(rd);
+    return true;
+  }
+
+  /** Deliver every queued message once (messages they cause are queued for the next round). */
+  deliverAll(): boolean {
+    const q = this.queue;
+    this.queue = [];
+    for (const m of q) this.deliver(m);
+    return q.length > 0;
+  }
+
+  deliver(m: Message): void {
+    const to = this.nodes.get(m.to);
+    if (to === undefined || to.down || !this.filter(m)) return;
+    try {
+      to.rn.step(m);
+    } catch (e) {
+      if (!(e instanceof StepError)) throw e;
+      this.stepErrors.push(e);
+    }
+  }
+
+  /** Run Ready and delivery rounds until quiet. */
+  stabilize(maxRounds = 1000): void {
+    for (let i = 0; i < maxRounds; i++) {
+      let moved = false;
+      for (const n of this.nodes.values()) while (this.processReady(n)) moved = true;
+      if (this.deliverAll()) moved = true;
+      if (!moved) return;
+    }
+    throw new Error('cluster did not stabilize');
+  }
+
+  tickAll(times = 1): void {
+    for (let t = 0; t < times; t++) {
+      for (const n of this.nodes.values()) if (!n.down) n.rn.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Elect `id` by campaigning and stabilizing. */
+  elect(id: bigint): void {
+    this.node(id).rn.campaign();
+    this.stabilize();
+  }
+
+  leader(): TestNode | undefined {
+    return [...this.nodes.values()].find((n) => !n.down && n.rn.status().softState.raftState === 'leader');
+  }
+
+  propose(id: bigint, data: string): void {
+    this.node(id).rn.propose(enc(data));
+  }
+
+  proposeConfChange(id: bigint, cc: Omit<ConfChange, 'id' | 'context'>): void {
+    this.node(id).rn.proposeConfChange({ id: 0n, context: new Uint8Array(0), ...cc });
+  }
+
+  /** isolate id from everyone (both directions) */
+  isolate(id: bigint): void {
+    const prev = this.filter;
+    this.filter = (m) => m.to !== id && m.from !== id && prev(m);
+  }
+
+  heal(): void {
+    this.filter = () => true;
+  }
+}
+
+export function describe(m: Message): string {
+  return `${m.from}->${m.to} ${messageTypeName(m.type)} term=${m.term} idx=${m.index}`;
+}
+
+export { EntryType, MessageType };
