@@ -1,0 +1,322 @@
+// The LevelDB backend: etcd's bbolt buckets become one-byte key prefixes in a single
+// LevelDB, so one LevelDB batch carries an apply batch's revisions, lease records and
+// the consistent index together (atomic, hence idempotent replay after a crash).
+//
+// The backend also keeps the exact serialized size of everything it has written, and
+// the batches still in flight, so that a consistent point-in-time view (for
+// snapshots and Hash) with a known byte size can be taken synchronously.
+
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { REV_BYTES_LEN, writeRevision } from './revision.js';
+
+/** Bucket prefixes (etcd bucket names in comments). */
+export const Bucket = {
+  /** `key`: revision -> mvccpb.KeyValue */
+  key: 0x6b,
+  /** `meta`: consistent_index, scheduledCompactRev, finishedCompactRev */
+  meta: 0x6d,
+  /** `lease`: lease ID (8-byte big-endian) -> leasepb.Lease */
+  lease: 0x6c,
+} as const;
+export type BucketName = keyof typeof Bucket;
+
+export const BUCKET_NAMES: Record<number, string> = { 0x6b: 'key', 0x6d: 'meta', 0x6c: 'lease' };
+
+export const MetaKey = {
+  consistentIndex: 'consistent_index',
+  scheduledCompactRev: 'scheduledCompactRev',
+  finishedCompactRev: 'finishedCompactRev',
+} as const;
+
+export type Db = ClassicLevel<Buffer, Buffer>;
+export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/** A revision record written in the current batch but maybe not yet in LevelDB. */
+interface PendingRevision {
+  main: number;
+  sub: number;
+  value: Buffer;
+}
+
+export function bucketKey(bucket: BucketName, key: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(1 + key.length);
+  b[0] = Bucket[bucket];
+  b.set(key, 1);
+  return b;
+}
+
+/** LevelDB key of a revision record in the `key` bucket. */
+export function revisionDbKey(main: number, sub: number, tombstone: boolean): Buffer {
+  const b = Buffer.allocUnsafe(1 + REV_BYTES_LEN + (tombstone ? 1 : 0));
+  b[0] = Bucket.key;
+  writeRevision(b, 1, main, sub, tombstone);
+  return b;
+}
+
+/** Bytes one entry takes in a serialized view: uvarint key length, key, uvarint value length, value. */
+export function entrySize(keyLen: number, valueLen: number): number {
+  return uvarintSize(keyLen) + keyLen + uvarintSize(valueLen) + valueLen;
+}
+
+export function uvarintSize(n: number): number {
+  let s = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    s++;
+  }
+  return s;
+}
+
+const SIZE_REFRESH_MS = 1000;
+
+/** A consistent point-in-time view of the whole database, in key order. */
+export interface View {
+  /** serialized bytes of all entries (see entrySize) */
+  readonly bytes: number;
+  entries(): AsyncIterable<[Buffer, Buffer]>;
+}
+
+export class Backend {
+  private ops: BatchOp[] = [];
+  private pendingRevs: PendingRevision[] = [];
+  private flushingRevs: PendingRevision[] = [];
+  private readonly inflight = new Set<BatchOp[]>();
+  /** serialized size of every entry once all issued writes land */
+  private issuedBytes = 0;
+  /** sizes of the non-revision entries (meta, lease), which get overwritten and deleted */
+  private readonly otherSizes = new Map<string, number>();
+  private sizeOnDisk = 0;
+  private sizeRefreshedAt = 0;
+  private sizeRefreshing = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly db: Db,
+  ) {}
+
+  static async open(dir: string): Promise<Backend> {
+    const db = new ClassicLevel<Buffer, Buffer>(dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      writeBufferSize: 32 * 1024 * 1024,
+      cacheSize: 32 * 1024 * 1024,
+    });
+    await db.open();
+    const b = new Backend(dir, db);
+    await b.refreshSize();
+    return b;
+  }
+
+  /** Called once per stored entry while the store is rebuilt at open. */
+  countStored(key: Buffer, valueLen: number): void {
+    const size = entrySize(key.length, valueLen);
+    this.issuedBytes += size;
+    if (key[0] !== Bucket.key) this.otherSizes.set(key.toString('latin1'), size);
+  }
+
+  /** Exact serialized size of the store as of the last issued write. */
+  get logicalSize(): number {
+    return this.issuedBytes;
+  }
+
+  /** Stages a revision record; `value` is the marshaled KeyValue. */
+  putRevision(main: number, sub: number, tombstone: boolean, value: Buffer): void {
+    this.ops.push({ type: 'put', key: revisionDbKey(main, sub, tombstone), value });
+    if (!tombstone) this.pendingRevs.push({ main, sub, value });
+  }
+
+  put(bucket: BucketName, key: Uint8Array, value: Buffer): void {
+    this.ops.push({ type: 'put', key: bucketKey(bucket, key), value });
+  }
+
+  del(bucket: BucketName, key: Uint8Array): void {
+    this.ops.push({ type: 'del', key: bucketKey(bucket, key) });
+  }
+
+  putMeta(name: string, value: Buffer): void {
+    this.put('meta', Buffer.from(name), value);
+  }
+
+  getMetaSync(name: string): Buffer | undefined {
+    return this.db.getSync(bucketKey('meta', Buffer.from(name)));
+  }
+
+  /** Writes every staged op as one LevelDB batch (sync:false: the WAL is the durability point). */
+  async flush(): Promise<void> {
+    if (this.ops.length === 0) return;
+    const ops = this.ops;
+    this.ops = [];
+    this.flushingRevs = this.pendingRevs;
+    this.pendingRevs = [];
+    try {
+      await this.write(ops);
+    } finally {
+      this.flushingRevs = [];
+    }
+  }
+
+  /**
+   * Issues one batch now, outside the apply batch (compaction's deletes). Revision
+   * deletes must carry the deleted value's length in `sizes` (by position).
+   */
+  async write(ops: BatchOp[], deletedSizes?: number[]): Promise<void> {
+    ops.forEach((op, i) => this.account(op, deletedSizes?.[i]));
+    this.inflight.add(ops);
+    try {
+      await this.db.batch(ops, { sync: false });
+    } finally {
+      this.inflight.delete(ops);
+    }
+    this.maybeRefreshSize();
+  }
+
+  private account(op: BatchOp, deletedSize: number | undefined): void {
+    if (op.key[0] === Bucket.key) {
+      if (op.type === 'put') this.issuedBytes += entrySize(op.key.length, op.value.length);
+      else this.issuedBytes -= entrySize(op.key.length, deletedSize ?? 0);
+      return;
+    }
+    const k = op.key.toString('latin1');
+    this.issuedBytes -= this.otherSizes.get(k) ?? 0;
+    if (op.type === 'put') {
+      const size = entrySize(op.key.length, op.value.length);
+      this.otherSizes.set(k, size);
+      this.issuedBytes += size;
+    } else {
+      this.otherSizes.delete(k);
+    }
+  }
+
+  /** A staged or in-flight put record, not necessarily readable from LevelDB yet. */
+  private unflushedRevision(main: number, sub: number): Buffer | undefined {
+    return findRev(this.pendingRevs, main, sub) ?? findRev(this.flushingRevs, main, sub);
+  }
+
+  /** Reads one put record, staged or stored. Synchronous (used inside atomic txns). */
+  getRevisionSync(main: number, sub: number): Buffer | undefined {
+    return this.unflushedRevision(main, sub) ?? this.db.getSync(revisionDbKey(main, sub, false));
+  }
+
+  async getRevisions(revs: ReadonlyArray<{ main: number; sub: number }>): Promise<Array<Buffer | undefined>> {
+    const out: Array<Buffer | undefined> = new Array(revs.length);
+    const missing: Buffer[] = [];
+    const at: number[] = [];
+    revs.forEach((r, i) => {
+      const v = this.unflushedRevision(r.main, r.sub);
+      if (v) out[i] = v;
+      else {
+        missing.push(revisionDbKey(r.main, r.sub, false));
+        at.push(i);
+      }
+    });
+    if (missing.length > 0) {
+      const got = await this.db.getMany(missing);
+      got.forEach((v, j) => (out[at[j]!] = v));
+    }
+    return out;
+  }
+
+  /**
+   * Everything written so far (staged ops excluded), frozen now: a LevelDB snapshot
+   * with the in-flight batches laid over it, so whether they have landed does not matter.
+   */
+  view(): View {
+    const snapshot = this.db.snapshot();
+    const overlay = new Map<string, Buffer | null>();
+    for (const ops of this.inflight) {
+      for (const op of ops) overlay.set(op.key.toString('latin1'), op.type === 'put' ? op.value : null);
+    }
+    const db = this.db;
+    return {
+      bytes: this.issuedBytes,
+      entries: () => mergeOverlay(db, snapshot, overlay),
+    };
+  }
+
+  /** Bytes on disk (cached; refreshed at most once a second after writes). */
+  get size(): number {
+    return this.sizeOnDisk;
+  }
+
+  private maybeRefreshSize(): void {
+    if (this.sizeRefreshing || Date.now() - this.sizeRefreshedAt < SIZE_REFRESH_MS) return;
+    this.refreshSize().catch(() => {});
+  }
+
+  async refreshSize(): Promise<number> {
+    this.sizeRefreshing = true;
+    try {
+      let total = 0;
+      for (const name of await readdir(this.dir)) {
+        try {
+          total += (await stat(join(this.dir, name))).size;
+        } catch {
+          // a file LevelDB removed while we listed the directory
+        }
+      }
+      this.sizeOnDisk = total;
+      this.sizeRefreshedAt = Date.now();
+      return total;
+    } finally {
+      this.sizeRefreshing = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+async function* mergeOverlay(
+  db: Db,
+  snapshot: ReturnType<Db['snapshot']>,
+  overlay: Map<string, Buffer | null>,
+): AsyncGenerator<[Buffer, Buffer]> {
+  const extra = [...overlay.keys()].sort();
+  let x = 0;
+  const it = db.iterator({ snapshot });
+  try {
+    for (;;) {
+      const batch = await it.nextv(1000);
+      if (batch.length === 0) break;
+      for (const [k, v] of batch) {
+        const ks = k.toString('latin1');
+        while (x < extra.length && extra[x]! < ks) {
+          const ov = overlay.get(extra[x]!)!;
+          if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
+          x++;
+        }
+        if (x < extra.length && extra[x] === ks) {
+          const ov = overlay.get(ks)!;
+          if (ov) yield [k, ov];
+          x++;
+        } else {
+          yield [k, v];
+        }
+      }
+    }
+    for (; x < extra.length; x++) {
+      const ov = overlay.get(extra[x]!)!;
+      if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
+    }
+  } finally {
+    await it.close();
+    await snapshot.close();
+  }
+}
+
+function findRev(a: PendingRevision[], main: number, sub: number): Buffer | undefined {
+  if (a.length === 0 || main < a[0]!.main || main > a[a.length - 1]!.main) return undefined;
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = a[mid]!;
+    if (r.main < main || (r.main === main && r.sub < sub)) lo = mid + 1;
+    else if (r.main === main && r.sub === sub) return r.value;
+    else hi = mid - 1;
+  }
+  return undefined;
+}

@@ -1,0 +1,98 @@
+// Compaction (etcd's kvstore_compaction.go): the in-memory index is compacted at once;
+// superseded revisions are then deleted from LevelDB in small batches, in the
+// background, one compaction after another. finishedCompactRev records completion,
+// so an interrupted job is resumed at the next open.
+
+import type { Logger } from 'pino';
+import { Bucket, MetaKey, bucketKey, type Backend, type BatchOp } from './backend.js';
+import { decodeKeyValue } from './codec.js';
+import { parseRevision, revisionBytes, writeUint64BE } from './revision.js';
+import type { TreeIndex } from './tree-index.js';
+
+/** Deletes per LevelDB batch (etcd's compactionBatchLimit). */
+const BATCH_LIMIT = 1000;
+
+export class StoreClosedError extends Error {
+  constructor() {
+    super('mvcc: store is closed');
+    this.name = 'StoreClosedError';
+  }
+}
+
+export class Compaction {
+  private queue: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly index: TreeIndex,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  /** Drops from the index every revision compaction at `rev` removes (synchronous). */
+  compactIndex(rev: number): void {
+    const emptied: string[] = [];
+    this.index.all((ki) => {
+      if (ki.compact(rev)) emptied.push(ki.key);
+    });
+    for (const k of emptied) this.index.delete(k);
+  }
+
+  /**
+   * Queues the physical removal for `rev`, to start once `after` settles (the commit
+   * that makes scheduledCompactRev durable). Resolves when done; rejects with
+   * StoreClosedError if the store closes first.
+   */
+  schedule(rev: number, after: Promise<void>): Promise<void> {
+    const job = this.queue.then(() => after).then(() => this.run(rev));
+    this.queue = job.catch(() => {});
+    return job;
+  }
+
+  private async run(rev: number): Promise<void> {
+    const started = Date.now();
+    const end = Buffer.alloc(9);
+    end[0] = Bucket.key;
+    writeUint64BE(end, 1, rev + 1);
+    let deleted = 0;
+    const it = this.backend.db.iterator({ gte: Buffer.of(Bucket.key), lt: end });
+    try {
+      for (;;) {
+        if (this.stopping) throw new StoreClosedError();
+        const entries = await it.nextv(BATCH_LIMIT);
+        if (entries.length === 0) break;
+        const ops: BatchOp[] = [];
+        const sizes: number[] = [];
+        for (const [k, v] of entries) {
+          const r = parseRevision(k, 1);
+          if (!r) continue;
+          const ki = this.index.get(decodeKeyValue(v).key.toString('latin1'));
+          // the survivor of a key is the oldest revision its index still holds
+          if (ki && ki.isOldest(r.main, r.sub)) continue;
+          ops.push({ type: 'del', key: k });
+          sizes.push(v.length);
+        }
+        if (this.stopping) throw new StoreClosedError();
+        if (ops.length > 0) await this.backend.write(ops, sizes);
+        deleted += ops.length;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      await it.close();
+    }
+    if (this.stopping) throw new StoreClosedError();
+    await this.backend.write([
+      { type: 'put', key: bucketKey('meta', Buffer.from(MetaKey.finishedCompactRev)), value: revisionBytes(rev, 0) },
+    ]);
+    this.logger?.info(
+      { 'compact-revision': rev, took: `${Date.now() - started}ms`, deleted },
+      'finished scheduled compaction',
+    );
+  }
+
+  /** Stops after the current batch; queued jobs reject. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.queue;
+  }
+}

@@ -1,0 +1,21 @@
+// Public surface of the MVCC store.
+export { MvccStore, type MvccStoreOptions } from './kvstore.js';
+export { MvccError, GrpcCode, isMvccError, type MvccErrorCode } from './errors.js';
+export {
+  DEFAULT_MAX_TXN_OPS,
+  checkDeleteRangeRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+} from './txn-check.js';
+export type {
+  WatchCreateResult,
+  WatchRequest,
+  WatchResponseOut,
+  WatchSink,
+  WatchStream,
+} from './watchable-store.js';
+export { StoreClosedError } from './compaction.js';
+export { SnapshotFormatError } from './snapshot.js';
+export type * from './types.js';

@@ -1,0 +1,635 @@
+// MvccStore: etcd's mvcc store (kvstore.go + the applier's KV parts) over LevelDB.
+//
+// Latest state lives in memory (TreeIndex of KeyIndex, each holding its live value),
+// so reads at the current revision and every write are synchronous; only historical
+// reads touch LevelDB. A write mutates memory synchronously and stages its records in
+// the backend batch, which commit() writes as ONE LevelDB batch together with the
+// consistent index. Watchers are notified once the batch is in LevelDB, so history
+// reads by catching-up watchers always find what synced watchers were sent.
+
+import type { Logger } from 'pino';
+import { Backend, MetaKey } from './backend.js';
+import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithValueView } from './codec.js';
+import { applyCompare } from './compare.js';
+import { MvccError } from './errors.js';
+import { KeyIndex } from './key-index.js';
+import { finishRange, readLimit } from './range.js';
+import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
+import { TreeIndex, toRangeBounds, type RangeEnd } from './tree-index.js';
+import {
+  DEFAULT_MAX_TXN_OPS,
+  checkDeleteRangeRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+} from './txn-check.js';
+import type {
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  Event,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from './types.js';
+import { WatchableStore, type WatchSink, type WatchStream } from './watchable-store.js';
+import { restoreIndex } from './restore.js';
+import { Compaction } from './compaction.js';
+import { hashAll, hashKV } from './hash.js';
+import { exportSnapshot, importSnapshot } from './snapshot.js';
+import { RecentHistory } from './history.js';
+
+const EMPTY = Buffer.alloc(0);
+const TOMBSTONE_KV: KeyValue = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n };
+
+export interface MvccStoreOptions {
+  dir: string;
+  /** --max-txn-ops (default 128) */
+  maxTxnOps?: number;
+  logger?: Logger;
+}
+
+/** A key and the revision of it a read found in the index. */
+interface IndexHit {
+  ki: KeyIndex;
+  main: number;
+  sub: number;
+  createRevision: number;
+  version: number;
+}
+
+/** The writes of one apply-level operation: one main revision, sub-revisions per change. */
+class WriteTxn {
+  changes = 0;
+  constructor(readonly beginRev: number) {}
+  get rev(): number {
+    return this.beginRev + 1;
+  }
+  /** reads inside a write txn see its own earlier writes */
+  get readRev(): number {
+    return this.changes > 0 ? this.beginRev + 1 : this.beginRev;
+  }
+}
+
+export class MvccStore {
+  private currentRev: number;
+  private compactMainRev: number;
+  private appliedIndex: number;
+  private storedIndex: number;
+  private notifiedRev: number;
+  private pendingEvents: Event[] = [];
+  private commitWaiters: Array<() => void> = [];
+  private closed = false;
+  private readonly logger: Logger | undefined;
+  private readonly watchable: WatchableStore;
+  private readonly compaction: Compaction;
+  private readonly maxTxnOps: number;
+
+  private constructor(
+    private readonly backend: Backend,
+    private readonly index: TreeIndex,
+    state: { currentRev: number; compactRev: number; consistentIndex: number },
+    opts: MvccStoreOptions,
+  ) {
+    this.currentRev = state.currentRev;
+    this.compactMainRev = state.compactRev;
+    this.appliedIndex = this.storedIndex = state.consistentIndex;
+    this.notifiedRev = state.currentRev;
+    this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+    this.logger = opts.logger;
+    this.watchable = new WatchableStore({
+      currentRevision: () => this.currentRev,
+      compactRevision: () => this.compactMainRev,
+      notifiedRevision: () => this.notifiedRev,
+      readHistory: (from, to, max) => this.readHistory(from, to, max),
+      kvAt: (key, rev) => this.kvAt(key, rev),
+      history: new RecentHistory(state.currentRev + 1),
+    });
+    this.compaction = new Compaction(backend, index, opts.logger);
+  }
+
+  static async open(opts: MvccStoreOptions): Promise<MvccStore> {
+    const backend = await Backend.open(opts.dir);
+    try {
+      const ci = backend.getMetaSync(MetaKey.consistentIndex);
+      const scheduled = readRevMeta(backend.getMetaSync(MetaKey.scheduledCompactRev));
+      const finished = readRevMeta(backend.getMetaSync(MetaKey.finishedCompactRev));
+      const index = new TreeIndex();
+      const { currentRev } = await restoreIndex(backend, index);
+      const compactRev = scheduled ?? -1;
+      const store = new MvccStore(
+        backend,
+        index,
+        {
+          currentRev: Math.max(currentRev, compactRev, 1),
+          compactRev,
+          consistentIndex: ci && ci.length === 8 ? readUint64BE(ci, 0) ?? 0 : 0,
+        },
+        opts,
+      );
+      if (scheduled !== undefined) {
+        store.compaction.compactIndex(scheduled);
+        // an interrupted physical compaction resumes; its meta is already durable
+        if (finished !== scheduled) void store.compaction.schedule(scheduled, Promise.resolve()).catch(() => {});
+      }
+      opts.logger?.info(
+        { 'current-revision': store.currentRev, 'compact-revision': compactRev, keys: index.size },
+        'restored mvcc store',
+      );
+      return store;
+    } catch (e) {
+      await backend.close();
+      throw e;
+    }
+  }
+
+  /** Latest applied revision (1 for an empty store). */
+  get currentRevision(): number {
+    return this.currentRev;
+  }
+  /** Latest compaction revision, -1 if the store was never compacted (as etcd reports it). */
+  get compactRevision(): number {
+    return this.compactMainRev;
+  }
+  /** Raft index of the last applied entry (what the next commit() makes durable). */
+  get consistentIndex(): number {
+    return this.appliedIndex;
+  }
+
+  // ---- reads ----
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    this.checkOpen();
+    checkRangeRequest(req);
+    const curRev = this.currentRev;
+    const { count, hits, atRev } = this.collect(req, curRev);
+    if (req.countOnly) return { revision: curRev, kvs: [], more: false, count };
+    const kvs = await this.materialize(hits, atRev);
+    return finishRange(req, kvs, count, curRev);
+  }
+
+  /** The index part of a range: which revision of each key is visible at the requested revision. */
+  private collect(req: RangeRequest, curRev: number): { count: number; hits: IndexHit[]; atRev: number } {
+    const requested = req.revision ?? 0;
+    if (requested > curRev) throw new MvccError('future-rev');
+    const atRev = requested > 0 ? requested : curRev;
+    if (atRev < this.compactMainRev) throw new MvccError('compacted');
+    const { from, to } = toRangeBounds(req.key, req.rangeEnd);
+    const limit = req.countOnly ? -1 : readLimit(req);
+    const hits: IndexHit[] = [];
+    let count = 0;
+    this.index.forEach(from, to, (ki) => {
+      const hit = visibleAt(ki, atRev);
+      if (!hit) return;
+      count++;
+      if (limit === 0 || hits.length < limit) hits.push(hit);
+    });
+    return { count, hits, atRev };
+  }
+
+  /** Turns index hits into KeyValues; only revisions older than a key's latest need LevelDB. */
+  private async materialize(hits: IndexHit[], atRev: number): Promise<KeyValue[]> {
+    const kvs: KeyValue[] = new Array(hits.length);
+    const older: number[] = [];
+    hits.forEach((h, i) => {
+      if (isLatest(h)) kvs[i] = latestKv(h.ki);
+      else older.push(i);
+    });
+    if (older.length === 0) return kvs;
+    const values = await this.backend.getRevisions(older.map((i) => hits[i]!));
+    older.forEach((i, j) => {
+      const v = values[j];
+      // a concurrent compaction may have removed it physically
+      if (!v) throw new MvccError(atRev < this.compactMainRev ? 'compacted' : 'future-rev');
+      kvs[i] = decodeKeyValue(v);
+    });
+    return kvs;
+  }
+
+  private materializeSync(hits: IndexHit[]): KeyValue[] {
+    return hits.map((h) => {
+      if (isLatest(h)) return latestKv(h.ki);
+      const v = this.backend.getRevisionSync(h.main, h.sub);
+      if (!v) throw new MvccError('compacted');
+      return decodeKeyValue(v);
+    });
+  }
+
+  private rangeSync(req: RangeRequest, readRev: number): RangeResponse {
+    const { count, hits } = this.collect(req, readRev);
+    if (req.countOnly) return { revision: readRev, kvs: [], more: false, count };
+    return finishRange(req, this.materializeSync(hits), count, readRev);
+  }
+
+  /** Live kvs in [from, to) right now (compares, prev_kv, ignore_*). */
+  private liveKvs(from: string, to: RangeEnd): KeyValue[] {
+    const out: KeyValue[] = [];
+    this.index.forEach(from, to, (ki) => {
+      if (ki.isLive()) out.push(latestKv(ki));
+    });
+    return out;
+  }
+
+  // ---- writes (apply path: called one at a time, in raft order) ----
+
+  async put(req: PutRequest, index: number): Promise<PutResponse> {
+    this.checkOpen();
+    try {
+      checkPutRequest(req);
+      const prev = this.index.get(req.key.toString('latin1'));
+      const prevKv = prev?.isLive() ? latestKv(prev) : undefined;
+      if ((req.ignoreValue || req.ignoreLease) && !prevKv) throw new MvccError('key-not-found');
+      const tw = new WriteTxn(this.currentRev);
+      this.applyPut(tw, req, prevKv);
+      this.endWrite(tw);
+      return req.prevKv && prevKv ? { revision: tw.rev, prevKv } : { revision: tw.rev };
+    } finally {
+      this.setConsistentIndex(index);
+    }
+  }
+
+  async deleteRange(req: DeleteRangeRequest, index: number): Promise<DeleteRangeResponse> {
+    this.checkOpen();
+    try {
+      checkDeleteRangeRequest(req);
+      const tw = new WriteTxn(this.currentRev);
+      const r = this.applyDeleteRange(tw, req);
+      this.endWrite(tw);
+      return r;
+    } finally {
+      this.setConsistentIndex(index);
+    }
+  }
+
+  async txn(req: TxnRequest, index: number): Promise<TxnResponse> {
+    this.checkOpen();
+    try {
+      checkTxnRequest(req, this.maxTxnOps);
+      // compares of every txn on the taken path see the state before the txn
+      const path = this.decide(req);
+      if (!isTxnReadonly(req)) this.checkPath(path, (op) => this.checkPut(op));
+      this.checkPath(path, (op) => this.checkRange(op));
+      const tw = new WriteTxn(this.currentRev);
+      const resp = this.applyTxn(tw, path);
+      this.endWrite(tw);
+      resp.revision = tw.changes > 0 ? tw.rev : tw.beginRev;
+      return resp;
+    } finally {
+      this.setConsistentIndex(index);
+    }
+  }
+
+  /** Records the raft index of an applied entry that changed no key. */
+  setConsistentIndex(index: number): void {
+    if (index > this.appliedIndex) this.appliedIndex = index;
+  }
+
+  /** Writes everything applied since the last commit as one LevelDB batch, then notifies watchers. */
+  async commit(): Promise<void> {
+    this.checkOpen();
+    const events = this.pendingEvents;
+    const rev = this.currentRev;
+    this.pendingEvents = [];
+    await this.flush();
+    this.notifiedRev = rev;
+    if (events.length > 0) this.watchable.notify(events, rev);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.appliedIndex !== this.storedIndex) {
+      const b = Buffer.allocUnsafe(8);
+      writeUint64BE(b, 0, this.appliedIndex);
+      this.backend.putMeta(MetaKey.consistentIndex, b);
+      this.storedIndex = this.appliedIndex;
+    }
+    try {
+      await this.backend.flush();
+    } finally {
+      const waiters = this.commitWaiters;
+      this.commitWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Settles after the next commit (compaction jobs and HashKV wait for their data to land). */
+  private nextCommit(): Promise<void> {
+    return new Promise((resolve) => this.commitWaiters.push(resolve));
+  }
+
+  private endWrite(tw: WriteTxn): void {
+    if (tw.changes > 0) this.currentRev = tw.rev;
+  }
+
+  private applyPut(tw: WriteTxn, req: PutRequest, prevKv: KeyValue | undefined): PutResponse {
+    const keyStr = req.key.toString('latin1');
+    const value = req.ignoreValue ? prevKv!.value : req.value;
+    const lease = req.ignoreLease ? prevKv!.lease : req.lease;
+    const main = tw.rev;
+    const sub = tw.changes++;
+    const ki = this.index.getOrCreate(keyStr);
+    const kv: KeyValue = {
+      key: req.key,
+      createRevision: prevKv ? prevKv.createRevision : main,
+      modRevision: main,
+      version: prevKv ? prevKv.version + 1 : 1,
+      value,
+      lease,
+    };
+    // memory keeps the value as a view into the record: one allocation per write
+    const { record, value: valueView } = encodeKeyValueWithValueView(kv);
+    ki.put(main, sub, valueView, lease);
+    kv.value = valueView;
+    this.backend.putRevision(main, sub, false, record);
+    this.pendingEvents.push(prevKv ? { type: 'put', kv, prevKv } : { type: 'put', kv });
+    return req.prevKv && prevKv ? { revision: main, prevKv } : { revision: main };
+  }
+
+  private applyDeleteRange(tw: WriteTxn, req: DeleteRangeRequest): DeleteRangeResponse {
+    const { from, to } = toRangeBounds(req.key, req.rangeEnd);
+    const prevs = this.liveKvs(from, to);
+    if (prevs.length === 0) return { revision: tw.readRev, deleted: 0, prevKvs: [] };
+    const main = tw.rev;
+    for (const prevKv of prevs) {
+      const sub = tw.changes++;
+      const kv: KeyValue = { key: prevKv.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n };
+      this.index.get(prevKv.key.toString('latin1'))!.tombstone(main, sub);
+      // a tombstone record holds the key alone
+      this.backend.putRevision(main, sub, true, encodeKeyValue({ ...TOMBSTONE_KV, key: prevKv.key }));
+      this.pendingEvents.push({ type: 'delete', kv, prevKv });
+    }
+    return { revision: main, deleted: prevs.length, prevKvs: req.prevKv ? prevs : [] };
+  }
+
+  // ---- txn ----
+
+  private decide(req: TxnRequest): TxnPath {
+    const succeeded = req.compare.every((c) => {
+      const { from, to } = toRangeBounds(c.key, c.rangeEnd);
+      return applyCompare(c, this.liveKvs(from, to));
+    });
+    const ops = succeeded ? req.success : req.failure;
+    const nested = new Map<number, TxnPath>();
+    ops.forEach((op, i) => {
+      if (op && 'txn' in op) nested.set(i, this.decide(op.txn));
+    });
+    return { succeeded, ops, nested };
+  }
+
+  private checkPath(path: TxnPath, check: (op: RequestOp) => void): void {
+    path.ops.forEach((op, i) => {
+      if (!op) return;
+      if ('txn' in op) this.checkPath(path.nested.get(i)!, check);
+      else check(op);
+    });
+  }
+
+  private checkPut(op: RequestOp): void {
+    if (!('put' in op)) return;
+    const p = op.put;
+    if (p.ignoreValue || p.ignoreLease) {
+      const ki = this.index.get(p.key.toString('latin1'));
+      if (!ki?.isLive()) throw new MvccError('key-not-found');
+    }
+  }
+
+  private checkRange(op: RequestOp): void {
+    if (!('range' in op)) return;
+    const rev = op.range.revision ?? 0;
+    if (rev === 0) return;
+    if (rev > this.currentRev) throw new MvccError('future-rev');
+    if (rev < this.compactMainRev) throw new MvccError('compacted');
+  }
+
+  private applyTxn(tw: WriteTxn, path: TxnPath): TxnResponse {
+    const responses: ResponseOp[] = [];
+    path.ops.forEach((op, i) => {
+      if (!op) return;
+      if ('range' in op) responses.push({ range: this.rangeSync(op.range, tw.readRev) });
+      else if ('put' in op) {
+        const ki = this.index.get(op.put.key.toString('latin1'));
+        responses.push({ put: this.applyPut(tw, op.put, ki?.isLive() ? latestKv(ki) : undefined) });
+      } else if ('deleteRange' in op) responses.push({ deleteRange: this.applyDeleteRange(tw, op.deleteRange) });
+      else responses.push({ txn: this.applyTxn(tw, path.nested.get(i)!) });
+    });
+    // nested txn responses carry an empty header in etcd; the caller sets the outer one
+    return { revision: 0, succeeded: path.succeeded, responses };
+  }
+
+  // ---- compaction ----
+
+  /**
+   * Compacts history up to `rev`: reads below it fail from now on. The in-memory index
+   * is compacted at once; `done` settles when the old revisions are gone from LevelDB.
+   */
+  async compact(rev: number, index: number): Promise<{ done: Promise<void> }> {
+    this.checkOpen();
+    try {
+      if (rev <= this.compactMainRev) throw new MvccError('compacted');
+      if (rev > this.currentRev) throw new MvccError('future-rev');
+      this.compactMainRev = rev;
+      this.backend.putMeta(MetaKey.scheduledCompactRev, revisionBytes(rev, 0));
+      this.compaction.compactIndex(rev);
+      const done = this.compaction.schedule(rev, this.nextCommit());
+      done.catch(() => {}); // the caller may not wait for physical removal
+      return { done };
+    } finally {
+      this.setConsistentIndex(index);
+    }
+  }
+
+  // ---- leases ----
+
+  putLeaseRecord(id: bigint, record: Buffer): void {
+    this.backend.put('lease', leaseKey(id), record);
+  }
+
+  deleteLeaseRecord(id: bigint): void {
+    this.backend.del('lease', leaseKey(id));
+  }
+
+  /** Stored lease records (call at startup, before applying anything). */
+  async leaseRecords(): Promise<Array<[bigint, Buffer]>> {
+    this.checkOpen();
+    const out: Array<[bigint, Buffer]> = [];
+    for await (const [k, v] of this.backend.db.iterator({ gte: Buffer.of(0x6c), lt: Buffer.of(0x6d) })) {
+      if (k.length !== 9) continue;
+      out.push([k.readBigInt64BE(1), v]);
+    }
+    return out;
+  }
+
+  // ---- integrity, size, maintenance ----
+
+  /** CRC-32C of every stored record except the consistent index (etcd's Maintenance.Hash). */
+  async hash(): Promise<{ hash: number; revision: number }> {
+    this.checkOpen();
+    const revision = this.notifiedRev;
+    return { hash: await hashAll(this.backend.view()), revision };
+  }
+
+  /** etcd's HashByRev: same history (and compaction) as a real etcd gives the same hash. */
+  async hashKV(rev: number): Promise<{ hash: number; compactRevision: number; revision: number }> {
+    this.checkOpen();
+    const compactRevision = this.compactMainRev;
+    const revision = this.currentRev;
+    if (rev > 0 && rev <= compactRevision) throw new MvccError('compacted');
+    if (rev > 0 && rev > revision) throw new MvccError('future-rev');
+    const atRev = rev === 0 ? revision : rev;
+    // everything up to atRev must be readable from LevelDB
+    if (atRev > this.notifiedRev) await this.nextCommit();
+    this.checkOpen();
+    const hash = await hashKV(this.backend.db, this.index, atRev, compactRevision);
+    return { hash, compactRevision, revision };
+  }
+
+  /** Bytes LevelDB occupies on disk (cached, refreshed about once a second). */
+  dbSize(): number {
+    return this.backend.size;
+  }
+
+  /** Approximate bytes of live records. */
+  dbSizeInUse(): number {
+    return Math.min(this.backend.logicalSize, this.backend.size);
+  }
+
+  /** Compacts LevelDB's files over the whole key space (etcd's defrag); logs sizes before and after. */
+  async defragment(): Promise<void> {
+    this.checkOpen();
+    const before = await this.backend.refreshSize();
+    await this.backend.db.compactRange(Buffer.of(0x00), Buffer.alloc(32, 0xff));
+    const after = await this.backend.refreshSize();
+    this.logger?.info({ 'size-before': before, 'size-after': after }, 'defragmented backend');
+  }
+
+  /** The whole store as a byte stream (a consistent LevelDB snapshot). */
+  snapshot(): { size: number; stream: AsyncIterable<Buffer> } {
+    this.checkOpen();
+    return exportSnapshot(this.backend.view());
+  }
+
+  /** Writes a snapshot stream into a new store directory (which must not hold a store). */
+  static async restore(dir: string, stream: AsyncIterable<Buffer>): Promise<void> {
+    await importSnapshot(dir, stream);
+  }
+
+  // ---- watch ----
+
+  newWatchStream(sink: WatchSink): WatchStream {
+    this.checkOpen();
+    return this.watchable.newStream(sink);
+  }
+
+  /** Writes what was applied but not committed, stops compaction and closes LevelDB. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watchable.close();
+    const stopped = this.compaction.stop();
+    await this.flush();
+    await stopped;
+    await this.backend.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('mvcc: store is closed');
+  }
+
+  // ---- history for watchers ----
+
+  /**
+   * Events with revisions in [from, to] from LevelDB, about `max` at most but never
+   * splitting a revision. `last` is the highest revision fully covered.
+   */
+  private async readHistory(from: number, to: number, max: number): Promise<{ events: Event[]; last: number }> {
+    const events: Event[] = [];
+    const it = this.backend.db.iterator({
+      gte: revKeyFloor(from),
+      lt: revKeyFloor(to + 1),
+    });
+    let last = to;
+    try {
+      for await (const [k, v] of it) {
+        const rev = readUint64BE(k, 1)!;
+        if (events.length >= max && rev !== events[events.length - 1]!.kv.modRevision) {
+          last = rev - 1;
+          break;
+        }
+        const kv = decodeKeyValue(v);
+        if (k.length === 19) {
+          events.push({ type: 'delete', kv: { ...kv, modRevision: rev } });
+        } else {
+          events.push({ type: 'put', kv });
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    return { events, last };
+  }
+
+  /** The key as it was at `rev`, or undefined (absent, or compacted away). */
+  private async kvAt(key: Buffer, rev: number): Promise<KeyValue | undefined> {
+    if (rev < this.compactMainRev || rev <= 0) return undefined;
+    const ki = this.index.get(key.toString('latin1'));
+    if (!ki) return undefined;
+    const hit = visibleAt(ki, rev);
+    if (!hit) return undefined;
+    if (isLatest(hit)) return latestKv(ki);
+    const [v] = await this.backend.getRevisions([hit]);
+    return v ? decodeKeyValue(v) : undefined;
+  }
+}
+
+interface TxnPath {
+  succeeded: boolean;
+  ops: RequestOp[];
+  /** decisions of the nested txns among `ops`, by position */
+  nested: Map<number, TxnPath>;
+}
+
+function visibleAt(ki: KeyIndex, atRev: number): IndexHit | undefined {
+  if (ki.isLive() && ki.modRevision <= atRev) {
+    return { ki, main: ki.modRevision, sub: -1, createRevision: ki.createRevision, version: ki.version };
+  }
+  const r = ki.get(atRev);
+  return r && { ki, ...r };
+}
+
+/** sub -1 marks a hit on the latest revision, served from memory. */
+function isLatest(h: IndexHit): boolean {
+  return h.sub === -1 || (h.ki.isLive() && h.main === h.ki.modRevision);
+}
+
+function latestKv(ki: KeyIndex): KeyValue {
+  return {
+    key: Buffer.from(ki.key, 'latin1'),
+    createRevision: ki.createRevision,
+    modRevision: ki.modRevision,
+    version: ki.version,
+    value: ki.value!,
+    lease: ki.lease,
+  };
+}
+
+function revKeyFloor(main: number): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = 0x6b;
+  writeUint64BE(b, 1, main);
+  return b;
+}
+
+function leaseKey(id: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigInt64BE(id);
+  return b;
+}
+
+function readRevMeta(b: Buffer | undefined): number | undefined {
+  return b && b.length >= 8 ? readUint64BE(b, 0) : undefined;
+}

@@ -1,0 +1,424 @@
+// Watchers (etcd's watchableStore): a synced group that gets each commit's events as
+// they happen, and an unsynced group that catches up from history (recent events in
+// memory, older ones from LevelDB) until it reaches the present.
+//
+// Back-pressure replaces etcd's victim buffers: when a stream's sink reports it is
+// full, nothing more is sent to it; its watchers that miss events drop to the
+// unsynced group (remembering only the next revision they need) and catch up from
+// history after resume(). So a stalled receiver costs no memory and never slows
+// writes; if it falls behind compaction it gets the compacted revision, as in etcd.
+
+import type { RecentHistory } from './history.js';
+import { inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
+import type { Event, KeyValue } from './types.js';
+
+/** Most revisions in one response (etcd's watchBatchMaxRevs). */
+const MAX_REVS_PER_RESPONSE = 1000;
+/** Unsynced watchers served by one history read (etcd's maxWatchersPerSync). */
+const MAX_WATCHERS_PER_SYNC = 512;
+/** Events read from LevelDB per catch-up pass. */
+const MAX_EVENTS_PER_SYNC = 10_000;
+
+export interface WatchResponseOut {
+  /** -1 for a progress notification answering requestProgress() */
+  watchId: number;
+  events: Event[];
+  /** store revision the response reflects; 0 on a compaction cancel, as in etcd */
+  revision: number;
+  /** set when the watcher's start revision was compacted; the watcher is then gone */
+  compactRevision?: number;
+}
+
+/** Receives responses; returns false when full: nothing more is sent until resume(). */
+export type WatchSink = (r: WatchResponseOut) => boolean;
+
+export interface WatchRequest {
+  /** empty means "\0" (the smallest key), as etcd's watch server does */
+  key: Buffer;
+  rangeEnd?: Buffer;
+  /** 0 = from the next revision; otherwise history from this revision, inclusive */
+  startRevision: number;
+  prevKv?: boolean;
+  noPut?: boolean;
+  noDelete?: boolean;
+  /** client-chosen id; 0 or absent = the stream's next free id, counting from 0 */
+  watchId?: number;
+}
+
+export type WatchCreateResult =
+  | { watchId: number }
+  /** duplicate-watch-id: "mvcc: duplicate watch ID provided on the WatchStream";
+   *  empty-range: "mvcc: watcher range is empty" (key >= range end) */
+  | { error: 'duplicate-watch-id' | 'empty-range' };
+
+export interface WatchStream {
+  watch(req: WatchRequest): WatchCreateResult;
+  /** false when no such watcher (never existed, cancelled, or removed after compaction) */
+  cancel(watchId: number): boolean;
+  /** sends {watchId: -1, events: [], revision} once every watcher on the stream is synced */
+  requestProgress(): void;
+  isSynced(watchId: number): boolean;
+  /** the receiver has room again */
+  resume(): void;
+  close(): void;
+}
+
+/** What the watchable store needs from the KV store. */
+export interface HistorySource {
+  currentRevision(): number;
+  compactRevision(): number;
+  /** highest revision whose events were handed to synced watchers (and are in LevelDB) */
+  notifiedRevision(): number;
+  readHistory(from: number, to: number, max: number): Promise<{ events: Event[]; last: number }>;
+  kvAt(key: Buffer, rev: number): Promise<KeyValue | undefined>;
+  readonly history: RecentHistory;
+}
+
+class Watcher {
+  synced = false;
+  removed = false;
+  constructor(
+    readonly id: number,
+    readonly stream: Stream,
+    readonly from: string,
+    readonly to: RangeEnd,
+    readonly prevKv: boolean,
+    readonly noPut: boolean,
+    readonly noDelete: boolean,
+    /** next revision this watcher needs */
+    public minRev: number,
+  ) {}
+
+  /** Events this watcher should get, prevKv dropped unless asked for. */
+  select(events: Event[]): Event[] {
+    const out: Event[] = [];
+    for (const ev of events) {
+      if (ev.kv.modRevision < this.minRev) continue;
+      if (ev.type === 'put' ? this.noPut : this.noDelete) continue;
+      if (!inRange(ev.kv.key.toString('latin1'), this.from, this.to)) continue;
+      out.push(this.prevKv || !ev.prevKv ? ev : { type: ev.type, kv: ev.kv });
+    }
+    return out;
+  }
+}
+
+/** Synced watchers indexed for fan-out: single keys by key, ranges in a list. */
+class WatcherGroup {
+  private readonly byKey = new Map<string, Set<Watcher>>();
+  private readonly ranges = new Set<Watcher>();
+
+  add(w: Watcher): void {
+    if (w.to === undefined) {
+      let s = this.byKey.get(w.from);
+      if (!s) this.byKey.set(w.from, (s = new Set()));
+      s.add(w);
+    } else this.ranges.add(w);
+  }
+
+  delete(w: Watcher): void {
+    if (w.to === undefined) {
+      const s = this.byKey.get(w.from);
+      if (s?.delete(w) && s.size === 0) this.byKey.delete(w.from);
+    } else this.ranges.delete(w);
+  }
+
+  forEachMatch(key: string, fn: (w: Watcher) => void): void {
+    const s = this.byKey.get(key);
+    if (s) for (const w of s) fn(w);
+    for (const w of this.ranges) if (inRange(key, w.from, w.to)) fn(w);
+  }
+}
+
+class Stream implements WatchStream {
+  readonly watchers = new Map<number, Watcher>();
+  private nextId = 0;
+  blocked = false;
+  closed = false;
+  progressPending = false;
+
+  constructor(
+    private readonly store: WatchableStore,
+    private readonly sink: WatchSink,
+  ) {}
+
+  watch(req: WatchRequest): WatchCreateResult {
+    if (this.closed) throw new Error('mvcc: watch stream is closed');
+    const key = req.key.length === 0 ? Buffer.of(0) : req.key;
+    const { from, to } = toRangeBounds(key, req.rangeEnd);
+    if (typeof to === 'string' && from >= to) return { error: 'empty-range' };
+    let id = req.watchId ?? 0;
+    if (id !== 0) {
+      if (this.watchers.has(id)) return { error: 'duplicate-watch-id' };
+    } else {
+      while (this.watchers.has(this.nextId)) this.nextId++;
+      id = this.nextId++;
+    }
+    const w = new Watcher(id, this, from, to, !!req.prevKv, !!req.noPut, !!req.noDelete, req.startRevision);
+    this.watchers.set(id, w);
+    this.store.add(w);
+    return { watchId: id };
+  }
+
+  cancel(watchId: number): boolean {
+    const w = this.watchers.get(watchId);
+    if (!w) return false;
+    this.store.remove(w);
+    return true;
+  }
+
+  requestProgress(): void {
+    this.progressPending = true;
+    this.store.progressRequested(this);
+  }
+
+  isSynced(watchId: number): boolean {
+    return this.watchers.get(watchId)?.synced ?? false;
+  }
+
+  allSynced(): boolean {
+    for (const w of this.watchers.values()) if (!w.synced) return false;
+    return true;
+  }
+
+  resume(): void {
+    if (this.closed || !this.blocked) return;
+    this.blocked = false;
+    this.store.resumed(this);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const w of [...this.watchers.values()]) this.store.remove(w);
+    this.closed = true;
+    this.progressPending = false;
+  }
+
+  /** Sends one response; a throwing sink is treated as a dead receiver. */
+  send(r: WatchResponseOut): void {
+    let ok: boolean;
+    try {
+      ok = this.sink(r);
+    } catch {
+      this.close();
+      return;
+    }
+    if (!ok) this.blocked = true;
+  }
+}
+
+export class WatchableStore {
+  private readonly synced = new WatcherGroup();
+  private readonly unsynced = new Set<Watcher>();
+  private readonly progressWaiting = new Set<Stream>();
+  private syncQueued = false;
+  private syncing = false;
+  private closed = false;
+
+  constructor(private readonly src: HistorySource) {}
+
+  newStream(sink: WatchSink): WatchStream {
+    return new Stream(this, sink);
+  }
+
+  add(w: Watcher): void {
+    const cur = this.src.currentRevision();
+    if (w.minRev === 0 || w.minRev > cur) {
+      w.minRev = Math.max(w.minRev, cur + 1);
+      this.toSynced(w);
+    } else {
+      this.unsynced.add(w);
+      this.scheduleSync();
+    }
+  }
+
+  remove(w: Watcher): void {
+    if (w.removed) return;
+    w.removed = true;
+    w.stream.watchers.delete(w.id);
+    if (w.synced) this.synced.delete(w);
+    else this.unsynced.delete(w);
+  }
+
+  /** One commit's events (revision order, all revisions up to `rev`), now in LevelDB. */
+  notify(events: Event[], rev: number): void {
+    this.src.history.append(events);
+    const batches = new Map<Watcher, Event[]>();
+    for (const ev of events) {
+      this.synced.forEachMatch(ev.kv.key.toString('latin1'), (w) => {
+        if (ev.kv.modRevision < w.minRev) return;
+        const b = batches.get(w);
+        if (b) b.push(ev);
+        else batches.set(w, [ev]);
+      });
+    }
+    for (const [w, evs] of batches) {
+      if (w.removed) continue;
+      const selected = w.select(evs);
+      if (selected.length === 0) continue;
+      if (w.stream.blocked) {
+        // stop here; catch up from history after resume()
+        w.minRev = selected[0]!.kv.modRevision;
+        this.toUnsynced(w);
+        continue;
+      }
+      if (!this.sendEvents(w, selected, rev)) this.toUnsynced(w);
+      else w.minRev = rev + 1;
+    }
+  }
+
+  progressRequested(s: Stream): void {
+    this.progressWaiting.add(s);
+    this.flushProgress();
+  }
+
+  resumed(s: Stream): void {
+    for (const w of s.watchers.values()) {
+      if (!w.synced) {
+        this.scheduleSync();
+        return;
+      }
+    }
+    this.flushProgress();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private toSynced(w: Watcher): void {
+    this.unsynced.delete(w);
+    w.synced = true;
+    this.synced.add(w);
+  }
+
+  private toUnsynced(w: Watcher): void {
+    if (w.removed) return;
+    if (w.synced) this.synced.delete(w);
+    w.synced = false;
+    this.unsynced.add(w);
+    this.scheduleSync();
+  }
+
+  /**
+   * Sends events in responses of at most MAX_REVS_PER_RESPONSE revisions, never
+   * splitting one. Returns false if the stream filled up before all were sent
+   * (minRev then points at the first unsent revision).
+   */
+  private sendEvents(w: Watcher, events: Event[], revision: number): boolean {
+    let i = 0;
+    while (i < events.length) {
+      if (w.stream.blocked || w.removed) {
+        w.minRev = events[i]!.kv.modRevision;
+        return false;
+      }
+      let j = i;
+      let revs = 0;
+      let last = -1;
+      while (j < events.length) {
+        const r = events[j]!.kv.modRevision;
+        if (r !== last) {
+          if (revs === MAX_REVS_PER_RESPONSE) break;
+          revs++;
+          last = r;
+        }
+        j++;
+      }
+      w.stream.send({ watchId: w.id, events: events.slice(i, j), revision });
+      w.minRev = last + 1;
+      i = j;
+    }
+    return !w.removed;
+  }
+
+  private scheduleSync(): void {
+    if (this.syncQueued || this.closed) return;
+    this.syncQueued = true;
+    setImmediate(() => {
+      this.syncQueued = false;
+      void this.syncLoop();
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      while (!this.closed) {
+        const ready = [...this.unsynced].filter((w) => !w.stream.blocked);
+        if (ready.length === 0) break;
+        const fromDb = this.syncFromMemory(ready);
+        if (fromDb.length > 0) await this.syncFromDb(fromDb.slice(0, MAX_WATCHERS_PER_SYNC));
+      }
+    } finally {
+      this.syncing = false;
+    }
+    this.flushProgress();
+  }
+
+  /** Handles compacted, caught-up and recent-history watchers; returns those needing LevelDB. */
+  private syncFromMemory(ready: Watcher[]): Watcher[] {
+    const notified = this.src.notifiedRevision();
+    const compactRev = this.src.compactRevision();
+    const history = this.src.history;
+    const rest: Watcher[] = [];
+    for (const w of ready) {
+      if (w.removed || w.synced || w.stream.blocked) continue;
+      if (w.minRev < compactRev) {
+        w.stream.send({ watchId: w.id, events: [], revision: 0, compactRevision: compactRev });
+        this.remove(w);
+      } else if (w.minRev > notified) {
+        this.toSynced(w);
+      } else if (w.minRev >= history.startRev) {
+        if (this.sendEvents(w, w.select(history.range(w.minRev, notified)), notified)) {
+          w.minRev = notified + 1;
+          this.toSynced(w);
+        }
+      } else {
+        rest.push(w);
+      }
+    }
+    return rest;
+  }
+
+  private async syncFromDb(batch: Watcher[]): Promise<void> {
+    const upTo = this.src.notifiedRevision();
+    const from = Math.max(1, Math.min(...batch.map((w) => w.minRev)));
+    const { events, last } = await this.src.readHistory(from, upTo, MAX_EVENTS_PER_SYNC);
+    const prevKvs = new Map<string, Promise<KeyValue | undefined>>();
+    for (const w of batch) {
+      if (w.removed || w.synced || w.stream.blocked) continue;
+      let selected = w.select(events);
+      if (w.prevKv && selected.length > 0) selected = await this.withPrevKv(selected, prevKvs);
+      if (w.removed || w.synced || w.stream.blocked) continue;
+      if (w.minRev < this.src.compactRevision()) continue; // the next pass reports the compaction
+      if (this.sendEvents(w, selected, upTo)) w.minRev = Math.max(w.minRev, last + 1);
+    }
+  }
+
+  /** etcd looks prevKv up at modRevision-1; creates have none, compacted ones are left out. */
+  private async withPrevKv(events: Event[], cache: Map<string, Promise<KeyValue | undefined>>): Promise<Event[]> {
+    return Promise.all(
+      events.map(async (ev) => {
+        if (ev.type === 'put' && ev.kv.createRevision === ev.kv.modRevision) return ev;
+        const id = `${ev.kv.modRevision}:${ev.kv.key.toString('latin1')}`;
+        let p = cache.get(id);
+        if (!p) cache.set(id, (p = this.src.kvAt(ev.kv.key, ev.kv.modRevision - 1)));
+        const prevKv = await p;
+        return prevKv ? { ...ev, prevKv } : ev;
+      }),
+    );
+  }
+
+  private flushProgress(): void {
+    for (const s of this.progressWaiting) {
+      if (s.closed || !s.progressPending) {
+        this.progressWaiting.delete(s);
+        continue;
+      }
+      if (s.blocked || !s.allSynced()) continue;
+      s.progressPending = false;
+      this.progressWaiting.delete(s);
+      s.send({ watchId: -1, events: [], revision: this.src.notifiedRevision() });
+    }
+  }
+}
