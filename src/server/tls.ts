@@ -113,6 +113,7 @@ async function selfCert(dir: string, hosts: string[]): Promise<{ certFile: strin
     '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
     '-keyout', keyFile, '-out', certFile,
     '-days', '365', '-subj', '/O=etcd',
+    '-addext', 'basicConstraints=critical,CA:FALSE',
     '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment',
     '-addext', 'extendedKeyUsage=serverAuth,clientAuth',
   ];

@@ -1,0 +1,183 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { createGrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
+import { loadTls, TlsConfigError, type TlsContext } from '../../src/server/tls.js';
+import { addRangeService, captureLogger, KVClient, makePki, range, read, type TestPki } from './helpers.js';
+
+const health: http.RequestListener = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end('{"health":"true"}');
+};
+
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+let pki: TestPki;
+beforeAll(() => {
+  pki = makePki();
+});
+
+describe('serveClient over TLS', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function start(urls: string[], ctx: TlsContext): Promise<{ listeners: Listener[]; lines: Array<Record<string, unknown>> }> {
+    const server = createGrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
+    addRangeService(server);
+    const { logger, lines } = captureLogger();
+    const listeners: Listener[] = [];
+    for (const u of urls) listeners.push(await serveClient(new URL(u), ctx, server, health, logger));
+    cleanups.push(async () => {
+      for (const l of listeners) await l.close();
+      server.forceShutdown();
+    });
+    return { listeners, lines };
+  }
+
+  function mtlsContext(): Promise<TlsContext> {
+    return loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+  }
+
+  function tlsClient(url: string, cert: string, key: string): grpc.Client {
+    const creds = grpc.credentials.createSsl(read(pki.ca), read(key), read(cert));
+    const c = new KVClient(new URL(url).host, creds);
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  it('serves gRPC to a client with a trusted certificate and HTTP to curl on the same port', async () => {
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const url = listeners[0]!.url;
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const res = await range(tlsClient(url, pki.clientCert, pki.clientKey), 'foo');
+    expect(res.kvs[0]!.value.toString()).toBe('bar');
+    const curl = await run('curl', ['-sS', '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey, `${url}/health`]);
+    expect(curl).toMatchObject({ code: 0, stdout: '{"health":"true"}' });
+    expect(lines.some((l) => l.msg === 'serving client traffic securely')).toBe(true);
+  });
+
+  it('refuses and logs a client whose certificate the CA did not sign, and one with none', async () => {
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const url = listeners[0]!.url;
+    await expect(range(tlsClient(url, pki.rogueCert, pki.rogueKey), 'foo')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    const curl = await run('curl', ['-sS', '--cacert', pki.ca, `${url}/health`]);
+    expect(curl.code).not.toBe(0);
+    expect(curl.stdout).toBe('');
+    const rejected = lines.filter((l) => l.msg === 'rejected connection');
+    for (const l of rejected) expect(l['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(rejected.some((l) => String(l.error).startsWith('tls: failed to verify client certificate'))).toBe(true);
+    expect(rejected.some((l) => l.error === "tls: client didn't provide a certificate")).toBe(true);
+    // Still serving trusted clients.
+    expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'ok')).kvs.length).toBe(1);
+  });
+
+  it('stock etcdctl reaches the Range handler with --cacert/--cert/--key', async () => {
+    const { listeners } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const url = listeners[0]!.url;
+    const out = await run('etcdctl', [`--endpoints=${url}`, '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey,
+      '--command-timeout=10s', 'get', 'foo']);
+    expect(out).toMatchObject({ code: 0, stdout: 'foo\nbar\n' });
+  });
+
+  it('mixes https and http URLs on one grpc.Server', async () => {
+    const { listeners } = await start(['https://127.0.0.1:0', 'http://127.0.0.1:0'], await mtlsContext());
+    const [secure, plain] = listeners.map((l) => l.url);
+    expect((await range(tlsClient(secure!, pki.clientCert, pki.clientKey), 'a')).kvs[0]!.key.toString()).toBe('a');
+    const c = new KVClient(new URL(plain!).host, grpc.credentials.createInsecure());
+    cleanups.push(() => c.close());
+    expect((await range(c, 'b')).kvs[0]!.key.toString()).toBe('b');
+  });
+
+  it('sniffs a TLS client that negotiates no ALPN protocol', async () => {
+    const { listeners } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const u = new URL(listeners[0]!.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: Number(u.port), ca: read(pki.ca), cert: read(pki.clientCert), key: read(pki.clientKey) }, () => {
+        expect(s.alpnProtocol).toBe(false);
+        s.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      let data = '';
+      s.on('data', (c) => (data += c));
+      s.on('end', () => resolve(data));
+      s.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(answer).toContain('{"health":"true"}');
+  });
+});
+
+describe('loadTls', () => {
+  it('requires client certificates when a trusted CA is given, as etcd 3.4 does', async () => {
+    const ctx = await loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: false, autoTls: false }, '/x', []);
+    expect(ctx.server).toMatchObject({ requestCert: true, rejectUnauthorized: true });
+    expect(ctx.clientCertAuth).toBe(true);
+    const open = await loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, clientCertAuth: false, autoTls: false }, '/x', []);
+    expect(open.server).toMatchObject({ requestCert: false, rejectUnauthorized: false });
+  });
+
+  it('names the file it cannot read', async () => {
+    await expect(loadTls({ certFile: '/nope/cert.pem', keyFile: pki.serverKey, clientCertAuth: false, autoTls: false }, '/x', [])).rejects.toThrow(
+      /cannot read certificate file "\/nope\/cert.pem"/,
+    );
+    await expect(loadTls({ certFile: '', keyFile: '', clientCertAuth: false, autoTls: false }, '/x', [])).rejects.toBeInstanceOf(TlsConfigError);
+  });
+
+  describe('auto TLS', () => {
+    let dir: string;
+    const cleanups: Array<() => unknown> = [];
+    beforeAll(() => {
+      dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'listener-autotls-')), 'fixtures', 'client');
+    });
+    afterAll(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c();
+    });
+
+    it('self-signs a certificate for the listen hosts, keeps it across restarts, and serves with it', async () => {
+      const info = { certFile: '', keyFile: '', clientCertAuth: true, autoTls: true };
+      const ctx = await loadTls(info, dir, ['127.0.0.1', 'localhost']);
+      expect(ctx.selfSigned).toBe(true);
+      expect(ctx.clientCertAuth).toBe(false);
+      expect(ctx.client.rejectUnauthorized).toBe(false);
+      expect(ctx.certFile).toBe(path.join(dir, 'cert.pem'));
+      const text = await run('openssl', ['x509', '-in', ctx.certFile, '-noout', '-text']);
+      expect(text.stdout).toContain('IP Address:127.0.0.1');
+      expect(text.stdout).toContain('DNS:localhost');
+      expect(text.stdout).toMatch(/Subject: O ?= ?etcd/);
+      expect(text.stdout).toContain('CA:FALSE');
+      const first = readFileSync(ctx.certFile);
+      expect((await loadTls(info, dir, ['127.0.0.1'])).certFile).toBe(ctx.certFile);
+      expect(readFileSync(ctx.certFile).equals(first)).toBe(true);
+
+      const server = createGrpcServer({ maxRequestBytes: 1024 * 1024 });
+      addRangeService(server);
+      const { logger } = captureLogger();
+      const l = await serveClient(new URL('https://127.0.0.1:0'), ctx, server, health, logger);
+      const c = new KVClient(new URL(l.url).host, grpc.credentials.createSsl(first));
+      cleanups.push(async () => {
+        c.close();
+        await l.close();
+        server.forceShutdown();
+      });
+      expect((await range(c, 'auto')).kvs[0]!.key.toString()).toBe('auto');
+      // No client certificate is asked for: auto TLS cannot verify one.
+      expect(await run('curl', ['-sS', '--cacert', ctx.certFile, `${l.url}/health`])).toMatchObject({ code: 0, stdout: '{"health":"true"}' });
+    });
+  });
+});
