@@ -15,12 +15,13 @@
 //    stopped at some byte and the rest of the file is still preallocated zeros).
 // Everything else is corruption, reported with the file and offset.
 //
-// Padding bytes are not covered by the CRC (as in etcd); a zero length word ends
-// the segment, as the preallocated tail starts with zeros.
+// A zero length word ends the segment (the preallocated tail is zeros) unless
+// record bytes follow it in the same sector, which no interrupted write can leave.
+// Padding bytes and the record type are not covered by the CRC (as in etcd).
 
 import { crc32cUpdate } from './crc32c.js';
 import { type DiskFile, readFully } from './disk.js';
-import { FRAME_HEADER_BYTES, MAX_RECORD_BYTES, readLengthWord } from './frame.js';
+import { FRAME_HEADER_BYTES, MAX_RECORD_BYTES, padBytesFor, readLengthWord } from './frame.js';
 import { RecordType, type WalRecord, decodeRecord } from './walpb.js';
 
 export const SECTOR_BYTES = 512;
@@ -128,7 +129,14 @@ export async function readSegment(
     }
     const { recBytes, padBytes } = readLengthWord(sb.buf, head.at);
     if (recBytes === 0 && padBytes === 0 && isAllZero(sb.buf.subarray(head.at, head.at + 8))) {
-      return result({ kind: 'clean' });
+      // the preallocated zeros after the last record, or a write whose first sector
+      // never landed (then the rest of that sector is zero too); a zero length word
+      // with record bytes right behind it is damage
+      const restOfSector = SECTOR_BYTES - ((pos + FRAME_HEADER_BYTES) % SECTOR_BYTES);
+      if (restOfSector === SECTOR_BYTES) return result({ kind: 'clean' });
+      const rest = await sb.ensure(pos + FRAME_HEADER_BYTES, restOfSector);
+      if (isAllZero(sb.buf.subarray(rest.at, rest.at + rest.avail))) return result({ kind: 'clean' });
+      return result(corrupt('zero length word in front of record data'));
     }
     const frameBytes = recBytes + padBytes;
     if (recBytes > MAX_RECORD_BYTES || pos + FRAME_HEADER_BYTES + frameBytes > size) {
@@ -154,6 +162,11 @@ export async function readSegment(
         return result(await classify(sb, pos, recBytes, isLast, crc, 'crc mismatch'));
       }
       crc = next;
+    }
+    if (padBytes !== padBytesFor(recBytes)) {
+      // a sound record behind a length word whose padding bits are wrong: a flipped
+      // bit, not a torn write, and following it would misalign every later frame
+      return result(corrupt(`length word has ${padBytes} padding bytes for a ${recBytes}-byte record`));
     }
     onRecord(rec, pos);
     pos += FRAME_HEADER_BYTES + frameBytes;

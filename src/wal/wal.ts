@@ -32,7 +32,7 @@ import { isValidSeq, parseWalName, searchIndex, walName, walNames } from './name
 import { nodeDisk } from './nodedisk.js';
 import { SegmentPipeline } from './pipeline.js';
 import { holdSegment, releaseSegment } from './retention.js';
-import { RecordType, type WalSnapshot, decodeWalSnapshot, encodeWalSnapshot } from './walpb.js';
+import { RecordType, type WalSnapshot, checkFields, decodeWalSnapshot, encodeWalSnapshot } from './walpb.js';
 
 /** etcd's SegmentSizeBytes: 64 MB (decimal, as etcd). */
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1000 * 1000;
@@ -231,6 +231,7 @@ export class WAL {
             case RecordType.Entry: {
               let e: Entry;
               try {
+                checkFields(data, 4);
                 e = decodeEntry(data.slice());
               } catch (err) {
                 return fail(`undecodable entry record (${describe(err)})`);
@@ -248,6 +249,7 @@ export class WAL {
             }
             case RecordType.State:
               try {
+                checkFields(data, 3);
                 hardState = decodeHardState(data);
               } catch (err) {
                 fail(`undecodable state record (${describe(err)})`);
@@ -262,6 +264,7 @@ export class WAL {
             case RecordType.Snapshot: {
               let s: WalSnapshot;
               try {
+                checkFields(data, 3);
                 s = decodeWalSnapshot(data);
               } catch (err) {
                 return fail(`undecodable snapshot record (${describe(err)})`);

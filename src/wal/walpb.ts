@@ -175,3 +175,18 @@ export function decodeSnapEnvelope(buf: Uint8Array): SnapEnvelope {
   }
   return { crc, data };
 }
+
+/**
+ * Checks that `data` is a well-formed message using no field above `maxField`.
+ * The record type is not covered by the WAL's CRC, so a flipped type bit would
+ * otherwise let an entry decode "successfully" as a HardState or a snapshot
+ * marker (their fields are a subset of an entry's); this catches those cases.
+ */
+export function checkFields(data: Uint8Array, maxField: number): void {
+  const r = new Reader(data);
+  while (!r.done()) {
+    const [f, wt] = r.tag();
+    if (f > maxField) throw new ProtoDecodeError(`unexpected field ${f}`);
+    r.skip(wt);
+  }
+}
