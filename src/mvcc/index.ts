@@ -19,3 +19,13 @@ export type {
 export { StoreClosedError } from './compaction.js';
 export { SnapshotFormatError } from './snapshot.js';
 export type * from './types.js';
+export {
+  Compactor,
+  parseAutoCompaction,
+  parseGoDuration,
+  systemClock,
+  REVISION_COMPACTION_INTERVAL_MS,
+  type AutoCompaction,
+  type CompactorClock,
+  type CompactorOptions,
+} from './compactor.js';

@@ -1,0 +1,91 @@
+// Shared test scaffolding: a store in a scratch directory and an applier that
+// hands out raft indexes the way the server does.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { MvccStore, type MvccStoreOptions } from '../../src/mvcc/index.js';
+import type {
+  DeleteRangeRequest,
+  KeyValue,
+  PutRequest,
+  RangeRequest,
+  TxnRequest,
+} from '../../src/mvcc/index.js';
+
+export const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+export function scratchDir(): string {
+  return mkdtempSync('/tmp/mvcc-test-');
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A store plus the next raft index, applying every call as one committed entry. */
+export class Harness {
+  index = 0;
+  private constructor(
+    public store: MvccStore,
+    readonly dir: string,
+    private readonly opts: Omit<MvccStoreOptions, 'dir'>,
+  ) {}
+
+  static async open(opts: Omit<MvccStoreOptions, 'dir'> = {}): Promise<Harness> {
+    const dir = scratchDir();
+    return new Harness(await MvccStore.open({ dir, ...opts }), dir, opts);
+  }
+
+  async reopen(): Promise<void> {
+    await this.store.close();
+    this.store = await MvccStore.open({ dir: this.dir, ...this.opts });
+    this.index = this.store.consistentIndex;
+  }
+
+  async put(key: string, value = 'v', extra: Partial<PutRequest> = {}) {
+    const r = await this.store.put({ key: b(key), value: b(value), lease: 0n, ...extra }, ++this.index);
+    await this.store.commit();
+    return r;
+  }
+
+  async del(key: string, rangeEnd?: string, extra: Partial<DeleteRangeRequest> = {}) {
+    const r = await this.store.deleteRange(
+      { key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), ...extra },
+      ++this.index,
+    );
+    await this.store.commit();
+    return r;
+  }
+
+  async txn(req: TxnRequest) {
+    const r = await this.store.txn(req, ++this.index);
+    await this.store.commit();
+    return r;
+  }
+
+  async compact(rev: number) {
+    const { done } = await this.store.compact(rev, ++this.index);
+    await this.store.commit();
+    await done;
+  }
+
+  range(key: string, rangeEnd?: string, extra: Partial<RangeRequest> = {}) {
+    return this.store.range({ key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), ...extra });
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+    removeDir(this.dir);
+  }
+}
+
+/** A KeyValue as plain comparable data. */
+export function kvData(kv: KeyValue) {
+  return {
+    key: kv.key.toString('latin1'),
+    create: kv.createRevision,
+    mod: kv.modRevision,
+    ver: kv.version,
+    value: kv.value.toString('latin1'),
+    lease: kv.lease,
+  };
+}
