@@ -131,7 +131,7 @@ export function buildReference(sessions: readonly WatchSession[], upTo: number):
     if (from > reach + 1) break;
     reach = Math.max(reach, to);
   }
-  const last = Math.min(reach, Math.max(upTo, 1));
+  const last = reach;
   for (let rev = 2; rev <= last; rev++) {
     if (!byRevision.has(rev)) {
       anomalies.push(anomaly('reference-gap', `revision ${rev} was never delivered to any recorder watch, though later revisions were`));
