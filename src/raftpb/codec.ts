@@ -27,7 +27,9 @@ export function writeEntry(w: Writer, e: Entry): void {
   w.tag(1, WireType.Varint).uint32(e.type);
   w.tag(2, WireType.Varint).uint53(e.term);
   w.tag(3, WireType.Varint).uint53(e.index);
-  w.tag(4, WireType.Bytes).bytes(e.data);
+  // Data is nullable in etcd: its empty entries (a new leader's no-op) carry no
+  // field 4 at all, and WAL bytes must match etcd's
+  if (e.data.length > 0) w.tag(4, WireType.Bytes).bytes(e.data);
 }
 
 export function encodeEntry(e: Entry): Uint8Array {
