@@ -1,0 +1,45 @@
+// Opens one HTTP request to a peer URL: plain for http://, TLS with this member's peer
+// identity for https://. Every request gets its own connection (no agent pooling), so a
+// long-lived stream never shares a socket with anything else.
+
+import http from 'node:http';
+import https from 'node:https';
+import type { TlsContext } from '../tls.js';
+
+export function peerRequest(
+  peerUrl: string,
+  path: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  tls: TlsContext | undefined,
+): http.ClientRequest {
+  const u = new URL(peerUrl);
+  const base = {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port),
+    path,
+    method,
+    headers,
+    agent: false as const,
+  };
+  let req: http.ClientRequest;
+  if (u.protocol === 'https:') req = https.request({ ...(tls?.client ?? {}), ...base });
+  else if (u.protocol === 'http:') req = http.request(base);
+  else throw new Error(`peer URL ${peerUrl} has unsupported scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}`);
+  req.on('socket', (s) => s.setNoDelay(true));
+  return req;
+}
+
+/** Reads a (short) response body as text, at most `limit` bytes kept. */
+export function readText(res: http.IncomingMessage, limit = 4096): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      if (text.length < limit) text += c.slice(0, limit - text.length);
+    });
+    res.on('end', () => resolve(text));
+    res.on('error', () => resolve(text));
+    res.on('close', () => resolve(text));
+  });
+}

@@ -1,0 +1,148 @@
+// The sending half of a peer link: the response of the peer's stream request (the peer
+// dials us and reads), a bounded queue in front of it, and one write per flush. A peer
+// that stops reading fills its queue; further messages are dropped, never waited for.
+
+import type http from 'node:http';
+import type { Logger } from 'pino';
+import type { Message } from '../../raftpb/index.js';
+import { idHex16 } from '../ids.js';
+import { encodeBatch, KEEPALIVE_FRAME } from './frame.js';
+import type { PeerStatus } from './status.js';
+
+/** Messages queued per peer at most (etcd's streamBufSize). */
+export const MAX_QUEUED_MESSAGES = 4096;
+/** An idle stream gets a keep-alive frame this often; the reader gives up after READ_TIMEOUT_MS. */
+export const KEEPALIVE_INTERVAL_MS = 1000;
+/** A write that has not drained in this long means the peer stopped reading: drop the stream. */
+export const WRITE_STALL_MS = 5000;
+
+export interface WriterContext {
+  readonly localId: bigint;
+  readonly log: Logger;
+  readonly status: PeerStatus;
+  /** Queued messages were thrown away with the stream (raft must hear the peer is unreachable). */
+  readonly onDropped: () => void;
+}
+
+export class StreamWriter {
+  private res: http.ServerResponse | undefined;
+  private queue: Message[] = [];
+  /** the last write returned false: wait for 'drain' */
+  private blocked = false;
+  private flushScheduled = false;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private lastWriteAt = 0;
+
+  constructor(
+    private readonly peerId: bigint,
+    private readonly ctx: WriterContext,
+  ) {}
+
+  get connected(): boolean {
+    return this.res !== undefined;
+  }
+
+  /** Makes `res` (the peer's stream request, headers already sent) the way out. */
+  attach(res: http.ServerResponse, remoteAddr: string): void {
+    if (this.res !== undefined) this.detach(this.res, 'replaced by a new stream from the remote peer', 'closed');
+    this.res = res;
+    this.blocked = false;
+    this.lastWriteAt = Date.now();
+    res.socket?.setNoDelay(true);
+    res.on('drain', () => {
+      if (this.res !== res) return;
+      this.blocked = false;
+      this.clearStall();
+      this.flush();
+    });
+    res.on('close', () => {
+      if (this.res === res) this.detach(res, 'the remote peer closed the stream', 'lost');
+    });
+    this.ctx.status.activate();
+    this.ctx.log.info(
+      { 'stream-writer-type': 'stream Message', 'local-member-id': idHex16(this.ctx.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-addr': remoteAddr },
+      'established TCP streaming connection with remote peer',
+    );
+  }
+
+  /** Queues m for the next flush; false when it had to be dropped (stream down or queue full). */
+  enqueue(m: Message): boolean {
+    if (this.res === undefined || this.queue.length >= MAX_QUEUED_MESSAGES) {
+      this.ctx.status.counters.sentFailures++;
+      return false;
+    }
+    this.queue.push(m);
+    if (!this.flushScheduled && !this.blocked) {
+      this.flushScheduled = true;
+      // Everything raft hands over in the same turn of the event loop goes out in one write.
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+    return true;
+  }
+
+  /** Called every KEEPALIVE_INTERVAL_MS: lets the reader know an idle stream is alive. */
+  keepAlive(now: number): void {
+    const res = this.res;
+    if (res === undefined || this.blocked || now - this.lastWriteAt < KEEPALIVE_INTERVAL_MS) return;
+    this.write(res, KEEPALIVE_FRAME);
+  }
+
+  /** Ends the stream on purpose (peer removed, transport stopping). */
+  close(): void {
+    if (this.res !== undefined) this.detach(this.res, 'closed by the local member', 'closed');
+  }
+
+  private flush(): void {
+    const res = this.res;
+    if (res === undefined) return;
+    while (this.queue.length > 0 && !this.blocked) {
+      const { bytes, count } = encodeBatch(this.queue);
+      if (count === this.queue.length) this.queue = [];
+      else this.queue.splice(0, count);
+      this.write(res, bytes);
+    }
+  }
+
+  private write(res: http.ServerResponse, bytes: Buffer): void {
+    this.ctx.status.counters.sentBytes += bytes.length;
+    this.lastWriteAt = Date.now();
+    if (res.write(bytes)) return;
+    this.blocked = true;
+    this.stallTimer ??= setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.res === res) this.detach(res, `the remote peer read nothing for ${WRITE_STALL_MS} ms`, 'lost');
+    }, WRITE_STALL_MS);
+  }
+
+  private clearStall(): void {
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  private detach(res: http.ServerResponse, reason: string, how: 'lost' | 'closed'): void {
+    this.res = undefined;
+    this.blocked = false;
+    this.clearStall();
+    if (how === 'closed') res.end();
+    else res.destroy();
+    const dropped = this.queue.length;
+    this.queue = [];
+    this.ctx.status.counters.sentFailures += dropped;
+    const fields = {
+      'stream-writer-type': 'stream Message',
+      'local-member-id': idHex16(this.ctx.localId),
+      'remote-peer-id': idHex16(this.peerId),
+      error: reason,
+    };
+    if (how === 'lost') {
+      this.ctx.log.warn(fields, 'lost TCP streaming connection with remote peer');
+      this.ctx.status.deactivate(reason);
+    } else {
+      this.ctx.log.info(fields, 'closed TCP streaming connection with remote peer');
+    }
+    if (dropped > 0) this.ctx.onDropped();
+  }
+}

@@ -1,0 +1,32 @@
+// What the transport needs from the member it serves, and what it knows about itself.
+
+import type { Message } from '../../raftpb/index.js';
+
+/** The raft side of the member (implemented by the server). */
+export interface RaftHandle {
+  /** Delivers an incoming message to raft. */
+  process(m: Message): void;
+  /** A message to `id` was dropped: raft stops optimistic replication to it. */
+  reportUnreachable(id: bigint): void;
+  /** How sending a MsgSnap to `id` ended. */
+  reportSnapshot(id: bigint, status: 'finish' | 'failure'): void;
+}
+
+/** Moves the store's bytes alongside a MsgSnap (implemented by the server). */
+export interface SnapshotHooks {
+  /** Leader side: the store's bytes to ship with a MsgSnap; `size` is exact. */
+  open(): { size: number; stream: AsyncIterable<Buffer> };
+  /**
+   * Follower side: consume `stream` to the end, install the store, then resolve; the
+   * transport steps the MsgSnap into raft afterwards.
+   */
+  receive(m: Message, stream: AsyncIterable<Buffer>): Promise<void>;
+}
+
+/** Who this member is, as every peer request announces it. */
+export interface LocalMember {
+  readonly localId: bigint;
+  readonly clusterId: bigint;
+  /** server version, e.g. '3.4.23' */
+  readonly version: string;
+}
