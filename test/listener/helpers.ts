@@ -21,10 +21,14 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 };
 export const KVClient = loaded.etcdserverpb.KV;
 
-/** Registers a KV service whose Range answers every key with the value "bar". */
+/** Registers a KV service whose Range answers every key with the value "bar", except "error". */
 export function addRangeService(server: grpc.Server): void {
   server.addService(KVClient.service, {
     Range(call: grpc.ServerUnaryCall<{ key: Buffer }, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      if (call.request.key.toString() === 'error') {
+        callback({ code: grpc.status.FAILED_PRECONDITION, details: 'test: refused' });
+        return;
+      }
       callback(null, {
         header: { cluster_id: '1', member_id: '2', revision: '5', raft_term: '1' },
         kvs: [{ key: call.request.key, value: Buffer.from('bar'), create_revision: '2', mod_revision: '2', version: '1' }],

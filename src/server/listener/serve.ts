@@ -58,8 +58,22 @@ export function servePeer(
   return serve({ role: 'peer', url, tls, grpcServer, httpListener, logger, opts });
 }
 
+/**
+ * Serves --listen-metrics-urls: HTTP/1.1 only (the handler from createMetricsHttpHandler);
+ * `tls` is used for https:// URLs, as etcd uses the client certificate there.
+ */
+export function serveMetrics(
+  url: URL,
+  tls: TlsContext | undefined,
+  httpListener: http.RequestListener,
+  logger: Logger,
+  opts: ServeOptions = {},
+): Promise<Listener> {
+  return serve({ role: 'metrics', url, tls, grpcServer: undefined, httpListener, logger, opts });
+}
+
 interface ServeParams {
-  role: 'client' | 'peer';
+  role: 'client' | 'peer' | 'metrics';
   url: URL;
   tls: TlsContext | undefined;
   grpcServer: grpc.Server | undefined;
@@ -222,8 +236,10 @@ async function serve(p: ServeParams): Promise<Listener> {
   if (p.role === 'client') {
     if (secure) logger.info({ address }, 'serving client traffic securely');
     else logger.info({ address }, 'serving client traffic insecurely; this is strongly discouraged!');
-  } else {
+  } else if (p.role === 'peer') {
     logger.info({ address }, 'serving peer traffic');
+  } else {
+    logger.info({ address: boundUrl }, 'serving metrics');
   }
 
   let closing: Promise<void> | undefined;

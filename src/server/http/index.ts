@@ -1,0 +1,8 @@
+export {
+  createHttpHandler,
+  createMetricsHttpHandler,
+  type HealthResult,
+  type HttpDeps,
+  type Route,
+  type VersionInfo,
+} from './handler.js';
