@@ -1,0 +1,176 @@
+// Shared pieces for the transport tests: a raft stand-in that records what the transport
+// hands it, transports served on 127.0.0.1 through the real peer listener, a logger whose
+// lines can be read, and a throwaway PKI made with the openssl CLI.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { EntryType, MessageType, type Message } from '../../src/raftpb/index.js';
+import { servePeer, type Listener } from '../../src/server/listener/index.js';
+import type { Member } from '../../src/server/membership.js';
+import type { TlsContext } from '../../src/server/tls.js';
+import { Transport, type RaftHandle, type SnapshotHooks } from '../../src/server/transport/index.js';
+
+export type LogLine = Record<string, unknown> & { msg: string; level: number };
+
+/** A pino logger that keeps every line it writes, parsed. */
+export function captureLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+/** Records what the transport delivers and reports. */
+export class FakeRaft implements RaftHandle {
+  readonly received: Message[] = [];
+  readonly unreachable: bigint[] = [];
+  readonly snapshotReports: Array<{ id: bigint; status: 'finish' | 'failure' }> = [];
+
+  process(m: Message): void {
+    this.received.push(m);
+  }
+  reportUnreachable(id: bigint): void {
+    this.unreachable.push(id);
+  }
+  reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
+    this.snapshotReports.push({ id, status });
+  }
+}
+
+export const noSnapshots: SnapshotHooks = {
+  open: () => {
+    throw new Error('no snapshot in this test');
+  },
+  receive: () => Promise.reject(new Error('no snapshot in this test')),
+};
+
+export interface Node {
+  id: bigint;
+  url: string;
+  transport: Transport;
+  raft: FakeRaft;
+  lines: LogLine[];
+  removedCalls: number;
+  listener: Listener;
+}
+
+export interface NodeOptions {
+  id: bigint;
+  clusterId?: bigint;
+  tls?: TlsContext;
+  snapshots?: SnapshotHooks;
+  members?: () => Member[];
+  /** serve on this URL (e.g. a fixed port to come back on); default http(s)://127.0.0.1:0 */
+  url?: string;
+}
+
+/** A transport mounted on a real peer listener. Close with stopNode. */
+export async function startNode(o: NodeOptions): Promise<Node> {
+  const { logger, lines } = captureLogger();
+  const raft = new FakeRaft();
+  const node = { id: o.id, raft, lines, removedCalls: 0 } as Node;
+  node.transport = new Transport({
+    localId: o.id,
+    clusterId: o.clusterId ?? 0xc1n,
+    ...(o.tls !== undefined ? { tls: o.tls } : {}),
+    raft,
+    snapshots: o.snapshots ?? noSnapshots,
+    logger,
+    version: '3.4.23',
+    members: o.members ?? (() => []),
+    onRemoved: () => node.removedCalls++,
+  });
+  const url = o.url ?? `${o.tls !== undefined ? 'https' : 'http'}://127.0.0.1:0`;
+  node.listener = await servePeer(new URL(url), o.tls, node.transport.handler, logger);
+  node.url = node.listener.url;
+  return node;
+}
+
+export async function stopNode(n: Node): Promise<void> {
+  await n.transport.stop();
+  await n.listener.close();
+}
+
+/** Makes every node a peer of every other. */
+export function connectAll(nodes: readonly Node[]): void {
+  for (const a of nodes) for (const b of nodes) if (a !== b) a.transport.addPeer(b.id, [b.url]);
+}
+
+export function app(from: bigint, to: bigint, index: number, data: Uint8Array = new Uint8Array(0)): Message {
+  return {
+    type: MessageType.MsgApp,
+    to,
+    from,
+    term: 1,
+    logTerm: 1,
+    index,
+    entries: data.length > 0 ? [{ term: 1, index: index + 1, type: EntryType.Normal, data }] : [],
+    commit: index,
+    reject: false,
+    rejectHint: 0,
+  };
+}
+
+export function heartbeat(from: bigint, to: bigint, commit = 0): Message {
+  return { type: MessageType.MsgHeartbeat, to, from, term: 1, logTerm: 0, index: 0, entries: [], commit, reject: false, rejectHint: 0 };
+}
+
+/** Polls until cond() holds; fails the test with `what` after timeoutMs. */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function hasLine(lines: readonly LogLine[], msg: string, fields: Record<string, unknown> = {}): boolean {
+  return lines.some((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
+}
+
+export interface TestPki {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+  /** a certificate from a CA the members do not trust */
+  rogueCert: string;
+  rogueKey: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+}
+
+function makeCa(dir: string, name: string): void {
+  openssl(['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
+}
+
+function makeLeaf(dir: string, ca: string, name: string): void {
+  writeFileSync(path.join(dir, `${name}.ext`),
+    'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
+  openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial',
+    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+}
+
+/** A CA and one member certificate from it (IP SAN 127.0.0.1), plus one from a rogue CA. */
+export function makePki(): TestPki {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'transport-pki-'));
+  makeCa(dir, 'ca');
+  makeCa(dir, 'rogue-ca');
+  makeLeaf(dir, 'ca', 'member');
+  makeLeaf(dir, 'rogue-ca', 'rogue');
+  const p = (f: string): string => path.join(dir, f);
+  return { dir, ca: p('ca.pem'), cert: p('member.pem'), key: p('member-key.pem'), rogueCert: p('rogue.pem'), rogueKey: p('rogue-key.pem') };
+}

@@ -1,0 +1,204 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MessageType, type Message } from '../../src/raftpb/index.js';
+import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node, type NodeOptions } from './helpers.js';
+
+const A = 0xa1n;
+const B = 0xb2n;
+const C = 0xc3n;
+
+const nodes: Node[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await stopNode(n);
+});
+
+async function node(id: bigint, extra: Partial<NodeOptions> = {}): Promise<Node> {
+  const n = await startNode({ id, ...extra });
+  nodes.push(n);
+  return n;
+}
+
+function fromPeer(n: Node, from: bigint): Message[] {
+  return n.raft.received.filter((m) => m.from === from);
+}
+
+async function linked(...ids: bigint[]): Promise<Node[]> {
+  const ns: Node[] = [];
+  for (const id of ids) ns.push(await node(id));
+  connectAll(ns);
+  for (const a of ns) for (const b of ns) if (a !== b) await waitFor(`stream ${a.id}→${b.id}`, () => a.transport.activeSince(b.id) !== undefined);
+  // Both directions must be up before sending: a sender drops messages while the peer has not dialled in.
+  await waitFor('all streams attached', () =>
+    ns.every((a) => ns.every((b) => a === b || hasLine(b.lines, 'established TCP streaming connection with remote peer', { 'stream-writer-type': 'stream Message', 'remote-peer-id': a.id.toString(16).padStart(16, '0') }))),
+  );
+  return ns;
+}
+
+describe('message streams', () => {
+  it('carries thousands of messages between two members in order, both ways', async () => {
+    const [a, b] = await linked(A, B);
+    const N = 5000;
+    const data = Buffer.from('x'.repeat(100));
+    for (let i = 0; i < N; i += 50) {
+      const batchAB: Message[] = [];
+      const batchBA: Message[] = [];
+      for (let j = i; j < i + 50; j++) {
+        batchAB.push(app(A, B, j, data));
+        batchBA.push(heartbeat(B, A, j));
+      }
+      a!.transport.send(batchAB);
+      b!.transport.send(batchBA);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor('all messages', () => b!.raft.received.length === N && a!.raft.received.length === N);
+    expect(b!.raft.received.map((m) => m.index)).toEqual([...Array(N).keys()]);
+    expect(b!.raft.received.every((m) => m.type === MessageType.MsgApp && Buffer.from(m.entries[0]!.data).equals(data))).toBe(true);
+    expect(a!.raft.received.map((m) => m.commit)).toEqual([...Array(N).keys()]);
+    expect(a!.raft.unreachable).toEqual([]);
+    expect(a!.transport.peerCounters(B)!.sentBytes).toBeGreaterThan(N * 100);
+    expect(b!.transport.peerCounters(A)!.receivedBytes).toBe(a!.transport.peerCounters(B)!.sentBytes);
+  });
+
+  it('keeps per-pair order among three members', async () => {
+    const ns = await linked(A, B, C);
+    const N = 2000;
+    for (let i = 0; i < N; i += 100) {
+      for (const from of ns) {
+        const batch: Message[] = [];
+        for (let j = i; j < i + 100; j++) for (const to of ns) if (to !== from) batch.push(app(from.id, to.id, j));
+        from.transport.send(batch);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor('all messages', () => ns.every((n) => n.raft.received.length === 2 * N));
+    for (const to of ns) for (const from of ns) if (from !== to) expect(fromPeer(to, from.id).map((m) => m.index)).toEqual([...Array(N).keys()]);
+    expect(hasLine(ns[0]!.lines, 'peer became active', { 'peer-id': '00000000000000b2' })).toBe(true);
+  });
+
+  it('drops messages to a peer that is down, reports it unreachable, and connects when it comes up', async () => {
+    // Reserve a port for B, then free it: B is "down" until it listens there.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const bUrl = `http://127.0.0.1:${port}`;
+
+    const a = await node(A);
+    a.transport.addPeer(B, [bUrl]);
+    expect(() => a.transport.send([heartbeat(A, B)])).not.toThrow();
+    expect(a.raft.unreachable).toEqual([B]);
+    expect(a.transport.activeSince(B)).toBeUndefined();
+    await waitFor('a failed dial', () => hasLine(a.lines, 'failed to dial remote peer', { 'remote-peer-id': '00000000000000b2' }));
+
+    const b = await node(B, { url: bUrl });
+    b.transport.addPeer(A, [a.url]);
+    await waitFor('A reconnects to B', () => a.transport.activeSince(B) !== undefined);
+    await waitFor('B dials in to A', () => hasLine(a.lines, 'established TCP streaming connection with remote peer', { 'stream-writer-type': 'stream Message' }));
+    a.transport.send([app(A, B, 7)]);
+    await waitFor('delivery after reconnect', () => b.raft.received.some((m) => m.index === 7));
+
+    // B goes away again: A notices the loss, and comes back to B's restart.
+    await stopNode(nodes.pop()!);
+    await waitFor('A sees B gone', () => a.transport.activeSince(B) === undefined);
+    expect(hasLine(a.lines, 'lost TCP streaming connection with remote peer')).toBe(true);
+    const b2 = await node(B, { url: bUrl });
+    b2.transport.addPeer(A, [a.url]);
+    await waitFor('A reconnects to the restarted B', () => a.transport.activeSince(B) !== undefined);
+    await waitFor('restarted B dials in', () => {
+      a.transport.send([app(A, B, 8)]);
+      return b2.raft.received.some((m) => m.index === 8);
+    });
+  });
+
+  it('a peer that stops reading does not hold up sends to another peer', async () => {
+    const [a, b] = await linked(A, B);
+    const S = 0x5n;
+    a!.transport.addPeer(S, ['http://127.0.0.1:1']); // nothing listens there; A keeps redialling
+    // S dials A's stream by hand and never reads a byte of it.
+    const slow = net.connect(Number(new URL(a!.url).port), '127.0.0.1');
+    slow.on('error', () => undefined);
+    slow.write(
+      `GET /raft/stream/etcd-ts/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`,
+    );
+    slow.pause();
+    await waitFor('S attached', () => hasLine(a!.lines, 'established TCP streaming connection with remote peer', { 'remote-peer-id': '0000000000000005' }));
+
+    // Fill S's socket buffers with big appends, then overflow its queue with small ones.
+    const big = Buffer.alloc(1024 * 1024, 1);
+    for (let i = 0; i < 32; i++) a!.transport.send([app(A, S, i, big)]);
+    await new Promise((r) => setTimeout(r, 50));
+    const toS: Message[] = [];
+    for (let i = 0; i < 5000; i++) toS.push(heartbeat(A, S, i));
+    a!.transport.send(toS);
+    expect(a!.raft.unreachable).toContain(S);
+    expect(a!.transport.peerCounters(S)!.sentFailures).toBeGreaterThan(0);
+
+    // Meanwhile B gets everything, in order.
+    for (let i = 0; i < 2000; i += 100) {
+      const batch: Message[] = [];
+      for (let j = i; j < i + 100; j++) batch.push(app(A, B, j));
+      a!.transport.send(batch);
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor('B gets all', () => b!.raft.received.length === 2000);
+    expect(b!.raft.received.map((m) => m.index)).toEqual([...Array(2000).keys()]);
+    expect(a!.raft.unreachable).not.toContain(B);
+
+    // The stalled stream is eventually given up.
+    await waitFor('stall detected', () => hasLine(a!.lines, 'lost TCP streaming connection with remote peer', { 'remote-peer-id': '0000000000000005' }));
+    slow.destroy();
+  });
+
+  it('send never throws: unknown peers and messages to self are ignored', async () => {
+    const a = await node(A);
+    expect(() => a.transport.send([heartbeat(A, 0x99n), heartbeat(A, A)])).not.toThrow();
+    expect(a.raft.unreachable).toEqual([]);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses a peer from another cluster and logs the address and both cluster IDs', async () => {
+    const a = await node(A, { clusterId: 0x1111n });
+    const b = await node(B, { clusterId: 0x2222n });
+    connectAll([a, b]);
+    await waitFor('refusal logged on B', () => hasLine(b.lines, 'request cluster ID mismatch'));
+    const line = b.lines.find((l) => l.msg === 'request cluster ID mismatch')!;
+    expect(line).toMatchObject({
+      'local-member-cluster-id': '0000000000002222',
+      'remote-peer-cluster-id': '0000000000001111',
+      'remote-peer-id': '00000000000000a1',
+    });
+    expect(String(line['remote-addr'])).toMatch(/^127\.0\.0\.1:\d+$/);
+    await waitFor('dialler told', () =>
+      hasLine(a.lines, 'request sent was ignored by remote peer due to cluster ID mismatch', {
+        'remote-peer-cluster-id': '0000000000002222',
+        'local-member-cluster-id': '0000000000001111',
+      }),
+    );
+    expect(a.transport.activeSince(B)).toBeUndefined();
+    a.transport.send([heartbeat(A, B)]);
+    expect(a.raft.unreachable).toEqual([B]);
+    expect(b.raft.received).toEqual([]);
+  });
+
+  it('refuses a removed member with 410, which tells that member it was removed', async () => {
+    const [a, b] = await linked(A, B);
+    b!.transport.removePeer(A);
+    await waitFor('A told it was removed', () => a!.removedCalls === 1);
+    expect(hasLine(b!.lines, 'rejected stream from remote peer because it was removed', { 'remote-peer-id-from': '00000000000000a1' })).toBe(true);
+    expect(b!.transport.activeSince(A)).toBeUndefined();
+  });
+
+  it('refuses streams from unknown senders and requests addressed to another member', async () => {
+    const a = await node(A);
+    const get = (headers: Record<string, string>, path = '/raft/stream/etcd-ts/b2'): Promise<{ status: number; body: string }> =>
+      fetch(`${a.url}${path}`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const base = { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1', 'X-Server-Version': '3.4.23' };
+    expect(await get(base)).toEqual({ status: 404, body: 'error sender not found\n' });
+    a.transport.addPeer(B, ['http://127.0.0.1:1']);
+    expect(await get({ ...base, 'X-Raft-To': 'a2' })).toEqual({ status: 412, body: 'to field mismatch\n' });
+    expect(await get({ ...base, 'X-Etcd-Cluster-ID': 'c2' })).toEqual({ status: 412, body: 'cluster ID mismatch\n' });
+    expect((await get(base, '/raft/stream/etcd-ts/b3')).status).toBe(400);
+    expect((await get(base, '/nope')).status).toBe(404);
+  });
+});
