@@ -13,8 +13,8 @@
 // race between re-checking it and removing it; the window is a few microseconds and
 // only exists after an unclean stop.
 //
-// Real etcd's flocks are honoured too: if /proc/locks shows an flock on one of the
-// directory's segments, the directory is refused and the flock holder named.
+// Real etcd's locks are honoured too: if /proc/locks shows a lock on one of the
+// directory's segments, the directory is refused and the lock holder named.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
@@ -133,7 +133,11 @@ export async function lockDir(dir: string): Promise<DiskLock> {
   return lock;
 }
 
-/** A process (normally a real etcd) holding an flock on a segment of `dir`, per /proc/locks. */
+/**
+ * A process (normally a real etcd) holding a file lock on a segment of `dir`, per
+ * /proc/locks. etcd 3.4 on Linux takes open-file-description locks (OFDLCK, listed
+ * with pid -1); their owner is found by looking for the file among /proc/<pid>/fd.
+ */
 async function etcdFlockHolder(dir: string): Promise<string | undefined> {
   let locks: string;
   try {
@@ -145,16 +149,29 @@ async function etcdFlockHolder(dir: string): Promise<string | undefined> {
   for (const name of await fsp.readdir(dir)) {
     if (parseWalName(name) === undefined) continue;
     const st = await fsp.stat(join(dir, name)).catch(() => undefined);
-    if (st) inodes.set(String(st.ino), name);
+    if (st) inodes.set(String(st.ino), join(dir, name));
   }
   if (inodes.size === 0) return undefined;
   for (const line of locks.split('\n')) {
-    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:123456 0 EOF"
+    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:123456 0 EOF", "2: OFDLCK ADVISORY  WRITE -1 fe:00:2148228 0 EOF"
     const f = line.trim().split(/\s+/);
-    if (f[1] !== 'FLOCK' || f.length < 6) continue;
-    const ino = f[5]!.split(':')[2];
-    const name = ino === undefined ? undefined : inodes.get(ino);
-    if (name !== undefined) return `pid ${f[4]} (it holds an flock on ${join(dir, name)}, as etcd does)`;
+    if (f.length < 6) continue;
+    const path = inodes.get(f[5]!.split(':')[2] ?? '');
+    if (path === undefined) continue;
+    const pid = Number(f[4]) > 0 ? f[4] : await fdHolder(path);
+    return `${pid === undefined ? 'another process' : `pid ${pid}`} (it holds a file lock on ${path}, as etcd does)`;
+  }
+  return undefined;
+}
+
+/** The pid of some process with `path` open, from /proc/<pid>/fd, if visible to us. */
+async function fdHolder(path: string): Promise<string | undefined> {
+  for (const pid of await fsp.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      if ((await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === path) return pid;
+    }
   }
   return undefined;
 }
