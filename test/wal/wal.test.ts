@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { emptyHardState } from '../../src/raftpb/index.js';
 import {
   MemDisk,
@@ -333,5 +333,23 @@ describe('misc', () => {
     await w.close();
     await w.close();
     await expect(w.save(hs(1, 1), [entry(1)], true)).rejects.toBeInstanceOf(WalError);
+  });
+
+  it('logs "slow fdatasync" when a sync takes over a second', async () => {
+    const o = memOpts();
+    const log = captureLogger();
+    const w = await WAL.create(DIR, META, { ...o, logger: log });
+    // a clock that jumps 1.5 s across the next fdatasync
+    let t = 0;
+    const spy = vi.spyOn(performance, 'now').mockImplementation(() => (t += 1500));
+    try {
+      await w.save(hs(1, 1), [entry(1)], true);
+    } finally {
+      spy.mockRestore();
+    }
+    const slow = log.lines.filter((l) => l.msg === 'slow fdatasync');
+    expect(slow).toHaveLength(1);
+    expect(slow[0]!.fields).toEqual({ took: '1.5s', 'expected-duration': '1s' });
+    await w.close();
   });
 });
