@@ -37,7 +37,7 @@ describe('HTTP endpoints (shapes as served by etcd 3.4.23)', () => {
     metrics.setIdentity({ serverVersion: '3.4.23' });
     const { logger, lines } = captureLogger();
     const handler = createHttpHandler({
-      health: async ({ exclude }) => {
+      health: async (exclude) => {
         excludes.push([...exclude]);
         if (healthResult.reason === 'throw') throw new Error('boom');
         return healthResult;

@@ -27,7 +27,7 @@ export interface Route {
 
 export interface HttpDeps {
   /** Runs etcd's health check; `exclude` lists alarm types to ignore (?exclude=NOSPACE). */
-  health(opts: { exclude: readonly string[] }): Promise<HealthResult>;
+  health(exclude: string[]): Promise<HealthResult>;
   version(): VersionInfo;
   metrics: Metrics;
   extra?: readonly Route[];
@@ -100,8 +100,7 @@ function healthHandler(deps: Pick<HttpDeps, 'health' | 'metrics' | 'logger'>): H
       deps.logger?.warn({ 'status-code': 405 }, '/health error');
       return;
     }
-    const exclude = url.searchParams.getAll('exclude');
-    const result = await deps.health({ exclude });
+    const result = await deps.health(url.searchParams.getAll('exclude'));
     if (result.ok) {
       deps.metrics.healthSuccess.inc();
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });

@@ -233,12 +233,11 @@ async function serve(p: ServeParams): Promise<Listener> {
   const bound = server.address() as net.AddressInfo;
   const boundUrl = `${url.protocol}//${url.hostname}:${bound.port}`;
   const address = `${url.hostname}:${bound.port}`;
-  if (p.role === 'client') {
-    if (secure) logger.info({ address }, 'serving client traffic securely');
-    else logger.info({ address }, 'serving client traffic insecurely; this is strongly discouraged!');
-  } else if (p.role === 'peer') {
+  // "serving client traffic ..." is left to the caller: etcd prints it once the member is
+  // ready, not when the port is bound.
+  if (p.role === 'peer') {
     logger.info({ address }, 'serving peer traffic');
-  } else {
+  } else if (p.role === 'metrics') {
     logger.info({ address: boundUrl }, 'serving metrics');
   }
 
