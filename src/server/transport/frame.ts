@@ -73,7 +73,7 @@ export class FrameDecoder {
 
   /** Bytes of an unfinished frame left over (non-zero when a stream ends mid-frame). */
   get pending(): number {
-    return this.buffered;
+    return this.buffered + (this.frameLen >= 0 ? FRAME_HEADER_BYTES : 0);
   }
 
   private take(n: number): Buffer {

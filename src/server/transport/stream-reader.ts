@@ -173,7 +173,9 @@ export class StreamReader {
           if (done) return;
         }
       });
-      res.on('end', () => fail('closed', 'the remote peer closed the stream'));
+      res.on('end', () =>
+        fail('closed', decoder.pending > 0 ? `the remote peer closed the stream in the middle of a frame (${decoder.pending} bytes)` : 'the remote peer closed the stream'),
+      );
       res.on('error', (err) => fail('closed', err.message));
     });
     req.end();

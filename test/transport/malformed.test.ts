@@ -1,0 +1,122 @@
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/raftpb/index.js';
+import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node } from './helpers.js';
+
+const A = 0xa1n;
+const B = 0xb2n;
+const M = 0x3n; // a misbehaving peer
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function node(id: bigint): Promise<Node> {
+  const n = await startNode({ id });
+  cleanups.push(() => stopNode(n));
+  return n;
+}
+
+function frame(payload: Uint8Array): Buffer {
+  const b = Buffer.alloc(4 + payload.length);
+  b.writeUInt32BE(payload.length, 0);
+  b.set(payload, 4);
+  return b;
+}
+
+/** A fake peer M whose stream endpoint answers every dial with `bytes`. Returns its URL and dial count. */
+async function fakePeer(bytes: Buffer, end = false): Promise<{ url: string; dials: () => number }> {
+  let dials = 0;
+  const server = http.createServer((_req, res) => {
+    dials++;
+    res.writeHead(200);
+    res.write(bytes);
+    if (end) res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, dials: () => dials };
+}
+
+describe('malformed input', () => {
+  it('drops a stream whose frame length is absurd, logs it, and redials', async () => {
+    const a = await node(A);
+    const m = await fakePeer(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('redial', () => m.dials() >= 2);
+    const lost = a.lines.find((l) => l.msg === 'lost TCP streaming connection with remote peer')!;
+    expect(String(lost.error)).toMatch(/malformed frame from the remote peer: frame of 4294967295 bytes exceeds/);
+    expect(a.raft.received).toEqual([]);
+  });
+
+  it('drops a stream carrying bytes that are not a raft message', async () => {
+    const a = await node(A);
+    const m = await fakePeer(frame(Buffer.from([0x0a, 0xff, 0xff])));
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('loss logged', () => a.lines.some((l) => l.msg === 'lost TCP streaming connection with remote peer' && /malformed message/.test(String(l.error))));
+    expect(a.raft.received).toEqual([]);
+  });
+
+  it('delivers nothing addressed to another member or forged as from another sender', async () => {
+    const a = await node(A);
+    const bytes = Buffer.concat([
+      frame(encodeMessage(heartbeat(M, 0x77n))), // not for A
+      frame(encodeMessage(heartbeat(B, A))), // claims to be from B on M's stream
+      frame(encodeMessage(heartbeat(M, A, 9))), // fine
+      Buffer.alloc(4), // keep-alive
+    ]);
+    const m = await fakePeer(bytes);
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('good message', () => a.raft.received.length === 1);
+    expect(a.raft.received[0]).toMatchObject({ from: M, to: A, commit: 9 });
+    expect(a.lines.filter((l) => l.msg === 'dropped raft message not addressed from the remote peer to the local member')).toHaveLength(2);
+  });
+
+  it('a stream cut mid-frame is a lost connection, not a crash', async () => {
+    const a = await node(A);
+    const m = await fakePeer(frame(encodeMessage(app(M, A, 1))).subarray(0, 9), true);
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('redial', () => m.dials() >= 2);
+    const lost = a.lines.find((l) => l.msg === 'lost TCP streaming connection with remote peer')!;
+    expect(lost.error).toBe('the remote peer closed the stream in the middle of a frame (9 bytes)');
+    expect(a.raft.received).toEqual([]);
+  });
+
+  it('garbage on the peer port closes that connection; the member keeps serving its peers', async () => {
+    const a = await node(A);
+    const b = await node(B);
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(Number(new URL(a.url).port), '127.0.0.1', () => s.write(Buffer.from('\x16\x03\x01garbage\r\n\r\n\x00\xff')));
+      let text = '';
+      s.on('data', (c) => (text += c.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    // A snapshot upload from a member A does not know is refused before its body is read,
+    // and a garbage one from a known peer is refused after.
+    const unknown = await fetch(`${a.url}/raft/snapshot`, {
+      method: 'POST',
+      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1' },
+      body: Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+    });
+    expect(unknown.status).toBe(404);
+    connectAll([a, b]);
+    const bad = await fetch(`${a.url}/raft/snapshot`, {
+      method: 'POST',
+      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1' },
+      body: Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/malformed snapshot message/);
+    await waitFor('delivery', () => {
+      b.transport.send([app(B, A, 5)]);
+      return a.raft.received.some((m) => m.index === 5);
+    });
+  });
+});

@@ -1,0 +1,134 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MessageType, type Message, type Snapshot } from '../../src/raftpb/index.js';
+import type { SnapshotHooks } from '../../src/server/transport/index.js';
+import { connectAll, hasLine, startNode, stopNode, waitFor, type Node } from './helpers.js';
+
+const L = 0x1n; // leader
+const F = 0x2n; // follower
+
+const nodes: Node[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await stopNode(n);
+});
+
+function msgSnap(index: number): Message {
+  const snapshot: Snapshot = {
+    data: Buffer.from('{"membership":{}}'),
+    metadata: { index, term: 3, confState: { voters: [L, F], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } },
+  };
+  return { type: MessageType.MsgSnap, to: F, from: L, term: 3, logTerm: 0, index: 0, entries: [], commit: 0, snapshot, reject: false, rejectHint: 0 };
+}
+
+/** Serves `store` in uneven chunks, as a file read would. */
+function leaderHooks(store: Buffer): SnapshotHooks {
+  return {
+    open: () => ({
+      size: store.length,
+      stream: (async function* () {
+        for (let off = 0; off < store.length; off += 100_000 + (off % 7)) yield store.subarray(off, Math.min(store.length, off + 100_000 + (off % 7)));
+      })(),
+    }),
+    receive: () => Promise.reject(new Error('leader does not receive')),
+  };
+}
+
+describe('snapshots', () => {
+  it('delivers a multi-MB store intact, then steps the MsgSnap and reports finish', async () => {
+    const store = randomBytes(12 * 1024 * 1024);
+    let got: { m: Message; digest: string; bytes: number; stepped: number } | undefined;
+    const f = await startNode({
+      id: F,
+      snapshots: {
+        open: () => {
+          throw new Error('follower does not send');
+        },
+        async receive(m, stream) {
+          const h = createHash('sha256');
+          let bytes = 0;
+          for await (const c of stream) {
+            h.update(c);
+            bytes += c.length;
+          }
+          got = { m, digest: h.digest('hex'), bytes, stepped: f.raft.received.length };
+        },
+      },
+    });
+    nodes.push(f);
+    const l = await startNode({ id: L, snapshots: leaderHooks(store) });
+    nodes.push(l);
+    connectAll([l, f]);
+
+    l.transport.send([msgSnap(42)]);
+    await waitFor('snapshot report', () => l.raft.snapshotReports.length === 1, 60_000);
+    expect(l.raft.snapshotReports).toEqual([{ id: F, status: 'finish' }]);
+    expect(got!.bytes).toBe(store.length);
+    expect(got!.digest).toBe(createHash('sha256').update(store).digest('hex'));
+    expect(got!.m.snapshot!.metadata.index).toBe(42);
+    // the MsgSnap reaches raft only after the store was installed
+    expect(got!.stepped).toBe(0);
+    expect(f.raft.received.map((m) => [m.type, m.snapshot?.metadata.index])).toEqual([[MessageType.MsgSnap, 42]]);
+    expect(hasLine(f.lines, 'received and saved database snapshot', { 'incoming-snapshot-index': 42 })).toBe(true);
+    expect(l.transport.peerCounters(F)!.sentBytes).toBeGreaterThan(store.length);
+  });
+
+  it('reports failure and does not step the MsgSnap when the follower cannot install it', async () => {
+    const f = await startNode({
+      id: F,
+      snapshots: {
+        open: () => {
+          throw new Error('follower does not send');
+        },
+        async receive(_m, stream) {
+          for await (const _ of stream) break;
+          throw new Error('disk full');
+        },
+      },
+    });
+    nodes.push(f);
+    const l = await startNode({ id: L, snapshots: leaderHooks(randomBytes(3 * 1024 * 1024)) });
+    nodes.push(l);
+    connectAll([l, f]);
+    l.transport.send([msgSnap(7)]);
+    await waitFor('snapshot report', () => l.raft.snapshotReports.length === 1, 60_000);
+    expect(l.raft.snapshotReports).toEqual([{ id: F, status: 'failure' }]);
+    expect(f.raft.received).toEqual([]);
+    expect(hasLine(f.lines, 'failed to receive snapshot', { error: 'disk full' })).toBe(true);
+    expect(hasLine(l.lines, 'failed to send database snapshot')).toBe(true);
+  });
+
+  it('reports failure when the follower is down, and when the store stream is shorter than announced', async () => {
+    const l = await startNode({
+      id: L,
+      snapshots: {
+        open: () => ({ size: 1000, stream: (async function* () { yield Buffer.alloc(10); })() }),
+        receive: () => Promise.reject(new Error('leader does not receive')),
+      },
+    });
+    nodes.push(l);
+    l.transport.addPeer(F, ['http://127.0.0.1:1']);
+    l.transport.send([msgSnap(5)]);
+    await waitFor('snapshot report', () => l.raft.snapshotReports.length === 1);
+    expect(l.raft.snapshotReports).toEqual([{ id: F, status: 'failure' }]);
+
+    const received: number[] = [];
+    const f = await startNode({
+      id: F,
+      snapshots: {
+        open: () => {
+          throw new Error('follower does not send');
+        },
+        async receive(_m, stream) {
+          for await (const c of stream) received.push(c.length);
+        },
+      },
+    });
+    nodes.push(f);
+    l.transport.updatePeer(F, [f.url]);
+    f.transport.addPeer(L, [l.url]);
+    l.transport.send([msgSnap(6)]);
+    await waitFor('second report', () => l.raft.snapshotReports.length === 2);
+    expect(l.raft.snapshotReports[1]).toEqual({ id: F, status: 'failure' });
+    expect(f.raft.received).toEqual([]);
+  });
+});
