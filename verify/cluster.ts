@@ -1,0 +1,295 @@
+// Real member processes on 127.0.0.1: etcd 3.4 (`/usr/bin/etcd`) or etcd-ts
+// (`node bin/etcd-ts`, same flags), each behind a peer proxy (peer-proxy.ts)
+// whose address it advertises. Ports are chosen by the OS. Every process this
+// module starts is tracked by PID and killed by PID.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EtcdClient, type Member as PbMember } from './client.js';
+import { Network, PeerProxy } from './peer-proxy.js';
+
+export type ServerBinary = 'etcd' | 'etcd-ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface ClusterOptions {
+  size: number;
+  binary: ServerBinary;
+  /** scratch directory for data dirs and logs */
+  dir: string;
+  snapshotCount: number;
+  /** 0 = etcd's default */
+  quotaBackendBytes: number;
+  /** period of timed progress notifications (etcd's default is 10 min) */
+  progressNotifyMs: number;
+  seed: number;
+}
+
+export type MemberState = 'running' | 'killed' | 'paused' | 'removed';
+
+export interface ClusterMember {
+  index: number;
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  proxy: PeerProxy;
+  dataDir: string;
+  logFile: string;
+  /** decimal member ID, once known */
+  id: string;
+  state: MemberState;
+  proc: ChildProcess | null;
+  /** --initial-cluster-state to use at the next start */
+  clusterState: 'new' | 'existing';
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Cluster {
+  readonly network: Network;
+  readonly members: ClusterMember[] = [];
+  private readonly clients = new Map<number, EtcdClient>();
+  private readonly token: string;
+
+  private constructor(readonly options: ClusterOptions) {
+    this.network = new Network(options.seed ^ 0x5eed);
+    this.token = `jepsen-${process.pid}-${Date.now()}`;
+  }
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(options);
+    fs.mkdirSync(options.dir, { recursive: true });
+    for (let i = 0; i < options.size; i++) {
+      const clientPort = await freePort();
+      const peerPort = await freePort();
+      const proxy = new PeerProxy(i, peerPort, c.network);
+      await proxy.listen();
+      c.members.push({
+        index: i,
+        name: `m${i}`,
+        clientPort,
+        peerPort,
+        proxy,
+        dataDir: path.join(options.dir, `m${i}.data`),
+        logFile: path.join(options.dir, `m${i}.log`),
+        id: '',
+        state: 'killed',
+        proc: null,
+        clusterState: 'new',
+      });
+    }
+    for (const m of c.members) c.spawn(m, c.members);
+    try {
+      await c.waitHealthy(30_000);
+      await c.refreshIds();
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+    return c;
+  }
+
+  endpoint(i: number): string {
+    return `127.0.0.1:${this.members[i]!.clientPort}`;
+  }
+
+  peerUrl(m: ClusterMember): string {
+    return `http://127.0.0.1:${m.proxy.port}`;
+  }
+
+  /** a client used by the harness itself (not recorded) */
+  client(i: number): EtcdClient {
+    let c = this.clients.get(i);
+    if (c === undefined) this.clients.set(i, (c = new EtcdClient([this.endpoint(i)])));
+    return c;
+  }
+
+  running(): ClusterMember[] {
+    return this.members.filter((m) => m.state === 'running');
+  }
+
+  private args(m: ClusterMember, initial: readonly ClusterMember[]): string[] {
+    const o = this.options;
+    const url = (port: number): string => `http://127.0.0.1:${port}`;
+    const args = [
+      `--name=${m.name}`,
+      `--data-dir=${m.dataDir}`,
+      `--listen-client-urls=${url(m.clientPort)}`,
+      `--advertise-client-urls=${url(m.clientPort)}`,
+      `--listen-peer-urls=${url(m.peerPort)}`,
+      `--initial-advertise-peer-urls=${this.peerUrl(m)}`,
+      `--initial-cluster=${initial.map((x) => `${x.name}=${this.peerUrl(x)}`).join(',')}`,
+      `--initial-cluster-state=${m.clusterState}`,
+      `--initial-cluster-token=${this.token}`,
+      `--snapshot-count=${o.snapshotCount}`,
+      `--experimental-watch-progress-notify-interval=${o.progressNotifyMs}ms`,
+      '--logger=zap',
+      '--log-level=warn',
+    ];
+    if (o.quotaBackendBytes > 0) args.push(`--quota-backend-bytes=${o.quotaBackendBytes}`);
+    return args;
+  }
+
+  private spawn(m: ClusterMember, initial: readonly ClusterMember[]): void {
+    const args = this.args(m, initial);
+    const log = fs.openSync(m.logFile, 'a');
+    fs.writeSync(log, `\n=== ${new Date().toISOString()} starting ${m.name}: ${args.join(' ')}\n`);
+    const [cmd, argv] =
+      this.options.binary === 'etcd' ? ['etcd', args] : [process.execPath, [path.join(REPO_ROOT, 'bin', 'etcd-ts'), ...args]];
+    const proc = spawn(cmd, argv, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    m.proc = proc;
+    m.state = 'running';
+    proc.on('exit', () => {
+      if (m.proc === proc) {
+        m.proc = null;
+        if (m.state === 'running' || m.state === 'paused') m.state = 'killed';
+      }
+    });
+  }
+
+  /** Waits until every running member reports the same leader. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        const statuses = await Promise.all(this.running().map((m) => this.client(m.index).status(1000)));
+        const leaders = new Set(statuses.map((s) => s.leader));
+        if (statuses.length > 0 && leaders.size === 1 && !leaders.has('0')) return;
+        last = `leaders seen: ${[...leaders].join(',')}`;
+      } catch (e) {
+        last = String(e);
+      }
+      await sleep(200);
+    }
+    throw new Error(`cluster not healthy after ${timeoutMs}ms (${last}); logs in ${this.options.dir}`);
+  }
+
+  async refreshIds(): Promise<void> {
+    for (const m of this.running()) {
+      try {
+        const list = await this.client(m.index).memberList(2000);
+        this.applyMemberList(list);
+        return;
+      } catch {
+        // try the next member
+      }
+    }
+    throw new Error('no member answered MemberList');
+  }
+
+  private applyMemberList(list: PbMember[]): void {
+    for (const pm of list) {
+      const m = this.members.find((x) => pm.peerURLs.includes(this.peerUrl(x)));
+      if (m !== undefined) {
+        m.id = pm.ID;
+        this.network.setMemberId(m.index, pm.ID);
+      }
+    }
+  }
+
+  /** Index of the member every running member agrees is leader, or null. */
+  async leader(): Promise<number | null> {
+    for (const m of this.running()) {
+      try {
+        const s = await this.client(m.index).status(500);
+        const l = this.members.find((x) => x.id === s.leader);
+        if (l !== undefined) return l.index;
+      } catch {
+        // ask another member
+      }
+    }
+    return null;
+  }
+
+  async kill(i: number): Promise<void> {
+    const m = this.members[i]!;
+    const proc = m.proc;
+    if (proc === null) return;
+    if (m.state === 'paused') proc.kill('SIGCONT');
+    m.state = 'killed';
+    await new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  restart(i: number): void {
+    const m = this.members[i]!;
+    if (m.state !== 'killed') return;
+    this.spawn(m, this.members.filter((x) => x.state !== 'removed' || x === m));
+  }
+
+  pause(i: number): void {
+    const m = this.members[i]!;
+    if (m.state !== 'running' || m.proc === null) return;
+    m.proc.kill('SIGSTOP');
+    m.state = 'paused';
+  }
+
+  resume(i: number): void {
+    const m = this.members[i]!;
+    if (m.state !== 'paused' || m.proc === null) return;
+    m.proc.kill('SIGCONT');
+    m.state = 'running';
+  }
+
+  /**
+   * Removes member i from the cluster, wipes its data and adds it back as a
+   * new member (new ID) that must catch up from a snapshot.
+   */
+  async removeAndReAdd(i: number): Promise<void> {
+    const target = this.members[i]!;
+    const helper = this.running().find((m) => m.index !== i);
+    if (helper === undefined || target.id === '') throw new Error('no member to run the membership change on');
+    const client = this.client(helper.index);
+    await client.memberRemove(target.id, 5000);
+    target.state = 'removed';
+    const proc = target.proc;
+    if (proc !== null) {
+      proc.kill('SIGKILL');
+      await new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', () => resolve())));
+    }
+    target.proc = null;
+    for (const m of this.members) m.proxy.resetLinksOf(i);
+    fs.rmSync(target.dataDir, { recursive: true, force: true });
+    const added = await client.memberAdd([this.peerUrl(target)], 5000);
+    target.id = added.member.ID;
+    this.network.setMemberId(i, target.id);
+    target.clusterState = 'existing';
+    const present = this.members.filter((m) => added.members.some((pm) => pm.peerURLs.includes(this.peerUrl(m))));
+    target.state = 'killed';
+    this.spawn(target, present);
+  }
+
+  /** Ends everything this cluster started. */
+  async stop(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await Promise.all(
+      this.members.map(async (m) => {
+        if (m.proc !== null) {
+          m.proc.kill('SIGCONT');
+          await this.kill(m.index);
+        }
+      }),
+    );
+    await Promise.all(this.members.map((m) => m.proxy.close()));
+  }
+}

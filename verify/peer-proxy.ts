@@ -1,0 +1,220 @@
+// A fault-injecting TCP proxy in front of each member's peer port. Members
+// advertise the proxy's address, so every byte between two members crosses the
+// proxy of one of them. etcd's peer traffic is HTTP: each connection's first
+// request names its sender (the X-Server-From header, or the member ID in the
+// /raft/stream/<type>/<id> path), which tells the proxy which link
+// (sender <-> owner) the connection belongs to. Faults are per link and apply
+// to live connections at once:
+//
+//   blackhole  bytes are silently discarded in both directions (a partition);
+//              when healed, connections that lost bytes are reset so etcd
+//              reconnects with clean HTTP framing
+//   delay      bytes are forwarded after a fixed delay plus jitter, in order
+//   drop       each chunk resets its connection with some probability
+//              (messages in flight are lost, etcd redials)
+
+import * as net from 'node:net';
+import { Rng } from './rng.js';
+
+export type LinkFault = { kind: 'blackhole' } | { kind: 'delay'; ms: number; jitterMs: number } | { kind: 'drop'; probability: number };
+
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** The fault table shared by all proxies of a cluster. */
+export class Network {
+  private readonly faults = new Map<string, LinkFault>();
+  private readonly idToMember = new Map<string, number>();
+  private readonly proxies: PeerProxy[] = [];
+  readonly rng: Rng;
+
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+
+  /** member IDs are decimal strings (as MemberList gives them) */
+  setMemberId(member: number, id: string): void {
+    for (const [k, v] of this.idToMember) if (v === member) this.idToMember.delete(k);
+    this.idToMember.set(id, member);
+  }
+
+  memberOfHexId(hex: string): number | undefined {
+    try {
+      return this.idToMember.get(BigInt('0x' + hex).toString());
+    } catch {
+      return undefined;
+    }
+  }
+
+  private static key(a: number, b: number): string {
+    return a < b ? `${a}-${b}` : `${b}-${a}`;
+  }
+
+  fault(a: number, b: number): LinkFault | null {
+    return this.faults.get(Network.key(a, b)) ?? null;
+  }
+
+  /** A member whose every link is faulted is isolated: even unidentified traffic to it is. */
+  ownerFault(owner: number, members: number): LinkFault | null {
+    let f: LinkFault | null = null;
+    for (let m = 0; m < members; m++) {
+      if (m === owner) continue;
+      const x = this.fault(owner, m);
+      if (x === null) return null;
+      f = x;
+    }
+    return f;
+  }
+
+  setFault(a: number, b: number, f: LinkFault): void {
+    this.faults.set(Network.key(a, b), f);
+  }
+
+  /** Removes every fault and resets connections that lost bytes. */
+  healAll(): void {
+    this.faults.clear();
+    for (const p of this.proxies) p.resetTainted();
+  }
+
+  register(p: PeerProxy): void {
+    this.proxies.push(p);
+  }
+
+  get size(): number {
+    return this.proxies.length;
+  }
+
+  describe(): string {
+    return [...this.faults.entries()].map(([k, f]) => `${k}:${f.kind}`).join(' ') || 'healthy';
+  }
+}
+
+interface Conn {
+  client: net.Socket;
+  upstream: net.Socket;
+  sender: number | undefined;
+  /** bytes were discarded: the HTTP stream is corrupt and must be reset on heal */
+  tainted: boolean;
+  /** time before which earlier delayed chunks are still queued, per direction */
+  queuedUntil: [number, number];
+}
+
+export class PeerProxy {
+  private server: net.Server | null = null;
+  private readonly conns = new Set<Conn>();
+  port = 0;
+
+  constructor(
+    readonly owner: number,
+    private readonly targetPort: number,
+    private readonly network: Network,
+  ) {
+    network.register(this);
+  }
+
+  async listen(port = 0): Promise<number> {
+    const server = net.createServer((sock) => this.accept(sock));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  private accept(client: net.Socket): void {
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    const conn: Conn = { client, upstream, sender: undefined, tainted: false, queuedUntil: [0, 0] };
+    this.conns.add(conn);
+    const close = (): void => {
+      client.destroy();
+      upstream.destroy();
+      this.conns.delete(conn);
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+
+    let head = Buffer.alloc(0);
+    let identified = false;
+    const onClientData = (chunk: Buffer): void => {
+      if (!identified) {
+        head = Buffer.concat([head, chunk]);
+        const text = head.toString('latin1');
+        if (!text.includes('\r\n\r\n') && head.length < MAX_HEADER_BYTES) return;
+        identified = true;
+        conn.sender = this.identify(text);
+        chunk = head;
+      }
+      this.deliver(conn, chunk, upstream, 0);
+    };
+    client.on('data', onClientData);
+    upstream.on('data', (chunk: Buffer) => this.deliver(conn, chunk, client, 1));
+  }
+
+  private identify(text: string): number | undefined {
+    const header = /^x-server-from:\s*([0-9a-f]+)\s*$/im.exec(text);
+    if (header !== null) return this.network.memberOfHexId(header[1]!);
+    const path = /^\S+ \/raft\/stream\/\w+\/([0-9a-f]+)/i.exec(text);
+    if (path !== null) return this.network.memberOfHexId(path[1]!);
+    return undefined;
+  }
+
+  private deliver(conn: Conn, chunk: Buffer, to: net.Socket, dir: 0 | 1): void {
+    const fault = conn.sender === undefined ? this.network.ownerFault(this.owner, this.network.size) : this.network.fault(this.owner, conn.sender);
+    const now = Date.now();
+    if (fault?.kind === 'blackhole') {
+      conn.tainted = true;
+      return;
+    }
+    if (fault?.kind === 'drop' && this.network.rng.chance(fault.probability)) {
+      conn.client.destroy();
+      conn.upstream.destroy();
+      return;
+    }
+    const delay = fault?.kind === 'delay' ? fault.ms + this.network.rng.uniform(0, fault.jitterMs) : 0;
+    const at = Math.max(now + delay, conn.queuedUntil[dir]);
+    if (at <= now) {
+      to.write(chunk);
+      return;
+    }
+    conn.queuedUntil[dir] = at;
+    setTimeout(() => {
+      if (!to.destroyed) to.write(chunk);
+    }, at - now);
+  }
+
+  resetTainted(): void {
+    for (const c of [...this.conns]) {
+      if (c.tainted) {
+        c.client.destroy();
+        c.upstream.destroy();
+        this.conns.delete(c);
+      }
+    }
+  }
+
+  /** Resets every connection touching `member` (used when it is removed). */
+  resetLinksOf(member: number): void {
+    for (const c of [...this.conns]) {
+      if (this.owner === member || c.sender === member) {
+        c.client.destroy();
+        c.upstream.destroy();
+        this.conns.delete(c);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.conns) {
+      c.client.destroy();
+      c.upstream.destroy();
+    }
+    this.conns.clear();
+    const server = this.server;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
