@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../src/raftpb/index.js';
-import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node } from './helpers.js';
+import { app, connectAll, heartbeat, startNode, stopNode, waitFor, type Node } from './helpers.js';
 
 const A = 0xa1n;
 const B = 0xb2n;
