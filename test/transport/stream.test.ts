@@ -149,6 +149,19 @@ describe('message streams', () => {
     slow.destroy();
   });
 
+  it('follows a peer to its new URLs (member update)', async () => {
+    const a = await node(A);
+    const b = await node(B);
+    a.transport.addPeer(B, ['http://127.0.0.1:1']);
+    b.transport.addPeer(A, [a.url]);
+    await waitFor('a failed dial', () => hasLine(a.lines, 'failed to dial remote peer', { 'remote-peer-id': '00000000000000b2' }));
+    a.transport.updatePeer(B, [b.url]);
+    await waitFor('stream to the new URL', () => hasLine(a.lines, 'established TCP streaming connection with remote peer', { 'remote-url': b.url }));
+    a.transport.removePeer(B);
+    expect(a.transport.activeSince(B)).toBeUndefined();
+    expect(a.transport.peerCounters(B)).toBeUndefined();
+  });
+
   it('send never throws: unknown peers and messages to self are ignored', async () => {
     const a = await node(A);
     expect(() => a.transport.send([heartbeat(A, 0x99n), heartbeat(A, A)])).not.toThrow();
