@@ -21,7 +21,14 @@ import { RaftLog } from './log.js';
 import { type RaftLogger, hex16 } from './logger.js';
 import { type MessageInit, campaignTransferContext, isCampaignTransfer, makeMessage, voteRespType } from './message.js';
 import { ReadOnly } from './read-only.js';
-import { bcastAppend, bcastHeartbeat, maybeCommit, maybeSendAppend, releasePendingReadIndexMessages } from './replicate.js';
+import {
+  bcastAppend,
+  bcastHeartbeat,
+  maybeCommit,
+  maybeSendAppend,
+  releasePendingReadIndexMessages,
+  sendAppend,
+} from './replicate.js';
 import { stepCandidate } from './step-candidate.js';
 import { stepFollower } from './step-follower.js';
 import { stepLeader } from './step-leader.js';
@@ -221,9 +228,11 @@ export class Raft {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) this.checkQuorum();
       if (this.state === 'leader' && this.leadTransferee !== 0n) {
-        // The transferee did not take over within an election timeout: keep leading.
+        // The transferee did not take over within an election timeout.
         this.logger.info(`${hex16(this.id)} [term ${this.term}] abort transferring leadership to ${hex16(this.leadTransferee)}`);
         this.abortLeaderTransfer();
+        // A voter keeps leading; a removed or demoted leader tries again.
+        if (!this.trk.isVoter(this.id)) this.handOverLeadership();
       }
     }
     if (this.state !== 'leader') return;
@@ -383,6 +392,11 @@ export class Raft {
       case MessageType.MsgPreVote:
         this.handleVoteRequest(m);
         return;
+      case MessageType.MsgVoteResp:
+      case MessageType.MsgPreVoteResp:
+        if (m.reject) this.learnCommit(m.commit, m.logTerm);
+        if (this.state === 'candidate' || this.state === 'pre-candidate') stepCandidate(this, m);
+        return;
       default:
         if (this.state === 'leader') stepLeader(this, m);
         else if (this.state === 'follower') stepFollower(this, m);
@@ -433,7 +447,33 @@ export class Raft {
       }
     } else {
       this.logger.info(`${tag} rejected ${messageTypeName(m.type)} from ${cand}`);
-      this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
+      // Tell the candidate how far we know the log is committed (see learnCommit).
+      const commit = this.log.committed;
+      this.send({
+        type: voteRespType(m.type),
+        to: m.from,
+        term: this.term,
+        reject: true,
+        commit,
+        logTerm: this.log.term(commit) ?? 0,
+      });
+    }
+  }
+
+  /**
+   * A voter that rejected our campaign told us it knows `commit` (of term `term`) is
+   * committed. If our log holds that very entry, log matching makes our whole prefix
+   * up to it the committed one, so we may commit it too. This is not in etcd: it
+   * unsticks a member whose configuration is stale because it never heard that a
+   * conf change committed — e.g. the survivor of a 2-voter cluster whose leader
+   * removed itself and stopped — and who therefore asks a removed member for votes
+   * that member must refuse. Once it commits and applies the change, it campaigns
+   * under the right configuration.
+   */
+  private learnCommit(commit: number, term: number): void {
+    if (commit > this.log.committed && term > 0 && this.log.matchTerm(commit, term)) {
+      this.logger.info(`${hex16(this.id)} learned from a vote rejection that index ${commit} is committed`);
+      this.log.commitTo(commit);
     }
   }
 
@@ -568,13 +608,6 @@ export class Raft {
   private switchToConfig(cfg: MembershipConfig): void {
     this.trk.applyConfig(cfg, this.log.lastIndex());
     this.logger.info(`${hex16(this.id)} switched to configuration ${describeConfig(cfg)}`);
-    const self = this.trk.progress.get(this.id);
-    if ((self === undefined || self.isLearner) && this.state === 'leader') {
-      // Removed or demoted: a leader that is not a voter must not keep leading.
-      this.logger.info(`${hex16(this.id)} stepping down: no longer a voter in ${describeConfig(cfg)}`);
-      this.becomeFollower(this.term, 0n);
-      return;
-    }
     if (this.state !== 'leader') return;
     // The quorum may have shrunk: maybe something is committed now.
     if (maybeCommit(this)) {
@@ -586,5 +619,37 @@ export class Raft {
       }
     }
     if (this.leadTransferee !== 0n && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
+    if (!this.trk.isVoter(this.id) && this.leadTransferee === 0n) {
+      this.logger.info(`${hex16(this.id)} is no longer a voter in ${describeConfig(cfg)}; stepping down`);
+      this.handOverLeadership();
+    }
+  }
+
+  /**
+   * A leader that was removed or demoted steps down by handing leadership to the
+   * most up-to-date voter (MsgTimeoutNow once it has our whole log), and keeps
+   * replicating until then. Simply becoming a follower could leave the cluster
+   * stuck: the remaining voters may not have learnt that the change committed, and
+   * under the old configuration they may need this member's vote — which it would
+   * refuse if its log is longer than theirs. It becomes a follower when the
+   * transferee's campaign reaches it; meanwhile it takes no proposals and serves no
+   * reads, and retries with another voter every election timeout.
+   */
+  private handOverLeadership(): void {
+    let best: bigint | undefined;
+    let bestMatch = -1;
+    for (const id of this.trk.config.voters) {
+      const m = this.trk.progress.get(id)?.match ?? 0;
+      if (id !== this.id && (m > bestMatch || (m === bestMatch && best !== undefined && id < best))) {
+        best = id;
+        bestMatch = m;
+      }
+    }
+    if (best === undefined) return;
+    this.logger.info(`${hex16(this.id)} [term ${this.term}] starts to transfer leadership to ${hex16(best)}`);
+    this.electionElapsed = 0;
+    this.leadTransferee = best;
+    if (bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    else sendAppend(this, best);
   }
 }

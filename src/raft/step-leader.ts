@@ -63,6 +63,9 @@ export function stepLeader(r: Raft, m: Message): void {
 }
 
 function propose(r: Raft, m: Message): void {
+  if (!r.trk.isVoter(r.id)) {
+    throw new ProposalDroppedError(`${hex16(r.id)} is no longer a voter and is handing over leadership`);
+  }
   if (r.leadTransferee !== 0n) {
     r.logger.debug(
       `${hex16(r.id)} [term ${r.term}] transfer leadership to ${hex16(r.leadTransferee)} is in progress; dropping proposal`,
@@ -103,6 +106,11 @@ function propose(r: Raft, m: Message): void {
 }
 
 function readIndex(r: Raft, m: Message): void {
+  if (!r.trk.isVoter(r.id)) {
+    // Removed or demoted, handing over: the new voters may already elect someone else.
+    r.logger.debug(`${hex16(r.id)} is not a voter; dropping index reading msg`);
+    return;
+  }
   if (r.trk.isSingleton()) {
     // The only voter: nobody else can have committed anything.
     r.responseToReadIndexReq(m, r.log.committed);
@@ -169,7 +177,7 @@ function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void {
   if (pr.match < r.log.lastIndex() || pr.state === 'probe') sendAppend(r, m.from);
 
   const ctx = m.context;
-  if (r.readOnly.option !== 'safe' || ctx === undefined || ctx.length === 0) return;
+  if (ctx === undefined || ctx.length === 0 || r.readOnly.pendingCount === 0) return;
   if (!r.readOnly.recvAck(m.from, ctx)) return;
   if (r.readOnly.result(ctx, r.trk.config.voters) !== 'won') return;
   for (const rs of r.readOnly.advance(ctx)) r.responseToReadIndexReq(rs.req, rs.index);
