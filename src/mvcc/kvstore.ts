@@ -15,7 +15,7 @@ import { MvccError } from './errors.js';
 import { KeyIndex } from './key-index.js';
 import { finishRange, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
-import { TreeIndex, toRangeBounds, type RangeEnd } from './tree-index.js';
+import { TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
   DEFAULT_MAX_TXN_OPS,
   checkDeleteRangeRequest,
@@ -67,7 +67,15 @@ interface IndexHit {
 /** The writes of one apply-level operation: one main revision, sub-revisions per change. */
 class WriteTxn {
   changes = 0;
+  /** each touched key as it was before the txn: an event's prevKv is the key at rev-1 */
+  private readonly before = new Map<string, KeyValue | undefined>();
   constructor(readonly beginRev: number) {}
+
+  /** The key's state before this txn, given its state before the current op. */
+  prevForEvent(key: string, current: KeyValue | undefined): KeyValue | undefined {
+    if (!this.before.has(key)) this.before.set(key, current);
+    return this.before.get(key);
+  }
   get rev(): number {
     return this.beginRev + 1;
   }
@@ -273,7 +281,7 @@ export class MvccStore {
       checkTxnRequest(req, this.maxTxnOps);
       // compares of every txn on the taken path see the state before the txn
       const path = this.decide(req);
-      if (!isTxnReadonly(req)) this.checkPath(path, (op) => this.checkPut(op));
+      if (!isTxnReadonly(req)) this.checkPuts(path);
       this.checkPath(path, (op) => this.checkRange(op));
       const tw = new WriteTxn(this.currentRev);
       const resp = this.applyTxn(tw, path);
@@ -346,7 +354,9 @@ export class MvccStore {
     ki.put(main, sub, valueView, lease);
     kv.value = valueView;
     this.backend.putRevision(main, sub, false, record);
-    this.pendingEvents.push(prevKv ? { type: 'put', kv, prevKv } : { type: 'put', kv });
+    const eventPrev = tw.prevForEvent(keyStr, prevKv);
+    // a create has no prevKv (etcd skips the lookup for create events)
+    this.pendingEvents.push(prevKv && eventPrev ? { type: 'put', kv, prevKv: eventPrev } : { type: 'put', kv });
     return req.prevKv && prevKv ? { revision: main, prevKv } : { revision: main };
   }
 
@@ -358,10 +368,12 @@ export class MvccStore {
     for (const prevKv of prevs) {
       const sub = tw.changes++;
       const kv: KeyValue = { key: prevKv.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n };
-      this.index.get(prevKv.key.toString('latin1'))!.tombstone(main, sub);
+      const keyStr = prevKv.key.toString('latin1');
+      this.index.get(keyStr)!.tombstone(main, sub);
       // a tombstone record holds the key alone
       this.backend.putRevision(main, sub, true, encodeKeyValue({ ...TOMBSTONE_KV, key: prevKv.key }));
-      this.pendingEvents.push({ type: 'delete', kv, prevKv });
+      const eventPrev = tw.prevForEvent(keyStr, prevKv);
+      this.pendingEvents.push(eventPrev ? { type: 'delete', kv, prevKv: eventPrev } : { type: 'delete', kv });
     }
     return { revision: main, deleted: prevs.length, prevKvs: req.prevKv ? prevs : [] };
   }
@@ -389,13 +401,28 @@ export class MvccStore {
     });
   }
 
-  private checkPut(op: RequestOp): void {
-    if (!('put' in op)) return;
-    const p = op.put;
-    if (p.ignoreValue || p.ignoreLease) {
-      const ki = this.index.get(p.key.toString('latin1'));
-      if (!ki?.isLive()) throw new MvccError('key-not-found');
-    }
+  /**
+   * ignore_value/ignore_lease puts need their key to exist when they run. etcd checks
+   * against the state before the txn, then panics if an earlier op of the txn deleted
+   * the key (a from-key delete slips through the duplicate check). We follow the ops
+   * in order instead and refuse such a txn before it changes anything.
+   */
+  private checkPuts(path: TxnPath): void {
+    const overrides = new Map<string, boolean>();
+    const live = (k: string) => overrides.get(k) ?? this.index.get(k)?.isLive() ?? false;
+    this.checkPath(path, (op) => {
+      if ('put' in op) {
+        const k = op.put.key.toString('latin1');
+        if ((op.put.ignoreValue || op.put.ignoreLease) && !live(k)) throw new MvccError('key-not-found');
+        overrides.set(k, true);
+      } else if ('deleteRange' in op) {
+        const { from, to } = toRangeBounds(op.deleteRange.key, op.deleteRange.rangeEnd);
+        const gone: string[] = [];
+        this.index.forEach(from, to, (ki) => void gone.push(ki.key));
+        for (const k of overrides.keys()) if (inRange(k, from, to)) gone.push(k);
+        for (const k of gone) overrides.set(k, false);
+      }
+    });
   }
 
   private checkRange(op: RequestOp): void {

@@ -89,14 +89,18 @@ class Watcher {
     public minRev: number,
   ) {}
 
-  /** Events this watcher should get, prevKv dropped unless asked for. */
-  select(events: Event[]): Event[] {
+  /**
+   * Events this watcher should get. prevKv is dropped unless asked for, and when its
+   * revision (modRevision-1) is compacted: etcd looks it up at send time and finds nothing.
+   */
+  select(events: Event[], compactRev: number): Event[] {
     const out: Event[] = [];
     for (const ev of events) {
       if (ev.kv.modRevision < this.minRev) continue;
       if (ev.type === 'put' ? this.noPut : this.noDelete) continue;
       if (!inRange(ev.kv.key.toString('latin1'), this.from, this.to)) continue;
-      out.push(this.prevKv || !ev.prevKv ? ev : { type: ev.type, kv: ev.kv });
+      const keepPrev = this.prevKv && ev.kv.modRevision - 1 >= compactRev;
+      out.push(keepPrev || !ev.prevKv ? ev : { type: ev.type, kv: ev.kv });
     }
     return out;
   }
@@ -253,7 +257,7 @@ export class WatchableStore {
     }
     for (const [w, evs] of batches) {
       if (w.removed) continue;
-      const selected = w.select(evs);
+      const selected = w.select(evs, this.src.compactRevision());
       if (selected.length === 0) continue;
       if (w.stream.blocked) {
         // stop here; catch up from history after resume()
@@ -369,7 +373,7 @@ export class WatchableStore {
       } else if (w.minRev > notified) {
         this.toSynced(w);
       } else if (w.minRev >= history.startRev) {
-        if (this.sendEvents(w, w.select(history.range(w.minRev, notified)), notified)) {
+        if (this.sendEvents(w, w.select(history.range(w.minRev, notified), compactRev), notified)) {
           w.minRev = notified + 1;
           this.toSynced(w);
         }
@@ -387,7 +391,7 @@ export class WatchableStore {
     const prevKvs = new Map<string, Promise<KeyValue | undefined>>();
     for (const w of batch) {
       if (w.removed || w.synced || w.stream.blocked) continue;
-      let selected = w.select(events);
+      let selected = w.select(events, this.src.compactRevision());
       if (w.prevKv && selected.length > 0) selected = await this.withPrevKv(selected, prevKvs);
       if (w.removed || w.synced || w.stream.blocked) continue;
       if (w.minRev < this.src.compactRevision()) continue; // the next pass reports the compaction
