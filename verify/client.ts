@@ -138,6 +138,13 @@ export function fromPbEvent(e: PbEvent): WatchEvent {
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 
+/**
+ * protobufjs writes a bytes field that is set, even when empty; Go's proto3
+ * encoder leaves it out. etcd tells the two apart for range_end: present but
+ * empty means "every key >= key". So an empty range end is not sent at all.
+ */
+const rangeEnd = (end: string): { range_end?: Buffer } => (end === '' ? {} : { range_end: bytes(end) });
+
 function pbCompare(c: Compare): Record<string, unknown> {
   const field = { VERSION: 'version', CREATE: 'create_revision', MOD: 'mod_revision', VALUE: 'value', LEASE: 'lease' }[c.target];
   return {
@@ -151,11 +158,11 @@ function pbCompare(c: Compare): Record<string, unknown> {
 function pbRequestOp(op: TxnRequestOp): Record<string, unknown> {
   switch (op.type) {
     case 'range':
-      return { request_range: { key: bytes(op.key), range_end: bytes(op.end) } };
+      return { request_range: { key: bytes(op.key), ...rangeEnd(op.end) } };
     case 'put':
       return { request_put: { key: bytes(op.key), value: bytes(op.value), lease: op.lease } };
     case 'delete':
-      return { request_delete_range: { key: bytes(op.key), range_end: bytes(op.end) } };
+      return { request_delete_range: { key: bytes(op.key), ...rangeEnd(op.end) } };
   }
 }
 
@@ -226,7 +233,7 @@ export class EtcdClient {
   async execute(input: KvRequest, timeoutMs: number): Promise<KvResponse> {
     switch (input.type) {
       case 'range': {
-        const r = await this.unary<PbRangeResponse>(this.kv, 'Range', { key: bytes(input.key), range_end: bytes(input.end), serializable: input.serializable }, timeoutMs);
+        const r = await this.unary<PbRangeResponse>(this.kv, 'Range', { key: bytes(input.key), ...rangeEnd(input.end), serializable: input.serializable }, timeoutMs);
         return { type: 'range', revision: toRevision(r.header.revision), kvs: r.kvs.map(fromPbKv), count: toRevision(r.count) };
       }
       case 'put': {
@@ -234,7 +241,7 @@ export class EtcdClient {
         return { type: 'put', revision: toRevision(r.header.revision) };
       }
       case 'delete': {
-        const r = await this.unary<{ header: PbHeader; deleted: string }>(this.kv, 'DeleteRange', { key: bytes(input.key), range_end: bytes(input.end) }, timeoutMs);
+        const r = await this.unary<{ header: PbHeader; deleted: string }>(this.kv, 'DeleteRange', { key: bytes(input.key), ...rangeEnd(input.end) }, timeoutMs);
         return { type: 'delete', revision: toRevision(r.header.revision), deleted: toRevision(r.deleted) };
       }
       case 'txn': {
@@ -343,7 +350,7 @@ export class WatchStream {
     this.call.write({
       create_request: {
         key: bytes(p.key),
-        range_end: bytes(p.end),
+        ...rangeEnd(p.end),
         start_revision: String(p.startRevision),
         progress_notify: p.progressNotify,
         filters: p.filters,

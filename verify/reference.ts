@@ -214,7 +214,13 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
       if (!ok) detail = `at revision ${R} the history gives ${describeOpResult(exec)}`;
     }
     if (!ok) {
-      const kind = isSerializableRead(op) ? 'stale-serializable-read' : bumps === true ? 'lost-write' : 'reference-conflict';
+      const kind = isSerializableRead(op)
+        ? 'stale-serializable-read'
+        : op.input.type === 'range'
+          ? 'stale-read'
+          : bumps === true
+            ? 'lost-write'
+            : 'reference-conflict';
       anomalies.push(anomaly(kind, `${describeOp(op)}: ${detail}`, [op.id]));
     }
   }
