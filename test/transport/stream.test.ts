@@ -192,6 +192,10 @@ describe('refusals', () => {
     a.transport.send([heartbeat(A, B)]);
     expect(a.raft.unreachable).toEqual([B]);
     expect(b.raft.received).toEqual([]);
+    // A keeps retrying; B says so at warn once, then at debug.
+    const refusals = (level: number) => b.lines.filter((l) => l.msg === 'request cluster ID mismatch' && l.level === level).length;
+    await waitFor('a repeated refusal', () => refusals(20) >= 1);
+    expect(refusals(40)).toBe(1);
   });
 
   it('refuses a removed member with 410, which tells that member it was removed', async () => {

@@ -64,6 +64,8 @@ export class Transport {
   private readonly peers = new Map<bigint, Peer>();
   private readonly removed = new Set<bigint>();
   private readonly snapshotAborts = new Set<AbortController>();
+  /** refusals already logged at warn, by reason and sender; a peer retrying is logged at debug */
+  private readonly refusalsLogged = new Set<string>();
   private readonly keepAliveTimer: NodeJS.Timeout;
   private removedReported = false;
   private stopped = false;
@@ -283,20 +285,17 @@ export class Transport {
     }
     const remoteCluster = headerId(req.headers[Header.clusterId]);
     const from = headerId(req.headers[Header.from]);
+    const sender = String(req.headers[Header.from] ?? '');
     if (remoteCluster !== this.local.clusterId) {
-      this.log.warn(
-        {
-          'local-member-id': idHex16(this.local.localId),
-          'local-member-cluster-id': idHex16(this.local.clusterId),
-          'local-member-server-version': this.local.version,
-          'remote-addr': remoteAddr,
-          'remote-peer-id': from !== undefined ? idHex16(from) : String(req.headers[Header.from] ?? ''),
-          'remote-peer-server-version': String(req.headers[Header.version] ?? ''),
-          'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(req.headers[Header.clusterId] ?? ''),
-        },
-        'request cluster ID mismatch',
-      );
-      textReply(res, 412, 'cluster ID mismatch');
+      this.refuse(res, 412, 'cluster ID mismatch', sender, 'request cluster ID mismatch', {
+        'local-member-id': idHex16(this.local.localId),
+        'local-member-cluster-id': idHex16(this.local.clusterId),
+        'local-member-server-version': this.local.version,
+        'remote-addr': remoteAddr,
+        'remote-peer-id': from !== undefined ? idHex16(from) : sender,
+        'remote-peer-server-version': String(req.headers[Header.version] ?? ''),
+        'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(req.headers[Header.clusterId] ?? ''),
+      });
       return undefined;
     }
     if (from === undefined) {
@@ -304,32 +303,49 @@ export class Transport {
       return undefined;
     }
     if (this.removed.has(from) || this.opts.isRemoved?.(from) === true) {
-      this.log.warn(
-        { 'local-member-id': idHex16(this.local.localId), 'remote-peer-id-from': idHex16(from), 'remote-addr': remoteAddr },
-        'rejected stream from remote peer because it was removed',
-      );
-      textReply(res, 410, 'removed member');
+      this.refuse(res, 410, 'removed member', sender, 'rejected stream from remote peer because it was removed', {
+        'local-member-id': idHex16(this.local.localId),
+        'remote-peer-id-from': idHex16(from),
+        'remote-addr': remoteAddr,
+      });
       return undefined;
     }
     const peer = this.peers.get(from);
     if (peer === undefined) {
-      this.log.warn(
-        { 'local-member-id': idHex16(this.local.localId), 'remote-peer-id-from': idHex16(from), 'remote-addr': remoteAddr, 'cluster-id': idHex16(this.local.clusterId) },
-        'failed to find remote peer in cluster',
-      );
-      textReply(res, 404, 'error sender not found');
+      this.refuse(res, 404, 'error sender not found', sender, 'failed to find remote peer in cluster', {
+        'local-member-id': idHex16(this.local.localId),
+        'remote-peer-id-from': idHex16(from),
+        'remote-addr': remoteAddr,
+        'cluster-id': idHex16(this.local.clusterId),
+      });
       return undefined;
     }
     const to = headerId(req.headers[Header.to]);
     if (to !== this.local.localId) {
-      this.log.warn(
-        { 'local-member-id': idHex16(this.local.localId), 'remote-peer-id-from': idHex16(from), 'remote-addr': remoteAddr, 'raft-to': String(req.headers[Header.to] ?? '') },
-        'rejected request from remote peer addressed to another member',
-      );
-      textReply(res, 412, 'to field mismatch');
+      this.refuse(res, 412, 'to field mismatch', sender, 'rejected request from remote peer addressed to another member', {
+        'local-member-id': idHex16(this.local.localId),
+        'remote-peer-id-from': idHex16(from),
+        'remote-addr': remoteAddr,
+        'raft-to': String(req.headers[Header.to] ?? ''),
+      });
       return undefined;
     }
+    for (const key of this.refusalsLogged) if (key.endsWith(`/${sender}`)) this.refusalsLogged.delete(key);
     return peer;
+  }
+
+  /** Answers a refusal; logs it at warn the first time for this sender and reason, then at debug. */
+  private refuse(res: http.ServerResponse, status: number, text: string, sender: string, msg: string, fields: Record<string, unknown>): void {
+    const key = `${msg}/${sender}`;
+    if (this.refusalsLogged.has(key)) {
+      this.log.debug(fields, msg);
+    } else {
+      // Senders are not authenticated here; never let their variety grow the set without bound.
+      if (this.refusalsLogged.size >= 1024) this.refusalsLogged.clear();
+      this.refusalsLogged.add(key);
+      this.log.warn(fields, msg);
+    }
+    textReply(res, status, text);
   }
 
   private serveStream(req: http.IncomingMessage, res: http.ServerResponse, pathId: string): void {
