@@ -120,6 +120,14 @@ describe('serveClient over plain TCP', () => {
     expect((await range(client(url), 'still')).kvs[0]!.key.toString()).toBe('still');
   });
 
+  it('answers a client that never finishes its request header with 408', async () => {
+    const { listeners } = await start(['http://127.0.0.1:0'], { handshakeTimeoutMs: 300 });
+    const url = listeners[0]!.url;
+    const answer = await rawExchange(url, Buffer.from('GET /health HTTP/1.1\r\nHost: x\r\n'));
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
+    expect((await httpGet(`${url}/ok`)).status).toBe(200);
+  });
+
   it('reports an occupied port with Go-style wording', async () => {
     const { listeners } = await start(['http://127.0.0.1:0']);
     const port = new URL(listeners[0]!.url).port;

@@ -19,13 +19,16 @@ export interface Listener {
 
 export interface ServeOptions {
   /**
-   * How long a new connection may take to finish its TLS handshake, and then to send enough
-   * bytes to be classified, before it is dropped. Default 10 s.
+   * How long a new connection may take to finish its TLS handshake, then to send enough
+   * bytes to be classified, and an HTTP/1.1 request its headers, before it is dropped.
+   * Default 10 s.
    */
   handshakeTimeoutMs?: number;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Node's default limit for receiving a whole HTTP request. */
+const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 
 /**
  * Serves gRPC (grpcServer) and HTTP/1.1 (httpListener: /health, /version, /metrics, ...)
@@ -108,12 +111,14 @@ async function serve(p: ServeParams): Promise<Listener> {
   // grpc-js does TLS itself only for sockets it accepts; we terminate TLS first so that the
   // same handshake can lead to HTTP/1.1 too, and give grpc-js the decrypted socket.
   const injector = p.grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const httpServer = http.createServer(p.httpListener);
-  httpServer.on('clientError', (err, socket) => {
-    logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'bad HTTP request');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    socket.destroy();
-  });
+  const httpServer = http.createServer(
+    { headersTimeout: timeoutMs, requestTimeout: Math.max(timeoutMs, HTTP_REQUEST_TIMEOUT_MS), connectionsCheckingInterval: Math.min(timeoutMs, 30_000) },
+    p.httpListener,
+  );
+  // This server never listens itself (it is handed sockets), but Node starts enforcing
+  // headersTimeout/requestTimeout on 'listening'; without them a client that trickles
+  // a request header would hold its connection forever.
+  httpServer.emit('listening');
 
   const accepted = new Set<net.Socket>();
 
@@ -247,6 +252,7 @@ async function serve(p: ServeParams): Promise<Listener> {
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
+        httpServer.close();
         injector?.destroy();
         for (const socket of accepted) socket.destroy();
       });
@@ -255,10 +261,9 @@ async function serve(p: ServeParams): Promise<Listener> {
   };
 }
 
-function remoteAddr(socket: net.Socket | import('node:stream').Duplex): string {
-  const s = socket as net.Socket;
-  if (s.remoteAddress === undefined) return '';
-  return s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`;
+function remoteAddr(socket: net.Socket): string {
+  if (socket.remoteAddress === undefined) return '';
+  return socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 /** Why a client certificate was refused, in the words etcd (Go's crypto/tls) uses. */
