@@ -114,7 +114,7 @@ export class Transport {
 
   updatePeer(id: bigint, urls: readonly string[]): void {
     const p = this.peers.get(id);
-    if (p === undefined) return;
+    if (p === undefined || (p.urls.length === urls.length && p.urls.every((u, i) => u === urls[i]))) return;
     p.urls = [...urls];
     p.urlIndex = 0;
     p.reader.updateUrls(urls);
