@@ -74,7 +74,7 @@ function openOutput(output: string): pino.DestinationStream {
       return pino.destination({ dest: 1, sync: true });
     default:
       try {
-        return pino.destination({ dest: output, sync: true, append: true, mkdir: true });
+        return pino.destination({ dest: output, sync: true, append: true });
       } catch (e) {
         throw new Error(`cannot open log output ${JSON.stringify(output)} (--log-outputs): ${(e as Error).message}`);
       }
