@@ -16,6 +16,8 @@ export interface TlsInfo {
   clientCertAuth: boolean;
   /** Self-sign a certificate when certFile/keyFile are not given (--auto-tls). */
   autoTls: boolean;
+  /** --cipher-suites: Go's names for the TLS 1.2 suites to allow; empty keeps the defaults. */
+  cipherSuites?: readonly string[];
 }
 
 export interface TlsContext {
@@ -42,6 +44,16 @@ export class TlsConfigError extends Error {
  * etcd; `hosts` are the host parts of the listen URLs, which become the certificate's SANs.
  */
 export async function loadTls(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
+  const ciphers = opensslCiphers(info.cipherSuites ?? []);
+  const context = await loadIdentity(info, dir, hosts);
+  if (ciphers !== undefined) {
+    context.server.ciphers = ciphers;
+    context.client.ciphers = ciphers;
+  }
+  return context;
+}
+
+async function loadIdentity(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
   if (info.certFile === '' && info.keyFile === '') {
     if (!info.autoTls) {
       throw new TlsConfigError('TLS needs --cert-file and --key-file, or --auto-tls');
@@ -86,6 +98,45 @@ export async function loadTls(info: TlsInfo, dir: string, hosts: string[]): Prom
   };
   if (info.trustedCaFile) context.trustedCaFile = info.trustedCaFile;
   return context;
+}
+
+/** Go's cipher suite names (crypto/tls, as etcd's --cipher-suites takes them) → OpenSSL's. */
+const GO_CIPHER_SUITES: Record<string, string> = {
+  TLS_RSA_WITH_3DES_EDE_CBC_SHA: 'DES-CBC3-SHA',
+  TLS_RSA_WITH_AES_128_CBC_SHA: 'AES128-SHA',
+  TLS_RSA_WITH_AES_256_CBC_SHA: 'AES256-SHA',
+  TLS_RSA_WITH_AES_128_CBC_SHA256: 'AES128-SHA256',
+  TLS_RSA_WITH_AES_128_GCM_SHA256: 'AES128-GCM-SHA256',
+  TLS_RSA_WITH_AES_256_GCM_SHA384: 'AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: 'ECDHE-ECDSA-AES128-SHA',
+  TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA: 'ECDHE-ECDSA-AES256-SHA',
+  TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA: 'ECDHE-RSA-DES-CBC3-SHA',
+  TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA: 'ECDHE-RSA-AES128-SHA',
+  TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA: 'ECDHE-RSA-AES256-SHA',
+  TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: 'ECDHE-ECDSA-AES128-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256: 'ECDHE-RSA-AES128-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305: 'ECDHE-RSA-CHACHA20-POLY1305',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+};
+
+// Go applies --cipher-suites to TLS 1.2 and below and always keeps TLS 1.3 with its own
+// suites; an OpenSSL cipher string without TLS 1.3 suites would switch TLS 1.3 off.
+const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+
+function opensslCiphers(goNames: readonly string[]): string | undefined {
+  if (goNames.length === 0) return undefined;
+  const names = goNames.map((n) => {
+    const openssl = GO_CIPHER_SUITES[n];
+    if (openssl === undefined) throw new TlsConfigError(`unexpected TLS cipher suite ${JSON.stringify(n)}`);
+    return openssl;
+  });
+  return [TLS13_SUITES, ...new Set(names)].join(':');
 }
 
 async function readPem(file: string, what: string): Promise<Buffer> {

@@ -139,6 +139,38 @@ describe('loadTls', () => {
     await expect(loadTls({ certFile: '', keyFile: '', clientCertAuth: false, autoTls: false }, '/x', [])).rejects.toBeInstanceOf(TlsConfigError);
   });
 
+  it('limits TLS 1.2 to --cipher-suites (Go names) and keeps TLS 1.3, as Go does', async () => {
+    await expect(
+      loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, clientCertAuth: false, autoTls: false, cipherSuites: ['TLS_FOO'] }, '/x', []),
+    ).rejects.toThrow('unexpected TLS cipher suite "TLS_FOO"');
+    const ctx = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, clientCertAuth: false, autoTls: false, cipherSuites: ['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'] },
+      '/x',
+      [],
+    );
+    const server = createGrpcServer({ maxRequestBytes: 1024 });
+    const { logger } = captureLogger();
+    const l = await serveClient(new URL('https://127.0.0.1:0'), ctx, server, health, logger);
+    try {
+      const port = Number(new URL(l.url).port);
+      const handshake = (opts: tls.ConnectionOptions): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const s = tls.connect({ host: '127.0.0.1', port, ca: read(pki.ca), ALPNProtocols: ['http/1.1'], ...opts }, () => {
+            const suite = s.getCipher().standardName;
+            s.destroy();
+            resolve(suite);
+          });
+          s.on('error', reject);
+        });
+      expect(await handshake({ maxVersion: 'TLSv1.2' })).toBe('TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+      await expect(handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' })).rejects.toThrow();
+      expect(await handshake({ minVersion: 'TLSv1.3' })).toMatch(/^TLS_(AES|CHACHA20)/);
+    } finally {
+      await l.close();
+      server.forceShutdown();
+    }
+  });
+
   describe('auto TLS', () => {
     let dir: string;
     const cleanups: Array<() => unknown> = [];
