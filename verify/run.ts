@@ -37,6 +37,8 @@ export interface RunOptions {
   outDir: string | null;
   /** write history and timeline even when the verdict is valid */
   keep: boolean;
+  /** write history and timeline, and keep member data, when the verdict is not valid */
+  saveOnFailure: boolean;
   /** linearizability search budget */
   checkTimeoutMs: number;
   log(line: string): void;
@@ -57,6 +59,7 @@ export const DEFAULT_RUN: RunOptions = {
   broken: null,
   outDir: null,
   keep: false,
+  saveOnFailure: true,
   checkTimeoutMs: 5 * 60_000,
   log: (line) => console.log(line),
 };
@@ -207,7 +210,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
     const report = checkHistory(history, { timeoutMs: o.checkTimeoutMs });
     log(formatReport(report));
     let outDir: string | null = null;
-    if (report.verdict !== 'valid' || o.keep) {
+    if ((report.verdict !== 'valid' && o.saveOnFailure) || o.keep) {
       outDir = o.outDir ?? path.join(workDir, 'results');
       fs.mkdirSync(outDir, { recursive: true });
       fs.writeFileSync(path.join(outDir, 'history.jsonl'), historyToJsonLines(history));
@@ -221,6 +224,6 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
     await Promise.all(proxies.map((p) => p.close()));
     await cluster.stop();
     // Keep member data and logs only when something needs looking into.
-    if (result !== null && result.report.verdict === 'valid' && !o.keep) fs.rmSync(workDir, { recursive: true, force: true });
+    if (result !== null && result.outDir === null) fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
