@@ -1,0 +1,198 @@
+// The built command (`node bin/etcd-ts`) as a child process: exit codes and messages
+// for bad input, compared with etcd 3.4.23's; a clean stop on SIGTERM; READY=1 to a
+// NOTIFY_SOCKET once the member serves clients.
+
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url).pathname;
+const bin = join(root, 'bin/etcd-ts');
+const dir = mkdtempSync(join(tmpdir(), 'config-eng-bin-'));
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  // `npm ci` builds dist/ through `prepare`; rebuild so the test runs the current sources.
+  // tsc emits even when some other module has type errors, so its status is not checked.
+  spawnSync('npx', ['tsc', '-p', '.'], { cwd: root, stdio: 'ignore' });
+});
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('node', [bin, ...args], { env: { PATH: process.env['PATH']!, ...env } }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? null) : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const firstLine = (s: string) => s.split('\n')[0];
+
+describe('etcd-ts command line: bad input', () => {
+  it('an unknown flag exits 2 with etcd\'s message and the usage', async () => {
+    // etcd 3.4.23: rc=2, "flag provided but not defined: -bogus" then the usage, on stderr
+    const r = await run(['--bogus']);
+    expect(r.code).toBe(2);
+    expect(firstLine(r.stderr)).toBe('flag provided but not defined: -bogus');
+    expect(r.stderr).toContain('Usage:');
+    expect(r.stdout).toBe('');
+  });
+  it('a malformed value exits 2', async () => {
+    // etcd 3.4.23: rc=2, invalid value "abc" for flag -heartbeat-interval: parse error
+    const r = await run(['--heartbeat-interval=abc']);
+    expect(r.code).toBe(2);
+    expect(firstLine(r.stderr)).toBe('invalid value "abc" for flag -heartbeat-interval: parse error');
+  });
+  it('a flag missing its value exits 2', async () => {
+    const r = await run(['--name']);
+    expect(r.code).toBe(2);
+    expect(firstLine(r.stderr)).toBe('flag needs an argument: -name');
+  });
+  it('an ETCD_* variable next to the same flag exits 1', async () => {
+    // etcd 3.4.23: rc=1, conflicting environment variable "ETCD_NAME" is shadowed by ...
+    const r = await run(['--name=a'], { ETCD_NAME: 'a' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('conflicting environment variable "ETCD_NAME" is shadowed by corresponding command-line flag');
+  });
+  it('an invalid combination exits 1', async () => {
+    // etcd 3.4.23: rc=1, error verifying flags, --election-timeout[200ms] should be at least as 5 times as --heartbeat-interval[100ms]. See 'etcd --help'.
+    const r = await run(['--heartbeat-interval=100', '--election-timeout=200']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("error verifying flags, --election-timeout[200ms] should be at least as 5 times as --heartbeat-interval[100ms]. See 'etcd-ts --help'.\n");
+  });
+  it('a stray argument exits 1', async () => {
+    // etcd 3.4.23: rc=1, error verifying flags, 'extra-arg' is not a valid flag. See 'etcd --help'.
+    const r = await run(['extra-arg']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("error verifying flags, 'extra-arg' is not a valid flag. See 'etcd-ts --help'.\n");
+  });
+  it('a log output it cannot open exits 1 naming it', async () => {
+    const r = await run(['--log-outputs', join(dir, 'missing', 'etcd.log')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot open log output');
+  });
+  it('--version and --help exit 0 on stdout', async () => {
+    const v = await run(['--version']);
+    expect(v.code).toBe(0);
+    expect(firstLine(v.stdout)).toBe('etcd Version: 3.4.23');
+    const h = await run(['--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('--listen-client-urls');
+  });
+});
+
+/** A member on free loopback ports with its own data dir; lines of its log as they come. */
+async function startMember(env: Record<string, string> = {}) {
+  const client = await freePort();
+  const peer = await freePort();
+  const dataDir = mkdtempSync(join(dir, 'member-'));
+  const child = spawn(
+    'node',
+    [
+      bin,
+      '--name=m1',
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=http://127.0.0.1:${client}`,
+      `--advertise-client-urls=http://127.0.0.1:${client}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+    ],
+    { env: { PATH: process.env['PATH']!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.push(child);
+  const lines: { msg?: string; level?: string }[] = [];
+  const waiters: { pred: (l: { msg?: string }) => boolean; resolve: () => void }[] = [];
+  let buf = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let rec: { msg?: string };
+      try {
+        rec = JSON.parse(line) as { msg?: string };
+      } catch {
+        rec = { msg: line };
+      }
+      lines.push(rec);
+      for (const w of [...waiters]) {
+        if (w.pred(rec)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitFor = (msg: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (lines.some((l) => l.msg === msg)) return resolve();
+      waiters.push({ pred: (l) => l.msg === msg, resolve });
+      exited.then((code) => reject(new Error(`etcd-ts exited (${code}) before logging "${msg}": ${JSON.stringify(lines)}`)));
+    });
+  return { child, lines, waitFor, exited };
+}
+
+describe('etcd-ts lifecycle', () => {
+  it('SIGTERM logs "received signal; shutting down", closes the member and exits 0', async () => {
+    const m = await startMember();
+    await m.waitFor('starting an etcd server');
+    m.child.kill('SIGTERM');
+    expect(await m.exited).toBe(0);
+    expect(m.lines.map((l) => l.msg)).toContain('received signal; shutting down');
+  });
+
+  it('sends READY=1 to NOTIFY_SOCKET once it serves clients', async () => {
+    const sock = join(dir, 'notify.sock');
+    const script = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("listening", flush=True)
+print(s.recv(4096).decode(), flush=True)
+`;
+    const listener = spawn('python3', ['-c', script, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(listener);
+    let bound!: () => void;
+    const listening = new Promise<void>((resolve) => (bound = resolve));
+    const datagram = new Promise<string>((resolve) => {
+      listener.stdout!.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n').filter(Boolean)) {
+          if (line === 'listening') bound();
+          else resolve(line);
+        }
+      });
+    });
+    await listening;
+    const m = await startMember({ NOTIFY_SOCKET: sock });
+    await m.waitFor('ready to serve client requests');
+    expect(await datagram).toBe('READY=1');
+    m.child.kill('SIGTERM');
+    expect(await m.exited).toBe(0);
+  });
+});
