@@ -175,7 +175,7 @@ export class Registry {
       lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       for (const [, l] of lines) out.push(...l);
     }
-    return out.join('\n') + '\n';
+    return out.length === 0 ? '' : out.join('\n') + '\n';
   }
 
   private add(f: Family): void {

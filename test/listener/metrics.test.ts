@@ -53,7 +53,7 @@ describe('Registry', () => {
   it('omits labelled families with no children and refuses bad names, duplicates and decreasing counters', () => {
     const r = new Registry();
     r.counterVec('x_total', 'X.', ['To']);
-    expect(r.render()).toBe('\n');
+    expect(r.render()).toBe('');
     expect(() => r.counter('x_total', 'again')).toThrow(/already registered/);
     expect(() => r.counter('bad-name', 'no')).toThrow(/invalid metric name/);
     expect(() => r.histogramVec('h', 'H.', ['le'], [1])).toThrow(/invalid label/);
