@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -85,6 +86,19 @@ describe('serveClient over TLS', () => {
     expect(rejected.some((l) => l.error === "tls: client didn't provide a certificate")).toBe(true);
     // Still serving trusted clients.
     expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'ok')).kvs.length).toBe(1);
+  });
+
+  it('survives garbage and silence on the TLS port', async () => {
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const url = listeners[0]!.url;
+    const port = Number(new URL(url).port);
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from('GET / HTTP/1.1\r\n\r\n\x00\xff garbage')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve());
+    });
+    expect(lines.some((l) => l.msg === 'rejected connection' && /^127\.0\.0\.1:\d+$/.test(String(l['remote-addr'])))).toBe(true);
+    expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'after')).kvs.length).toBe(1);
   });
 
   it('stock etcdctl reaches the Range handler with --cacert/--cert/--key', async () => {
