@@ -5,7 +5,8 @@ import { mkdir, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, RawNode, type RaftLogger } from '../raft/index.js';
-import { type ConfState, type Snapshot, emptyConfState } from '../raftpb/types.js';
+import { decodeConfChange } from '../raftpb/codec.js';
+import { ConfChangeType, type ConfState, type Entry, EntryType, type Snapshot, emptyConfState } from '../raftpb/types.js';
 import { MvccStore } from '../mvcc/index.js';
 import { Snapshotter, WAL } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
@@ -117,6 +118,8 @@ export async function bootstrap(cfg: EtcdConfig, log: Logger): Promise<Bootstrap
 }
 
 interface MemberStart {
+  /** voting members known at start: a lone voter campaigns at once (etcd's tick advance) */
+  votersAtStart: number;
   memberId: bigint;
   clusterId: bigint;
   raft: RawNode;
@@ -168,6 +171,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logg
     `starting member ${idHex16(memberId)} in cluster ${idHex(clusterId)}`,
   );
   return {
+    votersAtStart: members.length,
     memberId,
     clusterId,
     raft,
@@ -178,6 +182,18 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logg
     snapshotIndex: 0,
     confState: emptyConfState,
   };
+}
+
+/** Voters once the committed conf changes after a snapshot are applied. */
+function votersAfter(cs: ConfState, entries: readonly Entry[], commit: number): number {
+  const voters = new Set(cs.voters);
+  for (const e of entries) {
+    if (e.index > commit || e.type !== EntryType.ConfChange) continue;
+    const cc = decodeConfChange(e.data);
+    if (cc.type === ConfChangeType.AddNode) voters.add(cc.nodeId);
+    else if (cc.type === ConfChangeType.RemoveNode || cc.type === ConfChangeType.AddLearnerNode) voters.delete(cc.nodeId);
+  }
+  return voters.size;
 }
 
 async function restartMember(
@@ -220,6 +236,7 @@ async function restartMember(
       log.info({ 'data-dir': cfg.dataDir }, 'the data dir already holds a member; --initial-cluster flags are ignored');
     }
     return {
+      votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, hardState.commit),
       memberId,
       clusterId,
       raft: newRawNode(cfg, memberId, raftStorage, snapshotIndex, log),

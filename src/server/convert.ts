@@ -16,6 +16,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../mvcc/index.js';
+import { Errors } from './errors.js';
 import { type Int64, int64, toBigInt, toNumber } from './pb.js';
 
 /** Field shapes of decoded protobufjs messages we read (defaults come from prototypes). */
@@ -78,9 +79,15 @@ function nonEmpty(b: Buffer | undefined | null): Buffer | undefined {
   return b && b.length > 0 ? b : undefined;
 }
 
-function buf(b: Uint8Array | undefined | null): Buffer {
+/**
+ * A bytes field as a Buffer. protobufjs gives Buffers for fields on the wire, but an
+ * absent field reads its default from the prototype, which is an empty array.
+ */
+export function buf(b: Uint8Array | readonly number[] | undefined | null): Buffer {
   if (!b) return Buffer.alloc(0);
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (Buffer.isBuffer(b)) return b;
+  if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return Buffer.from(b);
 }
 
 export function rangeFromPb(r: PbRangeRequest): RangeRequest {
@@ -135,20 +142,21 @@ function compareFromPb(c: PbCompare): Compare {
   }
 }
 
-function opFromPb(op: PbRequestOp): RequestOp | undefined {
+function opFromPb(op: PbRequestOp): RequestOp {
   if (op.request_range) return { range: rangeFromPb(op.request_range) };
   if (op.request_put) return { put: putFromPb(op.request_put) };
   if (op.request_delete_range) return { deleteRange: deleteRangeFromPb(op.request_delete_range) };
   if (op.request_txn) return { txn: txnFromPb(op.request_txn) };
-  return undefined;
+  // etcd refuses a RequestOp with nothing set this way
+  throw Errors.keyNotFound;
 }
 
-/** Converts a txn; an empty RequestOp (none of the oneof set) becomes `undefined` in place. */
+/** Converts a txn; throws etcd's error for an empty RequestOp. */
 export function txnFromPb(t: PbTxnRequest): TxnRequest {
   return {
     compare: (t.compare ?? []).map(compareFromPb),
-    success: (t.success ?? []).map(opFromPb) as RequestOp[],
-    failure: (t.failure ?? []).map(opFromPb) as RequestOp[],
+    success: (t.success ?? []).map(opFromPb),
+    failure: (t.failure ?? []).map(opFromPb),
   };
 }
 

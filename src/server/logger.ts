@@ -41,11 +41,6 @@ export function moduleLogger(parent: Logger, caller: string): Logger {
   return parent.child({ caller });
 }
 
-/** A logger that drops everything (library users who pass none, tests). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
-
 function errorText(e: unknown): unknown {
   return e instanceof Error ? e.message : e;
 }

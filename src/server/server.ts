@@ -49,11 +49,13 @@ export interface ServerParts {
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
+  /** voting members known at start */
+  readonly votersAtStart: number;
   /** index and conf state of the snapshot the member started from */
   readonly snapshotIndex: number;
   readonly confState: ConfState;
   /** Called with raft messages for other members (the peer transport, once there is one). */
-  readonly send: (msgs: Message[]) => void;
+  readonly send: (msgs: readonly Message[]) => void;
 }
 
 /** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
@@ -83,7 +85,7 @@ export class EtcdServer {
   private readonly raftStorage: MemoryStorage;
   private readonly wal: WAL;
   private readonly snapshotter: Snapshotter;
-  private readonly send: (msgs: Message[]) => void;
+  private readonly send: (msgs: readonly Message[]) => void;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
   private readonly wait = new WaitRegistry();
@@ -97,6 +99,7 @@ export class EtcdServer {
   private confState: ConfState;
   /** entries at or below this index are already in the store (consistent index at open) */
   private readonly storeIndexAtOpen: number;
+  private readonly votersAtStart: number;
 
   private readyScheduled = false;
   private inReady = false;
@@ -140,6 +143,7 @@ export class EtcdServer {
     this.snapshotIndex = parts.snapshotIndex;
     this.confState = parts.confState;
     this.storeIndexAtOpen = parts.store.consistentIndex;
+    this.votersAtStart = parts.votersAtStart;
     this.log = logger;
     this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
     this.published = new Promise((r) => (this.publishedResolve = r));
@@ -149,6 +153,8 @@ export class EtcdServer {
   // ---------------------------------------------------------------- lifecycle
 
   start(): void {
+    // A lone voter need not wait out a whole election timeout (etcd's adjustTicks).
+    if (this.votersAtStart === 1) for (let i = 1; i < this.electionTicks; i++) this.raft.tick();
     this.ticker = setInterval(() => this.tick(), this.config.heartbeatMs);
     this.scheduleReady();
     void this.publish();
@@ -282,7 +288,7 @@ export class EtcdServer {
     }
   }
 
-  private sendMessages(msgs: Message[]): void {
+  private sendMessages(msgs: readonly Message[]): void {
     if (msgs.length > 0) this.send(msgs);
   }
 
@@ -607,6 +613,10 @@ export class EtcdServer {
     return result;
   }
 
+  private get electionTicks(): number {
+    return Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs));
+  }
+
   /** etcd: 5 s plus twice the election timeout. */
   requestTimeoutMs(): number {
     return 5000 + 2 * this.config.electionMs;
@@ -713,13 +723,6 @@ export class EtcdServer {
 
   raftStatus(): ReturnType<RawNode['status']> {
     return this.raft.status();
-  }
-
-  /** Whether a txn may write (the quota and NOSPACE checks apply to those only). */
-  static txnHasWrites(t: TxnRequest): boolean {
-    const writes = (ops: readonly RequestOp[]): boolean =>
-      ops.some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && EtcdServer.txnHasWrites(op.txn)));
-    return writes(t.success) || writes(t.failure);
   }
 }
 

@@ -1,13 +1,24 @@
 // etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { DeleteRangeResponse, PutResponse, TxnResponse } from '../../mvcc/index.js';
+import {
+  type DeleteRangeResponse,
+  type PutResponse,
+  type TxnResponse,
+  checkDeleteRangeRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+} from '../../mvcc/index.js';
 import {
   type PbDeleteRangeRequest,
   type PbPutRequest,
   type PbRangeRequest,
   type PbTxnRequest,
+  deleteRangeFromPb,
   deleteRespToPb,
+  putFromPb,
   putRespToPb,
   rangeFromPb,
   rangeRespToPb,
@@ -15,25 +26,30 @@ import {
   txnRespToPb,
 } from '../convert.js';
 import type { Int64 } from '../pb.js';
-import { EtcdServer } from '../server.js';
+import type { EtcdServer } from '../server.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
-import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate.js';
+import { EtcdError } from '../errors.js';
+import { status as Code } from '@grpc/grpc-js';
+
+const invalidSortOption = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
 
 export function kvService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
   return {
     Range: unary(async (req: PbRangeRequest, call) => {
-      checkRange(req);
+      if (req.sort_order > 2 || req.sort_target > 4) throw invalidSortOption;
+      const range = rangeFromPb(req);
+      checkRangeRequest(range);
       if (!req.serializable) {
         checkNotLearner(server);
         checkLeader(server, call.metadata);
         await server.linearizableReadNotify();
       }
-      const r = await server.store.range(rangeFromPb(req));
+      const r = await server.store.range(range);
       return rangeRespToPb(r, headers.make(r.revision));
     }),
 
     Put: unary(async (req: PbPutRequest, call) => {
-      checkPut(req);
+      checkPutRequest(putFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       checkQuota(server, req.key.length + req.value.length);
@@ -42,7 +58,7 @@ export function kvService(server: EtcdServer, headers: Headers): UntypedServiceI
     }),
 
     DeleteRange: unary(async (req: PbDeleteRangeRequest, call) => {
-      checkDeleteRange(req);
+      checkDeleteRangeRequest(deleteRangeFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       const r = await server.propose<DeleteRangeResponse>({ delete_range: req });
@@ -50,10 +66,11 @@ export function kvService(server: EtcdServer, headers: Headers): UntypedServiceI
     }),
 
     Txn: unary(async (req: PbTxnRequest, call) => {
-      checkTxn(req, server.config.maxTxnOps);
+      const txn = txnFromPb(req);
+      checkTxnRequest(txn, server.config.maxTxnOps);
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      if (EtcdServer.txnHasWrites(txnFromPb(req))) checkQuota(server, 0);
+      if (!isTxnReadonly(txn)) checkQuota(server, 0);
       const r = await server.propose<TxnResponse>({ txn: req });
       return txnRespToPb(r, headers.make(r.revision));
     }),

@@ -107,7 +107,7 @@ async function streamSnapshot(server: EtcdServer, call: ServerWritableStream<obj
   const padded = Math.ceil(size / SNAPSHOT_ALIGN) * SNAPSHOT_ALIGN;
   const sha = createHash('sha256');
   let sent = 0;
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
 
   const send = async (blob: Buffer) => {
     sha.update(blob);

@@ -4,9 +4,9 @@
 
 import { status as Code, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
-import { eventToPb } from '../convert.js';
+import { buf, eventToPb } from '../convert.js';
 import { Errors } from '../errors.js';
-import { type Int64, toNumber } from '../pb.js';
+import { type Int64, toNumber, type } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, requiresLeader } from './common.js';
 
@@ -27,15 +27,19 @@ interface PbWatchRequest {
 
 const FILTER_NOPUT = 0;
 const FILTER_NODELETE = 1;
+const WatchResponse = type('etcdserverpb.WatchResponse');
+/** etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 export function watchService(
   server: EtcdServer,
   headers: Headers,
   progressNotifyIntervalMs: number,
 ): UntypedServiceImplementation {
+  const fragmentBytes = server.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   return {
     Watch: (call: ServerDuplexStream<PbWatchRequest, object>) => {
-      new WatchSession(server, headers, call, progressNotifyIntervalMs).start();
+      new WatchSession(server, headers, call, progressNotifyIntervalMs, fragmentBytes).start();
     },
   };
 }
@@ -45,6 +49,8 @@ class WatchSession {
   /** responses produced while a create is being answered: they must follow `created` */
   private held: WatchResponseOut[] | undefined;
   private readonly progressIds = new Set<number>();
+  /** watchers that accept responses split into fragments */
+  private readonly fragmentIds = new Set<number>();
   /** watchers that got events since the last timed progress notification */
   private readonly recentlySent = new Set<number>();
   private progressTimer: NodeJS.Timeout | undefined;
@@ -56,6 +62,7 @@ class WatchSession {
     private readonly headers: Headers,
     private readonly call: ServerDuplexStream<PbWatchRequest, object>,
     private readonly progressIntervalMs: number,
+    private readonly fragmentBytes: number,
   ) {
     this.ws = server.store.newWatchStream((r) => this.deliver(r));
   }
@@ -85,6 +92,7 @@ class WatchSession {
       const id = toNumber(req.cancel_request.watch_id);
       if (this.ws.cancel(id)) {
         this.progressIds.delete(id);
+        this.fragmentIds.delete(id);
         this.write({ header: this.headers.make(), watch_id: id, canceled: true });
       }
     } else if (req.progress_request) this.ws.requestProgress();
@@ -92,13 +100,15 @@ class WatchSession {
 
   private create(c: NonNullable<PbWatchRequest['create_request']>): void {
     // An empty key means "from the first key" (etcd rewrites it to "\0").
-    const key = c.key && c.key.length > 0 ? c.key : Buffer.from([0]);
+    const requestedKey = buf(c.key);
+    const key = requestedKey.length > 0 ? requestedKey : Buffer.from([0]);
+    const rangeEnd = buf(c.range_end);
     const filters = c.filters ?? [];
     const requested = toNumber(c.watch_id);
     this.held = [];
     const res = this.ws.watch({
       key,
-      rangeEnd: c.range_end && c.range_end.length > 0 ? c.range_end : undefined,
+      rangeEnd: rangeEnd.length > 0 ? rangeEnd : undefined,
       startRevision: toNumber(c.start_revision),
       prevKv: c.prev_kv === true,
       noPut: filters.includes(FILTER_NOPUT),
@@ -119,6 +129,7 @@ class WatchSession {
     }
     this.write({ header: this.headers.make(), watch_id: res.watchId, created: true });
     if (c.progress_notify) this.progressIds.add(res.watchId);
+    if (c.fragment) this.fragmentIds.add(res.watchId);
     this.armProgressTimer();
     for (const r of held) this.deliver(r);
   }
@@ -142,11 +153,28 @@ class WatchSession {
       });
     }
     if (r.events.length > 0) this.recentlySent.add(r.watchId);
-    return this.write({
-      header: this.headers.make(r.revision),
-      watch_id: r.watchId,
-      events: r.events.map(eventToPb),
-    });
+    const resp = { header: this.headers.make(r.revision), watch_id: r.watchId, events: r.events.map(eventToPb) };
+    if (this.fragmentIds.has(r.watchId) && resp.events.length > 1) return this.writeFragmented(resp);
+    return this.write(resp);
+  }
+
+  /** Splits a large response into pieces below the limit; all but the last say `fragment`. */
+  private writeFragmented(resp: { header: object; watch_id: number; events: object[] }): boolean {
+    if (WatchResponse.encode(resp).len < this.fragmentBytes) return this.write(resp);
+    let ok = true;
+    let piece: object[] = [];
+    let size = 0;
+    for (const ev of resp.events) {
+      const evSize = WatchResponse.encode({ events: [ev] }).len;
+      if (piece.length > 0 && size + evSize >= this.fragmentBytes) {
+        ok = this.write({ ...resp, events: piece, fragment: true }) && ok;
+        piece = [];
+        size = 0;
+      }
+      piece.push(ev);
+      size += evSize;
+    }
+    return this.write({ ...resp, events: piece }) && ok;
   }
 
   private write(resp: object): boolean {

@@ -4,8 +4,6 @@ import { FLAGS } from './flags.js';
 
 /** The etcd release whose API and behaviour etcd-ts implements. */
 export const ETCD_VERSION = '3.4.23';
-/** What etcd 3.4 reports as the cluster version (major.minor.0). */
-export const ETCD_CLUSTER_VERSION = '3.4.0';
 
 /** Go's flag package prints this on a usage error, after the message. */
 export const USAGE_HEADER = `Usage:

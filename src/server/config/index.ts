@@ -109,8 +109,8 @@ export function packageVersion(): string {
 
 export { ConfigError } from './errors.js';
 export { configFromFile, configFromYaml, loadConfigFile, type LoadedConfigFile } from './file.js';
-export { ETCD_CLUSTER_VERSION, ETCD_VERSION } from './help.js';
+export { ETCD_VERSION } from './help.js';
 export { DEFAULT_QUOTA_BYTES, MAX_ELECTION_MS } from './build.js';
 export { FLAGS, flagToEnv, flagToKey, type FlagSpec } from './flags.js';
-export { formatInitialCluster, urlPort, urlString } from './values.js';
+export { urlPort, urlString } from './values.js';
 export * from './types.js';

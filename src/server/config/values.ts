@@ -197,12 +197,3 @@ export function parseInitialCluster(s: string): Parsed<Map<string, URL[]>> {
   }
   return ok(out);
 }
-
-/** The inverse of parseInitialCluster, in etcd's `name=url,...` form. */
-export function formatInitialCluster(m: ReadonlyMap<string, readonly URL[]>): string {
-  const parts: string[] = [];
-  for (const [name, urls] of [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    for (const u of urls) parts.push(`${name}=${urlString(u)}`);
-  }
-  return parts.join(',');
-}
