@@ -23,6 +23,10 @@ export interface SimProfile {
   readonly proposeRate: number;
   readonly readRate: number;
   readonly crashRate: number;
+  /** per Ready that records a vote: crash right after handling it (a failpoint like etcd's raftAfterSave) */
+  readonly crashAfterVoteRate: number;
+  /** a crashed node restarts after [min, max] steps */
+  readonly restartDelay: readonly [number, number];
   /** per Ready: crash after persisting only part of it */
   readonly crashMidReadyRate: number;
   readonly partitionRate: number;
@@ -54,6 +58,8 @@ export function drawProfile(rng: Rng, nodes?: number): SimProfile {
     proposeRate: rng.pick([0.1, 0.3, 0.6]),
     readRate: rng.pick([0.02, 0.1]),
     crashRate: rng.pick([0, 0.0015, 0.004]),
+    crashAfterVoteRate: rng.pick([0, 0, 0.2]),
+    restartDelay: rng.pick([[20, 300] as const, [1, 40] as const]),
     crashMidReadyRate: rng.pick([0, 0.002, 0.01]),
     partitionRate: rng.pick([0, 0.002, 0.005]),
     memberChangeRate: rng.pick([0, 0.002, 0.006]),

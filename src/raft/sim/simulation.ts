@@ -46,6 +46,8 @@ export interface SimOptions {
   steps?: number;
   /** force the initial cluster size (default: drawn from the seed) */
   nodes?: number;
+  /** override parts of the profile drawn from the seed */
+  profile?: Partial<SimProfile>;
   persistence?: Persistence;
   /** receives a line per event (verbose replay) */
   trace?: (line: string) => void;
@@ -137,7 +139,7 @@ export class Simulation {
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
     const root = new Rng(opts.seed);
-    this.profile = drawProfile(root.fork(), opts.nodes);
+    this.profile = { ...drawProfile(root.fork(), opts.nodes), ...opts.profile };
     this.steps = opts.steps ?? 3000;
     this.persistence = opts.persistence ?? 'correct';
     this.trace = opts.trace;
@@ -343,18 +345,33 @@ export class Simulation {
     }
     for (const rs of rd.readStates) this.checker.readServed(dec.decode(rs.requestCtx), n.id, rs.index);
     rn.advance(rd);
+    if (
+      !this.healed &&
+      rd.hardState !== undefined &&
+      rd.hardState.vote !== 0n &&
+      rd.hardState.vote !== n.id &&
+      this.act.chance(this.profile.crashAfterVoteRate)
+    ) {
+      this.log(`n${n.id} crashes right after voting for n${rd.hardState.vote}`);
+      this.stop(n);
+      return;
+    }
     if (removedSelf) {
       this.log(`n${n.id} applied its own removal`);
       n.retiring = true;
     }
-    // Like etcd, a removed member lingers until someone else leads, so a removed
-    // leader can hand over and tell the others what committed.
+    // A removed member lingers (etcd waits a moment too) until a leader runs a
+    // configuration without it: until then the others may still need its vote, or
+    // need a removed leader to hand over and tell them the removal committed.
     if (n.retiring) {
-      const lead = rn.status().softState.lead;
-      if (lead !== 0n && lead !== n.id) {
-        this.log(`n${n.id} was removed and shuts down`);
-        n.removed = true;
-        this.stop(n);
+      const l = this.leaderNode();
+      if (l !== undefined && l !== n) {
+        const cs = l.rn!.status().config;
+        if (!cs.voters.includes(n.id) && !cs.learners.includes(n.id)) {
+          this.log(`n${n.id} was removed and shuts down`);
+          n.removed = true;
+          this.stop(n);
+        }
       }
     }
   }
@@ -458,7 +475,8 @@ export class Simulation {
 
   private stop(n: SimNode): void {
     n.rn = undefined;
-    n.restartAt = this.healed ? this.now + 1 : this.now + this.act.range(20, 300);
+    const [lo, hi] = this.profile.restartDelay;
+    n.restartAt = this.healed ? this.now + 1 : this.now + this.act.range(lo, hi);
     this.stats.crashes++;
   }
 
