@@ -26,6 +26,9 @@ const USAGE = `usage: npm run jepsen -- [options]
   --watchers N         concurrent watchers (default ${DEFAULT_RUN.watchers})
   --snapshot-count N   member --snapshot-count (default ${DEFAULT_RUN.snapshotCount})
   --compact-every MS   compaction period, 0 = off (default ${DEFAULT_RUN.compactEveryMs})
+  --progress-requests on|off
+                       send WatchProgressRequests (default: on for etcd-ts, off for etcd 3.4.23,
+                       which orders their answers wrongly: etcd-io/etcd#15220)
   --broken MODE        put a cheating proxy on the client ports: ${BROKEN_MODES.join(', ')}
   --out DIR            where to write history, report and timeline
   --keep               write them even when the history is valid
@@ -58,6 +61,7 @@ async function main(): Promise<number> {
         'snapshot-count': { type: 'string' },
         'compact-every': { type: 'string' },
         broken: { type: 'string' },
+        'progress-requests': { type: 'string' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
         check: { type: 'string' },
@@ -92,6 +96,8 @@ async function main(): Promise<number> {
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
   }
+  const pr = v['progress-requests'];
+  if (pr !== undefined && pr !== 'on' && pr !== 'off') fail('--progress-requests must be on or off');
   const nodes = int(v.nodes, 'nodes', DEFAULT_RUN.nodes);
   if (nodes < 1) fail('--nodes must be at least 1');
   const result = await runJepsen({
@@ -105,6 +111,7 @@ async function main(): Promise<number> {
     snapshotCount: int(v['snapshot-count'], 'snapshot-count', DEFAULT_RUN.snapshotCount),
     compactEveryMs: int(v['compact-every'], 'compact-every', DEFAULT_RUN.compactEveryMs),
     broken: (v.broken as BrokenMode | undefined) ?? null,
+    progressRequests: pr === undefined ? null : pr === 'on',
     outDir: v.out ?? null,
     keep: v.keep ?? false,
   });

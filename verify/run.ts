@@ -39,6 +39,8 @@ export interface RunOptions {
   keep: boolean;
   /** write history and timeline, and keep member data, when the verdict is not valid */
   saveOnFailure: boolean;
+  /** send WatchProgressRequests (default: only to etcd-ts; see watchers.ts) */
+  progressRequests: boolean | null;
   /** linearizability search budget */
   checkTimeoutMs: number;
   log(line: string): void;
@@ -60,6 +62,7 @@ export const DEFAULT_RUN: RunOptions = {
   outDir: null,
   keep: false,
   saveOnFailure: true,
+  progressRequests: null,
   checkTimeoutMs: 5 * 60_000,
   log: (line) => console.log(line),
 };
@@ -131,6 +134,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       recorderEndpoints: memberEndpoints,
       clock,
       currentRevision: () => workload.lastRevision,
+      progressRequests: o.progressRequests ?? o.binary === 'etcd-ts',
     });
 
     let lastCompact = 0;
