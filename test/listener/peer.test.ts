@@ -1,7 +1,8 @@
+import { rmSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { servePeer, type Listener } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
 import { captureLogger, makePki, read, type TestPki } from './helpers.js';
@@ -12,6 +13,7 @@ let pki: TestPki;
 beforeAll(() => {
   pki = makePki();
 });
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
 
 describe('servePeer', () => {
   const cleanups: Array<() => unknown> = [];

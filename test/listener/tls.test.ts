@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -28,6 +28,7 @@ let pki: TestPki;
 beforeAll(() => {
   pki = makePki();
 });
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
 
 describe('serveClient over TLS', () => {
   const cleanups: Array<() => unknown> = [];
@@ -193,6 +194,7 @@ describe('loadTls', () => {
     });
     afterAll(async () => {
       for (const c of cleanups.splice(0).reverse()) await c();
+      rmSync(path.dirname(path.dirname(dir)), { recursive: true, force: true });
     });
 
     it('self-signs a certificate for the listen hosts, keeps it across restarts, and serves with it', async () => {
