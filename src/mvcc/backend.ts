@@ -164,8 +164,14 @@ export class Backend {
   async write(ops: BatchOp[], deletedSizes?: number[]): Promise<void> {
     ops.forEach((op, i) => this.account(op, deletedSizes?.[i]));
     this.inflight.add(ops);
+    // a chained batch: several times faster than db.batch(array) for many small ops
+    const batch = this.db.batch();
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
     try {
-      await this.db.batch(ops, { sync: false });
+      await batch.write({ sync: false });
     } finally {
       this.inflight.delete(ops);
     }

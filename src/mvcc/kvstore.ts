@@ -93,6 +93,9 @@ export class MvccStore {
   private notifiedRev: number;
   private pendingEvents: Event[] = [];
   private commitWaiters: Array<() => void> = [];
+  /** the LevelDB write in flight (settles, never rejects; failures land in writeError) */
+  private writing: Promise<void> = Promise.resolve();
+  private writeError: unknown = undefined;
   private closed = false;
   private readonly logger: Logger | undefined;
   private readonly watchable: WatchableStore;
@@ -298,15 +301,41 @@ export class MvccStore {
     if (index > this.appliedIndex) this.appliedIndex = index;
   }
 
-  /** Writes everything applied since the last commit as one LevelDB batch, then notifies watchers. */
+  /**
+   * Issues everything applied since the last commit as ONE LevelDB batch, with the
+   * consistent index. Resolves once the write is on its way: one write is in flight
+   * at a time, so this first waits for the previous one, and the caller's next apply
+   * batch overlaps this write. Reads never wait for it (staged records are served from
+   * memory). Watchers are notified when the write lands; flushed() waits for that.
+   * A failed LevelDB write is fatal: it is logged and rethrown by every later call.
+   */
   async commit(): Promise<void> {
     this.checkOpen();
+    await this.writing;
+    this.checkWriteError();
     const events = this.pendingEvents;
     const rev = this.currentRev;
     this.pendingEvents = [];
-    await this.flush();
-    this.notifiedRev = rev;
-    if (events.length > 0) this.watchable.notify(events, rev);
+    this.writing = this.flush().then(
+      () => {
+        this.notifiedRev = rev;
+        if (events.length > 0) this.watchable.notify(events, rev);
+      },
+      (e: unknown) => {
+        this.writeError = e;
+        this.logger?.error({ error: String(e) }, 'failed to write the apply batch to the backend');
+      },
+    );
+  }
+
+  /** Resolves when every committed batch is in LevelDB and its watchers were notified. */
+  async flushed(): Promise<void> {
+    await this.writing;
+    this.checkWriteError();
+  }
+
+  private checkWriteError(): void {
+    if (this.writeError !== undefined) throw this.writeError;
   }
 
   private async flush(): Promise<void> {
@@ -316,16 +345,22 @@ export class MvccStore {
       this.backend.putMeta(MetaKey.consistentIndex, b);
       this.storedIndex = this.appliedIndex;
     }
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
     try {
       await this.backend.flush();
     } finally {
-      const waiters = this.commitWaiters;
-      this.commitWaiters = [];
       for (const w of waiters) w();
     }
   }
 
-  /** Settles after the next commit (compaction jobs and HashKV wait for their data to land). */
+  private releaseCommitWaiters(): void {
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Settles once the next commit's batch is in LevelDB (compaction jobs and HashKV wait for their data). */
   private nextCommit(): Promise<void> {
     return new Promise((resolve) => this.commitWaiters.push(resolve));
   }
@@ -508,8 +543,13 @@ export class MvccStore {
     if (rev > 0 && rev <= compactRevision) throw new MvccError('compacted');
     if (rev > 0 && rev > revision) throw new MvccError('future-rev');
     const atRev = rev === 0 ? revision : rev;
-    // everything up to atRev must be readable from LevelDB
-    if (atRev > this.notifiedRev) await this.nextCommit();
+    // everything up to atRev must be readable from LevelDB: wait for the write in
+    // flight, and for the next commit if atRev was applied but not committed yet
+    await this.writing;
+    if (atRev > this.notifiedRev) {
+      await this.nextCommit();
+      await this.writing;
+    }
     this.checkOpen();
     const hash = await hashKV(this.backend.db, this.index, atRev, compactRevision);
     return { hash, compactRevision, revision };
@@ -558,7 +598,9 @@ export class MvccStore {
     this.closed = true;
     this.watchable.close();
     const stopped = this.compaction.stop();
-    await this.flush();
+    await this.writing;
+    if (this.writeError === undefined) await this.flush();
+    else this.releaseCommitWaiters();
     await stopped;
     await this.backend.close();
   }

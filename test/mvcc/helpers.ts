@@ -41,30 +41,29 @@ export class Harness {
     this.index = this.store.consistentIndex;
   }
 
-  async put(key: string, value = 'v', extra: Partial<PutRequest> = {}) {
-    const r = await this.store.put({ key: b(key), value: b(value), lease: 0n, ...extra }, ++this.index);
+  /** commit and wait until the batch is in LevelDB and watchers were told */
+  async commit(): Promise<void> {
     await this.store.commit();
-    return r;
+    await this.store.flushed();
+  }
+
+  async put(key: string, value = 'v', extra: Partial<PutRequest> = {}) {
+    return this.store.put({ key: b(key), value: b(value), lease: 0n, ...extra }, ++this.index).finally(() => this.commit());
   }
 
   async del(key: string, rangeEnd?: string, extra: Partial<DeleteRangeRequest> = {}) {
-    const r = await this.store.deleteRange(
+    return this.store.deleteRange(
       { key: b(key), rangeEnd: rangeEnd === undefined ? undefined : b(rangeEnd), ...extra },
       ++this.index,
-    );
-    await this.store.commit();
-    return r;
+    ).finally(() => this.commit());
   }
 
   async txn(req: TxnRequest) {
-    const r = await this.store.txn(req, ++this.index);
-    await this.store.commit();
-    return r;
+    return this.store.txn(req, ++this.index).finally(() => this.commit());
   }
 
   async compact(rev: number) {
-    const { done } = await this.store.compact(rev, ++this.index);
-    await this.store.commit();
+    const { done } = await this.store.compact(rev, ++this.index).finally(() => this.commit());
     await done;
   }
 

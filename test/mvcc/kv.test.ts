@@ -372,7 +372,7 @@ describe('durability', () => {
   it('persists the consistent index with the data in one commit', async () => {
     await h.store.put({ key: b('a'), value: b('1'), lease: 0n }, 10);
     h.store.setConsistentIndex(11);
-    await h.store.commit();
+    await h.commit();
     await h.store.put({ key: b('b'), value: b('1'), lease: 0n }, 12); // applied, never committed
     await h.store.close(); // close writes what was applied
     await h.reopen();
@@ -384,9 +384,9 @@ describe('durability', () => {
     h.store.putLeaseRecord(5n, b('five'));
     h.store.putLeaseRecord(-3n, b('neg'));
     h.store.putLeaseRecord(7n, b('seven'));
-    await h.store.commit();
+    await h.commit();
     h.store.deleteLeaseRecord(7n);
-    await h.store.commit();
+    await h.commit();
     await h.reopen();
     const recs = (await h.store.leaseRecords()).map(([id, r]) => [id, r.toString()]);
     expect(recs.sort()).toEqual([

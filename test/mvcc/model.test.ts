@@ -129,6 +129,7 @@ async function runSequence(seed: number, steps: number): Promise<void> {
       }
     }
     await store.commit();
+    await store.flushed();
     // full state and history agree with the model
     const all = await store.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0) });
     expect(all.kvs.map(kv)).toEqual(m.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0) }).range.kvs);

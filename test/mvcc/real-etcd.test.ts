@@ -145,26 +145,26 @@ describe('against real etcd 3.4.23', () => {
         } else if (k < 10) {
           const req = g.put();
           await both(
-            async () => norm({ put: await h.store.put(req, ++h.index).finally(() => h.store.commit()) }),
+            async () => norm({ put: await h.store.put(req, ++h.index).finally(() => h.commit()) }),
             async () => ePut(await etcd.call('kv', 'Put', pbPut(req))),
           );
         } else if (k < 12) {
           const req = g.del();
           await both(
-            async () => norm({ deleteRange: await h.store.deleteRange(req, ++h.index).finally(() => h.store.commit()) }),
+            async () => norm({ deleteRange: await h.store.deleteRange(req, ++h.index).finally(() => h.commit()) }),
             async () => eDel(await etcd.call('kv', 'DeleteRange', pbDel(req))),
           );
         } else if (k < 18) {
           const req = g.txn();
           await both(
-            async () => norm({ txn: await h.store.txn(req, ++h.index).finally(() => h.store.commit()) }),
+            async () => norm({ txn: await h.store.txn(req, ++h.index).finally(() => h.commit()) }),
             async () => eTxn(await etcd.call('kv', 'Txn', pbTxn(req))),
           );
         } else if (k < 19) {
           const at = compactRev + r.int(h.store.currentRevision - compactRev + 2) - 1;
           await both(
             async () => {
-              const { done } = await h.store.compact(at, ++h.index).finally(() => h.store.commit());
+              const { done } = await h.store.compact(at, ++h.index).finally(() => h.commit());
               await done;
               return null;
             },

@@ -38,7 +38,7 @@ async function storm(n: number, per: number, keys = 10): Promise<void> {
     for (let j = i; j < Math.min(n, i + per); j++) {
       await h.store.put({ key: b(`k${j % keys}`), value: b(`v${j}`), lease: 0n }, ++h.index);
     }
-    await h.store.commit();
+    await h.commit();
   }
 }
 
@@ -51,7 +51,7 @@ describe('watch', () => {
     await h.store.put({ key: b('b'), value: b('x'), lease: 0n }, 2);
     await h.store.put({ key: b('a'), value: b('2'), lease: 0n }, 3);
     expect(r.got).toHaveLength(0);
-    await h.store.commit();
+    await h.commit();
     expect(r.got).toHaveLength(1);
     expect(r.got[0]!.revision).toBe(4);
     const [e1, e2] = r.got[0]!.events;
@@ -253,7 +253,7 @@ describe('watch', () => {
             await h.store.put({ key: b(key()), value: b(`p${i}.${j}`), lease: 0n }, ++h.index);
           }
         }
-        await h.store.commit();
+        await h.commit();
       }
     };
     const all = new Receiver();
