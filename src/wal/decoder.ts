@@ -21,7 +21,7 @@
 
 import { crc32cUpdate } from './crc32c.js';
 import { type DiskFile, readFully } from './disk.js';
-import { FRAME_HEADER_BYTES, MAX_RECORD_BYTES, padBytesFor, readLengthWord } from './frame.js';
+import { FRAME_HEADER_BYTES, MAX_RECORD_BYTES, lengthWordPadBytes, lengthWordRecBytes, padBytesFor } from './frame.js';
 import { RecordType, type WalRecord, decodeRecord } from './walpb.js';
 
 export const SECTOR_BYTES = 512;
@@ -38,21 +38,26 @@ class SegmentBuffer {
     readonly size: number,
   ) {}
 
-  /**
-   * Makes file bytes [pos, pos+n) available in buf, or as many of them as the file
-   * holds; returns the index of `pos` in buf and how many bytes are available.
-   */
-  async ensure(pos: number, n: number): Promise<{ at: number; avail: number }> {
+  /** Index in buf of file offset `pos` when [pos, pos+n) (clipped to the file) is buffered, else -1. */
+  at(pos: number, n: number): number {
     const want = Math.min(n, this.size - pos);
-    if (pos >= this.start && pos + want <= this.start + this.buf.length) {
-      return { at: pos - this.start, avail: want };
-    }
+    return pos >= this.start && pos + want <= this.start + this.buf.length ? pos - this.start : -1;
+  }
+
+  /** Reads so that [pos, pos+n) (clipped to the file) is buffered; returns the index of `pos` in buf. */
+  async load(pos: number, n: number): Promise<number> {
+    const want = Math.min(n, this.size - pos);
     const len = Math.min(Math.max(want, CHUNK_BYTES), this.size - pos);
     const next = new Uint8Array(len);
     const got = await readFully(this.file, next, 0, len, pos);
     this.buf = next.subarray(0, got);
     this.start = pos;
-    return { at: 0, avail: Math.min(want, got) };
+    return 0;
+  }
+
+  /** How many of the n bytes at file offset `pos` are buffered (after at() or load()). */
+  avail(pos: number, n: number): number {
+    return Math.max(0, Math.min(n, this.start + this.buf.length - pos));
   }
 
   /** True when every byte from `pos` to the end of the file is zero. */
@@ -103,74 +108,168 @@ export interface SegmentResult {
 }
 
 /**
- * Decodes one segment, calling `onRecord` for each good record in order. `data`
- * of the record passed to onRecord is a view that is only valid during the call.
- * `crc` is the rolling CRC carried in from the previous segment (0 for the first
- * segment read).
+ * Receives each good record of a segment: its type and its data as buf[start, end)
+ * (empty for crc records). The bytes are only valid during the call.
+ */
+export type RecordSink = (type: RecordType, buf: Uint8Array, start: number, end: number, offset: number) => void;
+
+/**
+ * Decodes one segment, passing each good record to `onRecord` in order. `crcIn` is
+ * the rolling CRC carried in from the previous segment (0 for the first one read).
  */
 export async function readSegment(
   file: DiskFile,
   size: number,
   isLast: boolean,
   crcIn: number,
-  onRecord: (rec: WalRecord, offset: number) => void,
+  onRecord: RecordSink,
 ): Promise<SegmentResult> {
   const sb = new SegmentBuffer(file, size);
-  let crc = crcIn;
-  let pos = 0;
-  const result = (end: SegmentEnd): SegmentResult => ({ end, validEnd: pos, crc });
-
+  const st: ScanState = { pos: 0, crc: crcIn };
   for (;;) {
-    const head = await sb.ensure(pos, FRAME_HEADER_BYTES);
-    if (head.avail === 0) return result({ kind: 'clean' });
-    if (head.avail < FRAME_HEADER_BYTES) {
-      // a partial length word can only be a write cut short at the end of the file
-      return result(isLast ? { kind: 'torn', reason: 'partial length word at end of file' } : corrupt('partial length word'));
-    }
-    const { recBytes, padBytes } = readLengthWord(sb.buf, head.at);
-    if (recBytes === 0 && padBytes === 0 && isAllZero(sb.buf.subarray(head.at, head.at + 8))) {
-      // the preallocated zeros after the last record, or a write whose first sector
-      // never landed (then the rest of that sector is zero too); a zero length word
-      // with record bytes right behind it is damage
-      const restOfSector = SECTOR_BYTES - ((pos + FRAME_HEADER_BYTES) % SECTOR_BYTES);
-      if (restOfSector === SECTOR_BYTES) return result({ kind: 'clean' });
-      const rest = await sb.ensure(pos + FRAME_HEADER_BYTES, restOfSector);
-      if (isAllZero(sb.buf.subarray(rest.at, rest.at + rest.avail))) return result({ kind: 'clean' });
-      return result(corrupt('zero length word in front of record data'));
-    }
-    const frameBytes = recBytes + padBytes;
-    if (recBytes > MAX_RECORD_BYTES || pos + FRAME_HEADER_BYTES + frameBytes > size) {
-      const why = recBytes > MAX_RECORD_BYTES ? `record length ${recBytes} over the limit` : 'frame runs past the end of the file';
-      return result(await classify(sb, pos, recBytes, isLast, crc, why));
-    }
-    const body = await sb.ensure(pos + FRAME_HEADER_BYTES, frameBytes);
-    const recStart = body.at;
-    const recEnd = body.at + recBytes;
-    let rec: WalRecord;
-    try {
-      rec = decodeRecord(sb.buf, recStart, recEnd);
-    } catch (err) {
-      return result(await classify(sb, pos, recBytes, isLast, crc, `undecodable record (${(err as Error).message})`));
-    }
-    if (rec.type === RecordType.Crc) {
-      // the first record of each segment: the CRC carried over from the previous one
-      if (crc !== 0 && rec.crc !== crc) return result(corrupt(`crc record mismatch (have ${hex(crc)}, record says ${hex(rec.crc)})`));
-      crc = rec.crc;
-    } else {
-      const next = rec.data === undefined ? crc : crc32cUpdate(crc, rec.data);
-      if (rec.crc !== next) {
-        return result(await classify(sb, pos, recBytes, isLast, crc, 'crc mismatch'));
+    scanBuffered(sb, st, onRecord);
+    const end = await step(sb, st, isLast, onRecord);
+    if (end !== undefined) return { end, validEnd: st.pos, crc: st.crc };
+  }
+}
+
+interface ScanState {
+  /** file offset of the next frame */
+  pos: number;
+  /** rolling CRC after the last good record */
+  crc: number;
+}
+
+/**
+ * The hot loop: consumes every frame that is fully buffered, in etcd's usual
+ * layout and checks out, without allocating. It stops at the first frame that is
+ * not in memory yet or looks in any way unusual, and leaves that one to step().
+ */
+function scanBuffered(sb: SegmentBuffer, st: ScanState, onRecord: RecordSink): void {
+  const buf = sb.buf;
+  const base = sb.start;
+  const bufEnd = buf.length;
+  let pos = st.pos;
+  let crc = st.crc;
+  for (;;) {
+    const at = pos - base;
+    if (at < 0 || at + FRAME_HEADER_BYTES > bufEnd) break;
+    if ((buf[at + 4]! | buf[at + 5]! | buf[at + 6]!) !== 0) break;
+    const recBytes = (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
+    if (recBytes < 4 || recBytes > MAX_RECORD_BYTES) break;
+    const pad = (8 - (recBytes & 7)) & 7;
+    if (buf[at + 7] !== (pad === 0 ? 0 : 0x80 | pad)) break;
+    const r = at + FRAME_HEADER_BYTES;
+    const recEnd = r + recBytes;
+    if (recEnd + pad > bufEnd) break;
+    const type = buf[r + 1]!;
+    if (buf[r] !== 0x08 || buf[r + 2] !== 0x10 || type < RecordType.Metadata || type > RecordType.Snapshot) break;
+    // crc: a uint32 varint of at most 5 bytes (Go keeps the low 32 bits)
+    let p = r + 3;
+    let stored = -1;
+    for (let shift = 0, v = 0; shift < 35 && p < recEnd; shift += 7) {
+      const b = buf[p++]!;
+      v |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        stored = v >>> 0;
+        break;
       }
+    }
+    if (stored < 0) break;
+    let dataStart = recEnd;
+    if (p < recEnd) {
+      if (buf[p++] !== 0x1a) break;
+      // data length: below MAX_RECORD_BYTES, so at most 4 bytes
+      let len = -1;
+      for (let shift = 0, l = 0; shift < 28 && p < recEnd; shift += 7) {
+        const b = buf[p++]!;
+        l |= (b & 0x7f) << shift;
+        if (b < 0x80) {
+          len = l;
+          break;
+        }
+      }
+      if (len < 0 || p + len !== recEnd) break;
+      dataStart = p;
+    }
+    if (type === RecordType.Crc) {
+      if (dataStart !== recEnd || (crc !== 0 && stored !== crc)) break;
+      crc = stored;
+    } else {
+      const next = crc32cUpdate(crc, buf, dataStart, recEnd);
+      if (next !== stored) break;
       crc = next;
     }
-    if (padBytes !== padBytesFor(recBytes)) {
-      // a sound record behind a length word whose padding bits are wrong: a flipped
-      // bit, not a torn write, and following it would misalign every later frame
-      return result(corrupt(`length word has ${padBytes} padding bytes for a ${recBytes}-byte record`));
-    }
-    onRecord(rec, pos);
-    pos += FRAME_HEADER_BYTES + frameBytes;
+    onRecord(type as RecordType, buf, dataStart, recEnd, pos);
+    pos += FRAME_HEADER_BYTES + recBytes + pad;
   }
+  st.pos = pos;
+  st.crc = crc;
+}
+
+/**
+ * Handles the frame at st.pos with every check spelled out: reads it in if
+ * needed, and decides between a clean end, a torn tail, corruption, or a good
+ * record (which it passes on, returning undefined so scanning continues).
+ */
+async function step(sb: SegmentBuffer, st: ScanState, isLast: boolean, onRecord: RecordSink): Promise<SegmentEnd | undefined> {
+  const pos = st.pos;
+  let at = sb.at(pos, FRAME_HEADER_BYTES);
+  if (at < 0) at = await sb.load(pos, FRAME_HEADER_BYTES);
+  const headAvail = sb.avail(pos, FRAME_HEADER_BYTES);
+  if (headAvail === 0) return { kind: 'clean' };
+  if (headAvail < FRAME_HEADER_BYTES) {
+    // a partial length word can only be a write cut short at the end of the file
+    return isLast ? { kind: 'torn', reason: 'partial length word at end of file' } : corrupt('partial length word');
+  }
+  const recBytes = lengthWordRecBytes(sb.buf, at);
+  const padBytes = lengthWordPadBytes(sb.buf, at);
+  if (isAllZero(sb.buf.subarray(at, at + FRAME_HEADER_BYTES))) {
+    // the preallocated zeros after the last record, or a write whose first sector
+    // never landed (then the rest of that sector is zero too); a zero length word
+    // with record bytes right behind it is damage
+    const restOfSector = SECTOR_BYTES - ((pos + FRAME_HEADER_BYTES) % SECTOR_BYTES);
+    if (restOfSector === SECTOR_BYTES) return { kind: 'clean' };
+    let r = sb.at(pos + FRAME_HEADER_BYTES, restOfSector);
+    if (r < 0) r = await sb.load(pos + FRAME_HEADER_BYTES, restOfSector);
+    const rest = sb.buf.subarray(r, r + sb.avail(pos + FRAME_HEADER_BYTES, restOfSector));
+    return isAllZero(rest) ? { kind: 'clean' } : corrupt('zero length word in front of record data');
+  }
+  const frameBytes = recBytes + padBytes;
+  if (recBytes > MAX_RECORD_BYTES || pos + FRAME_HEADER_BYTES + frameBytes > sb.size) {
+    const why = recBytes > MAX_RECORD_BYTES ? `record length ${recBytes} over the limit` : 'frame runs past the end of the file';
+    return classify(sb, pos, recBytes, isLast, st.crc, why);
+  }
+  let r = sb.at(pos + FRAME_HEADER_BYTES, frameBytes);
+  if (r < 0) r = await sb.load(pos + FRAME_HEADER_BYTES, frameBytes);
+  const buf = sb.buf;
+  let rec: WalRecord;
+  try {
+    rec = decodeRecord(buf, r, r + recBytes);
+  } catch (err) {
+    return classify(sb, pos, recBytes, isLast, st.crc, `undecodable record (${(err as Error).message})`);
+  }
+  const dataStart = rec.data === undefined ? r + recBytes : rec.data.byteOffset - buf.byteOffset;
+  const dataEnd = rec.data === undefined ? r + recBytes : dataStart + rec.data.length;
+  if (rec.type === RecordType.Crc) {
+    // the first record of each segment: the CRC carried over from the previous one
+    if (st.crc !== 0 && rec.crc !== st.crc) {
+      return corrupt(`crc record mismatch (have ${hex(st.crc)}, record says ${hex(rec.crc)})`);
+    }
+    st.crc = rec.crc;
+  } else {
+    const next = crc32cUpdate(st.crc, buf, dataStart, dataEnd);
+    if (rec.crc !== next) return classify(sb, pos, recBytes, isLast, st.crc, 'crc mismatch');
+    st.crc = next;
+  }
+  if (padBytes !== padBytesFor(recBytes)) {
+    // a sound record behind a length word whose padding bits are wrong: a flipped
+    // bit, not a torn write, and following it would misalign every later frame
+    return corrupt(`length word has ${padBytes} padding bytes for a ${recBytes}-byte record`);
+  }
+  onRecord(rec.type, buf, dataStart, dataEnd, pos);
+  st.pos = pos + FRAME_HEADER_BYTES + frameBytes;
+  return undefined;
 }
 
 function corrupt(reason: string): SegmentEnd {
@@ -191,8 +290,10 @@ async function classify(
   why: string,
 ): Promise<SegmentEnd> {
   if (!isLast) return corrupt(why);
-  const avail = sb.size - pos - FRAME_HEADER_BYTES;
-  const { at, avail: n } = await sb.ensure(pos + FRAME_HEADER_BYTES, Math.min(avail, MAX_RECORD_BYTES + 16));
+  const want = Math.min(sb.size - pos - FRAME_HEADER_BYTES, MAX_RECORD_BYTES + 16);
+  let at = sb.at(pos + FRAME_HEADER_BYTES, want);
+  if (at < 0) at = await sb.load(pos + FRAME_HEADER_BYTES, want);
+  const n = sb.avail(pos + FRAME_HEADER_BYTES, want);
   const bytes = sb.buf.subarray(at, at + n);
   if (startsWithValidRecord(bytes, crc)) return corrupt(`${why}, but a complete record follows its length word`);
   if (recBytes > n) return { kind: 'torn', reason: why };

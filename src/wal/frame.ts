@@ -30,20 +30,17 @@ export function writeLengthWord(buf: Uint8Array, pos: number, recBytes: number):
   buf[pos + 7] = pad === 0 ? 0 : 0x80 | pad;
 }
 
-export interface LengthWord {
-  /** record length: the low 56 bits (may exceed 2^53 only in garbage, then it is Infinity) */
-  readonly recBytes: number;
-  readonly padBytes: number;
-}
-
-export function readLengthWord(buf: Uint8Array, pos: number): LengthWord {
+/** The record length in the length word at buf[pos]: its low 56 bits (Infinity beyond 2^53, only in garbage). */
+export function lengthWordRecBytes(buf: Uint8Array, pos: number): number {
   const lo = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
   const hi = buf[pos + 4]! | (buf[pos + 5]! << 8) | (buf[pos + 6]! << 16);
+  return hi >= 0x20_0000 ? Infinity : hi * 0x1_0000_0000 + lo;
+}
+
+/** The padding in the length word at buf[pos]: like etcd, a set top bit (a negative int64) means padding, in the top byte's low 3 bits. */
+export function lengthWordPadBytes(buf: Uint8Array, pos: number): number {
   const top = buf[pos + 7]!;
-  const recBytes = hi >= 0x20_0000 ? Infinity : hi * 0x1_0000_0000 + lo;
-  // like etcd: a set top bit (a negative int64) means padding, in the top byte's low 3 bits
-  const padBytes = top & 0x80 ? top & 0x7 : 0;
-  return { recBytes, padBytes };
+  return top & 0x80 ? top & 0x7 : 0;
 }
 
 /**

@@ -16,7 +16,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import {
   type Entry,
   type HardState,
-  decodeEntry,
   decodeHardState,
   emptyHardState,
   encodeEntry,
@@ -32,7 +31,8 @@ import { isValidSeq, parseWalName, searchIndex, walName, walNames } from './name
 import { nodeDisk } from './nodedisk.js';
 import { SegmentPipeline } from './pipeline.js';
 import { holdSegment, releaseSegment } from './retention.js';
-import { RecordType, type WalSnapshot, checkFields, decodeWalSnapshot, encodeWalSnapshot } from './walpb.js';
+import { Replay } from './replay.js';
+import { RecordType, type WalSnapshot, decodeWalSnapshot, encodeWalSnapshot } from './walpb.js';
 
 /** etcd's SegmentSizeBytes: 64 MB (decimal, as etcd). */
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1000 * 1000;
@@ -208,13 +208,8 @@ export class WAL {
   async readAll(): Promise<WalContents> {
     const mode = this.mode;
     if (mode.kind !== 'reading') throw new WalError('wal: readAll can only be called once, right after open');
-    const start = mode.start;
-    let metadata: Uint8Array | undefined;
-    let hardState: HardState = emptyHardState;
-    const entries: Entry[] = [];
-    let match = false;
+    const replay = new Replay(mode.start);
     let crc = 0;
-
     for (let k = 0; k < this.segments.length; k++) {
       const seg = this.segments[k]!;
       const isLast = k === this.segments.length - 1;
@@ -222,79 +217,25 @@ export class WAL {
       let keep = false;
       try {
         const size = await file.size();
-        const res = await readSegment(file, size, isLast, crc, (rec, offset) => {
-          const fail = (why: string): never => {
-            throw new WalCorruptError(seg.path, offset, why);
-          };
-          const data = rec.data ?? new Uint8Array(0);
-          switch (rec.type) {
-            case RecordType.Entry: {
-              let e: Entry;
-              try {
-                checkFields(data, 4);
-                e = decodeEntry(data.slice());
-              } catch (err) {
-                return fail(`undecodable entry record (${describe(err)})`);
-              }
-              if (e.index > start.index) {
-                const up = e.index - start.index - 1;
-                if (up > entries.length) {
-                  fail(`slice bounds out of range (entry ${e.index} follows entry ${start.index + entries.length})`);
-                }
-                entries.length = up;
-                entries.push(e);
-              }
-              this.enti = e.index;
-              break;
-            }
-            case RecordType.State:
-              try {
-                checkFields(data, 3);
-                hardState = decodeHardState(data);
-              } catch (err) {
-                fail(`undecodable state record (${describe(err)})`);
-              }
-              break;
-            case RecordType.Metadata:
-              if (metadata !== undefined && !bytesEqual(metadata, data)) {
-                throw new WalError(`wal: conflicting metadata found in ${seg.path} at offset ${offset}`);
-              }
-              metadata = data.slice();
-              break;
-            case RecordType.Snapshot: {
-              let s: WalSnapshot;
-              try {
-                checkFields(data, 3);
-                s = decodeWalSnapshot(data);
-              } catch (err) {
-                return fail(`undecodable snapshot record (${describe(err)})`);
-              }
-              if (s.index === start.index) {
-                if (s.term !== start.term) {
-                  throw new WalError(
-                    `wal: snapshot mismatch (${seg.path} records snapshot index ${s.index} at term ${s.term}, expected term ${start.term})`,
-                  );
-                }
-                match = true;
-              }
-              break;
-            }
-            case RecordType.Crc:
-              break; // checked and applied by the decoder
-          }
-        });
-        if (res.end.kind === 'corrupt') throw new WalCorruptError(seg.path, res.validEnd, res.end.reason);
-        if (!isLast && res.end.kind !== 'clean') throw new WalCorruptError(seg.path, res.validEnd, res.end.reason);
+        const res = await readSegment(file, size, isLast, crc, (type, buf, start, end, offset) =>
+          replay.apply(type, buf, start, end, seg.path, offset),
+        );
+        if (res.end.kind === 'corrupt' || (!isLast && res.end.kind !== 'clean')) {
+          throw new WalCorruptError(seg.path, res.validEnd, res.end.reason);
+        }
         crc = res.crc;
         if (isLast) {
-          if (!match) {
-            throw new WalError(`wal: snapshot not found (no record of snapshot index ${start.index} term ${start.term} in ${this.dir})`);
+          if (!replay.matched) {
+            throw new WalError(
+              `wal: snapshot not found (no record of snapshot index ${mode.start.index} term ${mode.start.term} in ${this.dir})`,
+            );
           }
           await this.scrubTail(file, seg.path, size, res.validEnd, res.end.kind === 'torn' ? res.end.reason : undefined);
           keep = true;
           const tail: Tail = { file, seq: parseWalName(basename(seg.path))!.seq, offset: res.validEnd };
-          this.metadata = metadata ?? new Uint8Array(0);
-          this.state = hardState;
+          this.metadata = replay.metadata ?? new Uint8Array(0);
+          this.state = replay.hardState;
+          this.enti = replay.lastIndex;
           this.crc = crc;
           this.mode = { kind: 'appending', tail, pipeline: new SegmentPipeline(this.disk, this.dir, this.segmentSize) };
         }
@@ -302,7 +243,7 @@ export class WAL {
         if (!keep) await file.close().catch(() => undefined);
       }
     }
-    return { metadata: this.metadata, hardState, entries };
+    return { metadata: this.metadata, hardState: replay.hardState, entries: replay.entries };
   }
 
   /**
@@ -499,12 +440,6 @@ async function timedSync(file: DiskFile, opts: WalOptions): Promise<number> {
   return took;
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * The snapshot markers recorded in the WAL in `walDir` whose index is committed by
  * the last HardState (etcd 3.4.23's ValidSnapshotEntries): the snapshots a restart
@@ -520,10 +455,10 @@ export async function validSnapshotEntries(walDir: string, opts: { disk?: Disk }
     const path = join(walDir, names[k]!);
     const file = await disk.open(path, 'read');
     try {
-      const res = await readSegment(file, await file.size(), k === names.length - 1, crc, (rec, offset) => {
+      const res = await readSegment(file, await file.size(), k === names.length - 1, crc, (type, buf, start, end, offset) => {
         try {
-          if (rec.type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(rec.data ?? new Uint8Array(0)));
-          else if (rec.type === RecordType.State) state = decodeHardState(rec.data ?? new Uint8Array(0));
+          if (type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(buf.subarray(start, end)));
+          else if (type === RecordType.State) state = decodeHardState(buf.subarray(start, end));
         } catch (err) {
           throw new WalCorruptError(path, offset, `undecodable record (${describe(err)})`);
         }

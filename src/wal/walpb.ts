@@ -88,8 +88,9 @@ export function varintSize(v: number): number {
 }
 
 /**
- * Decodes walpb.Record from buf[start, end). `data` is a view into `buf`.
- * Unknown fields are skipped (as gogoproto keeps them in XXX_unrecognized).
+ * Decodes walpb.Record from buf[start, end); `data` is a view into `buf`. Unknown
+ * fields are skipped (as gogoproto keeps them in XXX_unrecognized). The segment
+ * reader parses etcd's usual layout in place and only falls back to this.
  */
 export function decodeRecord(buf: Uint8Array, start: number, end: number): WalRecord {
   const r = new Reader(buf, start, end);

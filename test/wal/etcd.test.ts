@@ -109,26 +109,26 @@ async function reencode(path: string): Promise<{ original: Uint8Array; ours: Uin
   const file = await nodeDisk.open(path, 'read');
   const enc = new FrameEncoder(0);
   const entries: Entry[] = [];
-  const res = await readSegment(file, await file.size(), true, 0, (rec) => {
-    const d = rec.data ?? new Uint8Array(0);
-    switch (rec.type) {
+  const res = await readSegment(file, await file.size(), true, 0, (type, buf, start, end) => {
+    const d = buf.slice(start, end);
+    switch (type) {
       case RecordType.Crc:
         enc.appendCrc();
         break;
       case RecordType.Metadata:
-        enc.append(rec.type, d.slice());
+        enc.append(type, d);
         break;
       case RecordType.Entry: {
-        const e = decodeEntry(d.slice());
+        const e = decodeEntry(d);
         entries.push(e);
-        enc.append(rec.type, encodeEntry(e));
+        enc.append(type, encodeEntry(e));
         break;
       }
       case RecordType.State:
-        enc.append(rec.type, encodeHardState(decodeHardState(d)));
+        enc.append(type, encodeHardState(decodeHardState(d)));
         break;
       case RecordType.Snapshot:
-        enc.append(rec.type, encodeWalSnapshot(decodeWalSnapshot(d)));
+        enc.append(type, encodeWalSnapshot(decodeWalSnapshot(d)));
         break;
     }
   });
