@@ -133,16 +133,40 @@ function checkSnapshot(m: Message): StepError | undefined {
   return undefined;
 }
 
+/** Answers to requests we only send to members, and client requests. */
+const membersOnly: ReadonlySet<number> = new Set([
+  MessageType.MsgAppResp,
+  MessageType.MsgHeartbeatResp,
+  MessageType.MsgVoteResp,
+  MessageType.MsgPreVoteResp,
+  MessageType.MsgProp,
+  MessageType.MsgReadIndex,
+  MessageType.MsgTransferLeader,
+]);
+
+/**
+ * Membership rule. A member we applied the removal of is gone for good (IDs are
+ * never reused): everything it says is ignored, so it cannot disrupt elections.
+ * An ID we do not know may be a member added by a change we have not applied yet,
+ * so its vote requests are heard (refusing them could leave a cluster without a
+ * quorum); its answers and client requests are not: we never asked it anything.
+ * Leader traffic is always heard, because a lagging member learns of newer leaders
+ * and configurations only through it.
+ */
+function checkMembership(r: Raft, m: Message): StepError | undefined {
+  if (fromLeader.has(m.type) || r.trk.isMember(m.from)) return undefined;
+  const removed = r.trk.removed.has(m.from);
+  if (!removed && (r.trk.isEmpty() || !membersOnly.has(m.type))) return undefined;
+  return new StepError(
+    'non-member',
+    `raft: ${hex16(r.id)} ignored ${messageTypeName(m.type)} from ${hex16(m.from)}: ${removed ? 'removed from' : 'not a member of'} the cluster`,
+  );
+}
+
 /** Checks against our state: membership, and claims that contradict our log. */
 export function checkAgainstState(r: Raft, m: Message): StepError | undefined {
-  if (!fromLeader.has(m.type) && !r.trk.isEmpty() && !r.trk.isMember(m.from)) {
-    // A member that knows nobody yet (joining) accepts anyone; otherwise strangers'
-    // votes, answers and requests are ignored, so removed members cannot disrupt.
-    return new StepError(
-      'non-member',
-      `raft: ${hex16(r.id)} ignored ${messageTypeName(m.type)} from ${hex16(m.from)}: not a member of the cluster`,
-    );
-  }
+  const notMember = checkMembership(r, m);
+  if (notMember !== undefined) return notMember;
   if (m.term < r.term) return undefined; // stale: answered or ignored, never applied
   switch (m.type) {
     case MessageType.MsgHeartbeat:

@@ -47,6 +47,8 @@ export class Cluster {
   queue: Message[] = [];
   /** return false to drop a message */
   filter: (m: Message) => boolean = () => true;
+  /** rewrite a message in flight (after filter) */
+  mutate: (m: Message) => Message = (m) => m;
   /** every message ever sent, for assertions */
   readonly sent: Message[] = [];
   readonly stepErrors: StepError[] = [];
@@ -119,7 +121,7 @@ export class Cluster {
     const to = this.nodes.get(m.to);
     if (to === undefined || to.down || !this.filter(m)) return;
     try {
-      to.rn.step(m);
+      to.rn.step(this.mutate(m));
     } catch (e) {
       if (!(e instanceof StepError)) throw e;
       this.stepErrors.push(e);
@@ -150,8 +152,15 @@ export class Cluster {
     this.stabilize();
   }
 
+  /** the leader of the highest term (a deposed leader may not know it yet) */
   leader(): TestNode | undefined {
-    return [...this.nodes.values()].find((n) => !n.down && n.rn.status().softState.raftState === 'leader');
+    let best: TestNode | undefined;
+    for (const n of this.nodes.values()) {
+      const st = n.rn.status();
+      if (n.down || st.softState.raftState !== 'leader') continue;
+      if (best === undefined || st.hardState.term > best.rn.status().hardState.term) best = n;
+    }
+    return best;
   }
 
   propose(id: bigint, data: string): void {
@@ -168,8 +177,53 @@ export class Cluster {
     this.filter = (m) => m.to !== id && m.from !== id && prev(m);
   }
 
+  /** only messages between members of the same group get through */
+  partition(...groups: bigint[][]): void {
+    const side = new Map<bigint, number>();
+    groups.forEach((g, i) => g.forEach((id) => side.set(id, i)));
+    this.filter = (m) => side.get(m.from) === side.get(m.to);
+  }
+
   heal(): void {
     this.filter = () => true;
+    this.mutate = (m) => m;
+  }
+
+  /** Restart a node from its storage (losing nothing: everything processed was persisted). */
+  restart(id: bigint, opts: NodeOptions = {}): TestNode {
+    const old = this.node(id);
+    const rn = new RawNode({
+      id,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage: old.storage,
+      random: prng(Number(id) * 7919),
+      ...this.opts,
+      ...opts,
+    });
+    const n: TestNode = { ...old, rn, applied: [], appliedEntries: [], readStates: [], down: false };
+    this.nodes.set(id, n);
+    return n;
+  }
+
+  state(id: bigint): string {
+    return this.node(id).rn.status().softState.raftState;
+  }
+
+  term(id: bigint): number {
+    return this.node(id).rn.status().hardState.term;
+  }
+
+  commit(id: bigint): number {
+    return this.node(id).rn.status().hardState.commit;
+  }
+
+  /** terms of the persisted log entries from firstIndex to lastIndex */
+  logTerms(id: bigint): number[] {
+    const s = this.node(id).storage;
+    const out: number[] = [];
+    for (let i = s.firstIndex(); i <= s.lastIndex(); i++) out.push(s.term(i));
+    return out;
   }
 }
 

@@ -10,6 +10,11 @@ export class ProgressTracker {
   config: MembershipConfig = { voters: new Set(), learners: new Set() };
   readonly progress = new Map<bigint, Progress>();
   readonly votes = new Map<bigint, boolean>();
+  /**
+   * Members whose removal we applied. IDs are never reused, so they will never be
+   * members again. (Removals before our latest snapshot may be forgotten on restart.)
+   */
+  readonly removed = new Set<bigint>();
 
   constructor(private readonly maxInflight: number) {}
 
@@ -36,6 +41,9 @@ export class ProgressTracker {
 
   /** Switch to cfg, creating Progress for new members (next = lastIndex + 1) and dropping removed ones. */
   applyConfig(cfg: MembershipConfig, lastIndex: number): void {
+    for (const id of [...this.config.voters, ...this.config.learners]) {
+      if (!cfg.voters.has(id) && !cfg.learners.has(id)) this.removed.add(id);
+    }
     this.config = cfg;
     for (const id of [...this.progress.keys()]) {
       if (!cfg.voters.has(id) && !cfg.learners.has(id)) this.progress.delete(id);
