@@ -5,10 +5,21 @@ import { mkdir, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, RawNode, type RaftLogger } from '../raft/index.js';
-import { decodeConfChange } from '../raftpb/codec.js';
-import { ConfChangeType, type ConfState, type Entry, EntryType, type Snapshot, emptyConfState } from '../raftpb/types.js';
+import { decodeConfChange, encodeConfChange } from '../raftpb/codec.js';
+import {
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Snapshot,
+  emptyConfState,
+} from '../raftpb/types.js';
+import type { TlsContext } from './tls.js';
+import { fetchClusterMembers } from './transport/index.js';
+import { urlString } from './config/values.js';
 import { MvccStore } from '../mvcc/index.js';
-import { Snapshotter, WAL } from '../wal/index.js';
+import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
@@ -39,11 +50,6 @@ export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): Data
     snapDir,
     dbDir: path.join(snapDir, 'db'),
   };
-}
-
-/** etcd prints URLs without a trailing slash: scheme://host:port. */
-export function urlString(u: URL): string {
-  return `${u.protocol}//${u.host}`;
 }
 
 async function ensureWritableDir(dir: string, what: string): Promise<void> {
@@ -90,19 +96,40 @@ function newRawNode(cfg: EtcdConfig, id: bigint, storage: MemoryStorage, applied
   });
 }
 
-export type BootstrapResult = Omit<ServerParts, 'send'> & { layout: DataDirLayout; isNewCluster: boolean };
+export type BootstrapResult = Omit<ServerParts, 'send' | 'peers'> & {
+  layout: DataDirLayout;
+  /** members the transport should reach from the start (raft's own view follows as entries apply) */
+  initialPeers: ReadonlyArray<{ id: bigint; peerUrls: readonly string[] }>;
+};
 
-export async function bootstrap(cfg: EtcdConfig, log: Logger): Promise<BootstrapResult> {
+/** Observers of disk work, for the WAL and snapshot metrics. */
+export interface DiskHooks {
+  onWalFsync?: (seconds: number) => void;
+  onWalWrite?: (bytes: number) => void;
+  onSnapFsync?: (seconds: number) => void;
+}
+
+export async function bootstrap(
+  cfg: EtcdConfig,
+  log: Logger,
+  peerTls: TlsContext | undefined,
+  hooks: DiskHooks = {},
+): Promise<BootstrapResult> {
   const layout = dataDirLayout(cfg);
   await ensureWritableDir(cfg.dataDir, 'data directory');
   await ensureWritableDir(layout.snapDir, 'snapshot directory');
   if (cfg.walDir !== '') await ensureWritableDir(path.dirname(layout.walDir), 'WAL directory');
 
   const haveWal = WAL.exists(layout.walDir);
-  const snapshotter = new Snapshotter(layout.snapDir);
+  const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
+  const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   const store = await MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   try {
-    const r = haveWal ? await restartMember(cfg, layout, snapshotter, log) : await startNewCluster(cfg, layout, log);
+    const r = haveWal
+      ? await restartMember(cfg, layout, snapshotter, walOpts, log)
+      : cfg.initialClusterState === 'existing'
+        ? await joinExistingCluster(cfg, layout, walOpts, peerTls, log)
+        : await startNewCluster(cfg, layout, walOpts, log);
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
     for (const [id, record] of await store.leaseRecords()) {
       const rec = decodeLeaseRecord(record);
@@ -110,7 +137,7 @@ export async function bootstrap(cfg: EtcdConfig, log: Logger): Promise<Bootstrap
     }
     const all = await store.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
     for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
-    return { ...r, store, snapshotter, lessor, layout, isNewCluster: !haveWal };
+    return { ...r, store, snapshotter, lessor, layout };
   } catch (err) {
     await store.close();
     throw err;
@@ -120,6 +147,7 @@ export async function bootstrap(cfg: EtcdConfig, log: Logger): Promise<Bootstrap
 interface MemberStart {
   /** voting members known at start: a lone voter campaigns at once (etcd's tick advance) */
   votersAtStart: number;
+  initialPeers: ReadonlyArray<{ id: bigint; peerUrls: readonly string[] }>;
   memberId: bigint;
   clusterId: bigint;
   raft: RawNode;
@@ -131,12 +159,7 @@ interface MemberStart {
   confState: ConfState;
 }
 
-async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logger): Promise<MemberStart> {
-  if (cfg.initialClusterState === 'existing') {
-    throw new BootstrapError(
-      '--initial-cluster-state=existing (joining a running cluster) needs the peer transport, which this etcd-ts build does not have yet; start with --initial-cluster-state=new',
-    );
-  }
+async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: WalOptions, log: Logger): Promise<MemberStart> {
   const local = cfg.initialCluster.get(cfg.name);
   if (local === undefined) {
     const names = [...cfg.initialCluster.keys()].map((n) => `"${n}"`).join(', ');
@@ -162,7 +185,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logg
   const memberId = members.find((m) => m.name === cfg.name)!.id;
   const clusterId = computeClusterId(members.map((m) => m.id));
   const metadata = WalMetadata.encode({ NodeID: memberId.toString(), ClusterID: clusterId.toString() }).finish();
-  const wal = await WAL.create(layout.walDir, metadata);
+  const wal = await WAL.create(layout.walDir, metadata, walOpts);
   const raftStorage = new MemoryStorage();
   const raft = newRawNode(cfg, memberId, raftStorage, 0, log);
   raft.bootstrap(members.map((m) => ({ id: m.id, context: encodeMemberContext(m) })));
@@ -172,6 +195,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logg
   );
   return {
     votersAtStart: members.length,
+    initialPeers: members,
     memberId,
     clusterId,
     raft,
@@ -182,6 +206,103 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, log: Logg
     snapshotIndex: 0,
     confState: emptyConfState,
   };
+}
+
+/**
+ * --initial-cluster-state=existing: the member was added with `etcdctl member add`; ask
+ * the running members who is in the cluster, and find ourselves by peer URLs.
+ */
+async function joinExistingCluster(
+  cfg: EtcdConfig,
+  layout: DataDirLayout,
+  walOpts: WalOptions,
+  peerTls: TlsContext | undefined,
+  log: Logger,
+): Promise<MemberStart> {
+  const others = [...cfg.initialCluster].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls.map(urlString));
+  if (others.length === 0) {
+    throw new BootstrapError(
+      '--initial-cluster-state=existing needs the running members in --initial-cluster (name=peer-url,...) to ask them for the cluster',
+    );
+  }
+  let cluster: Awaited<ReturnType<typeof fetchClusterMembers>>;
+  try {
+    cluster = await fetchClusterMembers(others, peerTls, 10_000);
+  } catch (err) {
+    throw new BootstrapError(`cannot fetch cluster info from peer urls ${others.join(',')}: ${(err as Error).message}`);
+  }
+  const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort().join(',');
+  const self = cluster.members.find((m) => [...m.peerUrls].sort().join(',') === advertised);
+  if (self === undefined) {
+    throw new BootstrapError(
+      `no member with peer URLs ${advertised} in cluster ${idHex(cluster.clusterId)}; add it first: etcdctl member add ${cfg.name} --peer-urls=${advertised}`,
+    );
+  }
+  if (self.name !== '' && self.name !== cfg.name) {
+    throw new BootstrapError(`member ${idHex(self.id)} with peer URLs ${advertised} already started as "${self.name}", not "${cfg.name}"`);
+  }
+  const metadata = WalMetadata.encode({ NodeID: self.id.toString(), ClusterID: cluster.clusterId.toString() }).finish();
+  const wal = await WAL.create(layout.walDir, metadata, walOpts);
+  const raftStorage = new MemoryStorage();
+  log.info(
+    { 'local-member-id': idHex(self.id), 'cluster-id': idHex(cluster.clusterId), members: cluster.members.length },
+    `joining existing cluster ${idHex(cluster.clusterId)} as member ${idHex16(self.id)}`,
+  );
+  return {
+    votersAtStart: cluster.members.filter((m) => !m.isLearner).length,
+    initialPeers: cluster.members.filter((m) => m.id !== self.id),
+    memberId: self.id,
+    clusterId: cluster.clusterId,
+    // no bootstrap entries: the leader sends the log (or a snapshot) from the start
+    raft: newRawNode(cfg, self.id, raftStorage, 0, log),
+    raftStorage,
+    wal,
+    membership: new Membership(cluster.clusterId, self.id),
+    alarms: new AlarmStore(),
+    snapshotIndex: 0,
+    confState: emptyConfState,
+  };
+}
+
+/**
+ * --force-new-cluster: keep the data, drop what was never committed, and commit conf
+ * changes that leave this member alone in the cluster (etcd's restartAsStandaloneNode).
+ */
+async function forceNewCluster(
+  cfg: EtcdConfig,
+  memberId: bigint,
+  wal: WAL,
+  cs: ConfState,
+  entries: readonly Entry[],
+  hardState: HardState,
+  log: Logger,
+): Promise<{ entries: Entry[]; hardState: HardState }> {
+  const committed = entries.filter((e) => e.index <= hardState.commit);
+  const ids = new Set([...cs.voters, ...cs.learners]);
+  for (const e of committed) {
+    if (e.type !== EntryType.ConfChange) continue;
+    const cc = decodeConfChange(e.data);
+    if (cc.type === ConfChangeType.RemoveNode) ids.delete(cc.nodeId);
+    else ids.add(cc.nodeId);
+  }
+  let index = committed.length > 0 ? committed[committed.length - 1]!.index : hardState.commit;
+  const term = hardState.term;
+  const added: Entry[] = [];
+  const push = (type: ConfChangeType, nodeId: bigint, context: Uint8Array) => {
+    index++;
+    added.push({ term, index, type: EntryType.ConfChange, data: encodeConfChange({ id: 0n, type, nodeId, context }) });
+  };
+  for (const id of [...ids].sort((a, b) => (a < b ? -1 : 1))) if (id !== memberId) push(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+  if (!ids.has(memberId)) {
+    const self: Member = { id: memberId, name: cfg.name, peerUrls: cfg.initialAdvertisePeerUrls.map(urlString), clientUrls: [], isLearner: false };
+    push(ConfChangeType.AddNode, memberId, encodeMemberContext(self));
+  }
+  await wal.save(undefined, added, true);
+  log.warn(
+    { 'local-member-id': idHex(memberId), 'removed-members': [...ids].filter((id) => id !== memberId).map(idHex), 'commit-index': index },
+    'forcing restart member as a single-member cluster (--force-new-cluster)',
+  );
+  return { entries: [...committed, ...added], hardState: { term, vote: hardState.vote, commit: index } };
 }
 
 /** Voters once the committed conf changes after a snapshot are applied. */
@@ -200,11 +321,12 @@ async function restartMember(
   cfg: EtcdConfig,
   layout: DataDirLayout,
   snapshotter: Snapshotter,
+  walOpts: WalOptions,
   log: Logger,
 ): Promise<MemberStart> {
   const snapshot: Snapshot | undefined = await snapshotter.load();
   const walSnap = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 };
-  const wal = await WAL.open(layout.walDir, walSnap);
+  const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {
     const { metadata, hardState, entries } = await wal.readAll();
     const md = WalMetadata.decode(metadata) as unknown as { NodeID: unknown; ClusterID: unknown };
@@ -219,9 +341,14 @@ async function restartMember(
       membership.restore(data.membership);
       alarms.restore(data.alarms);
     }
-    raftStorage.setHardState(hardState);
+    if (!cfg.forceNewCluster) raftStorage.setHardState(hardState);
     raftStorage.append(entries);
     const snapshotIndex = snapshot?.metadata.index ?? 0;
+    if (cfg.forceNewCluster) {
+      const forced = await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, entries, hardState, log);
+      entries.splice(0, entries.length, ...forced.entries);
+      raftStorage.setHardState(forced.hardState);
+    }
     log.info(
       {
         'local-member-id': idHex(memberId),
@@ -236,7 +363,8 @@ async function restartMember(
       log.info({ 'data-dir': cfg.dataDir }, 'the data dir already holds a member; --initial-cluster flags are ignored');
     }
     return {
-      votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, hardState.commit),
+      votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, raftStorage.initialState().hardState.commit),
+      initialPeers: membership.list().filter((m) => m.id !== memberId),
       memberId,
       clusterId,
       raft: newRawNode(cfg, memberId, raftStorage, snapshotIndex, log),

@@ -1,29 +1,37 @@
 // startEtcd: the library entry point (etcd's embed.StartEtcd). It bootstraps the member,
-// serves the client API on every --listen-client-urls address and hands back a handle.
+// connects it to its peers, serves the client API on every --listen-client-urls address
+// and hands back a handle.
 
 import type { Logger } from 'pino';
+import { Compactor } from '../mvcc/index.js';
+import { purgeFiles } from '../wal/index.js';
 import { clusterService } from './api/cluster.js';
 import { Headers } from './api/common.js';
-import { kvService } from './api/kv.js';
 import { healthService } from './api/health.js';
+import { kvService } from './api/kv.js';
 import { leaseService } from './api/lease.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
-import { bootstrap, urlString } from './bootstrap.js';
+import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import type { EtcdConfig } from './config/types.js';
-import { createHttpHandler } from './http/index.js';
+import { urlString } from './config/values.js';
+import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { idHex } from './ids.js';
-import { type Listener, createGrpcServer, serveClient } from './listener/index.js';
+import { type Listener, createGrpcServer, serveClient, serveMetrics, servePeer } from './listener/index.js';
 import { createLogger } from './logger.js';
+import { Metrics, grpcMetricsInterceptor } from './metrics.js';
+import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
-import { Metrics } from './metrics.js';
+import { Transport } from './transport/index.js';
 
 export interface Etcd {
   readonly server: EtcdServer;
   /** the client URLs actually bound (port 0 resolved) */
   readonly clientUrls: string[];
+  /** the peer URLs actually bound */
+  readonly peerUrls: string[];
   /** resolves when the member serves clients (it has published itself through raft) */
   readonly ready: Promise<void>;
   /** resolves with the error that stopped the member, or undefined after close() */
@@ -35,13 +43,42 @@ export interface StartOptions {
   logger?: Logger;
 }
 
+/** etcd purges old WAL segments and snap files on this period. */
+const PURGE_INTERVAL_MS = 30_000;
+
+function tlsFor(
+  cfg: EtcdConfig,
+  side: 'client' | 'peer',
+  urls: readonly URL[],
+): Promise<TlsContext> | undefined {
+  const info =
+    side === 'client'
+      ? { certFile: cfg.certFile, keyFile: cfg.keyFile, trustedCaFile: cfg.trustedCaFile, clientCertAuth: cfg.clientCertAuth, autoTls: cfg.autoTls }
+      : { certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, trustedCaFile: cfg.peerTrustedCaFile, clientCertAuth: cfg.peerClientCertAuth, autoTls: cfg.peerAutoTls };
+  const wanted = urls.some((u) => u.protocol === 'https:') || info.certFile !== '' || info.autoTls;
+  if (!wanted) return undefined;
+  return loadTls(
+    { ...info, trustedCaFile: info.trustedCaFile || undefined, cipherSuites: cfg.cipherSuites },
+    `${cfg.dataDir}/fixtures/${side}`,
+    urls.map((u) => u.hostname),
+  );
+}
+
 export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promise<Etcd> {
   const log = opts.logger ?? createLogger(cfg);
   log.info(
     { 'etcd-version': ETCD_API_VERSION, 'data-dir': cfg.dataDir, name: cfg.name, 'node-version': process.version },
     'starting an etcd server',
   );
-  const b = await bootstrap(cfg, log);
+  const metrics = new Metrics();
+  const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]);
+  const b = await bootstrap(cfg, log, peerTls, {
+    onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
+    onWalWrite: (n) => metrics.walWriteBytes.inc(n),
+    onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+  });
+
+  let transport!: Transport;
   const server = new EtcdServer(
     {
       name: cfg.name,
@@ -55,12 +92,31 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     },
     {
       ...b,
-      send: (msgs) => log.warn({ count: msgs.length, to: idHex(msgs[0]!.to) }, 'no peer transport: raft messages dropped'),
+      send: (msgs) => transport.send(msgs),
+      peers: {
+        add: (id, urls) => transport.addPeer(id, urls),
+        update: (id, urls) => transport.updatePeer(id, urls),
+        remove: (id) => transport.removePeer(id),
+        activeSince: (id) => transport.activeSince(id),
+      },
     },
     log,
   );
+  transport = new Transport({
+    localId: b.memberId,
+    clusterId: b.clusterId,
+    tls: peerTls,
+    raft: server.raftHandle(),
+    snapshots: server.snapshotHooks(),
+    logger: log.child({ caller: 'rafthttp' }),
+    version: ETCD_API_VERSION,
+    members: () => server.membership.list(),
+    isRemoved: (id) => server.membership.isRemoved(id),
+    onRemoved: () => server.removedFromCluster(),
+  });
+  for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
-  const grpcServer = createGrpcServer({ maxRequestBytes: cfg.maxRequestBytes });
+  const grpcServer = createGrpcServer({ maxRequestBytes: cfg.maxRequestBytes, interceptors: [grpcMetricsInterceptor(metrics)] });
   const headers = new Headers(server);
   grpcServer.addService(serviceDefinition('etcdserverpb.KV'), kvService(server, headers));
   grpcServer.addService(
@@ -75,78 +131,119 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   grpcServer.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, headers));
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
 
-  const metrics = new Metrics();
+  const healthCheck = (exclude: string[]) => health(server, exclude, metrics);
   const http = createHttpHandler({
-    health: async (exclude: string[]) => health(server, exclude),
+    health: healthCheck,
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: '3.4.0' }),
     metrics,
+    logger: log,
   });
+  metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: '3.4', memberId: b.memberId });
 
-  const listeners: Listener[] = [];
-  let clientTls: TlsContext | undefined;
-  try {
-    if (cfg.listenClientUrls.some((u) => u.protocol === 'https:')) {
-      clientTls = await loadTls(
-        {
-          certFile: cfg.certFile,
-          keyFile: cfg.keyFile,
-          trustedCaFile: cfg.trustedCaFile || undefined,
-          clientCertAuth: cfg.clientCertAuth,
-          autoTls: cfg.autoTls,
+  const clientListeners: Listener[] = [];
+  const otherListeners: Listener[] = [];
+  const stopObserving = observeServer(metrics, server);
+  const compactor = cfg.autoCompaction
+    ? new Compactor({
+        policy:
+          cfg.autoCompaction.mode === 'periodic'
+            ? { mode: 'periodic', periodMs: cfg.autoCompaction.retentionMs }
+            : { mode: 'revision', retain: cfg.autoCompaction.retentionRevisions },
+        currentRevision: () => server.store.currentRevision,
+        compact: async (rev) => {
+          await server.propose({ compaction: { revision: rev } });
         },
-        `${cfg.dataDir}/fixtures/client`,
-        cfg.listenClientUrls.map((u) => u.hostname),
-      );
-    }
-    for (const url of cfg.listenClientUrls) {
-      listeners.push(await serveClient(url, url.protocol === 'https:' ? clientTls : undefined, grpcServer, http, log));
-    }
-  } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
-    await closeParts(server, b);
-    throw err;
-  }
+        logger: log.child({ caller: 'compactor' }),
+      })
+    : undefined;
+  const purgeTimer = setInterval(() => void purge(cfg, b, log), PURGE_INTERVAL_MS);
+  purgeTimer.unref();
 
-  server.start();
   let closed = false;
   let resolveDone!: (e: Error | undefined) => void;
   const done = new Promise<Error | undefined>((r) => (resolveDone = r));
 
-  const close = async (): Promise<void> => {
+  const shutdown = async (cause?: Error): Promise<void> => {
     if (closed) return;
     closed = true;
     log.info({ name: cfg.name, 'data-dir': cfg.dataDir }, 'closing etcd server');
-    await Promise.all(listeners.map((l) => l.close()));
+    clearInterval(purgeTimer);
+    compactor?.stop();
+    stopObserving();
+    await Promise.all(clientListeners.map((l) => l.close()));
     grpcServer.forceShutdown();
-    await closeParts(server, b);
+    await server.stop();
+    await Promise.all(otherListeners.map((l) => l.close()));
+    await transport.stop();
+    await b.wal.close();
+    await b.store.close();
     log.info({ name: cfg.name }, 'stopped etcd server');
-    resolveDone(undefined);
+    resolveDone(cause);
   };
 
-  server.failed.then(async (err) => {
-    if (closed) return;
-    await close();
-    resolveDone(err);
-  });
+  try {
+    for (const url of cfg.listenPeerUrls) {
+      otherListeners.push(await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log));
+    }
+    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
+    for (const url of cfg.listenClientUrls) {
+      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log));
+    }
+    const metricsHttp = createMetricsHttpHandler({ health: healthCheck, metrics, logger: log });
+    for (const url of cfg.listenMetricsUrls) {
+      otherListeners.push(await serveMetrics(url, url.protocol === 'https:' ? clientTls : undefined, metricsHttp, log));
+    }
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+
+  server.start();
+  if (compactor) {
+    compactor.start();
+    compactor.pause();
+    server.onLeaderChange(() => (server.isLeader ? compactor.resume() : compactor.pause()));
+  }
+  void server.failed.then((err) => shutdown(err));
 
   const ready = server.published.then(() => {
-    for (const l of listeners) {
-      log.info({ address: l.url }, l.url.startsWith('https') ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!');
+    for (const l of clientListeners) {
+      log.info(
+        { address: l.url },
+        l.url.startsWith('https') ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
+      );
     }
     log.info({ 'local-member-id': idHex(server.memberId) }, 'ready to serve client requests');
   });
 
-  return { server, clientUrls: listeners.map((l) => l.url), ready, done, close };
+  return {
+    server,
+    clientUrls: clientListeners.map((l) => l.url),
+    peerUrls: otherListeners.slice(0, cfg.listenPeerUrls.length).map((l) => l.url),
+    ready,
+    done,
+    close: () => shutdown(),
+  };
 }
 
-async function closeParts(server: EtcdServer, b: Awaited<ReturnType<typeof bootstrap>>): Promise<void> {
-  await server.stop();
-  await b.wal.close();
-  await b.store.close();
+/** Keeps at most --max-wals segments and --max-snapshots snap files. */
+async function purge(cfg: EtcdConfig, b: BootstrapResult, log: Logger): Promise<void> {
+  try {
+    await purgeFiles(b.layout.walDir, '.wal', cfg.maxWals, { logger: log });
+    await purgeFiles(b.layout.snapDir, '.snap', cfg.maxSnapshots, { logger: log });
+  } catch (err) {
+    log.warn({ error: (err as Error).message }, 'failed to purge old WAL or snap files');
+  }
 }
 
 /** /health: no alarm (unless excluded), a leader, and a linearizable read within 1 s. */
-async function health(server: EtcdServer, exclude: string[]): Promise<{ ok: boolean; reason: string }> {
+async function health(server: EtcdServer, exclude: string[], metrics: Metrics): Promise<{ ok: boolean; reason: string }> {
+  const result = await checkHealth(server, exclude);
+  (result.ok ? metrics.healthSuccess : metrics.healthFailures).inc();
+  return result;
+}
+
+async function checkHealth(server: EtcdServer, exclude: string[]): Promise<{ ok: boolean; reason: string }> {
   const alarms = server.alarms.list().filter((a) => !exclude.includes(a.alarm === 1 ? 'NOSPACE' : 'CORRUPT'));
   if (alarms.length > 0) return { ok: false, reason: 'ALARM' };
   if (server.leader === 0n) return { ok: false, reason: 'RAFT NO LEADER' };
@@ -163,4 +260,3 @@ async function health(server: EtcdServer, exclude: string[]): Promise<{ ok: bool
     clearTimeout(timer);
   }
 }
-

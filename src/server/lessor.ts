@@ -95,6 +95,11 @@ export class Lessor {
     return [...l.keys];
   }
 
+  /** Forgets every lease (before restoring them from a replaced store). */
+  reset(): void {
+    this.leases.clear();
+  }
+
   /** Restores a lease read back from the store at startup. */
   restore(id: bigint, ttl: number, remainingTtl: number): void {
     this.leases.set(id, { id, ttl, remainingTtl, expiry: Infinity, keys: new Set() });

@@ -11,7 +11,9 @@ import type { Snapshotter, WAL } from '../wal/index.js';
 import type { MvccStore, TxnRequest, TxnResponse, RequestOp, ResponseOp } from '../mvcc/index.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import { Lessor, encodeLeaseRecord } from './lessor.js';
+import { Lessor, decodeLeaseRecord, encodeLeaseRecord } from './lessor.js';
+import { rename, rm } from 'node:fs/promises';
+import { MvccStore as MvccStoreClass } from '../mvcc/index.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext } from './membership.js';
 import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
 import { WaitRegistry } from './wait.js';
@@ -54,8 +56,20 @@ export interface ServerParts {
   /** index and conf state of the snapshot the member started from */
   readonly snapshotIndex: number;
   readonly confState: ConfState;
-  /** Called with raft messages for other members (the peer transport, once there is one). */
+  /** Called with raft messages for other members (the peer transport). */
   readonly send: (msgs: readonly Message[]) => void;
+  /** The peer transport's view of the membership, kept in step as conf changes apply. */
+  readonly peers: PeerSet;
+  /** Where the store lives, to replace it with a snapshot received from the leader. */
+  readonly layout: { dbDir: string };
+}
+
+export interface PeerSet {
+  add(id: bigint, urls: readonly string[]): void;
+  update(id: bigint, urls: readonly string[]): void;
+  remove(id: bigint): void;
+  /** ms timestamp since which the peer's stream is up; undefined while it is down */
+  activeSince(id: bigint): number | undefined;
 }
 
 /** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
@@ -76,7 +90,7 @@ type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
-  readonly store: MvccStore;
+  private storeRef: MvccStore;
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
@@ -86,6 +100,8 @@ export class EtcdServer {
   private readonly wal: WAL;
   private readonly snapshotter: Snapshotter;
   private readonly send: (msgs: readonly Message[]) => void;
+  private readonly peers: PeerSet;
+  private readonly dbDir: string;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
   private readonly wait = new WaitRegistry();
@@ -98,7 +114,7 @@ export class EtcdServer {
   private snapshotIndex: number;
   private confState: ConfState;
   /** entries at or below this index are already in the store (consistent index at open) */
-  private readonly storeIndexAtOpen: number;
+  private storeIndexAtOpen: number;
   private readonly votersAtStart: number;
 
   private readyScheduled = false;
@@ -118,10 +134,13 @@ export class EtcdServer {
 
   private readonly appliedListeners: Array<{ index: number; resolve: () => void }> = [];
   private readonly leaderListeners = new Set<() => void>();
+  private readonly storeListeners = new Set<() => void>();
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
   leaderChanges = 0;
+  /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
+  proposalsFailed = 0;
 
   constructor(
     readonly config: ServerConfig,
@@ -134,11 +153,13 @@ export class EtcdServer {
     this.raftStorage = parts.raftStorage;
     this.wal = parts.wal;
     this.snapshotter = parts.snapshotter;
-    this.store = parts.store;
+    this.storeRef = parts.store;
     this.membership = parts.membership;
     this.lessor = parts.lessor;
     this.alarms = parts.alarms;
     this.send = parts.send;
+    this.peers = parts.peers;
+    this.dbDir = parts.layout.dbDir;
     this.appliedIndex = parts.snapshotIndex;
     this.snapshotIndex = parts.snapshotIndex;
     this.confState = parts.confState;
@@ -153,11 +174,94 @@ export class EtcdServer {
   // ---------------------------------------------------------------- lifecycle
 
   start(): void {
-    // A lone voter need not wait out a whole election timeout (etcd's adjustTicks).
-    if (this.votersAtStart === 1) for (let i = 1; i < this.electionTicks; i++) this.raft.tick();
     this.ticker = setInterval(() => this.tick(), this.config.heartbeatMs);
+    void this.adjustTicks();
     this.scheduleReady();
     void this.publish();
+  }
+
+  /**
+   * etcd's adjustTicks: a lone voter campaigns at once; in a cluster, once a peer's
+   * stream is up, a fresh member advances to two ticks short of its election timeout,
+   * so a cluster elects a leader soon after a quorum is connected.
+   */
+  private async adjustTicks(): Promise<void> {
+    if (this.votersAtStart === 1) {
+      this.advanceTicks(this.electionTicks - 1);
+      return;
+    }
+    const deadline = Date.now() + 5000;
+    while (!this.stopped && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined)) {
+        this.advanceTicks(this.electionTicks - 2);
+        return;
+      }
+    }
+  }
+
+  private advanceTicks(n: number): void {
+    for (let i = 0; i < n; i++) this.raft.tick();
+    this.scheduleReady();
+  }
+
+  /** The transport's handle on raft. */
+  raftHandle(): { process(m: Message): void; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
+    return {
+      process: (m) => this.step(m),
+      reportUnreachable: (id) => {
+        if (this.stopped) return;
+        this.raft.reportUnreachable(id);
+        this.scheduleReady();
+      },
+      reportSnapshot: (id, status) => {
+        if (this.stopped) return;
+        this.raft.reportSnapshot(id, status);
+        this.scheduleReady();
+      },
+    };
+  }
+
+  /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
+  snapshotHooks(): { open(): { size: number; stream: AsyncIterable<Buffer> }; receive(m: Message, stream: AsyncIterable<Buffer>): Promise<void> } {
+    return {
+      open: () => this.store.snapshot(),
+      receive: (_m, stream) => this.replaceStore(stream),
+    };
+  }
+
+  /**
+   * Installs the store shipped with a raft snapshot: written beside the current one,
+   * then swapped in once applying has caught up. Open watch streams end (clients
+   * re-create them from their last revision, as after any server restart).
+   */
+  private async replaceStore(stream: AsyncIterable<Buffer>): Promise<void> {
+    const incoming = `${this.dbDir}.incoming`;
+    await rm(incoming, { recursive: true, force: true });
+    await MvccStoreClass.restore(incoming, stream);
+    await this.applyChain;
+    const old = this.storeRef;
+    await old.close();
+    await rm(this.dbDir, { recursive: true, force: true });
+    await rename(incoming, this.dbDir);
+    this.storeRef = await MvccStoreClass.open({ dir: this.dbDir, maxTxnOps: this.config.maxTxnOps, logger: this.log.child({ caller: 'mvcc' }) });
+    this.storeIndexAtOpen = this.storeRef.consistentIndex;
+    this.lessor.reset();
+    for (const [id, record] of await this.storeRef.leaseRecords()) {
+      const rec = decodeLeaseRecord(record);
+      this.lessor.restore(id, rec.ttl, rec.remainingTtl);
+    }
+    const all = await this.storeRef.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
+    for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
+    if (this.isLeader) this.lessor.promote(this.config.electionMs);
+    this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
+    for (const fn of this.storeListeners) fn();
+  }
+
+  /** A peer told us we were removed from the cluster while we were away. */
+  removedFromCluster(): void {
+    this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'the local member has been removed from the cluster; shutting down');
+    this.die(new Error('the member has been permanently removed from the cluster'));
   }
 
   /** Rejects when the member hits an error it cannot continue from (e.g. a failed fsync). */
@@ -185,6 +289,16 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- state
 
+  /** The key-value store; replaced when a snapshot from the leader is installed. */
+  get store(): MvccStore {
+    return this.storeRef;
+  }
+
+  onStoreReplaced(fn: () => void): () => void {
+    this.storeListeners.add(fn);
+    return () => this.storeListeners.delete(fn);
+  }
+
   get isLeader(): boolean {
     return this.role === 'leader';
   }
@@ -203,6 +317,10 @@ export class EtcdServer {
 
   get applied(): number {
     return this.appliedIndex;
+  }
+
+  get pendingProposals(): number {
+    return this.wait.size;
   }
 
   /** Learner or not, as membership says. */
@@ -509,20 +627,23 @@ export class EtcdServer {
       case ConfChangeType.AddNode:
         if (this.membership.get(cc.nodeId)?.isLearner) this.membership.promote(cc.nodeId);
         else this.membership.add(member!);
+        this.peers.add(cc.nodeId, member!.peerUrls);
         break;
       case ConfChangeType.AddLearnerNode:
         this.membership.add(member!);
+        this.peers.add(cc.nodeId, member!.peerUrls);
         break;
       case ConfChangeType.RemoveNode:
         this.membership.remove(cc.nodeId);
-        if (cc.nodeId === this.memberId) {
-          this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'the local member has been removed from the cluster; shutting down');
-          setImmediate(() => this.die(new Error('the member has been permanently removed from the cluster')));
-        }
+        if (cc.nodeId === this.memberId) setImmediate(() => this.removedFromCluster());
+        else this.peers.remove(cc.nodeId);
         break;
-      case ConfChangeType.UpdateNode:
-        this.membership.updatePeerUrls(cc.nodeId, decodeMemberContext(cc.context).peerUrls);
+      case ConfChangeType.UpdateNode: {
+        const urls = decodeMemberContext(cc.context).peerUrls;
+        this.membership.updatePeerUrls(cc.nodeId, urls);
+        this.peers.update(cc.nodeId, urls);
         break;
+      }
     }
     this.wait.trigger(cc.id, this.membership.list());
   }
@@ -530,7 +651,9 @@ export class EtcdServer {
   private async applySnapshot(snap: Snapshot): Promise<void> {
     if (snap.metadata.index <= this.appliedIndex) return;
     const data = JSON.parse(Buffer.from(snap.data).toString('utf8')) as SnapshotData;
+    for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
     this.membership.restore(data.membership);
+    for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
     this.alarms.restore(data.alarms);
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
@@ -585,12 +708,14 @@ export class EtcdServer {
     const id = this.reqIds.id();
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const result = this.wait.register<T>(id, Date.now() + this.requestTimeoutMs(), () =>
-      this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout,
-    );
+    const result = this.wait.register<T>(id, Date.now() + this.requestTimeoutMs(), () => {
+      this.proposalsFailed++;
+      return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
+    });
     try {
       this.raft.propose(data);
     } catch (err) {
+      this.proposalsFailed++;
       this.wait.fail(id, this.lead === 0n ? Errors.noLeader : Errors.timeout);
       this.log.debug({ error: (err as Error).message }, 'proposal dropped');
     }
