@@ -513,7 +513,10 @@ export class AuthorityRewriter {
 export class AuthorityFixingConnection extends Duplex {
   private readonly rewriter = new AuthorityRewriter();
 
-  constructor(readonly socket: net.Socket) {
+  constructor(
+    readonly socket: net.Socket,
+    onMalformed?: (err: AuthorityRewriteError) => void,
+  ) {
     super({ allowHalfOpen: true });
     // grpc-js would ask for this, but Node calls it on its own wrapper of this stream, which
     // does not reach the socket.
@@ -523,6 +526,7 @@ export class AuthorityFixingConnection extends Duplex {
       try {
         out = this.rewriter.transform(chunk);
       } catch (err) {
+        if (err instanceof AuthorityRewriteError) onMalformed?.(err);
         this.destroy(err as Error);
         return;
       }
@@ -600,29 +604,36 @@ export class AuthorityFixingConnection extends Duplex {
 /**
  * Hands a client's HTTP/2 connection to grpc-js through an AuthorityFixingConnection, and
  * carries the client's address over to the session grpc-js gets, so that call.getPeer()
- * still names the client.
+ * still names the client. `onMalformed` hears why a connection was cut for bad frames.
  */
-export function injectGrpcConnection(injector: grpc.ConnectionInjector, socket: net.Socket): void {
-  const conn = new AuthorityFixingConnection(socket);
+export function injectGrpcConnection(
+  injector: grpc.ConnectionInjector,
+  socket: net.Socket,
+  onMalformed?: (err: AuthorityRewriteError) => void,
+): void {
+  const conn = new AuthorityFixingConnection(socket, onMalformed);
   injector.injectConnection(conn as unknown as net.Socket);
   exposePeerAddress(conn, socket);
 }
 
 /**
  * Node's HTTP/2 session wraps a stream that is not a real socket in a socket of its own
- * (JSStreamSocket), whose addresses are empty. Node marks the stream it was given with the
- * session (its kBoundSession symbol); through the session's socket proxy the wrapper's cached
- * peer and local names are set. If Node ever stops exposing this, peers are just unnamed.
+ * (JSStreamSocket) whose addresses are empty. Node leaves the session on the stream it was
+ * given (under its kBoundSession key, which is a plain "undefined" property in some Node 20
+ * releases); through the session's socket proxy, the wrapper's cached peer and local names
+ * are set. If Node ever stops exposing the session so, peers are just unnamed.
  */
 function exposePeerAddress(conn: Duplex, socket: net.Socket): void {
-  const bound = Object.getOwnPropertySymbols(conn).find((s) => s.description === 'kBoundSession');
-  const session = bound === undefined ? undefined : (conn as unknown as Record<symbol, { socket?: Record<string, unknown> } | undefined>)[bound];
-  const wrapper = session?.socket;
-  if (wrapper === undefined || wrapper.remoteAddress !== undefined) return;
+  const holder = conn as unknown as Record<PropertyKey, unknown>;
+  const session = Reflect.ownKeys(conn)
+    .map((key) => holder[key])
+    .find((v): v is { socket: Record<string, unknown> } => typeof v === 'object' && v !== null && typeof (v as { goaway?: unknown }).goaway === 'function');
   try {
+    const wrapper = session?.socket;
+    if (wrapper === undefined || wrapper.remoteAddress !== undefined) return;
     wrapper._peername = { address: socket.remoteAddress, port: socket.remotePort, family: socket.remoteFamily };
     wrapper._sockname = { address: socket.localAddress, port: socket.localPort, family: socket.localFamily };
   } catch {
-    // The session may already be gone; then so is the need for a name.
+    // The session may already be gone, and with it the need for a name.
   }
 }

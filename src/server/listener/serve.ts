@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
+import { injectGrpcConnection } from './authority.js';
 import { sniffProtocol } from './sniff.js';
 
 export interface Listener {
@@ -128,7 +129,9 @@ async function serve(p: ServeParams): Promise<Listener> {
       socket.destroy();
       return;
     }
-    injector.injectConnection(socket);
+    // Through a shim that mends the `:authority: http://host:port` grpc-go sends when dialled
+    // with a URL endpoint (etcdctl endpoint status, defrag...), which nghttp2 would refuse.
+    injectGrpcConnection(injector, socket, (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'));
   };
   const toHttp = (socket: net.Socket): void => {
     httpServer.emit('connection', socket);
