@@ -62,6 +62,8 @@ export class Raft {
   readOnly: ReadOnly;
   /** leader only: read requests waiting for the first commit of this term */
   pendingReadIndexMessages: Message[] = [];
+  /** follower only: the leader asked us to take over (MsgTimeoutNow) before we had applied its config */
+  transferRequested = false;
 
   /** ticks since the last election timeout (leader/candidate) or since hearing from the leader (follower) */
   electionElapsed = 0;
@@ -156,6 +158,7 @@ export class Raft {
     this.uncommittedSize = 0;
     this.readOnly = new ReadOnly(this.cfg.readOnlyOption);
     this.pendingReadIndexMessages = [];
+    this.transferRequested = false;
   }
 
   becomeFollower(term: number, lead: bigint): void {
@@ -231,8 +234,9 @@ export class Raft {
         // The transferee did not take over within an election timeout.
         this.logger.info(`${hex16(this.id)} [term ${this.term}] abort transferring leadership to ${hex16(this.leadTransferee)}`);
         this.abortLeaderTransfer();
-        // A voter keeps leading; a removed or demoted leader tries again.
-        if (!this.trk.isVoter(this.id)) this.handOverLeadership();
+        // A voter keeps leading. A removed or demoted leader had its chance to hand
+        // over: it steps down and lets the voters elect someone.
+        if (!this.trk.isVoter(this.id)) this.becomeFollower(this.term, 0n);
       }
     }
     if (this.state !== 'leader') return;
@@ -280,8 +284,12 @@ export class Raft {
       this.logger.warn(
         `${hex16(this.id)} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`,
       );
+      // A leader handing over right after a conf change (e.g. removing itself) sends
+      // MsgTimeoutNow together with the commit: campaign as soon as we have applied it.
+      if (t === 'transfer') this.transferRequested = true;
       return;
     }
+    this.transferRequested = false;
     this.logger.info(`${hex16(this.id)} is starting a new election at term ${this.term}`);
     this.campaign(t);
   }
@@ -543,6 +551,11 @@ export class Raft {
     }
   }
 
+  /** The driver applied entries: a deferred transfer campaign may go ahead now. */
+  onApplied(): void {
+    if (this.transferRequested && this.state === 'follower' && !this.hasUnappliedConfChanges()) this.hup('transfer');
+  }
+
   // ---- snapshots ----
 
   /**
@@ -632,8 +645,8 @@ export class Raft {
    * stuck: the remaining voters may not have learnt that the change committed, and
    * under the old configuration they may need this member's vote — which it would
    * refuse if its log is longer than theirs. It becomes a follower when the
-   * transferee's campaign reaches it; meanwhile it takes no proposals and serves no
-   * reads, and retries with another voter every election timeout.
+   * transferee's campaign reaches it, or after an election timeout; meanwhile it
+   * takes no proposals and serves no reads.
    */
   private handOverLeadership(): void {
     let best: bigint | undefined;

@@ -242,6 +242,7 @@ export class RawNode {
         for (const e of rd.committedEntries) payload += e.data.length;
         r.reduceUncommittedSize(payload);
       }
+      r.onApplied();
     }
   }
 
