@@ -27,11 +27,16 @@ import { RecordType, type WalRecord, decodeRecord } from './walpb.js';
 export const SECTOR_BYTES = 512;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
-/** Sequential buffered reader over one segment file. */
+/**
+ * Sequential buffered reader over one segment file. While one chunk is decoded
+ * the next is already being read, so decoding overlaps the disk.
+ */
 class SegmentBuffer {
-  buf = new Uint8Array(0);
+  buf: Uint8Array = new Uint8Array(0);
   /** file offset of buf[0] */
   start = 0;
+  /** the chunk right after buf, being read ahead */
+  private ahead: { readonly pos: number; readonly bytes: Promise<Uint8Array> } | undefined;
 
   constructor(
     readonly file: DiskFile,
@@ -47,12 +52,50 @@ class SegmentBuffer {
   /** Reads so that [pos, pos+n) (clipped to the file) is buffered; returns the index of `pos` in buf. */
   async load(pos: number, n: number): Promise<number> {
     const want = Math.min(n, this.size - pos);
+    const bufEnd = this.start + this.buf.length;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead !== undefined) {
+      const next = await ahead.bytes;
+      const keep = bufEnd - pos;
+      if (ahead.pos === bufEnd && keep >= 0 && pos >= this.start && keep + next.length >= want) {
+        // the unread tail of this chunk, then the chunk read ahead
+        if (keep === 0) this.buf = next;
+        else {
+          const merged = new Uint8Array(keep + next.length);
+          merged.set(this.buf.subarray(pos - this.start));
+          merged.set(next, keep);
+          this.buf = merged;
+        }
+        this.start = pos;
+        this.readAhead();
+        return 0;
+      }
+    }
     const len = Math.min(Math.max(want, CHUNK_BYTES), this.size - pos);
-    const next = new Uint8Array(len);
-    const got = await readFully(this.file, next, 0, len, pos);
-    this.buf = next.subarray(0, got);
+    const chunk = new Uint8Array(len);
+    const got = await readFully(this.file, chunk, 0, len, pos);
+    this.buf = chunk.subarray(0, got);
     this.start = pos;
+    this.readAhead();
     return 0;
+  }
+
+  /** Waits for a read still in flight, so the file can be closed. */
+  async settle(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    await ahead?.bytes.catch(() => undefined);
+  }
+
+  private readAhead(): void {
+    const pos = this.start + this.buf.length;
+    if (pos >= this.size) return;
+    const len = Math.min(CHUNK_BYTES, this.size - pos);
+    const chunk = new Uint8Array(len);
+    const bytes = readFully(this.file, chunk, 0, len, pos).then((got) => chunk.subarray(0, got));
+    bytes.catch(() => undefined); // a failure surfaces when the chunk is needed
+    this.ahead = { pos, bytes };
   }
 
   /** How many of the n bytes at file offset `pos` are buffered (after at() or load()). */
@@ -126,10 +169,14 @@ export async function readSegment(
 ): Promise<SegmentResult> {
   const sb = new SegmentBuffer(file, size);
   const st: ScanState = { pos: 0, crc: crcIn };
-  for (;;) {
-    scanBuffered(sb, st, onRecord);
-    const end = await step(sb, st, isLast, onRecord);
-    if (end !== undefined) return { end, validEnd: st.pos, crc: st.crc };
+  try {
+    for (;;) {
+      scanBuffered(sb, st, onRecord);
+      const end = await step(sb, st, isLast, onRecord);
+      if (end !== undefined) return { end, validEnd: st.pos, crc: st.crc };
+    }
+  } finally {
+    await sb.settle();
   }
 }
 

@@ -3,6 +3,10 @@
 // synced, so a segment cut only writes a small header instead of waiting for
 // 64 MB of allocation. The two names alternate, so the file being handed out is
 // never the one being prepared. Left-over .tmp files are ignored when reading.
+//
+// Unlike etcd, preparation starts only when asked (the WAL asks once its tail is
+// half full): without fallocate(2) preallocating means writing the zeros, and
+// doing that at start-up would compete with replay and the first fsyncs.
 
 import { join } from 'node:path';
 import type { Disk, DiskFile } from './disk.js';
@@ -18,22 +22,26 @@ export class SegmentPipeline {
     private readonly disk: Disk,
     private readonly dir: string,
     private readonly size: number,
-  ) {
-    this.pending = this.allocate();
+  ) {}
+
+  /** Starts preparing the next file, unless that is already under way. */
+  prepare(): void {
+    if (this.pending === undefined && !this.closed) this.pending = this.allocate();
   }
 
-  /** The next preallocated file; the caller renames it into place. */
+  /** The next preallocated file (prepared now if it was not yet); the caller renames it into place. */
   async take(): Promise<DiskFile> {
+    this.prepare();
     const a = await this.pending!;
+    this.pending = undefined;
     if ('error' in a) {
       // try again once on the spot: the failure may have been transient (ENOSPC freed since)
-      this.pending = this.allocate();
-      const b = await this.pending;
+      this.prepare();
+      const b = await this.pending!;
+      this.pending = undefined;
       if ('error' in b) throw b.error;
-      this.pending = this.allocate();
       return b.file;
     }
-    this.pending = this.allocate();
     return a.file;
   }
 

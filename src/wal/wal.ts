@@ -267,7 +267,10 @@ export class WAL {
       if (entries.length > 0) this.enti = entries[entries.length - 1]!.index;
       if (hs !== undefined) this.state = hs;
       if (tail.offset >= this.segmentSize) await this.cut(tail);
-      else if (mustSync) await this.sync(tail.file);
+      else {
+        if (tail.offset >= this.segmentSize / 2) this.prepareNext();
+        if (mustSync) await this.sync(tail.file);
+      }
     });
   }
 
@@ -349,6 +352,10 @@ export class WAL {
       }
       throw err;
     }
+  }
+
+  private prepareNext(): void {
+    if (this.mode.kind === 'appending') this.mode.pipeline.prepare();
   }
 
   private async write(tail: Tail, bytes: Uint8Array): Promise<void> {
