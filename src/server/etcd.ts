@@ -113,7 +113,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     members: () => server.membership.list(),
     isRemoved: (id) => server.membership.isRemoved(id),
     onRemoved: () => server.removedFromCluster(),
+    leaderRpc: server.leaderRpc,
   });
+  server.setForwarder((leader) => transport.forwardTo(leader, server.requestTimeoutMs()));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
   const grpcServer = createGrpcServer({ maxRequestBytes: cfg.maxRequestBytes, interceptors: [grpcMetricsInterceptor(metrics)] });

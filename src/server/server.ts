@@ -14,7 +14,8 @@ import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord, encodeLeaseRecord } from './lessor.js';
 import { rename, rm } from 'node:fs/promises';
 import { MvccStore as MvccStoreClass } from '../mvcc/index.js';
-import { type Member, Membership, type MembershipSnapshot, decodeMemberContext } from './membership.js';
+import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import type { LeaderRpc } from './transport/index.js';
 import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
 import { WaitRegistry } from './wait.js';
 import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
@@ -27,6 +28,7 @@ const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 /** Leases revoked per second at most, as etcd's lessor. */
 const LEASE_REVOKE_RATE = 1000;
 const READ_INDEX_RETRY_MS = 500;
+const LEARNER_READY_PERCENT = 0.9;
 
 export interface ServerConfig {
   readonly name: string;
@@ -702,13 +704,13 @@ export class EtcdServer {
   // ---------------------------------------------------------------- proposals
 
   /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  async propose<T>(req: Record<string, unknown>): Promise<T> {
+  async propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs()): Promise<T> {
     if (this.stopped) throw Errors.stopped;
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
     const id = this.reqIds.id();
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const result = this.wait.register<T>(id, Date.now() + this.requestTimeoutMs(), () => {
+    const result = this.wait.register<T>(id, Date.now() + timeoutMs, () => {
       this.proposalsFailed++;
       return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
     });
@@ -750,8 +752,20 @@ export class EtcdServer {
   private async publish(): Promise<void> {
     const attrs = { member_ID: uint64(this.memberId), name: this.config.name, client_URLs: [...this.config.advertiseClientUrls] };
     while (!this.stopped) {
+      if (this.lead === 0n) {
+        await new Promise<void>((resolve) => {
+          const off = this.onLeaderChange(() => {
+            off();
+            resolve();
+          });
+          this.failed.then(() => resolve(), () => resolve());
+        });
+        continue;
+      }
       try {
-        await this.propose({ member_attributes: attrs });
+        // Raft may drop a proposal silently (e.g. before this member knows it is one):
+        // retry on a short period rather than the full request timeout.
+        await this.propose({ member_attributes: attrs }, Math.max(1000, 2 * this.config.electionMs));
         this.log.info(
           { 'local-member-id': idHex(this.memberId), 'cluster-id': idHex(this.clusterId) },
           `published {Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]} to cluster ${idHex(this.clusterId)}`,
@@ -837,6 +851,80 @@ export class EtcdServer {
         this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
       });
     }
+  }
+
+  // ---------------------------------------------------------------- leader-only requests
+
+  private forwarder: ((leader: bigint) => LeaderRpc) | undefined;
+
+  /** How a follower reaches the leader's peer port (set by startEtcd once the transport exists). */
+  setForwarder(fn: (leader: bigint) => LeaderRpc): void {
+    this.forwarder = fn;
+  }
+
+  /** What this member answers as leader, for itself and for forwarding followers. */
+  readonly leaderRpc: LeaderRpc = {
+    leaseRenew: async (id) => {
+      if (!this.isLeader) throw Errors.leaderChanged;
+      return this.lessor.renew(id);
+    },
+    leaseTimeToLive: async (id, keys) => {
+      if (!this.isLeader) throw Errors.leaderChanged;
+      const lease = this.lessor.lookup(id);
+      if (!lease) return { ttl: -1, grantedTtl: 0, keys: [] };
+      return { ttl: this.lessor.remaining(id), grantedTtl: lease.ttl, keys: keys ? await this.attachedKeys(id) : [] };
+    },
+    memberPromote: async (id) => {
+      if (!this.isLeader) throw Errors.leaderChanged;
+      const existing = this.membership.validateExisting(id);
+      if (!existing.isLearner) throw Errors.memberNotLearner;
+      this.checkLearnerReady(id);
+      await this.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext({ ...existing, isLearner: false }));
+    },
+  };
+
+  /** The leader's answer, locally or forwarded over the peer port. */
+  private leaderCall(): LeaderRpc {
+    if (this.isLeader) return this.leaderRpc;
+    if (this.lead === 0n || this.forwarder === undefined) throw Errors.noLeader;
+    return this.forwarder(this.lead);
+  }
+
+  leaseRenew(id: bigint): Promise<number> {
+    return this.leaderCall().leaseRenew(id);
+  }
+
+  leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
+    return this.leaderCall().leaseTimeToLive(id, keys);
+  }
+
+  async promoteMember(id: bigint): Promise<void> {
+    await this.leaderCall().memberPromote(id);
+    // answer once the promotion is visible here too
+    const deadline = Date.now() + this.requestTimeoutMs();
+    while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Keys still attached to the lease; stale attachments are dropped on the way. */
+  private async attachedKeys(id: bigint): Promise<Buffer[]> {
+    const lease = this.lessor.lookup(id);
+    if (!lease) return [];
+    const out: Buffer[] = [];
+    for (const k of lease.keys) {
+      const key = Buffer.from(k, 'latin1');
+      const r = await this.store.range({ key });
+      if (r.kvs[0]?.lease === id) out.push(key);
+      else lease.keys.delete(k);
+    }
+    return out.sort(Buffer.compare);
+  }
+
+  /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
+  private checkLearnerReady(id: bigint): void {
+    const progress = this.raft.status().progress;
+    const learner = progress?.get(id);
+    const leaderMatch = progress?.get(this.memberId)?.match ?? this.committedIndex;
+    if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
   }
 
   // ---------------------------------------------------------------- leadership

@@ -9,9 +9,6 @@ import { type Int64, toBigInt, uint64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkNotLearner, unary } from './common.js';
 
-/** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
-const LEARNER_READY_PERCENT = 0.9;
-
 function memberToPb(m: Member): object {
   return {
     ID: uint64(m.id),
@@ -61,14 +58,6 @@ export function clusterService(
     if (nstarted < Math.floor(remaining.length / 2) + 1) throw Errors.memberNotEnoughStarted;
   }
 
-  function checkLearnerReady(id: bigint): void {
-    const status = server.raftStatus();
-    const progress = status.progress?.get(id);
-    if (!progress) throw Errors.learnerNotReady;
-    const leaderMatch = status.progress?.get(server.memberId)?.match ?? server.committed;
-    if (progress.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
-  }
-
   return {
     MemberList: unary(async () => {
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
@@ -112,11 +101,8 @@ export function clusterService(
       const id = toBigInt(req.ID, true);
       const existing = server.membership.validateExisting(id);
       if (!existing.isLearner) throw Errors.memberNotLearner;
-      if (!server.isLeader) throw Errors.notLeader;
-      checkLearnerReady(id);
-      const promoted: Member = { ...existing, isLearner: false };
-      const members = await server.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext(promoted));
-      return { header: headers.withoutRevision(), members: members.map(memberToPb) };
+      await server.promoteMember(id);
+      return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),
   };
 }

@@ -17,20 +17,6 @@ function randomLeaseId(): bigint {
 }
 
 export function leaseService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
-  /** Keys still attached to the lease (stale attachments are filtered against the store). */
-  async function attachedKeys(id: bigint): Promise<Buffer[]> {
-    const lease = server.lessor.lookup(id);
-    if (!lease) return [];
-    const out: Buffer[] = [];
-    for (const k of lease.keys) {
-      const key = Buffer.from(k, 'latin1');
-      const r = await server.store.range({ key });
-      if (r.kvs[0]?.lease === id) out.push(key);
-      else lease.keys.delete(k);
-    }
-    return out.sort(Buffer.compare);
-  }
-
   return {
     LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }, call) => {
       checkNotLearner(server);
@@ -54,15 +40,8 @@ export function leaseService(server: EtcdServer, headers: Headers): UntypedServi
     LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
       checkNotLearner(server);
       const id = toBigInt(req.ID);
-      const lease = server.lessor.lookup(id);
-      if (!lease) return { header: headers.make(), ID: int64(id), TTL: -1, grantedTTL: 0, keys: [] };
-      return {
-        header: headers.make(),
-        ID: int64(id),
-        TTL: server.lessor.remaining(id),
-        grantedTTL: lease.ttl,
-        keys: req.keys ? await attachedKeys(id) : [],
-      };
+      const r = await server.leaseTimeToLive(id, req.keys === true);
+      return { header: headers.make(), ID: int64(id), TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
     }),
 
     LeaseLeases: unary(async () => {
@@ -79,8 +58,12 @@ export function leaseService(server: EtcdServer, headers: Headers): UntypedServi
         const id = toBigInt(req.ID);
         // The header is taken before the renewal, as etcd does.
         const header = headers.make();
-        const ttl = server.lessor.renew(id);
-        call.write({ header, ID: int64(id), TTL: ttl });
+        server.leaseRenew(id).then(
+          (ttl) => call.write({ header, ID: int64(id), TTL: ttl }),
+          (err: { code?: number; message?: string }) => {
+            call.emit('error', { code: err.code ?? Errors.noLeader.code, details: err.message ?? String(err) });
+          },
+        );
       });
       call.on('end', () => call.end());
       call.on('error', () => undefined);

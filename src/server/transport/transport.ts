@@ -13,7 +13,8 @@ import { MessageType, messageTypeName, type Message } from '../../raftpb/index.j
 import { idHex, idHex16 } from '../ids.js';
 import type { Member } from '../membership.js';
 import type { TlsContext } from '../tls.js';
-import { clusterVersion, Header, headerId, MEMBERS_PATH, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
+import { clusterVersion, Header, headerId, MEMBERS_PATH, peerHeaders, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
+import { LEADER_RPC_PREFIX, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
@@ -41,6 +42,8 @@ export interface TransportOptions {
   readonly isRemoved?: (id: bigint) => boolean;
   /** A peer answered that this member has been removed from the cluster. Called once. */
   readonly onRemoved?: () => void;
+  /** What this member answers when it leads and a follower forwards a request. */
+  readonly leaderRpc?: LeaderRpc;
 }
 
 interface Peer {
@@ -110,6 +113,11 @@ export class Transport {
     this.peers.set(id, { id, urls: [...urls], urlIndex: 0, status, writer, reader, snapshotInFlight: false });
     this.log.info({ 'local-member-id': idHex16(this.local.localId), 'remote-peer-id': idHex16(id), 'remote-peer-urls': urls }, 'added remote peer');
     reader.start();
+  }
+
+  /** Forwards requests only the leader can answer to peer `id` (the leader). */
+  forwardTo(id: bigint, timeoutMs: number): LeaderRpc {
+    return new LeaderClient(this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
@@ -259,6 +267,10 @@ export class Transport {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(membersJson(this.opts.members()));
+      } else if (path.startsWith(LEADER_RPC_PREFIX)) {
+        if (!allowMethod(req, res, 'POST')) return;
+        if (this.admit(req, res) === undefined) return;
+        void serveLeaderRpc(this.opts.leaderRpc, req, res);
       } else if (path === VERSION_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
