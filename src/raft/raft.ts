@@ -22,7 +22,7 @@ import { type RaftLogger, hex16 } from './logger.js';
 import { type MessageInit, campaignTransferContext, isCampaignTransfer, makeMessage, voteRespType } from './message.js';
 import { ReadOnly } from './read-only.js';
 import {
-  bcastAppend,
+  bcastAppendSoon,
   bcastHeartbeat,
   maybeCommit,
   maybeSendAppend,
@@ -71,6 +71,8 @@ export class Raft {
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
 
+  /** leader only: appends to broadcast when the next Ready is built (see bcastAppendSoon) */
+  bcastPending = false;
   /** outgoing messages, drained by each Ready */
   msgs: Message[] = [];
   /** confirmed reads, drained by each Ready */
@@ -159,6 +161,7 @@ export class Raft {
     this.readOnly = new ReadOnly(this.cfg.readOnlyOption);
     this.pendingReadIndexMessages = [];
     this.transferRequested = false;
+    this.bcastPending = false;
   }
 
   becomeFollower(term: number, lead: bigint): void {
@@ -547,7 +550,7 @@ export class Raft {
     const self = this.trk.progress.get(this.id);
     if (self !== undefined && self.maybeUpdate(index) && maybeCommit(this)) {
       releasePendingReadIndexMessages(this);
-      bcastAppend(this);
+      bcastAppendSoon(this);
     }
   }
 
@@ -625,7 +628,7 @@ export class Raft {
     // The quorum may have shrunk: maybe something is committed now.
     if (maybeCommit(this)) {
       releasePendingReadIndexMessages(this);
-      bcastAppend(this);
+      bcastAppendSoon(this);
     } else {
       for (const id of this.trk.progress.keys()) {
         if (id !== this.id) maybeSendAppend(this, id, false);

@@ -32,6 +32,7 @@ import { type StepDropReason, StepError } from './errors.js';
 import { discardLogger, hex16 } from './logger.js';
 import { makeMessage } from './message.js';
 import { Raft } from './raft.js';
+import { flushBcastAppend } from './replicate.js';
 import type { Peer, ProgressStatus, Ready, SoftState, Status } from './types.js';
 import { checkAgainstState, checkStructure } from './validate.js';
 
@@ -176,6 +177,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.outstanding !== undefined) return false;
     const r = this.raft;
+    if (r.bcastPending && r.state === 'leader') return true;
     if (!softStateEqual(r.softState(), this.prevSoftState)) return true;
     const hs = r.hardState();
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true;
@@ -189,6 +191,7 @@ export class RawNode {
   ready(): Ready {
     if (this.outstanding !== undefined) throw new Error('raft: ready() called before advance() of the previous Ready');
     const r = this.raft;
+    flushBcastAppend(r);
     const entries = r.log.unstableEntries();
     const committedEntries = r.log.nextCommittedEnts();
     const snapshot = r.log.unstable.snapshot;

@@ -82,6 +82,21 @@ export function bcastAppend(r: Raft): void {
   }
 }
 
+/**
+ * Broadcast appends when the next Ready is built rather than now: every proposal
+ * and commit advance until then rides in one MsgApp per follower (batching).
+ */
+export function bcastAppendSoon(r: Raft): void {
+  r.bcastPending = true;
+}
+
+/** Send the broadcast requested by bcastAppendSoon, if we still lead. */
+export function flushBcastAppend(r: Raft): void {
+  if (!r.bcastPending) return;
+  r.bcastPending = false;
+  if (r.state === 'leader') bcastAppend(r);
+}
+
 function sendHeartbeat(r: Raft, to: bigint, ctx: Uint8Array | undefined): void {
   const pr = r.trk.progress.get(to)!;
   // Never claim a commit index beyond what the follower is known to hold: its log

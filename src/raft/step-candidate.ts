@@ -4,7 +4,7 @@ import { type Message, MessageType } from '../raftpb/index.js';
 import { ProposalDroppedError } from './errors.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
-import { bcastAppend } from './replicate.js';
+import { bcastAppendSoon } from './replicate.js';
 import { handleAppendEntries, handleHeartbeat, handleSnapshot } from './step-follower.js';
 
 export function stepCandidate(r: Raft, m: Message): void {
@@ -35,7 +35,7 @@ export function stepCandidate(r: Raft, m: Message): void {
           r.campaign('election');
         } else {
           r.becomeLeader();
-          bcastAppend(r);
+          bcastAppendSoon(r);
         }
       } else if (res === 'lost') {
         // A pre-vote answer carries the future term we asked about: stay at ours.

@@ -6,7 +6,7 @@ import { ProposalDroppedError, StepError } from './errors.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
 import {
-  bcastAppend,
+  bcastAppendSoon,
   maybeCommit,
   maybeSendAppend,
   releasePendingReadIndexMessages,
@@ -102,7 +102,7 @@ function propose(r: Raft, m: Message): void {
     throw new ProposalDroppedError('too many uncommitted entries (MaxUncommittedEntriesSize)');
   }
   if (confIndex !== 0) r.pendingConfIndex = confIndex;
-  bcastAppend(r);
+  bcastAppendSoon(r);
 }
 
 function readIndex(r: Raft, m: Message): void {
@@ -155,7 +155,7 @@ function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   }
   if (maybeCommit(r)) {
     releasePendingReadIndexMessages(r);
-    bcastAppend(r);
+    bcastAppendSoon(r);
   } else if (pr.canBumpCommit(r.log.committed)) {
     sendAppend(r, m.from);
   }

@@ -189,6 +189,7 @@ describe('membership changes', () => {
     // Entry 4 removes 1, entry 5 follows it. 2 stores 4 but never 5, and never hears
     // that 4 committed (nor the hand-over).
     c.proposeConfChange(1n, { type: RemoveNode, nodeId: 1n });
+    c.processReady(c.node(1n)); // entry 4 goes out alone
     c.propose(1n, 'x');
     c.filter = (m) =>
       !(m.from === 1n && m.to === 2n) ||
