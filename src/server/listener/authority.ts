@@ -373,16 +373,16 @@ export class AuthorityRewriter {
     while (pos < chunk.length) {
       if (this.payloadLeft > 0) {
         const n = Math.min(this.payloadLeft, chunk.length - pos);
-        if (this.current !== undefined) {
-          this.current.parts.push(chunk.subarray(pos, pos + n));
-        }
         pos += n;
         this.payloadLeft -= n;
-        if (this.payloadLeft === 0 && this.current !== undefined) {
-          const frame = this.current;
+        const frame = this.current;
+        if (frame === undefined) continue; // passed through in the current run
+        // Header block bytes are held back, never part of a run.
+        frame.parts.push(chunk.subarray(pos - n, pos));
+        runStart = pos;
+        if (this.payloadLeft === 0) {
           this.current = undefined;
           out.push(...this.headerFrame(frame.type, frame.flags, frame.streamId, Buffer.concat(frame.parts, frame.length)));
-          runStart = pos;
         }
         continue;
       }
