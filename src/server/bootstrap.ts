@@ -328,7 +328,8 @@ async function restartMember(
   const walSnap = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 };
   const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {
-    const { metadata, hardState, entries } = await wal.readAll();
+    const contents = await wal.readAll();
+    const { metadata } = contents;
     const md = WalMetadata.decode(metadata) as unknown as { NodeID: unknown; ClusterID: unknown };
     const memberId = toBigInt(md.NodeID as never, true);
     const clusterId = toBigInt(md.ClusterID as never, true);
@@ -341,14 +342,12 @@ async function restartMember(
       membership.restore(data.membership);
       alarms.restore(data.alarms);
     }
-    if (!cfg.forceNewCluster) raftStorage.setHardState(hardState);
+    const { hardState, entries } = cfg.forceNewCluster
+      ? await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, contents.entries, contents.hardState, log)
+      : contents;
+    raftStorage.setHardState(hardState);
     raftStorage.append(entries);
     const snapshotIndex = snapshot?.metadata.index ?? 0;
-    if (cfg.forceNewCluster) {
-      const forced = await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, entries, hardState, log);
-      entries.splice(0, entries.length, ...forced.entries);
-      raftStorage.setHardState(forced.hardState);
-    }
     log.info(
       {
         'local-member-id': idHex(memberId),
@@ -363,7 +362,7 @@ async function restartMember(
       log.info({ 'data-dir': cfg.dataDir }, 'the data dir already holds a member; --initial-cluster flags are ignored');
     }
     return {
-      votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, raftStorage.initialState().hardState.commit),
+      votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, hardState.commit),
       initialPeers: membership.list().filter((m) => m.id !== memberId),
       memberId,
       clusterId,

@@ -1,0 +1,123 @@
+// Multi-member clusters on 127.0.0.1 for end-to-end tests, started the way deployment
+// guides start them: the same --initial-cluster on every member.
+
+import path from 'node:path';
+import { type Member, ctl, etcdctl, freePort, startMember, tempDir } from './harness.js';
+
+export interface Slot {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+}
+
+export interface ClusterPlan {
+  slots: Slot[];
+  initialCluster: string;
+  token: string;
+}
+
+export async function planCluster(n: number, prefix = 'm'): Promise<ClusterPlan> {
+  const base = tempDir('etcd-ts-cluster-');
+  const slots: Slot[] = [];
+  for (let i = 1; i <= n; i++) {
+    slots.push({ name: `${prefix}${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(base, `${prefix}${i}`) });
+  }
+  return {
+    slots,
+    initialCluster: slots.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(','),
+    token: `tok-${path.basename(base)}`,
+  };
+}
+
+export function flagsFor(plan: ClusterPlan, s: Slot, state: 'new' | 'existing' = 'new', initialCluster = plan.initialCluster): string[] {
+  return [
+    '--name', s.name,
+    '--data-dir', s.dataDir,
+    '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
+    '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
+    '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+    '--initial-cluster', initialCluster,
+    '--initial-cluster-token', plan.token,
+    '--initial-cluster-state', state,
+  ];
+}
+
+/** The same configuration as ETCD_* variables, as /etc/etcd/etcd.conf would hold it. */
+export function envFor(plan: ClusterPlan, s: Slot, state: 'new' | 'existing' = 'new'): Record<string, string> {
+  return {
+    ETCD_NAME: s.name,
+    ETCD_DATA_DIR: s.dataDir,
+    ETCD_LISTEN_CLIENT_URLS: `http://127.0.0.1:${s.clientPort}`,
+    ETCD_ADVERTISE_CLIENT_URLS: `http://127.0.0.1:${s.clientPort}`,
+    ETCD_LISTEN_PEER_URLS: `http://127.0.0.1:${s.peerPort}`,
+    ETCD_INITIAL_ADVERTISE_PEER_URLS: `http://127.0.0.1:${s.peerPort}`,
+    ETCD_INITIAL_CLUSTER: plan.initialCluster,
+    ETCD_INITIAL_CLUSTER_TOKEN: plan.token,
+    ETCD_INITIAL_CLUSTER_STATE: state,
+  };
+}
+
+export function clientUrl(s: Slot): string {
+  return `http://127.0.0.1:${s.clientPort}`;
+}
+
+/** Starts one slot (flags, or ETCD_* variables only when `viaEnv`) and waits until it serves. */
+export function startSlot(plan: ClusterPlan, s: Slot, opts: { viaEnv?: boolean; args?: string[]; state?: 'new' | 'existing'; waitReady?: boolean } = {}): Promise<Member> {
+  const state = opts.state ?? 'new';
+  return startMember({
+    name: s.name,
+    dataDir: s.dataDir,
+    clientPort: s.clientPort,
+    peerPort: s.peerPort,
+    bare: true,
+    args: [...(opts.viaEnv ? [] : flagsFor(plan, s, state)), ...(opts.args ?? [])],
+    env: opts.viaEnv ? envFor(plan, s, state) : {},
+    waitReady: opts.waitReady,
+  });
+}
+
+/** Starts every slot at once (members wait for each other) and resolves when all serve. */
+export function startCluster(plan: ClusterPlan, opts: { args?: string[]; viaEnv?: number[] } = {}): Promise<Member[]> {
+  return Promise.all(plan.slots.map((s, i) => startSlot(plan, s, { args: opts.args, viaEnv: opts.viaEnv?.includes(i) })));
+}
+
+interface StatusJson {
+  Endpoint: string;
+  Status: { header: { member_id: number; revision: number }; leader: number; raftTerm: number };
+}
+
+export async function statusOf(endpoint: string): Promise<StatusJson['Status']> {
+  return (JSON.parse(await ctl(endpoint, ['endpoint', 'status', '-w', 'json'])) as StatusJson[])[0]!.Status;
+}
+
+/** Index of the member that is leader according to the members (retrying until they agree). */
+export async function leaderIndex(members: Member[], timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
+      if (m.proc.exitCode !== null || m.proc.signalCode !== null) continue;
+      const r = await etcdctl(m.clientUrl, ['endpoint', 'status', '-w', 'json', '--command-timeout=2s']);
+      if (r.code !== 0) continue;
+      const st = (JSON.parse(r.stdout) as StatusJson[])[0]!.Status;
+      if (st.leader !== 0 && st.leader === st.header.member_id) return i;
+    }
+    if (Date.now() > deadline) throw new Error('no leader elected');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Retries `fn` until it returns without throwing (or the time runs out). */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+}

@@ -1,0 +1,251 @@
+// Three-member clusters on loopback, driven by stock etcdctl: bootstrap as the guides do
+// it, failover under load, catching up (also through a snapshot), membership changes,
+// disaster recovery with --force-new-cluster, and a minority that cannot commit.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { EtcdClient } from './client.js';
+import { type Member, cleanup, ctl, etcdctl, stopMember, waitFor, startMember, freePort, tempDir } from './harness.js';
+import { type ClusterPlan, clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot, flagsFor } from './cluster-harness.js';
+import path from 'node:path';
+
+afterAll(cleanup);
+
+/** Fast timeouts keep failover tests short; etcd's rule (election ≥ 5 heartbeats) holds. */
+const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500'];
+
+async function hashes(endpoints: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const ep of endpoints) out.push((await ctl(ep, ['endpoint', 'hashkv'])).split(', ')[1]!.trim());
+  return out;
+}
+
+/** Writes unique keys through `endpoints` until stopped; returns what was acknowledged. */
+function writeLoad(endpoints: string[], workers = 6): { stop(): Promise<Map<string, string>> } {
+  const acked = new Map<string, string>();
+  const clients = endpoints.map((ep) => new EtcdClient(ep));
+  let stopping = false;
+  const loops = Array.from({ length: workers }, async (_, w) => {
+    const client = clients[w % clients.length]!;
+    for (let i = 0; !stopping; i++) {
+      const key = `load/${w}/${i}`;
+      try {
+        await client.put(key, `v${i}`);
+        acked.set(key, `v${i}`);
+      } catch {
+        await new Promise((r) => setTimeout(r, 50)); // no leader for a moment: try the next key
+      }
+    }
+  });
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+      for (const c of clients) c.close();
+      return acked;
+    },
+  };
+}
+
+async function assertAllPresent(endpoint: string, acked: Map<string, string>): Promise<void> {
+  const client = new EtcdClient(endpoint);
+  try {
+    const missing: string[] = [];
+    for (const [k, v] of acked) if ((await client.get(k)) !== v) missing.push(k);
+    expect(missing).toEqual([]);
+  } finally {
+    client.close();
+  }
+}
+
+describe('bootstrap as the guides do it', () => {
+  it('three members (one configured only through ETCD_* variables) serve health, members and replicated writes', async () => {
+    const plan = await planCluster(3);
+    const members = await startCluster(plan, { viaEnv: [2] });
+    for (const m of members) {
+      const h = await etcdctl(m.clientUrl, ['endpoint', 'health']);
+      expect(h.code, h.stderr).toBe(0);
+      expect(h.stderr).toContain('is healthy: successfully committed proposal');
+      const table = await ctl(m.clientUrl, ['member', 'list', '-w', 'table']);
+      for (const s of plan.slots) {
+        expect(table).toMatch(new RegExp(`\\| started \\| +${s.name} \\| http://127\\.0\\.0\\.1:${s.peerPort} \\| http://127\\.0\\.0\\.1:${s.clientPort} \\|`));
+      }
+    }
+    expect(await ctl(members[0]!.clientUrl, ['put', 'guide', 'works'])).toBe('OK\n');
+    for (const m of members) expect(await ctl(m.clientUrl, ['get', 'guide', '--print-value-only'])).toBe('works\n');
+    // a write through a follower is forwarded to the leader
+    const leader = await leaderIndex(members);
+    const follower = members[(leader + 1) % 3]!;
+    expect(await ctl(follower.clientUrl, ['put', 'via-follower', 'yes'])).toBe('OK\n');
+    expect(await ctl(members[leader]!.clientUrl, ['get', 'via-follower', '--print-value-only'])).toBe('yes\n');
+    // leases are renewed by the leader even through a follower
+    const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(follower.clientUrl, ['lease', 'grant', '60']))![1]!;
+    expect(await ctl(follower.clientUrl, ['lease', 'keep-alive', '--once', lease])).toBe(`lease ${lease} keepalived with TTL(60)\n`);
+    expect(await ctl(follower.clientUrl, ['lease', 'timetolive', lease])).toMatch(/granted with TTL\(60s\), remaining\((59|60)s\)/);
+    await Promise.all(members.map((m) => stopMember(m)));
+  });
+});
+
+describe('failover', () => {
+  for (const victim of ['leader', 'follower'] as const) {
+    it(`kill -9 of the ${victim} under a write load loses no acknowledged write; it restarts and catches up`, async () => {
+      const plan = await planCluster(3);
+      const members = await startCluster(plan, { args: FAST });
+      const leader = await leaderIndex(members);
+      const killed = victim === 'leader' ? leader : (leader + 1) % 3;
+      const survivors = [0, 1, 2].filter((i) => i !== killed);
+      const load = writeLoad(survivors.map((i) => members[i]!.clientUrl));
+      await new Promise((r) => setTimeout(r, 1000));
+      members[killed]!.proc.kill('SIGKILL');
+      await members[killed]!.exited;
+      await new Promise((r) => setTimeout(r, 2000));
+      const acked = await load.stop();
+      expect(acked.size).toBeGreaterThan(20);
+      const newLeader = await leaderIndex(survivors.map((i) => members[i]!));
+      expect(newLeader).toBeGreaterThanOrEqual(0);
+      for (const i of survivors) await assertAllPresent(members[i]!.clientUrl, acked);
+      members[killed] = await startSlot(plan, plan.slots[killed]!, { args: FAST });
+      await eventually(async () => assertAllPresent(members[killed]!.clientUrl, acked));
+      await eventually(async () => {
+        const h = await hashes(members.map((m) => m.clientUrl));
+        expect(new Set(h).size).toBe(1);
+      });
+      await Promise.all(members.map((m) => stopMember(m)));
+    });
+  }
+
+  it('a member that was down while the others moved on catches up through a snapshot', async () => {
+    const plan = await planCluster(3);
+    const args = [...FAST, '--snapshot-count', '100'];
+    const members = await startCluster(plan, { args });
+    const leader = await leaderIndex(members);
+    const down = (leader + 1) % 3;
+    await stopMember(members[down]!, 'SIGKILL');
+    // more than the 5000 entries a leader keeps behind its snapshot for slow followers
+    const client = new EtcdClient(members[leader]!.clientUrl);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < 6000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `v${i}`);
+      }),
+    );
+    client.close();
+    const rev = (JSON.parse(await ctl(members[leader]!.clientUrl, ['get', 'bulk/05999', '-w', 'json'])) as { header: { revision: number } }).header.revision;
+    await ctl(members[leader]!.clientUrl, ['compaction', String(rev)]);
+    members[down] = await startSlot(plan, plan.slots[down]!, { args });
+    await waitFor(members[down]!, 'installed the store from a leader snapshot', 60_000);
+    await eventually(async () => {
+      expect(await ctl(members[down]!.clientUrl, ['get', 'bulk/05999', '--consistency=s', '--print-value-only'])).toBe('v5999\n');
+    });
+    await eventually(async () => {
+      const h = await hashes(members.map((m) => m.clientUrl));
+      expect(new Set(h).size).toBe(1);
+    });
+    await Promise.all(members.map((m) => stopMember(m)));
+  });
+
+  it('a stopped minority cannot commit; the majority serves; after SIGCONT all converge', async () => {
+    const plan = await planCluster(3);
+    const members = await startCluster(plan, { args: FAST });
+    const leader = await leaderIndex(members);
+    // one member paused: the other two are a majority and keep serving
+    const paused = (leader + 1) % 3;
+    members[paused]!.proc.kill('SIGSTOP');
+    expect(await ctl(members[leader]!.clientUrl, ['put', 'majority', 'serves'])).toBe('OK\n');
+    // two members paused: the remaining one is a minority and cannot commit
+    const other = [0, 1, 2].find((i) => i !== leader && i !== paused)!;
+    members[other]!.proc.kill('SIGSTOP');
+    const stuck = await etcdctl(members[leader]!.clientUrl, ['put', 'minority', 'fails', '--command-timeout=3s']);
+    expect(stuck.code).not.toBe(0);
+    members[paused]!.proc.kill('SIGCONT');
+    members[other]!.proc.kill('SIGCONT');
+    await eventually(async () => {
+      expect(await ctl(members[paused]!.clientUrl, ['get', 'majority', '--print-value-only'])).toBe('serves\n');
+      const h = await hashes(members.map((m) => m.clientUrl));
+      expect(new Set(h).size).toBe(1);
+    });
+    await Promise.all(members.map((m) => stopMember(m)));
+  });
+});
+
+describe('membership changes', () => {
+  it('adds a fourth member that joins with existing, removes it, then adds and promotes a learner', async () => {
+    const plan = await planCluster(3);
+    const members = await startCluster(plan, { args: FAST });
+    const ep = members[0]!.clientUrl;
+    await ctl(ep, ['put', 'before-join', 'x']);
+    const joiner = await addAndStart(plan, ep, 'm4', false);
+    expect(await ctl(joiner.clientUrl, ['get', 'before-join', '--print-value-only'])).toBe('x\n');
+    expect(await ctl(ep, ['member', 'list'])).toMatch(/, started, m4, /);
+    const id4 = /([0-9a-f]+), started, m4,/.exec(await ctl(ep, ['member', 'list']))![1]!;
+    expect(await ctl(ep, ['member', 'remove', id4])).toMatch(new RegExp(`^Member +${id4} removed from cluster `));
+    expect(await joiner.exited).not.toBe(0); // a removed member shuts itself down
+    expect(joiner.output()).toContain('removed from the cluster');
+
+    const learner = await addAndStart(plan, ep, 'm5', true);
+    const id5 = /([0-9a-f]+), started, m5, .*, true/.exec(await ctl(ep, ['member', 'list']))![1]!;
+    await eventually(async () => {
+      expect(await ctl(ep, ['member', 'promote', id5])).toMatch(new RegExp(`^Member +${id5} promoted in cluster `));
+    });
+    expect(await ctl(ep, ['member', 'list'])).toMatch(new RegExp(`${id5}, started, m5, .*, false`));
+    expect(await ctl(learner.clientUrl, ['put', 'from-promoted', 'ok'])).toBe('OK\n');
+    await Promise.all([...members, learner].map((m) => stopMember(m)));
+  });
+});
+
+/** `etcdctl member add`, then start the new member with the printed ETCD_* lines. */
+async function addAndStart(plan: ClusterPlan, endpoint: string, name: string, learner: boolean): Promise<Member> {
+  const peerPort = await freePort();
+  const clientPort = await freePort();
+  const out = await ctl(endpoint, ['member', 'add', name, `--peer-urls=http://127.0.0.1:${peerPort}`, ...(learner ? ['--learner'] : [])]);
+  const env: Record<string, string> = {};
+  for (const [, k, v] of out.matchAll(/^(ETCD_[A-Z_]+)="(.*)"$/gm)) env[k!] = v!;
+  expect(env.ETCD_NAME).toBe(name);
+  expect(env.ETCD_INITIAL_CLUSTER_STATE).toBe('existing');
+  expect(env.ETCD_INITIAL_CLUSTER).toContain(`${name}=http://127.0.0.1:${peerPort}`);
+  return startMember({
+    name,
+    bare: true,
+    env,
+    args: [
+      '--data-dir', path.join(tempDir(), name),
+      '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster-token', plan.token,
+      ...FAST,
+    ],
+    clientPort,
+    peerPort,
+  });
+}
+
+describe('disaster recovery', () => {
+  it('--force-new-cluster brings back a cluster that lost two of three members, data intact, then grows back to three', async () => {
+    const plan = await planCluster(3);
+    const members = await startCluster(plan, { args: FAST });
+    const ep = members[0]!.clientUrl;
+    for (let i = 0; i < 20; i++) await ctl(ep, ['put', `dr/${i}`, `v${i}`]);
+    members[1]!.proc.kill('SIGKILL');
+    members[2]!.proc.kill('SIGKILL');
+    await Promise.all([members[1]!.exited, members[2]!.exited]);
+    await stopMember(members[0]!);
+    const s = plan.slots[0]!;
+    const survivor = await startMember({
+      name: s.name,
+      bare: true,
+      clientPort: s.clientPort,
+      peerPort: s.peerPort,
+      args: [...flagsFor(plan, s), '--force-new-cluster', ...FAST],
+    });
+    const list = await ctl(clientUrl(s), ['member', 'list']);
+    expect(list.trim().split('\n')).toHaveLength(1);
+    expect(list).toContain(`, started, ${s.name}, `);
+    expect(await ctl(clientUrl(s), ['get', 'dr/', '--prefix', '--keys-only'])).toContain('dr/19');
+    expect(await ctl(clientUrl(s), ['put', 'after-recovery', 'ok'])).toBe('OK\n');
+    const second = await addAndStart(plan, clientUrl(s), 'r2', false);
+    const third = await addAndStart(plan, clientUrl(s), 'r3', false);
+    expect((await ctl(clientUrl(s), ['member', 'list'])).trim().split('\n')).toHaveLength(3);
+    expect(await ctl(third.clientUrl, ['get', 'dr/19', '--print-value-only'])).toBe('v19\n');
+    await Promise.all([survivor, second, third].map((m) => stopMember(m)));
+  });
+});
