@@ -53,8 +53,11 @@ export function checkStructure(m: Message, self: bigint): StepError | undefined 
   if (m.to !== self) return new StepError('wrong-recipient', `raft: message addressed to ${hex16(m.to)}, not to ${hex16(self)}`);
   if (m.from === 0n) return malformed(m, 'sender is none (0)');
   if (m.from === self) return new StepError('wrong-recipient', 'raft: message claims to come from this member');
-  for (const f of ['term', 'logTerm', 'index', 'commit', 'rejectHint'] as const) {
-    if (!isIndex(m[f])) return malformed(m, `${f} ${String(m[f])} is not a non-negative safe integer`);
+  if (!isIndex(m.term) || !isIndex(m.logTerm) || !isIndex(m.index) || !isIndex(m.commit) || !isIndex(m.rejectHint)) {
+    return malformed(
+      m,
+      `term/logTerm/index/commit/rejectHint must be non-negative safe integers (got ${String(m.term)}/${String(m.logTerm)}/${String(m.index)}/${String(m.commit)}/${String(m.rejectHint)})`,
+    );
   }
   if (typeof m.reject !== 'boolean') return malformed(m, 'reject must be a boolean');
   if (m.context !== undefined && !(m.context instanceof Uint8Array)) return malformed(m, 'context must be bytes');
