@@ -4,25 +4,51 @@
 //   npm run bench:mvcc            full run (1M keys for the restart figures)
 //   npm run bench:mvcc -- --quick smaller sizes, for a smoke run
 //
-// Run with --expose-gc for meaningful heap figures (npm script: node --expose-gc via tsx).
+// The restart is measured in a child process started with --expose-gc, so its memory
+// figures hold the restored store alone. Each rate is given by wall clock and per
+// CPU-second (all threads): on a shared machine the latter shows what a free core does.
 
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MvccStore } from '../../src/mvcc/index.js';
 
 const quick = process.argv.includes('--quick');
 const VALUE = Buffer.alloc(256, 0x61);
 const gc = (globalThis as { gc?: () => void }).gc;
 
+const KEYS: Buffer[] = [];
+
+/** Keys are made once: building them per operation would cost more than the store does. */
 function key(i: number): Buffer {
-  return Buffer.from(`/registry/pods/default/pod-${i.toString().padStart(8, '0')}`);
+  let k = KEYS[i];
+  if (!k) k = KEYS[i] = Buffer.from(`/registry/pods/default/pod-${i.toString().padStart(8, '0')}`);
+  return k;
 }
 
 function mb(n: number): string {
   return `${(n / 1024 / 1024).toFixed(0)} MB`;
 }
 
+let cpuMark = process.cpuUsage();
+
+/** Starts a measurement: wall clock and process CPU time (all threads, LevelDB's included). */
+function mark(): number {
+  cpuMark = process.cpuUsage();
+  return performance.now();
+}
+
+/**
+ * Prints the rate by wall clock and per CPU-second: on a shared machine the second
+ * shows what one free core would do.
+ */
 function report(name: string, ops: number, ms: number, unit = 'ops/s'): void {
-  console.log(`${name.padEnd(44)} ${Math.round((ops * 1000) / ms).toLocaleString('en-US').padStart(12)} ${unit}  (${ops.toLocaleString('en-US')} in ${ms.toFixed(0)} ms)`);
+  const cpu = process.cpuUsage(cpuMark);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(12);
+  console.log(
+    `${name.padEnd(46)} ${fmt((ops * 1000) / ms)} ${unit} ${fmt((ops * 1000) / cpuMs)} per cpu-s  (${ops.toLocaleString('en-US')} in ${ms.toFixed(0)} ms, cpu ${cpuMs.toFixed(0)} ms)`,
+  );
 }
 
 async function load(store: MvccStore, n: number, perBatch: number, startIndex: number): Promise<number> {
@@ -42,35 +68,36 @@ async function main(): Promise<void> {
 
     // ---- puts, 100 per apply batch ----
     const puts = quick ? 100_000 : 500_000;
-    let t = performance.now();
+    let t = mark();
     index = await load(store, puts, 100, index);
     report('put, 100 per commit (256 B values)', puts, performance.now() - t);
 
     // ---- overwrite puts (existing keys) ----
-    t = performance.now();
+    t = mark();
     index = await load(store, puts, 100, index);
     report('put over existing keys, 100 per commit', puts, performance.now() - t);
 
     // ---- single-key range ----
     const gets = quick ? 200_000 : 1_000_000;
-    t = performance.now();
+    t = mark();
     for (let i = 0; i < gets; i++) await store.range({ key: key((i * 7919) % puts) });
     report('range, single key (latest)', gets, performance.now() - t);
 
     // ---- 1000-key range ----
     const scans = quick ? 500 : 2_000;
     const prefix = Buffer.from('/registry/pods/default/pod-');
-    t = performance.now();
+    t = mark();
     for (let i = 0; i < scans; i++) {
       const from = (i * 1009) % (puts - 1000);
       await store.range({ key: key(from), rangeEnd: key(from + 1000) });
     }
     report('range, 1000 keys (latest)', scans, performance.now() - t);
-    t = performance.now();
-    for (let i = 0; i < scans; i++) await store.range({ key: prefix, rangeEnd: Buffer.from('/registry/pods/default/pod.'), limit: 1000 });
-    report('range, prefix with limit 1000 (count all)', scans, performance.now() - t);
+    const pages = 20;
+    t = mark();
+    for (let i = 0; i < pages; i++) await store.range({ key: prefix, rangeEnd: Buffer.from('/registry/pods/default/pod.'), limit: 1000 });
+    report(`range, limit 1000 of ${puts.toLocaleString('en-US')} (counts all)`, pages, performance.now() - t);
     const hist = quick ? 100 : 500;
-    t = performance.now();
+    t = mark();
     for (let i = 0; i < hist; i++) {
       const from = (i * 1009) % (puts - 1000);
       await store.range({ key: key(from), rangeEnd: key(from + 1000), revision: 2 + puts - 1 });
@@ -91,13 +118,18 @@ async function main(): Promise<void> {
         streams.push(ws);
       }
       const writes = shape === 'prefix' ? (quick ? 2_000 : 10_000) : quick ? 100_000 : 200_000;
-      t = performance.now();
+      t = mark();
       for (let i = 0; i < writes; i += 100) {
         for (let j = i; j < i + 100; j++) await store.put({ key: key(j % 1000), value: VALUE, lease: 0n }, ++index);
         await store.commit();
       }
       const ms = performance.now() - t;
-      report(`watch: events delivered, 1000 ${shape} watchers`, delivered, ms, 'events/s');
+      report(
+        shape === 'prefix' ? 'watch: events delivered to 1000 prefix watchers' : 'watch: puts with 1000 single-key watchers',
+        delivered,
+        ms,
+        'events/s',
+      );
       for (const ws of streams) ws.close();
     }
 
@@ -107,30 +139,48 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     const n = quick ? 100_000 : 1_000_000;
     store = await MvccStore.open({ dir });
-    t = performance.now();
+    t = mark();
     await load(store, n, 1000, 0);
     report(`load ${n.toLocaleString('en-US')} keys, 1000 per commit`, n, performance.now() - t);
     await store.close();
-    gc?.();
-    const before = process.memoryUsage();
-    t = performance.now();
-    store = await MvccStore.open({ dir });
-    const restartMs = performance.now() - t;
-    gc?.();
-    const after = process.memoryUsage();
-    console.log(`restart with ${n.toLocaleString('en-US')} keys of 256 B: ${(restartMs / 1000).toFixed(2)} s`);
-    console.log(
-      `memory after restart: rss ${mb(after.rss)}, heap used ${mb(after.heapUsed)} (+${mb(after.heapUsed - before.heapUsed)}), ` +
-        `external+arrayBuffers ${mb(after.external + after.arrayBuffers)}${gc ? '' : ' (run with --expose-gc for exact heap)'}`,
-    );
-    console.log(`db size on disk ${mb(store.dbSize())}, in use ${mb(store.dbSizeInUse())}`);
-    t = performance.now();
-    for (let i = 0; i < 200_000; i++) await store.range({ key: key((i * 7919) % n) });
-    report('range, single key, 1M-key store', 200_000, performance.now() - t);
-    await store.close();
+    // reopen in a fresh process, so memory figures hold only the restored store
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--restart', dir, String(n)], {
+        stdio: 'inherit',
+      });
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`restart run exited with ${code}`))));
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+/** The restart measurement, run in a child process on the store `main` built. */
+async function restart(dir: string, n: number): Promise<void> {
+  gc?.();
+  const before = process.memoryUsage();
+  const t = mark();
+  const store = await MvccStore.open({ dir });
+  const restartMs = performance.now() - t;
+  const restartCpu = process.cpuUsage(cpuMark);
+  gc?.();
+  const after = process.memoryUsage();
+  console.log(
+    `restart with ${n.toLocaleString('en-US')} keys of 256 B: ${(restartMs / 1000).toFixed(2)} s ` +
+      `(cpu ${((restartCpu.user + restartCpu.system) / 1e6).toFixed(2)} s)`,
+  );
+  console.log(
+    `memory after restart: rss ${mb(after.rss)}, heap used ${mb(after.heapUsed)} (+${mb(after.heapUsed - before.heapUsed)}), ` +
+      `external+arrayBuffers ${mb(after.external + after.arrayBuffers)}`,
+  );
+  console.log(`db size on disk ${mb(store.dbSize())}, in use ${mb(store.dbSizeInUse())}`);
+  const gets = 200_000;
+  const t2 = mark();
+  for (let i = 0; i < gets; i++) await store.range({ key: key((i * 7919) % n) });
+  report(`range, single key, ${n.toLocaleString('en-US')}-key store`, gets, performance.now() - t2);
+  await store.close();
+}
+
+const restartAt = process.argv.indexOf('--restart');
+if (restartAt >= 0) await restart(process.argv[restartAt + 1]!, Number(process.argv[restartAt + 2]));
+else await main();

@@ -115,45 +115,96 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Unmarshals a KeyValue; `key` and `value` are views into `data`. Throws ProtoDecodeError. */
+// Decoder state, module-level so decoding allocates nothing but its result.
+let dbuf: Buffer = EMPTY;
+let dpos = 0;
+let dend = 0;
+
+/** Unsigned varint below 2^53 at dpos. */
+function dvarint(): number {
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < 8; i++) {
+    if (dpos >= dend) throw new ProtoDecodeError('KeyValue: truncated varint');
+    const b = dbuf[dpos++]!;
+    result += (b & 0x7f) * mul;
+    if (b < 0x80) return result;
+    mul *= 128;
+  }
+  throw new ProtoDecodeError('KeyValue: integer above 2^53');
+}
+
+/** A length-delimited field at dpos: returns its start, leaves dpos after it. */
+function dbytes(): number {
+  const len = dvarint();
+  if (dpos + len > dend) throw new ProtoDecodeError(`KeyValue: length ${len} runs past the end`);
+  const start = dpos;
+  dpos += len;
+  return start;
+}
+
+/**
+ * Unmarshals a KeyValue; `key` and `value` are views into `data`. Throws
+ * ProtoDecodeError on malformed input. Hand-rolled, without per-field allocation:
+ * it runs once per stored record when the index is rebuilt at open.
+ */
 export function decodeKeyValue(data: Uint8Array): KeyValue {
-  const r = new Reader(data);
+  dbuf = asBuffer(data);
+  dpos = 0;
+  dend = dbuf.length;
+  const buf = dbuf;
   let key: Buffer = EMPTY;
   let value: Buffer = EMPTY;
   let createRevision = 0;
   let modRevision = 0;
   let version = 0;
   let lease = 0n;
-  while (!r.done()) {
-    const [field, wt] = r.tag();
-    switch (field) {
-      case 1:
-        expect(wt, WireType.Bytes);
-        key = asBuffer(r.bytes());
-        break;
-      case 2:
-        expect(wt, WireType.Varint);
-        createRevision = r.uint53();
-        break;
-      case 3:
-        expect(wt, WireType.Varint);
-        modRevision = r.uint53();
-        break;
-      case 4:
-        expect(wt, WireType.Varint);
-        version = r.uint53();
-        break;
-      case 5:
-        expect(wt, WireType.Bytes);
-        value = asBuffer(r.bytes());
-        break;
-      case 6:
-        expect(wt, WireType.Varint);
-        lease = BigInt.asIntN(64, r.uint64());
-        break;
-      default:
-        r.skip(wt);
+  try {
+    while (dpos < dend) {
+      const tag = dvarint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      switch (field) {
+        case 1: {
+          expect(wt, WireType.Bytes);
+          const start = dbytes();
+          key = buf.subarray(start, dpos);
+          break;
+        }
+        case 2:
+          expect(wt, WireType.Varint);
+          createRevision = dvarint();
+          break;
+        case 3:
+          expect(wt, WireType.Varint);
+          modRevision = dvarint();
+          break;
+        case 4:
+          expect(wt, WireType.Varint);
+          version = dvarint();
+          break;
+        case 5: {
+          expect(wt, WireType.Bytes);
+          const start = dbytes();
+          value = buf.subarray(start, dpos);
+          break;
+        }
+        default: {
+          // lease (field 6, a full 64-bit varint) and unknown fields go through the generic reader
+          if (field === 0) throw new ProtoDecodeError('KeyValue: field number 0');
+          const r = new Reader(buf, dpos, dend);
+          if (field === 6) {
+            expect(wt, WireType.Varint);
+            lease = BigInt.asIntN(64, r.uint64());
+          } else {
+            r.skip(wt);
+          }
+          dpos = r.pos;
+        }
+      }
     }
+  } finally {
+    dbuf = EMPTY;
   }
   return { key, createRevision, modRevision, version, value, lease };
 }

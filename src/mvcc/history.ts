@@ -8,16 +8,12 @@ import type { Event } from './types.js';
 const MAX_EVENTS = 16_384;
 const MAX_BYTES = 32 * 1024 * 1024;
 
-interface RevisionEvents {
-  rev: number;
-  events: Event[];
-  bytes: number;
-}
-
 export class RecentHistory {
-  private groups: RevisionEvents[] = [];
+  // parallel arrays from `head` on, in revision order
+  private events: Event[] = [];
+  private revs: number[] = [];
+  private sizes: number[] = [];
   private head = 0;
-  private events = 0;
   private bytes = 0;
   /** every event with revision >= startRev (and <= the last notified one) is held here */
   startRev: number;
@@ -26,31 +22,27 @@ export class RecentHistory {
     this.startRev = nextRev;
   }
 
-  /** Appends one commit's events (revision order). */
+  /** Appends one commit's events (revision order); drops whole old revisions past the bounds. */
   append(events: Event[]): void {
-    let i = 0;
-    while (i < events.length) {
-      const rev = events[i]!.kv.modRevision;
-      let j = i;
-      let bytes = 0;
-      while (j < events.length && events[j]!.kv.modRevision === rev) {
-        bytes += eventBytes(events[j]!);
-        j++;
+    for (const ev of events) {
+      const size = eventBytes(ev);
+      this.events.push(ev);
+      this.revs.push(ev.kv.modRevision);
+      this.sizes.push(size);
+      this.bytes += size;
+    }
+    while (this.events.length - this.head > MAX_EVENTS || this.bytes > MAX_BYTES) {
+      const rev = this.revs[this.head]!;
+      while (this.head < this.events.length && this.revs[this.head] === rev) {
+        this.bytes -= this.sizes[this.head]!;
+        this.head++;
       }
-      this.groups.push({ rev, events: events.slice(i, j), bytes });
-      this.events += j - i;
-      this.bytes += bytes;
-      i = j;
+      this.startRev = rev + 1;
     }
-    while (this.events > MAX_EVENTS || this.bytes > MAX_BYTES) {
-      const g = this.groups[this.head]!;
-      this.groups[this.head++] = undefined as unknown as RevisionEvents;
-      this.events -= g.events.length;
-      this.bytes -= g.bytes;
-      this.startRev = g.rev + 1;
-    }
-    if (this.head > 1024 && this.head * 2 > this.groups.length) {
-      this.groups = this.groups.slice(this.head);
+    if (this.head > 4096 && this.head * 2 > this.events.length) {
+      this.events = this.events.slice(this.head);
+      this.revs = this.revs.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
       this.head = 0;
     }
   }
@@ -58,15 +50,15 @@ export class RecentHistory {
   /** Events with revision in [from, to]; `from` must be >= startRev. */
   range(from: number, to: number): Event[] {
     let lo = this.head;
-    let hi = this.groups.length;
+    let hi = this.revs.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.groups[mid]!.rev < from) lo = mid + 1;
+      if (this.revs[mid]! < from) lo = mid + 1;
       else hi = mid;
     }
-    const out: Event[] = [];
-    for (let i = lo; i < this.groups.length && this.groups[i]!.rev <= to; i++) out.push(...this.groups[i]!.events);
-    return out;
+    let end = lo;
+    while (end < this.revs.length && this.revs[end]! <= to) end++;
+    return this.events.slice(lo, end);
   }
 }
 

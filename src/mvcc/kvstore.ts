@@ -67,12 +67,22 @@ interface IndexHit {
 /** The writes of one apply-level operation: one main revision, sub-revisions per change. */
 class WriteTxn {
   changes = 0;
-  /** each touched key as it was before the txn: an event's prevKv is the key at rev-1 */
-  private readonly before = new Map<string, KeyValue | undefined>();
-  constructor(readonly beginRev: number) {}
+  /**
+   * Each touched key as it was before the txn, for txns of several ops: an event's
+   * prevKv is the key at rev-1, even when an earlier op of the txn changed it.
+   */
+  private readonly before: Map<string, KeyValue | undefined> | undefined;
+
+  constructor(
+    readonly beginRev: number,
+    multiOp: boolean,
+  ) {
+    this.before = multiOp ? new Map() : undefined;
+  }
 
   /** The key's state before this txn, given its state before the current op. */
   prevForEvent(key: string, current: KeyValue | undefined): KeyValue | undefined {
+    if (!this.before) return current;
     if (!this.before.has(key)) this.before.set(key, current);
     return this.before.get(key);
   }
@@ -91,6 +101,8 @@ export class MvccStore {
   private appliedIndex: number;
   private storedIndex: number;
   private notifiedRev: number;
+  /** revision as of the last issued commit (what a backend view holds) */
+  private committedRev: number;
   private pendingEvents: Event[] = [];
   private commitWaiters: Array<() => void> = [];
   /** the LevelDB write in flight (settles, never rejects; failures land in writeError) */
@@ -111,7 +123,7 @@ export class MvccStore {
     this.currentRev = state.currentRev;
     this.compactMainRev = state.compactRev;
     this.appliedIndex = this.storedIndex = state.consistentIndex;
-    this.notifiedRev = state.currentRev;
+    this.notifiedRev = this.committedRev = state.currentRev;
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
     this.logger = opts.logger;
     this.watchable = new WatchableStore({
@@ -253,13 +265,13 @@ export class MvccStore {
     this.checkOpen();
     try {
       checkPutRequest(req);
-      const prev = this.index.get(req.key.toString('latin1'));
-      const prevKv = prev?.isLive() ? latestKv(prev) : undefined;
-      if ((req.ignoreValue || req.ignoreLease) && !prevKv) throw new MvccError('key-not-found');
-      const tw = new WriteTxn(this.currentRev);
-      this.applyPut(tw, req, prevKv);
+      const keyStr = req.key.toString('latin1');
+      const ki = this.index.get(keyStr);
+      if ((req.ignoreValue || req.ignoreLease) && !ki?.isLive()) throw new MvccError('key-not-found');
+      const tw = new WriteTxn(this.currentRev, false);
+      const resp = this.applyPut(tw, req, keyStr, ki);
       this.endWrite(tw);
-      return req.prevKv && prevKv ? { revision: tw.rev, prevKv } : { revision: tw.rev };
+      return resp;
     } finally {
       this.setConsistentIndex(index);
     }
@@ -269,7 +281,7 @@ export class MvccStore {
     this.checkOpen();
     try {
       checkDeleteRangeRequest(req);
-      const tw = new WriteTxn(this.currentRev);
+      const tw = new WriteTxn(this.currentRev, false);
       const r = this.applyDeleteRange(tw, req);
       this.endWrite(tw);
       return r;
@@ -286,7 +298,7 @@ export class MvccStore {
       const path = this.decide(req);
       if (!isTxnReadonly(req)) this.checkPuts(path);
       this.checkPath(path, (op) => this.checkRange(op));
-      const tw = new WriteTxn(this.currentRev);
+      const tw = new WriteTxn(this.currentRev, true);
       const resp = this.applyTxn(tw, path);
       this.endWrite(tw);
       resp.revision = tw.changes > 0 ? tw.rev : tw.beginRev;
@@ -316,6 +328,7 @@ export class MvccStore {
     const events = this.pendingEvents;
     const rev = this.currentRev;
     this.pendingEvents = [];
+    this.committedRev = rev;
     this.writing = this.flush().then(
       () => {
         this.notifiedRev = rev;
@@ -369,13 +382,14 @@ export class MvccStore {
     if (tw.changes > 0) this.currentRev = tw.rev;
   }
 
-  private applyPut(tw: WriteTxn, req: PutRequest, prevKv: KeyValue | undefined): PutResponse {
-    const keyStr = req.key.toString('latin1');
+  /** `ki` is the key's index entry if it has one (the caller looked it up already). */
+  private applyPut(tw: WriteTxn, req: PutRequest, keyStr: string, found: KeyIndex | undefined): PutResponse {
+    const prevKv = found?.isLive() ? latestKv(found, req.key) : undefined;
     const value = req.ignoreValue ? prevKv!.value : req.value;
     const lease = req.ignoreLease ? prevKv!.lease : req.lease;
     const main = tw.rev;
     const sub = tw.changes++;
-    const ki = this.index.getOrCreate(keyStr);
+    const ki = found ?? this.index.getOrCreate(keyStr);
     const kv: KeyValue = {
       key: req.key,
       createRevision: prevKv ? prevKv.createRevision : main,
@@ -474,8 +488,8 @@ export class MvccStore {
       if (!op) return;
       if ('range' in op) responses.push({ range: this.rangeSync(op.range, tw.readRev) });
       else if ('put' in op) {
-        const ki = this.index.get(op.put.key.toString('latin1'));
-        responses.push({ put: this.applyPut(tw, op.put, ki?.isLive() ? latestKv(ki) : undefined) });
+        const keyStr = op.put.key.toString('latin1');
+        responses.push({ put: this.applyPut(tw, op.put, keyStr, this.index.get(keyStr)) });
       } else if ('deleteRange' in op) responses.push({ deleteRange: this.applyDeleteRange(tw, op.deleteRange) });
       else responses.push({ txn: this.applyTxn(tw, path.nested.get(i)!) });
     });
@@ -531,7 +545,7 @@ export class MvccStore {
   /** CRC-32C of every stored record except the consistent index (etcd's Maintenance.Hash). */
   async hash(): Promise<{ hash: number; revision: number }> {
     this.checkOpen();
-    const revision = this.notifiedRev;
+    const revision = this.committedRev;
     return { hash: await hashAll(this.backend.view()), revision };
   }
 
@@ -675,9 +689,10 @@ function isLatest(h: IndexHit): boolean {
   return h.sub === -1 || (h.ki.isLive() && h.main === h.ki.modRevision);
 }
 
-function latestKv(ki: KeyIndex): KeyValue {
+/** The live KeyValue of a key; `key` may pass the key's bytes when the caller has them. */
+function latestKv(ki: KeyIndex, key: Buffer = Buffer.from(ki.key, 'latin1')): KeyValue {
   return {
-    key: Buffer.from(ki.key, 'latin1'),
+    key,
     createRevision: ki.createRevision,
     modRevision: ki.modRevision,
     version: ki.version,

@@ -6,16 +6,19 @@ import { decodeKeyValue } from './codec.js';
 import { parseRevision } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 
-const BATCH = 1000;
+const BATCH = 4096;
 
 /** Fills `index` from the stored revisions; returns the highest main revision seen (0 if none). */
 export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<{ currentRev: number }> {
   let currentRev = 0;
   const it = backend.db.iterator();
+  // read the next batch on the thread pool while this one is indexed
+  let next = it.nextv(BATCH);
   try {
     for (;;) {
-      const entries = await it.nextv(BATCH);
+      const entries = await next;
       if (entries.length === 0) break;
+      next = it.nextv(BATCH);
       for (const [k, v] of entries) {
         backend.countStored(k, v.length);
         if (k[0] !== Bucket.key) continue;
@@ -34,6 +37,7 @@ export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<
       }
     }
   } finally {
+    await next.catch(() => {});
     await it.close();
   }
   return { currentRev };

@@ -42,7 +42,10 @@ export class TreeIndex {
     if (ki) return ki;
     ki = new KeyIndex(key);
     this.byKey.set(key, ki);
-    const c = this.chunkFor(key);
+    // appending past the last key is common (sequential keys, restores): skip the search
+    const lastChunk = this.chunks[this.chunks.length - 1]!;
+    const last = lastChunk[lastChunk.length - 1];
+    const c = last && last.key < key ? this.chunks.length - 1 : this.chunkFor(key);
     const chunk = this.chunks[c]!;
     const pos = lowerBound(chunk, key);
     chunk.splice(pos, 0, ki);

@@ -126,6 +126,10 @@ class WatcherGroup {
     } else this.ranges.delete(w);
   }
 
+  isEmpty(): boolean {
+    return this.byKey.size === 0 && this.ranges.size === 0;
+  }
+
   forEachMatch(key: string, fn: (w: Watcher) => void): void {
     const s = this.byKey.get(key);
     if (s) for (const w of s) fn(w);
@@ -246,6 +250,7 @@ export class WatchableStore {
   /** One commit's events (revision order, all revisions up to `rev`), now in LevelDB. */
   notify(events: Event[], rev: number): void {
     this.src.history.append(events);
+    if (this.synced.isEmpty()) return;
     const batches = new Map<Watcher, Event[]>();
     for (const ev of events) {
       this.synced.forEachMatch(ev.kv.key.toString('latin1'), (w) => {
