@@ -7,7 +7,7 @@
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
-import type { BatchOp, View } from './backend.js';
+import type { View } from './backend.js';
 import { Crc32c } from './crc32c.js';
 
 const MAGIC = Buffer.from('etcd-ts mvcc snapshot v1\n');
@@ -125,25 +125,29 @@ export async function importSnapshot(dir: string, stream: AsyncIterable<Buffer>)
   if (!(await read(MAGIC.length)).equals(MAGIC)) throw new SnapshotFormatError('not an etcd-ts mvcc snapshot');
   const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.open();
+  let ok = false;
   try {
-    let ops: BatchOp[] = [];
+    let batch = db.batch();
     for (;;) {
       const klen = await readLen();
       if (klen === 0) break;
       const key = await read(klen);
       const value = await read(await readLen());
-      ops.push({ type: 'put', key, value });
-      if (ops.length >= 1000) {
-        await db.batch(ops);
-        ops = [];
+      batch.put(key, value);
+      if (batch.length >= 1000) {
+        await batch.write();
+        batch = db.batch();
       }
     }
     const want = crc.digest();
     const got = (await r.take(4)).readUInt32BE(0);
     if (got !== want) throw new SnapshotFormatError(`checksum mismatch (${got} != ${want})`);
     if (!(await r.atEnd())) throw new SnapshotFormatError('trailing bytes after the checksum');
-    if (ops.length > 0) await db.batch(ops);
+    await batch.write();
+    ok = true;
   } finally {
     await db.close();
+    // a damaged snapshot leaves nothing that could be opened as a store
+    if (!ok) await ClassicLevel.destroy(dir);
   }
 }

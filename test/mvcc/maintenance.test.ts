@@ -1,0 +1,174 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MvccStore, SnapshotFormatError } from '../../src/mvcc/index.js';
+import { Harness, b, removeDir, scratchDir } from './helpers.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await Harness.open();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+async function history(store: MvccStore) {
+  const out: string[] = [];
+  for (let rev = Math.max(1, store.compactRevision); rev <= store.currentRevision; rev++) {
+    const r = await store.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0), revision: rev });
+    out.push(`${rev}: ${r.kvs.map((kv) => `${kv.key}=${kv.value}/${kv.version}/${kv.lease}`).join(' ')}`);
+  }
+  return out;
+}
+
+async function bytes(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function fill(): Promise<void> {
+  for (let i = 0; i < 50; i++) await h.put(`k${i % 7}`, `v${i}`, { lease: BigInt(i % 3) });
+  await h.del('k3');
+  await h.compact(20);
+  h.store.putLeaseRecord(9n, b('lease-nine'));
+  await h.commit();
+}
+
+describe('snapshot and restore', () => {
+  it('round-trips the whole store: data, history, compaction, leases, consistent index, hashes', async () => {
+    await fill();
+    const snap = h.store.snapshot();
+    const data = await bytes(snap.stream);
+    expect(data.length).toBe(snap.size);
+    const dir = scratchDir();
+    removeDir(dir);
+    try {
+      await MvccStore.restore(dir, chunks(data, 7)); // arbitrary chunk boundaries
+      const copy = await MvccStore.open({ dir });
+      try {
+        expect(copy.currentRevision).toBe(h.store.currentRevision);
+        expect(copy.compactRevision).toBe(20);
+        expect(copy.consistentIndex).toBe(h.store.consistentIndex);
+        expect(await history(copy)).toEqual(await history(h.store));
+        expect(await copy.hashKV(0)).toEqual(await h.store.hashKV(0));
+        expect((await copy.hash()).hash).toBe((await h.store.hash()).hash);
+        expect(await copy.leaseRecords()).toEqual([[9n, b('lease-nine')]]);
+        // and it takes new writes
+        await copy.put({ key: b('new'), value: b('1'), lease: 0n }, copy.consistentIndex + 1);
+        await copy.commit();
+        expect(copy.currentRevision).toBe(h.store.currentRevision + 1);
+      } finally {
+        await copy.close();
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('announces the exact size even while a batch is being written and compaction runs', async () => {
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 200; i++) await h.store.put({ key: b(`k${i}`), value: Buffer.alloc(100 + round), lease: 0n }, ++h.index);
+      void h.store.commit();
+      const { done } = await h.store.compact(h.store.currentRevision - 50, ++h.index);
+      await h.store.commit();
+      const snap = h.store.snapshot();
+      expect((await bytes(snap.stream)).length).toBe(snap.size);
+      await done;
+    }
+  });
+
+  it('refuses damaged snapshots and non-empty directories', async () => {
+    await fill();
+    const data = await bytes(h.store.snapshot().stream);
+    const tryRestore = async (d: Buffer) => {
+      const dir = scratchDir();
+      removeDir(dir);
+      try {
+        await MvccStore.restore(dir, chunks(d, 1000));
+        return undefined;
+      } catch (e) {
+        return e;
+      } finally {
+        removeDir(dir);
+      }
+    };
+    const flipped = Buffer.from(data);
+    flipped[Math.floor(data.length / 2)]! ^= 0x40;
+    expect(await tryRestore(flipped)).toBeInstanceOf(SnapshotFormatError);
+    expect(await tryRestore(data.subarray(0, data.length - 3))).toBeInstanceOf(SnapshotFormatError);
+    expect(await tryRestore(Buffer.concat([data, Buffer.of(1)]))).toBeInstanceOf(SnapshotFormatError);
+    expect(await tryRestore(Buffer.from('hello world, not a snapshot at all'))).toBeInstanceOf(SnapshotFormatError);
+    const busy = scratchDir();
+    try {
+      writeFileSync(`${busy}/x`, 'x');
+      await expect(MvccStore.restore(busy, chunks(data, 1000))).rejects.toBeInstanceOf(SnapshotFormatError);
+    } finally {
+      removeDir(busy);
+    }
+  });
+
+  it('leaves no half-written store behind when a restore fails', async () => {
+    await fill();
+    const data = await bytes(h.store.snapshot().stream);
+    const dir = scratchDir();
+    removeDir(dir);
+    mkdirSync(dir);
+    try {
+      await expect(MvccStore.restore(dir, chunks(data.subarray(0, data.length - 1), 100))).rejects.toBeInstanceOf(SnapshotFormatError);
+      expect(existsSync(`${dir}/CURRENT`)).toBe(false);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe('hash', () => {
+  it('is equal for equal data whatever the consistent index, different otherwise', async () => {
+    const other = await Harness.open();
+    try {
+      other.index = 1000;
+      for (const s of [h, other]) {
+        await s.put('a', '1');
+        await s.put('b', '2');
+      }
+      expect((await h.store.hash()).hash).toBe((await other.store.hash()).hash);
+      expect(h.store.consistentIndex).not.toBe(other.store.consistentIndex);
+      await other.put('b', '3');
+      expect((await h.store.hash()).hash).not.toBe((await other.store.hash()).hash);
+      expect((await other.store.hash()).revision).toBe(4);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('HashKV rejects compacted and future revisions like etcd', async () => {
+    await fill();
+    await expect(h.store.hashKV(20)).rejects.toMatchObject({ code: 'compacted' });
+    await expect(h.store.hashKV(h.store.currentRevision + 1)).rejects.toMatchObject({ code: 'future-rev' });
+    const at = await h.store.hashKV(21);
+    expect(at).toMatchObject({ compactRevision: 20, revision: h.store.currentRevision });
+    // a hash at an old revision does not change with later writes
+    await h.put('z', 'late');
+    expect((await h.store.hashKV(21)).hash).toBe(at.hash);
+  });
+});
+
+describe('size and defragment', () => {
+  it('reports sizes and compacts LevelDB without changing the data', async () => {
+    for (let i = 0; i < 2000; i++) await h.store.put({ key: b(`k${i % 100}`), value: Buffer.alloc(200, i), lease: 0n }, ++h.index);
+    await h.commit();
+    const before = await history(h.store);
+    expect(h.store.dbSizeInUse()).toBeLessThanOrEqual(h.store.dbSize());
+    await h.compact(h.store.currentRevision);
+    await h.store.defragment();
+    expect(h.store.dbSize()).toBeGreaterThan(0);
+    expect(h.store.dbSizeInUse()).toBeGreaterThan(100 * 200);
+    expect(await history(h.store)).toEqual(before.slice(-1));
+    await h.reopen();
+    expect((await h.range('k0', '\0')).count).toBe(100);
+  });
+});
