@@ -87,10 +87,12 @@ const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 
 /** First static index of each name, and the index of each exact (name, value) pair. */
 const STATIC_NAME_INDEX = new Map<string, number>();
-const STATIC_FIELD_INDEX = new Map<string, number>();
+const STATIC_FIELD_INDEX = new Map<string, Map<string, number>>();
 STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAME_INDEX.has(name)) STATIC_NAME_INDEX.set(name, i + 1);
-  STATIC_FIELD_INDEX.set(`${name}\0${value}`, i + 1);
+  let byValue = STATIC_FIELD_INDEX.get(name);
+  if (byValue === undefined) STATIC_FIELD_INDEX.set(name, (byValue = new Map()));
+  byValue.set(value, i + 1);
 });
 
 /**
@@ -270,27 +272,31 @@ export class HpackDecoder {
  * client marked the field sensitive), no Huffman coding.
  */
 export function encodeHeaderBlock(fields: readonly HeaderField[]): Buffer {
-  const out: number[] = [];
+  // Upper bound: per field a 6-byte name index, two 6-byte lengths, and the strings.
+  let bound = 0;
+  for (const f of fields) bound += 18 + f.name.length + f.value.length;
+  const out = Buffer.allocUnsafe(bound);
+  let pos = 0;
   const writeInt = (first: number, prefixBits: number, value: number): void => {
     const mask = (1 << prefixBits) - 1;
     if (value < mask) {
-      out.push(first | value);
+      out[pos++] = first | value;
       return;
     }
-    out.push(first | mask);
+    out[pos++] = first | mask;
     value -= mask;
     while (value >= 0x80) {
-      out.push((value % 0x80) | 0x80);
+      out[pos++] = (value % 0x80) | 0x80;
       value = Math.floor(value / 0x80);
     }
-    out.push(value);
+    out[pos++] = value;
   };
   const writeString = (s: string): void => {
     writeInt(0x00, 7, s.length);
-    for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
+    pos += out.write(s, pos, 'latin1');
   };
   for (const { name, value, sensitive } of fields) {
-    const full = sensitive ? undefined : STATIC_FIELD_INDEX.get(`${name}\0${value}`);
+    const full = sensitive ? undefined : STATIC_FIELD_INDEX.get(name)?.get(value);
     if (full !== undefined) {
       writeInt(0x80, 7, full);
       continue;
@@ -300,7 +306,7 @@ export function encodeHeaderBlock(fields: readonly HeaderField[]): Buffer {
     if (nameIndex === 0) writeString(name);
     writeString(value);
   }
-  return Buffer.from(out);
+  return out.subarray(0, pos);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -338,8 +344,9 @@ export class AuthorityRewriter {
   /** A frame header split across chunks. */
   private headerBuf = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerHave = 0;
-  /** Payload bytes of the current frame not read yet, and whether they are passed through. */
+  /** Payload bytes of the current frame not read yet. */
   private payloadLeft = 0;
+  /** The current frame when it is HEADERS or CONTINUATION, whose payload is held back. */
   private current: { type: number; flags: number; streamId: number; length: number; parts: Buffer[] } | undefined;
   private pending: PendingHeaders | undefined;
 
@@ -507,15 +514,15 @@ export class AuthorityRewriter {
 
 /**
  * The client's HTTP/2 connection as grpc-js should see it: reads are the socket's bytes run
- * through an AuthorityRewriter, writes go to the socket unchanged. Malformed client frames
- * destroy the socket.
+ * through an AuthorityRewriter, writes go to the socket unchanged. Client frames that cannot
+ * be followed destroy the socket, after `onMalformed` is told why.
  */
 export class AuthorityFixingConnection extends Duplex {
   private readonly rewriter = new AuthorityRewriter();
 
   constructor(
     readonly socket: net.Socket,
-    onMalformed?: (err: AuthorityRewriteError) => void,
+    onMalformed?: (err: Error) => void,
   ) {
     super({ allowHalfOpen: true });
     // grpc-js would ask for this, but Node calls it on its own wrapper of this stream, which
@@ -526,8 +533,9 @@ export class AuthorityFixingConnection extends Duplex {
       try {
         out = this.rewriter.transform(chunk);
       } catch (err) {
-        if (err instanceof AuthorityRewriteError) onMalformed?.(err);
-        this.destroy(err as Error);
+        // Whatever went wrong, it is this one connection's problem, not grpc-js's.
+        onMalformed?.(err instanceof Error ? err : new Error(String(err)));
+        this.destroy();
         return;
       }
       for (const b of out) {
@@ -535,7 +543,9 @@ export class AuthorityFixingConnection extends Duplex {
       }
     });
     socket.on('end', () => this.push(null));
-    // Errors are the socket owner's to report; for this stream the connection just ends.
+    // A reset is for the socket's owner to log, if it wants; 'close' follows and ends this
+    // stream, and so grpc-js's session.
+    socket.on('error', () => {});
     socket.on('close', () => this.destroy());
     socket.on('drain', () => this.onDrain?.());
   }
@@ -596,8 +606,7 @@ export class AuthorityFixingConnection extends Duplex {
     const done = this.onDrain;
     this.onDrain = undefined;
     done?.();
-    // A malformed client is not grpc-js's error to report; the socket just goes.
-    callback(error instanceof AuthorityRewriteError ? null : error);
+    callback(error);
   }
 }
 
@@ -609,7 +618,7 @@ export class AuthorityFixingConnection extends Duplex {
 export function injectGrpcConnection(
   injector: grpc.ConnectionInjector,
   socket: net.Socket,
-  onMalformed?: (err: AuthorityRewriteError) => void,
+  onMalformed?: (err: Error) => void,
 ): void {
   const conn = new AuthorityFixingConnection(socket, onMalformed);
   injector.injectConnection(conn as unknown as net.Socket);
