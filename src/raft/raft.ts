@@ -1,34 +1,28 @@
 // Raft: one member's consensus state machine. It owns the term, vote, role, log and
 // the leader's replication state; it turns inputs (ticks, messages) into outputs
-// (messages in `msgs`, read states, log changes) without any I/O. Role-specific
-// message handling lives in step-leader.ts, step-candidate.ts and step-follower.ts;
-// the leader's sending machinery in replicate.ts.
+// (messages in `msgs`, read states, log changes) without any I/O. This file holds
+// the state, role transitions, time and the message entry point; elections live in
+// election.ts, role-specific handling in step-leader.ts, step-candidate.ts and
+// step-follower.ts, the leader's sending machinery in replicate.ts, and membership
+// changes in membership.ts.
 
 import {
-  type ConfChange,
   type Entry,
   EntryType,
   type HardState,
   type Message,
   MessageType,
-  type Snapshot,
   isEmptyHardState,
   messageTypeName,
 } from '../raftpb/index.js';
 import type { ResolvedConfig } from './config.js';
-import { type MembershipConfig, changeConfig, describeConfChange, describeConfig, fromConfState } from './confchange.js';
+import { describeConfig, fromConfState } from './confchange.js';
+import { handleVoteRequest, hasUnappliedConfChanges, hup, learnCommit, promotable } from './election.js';
 import { RaftLog } from './log.js';
 import { type RaftLogger, hex16 } from './logger.js';
-import { type MessageInit, campaignTransferContext, isCampaignTransfer, makeMessage, voteRespType } from './message.js';
+import { type MessageInit, isCampaignTransfer, makeMessage } from './message.js';
 import { ReadOnly } from './read-only.js';
-import {
-  bcastAppendSoon,
-  bcastHeartbeat,
-  maybeCommit,
-  maybeSendAppend,
-  releasePendingReadIndexMessages,
-  sendAppend,
-} from './replicate.js';
+import { bcastAppendSoon, bcastHeartbeat, maybeCommit, releasePendingReadIndexMessages } from './replicate.js';
 import { stepCandidate } from './step-candidate.js';
 import { stepFollower } from './step-follower.js';
 import { stepLeader } from './step-leader.js';
@@ -221,9 +215,9 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (promotable(this) && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.hup(this.cfg.preVote ? 'pre-election' : 'election');
+      hup(this, this.cfg.preVote ? 'pre-election' : 'election');
     }
   }
 
@@ -267,101 +261,6 @@ export class Raft {
     this.randomizedElectionTimeout = this.cfg.electionTick + Math.floor(frac * this.cfg.electionTick);
   }
 
-  // ---- elections ----
-
-  /** A voter that has applied every snapshot it received may campaign; learners and removed members may not. */
-  promotable(): boolean {
-    return this.trk.isVoter(this.id) && this.log.unstable.snapshot === undefined;
-  }
-
-  hup(t: CampaignType): void {
-    if (this.state === 'leader') {
-      this.logger.debug(`${hex16(this.id)} ignoring MsgHup because already leader`);
-      return;
-    }
-    if (!this.promotable()) {
-      this.logger.warn(`${hex16(this.id)} is unpromotable and can not campaign`);
-      return;
-    }
-    if (this.hasUnappliedConfChanges()) {
-      this.logger.warn(
-        `${hex16(this.id)} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`,
-      );
-      // A leader handing over right after a conf change (e.g. removing itself) sends
-      // MsgTimeoutNow together with the commit: campaign as soon as we have applied it.
-      if (t === 'transfer') this.transferRequested = true;
-      return;
-    }
-    this.transferRequested = false;
-    this.logger.info(`${hex16(this.id)} is starting a new election at term ${this.term}`);
-    this.campaign(t);
-  }
-
-  /** Committed conf changes not yet applied would change who may vote: wait for them. */
-  private hasUnappliedConfChanges(): boolean {
-    let lo = this.log.applied + 1;
-    const hi = this.log.committed + 1;
-    if (lo >= hi) return false;
-    lo = Math.max(lo, this.log.firstIndex());
-    while (lo < hi) {
-      const ents = this.log.slice(lo, hi, this.cfg.maxSizePerMsg);
-      for (const e of ents) if (e.type !== EntryType.Normal) return true;
-      lo += ents.length;
-    }
-    return false;
-  }
-
-  campaign(t: CampaignType): void {
-    let voteMsg: MessageType;
-    let term: number;
-    if (t === 'pre-election') {
-      this.becomePreCandidate();
-      voteMsg = MessageType.MsgPreVote;
-      // Ask about the term we would use, without moving to it.
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteMsg = MessageType.MsgVote;
-      term = this.term;
-    }
-    if (this.poll(this.id, voteRespType(voteMsg), true) === 'won') {
-      // A lone voter wins at once.
-      if (t === 'pre-election') this.campaign('election');
-      else this.becomeLeader();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const id of this.trk.config.voters) {
-      if (id === this.id) continue;
-      this.logger.info(
-        `${hex16(this.id)} [logterm: ${lastTerm}, index: ${lastIndex}] sent ${messageTypeName(voteMsg)} request to ${hex16(id)} at term ${this.term}`,
-      );
-      this.send({
-        type: voteMsg,
-        to: id,
-        term,
-        logTerm: lastTerm,
-        index: lastIndex,
-        context: t === 'transfer' ? campaignTransferContext : undefined,
-      });
-    }
-  }
-
-  poll(id: bigint, t: MessageType, granted: boolean): 'won' | 'lost' | 'pending' {
-    if (id !== this.id) {
-      this.logger.info(
-        `${hex16(this.id)} received ${messageTypeName(t)} ${granted ? '' : 'rejection '}from ${hex16(id)} at term ${this.term}`,
-      );
-    }
-    this.trk.recordVote(id, granted);
-    const { granted: gr, rejected, result } = this.trk.tallyVotes();
-    if (id !== this.id) {
-      this.logger.info(`${hex16(this.id)} has received ${gr} ${messageTypeName(t)} votes and ${rejected} vote rejections`);
-    }
-    return result;
-  }
-
   // ---- the message entry point ----
 
   /** Step a message already checked by validate.ts (network) or built locally (term 0). */
@@ -397,15 +296,15 @@ export class Raft {
 
     switch (m.type) {
       case MessageType.MsgHup:
-        this.hup(this.cfg.preVote ? 'pre-election' : 'election');
+        hup(this, this.cfg.preVote ? 'pre-election' : 'election');
         return;
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
-        this.handleVoteRequest(m);
+        handleVoteRequest(this, m);
         return;
       case MessageType.MsgVoteResp:
       case MessageType.MsgPreVoteResp:
-        if (m.reject) this.learnCommit(m.commit, m.logTerm);
+        if (m.reject) learnCommit(this, m.commit, m.logTerm);
         if (this.state === 'candidate' || this.state === 'pre-candidate') stepCandidate(this, m);
         return;
       default:
@@ -432,59 +331,6 @@ export class Raft {
       this.logger.debug(
         `${hex16(this.id)} [term: ${this.term}] ignored a ${messageTypeName(m.type)} message with lower term from ${hex16(m.from)} [term: ${m.term}]`,
       );
-    }
-  }
-
-  private handleVoteRequest(m: Message): void {
-    // We may vote if we already voted for this candidate, or have not voted and know
-    // of no leader this term, or this is a pre-vote for a future term.
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === 0n && this.lead === 0n) ||
-      (m.type === MessageType.MsgPreVote && m.term > this.term);
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    const tag = `${hex16(this.id)} [logterm: ${lastTerm}, index: ${lastIndex}, vote: ${hex16(this.vote)}]`;
-    const cand = `${hex16(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`;
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      // Learners vote too: a learner may have been promoted without knowing it yet.
-      this.logger.info(`${tag} cast ${messageTypeName(m.type)} for ${cand}`);
-      // Answer with the request's term: for a pre-vote ours may be older, and the
-      // pre-candidate ignores answers from older terms.
-      this.send({ type: voteRespType(m.type), to: m.from, term: m.term });
-      if (m.type === MessageType.MsgVote) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.logger.info(`${tag} rejected ${messageTypeName(m.type)} from ${cand}`);
-      // Tell the candidate how far we know the log is committed (see learnCommit).
-      const commit = this.log.committed;
-      this.send({
-        type: voteRespType(m.type),
-        to: m.from,
-        term: this.term,
-        reject: true,
-        commit,
-        logTerm: this.log.term(commit) ?? 0,
-      });
-    }
-  }
-
-  /**
-   * A voter that rejected our campaign told us it knows `commit` (of term `term`) is
-   * committed. If our log holds that very entry, log matching makes our whole prefix
-   * up to it the committed one, so we may commit it too. This is not in etcd: it
-   * unsticks a member whose configuration is stale because it never heard that a
-   * conf change committed — e.g. the survivor of a 2-voter cluster whose leader
-   * removed itself and stopped — and who therefore asks a removed member for votes
-   * that member must refuse. Once it commits and applies the change, it campaigns
-   * under the right configuration.
-   */
-  private learnCommit(commit: number, term: number): void {
-    if (commit > this.log.committed && term > 0 && this.log.matchTerm(commit, term)) {
-      this.logger.info(`${hex16(this.id)} learned from a vote rejection that index ${commit} is committed`);
-      this.log.commitTo(commit);
     }
   }
 
@@ -556,116 +402,6 @@ export class Raft {
 
   /** The driver applied entries: a deferred transfer campaign may go ahead now. */
   onApplied(): void {
-    if (this.transferRequested && this.state === 'follower' && !this.hasUnappliedConfChanges()) this.hup('transfer');
-  }
-
-  // ---- snapshots ----
-
-  /**
-   * Follower: replace our log with the leader's snapshot if it is newer than what we
-   * have committed. Returns false when it was ignored.
-   */
-  restore(s: Snapshot): boolean {
-    const { index, term } = s.metadata;
-    if (index <= this.log.committed) return false;
-    if (this.state !== 'follower') {
-      this.logger.warn(`${hex16(this.id)} attempted to restore snapshot as ${this.state}; should never happen`);
-      this.becomeFollower(this.term + 1, 0n);
-      return false;
-    }
-    const restored = fromConfState(s.metadata.confState);
-    if ('error' in restored) {
-      this.logger.warn(`${hex16(this.id)} ignoring snapshot [index: ${index}, term: ${term}]: ${restored.error}`);
-      return false;
-    }
-    const cfg = restored.config;
-    if (!cfg.voters.has(this.id) && !cfg.learners.has(this.id)) {
-      this.logger.warn(
-        `${hex16(this.id)} attempted to restore snapshot but it is not in the ConfState ${describeConfig(cfg)}; should never happen`,
-      );
-      return false;
-    }
-    if (this.log.matchTerm(index, term)) {
-      // We already have the snapshot's last entry: just learn that it is committed.
-      this.logger.info(
-        `${hex16(this.id)} [commit: ${this.log.committed}, lastindex: ${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}] fast-forwarded commit to snapshot [index: ${index}, term: ${term}]`,
-      );
-      this.log.commitTo(index);
-      return false;
-    }
-    this.log.restore(s);
-    this.trk.progress.clear();
-    this.switchToConfig(cfg);
-    this.logger.info(
-      `${hex16(this.id)} [commit: ${this.log.committed}, lastindex: ${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}] restored snapshot [index: ${index}, term: ${term}]`,
-    );
-    return true;
-  }
-
-  // ---- membership ----
-
-  /** Apply a committed conf change (the driver calls this when it applies the entry). */
-  applyConfChange(cc: ConfChange): MembershipConfig {
-    // A change for node 0 is how a refused change looks once committed: nothing to do.
-    if (cc.nodeId === 0n) return this.trk.config;
-    const res = changeConfig(this.trk.config, cc);
-    if ('error' in res) {
-      // Proposals are checked against the same configuration, so this only happens
-      // if the driver applies entries out of order; every member reaches the same verdict.
-      this.logger.error(
-        `${hex16(this.id)} ignoring conf change ${describeConfChange(cc)} at config ${describeConfig(this.trk.config)}: ${res.error}`,
-      );
-      return this.trk.config;
-    }
-    this.switchToConfig(res.config);
-    return this.trk.config;
-  }
-
-  private switchToConfig(cfg: MembershipConfig): void {
-    this.trk.applyConfig(cfg, this.log.lastIndex());
-    this.logger.info(`${hex16(this.id)} switched to configuration ${describeConfig(cfg)}`);
-    if (this.state !== 'leader') return;
-    // The quorum may have shrunk: maybe something is committed now.
-    if (maybeCommit(this)) {
-      releasePendingReadIndexMessages(this);
-      bcastAppendSoon(this);
-    } else {
-      for (const id of this.trk.progress.keys()) {
-        if (id !== this.id) maybeSendAppend(this, id, false);
-      }
-    }
-    if (this.leadTransferee !== 0n && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
-    if (!this.trk.isVoter(this.id) && this.leadTransferee === 0n) {
-      this.logger.info(`${hex16(this.id)} is no longer a voter in ${describeConfig(cfg)}; stepping down`);
-      this.handOverLeadership();
-    }
-  }
-
-  /**
-   * A leader that was removed or demoted steps down by handing leadership to the
-   * most up-to-date voter (MsgTimeoutNow once it has our whole log), and keeps
-   * replicating until then. Simply becoming a follower could leave the cluster
-   * stuck: the remaining voters may not have learnt that the change committed, and
-   * under the old configuration they may need this member's vote — which it would
-   * refuse if its log is longer than theirs. It becomes a follower when the
-   * transferee's campaign reaches it, or after an election timeout; meanwhile it
-   * takes no proposals and serves no reads.
-   */
-  private handOverLeadership(): void {
-    let best: bigint | undefined;
-    let bestMatch = -1;
-    for (const id of this.trk.config.voters) {
-      const m = this.trk.progress.get(id)?.match ?? 0;
-      if (id !== this.id && (m > bestMatch || (m === bestMatch && best !== undefined && id < best))) {
-        best = id;
-        bestMatch = m;
-      }
-    }
-    if (best === undefined) return;
-    this.logger.info(`${hex16(this.id)} [term ${this.term}] starts to transfer leadership to ${hex16(best)}`);
-    this.electionElapsed = 0;
-    this.leadTransferee = best;
-    if (bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
-    else sendAppend(this, best);
+    if (this.transferRequested && this.state === 'follower' && !hasUnappliedConfChanges(this)) hup(this, 'transfer');
   }
 }

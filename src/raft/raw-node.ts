@@ -29,6 +29,7 @@ import {
 import { type RaftConfig, resolveConfig } from './config.js';
 import { toConfState } from './confchange.js';
 import { type StepDropReason, StepError } from './errors.js';
+import { applyConfChange } from './membership.js';
 import { discardLogger, hex16 } from './logger.js';
 import { makeMessage } from './message.js';
 import { Raft } from './raft.js';
@@ -86,7 +87,7 @@ export class RawNode {
     }));
     r.log.append(ents);
     r.log.committed = ents.length;
-    for (const p of peers) r.applyConfChange({ id: 0n, type: 0, nodeId: p.id, context: p.context ?? emptyData });
+    for (const p of peers) applyConfChange(r, { id: 0n, type: 0, nodeId: p.id, context: p.context ?? emptyData });
   }
 
   tick(): void {
@@ -128,7 +129,7 @@ export class RawNode {
 
   /** Apply a committed conf change entry; returns the resulting configuration. */
   applyConfChange(cc: ConfChange): ConfState {
-    return toConfState(this.raft.applyConfChange(cc));
+    return toConfState(applyConfChange(this.raft, cc));
   }
 
   /**

@@ -2,6 +2,7 @@
 
 import { type Message, MessageType } from '../raftpb/index.js';
 import { ProposalDroppedError } from './errors.js';
+import { campaign, poll } from './election.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
 import { bcastAppendSoon } from './replicate.js';
@@ -29,10 +30,10 @@ export function stepCandidate(r: Raft, m: Message): void {
       handleSnapshot(r, m);
       return;
     case myVoteRespType: {
-      const res = r.poll(m.from, m.type, !m.reject);
+      const res = poll(r, m.from, m.type, !m.reject);
       if (res === 'won') {
         if (r.state === 'pre-candidate') {
-          r.campaign('election');
+          campaign(r, 'election');
         } else {
           r.becomeLeader();
           bcastAppendSoon(r);

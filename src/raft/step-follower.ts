@@ -3,6 +3,8 @@
 
 import { type Message, MessageType } from '../raftpb/index.js';
 import { ProposalDroppedError } from './errors.js';
+import { hup } from './election.js';
+import { restore } from './membership.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
 
@@ -48,7 +50,7 @@ export function stepFollower(r: Raft, m: Message): void {
         `${hex16(r.id)} [term ${r.term}] received MsgTimeoutNow from ${hex16(m.from)} and starts an election to get leadership.`,
       );
       // No pre-vote: the leader asked for this, we are not recovering from a partition.
-      r.hup('transfer');
+      hup(r, 'transfer');
       return;
     case MessageType.MsgReadIndex:
       if (r.lead === 0n) {
@@ -101,7 +103,7 @@ export function handleHeartbeat(r: Raft, m: Message): void {
 export function handleSnapshot(r: Raft, m: Message): void {
   const s = m.snapshot!;
   const { index, term } = s.metadata;
-  if (r.restore(s)) {
+  if (restore(r, s)) {
     r.logger.info(`${hex16(r.id)} [commit: ${r.log.committed}] restored snapshot [index: ${index}, term: ${term}]`);
     r.send({ type: MessageType.MsgAppResp, to: m.from, index: r.log.lastIndex() });
   } else {
