@@ -27,6 +27,7 @@ import type { Ready } from '../types.js';
 import { Checker, InvariantViolation } from './checker.js';
 import { SimNetwork } from './network.js';
 import { Rng } from './prng.js';
+import { hostileMessage } from './hostile.js';
 import { type SimProfile, calmFaults, drawProfile } from './profile.js';
 
 /**
@@ -625,53 +626,8 @@ export class Simulation {
     if (live.length === 0) return;
     const n = this.act.pick(live);
     const rn = n.rn!;
-    const st = rn.status();
-    const members = [...st.config.voters, ...st.config.learners].filter((id) => id !== n.id);
-    const peer = members.length > 0 ? this.act.pick(members) : 999n;
-    const base = {
-      to: n.id,
-      from: peer,
-      term: st.hardState.term,
-      logTerm: 0,
-      index: 0,
-      entries: [] as Message['entries'],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-    };
-    const variants: Array<() => Message | undefined> = [
-      () => ({ ...base, type: 99 as MessageType }),
-      () => ({ ...base, type: MessageType.MsgHeartbeat, term: Number.NaN }),
-      () => ({ ...base, type: MessageType.MsgApp, term: 2 ** 60 }),
-      () => ({ ...base, type: MessageType.MsgApp, index: -3 }),
-      () => ({
-        ...base,
-        type: MessageType.MsgApp,
-        term: st.hardState.term + 1,
-        index: st.lastIndex,
-        entries: [{ term: st.hardState.term + 1, index: st.lastIndex + 5, type: EntryType.Normal, data: enc.encode('x') }],
-      }),
-      () => ({ ...base, type: MessageType.MsgHup }),
-      () => ({ ...base, type: MessageType.MsgVoteResp, from: 999n, term: st.hardState.term + 5 }),
-      () => ({ ...base, type: MessageType.MsgHeartbeatResp, from: 999n }),
-      () => ({ ...base, type: MessageType.MsgProp, from: 999n, term: 0, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: enc.encode('h') }] }),
-      () => ({ ...base, type: MessageType.MsgHeartbeatResp, to: n.id + 1000n }),
-      () => ({ ...base, type: MessageType.MsgSnap }),
-      () => ({ ...base, type: MessageType.MsgProp, term: 7, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: enc.encode('h') }] }),
-      () => ({ ...base, type: MessageType.MsgReadIndex, term: 0 }),
-      () =>
-        st.softState.lead !== 0n && st.softState.lead !== n.id
-          ? { ...base, type: MessageType.MsgHeartbeat, from: st.softState.lead, commit: st.lastIndex + 50 }
-          : undefined,
-      () =>
-        st.softState.raftState === 'leader' && members.length > 0
-          ? { ...base, type: MessageType.MsgAppResp, index: st.lastIndex + 1000 }
-          : undefined,
-    ];
-    const m = this.act.pick(variants)();
+    const m = hostileMessage(n.id, rn.status(), this.act);
     if (m === undefined) return;
-    // A node that knows no members yet accepts strangers (it is joining).
-    if (m.from === 999n && st.config.voters.length + st.config.learners.length === 0) return;
     try {
       rn.step(m);
     } catch (e) {

@@ -1,0 +1,63 @@
+// Messages no correct peer would send, tailored to a node's current state: each
+// must be refused by RawNode.step with a StepError and leave the node untouched.
+// (Messages a Byzantine member could forge consistently — e.g. a fake leader at a
+// valid term — are out of scope: peers are authenticated by the transport.)
+
+import { EntryType, type Message, MessageType } from '../../raftpb/index.js';
+import type { Status } from '../types.js';
+import type { Rng } from './prng.js';
+
+const enc = new TextEncoder();
+/** an ID no member ever has */
+const stranger = 999n;
+
+export function hostileMessage(self: bigint, st: Status, rng: Rng): Message | undefined {
+  const members = [...st.config.voters, ...st.config.learners].filter((id) => id !== self);
+  // A node that knows no members yet (joining) hears strangers: nothing to test there.
+  if (members.length === 0 && st.config.voters.length + st.config.learners.length === 0) return undefined;
+  const peer = members.length > 0 ? rng.pick(members) : stranger;
+  const term = st.hardState.term;
+  const base = {
+    to: self,
+    from: peer,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [] as Message['entries'],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+  };
+  const proposal = [{ term: 0, index: 0, type: EntryType.Normal, data: enc.encode('h') }];
+  const variants: Array<() => Message | undefined> = [
+    () => ({ ...base, type: 99 as MessageType }),
+    () => ({ ...base, type: MessageType.MsgHeartbeat, term: Number.NaN }),
+    () => ({ ...base, type: MessageType.MsgApp, term: 2 ** 60 }),
+    () => ({ ...base, type: MessageType.MsgApp, index: -3 }),
+    () => ({
+      ...base,
+      type: MessageType.MsgApp,
+      term: term + 1,
+      index: st.lastIndex,
+      entries: [{ term: term + 1, index: st.lastIndex + 5, type: EntryType.Normal, data: enc.encode('x') }],
+    }),
+    () => ({ ...base, type: MessageType.MsgHup }),
+    () => ({ ...base, type: MessageType.MsgVoteResp, from: stranger, term: term + 5 }),
+    () => ({ ...base, type: MessageType.MsgHeartbeatResp, from: stranger }),
+    () => ({ ...base, type: MessageType.MsgProp, from: stranger, term: 0, entries: proposal }),
+    () => ({ ...base, type: MessageType.MsgHeartbeatResp, to: self + 1000n }),
+    () => ({ ...base, type: MessageType.MsgSnap }),
+    () => ({ ...base, type: MessageType.MsgProp, term: 7, entries: proposal }),
+    () => ({ ...base, type: MessageType.MsgReadIndex, term: 0 }),
+    // Claims that contradict the node's own log.
+    () =>
+      st.softState.lead !== 0n && st.softState.lead !== self
+        ? { ...base, type: MessageType.MsgHeartbeat, from: st.softState.lead, commit: st.lastIndex + 50 }
+        : undefined,
+    () =>
+      st.softState.raftState === 'leader' && members.length > 0
+        ? { ...base, type: MessageType.MsgAppResp, index: st.lastIndex + 1000 }
+        : undefined,
+  ];
+  return rng.pick(variants)();
+}
