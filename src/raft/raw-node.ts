@@ -12,6 +12,16 @@
 //
 // Calls may interleave with an outstanding Ready (proposals and messages arriving
 // while the driver writes); only ready() must wait for advance().
+//
+// What the driver owes raft (the simulator checks a driver that does all this):
+// - Persist before sending, except that a leader may send first when the Ready does
+//   not change hardState.term or .vote (see Ready). Write the bootstrap Ready atomically.
+// - Report every MsgSnap's fate with reportSnapshot(to, 'finish' | 'failure'); until
+//   then the leader sends that follower nothing.
+// - Send a MsgSnap with a snapshot of the *current* applied state and configuration
+//   (as etcd's createMergedSnapshotMessage does), not an older one from Storage: a
+//   member added after that older snapshot is not in its ConfState and must refuse it.
+// - Give applyConfChange every committed ConfChange entry, in log order.
 
 import {
   type ConfChange,
