@@ -29,6 +29,14 @@ const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 const LEASE_REVOKE_RATE = 1000;
 const READ_INDEX_RETRY_MS = 500;
 const LEARNER_READY_PERCENT = 0.9;
+/**
+ * The leader records every lease's remaining TTL through raft this often (and once more
+ * when it stops), so a restart or a new leader resumes leases where they were instead of
+ * granting them their whole TTL again.
+ */
+const LEASE_CHECKPOINT_INTERVAL_MS = 30_000;
+/** etcd's maxLeaseCheckpointBatchSize */
+const LEASE_CHECKPOINT_BATCH = 1000;
 
 export interface ServerConfig {
   readonly name: string;
@@ -133,6 +141,7 @@ export class EtcdServer {
   private readonly readsWaitingApply: ReadBatch[] = [];
   private readonly revoking = new Set<bigint>();
   private lastLeaseCheck = 0;
+  private lastLeaseCheckpoint = 0;
 
   private readonly appliedListeners: Array<{ index: number; resolve: () => void }> = [];
   private readonly leaderListeners = new Set<() => void>();
@@ -273,6 +282,7 @@ export class EtcdServer {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    if (this.isLeader) await this.checkpointLeases(1000);
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     this.wait.failAll(Errors.stopped);
@@ -346,6 +356,10 @@ export class EtcdServer {
     if (this.isLeader && now - this.lastLeaseCheck >= 500) {
       this.lastLeaseCheck = now;
       this.revokeExpiredLeases(now);
+    }
+    if (this.isLeader && now - this.lastLeaseCheckpoint >= LEASE_CHECKPOINT_INTERVAL_MS) {
+      this.lastLeaseCheckpoint = now;
+      void this.checkpointLeases(this.requestTimeoutMs());
     }
     this.scheduleReady();
   }
@@ -925,6 +939,22 @@ export class EtcdServer {
     const learner = progress?.get(id);
     const leaderMatch = progress?.get(this.memberId)?.match ?? this.committedIndex;
     if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
+  }
+
+  /** Proposes the remaining TTL of every lease (leader only); failures are logged, not fatal. */
+  private async checkpointLeases(timeoutMs: number): Promise<void> {
+    const all = this.lessor.remainingAll();
+    for (let i = 0; i < all.length; i += LEASE_CHECKPOINT_BATCH) {
+      const checkpoints = all
+        .slice(i, i + LEASE_CHECKPOINT_BATCH)
+        .map((c) => ({ ID: int64(c.id), remaining_TTL: c.remaining }));
+      try {
+        await this.propose({ lease_checkpoint: { checkpoints } }, timeoutMs);
+      } catch (err) {
+        this.log.warn({ error: (err as Error).message, leases: checkpoints.length }, 'failed to checkpoint lease TTLs');
+        return;
+      }
+    }
   }
 
   // ---------------------------------------------------------------- leadership

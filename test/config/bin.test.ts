@@ -2,23 +2,20 @@
 // for bad input, compared with etcd 3.4.23's; a clean stop on SIGTERM; READY=1 to a
 // NOTIFY_SOCKET once the member serves clients.
 
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bin = join(root, 'bin/etcd-ts');
 const dir = mkdtempSync(join(tmpdir(), 'config-eng-bin-'));
 const children: ChildProcess[] = [];
 
-beforeAll(() => {
-  // `npm ci` builds dist/ through `prepare`; rebuild so the test runs the current sources.
-  // tsc emits even when some other module has type errors, so its status is not checked.
-  spawnSync('npx', ['tsc', '-p', '.'], { cwd: root, stdio: 'ignore' });
-});
+// dist/ is built by `npm test` (scripts/test.sh) before any suite runs: rebuilding it
+// here would swap files under the other suites' running processes.
 afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
