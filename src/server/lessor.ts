@@ -119,12 +119,12 @@ export class Lessor {
     return l.ttl;
   }
 
-  /** Seconds left, rounded up as etcd reports them; -1 when unknown. */
+  /** Whole seconds left (truncated, as etcd reports them); -1 when unknown. */
   remaining(id: bigint): number {
     const l = this.leases.get(id);
     if (l === undefined) return -1;
     if (l.expiry === Infinity) return l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
-    return Math.max(0, Math.ceil((l.expiry - this.opts.now()) / 1000));
+    return Math.max(0, Math.floor((l.expiry - this.opts.now()) / 1000));
   }
 
   /** Applies a checkpoint: the remaining TTL to resume from after a leader change or restart. */
