@@ -40,59 +40,121 @@ export class SimulatedCrash extends Error {
 
 const SECTOR = 512;
 
-interface Write {
-  readonly pos: number;
-  readonly bytes: Uint8Array;
-}
+/** What a write or truncation changed, so an unsynced change can be undone at a power cut. */
+type Change =
+  | { readonly kind: 'write'; readonly pos: number; readonly after: Uint8Array; readonly before: Uint8Array; readonly oldSize: number }
+  | { readonly kind: 'truncate'; readonly newSize: number; readonly oldSize: number; readonly removed: Uint8Array };
 
+/**
+ * A file. Only bytes up to the highest one ever written are held in memory; the
+ * rest of `size` (a preallocated tail) reads as zeros. Changes since the last
+ * sync are kept with what they replaced, so syncing costs nothing and a power
+ * cut can roll them back and replay a random part of them.
+ */
 class MemInode {
   kind = 'file' as const;
-  data = new Uint8Array(0);
+  private data = new Uint8Array(0);
+  /** bytes of `data` in use: everything past it (up to size) is zero */
+  private len = 0;
   size = 0;
-  durable = new Uint8Array(0);
-  /** writes and truncations since the last sync, in order; a truncation has bytes.length 0 and pos = new size */
-  pending: Array<Write | { readonly truncate: number }> = [];
+  /** changes since the last sync, oldest first */
+  private pending: Change[] = [];
 
   write(pos: number, bytes: Uint8Array): void {
     const end = pos + bytes.length;
-    if (end > this.data.length) {
-      const next = new Uint8Array(Math.max(end, this.data.length * 2, 4096));
-      next.set(this.data.subarray(0, this.size));
-      this.data = next;
-    }
-    if (pos > this.size) this.data.fill(0, this.size, pos);
-    this.data.set(bytes, pos);
+    const before = this.slice(pos, Math.min(end, this.size));
+    this.pending.push({ kind: 'write', pos, after: bytes.slice(), before, oldSize: this.size });
+    this.put(pos, bytes);
     this.size = Math.max(this.size, end);
-    this.pending.push({ pos, bytes: bytes.slice() });
   }
 
   truncate(size: number): void {
-    if (size > this.data.length) {
-      const next = new Uint8Array(size);
-      next.set(this.data.subarray(0, this.size));
-      this.data = next;
-    } else if (size > this.size) {
-      this.data.fill(0, this.size, size);
-    }
-    this.size = size;
-    this.pending.push({ truncate: size });
+    const removed = size < this.size ? this.slice(size, this.size) : new Uint8Array(0);
+    this.pending.push({ kind: 'truncate', newSize: size, oldSize: this.size, removed });
+    this.setSize(size);
   }
 
   sync(): void {
-    this.durable = this.data.slice(0, this.size);
     this.pending = [];
   }
 
+  /** Copies file bytes [position, position+length) into buf[offset...]; returns the count (0 at end of file). */
+  readAt(buf: Uint8Array, offset: number, length: number, position: number): number {
+    if (position >= this.size) return 0;
+    const n = Math.min(length, this.size - position);
+    const held = Math.max(0, Math.min(n, this.len - position));
+    if (held > 0) buf.set(this.data.subarray(position, position + held), offset);
+    if (held < n) buf.fill(0, offset + held, offset + n);
+    return n;
+  }
+
   contents(): Uint8Array {
-    return this.data.subarray(0, this.size);
+    return this.slice(0, this.size);
+  }
+
+  /** The file as it would be after a crash: all of it ('process'), or only synced state plus a random part of the rest ('power'). */
+  afterCrash(mode: 'process' | 'power', rand: () => number): MemInode {
+    const g = new MemInode();
+    g.put(0, this.data.subarray(0, this.len));
+    g.size = this.size;
+    if (mode === 'process') return g;
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const c = this.pending[i]!;
+      if (c.kind === 'write') {
+        g.put(c.pos, c.before);
+        g.setSize(c.oldSize);
+      } else {
+        g.setSize(c.oldSize);
+        g.put(c.newSize, c.removed);
+      }
+    }
+    for (const c of this.pending) {
+      if (c.kind === 'truncate') {
+        if (rand() < 0.5) g.setSize(c.newSize);
+        continue;
+      }
+      // the 512-byte sector pieces of a write land independently
+      for (let i = 0; i < c.after.length; ) {
+        const n = Math.min(SECTOR - ((c.pos + i) % SECTOR), c.after.length - i);
+        if (rand() < 0.5) {
+          g.put(c.pos + i, c.after.subarray(i, i + n));
+          g.size = Math.max(g.size, c.pos + i + n);
+        }
+        i += n;
+      }
+    }
+    return g;
   }
 
   static from(bytes: Uint8Array): MemInode {
     const f = new MemInode();
-    f.data = bytes.slice();
+    f.put(0, bytes);
     f.size = bytes.length;
-    f.durable = bytes.slice();
     return f;
+  }
+
+  private slice(from: number, to: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, to - from));
+    this.readAt(out, 0, out.length, from);
+    return out;
+  }
+
+  /** Stores bytes at pos in the held region (growing it), without touching size. */
+  private put(pos: number, bytes: Uint8Array): void {
+    const end = pos + bytes.length;
+    if (end > this.data.length) {
+      const next = new Uint8Array(Math.max(end, this.data.length * 2, 4096));
+      next.set(this.data.subarray(0, this.len));
+      this.data = next;
+    }
+    if (pos > this.len) this.data.fill(0, this.len, pos);
+    this.data.set(bytes, pos);
+    this.len = Math.max(this.len, end);
+  }
+
+  private setSize(size: number): void {
+    if (size < this.len) this.len = size;
+    this.size = size;
   }
 }
 
@@ -152,24 +214,7 @@ export class MemDisk implements Disk {
       }
       return out;
     };
-    const copyFile = (f: MemInode): MemInode => {
-      if (mode === 'process') return MemInode.from(f.contents());
-      const g = MemInode.from(f.durable);
-      for (const p of f.pending) {
-        if ('truncate' in p) {
-          if (rand() < 0.5) g.truncate(p.truncate);
-          continue;
-        }
-        // sector pieces of the write land independently
-        for (let i = 0; i < p.bytes.length; ) {
-          const len = Math.min(SECTOR - ((p.pos + i) % SECTOR), p.bytes.length - i);
-          if (rand() < 0.5) g.write(p.pos + i, p.bytes.subarray(i, i + len));
-          i += len;
-        }
-      }
-      g.sync();
-      return g;
-    };
+    const copyFile = (f: MemInode): MemInode => f.afterCrash(mode, rand);
     return new MemDisk(copy(this.root));
   }
 
@@ -184,8 +229,8 @@ export class MemDisk implements Disk {
   setFileBytes(path: string, bytes: Uint8Array): void {
     const n = this.lookup(path);
     if (n?.kind !== 'file') throw errno('ENOENT', 'open', path);
-    n.data = bytes.slice();
-    n.size = bytes.length;
+    n.truncate(0);
+    n.write(0, bytes);
     n.sync();
   }
 
@@ -377,11 +422,7 @@ class MemFile implements DiskFile {
 
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     this.usable();
-    const src = this.node.contents();
-    if (position >= src.length) return 0;
-    const n = Math.min(length, src.length - position);
-    buf.set(src.subarray(position, position + n), offset);
-    return n;
+    return this.node.readAt(buf, offset, length, position);
   }
 
   async write(buf: Uint8Array, position: number): Promise<number> {
