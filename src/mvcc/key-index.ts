@@ -83,8 +83,12 @@ export class KeyIndex {
 
   put(main: number, sub: number, value: Buffer, lease: bigint): void {
     const g = this.current;
-    if (g.isEmpty()) g.created = main;
-    g.revs.push(main, sub);
+    if (g.isEmpty()) {
+      g.created = main;
+      g.revs = [main, sub]; // exact size: most keys never get a second revision before compaction
+    } else {
+      g.revs.push(main, sub);
+    }
     g.ver++;
     this.value = value;
     this.lease = lease;
@@ -106,8 +110,12 @@ export class KeyIndex {
    */
   restorePut(main: number, sub: number, createRevision: number, version: number, value: Buffer, lease: bigint): void {
     const g = this.current;
-    if (g.isEmpty()) g.created = createRevision;
-    g.revs.push(main, sub);
+    if (g.isEmpty()) {
+      g.created = createRevision;
+      g.revs = [main, sub];
+    } else {
+      g.revs.push(main, sub);
+    }
     g.ver = version;
     this.value = value;
     this.lease = lease;

@@ -228,8 +228,12 @@ export class MvccStore {
     const values = await this.backend.getRevisions(older.map((i) => hits[i]!));
     older.forEach((i, j) => {
       const v = values[j];
-      // a concurrent compaction may have removed it physically
-      if (!v) throw new MvccError(atRev < this.compactMainRev ? 'compacted' : 'future-rev');
+      if (!v) {
+        // a compaction past atRev, while we read, removed it
+        if (atRev < this.compactMainRev) throw new MvccError('compacted');
+        const h = hits[i]!;
+        throw new Error(`mvcc: revision ${h.main}_${h.sub} of an indexed key is missing from the backend`);
+      }
       kvs[i] = decodeKeyValue(v);
     });
     return kvs;

@@ -7,7 +7,6 @@ import { parseRevision } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 
 const BATCH = 4096;
-
 /** Fills `index` from the stored revisions; returns the highest main revision seen (0 if none). */
 export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<{ currentRev: number }> {
   let currentRev = 0;

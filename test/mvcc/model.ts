@@ -19,8 +19,11 @@ export interface MEvent {
   kv: MKv | undefined;
   prev: MKv | undefined;
 }
+export interface MRange {
+  range: { revision: number; kvs: MKv[]; more: boolean; count: number };
+}
 export type MResp =
-  | { range: { revision: number; kvs: MKv[]; more: boolean; count: number } }
+  | MRange
   | { put: { revision: number; prevKv?: MKv } }
   | { deleteRange: { revision: number; deleted: number; prevKvs: MKv[] } }
   | { txn: MTxnResp };
@@ -68,7 +71,7 @@ export class Model {
     this.events.push({ type: kv ? 'put' : 'delete', key, mod: main, kv, prev });
   }
 
-  range(r: RangeRequest, curRev = this.rev): MResp & { range: unknown } {
+  range(r: RangeRequest, curRev = this.rev): MRange {
     if (r.key.length === 0) throw new ModelError('empty-key');
     const req = r.revision ?? 0;
     if (req > curRev) throw new ModelError('future-rev');

@@ -30,8 +30,6 @@ class Receiver {
   }
 }
 
-const settle = () => new Promise((r) => setImmediate(r));
-
 /** Applies `n` puts in batches of `per` (one commit each), keys k0..k{keys-1}. */
 async function storm(n: number, per: number, keys = 10): Promise<void> {
   for (let i = 0; i < n; i += per) {
