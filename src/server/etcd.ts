@@ -160,6 +160,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     : undefined;
   const purgeTimer = setInterval(() => void purge(cfg, b, log), PURGE_INTERVAL_MS);
   purgeTimer.unref();
+  server.onSnapshot(() => void purge(cfg, b, log));
 
   let closed = false;
   let resolveDone!: (e: Error | undefined) => void;

@@ -146,6 +146,7 @@ export class EtcdServer {
   private readonly appliedListeners: Array<{ index: number; resolve: () => void }> = [];
   private readonly leaderListeners = new Set<() => void>();
   private readonly storeListeners = new Set<() => void>();
+  private readonly snapshotListeners = new Set<() => void>();
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
@@ -304,6 +305,12 @@ export class EtcdServer {
   /** The key-value store; replaced when a snapshot from the leader is installed. */
   get store(): MvccStore {
     return this.storeRef;
+  }
+
+  /** Called after each snapshot this member takes (old WAL and snap files may then go). */
+  onSnapshot(fn: () => void): () => void {
+    this.snapshotListeners.add(fn);
+    return () => this.snapshotListeners.delete(fn);
   }
 
   onStoreReplaced(fn: () => void): () => void {
@@ -694,6 +701,7 @@ export class EtcdServer {
       await this.wal.releaseLockTo(index);
     });
     this.snapshotIndex = index;
+    for (const fn of this.snapshotListeners) fn();
     const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
     if (compactIndex > this.raftStorage.firstIndex()) {
       this.raftStorage.compact(compactIndex);

@@ -2,7 +2,7 @@
 // losing an acknowledged write, and clear refusals of bad input.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EtcdClient } from './client.js';
@@ -53,6 +53,34 @@ describe('restart', () => {
     await stopMember(second);
   });
 });
+
+describe('snapshots', () => {
+  it('takes one every --snapshot-count entries, keeps --max-snapshots files, and restarts from them', async () => {
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    const dataDir = path.join(tempDir(), 's.etcd');
+    const args = ['--snapshot-count', '20', '--max-snapshots', '2'];
+    const first = await startMember({ name: 's', dataDir, clientPort, peerPort, args });
+    for (let i = 0; i < 120; i++) await ctl(first.clientUrl, ['put', `snap/${i}`, `v${i}`]);
+    const snapDir = path.join(dataDir, 'member', 'snap');
+    const snaps = () => readdirSync(snapDir).filter((f) => f.endsWith('.snap'));
+    await eventuallyTrue(() => snaps().length === 2);
+    expect(first.output()).toContain('triggering snapshot');
+    expect([0, 'SIGTERM']).toContain(await stopMember(first));
+    const second = await startMember({ name: 's', dataDir, clientPort, peerPort, args });
+    expect(await ctl(second.clientUrl, ['get', 'snap/119', '--print-value-only'])).toBe('v119\n');
+    expect(await ctl(second.clientUrl, ['get', 'snap/', '--prefix', '--limit', '1', '-w', 'json'])).toMatch(/"count":120/);
+    await stopMember(second);
+  });
+});
+
+async function eventuallyTrue(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('kill -9 under a write load', () => {
   it('loses no acknowledged write', async () => {
