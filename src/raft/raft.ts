@@ -316,10 +316,12 @@ export class Raft {
 
   /** A message from an older term. */
   private stepStale(m: Message): void {
-    if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+    if (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp) {
       // A leader of an older term is still around (perhaps we bumped our term while
-      // partitioned and can no longer win). Tell it our term so it steps down and a
-      // new election can include us; with check-quorum it could not learn it otherwise.
+      // partitioned). Reject with our term (§5.1) so it steps down and a new election
+      // can include us. Etcd answers only under check-quorum or pre-vote, counting on
+      // our own campaign to spread the term otherwise — but a learner never
+      // campaigns, and would then be stuck at its higher term for good.
       this.send({ type: MessageType.MsgAppResp, to: m.from });
     } else if (m.type === MessageType.MsgPreVote) {
       // Reject explicitly: a pre-candidate at an old term would otherwise wait forever.

@@ -1,7 +1,7 @@
 // The leader's sending machinery: appends (or a snapshot when the follower needs
 // compacted entries), heartbeats, the commit rule, and serving confirmed reads.
 
-import { type Entry, type Message, MessageType } from '../raftpb/index.js';
+import { type Entry, type Message, MessageType, type Snapshot } from '../raftpb/index.js';
 import { CompactedError, SnapshotTemporarilyUnavailableError } from './errors.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
@@ -53,7 +53,7 @@ function maybeSendSnapshot(r: Raft, to: bigint, pr: Progress): boolean {
     r.logger.debug(`${hex16(r.id)} ignore sending snapshot to ${hex16(to)} since it is not recently active`);
     return false;
   }
-  let snap;
+  let snap: Snapshot;
   try {
     snap = r.log.snapshot();
   } catch (e) {

@@ -1,6 +1,7 @@
 // Values the raft library hands to its driver (the server or a simulator).
 
 import type { ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/index.js';
+import type { StepDropReason } from './errors.js';
 
 export type StateType = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 
@@ -69,7 +70,7 @@ export interface Status {
   /** leader only: replication state of every member, including itself */
   readonly progress?: ReadonlyMap<bigint, ProgressStatus>;
   /** messages refused by step(), by reason */
-  readonly droppedMessages: Readonly<Record<string, number>>;
+  readonly droppedMessages: Readonly<Record<StepDropReason, number>>;
 }
 
 export interface Peer {

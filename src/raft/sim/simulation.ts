@@ -154,13 +154,15 @@ export class Simulation {
     // The last quarter (at least 600 steps) is calm so the cluster must converge.
     this.healAt = this.steps - Math.max(600, this.steps >> 2);
     this.quietAt = this.steps - 200;
-    const ids: bigint[] = [];
-    for (let i = 1; i <= this.profile.nodes; i++) ids.push(BigInt(i));
+    const ids = this.founders().map((p) => p.id);
     this.nextId = BigInt(this.profile.nodes + 1);
-    for (const id of ids) {
-      const n = this.createNode(id, nodeRng.fork());
-      n.rn!.bootstrap(ids.map((p) => ({ id: p })));
-    }
+    for (const id of ids) this.createNode(id, nodeRng.fork()).rn!.bootstrap(this.founders());
+  }
+
+  private founders(): { id: bigint }[] {
+    const out: { id: bigint }[] = [];
+    for (let i = 1; i <= this.profile.nodes; i++) out.push({ id: BigInt(i) });
+    return out;
   }
 
   private log(line: string): void {
@@ -501,6 +503,8 @@ export class Simulation {
     n.checkedCommit = Math.max(n.app.index, n.storage.initialState().hardState.commit);
     n.restartAt = -1;
     this.startRaft(n);
+    // A founding member that died before its bootstrap was written starts over.
+    if (n.id <= BigInt(this.profile.nodes) && n.storage.lastIndex() === 0) n.rn!.bootstrap(this.founders());
     this.log(`restart n${n.id} (applied ${n.app.index}, last index ${n.storage.lastIndex()})`);
   }
 
