@@ -69,6 +69,21 @@ describe('learners', () => {
     expect(c.state(3n)).toBe('leader');
   });
 
+  it('a learner that heard of a higher term is not left behind (the stale leader learns the term)', () => {
+    const c = withLearner();
+    // A vote request from a partitioned voter moved the learner to term 10; the
+    // learner never campaigns, so only its answer to the leader can spread the term.
+    c.node(3n).rn.step(msg({ type: MessageType.MsgVote, from: 2n, to: 3n, term: 10, index: 0, logTerm: 0 }));
+    c.stabilize();
+    expect(c.term(3n)).toBe(10);
+    c.tickAll(40);
+    const l = c.leader()!;
+    expect(c.term(l.id)).toBeGreaterThan(10);
+    c.propose(l.id, 'caught-up');
+    c.stabilize();
+    expect(c.node(3n).applied.at(-1)).toBe('caught-up');
+  });
+
   it('demotion (AddLearnerNode on a voter) takes away its vote', () => {
     const c = new Cluster([1n, 2n, 3n]);
     c.stabilize();
