@@ -71,9 +71,10 @@ describe('learners', () => {
 
   it('a learner that heard of a higher term is not left behind (the stale leader learns the term)', () => {
     const c = withLearner();
-    // A vote request from a partitioned voter moved the learner to term 10; the
-    // learner never campaigns, so only its answer to the leader can spread the term.
-    c.node(3n).rn.step(msg({ type: MessageType.MsgVote, from: 2n, to: 3n, term: 10, index: 0, logTerm: 0 }));
+    // A vote request from a member it does not know yet (whose campaign goes nowhere)
+    // moved the learner to term 10. The learner never campaigns, so only its answer
+    // to the leader can spread the term.
+    c.node(3n).rn.step(msg({ type: MessageType.MsgVote, from: 42n, to: 3n, term: 10, index: 0, logTerm: 0 }));
     c.stabilize();
     expect(c.term(3n)).toBe(10);
     c.tickAll(40);
