@@ -4,6 +4,7 @@
 // The low 56 bits of the length word hold the record length; when there is
 // padding, the top byte is 0x80 | padBytes.
 
+import { type Entry, Writer, writeEntry } from '../raftpb/index.js';
 import { crc32cUpdate } from './crc32c.js';
 import { type RecordType, RecordType as RT, recordSize, writeRecordAt } from './walpb.js';
 
@@ -77,6 +78,29 @@ export class FrameEncoder {
     // padding must be zeros even when the buffer is reused
     this.buf.fill(0, end, this.len + frameBytes);
     this.len += frameBytes;
+  }
+
+  /**
+   * Appends one entry record per entry. The entries are encoded back to back
+   * into one scratch buffer with raftpb's writeEntry (one allocation per batch
+   * rather than per entry), then framed.
+   */
+  appendEntries(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    let estimate = 0;
+    for (const e of entries) estimate += e.data.length + 32;
+    const w = new Writer(estimate);
+    const ends = new Array<number>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      writeEntry(w, entries[i]!);
+      ends[i] = w.finish().length;
+    }
+    const all = w.finish();
+    let start = 0;
+    for (const end of ends) {
+      this.append(RT.Entry, all.subarray(start, end));
+      start = end;
+    }
   }
 
   appendCrc(): void {

@@ -18,7 +18,6 @@ import {
   type HardState,
   decodeHardState,
   emptyHardState,
-  encodeEntry,
   encodeHardState,
   isEmptyHardState,
 } from '../raftpb/index.js';
@@ -259,7 +258,7 @@ export class WAL {
     const enc = this.encoder;
     enc.reset();
     enc.crc = this.crc;
-    for (const e of entries) enc.append(RecordType.Entry, encodeEntry(e));
+    enc.appendEntries(entries);
     if (hs !== undefined) enc.append(RecordType.State, encodeHardState(hs));
     await this.guard(async () => {
       await this.write(tail, enc.bytes());
