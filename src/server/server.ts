@@ -609,18 +609,20 @@ export class EtcdServer {
     return { revision: r.revision };
   }
 
+  /** Applies an alarm request; answers, as etcd does, with the alarm it raised or disarmed. */
   private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
     const memberId = toBigInt(a.memberID, true);
+    const name = AlarmType[a.alarm] ?? a.alarm;
     if (a.action === 1) {
-      if (this.alarms.activate(memberId, a.alarm)) {
-        this.log.warn({ alarm: AlarmType[a.alarm] ?? a.alarm, from: idHex(memberId) }, 'alarm raised');
-      }
-    } else if (a.action === 2) {
-      if (this.alarms.deactivate(memberId, a.alarm)) {
-        this.log.warn({ alarm: AlarmType[a.alarm] ?? a.alarm, from: idHex(memberId) }, 'alarm disarmed');
-      }
+      if (this.alarms.activate(memberId, a.alarm)) this.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
+      return [{ memberId, alarm: a.alarm }];
     }
-    return this.alarms.list(a.action === 0 ? a.alarm : 0, a.action === 0 ? memberId : 0n);
+    if (a.action === 2) {
+      if (!this.alarms.deactivate(memberId, a.alarm)) return [];
+      this.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
+      return [{ memberId, alarm: a.alarm }];
+    }
+    return this.alarms.list(a.alarm, memberId);
   }
 
   private applyConfChange(e: Entry): void {
