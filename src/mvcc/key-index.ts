@@ -49,9 +49,14 @@ export interface IndexedRevision {
 
 export class KeyIndex {
   gens: Generation[] = [new Generation(0, 0, [])];
-  /** latest value and lease while the key is live */
+  /** latest value and lease while the key is live (value undefined = deleted) */
   value: Buffer | undefined = undefined;
   lease = 0n;
+  // the live put's revisions, copied out of the generations so that a read of the
+  // latest value touches this object alone
+  private liveMod = 0;
+  private liveCreate = 0;
+  private liveVersion = 0;
 
   /** `key` is the raw key bytes as a latin1 string (one char per byte, byte order). */
   constructor(readonly key: string) {}
@@ -61,7 +66,7 @@ export class KeyIndex {
   }
 
   isLive(): boolean {
-    return !this.current.isEmpty();
+    return this.value !== undefined;
   }
 
   /** No revision left at all (etcd removes such a keyIndex from the tree). */
@@ -71,14 +76,21 @@ export class KeyIndex {
 
   /** Latest put's main revision, createRevision and version (only while live). */
   get modRevision(): number {
-    const g = this.current;
-    return g.mainAt(g.length - 1);
+    return this.liveMod;
   }
   get createRevision(): number {
-    return this.current.created;
+    return this.liveCreate;
   }
   get version(): number {
-    return this.current.ver;
+    return this.liveVersion;
+  }
+
+  private setLive(g: Generation, main: number, value: Buffer, lease: bigint): void {
+    this.value = value;
+    this.lease = lease;
+    this.liveMod = main;
+    this.liveCreate = g.created;
+    this.liveVersion = g.ver;
   }
 
   put(main: number, sub: number, value: Buffer, lease: bigint): void {
@@ -90,8 +102,7 @@ export class KeyIndex {
       g.revs.push(main, sub);
     }
     g.ver++;
-    this.value = value;
-    this.lease = lease;
+    this.setLive(g, main, value, lease);
   }
 
   /** Records a delete: the tombstone revision closes the live generation. */
@@ -117,8 +128,7 @@ export class KeyIndex {
       g.revs.push(main, sub);
     }
     g.ver = version;
-    this.value = value;
-    this.lease = lease;
+    this.setLive(g, main, value, lease);
   }
 
   /** The revision visible at `atRev`, or undefined when the key did not exist then. */

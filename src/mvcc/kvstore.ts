@@ -203,6 +203,12 @@ export class MvccStore {
     if (requested > curRev) throw new MvccError('future-rev');
     const atRev = requested > 0 ? requested : curRev;
     if (atRev < this.compactMainRev) throw new MvccError('compacted');
+    if (!req.rangeEnd || req.rangeEnd.length === 0) {
+      // a single key (the common Get): no range walk
+      const ki = this.index.get(req.key.toString('latin1'));
+      const hit = ki && visibleAt(ki, atRev);
+      return hit ? { count: 1, hits: req.countOnly ? [] : [hit], atRev } : { count: 0, hits: [], atRev };
+    }
     const { from, to } = toRangeBounds(req.key, req.rangeEnd);
     const limit = req.countOnly ? -1 : readLimit(req);
     const hits: IndexHit[] = [];
