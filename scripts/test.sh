@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs stock etcdctl 3.4 (Debian's
-# etcd-client) when it is missing, builds, then runs every vitest suite.
+# The whole test suite, on a fresh machine: installs what the end-to-end suites drive
+# when it is missing (stock etcdctl 3.4 from Debian's etcd-client; the python-etcd3 and
+# etcd3gw client libraries), builds, then runs every vitest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v etcdctl >/dev/null 2>&1; then
-  echo "installing stock etcdctl (Debian package etcd-client)"
+missing=()
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+/usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || missing+=(python3-etcd3)
+/usr/bin/python3 -c 'import etcd3gw' >/dev/null 2>&1 || missing+=(python3-etcd3gw)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq etcd-client >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 npx tsc -p tsconfig.json
 npx vitest run "$@"
