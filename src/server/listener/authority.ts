@@ -519,14 +519,16 @@ export class AuthorityRewriter {
  */
 export class AuthorityFixingConnection extends Duplex {
   private readonly rewriter = new AuthorityRewriter();
+  /** Completes the write waiting for the socket to drain. */
+  private onDrain: (() => void) | undefined;
 
   constructor(
     readonly socket: net.Socket,
     onMalformed?: (err: Error) => void,
   ) {
     super({ allowHalfOpen: true });
-    // grpc-js would ask for this, but Node calls it on its own wrapper of this stream, which
-    // does not reach the socket.
+    // Node's HTTP/2 session turns Nagle off on its socket, but that is its own wrapper of this
+    // stream, which does not reach the real one.
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       let out: Buffer[];
@@ -549,8 +551,6 @@ export class AuthorityFixingConnection extends Duplex {
     socket.on('close', () => this.destroy());
     socket.on('drain', () => this.onDrain?.());
   }
-
-  private onDrain: (() => void) | undefined;
 
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
