@@ -59,16 +59,20 @@ const FLAGS: Record<OpenMode, number> = {
 
 export interface NodeDiskOptions {
   /**
-   * How preallocate() reserves blocks. Node has no fallocate(2), so 'zero-fill'
-   * writes zeros (what etcd's fallocate achieves: later fdatasyncs need no block
-   * allocation); 'sparse' only extends the size with ftruncate (cheaper to create,
-   * but every first write to a block allocates it).
+   * How preallocate() reserves a segment. Node has no fallocate(2). 'sparse'
+   * (the default) sets the size with ftruncate: appends then never change the
+   * file size, so fdatasync has no size to flush, and blocks are allocated as
+   * they are first written. 'zero-fill' writes the zeros, reserving the space up
+   * front (no ENOSPC half way through a segment) at the price of writing every
+   * segment twice. Measured by bench/wal on this project's test VM (ext4 on
+   * virtio): equal fdatasync latency for small batches, and 'zero-fill' about
+   * 40% slower for large ones, so 'sparse' is the default.
    */
   readonly preallocate?: 'zero-fill' | 'sparse';
 }
 
 export function createNodeDisk(opts: NodeDiskOptions = {}): Disk {
-  const mode = opts.preallocate ?? 'zero-fill';
+  const mode = opts.preallocate ?? 'sparse';
   return {
     async open(path: string, m: OpenMode): Promise<DiskFile> {
       const fd = await call<number>((cb) => fs.open(path, FLAGS[m], 0o600, cb));

@@ -5,8 +5,9 @@
 // never the one being prepared. Left-over .tmp files are ignored when reading.
 //
 // Unlike etcd, preparation starts only when asked (the WAL asks once its tail is
-// half full): without fallocate(2) preallocating means writing the zeros, and
-// doing that at start-up would compete with replay and the first fsyncs.
+// half full): without fallocate(2), preallocating may mean writing the zeros
+// (nodedisk.ts 'zero-fill'), and doing that at start-up would compete with
+// replay and the first fsyncs.
 
 import { join } from 'node:path';
 import type { Disk, DiskFile } from './disk.js';
