@@ -36,6 +36,7 @@ export function hup(r: Raft, t: CampaignType): void {
 
 /** Committed conf changes not yet applied would change who may vote: wait for them. */
 export function hasUnappliedConfChanges(r: Raft): boolean {
+  if (r.confChangesToApply > 0) return true;
   let lo = r.log.applied + 1;
   const hi = r.log.committed + 1;
   if (lo >= hi) return false;

@@ -46,18 +46,21 @@ export function restore(r: Raft, s: Snapshot): boolean {
 
 /** Apply a committed conf change (the driver calls this when it applies the entry). */
 export function applyConfChange(r: Raft, cc: ConfChange): MembershipConfig {
+  if (r.confChangesToApply > 0) r.confChangesToApply--;
   // A change naming no member (node 0) changes nothing.
-  if (cc.nodeId === 0n) return r.trk.config;
-  const res = changeConfig(r.trk.config, cc);
-  if ('error' in res) {
-    // Proposals are checked against the same configuration, so this only happens
-    // if the driver applies entries out of order; every member reaches the same verdict.
-    r.logger.error(
-      `${hex16(r.id)} ignoring conf change ${describeConfChange(cc)} at config ${describeConfig(r.trk.config)}: ${res.error}`,
-    );
-    return r.trk.config;
+  if (cc.nodeId !== 0n) {
+    const res = changeConfig(r.trk.config, cc);
+    if ('error' in res) {
+      // Proposals are checked against the same configuration, so this only happens
+      // if the driver applies entries out of order; every member reaches the same verdict.
+      r.logger.error(
+        `${hex16(r.id)} ignoring conf change ${describeConfChange(cc)} at config ${describeConfig(r.trk.config)}: ${res.error}`,
+      );
+    } else {
+      switchToConfig(r, res.config);
+    }
   }
-  switchToConfig(r, res.config);
+  r.onApplied();
   return r.trk.config;
 }
 

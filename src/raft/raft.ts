@@ -58,6 +58,13 @@ export class Raft {
   pendingReadIndexMessages: Message[] = [];
   /** follower only: the leader asked us to take over (MsgTimeoutNow) before we had applied its config */
   transferRequested = false;
+  /**
+   * ConfChange entries handed out in Readies and not yet given back through
+   * applyConfChange. A driver may advance() before it applies (etcd's server applies
+   * asynchronously); until it does, our configuration lags the log and we must
+   * neither campaign nor accept another change.
+   */
+  confChangesToApply = 0;
 
   /** ticks since the last election timeout (leader/candidate) or since hearing from the leader (follower) */
   electionElapsed = 0;

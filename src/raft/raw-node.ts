@@ -21,7 +21,9 @@
 // - Send a MsgSnap with a snapshot of the *current* applied state and configuration
 //   (as etcd's createMergedSnapshotMessage does), not an older one from Storage: a
 //   member added after that older snapshot is not in its ConfState and must refuse it.
-// - Give applyConfChange every committed ConfChange entry, in log order.
+// - Give applyConfChange every committed ConfChange entry, in log order. It may do
+//   so after advance() (applying asynchronously, as etcd does); until it has, the
+//   node neither campaigns nor accepts another conf change.
 
 import {
   type ConfChange,
@@ -231,7 +233,10 @@ export class RawNode {
     if (hardChanged) this.prevHardState = hs;
     r.msgs = [];
     r.readStates = [];
-    if (committedEntries.length > 0) r.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
+    if (committedEntries.length > 0) {
+      r.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
+      for (const e of committedEntries) if (e.type === EntryType.ConfChange) r.confChangesToApply++;
+    }
     this.outstanding = rd;
     return rd;
   }

@@ -86,6 +86,8 @@ function propose(r: Raft, m: Message): void {
       failed = 'more than one conf change in a single proposal';
     } else if (r.pendingConfIndex > r.log.applied) {
       failed = `possible unapplied conf change at index ${r.pendingConfIndex} (applied to ${r.log.applied})`;
+    } else if (r.confChangesToApply > 0) {
+      failed = 'a committed conf change has not been passed to applyConfChange yet';
     } else if (cc.nodeId !== 0n) {
       const res = changeConfig(r.trk.config, cc);
       if ('error' in res) failed = res.error;

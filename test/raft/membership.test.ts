@@ -2,7 +2,7 @@
 // what happens to removed members and a removed leader.
 
 import { describe, expect, it } from 'vitest';
-import { ConfChangeType, type Message, MessageType } from '../../src/raftpb/index.js';
+import { ConfChangeType, type Message, MessageType, decodeConfChange } from '../../src/raftpb/index.js';
 import { ProposalDroppedError, StepError } from '../../src/raft/index.js';
 import { Cluster } from './harness.js';
 
@@ -154,6 +154,38 @@ describe('membership changes', () => {
     expect(() => c.proposeConfChange(2n, { type: RemoveNode, nodeId: 3n })).toThrow(/unapplied conf change at index 5/);
     c.stabilize();
     c.proposeConfChange(2n, { type: RemoveNode, nodeId: 3n });
+  });
+
+  it('a driver that applies after advance(): no campaign and no new change until applyConfChange', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.stabilize();
+    c.elect(1n);
+    c.proposeConfChange(1n, { type: AddLearnerNode, nodeId: 4n });
+    // Process Readies by hand, advancing without applying the conf change yet.
+    const held: Array<[bigint, Uint8Array]> = [];
+    for (let round = 0; round < 5; round++) {
+      for (const n of c.nodes.values()) {
+        if (!n.rn.hasReady()) continue;
+        const rd = n.rn.ready();
+        n.storage.append(rd.entries);
+        if (rd.hardState) n.storage.setHardState(rd.hardState);
+        c.queue.push(...rd.messages);
+        for (const e of rd.committedEntries) if (e.type === 1) held.push([n.id, e.data]);
+        n.rn.advance(rd);
+      }
+      c.deliverAll();
+    }
+    expect(held.some(([id]) => id === 1n)).toBe(true);
+    expect(() => c.proposeConfChange(1n, { type: AddLearnerNode, nodeId: 5n })).toThrow(/not been passed to applyConfChange/);
+    const f = held.find(([id]) => id === 2n)!;
+    c.node(2n).rn.campaign();
+    expect(c.state(2n)).toBe('follower');
+    // Once applied, all is normal again.
+    for (const [id, data] of held) c.node(id).rn.applyConfChange(decodeConfChange(data));
+    expect(f).toBeDefined();
+    c.proposeConfChange(1n, { type: AddLearnerNode, nodeId: 5n });
+    c.node(2n).rn.campaign();
+    expect(c.state(2n)).toBe('candidate');
   });
 
   it('refuses to remove the last voter', () => {

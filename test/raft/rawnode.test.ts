@@ -67,6 +67,7 @@ describe('Ready / advance', () => {
     rn.bootstrap([{ id: 1n }]);
     let rd = rn.ready();
     persist(storage, rd);
+    for (const e of rd.committedEntries) rn.applyConfChange(decodeConfChange(e.data));
     rn.advance(rd);
     rn.campaign();
     rd = rn.ready();
