@@ -171,7 +171,7 @@ async function restart(dir: string, n: number): Promise<void> {
   );
   console.log(
     `memory after restart: rss ${mb(after.rss)}, heap used ${mb(after.heapUsed)} (+${mb(after.heapUsed - before.heapUsed)}), ` +
-      `external+arrayBuffers ${mb(after.external + after.arrayBuffers)}`,
+      `external (LevelDB values, array buffers) ${mb(after.external)}`,
   );
   console.log(`db size on disk ${mb(store.dbSize())}, in use ${mb(store.dbSizeInUse())}`);
   const gets = 200_000;

@@ -10,7 +10,8 @@ const BATCH = 4096;
 /** Fills `index` from the stored revisions; returns the highest main revision seen (0 if none). */
 export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<{ currentRev: number }> {
   let currentRev = 0;
-  const it = backend.db.iterator();
+  // a one-off full scan: keep it out of LevelDB's block cache
+  const it = backend.db.iterator({ fillCache: false });
   // read the next batch on the thread pool while this one is indexed
   let next = it.nextv(BATCH);
   try {
