@@ -10,7 +10,7 @@
 // 4. Watch guarantees (watch.ts).
 
 import { capPerKind, anomaly, type Anomaly } from './anomaly.js';
-import { isSerializableRead, type History, type Operation } from './history.js';
+import { isSerializableRead, type History, type KeyValue, type Operation } from './history.js';
 import { checkLinearizable, type LinearizabilityResult, type Model } from './linearizability.js';
 import { describeOp, initialState, step, stateKey, type EtcdState } from './model.js';
 import { partitionOperations } from './partition.js';
@@ -88,6 +88,10 @@ export function checkHistory(h: History, opts: CheckOptions = {}): CheckReport {
     }
   }
 
+  // Failed writes whose value a client read back were applied at the mod
+  // revision it read (without watches, this is the only way to learn it).
+  for (const [id, p] of patchesFromReads(ops)) if (!patches.has(id)) patches.set(id, p);
+
   // 2. linearizability per partition
   const prepared: Operation[] = [];
   let patched = 0;
@@ -103,7 +107,7 @@ export function checkHistory(h: History, opts: CheckOptions = {}): CheckReport {
       prepared.push(op);
     }
   }
-  boundPatchedReturns(prepared);
+  narrowPatchedWindows(prepared);
   const partitions: PartitionReport[] = [];
   const failures: LinearizationFailure[] = [];
   let timedOut = false;
@@ -156,20 +160,50 @@ export function checkHistory(h: History, opts: CheckOptions = {}): CheckReport {
   };
 }
 
+/** Outcomes of failed puts (and txns that put) learned from reads of their unique values. */
+export function patchesFromReads(ops: readonly Operation[]): Map<number, Operation['output']> {
+  const unknownWriter = new Map<string, Operation>();
+  for (const op of ops) {
+    if (op.output !== null) continue;
+    const i = op.input;
+    if (i.type === 'put') unknownWriter.set(i.value, op);
+    if (i.type === 'txn') for (const o of i.success) if (o.type === 'put') unknownWriter.set(o.value, op);
+  }
+  const out = new Map<number, Operation['output']>();
+  if (unknownWriter.size === 0) return out;
+  const learn = (kv: KeyValue): void => {
+    const w = unknownWriter.get(kv.value);
+    if (w === undefined || out.has(w.id)) return;
+    out.set(w.id, w.input.type === 'put' ? { type: 'put', revision: kv.modRevision } : { type: 'txn', revision: kv.modRevision, succeeded: true, results: null });
+  };
+  for (const op of ops) {
+    const o = op.output;
+    if (o?.type === 'range') o.kvs.forEach(learn);
+    if (o?.type === 'txn' && o.results !== null) for (const r of o.results) if (r.type === 'range') r.kvs.forEach(learn);
+  }
+  return out;
+}
+
 /**
- * A patched request created revision R at an unknown time after its call. Every
- * linearizable response that saw revision R or later was served after that, so
- * the request took effect before the earliest such response returned. Bounding
- * its return this way keeps it from being tried at every step of the search.
+ * A patched request created revision R at an unknown time after its call. In a
+ * correct etcd the order of revisions is the order of linearization (the global
+ * checks in revisions.ts hold the history to that), so its window narrows to:
+ * - after the call of every observed request that saw a revision below R (those
+ *   took effect before it), and
+ * - before the return of the first observed request that saw R or later.
+ * Without this, a request that never returned would be tried at every step of
+ * the search.
  */
-function boundPatchedReturns(ops: Operation[]): void {
+function narrowPatchedWindows(ops: Operation[]): void {
   const seen = ops
     .filter((o) => !o.patched && o.output !== null && Number.isFinite(o.return))
-    .map((o) => ({ rev: o.output!.revision, ret: o.return }))
+    .map((o) => ({ rev: o.output!.revision, call: o.call, ret: o.return }))
     .sort((a, b) => a.rev - b.rev);
-  // suffix minimum of return times over revisions >= seen[i].rev
-  const suffix = new Array<number>(seen.length + 1).fill(Infinity);
-  for (let i = seen.length - 1; i >= 0; i--) suffix[i] = Math.min(suffix[i + 1]!, seen[i]!.ret);
+  // prefix maximum of calls over revisions < seen[i].rev, suffix minimum of returns over >= seen[i].rev
+  const prefixCall = new Array<number>(seen.length + 1).fill(-Infinity);
+  for (let i = 0; i < seen.length; i++) prefixCall[i + 1] = Math.max(prefixCall[i]!, seen[i]!.call);
+  const suffixReturn = new Array<number>(seen.length + 1).fill(Infinity);
+  for (let i = seen.length - 1; i >= 0; i--) suffixReturn[i] = Math.min(suffixReturn[i + 1]!, seen[i]!.ret);
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     if (!op.patched || op.output === null) continue;
@@ -180,8 +214,9 @@ function boundPatchedReturns(ops: Operation[]): void {
       if (seen[mid]!.rev < op.output.revision) lo = mid + 1;
       else hi = mid;
     }
-    const bound = suffix[lo]!;
-    if (bound < op.return && bound >= op.call) ops[i] = { ...op, return: bound };
+    const call = Math.max(op.call, prefixCall[lo]!);
+    const ret = Math.min(op.return, suffixReturn[lo]!);
+    if (call <= ret) ops[i] = { ...op, call, return: ret };
   }
 }
 

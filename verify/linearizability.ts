@@ -47,7 +47,9 @@ interface Entry {
 
 interface SearchState<S> {
   states: S[];
-  key: string;
+  /** two 32-bit hashes of the canonical keys of the states */
+  h1: number;
+  h2: number;
 }
 
 /** A frame of the search: an operation linearized on top of its parent. */
@@ -103,17 +105,79 @@ function mix(x: number, seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** 32-bit FNV-1a of a string, with a seed so two independent hashes can be taken. */
+function hashString(s: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return mix(h, seed);
+}
+
+/**
+ * The set of explored (linearized set, states) pairs, each identified by a
+ * 64-bit hash (two 32-bit halves) in an open-addressing table: 8 bytes per
+ * entry, so millions of entries fit. A collision could only prune a branch
+ * (never accept a wrong history), with odds around n^2 / 2^64.
+ */
+class SeenSet {
+  private table = new Uint32Array(1 << 16);
+  size = 0;
+
+  /** adds (a, b); false if it was already there */
+  add(a: number, b: number): boolean {
+    if (a === 0 && b === 0) a = 1; // (0, 0) marks an empty slot
+    if ((this.size + 1) * 2 > this.table.length / 2) this.grow();
+    return this.insert(this.table, a, b);
+  }
+
+  private insert(t: Uint32Array, a: number, b: number): boolean {
+    const mask = t.length / 2 - 1;
+    let i = (a ^ Math.imul(b, 0x9e3779b1)) & mask;
+    for (;;) {
+      const x = t[2 * i]!;
+      const y = t[2 * i + 1]!;
+      if (x === 0 && y === 0) {
+        t[2 * i] = a;
+        t[2 * i + 1] = b;
+        if (t === this.table) this.size++;
+        return true;
+      }
+      if (x === a && y === b) return false;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private grow(): void {
+    const old = this.table;
+    const next = new Uint32Array(old.length * 2);
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] !== 0 || old[i + 1] !== 0) this.insert(next, old[i]!, old[i + 1]!);
+    }
+    this.table = next;
+  }
+}
+
 function searchState<S, Op>(model: Model<S, Op>, states: S[]): SearchState<S> {
-  if (states.length === 1) return { states, key: model.key(states[0]!) };
-  const byKey = new Map<string, S>();
-  for (const s of states) byKey.set(model.key(s), s);
-  const keys = [...byKey.keys()].sort();
-  return { states: keys.map((k) => byKey.get(k)!), key: keys.join('\n') };
+  let key: string;
+  if (states.length === 1) {
+    key = model.key(states[0]!);
+  } else {
+    const byKey = new Map<string, S>();
+    for (const s of states) byKey.set(model.key(s), s);
+    const keys = [...byKey.keys()].sort();
+    states = keys.map((k) => byKey.get(k)!);
+    key = keys.join('\n');
+  }
+  return { states, h1: hashString(key, 0x27d4eb2f), h2: hashString(key, 0x165667b1) };
 }
 
 export interface CheckOptions {
   /** Date.now() after which the search gives up with 'timeout' */
   deadline?: number;
+  /** explored states after which the search gives up with 'timeout' (bounds memory) */
+  maxExplored?: number;
 }
 
 export function checkLinearizable<S, Op extends TimedOp>(
@@ -126,9 +190,9 @@ export function checkLinearizable<S, Op extends TimedOp>(
   const h2 = ops.map((_, i) => mix(i, 0x85ebca6b));
   let hash1 = 0;
   let hash2 = 0;
-  // (linearized set, states) pairs already explored. The set is identified by a
-  // 64-bit XOR hash; a collision could only prune a branch, and is ~1e-9 likely.
-  const seen = new Set<string>();
+  // (linearized set, states) pairs already explored
+  const seen = new SeenSet();
+  const maxExplored = opts.maxExplored ?? 10_000_000;
   let current = searchState(model, [model.init()]);
   let top: Frame<S> | null = null;
   let depth = 0;
@@ -139,7 +203,7 @@ export function checkLinearizable<S, Op extends TimedOp>(
 
   let entry: Entry | null = head.next;
   while (head.next !== null) {
-    if ((++iterations & 1023) === 0 && opts.deadline !== undefined && Date.now() > opts.deadline) {
+    if ((++iterations & 1023) === 0 && ((opts.deadline !== undefined && Date.now() > opts.deadline) || seen.size > maxExplored)) {
       return { verdict: 'timeout', explored: seen.size };
     }
     if (entry === null) throw new Error('linearizability: fell off the event list');
@@ -149,9 +213,9 @@ export function checkLinearizable<S, Op extends TimedOp>(
       for (const s of current.states) for (const n of model.step(s, op)) next.push(n);
       if (next.length > 0) {
         const ns = searchState(model, next);
-        const cacheKey = `${(hash1 ^ h1[entry.op]!) >>> 0}.${(hash2 ^ h2[entry.op]!) >>> 0}|${ns.key}`;
-        if (!seen.has(cacheKey)) {
-          seen.add(cacheKey);
+        const a = mix((hash1 ^ h1[entry.op]!) >>> 0, ns.h1);
+        const b = mix((hash2 ^ h2[entry.op]!) >>> 0, ns.h2);
+        if (seen.add(a, b)) {
           top = { entry, before: current, parent: top, depth: ++depth };
           hash1 ^= h1[entry.op]!;
           hash2 ^= h2[entry.op]!;

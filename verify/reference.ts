@@ -225,12 +225,16 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
     }
   }
 
-  // Explain the remaining revisions by failed requests (unique put values make
-  // puts identifiable; deletes are matched to any failed request able to do them).
+  // Explain the remaining revisions by failed requests. Unique put values make
+  // puts identifiable; a deletion is given to the earliest-called failed request
+  // whose effect at that revision is exactly those events (whichever failed
+  // request really did it, the earliest call is the most permissive choice).
   const writerOf = new Map<string, Operation>();
   for (const op of ops) for (const v of putValues(op)) writerOf.set(v, op);
-  const unknownDeleters = ops.filter((op) => op.output === null && op.input.type !== 'range' && op.input.type !== 'leaseGrant');
-  const usedDeleters = new Set<number>();
+  const unknownDeleters = ops
+    .filter((op) => op.output === null && (op.input.type === 'delete' || op.input.type === 'txn' || op.input.type === 'leaseRevoke'))
+    .sort((a, b) => a.call - b.call);
+  const effect = (op: Operation, rev: number): ReturnType<typeof execute> => execute(ref.view(rev - 1), op.input, rev);
   for (let rev = 2; rev <= ref.lastRevision; rev++) {
     if (explained.has(rev)) continue;
     const events = ref.events.get(rev) ?? [];
@@ -245,23 +249,28 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
       } else if (patches.has(writer.id)) {
         anomalies.push(anomaly('duplicate-revision', `${describeOp(writer)} appears at two revisions, the second is ${rev}`, [writer.id]));
       } else {
-        patches.set(writer.id, patchedOutput(writer, rev));
+        const exec = effect(writer, rev);
+        if (!sameEvents(exec.events, events)) {
+          anomalies.push(anomaly('reference-conflict', `${describeOp(writer)} at revision ${rev} should give ${describeEvents(exec.events)}, history has ${describeEvents(events)}`, [writer.id]));
+        }
+        patches.set(writer.id, patchedOutput(writer, rev, exec));
       }
       continue;
     }
-    const deleter = unknownDeleters.find((op) => !usedDeleters.has(op.id) && canDelete(op, events, ref, rev));
+    const deleter = unknownDeleters.find((op) => !patches.has(op.id) && sameEvents(effect(op, rev).events, events));
     if (deleter === undefined) {
       anomalies.push(anomaly('phantom-write', `revision ${rev} ${describeEvents(events)} was deleted by no client request`));
     } else {
-      usedDeleters.add(deleter.id);
+      patches.set(deleter.id, patchedOutput(deleter, rev, effect(deleter, rev)));
     }
   }
-  // A failed put or txn-with-puts whose values never appeared was not applied
-  // (provided its failure branch writes nothing).
+  // A failed put, delete, or txn with puts (and a read-only failure branch)
+  // that left no trace was not applied, or, for a delete, deleted nothing:
+  // either way it had no effect.
   for (const op of ops) {
     if (op.output !== null || patches.has(op.id)) continue;
     const i = op.input;
-    if (i.type === 'put' || (i.type === 'txn' && i.success.some((o) => o.type === 'put') && i.failure.every((o) => o.type === 'range'))) {
+    if (i.type === 'put' || i.type === 'delete' || (i.type === 'txn' && i.success.some((o) => o.type === 'put') && i.failure.every((o) => o.type === 'range'))) {
       patches.set(op.id, 'not-applied');
     }
   }
@@ -275,23 +284,19 @@ function describeOpResult(exec: ReturnType<typeof execute>): string {
   return `${exec.succeeded ? '' : 'failed '}${parts.join(' ')}${exec.events.length > 0 ? ' with events ' + describeEvents(exec.events) : ''}`;
 }
 
-function patchedOutput(op: Operation, rev: number): Operation['output'] {
+function patchedOutput(op: Operation, rev: number, exec: ReturnType<typeof execute>): Operation['output'] {
   const i = op.input;
-  if (i.type === 'put') return { type: 'put', revision: rev };
-  return { type: 'txn', revision: rev, succeeded: true, results: null };
-}
-
-function canDelete(op: Operation, events: readonly WatchEvent[], ref: Reference, rev: number): boolean {
-  const i = op.input;
-  const keys = events.map((e) => e.kv.key);
   switch (i.type) {
-    case 'delete':
-      return keys.every((k) => inRange(k, i.key, i.end));
-    case 'txn':
-      return [...i.success, ...i.failure].some((o) => o.type === 'delete' && keys.every((k) => inRange(k, o.key, o.end)));
+    case 'put':
+      return { type: 'put', revision: rev };
+    case 'delete': {
+      const r = exec.results[0];
+      return { type: 'delete', revision: rev, deleted: r?.type === 'delete' ? r.deleted : 0 };
+    }
     case 'leaseRevoke':
-      return keys.every((k) => ref.keyAt(k, rev - 1)?.lease === i.id);
+      return { type: 'leaseRevoke', revision: rev };
     default:
-      return false;
+      // the branch is what the compares give at rev-1; range results were not observed
+      return { type: 'txn', revision: rev, succeeded: exec.succeeded, results: null };
   }
 }
