@@ -70,6 +70,8 @@ for (const [names, goType, bits, unsigned] of [
   for (const n of names) INT_KINDS[n] = { goType, min, max, long: bits === 64, unsigned };
 }
 
+const BYTE: IntKind = { goType: 'uint8', min: 0n, max: 255n, long: false, unsigned: true };
+
 /**
  * An integer as jsonpb reads it: quotes around it are dropped and the rest read by
  * json.Unmarshal, so `"12"`, `12` and `" 12 "` are 12, `"abc"` is a syntax error, and
@@ -85,6 +87,11 @@ function decodeInt(n: JsonNode, kind: IntKind, goType: string): Long | number | 
       throw err;
     }
   }
+  return intFromJson(v, kind, goType);
+}
+
+/** encoding/json's integer decoding: a base-10 literal in range (strconv.ParseInt/ParseUint). */
+function intFromJson(v: JsonNode, kind: IntKind, goType: string): Long | number | undefined {
   if (v.kind === 'null') return undefined;
   if (v.kind !== 'number') throw typeError(v, goType);
   const raw = v.raw;
@@ -101,9 +108,10 @@ function decodeScalar(field: protobuf.Field, n: JsonNode): unknown {
   if (t instanceof protobuf.Type) return decodeObject(t, n);
   if (t instanceof protobuf.Enum) {
     if (n.kind === 'string') {
-      // jsonpb looks the text up as written, escapes and all.
-      const value = t.values[n.raw];
-      if (value === undefined) throw new RequestDecodeError(`unknown value ${JSON.stringify(n.raw)} for enum ${goEnumName(t)}`);
+      // jsonpb looks the text up as written, escapes and all. (protobufjs also maps
+      // numbers back to names in `values`, hence the type check.)
+      const value: unknown = t.values[n.raw];
+      if (typeof value !== 'number') throw new RequestDecodeError(`unknown value ${JSON.stringify(n.raw)} for enum ${goEnumName(t)}`);
       return value;
     }
     return decodeInt(n, INT_KINDS['int32']!, goEnumName(t));
@@ -112,6 +120,8 @@ function decodeScalar(field: protobuf.Field, n: JsonNode): unknown {
   if (int) return decodeInt(n, int, int.goType);
   switch (field.type) {
     case 'bytes':
+      // encoding/json also takes a []byte as a list of byte values.
+      if (n.kind === 'array') return Buffer.from(n.items.map((item) => (intFromJson(item, BYTE, 'uint8') as number | undefined) ?? 0));
       if (n.kind !== 'string') throw typeError(n, '[]uint8');
       try {
         return decodeBase64Std(n.value);

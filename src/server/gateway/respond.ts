@@ -92,8 +92,13 @@ export function writeGatewayError(res: http.ServerResponse, s: RpcStatus): void 
 
 /** grpc-gateway's plain-text refusals (unknown path, wrong method), as Go's http.Error writes them. */
 export function writeTextError(res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
-  res.end(`${text}\n`);
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 /**
