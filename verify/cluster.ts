@@ -255,25 +255,56 @@ export class Cluster {
    * new member (new ID) that must catch up from a snapshot.
    */
   async removeAndReAdd(i: number): Promise<void> {
-    const target = this.members[i]!;
+    await this.remove(i);
+    await this.reAdd(i);
+  }
+
+  private helperFor(i: number): EtcdClient {
     const helper = this.running().find((m) => m.index !== i);
-    if (helper === undefined || target.id === '') throw new Error('no member to run the membership change on');
-    const client = this.client(helper.index);
-    await client.memberRemove(target.id, 5000);
+    if (helper === undefined) throw new Error('no running member to run the membership change on');
+    return this.client(helper.index);
+  }
+
+  private async remove(i: number): Promise<void> {
+    const target = this.members[i]!;
+    if (target.id === '') throw new Error(`${target.name} has no known member ID`);
+    const client = this.helperFor(i);
+    try {
+      await client.memberRemove(target.id, 5000);
+    } catch (e) {
+      // A timed-out removal may still have happened.
+      const list = await client.memberList(2000);
+      if (list.some((pm) => pm.ID === target.id)) throw e;
+    }
     target.state = 'removed';
     const proc = target.proc;
     if (proc !== null) {
+      proc.kill('SIGCONT');
       proc.kill('SIGKILL');
       await new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', () => resolve())));
     }
     target.proc = null;
     for (const m of this.members) m.proxy.resetLinksOf(i);
     fs.rmSync(target.dataDir, { recursive: true, force: true });
-    const added = await client.memberAdd([this.peerUrl(target)], 5000);
-    target.id = added.member.ID;
+  }
+
+  /** Adds a removed member back (reusing an earlier add that timed out) and starts it empty. */
+  async reAdd(i: number): Promise<void> {
+    const target = this.members[i]!;
+    if (target.state !== 'removed') return;
+    const client = this.helperFor(i);
+    const url = this.peerUrl(target);
+    let members = await client.memberList(2000);
+    let mine = members.find((pm) => pm.peerURLs.includes(url));
+    if (mine === undefined) {
+      const added = await client.memberAdd([url], 5000);
+      mine = added.member;
+      members = added.members;
+    }
+    target.id = mine.ID;
     this.network.setMemberId(i, target.id);
     target.clusterState = 'existing';
-    const present = this.members.filter((m) => added.members.some((pm) => pm.peerURLs.includes(this.peerUrl(m))));
+    const present = this.members.filter((m) => members.some((pm) => pm.peerURLs.includes(this.peerUrl(m))));
     target.state = 'killed';
     this.spawn(target, present);
   }

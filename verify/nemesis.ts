@@ -263,6 +263,16 @@ export class Nemesis {
     c.network.healAll();
     const touched: string[] = [];
     for (const m of c.members) {
+      if (m.state === 'removed') {
+        // a membership change that failed half way: add the member back
+        try {
+          await c.reAdd(m.index);
+          touched.push(`re-add ${m.name}`);
+        } catch (e) {
+          touched.push(`re-add ${m.name} failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        continue;
+      }
       if (m.state === 'paused') {
         c.resume(m.index);
         touched.push(`resume ${m.name}`);
