@@ -23,6 +23,8 @@ import { Metrics } from '../../src/server/metrics.js';
 
 export interface GatewayMember {
   etcd: Etcd;
+  /** the call objects the gateway handed to the Watch handler, in order */
+  watchCalls: Array<{ cancelled: boolean }>;
   /** http://127.0.0.1:<port> serving /v3/ */
   url: string;
   port: number;
@@ -62,9 +64,16 @@ export async function startGatewayMember(): Promise<GatewayMember> {
 
   const server = etcd.server;
   const headers = new Headers(server);
+  const watch = watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval);
+  const watchCalls: Array<{ cancelled: boolean }> = [];
   const services: Record<string, UntypedServiceImplementation> = {
     'etcdserverpb.KV': kvService(server, headers),
-    'etcdserverpb.Watch': watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval),
+    'etcdserverpb.Watch': {
+      Watch: (call: { cancelled: boolean }) => {
+        watchCalls.push(call);
+        (watch['Watch'] as (c: object) => void)(call);
+      },
+    },
     'etcdserverpb.Lease': leaseService(server, headers),
     'etcdserverpb.Cluster': clusterService(server, headers, {
       clusterToken: cfg.initialClusterToken,
@@ -86,6 +95,7 @@ export async function startGatewayMember(): Promise<GatewayMember> {
 
   return {
     etcd,
+    watchCalls,
     url: `http://127.0.0.1:${port}`,
     port,
     async close() {
@@ -132,3 +142,78 @@ export async function post(url: string, pathname: string, body: unknown): Promis
 }
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+/**
+ * A streaming POST: the body can be written over time (or ended at once, as curl -d
+ * does) and the answer is read line by line.
+ */
+export class StreamingRequest {
+  readonly status: Promise<{ status: number; headers: http.IncomingHttpHeaders }>;
+  private readonly req: http.ClientRequest;
+  private readonly lines: string[] = [];
+  private waiting: ((line: string | undefined) => void) | undefined;
+  private ended = false;
+  private partial = '';
+
+  constructor(url: string, pathname: string) {
+    this.req = http.request(`${url}${pathname}`, { method: 'POST', agent: false });
+    this.status = new Promise((resolve, reject) => {
+      this.req.on('response', (res) => {
+        resolve({ status: res.statusCode!, headers: res.headers });
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const parts = (this.partial + chunk).split('\n');
+          this.partial = parts.pop()!;
+          for (const line of parts) this.push(line);
+        });
+        res.on('end', () => {
+          if (this.partial !== '') this.push(this.partial);
+          this.partial = '';
+          this.ended = true;
+          this.waiting?.(undefined);
+        });
+        res.on('error', () => undefined);
+      });
+      this.req.on('error', reject);
+    });
+    this.req.flushHeaders();
+  }
+
+  send(body: unknown): void {
+    this.req.write(typeof body === 'string' ? body : JSON.stringify(body));
+  }
+
+  endBody(body?: unknown): void {
+    this.req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+  }
+
+  /** The next line of the answer, or undefined once it ended. */
+  next(): Promise<string | undefined> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  /** The next line's {"result":...} object. */
+  async result(): Promise<Record<string, unknown>> {
+    const line = await this.next();
+    if (line === undefined) throw new Error('stream ended');
+    const msg = JSON.parse(line) as { result?: Record<string, unknown> };
+    if (msg.result === undefined) throw new Error(`not a result: ${line}`);
+    return msg.result;
+  }
+
+  close(): void {
+    this.req.destroy();
+  }
+
+  private push(line: string): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (w) w(line);
+    else this.lines.push(line);
+  }
+}

@@ -198,35 +198,49 @@ class Parser {
   }
 
   private string(): { kind: 'string'; value: string; raw: string } {
+    const src = this.src;
     const start = this.pos;
-    this.pos++;
+    let i = start + 1;
     let escaped = false;
+    // Locals rather than fields in this loop: values can be megabytes of base64.
     for (;;) {
-      if (this.pos >= this.src.length) throw this.eof();
-      const c = this.src[this.pos]!;
+      if (i >= src.length) {
+        this.pos = i;
+        throw this.eof();
+      }
+      const c = src[i]!;
       if (c === C.Quote) break;
-      if (c < 0x20) throw this.invalid('in string literal');
+      if (c < 0x20) {
+        this.pos = i;
+        throw this.invalid('in string literal');
+      }
       if (c === C.Backslash) {
         escaped = true;
-        this.pos++;
-        if (this.pos >= this.src.length) throw this.eof();
-        const e = this.src[this.pos]!;
-        if (e === 0x75) {
-          for (let i = 0; i < 4; i++) {
-            this.pos++;
-            if (this.pos >= this.src.length) throw this.eof();
-            if (!isHex(this.src[this.pos]!)) throw this.invalid('in \\u hexadecimal character escape');
-          }
-        } else if (!'"\\/bfnrt'.includes(String.fromCharCode(e))) {
-          throw this.invalid('in string escape code');
-        }
+        this.pos = i + 1;
+        this.escape();
+        i = this.pos;
       }
-      this.pos++;
+      i++;
     }
-    const raw = this.src.toString('utf8', start + 1, this.pos);
-    this.pos++;
+    this.pos = i + 1;
+    const raw = src.toString('utf8', start + 1, i);
     // Validated above, so JSON.parse only has escapes to undo.
     return { kind: 'string', value: escaped ? (JSON.parse(`"${raw}"`) as string) : raw, raw };
+  }
+
+  /** Checks the escape whose first byte after the backslash is at pos; leaves pos on its last byte. */
+  private escape(): void {
+    if (this.pos >= this.src.length) throw this.eof();
+    const e = this.src[this.pos]!;
+    if (e === 0x75) {
+      for (let k = 0; k < 4; k++) {
+        this.pos++;
+        if (this.pos >= this.src.length) throw this.eof();
+        if (!isHex(this.src[this.pos]!)) throw this.invalid('in \\u hexadecimal character escape');
+      }
+    } else if (!'"\\/bfnrt'.includes(String.fromCharCode(e))) {
+      throw this.invalid('in string escape code');
+    }
   }
 
   private number(): JsonNode {
