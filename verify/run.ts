@@ -76,6 +76,8 @@ export interface RunResult {
   faultMs: number;
   nemesisEvents: number;
   cheats: number;
+  /** raft terms started during the run (elections that happened) */
+  elections: number;
 }
 
 const NOSPACE_QUOTA = 48 * 1024 * 1024;
@@ -114,6 +116,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       log(`broken mode: ${proxies.map(String).join('; ')}`);
     }
 
+    const termAtStart = await cluster.client(0).status(2000).then((st) => st.raftTerm, () => 0);
     const fillerOps: Operation[] = [];
     const compactions: Compaction[] = [];
     const workload = new Workload({
@@ -199,6 +202,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+    const termAtEnd = await final.status(2000).then((st) => st.raftTerm, () => termAtStart);
     final.close();
     const caughtUp = await watchers.awaitRecorders(finalRev, 20_000);
     if (!caughtUp) log(`  recorders did not reach revision ${finalRev}`);
@@ -209,7 +213,10 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
     history.watches = watchers.sessions;
     history.nemesis = nemesis.events;
     history.compactions = compactions;
-    log(`run done: ${history.operations.length} operations, ${history.watches.length} watches, ${nemesis.events.length} nemesis events, ${compactions.filter((c) => c.ok).length} compactions; checking`);
+    log(
+      `run done: ${history.operations.length} operations, ${history.watches.length} watches, ${nemesis.events.length} nemesis events, ` +
+        `${termAtEnd - termAtStart} elections, ${compactions.filter((c) => c.ok).length} compactions; checking`,
+    );
 
     const report = checkHistory(history, { timeoutMs: o.checkTimeoutMs });
     log(formatReport(report));
@@ -222,7 +229,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       writeTimeline(path.join(outDir, 'timeline.html'), history, report);
       log(`history, report and timeline written to ${outDir}`);
     }
-    result = { report, history, outDir, faultMs: nemesis.faultMs, nemesisEvents: nemesis.events.length, cheats: proxies.reduce((n, p) => n + p.cheats, 0) };
+    result = { report, history, outDir, faultMs: nemesis.faultMs, nemesisEvents: nemesis.events.length, cheats: proxies.reduce((n, p) => n + p.cheats, 0), elections: termAtEnd - termAtStart };
     return result;
   } finally {
     await Promise.all(proxies.map((p) => p.close()));

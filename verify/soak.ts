@@ -41,7 +41,7 @@ for (let i = 0; Date.now() - started < budgetMs; i++) {
   ops += r.report.stats.operations;
   const line =
     `run ${i + 1} seed ${seed} [${nemesis.join(',')}]: ${r.report.verdict}, ${r.report.stats.operations} ops, ` +
-    `${r.report.stats.failed} unknown, faults ${(r.faultMs / 1000).toFixed(0)}s, ${r.nemesisEvents} nemesis events, ` +
+    `${r.report.stats.failed} unknown, faults ${(r.faultMs / 1000).toFixed(0)}s, ${r.nemesisEvents} nemesis events, ${r.elections} elections, ` +
     `check ${(r.report.stats.checkMs / 1000).toFixed(1)}s, wall ${((Date.now() - t0) / 1000).toFixed(0)}s`;
   console.log(line);
   if (r.report.verdict !== 'valid') {
