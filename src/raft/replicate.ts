@@ -127,6 +127,11 @@ export function maybeCommit(r: Raft): boolean {
 
 /** Start confirming a read at the current commit index (the leader has committed in its term). */
 export function sendMsgReadIndexResponse(r: Raft, m: Message): void {
+  if (r.trk.isSingleton()) {
+    // The only voter: nobody else can commit anything, no confirmation needed.
+    r.responseToReadIndexReq(m, r.log.committed);
+    return;
+  }
   // During a transfer the transferee campaigns without waiting for our lease to run
   // out, so leases prove nothing then: confirm with a heartbeat round instead.
   if (r.readOnly.option === 'lease-based' && r.leadTransferee === 0n) {

@@ -113,13 +113,10 @@ function readIndex(r: Raft, m: Message): void {
     r.logger.debug(`${hex16(r.id)} is not a voter; dropping index reading msg`);
     return;
   }
-  if (r.trk.isSingleton()) {
-    // The only voter: nobody else can have committed anything.
-    r.responseToReadIndexReq(m, r.log.committed);
-    return;
-  }
   if (!r.committedEntryInCurrentTerm()) {
-    // Until our term's first entry commits we may not know the latest commit index (§6.4).
+    // Until our term's first entry commits we may not know the latest commit index
+    // (§6.4) — not even as the only voter: a commit index is persisted lazily, so
+    // after a restart ours may be older than what learners were told.
     r.pendingReadIndexMessages.push(m);
     return;
   }

@@ -90,6 +90,34 @@ describe('ReadIndex (safe)', () => {
   });
 });
 
+describe('ReadIndex after a restart', () => {
+  it('a lone voter whose persisted commit index lags waits for its term to commit', () => {
+    const c = new Cluster([1n]);
+    c.stabilize();
+    c.elect(1n);
+    c.add(2n, false);
+    c.proposeConfChange(1n, { type: 3, nodeId: 2n });
+    c.stabilize();
+    c.propose(1n, 'w');
+    c.stabilize();
+    const commit = c.commit(1n);
+    expect(c.commit(2n)).toBe(commit);
+    // A commit-only hardState change is written without sync: it may be lost.
+    const n1 = c.node(1n);
+    n1.storage.setHardState({ ...n1.storage.initialState().hardState, commit: commit - 1 });
+    c.restart(1n);
+    c.stabilize();
+    c.node(1n).rn.campaign();
+    expect(c.state(1n)).toBe('leader');
+    c.node(1n).rn.readIndex(enc('after-restart'));
+    c.processReady(c.node(1n));
+    expect(c.node(1n).readStates).toEqual([]);
+    c.stabilize();
+    expect(c.node(1n).readStates).toHaveLength(1);
+    expect(c.node(1n).readStates[0]!.index).toBeGreaterThanOrEqual(commit);
+  });
+});
+
 describe('ReadIndex (lease-based)', () => {
   it('requires check-quorum', () => {
     expect(() => new Cluster([1n], { readOnlyOption: 'lease-based' })).toThrow(/CheckQuorum must be enabled/);
