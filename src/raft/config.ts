@@ -12,7 +12,12 @@ export interface RaftConfig {
   /** ticks between leader heartbeats */
   heartbeatTick: number;
   storage: Storage;
-  /** last applied index when restarting (entries up to it are not handed out again) */
+  /**
+   * Last applied index when restarting: entries up to it are not handed out again.
+   * Pass the index of the snapshot the member restarted from (at most the persisted
+   * commit), not a later durable apply index: raft's configuration is rebuilt from the
+   * snapshot's ConfState plus the conf changes it hands out after it.
+   */
   applied?: number;
   /** max bytes (entrySize) of entries per MsgApp; also the committed-entries budget of one Ready */
   maxSizePerMsg?: number;
