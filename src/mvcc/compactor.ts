@@ -41,50 +41,6 @@ export const REVISION_COMPACTION_INTERVAL_MS = 5 * 60_000;
 const RETRY_DIVISOR = 10;
 const COMPACTED = new MvccError('compacted').message;
 
-const DURATION = /^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$/;
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: HOUR };
-
-/** Go's time.ParseDuration, in milliseconds. */
-export function parseGoDuration(s: string): number {
-  if (s === '0' || s === '+0' || s === '-0') return 0;
-  if (!DURATION.test(s)) throw new Error(`time: invalid duration "${s}"`);
-  const sign = s.startsWith('-') ? -1 : 1;
-  let total = 0;
-  for (const [, num, unit] of s.matchAll(/((?:\d+(?:\.\d*)?|\.\d+))(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(num) * UNITS[unit!]!;
-  }
-  return sign * total;
-}
-
-/**
- * --auto-compaction-retention as etcd parses it: a plain integer is hours in
- * periodic mode and a revision count in revision mode; anything else is a Go
- * duration. Returns undefined for 0 (auto-compaction off).
- */
-export function parseAutoCompaction(mode: string, retention: string): AutoCompaction | undefined {
-  if (mode !== 'periodic' && mode !== 'revision') {
-    throw new Error(`unknown auto-compaction-mode "${mode}"; use periodic or revision`);
-  }
-  const trimmed = retention === '' ? '0' : retention;
-  let value: number;
-  if (/^\+?\d+$/.test(trimmed)) {
-    const n = Number(trimmed);
-    value = mode === 'periodic' ? n * HOUR : n;
-  } else {
-    let ms: number;
-    try {
-      ms = parseGoDuration(trimmed);
-    } catch {
-      throw new Error(`error parsing --auto-compaction-retention "${retention}": use an integer or a duration such as 30m`);
-    }
-    // etcd uses the duration's nanoseconds as the count in revision mode
-    value = mode === 'periodic' ? ms : Math.round(ms * 1e6);
-  }
-  if (value < 0) throw new Error(`--auto-compaction-retention "${retention}" is negative`);
-  if (value === 0) return undefined;
-  return mode === 'periodic' ? { mode, periodMs: value } : { mode, retain: value };
-}
-
 export class Compactor {
   private readonly clock: CompactorClock;
   private timer: unknown;

@@ -1,7 +1,7 @@
 // Hash and HashKV as etcd computes them: CRC-32C over stored records.
 
 import { BUCKET_NAMES, Bucket, MetaKey, bucketKey, type Db, type View } from './backend.js';
-import { Crc32c } from './crc32c.js';
+import { Crc32c } from '../pkg/crc32c.js';
 import { readUint64BE } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 

@@ -21,8 +21,6 @@ export { SnapshotFormatError } from './snapshot.js';
 export type * from './types.js';
 export {
   Compactor,
-  parseAutoCompaction,
-  parseGoDuration,
   systemClock,
   REVISION_COMPACTION_INTERVAL_MS,
   type AutoCompaction,

@@ -8,7 +8,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import type { View } from './backend.js';
-import { Crc32c } from './crc32c.js';
+import { Crc32c } from '../pkg/crc32c.js';
 
 const MAGIC = Buffer.from('etcd-ts mvcc snapshot v1\n');
 const CHUNK = 64 * 1024;

@@ -19,24 +19,31 @@
 // record bytes follow it in the same sector, which no interrupted write can leave.
 // Padding bytes and the record type are not covered by the CRC (as in etcd).
 
-import { crc32cUpdate } from './crc32c.js';
+import { crc32cUpdate } from '../pkg/crc32c.js';
 import { type DiskFile, readFully } from './disk.js';
 import { FRAME_HEADER_BYTES, MAX_RECORD_BYTES, lengthWordPadBytes, lengthWordRecBytes, padBytesFor } from './frame.js';
 import { RecordType, type WalRecord, decodeRecord } from './walpb.js';
 
 export const SECTOR_BYTES = 512;
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** room in front of a chunk for a frame cut by the chunk boundary */
+const CARRY_BYTES = 64 * 1024;
 
 /**
  * Sequential buffered reader over one segment file. While one chunk is decoded
- * the next is already being read, so decoding overlaps the disk.
+ * the next is already being read, so decoding overlaps the disk. Two chunk
+ * buffers take turns (nothing keeps views into a chunk once it is consumed: see
+ * RecordSink), each with room in front for the unread tail of the previous chunk,
+ * so moving on to the next chunk copies at most a partial frame.
  */
 class SegmentBuffer {
   buf: Uint8Array = new Uint8Array(0);
   /** file offset of buf[0] */
   start = 0;
-  /** the chunk right after buf, being read ahead */
-  private ahead: { readonly pos: number; readonly bytes: Promise<Uint8Array> } | undefined;
+  /** the chunk right after buf, being read ahead into spare[CARRY_BYTES...] */
+  private ahead: { readonly pos: number; readonly got: Promise<number> } | undefined;
+  private spare = new Uint8Array(0);
+  private current = new Uint8Array(0);
 
   constructor(
     readonly file: DiskFile,
@@ -56,26 +63,35 @@ class SegmentBuffer {
     const ahead = this.ahead;
     this.ahead = undefined;
     if (ahead !== undefined) {
-      const next = await ahead.bytes;
+      const got = await ahead.got;
       const keep = bufEnd - pos;
-      if (ahead.pos === bufEnd && keep >= 0 && pos >= this.start && keep + next.length >= want) {
-        // the unread tail of this chunk, then the chunk read ahead
-        if (keep === 0) this.buf = next;
-        else {
-          const merged = new Uint8Array(keep + next.length);
-          merged.set(this.buf.subarray(pos - this.start));
-          merged.set(next, keep);
-          this.buf = merged;
-        }
+      if (ahead.pos === bufEnd && pos >= this.start && keep <= CARRY_BYTES && keep + got >= want) {
+        // the unread tail of this chunk goes right in front of the chunk read ahead
+        const next = this.spare;
+        next.set(this.buf.subarray(pos - this.start), CARRY_BYTES - keep);
+        this.buf = next.subarray(CARRY_BYTES - keep, CARRY_BYTES + got);
         this.start = pos;
+        this.spare = this.current;
+        this.current = next;
         this.readAhead();
         return 0;
       }
     }
-    const len = Math.min(Math.max(want, CHUNK_BYTES), this.size - pos);
-    const chunk = new Uint8Array(len);
-    const got = await readFully(this.file, chunk, 0, len, pos);
-    this.buf = chunk.subarray(0, got);
+    if (want <= CHUNK_BYTES) {
+      // start over at pos in our own buffers
+      if (this.current.length === 0) {
+        this.current = new Uint8Array(CARRY_BYTES + CHUNK_BYTES);
+        this.spare = new Uint8Array(CARRY_BYTES + CHUNK_BYTES);
+      }
+      const len = Math.min(CHUNK_BYTES, this.size - pos);
+      const got = await readFully(this.file, this.current, CARRY_BYTES, len, pos);
+      this.buf = this.current.subarray(CARRY_BYTES, CARRY_BYTES + got);
+    } else {
+      // a frame larger than a chunk: a one-off buffer of its size
+      const big = new Uint8Array(want);
+      const got = await readFully(this.file, big, 0, want, pos);
+      this.buf = big.subarray(0, got);
+    }
     this.start = pos;
     this.readAhead();
     return 0;
@@ -85,17 +101,16 @@ class SegmentBuffer {
   async settle(): Promise<void> {
     const ahead = this.ahead;
     this.ahead = undefined;
-    await ahead?.bytes.catch(() => undefined);
+    await ahead?.got.catch(() => undefined);
   }
 
   private readAhead(): void {
     const pos = this.start + this.buf.length;
-    if (pos >= this.size) return;
+    if (pos >= this.size || this.spare.length === 0) return;
     const len = Math.min(CHUNK_BYTES, this.size - pos);
-    const chunk = new Uint8Array(len);
-    const bytes = readFully(this.file, chunk, 0, len, pos).then((got) => chunk.subarray(0, got));
-    bytes.catch(() => undefined); // a failure surfaces when the chunk is needed
-    this.ahead = { pos, bytes };
+    const got = readFully(this.file, this.spare, CARRY_BYTES, len, pos);
+    got.catch(() => undefined); // a failure surfaces when the chunk is needed
+    this.ahead = { pos, got };
   }
 
   /** How many of the n bytes at file offset `pos` are buffered (after at() or load()). */

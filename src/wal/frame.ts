@@ -5,7 +5,7 @@
 // padding, the top byte is 0x80 | padBytes.
 
 import { type Entry, Writer, writeEntry } from '../raftpb/index.js';
-import { crc32cUpdate } from './crc32c.js';
+import { crc32cUpdate } from '../pkg/crc32c.js';
 import { type RecordType, RecordType as RT, recordSize, writeRecordAt } from './walpb.js';
 
 export const FRAME_HEADER_BYTES = 8;

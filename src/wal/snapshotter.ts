@@ -10,7 +10,7 @@
 
 import { join } from 'node:path';
 import { type Snapshot, decodeSnapshot, encodeSnapshot } from '../raftpb/index.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../pkg/crc32c.js';
 import { type Disk, mkdirDurable, writeFully } from './disk.js';
 import { SnapError, describe } from './errors.js';
 import { type WalLogger, silentLogger } from './logger.js';

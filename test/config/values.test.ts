@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseAutoCompaction } from '../../src/server/config/build.js';
 import {
   INT64_MAX,
   INT64_MIN,
@@ -115,5 +116,18 @@ describe('--initial-cluster', () => {
     expect(reason(parseInitialCluster('foo'))).toBe('URL scheme must be http, https, unix, or unixs: ');
     expect(reason(parseInitialCluster('default=foo'))).toBe('URL scheme must be http, https, unix, or unixs: foo');
     expect(reason(parseInitialCluster('=http://a:1'))).toMatch(/has no name/);
+  });
+});
+
+describe('--auto-compaction-retention', () => {
+  it('reads integers as hours (periodic) or revisions, anything else as a Go duration', () => {
+    const HOUR = 3_600_000;
+    expect(parseAutoCompaction('periodic', '1')).toEqual({ ok: true, value: { mode: 'periodic', retentionMs: HOUR } });
+    expect(parseAutoCompaction('periodic', '30m')).toEqual({ ok: true, value: { mode: 'periodic', retentionMs: HOUR / 2 } });
+    expect(parseAutoCompaction('periodic', '1h30m')).toEqual({ ok: true, value: { mode: 'periodic', retentionMs: 1.5 * HOUR } });
+    expect(parseAutoCompaction('revision', '1000')).toEqual({ ok: true, value: { mode: 'revision', retentionRevisions: 1000 } });
+    expect(parseAutoCompaction('periodic', '0')).toEqual({ ok: true, value: null });
+    expect(parseAutoCompaction('periodic', 'soon').ok).toBe(false);
+    expect(parseAutoCompaction('revision', '10m').ok).toBe(false);
   });
 });

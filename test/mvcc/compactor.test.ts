@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Compactor, MvccError, parseAutoCompaction, parseGoDuration, type CompactorClock } from '../../src/mvcc/index.js';
+import { type AutoCompaction, Compactor, MvccError, type CompactorClock } from '../../src/mvcc/index.js';
 
 /** A clock that only moves when told to, running due timers in order. */
 class FakeClock implements CompactorClock {
@@ -36,12 +36,12 @@ class FakeClock implements CompactorClock {
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-function setup(policy: Parameters<typeof parseAutoCompaction>, fail?: (rev: number) => Error | undefined) {
+function setup(policy: AutoCompaction, fail?: (rev: number) => Error | undefined) {
   const clock = new FakeClock();
   const compacted: Array<[number, number]> = []; // [minute, rev]
   // the revision grows by one per minute, from 1000
   const c = new Compactor({
-    policy: parseAutoCompaction(...policy)!,
+    policy,
     currentRevision: () => 1000 + Math.floor(clock.t / MIN),
     compact: async (rev) => {
       const err = fail?.(rev);
@@ -53,24 +53,9 @@ function setup(policy: Parameters<typeof parseAutoCompaction>, fail?: (rev: numb
   return { clock, compacted, c };
 }
 
-describe('parseAutoCompaction', () => {
-  it('reads integers as hours (periodic) or revisions, anything else as a Go duration', () => {
-    expect(parseAutoCompaction('periodic', '1')).toEqual({ mode: 'periodic', periodMs: HOUR });
-    expect(parseAutoCompaction('periodic', '30m')).toEqual({ mode: 'periodic', periodMs: 30 * MIN });
-    expect(parseAutoCompaction('periodic', '1h30m')).toEqual({ mode: 'periodic', periodMs: 90 * MIN });
-    expect(parseAutoCompaction('revision', '1000')).toEqual({ mode: 'revision', retain: 1000 });
-    expect(parseAutoCompaction('periodic', '0')).toBeUndefined();
-    expect(parseAutoCompaction('revision', '')).toBeUndefined();
-    expect(() => parseAutoCompaction('periodic', 'soon')).toThrow(/auto-compaction-retention/);
-    expect(() => parseAutoCompaction('daily', '1')).toThrow(/periodic or revision/);
-    expect(parseGoDuration('1.5h')).toBe(90 * MIN);
-    expect(parseGoDuration('300ms')).toBe(300);
-  });
-});
-
 describe('Compactor', () => {
   it('periodic 1h: samples every 6 minutes, first compacts after an hour, then hourly', async () => {
-    const { clock, compacted, c } = setup(['periodic', '1']);
+    const { clock, compacted, c } = setup({ mode: 'periodic', periodMs: HOUR });
     c.start();
     await clock.advance(59 * MIN);
     expect(compacted).toEqual([]);
@@ -88,7 +73,7 @@ describe('Compactor', () => {
   });
 
   it('periodic 10m: compacts every 10 minutes at the revision of 10 minutes before', async () => {
-    const { clock, compacted, c } = setup(['periodic', '10m']);
+    const { clock, compacted, c } = setup({ mode: 'periodic', periodMs: 10 * MIN });
     c.start();
     await clock.advance(30 * MIN);
     expect(compacted).toEqual([
@@ -101,7 +86,7 @@ describe('Compactor', () => {
 
   it('periodic retries every tenth of the period after a failure; "compacted" counts as success', async () => {
     let failures = 2;
-    const { clock, compacted, c } = setup(['periodic', '10m'], (rev) => {
+    const { clock, compacted, c } = setup({ mode: 'periodic', periodMs: 10 * MIN }, (rev) => {
       if (rev === 1000 && failures-- > 0) return new Error('etcdserver: request timed out');
       if (rev === 1011) return new MvccError('compacted');
       return undefined;
@@ -145,7 +130,7 @@ describe('Compactor', () => {
   });
 
   it('does nothing while paused', async () => {
-    const { clock, compacted, c } = setup(['periodic', '10m']);
+    const { clock, compacted, c } = setup({ mode: 'periodic', periodMs: 10 * MIN });
     c.start();
     c.pause();
     await clock.advance(30 * MIN);

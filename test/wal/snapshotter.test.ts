@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Snapshot, decodeSnapshot, emptyConfState } from '../../src/raftpb/index.js';
-import { crc32c } from '../../src/wal/crc32c.js';
+import { crc32c } from '../../src/pkg/crc32c.js';
 import { MemDisk, SimulatedCrash, SnapError, Snapshotter, snapName } from '../../src/wal/index.js';
 import { decodeSnapEnvelope } from '../../src/wal/walpb.js';
 import { captureLogger } from './helpers.js';

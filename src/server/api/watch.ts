@@ -141,9 +141,10 @@ class WatchSession {
       this.held.push(r);
       return true;
     }
-    if (r.compactRevision !== undefined && r.compactRevision > 0) {
-      this.ws.cancel(r.watchId);
+    if (r.compactRevision !== undefined) {
+      // the store already dropped the watcher
       this.progressIds.delete(r.watchId);
+      this.fragmentIds.delete(r.watchId);
       return this.write({
         header: { ...this.headers.make(), revision: 0 },
         watch_id: r.watchId,
