@@ -89,21 +89,26 @@ describe('JsonStream: a body of JSON messages arriving in pieces', () => {
     const body = Buffer.from('{"ID":1}{"ID":"2"} \n {"create_request":{"key":"eA=="}}');
     for (let cut = 0; cut <= body.length; cut++) {
       const s = new JsonStream();
-      const got = [...s.push(body.subarray(0, cut)), ...s.push(body.subarray(cut)), ...s.end()];
-      expect(got.map((n) => n.kind)).toEqual(['object', 'object', 'object']);
+      const steps = [s.push(body.subarray(0, cut)), s.push(body.subarray(cut)), s.end()];
+      expect(steps.flatMap((st) => st.values.map((n) => n.kind))).toEqual(['object', 'object', 'object']);
+      expect(steps.map((st) => st.error)).toEqual([undefined, undefined, undefined]);
     }
   });
 
   it('waits for a number that may go on, and reports a truncated value at the end', () => {
     const s = new JsonStream();
-    expect(s.push(Buffer.from('12'))).toEqual([]);
-    expect(s.push(Buffer.from('3 {"a":'))).toEqual([{ kind: 'number', raw: '123' }]);
-    expect(() => s.end()).toThrow('unexpected EOF');
+    expect(s.push(Buffer.from('12'))).toEqual({ values: [] });
+    expect(s.push(Buffer.from('3 {"a":'))).toEqual({ values: [{ kind: 'number', raw: '123' }] });
+    expect(s.end().error?.message).toBe('unexpected EOF');
   });
 
-  it('reports a syntax error as soon as it is certain', () => {
+  it('reports a syntax error as soon as it is certain, after the values before it, and reads no further', () => {
     const s = new JsonStream();
-    expect(() => s.push(Buffer.from('{"ID":1}xx'))).toThrow("invalid character 'x' looking for beginning of value");
+    const step = s.push(Buffer.from('{"ID":1}xx'));
+    expect(step.values).toHaveLength(1);
+    expect(step.error?.message).toBe("invalid character 'x' looking for beginning of value");
+    expect(s.push(Buffer.from('{"ID":2}'))).toEqual({ values: [] });
+    expect(s.end()).toEqual({ values: [] });
   });
 });
 

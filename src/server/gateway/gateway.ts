@@ -7,7 +7,7 @@ import { status as Code, Metadata, type UntypedServiceImplementation } from '@gr
 import type { Logger } from 'pino';
 import type { Route } from '../http/handler.js';
 import { type AnyHandler, GatewayStreamCall, type HalfClose, callUnary, toRpcStatus } from './calls.js';
-import { type JsonNode, JsonStream, JsonSyntaxError, decodeNext } from './json.js';
+import { type JsonNode, JsonStream, type JsonStreamStep, JsonSyntaxError, decodeNext } from './json.js';
 import { RequestDecodeError, requestFromJson } from './jsonpb.js';
 import {
   type RpcStatus,
@@ -287,28 +287,22 @@ function serveBidi(ctx: RpcContext, req: http.IncomingMessage, res: http.ServerR
     }
     return true;
   };
-  const readValues = (read: () => JsonNode[]): JsonNode[] | undefined => {
-    try {
-      return read();
-    } catch (err) {
-      if (!(err instanceof JsonSyntaxError)) throw err;
-      badInput({ code: Code.UNKNOWN, message: err.message });
-      return undefined;
-    }
+  /** Passes on what a piece of body completed; false once the input is over. */
+  const take = (step: JsonStreamStep): boolean => {
+    if (!deliver(step.values)) return false;
+    if (step.error === undefined) return true;
+    badInput({ code: Code.UNKNOWN, message: step.error.message });
+    return false;
   };
   const onData = (chunk: Buffer): void => {
-    if (!inputOpen) return;
-    const nodes = readValues(() => input.push(chunk));
-    if (nodes === undefined || !deliver(nodes)) return;
+    if (!inputOpen || !take(input.push(chunk))) return;
     if (input.buffered > ctx.bodyLimit) badInput(bodyTooLarge(ctx.bodyLimit));
   };
 
   startStream(ctx, call, res);
   req.on('data', onData);
   req.on('end', () => {
-    if (!inputOpen) return;
-    const nodes = readValues(() => input.end());
-    if (nodes === undefined || !deliver(nodes)) return;
+    if (!inputOpen || !take(input.end())) return;
     inputOpen = false;
     call.receiveEnd();
   });

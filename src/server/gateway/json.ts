@@ -314,43 +314,55 @@ export function decodeNext(src: Buffer, start = 0): { node: JsonNode; end: numbe
   return { node, end: p.pos };
 }
 
+/** What a piece of a streamed body completed: values, and the syntax error that follows them, if any. */
+export interface JsonStreamStep {
+  values: JsonNode[];
+  error?: JsonSyntaxError;
+}
+
 /**
  * The values of a request body that arrives in pieces (a stream of JSON messages, as
- * json.Decoder reads it). A value is handed out once complete; a syntax error is thrown
- * when it is certain, and for a truncated value when the body ends.
+ * json.Decoder reads it). A value is handed out once complete; a syntax error is
+ * reported once certain (for a truncated value, when the body ends), after the values
+ * before it. Nothing is read past an error.
  */
 export class JsonStream {
   private pending: Buffer = Buffer.alloc(0);
   /** Re-parse an incomplete value only once the buffer has grown this far (linear total work). */
   private retryAt = 0;
+  private failed = false;
 
   /** Bytes held for a value not yet complete. */
   get buffered(): number {
     return this.pending.length;
   }
 
-  push(chunk: Buffer): JsonNode[] {
+  push(chunk: Buffer): JsonStreamStep {
+    if (this.failed) return { values: [] };
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.pending.length < this.retryAt) return [];
+    if (this.pending.length < this.retryAt) return { values: [] };
     return this.drain(false);
   }
 
-  /** The body ended: the values left, or a throw for a truncated last value. */
-  end(): JsonNode[] {
+  /** The body ended: the values left, and an error for a truncated last value. */
+  end(): JsonStreamStep {
+    if (this.failed) return { values: [] };
     return this.drain(true);
   }
 
-  private drain(ended: boolean): JsonNode[] {
-    const out: JsonNode[] = [];
+  private drain(ended: boolean): JsonStreamStep {
+    const values: JsonNode[] = [];
     let pos = 0;
     for (;;) {
       let next: { node: JsonNode; end: number } | undefined;
       try {
         next = decodeNext(this.pending, pos);
       } catch (err) {
-        if (!ended && err instanceof JsonSyntaxError && err.truncated) break;
-        this.pending = this.pending.subarray(pos);
-        throw err;
+        if (!(err instanceof JsonSyntaxError)) throw err;
+        if (!ended && err.truncated) break;
+        this.failed = true;
+        this.pending = Buffer.alloc(0);
+        return { values, error: err };
       }
       if (next === undefined) {
         pos = this.pending.length;
@@ -358,11 +370,11 @@ export class JsonStream {
       }
       // A number running to the end of what arrived may still be growing.
       if (!ended && next.node.kind === 'number' && next.end === this.pending.length) break;
-      out.push(next.node);
+      values.push(next.node);
       pos = next.end;
     }
     this.pending = this.pending.subarray(pos);
     this.retryAt = this.pending.length * 2;
-    return out;
+    return { values };
   }
 }
