@@ -99,7 +99,7 @@ export function validateWatch(s: WatchSession, ref: Reference | null, compaction
   if (compacted > 0) {
     const real = compactions.some((c) => c.revision >= compacted);
     if (s.request.startRevision === 0 || s.request.startRevision >= compacted || !real) {
-      fail('watch-compacted', `canceled as compacted at ${compacted}, but it started at ${s.request.startRevision} and the highest compaction requested was ${Math.max(0, ...compactions.map((c) => c.revision))}`);
+      fail('watch-compacted', `canceled as compacted at ${compacted}, but it started at ${s.request.startRevision} and the highest compaction requested was ${compactions.reduce((m, c) => Math.max(m, c.revision), 0)}`);
     }
   }
 
