@@ -43,33 +43,31 @@ const HALF_CLOSE: Record<string, HalfClose> = {
  * RPC whose service is absent answers Unimplemented, as a gRPC server without it would.
  */
 export function createGateway(services: Record<string, UntypedServiceImplementation>, opts: GatewayOptions): Route[] {
-  const rpcs = gatewayRpcs();
   const messageLimit = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-  const bodyLimit = JSON_EXPANSION * messageLimit;
-  const log = opts.logger;
-
-  const handler: http.RequestListener = (req, res) => {
-    const path = requestPath(req.url);
-    const rpc = rpcs.get(path.startsWith('/v3beta/') ? `/v3/${path.slice('/v3beta/'.length)}` : path);
-    if (rpc === undefined) return writeTextError(res, 404, 'Not Found');
-    if (req.method !== 'POST') return writeTextError(res, 405, 'Method Not Allowed');
-    const ctx: RpcContext = {
+  const endpoints = new Map<string, Endpoint>();
+  for (const [path, rpc] of gatewayRpcs()) {
+    endpoints.set(path, {
       rpc,
       impl: services[rpc.service]?.[rpc.method] as AnyHandler | undefined,
       missing: unimplemented(services, rpc),
-      metadata: requestMetadata(req),
       messageLimit,
-      bodyLimit,
-      log,
-    };
-    if (rpc.kind === 'bidi-stream') serveBidi(ctx, req, res);
-    else {
-      serveWholeBody(ctx, req, res).catch((err: unknown) => {
-        log.warn({ rpc: `${rpc.service}/${rpc.method}`, error: String(err) }, 'gateway: request failed');
-        if (!res.headersSent) writeGatewayError(res, { code: Code.INTERNAL, message: String(err) });
-        else res.destroy();
-      });
-    }
+      bodyLimit: JSON_EXPANSION * messageLimit,
+      log: opts.logger,
+    });
+  }
+
+  const handler: http.RequestListener = (req, res) => {
+    const path = requestPath(req.url);
+    const endpoint = endpoints.get(path.startsWith('/v3beta/') ? `/v3/${path.slice('/v3beta/'.length)}` : path);
+    if (endpoint === undefined) return writeTextError(res, 404, 'Not Found');
+    if (req.method !== 'POST') return writeTextError(res, 405, 'Method Not Allowed');
+    const ctx: RpcContext = { ...endpoint, metadata: requestMetadata(req) };
+    if (ctx.rpc.kind === 'bidi-stream') return serveBidi(ctx, req, res);
+    serveWholeBody(ctx, req, res).catch((err: unknown) => {
+      ctx.log.warn({ rpc: `${ctx.rpc.service}/${ctx.rpc.method}`, error: String(err) }, 'gateway: request failed');
+      if (!res.headersSent) writeGatewayError(res, { code: Code.INTERNAL, message: String(err) });
+      else res.destroy();
+    });
   };
   return [
     { prefix: '/v3/', handler },
@@ -77,15 +75,21 @@ export function createGateway(services: Record<string, UntypedServiceImplementat
   ];
 }
 
-interface RpcContext {
+/** One gateway path, bound to its handler (or to the Unimplemented answer) once. */
+interface Endpoint {
   rpc: GatewayRpc;
   impl: AnyHandler | undefined;
   /** the status a gRPC server without this RPC answers */
   missing: RpcStatus;
-  metadata: Metadata;
+  /** gRPC's receive limit for one request message */
   messageLimit: number;
+  /** how much JSON one request may take */
   bodyLimit: number;
   log: Logger;
+}
+
+interface RpcContext extends Endpoint {
+  metadata: Metadata;
 }
 
 function requestPath(url: string | undefined): string {
