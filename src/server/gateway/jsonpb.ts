@@ -31,6 +31,17 @@ export function lowerCamelName(name: string): string {
   return out;
 }
 
+const jsonNames = new WeakMap<protobuf.Field, string>();
+
+function jsonNameOf(field: protobuf.Field): string {
+  let name = jsonNames.get(field);
+  if (name === undefined) {
+    name = lowerCamelName(field.name);
+    jsonNames.set(field, name);
+  }
+  return name;
+}
+
 /** The Go type name protoc-gen-go gives an enum: package, then nested names joined by '_'. */
 export function goEnumName(e: protobuf.Enum): string {
   const names = [e.name];
@@ -147,7 +158,7 @@ function decodeObject(type: protobuf.Type, n: JsonNode): Record<string, unknown>
   const out: Record<string, unknown> = {};
   for (const field of type.fieldsArray) {
     // The proto name wins over the lowerCamel one; null leaves the field unset.
-    const v = n.fields.get(field.name) ?? n.fields.get(lowerCamelName(field.name));
+    const v = n.fields.get(field.name) ?? n.fields.get(jsonNameOf(field));
     if (v === undefined || v.kind === 'null') continue;
     if (field.repeated) {
       if (v.kind !== 'array') throw typeError(v, '[]json.RawMessage');
