@@ -646,3 +646,75 @@ function exposePeerAddress(conn: Duplex, socket: net.Socket): void {
     // The session may already be gone, and with it the need for a name.
   }
 }
+
+/**
+ * What the start of an HTTP/2 connection says about the shim: `undecided` until the first
+ * header block is complete, then whether its `:authority` needs mending. A grpc-go channel
+ * uses one authority for all its calls, so a connection whose first call is fine is handed
+ * to grpc-js untouched and pays nothing; anything unparsable goes through the shim, which
+ * refuses it properly.
+ */
+export function inspectFirstHeaders(head: Buffer): 'undecided' | 'clean' | 'mend' {
+  let pos = CLIENT_PREFACE.length;
+  const block: Buffer[] = [];
+  let inBlock = false;
+  while (pos + FRAME_HEADER_BYTES <= head.length) {
+    const length = head.readUIntBE(pos, 3);
+    const type = head[pos + 3]!;
+    const flags = head[pos + 4]!;
+    const start = pos + FRAME_HEADER_BYTES;
+    if (start + length > head.length) return length > MAX_HEADER_LIST_BYTES ? 'mend' : 'undecided';
+    let payload = head.subarray(start, start + length);
+    pos = start + length;
+    if (type === FRAME_HEADERS && !inBlock) {
+      let from = 0;
+      let padding = 0;
+      if (flags & FLAG_PADDED) {
+        if (payload.length < 1) return 'mend';
+        padding = payload[0]!;
+        from = 1;
+      }
+      if (flags & FLAG_PRIORITY) from += 5;
+      if (from + padding > payload.length) return 'mend';
+      payload = payload.subarray(from, payload.length - padding);
+      inBlock = true;
+    } else if (type === FRAME_CONTINUATION && inBlock) {
+      // a continuation carries only header block bytes
+    } else if (inBlock || type === FRAME_CONTINUATION) {
+      return 'mend'; // interleaved or stray continuation: let the shim refuse it
+    } else {
+      continue; // SETTINGS, WINDOW_UPDATE, PRIORITY... before the first request
+    }
+    block.push(payload);
+    if (flags & FLAG_END_HEADERS) {
+      try {
+        const fields = new HpackDecoder(NODE_HEADER_TABLE_SIZE).decode(Buffer.concat(block), MAX_HEADER_LIST_BYTES);
+        const authority = fields.find((f) => f.name === ':authority')?.value;
+        return authority !== undefined && stripAuthorityScheme(authority) !== authority ? 'mend' : 'clean';
+      } catch {
+        return 'mend';
+      }
+    }
+  }
+  return head.length > MAX_HEADER_LIST_BYTES ? 'mend' : 'undecided';
+}
+
+/** An empty SETTINGS frame: sent to clients that wait for the server's preface. */
+export const EMPTY_SETTINGS_FRAME = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+
+/**
+ * `head` without the client's first SETTINGS acknowledgement (the answer to
+ * EMPTY_SETTINGS_FRAME, which grpc-js never sent and must not see), or undefined when
+ * that acknowledgement has not arrived yet.
+ */
+export function withoutFirstSettingsAck(head: Buffer): Buffer | undefined {
+  let pos = CLIENT_PREFACE.length;
+  while (pos + FRAME_HEADER_BYTES <= head.length) {
+    const length = head.readUIntBE(pos, 3);
+    if (head[pos + 3] === 0x4 && (head[pos + 4]! & 0x1) !== 0 && length === 0) {
+      return Buffer.concat([head.subarray(0, pos), head.subarray(pos + FRAME_HEADER_BYTES)]);
+    }
+    pos += FRAME_HEADER_BYTES + length;
+  }
+  return undefined;
+}

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
-import { injectGrpcConnection } from './authority.js';
+import { EMPTY_SETTINGS_FRAME, injectGrpcConnection, inspectFirstHeaders, withoutFirstSettingsAck } from './authority.js';
 import { sniffProtocol } from './sniff.js';
 
 export interface Listener {
@@ -28,6 +28,8 @@ export interface ServeOptions {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long to wait for a new HTTP/2 client's first request before sending it our preface. */
+const PREFACE_WAIT_MS = 5;
 /** Node's default limit for receiving a whole HTTP request. */
 const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 
@@ -123,32 +125,62 @@ async function serve(p: ServeParams): Promise<Listener> {
 
   const accepted = new Set<net.Socket>();
 
-  const toGrpc = (socket: net.Socket): void => {
+  const toGrpc = (socket: net.Socket, mend: boolean): void => {
     if (injector === undefined) {
       logger.debug({ 'remote-addr': remoteAddr(socket) }, 'refusing HTTP/2 connection: no gRPC on this port');
       socket.destroy();
       return;
     }
-    // Through a shim that mends the `:authority: http://host:port` grpc-go sends when dialled
-    // with a URL endpoint (etcdctl endpoint status, defrag...), which nghttp2 would refuse.
-    injectGrpcConnection(injector, socket, (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'));
+    // grpc-go dialled with a URL endpoint (etcdctl endpoint status, defrag...) sends
+    // `:authority: http://host:port`, which nghttp2 refuses: such connections go through a
+    // shim that mends it. Every other connection goes to grpc-js as it is.
+    if (mend) {
+      injectGrpcConnection(injector, socket, (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'));
+    } else {
+      injector.injectConnection(socket);
+    }
   };
   const toHttp = (socket: net.Socket): void => {
     httpServer.emit('connection', socket);
     socket.resume();
   };
 
-  // Reads until the bytes tell HTTP/2 from HTTP/1.x, then puts them back for the new owner.
+  // Reads until the bytes tell HTTP/2 from HTTP/1.x (and, for HTTP/2, until the first
+  // request's headers tell whether its authority needs mending), then puts them back for
+  // the new owner.
   const sniff = (socket: net.Socket): void => {
     let head: Buffer = Buffer.alloc(0);
+    // A client that waits for the server's preface before its first request gets an empty
+    // SETTINGS from us (its acknowledgement is taken out before grpc-js sees the bytes).
+    let prefaceTimer: NodeJS.Timeout | undefined;
+    let prefaceSent = false;
     const onTimeout = (): void => {
       logger.debug({ 'remote-addr': remoteAddr(socket) }, 'closing connection that sent no request');
+      clearTimeout(prefaceTimer);
       socket.destroy();
     };
     const onData = (chunk: Buffer): void => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       const kind = sniffProtocol(head);
       if (kind === 'undecided') return;
+      let authority: 'clean' | 'mend' = 'clean';
+      if (kind === 'h2') {
+        const seen = inspectFirstHeaders(head);
+        if (seen === 'undecided') {
+          prefaceTimer ??= setTimeout(() => {
+            prefaceSent = true;
+            socket.write(EMPTY_SETTINGS_FRAME);
+          }, PREFACE_WAIT_MS);
+          return;
+        }
+        authority = seen;
+        if (prefaceSent) {
+          const stripped = withoutFirstSettingsAck(head);
+          if (stripped === undefined) return;
+          head = stripped;
+        }
+        clearTimeout(prefaceTimer);
+      }
       socket.removeListener('data', onData);
       socket.removeListener('timeout', onTimeout);
       socket.setTimeout(0);
@@ -158,7 +190,7 @@ async function serve(p: ServeParams): Promise<Listener> {
         // grpc-js's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
         // that skipped ALPN but speaks HTTP/2 is treated as if it had negotiated it.
         if (socket instanceof tls.TLSSocket && socket.alpnProtocol === false) socket.alpnProtocol = 'h2';
-        toGrpc(socket);
+        toGrpc(socket, authority === 'mend');
       } else {
         toHttp(socket);
       }
@@ -212,8 +244,7 @@ async function serve(p: ServeParams): Promise<Listener> {
         tlsSocket.destroy();
         return;
       }
-      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
-      else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
+      if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
       else sniff(tlsSocket);
     });
     server = tlsServer;
