@@ -6,7 +6,7 @@
 //   npm run bench:raft              batches of 1 and 256, 100-byte entries
 //   npm run bench:raft -- 256 500000   one batch size, that many entries
 
-import { EntryType, type Message } from '../../src/raftpb/index.js';
+import { EntryType, type Message, decodeConfChange } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode } from '../../src/raft/index.js';
 
 interface Member {
@@ -48,7 +48,10 @@ function turn(members: Member[], byId: Map<bigint, Member>, inbox: Message[]): b
     if (rd.entries.length > 0) m.storage.append(rd.entries);
     if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState);
     for (const msg of rd.messages) inbox.push(msg);
-    for (const e of rd.committedEntries) if (e.type === EntryType.Normal && e.data.length > 0) m.applied++;
+    for (const e of rd.committedEntries) {
+      if (e.type === EntryType.ConfChange) m.rn.applyConfChange(decodeConfChange(e.data));
+      else if (e.data.length > 0) m.applied++;
+    }
     m.rn.advance(rd);
   }
   if (inbox.length > 0) moved = true;
