@@ -15,7 +15,7 @@ import { Lessor, decodeLeaseRecord, encodeLeaseRecord } from './lessor.js';
 import { rename, rm } from 'node:fs/promises';
 import { MvccStore as MvccStoreClass } from '../mvcc/index.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
-import type { LeaderRpc } from './transport/index.js';
+import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
 import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
 import { WaitRegistry } from './wait.js';
 import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
@@ -118,6 +118,9 @@ export class EtcdServer {
 
   private term = 0;
   private lead = 0n;
+  /** term and vote as last written to the WAL */
+  private persistedTerm: number;
+  private persistedVote: bigint;
   private role: RaftRole = 'follower';
   private committedIndex = 0;
   private appliedIndex: number;
@@ -172,6 +175,10 @@ export class EtcdServer {
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
+    const initial = parts.raftStorage.initialState().hardState;
+    this.persistedTerm = initial.term;
+    this.persistedVote = initial.vote;
+    this.term = initial.term;
     this.appliedIndex = parts.snapshotIndex;
     this.snapshotIndex = parts.snapshotIndex;
     this.confState = parts.confState;
@@ -235,10 +242,34 @@ export class EtcdServer {
   }
 
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
-  snapshotHooks(): { open(): { size: number; stream: AsyncIterable<Buffer> }; receive(m: Message, stream: AsyncIterable<Buffer>): Promise<void> } {
+  snapshotHooks(): SnapshotHooks {
     return {
       open: () => this.store.snapshot(),
+      merge: (m) => this.mergedSnapshotMessage(m),
       receive: (_m, stream) => this.replaceStore(stream),
+    };
+  }
+
+  /**
+   * A MsgSnap describing what is applied now (etcd's createMergedSnapshotMessage): the
+   * store shipped with it holds everything up to the applied index, so the raft snapshot
+   * says that index, its term and the current configuration. A member added after the
+   * last snapshot then finds itself in it.
+   */
+  private mergedSnapshotMessage(m: Message): Message {
+    // The store's own consistent index, not appliedIndex: between a store write and the
+    // bookkeeping after it the store may already hold one more entry (never a conf change,
+    // whose apply is synchronous, so the configuration below still matches).
+    const index = this.store.consistentIndex;
+    let term: number;
+    try {
+      term = this.raftStorage.term(index);
+    } catch {
+      return m; // that part of the log is gone: send the snapshot raft chose
+    }
+    return {
+      ...m,
+      snapshot: { data: this.snapshotData(), metadata: { index, term, confState: this.confState } },
     };
   }
 
@@ -405,9 +436,11 @@ export class EtcdServer {
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
 
     // The leader sends before persisting (its own fsync runs in parallel with the
-    // followers'); a follower acknowledges only what it has persisted.
-    const leader = this.isLeader;
-    if (leader) this.sendMessages(rd.messages);
+    // followers'), unless this Ready changes its term or vote: those must be durable
+    // before anyone hears of them. A follower acknowledges only what it has persisted.
+    const hs = rd.hardState;
+    const sendFirst = this.isLeader && (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
+    if (sendFirst) this.sendMessages(rd.messages);
     const snap = rd.snapshot;
     await this.withWal(async () => {
       if (snap) {
@@ -420,8 +453,12 @@ export class EtcdServer {
       this.raftStorage.applySnapshot(snap);
       this.enqueueApply(() => this.applySnapshot(snap));
     }
+    if (hs) {
+      this.persistedTerm = hs.term;
+      this.persistedVote = hs.vote;
+    }
     this.raftStorage.append(rd.entries);
-    if (!leader) this.sendMessages(rd.messages);
+    if (!sendFirst) this.sendMessages(rd.messages);
     this.raft.advance(rd);
     if (rd.committedEntries.length > 0) {
       const entries = rd.committedEntries;

@@ -32,8 +32,9 @@ export interface SnapshotSend {
 
 /** Sends one MsgSnap with the store; resolves when the follower has installed it, rejects otherwise. */
 export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise<void> {
+  const m = p.hooks.merge ? p.hooks.merge(p.m) : p.m;
   const { size, stream } = p.hooks.open();
-  const head = encodeMessage(p.m);
+  const head = encodeMessage(m);
   const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES + head.length + SIZE_BYTES);
   prefix.writeUInt32BE(head.length, 0);
   prefix.set(head, FRAME_HEADER_BYTES);
@@ -41,7 +42,7 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
   const fields = {
     'local-member-id': idHex16(p.local.localId),
     'remote-peer-id': idHex16(p.m.to),
-    'snapshot-index': p.m.snapshot?.metadata.index ?? 0,
+    'snapshot-index': m.snapshot?.metadata.index ?? 0,
     'snapshot-size': size,
   };
   p.log.info(fields, 'sending database snapshot');

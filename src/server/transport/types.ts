@@ -17,6 +17,11 @@ export interface SnapshotHooks {
   /** Leader side: the store's bytes to ship with a MsgSnap; `size` is exact. */
   open(): { size: number; stream: AsyncIterable<Buffer> };
   /**
+   * Leader side, called right before open(): the MsgSnap to actually send, describing the
+   * state those bytes hold (etcd's merged snapshot message) rather than an older snapshot.
+   */
+  merge?(m: Message): Message;
+  /**
    * Follower side: consume `stream` to the end, install the store, then resolve; the
    * transport steps the MsgSnap into raft afterwards.
    */
