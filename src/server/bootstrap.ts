@@ -19,7 +19,7 @@ import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
 import { urlString } from './config/values.js';
 import { MvccStore } from '../mvcc/index.js';
-import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
+import { Snapshotter, WAL, type WalOptions, validSnapshotEntries } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
@@ -324,7 +324,9 @@ async function restartMember(
   walOpts: WalOptions,
   log: Logger,
 ): Promise<MemberStart> {
-  const snapshot: Snapshot | undefined = await snapshotter.load();
+  // The newest snapshot the WAL also records: a crash between writing a snap file and
+  // its WAL marker leaves a snapshot the log cannot resume from.
+  const snapshot: Snapshot | undefined = await snapshotter.loadNewestAvailable(await validSnapshotEntries(layout.walDir));
   const walSnap = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 };
   const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {
