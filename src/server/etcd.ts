@@ -15,6 +15,7 @@ import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import type { EtcdConfig } from './config/types.js';
 import { urlString } from './config/values.js';
+import { createGateway } from './gateway/index.js';
 import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { idHex } from './ids.js';
 import { type Listener, createGrpcServer, serveClient, serveMetrics, servePeer } from './listener/index.js';
@@ -120,17 +121,18 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const grpcServer = createGrpcServer({ maxRequestBytes: cfg.maxRequestBytes, interceptors: [grpcMetricsInterceptor(metrics)] });
   const headers = new Headers(server);
-  grpcServer.addService(serviceDefinition('etcdserverpb.KV'), kvService(server, headers));
-  grpcServer.addService(
-    serviceDefinition('etcdserverpb.Watch'),
-    watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval),
-  );
-  grpcServer.addService(serviceDefinition('etcdserverpb.Lease'), leaseService(server, headers));
-  grpcServer.addService(
-    serviceDefinition('etcdserverpb.Cluster'),
-    clusterService(server, headers, { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck }),
-  );
-  grpcServer.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, headers));
+  // One implementation per service, served over gRPC and over the JSON gateway alike.
+  const services = {
+    'etcdserverpb.KV': kvService(server, headers),
+    'etcdserverpb.Watch': watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval),
+    'etcdserverpb.Lease': leaseService(server, headers),
+    'etcdserverpb.Cluster': clusterService(server, headers, {
+      clusterToken: cfg.initialClusterToken,
+      strictReconfigCheck: cfg.strictReconfigCheck,
+    }),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers),
+  };
+  for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
 
   const healthCheck = (exclude: string[]) => health(server, exclude, metrics);
@@ -139,6 +141,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: '3.4.0' }),
     metrics,
     logger: log,
+    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes }) : [],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: '3.4', memberId: b.memberId });
 

@@ -41,3 +41,23 @@ it('python-etcd3 (gRPC) works unchanged: kv, prefix, lease, txn, watch, members,
   ]);
   await stopMember(m);
 });
+
+it('python-etcd3gw (the JSON gateway on the client port) works unchanged', async () => {
+  const probe = await run(systemPython, ['-c', 'import etcd3gw']);
+  expect(probe.code, `python3-etcd3gw is missing: apt-get install -y python3-etcd3gw (${probe.out})`).toBe(0);
+  const m = await startMember({ name: 'gwclient' });
+  const port = new URL(m.clientUrl).port;
+  const r = await run(systemPython, [path.join(repoRoot, 'test/gateway/fixtures/etcd3gw_client.py'), port]);
+  expect(r.code, r.out).toBe(0);
+  const out = JSON.parse(r.out) as Record<string, unknown>;
+  expect(out.get).toEqual(['bar']);
+  expect(out.create_again).toBe(false);
+  expect(out.lease_keys).toEqual(['py/leased']);
+  expect(out.watch).toEqual([
+    ['PUT', 'py/watched', 'w1'],
+    ['DELETE', 'py/watched'],
+  ]);
+  expect(out.members).toEqual(['gwclient']);
+  expect(out.empty_key).toEqual(['Etcd3Exception', 'etcdserver: key is not provided']);
+  await stopMember(m);
+});
