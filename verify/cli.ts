@@ -29,6 +29,10 @@ const USAGE = `usage: npm run jepsen -- [options]
   --progress-requests on|off
                        send WatchProgressRequests (default: on for etcd-ts, off for etcd 3.4.23,
                        which orders their answers wrongly: etcd-io/etcd#15220)
+  --future-watches on|off
+                       open watches beyond the serving member's revision (default: on for etcd-ts,
+                       off for etcd 3.4.23, which then delivers events below the start revision
+                       after a snapshot restore)
   --broken MODE        put a cheating proxy on the client ports: ${BROKEN_MODES.join(', ')}
   --out DIR            where to write history, report and timeline
   --keep               write them even when the history is valid
@@ -62,6 +66,7 @@ async function main(): Promise<number> {
         'compact-every': { type: 'string' },
         broken: { type: 'string' },
         'progress-requests': { type: 'string' },
+        'future-watches': { type: 'string' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
         check: { type: 'string' },
@@ -98,6 +103,8 @@ async function main(): Promise<number> {
   }
   const pr = v['progress-requests'];
   if (pr !== undefined && pr !== 'on' && pr !== 'off') fail('--progress-requests must be on or off');
+  const fw = v['future-watches'];
+  if (fw !== undefined && fw !== 'on' && fw !== 'off') fail('--future-watches must be on or off');
   const nodes = int(v.nodes, 'nodes', DEFAULT_RUN.nodes);
   if (nodes < 1) fail('--nodes must be at least 1');
   const result = await runJepsen({
@@ -112,6 +119,7 @@ async function main(): Promise<number> {
     compactEveryMs: int(v['compact-every'], 'compact-every', DEFAULT_RUN.compactEveryMs),
     broken: (v.broken as BrokenMode | undefined) ?? null,
     progressRequests: pr === undefined ? null : pr === 'on',
+    futureWatches: fw === undefined ? null : fw === 'on',
     outDir: v.out ?? null,
     keep: v.keep ?? false,
   });

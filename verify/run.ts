@@ -41,6 +41,8 @@ export interface RunOptions {
   saveOnFailure: boolean;
   /** send WatchProgressRequests (default: only to etcd-ts; see watchers.ts) */
   progressRequests: boolean | null;
+  /** open watches beyond the serving member's revision (default: only on etcd-ts; see watchers.ts) */
+  futureWatches: boolean | null;
   /** linearizability search budget */
   checkTimeoutMs: number;
   log(line: string): void;
@@ -63,6 +65,7 @@ export const DEFAULT_RUN: RunOptions = {
   keep: false,
   saveOnFailure: true,
   progressRequests: null,
+  futureWatches: null,
   checkTimeoutMs: 5 * 60_000,
   log: (line) => console.log(line),
 };
@@ -138,6 +141,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       clock,
       currentRevision: () => workload.lastRevision,
       progressRequests: o.progressRequests ?? o.binary === 'etcd-ts',
+      futureWatches: o.futureWatches ?? o.binary === 'etcd-ts',
     });
 
     let lastCompact = 0;

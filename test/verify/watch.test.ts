@@ -113,6 +113,11 @@ describe('watch validators', () => {
     expect(kinds(s)).toContain('watch-compacted');
     const late = session(2, { ...prefix, startRevision: 5 }, [created(6), compacted(4)]);
     expect(kinds(late, [{ time: 0, revision: 4, ok: true }])).toContain('watch-compacted');
+    // a watch from now (start = created + 1 = 4) may be compacted later, e.g. after a snapshot restore
+    const fromNow = session(3, { ...prefix, startRevision: 0 }, [created(3), compacted(5)]);
+    expect(kinds(fromNow, [{ time: 0, revision: 5, ok: true }])).toEqual([]);
+    const fromNowTooEarly = session(4, { ...prefix, startRevision: 0 }, [created(5), compacted(5)]);
+    expect(kinds(fromNowTooEarly, [{ time: 0, revision: 5, ok: true }])).toContain('watch-compacted');
   });
 
   it('reject a missing created response and events after a cancel', () => {
