@@ -80,6 +80,13 @@ export class Nemesis {
     await this.healAll();
   }
 
+  /** Stops injecting without healing (the cluster is being torn down). */
+  async abort(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    if (this.loop !== null) await this.loop;
+  }
+
   private async nap(ms: number): Promise<void> {
     if (this.stopped) return;
     await new Promise<void>((resolve) => {

@@ -106,6 +106,8 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
   });
   const proxies: BrokenProxy[] = [];
   let result: RunResult | null = null;
+  // Stoppers for whatever was started, so a run that throws leaves nothing behind.
+  const stoppers: (() => Promise<void>)[] = [];
   try {
     const memberEndpoints = cluster.members.map((_, i) => cluster.endpoint(i));
     let endpoints = memberEndpoints;
@@ -176,6 +178,11 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
     workload.start();
     watchers.startWatchers();
     nemesis.start();
+    stoppers.push(
+      () => nemesis.abort(),
+      () => workload.stop(),
+      () => watchers.stop(),
+    );
     const compactor = o.compactEveryMs > 0 ? setInterval(() => void compact(), o.compactEveryMs) : null;
 
     const progress = setInterval(() => {
@@ -236,6 +243,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
     result = { report, history, outDir, faultMs: nemesis.faultMs, nemesisEvents: nemesis.events.length, cheats: proxies.reduce((n, p) => n + p.cheats, 0), elections: termAtEnd - termAtStart };
     return result;
   } finally {
+    for (const stop of stoppers) await stop().catch(() => undefined);
     await Promise.all(proxies.map((p) => p.close()));
     await cluster.stop();
     // Keep member data and logs only when something needs looking into.

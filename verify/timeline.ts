@@ -55,7 +55,7 @@ function svgTimeline(ops: Operation[], nemesis: NemesisEvent[], marks: Marks): s
     parts.push(
       `<g><title>${esc(`op ${op.id}, client ${op.client} @${op.endpoint}, ${op.call.toFixed(2)}-${Number.isFinite(op.return) ? op.return.toFixed(2) : '∞'}ms\n${describeOp(op)}`)}</title>` +
         `<rect x="${xa}" y="${y}" width="${xb - xa}" height="${laneH - 8}" fill="${fill}" fill-opacity="0.6" stroke="#333"${dash}/>` +
-        `<text x="${xa + 2}" y="${y + 12}" clip-path="none">${esc(label.slice(0, Math.max(0, Math.floor((xb - xa) / 6))))}</text></g>`,
+        `<text x="${xa + 2}" y="${y + 12}">${esc(label.slice(0, Math.max(0, Math.floor((xb - xa) / 6))))}</text></g>`,
     );
   }
   parts.push(`<text x="${left}" y="${H - 6}">${t0.toFixed(1)}ms</text><text x="${W - 90}" y="${H - 6}">${t1.toFixed(1)}ms</text>`);
