@@ -9,7 +9,6 @@ import type { Anomaly } from './anomaly.js';
 import type { CheckReport, LinearizationFailure } from './check.js';
 import type { History, NemesisEvent, Operation, WatchSession } from './history.js';
 import { describeOp } from './model.js';
-import { describeRequest } from './watch.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -99,11 +98,13 @@ function anomalySection(a: Anomaly, h: History): string {
   if (involved.length > 0) {
     body += svgTimeline(around(h.operations, involved, 30), h.nemesis, { order: new Map(), bad: new Set(involved.map((o) => o.id)), rivals: new Set() });
   }
-  for (const w of watches) body += watchDetail(w);
+  for (const w of watches) body += watchDetail(w, h.nemesis);
   return body;
 }
 
-function watchDetail(w: WatchSession): string {
+function watchDetail(w: WatchSession, nemesis: NemesisEvent[]): string {
+  const end = w.closed > 0 ? w.closed : Infinity;
+  const faults = nemesis.filter((e) => e.time >= w.opened - 5000 && e.time <= end).map((e) => `${e.time.toFixed(1)}ms ${e.kind}: ${e.detail}`);
   const lines = w.responses.map((r) => {
     const flags = [r.created ? 'created' : '', r.canceled ? 'canceled' : '', r.progress ? 'progress' : '', r.compactRevision > 0 ? `compacted@${r.compactRevision}` : '']
       .filter((x) => x)
@@ -111,7 +112,10 @@ function watchDetail(w: WatchSession): string {
     const evs = r.events.map((e) => (e.type === 'PUT' ? `PUT ${e.kv.key}=${e.kv.value}@${e.kv.modRevision}` : `DEL ${e.kv.key}@${e.kv.modRevision}`)).join(', ');
     return `${r.time.toFixed(1)}ms rev=${r.headerRevision} ${flags} ${evs}`;
   });
-  return `<details><summary>watch ${w.id}: ${esc(describeRequest(w))}, ${w.responses.length} responses, ended: ${esc(w.end)}</summary><pre>${esc(lines.join('\n'))}</pre></details>`;
+  return (
+    `<p>watch ${w.id} opened at ${w.opened.toFixed(1)}ms, closed at ${w.closed.toFixed(1)}ms (${esc(w.end)}); faults around it:</p><pre>${esc(faults.join('\n') || '(none)')}</pre>` +
+    `<details><summary>its ${w.responses.length} responses</summary><pre>${esc(lines.join('\n'))}</pre></details>`
+  );
 }
 
 export function renderTimeline(h: History, report: CheckReport): string {
