@@ -100,9 +100,12 @@ export class MvccStore {
   private compactMainRev: number;
   private appliedIndex: number;
   private storedIndex: number;
+  /** revision watchers have been told about (published) */
   private notifiedRev: number;
   /** revision as of the last issued commit (what a backend view holds) */
   private committedRev: number;
+  /** revision whose batch has landed in LevelDB (what its iterators see) */
+  private landedRev: number;
   private pendingEvents: Event[] = [];
   private commitWaiters: Array<() => void> = [];
   /** the LevelDB write in flight (settles, never rejects; failures land in writeError) */
@@ -123,7 +126,7 @@ export class MvccStore {
     this.currentRev = state.currentRev;
     this.compactMainRev = state.compactRev;
     this.appliedIndex = this.storedIndex = state.consistentIndex;
-    this.notifiedRev = this.committedRev = state.currentRev;
+    this.notifiedRev = this.committedRev = this.landedRev = state.currentRev;
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
     this.logger = opts.logger;
     this.watchable = new WatchableStore({
@@ -324,25 +327,35 @@ export class MvccStore {
   }
 
   /**
+   * Tells watchers about everything applied since the last call. Cheap: the server calls
+   * it after every apply batch, while LevelDB writes (commit) can be spaced out.
+   */
+  publish(): void {
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    if (this.currentRev <= this.notifiedRev) return;
+    this.notifiedRev = this.currentRev;
+    if (events.length > 0) this.watchable.notify(events, this.currentRev);
+  }
+
+  /**
    * Issues everything applied since the last commit as ONE LevelDB batch, with the
-   * consistent index. Resolves once the write is on its way: one write is in flight
-   * at a time, so this first waits for the previous one, and the caller's next apply
-   * batch overlaps this write. Reads never wait for it (staged records are served from
-   * memory). Watchers are notified when the write lands; flushed() waits for that.
+   * consistent index (publishing it to watchers first). Resolves once the write is on its
+   * way: one write is in flight at a time, so this first waits for the previous one, and
+   * the caller's next apply batch overlaps this write. Reads never wait for it (staged
+   * records are served from memory). flushed() waits for the write to land.
    * A failed LevelDB write is fatal: it is logged and rethrown by every later call.
    */
   async commit(): Promise<void> {
     this.checkOpen();
+    this.publish();
     await this.writing;
     this.checkWriteError();
-    const events = this.pendingEvents;
     const rev = this.currentRev;
-    this.pendingEvents = [];
     this.committedRev = rev;
     this.writing = this.flush().then(
       () => {
-        this.notifiedRev = rev;
-        if (events.length > 0) this.watchable.notify(events, rev);
+        this.landedRev = rev;
       },
       (e: unknown) => {
         this.writeError = e;
@@ -570,9 +583,10 @@ export class MvccStore {
     // everything up to atRev must be readable from LevelDB: wait for the write in
     // flight, and for the next commit if atRev was applied but not committed yet
     await this.writing;
-    if (atRev > this.notifiedRev) {
+    while (atRev > this.landedRev) {
       await this.nextCommit();
       await this.writing;
+      this.checkOpen();
     }
     this.checkOpen();
     const hash = await hashKV(this.backend.db, this.index, atRev, compactRevision);
@@ -640,7 +654,11 @@ export class MvccStore {
    * splitting a revision. `last` is the highest revision fully covered.
    */
   private async readHistory(from: number, to: number, max: number): Promise<{ events: Event[]; last: number }> {
+    // Only what has landed: revisions still in a batch on its way are read on a later
+    // pass (or from the recent history in memory), never skipped.
+    to = Math.min(to, this.landedRev);
     const events: Event[] = [];
+    if (to < from) return { events, last: from - 1 };
     const it = this.backend.db.iterator({
       gte: revKeyFloor(from),
       lt: revKeyFloor(to + 1),

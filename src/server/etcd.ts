@@ -90,6 +90,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       quotaBackendBytes: cfg.quotaBackendBytes,
       maxTxnOps: cfg.maxTxnOps,
       advertiseClientUrls: cfg.advertiseClientUrls.map(urlString),
+      backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
+      backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
     },
     {
       ...b,
@@ -182,7 +184,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     await Promise.all(otherListeners.map((l) => l.close()));
     await transport.stop();
     await b.wal.close();
-    await b.store.close();
+    await server.store.close();
     log.info({ name: cfg.name }, 'stopped etcd server');
     resolveDone(cause);
   };
