@@ -92,9 +92,11 @@ export function toBigInt(v: Int64, unsigned = false): bigint {
 
 /** An int64 field value for protobufjs encoding (which does not take bigint). */
 export function int64(v: bigint): Long {
-  return Long.fromString(BigInt.asIntN(64, v).toString(), false);
+  const u = BigInt.asUintN(64, v);
+  return Long.fromBits(Number(u & 0xffff_ffffn) | 0, Number(u >> 32n) | 0, false);
 }
 
 export function uint64(v: bigint): Long {
-  return Long.fromString(BigInt.asUintN(64, v).toString(), true);
+  const u = BigInt.asUintN(64, v);
+  return Long.fromBits(Number(u & 0xffff_ffffn) | 0, Number(u >> 32n) | 0, true);
 }

@@ -31,6 +31,11 @@ import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from '.
 import { EtcdError } from '../errors.js';
 import { status as Code } from '@grpc/grpc-js';
 
+/** etcd's isTxnSerializable: every top-level op of both branches is a serializable range. */
+function isTxnSerializable(t: PbTxnRequest): boolean {
+  return [...(t.success ?? []), ...(t.failure ?? [])].every((op) => op.request_range?.serializable === true);
+}
+
 const invalidSortOption = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
 
 export function kvService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
@@ -70,7 +75,14 @@ export function kvService(server: EtcdServer, headers: Headers): UntypedServiceI
       checkTxnRequest(txn, server.config.maxTxnOps);
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      if (!isTxnReadonly(txn)) checkQuota(server, 0);
+      if (isTxnReadonly(txn)) {
+        // Like etcd: a txn that only reads is served locally, after a ReadIndex unless
+        // every one of its ranges asked for a serializable read.
+        if (!isTxnSerializable(req)) await server.linearizableReadNotify();
+        const r = await server.store.txn(txn, 0);
+        return txnRespToPb(r, headers.make(r.revision));
+      }
+      checkQuota(server, 0);
       const r = await server.propose<TxnResponse>({ txn: req });
       return txnRespToPb(r, headers.make(r.revision));
     }),
