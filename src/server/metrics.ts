@@ -579,29 +579,56 @@ const GRPC_CODE_NAMES: Record<number, string> = {
  * interceptors.
  */
 export function grpcMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
+  // The counters of one method never change: look them up once per method, not per call.
+  interface MethodCounters {
+    labels: { grpc_type: string; grpc_service: string; grpc_method: string };
+    started: Counter;
+    received: Counter;
+    sent: Counter;
+    handled: Map<number, Counter>;
+  }
+  const byPath = new Map<string, MethodCounters>();
+  const countersFor = (method: grpc.ServerMethodDefinition<unknown, unknown>): MethodCounters => {
+    let c = byPath.get(method.path);
+    if (c === undefined) {
+      const slash = method.path.lastIndexOf('/');
+      const labels = {
+        grpc_type: method.requestStream
+          ? method.responseStream ? 'bidi_stream' : 'client_stream'
+          : method.responseStream ? 'server_stream' : 'unary',
+        grpc_service: method.path.slice(1, slash),
+        grpc_method: method.path.slice(slash + 1),
+      };
+      c = {
+        labels,
+        started: metrics.grpcStarted.labels(labels),
+        received: metrics.grpcMsgReceived.labels(labels),
+        sent: metrics.grpcMsgSent.labels(labels),
+        handled: new Map(),
+      };
+      byPath.set(method.path, c);
+    }
+    return c;
+  };
   return (method, call) => {
-    const slash = method.path.lastIndexOf('/');
-    const labels = {
-      grpc_type: method.requestStream
-        ? method.responseStream ? 'bidi_stream' : 'client_stream'
-        : method.responseStream ? 'server_stream' : 'unary',
-      grpc_service: method.path.slice(1, slash),
-      grpc_method: method.path.slice(slash + 1),
-    };
-    const received = metrics.grpcMsgReceived.labels(labels);
-    const sent = metrics.grpcMsgSent.labels(labels);
+    const c = countersFor(method);
     let handled = false;
     const finish = (code: number): void => {
       if (handled) return;
       handled = true;
-      metrics.grpcHandled.labels({ ...labels, grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown' }).inc();
+      let counter = c.handled.get(code);
+      if (counter === undefined) {
+        counter = metrics.grpcHandled.labels({ ...c.labels, grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown' });
+        c.handled.set(code, counter);
+      }
+      counter.inc();
     };
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
-        metrics.grpcStarted.labels(labels).inc();
+        c.started.inc();
         next({
           onReceiveMessage(message, nextMessage) {
-            received.inc();
+            c.received.inc();
             nextMessage(message);
           },
           onCancel() {
@@ -610,7 +637,7 @@ export function grpcMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor
         });
       },
       sendMessage(message, next) {
-        sent.inc();
+        c.sent.inc();
         next(message);
       },
       sendStatus(status, next) {
