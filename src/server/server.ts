@@ -450,13 +450,18 @@ export class EtcdServer {
     const sendFirst = this.isLeader && (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
     if (sendFirst) this.sendMessages(rd.messages);
     const snap = rd.snapshot;
-    await this.withWal(async () => {
+    const persisted = this.withWal(async () => {
       if (snap) {
         await this.snapshotter.save(snap);
         await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
       }
       await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
     });
+    // A Ready that only moves the commit index needs no fsync and nothing waits for it:
+    // the write is queued behind earlier ones and the loop goes on (a later Ready with
+    // entries waits for it anyway, in order).
+    if (rd.mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
+    else persisted.catch((err: Error) => this.die(err));
     if (snap) {
       this.raftStorage.applySnapshot(snap);
       this.enqueueApply(() => this.applySnapshot(snap));
