@@ -17,6 +17,7 @@ import { MvccStore as MvccStoreClass } from '../mvcc/index.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
 import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
+import { ReadIndexQueue } from './read-index.js';
 import { WaitRegistry } from './wait.js';
 import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
 import { AlarmStore, AlarmType } from './alarms.js';
@@ -27,7 +28,6 @@ const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 /** Leases revoked per second at most, as etcd's lessor. */
 const LEASE_REVOKE_RATE = 1000;
-const READ_INDEX_RETRY_MS = 500;
 const LEARNER_READY_PERCENT = 0.9;
 /**
  * The leader records every lease's remaining TTL through raft this often (and once more
@@ -92,13 +92,6 @@ export interface SnapshotData {
   alarms: Array<{ memberId: string; alarm: number }>;
 }
 
-interface ReadBatch {
-  ctx: Buffer;
-  waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
-  sentAt: number;
-  index?: number;
-}
-
 type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 
 export class EtcdServer {
@@ -143,9 +136,7 @@ export class EtcdServer {
   private fatal: ((e: Error) => void) | undefined;
   private readonly fatalError: Promise<Error>;
 
-  private readPending: ReadBatch | undefined;
-  private readInFlight: ReadBatch | undefined;
-  private readonly readsWaitingApply: ReadBatch[] = [];
+  private readonly reads: ReadIndexQueue;
   private readonly revoking = new Set<bigint>();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
@@ -153,7 +144,6 @@ export class EtcdServer {
   private lastLeaseCheck = 0;
   private lastLeaseCheckpoint = 0;
 
-  private readonly appliedListeners: Array<{ index: number; resolve: () => void }> = [];
   private readonly leaderListeners = new Set<() => void>();
   private readonly storeListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
@@ -195,6 +185,16 @@ export class EtcdServer {
     this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
     this.published = new Promise((r) => (this.publishedResolve = r));
     this.fatalError = new Promise((r) => (this.fatal = r));
+    this.reads = new ReadIndexQueue({
+      requestReadIndex: (ctx) => {
+        this.raft.readIndex(ctx);
+        this.scheduleReady();
+      },
+      nextId: () => this.reqIds.id(),
+      hasLeader: () => this.lead !== 0n,
+      appliedIndex: () => this.appliedIndex,
+      timeoutMs: () => this.requestTimeoutMs(),
+    });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -326,9 +326,7 @@ export class EtcdServer {
     if (this.ticker) clearInterval(this.ticker);
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
-    for (const b of [this.readPending, this.readInFlight, ...this.readsWaitingApply]) {
-      for (const w of b?.waiters ?? []) w.reject(Errors.stopped);
-    }
+    this.reads.failAll(Errors.stopped);
     await this.applyChain.catch(() => undefined);
     await this.walChain.catch(() => undefined);
   }
@@ -398,7 +396,7 @@ export class EtcdServer {
     this.raft.tick();
     const now = Date.now();
     this.wait.sweep(now);
-    this.retryReadIndex(now);
+    this.reads.tick(now);
     if (this.isLeader && now - this.lastLeaseCheck >= 500) {
       this.lastLeaseCheck = now;
       this.revokeExpiredLeases(now);
@@ -441,7 +439,7 @@ export class EtcdServer {
       this.term = rd.hardState.term;
       this.committedIndex = rd.hardState.commit;
     }
-    for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
+    for (const rs of rd.readStates) this.reads.onReadState(rs.index, rs.requestCtx);
 
     // The leader sends before persisting (its own fsync runs in parallel with the
     // followers'), unless this Ready changes its term or vote: those must be durable
@@ -510,7 +508,7 @@ export class EtcdServer {
     } else if (role !== 'leader' && wasLeader) {
       this.lessor.demote();
     }
-    if (lead === 0n) this.failReads(Errors.leaderChanged);
+    if (lead === 0n) this.reads.leaderLost();
   }
 
   // ---------------------------------------------------------------- apply
@@ -790,17 +788,7 @@ export class EtcdServer {
   }
 
   private notifyApplied(): void {
-    while (this.readsWaitingApply.length > 0 && this.readsWaitingApply[0]!.index! <= this.appliedIndex) {
-      const b = this.readsWaitingApply.shift()!;
-      for (const w of b.waiters) w.resolve();
-    }
-    for (let i = this.appliedListeners.length - 1; i >= 0; i--) {
-      const l = this.appliedListeners[i]!;
-      if (l.index <= this.appliedIndex) {
-        this.appliedListeners.splice(i, 1);
-        l.resolve();
-      }
-    }
+    this.reads.onApplied(this.appliedIndex);
   }
 
   // ---------------------------------------------------------------- proposals
@@ -887,58 +875,7 @@ export class EtcdServer {
   /** Resolves once this member has applied everything committed before the call (ReadIndex). */
   linearizableReadNotify(): Promise<void> {
     if (this.stopped) return Promise.reject(Errors.stopped);
-    return new Promise((resolve, reject) => {
-      if (!this.readPending) this.readPending = { ctx: Buffer.alloc(8), waiters: [], sentAt: 0 };
-      this.readPending.waiters.push({ resolve, reject });
-      this.sendReadIndex();
-    });
-  }
-
-  private sendReadIndex(): void {
-    if (this.readInFlight || !this.readPending) return;
-    const b = this.readPending;
-    this.readPending = undefined;
-    b.ctx.writeBigUInt64BE(this.reqIds.id());
-    b.sentAt = Date.now();
-    this.readInFlight = b;
-    this.raft.readIndex(b.ctx);
-    this.scheduleReady();
-  }
-
-  private onReadState(index: number, ctx: Uint8Array): void {
-    const b = this.readInFlight;
-    if (!b || Buffer.compare(b.ctx, ctx) !== 0) return;
-    this.readInFlight = undefined;
-    b.index = index;
-    if (index <= this.appliedIndex) for (const w of b.waiters) w.resolve();
-    else this.readsWaitingApply.push(b);
-    this.sendReadIndex();
-  }
-
-  private retryReadIndex(now: number): void {
-    const b = this.readInFlight;
-    if (!b) return;
-    if (now - b.sentAt >= this.requestTimeoutMs()) {
-      this.readInFlight = undefined;
-      for (const w of b.waiters) w.reject(Errors.timeout);
-      this.sendReadIndex();
-    } else if (now - b.sentAt >= READ_INDEX_RETRY_MS && this.lead !== 0n) {
-      // no answer yet (e.g. the leader changed): ask again with the same context
-      this.raft.readIndex(b.ctx);
-    }
-  }
-
-  private failReads(err: EtcdError): void {
-    const b = this.readInFlight;
-    if (!b) return;
-    this.readInFlight = undefined;
-    for (const w of b.waiters) w.reject(err);
-  }
-
-  /** Resolves once `index` is applied locally. */
-  waitApplied(index: number): Promise<void> {
-    if (index <= this.appliedIndex) return Promise.resolve();
-    return new Promise((resolve) => this.appliedListeners.push({ index, resolve }));
+    return this.reads.read();
   }
 
   // ---------------------------------------------------------------- leases
