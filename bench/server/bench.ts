@@ -126,6 +126,26 @@ function load(c: Cluster, w: Workload): Result {
   return JSON.parse(out.trim().split('\n').pop()!) as Result;
 }
 
+/** Time from kill -9 of the leader to the next write acknowledged by the survivors. */
+function failoverMs(c: Cluster): number {
+  const status = JSON.parse(
+    execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'status', '-w', 'json']).toString(),
+  ) as Array<{ Status: { header: { member_id: number }; leader: number } }>;
+  const leader = status.findIndex((s) => s.Status.leader === s.Status.header.member_id);
+  if (leader < 0) throw new Error('no leader to kill');
+  const survivors = c.endpoints.filter((_, i) => i !== leader);
+  const t0 = performance.now();
+  c.procs[leader]!.kill('SIGKILL');
+  for (;;) {
+    try {
+      execFileSync('etcdctl', ['--endpoints', survivors.join(','), '--command-timeout=500ms', 'put', 'failover', 'x'], { stdio: 'ignore' });
+      return performance.now() - t0;
+    } catch {
+      // no leader yet
+    }
+  }
+}
+
 async function main(): Promise<void> {
   if (!existsSync(goload)) {
     console.error(`building goload into ${goload} (Debian golang-go + golang-etcd-server-dev)`);
@@ -133,6 +153,7 @@ async function main(): Promise<void> {
   }
   const results: Record<Server, Record<string, Result[]>> = { etcd: {}, 'etcd-ts': {} };
   const rss: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
+  const failover: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
   for (let round = 0; round < rounds; round++) {
     const order: Server[] = round % 2 === 0 ? ['etcd', 'etcd-ts'] : ['etcd-ts', 'etcd'];
     for (const server of order) {
@@ -145,6 +166,10 @@ async function main(): Promise<void> {
           console.error(`round ${round} ${server.padEnd(7)} ${w.name.padEnd(14)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms errors ${r.errors}`);
         }
         rss[server].push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+        if (members > 1) {
+          failover[server].push(failoverMs(c));
+          console.error(`round ${round} ${server.padEnd(7)} failover ${failover[server].at(-1)!.toFixed(0)} ms`);
+        }
       } finally {
         await stopCluster(c);
       }
@@ -164,6 +189,11 @@ async function main(): Promise<void> {
     );
   }
   console.log(`RSS after load (max member): etcd ${mean(rss.etcd).toFixed(0)} MB, etcd-ts ${mean(rss['etcd-ts']).toFixed(0)} MB`);
+  if (members > 1) {
+    console.log(
+      `failover (kill -9 of the leader to the next acknowledged write): etcd ${mean(failover.etcd).toFixed(0)} ms, etcd-ts ${mean(failover['etcd-ts']).toFixed(0)} ms`,
+    );
+  }
 }
 
 main().catch((err: Error) => {

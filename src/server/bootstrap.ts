@@ -24,8 +24,8 @@ import { AlarmStore } from './alarms.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord } from './lessor.js';
-import { type Member, Membership, encodeMemberContext } from './membership.js';
-import { WalMetadata, toBigInt } from './pb.js';
+import { type Member, Membership, decodeMemberContext, encodeMemberContext } from './membership.js';
+import { type Int64, InternalRaftRequest, WalMetadata, toBigInt } from './pb.js';
 import type { ServerParts, SnapshotData } from './server.js';
 
 /** A refusal to start that names what is wrong and what to do. */
@@ -305,6 +305,31 @@ async function forceNewCluster(
   return { entries: [...committed, ...added], hardState: { term, vote: hardState.vote, commit: index } };
 }
 
+/**
+ * The name this data dir's member last published (through raft), if it did: from the
+ * snapshot's membership, then from the WAL's conf changes and attribute entries.
+ */
+function recordedName(membership: Membership, memberId: bigint, entries: readonly Entry[]): string | undefined {
+  let name = membership.get(memberId)?.name || undefined;
+  for (const e of entries) {
+    try {
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        if (cc.nodeId === memberId && cc.type !== ConfChangeType.RemoveNode && cc.context.length > 0) {
+          name = decodeMemberContext(cc.context).name || name;
+        }
+      } else if (e.type === EntryType.Normal && e.data.length > 0) {
+        const req = InternalRaftRequest.decode(e.data) as unknown as { member_attributes?: { member_ID: Int64; name: string } | null };
+        const a = req.member_attributes;
+        if (a && toBigInt(a.member_ID, true) === memberId && a.name) name = a.name;
+      }
+    } catch {
+      // an entry etcd-ts cannot read says nothing about the name
+    }
+  }
+  return name;
+}
+
 /** Voters once the committed conf changes after a snapshot are applied. */
 function votersAfter(cs: ConfState, entries: readonly Entry[], commit: number): number {
   const voters = new Set(cs.voters);
@@ -343,6 +368,12 @@ async function restartMember(
       const data = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as SnapshotData;
       membership.restore(data.membership);
       alarms.restore(data.alarms);
+    }
+    const recorded = recordedName(membership, memberId, contents.entries);
+    if (recorded !== undefined && recorded !== cfg.name) {
+      throw new BootstrapError(
+        `data dir ${cfg.dataDir} belongs to member "${recorded}" (${idHex(memberId)}), not to "${cfg.name}"; start "${recorded}" on it, or give "${cfg.name}" its own --data-dir`,
+      );
     }
     const { hardState, entries } = cfg.forceNewCluster
       ? await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, contents.entries, contents.hardState, log)

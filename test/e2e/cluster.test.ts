@@ -81,6 +81,19 @@ describe('bootstrap as the guides do it', () => {
     const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(follower.clientUrl, ['lease', 'grant', '60']))![1]!;
     expect(await ctl(follower.clientUrl, ['lease', 'keep-alive', '--once', lease])).toBe(`lease ${lease} keepalived with TTL(60)\n`);
     expect(await ctl(follower.clientUrl, ['lease', 'timetolive', lease])).toMatch(/granted with TTL\(60s\), remaining\((59|60)s\)/);
+    // etcdctl move-leader finds the leader among the endpoints and hands over to the target
+    const target = (leader + 2) % 3;
+    // IDs in hex from `member list` (JSON would round these 64-bit numbers)
+    const idOf = new Map<string, string>();
+    for (const line of (await ctl(members[0]!.clientUrl, ['member', 'list'])).trim().split('\n')) {
+      const [id, , name] = line.split(', ');
+      idOf.set(name!, id!);
+    }
+    const leaderId = idOf.get(plan.slots[leader]!.name)!;
+    const targetId = idOf.get(plan.slots[target]!.name)!;
+    const moved = await ctl(members.map((m) => m.clientUrl), ['move-leader', targetId]);
+    expect(moved).toBe(`Leadership transferred from ${leaderId} to ${targetId}\n`);
+    expect(await leaderIndex(members)).toBe(target);
     await Promise.all(members.map((m) => stopMember(m)));
   });
 });

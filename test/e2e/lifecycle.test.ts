@@ -152,6 +152,16 @@ describe('bad input', () => {
     expect(m.output()).toContain(path.join(file, 'data'));
   });
 
+  it("refuses a data dir that belongs to another member", async () => {
+    const dataDir = path.join(tempDir(), 'owner.etcd');
+    const owner = await startMember({ name: 'owner', dataDir });
+    await stopMember(owner);
+    const intruder = await startMember({ name: 'intruder', dataDir, waitReady: false });
+    expect(await intruder.exited).not.toBe(0);
+    // the fatal log line is JSON: its quotes come escaped
+    expect(intruder.output()).toContain(`data dir ${dataDir} belongs to member \\"owner\\"`);
+  });
+
   it('survives garbage on the client port', async () => {
     const m = await startMember({ name: 'g' });
     const port = Number(new URL(m.clientUrl).port);
