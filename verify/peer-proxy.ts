@@ -88,14 +88,52 @@ export class Network {
   }
 }
 
+/**
+ * Delayed bytes of one direction of a connection, released strictly in order by
+ * a single timer (one timer per chunk could fire out of order and corrupt the
+ * stream: raft messages have no checksum, TCP is trusted to deliver in order).
+ */
+class DelayQueue {
+  private readonly chunks: { at: number; data: Buffer }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly to: net.Socket) {}
+
+  get idle(): boolean {
+    return this.chunks.length === 0;
+  }
+
+  push(at: number, data: Buffer): void {
+    const last = this.chunks[this.chunks.length - 1];
+    this.chunks.push({ at: last !== undefined && last.at > at ? last.at : at, data });
+    if (this.timer === null) this.pump();
+  }
+
+  private pump(): void {
+    this.timer = null;
+    const now = Date.now();
+    while (this.chunks.length > 0 && this.chunks[0]!.at <= now) {
+      const { data } = this.chunks.shift()!;
+      if (!this.to.destroyed) this.to.write(data);
+    }
+    if (this.chunks.length > 0) this.timer = setTimeout(() => this.pump(), this.chunks[0]!.at - now);
+  }
+
+  clear(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.chunks.length = 0;
+  }
+}
+
 interface Conn {
   client: net.Socket;
   upstream: net.Socket;
   sender: number | undefined;
   /** bytes were discarded: the HTTP stream is corrupt and must be reset on heal */
   tainted: boolean;
-  /** time before which earlier delayed chunks are still queued, per direction */
-  queuedUntil: [number, number];
+  /** delayed bytes towards upstream [0] and towards the client [1] */
+  queues: [DelayQueue, DelayQueue];
 }
 
 export class PeerProxy {
@@ -124,11 +162,13 @@ export class PeerProxy {
 
   private accept(client: net.Socket): void {
     const upstream = net.connect(this.targetPort, '127.0.0.1');
-    const conn: Conn = { client, upstream, sender: undefined, tainted: false, queuedUntil: [0, 0] };
+    const conn: Conn = { client, upstream, sender: undefined, tainted: false, queues: [new DelayQueue(upstream), new DelayQueue(client)] };
     this.conns.add(conn);
     const close = (): void => {
       client.destroy();
       upstream.destroy();
+      conn.queues[0].clear();
+      conn.queues[1].clear();
       this.conns.delete(conn);
     };
     client.on('error', close);
@@ -176,15 +216,10 @@ export class PeerProxy {
       return;
     }
     const delay = fault?.kind === 'delay' ? fault.ms + this.network.rng.uniform(0, fault.jitterMs) : 0;
-    const at = Math.max(now + delay, conn.queuedUntil[dir]);
-    if (at <= now) {
-      to.write(chunk);
-      return;
-    }
-    conn.queuedUntil[dir] = at;
-    setTimeout(() => {
-      if (!to.destroyed) to.write(chunk);
-    }, at - now);
+    const queue = conn.queues[dir];
+    // Bytes never overtake earlier delayed bytes, even once the delay is healed.
+    if (delay === 0 && queue.idle) to.write(chunk);
+    else queue.push(now + delay, chunk);
   }
 
   resetTainted(): void {

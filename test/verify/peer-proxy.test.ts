@@ -91,11 +91,18 @@ describe('peer proxy', () => {
     const c = await dial(port, 'c');
     cleanup.push(() => void c.sock.destroy());
     await until(() => c.received().length > 0);
-    network.setFault(0, 2, { kind: 'delay', ms: 20, jitterMs: 30 });
-    for (let i = 0; i < 20; i++) c.sock.write(`<${i}>`);
-    await until(() => c.received().includes('<19>'));
+    // raft messages carry no checksum: delayed bytes must never overtake each
+    // other, not even when the delay is healed while some are still queued
+    network.setFault(0, 2, { kind: 'delay', ms: 5, jitterMs: 40 });
+    for (let i = 0; i < 150; i++) {
+      c.sock.write(`<${i}>`);
+      if (i % 10 === 0) await sleep(1);
+    }
+    network.healAll();
+    for (let i = 150; i < 200; i++) c.sock.write(`<${i}>`);
+    await until(() => c.received().includes('<199>'));
     const order = [...c.received().matchAll(/<(\d+)>/g)].map((m) => Number(m[1]));
-    expect(order).toEqual([...Array(20).keys()]);
+    expect(order).toEqual([...Array(200).keys()]);
     network.setFault(0, 2, { kind: 'drop', probability: 1 });
     c.sock.write('x');
     await c.closed;
