@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestPki, makePki } from '../listener/helpers.js';
-import { type ClusterPlan, planCluster } from './cluster-harness.js';
+import { type ClusterPlan, eventually, planCluster } from './cluster-harness.js';
 import { type Member, cleanup, etcdctl, freePort, startMember, stopMember, tempDir } from './harness.js';
 import path from 'node:path';
 
@@ -46,8 +46,12 @@ describe('TLS-only cluster', () => {
     const members: Member[] = await Promise.all(plan.slots.map((s, i) => startMember({ name: s.name, bare: true, args: tlsFlags(plan, i) })));
     const eps = plan.slots.map((s) => `https://127.0.0.1:${s.clientPort}`);
 
-    const put = await secureCtl(eps[0]!, ['put', 'secure', 'yes']);
-    expect(put.stdout, put.stderr).toBe('OK\n');
+    // the first write may meet a member still settling in (seen once under load as
+    // "transport is closing"): a client retries it
+    await eventually(async () => {
+      const put = await secureCtl(eps[0]!, ['put', 'secure', 'yes']);
+      expect(put.stdout, put.stderr).toBe('OK\n');
+    });
     for (const ep of eps) {
       expect((await secureCtl(ep, ['get', 'secure', '--print-value-only'])).stdout).toBe('yes\n');
       const h = await secureCtl(ep, ['endpoint', 'health']);
