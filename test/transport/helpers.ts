@@ -2,10 +2,7 @@
 // hands it, transports served on 127.0.0.1 through the real peer listener, a logger whose
 // lines can be read, and a throwaway PKI made with the openssl CLI.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { makePki as makeListenerPki } from '../listener/helpers.js';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { EntryType, MessageType, type Message } from '../../src/raftpb/index.js';
@@ -146,31 +143,8 @@ export interface TestPki {
   rogueKey: string;
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
-}
-
-function makeCa(dir: string, name: string): void {
-  openssl(['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
-}
-
-function makeLeaf(dir: string, ca: string, name: string): void {
-  writeFileSync(path.join(dir, `${name}.ext`),
-    'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
-  openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial',
-    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
-}
-
-/** A CA and one member certificate from it (IP SAN 127.0.0.1), plus one from a rogue CA. */
+/** The listener tests' CA and certificates (IP SAN 127.0.0.1), one certificate per member role. */
 export function makePki(): TestPki {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'transport-pki-'));
-  makeCa(dir, 'ca');
-  makeCa(dir, 'rogue-ca');
-  makeLeaf(dir, 'ca', 'member');
-  makeLeaf(dir, 'rogue-ca', 'rogue');
-  const p = (f: string): string => path.join(dir, f);
-  return { dir, ca: p('ca.pem'), cert: p('member.pem'), key: p('member-key.pem'), rogueCert: p('rogue.pem'), rogueKey: p('rogue-key.pem') };
+  const p = makeListenerPki();
+  return { dir: p.dir, ca: p.ca, cert: p.serverCert, key: p.serverKey, rogueCert: p.rogueCert, rogueKey: p.rogueKey };
 }
