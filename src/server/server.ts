@@ -6,21 +6,20 @@ import type { Logger } from 'pino';
 import { EntryType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import { ConfChangeType } from '../raftpb/types.js';
+import { rename, rm } from 'node:fs/promises';
 import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
-import type { MvccStore, TxnRequest, TxnResponse, RequestOp, ResponseOp } from '../mvcc/index.js';
+import { MvccStore } from '../mvcc/index.js';
+import type { AlarmStore } from './alarms.js';
+import { type InternalRequest, RequestApplier } from './apply.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import { Lessor, decodeLeaseRecord, encodeLeaseRecord } from './lessor.js';
-import { rename, rm } from 'node:fs/promises';
-import { MvccStore as MvccStoreClass } from '../mvcc/index.js';
-import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
-import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
-import { type Int64, InternalRaftRequest, int64, toBigInt, toNumber, uint64 } from './pb.js';
+import { type Lessor, decodeLeaseRecord } from './lessor.js';
+import { type Member, type Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { ReadIndexQueue } from './read-index.js';
+import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
 import { WaitRegistry } from './wait.js';
-import { deleteRangeFromPb, putFromPb, txnFromPb, type PbTxnRequest } from './convert.js';
-import { AlarmStore, AlarmType } from './alarms.js';
 
 /** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
@@ -137,6 +136,7 @@ export class EtcdServer {
   private readonly fatalError: Promise<Error>;
 
   private readonly reads: ReadIndexQueue;
+  private readonly applier: RequestApplier;
   private readonly revoking = new Set<bigint>();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
@@ -185,6 +185,15 @@ export class EtcdServer {
     this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
     this.published = new Promise((r) => (this.publishedResolve = r));
     this.fatalError = new Promise((r) => (this.fatal = r));
+    this.applier = new RequestApplier({
+      store: () => this.storeRef,
+      lessor: this.lessor,
+      membership: this.membership,
+      alarms: this.alarms,
+      log: this.log,
+      storeIndexAtOpen: () => this.storeIndexAtOpen,
+      onLeaseRevoked: (id) => this.revoking.delete(id),
+    });
     this.reads = new ReadIndexQueue({
       requestReadIndex: (ctx) => {
         this.raft.readIndex(ctx);
@@ -288,13 +297,13 @@ export class EtcdServer {
   private async replaceStore(stream: AsyncIterable<Buffer>): Promise<void> {
     const incoming = `${this.dbDir}.incoming`;
     await rm(incoming, { recursive: true, force: true });
-    await MvccStoreClass.restore(incoming, stream);
+    await MvccStore.restore(incoming, stream);
     await this.applyChain;
     const old = this.storeRef;
     await old.close();
     await rm(this.dbDir, { recursive: true, force: true });
     await rename(incoming, this.dbDir);
-    this.storeRef = await MvccStoreClass.open({ dir: this.dbDir, maxTxnOps: this.config.maxTxnOps, logger: this.log.child({ caller: 'mvcc' }) });
+    this.storeRef = await MvccStore.open({ dir: this.dbDir, maxTxnOps: this.config.maxTxnOps, logger: this.log.child({ caller: 'mvcc' }) });
     this.storeIndexAtOpen = this.storeRef.consistentIndex;
     this.lessor.reset();
     for (const [id, record] of await this.storeRef.leaseRecords()) {
@@ -581,123 +590,13 @@ export class EtcdServer {
     }
     const id = toBigInt(req.header?.ID ?? req.ID, true);
     try {
-      const result = await this.applyRequest(req, e.index);
+      const result = await this.applier.apply(req, e.index);
       this.markIndex(e.index);
       this.wait.trigger(id, result);
     } catch (err) {
       this.markIndex(e.index);
       this.wait.fail(id, err);
     }
-  }
-
-  private async applyRequest(req: InternalRequest, index: number): Promise<unknown> {
-    // State outside the store (membership, alarms) is rebuilt from the snapshot and the
-    // WAL after it, so those entries apply again; store entries apply only once.
-    if (req.member_attributes) {
-      const a = req.member_attributes;
-      const id = toBigInt(a.member_ID, true);
-      this.membership.setAttributes(id, a.name, a.client_URLs ?? []);
-      return undefined;
-    }
-    if (req.alarm) return this.applyAlarm(req.alarm);
-    if (this.inStore(index)) return undefined;
-
-    if (req.put) {
-      const put = putFromPb(req.put);
-      if (put.lease !== 0n && !this.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
-      const r = await this.store.put(put, index);
-      if (put.lease !== 0n) this.lessor.attach(put.lease, put.key);
-      return r;
-    }
-    if (req.delete_range) return this.store.deleteRange(deleteRangeFromPb(req.delete_range), index);
-    if (req.txn) {
-      const txn = txnFromPb(req.txn);
-      this.checkTxnLeases(txn);
-      const r = await this.store.txn(txn, index);
-      this.attachTxnLeases(txn, r);
-      return r;
-    }
-    if (req.compaction) {
-      const { done } = await this.store.compact(toNumber(req.compaction.revision), index);
-      return { done };
-    }
-    if (req.lease_grant) {
-      const id = toBigInt(req.lease_grant.ID);
-      const lease = this.lessor.grant(id, toNumber(req.lease_grant.TTL));
-      this.store.putLeaseRecord(id, encodeLeaseRecord(lease));
-      return { id, ttl: lease.ttl };
-    }
-    if (req.lease_revoke) return this.applyLeaseRevoke(toBigInt(req.lease_revoke.ID), index);
-    if (req.lease_checkpoint) {
-      for (const c of req.lease_checkpoint.checkpoints ?? []) {
-        const id = toBigInt(c.ID);
-        this.lessor.checkpoint(id, toNumber(c.remaining_TTL));
-        const l = this.lessor.lookup(id);
-        if (l) this.store.putLeaseRecord(id, encodeLeaseRecord(l));
-      }
-      return undefined;
-    }
-    this.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
-    return undefined;
-  }
-
-  private checkTxnLeases(txn: TxnRequest): void {
-    const visit = (ops: readonly RequestOp[]) => {
-      for (const op of ops) {
-        if ('put' in op && op.put.lease !== 0n && !this.lessor.lookup(op.put.lease)) throw Errors.leaseNotFound;
-        if ('txn' in op) {
-          visit(op.txn.success);
-          visit(op.txn.failure);
-        }
-      }
-    };
-    visit(txn.success);
-    visit(txn.failure);
-  }
-
-  private attachTxnLeases(txn: TxnRequest, r: TxnResponse): void {
-    const ops = r.succeeded ? txn.success : txn.failure;
-    ops.forEach((op, i) => {
-      if ('put' in op && op.put.lease !== 0n) this.lessor.attach(op.put.lease, op.put.key);
-      const inner: ResponseOp | undefined = r.responses[i];
-      if ('txn' in op && inner && 'txn' in inner) this.attachTxnLeases(op.txn, inner.txn);
-    });
-  }
-
-  private async applyLeaseRevoke(id: bigint, index: number): Promise<{ revision: number }> {
-    const candidates = this.lessor.revoke(id);
-    this.revoking.delete(id);
-    this.store.deleteLeaseRecord(id);
-    // Keys re-put under another lease (or deleted) since they were attached are not ours.
-    const keys: Buffer[] = [];
-    for (const k of candidates) {
-      const key = Buffer.from(k, 'latin1');
-      const r = await this.store.range({ key });
-      if (r.kvs[0]?.lease === id) keys.push(key);
-    }
-    if (keys.length === 0) return { revision: this.store.currentRevision };
-    // One revision for all of them, like etcd.
-    const r = await this.store.txn(
-      { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
-      index,
-    );
-    return { revision: r.revision };
-  }
-
-  /** Applies an alarm request; answers, as etcd does, with the alarm it raised or disarmed. */
-  private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
-    const memberId = toBigInt(a.memberID, true);
-    const name = AlarmType[a.alarm] ?? a.alarm;
-    if (a.action === 1) {
-      if (this.alarms.activate(memberId, a.alarm)) this.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
-      return [{ memberId, alarm: a.alarm }];
-    }
-    if (a.action === 2) {
-      if (!this.alarms.deactivate(memberId, a.alarm)) return [];
-      this.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
-      return [{ memberId, alarm: a.alarm }];
-    }
-    return this.alarms.list(a.alarm, memberId);
   }
 
   private applyConfChange(e: Entry): void {
@@ -992,19 +891,4 @@ export class EtcdServer {
   raftStatus(): ReturnType<RawNode['status']> {
     return this.raft.status();
   }
-}
-
-/** The decoded InternalRaftRequest fields the applier reads. */
-interface InternalRequest {
-  header?: { ID: Int64 } | null;
-  ID?: Int64;
-  put?: Parameters<typeof putFromPb>[0] | null;
-  delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;
-  txn?: PbTxnRequest | null;
-  compaction?: { revision: Int64; physical: boolean } | null;
-  lease_grant?: { TTL: Int64; ID: Int64 } | null;
-  lease_revoke?: { ID: Int64 } | null;
-  lease_checkpoint?: { checkpoints?: Array<{ ID: Int64; remaining_TTL: Int64 }> } | null;
-  alarm?: { action: number; memberID: Int64; alarm: number } | null;
-  member_attributes?: { member_ID: Int64; name: string; client_URLs?: string[] } | null;
 }

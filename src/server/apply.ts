@@ -1,0 +1,154 @@
+// Applying the requests of committed raft entries to the store, the lessor, the
+// membership and the alarms: what each InternalRaftRequest means once raft has ordered it.
+
+import type { Logger } from 'pino';
+import type { MvccStore, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../mvcc/index.js';
+import { AlarmType, type AlarmStore } from './alarms.js';
+import { type PbTxnRequest, deleteRangeFromPb, putFromPb, txnFromPb } from './convert.js';
+import { Errors } from './errors.js';
+import { idHex } from './ids.js';
+import { type Lessor, encodeLeaseRecord } from './lessor.js';
+import type { Membership } from './membership.js';
+import { type Int64, toBigInt, toNumber } from './pb.js';
+
+export interface ApplyTarget {
+  /** the current store (a snapshot from the leader may replace it) */
+  store(): MvccStore;
+  readonly lessor: Lessor;
+  readonly membership: Membership;
+  readonly alarms: AlarmStore;
+  readonly log: Logger;
+  /** entries at or below this index are already in the store (its consistent index when opened) */
+  storeIndexAtOpen(): number;
+  /** a lease revoke was applied (the leader stops tracking its pending revoke) */
+  onLeaseRevoked(id: bigint): void;
+}
+
+export class RequestApplier {
+  constructor(private readonly t: ApplyTarget) {}
+
+  async apply(req: InternalRequest, index: number): Promise<unknown> {
+    // State outside the store (membership, alarms) is rebuilt from the snapshot and the
+    // WAL after it, so those entries apply again; store entries apply only once.
+    if (req.member_attributes) {
+      const a = req.member_attributes;
+      const id = toBigInt(a.member_ID, true);
+      this.t.membership.setAttributes(id, a.name, a.client_URLs ?? []);
+      return undefined;
+    }
+    if (req.alarm) return this.applyAlarm(req.alarm);
+    if (index <= this.t.storeIndexAtOpen()) return undefined;
+
+    if (req.put) {
+      const put = putFromPb(req.put);
+      if (put.lease !== 0n && !this.t.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
+      const r = await this.t.store().put(put, index);
+      if (put.lease !== 0n) this.t.lessor.attach(put.lease, put.key);
+      return r;
+    }
+    if (req.delete_range) return this.t.store().deleteRange(deleteRangeFromPb(req.delete_range), index);
+    if (req.txn) {
+      const txn = txnFromPb(req.txn);
+      this.checkTxnLeases(txn);
+      const r = await this.t.store().txn(txn, index);
+      this.attachTxnLeases(txn, r);
+      return r;
+    }
+    if (req.compaction) {
+      const { done } = await this.t.store().compact(toNumber(req.compaction.revision), index);
+      return { done };
+    }
+    if (req.lease_grant) {
+      const id = toBigInt(req.lease_grant.ID);
+      const lease = this.t.lessor.grant(id, toNumber(req.lease_grant.TTL));
+      this.t.store().putLeaseRecord(id, encodeLeaseRecord(lease));
+      return { id, ttl: lease.ttl };
+    }
+    if (req.lease_revoke) return this.applyLeaseRevoke(toBigInt(req.lease_revoke.ID), index);
+    if (req.lease_checkpoint) {
+      for (const c of req.lease_checkpoint.checkpoints ?? []) {
+        const id = toBigInt(c.ID);
+        this.t.lessor.checkpoint(id, toNumber(c.remaining_TTL));
+        const l = this.t.lessor.lookup(id);
+        if (l) this.t.store().putLeaseRecord(id, encodeLeaseRecord(l));
+      }
+      return undefined;
+    }
+    this.t.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
+    return undefined;
+  }
+
+  private checkTxnLeases(txn: TxnRequest): void {
+    const visit = (ops: readonly RequestOp[]) => {
+      for (const op of ops) {
+        if ('put' in op && op.put.lease !== 0n && !this.t.lessor.lookup(op.put.lease)) throw Errors.leaseNotFound;
+        if ('txn' in op) {
+          visit(op.txn.success);
+          visit(op.txn.failure);
+        }
+      }
+    };
+    visit(txn.success);
+    visit(txn.failure);
+  }
+
+  private attachTxnLeases(txn: TxnRequest, r: TxnResponse): void {
+    const ops = r.succeeded ? txn.success : txn.failure;
+    ops.forEach((op, i) => {
+      if ('put' in op && op.put.lease !== 0n) this.t.lessor.attach(op.put.lease, op.put.key);
+      const inner: ResponseOp | undefined = r.responses[i];
+      if ('txn' in op && inner && 'txn' in inner) this.attachTxnLeases(op.txn, inner.txn);
+    });
+  }
+
+  private async applyLeaseRevoke(id: bigint, index: number): Promise<{ revision: number }> {
+    const candidates = this.t.lessor.revoke(id);
+    this.t.onLeaseRevoked(id);
+    this.t.store().deleteLeaseRecord(id);
+    // Keys re-put under another lease (or deleted) since they were attached are not ours.
+    const keys: Buffer[] = [];
+    for (const k of candidates) {
+      const key = Buffer.from(k, 'latin1');
+      const r = await this.t.store().range({ key });
+      if (r.kvs[0]?.lease === id) keys.push(key);
+    }
+    if (keys.length === 0) return { revision: this.t.store().currentRevision };
+    // One revision for all of them, like etcd.
+    const r = await this.t.store().txn(
+      { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
+      index,
+    );
+    return { revision: r.revision };
+  }
+
+  /** Applies an alarm request; answers, as etcd does, with the alarm it raised or disarmed. */
+  private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
+    const memberId = toBigInt(a.memberID, true);
+    const name = AlarmType[a.alarm] ?? a.alarm;
+    if (a.action === 1) {
+      if (this.t.alarms.activate(memberId, a.alarm)) this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
+      return [{ memberId, alarm: a.alarm }];
+    }
+    if (a.action === 2) {
+      if (!this.t.alarms.deactivate(memberId, a.alarm)) return [];
+      this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
+      return [{ memberId, alarm: a.alarm }];
+    }
+    return this.t.alarms.list(a.alarm, memberId);
+  }
+}
+
+/** The decoded InternalRaftRequest fields the applier reads. */
+export interface InternalRequest {
+  header?: { ID: Int64 } | null;
+  ID?: Int64;
+  put?: Parameters<typeof putFromPb>[0] | null;
+  delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;
+  txn?: PbTxnRequest | null;
+  compaction?: { revision: Int64; physical: boolean } | null;
+  lease_grant?: { TTL: Int64; ID: Int64 } | null;
+  lease_revoke?: { ID: Int64 } | null;
+  lease_checkpoint?: { checkpoints?: Array<{ ID: Int64; remaining_TTL: Int64 }> } | null;
+  alarm?: { action: number; memberID: Int64; alarm: number } | null;
+  member_attributes?: { member_ID: Int64; name: string; client_URLs?: string[] } | null;
+}
