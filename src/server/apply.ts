@@ -113,7 +113,10 @@ export class RequestApplier {
       if (r.kvs[0]?.lease === id) keys.push(key);
     }
     if (keys.length === 0) return { revision: this.t.store().currentRevision };
-    // One revision for all of them, like etcd.
+    // One revision for all of them, in key order like etcd: attachment order differs
+    // between members (a restart rebuilds it from the store) and sub-revisions, hence
+    // HashKV, must not.
+    keys.sort(Buffer.compare);
     const r = await this.t.store().txn(
       { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
       index,

@@ -191,6 +191,20 @@ describe('lease', () => {
     }
   });
 
+  it('revokes a lease by deleting its keys in one revision, in key order', async () => {
+    const id = leaseId(await ctl(ep, ['lease', 'grant', '100']))![1]!;
+    await ctl(ep, ['put', 'ord/b', '1', '--lease', id]); // attached first
+    await ctl(ep, ['put', 'ord/a', '2', '--lease', id]);
+    const rev = (JSON.parse(await ctl(ep, ['get', 'ord/a', '-w', 'json'])) as { header: { revision: number } }).header.revision;
+    await ctl(ep, ['lease', 'revoke', id]);
+    const w = spawnCtl(ep, ['watch', 'ord/', '--prefix', '--rev', String(rev + 1), '-w', 'json']);
+    await w.waitOutput('"Events"'); // DELETE is type 1 in -w json
+    await w.kill();
+    const resp = JSON.parse(w.output().trim().split('\n')[0]!) as { Events: Array<{ type: number; kv: { key: string; mod_revision: number } }> };
+    expect(resp.Events.map((e) => unb64(e.kv.key))).toEqual(['ord/a', 'ord/b']);
+    expect(new Set(resp.Events.map((e) => e.kv.mod_revision)).size).toBe(1);
+  });
+
   it('refuses a put with an unknown lease', async () => {
     const r = await etcdctl(ep, ['put', 'nolease', 'v', '--lease', '1234abcd']);
     expect(r.stderr).toContain('etcdserver: requested lease not found');
