@@ -244,7 +244,10 @@ async function serve(p: ServeParams): Promise<Listener> {
         tlsSocket.destroy();
         return;
       }
-      if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
+      // TLS clients that negotiated h2 go through the authority shim at once: waiting for
+      // their first request there (as for plain connections) proved unreliable under load.
+      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket, true);
+      else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
       else sniff(tlsSocket);
     });
     server = tlsServer;
