@@ -10,6 +10,7 @@ export type AnomalyKind =
   | 'phantom-write'
   | 'reference-gap'
   | 'reference-conflict'
+  | 'event-order'
   | 'stale-read'
   | 'stale-serializable-read'
   | 'final-state'

@@ -175,6 +175,13 @@ export function sameEvents(a: readonly WatchEvent[], b: readonly WatchEvent[]): 
   return true;
 }
 
+/** The same events, possibly in another order. */
+export function sameEventSet(a: readonly WatchEvent[], b: readonly WatchEvent[]): boolean {
+  if (a.length !== b.length) return false;
+  const order = (l: readonly WatchEvent[]): WatchEvent[] => [...l].sort((x, y) => (x.kv.key < y.kv.key ? -1 : x.kv.key > y.kv.key ? 1 : x.type < y.type ? -1 : x.type > y.type ? 1 : 0));
+  return sameEvents(order(a), order(b));
+}
+
 export function describeEvents(events: readonly WatchEvent[]): string {
   return (
     '[' +

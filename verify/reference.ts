@@ -11,7 +11,7 @@
 
 import { anomaly, type Anomaly } from './anomaly.js';
 import { bumpsRevision, isSerializableRead, type KeyValue, type Operation, type WatchEvent, type WatchSession } from './history.js';
-import { describeEvents, execute, sameEvents, sameKv, type StoreView } from './executor.js';
+import { describeEvents, execute, sameEventSet, sameEvents, sameKv, type StoreView } from './executor.js';
 import { describeOp, inRange } from './model.js';
 
 interface KeyHistory {
@@ -200,9 +200,10 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
     if (bumps === true || (bumps === 'maybe' && (ref.events.get(R)?.length ?? 0) > 0)) {
       const exec = execute(ref.view(R - 1), op.input, R);
       const actual = ref.events.get(R) ?? [];
-      ok = sameEvents(exec.events, actual) && resultsEqual(out, exec);
+      ok = sameEventSet(exec.events, actual) && resultsEqual(out, exec);
       if (ok) {
         explained.add(R);
+        if (!sameEvents(exec.events, actual)) anomalies.push(eventOrder(op, R, exec.events, actual));
       } else if (bumps === 'maybe') {
         // a revoke that deleted nothing sees the store at R instead
         ok = execute(ref.view(R), op.input, R + 1).events.length === 0;
@@ -250,18 +251,22 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
         anomalies.push(anomaly('duplicate-revision', `${describeOp(writer)} appears at two revisions, the second is ${rev}`, [writer.id]));
       } else {
         const exec = effect(writer, rev);
-        if (!sameEvents(exec.events, events)) {
+        if (sameEventSet(exec.events, events) && !sameEvents(exec.events, events)) {
+          anomalies.push(eventOrder(writer, rev, exec.events, events));
+        } else if (!sameEvents(exec.events, events)) {
           anomalies.push(anomaly('reference-conflict', `${describeOp(writer)} at revision ${rev} should give ${describeEvents(exec.events)}, history has ${describeEvents(events)}`, [writer.id]));
         }
         patches.set(writer.id, patchedOutput(writer, rev, exec));
       }
       continue;
     }
-    const deleter = unknownDeleters.find((op) => !patches.has(op.id) && sameEvents(effect(op, rev).events, events));
+    const deleter = unknownDeleters.find((op) => !patches.has(op.id) && sameEventSet(effect(op, rev).events, events));
     if (deleter === undefined) {
       anomalies.push(anomaly('phantom-write', `revision ${rev} ${describeEvents(events)} was deleted by no client request`));
     } else {
-      patches.set(deleter.id, patchedOutput(deleter, rev, effect(deleter, rev)));
+      const exec = effect(deleter, rev);
+      if (!sameEvents(exec.events, events)) anomalies.push(eventOrder(deleter, rev, exec.events, events));
+      patches.set(deleter.id, patchedOutput(deleter, rev, exec));
     }
   }
   // A failed put, delete, or txn with puts (and a read-only failure branch)
@@ -275,6 +280,12 @@ export function checkAgainstReference(ops: readonly Operation[], ref: Reference)
     }
   }
   return { anomalies, patches };
+}
+
+/** etcd orders one revision's events deterministically: txn ops in request
+ * order, range deletes and lease revokes by key. Watchers see that order. */
+function eventOrder(op: Operation, rev: number, expected: readonly WatchEvent[], actual: readonly WatchEvent[]): Anomaly {
+  return anomaly('event-order', `${describeOp(op)}: revision ${rev} has events ${describeEvents(actual)}, etcd orders them ${describeEvents(expected)}`, [op.id]);
 }
 
 function describeOpResult(exec: ReturnType<typeof execute>): string {

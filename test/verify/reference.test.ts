@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkHistory } from '../../verify/check.js';
-import { HistoryBuilder, delEvent, get, gotKvs, kv, put, putEvent, putOk } from './builders.js';
+import { HistoryBuilder, delEvent, get, gotKvs, grant, grantOk, kv, put, putEvent, putOk, revoke, revokeOk } from './builders.js';
 
 const kinds = (b: HistoryBuilder): string[] => checkHistory(b.history).anomalies.map((a) => a.kind);
 
@@ -63,6 +63,21 @@ describe('checks against the recorded watch history', () => {
     gap.op(0, 2, 3, put('g/a', '2'), putOk(3));
     gap.recorder([[putEvent(kv('g/a', '2', 3, 3, 1))]]);
     expect(kinds(gap)).toContain('reference-gap');
+  });
+
+  it('reject a revision whose events are not in etcd\'s order (a revoke deletes keys sorted)', () => {
+    const b = new HistoryBuilder();
+    b.op(0, 0, 1, grant('7'), grantOk(1));
+    b.op(0, 2, 3, put('g/b', '1', '7'), putOk(2));
+    b.op(0, 4, 5, put('g/a', '2', '7'), putOk(3));
+    b.op(0, 6, 7, revoke('7'), revokeOk(4));
+    const puts = [[putEvent(kv('g/b', '1', 2, 2, 1, '7'))], [putEvent(kv('g/a', '2', 3, 3, 1, '7'))]];
+    b.recorder([...puts, [delEvent('g/b', 4), delEvent('g/a', 4)]]);
+    expect(kinds(b)).toEqual(['event-order']);
+    const sorted = new HistoryBuilder();
+    sorted.history.operations.push(...b.history.operations);
+    sorted.recorder([...puts, [delEvent('g/a', 4), delEvent('g/b', 4)]]);
+    expect(kinds(sorted)).toEqual([]);
   });
 
   it('resolve a failed write from the history, then hold reads to it', () => {
