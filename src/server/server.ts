@@ -261,7 +261,7 @@ export class EtcdServer {
   snapshotHooks(): SnapshotHooks {
     return {
       open: () => this.store.snapshot(),
-      merge: (m) => this.mergedSnapshotMessage(m),
+      prepare: (m) => this.prepareSnapshot(m),
       receive: (_m, stream) => this.replaceStore(stream),
     };
   }
@@ -272,6 +272,22 @@ export class EtcdServer {
    * says that index, its term and the current configuration. A member added after the
    * last snapshot then finds itself in it.
    */
+  private prepareSnapshot(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }> {
+    // On the apply chain, after writing out what is staged: the store's snapshot holds
+    // what LevelDB has and what is on its way, so nothing may be applied but unwritten.
+    return new Promise((resolve, reject) => {
+      this.enqueueApply(async () => {
+        try {
+          await this.commitBackend();
+          const message = this.mergedSnapshotMessage(m);
+          resolve({ message, ...this.store.snapshot() });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
   private mergedSnapshotMessage(m: Message): Message {
     // The store's own consistent index, not appliedIndex: between a store write and the
     // bookkeeping after it the store may already hold one more entry (never a conf change,

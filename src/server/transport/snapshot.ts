@@ -32,8 +32,7 @@ export interface SnapshotSend {
 
 /** Sends one MsgSnap with the store; resolves when the follower has installed it, rejects otherwise. */
 export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise<void> {
-  const m = p.hooks.merge ? p.hooks.merge(p.m) : p.m;
-  const { size, stream } = p.hooks.open();
+  const { message: m, size, stream } = p.hooks.prepare ? await p.hooks.prepare(p.m) : { message: p.m, ...p.hooks.open() };
   const head = encodeMessage(m);
   const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES + head.length + SIZE_BYTES);
   prefix.writeUInt32BE(head.length, 0);

@@ -17,10 +17,11 @@ export interface SnapshotHooks {
   /** Leader side: the store's bytes to ship with a MsgSnap; `size` is exact. */
   open(): { size: number; stream: AsyncIterable<Buffer> };
   /**
-   * Leader side, called right before open(): the MsgSnap to actually send, describing the
-   * state those bytes hold (etcd's merged snapshot message) rather than an older snapshot.
+   * Leader side, instead of open() when present: the MsgSnap to actually send and the
+   * store's bytes, taken together so that they describe the same state (etcd's merged
+   * snapshot message) rather than an older snapshot.
    */
-  merge?(m: Message): Message;
+  prepare?(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }>;
   /**
    * Follower side: consume `stream` to the end, install the store, then resolve; the
    * transport steps the MsgSnap into raft afterwards.
