@@ -8,23 +8,13 @@
 
 import { EntryType, type Message, decodeConfChange } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode } from '../../src/raft/index.js';
+import { mulberry32 as rng } from '../../src/pkg/mulberry32.js';
 
 interface Member {
   id: bigint;
   rn: RawNode;
   storage: MemoryStorage;
   applied: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function cluster(): Member[] {

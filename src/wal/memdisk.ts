@@ -12,6 +12,7 @@
 import { posix } from 'node:path';
 import type { Disk, DiskFile, DiskLock, OpenMode } from './disk.js';
 import { WalLockedError } from './errors.js';
+import { mulberry32 as rng } from '../pkg/mulberry32.js';
 
 export type DiskOp =
   | { readonly op: 'write'; readonly path: string; readonly position: number; readonly length: number }
@@ -168,18 +169,6 @@ type MemNode = MemInode | MemDir;
 
 function errno(code: string, syscall: string, path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated failure, ${syscall} '${path}'`), { code, syscall, path });
-}
-
-/** A small deterministic PRNG (mulberry32), so a crash is reproducible from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class MemDisk implements Disk {

@@ -12,21 +12,13 @@ import {
   messageTypeName,
 } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode, type RaftConfig, type ReadState, StepError } from '../../src/raft/index.js';
+import { mulberry32 } from '../../src/pkg/mulberry32.js';
+
+/** A tiny deterministic PRNG for election timeouts. */
+export const prng = mulberry32;
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-/** A tiny deterministic PRNG (mulberry32) for election timeouts. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface TestNode {
   id: bigint;
