@@ -6,37 +6,13 @@
 // Example (etcd's key_index.go): put@1 put@2 tombstone@3 put@4 tombstone@5
 //   generations: {1,2,3(t)} {4,5(t)} {}
 
-/** One generation. `revs` is flattened [main0, sub0, main1, sub1, ...] to save memory. */
-export class Generation {
-  constructor(
-    /** puts in this generation since creation, including compacted-away ones */
-    public ver: number,
-    /** main revision of the put that created this generation */
-    public created: number,
-    public revs: number[],
-  ) {}
-
-  get length(): number {
-    return this.revs.length >> 1;
-  }
-
-  isEmpty(): boolean {
-    return this.revs.length === 0;
-  }
-
-  mainAt(i: number): number {
-    return this.revs[i << 1]!;
-  }
-
-  subAt(i: number): number {
-    return this.revs[(i << 1) + 1]!;
-  }
-
-  /** Index of the last revision with main <= atRev, or -1. */
-  lastAtOrBefore(atRev: number): number {
-    for (let i = this.length - 1; i >= 0; i--) if (this.mainAt(i) <= atRev) return i;
-    return -1;
-  }
+/** A generation closed by a tombstone (its last revision). `revs` is flattened [main0, sub0, main1, sub1, ...]. */
+export interface ClosedGeneration {
+  /** puts in this generation since creation, including compacted-away ones, plus the tombstone */
+  ver: number;
+  /** main revision of the put that created this generation */
+  created: number;
+  revs: number[];
 }
 
 /** What a key looked like at some revision, found through the index alone. */
@@ -47,23 +23,36 @@ export interface IndexedRevision {
   version: number;
 }
 
+/** Shared by every empty current generation; replaced (never pushed to) on the first put. */
+const NO_REVS: number[] = [];
+
+/** Index of the last revision in flattened `revs` with main <= atRev, or -1. */
+function lastAtOrBefore(revs: number[], atRev: number): number {
+  for (let i = (revs.length >> 1) - 1; i >= 0; i--) if (revs[i << 1]! <= atRev) return i;
+  return -1;
+}
+
+/**
+ * Generations are numbered oldest first: the closed ones, then the current one, which
+ * lives in the KeyIndex's own fields. Most keys have a single generation, so they cost
+ * this object, its key, one revision array and the value view: every object per key
+ * counts, with a million keys to mark on each full GC and to build on every restart.
+ */
 export class KeyIndex {
-  gens: Generation[] = [new Generation(0, 0, [])];
+  /** generations closed by a tombstone, oldest first; absent while there are none */
+  private closed: ClosedGeneration[] | undefined = undefined;
+  // the current generation: live, or empty after a delete
+  private ver = 0;
+  private created = 0;
+  private revs: number[] = NO_REVS;
   /** latest value and lease while the key is live (value undefined = deleted) */
   value: Buffer | undefined = undefined;
   lease = 0n;
-  // the live put's revisions, copied out of the generations so that a read of the
-  // latest value touches this object alone
+  /** the live put's main revision, so that a read of the latest value touches this object alone */
   private liveMod = 0;
-  private liveCreate = 0;
-  private liveVersion = 0;
 
   /** `key` is the raw key bytes as a latin1 string (one char per byte, byte order). */
   constructor(readonly key: string) {}
-
-  private get current(): Generation {
-    return this.gens[this.gens.length - 1]!;
-  }
 
   isLive(): boolean {
     return this.value !== undefined;
@@ -71,7 +60,7 @@ export class KeyIndex {
 
   /** No revision left at all (etcd removes such a keyIndex from the tree). */
   isEmpty(): boolean {
-    return this.gens.length === 1 && this.gens[0]!.isEmpty();
+    return this.closed === undefined && this.revs.length === 0;
   }
 
   /** Latest put's main revision, createRevision and version (only while live). */
@@ -79,38 +68,30 @@ export class KeyIndex {
     return this.liveMod;
   }
   get createRevision(): number {
-    return this.liveCreate;
+    return this.created;
   }
   get version(): number {
-    return this.liveVersion;
-  }
-
-  private setLive(g: Generation, main: number, value: Buffer, lease: bigint): void {
-    this.value = value;
-    this.lease = lease;
-    this.liveMod = main;
-    this.liveCreate = g.created;
-    this.liveVersion = g.ver;
+    return this.ver;
   }
 
   put(main: number, sub: number, value: Buffer, lease: bigint): void {
-    const g = this.current;
-    if (g.isEmpty()) {
-      g.created = main;
-      g.revs = [main, sub]; // exact size: most keys never get a second revision before compaction
+    if (this.revs.length === 0) {
+      this.created = main;
+      this.revs = [main, sub]; // exact size: most keys never get a second revision before compaction
     } else {
-      g.revs.push(main, sub);
+      this.revs.push(main, sub);
     }
-    g.ver++;
-    this.setLive(g, main, value, lease);
+    this.ver++;
+    this.setLive(main, value, lease);
   }
 
   /** Records a delete: the tombstone revision closes the live generation. */
   tombstone(main: number, sub: number): void {
-    const g = this.current;
-    g.revs.push(main, sub);
-    g.ver++;
-    this.gens.push(new Generation(0, 0, []));
+    this.revs.push(main, sub);
+    (this.closed ??= []).push({ ver: this.ver + 1, created: this.created, revs: this.revs });
+    this.ver = 0;
+    this.created = 0;
+    this.revs = NO_REVS;
     this.value = undefined;
     this.lease = 0n;
   }
@@ -120,47 +101,64 @@ export class KeyIndex {
    * record's createRevision and version, like etcd's keyIndex.restore.
    */
   restorePut(main: number, sub: number, createRevision: number, version: number, value: Buffer, lease: bigint): void {
-    const g = this.current;
-    if (g.isEmpty()) {
-      g.created = createRevision;
-      g.revs = [main, sub];
+    if (this.revs.length === 0) {
+      this.created = createRevision;
+      this.revs = [main, sub];
     } else {
-      g.revs.push(main, sub);
+      this.revs.push(main, sub);
     }
-    g.ver = version;
-    this.setLive(g, main, value, lease);
+    this.ver = version;
+    this.setLive(main, value, lease);
+  }
+
+  private setLive(main: number, value: Buffer, lease: bigint): void {
+    this.value = value;
+    this.lease = lease;
+    this.liveMod = main;
+  }
+
+  /** Every generation, oldest first, the current one last (empty after a delete). */
+  generations(): ClosedGeneration[] {
+    return [...(this.closed ?? []), { ver: this.ver, created: this.created, revs: this.revs }];
+  }
+
+  private get generationCount(): number {
+    return (this.closed?.length ?? 0) + 1;
+  }
+
+  private revsOf(g: number): number[] {
+    const closed = this.closed;
+    return closed && g < closed.length ? closed[g]!.revs : this.revs;
   }
 
   /** The revision visible at `atRev`, or undefined when the key did not exist then. */
   get(atRev: number): IndexedRevision | undefined {
-    const g = this.findGeneration(atRev);
-    if (!g) return undefined;
-    const n = g.lastAtOrBefore(atRev);
-    if (n === -1) return undefined;
-    return { main: g.mainAt(n), sub: g.subAt(n), createRevision: g.created, version: g.ver - (g.length - n - 1) };
-  }
-
-  private findGeneration(rev: number): Generation | undefined {
-    const last = this.gens.length - 1;
-    for (let cg = last; cg >= 0; cg--) {
-      const g = this.gens[cg]!;
-      if (g.isEmpty()) continue;
-      // a closed generation whose tombstone is at or before rev: the key was deleted
-      if (cg !== last && g.mainAt(g.length - 1) <= rev) return undefined;
-      if (g.mainAt(0) <= rev) return g;
+    const last = this.generationCount - 1;
+    for (let g = last; g >= 0; g--) {
+      const revs = this.revsOf(g);
+      if (revs.length === 0) continue;
+      // a closed generation whose tombstone is at or before atRev: the key was deleted
+      if (g !== last && revs[revs.length - 2]! <= atRev) return undefined;
+      if (revs[0]! > atRev) continue;
+      const n = lastAtOrBefore(revs, atRev);
+      const closed = g === last ? undefined : this.closed![g]!;
+      const created = closed ? closed.created : this.created;
+      const ver = closed ? closed.ver : this.ver;
+      return { main: revs[n << 1]!, sub: revs[(n << 1) + 1]!, createRevision: created, version: ver - ((revs.length >> 1) - n - 1) };
     }
     return undefined;
   }
 
   /** etcd's doCompact: the generation holding atRev and the index of its last rev <= atRev. */
   private locate(atRev: number): { genIdx: number; revIdx: number } {
+    const last = this.generationCount - 1;
     let genIdx = 0;
-    while (genIdx < this.gens.length - 1) {
-      const g = this.gens[genIdx]!;
-      if (g.mainAt(g.length - 1) > atRev) break;
+    while (genIdx < last) {
+      const revs = this.revsOf(genIdx);
+      if (revs[revs.length - 2]! > atRev) break;
       genIdx++;
     }
-    return { genIdx, revIdx: this.gens[genIdx]!.lastAtOrBefore(atRev) };
+    return { genIdx, revIdx: lastAtOrBefore(this.revsOf(genIdx), atRev) };
   }
 
   /**
@@ -169,12 +167,21 @@ export class KeyIndex {
    */
   compact(atRev: number): boolean {
     let { genIdx, revIdx } = this.locate(atRev);
-    const g = this.gens[genIdx]!;
-    if (!g.isEmpty()) {
-      if (revIdx !== -1) g.revs = g.revs.slice(revIdx << 1);
-      if (g.length === 1 && genIdx !== this.gens.length - 1) genIdx++;
+    const last = this.generationCount - 1;
+    const revs = this.revsOf(genIdx);
+    if (revs.length > 0) {
+      let kept = revs;
+      if (revIdx > 0) {
+        kept = revs.slice(revIdx << 1);
+        if (genIdx === last) this.revs = kept;
+        else this.closed![genIdx]!.revs = kept;
+      }
+      if (kept.length === 2 && genIdx !== last) genIdx++;
     }
-    if (genIdx > 0) this.gens = this.gens.slice(genIdx);
+    if (genIdx > 0) {
+      const rest = this.closed!.slice(genIdx);
+      this.closed = rest.length > 0 ? rest : undefined;
+    }
     return this.isEmpty();
   }
 
@@ -182,15 +189,15 @@ export class KeyIndex {
   keep(atRev: number): { main: number; sub: number } | undefined {
     if (this.isEmpty()) return undefined;
     const { genIdx, revIdx } = this.locate(atRev);
-    const g = this.gens[genIdx]!;
-    if (g.isEmpty() || revIdx === -1) return undefined;
-    if (revIdx === g.length - 1 && genIdx !== this.gens.length - 1) return undefined; // a tombstone
-    return { main: g.mainAt(revIdx), sub: g.subAt(revIdx) };
+    const revs = this.revsOf(genIdx);
+    if (revs.length === 0 || revIdx === -1) return undefined;
+    if (revIdx === (revs.length >> 1) - 1 && genIdx !== this.generationCount - 1) return undefined; // a tombstone
+    return { main: revs[revIdx << 1]!, sub: revs[(revIdx << 1) + 1]! };
   }
 
   /** True when (main, sub) is the oldest revision the index still holds (a compaction survivor). */
   isOldest(main: number, sub: number): boolean {
-    const g = this.gens[0]!;
-    return !g.isEmpty() && g.mainAt(0) === main && g.subAt(0) === sub;
+    const revs = this.revsOf(0);
+    return revs.length > 0 && revs[0] === main && revs[1] === sub;
   }
 }

@@ -196,7 +196,10 @@ export class MvccStore {
     const curRev = this.currentRev;
     const { count, hits, atRev } = this.collect(req, curRev);
     if (req.countOnly) return { revision: curRev, kvs: [], more: false, count };
-    const kvs = await this.materialize(hits, atRev);
+    const single = !req.rangeEnd || req.rangeEnd.length === 0;
+    // the common Get of a key's latest value: memory alone, the request's key reused
+    const kvs =
+      single && hits.length === 1 && isLatest(hits[0]!) ? [latestKv(hits[0]!.ki, req.key)] : await this.materialize(hits, atRev);
     return finishRange(req, kvs, count, curRev);
   }
 
@@ -229,10 +232,11 @@ export class MvccStore {
   private async materialize(hits: IndexHit[], atRev: number): Promise<KeyValue[]> {
     const kvs: KeyValue[] = new Array(hits.length);
     const older: number[] = [];
-    hits.forEach((h, i) => {
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i]!;
       if (isLatest(h)) kvs[i] = latestKv(h.ki);
       else older.push(i);
-    });
+    }
     if (older.length === 0) return kvs;
     const values = await this.backend.getRevisions(older.map((i) => hits[i]!));
     older.forEach((i, j) => {
@@ -412,7 +416,7 @@ export class MvccStore {
     const lease = req.ignoreLease ? prevKv!.lease : req.lease;
     const main = tw.rev;
     const sub = tw.changes++;
-    const ki = found ?? this.index.getOrCreate(keyStr);
+    const ki = found ?? this.index.insert(keyStr);
     const kv: KeyValue = {
       key: req.key,
       createRevision: prevKv ? prevKv.createRevision : main,

@@ -38,9 +38,12 @@ export class TreeIndex {
 
   /** Returns the KeyIndex for key, creating an empty one in order when missing. */
   getOrCreate(key: string): KeyIndex {
-    let ki = this.byKey.get(key);
-    if (ki) return ki;
-    ki = new KeyIndex(key);
+    return this.byKey.get(key) ?? this.insert(key);
+  }
+
+  /** Adds an empty KeyIndex for a key the caller knows is absent (one hash lookup saved per new key). */
+  insert(key: string): KeyIndex {
+    const ki = new KeyIndex(key);
     this.byKey.set(key, ki);
     // appending past the last key is common (sequential keys, restores): skip the search
     const lastChunk = this.chunks[this.chunks.length - 1]!;

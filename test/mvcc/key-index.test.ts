@@ -19,7 +19,7 @@ function example(): KeyIndex {
   return ki;
 }
 
-const gens = (ki: KeyIndex) => ki.gens.map((g) => ({ created: g.created, ver: g.ver, revs: g.revs }));
+const gens = (ki: KeyIndex) => ki.generations();
 
 describe('KeyIndex', () => {
   it('finds the revision visible at any revision', () => {
