@@ -3,7 +3,9 @@
 // proxy of one of them. etcd's peer traffic is HTTP: each connection's first
 // request names its sender (the X-Server-From header, or the member ID in the
 // /raft/stream/<type>/<id> path), which tells the proxy which link
-// (sender <-> owner) the connection belongs to. Faults are per link and apply
+// (sender <-> owner) the connection belongs to. The ID is resolved to a member
+// when bytes flow, not when the connection opens: members dial each other before
+// the harness has learned their IDs, and those streams live on. Faults are per link and apply
 // to live connections at once:
 //
 //   blackhole  bytes are silently discarded in both directions (a partition);
@@ -129,7 +131,8 @@ class DelayQueue {
 interface Conn {
   client: net.Socket;
   upstream: net.Socket;
-  sender: number | undefined;
+  /** the sender's member ID (hex) from its first request, once read */
+  senderHex: string | undefined;
   /** bytes were discarded: the HTTP stream is corrupt and must be reset on heal */
   tainted: boolean;
   /** delayed bytes towards upstream [0] and towards the client [1] */
@@ -162,7 +165,7 @@ export class PeerProxy {
 
   private accept(client: net.Socket): void {
     const upstream = net.connect(this.targetPort, '127.0.0.1');
-    const conn: Conn = { client, upstream, sender: undefined, tainted: false, queues: [new DelayQueue(upstream), new DelayQueue(client)] };
+    const conn: Conn = { client, upstream, senderHex: undefined, tainted: false, queues: [new DelayQueue(upstream), new DelayQueue(client)] };
     this.conns.add(conn);
     const close = (): void => {
       client.destroy();
@@ -186,7 +189,7 @@ export class PeerProxy {
         const text = head.toString('latin1');
         if (!text.includes('\r\n\r\n') && head.length < MAX_HEADER_BYTES) return;
         identified = true;
-        conn.sender = this.identify(text);
+        conn.senderHex = senderHex(text);
         chunk = head;
       }
       this.deliver(conn, chunk, upstream, 0);
@@ -195,16 +198,13 @@ export class PeerProxy {
     upstream.on('data', (chunk: Buffer) => this.deliver(conn, chunk, client, 1));
   }
 
-  private identify(text: string): number | undefined {
-    const header = /^x-server-from:\s*([0-9a-f]+)\s*$/im.exec(text);
-    if (header !== null) return this.network.memberOfHexId(header[1]!);
-    const path = /^\S+ \/raft\/stream\/\w+\/([0-9a-f]+)/i.exec(text);
-    if (path !== null) return this.network.memberOfHexId(path[1]!);
-    return undefined;
+  private senderOf(conn: Conn): number | undefined {
+    return conn.senderHex === undefined ? undefined : this.network.memberOfHexId(conn.senderHex);
   }
 
   private deliver(conn: Conn, chunk: Buffer, to: net.Socket, dir: 0 | 1): void {
-    const fault = conn.sender === undefined ? this.network.ownerFault(this.owner, this.network.size) : this.network.fault(this.owner, conn.sender);
+    const sender = this.senderOf(conn);
+    const fault = sender === undefined ? this.network.ownerFault(this.owner, this.network.size) : this.network.fault(this.owner, sender);
     const now = Date.now();
     if (fault?.kind === 'blackhole') {
       conn.tainted = true;
@@ -235,7 +235,7 @@ export class PeerProxy {
   /** Resets every connection touching `member` (used when it is removed). */
   resetLinksOf(member: number): void {
     for (const c of [...this.conns]) {
-      if (this.owner === member || c.sender === member) {
+      if (this.owner === member || this.senderOf(c) === member) {
         c.client.destroy();
         c.upstream.destroy();
         this.conns.delete(c);
@@ -252,4 +252,11 @@ export class PeerProxy {
     const server = this.server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** The sender's member ID in a connection's first request (header, or stream path as etcd's /raft/stream/message/<id>). */
+function senderHex(text: string): string | undefined {
+  const header = /^x-server-from:\s*([0-9a-f]+)\s*$/im.exec(text);
+  if (header !== null) return header[1]!;
+  return /^\S+ \/raft\/stream\/[\w-]+\/([0-9a-f]+)/i.exec(text)?.[1];
 }

@@ -38,7 +38,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from './types.js';
-import { WatchableStore, type WatchSink, type WatchStream } from './watchable-store.js';
+import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } from './watchable-store.js';
 import { restoreIndex } from './restore.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
@@ -53,6 +53,11 @@ export interface MvccStoreOptions {
   /** --max-txn-ops (default 128) */
   maxTxnOps?: number;
   logger?: Logger;
+  /**
+   * The store this one replaces (closed already): its watch streams move here and
+   * catch up from this store's history.
+   */
+  replacing?: MvccStore;
 }
 
 /** A key and the revision of it a read found in the index. */
@@ -114,6 +119,7 @@ export class MvccStore {
   private closed = false;
   private readonly logger: Logger | undefined;
   private readonly watchable: WatchableStore;
+  private readonly historySource: HistorySource;
   private readonly compaction: Compaction;
   private readonly maxTxnOps: number;
 
@@ -129,14 +135,15 @@ export class MvccStore {
     this.notifiedRev = this.committedRev = this.landedRev = state.currentRev;
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
     this.logger = opts.logger;
-    this.watchable = new WatchableStore({
+    this.historySource = {
       currentRevision: () => this.currentRev,
       compactRevision: () => this.compactMainRev,
       notifiedRevision: () => this.notifiedRev,
       readHistory: (from, to, max) => this.readHistory(from, to, max),
       kvAt: (key, rev) => this.kvAt(key, rev),
       history: new RecentHistory(state.currentRev + 1),
-    });
+    };
+    this.watchable = opts.replacing?.watchable ?? new WatchableStore();
     this.compaction = new Compaction(backend, index, opts.logger);
   }
 
@@ -168,6 +175,7 @@ export class MvccStore {
         { 'current-revision': store.currentRev, 'compact-revision': compactRev, keys: index.size },
         'restored mvcc store',
       );
+      store.watchable.attach(store.historySource);
       return store;
     } catch (e) {
       await backend.close();
@@ -339,7 +347,7 @@ export class MvccStore {
     this.pendingEvents = [];
     if (this.currentRev <= this.notifiedRev) return;
     this.notifiedRev = this.currentRev;
-    if (events.length > 0) this.watchable.notify(events, this.currentRev);
+    if (events.length > 0) this.watchable.notify(this.historySource, events, this.currentRev);
   }
 
   /**
@@ -629,8 +637,11 @@ export class MvccStore {
 
   // ---- watch ----
 
+  /**
+   * A watch stream. Streams belong to the store and the stores that replace it; one
+   * opened on a closed store is served once its successor opens.
+   */
   newWatchStream(sink: WatchSink): WatchStream {
-    this.checkOpen();
     return this.watchable.newStream(sink);
   }
 
@@ -638,7 +649,7 @@ export class MvccStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.watchable.close();
+    this.watchable.detach(this.historySource);
     const stopped = this.compaction.stop();
     await this.writing;
     if (this.writeError === undefined) await this.flush();

@@ -2,6 +2,10 @@
 // they happen, and an unsynced group that catches up from history (recent events in
 // memory, older ones from LevelDB) until it reaches the present.
 //
+// The KV store behind it can be swapped (a member installing a leader's snapshot):
+// watchers then catch up from the new store's history, from the next revision each
+// still needs, as etcd's watchableStore.Restore does; their streams stay open.
+//
 // Back-pressure replaces etcd's victim buffers: when a stream's sink reports it is
 // full, nothing more is sent to it; its watchers that miss events drop to the
 // unsynced group (remembering only the next revision they need) and catch up from
@@ -130,6 +134,14 @@ class WatcherGroup {
     return this.byKey.size === 0 && this.ranges.size === 0;
   }
 
+  /** Removes every watcher, calling fn for each. */
+  drain(fn: (w: Watcher) => void): void {
+    for (const s of this.byKey.values()) for (const w of s) fn(w);
+    for (const w of this.ranges) fn(w);
+    this.byKey.clear();
+    this.ranges.clear();
+  }
+
   forEachMatch(key: string, fn: (w: Watcher) => void): void {
     const s = this.byKey.get(key);
     if (s) for (const w of s) fn(w);
@@ -220,15 +232,37 @@ export class WatchableStore {
   private readonly progressWaiting = new Set<Stream>();
   private syncQueued = false;
   private syncing = false;
-  private closed = false;
-
-  constructor(private readonly src: HistorySource) {}
+  /** the store watchers read from; none between a store's close and its successor's open */
+  private src: HistorySource | undefined = undefined;
 
   newStream(sink: WatchSink): WatchStream {
     return new Stream(this, sink);
   }
 
+  /**
+   * Serves watchers from `src`. Watchers synced with the previous source move to the
+   * unsynced group: the new store may be ahead of what they were sent.
+   */
+  attach(src: HistorySource): void {
+    this.src = src;
+    this.synced.drain((w) => {
+      w.synced = false;
+      this.unsynced.add(w);
+    });
+    this.scheduleSync();
+  }
+
+  /** `src` is closing: nothing is served until another source attaches. */
+  detach(src: HistorySource): void {
+    if (this.src === src) this.src = undefined;
+  }
+
   add(w: Watcher): void {
+    if (!this.src) {
+      // a start revision of 0 means "from now": the next source's next revision
+      this.unsynced.add(w);
+      return;
+    }
     const cur = this.src.currentRevision();
     if (w.minRev === 0 || w.minRev > cur) {
       w.minRev = Math.max(w.minRev, cur + 1);
@@ -248,8 +282,9 @@ export class WatchableStore {
   }
 
   /** One commit's events (revision order, all revisions up to `rev`), now in LevelDB. */
-  notify(events: Event[], rev: number): void {
-    this.src.history.append(events);
+  notify(src: HistorySource, events: Event[], rev: number): void {
+    if (src !== this.src) return;
+    src.history.append(events);
     if (this.synced.isEmpty()) return;
     const batches = new Map<Watcher, Event[]>();
     for (const ev of events) {
@@ -262,7 +297,7 @@ export class WatchableStore {
     }
     for (const [w, evs] of batches) {
       if (w.removed) continue;
-      const selected = w.select(evs, this.src.compactRevision());
+      const selected = w.select(evs, src.compactRevision());
       if (selected.length === 0) continue;
       if (w.stream.blocked) {
         // stop here; catch up from history after resume()
@@ -288,10 +323,6 @@ export class WatchableStore {
       }
     }
     this.flushProgress();
-  }
-
-  close(): void {
-    this.closed = true;
   }
 
   private toSynced(w: Watcher): void {
@@ -340,7 +371,7 @@ export class WatchableStore {
   }
 
   private scheduleSync(): void {
-    if (this.syncQueued || this.closed) return;
+    if (this.syncQueued || !this.src) return;
     this.syncQueued = true;
     setImmediate(() => {
       this.syncQueued = false;
@@ -352,11 +383,11 @@ export class WatchableStore {
     if (this.syncing) return;
     this.syncing = true;
     try {
-      while (!this.closed) {
+      for (let src = this.src; src; src = this.src) {
         const ready = [...this.unsynced].filter((w) => !w.stream.blocked);
         if (ready.length === 0) break;
-        const fromDb = this.syncFromMemory(ready);
-        if (fromDb.length > 0) await this.syncFromDb(fromDb.slice(0, MAX_WATCHERS_PER_SYNC));
+        const fromDb = this.syncFromMemory(src, ready);
+        if (fromDb.length > 0) await this.syncFromDb(src, fromDb.slice(0, MAX_WATCHERS_PER_SYNC));
       }
     } finally {
       this.syncing = false;
@@ -365,14 +396,18 @@ export class WatchableStore {
   }
 
   /** Handles compacted, caught-up and recent-history watchers; returns those needing LevelDB. */
-  private syncFromMemory(ready: Watcher[]): Watcher[] {
-    const notified = this.src.notifiedRevision();
-    const compactRev = this.src.compactRevision();
-    const history = this.src.history;
+  private syncFromMemory(src: HistorySource, ready: Watcher[]): Watcher[] {
+    const notified = src.notifiedRevision();
+    const compactRev = src.compactRevision();
+    const history = src.history;
     const rest: Watcher[] = [];
     for (const w of ready) {
       if (w.removed || w.synced || w.stream.blocked) continue;
-      if (w.minRev < compactRev) {
+      if (w.minRev === 0) {
+        // created "from now" while no store was attached
+        w.minRev = notified + 1;
+        this.toSynced(w);
+      } else if (w.minRev < compactRev) {
         w.stream.send({ watchId: w.id, events: [], revision: 0, compactRevision: compactRev });
         this.remove(w);
       } else if (w.minRev > notified) {
@@ -389,29 +424,50 @@ export class WatchableStore {
     return rest;
   }
 
-  private async syncFromDb(batch: Watcher[]): Promise<void> {
-    const upTo = this.src.notifiedRevision();
+  /**
+   * One LevelDB read for a batch of unsynced watchers. Reads from a source that was
+   * swapped out meanwhile are dropped (and their errors: the store was closed under
+   * them); the next pass serves the watchers from the new source.
+   */
+  private async syncFromDb(src: HistorySource, batch: Watcher[]): Promise<void> {
+    const upTo = src.notifiedRevision();
     const from = Math.max(1, Math.min(...batch.map((w) => w.minRev)));
-    const { events, last } = await this.src.readHistory(from, upTo, MAX_EVENTS_PER_SYNC);
+    let read: { events: Event[]; last: number };
+    try {
+      read = await src.readHistory(from, upTo, MAX_EVENTS_PER_SYNC);
+    } catch (e) {
+      if (src === this.src) throw e;
+      return;
+    }
+    const { events, last } = read;
     const prevKvs = new Map<string, Promise<KeyValue | undefined>>();
     for (const w of batch) {
+      if (src !== this.src) return;
       if (w.removed || w.synced || w.stream.blocked) continue;
-      let selected = w.select(events, this.src.compactRevision());
-      if (w.prevKv && selected.length > 0) selected = await this.withPrevKv(selected, prevKvs);
+      let selected = w.select(events, src.compactRevision());
+      if (w.prevKv && selected.length > 0) {
+        try {
+          selected = await this.withPrevKv(src, selected, prevKvs);
+        } catch (e) {
+          if (src === this.src) throw e;
+          return;
+        }
+        if (src !== this.src) return;
+      }
       if (w.removed || w.synced || w.stream.blocked) continue;
-      if (w.minRev < this.src.compactRevision()) continue; // the next pass reports the compaction
+      if (w.minRev < src.compactRevision()) continue; // the next pass reports the compaction
       if (this.sendEvents(w, selected, upTo)) w.minRev = Math.max(w.minRev, last + 1);
     }
   }
 
   /** etcd looks prevKv up at modRevision-1; creates have none, compacted ones are left out. */
-  private async withPrevKv(events: Event[], cache: Map<string, Promise<KeyValue | undefined>>): Promise<Event[]> {
+  private async withPrevKv(src: HistorySource, events: Event[], cache: Map<string, Promise<KeyValue | undefined>>): Promise<Event[]> {
     return Promise.all(
       events.map(async (ev) => {
         if (ev.type === 'put' && ev.kv.createRevision === ev.kv.modRevision) return ev;
         const id = `${ev.kv.modRevision}:${ev.kv.key.toString('latin1')}`;
         let p = cache.get(id);
-        if (!p) cache.set(id, (p = this.src.kvAt(ev.kv.key, ev.kv.modRevision - 1)));
+        if (!p) cache.set(id, (p = src.kvAt(ev.kv.key, ev.kv.modRevision - 1)));
         const prevKv = await p;
         return prevKv ? { ...ev, prevKv } : ev;
       }),
@@ -419,6 +475,8 @@ export class WatchableStore {
   }
 
   private flushProgress(): void {
+    const src = this.src;
+    if (!src) return;
     for (const s of this.progressWaiting) {
       if (s.closed || !s.progressPending) {
         this.progressWaiting.delete(s);
@@ -427,7 +485,7 @@ export class WatchableStore {
       if (s.blocked || !s.allSynced()) continue;
       s.progressPending = false;
       this.progressWaiting.delete(s);
-      s.send({ watchId: -1, events: [], revision: this.src.notifiedRevision() });
+      s.send({ watchId: -1, events: [], revision: src.notifiedRevision() });
     }
   }
 }

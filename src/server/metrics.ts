@@ -330,6 +330,7 @@ export class Metrics {
   readonly quotaBackendBytes: Gauge;
   readonly learnerPromoteSucceed: Counter;
   readonly snapshotApplyInProgress: Gauge;
+  readonly snapshotReceiveSuccess: Vec<Counter, 'From'>;
   readonly healthSuccess: Counter;
   readonly healthFailures: Counter;
   readonly clientRequests: Vec<Counter, 'type' | 'client_api_version'>;
@@ -421,6 +422,9 @@ export class Metrics {
       'etcd_server_snapshot_apply_in_progress_total',
       '1 if the server is applying the incoming snapshot. 0 if none.',
     );
+    this.snapshotReceiveSuccess = r.counterVec('etcd_network_snapshot_receive_success', 'Total number of successful snapshot receives', [
+      'From',
+    ]);
     this.healthSuccess = r.counter('etcd_server_health_success', 'The total number of successful health checks');
     this.healthFailures = r.counter('etcd_server_health_failures', 'The total number of failed health checks');
     this.clientRequests = r.counterVec('etcd_server_client_requests_total', 'The total number of client requests per client version.', [

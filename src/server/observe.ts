@@ -15,6 +15,7 @@ export function observeServer(metrics: Metrics, server: EtcdServer): () => void 
   metrics.quotaBackendBytes.set(server.config.quotaBackendBytes);
   let leaderChangesSeen = 0;
   let failedSeen = 0;
+  const snapshotsSeen = new Map<bigint, number>();
 
   const sample = (): void => {
     metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
@@ -31,6 +32,11 @@ export function observeServer(metrics: Metrics, server: EtcdServer): () => void 
     metrics.dbTotalSizeInUse.set(server.store.dbSizeInUse());
     metrics.currentRevision.set(server.store.currentRevision);
     metrics.compactRevision.set(Math.max(0, server.store.compactRevision));
+    metrics.snapshotApplyInProgress.set(server.installingSnapshot ? 1 : 0);
+    for (const [from, n] of server.snapshotsInstalled) {
+      metrics.snapshotReceiveSuccess.labels({ From: idHex(from) }).inc(n - (snapshotsSeen.get(from) ?? 0));
+      snapshotsSeen.set(from, n);
+    }
   };
   sample();
   const timer = setInterval(sample, SAMPLE_MS);

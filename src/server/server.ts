@@ -145,7 +145,6 @@ export class EtcdServer {
   private lastLeaseCheckpoint = 0;
 
   private readonly leaderListeners = new Set<() => void>();
-  private readonly storeListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
@@ -153,6 +152,10 @@ export class EtcdServer {
   leaderChanges = 0;
   /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
   proposalsFailed = 0;
+  /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
+  readonly snapshotsInstalled = new Map<bigint, number>();
+  /** a received store is being written and swapped in (etcd_server_snapshot_apply_in_progress_total) */
+  installingSnapshot = false;
 
   constructor(
     readonly config: ServerConfig,
@@ -262,7 +265,15 @@ export class EtcdServer {
     return {
       open: () => this.store.snapshot(),
       prepare: (m) => this.prepareSnapshot(m),
-      receive: (_m, stream) => this.replaceStore(stream),
+      receive: async (m, stream) => {
+        this.installingSnapshot = true;
+        try {
+          await this.replaceStore(stream);
+        } finally {
+          this.installingSnapshot = false;
+        }
+        this.snapshotsInstalled.set(m.from, (this.snapshotsInstalled.get(m.from) ?? 0) + 1);
+      },
     };
   }
 
@@ -307,8 +318,8 @@ export class EtcdServer {
 
   /**
    * Installs the store shipped with a raft snapshot: written beside the current one,
-   * then swapped in once applying has caught up. Open watch streams end (clients
-   * re-create them from their last revision, as after any server restart).
+   * then swapped in once applying has caught up. Open watch streams stay: their
+   * watchers catch up from the new store's history (or learn it was compacted).
    */
   private async replaceStore(stream: AsyncIterable<Buffer>): Promise<void> {
     const incoming = `${this.dbDir}.incoming`;
@@ -319,7 +330,12 @@ export class EtcdServer {
     await old.close();
     await rm(this.dbDir, { recursive: true, force: true });
     await rename(incoming, this.dbDir);
-    this.storeRef = await MvccStore.open({ dir: this.dbDir, maxTxnOps: this.config.maxTxnOps, logger: this.log.child({ caller: 'mvcc' }) });
+    this.storeRef = await MvccStore.open({
+      dir: this.dbDir,
+      maxTxnOps: this.config.maxTxnOps,
+      logger: this.log.child({ caller: 'mvcc' }),
+      replacing: old,
+    });
     this.storeIndexAtOpen = this.storeRef.consistentIndex;
     this.lessor.reset();
     for (const [id, record] of await this.storeRef.leaseRecords()) {
@@ -330,7 +346,6 @@ export class EtcdServer {
     for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
     if (this.isLeader) this.lessor.promote(this.config.electionMs);
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
-    for (const fn of this.storeListeners) fn();
   }
 
   /** A peer told us we were removed from the cluster while we were away. */
@@ -373,11 +388,6 @@ export class EtcdServer {
   onSnapshot(fn: () => void): () => void {
     this.snapshotListeners.add(fn);
     return () => this.snapshotListeners.delete(fn);
-  }
-
-  onStoreReplaced(fn: () => void): () => void {
-    this.storeListeners.add(fn);
-    return () => this.storeListeners.delete(fn);
   }
 
   get isLeader(): boolean {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Event, WatchResponseOut, WatchStream } from '../../src/mvcc/index.js';
-import { Harness, b } from './helpers.js';
+import { MvccStore } from '../../src/mvcc/index.js';
+import { Harness, b, removeDir, scratchDir } from './helpers.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -283,5 +284,61 @@ describe('watch', () => {
       const revs = r.got.map((x) => x.events.map((e) => e.kv.modRevision));
       for (let i = 1; i < revs.length; i++) expect(revs[i]![0]!).toBeGreaterThan(revs[i - 1]![revs[i - 1]!.length - 1]!);
     }
+  });
+});
+
+describe('watch across a store replacement (a leader snapshot installed)', () => {
+  /** A store ahead of h.store, as a leader's would be: `n` puts of k0..k9, then maybe a compaction. */
+  async function leaderStore(n: number, compactAt?: number): Promise<MvccStore> {
+    const leader = await Harness.open();
+    try {
+      for (let i = 0; i < n; i++) await leader.put(`k${i % 10}`, `v${i}`);
+      if (compactAt !== undefined) await leader.compact(compactAt);
+      const dir = scratchDir();
+      removeDir(dir);
+      await MvccStore.restore(dir, leader.store.snapshot().stream);
+      await h.store.close();
+      const replaced = h.store;
+      // a stream opened between the close and the successor's open waits for the successor
+      const late = new Receiver();
+      late.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 });
+      lateReceiver = late;
+      h.store = await MvccStore.open({ dir, replacing: replaced });
+      replacedDirs.push(dir);
+      return h.store;
+    } finally {
+      await leader.close();
+    }
+  }
+  let lateReceiver: Receiver | undefined;
+  const replacedDirs: string[] = [];
+  afterEach(() => {
+    for (const d of replacedDirs.splice(0)) removeDir(d);
+  });
+
+  it('catches watchers up from the new store, from the revision each still needs', async () => {
+    await h.put('k0', 'mine'); // rev 2, also the leader's rev 2 (same first write position)
+    const r = new Receiver();
+    r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 }); // next: rev 3
+    r.ws.watch({ key: b('k5'), startRevision: 40 }); // ahead of this store
+    expect(r.ws.isSynced(0)).toBe(true);
+    await leaderStore(60);
+    await vi.waitFor(() => expect(r.events(0)).toHaveLength(59));
+    expect(r.events(0).map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 59 }, (_, i) => i + 3));
+    expect(r.summary(1)).toEqual(['put k5@47=v45', 'put k5@57=v55']);
+    await vi.waitFor(() => expect(r.ws.isSynced(0) && r.ws.isSynced(1)).toBe(true));
+    // and new writes flow as before
+    await h.put('k1', 'after');
+    await vi.waitFor(() => expect(r.summary(0).at(-1)).toBe('put k1@62=after'));
+    expect(lateReceiver!.summary()).toEqual(['put k1@62=after']);
+  });
+
+  it('tells a watcher whose next revision the new store compacted away', async () => {
+    const r = new Receiver();
+    r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 }); // next: rev 2
+    await leaderStore(30, 20);
+    await vi.waitFor(() => expect(r.got.at(-1)).toMatchObject({ watchId: 0, compactRevision: 20 }));
+    expect(r.events(0)).toEqual([]);
+    expect(r.ws.cancel(0)).toBe(false);
   });
 });

@@ -1,0 +1,114 @@
+// Regression (soak seed 301, member+kill): watches open on a member that installs a
+// leader snapshot must go on from where they were, catching up from the new store's
+// history. Before the fix they stayed bound to the replaced store: no events, yet
+// timed progress notifications claimed the member's new revision.
+// Three etcd-ts processes behind the jepsen peer proxies; one member is blackholed
+// while the others write past the leader's 5000-entry catch-up window.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../../verify/cluster.js';
+import type { PbWatchResponse } from '../../verify/client.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'etcd-ts-snapshot-watch-'));
+let cluster: Cluster | undefined;
+afterAll(async () => {
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function eventually(check: () => void, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+describe('watches across a snapshot install', () => {
+  it('deliver every event from their start revision, current and future watches alike', async () => {
+    cluster = await Cluster.start({ size: 3, binary: 'etcd-ts', dir, snapshotCount: 100, quotaBackendBytes: 0, progressNotifyMs: 500, seed: 1 });
+    let leader: number | null = null;
+    for (let i = 0; i < 50 && leader === null; i++) {
+      leader = await cluster.leader();
+      if (leader === null) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(leader).not.toBeNull();
+    const cut = (leader! + 1) % 3;
+    const writer = cluster.client(leader!);
+    const startRev = (await writer.execute({ type: 'put', key: 'before', value: 'x', lease: '0' }, 5000)).revision;
+
+    // watches on the member about to be cut off: from now, and from a revision it has not reached
+    const futureStart = startRev + 3000;
+    const got = new Map<string, number[]>([
+      ['0', []],
+      ['1', []],
+    ]);
+    /** timed progress notifications: the header revision, and how many events had arrived by then */
+    const progress: Array<{ watch: string; revision: number; delivered: number }> = [];
+    let ended: unknown = null;
+    let created = 0;
+    const stream = cluster.client(cut).watch(
+      (r: PbWatchResponse) => {
+        if (r.created) created++;
+        const revs = got.get(r.watch_id);
+        for (const ev of r.events) revs?.push(Number(ev.kv!.mod_revision));
+        if (r.events.length === 0 && !r.created && revs) progress.push({ watch: r.watch_id, revision: Number(r.header!.revision), delivered: revs.length });
+      },
+      (err) => (ended = err ?? 'ended'),
+    );
+    stream.create({ key: 'bulk/', end: 'bulk0', startRevision: 0, prevKv: false, progressNotify: true, filters: [] });
+    stream.create({ key: 'bulk/', end: 'bulk0', startRevision: futureStart, prevKv: false, progressNotify: true, filters: [] });
+    await eventually(() => expect(created).toBe(2), 10_000);
+
+    for (let other = 0; other < 3; other++) {
+      if (other !== cut) {
+        cluster.network.setFault(cut, other, { kind: 'blackhole' });
+        cluster.network.setFault(other, cut, { kind: 'blackhole' });
+      }
+    }
+    const total = 6000;
+    let next = 0;
+    let lastRev = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < total; i = next++) {
+          const r = await writer.execute({ type: 'put', key: `bulk/${String(i).padStart(5, '0')}`, value: `v${i}`, lease: '0' }, 10_000);
+          lastRev = Math.max(lastRev, r.revision);
+        }
+      }),
+    );
+    expect(lastRev).toBe(startRev + total);
+    cluster.network.healAll();
+
+    // the member caught up through a snapshot (the log it missed was compacted away)
+    const metricsUrl = `http://${cluster.endpoint(cut)}/metrics`;
+    let metrics = '';
+    for (const deadline = Date.now() + 60_000; !/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m.test(metrics); ) {
+      expect(Date.now(), 'no snapshot received').toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 500));
+      metrics = await fetch(metricsUrl).then((r) => r.text(), () => '');
+    }
+    await eventually(() => expect(got.get('0')!.length).toBe(total), 30_000);
+    const current = got.get('0')!;
+    expect(current[0]).toBe(startRev + 1);
+    expect(current.every((r, i) => i === 0 || r === current[i - 1]! + 1)).toBe(true);
+    await eventually(() => expect(got.get('1')!.length).toBe(lastRev - futureStart + 1), 30_000);
+    const future = got.get('1')!;
+    expect(future[0]).toBe(futureStart);
+    expect(future.every((r, i) => i === 0 || r === future[i - 1]! + 1)).toBe(true);
+    expect(ended).toBeNull();
+    // a progress notification at revision h says every event up to h was sent
+    const firstOf = (watch: string) => (watch === '0' ? startRev + 1 : futureStart);
+    const owed = (p: (typeof progress)[number]) => Math.max(0, Math.min(p.revision, lastRev) - firstOf(p.watch) + 1);
+    expect(progress.filter((p) => p.delivered < owed(p))).toEqual([]);
+    expect(progress.some((p) => p.revision >= lastRev)).toBe(true);
+    stream.close();
+  });
+});
