@@ -33,11 +33,37 @@ export const MetaKey = {
 export type Db = ClassicLevel<Buffer, Buffer>;
 export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
-/** A revision record written in the current batch but maybe not yet in LevelDB. */
-interface PendingRevision {
-  main: number;
-  sub: number;
-  value: Buffer;
+/**
+ * Put records of one batch, which may not be in LevelDB yet, in revision order.
+ * Parallel arrays: one put costs no object of its own here.
+ */
+class PendingRevisions {
+  private readonly mains: number[] = [];
+  private readonly subs: number[] = [];
+  private readonly values: Buffer[] = [];
+
+  push(main: number, sub: number, value: Buffer): void {
+    this.mains.push(main);
+    this.subs.push(sub);
+    this.values.push(value);
+  }
+
+  find(main: number, sub: number): Buffer | undefined {
+    const m = this.mains;
+    const n = m.length;
+    if (n === 0 || main < m[0]! || main > m[n - 1]!) return undefined;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const mm = m[mid]!;
+      const ms = this.subs[mid]!;
+      if (mm < main || (mm === main && ms < sub)) lo = mid + 1;
+      else if (mm === main && ms === sub) return this.values[mid];
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
 }
 
 export function bucketKey(bucket: BucketName, key: Uint8Array): Buffer {
@@ -80,8 +106,8 @@ export interface View {
 
 export class Backend {
   private ops: BatchOp[] = [];
-  private pendingRevs: PendingRevision[] = [];
-  private flushingRevs: PendingRevision[] = [];
+  private pendingRevs = new PendingRevisions();
+  private flushingRevs = new PendingRevisions();
   private readonly inflight = new Set<BatchOp[]>();
   /** serialized size of every entry once all issued writes land */
   private issuedBytes = 0;
@@ -124,7 +150,7 @@ export class Backend {
   /** Stages a revision record; `value` is the marshaled KeyValue. */
   putRevision(main: number, sub: number, tombstone: boolean, value: Buffer): void {
     this.ops.push({ type: 'put', key: revisionDbKey(main, sub, tombstone), value });
-    if (!tombstone) this.pendingRevs.push({ main, sub, value });
+    if (!tombstone) this.pendingRevs.push(main, sub, value);
   }
 
   put(bucket: BucketName, key: Uint8Array, value: Buffer): void {
@@ -149,11 +175,11 @@ export class Backend {
     const ops = this.ops;
     this.ops = [];
     this.flushingRevs = this.pendingRevs;
-    this.pendingRevs = [];
+    this.pendingRevs = new PendingRevisions();
     try {
       await this.write(ops);
     } finally {
-      this.flushingRevs = [];
+      this.flushingRevs = new PendingRevisions();
     }
   }
 
@@ -197,7 +223,7 @@ export class Backend {
 
   /** A staged or in-flight put record, not necessarily readable from LevelDB yet. */
   private unflushedRevision(main: number, sub: number): Buffer | undefined {
-    return findRev(this.pendingRevs, main, sub) ?? findRev(this.flushingRevs, main, sub);
+    return this.pendingRevs.find(main, sub) ?? this.flushingRevs.find(main, sub);
   }
 
   /** Reads one put record, staged or stored. Synchronous (used inside atomic txns). */
@@ -311,18 +337,4 @@ async function* mergeOverlay(
     await it.close();
     await snapshot.close();
   }
-}
-
-function findRev(a: PendingRevision[], main: number, sub: number): Buffer | undefined {
-  if (a.length === 0 || main < a[0]!.main || main > a[a.length - 1]!.main) return undefined;
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = a[mid]!;
-    if (r.main < main || (r.main === main && r.sub < sub)) lo = mid + 1;
-    else if (r.main === main && r.sub === sub) return r.value;
-    else hi = mid - 1;
-  }
-  return undefined;
 }

@@ -57,19 +57,6 @@ function putBigVarint(out: Buffer, pos: number, v: bigint): number {
 
 /** Marshals a KeyValue; a tombstone record is `{ key }` alone. */
 export function encodeKeyValue(kv: KeyValue): Buffer {
-  return marshal(kv).record;
-}
-
-/**
- * Marshals a KeyValue and returns a view of the value inside the record, so a caller
- * that keeps both holds one allocation instead of two.
- */
-export function encodeKeyValueWithValueView(kv: KeyValue): { record: Buffer; value: Buffer } {
-  const { record, valueStart } = marshal(kv);
-  return { record, value: record.subarray(valueStart, valueStart + kv.value.length) };
-}
-
-function marshal(kv: KeyValue): { record: Buffer; valueStart: number } {
   const { key, createRevision, modRevision, version, value, lease } = kv;
   let size = 0;
   if (key.length > 0) size += 1 + varintSize(key.length) + key.length;
@@ -97,18 +84,25 @@ function marshal(kv: KeyValue): { record: Buffer; valueStart: number } {
     out[p++] = 4 << 3;
     p = putVarint(out, p, version);
   }
-  let valueStart = p;
   if (value.length > 0) {
     out[p++] = (5 << 3) | WireType.Bytes;
     p = putVarint(out, p, value.length);
-    valueStart = p;
     p += value.copy(out, p);
   }
   if (lease !== 0n) {
     out[p++] = 6 << 3;
     putBigVarint(out, p, lease);
   }
-  return { record: out, valueStart };
+  return out;
+}
+
+/**
+ * The value inside a record encodeKeyValue made of `kv`, so a caller that keeps both
+ * holds one allocation instead of two. The value is the last field but the lease.
+ */
+export function valueViewOf(record: Buffer, kv: KeyValue): Buffer {
+  const end = record.length - (kv.lease !== 0n ? 1 + bigVarintSize(kv.lease) : 0);
+  return record.subarray(end - kv.value.length, end);
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -9,7 +9,7 @@
 
 import type { Logger } from 'pino';
 import { Backend, MetaKey } from './backend.js';
-import { decodeKeyValue, encodeKeyValue, encodeKeyValueWithValueView } from './codec.js';
+import { decodeKeyValue, encodeKeyValue, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
 import { KeyIndex } from './key-index.js';
@@ -434,7 +434,8 @@ export class MvccStore {
       lease,
     };
     // memory keeps the value as a view into the record: one allocation per write
-    const { record, value: valueView } = encodeKeyValueWithValueView(kv);
+    const record = encodeKeyValue(kv);
+    const valueView = valueViewOf(record, kv);
     ki.put(main, sub, valueView, lease);
     kv.value = valueView;
     this.backend.putRevision(main, sub, false, record);
