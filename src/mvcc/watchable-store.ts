@@ -234,6 +234,8 @@ export class WatchableStore {
   private syncing = false;
   /** the store watchers read from; none between a store's close and its successor's open */
   private src: HistorySource | undefined = undefined;
+  /** the last source's revision when it closed: what "now" means until the next one attaches */
+  private detachedRev = 0;
 
   newStream(sink: WatchSink): WatchStream {
     return new Stream(this, sink);
@@ -254,12 +256,16 @@ export class WatchableStore {
 
   /** `src` is closing: nothing is served until another source attaches. */
   detach(src: HistorySource): void {
-    if (this.src === src) this.src = undefined;
+    if (this.src !== src) return;
+    this.detachedRev = src.currentRevision();
+    this.src = undefined;
   }
 
   add(w: Watcher): void {
     if (!this.src) {
-      // a start revision of 0 means "from now": the next source's next revision
+      // "from now" is after the closed store's revision (the one its created response
+      // reports); the successor serves it from there, or reports it compacted
+      if (w.minRev === 0) w.minRev = this.detachedRev + 1;
       this.unsynced.add(w);
       return;
     }
@@ -403,11 +409,7 @@ export class WatchableStore {
     const rest: Watcher[] = [];
     for (const w of ready) {
       if (w.removed || w.synced || w.stream.blocked) continue;
-      if (w.minRev === 0) {
-        // created "from now" while no store was attached
-        w.minRev = notified + 1;
-        this.toSynced(w);
-      } else if (w.minRev < compactRev) {
+      if (w.minRev < compactRev) {
         w.stream.send({ watchId: w.id, events: [], revision: 0, compactRevision: compactRev });
         this.remove(w);
       } else if (w.minRev > notified) {
