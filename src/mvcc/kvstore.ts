@@ -202,13 +202,14 @@ export class MvccStore {
     this.checkOpen();
     checkRangeRequest(req);
     const curRev = this.currentRev;
+    if ((!req.rangeEnd || req.rangeEnd.length === 0) && !req.revision && !req.countOnly) {
+      // the common Get of a key's latest value: one index lookup, the request's key reused
+      const ki = this.index.get(req.key.toString('latin1'));
+      return ki?.isLive() ? finishRange(req, [latestKv(ki, req.key)], 1, curRev) : finishRange(req, [], 0, curRev);
+    }
     const { count, hits, atRev } = this.collect(req, curRev);
     if (req.countOnly) return { revision: curRev, kvs: [], more: false, count };
-    const single = !req.rangeEnd || req.rangeEnd.length === 0;
-    // the common Get of a key's latest value: memory alone, the request's key reused
-    const kvs =
-      single && hits.length === 1 && isLatest(hits[0]!) ? [latestKv(hits[0]!.ki, req.key)] : await this.materialize(hits, atRev);
-    return finishRange(req, kvs, count, curRev);
+    return finishRange(req, await this.materialize(hits, atRev), count, curRev);
   }
 
   /** The index part of a range: which revision of each key is visible at the requested revision. */
