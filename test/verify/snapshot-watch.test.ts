@@ -107,8 +107,8 @@ describe('watches across a snapshot install', () => {
     // a progress notification at revision h says every event up to h was sent
     const firstOf = (watch: string) => (watch === '0' ? startRev + 1 : futureStart);
     const owed = (p: (typeof progress)[number]) => Math.max(0, Math.min(p.revision, lastRev) - firstOf(p.watch) + 1);
+    await eventually(() => expect(progress.some((p) => p.revision >= lastRev)).toBe(true), 10_000);
     expect(progress.filter((p) => p.delivered < owed(p))).toEqual([]);
-    expect(progress.some((p) => p.revision >= lastRev)).toBe(true);
     stream.close();
   });
 });
