@@ -432,33 +432,25 @@ export class WatchableStore {
    * them); the next pass serves the watchers from the new source.
    */
   private async syncFromDb(src: HistorySource, batch: Watcher[]): Promise<void> {
-    const upTo = src.notifiedRevision();
-    const from = Math.max(1, Math.min(...batch.map((w) => w.minRev)));
-    let read: { events: Event[]; last: number };
     try {
-      read = await src.readHistory(from, upTo, MAX_EVENTS_PER_SYNC);
+      const upTo = src.notifiedRevision();
+      const from = Math.max(1, Math.min(...batch.map((w) => w.minRev)));
+      const { events, last } = await src.readHistory(from, upTo, MAX_EVENTS_PER_SYNC);
+      if (src !== this.src) return;
+      const prevKvs = new Map<string, Promise<KeyValue | undefined>>();
+      for (const w of batch) {
+        if (w.removed || w.synced || w.stream.blocked) continue;
+        let selected = w.select(events, src.compactRevision());
+        if (w.prevKv && selected.length > 0) {
+          selected = await this.withPrevKv(src, selected, prevKvs);
+          if (src !== this.src) return;
+        }
+        if (w.removed || w.synced || w.stream.blocked) continue;
+        if (w.minRev < src.compactRevision()) continue; // the next pass reports the compaction
+        if (this.sendEvents(w, selected, upTo)) w.minRev = Math.max(w.minRev, last + 1);
+      }
     } catch (e) {
       if (src === this.src) throw e;
-      return;
-    }
-    const { events, last } = read;
-    const prevKvs = new Map<string, Promise<KeyValue | undefined>>();
-    for (const w of batch) {
-      if (src !== this.src) return;
-      if (w.removed || w.synced || w.stream.blocked) continue;
-      let selected = w.select(events, src.compactRevision());
-      if (w.prevKv && selected.length > 0) {
-        try {
-          selected = await this.withPrevKv(src, selected, prevKvs);
-        } catch (e) {
-          if (src === this.src) throw e;
-          return;
-        }
-        if (src !== this.src) return;
-      }
-      if (w.removed || w.synced || w.stream.blocked) continue;
-      if (w.minRev < src.compactRevision()) continue; // the next pass reports the compaction
-      if (this.sendEvents(w, selected, upTo)) w.minRev = Math.max(w.minRev, last + 1);
     }
   }
 

@@ -288,8 +288,11 @@ describe('watch', () => {
 });
 
 describe('watch across a store replacement (a leader snapshot installed)', () => {
-  /** A store ahead of h.store, as a leader's would be: `n` puts of k0..k9, then maybe a compaction. */
-  async function leaderStore(n: number, compactAt?: number): Promise<MvccStore> {
+  /**
+   * Replaces h.store by a store ahead of it, as a leader's would be: `n` puts of k0..k9,
+   * then maybe a compaction. Returns a receiver whose stream was opened in between.
+   */
+  async function installLeaderStore(n: number, compactAt?: number): Promise<Receiver> {
     const leader = await Harness.open();
     try {
       for (let i = 0; i < n; i++) await leader.put(`k${i % 10}`, `v${i}`);
@@ -303,15 +306,13 @@ describe('watch across a store replacement (a leader snapshot installed)', () =>
       // the closed store's revision (what its created response reports)
       const late = new Receiver();
       late.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 });
-      lateReceiver = late;
       h.store = await MvccStore.open({ dir, replacing: replaced });
       replacedDirs.push(dir);
-      return h.store;
+      return late;
     } finally {
       await leader.close();
     }
   }
-  let lateReceiver: Receiver | undefined;
   const replacedDirs: string[] = [];
   afterEach(() => {
     for (const d of replacedDirs.splice(0)) removeDir(d);
@@ -323,7 +324,7 @@ describe('watch across a store replacement (a leader snapshot installed)', () =>
     r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 }); // next: rev 3
     r.ws.watch({ key: b('k5'), startRevision: 40 }); // ahead of this store
     expect(r.ws.isSynced(0)).toBe(true);
-    await leaderStore(60);
+    const late = await installLeaderStore(60);
     await vi.waitFor(() => expect(r.events(0)).toHaveLength(59));
     expect(r.events(0).map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 59 }, (_, i) => i + 3));
     expect(r.summary(1)).toEqual(['put k5@47=v45', 'put k5@57=v55']);
@@ -331,16 +332,16 @@ describe('watch across a store replacement (a leader snapshot installed)', () =>
     // and new writes flow as before
     await h.put('k1', 'after');
     await vi.waitFor(() => expect(r.summary(0).at(-1)).toBe('put k1@62=after'));
-    expect(lateReceiver!.events().map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 60 }, (_, i) => i + 3));
+    expect(late.events().map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 60 }, (_, i) => i + 3));
   });
 
   it('tells a watcher whose next revision the new store compacted away', async () => {
     const r = new Receiver();
     r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 }); // next: rev 2
-    await leaderStore(30, 20);
+    const late = await installLeaderStore(30, 20);
     await vi.waitFor(() => expect(r.got.at(-1)).toMatchObject({ watchId: 0, compactRevision: 20 }));
     expect(r.events(0)).toEqual([]);
     expect(r.ws.cancel(0)).toBe(false);
-    await vi.waitFor(() => expect(lateReceiver!.got.at(-1)).toMatchObject({ watchId: 0, compactRevision: 20 }));
+    await vi.waitFor(() => expect(late.got.at(-1)).toMatchObject({ watchId: 0, compactRevision: 20 }));
   });
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../../verify/cluster.js';
 import type { PbWatchResponse } from '../../verify/client.js';
+import { eventually } from '../e2e/cluster-harness.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'etcd-ts-snapshot-watch-'));
 let cluster: Cluster | undefined;
@@ -19,29 +20,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function eventually(check: () => void, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 describe('watches across a snapshot install', () => {
   it('deliver every event from their start revision, current and future watches alike', async () => {
     cluster = await Cluster.start({ size: 3, binary: 'etcd-ts', dir, snapshotCount: 100, quotaBackendBytes: 0, progressNotifyMs: 500, seed: 1 });
-    let leader: number | null = null;
-    for (let i = 0; i < 50 && leader === null; i++) {
-      leader = await cluster.leader();
-      if (leader === null) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(leader).not.toBeNull();
-    const cut = (leader! + 1) % 3;
-    const writer = cluster.client(leader!);
+    const c = cluster;
+    const leader = await eventually(async () => (await c.leader()) ?? Promise.reject(new Error('no leader yet')), 10_000);
+    const cut = (leader + 1) % 3;
+    const writer = cluster.client(leader);
     const startRev = (await writer.execute({ type: 'put', key: 'before', value: 'x', lease: '0' }, 5000)).revision;
 
     // watches on the member about to be cut off: from now, and from a revision it has not reached
@@ -65,7 +50,7 @@ describe('watches across a snapshot install', () => {
     );
     stream.create({ key: 'bulk/', end: 'bulk0', startRevision: 0, prevKv: false, progressNotify: true, filters: [] });
     stream.create({ key: 'bulk/', end: 'bulk0', startRevision: futureStart, prevKv: false, progressNotify: true, filters: [] });
-    await eventually(() => expect(created).toBe(2), 10_000);
+    await eventually(async () => expect(created).toBe(2), 10_000);
 
     for (let other = 0; other < 3; other++) {
       if (other !== cut) {
@@ -89,17 +74,15 @@ describe('watches across a snapshot install', () => {
 
     // the member caught up through a snapshot (the log it missed was compacted away)
     const metricsUrl = `http://${cluster.endpoint(cut)}/metrics`;
-    let metrics = '';
-    for (const deadline = Date.now() + 60_000; !/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m.test(metrics); ) {
-      expect(Date.now(), 'no snapshot received').toBeLessThan(deadline);
-      await new Promise((r) => setTimeout(r, 500));
-      metrics = await fetch(metricsUrl).then((r) => r.text(), () => '');
-    }
-    await eventually(() => expect(got.get('0')!.length).toBe(total), 30_000);
+    await eventually(async () => {
+      const metrics = await fetch(metricsUrl).then((r) => r.text());
+      expect(metrics).toMatch(/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m);
+    }, 60_000);
+    await eventually(async () => expect(got.get('0')!.length).toBe(total), 30_000);
     const current = got.get('0')!;
     expect(current[0]).toBe(startRev + 1);
     expect(current.every((r, i) => i === 0 || r === current[i - 1]! + 1)).toBe(true);
-    await eventually(() => expect(got.get('1')!.length).toBe(lastRev - futureStart + 1), 30_000);
+    await eventually(async () => expect(got.get('1')!.length).toBe(lastRev - futureStart + 1), 30_000);
     const future = got.get('1')!;
     expect(future[0]).toBe(futureStart);
     expect(future.every((r, i) => i === 0 || r === future[i - 1]! + 1)).toBe(true);
@@ -107,7 +90,7 @@ describe('watches across a snapshot install', () => {
     // a progress notification at revision h says every event up to h was sent
     const firstOf = (watch: string) => (watch === '0' ? startRev + 1 : futureStart);
     const owed = (p: (typeof progress)[number]) => Math.max(0, Math.min(p.revision, lastRev) - firstOf(p.watch) + 1);
-    await eventually(() => expect(progress.some((p) => p.revision >= lastRev)).toBe(true), 10_000);
+    await eventually(async () => expect(progress.some((p) => p.revision >= lastRev)).toBe(true), 10_000);
     expect(progress.filter((p) => p.delivered < owed(p))).toEqual([]);
     stream.close();
   });
