@@ -15,6 +15,8 @@ export interface ClosedGeneration {
   revs: number[];
 }
 
+import { keyHash } from './key-table.js';
+
 /** What a key looked like at some revision, found through the index alone. */
 export interface IndexedRevision {
   main: number;
@@ -51,8 +53,13 @@ export class KeyIndex {
   /** the live put's main revision, so that a read of the latest value touches this object alone */
   private liveMod = 0;
 
+  /** the key's hash, kept so that the key table can pass over other keys without reading their strings */
+  readonly hash: number;
+
   /** `key` is the raw key bytes as a latin1 string (one char per byte, byte order). */
-  constructor(readonly key: string) {}
+  constructor(readonly key: string) {
+    this.hash = keyHash(key);
+  }
 
   isLive(): boolean {
     return this.value !== undefined;

@@ -1,8 +1,9 @@
 // The in-memory key index (etcd's treeIndex): every key's KeyIndex, in key order.
-// A Map answers point lookups; ordered iteration uses a two-level sorted list of
-// chunks (a flat B+tree), which keeps inserts O(sqrt n) with tiny constants.
+// A hash table answers point lookups; ordered iteration uses a two-level sorted list
+// of chunks (a flat B+tree), which keeps inserts O(sqrt n) with tiny constants.
 
 import { KeyIndex } from './key-index.js';
+import { KeyTable } from './key-table.js';
 
 const MAX_CHUNK = 1024;
 
@@ -23,7 +24,7 @@ export function inRange(k: string, from: string, to: RangeEnd): boolean {
 }
 
 export class TreeIndex {
-  private readonly byKey = new Map<string, KeyIndex>();
+  private readonly byKey = new KeyTable();
   private chunks: KeyIndex[][] = [[]];
   /** first key of each chunk (chunk 0 may be empty only when the index is) */
   private firsts: string[] = [''];
@@ -44,7 +45,7 @@ export class TreeIndex {
   /** Adds an empty KeyIndex for a key the caller knows is absent (one hash lookup saved per new key). */
   insert(key: string): KeyIndex {
     const ki = new KeyIndex(key);
-    this.byKey.set(key, ki);
+    this.byKey.add(ki);
     // appending past the last key is common (sequential keys, restores): skip the search
     const lastChunk = this.chunks[this.chunks.length - 1]!;
     const last = lastChunk[lastChunk.length - 1];
