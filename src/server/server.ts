@@ -97,6 +97,8 @@ export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
   private storeRef: MvccStore;
+  /** set while a leader's snapshot replaces the store: reads wait for it (see read()) */
+  private storeSwap: Promise<void> | undefined;
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
@@ -326,16 +328,13 @@ export class EtcdServer {
     await rm(incoming, { recursive: true, force: true });
     await MvccStore.restore(incoming, stream);
     await this.applyChain;
-    const old = this.storeRef;
-    await old.close();
-    await rm(this.dbDir, { recursive: true, force: true });
-    await rename(incoming, this.dbDir);
-    this.storeRef = await MvccStore.open({
-      dir: this.dbDir,
-      maxTxnOps: this.config.maxTxnOps,
-      logger: this.log.child({ caller: 'mvcc' }),
-      replacing: old,
-    });
+    const swap = this.swapStore(incoming);
+    this.storeSwap = swap;
+    try {
+      await swap;
+    } finally {
+      this.storeSwap = undefined;
+    }
     this.storeIndexAtOpen = this.storeRef.consistentIndex;
     this.lessor.reset();
     for (const [id, record] of await this.storeRef.leaseRecords()) {
@@ -346,6 +345,20 @@ export class EtcdServer {
     for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
     if (this.isLeader) this.lessor.promote(this.config.electionMs);
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
+  }
+
+  /** Closes the current store and opens the one written at `incoming` in its place. */
+  private async swapStore(incoming: string): Promise<void> {
+    const old = this.storeRef;
+    await old.close();
+    await rm(this.dbDir, { recursive: true, force: true });
+    await rename(incoming, this.dbDir);
+    this.storeRef = await MvccStore.open({
+      dir: this.dbDir,
+      maxTxnOps: this.config.maxTxnOps,
+      logger: this.log.child({ caller: 'mvcc' }),
+      replacing: old,
+    });
   }
 
   /** A peer told us we were removed from the cluster while we were away. */
@@ -382,6 +395,24 @@ export class EtcdServer {
   /** The key-value store; replaced when a snapshot from the leader is installed. */
   get store(): MvccStore {
     return this.storeRef;
+  }
+
+  /**
+   * Runs a client read on the store. While a leader's snapshot is being swapped in, the
+   * read waits for the new store instead of failing on the closed one; a read the swap
+   * cut short is run again there (the new store is only newer, so a read that was
+   * linearizable stays so).
+   */
+  async read<T>(fn: (store: MvccStore) => Promise<T>): Promise<T> {
+    for (;;) {
+      if (this.storeSwap) await this.storeSwap;
+      const store = this.storeRef;
+      try {
+        return await fn(store);
+      } catch (err) {
+        if (store === this.storeRef && this.storeSwap === undefined) throw err;
+      }
+    }
   }
 
   /** Called after each snapshot this member takes (old WAL and snap files may then go). */
@@ -876,7 +907,7 @@ export class EtcdServer {
     const out: Buffer[] = [];
     for (const k of lease.keys) {
       const key = Buffer.from(k, 'latin1');
-      const r = await this.store.range({ key });
+      const r = await this.read((store) => store.range({ key }));
       if (r.kvs[0]?.lease === id) out.push(key);
       else lease.keys.delete(k);
     }

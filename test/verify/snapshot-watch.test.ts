@@ -1,7 +1,8 @@
 // Regression (soak seed 301, member+kill): watches open on a member that installs a
 // leader snapshot must go on from where they were, catching up from the new store's
 // history. Before the fix they stayed bound to the replaced store: no events, yet
-// timed progress notifications claimed the member's new revision.
+// timed progress notifications claimed the member's new revision. Reads sent to the
+// member meanwhile must not fail on the store being replaced.
 // Three etcd-ts processes behind the jepsen peer proxies; one member is blackholed
 // while the others write past the leader's 5000-entry catch-up window.
 
@@ -70,6 +71,24 @@ describe('watches across a snapshot install', () => {
       }),
     );
     expect(lastRev).toBe(startRev + total);
+
+    // Reads on the cut member go on while it swaps in the leader's store: each waits for
+    // the new store rather than failing on the closed one (serializable, so the member
+    // answers them itself, without the leader).
+    const reader = cluster.client(cut);
+    const readErrors: string[] = [];
+    let reads = 0;
+    let reading = true;
+    const readLoop = (async () => {
+      while (reading) {
+        try {
+          await reader.execute({ type: 'range', key: 'before', end: '', serializable: true }, 10_000);
+          reads++;
+        } catch (err) {
+          readErrors.push((err as Error).message);
+        }
+      }
+    })();
     cluster.network.healAll();
 
     // the member caught up through a snapshot (the log it missed was compacted away)
@@ -78,6 +97,10 @@ describe('watches across a snapshot install', () => {
       const metrics = await fetch(metricsUrl).then((r) => r.text());
       expect(metrics).toMatch(/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m);
     }, 60_000);
+    reading = false;
+    await readLoop;
+    expect(readErrors).toEqual([]);
+    expect(reads).toBeGreaterThan(0);
     await eventually(async () => expect(got.get('0')!.length).toBe(total), 30_000);
     const current = got.get('0')!;
     expect(current[0]).toBe(startRev + 1);

@@ -49,7 +49,7 @@ export function kvService(server: EtcdServer, headers: Headers): UntypedServiceI
         checkLeader(server, call.metadata);
         await server.linearizableReadNotify();
       }
-      const r = await server.store.range(range);
+      const r = await server.read((store) => store.range(range));
       return rangeRespToPb(r, headers.make(r.revision));
     }),
 
@@ -79,7 +79,7 @@ export function kvService(server: EtcdServer, headers: Headers): UntypedServiceI
         // Like etcd: a txn that only reads is served locally, after a ReadIndex unless
         // every one of its ranges asked for a serializable read.
         if (!isTxnSerializable(req)) await server.linearizableReadNotify();
-        const r = await server.store.txn(txn, 0);
+        const r = await server.read((store) => store.txn(txn, 0));
         return txnRespToPb(r, headers.make(r.revision));
       }
       checkQuota(server, 0);

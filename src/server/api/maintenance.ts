@@ -63,13 +63,13 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Untype
 
     Hash: unary(async () => {
       checkNotLearner(server);
-      const r = await server.store.hash();
+      const r = await server.read((store) => store.hash());
       return { header: headers.make(r.revision), hash: r.hash };
     }),
 
     HashKV: unary(async (req: { revision: Int64 }) => {
       checkNotLearner(server);
-      const r = await server.store.hashKV(toNumber(req.revision));
+      const r = await server.read((store) => store.hashKV(toNumber(req.revision)));
       return { header: headers.make(r.revision), hash: r.hash, compact_revision: r.compactRevision };
     }),
 
