@@ -6,6 +6,8 @@
 // Example (etcd's key_index.go): put@1 put@2 tombstone@3 put@4 tombstone@5
 //   generations: {1,2,3(t)} {4,5(t)} {}
 
+import { keyHash } from './key-table.js';
+
 /** A generation closed by a tombstone (its last revision). `revs` is flattened [main0, sub0, main1, sub1, ...]. */
 export interface ClosedGeneration {
   /** puts in this generation since creation, including compacted-away ones, plus the tombstone */
@@ -14,8 +16,6 @@ export interface ClosedGeneration {
   created: number;
   revs: number[];
 }
-
-import { keyHash } from './key-table.js';
 
 /** What a key looked like at some revision, found through the index alone. */
 export interface IndexedRevision {

@@ -34,8 +34,8 @@ describe('KeyTable', () => {
   });
 
   it('tells apart keys whose hashes collide (long keys that differ only in the middle)', () => {
-    const head = 'h'.repeat(200);
-    const tail = 't'.repeat(200);
+    const head = 'h'.repeat(10_000);
+    const tail = 't'.repeat(10_000);
     const pool = Array.from({ length: 300 }, (_, i) => `${head}${i.toString().padStart(4, '0')}${tail}`);
     expect(new Set(pool.map(keyHash)).size).toBe(1); // all collide: every probe run is one cluster
     churn(pool, 2, 3000);
