@@ -18,9 +18,9 @@ import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
 import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { idHex } from './ids.js';
-import { type Listener, createGrpcServer, serveClient, serveMetrics, servePeer } from './listener/index.js';
+import { type Listener, GrpcServer, serveClient, serveMetrics, servePeer } from './listener/index.js';
 import { createLogger } from './logger.js';
-import { Metrics, grpcMetricsInterceptor } from './metrics.js';
+import { Metrics, grpcCallMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
@@ -121,7 +121,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   server.setForwarder((leader) => transport.forwardTo(leader, server.requestTimeoutMs()));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
-  const grpcServer = createGrpcServer({ maxRequestBytes: cfg.maxRequestBytes, interceptors: [grpcMetricsInterceptor(metrics)] });
+  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {

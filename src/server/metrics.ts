@@ -4,7 +4,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import * as grpc from '@grpc/grpc-js';
+import type { CallObserver, MethodDefinition } from './grpc/call.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -576,13 +576,12 @@ const GRPC_CODE_NAMES: Record<number, string> = {
 };
 
 /**
- * A server interceptor counting calls and messages as go-grpc-prometheus does. Pass it to
- * createGrpcServer({ interceptors: [grpcMetricsInterceptor(metrics)] }). A call that grpc-js
- * itself ends before any handler runs (an over-large or undecodable request) is counted as
- * started but not as handled: grpc-js sends that status without passing it through
- * interceptors.
+ * Counts calls and messages as go-grpc-prometheus does:
+ * `new GrpcServer({ observe: grpcCallMetrics(metrics) })`. Every call is counted as
+ * handled with the status it ended with, those refused before a handler ran (an
+ * over-large or undecodable request) included.
  */
-export function grpcMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor {
+export function grpcCallMetrics(metrics: Metrics): (method: MethodDefinition) => CallObserver {
   // The counters of one method never change: look them up once per method, not per call.
   interface MethodCounters {
     labels: { grpc_type: string; grpc_service: string; grpc_method: string };
@@ -592,7 +591,7 @@ export function grpcMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor
     handled: Map<number, Counter>;
   }
   const byPath = new Map<string, MethodCounters>();
-  const countersFor = (method: grpc.ServerMethodDefinition<unknown, unknown>): MethodCounters => {
+  const countersFor = (method: MethodDefinition): MethodCounters => {
     let c = byPath.get(method.path);
     if (c === undefined) {
       const slash = method.path.lastIndexOf('/');
@@ -614,40 +613,20 @@ export function grpcMetricsInterceptor(metrics: Metrics): grpc.ServerInterceptor
     }
     return c;
   };
-  return (method, call) => {
+  return (method) => {
     const c = countersFor(method);
-    let handled = false;
-    const finish = (code: number): void => {
-      if (handled) return;
-      handled = true;
-      let counter = c.handled.get(code);
-      if (counter === undefined) {
-        counter = metrics.grpcHandled.labels({ ...c.labels, grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown' });
-        c.handled.set(code, counter);
-      }
-      counter.inc();
+    c.started.inc();
+    return {
+      received: () => c.received.inc(),
+      sent: () => c.sent.inc(),
+      handled: (code) => {
+        let counter = c.handled.get(code);
+        if (counter === undefined) {
+          counter = metrics.grpcHandled.labels({ ...c.labels, grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown' });
+          c.handled.set(code, counter);
+        }
+        counter.inc();
+      },
     };
-    return new grpc.ServerInterceptingCall(call, {
-      start(next) {
-        c.started.inc();
-        next({
-          onReceiveMessage(message, nextMessage) {
-            c.received.inc();
-            nextMessage(message);
-          },
-          onCancel() {
-            finish(grpc.status.CANCELLED);
-          },
-        });
-      },
-      sendMessage(message, next) {
-        c.sent.inc();
-        next(message);
-      },
-      sendStatus(status, next) {
-        finish(status.code);
-        next(status);
-      },
-    });
   };
 }

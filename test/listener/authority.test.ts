@@ -20,7 +20,7 @@ import {
   stripAuthorityScheme,
   type HeaderField,
 } from '../../src/server/listener/authority.js';
-import { createGrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
+import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
 import { captureLogger, makePki, type TestPki } from './helpers.js';
 
@@ -358,7 +358,7 @@ interface StatusReply {
 }
 
 /** Status answers with the caller's peer address and its x-call metadata in `errors`. */
-function addStatusService(server: grpc.Server): void {
+function addStatusService(server: GrpcServer): void {
   server.addService(MaintenanceClient.service, {
     Status(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       callback(null, {
@@ -411,7 +411,7 @@ describe('serveClient with the shim', () => {
   });
 
   async function start(url: string, secure: boolean): Promise<{ listener: Listener; lines: Array<Record<string, unknown>> }> {
-    const server = createGrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
     addStatusService(server);
     const { logger, lines } = captureLogger();
     const ctx = secure

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import type { GrpcServer } from '../../src/server/grpc/server.js';
 import * as protoLoader from '@grpc/proto-loader';
 import pino, { type Logger } from 'pino';
 
@@ -22,7 +23,7 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 export const KVClient = loaded.etcdserverpb.KV;
 
 /** Registers a KV service whose Range answers every key with the value "bar", except "error". */
-export function addRangeService(server: grpc.Server): void {
+export function addRangeService(server: GrpcServer): void {
   server.addService(KVClient.service, {
     Range(call: grpc.ServerUnaryCall<{ key: Buffer }, unknown>, callback: grpc.sendUnaryData<unknown>) {
       if (call.request.key.toString() === 'error') {

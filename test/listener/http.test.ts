@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpHandler, createMetricsHttpHandler, type HealthResult } from '../../src/server/http/index.js';
-import { createGrpcServer, serveClient, serveMetrics, type Listener } from '../../src/server/listener/index.js';
+import { GrpcServer, serveClient, serveMetrics, type Listener } from '../../src/server/listener/index.js';
 import { METRICS_CONTENT_TYPE, Metrics } from '../../src/server/metrics.js';
 import { captureLogger } from './helpers.js';
 
@@ -47,7 +47,7 @@ describe('HTTP endpoints (shapes as served by etcd 3.4.23)', () => {
       extra: [{ prefix: '/v3/', handler: (req, res) => res.end(`gateway ${req.method} ${req.url}`) }],
       logger,
     });
-    const server = createGrpcServer({ maxRequestBytes: 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1024 });
     const l: Listener = await serveClient(new URL('http://127.0.0.1:0'), undefined, server, handler, logger);
     cleanups.push(async () => {
       await l.close();

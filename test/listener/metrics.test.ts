@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { exponentialBuckets, formatFloat, grpcMetricsInterceptor, Metrics, Registry } from '../../src/server/metrics.js';
-import { createGrpcServer, serveClient } from '../../src/server/listener/index.js';
+import { exponentialBuckets, formatFloat, grpcCallMetrics, Metrics, Registry } from '../../src/server/metrics.js';
+import { GrpcServer, serveClient } from '../../src/server/listener/index.js';
 import { addRangeService, captureLogger, KVClient, range } from './helpers.js';
 
 describe('formatFloat (Go strconv "g", -1)', () => {
@@ -121,7 +121,7 @@ describe('Metrics', () => {
   });
 });
 
-describe('grpcMetricsInterceptor', () => {
+describe('grpcCallMetrics', () => {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
@@ -129,7 +129,7 @@ describe('grpcMetricsInterceptor', () => {
 
   it('counts started and handled calls and messages with go-grpc-prometheus labels', async () => {
     const m = new Metrics();
-    const server = createGrpcServer({ maxRequestBytes: 1024, interceptors: [grpcMetricsInterceptor(m)] });
+    const server = new GrpcServer({ maxRequestBytes: 1024, observe: grpcCallMetrics(m) });
     addRangeService(server);
     const { logger } = captureLogger();
     const l = await serveClient(new URL('http://127.0.0.1:0'), undefined, server, (_q: http.IncomingMessage, r: http.ServerResponse) => r.end(), logger);

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { createGrpcServer, serveClient, sniffProtocol, HTTP2_PREFACE, type Listener } from '../../src/server/listener/index.js';
+import { GrpcServer, serveClient, sniffProtocol, HTTP2_PREFACE, type Listener } from '../../src/server/listener/index.js';
 import { addRangeService, captureLogger, KVClient, range } from './helpers.js';
 
 const hello: http.RequestListener = (req, res) => {
@@ -57,8 +57,8 @@ describe('serveClient over plain TCP', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function start(urls: string[], opts = {}): Promise<{ listeners: Listener[]; server: grpc.Server; lines: Array<Record<string, unknown>> }> {
-    const server = createGrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
+  async function start(urls: string[], opts = {}): Promise<{ listeners: Listener[]; server: GrpcServer; lines: Array<Record<string, unknown>> }> {
+    const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
     addRangeService(server);
     const { logger, lines } = captureLogger();
     const listeners: Listener[] = [];
@@ -87,7 +87,7 @@ describe('serveClient over plain TCP', () => {
     expect(await httpGet(`${url}/health`)).toEqual({ status: 200, body: 'hello /health' });
   });
 
-  it('shares one grpc.Server between several URLs', async () => {
+  it('shares one GrpcServer between several URLs', async () => {
     const { listeners } = await start(['http://127.0.0.1:0', 'http://localhost:0']);
     const [a, b] = listeners.map((l) => l.url);
     expect(new URL(a!).port).not.toBe(new URL(b!).port);
@@ -132,7 +132,7 @@ describe('serveClient over plain TCP', () => {
     const { listeners } = await start(['http://127.0.0.1:0']);
     const port = new URL(listeners[0]!.url).port;
     const { logger } = captureLogger();
-    const server = createGrpcServer({ maxRequestBytes: 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1024 });
     cleanups.push(() => server.forceShutdown());
     await expect(serveClient(new URL(`http://127.0.0.1:${port}`), undefined, server, hello, logger)).rejects.toThrow(
       `listen tcp 127.0.0.1:${port}: bind: address already in use`,
@@ -141,7 +141,7 @@ describe('serveClient over plain TCP', () => {
 
   it('refuses URLs it cannot bind', async () => {
     const { logger } = captureLogger();
-    const server = createGrpcServer({ maxRequestBytes: 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1024 });
     cleanups.push(() => server.forceShutdown());
     await expect(serveClient(new URL('unix://foo:1'), undefined, server, hello, logger)).rejects.toThrow(/unsupported scheme "unix"/);
     await expect(serveClient(new URL('http://127.0.0.1'), undefined, server, hello, logger)).rejects.toThrow(/has no port/);
@@ -170,7 +170,7 @@ describe('serveClient over plain TCP', () => {
   });
 
   it('caps received messages at maxRequestBytes + 512 KiB', async () => {
-    const server = createGrpcServer({ maxRequestBytes: 1000 });
+    const server = new GrpcServer({ maxRequestBytes: 1000 });
     addRangeService(server);
     const { logger } = captureLogger();
     const l = await serveClient(new URL('http://127.0.0.1:0'), undefined, server, hello, logger);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { createGrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
+import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls, TlsConfigError, type TlsContext } from '../../src/server/tls.js';
 import { addRangeService, captureLogger, KVClient, makePki, range, read, type TestPki } from './helpers.js';
 
@@ -37,7 +37,7 @@ describe('serveClient over TLS', () => {
   });
 
   async function start(urls: string[], ctx: TlsContext): Promise<{ listeners: Listener[]; lines: Array<Record<string, unknown>> }> {
-    const server = createGrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
     addRangeService(server);
     const { logger, lines } = captureLogger();
     const listeners: Listener[] = [];
@@ -110,7 +110,7 @@ describe('serveClient over TLS', () => {
     expect(out).toMatchObject({ code: 0, stdout: 'foo\nbar\n' });
   });
 
-  it('mixes https and http URLs on one grpc.Server', async () => {
+  it('mixes https and http URLs on one GrpcServer', async () => {
     const { listeners, lines } = await start(['https://127.0.0.1:0', 'http://127.0.0.1:0'], await mtlsContext());
     const [secure, plain] = listeners.map((l) => l.url);
     expect(lines.some((l) => l.msg === 'scheme is HTTP while key and cert files are present; ignoring key and cert files')).toBe(true);
@@ -163,7 +163,7 @@ describe('loadTls', () => {
       '/x',
       [],
     );
-    const server = createGrpcServer({ maxRequestBytes: 1024 });
+    const server = new GrpcServer({ maxRequestBytes: 1024 });
     const { logger } = captureLogger();
     const l = await serveClient(new URL('https://127.0.0.1:0'), ctx, server, health, logger);
     try {
@@ -213,7 +213,7 @@ describe('loadTls', () => {
       expect((await loadTls(info, dir, ['127.0.0.1'])).certFile).toBe(ctx.certFile);
       expect(readFileSync(ctx.certFile).equals(first)).toBe(true);
 
-      const server = createGrpcServer({ maxRequestBytes: 1024 * 1024 });
+      const server = new GrpcServer({ maxRequestBytes: 1024 * 1024 });
       addRangeService(server);
       const { logger } = captureLogger();
       const l = await serveClient(new URL('https://127.0.0.1:0'), ctx, server, health, logger);

@@ -9,6 +9,7 @@ import { Errors } from '../errors.js';
 import { type Int64, toNumber, type } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, requiresLeader } from './common.js';
+import { GRPC_OVERHEAD_BYTES } from '../grpc/server.js';
 
 interface PbWatchRequest {
   create_request?: {
@@ -28,14 +29,13 @@ interface PbWatchRequest {
 const FILTER_NOPUT = 0;
 const FILTER_NODELETE = 1;
 const WatchResponse = type('etcdserverpb.WatchResponse');
-/** etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead. */
-const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 export function watchService(
   server: EtcdServer,
   headers: Headers,
   progressNotifyIntervalMs: number,
 ): UntypedServiceImplementation {
+  // etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead
   const fragmentBytes = server.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   return {
     Watch: (call: ServerDuplexStream<PbWatchRequest, object>) => {

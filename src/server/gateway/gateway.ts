@@ -18,6 +18,7 @@ import {
   writeUnary,
 } from './respond.js';
 import { type GatewayRpc, gatewayRpcs } from './routes.js';
+import { GRPC_OVERHEAD_BYTES } from '../grpc/server.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -25,8 +26,6 @@ export interface GatewayOptions {
   maxRequestBytes: number;
 }
 
-/** etcd's gRPC server accepts messages up to max-request-bytes plus this. */
-const GRPC_OVERHEAD_BYTES = 512 * 1024;
 /**
  * How much JSON one message may take before decoding: base64 and field names make JSON
  * bigger than the message, so twice the message limit, which any message etcd accepts fits.

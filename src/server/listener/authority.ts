@@ -2,17 +2,17 @@
 // deployment guide writes it) open each connection they make to one endpoint with the target
 // "passthrough:///http://IP:2379" and send `:authority: http://IP:2379`. Go's HTTP/2 server,
 // and so etcd, accepts that; Node's (nghttp2) refuses any authority holding "/" with
-// RST_STREAM PROTOCOL_ERROR before grpc-js sees the request, and has no switch for it.
+// RST_STREAM PROTOCOL_ERROR before the gRPC server sees the request, and has no switch for it.
 //
-// So every gRPC connection is handed to grpc-js through a shim that reads the client's frames
-// and rewrites their header blocks: the HPACK state of the client's encoder is followed with
-// a decoder of our own, the scheme is cut from `:authority`, and each block is encoded again
-// without the dynamic table, so grpc-js's decoder never needs the client's table. Every other
-// frame, and everything the server sends, passes through untouched.
+// So such a connection is handed to the gRPC server through a shim that reads the client's
+// frames and rewrites their header blocks: the HPACK state of the client's encoder is
+// followed with a decoder of our own, the scheme is cut from `:authority`, and each block is
+// encoded again without the dynamic table, so Node's HPACK decoder never needs the client's
+// table. Every other frame, and everything the server sends, passes through untouched.
 
 import { Duplex } from 'node:stream';
 import type net from 'node:net';
-import type * as grpc from '@grpc/grpc-js';
+import type { ConnectionInjector } from '../grpc/server.js';
 
 /** The 24 bytes every HTTP/2 client connection starts with (RFC 9113 §3.4). */
 const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -26,7 +26,7 @@ const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
 
 /**
- * What Node's HTTP/2 server (so grpc-js's) advertises and never changes: the largest frame a
+ * What Node's HTTP/2 server (so the gRPC server's) advertises and never changes: the largest frame a
  * client may send, and the dynamic table its HPACK encoder may use.
  */
 const NODE_MAX_FRAME_SIZE = 16384;
@@ -45,7 +45,7 @@ export class AuthorityRewriteError extends Error {
 }
 
 /**
- * The authority grpc-js can be given for one a client sent: a value holding "/" loses its
+ * The authority the gRPC server can be given for one a client sent: a value holding "/" loses its
  * "scheme://" and anything from the next "/" on ("http://127.0.0.1:2379/" → "127.0.0.1:2379").
  * Values without "/" are returned as they are.
  */
@@ -332,7 +332,7 @@ interface PendingHeaders {
 }
 
 /**
- * Rewrites a client's HTTP/2 byte stream (from its first byte, the preface) for grpc-js: every
+ * Rewrites a client's HTTP/2 byte stream (from its first byte, the preface) for the gRPC server: every
  * header block is decoded and encoded again with `:authority` fixed; all other bytes are
  * passed on as they came, as slices of the input chunks where the frames allow.
  */
@@ -354,7 +354,7 @@ export class AuthorityRewriter {
     this.decoder = new HpackDecoder(headerTableSize);
   }
 
-  /** The bytes to give grpc-js for `chunk`; throws AuthorityRewriteError on malformed input. */
+  /** The bytes to give the gRPC server for `chunk`; throws AuthorityRewriteError on malformed input. */
   transform(chunk: Buffer): Buffer[] {
     if (this.passthroughOnly) return [chunk];
     const out: Buffer[] = [];
@@ -510,10 +510,10 @@ export class AuthorityRewriter {
 }
 
 // ---------------------------------------------------------------------------------------
-// The connection grpc-js is given
+// The connection the gRPC server is given
 
 /**
- * The client's HTTP/2 connection as grpc-js should see it: reads are the socket's bytes run
+ * The client's HTTP/2 connection as the gRPC server should see it: reads are the socket's bytes run
  * through an AuthorityRewriter, writes go to the socket unchanged. Client frames that cannot
  * be followed destroy the socket, after `onMalformed` is told why.
  */
@@ -535,7 +535,7 @@ export class AuthorityFixingConnection extends Duplex {
       try {
         out = this.rewriter.transform(chunk);
       } catch (err) {
-        // Whatever went wrong, it is this one connection's problem, not grpc-js's.
+        // Whatever went wrong, it is this one connection's problem, not the gRPC server's.
         onMalformed?.(err instanceof Error ? err : new Error(String(err)));
         this.destroy();
         return;
@@ -546,7 +546,7 @@ export class AuthorityFixingConnection extends Duplex {
     });
     socket.on('end', () => this.push(null));
     // A reset is for the socket's owner to log, if it wants; 'close' follows and ends this
-    // stream, and so grpc-js's session.
+    // stream, and so the gRPC server's session.
     socket.on('error', () => {});
     socket.on('close', () => this.destroy());
     socket.on('drain', () => this.onDrain?.());
@@ -611,12 +611,12 @@ export class AuthorityFixingConnection extends Duplex {
 }
 
 /**
- * Hands a client's HTTP/2 connection to grpc-js through an AuthorityFixingConnection, and
- * carries the client's address over to the session grpc-js gets, so that call.getPeer()
+ * Hands a client's HTTP/2 connection to the gRPC server through an AuthorityFixingConnection, and
+ * carries the client's address over to the session the gRPC server gets, so that call.getPeer()
  * still names the client. `onMalformed` hears why a connection was cut for bad frames.
  */
 export function injectGrpcConnection(
-  injector: grpc.ConnectionInjector,
+  injector: ConnectionInjector,
   socket: net.Socket,
   onMalformed?: (err: Error) => void,
 ): void {
@@ -651,7 +651,7 @@ function exposePeerAddress(conn: Duplex, socket: net.Socket): void {
  * What the start of an HTTP/2 connection says about the shim: `undecided` until the first
  * header block is complete, then whether its `:authority` needs mending. A grpc-go channel
  * uses one authority for all its calls, so a connection whose first call is fine is handed
- * to grpc-js untouched and pays nothing; anything unparsable goes through the shim, which
+ * to the gRPC server untouched and pays nothing; anything unparsable goes through the shim, which
  * refuses it properly.
  */
 export function inspectFirstHeaders(head: Buffer): 'undecided' | 'clean' | 'mend' {
@@ -704,7 +704,7 @@ export const EMPTY_SETTINGS_FRAME = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
 
 /**
  * `head` without the client's first SETTINGS acknowledgement (the answer to
- * EMPTY_SETTINGS_FRAME, which grpc-js never sent and must not see), or undefined when
+ * EMPTY_SETTINGS_FRAME, which the gRPC server never sent and must not see), or undefined when
  * that acknowledgement has not arrived yet.
  */
 export function withoutFirstSettingsAck(head: Buffer): Buffer | undefined {

@@ -1,15 +1,15 @@
 // One listening socket per URL carrying gRPC and HTTP/1.1 on the same port, plain or TLS,
 // as etcd does with cmux: every accepted connection is classified once (by ALPN under TLS,
-// else by its first bytes) and handed whole to grpc-js or to Node's HTTP/1.1 server.
+// else by its first bytes) and handed whole to the gRPC server (src/server/grpc) or to Node's HTTP/1.1 server.
 
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
 import { EMPTY_SETTINGS_FRAME, injectGrpcConnection, inspectFirstHeaders, withoutFirstSettingsAck } from './authority.js';
 import { sniffProtocol } from './sniff.js';
+import type { GrpcServer } from '../grpc/server.js';
 
 export interface Listener {
   /** The bound URL, with port 0 resolved to the port the kernel chose. */
@@ -41,7 +41,7 @@ const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 export function serveClient(
   url: URL,
   tls: TlsContext | undefined,
-  grpcServer: grpc.Server,
+  grpcServer: GrpcServer,
   httpListener: http.RequestListener,
   logger: Logger,
   opts: ServeOptions = {},
@@ -58,7 +58,7 @@ export function servePeer(
   tls: TlsContext | undefined,
   httpListener: http.RequestListener,
   logger: Logger,
-  grpcServer?: grpc.Server,
+  grpcServer?: GrpcServer,
   opts: ServeOptions = {},
 ): Promise<Listener> {
   return serve({ role: 'peer', url, tls, grpcServer, httpListener, logger, opts });
@@ -82,7 +82,7 @@ interface ServeParams {
   role: 'client' | 'peer' | 'metrics';
   url: URL;
   tls: TlsContext | undefined;
-  grpcServer: grpc.Server | undefined;
+  grpcServer: GrpcServer | undefined;
   httpListener: http.RequestListener;
   logger: Logger;
   opts: ServeOptions;
@@ -111,9 +111,9 @@ async function serve(p: ServeParams): Promise<Listener> {
   }
   const timeoutMs = p.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
-  // grpc-js does TLS itself only for sockets it accepts; we terminate TLS first so that the
-  // same handshake can lead to HTTP/1.1 too, and give grpc-js the decrypted socket.
-  const injector = p.grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // TLS is terminated here, before the protocol is known, so that the same handshake can
+  // lead to HTTP/1.1 too; the gRPC server gets the decrypted socket.
+  const injector = p.grpcServer?.createConnectionInjector();
   const httpServer = http.createServer(
     { headersTimeout: timeoutMs, requestTimeout: Math.max(timeoutMs, HTTP_REQUEST_TIMEOUT_MS), connectionsCheckingInterval: Math.min(timeoutMs, 30_000) },
     p.httpListener,
@@ -133,7 +133,7 @@ async function serve(p: ServeParams): Promise<Listener> {
     }
     // grpc-go dialled with a URL endpoint (etcdctl endpoint status, defrag...) sends
     // `:authority: http://host:port`, which nghttp2 refuses: such connections go through a
-    // shim that mends it. Every other connection goes to grpc-js as it is.
+    // shim that mends it. Every other connection goes to the gRPC server as it is.
     if (mend) {
       injectGrpcConnection(injector, socket, (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'));
     } else {
@@ -151,7 +151,7 @@ async function serve(p: ServeParams): Promise<Listener> {
   const sniff = (socket: net.Socket): void => {
     let head: Buffer = Buffer.alloc(0);
     // A client that waits for the server's preface before its first request gets an empty
-    // SETTINGS from us (its acknowledgement is taken out before grpc-js sees the bytes).
+    // SETTINGS from us (its acknowledgement is taken out before the gRPC server sees the bytes).
     let prefaceTimer: NodeJS.Timeout | undefined;
     let prefaceSent = false;
     const onTimeout = (): void => {
@@ -187,7 +187,7 @@ async function serve(p: ServeParams): Promise<Listener> {
       socket.pause();
       socket.unshift(head);
       if (kind === 'h2') {
-        // grpc-js's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
+        // Node's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
         // that skipped ALPN but speaks HTTP/2 is treated as if it had negotiated it.
         if (socket instanceof tls.TLSSocket && socket.alpnProtocol === false) socket.alpnProtocol = 'h2';
         toGrpc(socket, authority === 'mend');

@@ -1,0 +1,188 @@
+// One gRPC call on one HTTP/2 stream, with the surface the member's handlers use (the
+// same one grpc-js's call objects offer them, and the gateway's stand-ins): `request`,
+// `metadata`, `cancelled`, `getPeer()`, and for streams write/end, 'data', 'end',
+// 'drain', 'cancelled', and `emit('error', status)` to end with a status.
+
+import { EventEmitter } from 'node:events';
+import type http2 from 'node:http2';
+import { status as Code, type Metadata } from '@grpc/grpc-js';
+import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
+
+export interface MethodDefinition {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestDeserialize(bytes: Buffer): unknown;
+  responseSerialize(value: unknown): Buffer;
+}
+
+/** What the metrics see of a call (go-grpc-prometheus's counters). */
+export interface CallObserver {
+  received(): void;
+  sent(): void;
+  handled(code: number): void;
+}
+
+/** grpc-js's handler shapes: (call, callback) for unary calls, (call) for streams. */
+export type Handler = (call: ServerCall, callback: (err: unknown, value?: unknown) => void) => void;
+
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,deflate,gzip' };
+
+/** The status a handler failed with: grpc-js status objects, EtcdErrors, plain Errors. */
+export function statusOf(err: unknown): CallStatus {
+  if (typeof err === 'object' && err !== null) {
+    const e = err as { code?: unknown; details?: unknown; message?: unknown };
+    const code = typeof e.code === 'number' ? e.code : Code.UNKNOWN;
+    const details = typeof e.details === 'string' ? e.details : typeof e.message === 'string' ? e.message : String(err);
+    return { code, details };
+  }
+  return { code: Code.UNKNOWN, details: String(err) };
+}
+
+export class ServerCall extends EventEmitter {
+  /** the request of a unary or server-streaming call */
+  request: unknown = undefined;
+  cancelled = false;
+  private headersSent = false;
+  private done = false;
+  private deadline: NodeJS.Timeout | undefined;
+  private readonly reader: MessageReader;
+  /** the one request message of a call whose request is not a stream */
+  private single: Buffer | undefined;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    readonly metadata: Metadata,
+    private readonly method: MethodDefinition,
+    private readonly handler: Handler,
+    private readonly observer: CallObserver,
+    opts: { maxReceiveLength: number; encoding: string; timeoutMs: number | undefined },
+  ) {
+    super();
+    this.reader = new MessageReader(opts.maxReceiveLength, opts.encoding);
+    // emit('error', status) is how a handler ends a stream with a status, as with grpc-js
+    this.on('error', (err: unknown) => this.finish(statusOf(err)));
+    if (opts.timeoutMs !== undefined) {
+      this.deadline = setTimeout(() => this.cancel(Code.DEADLINE_EXCEEDED, 'Deadline exceeded'), opts.timeoutMs);
+    }
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onHalfClose());
+    stream.on('close', () => this.cancel(Code.CANCELLED, 'the client cancelled the call'));
+    stream.on('drain', () => this.emit('drain'));
+    if (method.requestStream) this.run();
+  }
+
+  getPeer(): string {
+    const s = this.stream.session?.socket;
+    return s?.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
+  }
+
+  /** Sends one response message; false when the client's window is full (wait for 'drain'). */
+  write(message: unknown): boolean {
+    if (this.done) return false;
+    let bytes: Buffer;
+    try {
+      bytes = this.method.responseSerialize(message);
+    } catch (err) {
+      this.finish({ code: Code.INTERNAL, details: `Error serializing response: ${(err as Error).message}` });
+      return false;
+    }
+    this.sendHeaders();
+    this.observer.sent();
+    return this.stream.write(frameMessage(bytes));
+  }
+
+  /** Ends a streaming response with OK. */
+  end(): void {
+    this.finish({ code: Code.OK, details: '' });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.done) return;
+    let messages: Buffer[];
+    try {
+      messages = this.reader.push(chunk);
+    } catch (err) {
+      this.finish(statusOf(err));
+      return;
+    }
+    for (const m of messages) {
+      this.observer.received();
+      if (!this.method.requestStream) {
+        if (this.single !== undefined) return this.finish({ code: Code.INTERNAL, details: 'grpc: more than one request message in a unary call' });
+        this.single = m;
+        continue;
+      }
+      const req = this.decode(m);
+      if (this.done) return;
+      this.emit('data', req);
+    }
+  }
+
+  private onHalfClose(): void {
+    if (this.done) return;
+    if (this.reader.partial) return this.finish({ code: Code.INTERNAL, details: 'grpc: the request ended inside a message' });
+    if (this.method.requestStream) {
+      this.emit('end');
+      return;
+    }
+    if (this.single === undefined) return this.finish({ code: Code.INTERNAL, details: 'grpc: no request message in a unary call' });
+    this.request = this.decode(this.single);
+    if (!this.done) this.run();
+  }
+
+  private decode(bytes: Buffer): unknown {
+    try {
+      return this.method.requestDeserialize(bytes);
+    } catch (err) {
+      this.finish({ code: Code.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+      return undefined;
+    }
+  }
+
+  private run(): void {
+    try {
+      this.handler(this, (err, value) => {
+        if (err) return this.finish(statusOf(err));
+        this.write(value);
+        this.end();
+      });
+    } catch (err) {
+      this.finish(statusOf(err));
+    }
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+  }
+
+  /** Ends the call with a status (once); later writes and statuses are dropped. */
+  private finish(status: CallStatus): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.deadline);
+    this.observer.handled(status.code);
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    const trailers: http2.OutgoingHttpHeaders = { 'grpc-status': String(status.code) };
+    if (status.details !== '') trailers['grpc-message'] = encodeGrpcMessage(status.details);
+    if (!this.headersSent) {
+      // trailers-only: one HEADERS frame carries the status
+      this.headersSent = true;
+      stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
+      return;
+    }
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.end();
+  }
+
+  /** The client went away or the deadline passed: handlers hear 'cancelled'. */
+  private cancel(code: number, details: string): void {
+    if (this.done) return;
+    this.cancelled = true;
+    this.finish({ code, details });
+    this.emit('cancelled');
+  }
+}

@@ -1,0 +1,113 @@
+// The gRPC-over-HTTP/2 wire details a server needs besides HTTP/2 itself: the 5-byte
+// length prefix of every message, grpc-timeout, and the percent-encoding of grpc-message
+// (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
+
+import zlib from 'node:zlib';
+import { status as Code } from '@grpc/grpc-js';
+
+/** A status to end a call with; `details` becomes grpc-message. */
+export interface CallStatus {
+  code: number;
+  details: string;
+}
+
+export class StatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(details);
+  }
+}
+
+/** One message, length-prefixed, never compressed. */
+export function frameMessage(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, 5);
+  return out;
+}
+
+/**
+ * Cuts a stream of DATA chunks into messages. The size check runs on the prefix, before
+ * the body is buffered, so an over-large request costs no memory.
+ */
+export class MessageReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** the current message's length and compression flag once its prefix has arrived */
+  private pending: { length: number; compressed: boolean } | undefined;
+
+  constructor(
+    private readonly maxLength: number,
+    private readonly encoding: string,
+  ) {}
+
+  /** The messages completed by `chunk`; throws a StatusError for a message the call must end on. */
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.pending === undefined) {
+        if (this.buffered < 5) return out;
+        const head = this.take(5);
+        const length = head.readUInt32BE(1);
+        if (length > this.maxLength) {
+          throw new StatusError(Code.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxLength})`);
+        }
+        this.pending = { length, compressed: head[0] === 1 };
+      }
+      if (this.buffered < this.pending.length) return out;
+      const body = this.take(this.pending.length);
+      out.push(this.pending.compressed ? this.decompress(body) : body);
+      this.pending = undefined;
+    }
+  }
+
+  /** True when the client ended its half with a message cut short. */
+  get partial(): boolean {
+    return this.pending !== undefined || this.buffered > 0;
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+
+  private decompress(body: Buffer): Buffer {
+    try {
+      // Requests are small and compressed ones rare (no etcd client compresses by default).
+      const opts = { maxOutputLength: this.maxLength };
+      if (this.encoding === 'gzip') return zlib.gunzipSync(body, opts);
+      if (this.encoding === 'deflate') return zlib.inflateSync(body, opts);
+    } catch (err) {
+      throw new StatusError(Code.INTERNAL, `grpc: failed to decompress the received message: ${(err as Error).message}`);
+    }
+    throw new StatusError(Code.INTERNAL, `grpc: compressed flag set with the ${JSON.stringify(this.encoding)} grpc-encoding`);
+  }
+}
+
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
+
+/** grpc-timeout ("5000m", "30S", ...) in milliseconds; undefined when absent or malformed. */
+export function parseTimeout(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (m === null) return undefined;
+  return Number(m[1]) * TIMEOUT_UNIT_MS[m[2]!]!;
+}
+
+/** grpc-message: UTF-8, with '%' and bytes outside printable ASCII percent-encoded. */
+export function encodeGrpcMessage(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    out += b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
+  }
+  return out;
+}
