@@ -62,17 +62,27 @@ describe('GrpcServer', () => {
       s.addService(serviceDefinition('etcdserverpb.KV'), {
         Range(call: ServerCall, cb: Callback) {
           const req = call.request as { key: Buffer };
-          cb(null, { ...rangeReply(req.key), count: call.metadata.get('hasleader')[0] === 'true' ? 2 : 1, kvs: [{ key: req.key, value: Buffer.from(call.getPeer()) }] });
+          const bin = call.metadata.get('x-trace-bin')[0] as Buffer;
+          cb(null, {
+            ...rangeReply(req.key),
+            count: call.metadata.get('hasleader')[0] === 'true' ? 2 : 1,
+            kvs: [
+              { key: req.key, value: Buffer.from(call.getPeer()) },
+              { key: Buffer.from('bin'), value: bin },
+            ],
+          });
         },
       }),
     );
     const c = client(KV, address);
     const md = new grpc.Metadata();
     md.set('hasleader', 'true');
+    md.set('x-trace-bin', Buffer.from([0, 1, 0xfe, 0xff]));
     const r = await unary(c, 'Range', { key: Buffer.from('foo') }, { metadata: md });
     expect(r.count).toBe('2');
     expect(r.kvs[0].key.toString()).toBe('foo');
     expect(r.kvs[0].value.toString()).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(r.kvs[1].value).toEqual(Buffer.from([0, 1, 0xfe, 0xff]));
     expect(r.header.revision).toBe('7');
   });
 

@@ -1,7 +1,8 @@
 // What every gRPC service shares: response headers, error translation, the unary
 // wrapper, and the checks etcd makes before serving a request (leader, learner, quota).
 
-import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { CallMetadata } from '../grpc/call.js';
 import type Long from 'long';
 import { MvccError } from '../../mvcc/index.js';
 import { ALARM_NOSPACE } from '../alarms.js';
@@ -69,11 +70,11 @@ export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) 
 }
 
 /** clientv3 sets `hasleader: true` on requests that must fail fast without a leader. */
-export function requiresLeader(md: Metadata): boolean {
+export function requiresLeader(md: CallMetadata): boolean {
   return md.get('hasleader')[0] === 'true';
 }
 
-export function checkLeader(server: EtcdServer, md: Metadata): void {
+export function checkLeader(server: EtcdServer, md: CallMetadata): void {
   if (requiresLeader(md) && server.leader === 0n) throw Errors.noLeader;
 }
 

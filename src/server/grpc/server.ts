@@ -7,7 +7,7 @@
 
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { Metadata, status as Code } from '@grpc/grpc-js';
+import { status as Code } from '@grpc/grpc-js';
 import { type CallObserver, type Handler, type MethodDefinition, ServerCall } from './call.js';
 import { encodeGrpcMessage, parseTimeout } from './framing.js';
 
@@ -118,7 +118,7 @@ export class GrpcServer {
     }
     const observer = this.observe(entry.method);
     const encoding = headers['grpc-encoding'];
-    new ServerCall(stream, Metadata.fromHttp2Headers(headers), entry.method, entry.handler, observer, {
+    new ServerCall(stream, headers, entry.method, entry.handler, observer, {
       maxReceiveLength: this.maxReceiveLength,
       encoding: typeof encoding === 'string' ? encoding : 'identity',
       timeoutMs: parseTimeout(headers['grpc-timeout']),
