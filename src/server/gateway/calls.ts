@@ -5,21 +5,17 @@
 import { EventEmitter } from 'node:events';
 import { status as Code, type Metadata } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
+import { statusOf } from '../grpc/call.js';
 import { responseToJson } from './jsonpb.js';
 import type { RpcStatus, StreamWriter } from './respond.js';
 
 /** Any handler of grpc-js's UntypedServiceImplementation, called the way grpc-js calls it. */
 export type AnyHandler = (call: object, callback?: (err: unknown, value?: unknown) => void) => void;
 
-/** A status from whatever a handler failed with: grpc-js status objects, EtcdErrors, Errors. */
+/** A status from whatever a handler failed with, as the gRPC server makes it. */
 export function toRpcStatus(err: unknown): RpcStatus {
-  if (typeof err === 'object' && err !== null) {
-    const e = err as { code?: unknown; details?: unknown; message?: unknown };
-    const code = typeof e.code === 'number' ? e.code : Code.UNKNOWN;
-    const message = typeof e.details === 'string' ? e.details : typeof e.message === 'string' ? e.message : String(err);
-    return { code, message };
-  }
-  return { code: Code.UNKNOWN, message: String(err) };
+  const { code, details } = statusOf(err);
+  return { code, message: details };
 }
 
 /** grpc-js's answer when a response does not encode. */
