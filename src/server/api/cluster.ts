@@ -1,6 +1,6 @@
 // etcdserverpb.Cluster: the member list and membership changes (raft conf changes).
 
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceImplementation } from '../grpc/call.js';
 import { ConfChangeType } from '../../raftpb/types.js';
 import { Errors } from '../errors.js';
 import { computeMemberId } from '../ids.js';
@@ -34,7 +34,7 @@ export function clusterService(
   server: EtcdServer,
   headers: Headers,
   opts: { clusterToken: string; strictReconfigCheck: boolean },
-): UntypedServiceImplementation {
+): ServiceImplementation {
   const started = (m: Member) => m.name !== '';
 
   /** etcd's strict reconfiguration check: adding a voter must not leave quorum unstarted. */

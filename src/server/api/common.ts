@@ -1,8 +1,7 @@
 // What every gRPC service shares: response headers, error translation, the unary
 // wrapper, and the checks etcd makes before serving a request (leader, learner, quota).
 
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import type { CallMetadata } from '../grpc/call.js';
+import type { CallMetadata, UnaryCall, UnaryCallback } from '../grpc/call.js';
 import type Long from 'long';
 import { MvccError } from '../../mvcc/index.js';
 import { ALARM_NOSPACE } from '../alarms.js';
@@ -60,8 +59,8 @@ export function translate(err: unknown): unknown {
 }
 
 /** Wraps an async unary handler: its result is the response, a throw is the gRPC status. */
-export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+export function unary<Req, Res>(fn: (req: Req, call: UnaryCall<Req>) => Promise<Res>) {
+  return (call: UnaryCall<Req>, callback: UnaryCallback<Res>): void => {
     fn(call.request, call).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(translate(err))),

@@ -1,6 +1,6 @@
 // etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
 
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceImplementation } from '../grpc/call.js';
 import {
   type DeleteRangeResponse,
   type PutResponse,
@@ -38,7 +38,7 @@ function isTxnSerializable(t: PbTxnRequest): boolean {
 
 const invalidSortOption = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
 
-export function kvService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
+export function kvService(server: EtcdServer, headers: Headers): ServiceImplementation {
   return {
     Range: unary(async (req: PbRangeRequest, call) => {
       if (req.sort_order > 2 || req.sort_target > 4) throw invalidSortOption;

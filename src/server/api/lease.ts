@@ -1,7 +1,7 @@
 // etcdserverpb.Lease: grants and revocations go through raft; keepalives and
 // time-to-live are answered by the leader's lessor.
 
-import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { Errors } from '../errors.js';
 import { MAX_LEASE_TTL } from '../lessor.js';
 import { type Int64, int64, toBigInt, toNumber } from '../pb.js';
@@ -16,7 +16,7 @@ function randomLeaseId(): bigint {
   return id === 0n ? 1n : id;
 }
 
-export function leaseService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
+export function leaseService(server: EtcdServer, headers: Headers): ServiceImplementation {
   return {
     LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }, call) => {
       checkNotLearner(server);
@@ -49,7 +49,7 @@ export function leaseService(server: EtcdServer, headers: Headers): UntypedServi
       return { header: headers.make(), leases: server.lessor.ids().map((id) => ({ ID: int64(id) })) };
     }),
 
-    LeaseKeepAlive: (call: ServerDuplexStream<{ ID: Int64 }, object>) => {
+    LeaseKeepAlive: (call: StreamCall<never, object>) => {
       call.on('data', (req: { ID: Int64 }) => {
         if (server.isLearner) {
           call.emit('error', { code: Errors.notSupportedForLearner.code, details: Errors.notSupportedForLearner.message });

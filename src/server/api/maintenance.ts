@@ -1,7 +1,7 @@
 // etcdserverpb.Maintenance: status, alarms, defragment, hashes, snapshot, move-leader.
 
 import { createHash } from 'node:crypto';
-import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { AlarmType } from '../alarms.js';
 import { Errors } from '../errors.js';
 import { type Int64, toBigInt, toNumber, uint64 } from '../pb.js';
@@ -21,7 +21,7 @@ interface PbAlarmRequest {
   alarm: number;
 }
 
-export function maintenanceService(server: EtcdServer, headers: Headers): UntypedServiceImplementation {
+export function maintenanceService(server: EtcdServer, headers: Headers): ServiceImplementation {
   function alarmsToPb(list: ReadonlyArray<{ memberId: bigint; alarm: number }>): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
@@ -89,7 +89,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Untype
       return { header: headers.make() };
     }),
 
-    Snapshot: (call: ServerWritableStream<object, object>) => {
+    Snapshot: (call: StreamCall<object, object>) => {
       streamSnapshot(server, call).catch((err: Error) => {
         call.emit('error', { code: 2, details: err.message });
       });
@@ -101,7 +101,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Untype
  * Streams the whole store, zero-padded to 512-byte blocks, in 32 KiB chunks with the
  * bytes still to come, then one last message holding the SHA-256 of everything sent.
  */
-async function streamSnapshot(server: EtcdServer, call: ServerWritableStream<object, object>): Promise<void> {
+async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>): Promise<void> {
   checkNotLearner(server);
   const { size, stream } = server.store.snapshot();
   const padded = Math.ceil(size / SNAPSHOT_ALIGN) * SNAPSHOT_ALIGN;

@@ -2,7 +2,8 @@
 // answered in order with `created` before any event of that watcher; events come from
 // the store's watch stream, which stops feeding a stream whose socket is full.
 
-import { status as Code, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status as Code } from '@grpc/grpc-js';
+import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
 import { buf, eventToPb } from '../convert.js';
 import { Errors } from '../errors.js';
@@ -34,11 +35,11 @@ export function watchService(
   server: EtcdServer,
   headers: Headers,
   progressNotifyIntervalMs: number,
-): UntypedServiceImplementation {
+): ServiceImplementation {
   // etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead
   const fragmentBytes = server.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   return {
-    Watch: (call: ServerDuplexStream<PbWatchRequest, object>) => {
+    Watch: (call: StreamCall<never, object>) => {
       new WatchSession(server, headers, call, progressNotifyIntervalMs, fragmentBytes).start();
     },
   };
@@ -60,7 +61,7 @@ class WatchSession {
   constructor(
     private readonly server: EtcdServer,
     private readonly headers: Headers,
-    private readonly call: ServerDuplexStream<PbWatchRequest, object>,
+    private readonly call: StreamCall<never, object>,
     private readonly progressIntervalMs: number,
     private readonly fragmentBytes: number,
   ) {

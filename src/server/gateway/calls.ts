@@ -1,4 +1,4 @@
-// Stand-ins for grpc-js call objects, so the member's own gRPC handlers serve the gateway:
+// Stand-ins for the gRPC server's call objects, so the member's own handlers serve the gateway:
 // the same code answers a request whether it came as protobuf over HTTP/2 or as JSON.
 // They carry just the surface those handlers use (src/server/api/*.ts).
 
@@ -9,7 +9,7 @@ import { statusOf } from '../grpc/call.js';
 import { responseToJson } from './jsonpb.js';
 import type { RpcStatus, StreamWriter } from './respond.js';
 
-/** Any handler of grpc-js's UntypedServiceImplementation, called the way grpc-js calls it. */
+/** Any handler of a ServiceImplementation, called the way the gRPC server calls it. */
 export type AnyHandler = (call: object, callback?: (err: unknown, value?: unknown) => void) => void;
 
 /** A status from whatever a handler failed with, as the gRPC server makes it. */
@@ -75,7 +75,7 @@ export class GatewayStreamCall extends EventEmitter {
     readonly request?: object,
   ) {
     super();
-    // A handler fails the call by emitting 'error' with a status, as it would on grpc-js.
+    // A handler fails the call by emitting 'error' with a status, as it does on the gRPC server.
     this.on('error', (err: unknown) => this.out.error(toRpcStatus(err)));
   }
 

@@ -3,7 +3,8 @@
 // renders it (/v3beta/ is the same API under its 3.3 name).
 
 import type http from 'node:http';
-import { status as Code, Metadata, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status as Code, Metadata } from '@grpc/grpc-js';
+import type { ServiceImplementation } from '../grpc/call.js';
 import type { Logger } from 'pino';
 import type { Route } from '../http/handler.js';
 import { type AnyHandler, GatewayStreamCall, type HalfClose, callUnary, toRpcStatus } from './calls.js';
@@ -41,7 +42,7 @@ const HALF_CLOSE: Record<string, HalfClose> = {
  * full name ('etcdserverpb.KV') to the implementation registered on the gRPC server; an
  * RPC whose service is absent answers Unimplemented, as a gRPC server without it would.
  */
-export function createGateway(services: Record<string, UntypedServiceImplementation>, opts: GatewayOptions): Route[] {
+export function createGateway(services: Record<string, ServiceImplementation>, opts: GatewayOptions): Route[] {
   const messageLimit = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   const endpoints = new Map<string, Endpoint>();
   for (const [path, rpc] of gatewayRpcs()) {
@@ -101,7 +102,7 @@ function requestPath(url: string | undefined): string {
 }
 
 /** grpc-go's words for a service or method it does not serve. */
-function unimplemented(services: Record<string, UntypedServiceImplementation>, rpc: GatewayRpc): RpcStatus {
+function unimplemented(services: Record<string, ServiceImplementation>, rpc: GatewayRpc): RpcStatus {
   const message =
     services[rpc.service] === undefined
       ? `unknown service ${rpc.service}`

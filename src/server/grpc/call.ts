@@ -46,8 +46,34 @@ class HeaderMetadata implements CallMetadata {
   }
 }
 
-/** grpc-js's handler shapes: (call, callback) for unary calls, (call) for streams. */
-export type Handler = (call: ServerCall, callback: (err: unknown, value?: unknown) => void) => void;
+/** A unary (or server-streaming) call as its handler sees it; the gateway's stand-ins offer the same. */
+export interface UnaryCall<Req> {
+  readonly request: Req;
+  readonly metadata: CallMetadata;
+  getPeer(): string;
+}
+
+/** How a unary handler answers: an error (a status) or the response. */
+export type UnaryCallback<Res> = (err: unknown, value?: Res) => void;
+
+/**
+ * A call that streams its responses: server-streaming (the request in `request`) or
+ * bidi ('data' for each request, 'end' when the client is done). 'drain' follows a
+ * write that returned false; 'cancelled' a client gone or a deadline passed;
+ * `emit('error', status)` ends the call with that status.
+ */
+export interface StreamCall<Req, Res> extends EventEmitter {
+  readonly request: Req;
+  readonly metadata: CallMetadata;
+  write(response: Res): boolean;
+  end(): void;
+}
+
+/** A service's handlers by method name: (call, callback) for unary RPCs, (call) for streams. */
+export type ServiceImplementation = Record<string, (call: never, callback: never) => void>;
+
+/** How the server calls any handler. */
+export type Handler = (call: ServerCall, callback: UnaryCallback<unknown>) => void;
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,deflate,gzip' };
 

@@ -8,7 +8,7 @@
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { status as Code } from '@grpc/grpc-js';
-import { type CallObserver, type Handler, type MethodDefinition, ServerCall } from './call.js';
+import { type CallObserver, type Handler, type MethodDefinition, ServerCall, type ServiceImplementation } from './call.js';
 import { encodeGrpcMessage, parseTimeout } from './framing.js';
 
 export type { MethodDefinition } from './call.js';
@@ -61,11 +61,11 @@ export class GrpcServer {
     this.h2.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 
-  addService(definition: ServiceDefinition, impl: Record<string, unknown>): void {
+  addService(definition: ServiceDefinition, impl: ServiceImplementation): void {
     for (const [name, method] of Object.entries(definition)) {
       const handler = impl[name];
       if (typeof handler !== 'function') continue; // an RPC this member does not serve: Unimplemented
-      this.methods.set(method.path, { method, handler: handler as Handler });
+      this.methods.set(method.path, { method, handler: handler as unknown as Handler });
       this.services.add(method.path.slice(1, method.path.lastIndexOf('/')));
     }
   }
