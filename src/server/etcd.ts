@@ -96,6 +96,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     {
       ...b,
       send: (msgs) => transport.send(msgs),
+      onBackendCommit: (s) => metrics.backendCommitDuration.observe(s),
       peers: {
         add: (id, urls) => transport.addPeer(id, urls),
         update: (id, urls) => transport.updatePeer(id, urls),

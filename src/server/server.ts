@@ -75,6 +75,8 @@ export interface ServerParts {
   readonly peers: PeerSet;
   /** Where the store lives, to replace it with a snapshot received from the leader. */
   readonly layout: { dbDir: string };
+  /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
+  readonly onBackendCommit?: (seconds: number) => void;
 }
 
 export interface PeerSet {
@@ -143,6 +145,7 @@ export class EtcdServer {
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
   private backendCommitTimer: NodeJS.Timeout | undefined;
+  private readonly onBackendCommit: ((seconds: number) => void) | undefined;
   private lastLeaseCheck = 0;
   private lastLeaseCheckpoint = 0;
 
@@ -177,6 +180,7 @@ export class EtcdServer {
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
+    this.onBackendCommit = parts.onBackendCommit;
     const initial = parts.raftStorage.initialState().hardState;
     this.persistedTerm = initial.term;
     this.persistedVote = initial.vote;
@@ -620,7 +624,10 @@ export class EtcdServer {
     this.backendCommitTimer = undefined;
     this.lastBackendCommit = Date.now();
     this.uncommittedEntries = 0;
-    if (!this.stopped) await this.store.commit();
+    if (this.stopped) return;
+    const start = performance.now();
+    await this.store.commit();
+    this.onBackendCommit?.((performance.now() - start) / 1000);
   }
 
   private inStore(index: number): boolean {
