@@ -150,7 +150,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const clientListeners: Listener[] = [];
   const otherListeners: Listener[] = [];
-  const stopObserving = observeServer(metrics, server);
+  const stopObserving = observeServer(metrics, server, (id) => transport.peerCounters(id));
   const compactor = cfg.autoCompaction
     ? new Compactor({
         policy:

@@ -576,7 +576,7 @@ const GRPC_CODE_NAMES: Record<number, string> = {
 };
 
 /**
- * Counts calls and messages as go-grpc-prometheus does:
+ * Counts calls and messages as go-grpc-prometheus does, and their bytes as etcd does:
  * `new GrpcServer({ observe: grpcCallMetrics(metrics) })`. Every call is counted as
  * handled with the status it ended with, those refused before a handler ran (an
  * over-large or undecodable request) included.
@@ -617,8 +617,14 @@ export function grpcCallMetrics(metrics: Metrics): (method: MethodDefinition) =>
     const c = countersFor(method);
     c.started.inc();
     return {
-      received: () => c.received.inc(),
-      sent: () => c.sent.inc(),
+      received: (bytes) => {
+        c.received.inc();
+        metrics.clientGrpcReceivedBytes.inc(bytes);
+      },
+      sent: (bytes) => {
+        c.sent.inc();
+        metrics.clientGrpcSentBytes.inc(bytes);
+      },
       handled: (code) => {
         let counter = c.handled.get(code);
         if (counter === undefined) {

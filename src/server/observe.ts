@@ -5,10 +5,19 @@ import { ETCD_API_VERSION } from './api/maintenance.js';
 import { idHex } from './ids.js';
 import type { Metrics } from './metrics.js';
 import type { EtcdServer } from './server.js';
+import type { PeerCounters } from './transport/index.js';
 
 const SAMPLE_MS = 1000;
 
-export function observeServer(metrics: Metrics, server: EtcdServer): () => void {
+/**
+ * Samples the member's state into `metrics` once a second until the returned function is
+ * called; `peerCounters` gives the transport's byte and failure counts for a peer.
+ */
+export function observeServer(
+  metrics: Metrics,
+  server: EtcdServer,
+  peerCounters: (id: bigint) => Readonly<PeerCounters> | undefined,
+): () => void {
   metrics.serverVersion.labels({ server_version: ETCD_API_VERSION }).set(1);
   metrics.clusterVersion.labels({ cluster_version: '3.4' }).set(1);
   metrics.serverId.labels({ server_id: idHex(server.memberId) }).set(1);
@@ -16,6 +25,7 @@ export function observeServer(metrics: Metrics, server: EtcdServer): () => void 
   let leaderChangesSeen = 0;
   let failedSeen = 0;
   const snapshotsSeen = new Map<bigint, number>();
+  const peersSeen = new Map<bigint, PeerCounters>();
 
   const sample = (): void => {
     metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
@@ -36,6 +46,19 @@ export function observeServer(metrics: Metrics, server: EtcdServer): () => void 
     for (const [from, n] of server.snapshotsInstalled) {
       metrics.snapshotReceiveSuccess.labels({ From: idHex(from) }).inc(n - (snapshotsSeen.get(from) ?? 0));
       snapshotsSeen.set(from, n);
+    }
+    for (const m of server.membership.list()) {
+      if (m.id === server.memberId) continue;
+      const now = peerCounters(m.id);
+      if (now === undefined) continue;
+      const seen = peersSeen.get(m.id) ?? { sentBytes: 0, receivedBytes: 0, sentFailures: 0 };
+      // a peer removed and added again starts its counters afresh
+      const delta = (k: keyof PeerCounters) => (now[k] >= seen[k] ? now[k] - seen[k] : now[k]);
+      const peer = idHex(m.id);
+      metrics.peerSentBytes.labels({ To: peer }).inc(delta('sentBytes'));
+      metrics.peerReceivedBytes.labels({ From: peer }).inc(delta('receivedBytes'));
+      metrics.peerSentFailures.labels({ To: peer }).inc(delta('sentFailures'));
+      peersSeen.set(m.id, { ...now });
     }
   };
   sample();

@@ -94,6 +94,19 @@ describe('bootstrap as the guides do it', () => {
     const moved = await ctl(members.map((m) => m.clientUrl), ['move-leader', targetId]);
     expect(moved).toBe(`Leadership transferred from ${leaderId} to ${targetId}\n`);
     expect(await leaderIndex(members)).toBe(target);
+    // what the peer-traffic panels of etcd's dashboards read: bytes to and from each peer
+    await eventually(async () => {
+      for (const [i, m] of members.entries()) {
+        const text = await fetch(`${m.clientUrl}/metrics`).then((r) => r.text());
+        for (const [name, id] of idOf) {
+          if (name === plan.slots[i]!.name) continue;
+          const sent = new RegExp(`^etcd_network_peer_sent_bytes_total\\{To="${id}"\\} (\\S+)$`, 'm').exec(text);
+          const received = new RegExp(`^etcd_network_peer_received_bytes_total\\{From="${id}"\\} (\\S+)$`, 'm').exec(text);
+          expect(Number(sent?.[1])).toBeGreaterThan(0);
+          expect(Number(received?.[1])).toBeGreaterThan(0);
+        }
+      }
+    }, 10_000);
     await Promise.all(members.map((m) => stopMember(m)));
   });
 });

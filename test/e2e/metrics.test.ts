@@ -1,6 +1,6 @@
 // The metrics operators alert on move when the member works: after writes through stock
-// etcdctl, the WAL fsync and backend commit histograms and the gRPC counters have
-// observations (etcd's dashboards read etcd_disk_backend_commit_duration_seconds to tell
+// etcdctl, the WAL fsync and backend commit histograms, the gRPC counters and the client
+// byte counts have observations (etcd's dashboards read etcd_disk_backend_commit_duration_seconds to tell
 // a slow disk).
 
 import path from 'node:path';
@@ -16,7 +16,7 @@ function sample(text: string, name: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-it('counts WAL fsyncs, backend commits and handled gRPC calls', async () => {
+it('counts WAL fsyncs, backend commits, handled gRPC calls and client bytes', async () => {
   const clientPort = await freePort();
   const peerPort = await freePort();
   const etcd = await startEtcd(
@@ -40,6 +40,8 @@ it('counts WAL fsyncs, backend commits and handled gRPC calls', async () => {
       const text = await fetch(`${url}/metrics`).then((r) => r.text());
       expect(sample(text, 'etcd_disk_wal_fsync_duration_seconds_count')).toBeGreaterThanOrEqual(3);
       expect(sample(text, 'etcd_disk_backend_commit_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'etcd_network_client_grpc_received_bytes_total')).toBeGreaterThan(3 * 'k0v'.length);
+      expect(sample(text, 'etcd_network_client_grpc_sent_bytes_total')).toBeGreaterThan(0);
       expect(sample(text, 'grpc_server_handled_total\\{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"\\}')).toBe(3);
     }, 10_000);
   } finally {

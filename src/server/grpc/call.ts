@@ -16,10 +16,12 @@ export interface MethodDefinition {
   responseSerialize(value: unknown): Buffer;
 }
 
-/** What the metrics see of a call (go-grpc-prometheus's counters). */
+/** What the metrics see of a call (go-grpc-prometheus's counters, etcd's client byte counts). */
 export interface CallObserver {
-  received(): void;
-  sent(): void;
+  /** a request message of `bytes` bytes arrived */
+  received(bytes: number): void;
+  /** a response message of `bytes` bytes was sent */
+  sent(bytes: number): void;
   handled(code: number): void;
 }
 
@@ -139,7 +141,7 @@ export class ServerCall extends EventEmitter {
       return false;
     }
     this.sendHeaders();
-    this.observer.sent();
+    this.observer.sent(bytes.length);
     return this.stream.write(frameMessage(bytes));
   }
 
@@ -158,7 +160,7 @@ export class ServerCall extends EventEmitter {
       return;
     }
     for (const m of messages) {
-      this.observer.received();
+      this.observer.received(m.length);
       if (!this.method.requestStream) {
         if (this.single !== undefined) return this.finish({ code: Code.INTERNAL, details: 'grpc: more than one request message in a unary call' });
         this.single = m;
