@@ -2,29 +2,17 @@
 // talks to it with stock etcdctl; the package's public entry point resolves by name.
 
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { defaultConfig, startEtcd } from '../../src/index.js';
-import { cleanup, ctl, freePort, repoRoot, tempDir } from './harness.js';
+import { startEtcd } from '../../src/index.js';
+import { cleanup, ctl, inProcessConfig, repoRoot } from './harness.js';
 
 afterAll(cleanup);
 
 it('startEtcd serves clients in-process and closes cleanly', async () => {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const cfg = defaultConfig({
-    name: 'embedded',
-    dataDir: path.join(tempDir(), 'embedded.etcd'),
-    listenClientUrls: [new URL(`http://127.0.0.1:${clientPort}`)],
-    advertiseClientUrls: [new URL(`http://127.0.0.1:${clientPort}`)],
-    listenPeerUrls: [new URL(`http://127.0.0.1:${peerPort}`)],
-    initialAdvertisePeerUrls: [new URL(`http://127.0.0.1:${peerPort}`)],
-    initialCluster: new Map([['embedded', [new URL(`http://127.0.0.1:${peerPort}`)]]]),
-    logLevel: 'error',
-  });
+  const cfg = await inProcessConfig('embedded');
   const etcd = await startEtcd(cfg);
   await etcd.ready;
-  expect(etcd.clientUrls).toEqual([`http://127.0.0.1:${clientPort}`]);
+  expect(etcd.clientUrls).toEqual([cfg.listenClientUrls[0]!.origin]);
   expect(await ctl(etcd.clientUrls[0]!, ['put', 'from', 'library'])).toBe('OK\n');
   expect((await etcd.server.store.range({ key: Buffer.from('from') })).kvs[0]!.value.toString()).toBe('library');
   await etcd.close();

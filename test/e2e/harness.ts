@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultConfig, type EtcdConfig } from '../../src/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const binary = process.env.E2E_BINARY === 'etcd' ? 'etcd' : 'etcd-ts';
@@ -30,6 +31,22 @@ export function freePort(): Promise<number> {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
+  });
+}
+
+/** A one-member cluster's configuration for startEtcd in this process, on free loopback ports. */
+export async function inProcessConfig(name: string): Promise<EtcdConfig> {
+  const client = new URL(`http://127.0.0.1:${await freePort()}`);
+  const peer = new URL(`http://127.0.0.1:${await freePort()}`);
+  return defaultConfig({
+    name,
+    dataDir: path.join(tempDir(), `${name}.etcd`),
+    listenClientUrls: [client],
+    advertiseClientUrls: [client],
+    listenPeerUrls: [peer],
+    initialAdvertisePeerUrls: [peer],
+    initialCluster: new Map([[name, [peer]]]),
+    logLevel: 'error',
   });
 }
 

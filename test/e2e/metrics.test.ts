@@ -3,11 +3,10 @@
 // byte counts have observations (etcd's dashboards read etcd_disk_backend_commit_duration_seconds to tell
 // a slow disk).
 
-import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { defaultConfig, startEtcd } from '../../src/index.js';
+import { startEtcd } from '../../src/index.js';
 import { eventually } from './cluster-harness.js';
-import { cleanup, ctl, freePort, tempDir } from './harness.js';
+import { cleanup, ctl, inProcessConfig } from './harness.js';
 
 afterAll(cleanup);
 
@@ -17,20 +16,7 @@ function sample(text: string, name: string): number {
 }
 
 it('counts WAL fsyncs, backend commits, handled gRPC calls and client bytes', async () => {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const etcd = await startEtcd(
-    defaultConfig({
-      name: 'metrics',
-      dataDir: path.join(tempDir(), 'metrics.etcd'),
-      listenClientUrls: [new URL(`http://127.0.0.1:${clientPort}`)],
-      advertiseClientUrls: [new URL(`http://127.0.0.1:${clientPort}`)],
-      listenPeerUrls: [new URL(`http://127.0.0.1:${peerPort}`)],
-      initialAdvertisePeerUrls: [new URL(`http://127.0.0.1:${peerPort}`)],
-      initialCluster: new Map([['metrics', [new URL(`http://127.0.0.1:${peerPort}`)]]]),
-      logLevel: 'error',
-    }),
-  );
+  const etcd = await startEtcd(await inProcessConfig('metrics'));
   try {
     await etcd.ready;
     const url = etcd.clientUrls[0]!;

@@ -38,8 +38,6 @@ export interface ConnectionInjector {
 
 export class GrpcServer {
   private readonly methods = new Map<string, { method: MethodDefinition; handler: Handler }>();
-  /** the services served, for grpc-go's "unknown method" wording */
-  private readonly services = new Set<string>();
   private readonly h2: http2.Http2Server;
   private readonly maxReceiveLength: number;
   private readonly observe: (method: MethodDefinition) => CallObserver;
@@ -66,7 +64,6 @@ export class GrpcServer {
       const handler = impl[name];
       if (typeof handler !== 'function') continue; // an RPC this member does not serve: Unimplemented
       this.methods.set(method.path, { method, handler: handler as unknown as Handler });
-      this.services.add(method.path.slice(1, method.path.lastIndexOf('/')));
     }
   }
 
@@ -113,7 +110,7 @@ export class GrpcServer {
     const path = headers[':path'] ?? '';
     const entry = this.methods.get(path);
     if (entry === undefined) {
-      respondStatus(stream, Code.UNIMPLEMENTED, unknownMethod(path, this.services));
+      respondStatus(stream, Code.UNIMPLEMENTED, unknownMethod(path, this.methods.keys()));
       return;
     }
     const observer = this.observe(entry.method);
@@ -126,11 +123,12 @@ export class GrpcServer {
   }
 }
 
-/** grpc-go's words for a call to a service or method the server does not have. */
-function unknownMethod(path: string, services: ReadonlySet<string>): string {
+/** grpc-go's words for a call to a service or method the server does not have (`served`: the paths it has). */
+function unknownMethod(path: string, served: Iterable<string>): string {
   const slash = path.lastIndexOf('/');
   const service = path.slice(1, Math.max(1, slash));
-  if (slash <= 0 || !services.has(service)) return `unknown service ${service}`;
+  const known = slash > 0 && [...served].some((p) => p.startsWith(`/${service}/`));
+  if (!known) return `unknown service ${service}`;
   return `unknown method ${path.slice(slash + 1)} for service ${service}`;
 }
 
