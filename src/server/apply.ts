@@ -9,7 +9,9 @@ import { Errors } from './errors.js';
 import { idHex } from './ids.js';
 import { type Lessor, encodeLeaseRecord } from './lessor.js';
 import type { Membership } from './membership.js';
+import { parseVersion } from './cluster-version.js';
 import { type Int64, toBigInt, toNumber } from './pb.js';
+import { type V2Request, interpretV2 } from './v2request.js';
 
 export interface ApplyTarget {
   /** the current store (a snapshot from the leader may replace it) */
@@ -30,12 +32,7 @@ export class RequestApplier {
   async apply(req: InternalRequest, index: number): Promise<unknown> {
     // State outside the store (membership, alarms) is rebuilt from the snapshot and the
     // WAL after it, so those entries apply again; store entries apply only once.
-    if (req.member_attributes) {
-      const a = req.member_attributes;
-      const id = toBigInt(a.member_ID, true);
-      this.t.membership.setAttributes(id, a.name, a.client_URLs ?? []);
-      return undefined;
-    }
+    if (req.v2) return this.applyV2(req.v2, index);
     if (req.alarm) return this.applyAlarm(req.alarm);
     if (index <= this.t.storeIndexAtOpen()) return undefined;
 
@@ -75,6 +72,24 @@ export class RequestApplier {
       return undefined;
     }
     this.t.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
+    return undefined;
+  }
+
+  /** The v2 requests etcd 3.4 logs: member attributes and the cluster version. */
+  private applyV2(req: V2Request, index: number): undefined {
+    const effect = interpretV2(req);
+    switch (effect.kind) {
+      case 'attributes':
+        this.t.membership.setAttributes(effect.memberId, effect.name, effect.clientUrls);
+        break;
+      case 'clusterVersion':
+        if (parseVersion(effect.version) === undefined) throw new Error(`cluster version ${JSON.stringify(effect.version)} is not a semantic version`);
+        this.t.membership.setVersion(effect.version);
+        break;
+      case 'unsupported':
+        this.t.log.warn({ index, method: effect.method, path: effect.path }, 'skipped a v2 store request (the v2 API is not served)');
+        break;
+    }
     return undefined;
   }
 
@@ -153,5 +168,5 @@ export interface InternalRequest {
   lease_revoke?: { ID: Int64 } | null;
   lease_checkpoint?: { checkpoints?: Array<{ ID: Int64; remaining_TTL: Int64 }> } | null;
   alarm?: { action: number; memberID: Int64; alarm: number } | null;
-  member_attributes?: { member_ID: Int64; name: string; client_URLs?: string[] } | null;
+  v2?: V2Request | null;
 }

@@ -21,12 +21,14 @@ import { urlString } from './config/values.js';
 import { MvccStore } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalOptions, validSnapshotEntries } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
+import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, Membership, decodeMemberContext, encodeMemberContext } from './membership.js';
-import { type Int64, InternalRaftRequest, WalMetadata, toBigInt } from './pb.js';
+import { InternalRaftRequest, WalMetadata, toBigInt } from './pb.js';
 import type { ServerParts, SnapshotData } from './server.js';
+import { type V2Request, interpretV2 } from './v2request.js';
 
 /** A refusal to start that names what is wrong and what to do. */
 export class BootstrapError extends Error {
@@ -201,7 +203,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: 
     raft,
     raftStorage,
     wal,
-    membership: new Membership(clusterId, memberId),
+    membership: new Membership(clusterId, memberId, logVersionSet(log)),
     alarms: new AlarmStore(),
     snapshotIndex: 0,
     confState: emptyConfState,
@@ -257,7 +259,7 @@ async function joinExistingCluster(
     raft: newRawNode(cfg, self.id, raftStorage, 0, log),
     raftStorage,
     wal,
-    membership: new Membership(cluster.clusterId, self.id),
+    membership: new Membership(cluster.clusterId, self.id, logVersionSet(log)),
     alarms: new AlarmStore(),
     snapshotIndex: 0,
     confState: emptyConfState,
@@ -319,9 +321,9 @@ function recordedName(membership: Membership, memberId: bigint, entries: readonl
           name = decodeMemberContext(cc.context).name || name;
         }
       } else if (e.type === EntryType.Normal && e.data.length > 0) {
-        const req = InternalRaftRequest.decode(e.data) as unknown as { member_attributes?: { member_ID: Int64; name: string } | null };
-        const a = req.member_attributes;
-        if (a && toBigInt(a.member_ID, true) === memberId && a.name) name = a.name;
+        const req = InternalRaftRequest.decode(e.data) as unknown as { v2?: V2Request | null };
+        const effect = req.v2 ? interpretV2(req.v2) : undefined;
+        if (effect?.kind === 'attributes' && effect.memberId === memberId && effect.name) name = effect.name;
       }
     } catch {
       // an entry etcd-ts cannot read says nothing about the name
@@ -361,7 +363,7 @@ async function restartMember(
     const memberId = toBigInt(md.NodeID as never, true);
     const clusterId = toBigInt(md.ClusterID as never, true);
     const raftStorage = new MemoryStorage();
-    const membership = new Membership(clusterId, memberId);
+    const membership = new Membership(clusterId, memberId, logVersionSet(log));
     const alarms = new AlarmStore();
     if (snapshot) {
       raftStorage.applySnapshot(snapshot);

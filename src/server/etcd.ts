@@ -13,6 +13,7 @@ import { leaseService } from './api/lease.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
+import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
@@ -25,7 +26,7 @@ import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
-import { Transport } from './transport/index.js';
+import { Transport, fetchServerVersion } from './transport/index.js';
 
 export interface Etcd {
   readonly server: EtcdServer;
@@ -114,6 +115,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     snapshots: server.snapshotHooks(),
     logger: log.child({ caller: 'rafthttp' }),
     version: ETCD_API_VERSION,
+    clusterVersion: () => server.membership.version(),
     members: () => server.membership.list(),
     isRemoved: (id) => server.membership.isRemoved(id),
     onRemoved: () => server.removedFromCluster(),
@@ -141,12 +143,23 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const healthCheck = (exclude: string[]) => health(server, exclude, metrics);
   const http = createHttpHandler({
     health: healthCheck,
-    version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: '3.4.0' }),
+    version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
     metrics,
     logger: log,
     extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes }) : [],
   });
-  metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: '3.4', memberId: b.memberId });
+  metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
+  const versionMonitor = new ClusterVersionMonitor({
+    localId: b.memberId,
+    serverVersion: ETCD_API_VERSION,
+    log,
+    isLeader: () => server.isLeader,
+    members: () => server.membership.list(),
+    current: () => server.membership.version(),
+    fetchServerVersion: (m) => fetchServerVersion(m.peerUrls, peerTls, MONITOR_VERSION_INTERVAL_MS / 2),
+    propose: (v) => server.proposeClusterVersion(v),
+  });
+  server.onFirstCommitInTerm(() => versionMonitor.check());
 
   const clientListeners: Listener[] = [];
   const otherListeners: Listener[] = [];
@@ -178,6 +191,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     log.info({ name: cfg.name, 'data-dir': cfg.dataDir }, 'closing etcd server');
     clearInterval(purgeTimer);
     compactor?.stop();
+    versionMonitor.stop();
     stopObserving();
     await Promise.all(clientListeners.map((l) => l.close()));
     grpcServer.forceShutdown();
@@ -208,6 +222,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   }
 
   server.start();
+  versionMonitor.start();
   if (compactor) {
     compactor.start();
     compactor.pause();

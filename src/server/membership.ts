@@ -1,6 +1,7 @@
 // The cluster's membership as raft has agreed on it: members with their peer URLs
 // (changed only through raft conf changes) and their published attributes (name and
-// client URLs, published through a normal raft entry once a member starts).
+// client URLs, published through a normal raft entry once a member starts), and the
+// cluster version the leader decided.
 
 import { Errors } from './errors.js';
 import { idHex } from './ids.js';
@@ -55,16 +56,28 @@ function memberFromJson(j: MemberJson): Member {
 export interface MembershipSnapshot {
   members: MemberJson[];
   removed: string[];
+  /** the cluster version, e.g. "3.4.0"; absent until decided (and in older snapshots) */
+  version?: string;
 }
+
+/** Told of every cluster version set (applied, or restored from a snapshot). */
+export type VersionSetListener = (previous: string | undefined, version: string) => void;
 
 export class Membership {
   private readonly members = new Map<bigint, Member>();
   private readonly removed = new Set<bigint>();
+  private clusterVersion: string | undefined;
 
   constructor(
     readonly clusterId: bigint,
     readonly localId: bigint,
+    private readonly onVersionSet: VersionSetListener = () => {},
   ) {}
+
+  /** The agreed cluster version ("3.4.0"), undefined until the leader has decided one. */
+  version(): string | undefined {
+    return this.clusterVersion;
+  }
 
   list(): Member[] {
     return [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -130,8 +143,16 @@ export class Membership {
     if (m) this.members.set(id, { ...m, name, clientUrls: [...clientUrls] });
   }
 
+  setVersion(version: string): void {
+    const previous = this.clusterVersion;
+    this.clusterVersion = version;
+    this.onVersionSet(previous, version);
+  }
+
   snapshot(): MembershipSnapshot {
-    return { members: this.list().map(memberToJson), removed: [...this.removed].map(idHex) };
+    const s: MembershipSnapshot = { members: this.list().map(memberToJson), removed: [...this.removed].map(idHex) };
+    if (this.clusterVersion !== undefined) s.version = this.clusterVersion;
+    return s;
   }
 
   restore(s: MembershipSnapshot): void {
@@ -142,5 +163,6 @@ export class Membership {
       this.members.set(m.id, m);
     }
     for (const r of s.removed) this.removed.add(BigInt('0x' + r));
+    if (s.version !== undefined && s.version !== this.clusterVersion) this.setVersion(s.version);
   }
 }

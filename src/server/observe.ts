@@ -2,6 +2,7 @@
 // sampled once a second rather than updated on the hot path.
 
 import { ETCD_API_VERSION } from './api/maintenance.js';
+import { majorMinor } from './cluster-version.js';
 import { idHex } from './ids.js';
 import type { Metrics } from './metrics.js';
 import type { EtcdServer } from './server.js';
@@ -19,15 +20,18 @@ export function observeServer(
   peerCounters: (id: bigint) => Readonly<PeerCounters> | undefined,
 ): () => void {
   metrics.serverVersion.labels({ server_version: ETCD_API_VERSION }).set(1);
-  metrics.clusterVersion.labels({ cluster_version: '3.4' }).set(1);
   metrics.serverId.labels({ server_id: idHex(server.memberId) }).set(1);
   metrics.quotaBackendBytes.set(server.config.quotaBackendBytes);
+  let clusterVersionSeen: string | undefined;
   let leaderChangesSeen = 0;
   let failedSeen = 0;
   const snapshotsSeen = new Map<bigint, number>();
   const peersSeen = new Map<bigint, PeerCounters>();
 
   const sample = (): void => {
+    const cv = server.membership.version();
+    if (cv !== clusterVersionSeen && cv !== undefined) metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: majorMinor(cv) });
+    clusterVersionSeen = cv;
     metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
     metrics.isLeader.set(server.isLeader ? 1 : 0);
     metrics.isLearner.set(server.isLearner ? 1 : 0);

@@ -19,6 +19,7 @@ import { type Member, type Membership, type MembershipSnapshot, decodeMemberCont
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { ReadIndexQueue } from './read-index.js';
 import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
+import { type V2Request, attributesRequest, clusterVersionRequest } from './v2request.js';
 import { WaitRegistry } from './wait.js';
 
 /** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
@@ -151,6 +152,7 @@ export class EtcdServer {
 
   private readonly leaderListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
+  private readonly firstCommitInTermListeners = new Set<() => void>();
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
@@ -419,6 +421,12 @@ export class EtcdServer {
     }
   }
 
+  /** Called when this member, as leader, has applied the first entry of its term (etcd's FirstCommitInTermNotify). */
+  onFirstCommitInTerm(fn: () => void): () => void {
+    this.firstCommitInTermListeners.add(fn);
+    return () => this.firstCommitInTermListeners.delete(fn);
+  }
+
   /** Called after each snapshot this member takes (old WAL and snap files may then go). */
   onSnapshot(fn: () => void): () => void {
     this.snapshotListeners.add(fn);
@@ -642,6 +650,7 @@ export class EtcdServer {
     if (e.data.length === 0) {
       // the empty entry a new leader appends to commit its term
       this.markIndex(e.index);
+      if (this.isLeader && e.term === this.term) for (const fn of this.firstCommitInTermListeners) fn();
       return;
     }
     let req: InternalRequest;
@@ -757,10 +766,9 @@ export class EtcdServer {
   // ---------------------------------------------------------------- proposals
 
   /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  async propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs()): Promise<T> {
+  async propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
     if (this.stopped) throw Errors.stopped;
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const id = this.reqIds.id();
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const result = this.wait.register<T>(id, Date.now() + timeoutMs, () => {
@@ -776,6 +784,17 @@ export class EtcdServer {
     }
     this.scheduleReady();
     return result;
+  }
+
+  /** Proposes a v2 request, which carries the proposal's ID itself (as etcd's do). */
+  private proposeV2(make: (id: bigint) => V2Request, timeoutMs: number): Promise<unknown> {
+    const id = this.reqIds.id();
+    return this.propose({ v2: make(id) }, timeoutMs, id);
+  }
+
+  /** Sets the cluster version through raft (the leader's ClusterVersionMonitor decides it). */
+  async proposeClusterVersion(version: string): Promise<void> {
+    await this.proposeV2((id) => clusterVersionRequest(id, version), this.requestTimeoutMs());
   }
 
   /** Proposes a membership change; resolves with the members after it applied. */
@@ -803,7 +822,6 @@ export class EtcdServer {
   }
 
   private async publish(): Promise<void> {
-    const attrs = { member_ID: uint64(this.memberId), name: this.config.name, client_URLs: [...this.config.advertiseClientUrls] };
     while (!this.stopped) {
       if (this.lead === 0n) {
         await new Promise<void>((resolve) => {
@@ -818,7 +836,10 @@ export class EtcdServer {
       try {
         // Raft may drop a proposal silently (e.g. before this member knows it is one):
         // retry on a short period rather than the full request timeout.
-        await this.propose({ member_attributes: attrs }, Math.max(1000, 2 * this.config.electionMs));
+        await this.proposeV2(
+          (id) => attributesRequest(id, this.memberId, this.config.name, this.config.advertiseClientUrls),
+          Math.max(1000, 2 * this.config.electionMs),
+        );
         this.log.info(
           { 'local-member-id': idHex(this.memberId), 'cluster-id': idHex(this.clusterId) },
           `published {Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]} to cluster ${idHex(this.clusterId)}`,

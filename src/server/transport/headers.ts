@@ -32,9 +32,3 @@ export function peerHeaders(local: LocalMember, to: bigint): Record<string, stri
 export function headerId(value: string | string[] | undefined): bigint | undefined {
   return typeof value === 'string' ? parseIdHex(value) : undefined;
 }
-
-/** The cluster version a server version belongs to: '3.4.23' → '3.4.0'. */
-export function clusterVersion(serverVersion: string): string {
-  const [major = '0', minor = '0'] = serverVersion.split('.');
-  return `${major}.${minor}.0`;
-}

@@ -6,7 +6,7 @@ import type { Member } from '../membership.js';
 import { parseIdHex } from '../ids.js';
 import type { TlsContext } from '../tls.js';
 import { peerRequest, readText } from './dial.js';
-import { Header, MEMBERS_PATH } from './headers.js';
+import { Header, MEMBERS_PATH, VERSION_PATH } from './headers.js';
 
 /**
  * etcd's JSON for a member list. IDs are bare uint64 numbers, as etcd writes them; they are
@@ -80,27 +80,56 @@ export async function fetchClusterMembers(
   );
 }
 
-function fetchFrom(url: string, tls: TlsContext | undefined, timeoutMs: number): Promise<{ clusterId: bigint; members: ClusterMember[] }> {
+async function fetchFrom(url: string, tls: TlsContext | undefined, timeoutMs: number): Promise<{ clusterId: bigint; members: ClusterMember[] }> {
+  const res = await peerGet(url, MEMBERS_PATH, tls, timeoutMs, 16 * 1024 * 1024);
+  if (res.status !== 200) throw new Error(`unexpected status ${res.status}`);
+  const header = res.headers[Header.clusterId];
+  const clusterId = typeof header === 'string' ? parseIdHex(header) : undefined;
+  if (clusterId === undefined) throw new Error(`the answer has no valid ${Header.clusterId} header`);
+  try {
+    return { clusterId, members: parseMembersJson(res.body) };
+  } catch (err) {
+    throw new Error(`bad member list: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A member's server version from GET /version on its peer URLs (the first that answers),
+ * as etcd's leader asks when it decides the cluster version; undefined if none answers.
+ */
+export async function fetchServerVersion(peerUrls: readonly string[], tls: TlsContext | undefined, timeoutMs: number): Promise<string | undefined> {
+  for (const url of peerUrls) {
+    try {
+      const res = await peerGet(url, VERSION_PATH, tls, timeoutMs, 4096);
+      const v = res.status === 200 ? (JSON.parse(res.body) as { etcdserver?: unknown }).etcdserver : undefined;
+      if (typeof v === 'string') return v;
+    } catch {
+      // an unreachable or garbled peer URL: try the next
+    }
+  }
+  return undefined;
+}
+
+/** One GET to a peer, its body read up to `limit` bytes, within `timeoutMs`. */
+function peerGet(
+  url: string,
+  path: string,
+  tls: TlsContext | undefined,
+  timeoutMs: number,
+  limit: number,
+): Promise<{ status: number | undefined; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = peerRequest(url, MEMBERS_PATH, 'GET', {}, tls);
+    const req = peerRequest(url, path, 'GET', {}, tls);
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
     req.on('response', (res: http.IncomingMessage) => {
-      void readText(res, 16 * 1024 * 1024).then((body) => {
+      void readText(res, limit).then((body) => {
         clearTimeout(timer);
         req.destroy();
-        if (res.statusCode !== 200) return reject(new Error(`unexpected status ${res.statusCode}`));
-        const header = res.headers[Header.clusterId];
-        const clusterId = typeof header === 'string' ? parseIdHex(header) : undefined;
-        if (clusterId === undefined) return reject(new Error(`the answer has no valid ${Header.clusterId} header`));
-        try {
-          resolve({ clusterId, members: parseMembersJson(body) });
-        } catch (err) {
-          reject(new Error(`bad member list: ${(err as Error).message}`));
-        }
+        resolve({ status: res.statusCode, headers: res.headers, body });
       });
     });
     req.end();

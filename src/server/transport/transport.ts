@@ -10,10 +10,11 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { MessageType, messageTypeName, type Message } from '../../raftpb/index.js';
+import { NOT_DECIDED } from '../cluster-version.js';
 import { idHex, idHex16 } from '../ids.js';
 import type { Member } from '../membership.js';
 import type { TlsContext } from '../tls.js';
-import { clusterVersion, Header, headerId, MEMBERS_PATH, peerHeaders, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
+import { Header, headerId, MEMBERS_PATH, peerHeaders, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
 import { LEADER_RPC_PREFIX, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
@@ -32,6 +33,8 @@ export interface TransportOptions {
   readonly logger: Logger;
   /** server version, e.g. '3.4.23' */
   readonly version: string;
+  /** the agreed cluster version, e.g. '3.4.0', undefined until decided */
+  readonly clusterVersion: () => string | undefined;
   /** the cluster's members as this member knows them, for GET /members */
   readonly members: () => readonly Member[];
   /**
@@ -274,7 +277,7 @@ export class Transport {
       } else if (path === VERSION_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ etcdserver: this.local.version, etcdcluster: clusterVersion(this.local.version) }));
+        res.end(JSON.stringify({ etcdserver: this.local.version, etcdcluster: this.opts.clusterVersion() ?? NOT_DECIDED }));
       } else {
         textReply(res, 404, '404 page not found');
       }
