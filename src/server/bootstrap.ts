@@ -1,7 +1,7 @@
 // Turning a data dir and the configuration into a member: a new cluster from
 // --initial-cluster, or a restart from the snapshot, the WAL and the store.
 
-import { mkdir, access, constants } from 'node:fs/promises';
+import { mkdir, access, constants, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, RawNode, type RaftLogger } from '../raft/index.js';
@@ -25,10 +25,9 @@ import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord } from './lessor.js';
-import { type Member, Membership, decodeMemberContext, encodeMemberContext } from './membership.js';
-import { InternalRaftRequest, WalMetadata, toBigInt } from './pb.js';
+import { type Member, Membership, encodeMemberContext } from './membership.js';
+import { WalMetadata, toBigInt } from './pb.js';
 import type { ServerParts, SnapshotData } from './server.js';
-import { type V2Request, interpretV2 } from './v2request.js';
 
 /** A refusal to start that names what is wrong and what to do. */
 export class BootstrapError extends Error {
@@ -127,11 +126,11 @@ export async function bootstrap(
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   const store = await MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   try {
-    const r = haveWal
-      ? await restartMember(cfg, layout, snapshotter, walOpts, log)
-      : cfg.initialClusterState === 'existing'
+    const r =
+      (haveWal ? await restartMember(cfg, layout, snapshotter, walOpts, log) : undefined) ??
+      (cfg.initialClusterState === 'existing'
         ? await joinExistingCluster(cfg, layout, walOpts, peerTls, log)
-        : await startNewCluster(cfg, layout, walOpts, log);
+        : await startNewCluster(cfg, layout, walOpts, log));
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
     for (const [id, record] of await store.leaseRecords()) {
       const rec = decodeLeaseRecord(record);
@@ -161,7 +160,16 @@ interface MemberStart {
   confState: ConfState;
 }
 
+/** etcd's checkDuplicateURL: one peer URL under two names (or twice under one). */
+function refuseDuplicateUrls(cfg: EtcdConfig): void {
+  const pairs = [...cfg.initialCluster].flatMap(([name, urls]) => urls.map((u) => ({ name, url: urlString(u) })));
+  if (new Set(pairs.map((p) => p.url)).size === pairs.length) return;
+  const listed = pairs.map((p) => `${p.name}=${p.url}`).sort().join(',');
+  throw new BootstrapError(`initial cluster ${listed} has duplicate url`);
+}
+
 async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: WalOptions, log: Logger): Promise<MemberStart> {
+  refuseDuplicateUrls(cfg);
   const local = cfg.initialCluster.get(cfg.name);
   if (local === undefined) {
     const names = [...cfg.initialCluster.keys()].map((n) => `"${n}"`).join(', ');
@@ -221,6 +229,7 @@ async function joinExistingCluster(
   peerTls: TlsContext | undefined,
   log: Logger,
 ): Promise<MemberStart> {
+  refuseDuplicateUrls(cfg);
   const others = [...cfg.initialCluster].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls.map(urlString));
   if (others.length === 0) {
     throw new BootstrapError(
@@ -307,29 +316,8 @@ async function forceNewCluster(
   return { entries: [...committed, ...added], hardState: { term, vote: hardState.vote, commit: index } };
 }
 
-/**
- * The name this data dir's member last published (through raft), if it did: from the
- * snapshot's membership, then from the WAL's conf changes and attribute entries.
- */
-function recordedName(membership: Membership, memberId: bigint, entries: readonly Entry[]): string | undefined {
-  let name = membership.get(memberId)?.name || undefined;
-  for (const e of entries) {
-    try {
-      if (e.type === EntryType.ConfChange) {
-        const cc = decodeConfChange(e.data);
-        if (cc.nodeId === memberId && cc.type !== ConfChangeType.RemoveNode && cc.context.length > 0) {
-          name = decodeMemberContext(cc.context).name || name;
-        }
-      } else if (e.type === EntryType.Normal && e.data.length > 0) {
-        const req = InternalRaftRequest.decode(e.data) as unknown as { v2?: V2Request | null };
-        const effect = req.v2 ? interpretV2(req.v2) : undefined;
-        if (effect?.kind === 'attributes' && effect.memberId === memberId && effect.name) name = effect.name;
-      }
-    } catch {
-      // an entry etcd-ts cannot read says nothing about the name
-    }
-  }
-  return name;
+function isEmptyHardState(hs: HardState): boolean {
+  return hs.term === 0 && hs.vote === 0n && hs.commit === 0;
 }
 
 /** Voters once the committed conf changes after a snapshot are applied. */
@@ -350,7 +338,7 @@ async function restartMember(
   snapshotter: Snapshotter,
   walOpts: WalOptions,
   log: Logger,
-): Promise<MemberStart> {
+): Promise<MemberStart | undefined> {
   // The newest snapshot the WAL also records: a crash between writing a snap file and
   // its WAL marker leaves a snapshot the log cannot resume from.
   const snapshot: Snapshot | undefined = await snapshotter.loadNewestAvailable(await validSnapshotEntries(layout.walDir));
@@ -358,6 +346,16 @@ async function restartMember(
   const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {
     const contents = await wal.readAll();
+    if (snapshot === undefined && contents.entries.length === 0 && isEmptyHardState(contents.hardState)) {
+      // A first start that stopped (a port taken, a bad certificate, a crash) after the WAL
+      // was created but before raft persisted anything: the member has promised nothing to
+      // anyone, so it bootstraps again from its flags rather than restart into a member
+      // with no configuration that can never elect a leader.
+      await wal.close();
+      await rm(layout.walDir, { recursive: true, force: true });
+      log.warn({ 'wal-dir': layout.walDir }, 'the WAL holds no entries from an earlier first start that did not finish; bootstrapping the member again');
+      return undefined;
+    }
     const { metadata } = contents;
     const md = WalMetadata.decode(metadata) as unknown as { NodeID: unknown; ClusterID: unknown };
     const memberId = toBigInt(md.NodeID as never, true);
@@ -370,12 +368,6 @@ async function restartMember(
       const data = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as SnapshotData;
       membership.restore(data.membership);
       alarms.restore(data.alarms);
-    }
-    const recorded = recordedName(membership, memberId, contents.entries);
-    if (recorded !== undefined && recorded !== cfg.name) {
-      throw new BootstrapError(
-        `data dir ${cfg.dataDir} belongs to member "${recorded}" (${idHex(memberId)}), not to "${cfg.name}"; start "${recorded}" on it, or give "${cfg.name}" its own --data-dir`,
-      );
     }
     const { hardState, entries } = cfg.forceNewCluster
       ? await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, contents.entries, contents.hardState, log)

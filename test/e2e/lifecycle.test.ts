@@ -152,14 +152,26 @@ describe('bad input', () => {
     expect(m.output()).toContain(path.join(file, 'data'));
   });
 
-  it("refuses a data dir that belongs to another member", async () => {
+  it('starts a data dir under a new --name, as etcd does, and publishes the new name', async () => {
+    // The disk-full recovery guide copies a stopped member's data dir and starts it under
+    // another name: etcd keys a member on the ID in its WAL, not on its name.
     const dataDir = path.join(tempDir(), 'owner.etcd');
     const owner = await startMember({ name: 'owner', dataDir });
+    await ctl(owner.clientUrl, ['put', 'k', 'kept']);
+    const id = statusOf(await ctl(owner.clientUrl, ['endpoint', 'status', '-w', 'json'])).member_id;
     await stopMember(owner);
-    const intruder = await startMember({ name: 'intruder', dataDir, waitReady: false });
-    expect(await intruder.exited).not.toBe(0);
-    // the fatal log line is JSON: its quotes come escaped
-    expect(intruder.output()).toContain(`data dir ${dataDir} belongs to member \\"owner\\"`);
+    const renamed = await startMember({ name: 'renamed', dataDir });
+    expect(statusOf(await ctl(renamed.clientUrl, ['endpoint', 'status', '-w', 'json'])).member_id).toBe(id);
+    expect(await ctl(renamed.clientUrl, ['get', 'k', '--print-value-only'])).toBe('kept\n');
+    expect(await ctl(renamed.clientUrl, ['member', 'list'])).toContain(', started, renamed, ');
+    await stopMember(renamed);
+  });
+
+  it('refuses an --initial-cluster that lists one peer URL twice, with etcd\'s message and exit code', async () => {
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const m = await startMember({ name: 'a', waitReady: false, args: ['--initial-cluster', `a=${peer},b=${peer}`, '--initial-advertise-peer-urls', peer, '--listen-peer-urls', peer] });
+    expect(await m.exited).toBe(1);
+    expect(m.output()).toContain(`initial cluster a=${peer},b=${peer} has duplicate url`);
   });
 
   it('survives garbage on the client port', async () => {
