@@ -2,7 +2,10 @@
 // load client (goload, etcd's official Go client: it costs the client far less CPU than a
 // Node client would), alternating server by server, round by round. Prints ratios.
 //
-//   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload]
+//   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
+//
+// --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
+// prints its verdicts: they judge latency, so they live here rather than in a test.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +25,7 @@ const members = Number(arg('members', '1'));
 const duration = arg('duration', '5s');
 const rounds = Number(arg('rounds', '2'));
 const goload = arg('goload', '/tmp/goload');
+const checkPerf = process.argv.includes('--check-perf');
 
 type Server = 'etcd' | 'etcd-ts';
 
@@ -126,6 +130,17 @@ function load(c: Cluster, w: Workload): Result {
   return JSON.parse(out.trim().split('\n').pop()!) as Result;
 }
 
+/** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
+function runCheckPerf(c: Cluster): string[] {
+  let out: string;
+  try {
+    out = execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'check', 'perf', '--load=s'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  } catch (err) {
+    out = String((err as { stdout?: Buffer }).stdout ?? '');
+  }
+  return out.split('\n').filter((l) => /^(PASS|FAIL)/.test(l));
+}
+
 /** Time from kill -9 of the leader to the next write acknowledged by the survivors. */
 function failoverMs(c: Cluster): number {
   const status = JSON.parse(
@@ -154,6 +169,7 @@ async function main(): Promise<void> {
   const results: Record<Server, Record<string, Result[]>> = { etcd: {}, 'etcd-ts': {} };
   const rss: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
   const failover: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
+  const perfVerdicts: Partial<Record<Server, string[][]>> = {};
   for (let round = 0; round < rounds; round++) {
     const order: Server[] = round % 2 === 0 ? ['etcd', 'etcd-ts'] : ['etcd-ts', 'etcd'];
     for (const server of order) {
@@ -166,6 +182,7 @@ async function main(): Promise<void> {
           console.error(`round ${round} ${server.padEnd(7)} ${w.name.padEnd(14)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms errors ${r.errors}`);
         }
         rss[server].push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+        if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
         if (members > 1) {
           failover[server].push(failoverMs(c));
           console.error(`round ${round} ${server.padEnd(7)} failover ${failover[server].at(-1)!.toFixed(0)} ms`);
@@ -189,6 +206,9 @@ async function main(): Promise<void> {
     );
   }
   console.log(`RSS after load (max member): etcd ${mean(rss.etcd).toFixed(0)} MB, etcd-ts ${mean(rss['etcd-ts']).toFixed(0)} MB`);
+  for (const server of ['etcd', 'etcd-ts'] as const) {
+    for (const [round, lines] of (perfVerdicts[server] ?? []).entries()) console.log(`check perf, ${server}, round ${round}: ${lines.join('; ')}`);
+  }
   if (members > 1) {
     console.log(
       `failover (kill -9 of the leader to the next acknowledged write): etcd ${mean(failover.etcd).toFixed(0)} ms, etcd-ts ${mean(failover['etcd-ts']).toFixed(0)} ms`,

@@ -20,7 +20,14 @@ async function hashes(endpoints: string[]): Promise<string[]> {
 }
 
 /** Writes unique keys through `endpoints` until stopped; returns what was acknowledged. */
-function writeLoad(endpoints: string[], workers = 6): { stop(): Promise<Map<string, string>> } {
+interface WriteLoad {
+  /** resolves once at least `n` writes have been acknowledged in all */
+  untilAcked(n: number, timeoutMs?: number): Promise<void>;
+  readonly ackedCount: number;
+  stop(): Promise<Map<string, string>>;
+}
+
+function writeLoad(endpoints: string[], workers = 6): WriteLoad {
   const acked = new Map<string, string>();
   const clients = endpoints.map((ep) => new EtcdClient(ep));
   let stopping = false;
@@ -37,6 +44,16 @@ function writeLoad(endpoints: string[], workers = 6): { stop(): Promise<Map<stri
     }
   });
   return {
+    get ackedCount() {
+      return acked.size;
+    },
+    async untilAcked(n, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (acked.size < n) {
+        if (Date.now() > deadline) throw new Error(`only ${acked.size} of ${n} writes acknowledged`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop() {
       stopping = true;
       await Promise.all(loops);
@@ -120,12 +137,12 @@ describe('failover', () => {
       const killed = victim === 'leader' ? leader : (leader + 1) % 3;
       const survivors = [0, 1, 2].filter((i) => i !== killed);
       const load = writeLoad(survivors.map((i) => members[i]!.clientUrl));
-      await new Promise((r) => setTimeout(r, 1000));
+      await load.untilAcked(20);
       members[killed]!.proc.kill('SIGKILL');
       await members[killed]!.exited;
-      await new Promise((r) => setTimeout(r, 2000));
+      // the survivors go on acknowledging writes (after an election, if the leader died)
+      await load.untilAcked(load.ackedCount + 20);
       const acked = await load.stop();
-      expect(acked.size).toBeGreaterThan(20);
       const newLeader = await leaderIndex(survivors.map((i) => members[i]!));
       expect(newLeader).toBeGreaterThanOrEqual(0);
       for (const i of survivors) await assertAllPresent(members[i]!.clientUrl, acked);
