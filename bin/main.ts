@@ -6,7 +6,7 @@
 import { parseCommandLine } from '../src/server/config/index.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
-import { notifyReady } from '../src/server/systemd.js';
+import { notify, notifyReady } from '../src/server/systemd.js';
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -41,6 +41,7 @@ export async function run(argv: readonly string[], env: Readonly<Record<string, 
       }
       stopping = true;
       log.info({ signal }, 'received signal; shutting down');
+      notify('STOPPING=1', { env, logger: moduleLogger(root, 'etcdmain/systemd.ts') });
       if (etcd === undefined) return; // the start below sees `stopping` and closes
       etcd.close().then(
         () => process.exit(0),

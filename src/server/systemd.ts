@@ -1,80 +1,112 @@
-// Tell systemd the node is ready (Type=notify units), as etcd does once it serves clients:
-// the datagram "READY=1" to the AF_UNIX socket named by $NOTIFY_SOCKET.
+// Tell systemd how the member is doing (Type=notify units), as etcd does: the datagram
+// "READY=1" to the AF_UNIX socket named by $NOTIFY_SOCKET once it serves clients, and
+// "STOPPING=1" when it shuts down.
 //
-// Node cannot send unix datagrams itself (dgram knows only udp4/udp6), so a helper
-// process sends it: `systemd-notify --ready` where installed, else python3. Because the
-// sender is a child process, systemd only accepts the message when the unit allows it
-// (NotifyAccess=all); we say so in the log. Nothing here ever fails the start.
+// Node cannot send unix datagrams (dgram knows only udp4/udp6), and a helper process will
+// not do: systemd's default NotifyAccess=main accepts only datagrams whose sender (by the
+// kernel's SCM_CREDENTIALS) is the unit's main process. So the member's own process calls
+// libc's socket() and sendto() through koffi (a maintained FFI with prebuilt binaries in
+// its npm package). Nothing here ever fails the start.
 
-import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import type Koffi from 'koffi';
 import type { Logger } from './logger.js';
 
-export type NotifySender = 'systemd-notify' | 'python3';
-
-export type NotifyOutcome =
-  | { readonly sent: true; readonly via: NotifySender }
-  | { readonly sent: false; readonly reason: string };
+export type NotifyOutcome = { readonly sent: true } | { readonly sent: false; readonly reason: string };
 
 export interface NotifyOptions {
   /** defaults to process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly logger?: Logger;
-  /** helpers to try, in order */
-  readonly senders?: readonly NotifySender[];
-  /** per helper; systemd-notify waits for systemd to acknowledge (a barrier) */
-  readonly timeoutMs?: number;
 }
 
-// Abstract-namespace sockets are written "@name" in $NOTIFY_SOCKET and "\0name" to the kernel.
-const PYTHON_SENDER = `
-import os, socket, sys
-addr = os.environ["NOTIFY_SOCKET"]
-if addr.startswith("@"):
-    addr = "\\0" + addr[1:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.connect(addr)
-s.sendall(sys.argv[1].encode())
-`;
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+/** never block the event loop on a full receive queue */
+const MSG_DONTWAIT = 0x40;
+/** sizeof(sockaddr_un.sun_path) */
+const SUN_PATH_BYTES = 108;
 
-function run(file: string, args: string[], env: Record<string, string | undefined>, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: env as NodeJS.ProcessEnv, timeout: timeoutMs }, (err, _stdout, stderr) => {
-      if (!err) return resolve(undefined);
-      const code = (err as NodeJS.ErrnoException).code;
-      resolve(code === 'ENOENT' ? 'not installed' : (String(stderr).trim() || err.message));
-    });
-  });
+interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number;
+  close(fd: number): number;
 }
 
-/** Send READY=1 when $NOTIFY_SOCKET is set; resolves with what happened, never rejects. */
-export async function notifyReady(opts: NotifyOptions = {}): Promise<NotifyOutcome> {
-  const env = { ...(opts.env ?? process.env) };
-  const socket = env['NOTIFY_SOCKET'];
+let koffi: typeof Koffi | undefined;
+let libc: Libc | undefined;
+
+/** Loaded on first use only: a member started without $NOTIFY_SOCKET never loads the FFI. */
+function loadLibc(): Libc {
+  if (libc === undefined) {
+    koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      socket: lib.func('int socket(int domain, int type, int protocol)'),
+      sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+      close: lib.func('int close(int fd)'),
+    };
+  }
+  return libc;
+}
+
+/** sockaddr_un for a path, or for "@name" in the abstract namespace ("\0name", no terminator). */
+function sockaddrUn(address: string): Buffer {
+  const abstract = address.startsWith('@');
+  const name = abstract ? Buffer.concat([Buffer.from([0]), Buffer.from(address.slice(1))]) : Buffer.from(address);
+  if (name.length + (abstract ? 0 : 1) > SUN_PATH_BYTES) throw new Error(`NOTIFY_SOCKET ${JSON.stringify(address)} is longer than a unix socket address`);
+  const addr = Buffer.alloc(2 + name.length + (abstract ? 0 : 1));
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  return addr;
+}
+
+/** One datagram from this very process to `address`; throws with errno's name on failure. */
+function sendDatagram(address: string, state: string): void {
+  const c = loadLibc();
+  const addr = sockaddrUn(address);
+  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`socket: ${errnoText()}`);
+  try {
+    const msg = Buffer.from(state);
+    if (c.sendto(fd, msg, msg.length, MSG_DONTWAIT, addr, addr.length) < 0) throw new Error(`sendto ${address}: ${errnoText()}`);
+  } finally {
+    c.close(fd);
+  }
+}
+
+function errnoText(): string {
+  const errno = koffi?.errno() ?? 0;
+  const names: Record<number, string> = { 2: 'no such file or directory', 13: 'permission denied', 11: 'resource temporarily unavailable', 111: 'connection refused' };
+  return names[errno] ?? `errno ${errno}`;
+}
+
+/** Sends `state` (e.g. "READY=1") when $NOTIFY_SOCKET is set; resolves with what happened, never rejects. */
+export function notify(state: string, opts: NotifyOptions = {}): NotifyOutcome {
+  const socket = (opts.env ?? process.env)['NOTIFY_SOCKET'];
   const log = opts.logger;
   if (socket === undefined || socket === '') return { sent: false, reason: 'NOTIFY_SOCKET is not set' };
   if (!socket.startsWith('/') && !socket.startsWith('@')) {
     const reason = `unsupported NOTIFY_SOCKET address ${JSON.stringify(socket)}`;
-    log?.warn({ 'notify-socket': socket, error: reason }, 'failed to notify systemd for readiness');
+    log?.warn({ 'notify-socket': socket, error: reason }, `failed to notify systemd (${state})`);
     return { sent: false, reason };
   }
-  log?.info({ 'notify-socket': socket }, 'notifying init daemon');
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const failures: string[] = [];
-  for (const sender of opts.senders ?? ['systemd-notify', 'python3']) {
-    const failure =
-      sender === 'systemd-notify'
-        ? await run('systemd-notify', ['--ready'], env, timeoutMs)
-        : await run('python3', ['-c', PYTHON_SENDER, 'READY=1'], env, timeoutMs);
-    if (failure === undefined) {
-      log?.info(
-        { via: sender, 'notify-socket': socket },
-        'successfully notified init daemon (sent by a helper process: a systemd unit needs NotifyAccess=all to accept it)',
-      );
-      return { sent: true, via: sender };
-    }
-    failures.push(`${sender}: ${failure}`);
+  try {
+    sendDatagram(socket, state);
+  } catch (err) {
+    const reason = (err as Error).message;
+    log?.warn({ 'notify-socket': socket, error: reason }, `failed to notify systemd (${state})`);
+    return { sent: false, reason };
   }
-  const reason = failures.join('; ');
-  log?.warn({ 'notify-socket': socket, error: reason }, 'failed to notify systemd for readiness');
-  return { sent: false, reason };
+  return { sent: true };
+}
+
+/** READY=1, with etcd's log lines around it. */
+export function notifyReady(opts: NotifyOptions = {}): NotifyOutcome {
+  const socket = (opts.env ?? process.env)['NOTIFY_SOCKET'];
+  if (socket !== undefined && socket !== '') opts.logger?.info({ 'notify-socket': socket }, 'notifying init daemon');
+  const r = notify('READY=1', opts);
+  if (r.sent) opts.logger?.info({ 'notify-socket': socket }, 'successfully notified init daemon');
+  return r;
 }

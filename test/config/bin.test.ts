@@ -3,20 +3,25 @@
 // NOTIFY_SOCKET once the member serves clients.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listenNotify, stopNotifyListeners } from './notify-listener.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bin = join(root, 'bin/etcd-ts');
 const dir = mkdtempSync(join(tmpdir(), 'config-eng-bin-'));
+chmodSync(dir, 0o755);
+/** uid and gid of nobody/nogroup */
+const NOBODY = 65534;
 const children: ChildProcess[] = [];
 
 // dist/ is built by `npm test` (scripts/test.sh) before any suite runs: rebuilding it
 // here would swap files under the other suites' running processes.
 afterAll(() => {
+  stopNotifyListeners();
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
@@ -103,13 +108,16 @@ describe('etcd-ts command line: bad input', () => {
 });
 
 /** A member on free loopback ports with its own data dir; lines of its log as they come. */
-async function startMember(env: Record<string, string> = {}) {
+/** `asNobody`: run as an unprivileged user, as distribution units run etcd (User=etcd). */
+async function startMember(env: Record<string, string> = {}, opts: { asNobody?: boolean } = {}) {
   const client = await freePort();
   const peer = await freePort();
   const dataDir = mkdtempSync(join(dir, 'member-'));
+  if (opts.asNobody) chownSync(dataDir, NOBODY, NOBODY);
   const child = spawn(
-    'node',
+    opts.asNobody ? 'setpriv' : 'node',
     [
+      ...(opts.asNobody ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node'] : []),
       bin,
       '--name=m1',
       `--data-dir=${dataDir}`,
@@ -164,32 +172,18 @@ describe('etcd-ts lifecycle', () => {
     expect(m.lines.map((l) => l.msg)).toContain('received signal; shutting down');
   });
 
-  it('sends READY=1 to NOTIFY_SOCKET once it serves clients', async () => {
+  it('sends READY=1 and STOPPING=1 from its own process, running unprivileged, as NotifyAccess=main requires', async () => {
+    // systemd accepts a datagram from the unit's main process only: the listener reads the
+    // sender's pid from the kernel (SO_PASSCRED). Unprivileged, the member cannot claim
+    // another pid in its credentials, as root could.
     const sock = join(dir, 'notify.sock');
-    const script = `
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print("listening", flush=True)
-print(s.recv(4096).decode(), flush=True)
-`;
-    const listener = spawn('python3', ['-c', script, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(listener);
-    let bound!: () => void;
-    const listening = new Promise<void>((resolve) => (bound = resolve));
-    const datagram = new Promise<string>((resolve) => {
-      listener.stdout!.on('data', (d: Buffer) => {
-        for (const line of d.toString().split('\n').filter(Boolean)) {
-          if (line === 'listening') bound();
-          else resolve(line);
-        }
-      });
-    });
-    await listening;
-    const m = await startMember({ NOTIFY_SOCKET: sock });
+    const listener = await listenNotify(sock);
+    const m = await startMember({ NOTIFY_SOCKET: sock }, { asNobody: true });
     await m.waitFor('ready to serve client requests');
-    expect(await datagram).toBe('READY=1');
+    expect(await listener.next()).toEqual({ pid: m.child.pid, text: 'READY=1' });
     m.child.kill('SIGTERM');
+    expect(await listener.next()).toEqual({ pid: m.child.pid, text: 'STOPPING=1' });
     expect(await m.exited).toBe(0);
+    listener.stop();
   });
 });
