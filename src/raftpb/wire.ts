@@ -219,8 +219,10 @@ export class Reader {
     return new ProtoDecodeError(`${what} ${value} is above ${max}`);
   }
 
+  /** Any uint64: zero is false, anything else true (as Go's decoder reads it). */
   bool(): boolean {
-    return this.uint32() !== 0;
+    this.varint();
+    return (this.lo | this.hi) !== 0;
   }
 
   fixed32(): number {

@@ -13,6 +13,8 @@ export interface Field {
   readonly name: string;
   readonly kind: Scalar | 'bytes' | Schema;
   readonly repeated?: boolean;
+  /** enums: how many values are defined (0 .. count-1) */
+  readonly count?: number;
 }
 
 export interface Schema {
@@ -51,7 +53,7 @@ export const SnapshotSchema: Schema = {
 export const EntrySchema: Schema = {
   name: 'Entry',
   fields: [
-    { no: 1, name: 'type', kind: 'enum' },
+    { no: 1, name: 'type', kind: 'enum', count: 3 },
     { no: 2, name: 'term', kind: 'number' },
     { no: 3, name: 'index', kind: 'number' },
     { no: 4, name: 'data', kind: 'bytes' },
@@ -61,7 +63,7 @@ export const EntrySchema: Schema = {
 export const MessageSchema: Schema = {
   name: 'Message',
   fields: [
-    { no: 1, name: 'type', kind: 'enum' },
+    { no: 1, name: 'type', kind: 'enum', count: 19 },
     { no: 2, name: 'to', kind: 'bigint' },
     { no: 3, name: 'from', kind: 'bigint' },
     { no: 4, name: 'term', kind: 'number' },
@@ -89,7 +91,7 @@ export const ConfChangeSchema: Schema = {
   name: 'ConfChange',
   fields: [
     { no: 1, name: 'id', kind: 'bigint' },
-    { no: 2, name: 'type', kind: 'enum' },
+    { no: 2, name: 'type', kind: 'enum', count: 4 },
     { no: 3, name: 'nodeId', kind: 'bigint' },
     { no: 4, name: 'context', kind: 'bytes' },
   ],
