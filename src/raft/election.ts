@@ -2,6 +2,7 @@
 // answering other candidates' vote requests (§5.2, §5.4.1, thesis §9.6 pre-vote).
 
 import { EntryType, type Message, MessageType, messageTypeName } from '../raftpb/index.js';
+import { MAX_TERM } from './limits.js';
 import { hex16 } from './logger.js';
 import { campaignTransferContext, voteRespType } from './message.js';
 import type { CampaignType, Raft } from './raft.js';
@@ -18,6 +19,12 @@ export function hup(r: Raft, t: CampaignType): void {
   }
   if (!promotable(r)) {
     r.logger.warn(`${hex16(r.id)} is unpromotable and can not campaign`);
+    return;
+  }
+  if (r.term >= MAX_TERM) {
+    // Terms grow one election at a time past TERM_JUMP_LIMIT (limits.ts): 2^32
+    // elections later, the next term would no longer be an exact number.
+    r.logger.error(`${hex16(r.id)} cannot campaign at term ${r.term}: it is the largest term raft can represent`);
     return;
   }
   if (hasUnappliedConfChanges(r)) {

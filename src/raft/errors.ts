@@ -45,6 +45,7 @@ export type StepDropReason =
   | 'wrong-recipient' //  addressed to another node, or claims to come from this node
   | 'non-member' //       the sender is not in this node's configuration
   | 'inconsistent' //     contradicts this node's state (commit past our log, ack past the leader's log, ...)
+  | 'term-limit' //       would move our term too close to 2^53 in one step (see limits.ts)
   | 'proposal-dropped'; // a proposal (MsgProp) that could not be accepted
 
 /**

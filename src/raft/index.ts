@@ -12,6 +12,7 @@ export {
   UnavailableError,
 } from './errors.js';
 export type { StepDropReason } from './errors.js';
+export { MAX_INDEX, MAX_TERM, TERM_JUMP_LIMIT } from './limits.js';
 export { discardLogger, hex16 } from './logger.js';
 export type { RaftLogger } from './logger.js';
 export { MemoryStorage } from './memory-storage.js';

@@ -63,6 +63,7 @@ export class RawNode {
     'wrong-recipient': 0,
     'non-member': 0,
     inconsistent: 0,
+    'term-limit': 0,
     'proposal-dropped': 0,
   };
 
@@ -152,13 +153,21 @@ export class RawNode {
    */
   step(m: Message): void {
     try {
-      const err = checkStructure(m, this.raft.id) ?? checkAgainstState(this.raft, m);
+      const err = this.check(m);
       if (err !== undefined) throw err;
       this.raft.step(m);
     } catch (e) {
       if (e instanceof StepError) this.drops[e.reason]++;
       throw e;
     }
+  }
+
+  /**
+   * Whether step(m) would refuse m now, without stepping or counting it: a transport
+   * asks before it takes in the store that travels behind a MsgSnap.
+   */
+  check(m: Message): StepError | undefined {
+    return checkStructure(m, this.raft.id) ?? checkAgainstState(this.raft, m);
   }
 
   /** Request a linearizable read; the answer arrives as a ReadState with this context. */

@@ -6,6 +6,7 @@
 
 import { EntryType, type Message, MessageType, isMessageType, messageTypeName } from '../raftpb/index.js';
 import { StepError } from './errors.js';
+import { MAX_INDEX, MAX_TERM, TERM_JUMP_LIMIT, isIndex, isReachableTerm, isTerm } from './limits.js';
 import { hex16 } from './logger.js';
 import type { Raft } from './raft.js';
 
@@ -33,10 +34,6 @@ const fromLeader: ReadonlySet<number> = new Set([
   MessageType.MsgReadIndexResp,
 ]);
 
-function isIndex(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
-
 function malformed(m: { type?: unknown }, why: string): StepError {
   const name = typeof m.type === 'number' ? messageTypeName(m.type) : 'message';
   return new StepError('malformed', `raft: malformed ${name}: ${why}`);
@@ -53,10 +50,16 @@ export function checkStructure(m: Message, self: bigint): StepError | undefined 
   if (m.to !== self) return new StepError('wrong-recipient', `raft: message addressed to ${hex16(m.to)}, not to ${hex16(self)}`);
   if (m.from === 0n) return malformed(m, 'sender is none (0)');
   if (m.from === self) return new StepError('wrong-recipient', 'raft: message claims to come from this member');
-  if (!isIndex(m.term) || !isIndex(m.logTerm) || !isIndex(m.index) || !isIndex(m.commit) || !isIndex(m.rejectHint)) {
+  // Before anything else looks at them: a term or index past the limits (limits.ts)
+  // must never be adopted, persisted or answered with. How far a term may jump
+  // depends on ours: checkAgainstState.
+  if (!isTerm(m.term) || !isTerm(m.logTerm)) {
+    return malformed(m, `term/logTerm must be integers in [0, ${MAX_TERM}] (got ${String(m.term)}/${String(m.logTerm)})`);
+  }
+  if (!isIndex(m.index) || !isIndex(m.commit) || !isIndex(m.rejectHint)) {
     return malformed(
       m,
-      `term/logTerm/index/commit/rejectHint must be non-negative safe integers (got ${String(m.term)}/${String(m.logTerm)}/${String(m.index)}/${String(m.commit)}/${String(m.rejectHint)})`,
+      `index/commit/rejectHint must be integers in [0, ${MAX_INDEX}] (got ${String(m.index)}/${String(m.commit)}/${String(m.rejectHint)})`,
     );
   }
   if (typeof m.reject !== 'boolean') return malformed(m, 'reject must be a boolean');
@@ -72,7 +75,7 @@ export function checkStructure(m: Message, self: bigint): StepError | undefined 
     if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange && e.type !== EntryType.ConfChangeV2) {
       return malformed(m, `unknown entry type ${String(e.type)}`);
     }
-    if (!isIndex(e.term) || !isIndex(e.index)) return malformed(m, 'entry term/index is not a non-negative safe integer');
+    if (!isTerm(e.term) || !isIndex(e.index)) return malformed(m, `entry term/index ${String(e.term)}/${String(e.index)} is out of range`);
     if (!(e.data instanceof Uint8Array)) return malformed(m, 'entry data must be bytes');
   }
   switch (m.type) {
@@ -103,7 +106,7 @@ export function checkStructure(m: Message, self: bigint): StepError | undefined 
 function checkAppend(m: Message): StepError | undefined {
   if (m.logTerm > m.term) return malformed(m, `previous entry term ${m.logTerm} is beyond the leader's term ${m.term}`);
   if (m.index === 0 && m.logTerm !== 0) return malformed(m, 'index 0 must have term 0');
-  if (!Number.isSafeInteger(m.index + m.entries.length)) return malformed(m, 'entries run past the largest index');
+  if (m.index + m.entries.length > MAX_INDEX) return malformed(m, 'entries run past the largest index');
   let prevTerm = m.logTerm;
   for (let i = 0; i < m.entries.length; i++) {
     const e = m.entries[i]!;
@@ -123,7 +126,7 @@ function checkSnapshot(m: Message): StepError | undefined {
   const md = s.metadata;
   if (typeof md !== 'object' || md === null) return malformed(m, 'no snapshot metadata');
   if (!isIndex(md.index) || md.index === 0) return malformed(m, `snapshot index ${String(md.index)} is invalid`);
-  if (!isIndex(md.term) || md.term === 0 || md.term > m.term) {
+  if (!isTerm(md.term) || md.term === 0 || md.term > m.term) {
     return malformed(m, `snapshot term ${String(md.term)} is outside [1, ${m.term}]`);
   }
   const cs = md.confState;
@@ -170,6 +173,12 @@ function checkMembership(r: Raft, m: Message): StepError | undefined {
 export function checkAgainstState(r: Raft, m: Message): StepError | undefined {
   const notMember = checkMembership(r, m);
   if (notMember !== undefined) return notMember;
+  if (!isReachableTerm(m.term, r.term)) {
+    return new StepError(
+      'term-limit',
+      `raft: ${hex16(r.id)} [term: ${r.term}] ignored ${messageTypeName(m.type)} from ${hex16(m.from)} at term ${m.term}: above ${TERM_JUMP_LIMIT} a term may only grow one at a time`,
+    );
+  }
   if (m.term < r.term) return undefined; // stale: answered or ignored, never applied
   switch (m.type) {
     case MessageType.MsgHeartbeat:

@@ -55,11 +55,11 @@ function readEntry(r: Reader): Entry {
       }
       case 2:
         expectWireType(wt, WireType.Varint);
-        term = r.uint53();
+        term = r.uint53('Entry.term');
         break;
       case 3:
         expectWireType(wt, WireType.Varint);
-        index = r.uint53();
+        index = r.uint53('Entry.index');
         break;
       case 4:
         expectWireType(wt, WireType.Bytes);
@@ -94,9 +94,9 @@ export function decodeHardState(buf: Uint8Array): HardState {
   while (!r.done()) {
     const [f, wt] = r.tag();
     if (f === 1 || f === 2 || f === 3) expectWireType(wt, WireType.Varint);
-    if (f === 1) term = r.uint53();
+    if (f === 1) term = r.uint53('HardState.term');
     else if (f === 2) vote = r.uint64();
-    else if (f === 3) commit = r.uint53();
+    else if (f === 3) commit = r.uint53('HardState.commit');
     else r.skip(wt);
   }
   return { term, vote, commit };
@@ -173,10 +173,10 @@ function readSnapshotMetadata(r: Reader): SnapshotMetadata {
       confState = readConfState(r.sub());
     } else if (f === 2) {
       expectWireType(wt, WireType.Varint);
-      index = r.uint53();
+      index = r.uint53('SnapshotMetadata.index');
     } else if (f === 3) {
       expectWireType(wt, WireType.Varint);
-      term = r.uint53();
+      term = r.uint53('SnapshotMetadata.term');
     } else r.skip(wt);
   }
   return { confState, index, term };
@@ -266,19 +266,19 @@ export function decodeMessage(buf: Uint8Array): Message {
         from = r.uint64();
         break;
       case 4:
-        term = r.uint53();
+        term = r.uint53('Message.term');
         break;
       case 5:
-        logTerm = r.uint53();
+        logTerm = r.uint53('Message.logTerm');
         break;
       case 6:
-        index = r.uint53();
+        index = r.uint53('Message.index');
         break;
       case 7:
         entries.push(readEntry(r.sub()));
         break;
       case 8:
-        commit = r.uint53();
+        commit = r.uint53('Message.commit');
         break;
       case 9: {
         const s = readSnapshot(r.sub());
@@ -289,7 +289,7 @@ export function decodeMessage(buf: Uint8Array): Message {
         reject = r.bool();
         break;
       case 11:
-        rejectHint = r.uint53();
+        rejectHint = r.uint53('Message.rejectHint');
         break;
       case 12:
         context = r.bytes();

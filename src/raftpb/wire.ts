@@ -1,6 +1,8 @@
 // Minimal protobuf wire encoder/decoder for the hand-written raftpb/walpb codecs.
-// Term and index values are JS numbers (exact below 2^53, which a raft log never
-// reaches); member IDs are full uint64 and travel as bigint.
+// Term and index values are JS numbers, checked on decode to be exact (below 2^53,
+// which a raft log never reaches; raft/limits.ts keeps terms and indexes well below
+// it); member IDs are full uint64 and travel as bigint. Decoding is total: every
+// value is read exactly or refused with ProtoDecodeError, never truncated or wrapped.
 
 export class ProtoDecodeError extends Error {
   constructor(message: string) {
@@ -113,6 +115,9 @@ export class Writer {
 export class Reader {
   pos: number;
   readonly end: number;
+  /** the low and high 32 bits of the varint varint() read last */
+  private lo = 0;
+  private hi = 0;
 
   constructor(
     private readonly buf: Uint8Array,
@@ -140,59 +145,84 @@ export class Reader {
     return this.buf[this.pos++]!;
   }
 
+  /**
+   * An unsigned varint that must fit 32 bits (tags, lengths, enums, CRCs). A larger
+   * value is an error, not truncated: a length or field number cut to 32 bits would
+   * silently misread everything after it.
+   */
   uint32(): number {
-    let result = 0;
-    let shift = 0;
-    for (let i = 0; i < 10; i++) {
-      const b = this.byte();
-      if (shift < 32) result |= (b & 0x7f) << shift;
-      if (b < 0x80) return result >>> 0;
-      shift += 7;
-    }
-    throw new ProtoDecodeError('varint longer than 10 bytes');
+    const b = this.byte();
+    if (b < 0x80) return b;
+    this.pos--;
+    const at = this.pos;
+    this.varint();
+    if (this.hi !== 0) throw this.outOfRange(at, 'varint', '2^32-1');
+    return this.lo;
   }
 
   uint64(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
-      const b = this.byte();
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asUintN(64, result);
-      shift += 7n;
-    }
-    throw new ProtoDecodeError('varint longer than 10 bytes');
+    this.varint();
+    return this.hi === 0 ? BigInt(this.lo) : (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
-  /** Unsigned varint that must fit a safe integer (terms, indexes, sizes). */
-  uint53(): number {
+  /**
+   * An unsigned varint that must fit a safe integer (terms, indexes, sizes): a uint64
+   * above 2^53-1 has no exact JS number, so it is an error rather than a wrong value.
+   * `what` names the field in the error.
+   */
+  uint53(what = 'integer'): number {
+    const b = this.byte();
+    if (b < 0x80) return b;
+    this.pos--;
+    const at = this.pos;
+    this.varint();
+    if (this.hi >= 0x20_0000) throw this.outOfRange(at, what, '2^53-1');
+    return this.hi * TWO_32 + this.lo;
+  }
+
+  /**
+   * Reads one varint into `lo`/`hi` (its low and high 32 bits). A varint is at most
+   * 10 bytes and its 10th byte holds only bit 63: more would not be a uint64 (Go's
+   * protowire refuses it too), so that is an error rather than a wrapped value.
+   */
+  private varint(): void {
     let lo = 0;
-    let hi = 0;
-    let i = 0;
-    for (; i < 4; i++) {
-      const b = this.byte();
-      lo |= (b & 0x7f) << (i * 7);
-      if (b < 0x80) return lo >>> 0;
-    }
-    // byte 4 carries bits 28..34
-    let b = this.byte();
-    lo |= (b & 0x0f) << 28;
-    hi = (b & 0x7f) >>> 4;
-    if (b >= 0x80) {
-      for (i = 0; i < 5; i++) {
-        b = this.byte();
-        hi |= (b & 0x7f) << (i * 7 + 3);
-        if (b < 0x80) break;
-        if (i === 4) throw new ProtoDecodeError('varint longer than 10 bytes');
+    let b = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      b = this.byte();
+      lo |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.lo = lo >>> 0;
+        this.hi = 0;
+        return;
       }
     }
-    hi >>>= 0;
-    if (hi >= 0x20_0000) throw new ProtoDecodeError('integer above 2^53');
-    return hi * TWO_32 + (lo >>> 0);
+    b = this.byte(); // bits 28..34 straddle the halves
+    lo |= (b & 0x0f) << 28;
+    let hi = (b & 0x7f) >>> 4;
+    for (let shift = 3; b >= 0x80; shift += 7) {
+      b = this.byte();
+      if (shift === 31 && b > 1) {
+        throw new ProtoDecodeError(b >= 0x80 ? 'varint longer than 10 bytes' : 'varint overflows 64 bits');
+      }
+      hi |= (b & 0x7f) << shift;
+    }
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
   }
 
+  /** The error for the varint at `at`, naming its exact value. */
+  private outOfRange(at: number, what: string, max: string): ProtoDecodeError {
+    this.pos = at;
+    this.varint();
+    const value = (BigInt(this.hi) << 32n) | BigInt(this.lo);
+    return new ProtoDecodeError(`${what} ${value} is above ${max}`);
+  }
+
+  /** Any uint64: zero is false, anything else true (as Go's decoder reads it). */
   bool(): boolean {
-    return this.uint32() !== 0;
+    this.varint();
+    return (this.lo | this.hi) !== 0;
   }
 
   fixed32(): number {

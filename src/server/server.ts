@@ -252,9 +252,10 @@ export class EtcdServer {
   }
 
   /** The transport's handle on raft. */
-  raftHandle(): { process(m: Message): void; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
+  raftHandle(): { process(m: Message): void; check(m: Message): Error | undefined; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
     return {
       process: (m) => this.step(m),
+      check: (m) => this.raft.check(m),
       reportUnreachable: (id) => {
         if (this.stopped) return;
         this.raft.reportUnreachable(id);

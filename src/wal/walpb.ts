@@ -104,7 +104,7 @@ export function decodeRecord(buf: Uint8Array, start: number, end: number): WalRe
         expectWireType(wt, WireType.Varint);
         // int64 on the wire; only 1..5 are meaningful (a negative value fails here,
         // anything else out of range is rejected below)
-        type = r.uint53();
+        type = r.uint53('walpb.Record.type');
         break;
       case 2:
         expectWireType(wt, WireType.Varint);
@@ -138,10 +138,10 @@ export function decodeWalSnapshot(buf: Uint8Array): WalSnapshot {
     const [f, wt] = r.tag();
     if (f === 1) {
       expectWireType(wt, WireType.Varint);
-      index = r.uint53();
+      index = r.uint53('walpb.Snapshot.index');
     } else if (f === 2) {
       expectWireType(wt, WireType.Varint);
-      term = r.uint53();
+      term = r.uint53('walpb.Snapshot.term');
     } else r.skip(wt);
   }
   return { index, term };

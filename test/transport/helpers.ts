@@ -31,8 +31,16 @@ export class FakeRaft implements RaftHandle {
   readonly unreachable: bigint[] = [];
   readonly snapshotReports: Array<{ id: bigint; status: 'finish' | 'failure' }> = [];
 
+  /** what check() answers; a test sets it to make raft refuse messages */
+  refuse: (m: Message) => Error | undefined = () => undefined;
+
   process(m: Message): void {
+    const err = this.refuse(m);
+    if (err !== undefined) throw err;
     this.received.push(m);
+  }
+  check(m: Message): Error | undefined {
+    return this.refuse(m);
   }
   reportUnreachable(id: bigint): void {
     this.unreachable.push(id);

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../src/raftpb/index.js';
+import { StepError } from '../../src/raft/index.js';
+import { MessageType, encodeMessage } from '../../src/raftpb/index.js';
+import { U53, rawMessage } from '../raftpb/raw.js';
 import { app, connectAll, heartbeat, startNode, stopNode, waitFor, type Node } from './helpers.js';
 
 const A = 0xa1n;
@@ -54,12 +56,45 @@ describe('malformed input', () => {
     expect(a.raft.received).toEqual([]);
   });
 
-  it('drops a stream carrying bytes that are not a raft message', async () => {
+  it('drops a frame that is not a raft message, alone: the stream and the messages after it live on', async () => {
     const a = await node(A);
-    const m = await fakePeer(frame(Buffer.from([0x0a, 0xff, 0xff])));
+    const m = await fakePeer(Buffer.concat([frame(Buffer.from([0x0a, 0xff, 0xff])), frame(encodeMessage(heartbeat(M, A, 4)))]));
     a.transport.addPeer(M, [m.url]);
-    await waitFor('loss logged', () => a.lines.some((l) => l.msg === 'lost TCP streaming connection with remote peer' && /malformed message/.test(String(l.error))));
-    expect(a.raft.received).toEqual([]);
+    await waitFor('the good message', () => a.raft.received.length === 1);
+    expect(a.raft.received[0]).toMatchObject({ from: M, commit: 4 });
+    const dropped = a.lines.filter((l) => l.msg === 'dropped a raft message from the remote peer that does not decode');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ level: 40, 'remote-peer-id': '0000000000000003', reason: 'undecodable' });
+    expect(dropped[0]!.error).toBe('protobuf decode: wire type 2, expected 0');
+    expect(m.dials()).toBe(1);
+    expect(a.lines.some((l) => l.msg === 'lost TCP streaming connection with remote peer')).toBe(false);
+  });
+
+  it('a flood of heartbeats with terms no member can represent (2^53 .. 2^64-1) is dropped with one log line', async () => {
+    const a = await node(A);
+    const hostile = [U53, U53 + 1n, 2n ** 63n, 2n ** 64n - 1n].map((term) => frame(rawMessage({ type: MessageType.MsgHeartbeat, from: M, to: A, term })));
+    const flood = Array.from({ length: 50 }, (_, i) => hostile[i % hostile.length]!);
+    const m = await fakePeer(Buffer.concat([...flood, frame(encodeMessage(heartbeat(M, A, 7)))]));
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('the good message', () => a.raft.received.length === 1);
+    expect(a.raft.received[0]).toMatchObject({ term: 1, commit: 7 });
+    const dropped = a.lines.filter((l) => l.msg === 'dropped a raft message from the remote peer that does not decode');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]!.error).toBe('protobuf decode: Message.term 9007199254740992 is above 2^53-1');
+    expect(m.dials()).toBe(1);
+  });
+
+  it('messages raft refuses are logged once per sender and reason, not once each', async () => {
+    const a = await node(A);
+    a.raft.refuse = (msg) => (msg.term > 1 ? new StepError('term-limit', `raft: refused term ${msg.term}`) : undefined);
+    const frames = Array.from({ length: 20 }, (_, i) => frame(encodeMessage({ ...heartbeat(M, A), term: 2 + i })));
+    const m = await fakePeer(Buffer.concat([...frames, frame(encodeMessage(heartbeat(M, A, 3)))]));
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('the good message', () => a.raft.received.length === 1);
+    const refused = a.lines.filter((l) => l.msg === 'dropped a raft message from the remote peer that raft refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 40, reason: 'term-limit', 'message-type': 'MsgHeartbeat', error: 'raft: refused term 2' });
+    expect(a.lines.some((l) => l.msg === 'failed to process raft message')).toBe(false);
   });
 
   it('delivers nothing addressed to another member or forged as from another sender', async () => {

@@ -36,6 +36,7 @@ async function receiver(): Promise<void> {
       count++;
       if (count % ACK_EVERY === 0) t.send([ack(m.index)]);
     },
+    check: () => undefined,
     reportUnreachable() {},
     reportSnapshot() {},
   };
@@ -56,6 +57,7 @@ async function sender(total: number, entryBytes: number): Promise<void> {
       if (m.type === MessageType.MsgAppResp) acked = m.index + 1;
       wake?.();
     },
+    check: () => undefined,
     reportUnreachable() {
       dropped++;
     },

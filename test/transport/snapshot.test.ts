@@ -97,6 +97,32 @@ describe('snapshots', () => {
     expect(hasLine(l.lines, 'failed to send database snapshot')).toBe(true);
   });
 
+  it('does not take in the store of a MsgSnap that raft refuses (a term past its limit, say)', async () => {
+    let received = 0;
+    const f = await startNode({
+      id: F,
+      snapshots: {
+        open: () => {
+          throw new Error('follower does not send');
+        },
+        async receive() {
+          received++;
+        },
+      },
+    });
+    nodes.push(f);
+    f.raft.refuse = (m) => (m.term === 3 ? new Error('raft: term 3 is past the limit') : undefined);
+    const l = await startNode({ id: L, snapshots: leaderHooks(randomBytes(64 * 1024)) });
+    nodes.push(l);
+    connectAll([l, f]);
+    l.transport.send([msgSnap(7)]);
+    await waitFor('snapshot report', () => l.raft.snapshotReports.length === 1, 60_000);
+    expect(l.raft.snapshotReports).toEqual([{ id: F, status: 'failure' }]);
+    expect(received).toBe(0);
+    expect(f.raft.received).toEqual([]);
+    expect(hasLine(f.lines, 'failed to receive snapshot', { error: 'raft refuses the snapshot message: raft: term 3 is past the limit' })).toBe(true);
+  });
+
   it('reports failure when the follower is down, and when the store stream is shorter than announced', async () => {
     const l = await startNode({
       id: L,

@@ -111,6 +111,8 @@ export interface SnapshotReceive {
   /** the sender, from the (already checked) request headers */
   readonly from: bigint;
   readonly hooks: SnapshotHooks;
+  /** why raft would refuse the MsgSnap, asked before the store is read */
+  readonly check: (m: Message) => Error | undefined;
   /** steps the MsgSnap into raft once the store is installed */
   readonly process: (m: Message) => void;
   readonly counters: PeerCounters;
@@ -154,6 +156,10 @@ export async function receiveSnapshot(req: http.IncomingMessage, res: http.Serve
     if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) throw new BadSnapshotRequest('the snapshot request does not carry a MsgSnap');
     if (m.to !== p.localId) throw new BadSnapshotRequest(`the snapshot is for member ${idHex16(m.to)}, not this one`);
     if (m.from !== p.from) throw new BadSnapshotRequest(`the snapshot message is from ${idHex16(m.from)} but the request from ${idHex16(p.from)}`);
+    // Before a byte of the store is taken in: a MsgSnap raft would refuse (a term or
+    // index past its limits, say) must not replace anything.
+    const refused = p.check(m);
+    if (refused !== undefined) throw new BadSnapshotRequest(`raft refuses the snapshot message: ${refused.message}`);
     fields['incoming-snapshot-index'] = m.snapshot.metadata.index;
     fields['incoming-snapshot-size'] = size;
     p.log.info(fields, 'receiving database snapshot');

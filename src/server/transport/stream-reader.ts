@@ -9,6 +9,7 @@ import { decodeMessage, type Message } from '../../raftpb/index.js';
 import { idHex, idHex16 } from '../ids.js';
 import type { TlsContext } from '../tls.js';
 import { peerRequest, readText } from './dial.js';
+import type { DropLog } from './drop-log.js';
 import { FrameDecoder } from './frame.js';
 import { Header, headerId, peerHeaders, STREAM_PATH_PREFIX } from './headers.js';
 import type { PeerStatus } from './status.js';
@@ -24,6 +25,8 @@ export interface ReaderContext {
   readonly tls: TlsContext | undefined;
   readonly log: Logger;
   readonly status: PeerStatus;
+  /** Where messages that do not decode are logged. */
+  readonly drops: DropLog;
   /** A well-formed message from the peer, addressed to us. */
   readonly deliver: (m: Message) => void;
   /** The peer answered that this member was removed from the cluster. */
@@ -166,8 +169,13 @@ export class StreamReader {
           try {
             m = decodeMessage(f);
           } catch (err) {
-            fail('malformed', `malformed message from the remote peer: ${(err as Error).message}`);
-            return;
+            // Frames are length-prefixed, so the next one still starts where it should:
+            // drop this message alone and keep the stream.
+            this.ctx.drops.note(this.peerId, 'undecodable', 'dropped a raft message from the remote peer that does not decode', {
+              'local-member-id': idHex16(this.ctx.local.localId),
+              error: (err as Error).message,
+            });
+            continue;
           }
           this.ctx.deliver(m);
           if (done) return;

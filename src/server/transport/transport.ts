@@ -9,11 +9,13 @@
 
 import type http from 'node:http';
 import type { Logger } from 'pino';
+import { StepError } from '../../raft/index.js';
 import { MessageType, messageTypeName, type Message } from '../../raftpb/index.js';
 import { NOT_DECIDED } from '../cluster-version.js';
 import { idHex, idHex16 } from '../ids.js';
 import type { Member } from '../membership.js';
 import type { TlsContext } from '../tls.js';
+import { DropLog } from './drop-log.js';
 import { Header, headerId, MEMBERS_PATH, peerHeaders, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
 import { LEADER_RPC_PREFIX, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
@@ -72,6 +74,8 @@ export class Transport {
   private readonly snapshotAborts = new Set<AbortController>();
   /** refusals already logged at warn, by reason and sender; a peer retrying is logged at debug */
   private readonly refusalsLogged = new Set<string>();
+  /** messages dropped on arrival, logged a few at a time */
+  private readonly drops: DropLog;
   private readonly keepAliveTimer: NodeJS.Timeout;
   private removedReported = false;
   private stopped = false;
@@ -80,6 +84,7 @@ export class Transport {
     this.opts = opts;
     this.local = { localId: opts.localId, clusterId: opts.clusterId, version: opts.version };
     this.log = opts.logger;
+    this.drops = new DropLog(opts.logger);
     this.handler = (req, res) => this.serve(req, res);
     this.keepAliveTimer = setInterval(() => {
       const now = Date.now();
@@ -110,6 +115,7 @@ export class Transport {
       tls: this.opts.tls,
       log: this.log,
       status,
+      drops: this.drops,
       deliver: (m) => this.deliver(id, m),
       onRemoved: () => this.reportRemoved(),
     });
@@ -225,6 +231,14 @@ export class Transport {
     try {
       this.opts.raft.process(m);
     } catch (err) {
+      if (err instanceof StepError) {
+        this.drops.note(from, err.reason, 'dropped a raft message from the remote peer that raft refused', {
+          'local-member-id': idHex16(this.local.localId),
+          'message-type': messageTypeName(m.type),
+          error: err.message,
+        });
+        return;
+      }
       this.log.error({ 'remote-peer-id': idHex16(from), 'message-type': messageTypeName(m.type), error: (err as Error).message }, 'failed to process raft message');
     }
   }
@@ -385,6 +399,7 @@ export class Transport {
       localId: this.local.localId,
       from: peer.id,
       hooks: this.opts.snapshots,
+      check: (m) => this.opts.raft.check(m),
       process: (m) => this.deliver(peer.id, m),
       counters: peer.status.counters,
       log: this.log,

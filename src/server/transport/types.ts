@@ -4,8 +4,10 @@ import type { Message } from '../../raftpb/index.js';
 
 /** The raft side of the member (implemented by the server). */
 export interface RaftHandle {
-  /** Delivers an incoming message to raft. */
+  /** Delivers an incoming message to raft; throws StepError when raft refuses it. */
   process(m: Message): void;
+  /** Why raft would refuse `m` now, without stepping it; undefined if it would take it. */
+  check(m: Message): Error | undefined;
   /** A message to `id` was dropped: raft stops optimistic replication to it. */
   reportUnreachable(id: bigint): void;
   /** How sending a MsgSnap to `id` ended. */
