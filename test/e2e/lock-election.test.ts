@@ -1,0 +1,221 @@
+// The Lock and Election services of a real etcd-ts process, through an independent
+// gRPC client: who holds a lock or leads an election, in what order, and what callers
+// hear when leases go or they walk away. Expectations follow etcd 3.4.23's v3lock and
+// v3election servers (checked with curl against /usr/bin/etcd; the gateway test
+// compares the two side by side), except where noted.
+
+import { status as Code, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './cluster-harness.js';
+import { ConcurrencyClient, type LeaderKey } from './concurrency-client.js';
+import { type Member, cleanup, startMember } from './harness.js';
+
+let m: Member;
+let c: ConcurrencyClient;
+
+beforeAll(async () => {
+  m = await startMember({ name: 'locks' });
+  c = new ConcurrencyClient(m.clientUrl);
+});
+afterAll(async () => {
+  c?.close();
+  await cleanup();
+});
+
+/** Resolves once the keys under `prefix` are exactly `expected` (oldest first). */
+function keysBecome(prefix: string, expected: string[]): Promise<void> {
+  return eventually(async () => expect(await c.keys(prefix)).toEqual(expected), 20_000, 50);
+}
+
+async function failure(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('the call succeeded');
+}
+
+const hex = (id: string) => BigInt(id).toString(16);
+
+describe('Lock', () => {
+  it('a second session waits until the holder unlocks, then holds the lock', async () => {
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    const events: string[] = [];
+    const a = await c.lock('order', la).result;
+    expect(a.key.toString()).toBe(`order/${hex(la)}`);
+    events.push('a locked');
+
+    const b = c.lock('order', lb);
+    void b.result.then(() => events.push('b locked'));
+    await keysBecome('order/', [`order/${hex(la)}`, `order/${hex(lb)}`]); // b is queued
+    events.push('a unlocks');
+    const unlocked = await c.unlock(a.key);
+    const held = await b.result;
+    expect(events).toEqual(['a locked', 'a unlocks', 'b locked']);
+    expect(held.key.toString()).toBe(`order/${hex(lb)}`);
+    // b's answer is the read that found the way clear: it sees a's key deleted
+    expect(Number(held.header.revision)).toBeGreaterThanOrEqual(Number(unlocked.header.revision));
+    expect(await c.keys('order/')).toEqual([`order/${hex(lb)}`]);
+    await c.unlock(held.key);
+  });
+
+  it('locking again with the same lease returns the key it holds', async () => {
+    const l = await c.grant(60);
+    const first = await c.lock('again', l).result;
+    const second = await c.lock('again', l).result;
+    expect(second.key).toEqual(first.key);
+    expect(await c.keys('again/')).toEqual([`again/${hex(l)}`]);
+  });
+
+  it("revoking the holder's lease releases the lock to the next waiter", async () => {
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    const events: string[] = [];
+    await c.lock('revoked', la).result;
+    const b = c.lock('revoked', lb);
+    void b.result.then(() => events.push('b locked'));
+    await keysBecome('revoked/', [`revoked/${hex(la)}`, `revoked/${hex(lb)}`]);
+    events.push('a revoked');
+    await c.revoke(la);
+    expect((await b.result).key.toString()).toBe(`revoked/${hex(lb)}`);
+    expect(events).toEqual(['a revoked', 'b locked']);
+  });
+
+  it("a waiter whose own lease is revoked fails with 'mutex: session is expired' instead of taking the lock later", async () => {
+    // etcd 3.4 goes on waiting and, once the holder unlocks, answers with a key that is gone
+    // (3.5's Mutex checks its key after waiting and fails with this error).
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    const a = await c.lock('lost', la).result;
+    const b = c.lock('lost', lb);
+    await keysBecome('lost/', [`lost/${hex(la)}`, `lost/${hex(lb)}`]);
+    await c.revoke(lb);
+    await c.unlock(a.key);
+    const err = await failure(b.result);
+    expect(err.code).toBe(Code.UNKNOWN);
+    expect(err.details).toBe('mutex: session is expired');
+  });
+
+  it('a caller that goes away stops waiting and its key is deleted, as etcd does', async () => {
+    const [la, lb, lc] = [await c.grant(60), await c.grant(60), await c.grant(60)];
+    const a = await c.lock('gone', la).result;
+    const b = c.lock('gone', lb);
+    await keysBecome('gone/', [`gone/${hex(la)}`, `gone/${hex(lb)}`]);
+    b.cancel();
+    await keysBecome('gone/', [`gone/${hex(la)}`]);
+    // the queue still works: the next caller gets the lock once a unlocks
+    const next = c.lock('gone', lc);
+    await keysBecome('gone/', [`gone/${hex(la)}`, `gone/${hex(lc)}`]);
+    await c.unlock(a.key);
+    expect((await next.result).key.toString()).toBe(`gone/${hex(lc)}`);
+  });
+
+  it("without a lease the lock runs under a new 60 s session lease, as etcd's does", async () => {
+    const r = await c.lock('nolease', 0).result;
+    const [prefix, leaseHex] = r.key.toString().split('/');
+    expect(prefix).toBe('nolease');
+    expect(await c.grantedTtl(BigInt(`0x${leaseHex}`).toString())).toBe(60);
+  });
+
+  it("errors carry etcd's messages with code Unknown", async () => {
+    const bad = await failure(c.lock('bad', 12345).result);
+    expect([bad.code, bad.details]).toEqual([Code.UNKNOWN, 'etcdserver: requested lease not found']);
+    const empty = await failure(c.unlock(Buffer.alloc(0)));
+    expect([empty.code, empty.details]).toEqual([Code.UNKNOWN, 'etcdserver: key is not provided']);
+    expect(await c.keys('bad/')).toEqual([]);
+    // unlocking a key nobody holds is fine
+    await c.unlock('bad/0');
+  });
+});
+
+describe('Election', () => {
+  it('campaign, leader, proclaim and resign; observe sees every change in order', async () => {
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    const observation = c.observe('el');
+    const events: string[] = [];
+
+    const a = await c.campaign('el', la, 'a1').result;
+    events.push('a leads');
+    const leaderA: LeaderKey = a.leader;
+    expect(leaderA.key.toString()).toBe(`el/${hex(la)}`);
+    expect(leaderA.rev).toBe(a.header.revision);
+    expect(leaderA.lease).toBe(la);
+
+    const b = c.campaign('el', lb, 'b1');
+    void b.result.then(() => events.push('b leads'));
+    await keysBecome('el/', [`el/${hex(la)}`, `el/${hex(lb)}`]);
+
+    await c.proclaim(leaderA, 'a2');
+    const current = await c.leader('el');
+    expect(current.kv.key.toString()).toBe(`el/${hex(la)}`);
+    expect(current.kv.value.toString()).toBe('a2');
+    expect(current.kv.version).toBe('2');
+
+    // proclaiming with a leadership that is not the current one fails
+    const stale = await failure(c.proclaim({ ...leaderA, rev: String(Number(leaderA.rev) - 1) }, 'x'));
+    expect([stale.code, stale.details]).toEqual([Code.UNKNOWN, 'election: not leader']);
+
+    events.push('a resigns');
+    await c.resign(leaderA);
+    const leaderB = (await b.result).leader;
+    expect(events).toEqual(['a leads', 'a resigns', 'b leads']);
+    expect(leaderB.key.toString()).toBe(`el/${hex(lb)}`);
+    expect((await c.leader('el')).kv.value.toString()).toBe('b1');
+
+    // a's old leadership can no longer proclaim
+    expect((await failure(c.proclaim(leaderA, 'a3'))).details).toBe('election: not leader');
+
+    const seen = await observation.first(3);
+    observation.cancel();
+    expect(seen.map((r) => `${r.kv.key.toString()}=${r.kv.value.toString()}`)).toEqual([
+      `el/${hex(la)}=a1`,
+      `el/${hex(la)}=a2`,
+      `el/${hex(lb)}=b1`,
+    ]);
+    // each response's header is no older than the change it reports
+    for (const r of seen) expect(Number(r.header.revision)).toBeGreaterThanOrEqual(Number(r.kv.mod_revision));
+    await c.resign(leaderB);
+  });
+
+  it('observe starts with the current leader', async () => {
+    const l = await c.grant(60);
+    const { leader } = await c.campaign('current', l, 'v').result;
+    const observation = c.observe('current');
+    const [first] = await observation.first(1);
+    observation.cancel();
+    expect(first!.kv.key).toEqual(leader.key);
+    expect(first!.kv.value.toString()).toBe('v');
+  });
+
+  it("Leader with no candidate fails with 'election: no leader'; Proclaim and Resign need a leader key", async () => {
+    const none = await failure(c.leader('nobody'));
+    expect([none.code, none.details]).toEqual([Code.UNKNOWN, 'election: no leader']);
+    expect((await failure(c.proclaim(undefined, 'v'))).details).toBe('"leader" field must be provided');
+    expect((await failure(c.resign(undefined))).details).toBe('"leader" field must be provided');
+  });
+
+  it('a campaign with a revoked lease fails; a waiting candidate whose lease is revoked fails with election: session expired', async () => {
+    const gone = await c.grant(60);
+    await c.revoke(gone);
+    const refused = await failure(c.campaign('exp', gone, 'v').result);
+    expect([refused.code, refused.details]).toEqual([Code.UNKNOWN, 'etcdserver: requested lease not found']);
+
+    // etcd 3.4 would go on waiting and then report leadership of a deleted key.
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    const a = await c.campaign('exp', la, 'a').result;
+    const b = c.campaign('exp', lb, 'b');
+    await keysBecome('exp/', [`exp/${hex(la)}`, `exp/${hex(lb)}`]);
+    await c.revoke(lb);
+    const err = await failure(b.result);
+    expect([err.code, err.details]).toEqual([Code.UNKNOWN, 'election: session expired']);
+    expect((await c.leader('exp')).kv.key).toEqual(a.leader.key);
+  });
+
+  it('a candidate that goes away withdraws, as etcd does', async () => {
+    const [la, lb] = [await c.grant(60), await c.grant(60)];
+    await c.campaign('withdraw', la, 'a').result;
+    const b = c.campaign('withdraw', lb, 'b');
+    await keysBecome('withdraw/', [`withdraw/${hex(la)}`, `withdraw/${hex(lb)}`]);
+    b.cancel();
+    await keysBecome('withdraw/', [`withdraw/${hex(la)}`]);
+  });
+});
