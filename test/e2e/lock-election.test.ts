@@ -6,9 +6,9 @@
 
 import { status as Code, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from './cluster-harness.js';
+import { eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
 import { ConcurrencyClient, type LeaderKey } from './concurrency-client.js';
-import { type Member, cleanup, startMember } from './harness.js';
+import { type Member, cleanup, ctl, spawnCtl, startMember } from './harness.js';
 
 let m: Member;
 let c: ConcurrencyClient;
@@ -217,5 +217,86 @@ describe('Election', () => {
     await keysBecome('withdraw/', [`withdraw/${hex(la)}`, `withdraw/${hex(lb)}`]);
     b.cancel();
     await keysBecome('withdraw/', [`withdraw/${hex(la)}`]);
+  });
+});
+
+describe('stock etcdctl lock and elect (client-side recipes over KV, Lease and Watch)', () => {
+  it('lock: a second etcdctl waits for the first, and a gRPC Lock queues behind both on the same keys', async () => {
+    const first = spawnCtl(m.clientUrl, ['lock', 'ctl-lock']);
+    await first.waitOutput('ctl-lock/');
+    const firstKey = first.output().trim();
+    const second = spawnCtl(m.clientUrl, ['lock', 'ctl-lock']);
+    await eventually(async () => expect((await c.keys('ctl-lock/')).length).toBe(2), 20_000, 50);
+    const secondKey = (await c.keys('ctl-lock/'))[1]!;
+    expect(second.output()).toBe(''); // queued behind the first
+
+    const l = await c.grant(60);
+    const viaService = c.lock('ctl-lock', l);
+    await keysBecome('ctl-lock/', [firstKey, secondKey, `ctl-lock/${hex(l)}`]);
+
+    await first.kill(); // etcdctl unlocks and revokes its session on SIGTERM
+    await second.waitOutput(secondKey);
+    await second.kill();
+    expect((await viaService.result).key.toString()).toBe(`ctl-lock/${hex(l)}`);
+  });
+
+  it('lock runs a command while holding the lock, with ETCD_LOCK_KEY set', async () => {
+    const out = await ctl(m.clientUrl, ['lock', 'ctl-cmd', '--', 'sh', '-c', 'echo "held $ETCD_LOCK_KEY"']);
+    expect(out).toMatch(/^held ctl-cmd\/[0-9a-f]+\n$/);
+    expect(await c.keys('ctl-cmd/')).toEqual([]);
+  });
+
+  it('elect: candidates lead in turn and elect -l observes each leader; the Election service sees them too', async () => {
+    const observer = spawnCtl(m.clientUrl, ['elect', '-l', 'ctl-elect']);
+    const a = spawnCtl(m.clientUrl, ['elect', 'ctl-elect', 'p1']);
+    await a.waitOutput('p1\n');
+    const b = spawnCtl(m.clientUrl, ['elect', 'ctl-elect', 'p2']);
+    await eventually(async () => expect((await c.keys('ctl-elect/')).length).toBe(2), 20_000, 50);
+    expect(b.output()).toBe('');
+    expect((await c.leader('ctl-elect')).kv.value.toString()).toBe('p1');
+
+    await a.kill();
+    await b.waitOutput('p2\n');
+    expect((await c.leader('ctl-elect')).kv.value.toString()).toBe('p2');
+    await observer.waitOutput('p2\n');
+    const seen = observer.output().trim().split('\n');
+    expect(seen.filter((_, i) => i % 2 === 1)).toEqual(['p1', 'p2']);
+    await b.kill();
+    await observer.kill();
+  });
+});
+
+describe('in a three-member cluster', () => {
+  it('followers serve Lock and Election: their writes go through raft, their waits and observations follow the leader', async () => {
+    const members = await startCluster(await planCluster(3, 'le'));
+    const leaderAt = await leaderIndex(members);
+    const [f1, f2] = members.filter((_, i) => i !== leaderAt).map((x) => new ConcurrencyClient(x.clientUrl));
+    const onLeader = new ConcurrencyClient(members[leaderAt]!.clientUrl);
+    try {
+      const [la, lb] = [await f1!.grant(60), await f2!.grant(60)];
+      const events: string[] = [];
+      const a = await f1!.lock('cl-lock', la).result;
+      events.push('f1 locked');
+      const b = f2!.lock('cl-lock', lb);
+      void b.result.then(() => events.push('f2 locked'));
+      await eventually(async () => expect(await onLeader.keys('cl-lock/')).toEqual([`cl-lock/${hex(la)}`, `cl-lock/${hex(lb)}`]), 20_000, 50);
+      events.push('unlock on the leader');
+      await onLeader.unlock(a.key);
+      expect((await b.result).key.toString()).toBe(`cl-lock/${hex(lb)}`);
+      expect(events).toEqual(['f1 locked', 'unlock on the leader', 'f2 locked']);
+
+      const observation = f2!.observe('cl-elect');
+      const leader = (await f1!.campaign('cl-elect', la, 'one').result).leader;
+      expect((await onLeader.leader('cl-elect')).kv.value.toString()).toBe('one');
+      await f2!.proclaim(leader, 'two');
+      expect((await f1!.leader('cl-elect')).kv.value.toString()).toBe('two');
+      const seen = await observation.first(2);
+      observation.cancel();
+      expect(seen.map((r) => r.kv.value.toString())).toEqual(['one', 'two']);
+      await onLeader.resign(leader);
+      expect((await failure(f2!.leader('cl-elect'))).details).toBe('election: no leader');
+    } finally {
+      for (const x of [f1, f2, onLeader]) x?.close();
+    }
   });
 });
