@@ -4,11 +4,11 @@
 // v3election servers (checked with curl against /usr/bin/etcd; the gateway test
 // compares the two side by side), except where noted.
 
-import { status as Code, type ServiceError } from '@grpc/grpc-js';
+import { status as Code, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
 import { ConcurrencyClient, type LeaderKey } from './concurrency-client.js';
-import { type Member, cleanup, ctl, spawnCtl, startMember } from './harness.js';
+import { type Member, cleanup, ctl, spawnCtl, startMember, stopMember } from './harness.js';
 
 let m: Member;
 let c: ConcurrencyClient;
@@ -270,7 +270,9 @@ describe('in a three-member cluster', () => {
   it('followers serve Lock and Election: their writes go through raft, their waits and observations follow the leader', async () => {
     const members = await startCluster(await planCluster(3, 'le'));
     const leaderAt = await leaderIndex(members);
-    const [f1, f2] = members.filter((_, i) => i !== leaderAt).map((x) => new ConcurrencyClient(x.clientUrl));
+    const followers = members.filter((_, i) => i !== leaderAt);
+    const f1Url = followers[0]!.clientUrl;
+    const [f1, f2] = followers.map((x) => new ConcurrencyClient(x.clientUrl));
     const onLeader = new ConcurrencyClient(members[leaderAt]!.clientUrl);
     try {
       const [la, lb] = [await f1!.grant(60), await f2!.grant(60)];
@@ -295,6 +297,19 @@ describe('in a three-member cluster', () => {
       expect(seen.map((r) => r.kv.value.toString())).toEqual(['one', 'two']);
       await onLeader.resign(leader);
       expect((await failure(f2!.leader('cl-elect'))).details).toBe('election: no leader');
+
+      // With hasleader set (as clientv3 sets it), calls fail fast once the member has no
+      // raft leader, with etcd's interceptor's error, and an observation ends with it.
+      const requireLeader = new Metadata();
+      requireLeader.set('hasleader', 'true');
+      const watching = f1!.observe('cl-elect', requireLeader);
+      await f1!.campaign('cl-elect', la, 'three').result;
+      await watching.first(1);
+      await Promise.all(members.filter((x) => x.clientUrl !== f1Url).map((x) => stopMember(x, 'SIGKILL')));
+      const lost = await watching.failure();
+      expect([lost.code, lost.details]).toEqual([Code.UNAVAILABLE, 'etcdserver: no leader']);
+      const refused = await failure(f1!.lock('cl-lock', la, requireLeader).result);
+      expect([refused.code, refused.details]).toEqual([Code.UNAVAILABLE, 'etcdserver: no leader']);
     } finally {
       for (const x of [f1, f2, onLeader]) x?.close();
     }
