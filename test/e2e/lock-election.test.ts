@@ -250,6 +250,7 @@ describe('stock etcdctl lock and elect (client-side recipes over KV, Lease and W
     const observer = spawnCtl(m.clientUrl, ['elect', '-l', 'ctl-elect']);
     const a = spawnCtl(m.clientUrl, ['elect', 'ctl-elect', 'p1']);
     await a.waitOutput('p1\n');
+    await observer.waitOutput('p1\n');
     const b = spawnCtl(m.clientUrl, ['elect', 'ctl-elect', 'p2']);
     await eventually(async () => expect((await c.keys('ctl-elect/')).length).toBe(2), 20_000, 50);
     expect(b.output()).toBe('');
