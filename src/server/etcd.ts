@@ -7,13 +7,16 @@ import { Compactor } from '../mvcc/index.js';
 import { purgeFiles } from '../wal/index.js';
 import { clusterService } from './api/cluster.js';
 import { Headers } from './api/common.js';
+import { electionService } from './api/election.js';
 import { healthService } from './api/health.js';
 import { kvService } from './api/kv.js';
 import { leaseService } from './api/lease.js';
+import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
+import { MemberClient } from './concurrency/client.js';
 import type { EtcdConfig } from './config/types.js';
 import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
@@ -126,6 +129,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
+  // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
+  const memberClient = new MemberClient(server);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
     'etcdserverpb.KV': kvService(server, headers),
@@ -136,6 +141,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
     'etcdserverpb.Maintenance': maintenanceService(server, headers),
+    'v3lockpb.Lock': lockService(server, headers, memberClient),
+    'v3electionpb.Election': electionService(server, headers, memberClient),
   };
   for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());

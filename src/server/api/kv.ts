@@ -4,6 +4,7 @@ import type { ServiceImplementation } from '../grpc/call.js';
 import {
   type DeleteRangeResponse,
   type PutResponse,
+  type TxnRequest,
   type TxnResponse,
   checkDeleteRangeRequest,
   checkPutRequest,
@@ -37,6 +38,21 @@ function isTxnSerializable(t: PbTxnRequest): boolean {
 }
 
 const invalidSortOption = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
+
+/**
+ * A checked txn, run as KV.Txn runs it: one that only reads is served locally, after a
+ * ReadIndex unless every one of its ranges asked for a serializable read (so a follower
+ * answers linearizably too); any other goes through raft. Lock and Election run their
+ * txns through here, as etcd's run theirs through its KV server.
+ */
+export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequest): Promise<TxnResponse> {
+  if (isTxnReadonly(txn)) {
+    if (!isTxnSerializable(req)) await server.linearizableReadNotify();
+    return server.read((store) => store.txn(txn, 0));
+  }
+  checkQuota(server, 0);
+  return server.propose<TxnResponse>({ txn: req });
+}
 
 export function kvService(server: EtcdServer, headers: Headers): ServiceImplementation {
   return {
@@ -75,15 +91,7 @@ export function kvService(server: EtcdServer, headers: Headers): ServiceImplemen
       checkTxnRequest(txn, server.config.maxTxnOps);
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      if (isTxnReadonly(txn)) {
-        // Like etcd: a txn that only reads is served locally, after a ReadIndex unless
-        // every one of its ranges asked for a serializable read.
-        if (!isTxnSerializable(req)) await server.linearizableReadNotify();
-        const r = await server.read((store) => store.txn(txn, 0));
-        return txnRespToPb(r, headers.make(r.revision));
-      }
-      checkQuota(server, 0);
-      const r = await server.propose<TxnResponse>({ txn: req });
+      const r = await runTxn(server, req, txn);
       return txnRespToPb(r, headers.make(r.revision));
     }),
 

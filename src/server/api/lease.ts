@@ -16,17 +16,23 @@ function randomLeaseId(): bigint {
   return id === 0n ? 1n : id;
 }
 
+/**
+ * Grants a lease through raft as LeaseGrant does (an ID of 0 picks a random one); Lock
+ * and Election grant a session's lease through here when the caller names none.
+ */
+export async function grantLease(server: EtcdServer, ttl: number, requestedId: bigint): Promise<{ id: bigint; ttl: number }> {
+  if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
+  checkQuota(server, 0);
+  const id = requestedId === 0n ? randomLeaseId() : requestedId;
+  return server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
+}
+
 export function leaseService(server: EtcdServer, headers: Headers): ServiceImplementation {
   return {
     LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const ttl = toNumber(req.TTL);
-      if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
-      checkQuota(server, 0);
-      let id = toBigInt(req.ID);
-      if (id === 0n) id = randomLeaseId();
-      const r = await server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
+      const r = await grantLease(server, toNumber(req.TTL), toBigInt(req.ID));
       return { header: headers.make(), ID: int64(r.id), TTL: r.ttl, error: '' };
     }),
 

@@ -23,15 +23,39 @@ function serializeError(err: unknown): RpcStatus {
   return { code: Code.INTERNAL, message: `Error serializing response: ${err instanceof Error ? err.message : String(err)}` };
 }
 
+/**
+ * A unary call. Like the gRPC server's, it emits 'cancelled' when the client goes away,
+ * so a handler that waits (Lock, Campaign) stops waiting.
+ */
+export class GatewayUnaryCall extends EventEmitter {
+  cancelled = false;
+
+  constructor(
+    readonly request: object,
+    readonly metadata: Metadata,
+  ) {
+    super();
+  }
+
+  getPeer(): string {
+    return 'gateway';
+  }
+
+  /** The HTTP client went away before the answer. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('cancelled');
+  }
+}
+
 /** Runs a unary handler; resolves with the response's JSON or the status it failed with. */
 export function callUnary(
   handler: AnyHandler,
-  request: object,
-  metadata: Metadata,
+  call: GatewayUnaryCall,
   responseType: protobuf.Type,
 ): Promise<{ json: string } | { error: RpcStatus }> {
   return new Promise((resolve) => {
-    const call = { request, metadata, cancelled: false, getPeer: () => 'gateway' };
     try {
       handler(call, (err, value) => {
         if (err) return resolve({ error: toRpcStatus(err) });

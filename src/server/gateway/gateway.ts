@@ -7,7 +7,7 @@ import { status as Code, Metadata } from '@grpc/grpc-js';
 import type { ServiceImplementation } from '../grpc/call.js';
 import type { Logger } from 'pino';
 import type { Route } from '../http/handler.js';
-import { type AnyHandler, GatewayStreamCall, type HalfClose, callUnary, toRpcStatus } from './calls.js';
+import { type AnyHandler, GatewayStreamCall, GatewayUnaryCall, type HalfClose, callUnary, toRpcStatus } from './calls.js';
 import { type JsonNode, JsonStream, type JsonStreamStep, JsonSyntaxError, decodeNext } from './json.js';
 import { RequestDecodeError, requestFromJson } from './jsonpb.js';
 import {
@@ -216,7 +216,11 @@ async function serveWholeBody(ctx: RpcContext, req: http.IncomingMessage, res: h
   if (ctx.rpc.kind === 'unary') {
     if ('tooLarge' in decoded) return writeRpcError(res, decoded.tooLarge);
     if (ctx.impl === undefined) return writeRpcError(res, ctx.missing);
-    const result = await callUnary(ctx.impl, decoded.request, ctx.metadata, ctx.rpc.responseType);
+    const call = new GatewayUnaryCall(decoded.request, ctx.metadata);
+    res.on('close', () => {
+      if (!res.writableFinished) call.cancel();
+    });
+    const result = await callUnary(ctx.impl, call, ctx.rpc.responseType);
     if (res.destroyed) return;
     if ('json' in result) writeUnary(res, result.json);
     else writeRpcError(res, result.error);
