@@ -15,6 +15,7 @@ import { MvccError } from './errors.js';
 import { KeyIndex } from './key-index.js';
 import { finishRange, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
+import { MvccStats } from './stats.js';
 import { TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
   DEFAULT_MAX_TXN_OPS,
@@ -101,6 +102,8 @@ class WriteTxn {
 }
 
 export class MvccStore {
+  /** operation counts for metrics (shared with the store this one replaced) */
+  readonly stats: MvccStats;
   private currentRev: number;
   private compactMainRev: number;
   private appliedIndex: number;
@@ -144,6 +147,10 @@ export class MvccStore {
       history: new RecentHistory(state.currentRev + 1),
     };
     this.watchable = opts.replacing?.watchable ?? new WatchableStore();
+    this.stats = opts.replacing?.stats ?? new MvccStats();
+    let live = 0;
+    index.forEach('', null, (ki) => void (ki.isLive() && live++));
+    this.stats.keys = live;
     this.compaction = new Compaction(backend, index, opts.logger);
   }
 
@@ -201,6 +208,7 @@ export class MvccStore {
   async range(req: RangeRequest): Promise<RangeResponse> {
     this.checkOpen();
     checkRangeRequest(req);
+    this.stats.ranges++;
     const curRev = this.currentRev;
     if ((!req.rangeEnd || req.rangeEnd.length === 0) && !req.revision && !req.countOnly) {
       // the common Get of a key's latest value: one index lookup, the request's key reused
@@ -325,7 +333,9 @@ export class MvccStore {
       if (!isTxnReadonly(req)) this.checkPuts(path);
       this.checkPath(path, (op) => this.checkRange(op));
       const tw = new WriteTxn(this.currentRev, true);
+      const opsBefore = this.stats.ranges + this.stats.puts + this.stats.deletes;
       const resp = this.applyTxn(tw, path);
+      if (this.stats.ranges + this.stats.puts + this.stats.deletes - opsBefore > 1) this.stats.txns++;
       this.endWrite(tw);
       resp.revision = tw.changes > 0 ? tw.rev : tw.beginRev;
       return resp;
@@ -426,6 +436,9 @@ export class MvccStore {
     const main = tw.rev;
     const sub = tw.changes++;
     const ki = found ?? this.index.insert(keyStr);
+    this.stats.puts++;
+    this.stats.putBytes += req.key.length + value.length;
+    if (prevKv === undefined) this.stats.keys++;
     const kv: KeyValue = {
       key: req.key,
       createRevision: prevKv ? prevKv.createRevision : main,
@@ -449,6 +462,8 @@ export class MvccStore {
   private applyDeleteRange(tw: WriteTxn, req: DeleteRangeRequest): DeleteRangeResponse {
     const { from, to } = toRangeBounds(req.key, req.rangeEnd);
     const prevs = this.liveKvs(from, to);
+    this.stats.deletes++;
+    this.stats.keys -= prevs.length;
     if (prevs.length === 0) return { revision: tw.readRev, deleted: 0, prevKvs: [] };
     const main = tw.rev;
     for (const prevKv of prevs) {
@@ -523,7 +538,10 @@ export class MvccStore {
     const responses: ResponseOp[] = [];
     path.ops.forEach((op, i) => {
       if (!op) return;
-      if ('range' in op) responses.push({ range: this.rangeSync(op.range, tw.readRev) });
+      if ('range' in op) {
+        this.stats.ranges++;
+        responses.push({ range: this.rangeSync(op.range, tw.readRev) });
+      }
       else if ('put' in op) {
         const keyStr = op.put.key.toString('latin1');
         responses.push({ put: this.applyPut(tw, op.put, keyStr, this.index.get(keyStr)) });

@@ -156,6 +156,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes }) : [],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
+  metrics.readMvccStats(() => server.store.stats);
   const versionMonitor = new ClusterVersionMonitor({
     localId: b.memberId,
     serverVersion: ETCD_API_VERSION,

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { CallObserver, MethodDefinition } from './grpc/call.js';
+import type { MvccStats } from '../mvcc/index.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -353,14 +354,8 @@ export class Metrics {
   readonly dbTotalSize: Gauge;
   readonly dbTotalSizeInUse: Gauge;
   readonly dbOpenReadTransactions: Gauge;
-  readonly rangeTotal: Counter;
-  readonly putTotal: Counter;
-  readonly deleteTotal: Counter;
-  readonly txnTotal: Counter;
-  readonly keysTotal: Gauge;
   readonly currentRevision: Gauge;
   readonly compactRevision: Gauge;
-  readonly totalPutSizeInBytes: Gauge;
   readonly watchStreamTotal: Gauge;
   readonly watcherTotal: Gauge;
   readonly slowWatcherTotal: Gauge;
@@ -475,18 +470,8 @@ export class Metrics {
     r.alias('etcd_debugging_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', this.dbTotalSize);
     this.dbTotalSizeInUse = r.gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.');
     this.dbOpenReadTransactions = r.gauge('etcd_mvcc_db_open_read_transactions', 'The number of currently open read transactions');
-    this.rangeTotal = r.counter('etcd_mvcc_range_total', 'Total number of ranges seen by this member.');
-    this.putTotal = r.counter('etcd_mvcc_put_total', 'Total number of puts seen by this member.');
-    this.deleteTotal = r.counter('etcd_mvcc_delete_total', 'Total number of deletes seen by this member.');
-    this.txnTotal = r.counter('etcd_mvcc_txn_total', 'Total number of txns seen by this member.');
-    r.alias('etcd_debugging_mvcc_range_total', 'Total number of ranges seen by this member.', this.rangeTotal);
-    r.alias('etcd_debugging_mvcc_put_total', 'Total number of puts seen by this member.', this.putTotal);
-    r.alias('etcd_debugging_mvcc_delete_total', 'Total number of deletes seen by this member.', this.deleteTotal);
-    r.alias('etcd_debugging_mvcc_txn_total', 'Total number of txns seen by this member.', this.txnTotal);
-    this.keysTotal = r.gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.');
     this.currentRevision = r.gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.');
     this.compactRevision = r.gauge('etcd_debugging_mvcc_compact_revision', 'The revision of the last compaction in store.');
-    this.totalPutSizeInBytes = r.gauge('etcd_debugging_mvcc_total_put_size_in_bytes', 'The total size of put kv pairs seen by this member.');
     this.watchStreamTotal = r.gauge('etcd_debugging_mvcc_watch_stream_total', 'Total number of watch streams.');
     this.watcherTotal = r.gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.');
     this.slowWatcherTotal = r.gauge('etcd_debugging_mvcc_slow_watcher_total', 'Total number of unsynced slow watchers.');
@@ -544,6 +529,27 @@ export class Metrics {
     this.grpcMsgSent = r.counterVec('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', grpcLabels);
 
     registerProcessMetrics(r);
+  }
+
+  /**
+   * The store's operation counts (etcd_mvcc_*_total and their etcd_debugging_ twins, the
+   * key count, the put bytes), read when /metrics is rendered so a scrape right after a
+   * request sees it, as etcd's counters do.
+   */
+  readMvccStats(stats: () => MvccStats): void {
+    const r = this.registry;
+    const counts: Array<[string, string, keyof MvccStats]> = [
+      ['range_total', 'Total number of ranges seen by this member.', 'ranges'],
+      ['put_total', 'Total number of puts seen by this member.', 'puts'],
+      ['delete_total', 'Total number of deletes seen by this member.', 'deletes'],
+      ['txn_total', 'Total number of txns seen by this member.', 'txns'],
+    ];
+    for (const [name, help, field] of counts) {
+      r.readout(`etcd_mvcc_${name}`, help, 'counter', () => stats()[field]);
+      r.readout(`etcd_debugging_mvcc_${name}`, help, 'counter', () => stats()[field]);
+    }
+    r.readout('etcd_debugging_mvcc_keys_total', 'Total number of keys.', 'gauge', () => stats().keys);
+    r.readout('etcd_debugging_mvcc_total_put_size_in_bytes', 'The total size of put kv pairs seen by this member.', 'gauge', () => stats().putBytes);
   }
 
   /** Sets the one-sample identity gauges (server_version, cluster_version, server_id). */

@@ -78,10 +78,8 @@ class WatchSession {
     }
     call.on('data', (req: PbWatchRequest) => this.onRequest(req));
     call.on('drain', () => this.ws.resume());
-    call.on('end', () => {
-      this.close();
-      call.end();
-    });
+    // A client that half-closes still gets its events, as from etcd: the stream ends when
+    // the client goes away (counted as Canceled), not when it stops sending requests.
     call.on('error', () => this.close());
     call.on('cancelled', () => this.close());
   }
