@@ -382,7 +382,6 @@ export class Transport {
       localId: this.local.localId,
       from: peer.id,
       hooks: this.opts.snapshots,
-      process: (m) => this.deliver(peer.id, m),
       counters: peer.status.counters,
       log: this.log,
     });
