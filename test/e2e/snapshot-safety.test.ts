@@ -287,7 +287,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
         body: snapshotBody(forge(from, index), store),
       });
       const text = await res.text();
-      expect(await get(f.clientUrl, 'late/key'), what).toBe('written after the snapshot\n');
+      expect(await get(f.clientUrl, 'bulk/05999'), what).toBe('v5999\n');
       expect(await hashOf(f.clientUrl), what).toBe(before);
       expect(res.status, what).toBe(409);
       expect(text, what).toMatch(reason);
