@@ -9,12 +9,12 @@ import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
-import type { AlarmStore } from './alarms.js';
+import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
-import { type Member, type Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { ReadIndexQueue } from './read-index.js';
 import { discardReceivedDb, receivedDbPath, saveReceivedDb, swapInReceivedDb } from './received-db.js';
@@ -334,8 +334,9 @@ export class EtcdServer {
   /**
    * Refuses, before a byte is written, a snapshot raft would ignore for what we know
    * already: one not ahead of what this member has (raft ignores it at or below its
-   * commit index), one from an older term, or one at this term from a member that is not
-   * its leader (there is one leader per term). One snapshot is received at a time.
+   * commit index), one from an older term, one at this term from a member that is not
+   * its leader (there is one leader per term), or one whose data this member could not
+   * restore. One snapshot is received at a time.
    */
   private refuseUselessSnapshot(m: Message): void {
     const { index } = m.snapshot!.metadata;
@@ -349,6 +350,14 @@ export class EtcdServer {
     if (m.term < this.term) throw new SnapshotRefused(`its term ${m.term} is older than this member's term ${this.term}`);
     if (m.term === this.term && this.lead !== 0n && m.from !== this.lead) {
       throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${this.term} (${idHex16(this.lead)} is)`);
+    }
+    // applySnapshot restores membership and alarms from it: try that now, on copies
+    try {
+      const data = JSON.parse(Buffer.from(m.snapshot!.data).toString('utf8')) as SnapshotData;
+      new Membership(this.clusterId, this.memberId).restore(data.membership);
+      new AlarmStore().restore(data.alarms);
+    } catch (err) {
+      throw new SnapshotRefused(`its data is not an etcd-ts snapshot's: ${(err as Error).message}`);
     }
   }
 

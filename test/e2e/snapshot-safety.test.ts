@@ -279,6 +279,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const attempts: Array<[string, bigint, number, RegExp]> = [
       ['stale, in the leader\'s name', idOf(lead), 1, /its index 1 is not ahead/],
       ['far ahead, from a member that is not the leader', idOf(other), farAhead, /is not the leader at term/],
+      ['far ahead, in the leader\'s name, with data no snapshot has', idOf(lead), farAhead + 1, /its data is not an etcd-ts snapshot's/],
     ];
     for (const [what, from, index, reason] of attempts) {
       const res = await fetch(`http://127.0.0.1:${fPeerPort}/raft/snapshot`, {
