@@ -106,7 +106,7 @@ class ChunkReader {
   }
 }
 
-/** Writes a snapshot stream into an empty or missing directory, checking its CRC. */
+/** Writes a snapshot stream into an empty or missing directory, checking its CRC; on disk when it resolves. */
 export async function importSnapshot(dir: string, stream: AsyncIterable<Buffer>): Promise<void> {
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) throw new SnapshotFormatError(`${dir} is not empty`);
@@ -143,7 +143,8 @@ export async function importSnapshot(dir: string, stream: AsyncIterable<Buffer>)
     const got = (await r.take(4)).readUInt32BE(0);
     if (got !== want) throw new SnapshotFormatError(`checksum mismatch (${got} != ${want})`);
     if (!(await r.atEnd())) throw new SnapshotFormatError('trailing bytes after the checksum');
-    await batch.write();
+    // synced: LevelDB syncs the tables it wrote, this syncs its log, so the whole store is on disk
+    await batch.write({ sync: true });
     ok = true;
   } finally {
     await db.close();

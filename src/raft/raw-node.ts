@@ -33,6 +33,7 @@ import {
   type HardState,
   type Message,
   MessageType,
+  type SnapshotMetadata,
   emptyHardState,
   encodeConfChange,
   hardStateEqual,
@@ -194,6 +195,15 @@ export class RawNode {
   /** Outcome of sending a MsgSnap to id. */
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
     this.raft.step(makeMessage({ type: MessageType.MsgSnapStatus, to: 0n, from: id, reject: status === 'failure' }));
+  }
+
+  /**
+   * The snapshot raft has restored from a MsgSnap and whose Ready is not yet advanced;
+   * undefined when there is none. Right after step(MsgSnap), it tells whether raft
+   * accepted that snapshot or ignored it.
+   */
+  pendingSnapshot(): SnapshotMetadata | undefined {
+    return this.raft.log.unstable.snapshot?.metadata;
   }
 
   hasReady(): boolean {

@@ -27,6 +27,7 @@ import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
+import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts, SnapshotData } from './server.js';
 
 /** A refusal to start that names what is wrong and what to do. */
@@ -124,13 +125,24 @@ export async function bootstrap(
   const haveWal = WAL.exists(layout.walDir);
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
-  const store = await MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
+  await restoreInterruptedSwap(layout.dbDir);
+  const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
+  let store = await openStore();
   try {
     const r =
       (haveWal ? await restartMember(cfg, layout, snapshotter, walOpts, log) : undefined) ??
       (cfg.initialClusterState === 'existing'
         ? await joinExistingCluster(cfg, layout, walOpts, peerTls, log)
         : await startNewCluster(cfg, layout, walOpts, log));
+    try {
+      store = await installReceivedStore(store, layout, r.snapshotIndex, openStore, log);
+    } catch (err) {
+      await r.wal.close();
+      throw err;
+    }
+    for (const name of await removeReceivedDbs(layout.snapDir)) {
+      log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
+    }
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
     for (const [id, record] of await store.leaseRecords()) {
       const rec = decodeLeaseRecord(record);
@@ -143,6 +155,34 @@ export async function bootstrap(
     await store.close();
     throw err;
   }
+}
+
+/**
+ * The store is older than the snapshot the WAL resumes from only when the member stopped
+ * after recording a leader's snapshot and before installing the store received with it:
+ * that store is installed now. Without it the entries in between would be lost, so the
+ * member refuses to start instead.
+ */
+async function installReceivedStore(
+  store: MvccStore,
+  layout: DataDirLayout,
+  snapshotIndex: number,
+  open: () => Promise<MvccStore>,
+  log: Logger,
+): Promise<MvccStore> {
+  const storeIndex = store.consistentIndex;
+  if (storeIndex >= snapshotIndex) return store;
+  const received = receivedDbPath(layout.snapDir, snapshotIndex);
+  if (!(await exists(received))) {
+    throw new BootstrapError(
+      `the store in ${layout.dbDir} holds entries up to index ${storeIndex}, but the snapshot the WAL resumes from is at index ${snapshotIndex} and the store received with it (${received}) is missing; restore this member from a backup or remove it and add it back`,
+    );
+  }
+  await store.close();
+  await swapInReceivedDb(layout.dbDir, received);
+  const installed = await open();
+  log.info({ 'snapshot-index': snapshotIndex, 'consistent-index': installed.consistentIndex }, 'installed the store received with the snapshot the WAL recorded last');
+  return installed;
 }
 
 interface MemberStart {

@@ -3,22 +3,22 @@
 // membership in raft order, and answers the API layer's proposals and reads.
 
 import type { Logger } from 'pino';
-import { EntryType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
+import { EntryType, MessageType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import { ConfChangeType } from '../raftpb/types.js';
-import { rename, rm } from 'node:fs/promises';
 import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
-import type { AlarmStore } from './alarms.js';
+import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
-import { type Member, type Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { ReadIndexQueue } from './read-index.js';
-import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
+import { discardReceivedDb, receivedDbPath, saveReceivedDb, swapInReceivedDb } from './received-db.js';
+import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport/index.js';
 import { type V2Request, attributesRequest, clusterVersionRequest } from './v2request.js';
 import { WaitRegistry } from './wait.js';
 
@@ -74,8 +74,8 @@ export interface ServerParts {
   readonly send: (msgs: readonly Message[]) => void;
   /** The peer transport's view of the membership, kept in step as conf changes apply. */
   readonly peers: PeerSet;
-  /** Where the store lives, to replace it with a snapshot received from the leader. */
-  readonly layout: { dbDir: string };
+  /** Where the store lives, and where a store received from the leader waits beside it. */
+  readonly layout: { dbDir: string; snapDir: string };
   /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
   readonly onBackendCommit?: (seconds: number) => void;
 }
@@ -96,6 +96,23 @@ export interface SnapshotData {
 
 type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 
+/**
+ * A snapshot a peer is sending, from the moment its store starts arriving until it is
+ * installed or dropped; one at a time. Its store waits at `dir` (see received-db.ts).
+ */
+type IncomingSnapshot =
+  | { readonly stage: 'saving'; readonly index: number; readonly term: number; readonly from: bigint; readonly dir: string }
+  | {
+      readonly stage: 'accepted';
+      readonly index: number;
+      readonly term: number;
+      readonly from: bigint;
+      readonly dir: string;
+      /** settles the receiveSnapshot call once the store is installed */
+      readonly installed: { resolve(): void; reject(err: Error): void };
+    };
+type AcceptedSnapshot = Extract<IncomingSnapshot, { stage: 'accepted' }>;
+
 export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
@@ -113,6 +130,8 @@ export class EtcdServer {
   private readonly send: (msgs: readonly Message[]) => void;
   private readonly peers: PeerSet;
   private readonly dbDir: string;
+  private readonly snapDir: string;
+  private incoming: IncomingSnapshot | undefined;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
   private readonly wait = new WaitRegistry();
@@ -161,8 +180,10 @@ export class EtcdServer {
   proposalsFailed = 0;
   /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
   readonly snapshotsInstalled = new Map<bigint, number>();
-  /** a received store is being written and swapped in (etcd_server_snapshot_apply_in_progress_total) */
-  installingSnapshot = false;
+  /** a received store is being saved or swapped in (etcd_server_snapshot_apply_in_progress_total) */
+  get installingSnapshot(): boolean {
+    return this.incoming !== undefined;
+  }
 
   constructor(
     readonly config: ServerConfig,
@@ -182,6 +203,7 @@ export class EtcdServer {
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
+    this.snapDir = parts.layout.snapDir;
     this.onBackendCommit = parts.onBackendCommit;
     const initial = parts.raftStorage.initialState().hardState;
     this.persistedTerm = initial.term;
@@ -254,7 +276,18 @@ export class EtcdServer {
   /** The transport's handle on raft. */
   raftHandle(): { process(m: Message): void; check(m: Message): Error | undefined; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
     return {
-      process: (m) => this.step(m),
+      process: (m) => {
+        // Raft must never accept a snapshot without the store that goes with it (the log
+        // behind it is gone): a MsgSnap is stepped only by receiveSnapshot.
+        if (m.type === MessageType.MsgSnap) {
+          this.log.warn(
+            { 'remote-peer-id': idHex16(m.from), 'incoming-snapshot-index': m.snapshot?.metadata.index ?? 0 },
+            'dropped a MsgSnap that came without its store',
+          );
+          return;
+        }
+        this.step(m);
+      },
       check: (m) => this.raft.check(m),
       reportUnreachable: (id) => {
         if (this.stopped) return;
@@ -274,16 +307,92 @@ export class EtcdServer {
     return {
       open: () => this.store.snapshot(),
       prepare: (m) => this.prepareSnapshot(m),
-      receive: async (m, stream) => {
-        this.installingSnapshot = true;
-        try {
-          await this.replaceStore(stream);
-        } finally {
-          this.installingSnapshot = false;
-        }
-        this.snapshotsInstalled.set(m.from, (this.snapshotsInstalled.get(m.from) ?? 0) + 1);
-      },
+      receive: (m, stream) => this.receiveSnapshot(m, stream),
     };
+  }
+
+  /**
+   * A peer's MsgSnap and its store, in etcd's order: the store is saved beside the live
+   * one, then raft decides. A snapshot raft ignores (stale, late, from an old term or
+   * forged) is deleted and the live store never changes; one it accepts is installed
+   * when the Ready carrying it is handled (applySnapshot), and this resolves then.
+   */
+  private async receiveSnapshot(m: Message, stream: AsyncIterable<Buffer>): Promise<void> {
+    const { index, term } = m.snapshot!.metadata;
+    this.refuseUselessSnapshot(m);
+    const saving = { stage: 'saving', index, term, from: m.from, dir: receivedDbPath(this.snapDir, index) } as const;
+    this.incoming = saving;
+    let installed: Promise<void>;
+    try {
+      await saveReceivedDb(saving.dir, stream);
+      installed = this.offerSnapshot(m, saving);
+    } catch (err) {
+      this.incoming = undefined;
+      await discardReceivedDb(saving.dir);
+      throw err;
+    }
+    await installed;
+  }
+
+  /**
+   * Refuses, before a byte is written, a snapshot raft would ignore for what we know
+   * already: one not ahead of what this member has (raft ignores it at or below its
+   * commit index), one from an older term, one at this term from a member that is not
+   * its leader (there is one leader per term), or one whose data this member could not
+   * restore. One snapshot is received at a time.
+   */
+  private refuseUselessSnapshot(m: Message): void {
+    const { index } = m.snapshot!.metadata;
+    if (this.stopped) throw new SnapshotRefused('the member is stopping');
+    if (this.incoming !== undefined) {
+      throw new SnapshotRefused(`the snapshot at index ${this.incoming.index} from ${idHex16(this.incoming.from)} is still being received or installed`);
+    }
+    if (index <= this.appliedIndex || index <= this.committedIndex) {
+      throw new SnapshotRefused(`its index ${index} is not ahead of this member's (applied ${this.appliedIndex}, committed ${this.committedIndex})`);
+    }
+    if (m.term < this.term) throw new SnapshotRefused(`its term ${m.term} is older than this member's term ${this.term}`);
+    if (m.term === this.term && this.lead !== 0n && m.from !== this.lead) {
+      throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${this.term} (${idHex16(this.lead)} is)`);
+    }
+    // applySnapshot restores membership and alarms from it: try that now, on copies
+    try {
+      const data = JSON.parse(Buffer.from(m.snapshot!.data).toString('utf8')) as SnapshotData;
+      new Membership(this.clusterId, this.memberId).restore(data.membership);
+      new AlarmStore().restore(data.alarms);
+    } catch (err) {
+      throw new SnapshotRefused(`its data is not an etcd-ts snapshot's: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Steps the MsgSnap whose store is saved; raft accepting it leaves it pending until its
+   * Ready. Returns a promise of the install, or throws SnapshotRefused if raft ignored it.
+   */
+  private offerSnapshot(m: Message, saved: Extract<IncomingSnapshot, { stage: 'saving' }>): Promise<void> {
+    if (this.stopped) throw new SnapshotRefused('the member is stopping');
+    try {
+      this.raft.step(m);
+    } catch (err) {
+      throw new SnapshotRefused(`raft refused it: ${(err as Error).message}`);
+    } finally {
+      this.scheduleReady(); // raft answers the sender either way
+    }
+    const pending = this.raft.pendingSnapshot();
+    if (pending?.index !== saved.index || pending.term !== saved.term) {
+      throw new SnapshotRefused(`raft ignored it: it is not ahead of what this member has committed (${this.raft.status().hardState.commit})`);
+    }
+    return new Promise((resolve, reject) => {
+      this.incoming = { ...saved, stage: 'accepted', installed: { resolve, reject } };
+    });
+  }
+
+  /** The received snapshot raft handed out in a Ready: it must be the one it accepted. */
+  private acceptedSnapshot(snap: Snapshot): AcceptedSnapshot {
+    const incoming = this.incoming;
+    if (incoming?.stage !== 'accepted' || incoming.index !== snap.metadata.index || incoming.term !== snap.metadata.term) {
+      throw new Error(`raft restored the snapshot at index ${snap.metadata.index}, term ${snap.metadata.term} without the store received with it`);
+    }
+    return incoming;
   }
 
   /**
@@ -326,16 +435,12 @@ export class EtcdServer {
   }
 
   /**
-   * Installs the store shipped with a raft snapshot: written beside the current one,
-   * then swapped in once applying has caught up. Open watch streams stay: their
-   * watchers catch up from the new store's history (or learn it was compacted).
+   * Swaps the store received with an accepted snapshot in for the live one. Reads wait
+   * for the new store meanwhile (read()); open watch streams stay, their watchers catch
+   * up from the new store's history (or learn it was compacted).
    */
-  private async replaceStore(stream: AsyncIterable<Buffer>): Promise<void> {
-    const incoming = `${this.dbDir}.incoming`;
-    await rm(incoming, { recursive: true, force: true });
-    await MvccStore.restore(incoming, stream);
-    await this.applyChain;
-    const swap = this.swapStore(incoming);
+  private async installStore(received: string): Promise<void> {
+    const swap = this.swapStore(received);
     this.storeSwap = swap;
     try {
       await swap;
@@ -354,12 +459,11 @@ export class EtcdServer {
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
   }
 
-  /** Closes the current store and opens the one written at `incoming` in its place. */
-  private async swapStore(incoming: string): Promise<void> {
+  /** Closes the current store and opens the one received at `received` in its place. */
+  private async swapStore(received: string): Promise<void> {
     const old = this.storeRef;
     await old.close();
-    await rm(this.dbDir, { recursive: true, force: true });
-    await rename(incoming, this.dbDir);
+    await swapInReceivedDb(this.dbDir, received);
     this.storeRef = await MvccStore.open({
       dir: this.dbDir,
       maxTxnOps: this.config.maxTxnOps,
@@ -389,6 +493,9 @@ export class EtcdServer {
     this.reads.failAll(Errors.stopped);
     await this.applyChain.catch(() => undefined);
     await this.walChain.catch(() => undefined);
+    // An accepted snapshot whose Ready never came: its store stays beside the live one
+    // and is installed at start if the WAL recorded the snapshot.
+    if (this.incoming?.stage === 'accepted') this.incoming.installed.reject(Errors.stopped);
   }
 
   private die(err: Error): void {
@@ -527,6 +634,7 @@ export class EtcdServer {
     const sendFirst = this.isLeader && (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
     if (sendFirst) this.sendMessages(rd.messages);
     const snap = rd.snapshot;
+    const received = snap !== undefined ? this.acceptedSnapshot(snap) : undefined;
     const persisted = this.withWal(async () => {
       if (snap) {
         await this.snapshotter.save(snap);
@@ -539,9 +647,9 @@ export class EtcdServer {
     // entries waits for it anyway, in order).
     if (rd.mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
     else persisted.catch((err: Error) => this.die(err));
-    if (snap) {
+    if (snap && received) {
       this.raftStorage.applySnapshot(snap);
-      this.enqueueApply(() => this.applySnapshot(snap));
+      this.enqueueApply(() => this.applySnapshot(snap, received));
     }
     if (hs) {
       this.persistedTerm = hs.term;
@@ -721,17 +829,27 @@ export class EtcdServer {
     this.wait.trigger(cc.id, this.membership.list());
   }
 
-  private async applySnapshot(snap: Snapshot): Promise<void> {
-    if (snap.metadata.index <= this.appliedIndex) return;
-    const data = JSON.parse(Buffer.from(snap.data).toString('utf8')) as SnapshotData;
-    for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
-    this.membership.restore(data.membership);
-    for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
-    this.alarms.restore(data.alarms);
-    this.confState = snap.metadata.confState;
-    this.appliedIndex = snap.metadata.index;
-    this.snapshotIndex = snap.metadata.index;
-    this.notifyApplied();
+  /** A snapshot raft accepted and the WAL recorded: its store, then what the snapshot itself holds. */
+  private async applySnapshot(snap: Snapshot, received: AcceptedSnapshot): Promise<void> {
+    try {
+      await this.installStore(received.dir);
+      const data = JSON.parse(Buffer.from(snap.data).toString('utf8')) as SnapshotData;
+      for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
+      this.membership.restore(data.membership);
+      for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
+      this.alarms.restore(data.alarms);
+      this.confState = snap.metadata.confState;
+      this.appliedIndex = snap.metadata.index;
+      this.snapshotIndex = snap.metadata.index;
+      this.snapshotsInstalled.set(received.from, (this.snapshotsInstalled.get(received.from) ?? 0) + 1);
+      this.notifyApplied();
+      received.installed.resolve();
+    } catch (err) {
+      received.installed.reject(err as Error);
+      throw err;
+    } finally {
+      this.incoming = undefined;
+    }
   }
 
   private snapshotData(): Uint8Array {

@@ -90,6 +90,7 @@ export async function startNode(o: NodeOptions): Promise<Node> {
     snapshots: o.snapshots ?? noSnapshots,
     logger,
     version: '3.4.23',
+    clusterVersion: () => '3.4.0',
     members: o.members ?? (() => []),
     onRemoved: () => node.removedCalls++,
   });

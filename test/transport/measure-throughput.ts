@@ -20,7 +20,7 @@ const BATCH = 64;
 
 function transport(id: bigint, raft: RaftHandle): Transport {
   return new Transport({
-    localId: id, clusterId: 0xc1n, raft, snapshots: noSnapshots, logger: pino({ level: 'silent' }), version: '3.4.23', members: () => [],
+    localId: id, clusterId: 0xc1n, raft, snapshots: noSnapshots, logger: pino({ level: 'silent' }), version: '3.4.23', clusterVersion: () => '3.4.0', members: () => [],
   });
 }
 

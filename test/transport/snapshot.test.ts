@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MessageType, type Message, type Snapshot } from '../../src/raftpb/index.js';
-import type { SnapshotHooks } from '../../src/server/transport/index.js';
+import { encodeMessage, MessageType, type Message, type Snapshot } from '../../src/raftpb/index.js';
+import { SnapshotRefused, type SnapshotHooks } from '../../src/server/transport/index.js';
 import { connectAll, hasLine, startNode, stopNode, waitFor, type Node } from './helpers.js';
 
 const L = 0x1n; // leader
@@ -33,8 +33,52 @@ function leaderHooks(store: Buffer): SnapshotHooks {
   };
 }
 
+/** A follower whose receive hook reads the store to the end and records what it got (or the error it ended with). */
+async function recordingFollower(): Promise<{ node: Node; got: Array<{ m: Message; bytes: number } | { error: string }> }> {
+  const got: Array<{ m: Message; bytes: number } | { error: string }> = [];
+  const node = await startNode({
+    id: F,
+    snapshots: {
+      open: () => {
+        throw new Error('follower does not send');
+      },
+      async receive(m, stream) {
+        let bytes = 0;
+        try {
+          for await (const c of stream) bytes += c.length;
+        } catch (err) {
+          got.push({ error: (err as Error).message });
+          throw err;
+        }
+        got.push({ m, bytes });
+      },
+    },
+  });
+  nodes.push(node);
+  return { node, got };
+}
+
+/** The body the leader POSTs: u32 length, MsgSnap, u64 store size, the store, SHA-256 of all before. */
+function snapshotBody(m: Message, store: Buffer): Buffer {
+  const head = Buffer.from(encodeMessage(m));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(head.length);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64BE(BigInt(store.length));
+  const before = Buffer.concat([len, head, size, store]);
+  return Buffer.concat([before, createHash('sha256').update(before).digest()]);
+}
+
+function postSnapshot(f: Node, body: Buffer): Promise<Response> {
+  return fetch(`${f.url}/raft/snapshot`, {
+    method: 'POST',
+    headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': L.toString(16), 'X-Raft-To': F.toString(16) },
+    body,
+  });
+}
+
 describe('snapshots', () => {
-  it('delivers a multi-MB store intact, then steps the MsgSnap and reports finish', async () => {
+  it('delivers a multi-MB store intact to the receive hook and reports finish; the transport never steps the MsgSnap itself', async () => {
     const store = randomBytes(12 * 1024 * 1024);
     let got: { m: Message; digest: string; bytes: number; stepped: number } | undefined;
     const f = await startNode({
@@ -65,10 +109,10 @@ describe('snapshots', () => {
     expect(got!.bytes).toBe(store.length);
     expect(got!.digest).toBe(createHash('sha256').update(store).digest('hex'));
     expect(got!.m.snapshot!.metadata.index).toBe(42);
-    // the MsgSnap reaches raft only after the store was installed
+    // stepping it is the hook's job, once the store is saved (the server's receiveSnapshot)
     expect(got!.stepped).toBe(0);
-    expect(f.raft.received.map((m) => [m.type, m.snapshot?.metadata.index])).toEqual([[MessageType.MsgSnap, 42]]);
-    expect(hasLine(f.lines, 'received and saved database snapshot', { 'incoming-snapshot-index': 42 })).toBe(true);
+    expect(f.raft.received).toEqual([]);
+    expect(hasLine(f.lines, 'received and installed database snapshot', { 'incoming-snapshot-index': 42 })).toBe(true);
     expect(l.transport.peerCounters(F)!.sentBytes).toBeGreaterThan(store.length);
   });
 
@@ -155,6 +199,64 @@ describe('snapshots', () => {
     l.transport.send([msgSnap(6)]);
     await waitFor('second report', () => l.raft.snapshotReports.length === 2);
     expect(l.raft.snapshotReports[1]).toEqual({ id: F, status: 'failure' });
+    expect(f.raft.received).toEqual([]);
+  });
+
+  it('refuses a body that is damaged, short or long with 400, and the hook sees an error instead of the end of the store', async () => {
+    const { node: f, got } = await recordingFollower();
+    f.transport.addPeer(L, ['http://127.0.0.1:1']);
+    const store = randomBytes(300_000);
+    const good = snapshotBody(msgSnap(9), store);
+
+    const damaged = Buffer.from(good);
+    damaged[damaged.length - 1000] ^= 0x01; // one bit of the store
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ['damaged', damaged, /does not match its SHA-256 digest/],
+      ['short', good.subarray(0, good.length - 10), /ended before its 32-byte digest/],
+      ['cut in the store', good.subarray(0, good.length - 100_000), /store stream ended after/],
+      ['long', Buffer.concat([good, Buffer.from('extra')]), /more bytes than the announced 300000-byte store/],
+    ];
+    for (const [what, body, reason] of cases) {
+      const res = await postSnapshot(f, body);
+      expect(res.status, what).toBe(400);
+      expect(await res.text(), what).toMatch(reason);
+      const last = got.at(-1);
+      expect(last !== undefined && 'error' in last && reason.test(last.error), what).toBe(true);
+      const line = f.lines.filter((l) => l.msg === 'failed to receive snapshot').at(-1)!;
+      expect(line['remote-snapshot-sender-id']).toBe(L.toString(16).padStart(16, '0'));
+      expect(line['incoming-snapshot-index']).toBe(9);
+      expect(String(line.error)).toMatch(reason);
+    }
+    expect(got.some((g) => 'm' in g)).toBe(false);
+
+    // the same body intact goes through
+    const res = await postSnapshot(f, good);
+    expect(res.status).toBe(204);
+    expect(got.at(-1)).toMatchObject({ bytes: store.length });
+    expect(f.raft.received).toEqual([]);
+  });
+
+  it('answers 409 when the member refuses the snapshot, logs it once with sender and index, and the leader reports failure', async () => {
+    const f = await startNode({
+      id: F,
+      snapshots: {
+        open: () => {
+          throw new Error('follower does not send');
+        },
+        receive: () => Promise.reject(new SnapshotRefused('its index 5 is not ahead of this member')),
+      },
+    });
+    nodes.push(f);
+    const l = await startNode({ id: L, snapshots: leaderHooks(randomBytes(2 * 1024 * 1024)) });
+    nodes.push(l);
+    connectAll([l, f]);
+    l.transport.send([msgSnap(5)]);
+    await waitFor('snapshot report', () => l.raft.snapshotReports.length === 1, 60_000);
+    expect(l.raft.snapshotReports).toEqual([{ id: F, status: 'failure' }]);
+    const refusals = f.lines.filter((x) => x.msg === 'refused database snapshot');
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ level: 40, 'remote-snapshot-sender-id': L.toString(16).padStart(16, '0'), 'incoming-snapshot-index': 5 });
+    expect(hasLine(l.lines, 'failed to send database snapshot')).toBe(true);
     expect(f.raft.received).toEqual([]);
   });
 });

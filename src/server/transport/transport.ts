@@ -400,7 +400,6 @@ export class Transport {
       from: peer.id,
       hooks: this.opts.snapshots,
       check: (m) => this.opts.raft.check(m),
-      process: (m) => this.deliver(peer.id, m),
       counters: peer.status.counters,
       log: this.log,
     });

@@ -25,8 +25,11 @@ export interface SnapshotHooks {
    */
   prepare?(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }>;
   /**
-   * Follower side: consume `stream` to the end, install the store, then resolve; the
-   * transport steps the MsgSnap into raft afterwards.
+   * Follower side: consume `stream` to the end (it throws instead of ending if the body
+   * was short, long or damaged), save the store beside the live one, step the MsgSnap
+   * into raft, and resolve once raft accepted it and the store is installed. Rejects
+   * with SnapshotRefused when the member will not take it; the live store is then
+   * untouched. The transport never steps a MsgSnap itself.
    */
   receive(m: Message, stream: AsyncIterable<Buffer>): Promise<void>;
 }
