@@ -74,10 +74,12 @@ export interface StartOptions {
   bare?: boolean;
   /** wait for "ready to serve client requests" (default true) */
   waitReady?: boolean;
+  /** which member to run (default: E2E_BINARY's choice); 'etcd' is the real etcd 3.4 */
+  binary?: 'etcd' | 'etcd-ts';
 }
 
-export function command(args: string[]): { cmd: string; argv: string[] } {
-  if (binary === 'etcd') return { cmd: 'etcd', argv: args };
+export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary): { cmd: string; argv: string[] } {
+  if (which === 'etcd') return { cmd: 'etcd', argv: args };
   return { cmd: process.execPath, argv: [path.join(repoRoot, 'bin/etcd-ts'), ...args] };
 }
 
@@ -97,7 +99,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', `${name}=${peerUrl}`,
   ];
-  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])]);
+  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary);
   const proc = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';

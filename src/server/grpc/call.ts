@@ -4,7 +4,7 @@
 // 'drain', 'cancelled', and `emit('error', status)` to end with a status.
 
 import { EventEmitter } from 'node:events';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { status as Code } from '@grpc/grpc-js';
 import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
 
@@ -166,7 +166,7 @@ export class ServerCall extends EventEmitter {
     if (this.done || this.requestRead) return;
     let messages: Buffer[];
     try {
-      messages = this.reader.push(chunk);
+      messages = this.reader.push(chunk, this.method.requestStream ? Infinity : 1);
     } catch (err) {
       this.finish(statusOf(err));
       return;
@@ -243,9 +243,13 @@ export class ServerCall extends EventEmitter {
       // trailers-only: one HEADERS frame carries the status
       this.headersSent = true;
       stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
+      stopReading(stream);
       return;
     }
-    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.once('wantTrailers', () => {
+      stream.sendTrailers(trailers);
+      stopReading(stream);
+    });
     stream.end();
   }
 
@@ -256,4 +260,13 @@ export class ServerCall extends EventEmitter {
     this.finish({ code, details });
     this.emit('cancelled');
   }
+}
+
+/**
+ * After the status, a client still sending is told to stop with RST_STREAM(NO_ERROR),
+ * as grpc-go does (HTTP/2 §8.1): otherwise a stream whose client never ends its side
+ * stays open on both ends. Node sends the reset after the frames already queued.
+ */
+function stopReading(stream: http2.ServerHttp2Stream): void {
+  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }

@@ -44,12 +44,15 @@ export class MessageReader {
     private readonly encoding: string,
   ) {}
 
-  /** The messages completed by `chunk`; throws a StatusError for a message the call must end on. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * The messages completed by `chunk`, at most `limit` of them (what lies beyond is left
+   * unread); throws a StatusError for a message the call must end on.
+   */
+  push(chunk: Buffer, limit = Infinity): Buffer[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const out: Buffer[] = [];
-    for (;;) {
+    while (out.length < limit) {
       if (this.pending === undefined) {
         if (this.buffered < 5) return out;
         const head = this.take(5);
@@ -68,6 +71,7 @@ export class MessageReader {
       else if (flag === 1) out.push(this.decompress(body));
       else throw new StatusError(Code.INTERNAL, `grpc: received unexpected payload format ${flag}`);
     }
+    return out;
   }
 
   /** True when the client ended its half with a message cut short. */
