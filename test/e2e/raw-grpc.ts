@@ -57,7 +57,11 @@ export interface RawCall {
   halfClose?: boolean;
 }
 
-/** Makes one call on a fresh connection; gives up after `waitMs` and reports `hung`. */
+/**
+ * Makes one call on a fresh connection. The call is over when its status arrives (a
+ * client need not end its side first) or the server resets the stream; after `waitMs`
+ * without either it reports `hung`.
+ */
 export function rawCall(url: string, call: RawCall, waitMs = 10_000): Promise<RawResult> {
   return new Promise((resolve) => {
     const session = http2.connect(url);
@@ -69,20 +73,12 @@ export function rawCall(url: string, call: RawCall, waitMs = 10_000): Promise<Ra
       te: 'trailers',
       ...call.headers,
     });
-    let status: http2.IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      req.close();
-    }, waitMs);
-    req.on('response', (h) => (status = h));
-    req.on('trailers', (t) => (status = t));
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('error', () => undefined);
-    req.on('close', () => {
+    let done = false;
+    const finish = (status: http2.IncomingHttpHeaders, hung: boolean): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
-      session.close();
       const code = status['grpc-status'];
       const message = status['grpc-message'];
       resolve({
@@ -92,7 +88,17 @@ export function rawCall(url: string, call: RawCall, waitMs = 10_000): Promise<Ra
         rstCode: hung ? 0 : req.rstCode ?? 0,
         hung,
       });
+      req.close();
+      session.close();
+    };
+    const timer = setTimeout(() => finish({}, true), waitMs);
+    req.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) finish(h, false); // trailers-only
     });
+    req.on('trailers', (t) => finish(t, false));
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('error', () => undefined);
+    req.on('close', () => finish({}, false));
     if (call.halfClose === false) req.write(call.body);
     else req.end(call.body);
   });

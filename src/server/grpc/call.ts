@@ -4,7 +4,7 @@
 // 'drain', 'cancelled', and `emit('error', status)` to end with a status.
 
 import { EventEmitter } from 'node:events';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import { status as Code } from '@grpc/grpc-js';
 import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
 
@@ -243,13 +243,9 @@ export class ServerCall extends EventEmitter {
       // trailers-only: one HEADERS frame carries the status
       this.headersSent = true;
       stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
-      stopReading(stream);
       return;
     }
-    stream.once('wantTrailers', () => {
-      stream.sendTrailers(trailers);
-      stopReading(stream);
-    });
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
     stream.end();
   }
 
@@ -260,13 +256,4 @@ export class ServerCall extends EventEmitter {
     this.finish({ code, details });
     this.emit('cancelled');
   }
-}
-
-/**
- * After the status, a client still sending is told to stop with RST_STREAM(NO_ERROR),
- * as grpc-go does (HTTP/2 §8.1): otherwise a stream whose client never ends its side
- * stays open on both ends. Node sends the reset after the frames already queued.
- */
-function stopReading(stream: http2.ServerHttp2Stream): void {
-  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
