@@ -213,7 +213,14 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     compactor.pause();
     server.onLeaderChange(() => (server.isLeader ? compactor.resume() : compactor.pause()));
   }
-  void server.failed.then((err) => shutdown(err));
+  void server.failed.then((err) =>
+    shutdown(err).catch((closeErr: unknown) => {
+      // The disk that failed the member often fails its last writes too (a full disk):
+      // the member still ends, with the error that stopped it.
+      log.error({ error: closeErr instanceof Error ? closeErr.message : String(closeErr) }, 'failed to close etcd server cleanly');
+      resolveDone(err);
+    }),
+  );
 
   const ready = server.published.then(() => {
     for (const l of clientListeners) {

@@ -16,6 +16,17 @@ function callVoid(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void)
   return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * A failed write names its file, as etcd's fatal lines do ("failed to write …: no space
+ * left on device"): Node's own message for an fd says only "ENOSPC: …, write". The
+ * errno code stays on the error for callers that test it.
+ */
+function failed(op: string, path: string): (err: NodeJS.ErrnoException) => never {
+  return (err) => {
+    throw Object.assign(new Error(`failed to ${op} ${path}: ${err.message}`, { cause: err }), { code: err.code, errno: err.errno, syscall: err.syscall, path });
+  };
+}
+
 class NodeFile implements DiskFile {
   constructor(
     readonly path: string,
@@ -27,19 +38,19 @@ class NodeFile implements DiskFile {
   }
 
   write(buf: Uint8Array, position: number): Promise<number> {
-    return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb));
+    return call<number>((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb)).catch(failed('write', this.path));
   }
 
   fdatasync(): Promise<void> {
-    return callVoid((cb) => fs.fdatasync(this.fd, cb));
+    return callVoid((cb) => fs.fdatasync(this.fd, cb)).catch(failed('fdatasync', this.path));
   }
 
   fsync(): Promise<void> {
-    return callVoid((cb) => fs.fsync(this.fd, cb));
+    return callVoid((cb) => fs.fsync(this.fd, cb)).catch(failed('fsync', this.path));
   }
 
   truncate(size: number): Promise<void> {
-    return callVoid((cb) => fs.ftruncate(this.fd, size, cb));
+    return callVoid((cb) => fs.ftruncate(this.fd, size, cb)).catch(failed('truncate', this.path));
   }
 
   async size(): Promise<number> {
