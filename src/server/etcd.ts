@@ -192,7 +192,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   try {
     for (const url of cfg.listenPeerUrls) {
-      otherListeners.push(await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log));
+      const listener = await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log);
+      otherListeners.push(listener);
+      warnIfPeersUnauthenticated(listener.url, cfg, log);
     }
     const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
     for (const url of cfg.listenClientUrls) {
@@ -240,6 +242,21 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     done,
     close: () => shutdown(),
   };
+}
+
+/**
+ * Peers are trusted with the raft log, membership changes and snapshots: whoever can
+ * reach a peer port that asks for no client certificate can act as a member. etcd warns
+ * about insecure client ports ("... this is strongly discouraged!") but not about peer
+ * ports; etcd-ts says it for both.
+ */
+function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): void {
+  const tls = url.startsWith('https:');
+  if (tls && cfg.peerClientCertAuth) return;
+  log.warn(
+    { address: url, reason: tls ? 'no --peer-client-cert-auth' : 'plain HTTP' },
+    'peer traffic is not authenticated: anyone who can reach this port can act as a cluster member; this is not recommended for production',
+  );
 }
 
 /** Keeps at most --max-wals segments and --max-snapshots snap files. */
