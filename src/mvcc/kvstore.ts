@@ -381,8 +381,10 @@ export class MvccStore {
         this.landedRev = rev;
       },
       (e: unknown) => {
-        this.writeError = e;
-        this.logger?.error({ error: String(e) }, 'failed to write the apply batch to the backend');
+        // LevelDB names the file it failed on; name the store too, for the errors that do not
+        const reason = e instanceof Error ? e.message : String(e);
+        this.writeError = new Error(`failed to commit the apply batch to ${this.backend.dir}: ${reason}`, { cause: e });
+        this.logger?.error({ path: this.backend.dir, error: reason }, 'failed to write the apply batch to the backend');
       },
     );
   }

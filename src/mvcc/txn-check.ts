@@ -29,21 +29,24 @@ export function checkTxnRequest(r: TxnRequest, maxTxnOps = DEFAULT_MAX_TXN_OPS):
   checkIntervals(r.failure);
 }
 
-function checkTxnOps(r: TxnRequest, maxTxnOps: number): void {
-  if (Math.max(r.compare.length, r.success.length, r.failure.length) > maxTxnOps) {
-    throw new MvccError('too-many-ops');
-  }
+/**
+ * As etcd: a nested txn may use only what its parents left of the op budget (the
+ * budget less the parent's widest branch), so nesting ends at maxTxnOps + 1 levels.
+ */
+function checkTxnOps(r: TxnRequest, budget: number): void {
+  const ops = Math.max(r.compare.length, r.success.length, r.failure.length);
+  if (ops > budget) throw new MvccError('too-many-ops');
   for (const c of r.compare) if (c.key.length === 0) throw new MvccError('empty-key');
-  for (const op of r.success) checkRequestOp(op, maxTxnOps);
-  for (const op of r.failure) checkRequestOp(op, maxTxnOps);
+  for (const op of r.success) checkRequestOp(op, budget - ops);
+  for (const op of r.failure) checkRequestOp(op, budget - ops);
 }
 
-function checkRequestOp(op: RequestOp | undefined, maxTxnOps: number): void {
+function checkRequestOp(op: RequestOp | undefined, budget: number): void {
   if (!op) return; // an empty RequestOp is a no-op, as in etcd
   if ('range' in op) checkRangeRequest(op.range);
   else if ('put' in op) checkPutRequest(op.put);
   else if ('deleteRange' in op) checkDeleteRangeRequest(op.deleteRange);
-  else checkTxnOps(op.txn, maxTxnOps);
+  else checkTxnOps(op.txn, budget);
 }
 
 /**

@@ -91,13 +91,16 @@ export function buf(b: Uint8Array | readonly number[] | undefined | null): Buffe
 }
 
 export function rangeFromPb(r: PbRangeRequest): RangeRequest {
+  // etcd 3.4 sorts only for ASCEND and DESCEND: under any other order value the keys
+  // stay in key order, whatever the target (and the same limit and `more` follow)
+  const order = sortOrders[r.sort_order];
   return {
     key: buf(r.key),
     rangeEnd: nonEmpty(buf(r.range_end)),
     limit: toNumber(r.limit),
     revision: toNumber(r.revision),
-    sortOrder: sortOrders[r.sort_order] ?? 'none',
-    sortTarget: sortTargets[r.sort_target] ?? 'key',
+    sortOrder: order ?? 'none',
+    sortTarget: order === undefined ? 'key' : (sortTargets[r.sort_target] ?? 'key'),
     keysOnly: r.keys_only === true,
     countOnly: r.count_only === true,
     minModRevision: toNumber(r.min_mod_revision),

@@ -214,7 +214,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   try {
     for (const url of cfg.listenPeerUrls) {
-      otherListeners.push(await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log));
+      const listener = await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log);
+      otherListeners.push(listener);
+      warnIfPeersUnauthenticated(listener.url, cfg, log);
     }
     const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
     for (const url of cfg.listenClientUrls) {
@@ -236,7 +238,14 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     compactor.pause();
     server.onLeaderChange(() => (server.isLeader ? compactor.resume() : compactor.pause()));
   }
-  void server.failed.then((err) => shutdown(err));
+  void server.failed.then((err) =>
+    shutdown(err).catch((closeErr: unknown) => {
+      // The disk that failed the member often fails its last writes too (a full disk):
+      // the member still ends, with the error that stopped it.
+      log.error({ error: closeErr instanceof Error ? closeErr.message : String(closeErr) }, 'failed to close etcd server cleanly');
+      resolveDone(err);
+    }),
+  );
 
   const ready = server.published.then(() => {
     for (const l of clientListeners) {
@@ -256,6 +265,21 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     done,
     close: () => shutdown(),
   };
+}
+
+/**
+ * Peers are trusted with the raft log, membership changes and snapshots: whoever can
+ * reach a peer port that asks for no client certificate can act as a member. etcd warns
+ * about insecure client ports ("... this is strongly discouraged!") but not about peer
+ * ports; etcd-ts says it for both.
+ */
+function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): void {
+  const tls = url.startsWith('https:');
+  if (tls && cfg.peerClientCertAuth) return;
+  log.warn(
+    { address: url, reason: tls ? 'no --peer-client-cert-auth' : 'plain HTTP' },
+    'peer traffic is not authenticated: anyone who can reach this port can act as a cluster member; this is not recommended for production',
+  );
 }
 
 /** Keeps at most --max-wals segments and --max-snapshots snap files. */

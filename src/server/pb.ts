@@ -1,7 +1,8 @@
 // The etcd API protos loaded once through protobufjs, and grpc-js service definitions
 // whose (de)serializers call protobufjs directly: decoded requests keep protobufjs'
 // representation (Long for 64-bit integers, Buffer for bytes) and responses are plain
-// objects that protobufjs encodes.
+// objects that protobufjs encodes. Request bytes pass a strict wire check first
+// (wire-check.ts), so that malformed ones are refused instead of misread.
 
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,14 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import Long from 'long';
+import { compileWireCheck, MAX_NESTING_DEPTH } from './wire-check.js';
+
+// protobufjs stops at 100 nested messages, but a txn nests two per level and etcd takes
+// 128 levels (--max-txn-ops 128). Requests are held to MAX_NESTING_DEPTH by the wire
+// check; the margin covers what wraps them (InternalRaftRequest) and the responses,
+// which nest a header and key-values inside the deepest TxnResponse.
+protobuf.util.recursionLimit = MAX_NESTING_DEPTH + 16;
+protobuf.Reader.recursionLimit = MAX_NESTING_DEPTH + 16;
 
 // Compiled code runs from dist/src/server, sources from src/server: find proto/ from either.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -52,12 +61,16 @@ export function serviceDefinition(fullName: string): ServiceDefinition {
     method.resolve();
     const req = method.resolvedRequestType!;
     const res = method.resolvedResponseType!;
+    const check = compileWireCheck(req);
     def[method.name] = {
       path: `/${fullName}/${method.name}`,
       requestStream: method.requestStream === true,
       responseStream: method.responseStream === true,
       requestSerialize: (v: object) => Buffer.from(req.encode(v).finish()),
-      requestDeserialize: (b: Buffer) => req.decode(b),
+      requestDeserialize: (b: Buffer) => {
+        check(b);
+        return req.decode(b);
+      },
       responseSerialize: (v: object) => {
         const bytes = res.encode(v).finish();
         return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

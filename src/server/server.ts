@@ -744,6 +744,9 @@ export class EtcdServer {
     if (this.stopped) return;
     const start = performance.now();
     await this.store.commit();
+    // the write lands later; if it fails (a full disk, an I/O error) the member stops at once
+    // rather than at the next commit, since reads of what it held would no longer find it
+    this.store.flushed().catch((err: Error) => this.die(err));
     this.onBackendCommit?.((performance.now() - start) / 1000);
   }
 

@@ -8,12 +8,24 @@ import { lockDir } from './lockfile.js';
 
 const ZERO_CHUNK = new Uint8Array(1 << 20);
 
-function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void, failure?: Failure): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(failure ? failure(err) : err) : resolve(v))));
 }
 
-function callVoid(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+function callVoid(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void, failure?: Failure): Promise<void> {
+  return new Promise((resolve, reject) => fn((err) => (err ? reject(failure ? failure(err) : err) : resolve())));
+}
+
+type Failure = (err: NodeJS.ErrnoException) => Error;
+
+/**
+ * A failed write names its file, as etcd's fatal lines do ("failed to write …: no space
+ * left on device"): Node's own message for an fd says only "ENOSPC: …, write". The
+ * errno code stays on the error for callers that test it.
+ */
+function failed(op: string, path: string): Failure {
+  return (err) =>
+    Object.assign(new Error(`failed to ${op} ${path}: ${err.message}`, { cause: err }), { code: err.code, errno: err.errno, syscall: err.syscall, path });
 }
 
 class NodeFile implements DiskFile {
@@ -27,19 +39,19 @@ class NodeFile implements DiskFile {
   }
 
   write(buf: Uint8Array, position: number): Promise<number> {
-    return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb));
+    return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb), failed('write', this.path));
   }
 
   fdatasync(): Promise<void> {
-    return callVoid((cb) => fs.fdatasync(this.fd, cb));
+    return callVoid((cb) => fs.fdatasync(this.fd, cb), failed('fdatasync', this.path));
   }
 
   fsync(): Promise<void> {
-    return callVoid((cb) => fs.fsync(this.fd, cb));
+    return callVoid((cb) => fs.fsync(this.fd, cb), failed('fsync', this.path));
   }
 
   truncate(size: number): Promise<void> {
-    return callVoid((cb) => fs.ftruncate(this.fd, size, cb));
+    return callVoid((cb) => fs.ftruncate(this.fd, size, cb), failed('truncate', this.path));
   }
 
   async size(): Promise<number> {

@@ -173,14 +173,16 @@ export class Model {
     return { txn: { ...resp, revision: st.changed ? before + 1 : before } };
   }
 
-  private validate(t: TxnRequest): void {
-    if (Math.max(t.compare.length, t.success.length, t.failure.length) > this.maxTxnOps) throw new ModelError('too-many-ops');
+  /** etcd's op budget: a nested txn gets what its parent's widest branch left of it. */
+  private validate(t: TxnRequest, budget = this.maxTxnOps): void {
+    const ops = Math.max(t.compare.length, t.success.length, t.failure.length);
+    if (ops > budget) throw new ModelError('too-many-ops');
     for (const c of t.compare) if (c.key.length === 0) throw new ModelError('empty-key');
     for (const op of [...t.success, ...t.failure]) {
       if ('range' in op && op.range.key.length === 0) throw new ModelError('empty-key');
       if ('put' in op) this.checkPut(op.put);
       if ('deleteRange' in op && op.deleteRange.key.length === 0) throw new ModelError('empty-key');
-      if ('txn' in op) this.validate(op.txn);
+      if ('txn' in op) this.validate(op.txn, budget - ops);
     }
   }
 

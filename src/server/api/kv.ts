@@ -37,6 +37,11 @@ function isTxnSerializable(t: PbTxnRequest): boolean {
   return [...(t.success ?? []), ...(t.failure ?? [])].every((op) => op.request_range?.serializable === true);
 }
 
+/**
+ * An unknown sort target under NONE, ASCEND or DESCEND: etcd 3.4 has no sorter for it
+ * and crashes (a nil sort.Interface). Under an unknown order it sorts nothing and so
+ * never looks at the target: rangeFromPb keeps key order then.
+ */
 const invalidSortOption = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
 
 /**
@@ -57,7 +62,8 @@ export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequ
 export function kvService(server: EtcdServer, headers: Headers): ServiceImplementation {
   return {
     Range: unary(async (req: PbRangeRequest, call) => {
-      if (req.sort_order > 2 || req.sort_target > 4) throw invalidSortOption;
+      const known = (v: number, max: number): boolean => v >= 0 && v <= max;
+      if (known(req.sort_order, 2) && !known(req.sort_target, 4)) throw invalidSortOption;
       const range = rangeFromPb(req);
       checkRangeRequest(range);
       if (!req.serializable) {

@@ -77,6 +77,10 @@ export type ServiceImplementation = Record<string, (call: never, callback: never
 /** How the server calls any handler. */
 export type Handler = (call: ServerCall, callback: UnaryCallback<unknown>) => void;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** what etcd's handlers answer when the call's context expires (Go's context.DeadlineExceeded) */
+const DEADLINE_EXCEEDED = 'context deadline exceeded';
+
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,deflate,gzip' };
 
 /** The status a handler failed with: grpc-js status objects, EtcdErrors, plain Errors. */
@@ -99,8 +103,8 @@ export class ServerCall extends EventEmitter {
   private done = false;
   private deadline: NodeJS.Timeout | undefined;
   private readonly reader: MessageReader;
-  /** the one request message of a call whose request is not a stream */
-  private single: Buffer | undefined;
+  /** a unary call has its request: grpc-go reads no further, and neither do we */
+  private requestRead = false;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
@@ -115,8 +119,16 @@ export class ServerCall extends EventEmitter {
     this.reader = new MessageReader(opts.maxReceiveLength, opts.encoding);
     // emit('error', status) is how a handler ends a stream with a status, as with grpc-js
     this.on('error', (err: unknown) => this.finish(statusOf(err)));
-    if (opts.timeoutMs !== undefined) {
-      this.deadline = setTimeout(() => this.cancel(Code.DEADLINE_EXCEEDED, 'Deadline exceeded'), opts.timeoutMs);
+    const timeoutMs = opts.timeoutMs;
+    if (timeoutMs !== undefined && timeoutMs < 1) {
+      // Passed already (grpc-go takes "0S" and "-1S"), or due before a timer could fire:
+      // etcd's handlers find their context expired.
+      this.cancel(Code.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED);
+      return;
+    }
+    // a deadline past what a timer holds (24.8 days) is as good as none
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+      this.deadline = setTimeout(() => this.cancel(Code.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED), timeoutMs);
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => this.onHalfClose());
@@ -151,44 +163,50 @@ export class ServerCall extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.done) return;
+    if (this.done || this.requestRead) return;
     let messages: Buffer[];
     try {
-      messages = this.reader.push(chunk);
+      messages = this.reader.push(chunk, this.method.requestStream ? Infinity : 1);
     } catch (err) {
       this.finish(statusOf(err));
       return;
     }
     for (const m of messages) {
       this.observer.received(m.length);
-      if (!this.method.requestStream) {
-        if (this.single !== undefined) return this.finish({ code: Code.INTERNAL, details: 'grpc: more than one request message in a unary call' });
-        this.single = m;
-        continue;
-      }
       const req = this.decode(m);
       if (this.done) return;
+      if (!this.method.requestStream) {
+        // As grpc-go: the handler runs on the first message, whatever follows it.
+        this.requestRead = true;
+        this.request = req;
+        this.run();
+        return;
+      }
       this.emit('data', req);
     }
   }
 
   private onHalfClose(): void {
-    if (this.done) return;
-    if (this.reader.partial) return this.finish({ code: Code.INTERNAL, details: 'grpc: the request ended inside a message' });
+    if (this.done || this.requestRead) return;
     if (this.method.requestStream) {
+      // grpc-go's stream Recv: a message cut short is Internal "unexpected EOF"
+      if (this.reader.partial) return this.finish({ code: Code.INTERNAL, details: 'unexpected EOF' });
       this.emit('end');
       return;
     }
-    if (this.single === undefined) return this.finish({ code: Code.INTERNAL, details: 'grpc: no request message in a unary call' });
-    this.request = this.decode(this.single);
-    if (!this.done) this.run();
+    if (!this.reader.partial) return this.finish({ code: Code.UNKNOWN, details: 'EOF' }); // io.EOF as is
+    // io.ErrUnexpectedEOF: as is from a unary call, made Internal by a stream's RecvMsg
+    this.finish({ code: this.method.responseStream ? Code.INTERNAL : Code.UNKNOWN, details: 'unexpected EOF' });
   }
 
   private decode(bytes: Buffer): unknown {
     try {
       return this.method.requestDeserialize(bytes);
     } catch (err) {
-      this.finish({ code: Code.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+      // grpc-go's words, which differ between unary calls and streams
+      const unary = !this.method.requestStream && !this.method.responseStream;
+      const prefix = unary ? 'grpc: error unmarshalling request: ' : 'grpc: failed to unmarshal the received message ';
+      this.finish({ code: Code.INTERNAL, details: prefix + (err as Error).message });
       return undefined;
     }
   }

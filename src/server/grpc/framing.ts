@@ -36,20 +36,23 @@ export function frameMessage(message: Buffer): Buffer {
 export class MessageReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  /** the current message's length and compression flag once its prefix has arrived */
-  private pending: { length: number; compressed: boolean } | undefined;
+  /** the current message's length and flag byte once its prefix has arrived */
+  private pending: { length: number; flag: number } | undefined;
 
   constructor(
     private readonly maxLength: number,
     private readonly encoding: string,
   ) {}
 
-  /** The messages completed by `chunk`; throws a StatusError for a message the call must end on. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * The messages completed by `chunk`, at most `limit` of them (what lies beyond is left
+   * unread); throws a StatusError for a message the call must end on.
+   */
+  push(chunk: Buffer, limit = Infinity): Buffer[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const out: Buffer[] = [];
-    for (;;) {
+    while (out.length < limit) {
       if (this.pending === undefined) {
         if (this.buffered < 5) return out;
         const head = this.take(5);
@@ -57,13 +60,18 @@ export class MessageReader {
         if (length > this.maxLength) {
           throw new StatusError(Code.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxLength})`);
         }
-        this.pending = { length, compressed: head[0] === 1 };
+        this.pending = { length, flag: head[0]! };
       }
       if (this.buffered < this.pending.length) return out;
       const body = this.take(this.pending.length);
-      out.push(this.pending.compressed ? this.decompress(body) : body);
+      const { flag } = this.pending;
       this.pending = undefined;
+      // grpc-go checks the flag once the message is in: 0 plain, 1 compressed, nothing else
+      if (flag === 0) out.push(body);
+      else if (flag === 1) out.push(this.decompress(body));
+      else throw new StatusError(Code.INTERNAL, `grpc: received unexpected payload format ${flag}`);
     }
+    return out;
   }
 
   /** True when the client ended its half with a message cut short. */
@@ -89,17 +97,26 @@ export class MessageReader {
     } catch (err) {
       throw new StatusError(Code.INTERNAL, `grpc: failed to decompress the received message: ${(err as Error).message}`);
     }
-    throw new StatusError(Code.INTERNAL, `grpc: compressed flag set with the ${JSON.stringify(this.encoding)} grpc-encoding`);
+    throw new StatusError(Code.INTERNAL, 'grpc: compressed flag set with identity or empty encoding');
   }
+}
+
+/** The grpc-encodings requests may use; a call with another is refused before it starts. */
+export function knownEncoding(encoding: string): boolean {
+  return encoding === 'identity' || encoding === 'gzip' || encoding === 'deflate';
 }
 
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
 
-/** grpc-timeout ("5000m", "30S", ...) in milliseconds; undefined when absent or malformed. */
-export function parseTimeout(value: string | string[] | undefined): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (m === null) return undefined;
+/**
+ * grpc-timeout ("5000m", "30S", ...) in milliseconds, or undefined when malformed. As
+ * grpc-go reads it: 2 to 9 characters, an integer Go's ParseInt takes (a sign is
+ * allowed; a negative timeout has already passed) and a unit. Several values: the last.
+ */
+export function parseTimeout(value: string): number | undefined {
+  const last = value.slice(value.lastIndexOf(',') + 1).trim();
+  const m = /^([+-]?\d+)([HMSmun])$/.exec(last);
+  if (m === null || last.length > 9) return undefined;
   return Number(m[1]) * TIMEOUT_UNIT_MS[m[2]!]!;
 }
 

@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { status as Code } from '@grpc/grpc-js';
 import { type CallObserver, type Handler, type MethodDefinition, ServerCall, type ServiceImplementation } from './call.js';
-import { encodeGrpcMessage, parseTimeout } from './framing.js';
+import { encodeGrpcMessage, knownEncoding, parseTimeout } from './framing.js';
 
 export type { MethodDefinition } from './call.js';
 export type ServiceDefinition = Record<string, MethodDefinition>;
@@ -113,12 +113,24 @@ export class GrpcServer {
       respondStatus(stream, Code.UNIMPLEMENTED, unknownMethod(path, this.methods.keys()));
       return;
     }
+    const timeout = headers['grpc-timeout'];
+    const timeoutMs = typeof timeout === 'string' ? parseTimeout(timeout) : undefined;
+    if (typeof timeout === 'string' && timeoutMs === undefined) {
+      // grpc-go refuses the stream itself ("transport: malformed time-out"): RST_STREAM, no status
+      stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      return;
+    }
+    const header = headers['grpc-encoding'];
+    const encoding = typeof header === 'string' ? header : 'identity';
+    if (!knownEncoding(encoding)) {
+      respondStatus(stream, Code.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding ${JSON.stringify(encoding)}`);
+      return;
+    }
     const observer = this.observe(entry.method);
-    const encoding = headers['grpc-encoding'];
     new ServerCall(stream, headers, entry.method, entry.handler, observer, {
       maxReceiveLength: this.maxReceiveLength,
-      encoding: typeof encoding === 'string' ? encoding : 'identity',
-      timeoutMs: parseTimeout(headers['grpc-timeout']),
+      encoding,
+      timeoutMs,
     });
   }
 }
