@@ -58,8 +58,14 @@ function tlsFor(
 ): Promise<TlsContext> | undefined {
   const info =
     side === 'client'
-      ? { certFile: cfg.certFile, keyFile: cfg.keyFile, trustedCaFile: cfg.trustedCaFile, clientCertAuth: cfg.clientCertAuth, autoTls: cfg.autoTls }
-      : { certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, trustedCaFile: cfg.peerTrustedCaFile, clientCertAuth: cfg.peerClientCertAuth, autoTls: cfg.peerAutoTls };
+      ? {
+          certFile: cfg.certFile, keyFile: cfg.keyFile, trustedCaFile: cfg.trustedCaFile, clientCertAuth: cfg.clientCertAuth, autoTls: cfg.autoTls,
+          crlFile: cfg.clientCrlFile, allowedHostname: cfg.clientCertAllowedHostname,
+        }
+      : {
+          certFile: cfg.peerCertFile, keyFile: cfg.peerKeyFile, trustedCaFile: cfg.peerTrustedCaFile, clientCertAuth: cfg.peerClientCertAuth, autoTls: cfg.peerAutoTls,
+          crlFile: cfg.peerCrlFile, allowedCn: cfg.peerCertAllowedCn, allowedHostname: cfg.peerCertAllowedHostname,
+        };
   const wanted = urls.some((u) => u.protocol === 'https:') || info.certFile !== '' || info.autoTls;
   if (!wanted) return undefined;
   return loadTls(

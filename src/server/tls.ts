@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import type tls from 'node:tls';
+import { checkServerIdentity, type default as tls } from 'node:tls';
 
 export interface TlsInfo {
   certFile: string;
@@ -18,6 +18,12 @@ export interface TlsInfo {
   autoTls: boolean;
   /** --cipher-suites: Go's names for the TLS 1.2 suites to allow; empty keeps the defaults. */
   cipherSuites?: readonly string[];
+  /** --client-crl-file / --peer-crl-file: certificates it revokes fail the handshake (PEM or DER). */
+  crlFile?: string;
+  /** --peer-cert-allowed-cn: a connecting peer's certificate must have this Common Name. */
+  allowedCn?: string;
+  /** --client-cert-allowed-hostname / --peer-cert-allowed-hostname: its certificate must be valid for this name. */
+  allowedHostname?: string;
 }
 
 export interface TlsContext {
@@ -32,6 +38,11 @@ export interface TlsContext {
   certFile: string;
   keyFile: string;
   trustedCaFile?: string;
+  /**
+   * Checks a verified client certificate further (allowed CN or hostname); returns why it
+   * is refused, or undefined to accept it.
+   */
+  checkClient?: (cert: tls.PeerCertificate) => string | undefined;
 }
 
 export class TlsConfigError extends Error {
@@ -45,12 +56,40 @@ export class TlsConfigError extends Error {
  */
 export async function loadTls(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
   const ciphers = opensslCiphers(info.cipherSuites ?? []);
+  const checkClient = clientCheck(info);
   const context = await loadIdentity(info, dir, hosts);
   if (ciphers !== undefined) {
     context.server.ciphers = ciphers;
     context.client.ciphers = ciphers;
   }
+  if (info.crlFile) context.server.crl = toPemCrl(await readPem(info.crlFile, 'certificate revocation list'));
+  if (checkClient !== undefined) context.checkClient = checkClient;
   return context;
+}
+
+/** etcd's AllowedCN / AllowedHostname: one or the other, checked on the verified certificate. */
+function clientCheck(info: TlsInfo): TlsContext['checkClient'] {
+  if (info.allowedCn && info.allowedHostname) {
+    throw new TlsConfigError(`AllowedCN and AllowedHostname are mutually exclusive (cn=${JSON.stringify(info.allowedCn)}, hostname=${JSON.stringify(info.allowedHostname)})`);
+  }
+  const { allowedCn, allowedHostname } = info;
+  if (allowedCn) {
+    return (cert) => (cert.subject?.CN === allowedCn ? undefined : `client certificate authentication failed: CN ${JSON.stringify(cert.subject?.CN ?? '')} is not ${JSON.stringify(allowedCn)}`);
+  }
+  if (allowedHostname) {
+    return (cert) => {
+      const err = checkServerIdentity(allowedHostname, cert);
+      return err === undefined ? undefined : `client certificate authentication failed: ${err.message}`;
+    };
+  }
+  return undefined;
+}
+
+/** OpenSSL takes PEM CRLs; etcd's CRL files are often DER (what `openssl ca -gencrl -outform DER` writes). */
+function toPemCrl(bytes: Buffer): Buffer {
+  if (bytes.includes('-----BEGIN X509 CRL-----')) return bytes;
+  const b64 = bytes.toString('base64').replace(/.{1,64}/g, '$&\n');
+  return Buffer.from(`-----BEGIN X509 CRL-----\n${b64}-----END X509 CRL-----\n`);
 }
 
 async function loadIdentity(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {

@@ -70,6 +70,9 @@ export interface TestPki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** A second client certificate from the same CA (CN "other"). */
+  otherClientCert: string;
+  otherClientKey: string;
   /** A client certificate signed by a CA the server does not trust. */
   rogueCert: string;
   rogueKey: string;
@@ -100,6 +103,7 @@ export function makePki(): TestPki {
   makeCa(dir, 'rogue-ca');
   makeLeaf(dir, 'ca', 'server', 'etcd-server');
   makeLeaf(dir, 'ca', 'client', 'root');
+  makeLeaf(dir, 'ca', 'other', 'other');
   makeLeaf(dir, 'rogue-ca', 'rogue', 'intruder');
   const p = (f: string): string => path.join(dir, f);
   return {
@@ -109,9 +113,27 @@ export function makePki(): TestPki {
     serverKey: p('server-key.pem'),
     clientCert: p('client.pem'),
     clientKey: p('client-key.pem'),
+    otherClientCert: p('other.pem'),
+    otherClientKey: p('other-key.pem'),
     rogueCert: p('rogue.pem'),
     rogueKey: p('rogue-key.pem'),
   };
+}
+
+/** A DER CRL from the PKI's CA that revokes its client certificate (not the other one). */
+export function revokeClientCert(pki: TestPki): string {
+  const conf = path.join(pki.dir, 'ca.cnf');
+  writeFileSync(path.join(pki.dir, 'index.txt'), '');
+  writeFileSync(path.join(pki.dir, 'crlnumber'), '01\n');
+  writeFileSync(conf, [
+    '[ca]', 'default_ca = test_ca', '[test_ca]', `database = ${path.join(pki.dir, 'index.txt')}`,
+    `crlnumber = ${path.join(pki.dir, 'crlnumber')}`, `certificate = ${pki.ca}`, `private_key = ${path.join(pki.dir, 'ca-key.pem')}`,
+    'default_md = sha256', 'default_crl_days = 2', '',
+  ].join('\n'));
+  openssl(['ca', '-config', conf, '-revoke', pki.clientCert], pki.dir);
+  openssl(['ca', '-config', conf, '-gencrl', '-out', 'revoked.crl.pem'], pki.dir);
+  openssl(['crl', '-in', 'revoked.crl.pem', '-outform', 'DER', '-out', 'revoked.crl'], pki.dir);
+  return path.join(pki.dir, 'revoked.crl');
 }
 
 export function read(file: string): Buffer {

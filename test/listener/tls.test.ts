@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls, TlsConfigError, type TlsContext } from '../../src/server/tls.js';
-import { addRangeService, captureLogger, KVClient, makePki, range, read, type TestPki } from './helpers.js';
+import { addRangeService, captureLogger, KVClient, makePki, range, read, revokeClientCert, type TestPki } from './helpers.js';
 
 const health: http.RequestListener = (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
@@ -100,6 +100,55 @@ describe('serveClient over TLS', () => {
     });
     expect(lines.some((l) => l.msg === 'rejected connection' && /^127\.0\.0\.1:\d+$/.test(String(l['remote-addr'])))).toBe(true);
     expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'after')).kvs.length).toBe(1);
+  });
+
+  it('refuses a client certificate revoked by --client-crl-file (DER, as openssl writes it) and accepts the others', async () => {
+    const crl = revokeClientCert(pki);
+    const ctx = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, crlFile: crl },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], ctx);
+    const url = listeners[0]!.url;
+    await expect(range(tlsClient(url, pki.clientCert, pki.clientKey), 'foo')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect(lines.some((l) => l.msg === 'rejected connection' && /revoked/i.test(String(l.error)))).toBe(true);
+    expect((await range(tlsClient(url, pki.otherClientCert, pki.otherClientKey), 'ok')).kvs.length).toBe(1);
+  });
+
+  it('accepts only the --peer-cert-allowed-cn Common Name, and logs the refusal with the remote address', async () => {
+    const ctx = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, allowedCn: 'root' },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], ctx);
+    const url = listeners[0]!.url;
+    expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'ok')).kvs.length).toBe(1);
+    await expect(range(tlsClient(url, pki.otherClientCert, pki.otherClientKey), 'foo')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    const refused = lines.filter((l) => l.msg === 'rejected connection' && String(l.error).startsWith('client certificate authentication failed'));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]!['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('accepts only certificates valid for --client-cert-allowed-hostname; CN and hostname together are refused as in etcd', async () => {
+    const allowed = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, allowedHostname: 'localhost' },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const other = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, allowedHostname: 'example.com' },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const a = (await start(['https://127.0.0.1:0'], allowed)).listeners[0]!.url;
+    const b = (await start(['https://127.0.0.1:0'], other)).listeners[0]!.url;
+    expect((await range(tlsClient(a, pki.clientCert, pki.clientKey), 'ok')).kvs.length).toBe(1);
+    await expect(range(tlsClient(b, pki.clientCert, pki.clientKey), 'foo')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(
+      loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, clientCertAuth: true, autoTls: false, allowedCn: 'x', allowedHostname: 'y' }, '/x', []),
+    ).rejects.toThrow('AllowedCN and AllowedHostname are mutually exclusive (cn="x", hostname="y")');
   });
 
   it('stock etcdctl reaches the Range handler with --cacert/--cert/--key', async () => {

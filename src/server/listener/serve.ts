@@ -244,6 +244,12 @@ async function serve(p: ServeParams): Promise<Listener> {
         tlsSocket.destroy();
         return;
       }
+      const refusal = ctx.clientCertAuth ? ctx.checkClient?.(tlsSocket.getPeerCertificate()) : undefined;
+      if (refusal !== undefined) {
+        logger.warn({ 'remote-addr': remoteAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: refusal }, 'rejected connection');
+        tlsSocket.destroy();
+        return;
+      }
       // TLS clients that negotiated h2 go through the authority shim at once: waiting for
       // their first request there (as for plain connections) proved unreliable under load.
       if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket, true);
