@@ -32,6 +32,7 @@ import {
   FRAME_HEADER_BYTES,
   FrameType,
   frameHeader,
+  frameTypeName,
   NODE_HEADER_TABLE_SIZE,
   NODE_MAX_FRAME_SIZE,
 } from './h2.js';
@@ -471,7 +472,7 @@ export class AuthorityRewriter {
 
       if (this.mode.kind === 'first-request' && !this.mode.guard.done) this.mode.guard.frameHeader(length, type, flags, streamId);
       if (this.pending !== undefined && (type !== FrameType.CONTINUATION || streamId !== this.pending.streamId)) {
-        throw new AuthorityRewriteError(`HTTP/2: frame of type ${type} in the middle of stream ${this.pending.streamId}'s header block`);
+        throw new AuthorityRewriteError(`HTTP/2: ${frameTypeName(type)} in the middle of stream ${this.pending.streamId}'s header block`);
       }
       if (type === FrameType.HEADERS || type === FrameType.CONTINUATION) {
         if (length > this.maxFrameSize) {

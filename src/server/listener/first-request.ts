@@ -18,7 +18,7 @@
 // the first one; keeps a connection that sent only the preface open for its 120 s handshake
 // timeout. After the client's SETTINGS a connection may stay idle as long as it likes.
 
-import { ConnectionError, ErrorCode, FrameType, NODE_MAX_FRAME_SIZE } from './h2.js';
+import { ConnectionError, ErrorCode, FRAME_HEADER_BYTES, FrameType, frameTypeName, NODE_MAX_FRAME_SIZE } from './h2.js';
 
 /**
  * What a client may send before its first HEADERS frame, frame headers included. A real
@@ -74,7 +74,7 @@ export class FirstRequestGuard {
       throw new ConnectionError(`HTTP/2: frame of ${length} bytes above the ${NODE_MAX_FRAME_SIZE} allowed`, ErrorCode.FRAME_SIZE_ERROR);
     }
     if (this.framesSeen++ === 0 && (type !== FrameType.SETTINGS || (flags & FLAG_ACK) !== 0)) {
-      throw new ConnectionError(`HTTP/2: the client's first frame is of type ${type}, not SETTINGS`);
+      throw new ConnectionError(`HTTP/2: the client's first frame is ${frameTypeName(type)}, not SETTINGS`);
     }
     if (type === FrameType.HEADERS) {
       // Client streams are odd-numbered (§5.1.1).
@@ -82,7 +82,7 @@ export class FirstRequestGuard {
       this.firstRequestSeen = true;
       return;
     }
-    this.bytes += 9 + length;
+    this.bytes += FRAME_HEADER_BYTES + length;
     if (this.bytes > this.maxBytes) {
       throw new ConnectionError(`HTTP/2: ${this.bytes} bytes of frames before the first request, above the ${this.maxBytes} allowed`, ErrorCode.ENHANCE_YOUR_CALM);
     }
@@ -119,7 +119,7 @@ export class FirstRequestGuard {
       case FrameType.RST_STREAM:
       case FrameType.CONTINUATION:
         throw new ConnectionError(
-          streamId === 0 ? `HTTP/2: frame of type ${type} on stream 0` : `HTTP/2: frame of type ${type} on idle stream ${streamId}`,
+          streamId === 0 ? `HTTP/2: ${frameTypeName(type)} on stream 0` : `HTTP/2: ${frameTypeName(type)} on idle stream ${streamId}`,
         );
       case FrameType.PUSH_PROMISE:
         throw new ConnectionError('HTTP/2: PUSH_PROMISE from a client');

@@ -19,6 +19,12 @@ export const FrameType = {
   CONTINUATION: 0x9,
 } as const;
 
+/** A frame type's name for messages: "DATA", or "type 0xfe" for extension types. */
+export function frameTypeName(type: number): string {
+  const name = Object.entries(FrameType).find(([, t]) => t === type)?.[0];
+  return name ?? `type 0x${type.toString(16)}`;
+}
+
 /** Error codes (§7), as a GOAWAY carries them. */
 export const ErrorCode = {
   PROTOCOL_ERROR: 0x1,
