@@ -241,12 +241,14 @@ describe('16 connections flooding the client port', () => {
     const cut: RawH2[] = [];
     /** One flooder: connects, sends frames of unknown type (the last one left incomplete) until cut, again and again. */
     const flooder = async (): Promise<void> => {
-      const chunk = Buffer.concat([frame(UNKNOWN_TYPE, 0, 0, Buffer.alloc(16000, 0x5a)), frame(UNKNOWN_TYPE, 0, 0, Buffer.alloc(16000)).subarray(0, 8000)]);
+      // Two whole frames, written as one and a half, then the rest: every other write ends inside a frame.
+      const two = Buffer.concat([frame(UNKNOWN_TYPE, 0, 0, Buffer.alloc(16000, 0x5a)), frame(UNKNOWN_TYPE, 0, 0, Buffer.alloc(16000, 0x5a))]);
+      const writes = [two.subarray(0, 24000), two.subarray(24000)];
       while (flooding) {
         const c = new RawH2(plain.clientUrl);
         await c.write(Buffer.concat([PREFACE, settingsFrame]));
-        for (let i = 0; i < 2048 && (await c.write(chunk)); i++);
-        // A connection still open here took 48 MB without being cut: close it, the check below fails.
+        for (let i = 0; i < 4096 && (await c.write(writes[i % 2]!)); i++);
+        // A connection still open here took 64 MB without being cut: close it, the check below fails.
         if (!c.closedByServer) c.close();
         await c.closed;
         cut.push(c);
