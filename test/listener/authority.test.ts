@@ -20,6 +20,7 @@ import {
   stripAuthorityScheme,
   type HeaderField,
 } from '../../src/server/listener/authority.js';
+import { ConnectionError, ErrorCode } from '../../src/server/listener/h2.js';
 import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
 import { captureLogger, makePki, type TestPki } from './helpers.js';
@@ -160,46 +161,70 @@ describe('HpackDecoder', () => {
 describe('AuthorityRewriter on hand-built frames', () => {
   const settings = frame(4, 0, 0, hex('000300000064'));
   const windowUpdate = frame(8, 0, 0, hex('00ff0000'));
+  /** A first request whose authority has a scheme, encoded without the table: the rewriter mends every block after it. */
+  const mendedFirst = frame(1, 0x4 | 0x1, 1, encodeHeaderBlock(plain([[':method', 'POST'], [':path', '/x'], [':authority', 'http://127.0.0.1:2379']])));
 
-  /** HEADERS (PADDED+PRIORITY) + 2 CONTINUATION frames carrying C.4.1, then DATA; C.4.2 and C.4.3 plain. */
+  /** After a first request to mend: HEADERS (PADDED+PRIORITY) + 2 CONTINUATION frames carrying C.4.1, then DATA; C.4.2 and C.4.3 plain. */
   function clientBytes(): Buffer {
     const b1 = RFC_C4[0]!.block;
     const priorityAndPad = Buffer.concat([Buffer.from([3]), hex('80000003 10'), b1.subarray(0, 4), Buffer.alloc(3)]);
     return Buffer.concat([
       PREFACE,
       settings,
-      frame(1, 0x8 | 0x20, 1, priorityAndPad),
-      frame(9, 0, 1, b1.subarray(4, 9)),
-      frame(9, 0x4, 1, b1.subarray(9)),
-      frame(0, 0x1, 1, Buffer.from('hello')),
+      mendedFirst,
+      frame(1, 0x8 | 0x20, 3, priorityAndPad),
+      frame(9, 0, 3, b1.subarray(4, 9)),
+      frame(9, 0x4, 3, b1.subarray(9)),
+      frame(0, 0x1, 3, Buffer.from('hello')),
       windowUpdate,
-      frame(1, 0x4 | 0x1, 3, RFC_C4[1]!.block),
-      frame(1, 0x4, 5, RFC_C4[2]!.block),
-      frame(0, 0x8 | 0x1, 5, Buffer.concat([Buffer.from([2]), Buffer.from('data'), Buffer.alloc(2)])),
+      frame(1, 0x4 | 0x1, 5, RFC_C4[1]!.block),
+      frame(1, 0x4, 7, RFC_C4[2]!.block),
+      frame(0, 0x8 | 0x1, 7, Buffer.concat([Buffer.from([2]), Buffer.from('data'), Buffer.alloc(2)])),
     ]);
   }
 
-  it('re-encodes every block without the dynamic table and passes other frames through', () => {
+  it('once the first request needed mending, re-encodes every block without the dynamic table and passes other frames through', () => {
     const input = clientBytes();
     const out = rewriteAll(new AuthorityRewriter(), [input]);
     const frames = parseFrames(out);
     expect(frames.map((f) => [f.type, f.streamId, f.flags])).toEqual([
       [4, 0, 0],
-      [1, 1, 0x4 | 0x20],
-      [0, 1, 0x1],
+      [1, 1, 0x5],
+      [1, 3, 0x4 | 0x20],
+      [0, 3, 0x1],
       [8, 0, 0],
-      [1, 3, 0x4 | 0x1],
-      [1, 5, 0x4],
-      [0, 5, 0x9],
+      [1, 5, 0x4 | 0x1],
+      [1, 7, 0x4],
+      [0, 7, 0x9],
     ]);
     // Priority kept, padding dropped; non-header frames are byte for byte what came in.
-    expect(frames[1]!.payload.subarray(0, 5)).toEqual(hex('80000003 10'));
-    expect(frames[2]!.payload.toString()).toBe('hello');
-    expect(frames[6]!.payload).toEqual(Buffer.concat([Buffer.from([2]), Buffer.from('data'), Buffer.alloc(2)]));
+    expect(frames[2]!.payload.subarray(0, 5)).toEqual(hex('80000003 10'));
+    expect(frames[3]!.payload.toString()).toBe('hello');
+    expect(frames[7]!.payload).toEqual(Buffer.concat([Buffer.from([2]), Buffer.from('data'), Buffer.alloc(2)]));
     const blocks = headerBlocks(frames);
-    expect(blocks.map((b) => b.streamId)).toEqual([1, 3, 5]);
+    expect(blocks.map((b) => b.streamId)).toEqual([1, 3, 5, 7]);
+    expect(new HpackDecoder().decode(blocks[0]!.block).find((f) => f.name === ':authority')!.value).toBe('127.0.0.1:2379');
     // Each block decodes on its own, with a fresh decoder: none refers to the client's table.
-    blocks.forEach((b, i) => expect(new HpackDecoder().decode(b.block)).toEqual(RFC_C4[i]!.fields));
+    blocks.slice(1).forEach((b, i) => expect(new HpackDecoder().decode(b.block)).toEqual(RFC_C4[i]!.fields));
+  });
+
+  it('passes a connection whose first request needs no mending on byte for byte, and then stops parsing it', () => {
+    // C.4 as the client sent it: its later blocks lean on the HPACK table the first one filled.
+    const input = Buffer.concat([
+      PREFACE,
+      settings,
+      frame(1, 0x4 | 0x1, 1, RFC_C4[0]!.block),
+      frame(1, 0x4 | 0x1, 3, RFC_C4[1]!.block),
+      frame(1, 0x4 | 0x1, 5, RFC_C4[2]!.block),
+    ]);
+    for (let cut = 1; cut < input.length; cut += 7) {
+      expect(rewriteAll(new AuthorityRewriter(), [input.subarray(0, cut), input.subarray(cut)]).equals(input), `cut at ${cut}`).toBe(true);
+    }
+    const r = new AuthorityRewriter();
+    r.transform(input);
+    // Not even frames any more: whatever comes is handed on as the same buffer, for Node to judge.
+    const junk = Buffer.alloc(100_000, 0xff);
+    expect(r.transform(junk)).toEqual([junk]);
   });
 
   it('gives the same bytes however the input is cut', () => {
@@ -215,14 +240,14 @@ describe('AuthorityRewriter on hand-built frames', () => {
 
   it('rewrites an authority with a scheme', () => {
     const block = encodeHeaderBlock(plain([[':method', 'POST'], [':scheme', 'http'], [':path', '/etcdserverpb.Maintenance/Status'], [':authority', 'http://127.0.0.1:2379']]));
-    const out = rewriteAll(new AuthorityRewriter(), [Buffer.concat([PREFACE, frame(1, 0x4, 1, block)])]);
+    const out = rewriteAll(new AuthorityRewriter(), [Buffer.concat([PREFACE, settings, frame(1, 0x4, 1, block)])]);
     const [b] = headerBlocks(parseFrames(out));
     expect(new HpackDecoder().decode(b!.block).find((f) => f.name === ':authority')!.value).toBe('127.0.0.1:2379');
   });
 
   it('forwards a chunk of whole DATA frames as the same buffer', () => {
     const r = new AuthorityRewriter();
-    r.transform(Buffer.concat([PREFACE, settings]));
+    r.transform(Buffer.concat([PREFACE, settings, mendedFirst]));
     const chunk = Buffer.concat([frame(0, 0, 1, Buffer.alloc(1000, 1)), frame(0, 1, 1, Buffer.alloc(10, 2))]);
     const out = r.transform(chunk);
     expect(out).toHaveLength(1);
@@ -231,37 +256,47 @@ describe('AuthorityRewriter on hand-built frames', () => {
 
   it('splits a re-encoded block above 16384 bytes into HEADERS and CONTINUATION frames', () => {
     const big = 'x'.repeat(4000);
-    const authority = encodeHeaderBlock(plain([[':authority', 'a:1']]));
+    const authority = encodeHeaderBlock(plain([[':authority', 'http://a:1']]));
     // The client indexes a 4 KB field once, then sends it ten times as one byte each.
     const first = Buffer.concat([hex('82 86 84'), authority, hex('40 05'), Buffer.from('x-big'), hpackInt(0x00, 7, big.length), Buffer.from(big)]);
     const second = Buffer.concat([hex('82 86 84'), authority, Buffer.alloc(10, 0xbe)]);
-    const chunks: Buffer[] = [PREFACE];
+    const chunks: Buffer[] = [PREFACE, settings];
     for (let off = 0; off < first.length; off += 1000) {
       const last = off + 1000 >= first.length;
       chunks.push(frame(off === 0 ? 1 : 9, last ? 0x4 : 0, 1, first.subarray(off, off + 1000)));
     }
     chunks.push(frame(1, 0x4 | 0x1, 3, second));
-    const frames = parseFrames(rewriteAll(new AuthorityRewriter(), chunks));
+    const frames = parseFrames(rewriteAll(new AuthorityRewriter(), chunks)).slice(1);
     expect(frames.map((f) => [f.type, f.streamId])).toEqual([[1, 1], [1, 3], [9, 3], [9, 3]]);
     expect(frames.every((f) => f.payload.length <= 16384)).toBe(true);
     expect(frames.map((f) => f.flags)).toEqual([0x4, 0x1, 0, 0x4]);
     const [, b2] = headerBlocks(frames);
     const fields = new HpackDecoder().decode(b2!.block);
     expect(fields.filter((f) => f.name === 'x-big' && f.value === big)).toHaveLength(10);
+    expect(fields.find((f) => f.name === ':authority')!.value).toBe('a:1');
   });
 
-  it('refuses frames it cannot follow', () => {
-    const cases: Array<[string, Buffer[]]> = [
-      ['CONTINUATION without HEADERS', [frame(9, 0x4, 1, hex('82'))]],
-      ['DATA inside a header block', [frame(1, 0, 1, hex('82')), frame(0, 0, 1, Buffer.from('x'))]],
-      ['CONTINUATION of another stream', [frame(1, 0, 1, hex('82')), frame(9, 0x4, 3, hex('86'))]],
-      ['padding longer than the frame', [frame(1, 0x8 | 0x4, 1, hex('0582'))]],
-      ['HEADERS above the frame size', [frame(1, 0x4, 1, Buffer.alloc(16385, 0x82))]],
-      ['HEADERS on stream 0', [frame(1, 0x4, 0, hex('82'))]],
-      ['bad HPACK', [frame(1, 0x4, 1, hex('be'))]],
+  it('refuses frames it cannot follow, before the first request and after one it mends', () => {
+    const cases: Array<[string, Buffer[], number]> = [
+      ['CONTINUATION without HEADERS', [frame(9, 0x4, 11, hex('82'))], ErrorCode.PROTOCOL_ERROR],
+      ['DATA inside a header block', [frame(1, 0, 11, hex('82')), frame(0, 0, 11, Buffer.from('x'))], ErrorCode.PROTOCOL_ERROR],
+      ['CONTINUATION of another stream', [frame(1, 0, 11, hex('82')), frame(9, 0x4, 13, hex('86'))], ErrorCode.PROTOCOL_ERROR],
+      ['padding longer than the frame', [frame(1, 0x8 | 0x4, 11, hex('0582'))], ErrorCode.PROTOCOL_ERROR],
+      ['HEADERS above the frame size', [frame(1, 0x4, 11, Buffer.alloc(16385, 0x82))], ErrorCode.FRAME_SIZE_ERROR],
+      ['HEADERS on stream 0', [frame(1, 0x4, 0, hex('82'))], ErrorCode.PROTOCOL_ERROR],
+      ['bad HPACK', [frame(1, 0x4, 11, hex('be'))], ErrorCode.COMPRESSION_ERROR],
     ];
-    for (const [what, frames] of cases) {
-      expect(() => rewriteAll(new AuthorityRewriter(), [PREFACE, ...frames]), what).toThrow(AuthorityRewriteError);
+    for (const opening of [[PREFACE, settings], [PREFACE, settings, mendedFirst]]) {
+      for (const [what, frames, code] of cases) {
+        let thrown: unknown;
+        try {
+          rewriteAll(new AuthorityRewriter(), [...opening, ...frames]);
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown, what).toBeInstanceOf(ConnectionError);
+        expect((thrown as ConnectionError).code, what).toBe(code);
+      }
     }
   });
 

@@ -30,9 +30,12 @@ export interface GrpcServerOptions {
 
 const NO_OBSERVER: CallObserver = { received() {}, sent() {}, handled() {} };
 
-/** Hands connections to the server; destroy() closes every session it started. */
+/**
+ * Hands connections to the server, each becoming a session (undefined when Node refused the
+ * stream); destroy() closes every session it started.
+ */
 export interface ConnectionInjector {
-  injectConnection(socket: Duplex): void;
+  injectConnection(socket: Duplex): http2.ServerHttp2Session | undefined;
   destroy(): void;
 }
 
@@ -86,6 +89,7 @@ export class GrpcServer {
         this.h2.emit('connection', socket);
         this.h2.removeListener('session', grab);
         if (session !== undefined) onSession(session);
+        return session;
       },
       destroy: () => {
         for (const s of sessions) s.destroy();

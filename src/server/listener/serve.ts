@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
-import { EMPTY_SETTINGS_FRAME, injectGrpcConnection, inspectFirstHeaders, withoutFirstSettingsAck } from './authority.js';
+import { injectGrpcConnection } from './authority.js';
 import { sniffProtocol } from './sniff.js';
 import type { GrpcServer } from '../grpc/server.js';
 
@@ -21,15 +21,13 @@ export interface Listener {
 export interface ServeOptions {
   /**
    * How long a new connection may take to finish its TLS handshake, then to send enough
-   * bytes to be classified, and an HTTP/1.1 request its headers, before it is dropped.
-   * Default 10 s.
+   * bytes to be classified, and an HTTP/1.1 request its headers or an HTTP/2 client its
+   * preface and SETTINGS, before it is dropped. Default 10 s.
    */
   handshakeTimeoutMs?: number;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** How long to wait for a new HTTP/2 client's first request before sending it our preface. */
-const PREFACE_WAIT_MS = 5;
 /** Node's default limit for receiving a whole HTTP request. */
 const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 
@@ -125,62 +123,36 @@ async function serve(p: ServeParams): Promise<Listener> {
 
   const accepted = new Set<net.Socket>();
 
-  const toGrpc = (socket: net.Socket, mend: boolean): void => {
+  const toGrpc = (socket: net.Socket): void => {
     if (injector === undefined) {
       logger.debug({ 'remote-addr': remoteAddr(socket) }, 'refusing HTTP/2 connection: no gRPC on this port');
       socket.destroy();
       return;
     }
-    // grpc-go dialled with a URL endpoint (etcdctl endpoint status, defrag...) sends
-    // `:authority: http://host:port`, which nghttp2 refuses: such connections go through a
-    // shim that mends it. Every other connection goes to the gRPC server as it is.
-    if (mend) {
-      injectGrpcConnection(injector, socket, (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'));
-    } else {
-      injector.injectConnection(socket);
-    }
+    // Through the shim, which checks what the client sends before its first request and mends
+    // the `:authority: http://host:port` grpc-go sends when dialled with a URL endpoint.
+    injectGrpcConnection(injector, socket, {
+      handshakeTimeoutMs: timeoutMs,
+      onRefused: (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'),
+    });
   };
   const toHttp = (socket: net.Socket): void => {
     httpServer.emit('connection', socket);
     socket.resume();
   };
 
-  // Reads until the bytes tell HTTP/2 from HTTP/1.x (and, for HTTP/2, until the first
-  // request's headers tell whether its authority needs mending), then puts them back for
-  // the new owner.
+  // Reads until the bytes tell HTTP/2 from HTTP/1.x (at most the 24 bytes of the HTTP/2
+  // preface), then puts them back for the new owner.
   const sniff = (socket: net.Socket): void => {
     let head: Buffer = Buffer.alloc(0);
-    // A client that waits for the server's preface before its first request gets an empty
-    // SETTINGS from us (its acknowledgement is taken out before the gRPC server sees the bytes).
-    let prefaceTimer: NodeJS.Timeout | undefined;
-    let prefaceSent = false;
     const onTimeout = (): void => {
       logger.debug({ 'remote-addr': remoteAddr(socket) }, 'closing connection that sent no request');
-      clearTimeout(prefaceTimer);
       socket.destroy();
     };
     const onData = (chunk: Buffer): void => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       const kind = sniffProtocol(head);
       if (kind === 'undecided') return;
-      let authority: 'clean' | 'mend' = 'clean';
-      if (kind === 'h2') {
-        const seen = inspectFirstHeaders(head);
-        if (seen === 'undecided') {
-          prefaceTimer ??= setTimeout(() => {
-            prefaceSent = true;
-            socket.write(EMPTY_SETTINGS_FRAME);
-          }, PREFACE_WAIT_MS);
-          return;
-        }
-        authority = seen;
-        if (prefaceSent) {
-          const stripped = withoutFirstSettingsAck(head);
-          if (stripped === undefined) return;
-          head = stripped;
-        }
-        clearTimeout(prefaceTimer);
-      }
       socket.removeListener('data', onData);
       socket.removeListener('timeout', onTimeout);
       socket.setTimeout(0);
@@ -190,7 +162,7 @@ async function serve(p: ServeParams): Promise<Listener> {
         // Node's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
         // that skipped ALPN but speaks HTTP/2 is treated as if it had negotiated it.
         if (socket instanceof tls.TLSSocket && socket.alpnProtocol === false) socket.alpnProtocol = 'h2';
-        toGrpc(socket, authority === 'mend');
+        toGrpc(socket);
       } else {
         toHttp(socket);
       }
@@ -250,9 +222,7 @@ async function serve(p: ServeParams): Promise<Listener> {
         tlsSocket.destroy();
         return;
       }
-      // TLS clients that negotiated h2 go through the authority shim at once: waiting for
-      // their first request there (as for plain connections) proved unreliable under load.
-      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket, true);
+      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
       else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
       else sniff(tlsSocket);
     });
