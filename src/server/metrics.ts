@@ -313,6 +313,7 @@ const fsyncBuckets = exponentialBuckets(0.001, 2, 14);
 /** Every metric etcd-ts exports, under etcd 3.4's names; the node sets the values. */
 export class Metrics {
   readonly registry = new Registry();
+  private mvccStats: (() => MvccStats) | undefined;
 
   // etcdserver
   readonly hasLeader: Gauge;
@@ -470,6 +471,18 @@ export class Metrics {
     r.alias('etcd_debugging_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', this.dbTotalSize);
     this.dbTotalSizeInUse = r.gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.');
     this.dbOpenReadTransactions = r.gauge('etcd_mvcc_db_open_read_transactions', 'The number of currently open read transactions');
+    const mvcc = (field: keyof MvccStats) => () => this.mvccStats?.()[field] ?? 0;
+    for (const [name, help, field] of [
+      ['range_total', 'Total number of ranges seen by this member.', 'ranges'],
+      ['put_total', 'Total number of puts seen by this member.', 'puts'],
+      ['delete_total', 'Total number of deletes seen by this member.', 'deletes'],
+      ['txn_total', 'Total number of txns seen by this member.', 'txns'],
+    ] as const) {
+      r.readout(`etcd_mvcc_${name}`, help, 'counter', mvcc(field));
+      r.readout(`etcd_debugging_mvcc_${name}`, help, 'counter', mvcc(field));
+    }
+    r.readout('etcd_debugging_mvcc_keys_total', 'Total number of keys.', 'gauge', mvcc('keys'));
+    r.readout('etcd_debugging_mvcc_total_put_size_in_bytes', 'The total size of put kv pairs seen by this member.', 'gauge', mvcc('putBytes'));
     this.currentRevision = r.gauge('etcd_debugging_mvcc_current_revision', 'The current revision of store.');
     this.compactRevision = r.gauge('etcd_debugging_mvcc_compact_revision', 'The revision of the last compaction in store.');
     this.watchStreamTotal = r.gauge('etcd_debugging_mvcc_watch_stream_total', 'Total number of watch streams.');
@@ -532,24 +545,12 @@ export class Metrics {
   }
 
   /**
-   * The store's operation counts (etcd_mvcc_*_total and their etcd_debugging_ twins, the
-   * key count, the put bytes), read when /metrics is rendered so a scrape right after a
-   * request sees it, as etcd's counters do.
+   * Where the store's operation counts come from (etcd_mvcc_*_total and their
+   * etcd_debugging_ twins, the key count, the put bytes): read when /metrics is rendered,
+   * so a scrape right after a request sees it, as etcd's counters do.
    */
   readMvccStats(stats: () => MvccStats): void {
-    const r = this.registry;
-    const counts: Array<[string, string, keyof MvccStats]> = [
-      ['range_total', 'Total number of ranges seen by this member.', 'ranges'],
-      ['put_total', 'Total number of puts seen by this member.', 'puts'],
-      ['delete_total', 'Total number of deletes seen by this member.', 'deletes'],
-      ['txn_total', 'Total number of txns seen by this member.', 'txns'],
-    ];
-    for (const [name, help, field] of counts) {
-      r.readout(`etcd_mvcc_${name}`, help, 'counter', () => stats()[field]);
-      r.readout(`etcd_debugging_mvcc_${name}`, help, 'counter', () => stats()[field]);
-    }
-    r.readout('etcd_debugging_mvcc_keys_total', 'Total number of keys.', 'gauge', () => stats().keys);
-    r.readout('etcd_debugging_mvcc_total_put_size_in_bytes', 'The total size of put kv pairs seen by this member.', 'gauge', () => stats().putBytes);
+    this.mvccStats = stats;
   }
 
   /** Sets the one-sample identity gauges (server_version, cluster_version, server_id). */
