@@ -60,6 +60,10 @@ export const Errors = {
     Code.UNAVAILABLE,
     'etcdserver: request timed out, waiting for the applied index took too long',
   ),
+  /** the caller went away while its request waited (etcd's ErrCanceled; no client reads it) */
+  canceled: e(Code.CANCELLED, 'etcdserver: request cancelled'),
+  /** a proposal that found no leader to take it before its deadline: etcd returns the context's own error */
+  proposalDeadline: e(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'),
   unhealthyCluster: e(Code.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
   notSupportedForLearner: e(Code.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
   badLeaderTransferee: e(Code.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),

@@ -121,7 +121,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     onRemoved: () => server.removedFromCluster(),
     leaderRpc: server.leaderRpc,
   });
-  server.setForwarder((leader) => transport.forwardTo(leader, server.requestTimeoutMs()));
+  server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });

@@ -17,6 +17,8 @@ import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, type Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
+import { LeaderCalls } from './leader-calls.js';
+import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
 import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
 import { type V2Request, attributesRequest, clusterVersionRequest } from './v2request.js';
@@ -137,6 +139,8 @@ export class EtcdServer {
   private walChain: Promise<void> = Promise.resolve();
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** aborted when the member stops: releases requests waiting for a leader */
+  private readonly stopping = new AbortController();
   private fatal: ((e: Error) => void) | undefined;
   private readonly fatalError: Promise<Error>;
 
@@ -204,6 +208,20 @@ export class EtcdServer {
       log: this.log,
       storeIndexAtOpen: () => this.storeIndexAtOpen,
       onLeaseRevoked: (id) => this.revoking.delete(id),
+    });
+    this.leaderCalls = new LeaderCalls({
+      leader: () => this.lead,
+      isLeader: () => this.isLeader,
+      local: this.leaderRpc,
+      remote: (leader, timeoutMs) => {
+        if (this.forwarder === undefined) throw Errors.noLeader;
+        return this.forwarder(leader, timeoutMs);
+      },
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      timeoutMs: () => this.requestTimeoutMs(),
+      retryMs: () => this.config.heartbeatMs,
+      log: this.log,
     });
     this.reads = new ReadIndexQueue({
       requestReadIndex: (ctx) => {
@@ -382,6 +400,7 @@ export class EtcdServer {
     if (this.stopped) return;
     if (this.isLeader) await this.checkpointLeases(1000);
     this.stopped = true;
+    this.stopping.abort();
     if (this.ticker) clearInterval(this.ticker);
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
@@ -574,6 +593,7 @@ export class EtcdServer {
 
   private onSoftState(lead: bigint, role: RaftRole): void {
     const wasLeader = this.isLeader;
+    const previousLead = this.lead;
     if (lead !== this.lead) {
       if (lead !== 0n) this.leaderChanges++;
       this.lead = lead;
@@ -586,7 +606,7 @@ export class EtcdServer {
     } else if (role !== 'leader' && wasLeader) {
       this.lessor.demote();
     }
-    if (lead === 0n) this.reads.leaderLost();
+    if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
   }
 
   // ---------------------------------------------------------------- apply
@@ -771,7 +791,9 @@ export class EtcdServer {
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const result = this.wait.register<T>(id, Date.now() + timeoutMs, () => {
+    const deadline = Date.now() + timeoutMs;
+    await this.awaitLeader(deadline);
+    const result = this.wait.register<T>(id, deadline, () => {
       this.proposalsFailed++;
       return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
     });
@@ -801,7 +823,9 @@ export class EtcdServer {
   async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
     if (this.stopped) throw Errors.stopped;
     const id = this.reqIds.id();
-    const result = this.wait.register<Member[]>(id, Date.now() + this.requestTimeoutMs(), () => Errors.timeout);
+    const deadline = Date.now() + this.requestTimeoutMs();
+    await this.awaitLeader(deadline);
+    const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
     try {
       this.raft.proposeConfChange({ id, type, nodeId, context });
     } catch (err) {
@@ -810,6 +834,35 @@ export class EtcdServer {
     }
     this.scheduleReady();
     return result;
+  }
+
+  /**
+   * Holds a proposal while no member leads, as etcd's raft node does (it stops taking
+   * proposals until a leader is known): an election in progress delays a write instead
+   * of failing it. Past the deadline the proposal fails as etcd's does, with the
+   * context's own DeadlineExceeded.
+   */
+  private async awaitLeader(deadline: number): Promise<void> {
+    while (this.lead === 0n) {
+      if (this.stopped) throw Errors.stopped;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.proposalsFailed++;
+        throw Errors.proposalDeadline;
+      }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          off();
+          this.stopping.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        const off = this.onLeaderChange(done);
+        this.stopping.signal.addEventListener('abort', done);
+      });
+    }
+    if (this.stopped) throw Errors.stopped;
   }
 
   private get electionTicks(): number {
@@ -878,10 +931,10 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- leader-only requests
 
-  private forwarder: ((leader: bigint) => LeaderRpc) | undefined;
+  private forwarder: ((leader: bigint, timeoutMs: number) => LeaderRpc) | undefined;
 
   /** How a follower reaches the leader's peer port (set by startEtcd once the transport exists). */
-  setForwarder(fn: (leader: bigint) => LeaderRpc): void {
+  setForwarder(fn: (leader: bigint, timeoutMs: number) => LeaderRpc): void {
     this.forwarder = fn;
   }
 
@@ -906,23 +959,20 @@ export class EtcdServer {
     },
   };
 
-  /** The leader's answer, locally or forwarded over the peer port. */
-  private leaderCall(): LeaderRpc {
-    if (this.isLeader) return this.leaderRpc;
-    if (this.lead === 0n || this.forwarder === undefined) throw Errors.noLeader;
-    return this.forwarder(this.lead);
-  }
+  /** The leader's answers, here or over the peer port, riding out leader changes. */
+  private readonly leaderCalls: LeaderCalls;
 
-  leaseRenew(id: bigint): Promise<number> {
-    return this.leaderCall().leaseRenew(id);
+  /** Renews a lease at the leader; `signal` aborts the wait when the client goes away. */
+  leaseRenew(id: bigint, signal?: AbortSignal): Promise<number> {
+    return this.leaderCalls.call('lease-renew', (rpc) => rpc.leaseRenew(id), signal);
   }
 
   leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
-    return this.leaderCall().leaseTimeToLive(id, keys);
+    return this.leaderCalls.call('lease-ttl', (rpc) => rpc.leaseTimeToLive(id, keys));
   }
 
   async promoteMember(id: bigint): Promise<void> {
-    await this.leaderCall().memberPromote(id);
+    await this.leaderCalls.call('member-promote', (rpc) => rpc.memberPromote(id));
     // answer once the promotion is visible here too
     const deadline = Date.now() + this.requestTimeoutMs();
     while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -940,6 +990,16 @@ export class EtcdServer {
       else lease.keys.delete(k);
     }
     return out.sort(Buffer.compare);
+  }
+
+  /** What --strict-reconfig-check reads: the voters and how long this member's stream to each is up. */
+  reconfigView(): ReconfigView {
+    return {
+      self: this.memberId,
+      voters: () => this.membership.voters(),
+      activeSince: (id) => this.peers.activeSince(id),
+      now: () => Date.now(),
+    };
   }
 
   /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */

@@ -2,4 +2,4 @@ export { Transport, type TransportOptions } from './transport.js';
 export { fetchClusterMembers, fetchServerVersion, type ClusterMember } from './members.js';
 export type { RaftHandle, SnapshotHooks } from './types.js';
 export type { PeerCounters } from './status.js';
-export type { LeaderRpc } from './leader-rpc.js';
+export { ForwardFailed, type LeaderRpc } from './leader-rpc.js';

@@ -120,7 +120,7 @@ export class Transport {
 
   /** Forwards requests only the leader can answer to peer `id` (the leader). */
   forwardTo(id: bigint, timeoutMs: number): LeaderRpc {
-    return new LeaderClient(this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
+    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
