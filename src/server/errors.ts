@@ -56,6 +56,7 @@ export const Errors = {
     Code.UNAVAILABLE,
     'etcdserver: request timed out, possibly due to previous leader failure',
   ),
+  timeoutDueToConnectionLost: e(Code.UNAVAILABLE, 'etcdserver: request timed out, possibly due to connection lost'),
   timeoutWaitAppliedIndex: e(
     Code.UNAVAILABLE,
     'etcdserver: request timed out, waiting for the applied index took too long',

@@ -792,7 +792,7 @@ export class EtcdServer {
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const deadline = Date.now() + timeoutMs;
-    await this.awaitLeader(deadline);
+    await this.awaitReachableLeader(deadline);
     const result = this.wait.register<T>(id, deadline, () => {
       this.proposalsFailed++;
       return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
@@ -824,7 +824,7 @@ export class EtcdServer {
     if (this.stopped) throw Errors.stopped;
     const id = this.reqIds.id();
     const deadline = Date.now() + this.requestTimeoutMs();
-    await this.awaitLeader(deadline);
+    await this.awaitReachableLeader(deadline);
     const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
     try {
       this.raft.proposeConfChange({ id, type, nodeId, context });
@@ -837,19 +837,26 @@ export class EtcdServer {
   }
 
   /**
-   * Holds a proposal while no member leads, as etcd's raft node does (it stops taking
-   * proposals until a leader is known): an election in progress delays a write instead
-   * of failing it. Past the deadline the proposal fails as etcd's does, with the
-   * context's own DeadlineExceeded.
+   * Holds a proposal while no member leads, as etcd's raft node does (it takes no
+   * proposals until a leader is known), and also while this follower's stream to the
+   * leader is down: raft would forward the proposal into a dropped message and the
+   * client would wait out its whole timeout for nothing. Held here, before raft sees it,
+   * a proposal cannot be applied twice; it goes to whichever leader is reachable first.
+   * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
+   * "connection lost" with an unreachable one.
    */
-  private async awaitLeader(deadline: number): Promise<void> {
-    while (this.lead === 0n) {
+  private async awaitReachableLeader(deadline: number): Promise<void> {
+    for (;;) {
       if (this.stopped) throw Errors.stopped;
+      const lead = this.lead;
+      if (lead !== 0n && (lead === this.memberId || this.peers.activeSince(lead) !== undefined)) return;
       const left = deadline - Date.now();
       if (left <= 0) {
         this.proposalsFailed++;
-        throw Errors.proposalDeadline;
+        throw lead === 0n ? Errors.proposalDeadline : Errors.timeoutDueToConnectionLost;
       }
+      // a leader change wakes the wait; a stream coming back is seen on the next heartbeat
+      const wait = lead === 0n ? left : Math.min(left, this.config.heartbeatMs);
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -857,12 +864,11 @@ export class EtcdServer {
           this.stopping.signal.removeEventListener('abort', done);
           resolve();
         };
-        const timer = setTimeout(done, left);
+        const timer = setTimeout(done, wait);
         const off = this.onLeaderChange(done);
         this.stopping.signal.addEventListener('abort', done);
       });
     }
-    if (this.stopped) throw Errors.stopped;
   }
 
   private get electionTicks(): number {
