@@ -70,6 +70,11 @@ export const Errors = {
   badLeaderTransferee: e(Code.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),
   corrupt: e(Code.DATA_LOSS, 'etcdserver: corrupt cluster'),
   authNotEnabled: e(Code.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
+  rootUserNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
+  userEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: user name is empty'),
+  userNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: user name not found'),
+  roleEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  roleNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: role name not found'),
 } as const;
 
 export type KnownError = keyof typeof Errors;

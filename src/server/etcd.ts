@@ -11,6 +11,7 @@ import { healthService } from './api/health.js';
 import { kvService } from './api/kv.js';
 import { leaseService } from './api/lease.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
+import { authService } from './api/auth.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
@@ -103,6 +104,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         update: (id, urls) => transport.updatePeer(id, urls),
         remove: (id) => transport.removePeer(id),
         activeSince: (id) => transport.activeSince(id),
+        canSendTo: (id) => transport.canSendTo(id),
       },
     },
     log,
@@ -136,6 +138,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
     'etcdserverpb.Maintenance': maintenanceService(server, headers),
+    'etcdserverpb.Auth': authService(server, headers),
   };
   for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
@@ -210,7 +213,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     }
     const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
     for (const url of cfg.listenClientUrls) {
-      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log));
+      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published }));
     }
     const metricsHttp = createMetricsHttpHandler({ health: healthCheck, metrics, logger: log });
     for (const url of cfg.listenMetricsUrls) {
@@ -229,6 +232,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     server.onLeaderChange(() => (server.isLeader ? compactor.resume() : compactor.pause()));
   }
   void server.failed.then((err) => shutdown(err));
+  void server.removed.then(() => shutdown());
 
   const ready = server.published.then(() => {
     for (const l of clientListeners) {

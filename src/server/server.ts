@@ -88,6 +88,8 @@ export interface PeerSet {
   remove(id: bigint): void;
   /** ms timestamp since which the peer's stream is up; undefined while it is down */
   activeSince(id: bigint): number | undefined;
+  /** whether a message to the peer would go out now (its stream for our messages is up) */
+  canSendTo(id: bigint): boolean;
 }
 
 /** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
@@ -143,6 +145,8 @@ export class EtcdServer {
   private readonly stopping = new AbortController();
   private fatal: ((e: Error) => void) | undefined;
   private readonly fatalError: Promise<Error>;
+  private removedResolve!: () => void;
+  private readonly removedPromise = new Promise<void>((r) => (this.removedResolve = r));
 
   private readonly reads: ReadIndexQueue;
   private readonly applier: RequestApplier;
@@ -385,10 +389,21 @@ export class EtcdServer {
     });
   }
 
-  /** A peer told us we were removed from the cluster while we were away. */
+  /**
+   * This member was removed (it applied its own removal, or a peer told it so). Like
+   * etcd's, it then stops as on a clean shutdown (exit status 0): removal is the
+   * operator's doing, not a failure.
+   */
   removedFromCluster(): void {
-    this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'the local member has been removed from the cluster; shutting down');
-    this.die(new Error('the member has been permanently removed from the cluster'));
+    if (this.stopped) return;
+    this.log.warn({ 'local-member-id': idHex(this.memberId), error: 'the member has been permanently removed from the cluster' }, 'the local member has been removed from the cluster; shutting down');
+    this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'data-dir used by this member must be removed');
+    this.removedResolve();
+  }
+
+  /** Resolves when this member has been removed from the cluster: it should stop. */
+  get removed(): Promise<void> {
+    return this.removedPromise;
   }
 
   /** Rejects when the member hits an error it cannot continue from (e.g. a failed fsync). */
@@ -839,8 +854,9 @@ export class EtcdServer {
   /**
    * Holds a proposal while no member leads, as etcd's raft node does (it takes no
    * proposals until a leader is known), and also while this follower's stream to the
-   * leader is down: raft would forward the proposal into a dropped message and the
-   * client would wait out its whole timeout for nothing. Held here, before raft sees it,
+   * leader is down (or not up yet, on a member that just joined): raft would forward
+   * the proposal into a dropped message and the client would wait out its whole
+   * timeout for nothing. Held here, before raft sees it,
    * a proposal cannot be applied twice; it goes to whichever leader is reachable first.
    * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
    * "connection lost" with an unreachable one.
@@ -849,7 +865,7 @@ export class EtcdServer {
     for (;;) {
       if (this.stopped) throw Errors.stopped;
       const lead = this.lead;
-      if (lead !== 0n && (lead === this.memberId || this.peers.activeSince(lead) !== undefined)) return;
+      if (lead !== 0n && (lead === this.memberId || this.peers.canSendTo(lead))) return;
       const left = deadline - Date.now();
       if (left <= 0) {
         this.proposalsFailed++;

@@ -144,6 +144,11 @@ export class Transport {
   }
 
   /** ms timestamp since which the peer is reachable (for health checks); undefined while it is not. */
+  /** Whether a message to peer `id` would go out now: its stream for our messages is up. */
+  canSendTo(id: bigint): boolean {
+    return this.peers.get(id)?.writer.connected === true;
+  }
+
   activeSince(id: bigint): number | undefined {
     return this.peers.get(id)?.status.activeSince;
   }
