@@ -126,7 +126,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
-  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
+  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
@@ -149,7 +149,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
     metrics,
     logger: log,
-    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes }) : [],
+    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams }) : [],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
   const versionMonitor = new ClusterVersionMonitor({
