@@ -79,10 +79,15 @@ export const Errors = {
 
 export type KnownError = keyof typeof Errors;
 
-/** The gRPC status object grpc-js sends for an error thrown by a handler. */
+/**
+ * The status a client gets for an error a request failed with: etcd's own errors as they
+ * are; anything else is this member's internal failure (a store or I/O exception, the
+ * store closing under a request at shutdown). etcd's clients decide by code whether to
+ * retry, so that is Unavailable, which they retry (against another member if need be),
+ * with the failure's own text, rather than Unknown, which they give up on.
+ */
 export function toServiceError(err: unknown): { code: Code; details: string } {
   if (err instanceof EtcdError) return { code: err.code, details: err.message };
-  // etcd turns unexpected errors into codes.Unknown carrying the raw text.
   const text = err instanceof Error ? err.message : String(err);
-  return { code: Code.UNKNOWN, details: text };
+  return { code: Code.UNAVAILABLE, details: text };
 }
