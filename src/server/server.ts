@@ -856,8 +856,8 @@ export class EtcdServer {
    * proposals until a leader is known), and also while this follower's stream to the
    * leader is down (or not up yet, on a member that just joined): raft would forward
    * the proposal into a dropped message and the client would wait out its whole
-   * timeout for nothing. Held here, before raft sees it,
-   * a proposal cannot be applied twice; it goes to whichever leader is reachable first.
+   * timeout for nothing. Held here, before raft sees it, a proposal cannot be applied
+   * twice; it goes to whichever leader is reachable first.
    * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
    * "connection lost" with an unreachable one.
    */
