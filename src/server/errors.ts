@@ -56,23 +56,38 @@ export const Errors = {
     Code.UNAVAILABLE,
     'etcdserver: request timed out, possibly due to previous leader failure',
   ),
+  timeoutDueToConnectionLost: e(Code.UNAVAILABLE, 'etcdserver: request timed out, possibly due to connection lost'),
   timeoutWaitAppliedIndex: e(
     Code.UNAVAILABLE,
     'etcdserver: request timed out, waiting for the applied index took too long',
   ),
+  /** the caller went away while its request waited (etcd's ErrCanceled; no client reads it) */
+  canceled: e(Code.CANCELLED, 'etcdserver: request cancelled'),
+  /** a proposal that found no leader to take it before its deadline: etcd returns the context's own error */
+  proposalDeadline: e(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'),
   unhealthyCluster: e(Code.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
   notSupportedForLearner: e(Code.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
   badLeaderTransferee: e(Code.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),
   corrupt: e(Code.DATA_LOSS, 'etcdserver: corrupt cluster'),
   authNotEnabled: e(Code.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
+  rootUserNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
+  userEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: user name is empty'),
+  userNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: user name not found'),
+  roleEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  roleNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: role name not found'),
 } as const;
 
 export type KnownError = keyof typeof Errors;
 
-/** The gRPC status object grpc-js sends for an error thrown by a handler. */
+/**
+ * The status a client gets for an error a request failed with: etcd's own errors as they
+ * are; anything else is this member's internal failure (a store or I/O exception, the
+ * store closing under a request at shutdown). etcd's clients decide by code whether to
+ * retry, so that is Unavailable, which they retry (against another member if need be),
+ * with the failure's own text, rather than Unknown, which they give up on.
+ */
 export function toServiceError(err: unknown): { code: Code; details: string } {
   if (err instanceof EtcdError) return { code: err.code, details: err.message };
-  // etcd turns unexpected errors into codes.Unknown carrying the raw text.
   const text = err instanceof Error ? err.message : String(err);
-  return { code: Code.UNKNOWN, details: text };
+  return { code: Code.UNAVAILABLE, details: text };
 }

@@ -13,6 +13,7 @@ import { kvService } from './api/kv.js';
 import { leaseService } from './api/lease.js';
 import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
+import { authService } from './api/auth.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
@@ -112,6 +113,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         update: (id, urls) => transport.updatePeer(id, urls),
         remove: (id) => transport.removePeer(id),
         activeSince: (id) => transport.activeSince(id),
+        canSendTo: (id) => transport.canSendTo(id),
       },
     },
     log,
@@ -130,10 +132,10 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     onRemoved: () => server.removedFromCluster(),
     leaderRpc: server.leaderRpc,
   });
-  server.setForwarder((leader) => transport.forwardTo(leader, server.requestTimeoutMs()));
+  server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
-  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
+  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
   const memberClient = new MemberClient(server);
@@ -149,6 +151,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'etcdserverpb.Maintenance': maintenanceService(server, headers),
     'v3lockpb.Lock': lockService(server, headers, memberClient),
     'v3electionpb.Election': electionService(server, headers, memberClient),
+    'etcdserverpb.Auth': authService(server, headers),
   };
   for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
@@ -159,7 +162,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
     metrics,
     logger: log,
-    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes }) : [],
+    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams }) : [],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
   metrics.readMvccStats(() => server.store.stats);
@@ -226,7 +229,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     }
     const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
     for (const url of cfg.listenClientUrls) {
-      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log));
+      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published }));
     }
     const metricsHttp = createMetricsHttpHandler({ health: healthCheck, metrics, logger: log });
     for (const url of cfg.listenMetricsUrls) {
@@ -252,6 +255,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       resolveDone(err);
     }),
   );
+  void server.removed.then(() => shutdown());
 
   const ready = server.published.then(() => {
     for (const l of clientListeners) {

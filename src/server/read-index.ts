@@ -71,7 +71,7 @@ export class ReadIndexQueue {
     }
   }
 
-  /** Called on every tick: re-asks a silent round, fails one that waited too long. */
+  /** Called on every tick: re-asks a silent round while there is a leader, fails one that waited too long. */
   tick(now: number): void {
     const round = this.inFlight;
     if (!round) return;
@@ -84,12 +84,14 @@ export class ReadIndexQueue {
     }
   }
 
-  /** The leader is gone: the round in flight will not be answered. */
-  leaderLost(): void {
+  /**
+   * A leader was elected: the round in flight is asked again at once, of the new leader.
+   * A leader change does not fail reads (etcd's fail with "leader changed" and leave the
+   * retry to the client): a read index from any leader after the read began is as good.
+   */
+  leaderFound(): void {
     const round = this.inFlight;
-    if (!round) return;
-    this.inFlight = undefined;
-    for (const w of round.waiters) w.reject(Errors.leaderChanged);
+    if (round) this.deps.requestReadIndex(round.ctx);
   }
 
   /** Every waiting read fails with `err` (the member stops). */

@@ -16,6 +16,8 @@ import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
+import { LeaderCalls } from './leader-calls.js';
+import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
 import { discardReceivedDb, receivedDbPath, saveReceivedDb, swapInReceivedDb } from './received-db.js';
 import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport/index.js';
@@ -86,6 +88,8 @@ export interface PeerSet {
   remove(id: bigint): void;
   /** ms timestamp since which the peer's stream is up; undefined while it is down */
   activeSince(id: bigint): number | undefined;
+  /** whether a message to the peer would go out now (its stream for our messages is up) */
+  canSendTo(id: bigint): boolean;
 }
 
 /** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
@@ -156,8 +160,12 @@ export class EtcdServer {
   private walChain: Promise<void> = Promise.resolve();
   private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** aborted when the member stops: releases requests waiting for a leader */
+  private readonly stopping = new AbortController();
   private fatal: ((e: Error) => void) | undefined;
   private readonly fatalError: Promise<Error>;
+  private removedResolve!: () => void;
+  private readonly removedPromise = new Promise<void>((r) => (this.removedResolve = r));
 
   private readonly reads: ReadIndexQueue;
   private readonly applier: RequestApplier;
@@ -226,6 +234,20 @@ export class EtcdServer {
       log: this.log,
       storeIndexAtOpen: () => this.storeIndexAtOpen,
       onLeaseRevoked: (id) => this.revoking.delete(id),
+    });
+    this.leaderCalls = new LeaderCalls({
+      leader: () => this.lead,
+      isLeader: () => this.isLeader,
+      local: this.leaderRpc,
+      remote: (leader, timeoutMs) => {
+        if (this.forwarder === undefined) throw Errors.noLeader;
+        return this.forwarder(leader, timeoutMs);
+      },
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      timeoutMs: () => this.requestTimeoutMs(),
+      retryMs: () => this.config.heartbeatMs,
+      log: this.log,
     });
     this.reads = new ReadIndexQueue({
       requestReadIndex: (ctx) => {
@@ -472,10 +494,21 @@ export class EtcdServer {
     });
   }
 
-  /** A peer told us we were removed from the cluster while we were away. */
+  /**
+   * This member was removed (it applied its own removal, or a peer told it so). Like
+   * etcd's, it then stops as on a clean shutdown (exit status 0): removal is the
+   * operator's doing, not a failure.
+   */
   removedFromCluster(): void {
-    this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'the local member has been removed from the cluster; shutting down');
-    this.die(new Error('the member has been permanently removed from the cluster'));
+    if (this.stopped) return;
+    this.log.warn({ 'local-member-id': idHex(this.memberId), error: 'the member has been permanently removed from the cluster' }, 'the local member has been removed from the cluster; shutting down');
+    this.log.warn({ 'local-member-id': idHex(this.memberId) }, 'data-dir used by this member must be removed');
+    this.removedResolve();
+  }
+
+  /** Resolves when this member has been removed from the cluster: it should stop. */
+  get removed(): Promise<void> {
+    return this.removedPromise;
   }
 
   /** Rejects when the member hits an error it cannot continue from (e.g. a failed fsync). */
@@ -487,6 +520,7 @@ export class EtcdServer {
     if (this.stopped) return;
     if (this.isLeader) await this.checkpointLeases(1000);
     this.stopped = true;
+    this.stopping.abort();
     if (this.ticker) clearInterval(this.ticker);
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
@@ -683,6 +717,7 @@ export class EtcdServer {
 
   private onSoftState(lead: bigint, role: RaftRole): void {
     const wasLeader = this.isLeader;
+    const previousLead = this.lead;
     if (lead !== this.lead) {
       if (lead !== 0n) this.leaderChanges++;
       this.lead = lead;
@@ -695,7 +730,7 @@ export class EtcdServer {
     } else if (role !== 'leader' && wasLeader) {
       this.lessor.demote();
     }
-    if (lead === 0n) this.reads.leaderLost();
+    if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
   }
 
   // ---------------------------------------------------------------- apply
@@ -893,7 +928,9 @@ export class EtcdServer {
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
     const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const result = this.wait.register<T>(id, Date.now() + timeoutMs, () => {
+    const deadline = Date.now() + timeoutMs;
+    await this.awaitReachableLeader(deadline);
+    const result = this.wait.register<T>(id, deadline, () => {
       this.proposalsFailed++;
       return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
     });
@@ -923,7 +960,9 @@ export class EtcdServer {
   async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
     if (this.stopped) throw Errors.stopped;
     const id = this.reqIds.id();
-    const result = this.wait.register<Member[]>(id, Date.now() + this.requestTimeoutMs(), () => Errors.timeout);
+    const deadline = Date.now() + this.requestTimeoutMs();
+    await this.awaitReachableLeader(deadline);
+    const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
     try {
       this.raft.proposeConfChange({ id, type, nodeId, context });
     } catch (err) {
@@ -932,6 +971,42 @@ export class EtcdServer {
     }
     this.scheduleReady();
     return result;
+  }
+
+  /**
+   * Holds a proposal while no member leads, as etcd's raft node does (it takes no
+   * proposals until a leader is known), and also while this follower's stream to the
+   * leader is down (or not up yet, on a member that just joined): raft would forward
+   * the proposal into a dropped message and the client would wait out its whole
+   * timeout for nothing. Held here, before raft sees it, a proposal cannot be applied
+   * twice; it goes to whichever leader is reachable first.
+   * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
+   * "connection lost" with an unreachable one.
+   */
+  private async awaitReachableLeader(deadline: number): Promise<void> {
+    for (;;) {
+      if (this.stopped) throw Errors.stopped;
+      const lead = this.lead;
+      if (lead !== 0n && (lead === this.memberId || this.peers.canSendTo(lead))) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.proposalsFailed++;
+        throw lead === 0n ? Errors.proposalDeadline : Errors.timeoutDueToConnectionLost;
+      }
+      // a leader change wakes the wait; a stream coming back is seen on the next heartbeat
+      const wait = lead === 0n ? left : Math.min(left, this.config.heartbeatMs);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          off();
+          this.stopping.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, wait);
+        const off = this.onLeaderChange(done);
+        this.stopping.signal.addEventListener('abort', done);
+      });
+    }
   }
 
   private get electionTicks(): number {
@@ -1000,10 +1075,10 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- leader-only requests
 
-  private forwarder: ((leader: bigint) => LeaderRpc) | undefined;
+  private forwarder: ((leader: bigint, timeoutMs: number) => LeaderRpc) | undefined;
 
   /** How a follower reaches the leader's peer port (set by startEtcd once the transport exists). */
-  setForwarder(fn: (leader: bigint) => LeaderRpc): void {
+  setForwarder(fn: (leader: bigint, timeoutMs: number) => LeaderRpc): void {
     this.forwarder = fn;
   }
 
@@ -1028,23 +1103,20 @@ export class EtcdServer {
     },
   };
 
-  /** The leader's answer, locally or forwarded over the peer port. */
-  private leaderCall(): LeaderRpc {
-    if (this.isLeader) return this.leaderRpc;
-    if (this.lead === 0n || this.forwarder === undefined) throw Errors.noLeader;
-    return this.forwarder(this.lead);
-  }
+  /** The leader's answers, here or over the peer port, riding out leader changes. */
+  private readonly leaderCalls: LeaderCalls;
 
-  leaseRenew(id: bigint): Promise<number> {
-    return this.leaderCall().leaseRenew(id);
+  /** Renews a lease at the leader; `signal` aborts the wait when the client goes away. */
+  leaseRenew(id: bigint, signal?: AbortSignal): Promise<number> {
+    return this.leaderCalls.call('lease-renew', (rpc) => rpc.leaseRenew(id), signal);
   }
 
   leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
-    return this.leaderCall().leaseTimeToLive(id, keys);
+    return this.leaderCalls.call('lease-ttl', (rpc) => rpc.leaseTimeToLive(id, keys));
   }
 
   async promoteMember(id: bigint): Promise<void> {
-    await this.leaderCall().memberPromote(id);
+    await this.leaderCalls.call('member-promote', (rpc) => rpc.memberPromote(id));
     // answer once the promotion is visible here too
     const deadline = Date.now() + this.requestTimeoutMs();
     while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -1062,6 +1134,16 @@ export class EtcdServer {
       else lease.keys.delete(k);
     }
     return out.sort(Buffer.compare);
+  }
+
+  /** What --strict-reconfig-check reads: the voters and how long this member's stream to each is up. */
+  reconfigView(): ReconfigView {
+    return {
+      self: this.memberId,
+      voters: () => this.membership.voters(),
+      activeSince: (id) => this.peers.activeSince(id),
+      now: () => Date.now(),
+    };
   }
 
   /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */

@@ -144,14 +144,25 @@ describe('errors', () => {
     }
   });
 
+  it('auth answers as etcd with auth disabled and no users: Authenticate is FailedPrecondition (412)', async () => {
+    const enable = await request(m.url, '/v3/auth/enable', '{}');
+    expect([enable.status, JSON.parse(enable.body)]).toEqual([
+      412,
+      { error: 'etcdserver: root user does not exist', message: 'etcdserver: root user does not exist', code: 9 },
+    ]);
+    const authenticate = await request(m.url, '/v3/auth/authenticate', '{"name":"x","password":"y"}');
+    expect([authenticate.status, JSON.parse(authenticate.body)]).toEqual([
+      412,
+      { error: 'etcdserver: authentication is not enabled', message: 'etcdserver: authentication is not enabled', code: 9 },
+    ]);
+    const users = await request(m.url, '/v3/auth/user/list', '{}');
+    expect(users.status).toBe(200);
+    expect(Object.keys(JSON.parse(users.body) as object)).toEqual(['header']);
+    const get = await request(m.url, '/v3/auth/user/get', '{"name":"x"}');
+    expect([get.status, (JSON.parse(get.body) as { error: string }).error]).toEqual([412, 'etcdserver: user name not found']);
+  });
+
   it('services the member does not run answer Unimplemented (501)', async () => {
-    const auth = await request(m.url, '/v3/auth/enable', '{}');
-    expect(auth.status).toBe(501);
-    expect(JSON.parse(auth.body)).toEqual({
-      error: 'unknown service etcdserverpb.Auth',
-      message: 'unknown service etcdserverpb.Auth',
-      code: 12,
-    });
     const lock = await request(m.url, '/v3/lock/lock', '{"name":"eA=="}');
     expect(JSON.parse(lock.body)).toMatchObject({ code: 12, error: 'unknown service v3lockpb.Lock' });
     const observe = await request(m.url, '/v3/election/observe', '{"name":"eA=="}');

@@ -6,6 +6,7 @@ import { Errors } from '../errors.js';
 import { computeMemberId } from '../ids.js';
 import { type Member, encodeMemberContext } from '../membership.js';
 import { type Int64, toBigInt, uint64 } from '../pb.js';
+import { type ReconfigView, checkAddVoter, checkPromote, checkRemove } from '../reconfig-check.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkNotLearner, unary } from './common.js';
 
@@ -35,28 +36,10 @@ export function clusterService(
   headers: Headers,
   opts: { clusterToken: string; strictReconfigCheck: boolean },
 ): ServiceImplementation {
-  const started = (m: Member) => m.name !== '';
-
-  /** etcd's strict reconfiguration check: adding a voter must not leave quorum unstarted. */
-  function checkCanAddVoter(): void {
-    if (!opts.strictReconfigCheck) return;
-    const voters = server.membership.voters();
-    const nmembers = voters.length + 1;
-    const nstarted = voters.filter(started).length;
-    // Growing a one-member cluster to two is how a restored cluster is rebuilt: allowed.
-    if (nstarted === 1 && nmembers === 2) return;
-    if (nstarted < Math.floor(nmembers / 2) + 1) throw Errors.memberNotEnoughStarted;
-  }
-
-  function checkCanRemove(id: bigint): void {
-    if (!opts.strictReconfigCheck) return;
-    const voters = server.membership.voters();
-    const target = voters.find((m) => m.id === id);
-    if (!target) return; // removing a learner never risks quorum
-    const remaining = voters.filter((m) => m.id !== id);
-    const nstarted = remaining.filter(started).length;
-    if (nstarted < Math.floor(remaining.length / 2) + 1) throw Errors.memberNotEnoughStarted;
-  }
+  /** etcd's --strict-reconfig-check (on by default) before a change is proposed */
+  const strict = (check: (view: ReconfigView) => void): void => {
+    if (opts.strictReconfigCheck) check(server.reconfigView());
+  };
 
   return {
     MemberList: unary(async () => {
@@ -68,7 +51,7 @@ export function clusterService(
       const urls = req.peerURLs ?? [];
       if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
       server.membership.validateAdd(urls, req.isLearner);
-      if (!req.isLearner) checkCanAddVoter();
+      if (!req.isLearner) strict(checkAddVoter);
       const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
       const member: Member = { id, name: '', peerUrls: urls, clientUrls: [], isLearner: req.isLearner === true };
       const type = req.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
@@ -80,7 +63,7 @@ export function clusterService(
       checkNotLearner(server);
       const id = toBigInt(req.ID, true);
       server.membership.validateExisting(id);
-      checkCanRemove(id);
+      strict((view) => checkRemove(view, id));
       const members = await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
@@ -101,6 +84,7 @@ export function clusterService(
       const id = toBigInt(req.ID, true);
       const existing = server.membership.validateExisting(id);
       if (!existing.isLearner) throw Errors.memberNotLearner;
+      strict(checkPromote);
       await server.promoteMember(id);
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),

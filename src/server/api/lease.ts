@@ -55,24 +55,46 @@ export function leaseService(server: EtcdServer, headers: Headers): ServiceImple
       return { header: headers.make(), leases: server.lessor.ids().map((id) => ({ ID: int64(id) })) };
     }),
 
-    LeaseKeepAlive: (call: StreamCall<never, object>) => {
-      call.on('data', (req: { ID: Int64 }) => {
-        if (server.isLearner) {
-          call.emit('error', { code: Errors.notSupportedForLearner.code, details: Errors.notSupportedForLearner.message });
-          return;
-        }
-        const id = toBigInt(req.ID);
-        // The header is taken before the renewal, as etcd does.
-        const header = headers.make();
-        server.leaseRenew(id).then(
-          (ttl) => call.write({ header, ID: int64(id), TTL: ttl }),
-          (err: { code?: number; message?: string }) => {
-            call.emit('error', { code: err.code ?? Errors.noLeader.code, details: err.message ?? String(err) });
-          },
-        );
-      });
-      call.on('end', () => call.end());
-      call.on('error', () => undefined);
-    },
+    LeaseKeepAlive: (call: StreamCall<never, object>) => keepAlive(server, headers, call),
   };
+}
+
+/**
+ * One keep-alive stream, served as etcd serves it: keep-alives are answered one at a
+ * time in the order they came, and a client that half-closes still gets the answer to
+ * every keep-alive it sent (a follower's renewal may be waiting on the leader) before
+ * the stream ends. The first renewal that fails ends the stream with its status.
+ */
+function keepAlive(server: EtcdServer, headers: Headers, call: StreamCall<never, object>): void {
+  const gone = new AbortController();
+  let queue = Promise.resolve();
+  let failed = false;
+  const fail = (err: { code?: unknown; message?: string }): void => {
+    failed = true;
+    const code = typeof err.code === 'number' ? err.code : Errors.noLeader.code;
+    call.emit('error', { code, details: err.message ?? String(err) });
+  };
+  const renew = async (req: { ID: Int64 }): Promise<void> => {
+    if (failed || gone.signal.aborted) return;
+    if (server.isLearner) return fail(Errors.notSupportedForLearner);
+    const id = toBigInt(req.ID);
+    // The header is taken before the renewal, as etcd does.
+    const header = headers.make();
+    try {
+      const ttl = await server.leaseRenew(id, gone.signal);
+      call.write({ header, ID: int64(id), TTL: ttl });
+    } catch (err) {
+      if (!gone.signal.aborted) fail(err as { code?: unknown; message?: string });
+    }
+  };
+  call.on('data', (req: { ID: Int64 }) => {
+    queue = queue.then(() => renew(req));
+  });
+  call.on('end', () => {
+    queue = queue.then(() => {
+      if (!failed) call.end();
+    });
+  });
+  call.on('cancelled', () => gone.abort());
+  call.on('error', () => undefined);
 }

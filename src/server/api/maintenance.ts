@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { AlarmType } from '../alarms.js';
-import { Errors } from '../errors.js';
+import { Errors, toServiceError } from '../errors.js';
 import { type Int64, toBigInt, toNumber, uint64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
-import { type Headers, checkNotLearner, unary } from './common.js';
+import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
 
 /** The etcd release whose API etcd-ts serves; clients switch features on it. */
@@ -90,8 +90,8 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Servic
     }),
 
     Snapshot: (call: StreamCall<object, object>) => {
-      streamSnapshot(server, call).catch((err: Error) => {
-        call.emit('error', { code: 2, details: err.message });
+      streamSnapshot(server, call).catch((err: unknown) => {
+        call.emit('error', toServiceError(translate(err)));
       });
     },
   };

@@ -20,11 +20,14 @@ import {
 } from './respond.js';
 import { type GatewayRpc, gatewayRpcs } from './routes.js';
 import { GRPC_OVERHEAD_BYTES } from '../grpc/server.js';
+import { StreamSlots } from './slots.js';
 
 export interface GatewayOptions {
   logger: Logger;
   /** --max-request-bytes: with gRPC's 512 KiB overhead, the largest request message accepted */
   maxRequestBytes: number;
+  /** --max-concurrent-streams: gateway requests served at once, the rest wait (default: no limit) */
+  maxConcurrentStreams?: number;
 }
 
 /**
@@ -56,17 +59,31 @@ export function createGateway(services: Record<string, ServiceImplementation>, o
     });
   }
 
+  const limit = opts.maxConcurrentStreams ?? 0;
+  // etcd's default (2^32-1) is no limit in practice: no slots to count then
+  const slots = limit > 0 && limit < 2 ** 32 - 1 ? new StreamSlots(limit) : undefined;
+
+  const serveRpc = (ctx: RpcContext, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (ctx.rpc.kind === 'bidi-stream') return serveBidi(ctx, req, res);
+    serveWholeBody(ctx, req, res).catch((err: unknown) => {
+      ctx.log.warn({ rpc: `${ctx.rpc.service}/${ctx.rpc.method}`, error: String(err) }, 'gateway: request failed');
+      if (!res.headersSent) writeGatewayError(res, { code: Code.INTERNAL, message: String(err) });
+      else res.destroy();
+    });
+  };
+
   const handler: http.RequestListener = (req, res) => {
     const path = requestPath(req.url);
     const endpoint = endpoints.get(path.startsWith('/v3beta/') ? `/v3/${path.slice('/v3beta/'.length)}` : path);
     if (endpoint === undefined) return writeTextError(res, 404, 'Not Found');
     if (req.method !== 'POST') return writeTextError(res, 405, 'Method Not Allowed');
     const ctx: RpcContext = { ...endpoint, metadata: requestMetadata(req) };
-    if (ctx.rpc.kind === 'bidi-stream') return serveBidi(ctx, req, res);
-    serveWholeBody(ctx, req, res).catch((err: unknown) => {
-      ctx.log.warn({ rpc: `${ctx.rpc.service}/${ctx.rpc.method}`, error: String(err) }, 'gateway: request failed');
-      if (!res.headersSent) writeGatewayError(res, { code: Code.INTERNAL, message: String(err) });
-      else res.destroy();
+    if (slots === undefined) return serveRpc(ctx, req, res);
+    // the request holds its stream until its response is over (or its client leaves)
+    void slots.acquire().then((release) => {
+      if (res.closed) return release();
+      res.once('close', release);
+      serveRpc(ctx, req, res);
     });
   };
   return [

@@ -24,6 +24,8 @@ const KEEPALIVE_TIMEOUT_MS = 20 * 1000;
 export interface GrpcServerOptions {
   /** --max-request-bytes: the largest raft request a client may send. */
   maxRequestBytes: number;
+  /** --max-concurrent-streams: streams one client connection may have open (HTTP/2 setting); default 2^32-1 */
+  maxConcurrentStreams?: number;
   /** Counts each call (the gRPC metrics); called once per call with its method. */
   observe?: (method: MethodDefinition) => CallObserver;
 }
@@ -58,7 +60,7 @@ export class GrpcServer {
     this.observe = opts.observe ?? (() => NO_OBSERVER);
     // Sessions may hold many large requests at once: Node's default 10 MB cap would
     // refuse streams (ENHANCE_YOUR_CALM) where etcd serves them.
-    this.h2 = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, settings: { maxConcurrentStreams: 2 ** 32 - 1 } });
+    this.h2 = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 2 ** 32 - 1 } });
     this.h2.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 

@@ -25,6 +25,12 @@ export interface ServeOptions {
    * preface and SETTINGS, before it is dropped. Default 10 s.
    */
   handshakeTimeoutMs?: number;
+  /**
+   * Connections are served only once this resolves (a client port: once the member has
+   * published itself, as etcd's serveClients waits for ReadyNotify); until then they are
+   * accepted and left unread. Served at once when absent.
+   */
+  ready?: Promise<unknown>;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -172,6 +178,16 @@ async function serve(p: ServeParams): Promise<Listener> {
     socket.on('data', onData);
   };
 
+  const whenReady = (socket: net.Socket, serveIt: () => void): void => {
+    if (p.opts.ready === undefined) return serveIt();
+    p.opts.ready.then(
+      () => {
+        if (!socket.destroyed) serveIt();
+      },
+      () => socket.destroy(),
+    );
+  };
+
   const onRawConnection = (socket: net.Socket): void => {
     accepted.add(socket);
     socket.on('close', () => accepted.delete(socket));
@@ -222,15 +238,17 @@ async function serve(p: ServeParams): Promise<Listener> {
         tlsSocket.destroy();
         return;
       }
-      if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
-      else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
-      else sniff(tlsSocket);
+      whenReady(tlsSocket, () => {
+        if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
+        else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
+        else sniff(tlsSocket);
+      });
     });
     server = tlsServer;
   } else {
     server = net.createServer((socket) => {
       onRawConnection(socket);
-      sniff(socket);
+      whenReady(socket, () => sniff(socket));
     });
   }
 

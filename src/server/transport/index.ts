@@ -3,4 +3,4 @@ export { fetchClusterMembers, fetchServerVersion, type ClusterMember } from './m
 export type { RaftHandle, SnapshotHooks } from './types.js';
 export { SnapshotRefused } from './snapshot.js';
 export type { PeerCounters } from './status.js';
-export type { LeaderRpc } from './leader-rpc.js';
+export { ForwardFailed, type LeaderRpc } from './leader-rpc.js';

@@ -46,6 +46,21 @@ function parseCall(text: string): Call {
   return c;
 }
 
+/**
+ * A forwarded call that did not get the leader's answer: the peer could not be reached,
+ * timed out, answered something that is not the leader protocol, or failed inside.
+ * The caller may try again (etcd's followers retry such failures until their deadline).
+ */
+export class ForwardFailed extends Error {
+  constructor(
+    readonly peer: bigint,
+    readonly reason: string,
+  ) {
+    super(`forwarding to the leader failed: ${reason}`);
+    this.name = 'ForwardFailed';
+  }
+}
+
 /** Serves POST /etcd-ts/leader/<op> on the peer port. */
 export async function serveLeaderRpc(rpc: LeaderRpc | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const reply = (status: number, body: unknown) => {
@@ -62,49 +77,60 @@ export async function serveLeaderRpc(rpc: LeaderRpc | undefined, req: http.Incom
   try {
     reply(200, await dispatch(rpc, call));
   } catch (err) {
-    const e = err instanceof EtcdError ? err : new EtcdError(2, (err as Error).message);
-    reply(409, { code: e.code, message: e.message });
+    // etcd's answers go back as such (409); anything else is the leader's own failure,
+    // which the follower reports as a failed forward and tries again (500).
+    if (err instanceof EtcdError) reply(409, { code: err.code, message: err.message });
+    else reply(500, { message: (err as Error).message });
   }
 }
 
+/** One attempt at the leader's peer URLs, in turn; an EtcdError is the leader's answer. */
 async function callLeader<T>(
+  leader: bigint,
   leaderUrls: readonly string[],
   headers: Record<string, string>,
   tls: TlsContext | undefined,
   call: Call,
   timeoutMs: number,
 ): Promise<T> {
-  let lastError: Error = new EtcdError(14, 'etcdserver: no leader');
+  let lastError = new ForwardFailed(leader, 'no peer URLs known for the leader');
   for (const url of leaderUrls) {
     try {
       return await new Promise<T>((resolve, reject) => {
+        const failed = (reason: string) => reject(new ForwardFailed(leader, `${url}: ${reason}`));
         const req = peerRequest(url, LEADER_RPC_PREFIX + call.op, 'POST', { ...headers, 'content-type': 'application/json' }, tls);
-        req.setTimeout(timeoutMs, () => req.destroy(new Error('timed out')));
-        req.on('error', reject);
+        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on('error', (err) => failed(err.message));
         req.on('response', (res) => {
           void readText(res, 16 * 1024 * 1024).then((text) => {
+            let body: ({ code?: unknown; message?: unknown } & T) | undefined;
             try {
-              const body = JSON.parse(text) as { code?: number; message?: string } & T;
-              if (res.statusCode === 200) resolve(body);
-              else reject(new EtcdError(body.code ?? 2, body.message ?? `leader answered ${res.statusCode}`));
+              body = JSON.parse(text) as { code?: unknown; message?: unknown } & T;
             } catch {
-              reject(new Error(`leader answered ${res.statusCode}: ${text.slice(0, 200)}`));
+              return failed(`answered ${res.statusCode} with ${JSON.stringify(text.slice(0, 200))}`);
             }
+            if (res.statusCode === 200) resolve(body);
+            else if (res.statusCode === 409 && typeof body.code === 'number' && typeof body.message === 'string') reject(new EtcdError(body.code, body.message));
+            else failed(`answered ${res.statusCode}: ${typeof body.message === 'string' ? body.message : text.slice(0, 200)}`);
           });
         });
         req.end(JSON.stringify(call));
       });
     } catch (err) {
-      if (err instanceof EtcdError) throw err;
-      lastError = err as Error;
+      if (!(err instanceof ForwardFailed)) throw err;
+      lastError = err;
     }
   }
   throw lastError;
 }
 
-/** A follower's LeaderRpc: every call goes to the leader's peer URLs. */
+/**
+ * A follower's LeaderRpc for one attempt: every call goes to the leader's peer URLs and
+ * fails with ForwardFailed when no answer comes back (the caller retries, see LeaderCalls).
+ */
 export class LeaderClient implements LeaderRpc {
   constructor(
+    private readonly leader: bigint,
     private readonly urls: readonly string[],
     private readonly headers: Record<string, string>,
     private readonly tls: TlsContext | undefined,
@@ -112,7 +138,7 @@ export class LeaderClient implements LeaderRpc {
   ) {}
 
   private call<T>(call: Call): Promise<T> {
-    return callLeader<T>(this.urls, this.headers, this.tls, call, this.timeoutMs);
+    return callLeader<T>(this.leader, this.urls, this.headers, this.tls, call, this.timeoutMs);
   }
 
   async leaseRenew(id: bigint): Promise<number> {

@@ -126,7 +126,7 @@ export class Transport {
 
   /** Forwards requests only the leader can answer to peer `id` (the leader). */
   forwardTo(id: bigint, timeoutMs: number): LeaderRpc {
-    return new LeaderClient(this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
+    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
@@ -150,6 +150,11 @@ export class Transport {
   }
 
   /** ms timestamp since which the peer is reachable (for health checks); undefined while it is not. */
+  /** Whether a message to peer `id` would go out now: its stream for our messages is up. */
+  canSendTo(id: bigint): boolean {
+    return this.peers.get(id)?.writer.connected === true;
+  }
+
   activeSince(id: bigint): number | undefined {
     return this.peers.get(id)?.status.activeSince;
   }
