@@ -5,6 +5,8 @@
 import type { Logger } from 'pino';
 import { Compactor } from '../mvcc/index.js';
 import { purgeFiles } from '../wal/index.js';
+import { authService } from './api/auth.js';
+import { AuthGate } from './auth/gate.js';
 import { clusterService } from './api/cluster.js';
 import { Headers } from './api/common.js';
 import { healthService } from './api/health.js';
@@ -93,6 +95,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       advertiseClientUrls: cfg.advertiseClientUrls.map(urlString),
       backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
       backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
+      authTokenTtlMs: cfg.authTokenTtl * 1000,
     },
     {
       ...b,
@@ -126,16 +129,18 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
+  const gate = new AuthGate(server, cfg.clientCertAuth);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
-    'etcdserverpb.KV': kvService(server, headers),
-    'etcdserverpb.Watch': watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval),
-    'etcdserverpb.Lease': leaseService(server, headers),
-    'etcdserverpb.Cluster': clusterService(server, headers, {
+    'etcdserverpb.KV': kvService(server, headers, gate),
+    'etcdserverpb.Watch': watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval),
+    'etcdserverpb.Lease': leaseService(server, headers, gate),
+    'etcdserverpb.Cluster': clusterService(server, headers, gate, {
       clusterToken: cfg.initialClusterToken,
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
-    'etcdserverpb.Maintenance': maintenanceService(server, headers),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
+    'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
   };
   for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());

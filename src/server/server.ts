@@ -12,10 +12,13 @@ import type { Snapshotter, WAL } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import type { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
+import { type AuthInfo, type AuthState, AuthStore, readAuthState } from './auth/store.js';
+import { SimpleTokens } from './auth/simple-token.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, type Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import type Long from 'long';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { ReadIndexQueue } from './read-index.js';
 import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
@@ -51,6 +54,8 @@ export interface ServerConfig {
   readonly backendBatchIntervalMs: number;
   /** applied entries after which the store is written at once (etcd's backend batch limit) */
   readonly backendBatchLimit: number;
+  /** --auth-token-ttl: a simple token unused this long stops working */
+  readonly authTokenTtlMs: number;
 }
 
 /** Everything bootstrap opened or created, handed to the server. */
@@ -65,6 +70,8 @@ export interface ServerParts {
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
+  /** users, roles and the enabled flag as the store holds them */
+  readonly authState: AuthState;
   /** voting members known at start */
   readonly votersAtStart: number;
   /** index and conf state of the snapshot the member started from */
@@ -105,6 +112,7 @@ export class EtcdServer {
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
+  readonly auth: AuthStore;
 
   private readonly raft: RawNode;
   private readonly raftStorage: MemoryStorage;
@@ -143,6 +151,8 @@ export class EtcdServer {
   private readonly reads: ReadIndexQueue;
   private readonly applier: RequestApplier;
   private readonly revoking = new Set<bigint>();
+  /** waitApplied callers, with the index each waits for */
+  private readonly appliedWaiters = new Map<() => void, number>();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
   private backendCommitTimer: NodeJS.Timeout | undefined;
@@ -179,6 +189,8 @@ export class EtcdServer {
     this.membership = parts.membership;
     this.lessor = parts.lessor;
     this.alarms = parts.alarms;
+    this.auth = new AuthStore(() => this.storeRef, new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
+    this.auth.restore(parts.authState);
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
@@ -201,6 +213,7 @@ export class EtcdServer {
       lessor: this.lessor,
       membership: this.membership,
       alarms: this.alarms,
+      auth: this.auth,
       log: this.log,
       storeIndexAtOpen: () => this.storeIndexAtOpen,
       onLeaseRevoked: (id) => this.revoking.delete(id),
@@ -349,6 +362,7 @@ export class EtcdServer {
     }
     const all = await this.storeRef.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
     for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
+    this.auth.restore(await readAuthState(this.storeRef));
     if (this.isLeader) this.lessor.promote(this.config.electionMs);
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
   }
@@ -386,6 +400,7 @@ export class EtcdServer {
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
+    this.auth.tokens.disable();
     await this.applyChain.catch(() => undefined);
     await this.walChain.catch(() => undefined);
   }
@@ -761,15 +776,50 @@ export class EtcdServer {
 
   private notifyApplied(): void {
     this.reads.onApplied(this.appliedIndex);
+    if (this.appliedWaiters.size > 0) {
+      for (const [w, index] of this.appliedWaiters) if (index <= this.appliedIndex) w();
+    }
+  }
+
+  /**
+   * Resolves true once this member has applied `index`, false if that does not happen
+   * within the request timeout (a simple token names the index that created it).
+   */
+  waitApplied(index: number): Promise<boolean> {
+    if (index <= this.appliedIndex) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(onApplied);
+        resolve(ok);
+      };
+      const onApplied = () => done(true);
+      const timer = setTimeout(() => done(false), this.requestTimeoutMs());
+      this.appliedWaiters.set(onApplied, index);
+    });
   }
 
   // ---------------------------------------------------------------- proposals
 
   /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  async propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
+  propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
+    return this.proposeWithHeader({ ID: uint64(id) }, req, timeoutMs, id);
+  }
+
+  /**
+   * Proposes a client's request with its credentials in the header: every member checks
+   * them when it applies the entry (undefined: the client sent none, or auth is off).
+   */
+  proposeAs<T>(who: AuthInfo | undefined, req: Record<string, unknown>): Promise<T> {
+    const id = this.reqIds.id();
+    const header = who === undefined ? { ID: uint64(id) } : { ID: uint64(id), username: who.username, auth_revision: who.revision };
+    return this.proposeWithHeader(header, req, this.requestTimeoutMs(), id);
+  }
+
+  private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
     if (this.stopped) throw Errors.stopped;
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
+    const data = InternalRaftRequest.encode({ header, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const result = this.wait.register<T>(id, Date.now() + timeoutMs, () => {
       this.proposalsFailed++;

@@ -145,13 +145,6 @@ describe('errors', () => {
   });
 
   it('services the member does not run answer Unimplemented (501)', async () => {
-    const auth = await request(m.url, '/v3/auth/enable', '{}');
-    expect(auth.status).toBe(501);
-    expect(JSON.parse(auth.body)).toEqual({
-      error: 'unknown service etcdserverpb.Auth',
-      message: 'unknown service etcdserverpb.Auth',
-      code: 12,
-    });
     const lock = await request(m.url, '/v3/lock/lock', '{"name":"eA=="}');
     expect(JSON.parse(lock.body)).toMatchObject({ code: 12, error: 'unknown service v3lockpb.Lock' });
     const observe = await request(m.url, '/v3/election/observe', '{"name":"eA=="}');

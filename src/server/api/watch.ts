@@ -10,6 +10,7 @@ import { Errors } from '../errors.js';
 import { type Int64, toNumber, type } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, requiresLeader } from './common.js';
+import type { AuthGate } from '../auth/gate.js';
 import { GRPC_OVERHEAD_BYTES } from '../grpc/server.js';
 
 interface PbWatchRequest {
@@ -34,13 +35,14 @@ const WatchResponse = type('etcdserverpb.WatchResponse');
 export function watchService(
   server: EtcdServer,
   headers: Headers,
+  gate: AuthGate,
   progressNotifyIntervalMs: number,
 ): ServiceImplementation {
   // etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead
   const fragmentBytes = server.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   return {
     Watch: (call: StreamCall<never, object>) => {
-      new WatchSession(server, headers, call, progressNotifyIntervalMs, fragmentBytes).start();
+      new WatchSession(server, headers, gate, call, progressNotifyIntervalMs, fragmentBytes).start();
     },
   };
 }
@@ -57,10 +59,13 @@ class WatchSession {
   private progressTimer: NodeJS.Timeout | undefined;
   private unsubscribeLeader: (() => void) | undefined;
   private closed = false;
+  /** requests waiting behind a create whose permission check is under way */
+  private authQueue: Promise<void> | undefined;
 
   constructor(
     private readonly server: EtcdServer,
     private readonly headers: Headers,
+    private readonly gate: AuthGate,
     private readonly call: StreamCall<never, object>,
     private readonly progressIntervalMs: number,
     private readonly fragmentBytes: number,
@@ -88,6 +93,47 @@ class WatchSession {
 
   private onRequest(req: PbWatchRequest): void {
     if (this.closed) return;
+    // With auth on, a create waits for the caller's credentials; requests after it wait their turn.
+    if (this.authQueue !== undefined || (req.create_request && this.gate.store.enabled)) {
+      const queued = (this.authQueue ?? Promise.resolve()).then(() => this.onRequestInOrder(req));
+      this.authQueue = queued;
+      void queued.finally(() => {
+        if (this.authQueue === queued) this.authQueue = undefined;
+      });
+      return;
+    }
+    this.handle(req);
+  }
+
+  private async onRequestInOrder(req: PbWatchRequest): Promise<void> {
+    if (this.closed) return;
+    if (req.create_request) {
+      const refusal = await this.watchRefusal(req.create_request);
+      if (this.closed) return;
+      if (refusal !== undefined) {
+        this.write({ header: this.headers.make(), watch_id: -1, created: true, canceled: true, cancel_reason: refusal });
+        return;
+      }
+    }
+    this.handle(req);
+  }
+
+  /**
+   * Why the caller may not watch this range (etcd's isWatchPermitted), as the cancel
+   * reason etcd gives: permission is checked once, when the watcher is created.
+   */
+  private async watchRefusal(c: NonNullable<PbWatchRequest['create_request']>): Promise<string | undefined> {
+    const key = buf(c.key).length > 0 ? buf(c.key) : Buffer.from([0]);
+    try {
+      this.gate.store.checkKeys(await this.gate.caller(this.call), 'read', key, buf(c.range_end));
+      return undefined;
+    } catch (err) {
+      const known = [Errors.invalidAuthToken, Errors.authOldRevision, Errors.userEmpty];
+      return (known.find((e) => e === err) ?? Errors.permissionDenied).message;
+    }
+  }
+
+  private handle(req: PbWatchRequest): void {
     if (req.create_request) this.create(req.create_request);
     else if (req.cancel_request) {
       const id = toNumber(req.cancel_request.watch_id);
