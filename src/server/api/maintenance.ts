@@ -58,21 +58,21 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
 
     Defragment: unary(async (_req: object, call) => {
       checkNotLearner(server);
-      await gate.admin(call);
+      await gate.maintenanceAdmin(call);
       await server.store.defragment();
       return { header: headers.make() };
     }),
 
     Hash: unary(async (_req: object, call) => {
       checkNotLearner(server);
-      await gate.admin(call);
+      await gate.maintenanceAdmin(call);
       const r = await server.read((store) => store.hash());
       return { header: headers.make(r.revision), hash: r.hash };
     }),
 
     HashKV: unary(async (req: { revision: Int64 }, call) => {
       checkNotLearner(server);
-      await gate.admin(call);
+      await gate.maintenanceAdmin(call);
       const r = await server.read((store) => store.hashKV(toNumber(req.revision)));
       return { header: headers.make(r.revision), hash: r.hash, compact_revision: r.compactRevision };
     }),
@@ -95,7 +95,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
 
     Snapshot: (call: StreamCall<object, object>) => {
       gate
-        .admin(call)
+        .maintenanceAdmin(call)
         .then(() => streamSnapshot(server, call))
         .catch((err: { code?: number; message: string }) => {
           call.emit('error', { code: err.code ?? 2, details: err.message });

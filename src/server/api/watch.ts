@@ -6,7 +6,7 @@ import { status as Code } from '@grpc/grpc-js';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
 import { buf, eventToPb } from '../convert.js';
-import { Errors } from '../errors.js';
+import { type EtcdError, Errors } from '../errors.js';
 import { type Int64, toNumber, type } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, requiresLeader } from './common.js';
@@ -27,6 +27,14 @@ interface PbWatchRequest {
   cancel_request?: { watch_id: Int64 } | null;
   progress_request?: object | null;
 }
+
+/** Why a watch may be refused, with grpc-go's name of its code; anything else is permission denied. */
+const WATCH_REFUSALS: ReadonlyArray<readonly [EtcdError, string]> = [
+  [Errors.permissionDenied, 'PermissionDenied'],
+  [Errors.invalidAuthToken, 'Unauthenticated'],
+  [Errors.authOldRevision, 'InvalidArgument'],
+  [Errors.userEmpty, 'InvalidArgument'],
+];
 
 const FILTER_NOPUT = 0;
 const FILTER_NODELETE = 1;
@@ -119,8 +127,9 @@ class WatchSession {
   }
 
   /**
-   * Why the caller may not watch this range (etcd's isWatchPermitted), as the cancel
-   * reason etcd gives: permission is checked once, when the watcher is created.
+   * Why the caller may not watch this range (etcd's isWatchPermitted): permission is
+   * checked once, when the watcher is created. etcd's cancel reason is the gRPC status
+   * error's text ("rpc error: code = PermissionDenied desc = ..."), which clients print.
    */
   private async watchRefusal(c: NonNullable<PbWatchRequest['create_request']>): Promise<string | undefined> {
     const key = buf(c.key).length > 0 ? buf(c.key) : Buffer.from([0]);
@@ -128,8 +137,8 @@ class WatchSession {
       this.gate.store.checkKeys(await this.gate.caller(this.call), 'read', key, buf(c.range_end));
       return undefined;
     } catch (err) {
-      const known = [Errors.invalidAuthToken, Errors.authOldRevision, Errors.userEmpty];
-      return (known.find((e) => e === err) ?? Errors.permissionDenied).message;
+      const [e, codeName] = WATCH_REFUSALS.find(([known]) => known === err) ?? WATCH_REFUSALS[0]!;
+      return `rpc error: code = ${codeName} desc = ${e.message}`;
     }
   }
 

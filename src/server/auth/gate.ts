@@ -4,7 +4,8 @@
 // when applied (see ../apply.ts). With auth off every check is one boolean test.
 
 import type { CallMetadata } from '../grpc/call.js';
-import { Errors } from '../errors.js';
+import { status as Code } from '@grpc/grpc-js';
+import { EtcdError, Errors } from '../errors.js';
 import type { EtcdServer } from '../server.js';
 import { tokenIndex } from './simple-token.js';
 import type { AuthInfo, AuthStore } from './store.js';
@@ -66,7 +67,28 @@ export class AuthGate {
     if (!this.auth.enabled) return;
     this.auth.checkAdmin(await this.caller(call));
   }
+
+  /**
+   * admin() for Defragment, Snapshot, Hash and HashKV: etcd's maintenance server returns
+   * the auth store's own error there, untranslated, so clients see codes.Unknown and
+   * "auth: permission denied" rather than PermissionDenied.
+   */
+  async maintenanceAdmin(call: CallCredentials): Promise<void> {
+    try {
+      await this.admin(call);
+    } catch (err) {
+      const raw = RAW_AUTH_ERRORS.get(err as EtcdError);
+      throw raw === undefined ? err : new EtcdError(Code.UNKNOWN, raw);
+    }
+  }
 }
+
+const RAW_AUTH_ERRORS = new Map<EtcdError, string>([
+  [Errors.permissionDenied, 'auth: permission denied'],
+  [Errors.userEmpty, 'auth: user name is empty'],
+  [Errors.userNotFound, 'auth: user not found'],
+  [Errors.invalidAuthToken, 'auth: invalid auth token'],
+]);
 
 function first(values: Array<string | Buffer>): string | undefined {
   const v = values[0];
