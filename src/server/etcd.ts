@@ -129,7 +129,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
-  const gate = new AuthGate(server, cfg.clientCertAuth);
+  const gate = new AuthGate(server);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
     'etcdserverpb.KV': kvService(server, headers, gate),

@@ -66,7 +66,7 @@ export async function startGatewayMember(): Promise<GatewayMember> {
 
   const server = etcd.server;
   const headers = new Headers(server);
-  const gate = new AuthGate(server, false);
+  const gate = new AuthGate(server);
   const watch = watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval);
   const watchCalls: Array<{ cancelled: boolean }> = [];
   const services: Record<string, UntypedServiceImplementation> = {

@@ -1,7 +1,7 @@
-// Where the API meets the auth store: who a call runs as (its token, or with
-// --client-cert-auth its certificate's Common Name), and the checks etcd makes in the
-// API layer (serialized reads, watch creation, admin-only calls). Writes are checked
-// when applied (see ../apply.ts). With auth off every check is one boolean test.
+// Where the API meets the auth store: who a call runs as (the user its token belongs
+// to), and the checks etcd makes in the API layer (serialized reads, watch creation,
+// admin-only calls). Writes are checked when applied (see ../apply.ts). With auth off
+// every check is one boolean test.
 
 import type { CallMetadata } from '../grpc/call.js';
 import { status as Code } from '@grpc/grpc-js';
@@ -10,19 +10,15 @@ import type { EtcdServer } from '../server.js';
 import { tokenIndex } from './simple-token.js';
 import type { AuthInfo, AuthStore } from './store.js';
 
-/** What the gate reads of a call: its metadata and, on TLS with a verified client certificate, the certificate's CN. */
+/** What the gate reads of a call: the metadata its token travels in. */
 export interface CallCredentials {
   readonly metadata: CallMetadata;
-  verifiedCommonName?(): string | undefined;
 }
 
 export class AuthGate {
   private readonly auth: AuthStore;
 
-  constructor(
-    private readonly server: EtcdServer,
-    private readonly clientCertAuth: boolean,
-  ) {
+  constructor(private readonly server: EtcdServer) {
     this.auth = server.auth;
   }
 
@@ -37,16 +33,13 @@ export class AuthGate {
   async caller(call: CallCredentials): Promise<AuthInfo | undefined> {
     if (!this.auth.enabled) return undefined;
     const token = first(call.metadata.get('token')) ?? first(call.metadata.get('authorization'));
-    if (token !== undefined) {
-      // the token names the raft index that created it: wait until this member applied it
-      const index = tokenIndex(token);
-      if (index === undefined || !(await this.server.waitApplied(index))) throw Errors.invalidAuthToken;
-      const username = this.auth.tokens.user(token);
-      if (username === undefined) throw Errors.invalidAuthToken;
-      return { username, revision: this.auth.revision };
-    }
-    const cn = this.clientCertAuth ? call.verifiedCommonName?.() : undefined;
-    return cn ? { username: cn, revision: this.auth.revision } : undefined;
+    if (token === undefined) return undefined;
+    // the token names the raft index that created it: wait until this member applied it
+    const index = tokenIndex(token);
+    if (index === undefined || !(await this.server.waitApplied(index))) throw Errors.invalidAuthToken;
+    const username = this.auth.tokens.user(token);
+    if (username === undefined) throw Errors.invalidAuthToken;
+    return { username, revision: this.auth.revision };
   }
 
   /**

@@ -173,7 +173,9 @@ export class AuthStore {
     if (user === undefined) throw Errors.authFailed;
     if (user.noPassword) throw Errors.noPasswordUser;
     const revision = this.rev;
-    if (!(await bcrypt.compare(password, user.password.toString()))) {
+    // a stored hash bcrypt cannot read matches no password
+    const matches = await bcrypt.compare(password, user.password.toString()).catch(() => false);
+    if (!matches) {
       this.log.info({ 'user-name': name }, 'invalid password');
       throw Errors.authFailed;
     }
