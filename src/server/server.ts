@@ -12,7 +12,7 @@ import type { Snapshotter, WAL } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import type { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
-import { type AuthInfo, type AuthState, AuthStore, readAuthState } from './auth/store.js';
+import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
@@ -919,7 +919,9 @@ export class EtcdServer {
     for (const id of this.lessor.expired(budget)) {
       if (this.revoking.has(id)) continue;
       this.revoking.add(id);
-      this.propose({ lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
+      // as root, like etcd's WithRoot: expiry must delete the lease's keys whoever wrote them
+      const root = this.auth.enabled ? { username: ROOT_USER, revision: this.auth.revision } : undefined;
+      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
         this.revoking.delete(id);
         this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
       });

@@ -169,6 +169,18 @@ describe('watch, leases and admin calls with auth on', () => {
     expect(await ctl(ep, [...ALICE, 'get', 'app/leased'])).toBe('');
   });
 
+  it('an expired lease takes its keys with it, whoever wrote them', async () => {
+    const granted = await ctl(ep, [...ALICE, 'lease', 'grant', '2']);
+    const id = /lease ([0-9a-f]+) granted/.exec(granted)![1]!;
+    expect(await ctl(ep, [...ALICE, 'put', 'app/expiring', 'v', '--lease', id])).toBe('OK\n');
+    const deadline = Date.now() + 20_000;
+    while ((await ctl(ep, [...ALICE, 'get', 'app/expiring'])) !== '') {
+      if (Date.now() > deadline) throw new Error(`lease ${id} did not expire`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(await ctl(ep, [...ALICE, 'lease', 'timetolive', id])).toBe(`lease ${id} already expired\n`);
+  });
+
   it('defragment, snapshot and hashes need root; status, members and health do not', async () => {
     const defrag = await etcdctl(ep, [...ALICE, 'defrag']);
     expect(defrag.code).toBe(1);

@@ -11,6 +11,7 @@ import { Errors } from '../errors.js';
 import { type } from '../pb.js';
 import { type Permission, type PermType, RangePermissions } from './range-perms.js';
 import type { SimpleTokens } from './simple-token.js';
+import { VerifiedPasswords } from './verified-passwords.js';
 
 export const ROOT_USER = 'root';
 export const ROOT_ROLE = 'root';
@@ -102,6 +103,7 @@ export class AuthStore {
   private readonly roles = new Map<string, Role>();
   /** per-user merged permissions, rebuilt on every change that may alter them */
   private perms = new Map<string, RangePermissions>();
+  private readonly verified = new VerifiedPasswords();
 
   constructor(
     private readonly records: () => AuthRecords,
@@ -173,12 +175,14 @@ export class AuthStore {
     if (user === undefined) throw Errors.authFailed;
     if (user.noPassword) throw Errors.noPasswordUser;
     const revision = this.rev;
+    if (this.verified.has(user.password, password)) return revision;
     // a stored hash bcrypt cannot read matches no password
     const matches = await bcrypt.compare(password, user.password.toString()).catch(() => false);
     if (!matches) {
       this.log.info({ 'user-name': name }, 'invalid password');
       throw Errors.authFailed;
     }
+    this.verified.add(user.password, password);
     return revision;
   }
 
