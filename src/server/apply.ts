@@ -43,8 +43,6 @@ export class RequestApplier {
     // Permissions are checked here, on every member at the same auth state, against
     // the credentials the proposer put in the header (etcd's authApplierV3).
     const who = authInfoOf(req.header);
-    const auth = applyAuth(this.t.auth, req, who, index);
-    if (auth !== undefined) return auth;
     if (req.put) {
       const put = putFromPb(req.put);
       checkPut(this.t.auth, who, put);
@@ -92,6 +90,8 @@ export class RequestApplier {
       }
       return undefined;
     }
+    const auth = applyAuth(this.t.auth, req, who, index);
+    if (auth !== undefined) return auth;
     this.t.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
     return undefined;
   }
