@@ -19,10 +19,23 @@ export const Bucket = {
   meta: 0x6d,
   /** `lease`: lease ID (8-byte big-endian) -> leasepb.Lease */
   lease: 0x6c,
+  /** `auth`: authEnabled, authRevision */
+  auth: 0x61,
+  /** `authUsers`: user name -> authpb.User */
+  authUsers: 0x75,
+  /** `authRoles`: role name -> authpb.Role */
+  authRoles: 0x72,
 } as const;
 export type BucketName = keyof typeof Bucket;
 
-export const BUCKET_NAMES: Record<number, string> = { 0x6b: 'key', 0x6d: 'meta', 0x6c: 'lease' };
+export const BUCKET_NAMES: Record<number, string> = {
+  0x6b: 'key',
+  0x6d: 'meta',
+  0x6c: 'lease',
+  0x61: 'auth',
+  0x75: 'authUsers',
+  0x72: 'authRoles',
+};
 
 export const MetaKey = {
   consistentIndex: 'consistent_index',

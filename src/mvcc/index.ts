@@ -1,5 +1,5 @@
 // Public surface of the MVCC store.
-export { MvccStore, type MvccStoreOptions } from './kvstore.js';
+export { MvccStore, type MvccStoreOptions, type AuthBucket } from './kvstore.js';
 export { MvccStats } from './stats.js';
 export { MvccError, GrpcCode, isMvccError, type MvccErrorCode } from './errors.js';
 export {

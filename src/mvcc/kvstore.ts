@@ -8,7 +8,7 @@
 // reads by catching-up watchers always find what synced watchers were sent.
 
 import type { Logger } from 'pino';
-import { Backend, MetaKey } from './backend.js';
+import { Backend, Bucket, MetaKey } from './backend.js';
 import { decodeKeyValue, encodeKeyValue, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
@@ -45,6 +45,9 @@ import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
 import { RecentHistory } from './history.js';
+
+/** The buckets etcd keeps its auth store in. */
+export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
 
 const EMPTY = Buffer.alloc(0);
 const TOMBSTONE_KV: KeyValue = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n };
@@ -593,6 +596,27 @@ export class MvccStore {
     for await (const [k, v] of this.backend.db.iterator({ gte: Buffer.of(0x6c), lt: Buffer.of(0x6d) })) {
       if (k.length !== 9) continue;
       out.push([k.readBigInt64BE(1), v]);
+    }
+    return out;
+  }
+
+  // ---- auth records: opaque to the store, kept in its batches so snapshots carry them ----
+
+  putAuthRecord(bucket: AuthBucket, key: Uint8Array, value: Buffer): void {
+    this.backend.put(bucket, key, value);
+  }
+
+  deleteAuthRecord(bucket: AuthBucket, key: Uint8Array): void {
+    this.backend.del(bucket, key);
+  }
+
+  /** Stored records of one auth bucket, in key order (call when opening, before applying anything). */
+  async authRecords(bucket: AuthBucket): Promise<Array<[Buffer, Buffer]>> {
+    this.checkOpen();
+    const out: Array<[Buffer, Buffer]> = [];
+    const prefix = Bucket[bucket];
+    for await (const [k, v] of this.backend.db.iterator({ gte: Buffer.of(prefix), lt: Buffer.of(prefix + 1) })) {
+      out.push([k.subarray(1), v]);
     }
     return out;
   }

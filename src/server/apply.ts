@@ -10,6 +10,9 @@ import { idHex } from './ids.js';
 import { type Lessor, encodeLeaseRecord } from './lessor.js';
 import type { Membership } from './membership.js';
 import { parseVersion } from './cluster-version.js';
+import { type AuthRequests, applyAuth, authInfoOf } from './auth/apply.js';
+import { checkDeleteRange, checkLeases, checkPut, checkTxn, txnLeases } from './auth/request-perms.js';
+import type { AuthStore } from './auth/store.js';
 import { type Int64, toBigInt, toNumber } from './pb.js';
 import { type V2Request, interpretV2 } from './v2request.js';
 
@@ -19,6 +22,7 @@ export interface ApplyTarget {
   readonly lessor: Lessor;
   readonly membership: Membership;
   readonly alarms: AlarmStore;
+  readonly auth: AuthStore;
   readonly log: Logger;
   /** entries at or below this index are already in the store (its consistent index when opened) */
   storeIndexAtOpen(): number;
@@ -36,16 +40,27 @@ export class RequestApplier {
     if (req.alarm) return this.applyAlarm(req.alarm);
     if (index <= this.t.storeIndexAtOpen()) return undefined;
 
+    // Permissions are checked here, on every member at the same auth state, against
+    // the credentials the proposer put in the header (etcd's authApplierV3).
+    const who = authInfoOf(req.header);
     if (req.put) {
       const put = putFromPb(req.put);
+      checkPut(this.t.auth, who, put);
+      if (put.lease !== 0n) await checkLeases(this.t.auth, who, [put.lease], this.leaseKeys);
       if (put.lease !== 0n && !this.t.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
       const r = await this.t.store().put(put, index);
       if (put.lease !== 0n) this.t.lessor.attach(put.lease, put.key);
       return r;
     }
-    if (req.delete_range) return this.t.store().deleteRange(deleteRangeFromPb(req.delete_range), index);
+    if (req.delete_range) {
+      const del = deleteRangeFromPb(req.delete_range);
+      checkDeleteRange(this.t.auth, who, del);
+      return this.t.store().deleteRange(del, index);
+    }
     if (req.txn) {
       const txn = txnFromPb(req.txn);
+      checkTxn(this.t.auth, who, txn);
+      if (this.t.auth.enabled) await checkLeases(this.t.auth, who, txnLeases(txn), this.leaseKeys);
       this.checkTxnLeases(txn);
       const r = await this.t.store().txn(txn, index);
       this.attachTxnLeases(txn, r);
@@ -61,7 +76,11 @@ export class RequestApplier {
       this.t.store().putLeaseRecord(id, encodeLeaseRecord(lease));
       return { id, ttl: lease.ttl };
     }
-    if (req.lease_revoke) return this.applyLeaseRevoke(toBigInt(req.lease_revoke.ID), index);
+    if (req.lease_revoke) {
+      const id = toBigInt(req.lease_revoke.ID);
+      await checkLeases(this.t.auth, who, [id], this.leaseKeys);
+      return this.applyLeaseRevoke(id, index);
+    }
     if (req.lease_checkpoint) {
       for (const c of req.lease_checkpoint.checkpoints ?? []) {
         const id = toBigInt(c.ID);
@@ -71,9 +90,13 @@ export class RequestApplier {
       }
       return undefined;
     }
+    const auth = applyAuth(this.t.auth, req, who, index);
+    if (auth !== undefined) return auth;
     this.t.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
     return undefined;
   }
+
+  private readonly leaseKeys = (id: bigint): Promise<Buffer[]> => this.attachedKeys(id, [...(this.t.lessor.lookup(id)?.keys ?? [])]);
 
   /** The v2 requests etcd 3.4 logs: member attributes and the cluster version. */
   private applyV2(req: V2Request, index: number): undefined {
@@ -120,13 +143,7 @@ export class RequestApplier {
     const candidates = this.t.lessor.revoke(id);
     this.t.onLeaseRevoked(id);
     this.t.store().deleteLeaseRecord(id);
-    // Keys re-put under another lease (or deleted) since they were attached are not ours.
-    const keys: Buffer[] = [];
-    for (const k of candidates) {
-      const key = Buffer.from(k, 'latin1');
-      const r = await this.t.store().range({ key });
-      if (r.kvs[0]?.lease === id) keys.push(key);
-    }
+    const keys = await this.attachedKeys(id, candidates);
     if (keys.length === 0) return { revision: this.t.store().currentRevision };
     // One revision for all of them, in key order like etcd: attachment order differs
     // between members (a restart rebuilds it from the store) and sub-revisions, hence
@@ -137,6 +154,21 @@ export class RequestApplier {
       index,
     );
     return { revision: r.revision };
+  }
+
+  /**
+   * Of the keys once attached to a lease, those that still are: keys re-put under
+   * another lease (or deleted) since are not its, and members that restarted never
+   * knew of them, so decisions must not depend on them.
+   */
+  private async attachedKeys(id: bigint, candidates: readonly string[]): Promise<Buffer[]> {
+    const keys: Buffer[] = [];
+    for (const k of candidates) {
+      const key = Buffer.from(k, 'latin1');
+      const r = await this.t.store().range({ key });
+      if (r.kvs[0]?.lease === id) keys.push(key);
+    }
+    return keys;
   }
 
   /** Applies an alarm request; answers, as etcd does, with the alarm it raised or disarmed. */
@@ -157,8 +189,8 @@ export class RequestApplier {
 }
 
 /** The decoded InternalRaftRequest fields the applier reads. */
-export interface InternalRequest {
-  header?: { ID: Int64 } | null;
+export interface InternalRequest extends AuthRequests {
+  header?: { ID: Int64; username?: string; auth_revision?: Int64 } | null;
   ID?: Int64;
   put?: Parameters<typeof putFromPb>[0] | null;
   delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;

@@ -25,6 +25,7 @@ import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
 import { Lessor, decodeLeaseRecord } from './lessor.js';
+import { readAuthState } from './auth/store.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
@@ -150,7 +151,7 @@ export async function bootstrap(
     }
     const all = await store.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
     for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
-    return { ...r, store, snapshotter, lessor, layout };
+    return { ...r, store, snapshotter, lessor, authState: await readAuthState(store), layout };
   } catch (err) {
     await store.close();
     throw err;

@@ -69,12 +69,24 @@ export const Errors = {
   notSupportedForLearner: e(Code.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
   badLeaderTransferee: e(Code.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),
   corrupt: e(Code.DATA_LOSS, 'etcdserver: corrupt cluster'),
-  authNotEnabled: e(Code.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
   rootUserNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
+  rootRoleNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not have root role'),
+  userAlreadyExist: e(Code.FAILED_PRECONDITION, 'etcdserver: user name already exists'),
   userEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: user name is empty'),
   userNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: user name not found'),
-  roleEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  roleAlreadyExist: e(Code.FAILED_PRECONDITION, 'etcdserver: role name already exists'),
   roleNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: role name not found'),
+  roleEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  authFailed: e(Code.INVALID_ARGUMENT, 'etcdserver: authentication failed, invalid user ID or password'),
+  // etcd has no gRPC status for this one: it reaches clients as codes.Unknown with auth's own text
+  noPasswordUser: e(Code.UNKNOWN, 'auth: authentication failed, password was given for no password user'),
+  permissionDenied: e(Code.PERMISSION_DENIED, 'etcdserver: permission denied'),
+  roleNotGranted: e(Code.FAILED_PRECONDITION, 'etcdserver: role is not granted to the user'),
+  permissionNotGranted: e(Code.FAILED_PRECONDITION, 'etcdserver: permission is not granted to the role'),
+  authNotEnabled: e(Code.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
+  invalidAuthToken: e(Code.UNAUTHENTICATED, 'etcdserver: invalid auth token'),
+  invalidAuthMgmt: e(Code.INVALID_ARGUMENT, 'etcdserver: invalid auth management'),
+  authOldRevision: e(Code.INVALID_ARGUMENT, 'etcdserver: revision of auth store is old'),
 } as const;
 
 export type KnownError = keyof typeof Errors;

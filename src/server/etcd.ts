@@ -5,6 +5,8 @@
 import type { Logger } from 'pino';
 import { Compactor } from '../mvcc/index.js';
 import { purgeFiles } from '../wal/index.js';
+import { authService } from './api/auth.js';
+import { AuthGate } from './auth/gate.js';
 import { clusterService } from './api/cluster.js';
 import { Headers } from './api/common.js';
 import { electionService } from './api/election.js';
@@ -13,7 +15,6 @@ import { kvService } from './api/kv.js';
 import { leaseService } from './api/lease.js';
 import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
-import { authService } from './api/auth.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
@@ -103,6 +104,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       advertiseClientUrls: cfg.advertiseClientUrls.map(urlString),
       backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
       backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
+      authTokenTtlMs: cfg.authTokenTtl * 1000,
     },
     {
       ...b,
@@ -139,19 +141,20 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const headers = new Headers(server);
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
   const memberClient = new MemberClient(server);
+  const gate = new AuthGate(server);
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
-    'etcdserverpb.KV': kvService(server, headers),
-    'etcdserverpb.Watch': watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval),
-    'etcdserverpb.Lease': leaseService(server, headers),
-    'etcdserverpb.Cluster': clusterService(server, headers, {
+    'etcdserverpb.KV': kvService(server, headers, gate),
+    'etcdserverpb.Watch': watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval),
+    'etcdserverpb.Lease': leaseService(server, headers, gate),
+    'etcdserverpb.Cluster': clusterService(server, headers, gate, {
       clusterToken: cfg.initialClusterToken,
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
-    'etcdserverpb.Maintenance': maintenanceService(server, headers),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
+    'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
     'v3lockpb.Lock': lockService(server, headers, memberClient),
     'v3electionpb.Election': electionService(server, headers, memberClient),
-    'etcdserverpb.Auth': authService(server, headers),
   };
   for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());

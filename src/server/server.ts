@@ -11,10 +11,13 @@ import type { Snapshotter, WAL } from '../wal/index.js';
 import { MvccStore } from '../mvcc/index.js';
 import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
+import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
+import { SimpleTokens } from './auth/simple-token.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import type Long from 'long';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { LeaderCalls } from './leader-calls.js';
 import type { ReconfigView } from './reconfig-check.js';
@@ -53,6 +56,8 @@ export interface ServerConfig {
   readonly backendBatchIntervalMs: number;
   /** applied entries after which the store is written at once (etcd's backend batch limit) */
   readonly backendBatchLimit: number;
+  /** --auth-token-ttl: a simple token unused this long stops working */
+  readonly authTokenTtlMs: number;
 }
 
 /** Everything bootstrap opened or created, handed to the server. */
@@ -67,6 +72,8 @@ export interface ServerParts {
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
+  /** users, roles and the enabled flag as the store holds them */
+  readonly authState: AuthState;
   /** voting members known at start */
   readonly votersAtStart: number;
   /** index and conf state of the snapshot the member started from */
@@ -126,6 +133,7 @@ export class EtcdServer {
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
+  readonly auth: AuthStore;
 
   private readonly raft: RawNode;
   private readonly raftStorage: MemoryStorage;
@@ -170,6 +178,8 @@ export class EtcdServer {
   private readonly reads: ReadIndexQueue;
   private readonly applier: RequestApplier;
   private readonly revoking = new Set<bigint>();
+  /** waitApplied callers, with the index each waits for */
+  private readonly appliedWaiters = new Map<() => void, number>();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
   private backendCommitTimer: NodeJS.Timeout | undefined;
@@ -208,6 +218,8 @@ export class EtcdServer {
     this.membership = parts.membership;
     this.lessor = parts.lessor;
     this.alarms = parts.alarms;
+    this.auth = new AuthStore(() => this.storeRef, new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
+    this.auth.restore(parts.authState);
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
@@ -231,6 +243,7 @@ export class EtcdServer {
       lessor: this.lessor,
       membership: this.membership,
       alarms: this.alarms,
+      auth: this.auth,
       log: this.log,
       storeIndexAtOpen: () => this.storeIndexAtOpen,
       onLeaseRevoked: (id) => this.revoking.delete(id),
@@ -477,6 +490,7 @@ export class EtcdServer {
     }
     const all = await this.storeRef.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
     for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
+    this.auth.restore(await readAuthState(this.storeRef));
     if (this.isLeader) this.lessor.promote(this.config.electionMs);
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
   }
@@ -525,6 +539,7 @@ export class EtcdServer {
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
+    this.auth.tokens.disable();
     await this.applyChain.catch(() => undefined);
     await this.walChain.catch(() => undefined);
     // An accepted snapshot whose Ready never came: its store stays beside the live one
@@ -918,15 +933,50 @@ export class EtcdServer {
 
   private notifyApplied(): void {
     this.reads.onApplied(this.appliedIndex);
+    if (this.appliedWaiters.size > 0) {
+      for (const [w, index] of this.appliedWaiters) if (index <= this.appliedIndex) w();
+    }
+  }
+
+  /**
+   * Resolves true once this member has applied `index`, false if that does not happen
+   * within the request timeout (a simple token names the index that created it).
+   */
+  waitApplied(index: number): Promise<boolean> {
+    if (index <= this.appliedIndex) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(onApplied);
+        resolve(ok);
+      };
+      const onApplied = () => done(true);
+      const timer = setTimeout(() => done(false), this.requestTimeoutMs());
+      this.appliedWaiters.set(onApplied, index);
+    });
   }
 
   // ---------------------------------------------------------------- proposals
 
   /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  async propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
+  propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
+    return this.proposeWithHeader({ ID: uint64(id) }, req, timeoutMs, id);
+  }
+
+  /**
+   * Proposes a client's request with its credentials in the header: every member checks
+   * them when it applies the entry (undefined: the client sent none, or auth is off).
+   */
+  proposeAs<T>(who: AuthInfo | undefined, req: Record<string, unknown>): Promise<T> {
+    const id = this.reqIds.id();
+    const header = who === undefined ? { ID: uint64(id) } : { ID: uint64(id), username: who.username, auth_revision: who.revision };
+    return this.proposeWithHeader(header, req, this.requestTimeoutMs(), id);
+  }
+
+  private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
     if (this.stopped) throw Errors.stopped;
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const data = InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish();
+    const data = InternalRaftRequest.encode({ header, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const deadline = Date.now() + timeoutMs;
     await this.awaitReachableLeader(deadline);
@@ -1066,7 +1116,9 @@ export class EtcdServer {
     for (const id of this.lessor.expired(budget)) {
       if (this.revoking.has(id)) continue;
       this.revoking.add(id);
-      this.propose({ lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
+      // as root, like etcd's WithRoot: expiry must delete the lease's keys whoever wrote them
+      const root = this.auth.enabled ? { username: ROOT_USER, revision: this.auth.revision } : undefined;
+      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
         this.revoking.delete(id);
         this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
       });

@@ -258,6 +258,9 @@ describe('validation (etcd embed.Config.Validate and etcdmain)', () => {
     [[...LOCAL.map((f) => f.replace('http:', 'https:'))], 'TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:23790 with HTTPS scheme'],
     [['--listen-peer-urls=https://127.0.0.1:23800'], 'cannot listen on TLS for 127.0.0.1:23800: KeyFile and CertFile are not presented'],
     [['--bcrypt-cost=3'], '--bcrypt-cost must be between 4 and 31'],
+    // etcd: C | etcdmain: auth: invalid auth options
+    [['--auth-token=bogus'], 'auth: invalid auth options'],
+    [['--auth-token=jwt,pub-key=a.pem,priv-key=a.key,sign-method=RS256'], 'etcd-ts does not implement --auth-token jwt yet; use --auth-token simple'],
   ];
   for (const [argv, msg] of cases) {
     it(argv.join(' '), () => {

@@ -18,7 +18,7 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client>;
 };
 
-type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+type Unary = (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
 
 export class EtcdClient {
   readonly kv: grpc.Client;
@@ -26,8 +26,11 @@ export class EtcdClient {
   readonly lease: grpc.Client;
   readonly maintenance: grpc.Client;
 
+  private readonly addr: string;
+
   constructor(endpoint: string) {
     const addr = endpoint.replace(/^https?:\/\//, '');
+    this.addr = addr;
     const creds = grpc.credentials.createInsecure();
     this.kv = new pkg.etcdserverpb.KV!(addr, creds);
     this.watch = new pkg.etcdserverpb.Watch!(addr, creds);
@@ -35,9 +38,9 @@ export class EtcdClient {
     this.maintenance = new pkg.etcdserverpb.Maintenance!(addr, creds);
   }
 
-  call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object): Promise<T> {
+  call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md = new grpc.Metadata()): Promise<T> {
     const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
-    return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+    return new Promise((resolve, reject) => fn(req, md, (err, res) => (err ? reject(err) : resolve(res as T))));
   }
 
   put(key: string, value: string): Promise<Record<string, unknown>> {
@@ -47,6 +50,11 @@ export class EtcdClient {
   async get(key: string): Promise<string | undefined> {
     const r = await this.call<{ kvs: Array<{ value: Buffer }> }>(this.kv, 'Range', { key: Buffer.from(key) });
     return r.kvs[0]?.value.toString();
+  }
+
+  /** A client of the Auth service on the same endpoint (the caller closes it). */
+  authClient(): grpc.Client {
+    return new pkg.etcdserverpb.Auth!(this.addr, grpc.credentials.createInsecure());
   }
 
   close(): void {

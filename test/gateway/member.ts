@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import pino from 'pino';
+import { authService } from '../../src/server/api/auth.js';
 import { clusterService } from '../../src/server/api/cluster.js';
+import { AuthGate } from '../../src/server/auth/gate.js';
 import { Headers } from '../../src/server/api/common.js';
 import { kvService } from '../../src/server/api/kv.js';
 import { leaseService } from '../../src/server/api/lease.js';
@@ -65,23 +67,24 @@ export async function startGatewayMember(): Promise<GatewayMember> {
 
   const server = etcd.server;
   const headers = new Headers(server);
-  const watch = watchService(server, headers, cfg.experimentalWatchProgressNotifyInterval);
+  const gate = new AuthGate(server);
+  const watch = watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval);
   const watchCalls: Array<{ cancelled: boolean }> = [];
   const services: Record<string, UntypedServiceImplementation> = {
-    'etcdserverpb.KV': kvService(server, headers),
+    'etcdserverpb.KV': kvService(server, headers, gate),
     'etcdserverpb.Watch': {
       Watch: (call: { cancelled: boolean }) => {
         watchCalls.push(call);
         (watch['Watch'] as (c: object) => void)(call);
       },
     },
-    'etcdserverpb.Lease': leaseService(server, headers),
-    'etcdserverpb.Cluster': clusterService(server, headers, {
+    'etcdserverpb.Lease': leaseService(server, headers, gate),
+    'etcdserverpb.Cluster': clusterService(server, headers, gate, {
       clusterToken: cfg.initialClusterToken,
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
-    'etcdserverpb.Maintenance': maintenanceService(server, headers),
-    'etcdserverpb.Auth': authService(server, headers),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
+    'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: 4, log: pino({ level: 'silent' }) }),
   };
   const routes = createGateway(services, { logger: pino({ level: 'silent' }), maxRequestBytes: cfg.maxRequestBytes });
   const httpServer = http.createServer(

@@ -8,6 +8,7 @@ import { type Member, encodeMemberContext } from '../membership.js';
 import { type Int64, toBigInt, uint64 } from '../pb.js';
 import { type ReconfigView, checkAddVoter, checkPromote, checkRemove } from '../reconfig-check.js';
 import type { EtcdServer } from '../server.js';
+import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, unary } from './common.js';
 
 function memberToPb(m: Member): object {
@@ -34,6 +35,7 @@ function validUrls(urls: readonly string[]): boolean {
 export function clusterService(
   server: EtcdServer,
   headers: Headers,
+  gate: AuthGate,
   opts: { clusterToken: string; strictReconfigCheck: boolean },
 ): ServiceImplementation {
   /** etcd's --strict-reconfig-check (on by default) before a change is proposed */
@@ -46,10 +48,11 @@ export function clusterService(
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),
 
-    MemberAdd: unary(async (req: { peerURLs: string[]; isLearner: boolean }) => {
+    MemberAdd: unary(async (req: { peerURLs: string[]; isLearner: boolean }, call) => {
       checkNotLearner(server);
       const urls = req.peerURLs ?? [];
       if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      await gate.admin(call);
       server.membership.validateAdd(urls, req.isLearner);
       if (!req.isLearner) strict(checkAddVoter);
       const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
@@ -59,8 +62,9 @@ export function clusterService(
       return { header: headers.withoutRevision(), member: memberToPb(member), members: members.map(memberToPb) };
     }),
 
-    MemberRemove: unary(async (req: { ID: Int64 }) => {
+    MemberRemove: unary(async (req: { ID: Int64 }, call) => {
       checkNotLearner(server);
+      await gate.admin(call);
       const id = toBigInt(req.ID, true);
       server.membership.validateExisting(id);
       strict((view) => checkRemove(view, id));
@@ -68,19 +72,21 @@ export function clusterService(
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
-    MemberUpdate: unary(async (req: { ID: Int64; peerURLs: string[] }) => {
+    MemberUpdate: unary(async (req: { ID: Int64; peerURLs: string[] }, call) => {
       checkNotLearner(server);
       const id = toBigInt(req.ID, true);
       const existing = server.membership.validateExisting(id);
       const urls = req.peerURLs ?? [];
       if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      await gate.admin(call);
       const updated: Member = { ...existing, peerUrls: urls };
       const members = await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated));
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
-    MemberPromote: unary(async (req: { ID: Int64 }) => {
+    MemberPromote: unary(async (req: { ID: Int64 }, call) => {
       checkNotLearner(server);
+      await gate.admin(call);
       const id = toBigInt(req.ID, true);
       const existing = server.membership.validateExisting(id);
       if (!existing.isLearner) throw Errors.memberNotLearner;

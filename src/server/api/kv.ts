@@ -30,6 +30,8 @@ import type { Int64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
 import { EtcdError } from '../errors.js';
+import type { AuthGate } from '../auth/gate.js';
+import { checkRange, checkTxn } from '../auth/request-perms.js';
 import { status as Code } from '@grpc/grpc-js';
 
 /** etcd's isTxnSerializable: every top-level op of both branches is a serializable range. */
@@ -59,7 +61,7 @@ export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequ
   return server.propose<TxnResponse>({ txn: req });
 }
 
-export function kvService(server: EtcdServer, headers: Headers): ServiceImplementation {
+export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
   return {
     Range: unary(async (req: PbRangeRequest, call) => {
       const known = (v: number, max: number): boolean => v >= 0 && v <= max;
@@ -71,7 +73,7 @@ export function kvService(server: EtcdServer, headers: Headers): ServiceImplemen
         checkLeader(server, call.metadata);
         await server.linearizableReadNotify();
       }
-      const r = await server.read((store) => store.range(range));
+      const r = await gate.read(call, (who) => checkRange(gate.store, who, range), () => server.read((store) => store.range(range)));
       return rangeRespToPb(r, headers.make(r.revision));
     }),
 
@@ -80,7 +82,7 @@ export function kvService(server: EtcdServer, headers: Headers): ServiceImplemen
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       checkQuota(server, req.key.length + req.value.length);
-      const r = await server.propose<PutResponse>({ put: req });
+      const r = await server.proposeAs<PutResponse>(await gate.caller(call), { put: req });
       return putRespToPb(r, headers.make(r.revision));
     }),
 
@@ -88,7 +90,7 @@ export function kvService(server: EtcdServer, headers: Headers): ServiceImplemen
       checkDeleteRangeRequest(deleteRangeFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.propose<DeleteRangeResponse>({ delete_range: req });
+      const r = await server.proposeAs<DeleteRangeResponse>(await gate.caller(call), { delete_range: req });
       return deleteRespToPb(r, headers.make(r.revision));
     }),
 
@@ -97,14 +99,22 @@ export function kvService(server: EtcdServer, headers: Headers): ServiceImplemen
       checkTxnRequest(txn, server.config.maxTxnOps);
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await runTxn(server, req, txn);
+      if (isTxnReadonly(txn)) {
+        // Like etcd: a txn that only reads is served locally, after a ReadIndex unless
+        // every one of its ranges asked for a serializable read.
+        if (!isTxnSerializable(req)) await server.linearizableReadNotify();
+        const r = await gate.read(call, (who) => checkTxn(gate.store, who, txn), () => server.read((store) => store.txn(txn, 0)));
+        return txnRespToPb(r, headers.make(r.revision));
+      }
+      checkQuota(server, 0);
+      const r = await server.proposeAs<TxnResponse>(await gate.caller(call), { txn: req });
       return txnRespToPb(r, headers.make(r.revision));
     }),
 
     Compact: unary(async (req: { revision: Int64; physical: boolean }, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.propose<{ done: Promise<void> }>({ compaction: req });
+      const r = await server.proposeAs<{ done: Promise<void> }>(await gate.caller(call), { compaction: req });
       if (req.physical) await r.done;
       return { header: headers.make() };
     }),

@@ -6,6 +6,7 @@ import { Errors } from '../errors.js';
 import { MAX_LEASE_TTL } from '../lessor.js';
 import { type Int64, int64, toBigInt, toNumber } from '../pb.js';
 import type { EtcdServer } from '../server.js';
+import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
 
 /** A random positive int63 for a lease the client did not name. */
@@ -27,7 +28,7 @@ export async function grantLease(server: EtcdServer, ttl: number, requestedId: b
   return server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
 }
 
-export function leaseService(server: EtcdServer, headers: Headers): ServiceImplementation {
+export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
   return {
     LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }, call) => {
       checkNotLearner(server);
@@ -39,7 +40,8 @@ export function leaseService(server: EtcdServer, headers: Headers): ServiceImple
     LeaseRevoke: unary(async (req: { ID: Int64 }, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.propose<{ revision: number }>({ lease_revoke: { ID: req.ID } });
+      // who may revoke is decided when it applies: write permission on every key of the lease
+      const r = await server.proposeAs<{ revision: number }>(await gate.caller(call), { lease_revoke: { ID: req.ID } });
       return { header: headers.make(r.revision) };
     }),
 

@@ -6,6 +6,7 @@ import { AlarmType } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
 import { type Int64, toBigInt, toNumber, uint64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
+import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
 
@@ -21,7 +22,7 @@ interface PbAlarmRequest {
   alarm: number;
 }
 
-export function maintenanceService(server: EtcdServer, headers: Headers): ServiceImplementation {
+export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
   function alarmsToPb(list: ReadonlyArray<{ memberId: bigint; alarm: number }>): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
@@ -55,20 +56,23 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Servic
       return { alarms: alarmsToPb(list) };
     }),
 
-    Defragment: unary(async () => {
+    Defragment: unary(async (_req: object, call) => {
       checkNotLearner(server);
+      await gate.maintenanceAdmin(call);
       await server.store.defragment();
       return { header: headers.make() };
     }),
 
-    Hash: unary(async () => {
+    Hash: unary(async (_req: object, call) => {
       checkNotLearner(server);
+      await gate.maintenanceAdmin(call);
       const r = await server.read((store) => store.hash());
       return { header: headers.make(r.revision), hash: r.hash };
     }),
 
-    HashKV: unary(async (req: { revision: Int64 }) => {
+    HashKV: unary(async (req: { revision: Int64 }, call) => {
       checkNotLearner(server);
+      await gate.maintenanceAdmin(call);
       const r = await server.read((store) => store.hashKV(toNumber(req.revision)));
       return { header: headers.make(r.revision), hash: r.hash, compact_revision: r.compactRevision };
     }),
@@ -90,9 +94,12 @@ export function maintenanceService(server: EtcdServer, headers: Headers): Servic
     }),
 
     Snapshot: (call: StreamCall<object, object>) => {
-      streamSnapshot(server, call).catch((err: unknown) => {
-        call.emit('error', toServiceError(translate(err)));
-      });
+      gate
+        .maintenanceAdmin(call)
+        .then(() => streamSnapshot(server, call))
+        .catch((err: unknown) => {
+          call.emit('error', toServiceError(translate(err)));
+        });
     },
   };
 }

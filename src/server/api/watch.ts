@@ -6,10 +6,11 @@ import { status as Code } from '@grpc/grpc-js';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
 import { buf, eventToPb } from '../convert.js';
-import { Errors } from '../errors.js';
+import { type EtcdError, Errors } from '../errors.js';
 import { type Int64, toNumber, type } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, requiresLeader } from './common.js';
+import type { AuthGate } from '../auth/gate.js';
 import { GRPC_OVERHEAD_BYTES } from '../grpc/server.js';
 
 interface PbWatchRequest {
@@ -27,6 +28,14 @@ interface PbWatchRequest {
   progress_request?: object | null;
 }
 
+/** Why a watch may be refused, with grpc-go's name of its code; anything else is permission denied. */
+const WATCH_REFUSALS: ReadonlyArray<readonly [EtcdError, string]> = [
+  [Errors.permissionDenied, 'PermissionDenied'],
+  [Errors.invalidAuthToken, 'Unauthenticated'],
+  [Errors.authOldRevision, 'InvalidArgument'],
+  [Errors.userEmpty, 'InvalidArgument'],
+];
+
 const FILTER_NOPUT = 0;
 const FILTER_NODELETE = 1;
 const WatchResponse = type('etcdserverpb.WatchResponse');
@@ -34,13 +43,14 @@ const WatchResponse = type('etcdserverpb.WatchResponse');
 export function watchService(
   server: EtcdServer,
   headers: Headers,
+  gate: AuthGate,
   progressNotifyIntervalMs: number,
 ): ServiceImplementation {
   // etcd fragments a watcher's response once it reaches max-request-bytes plus the gRPC overhead
   const fragmentBytes = server.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   return {
     Watch: (call: StreamCall<never, object>) => {
-      new WatchSession(server, headers, call, progressNotifyIntervalMs, fragmentBytes).start();
+      new WatchSession(server, headers, gate, call, progressNotifyIntervalMs, fragmentBytes).start();
     },
   };
 }
@@ -57,10 +67,13 @@ class WatchSession {
   private progressTimer: NodeJS.Timeout | undefined;
   private unsubscribeLeader: (() => void) | undefined;
   private closed = false;
+  /** requests waiting behind a create whose permission check is under way */
+  private authQueue: Promise<void> | undefined;
 
   constructor(
     private readonly server: EtcdServer,
     private readonly headers: Headers,
+    private readonly gate: AuthGate,
     private readonly call: StreamCall<never, object>,
     private readonly progressIntervalMs: number,
     private readonly fragmentBytes: number,
@@ -86,6 +99,48 @@ class WatchSession {
 
   private onRequest(req: PbWatchRequest): void {
     if (this.closed) return;
+    // With auth on, a create waits for the caller's credentials; requests after it wait their turn.
+    if (this.authQueue !== undefined || (req.create_request && this.gate.store.enabled)) {
+      const queued = (this.authQueue ?? Promise.resolve()).then(() => this.onRequestInOrder(req));
+      this.authQueue = queued;
+      void queued.finally(() => {
+        if (this.authQueue === queued) this.authQueue = undefined;
+      });
+      return;
+    }
+    this.handle(req);
+  }
+
+  private async onRequestInOrder(req: PbWatchRequest): Promise<void> {
+    if (this.closed) return;
+    if (req.create_request) {
+      const refusal = await this.watchRefusal(req.create_request);
+      if (this.closed) return;
+      if (refusal !== undefined) {
+        this.write({ header: this.headers.make(), watch_id: -1, created: true, canceled: true, cancel_reason: refusal });
+        return;
+      }
+    }
+    this.handle(req);
+  }
+
+  /**
+   * Why the caller may not watch this range (etcd's isWatchPermitted): permission is
+   * checked once, when the watcher is created. etcd's cancel reason is the gRPC status
+   * error's text ("rpc error: code = PermissionDenied desc = ..."), which clients print.
+   */
+  private async watchRefusal(c: NonNullable<PbWatchRequest['create_request']>): Promise<string | undefined> {
+    const key = buf(c.key).length > 0 ? buf(c.key) : Buffer.from([0]);
+    try {
+      this.gate.store.checkKeys(await this.gate.caller(this.call), 'read', key, buf(c.range_end));
+      return undefined;
+    } catch (err) {
+      const [e, codeName] = WATCH_REFUSALS.find(([known]) => known === err) ?? WATCH_REFUSALS[0]!;
+      return `rpc error: code = ${codeName} desc = ${e.message}`;
+    }
+  }
+
+  private handle(req: PbWatchRequest): void {
     if (req.create_request) this.create(req.create_request);
     else if (req.cancel_request) {
       const id = toNumber(req.cancel_request.watch_id);

@@ -326,6 +326,10 @@ export function validateConfig(c: EtcdConfig): string | undefined {
     return '--advertise-client-urls is required when --listen-client-urls is set explicitly. When listening on specific address(es), this etcd process must advertise accessible url(s) to each connected client';
   }
   if (c.bcryptCost < 4 || c.bcryptCost > 31) return `--bcrypt-cost must be between 4 and 31 (set to ${c.bcryptCost})`;
+  const tokenType = c.authToken.split(',')[0];
+  // refused rather than served with simple tokens: a JWT deployment must not silently lose its signing
+  if (tokenType === 'jwt') return 'etcd-ts does not implement --auth-token jwt yet; use --auth-token simple';
+  if (tokenType !== 'simple') return 'auth: invalid auth options';
   if (c.discovery !== '' || c.discoverySrv !== '') {
     return 'etcd-ts does not implement discovery (--discovery, --discovery-srv); bootstrap with --initial-cluster instead';
   }

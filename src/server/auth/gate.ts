@@ -1,0 +1,90 @@
+// Where the API meets the auth store: who a call runs as (the user its token belongs
+// to), and the checks etcd makes in the API layer (serialized reads, watch creation,
+// admin-only calls). Writes are checked when applied (see ../apply.ts). With auth off
+// every check is one boolean test.
+
+import type { CallMetadata } from '../grpc/call.js';
+import { status as Code } from '@grpc/grpc-js';
+import { EtcdError, Errors } from '../errors.js';
+import type { EtcdServer } from '../server.js';
+import { tokenIndex } from './simple-token.js';
+import type { AuthInfo, AuthStore } from './store.js';
+
+/** What the gate reads of a call: the metadata its token travels in. */
+export interface CallCredentials {
+  readonly metadata: CallMetadata;
+}
+
+export class AuthGate {
+  private readonly auth: AuthStore;
+
+  constructor(private readonly server: EtcdServer) {
+    this.auth = server.auth;
+  }
+
+  get store(): AuthStore {
+    return this.auth;
+  }
+
+  /**
+   * Who the call runs as: undefined when auth is off or it carries no credentials. A
+   * token that is unknown, expired or malformed fails the call (etcd's AuthInfoFromCtx).
+   */
+  async caller(call: CallCredentials): Promise<AuthInfo | undefined> {
+    if (!this.auth.enabled) return undefined;
+    const token = first(call.metadata.get('token')) ?? first(call.metadata.get('authorization'));
+    if (token === undefined) return undefined;
+    // the token names the raft index that created it: wait until this member applied it
+    const index = tokenIndex(token);
+    if (index === undefined || !(await this.server.waitApplied(index))) throw Errors.invalidAuthToken;
+    const username = this.auth.tokens.user(token);
+    if (username === undefined) throw Errors.invalidAuthToken;
+    return { username, revision: this.auth.revision };
+  }
+
+  /**
+   * A read served locally (etcd's doSerialize): permission checked before, and refused
+   * after if the auth store changed meanwhile (the caller's rights may have changed).
+   */
+  async read<T>(call: CallCredentials, check: (who: AuthInfo | undefined) => void, get: () => Promise<T>): Promise<T> {
+    if (!this.auth.enabled) return get();
+    const who = await this.caller(call);
+    check(who);
+    const result = await get();
+    if (who !== undefined && who.revision !== this.auth.revision) throw Errors.authOldRevision;
+    return result;
+  }
+
+  /** Calls only a user with the root role may make while auth is on (etcd's IsAdminPermitted). */
+  async admin(call: CallCredentials): Promise<void> {
+    if (!this.auth.enabled) return;
+    this.auth.checkAdmin(await this.caller(call));
+  }
+
+  /**
+   * admin() for Defragment, Snapshot, Hash and HashKV: etcd's maintenance server returns
+   * the auth store's own error there, untranslated, so clients see codes.Unknown and
+   * "auth: permission denied" rather than PermissionDenied.
+   */
+  async maintenanceAdmin(call: CallCredentials): Promise<void> {
+    try {
+      await this.admin(call);
+    } catch (err) {
+      const raw = RAW_AUTH_ERRORS.get(err as EtcdError);
+      throw raw === undefined ? err : new EtcdError(Code.UNKNOWN, raw);
+    }
+  }
+}
+
+const RAW_AUTH_ERRORS = new Map<EtcdError, string>([
+  [Errors.permissionDenied, 'auth: permission denied'],
+  [Errors.userEmpty, 'auth: user name is empty'],
+  [Errors.userNotFound, 'auth: user not found'],
+  [Errors.invalidAuthToken, 'auth: invalid auth token'],
+]);
+
+function first(values: Array<string | Buffer>): string | undefined {
+  const v = values[0];
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? v : v.toString();
+}
