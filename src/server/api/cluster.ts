@@ -30,11 +30,21 @@ function validUrls(urls: readonly string[]): boolean {
   });
 }
 
-export function clusterService(
-  server: EtcdServer,
-  headers: Headers,
-  opts: { clusterToken: string; strictReconfigCheck: boolean },
-): ServiceImplementation {
+export interface ClusterOptions {
+  clusterToken: string;
+  strictReconfigCheck: boolean;
+}
+
+/** A membership change's outcome: the members once it applied here. */
+export interface MemberChange {
+  members: Member[];
+}
+
+/**
+ * Membership changes with etcd's checks, shared by the gRPC Cluster service and the v2
+ * /v2/members API: both propose the same raft conf changes.
+ */
+export function memberOps(server: EtcdServer, opts: ClusterOptions) {
   const started = (m: Member) => m.name !== '';
 
   /** etcd's strict reconfiguration check: adding a voter must not leave quorum unstarted. */
@@ -59,40 +69,54 @@ export function clusterService(
   }
 
   return {
+    async add(urls: readonly string[], isLearner: boolean): Promise<MemberChange & { member: Member }> {
+      checkNotLearner(server);
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      server.membership.validateAdd(urls, isLearner);
+      if (!isLearner) checkCanAddVoter();
+      const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
+      const member: Member = { id, name: '', peerUrls: [...urls], clientUrls: [], isLearner };
+      const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      return { member, members };
+    },
+
+    async remove(id: bigint): Promise<MemberChange> {
+      checkNotLearner(server);
+      server.membership.validateExisting(id);
+      checkCanRemove(id);
+      return { members: await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0)) };
+    },
+
+    async update(id: bigint, urls: readonly string[]): Promise<MemberChange> {
+      checkNotLearner(server);
+      const existing = server.membership.validateExisting(id);
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      const updated: Member = { ...existing, peerUrls: [...urls] };
+      return { members: await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated)) };
+    },
+  };
+}
+
+export function clusterService(server: EtcdServer, headers: Headers, opts: ClusterOptions): ServiceImplementation {
+  const ops = memberOps(server, opts);
+  return {
     MemberList: unary(async () => {
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),
 
     MemberAdd: unary(async (req: { peerURLs: string[]; isLearner: boolean }) => {
-      checkNotLearner(server);
-      const urls = req.peerURLs ?? [];
-      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
-      server.membership.validateAdd(urls, req.isLearner);
-      if (!req.isLearner) checkCanAddVoter();
-      const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
-      const member: Member = { id, name: '', peerUrls: urls, clientUrls: [], isLearner: req.isLearner === true };
-      const type = req.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
-      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      const { member, members } = await ops.add(req.peerURLs ?? [], req.isLearner === true);
       return { header: headers.withoutRevision(), member: memberToPb(member), members: members.map(memberToPb) };
     }),
 
     MemberRemove: unary(async (req: { ID: Int64 }) => {
-      checkNotLearner(server);
-      const id = toBigInt(req.ID, true);
-      server.membership.validateExisting(id);
-      checkCanRemove(id);
-      const members = await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+      const { members } = await ops.remove(toBigInt(req.ID, true));
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
     MemberUpdate: unary(async (req: { ID: Int64; peerURLs: string[] }) => {
-      checkNotLearner(server);
-      const id = toBigInt(req.ID, true);
-      const existing = server.membership.validateExisting(id);
-      const urls = req.peerURLs ?? [];
-      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
-      const updated: Member = { ...existing, peerUrls: urls };
-      const members = await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated));
+      const { members } = await ops.update(toBigInt(req.ID, true), req.peerURLs ?? []);
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
