@@ -177,10 +177,11 @@ describe('/v2/keys', () => {
     // from the current index on, so the set is seen however late the watch starts
     const now = (await req(m, 'GET', '/v2/keys/')).headers.get('x-etcd-index')!;
     const watch = spawn('etcdctl', ['--endpoints', m.clientUrl, 'watch', '--after-index', now, 'wk'], { env: { ...process.env, ETCDCTL_API: '2' } });
+    const exited = new Promise((r) => watch.on('exit', r));
     let out = '';
     watch.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await ctl2(m, ['set', 'wk', 'seen']);
-    const code = await new Promise((r) => watch.on('exit', r));
+    const code = await exited;
     expect(code).toBe(0);
     expect(out).toBe('seen\n');
   });
@@ -212,13 +213,17 @@ describe('/v2/keys', () => {
     expect(await form.json()).toEqual({ message: 'Bad Content-Type text/plain, accept application/json' });
     const badUrl = await json('POST', '/v2/members', { peerURLs: ['ftp://127.0.0.1:2380'] });
     expect(badUrl.status).toBe(400);
+    const dup = await json('POST', '/v2/members', { peerURLs: [m.peerUrl] });
+    expect(dup.status).toBe(409);
+    expect(await dup.json()).toEqual({ message: 'membership: peerURL exists' });
     // the last step: a second, never-started voter leaves this one-member cluster without quorum
     const added = await json('POST', '/v2/members', { peerURLs: ['http://127.0.0.1:2'] });
     expect(added.status).toBe(201);
     expect(await added.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f]+$/), name: '', peerURLs: ['http://127.0.0.1:2'], clientURLs: [] });
-    const dup = await json('POST', '/v2/members', { peerURLs: ['http://127.0.0.1:2'] });
-    expect(dup.status).toBe(409);
-    expect(await dup.json()).toEqual({ message: 'membership: peerURL exists' });
+    // with one of two voters started, the strict reconfiguration check refuses a third first
+    const third = await json('POST', '/v2/members', { peerURLs: ['http://127.0.0.1:2'] });
+    expect(third.status).toBe(500);
+    expect(await third.json()).toEqual({ message: 'Internal Server Error' });
     await stopMember(m);
   });
 });

@@ -72,8 +72,9 @@ export function memberOps(server: EtcdServer, opts: ClusterOptions) {
     async add(urls: readonly string[], isLearner: boolean): Promise<MemberChange & { member: Member }> {
       checkNotLearner(server);
       if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
-      server.membership.validateAdd(urls, isLearner);
+      // etcd checks that quorum would stay started before anything else (mayAddMember)
       if (!isLearner) checkCanAddVoter();
+      server.membership.validateAdd(urls, isLearner);
       const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
       const member: Member = { id, name: '', peerUrls: [...urls], clientUrls: [], isLearner };
       const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
