@@ -23,6 +23,9 @@ export type StoreRequest =
     }
   | { readonly method: 'SYNC'; readonly time: UnixNanos };
 
+/** A request on a key (every method but SYNC). */
+export type KeyStoreRequest = Exclude<StoreRequest, { method: 'SYNC' }>;
+
 /** Applies `r`; throws the store's V2Error when it fails. SYNC answers nothing. */
 export function applyStoreRequest(store: V2Store, r: StoreRequest): V2Event | undefined {
   switch (r.method) {
