@@ -15,6 +15,7 @@ import { checkDeleteRange, checkLeases, checkPut, checkTxn, txnLeases } from './
 import type { AuthStore } from './auth/store.js';
 import { type Int64, toBigInt, toNumber } from './pb.js';
 import { type V2Request, interpretV2 } from './v2request.js';
+import { type V2Event, type V2Store, applyStoreRequest } from './v2store/index.js';
 
 export interface ApplyTarget {
   /** the current store (a snapshot from the leader may replace it) */
@@ -23,6 +24,7 @@ export interface ApplyTarget {
   readonly membership: Membership;
   readonly alarms: AlarmStore;
   readonly auth: AuthStore;
+  readonly v2store: V2Store;
   readonly log: Logger;
   /** entries at or below this index are already in the store (its consistent index when opened) */
   storeIndexAtOpen(): number;
@@ -98,22 +100,29 @@ export class RequestApplier {
 
   private readonly leaseKeys = (id: bigint): Promise<Buffer[]> => this.attachedKeys(id, [...(this.t.lessor.lookup(id)?.keys ?? [])]);
 
-  /** The v2 requests etcd 3.4 logs: member attributes and the cluster version. */
-  private applyV2(req: V2Request, index: number): undefined {
+  /**
+   * The v2 requests etcd 3.4 logs: member attributes and the cluster version (which
+   * etcd also records in the v2 store's "/0" directory, so they count in its index),
+   * and the v2 API's writes. A failed write throws its V2Error to the proposer.
+   */
+  private applyV2(req: V2Request, index: number): V2Event | undefined {
     const effect = interpretV2(req);
     switch (effect.kind) {
       case 'attributes':
         this.t.membership.setAttributes(effect.memberId, effect.name, effect.clientUrls);
-        break;
+        this.t.v2store.set(req.Path!, false, req.Val ?? '');
+        return undefined;
       case 'clusterVersion':
         if (parseVersion(effect.version) === undefined) throw new Error(`cluster version ${JSON.stringify(effect.version)} is not a semantic version`);
         this.t.membership.setVersion(effect.version);
-        break;
+        this.t.v2store.set(req.Path!, false, effect.version);
+        return undefined;
+      case 'store':
+        return applyStoreRequest(this.t.v2store, effect.request);
       case 'unsupported':
-        this.t.log.warn({ index, method: effect.method, path: effect.path }, 'skipped a v2 store request (the v2 API is not served)');
-        break;
+        this.t.log.warn({ index, method: effect.method, path: effect.path }, 'skipped a v2 request with an unknown method');
+        return undefined;
     }
-    return undefined;
   }
 
   private checkTxnLeases(txn: TxnRequest): void {

@@ -30,6 +30,7 @@ import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts, SnapshotData } from './server.js';
+import { V2Store } from './v2store/index.js';
 
 /** A refusal to start that names what is wrong and what to do. */
 export class BootstrapError extends Error {
@@ -197,6 +198,7 @@ interface MemberStart {
   wal: WAL;
   membership: Membership;
   alarms: AlarmStore;
+  v2store: V2Store;
   snapshotIndex: number;
   confState: ConfState;
 }
@@ -254,6 +256,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: 
     wal,
     membership: new Membership(clusterId, memberId, logVersionSet(log)),
     alarms: new AlarmStore(),
+    v2store: new V2Store(),
     snapshotIndex: 0,
     confState: emptyConfState,
   };
@@ -311,6 +314,7 @@ async function joinExistingCluster(
     wal,
     membership: new Membership(cluster.clusterId, self.id, logVersionSet(log)),
     alarms: new AlarmStore(),
+    v2store: new V2Store(),
     snapshotIndex: 0,
     confState: emptyConfState,
   };
@@ -404,11 +408,14 @@ async function restartMember(
     const raftStorage = new MemoryStorage();
     const membership = new Membership(clusterId, memberId, logVersionSet(log));
     const alarms = new AlarmStore();
+    const v2store = new V2Store();
     if (snapshot) {
       raftStorage.applySnapshot(snapshot);
       const data = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as SnapshotData;
       membership.restore(data.membership);
       alarms.restore(data.alarms);
+      // snapshots from before the v2 store was kept in them: the WAL after them rebuilds what it can
+      if (data.v2store !== undefined) v2store.recover(data.v2store);
     }
     const { hardState, entries } = cfg.forceNewCluster
       ? await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, contents.entries, contents.hardState, log)
@@ -439,6 +446,7 @@ async function restartMember(
       wal,
       membership,
       alarms,
+      v2store,
       snapshotIndex,
       confState: snapshot?.metadata.confState ?? emptyConfState,
     };

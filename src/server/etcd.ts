@@ -7,7 +7,7 @@ import { Compactor } from '../mvcc/index.js';
 import { purgeFiles } from '../wal/index.js';
 import { authService } from './api/auth.js';
 import { AuthGate } from './auth/gate.js';
-import { clusterService } from './api/cluster.js';
+import { clusterService, memberOps } from './api/cluster.js';
 import { Headers } from './api/common.js';
 import { electionService } from './api/election.js';
 import { healthService } from './api/health.js';
@@ -32,6 +32,7 @@ import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchServerVersion } from './transport/index.js';
+import { type V2Deps, v2Routes } from './v2http/index.js';
 
 export interface Etcd {
   readonly server: EtcdServer;
@@ -139,6 +140,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
+  const clusterOptions = { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck };
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
   const memberClient = new MemberClient(server);
   const gate = new AuthGate(server);
@@ -147,10 +149,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'etcdserverpb.KV': kvService(server, headers, gate),
     'etcdserverpb.Watch': watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval),
     'etcdserverpb.Lease': leaseService(server, headers, gate),
-    'etcdserverpb.Cluster': clusterService(server, headers, gate, {
-      clusterToken: cfg.initialClusterToken,
-      strictReconfigCheck: cfg.strictReconfigCheck,
-    }),
+    'etcdserverpb.Cluster': clusterService(server, headers, gate, clusterOptions),
     'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
     'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
     'v3lockpb.Lock': lockService(server, headers, memberClient),
@@ -165,7 +164,13 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
     metrics,
     logger: log,
-    extra: cfg.enableGrpcGateway ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams }) : [],
+    extra: [
+      ...(cfg.enableGrpcGateway
+        ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams })
+        : []),
+      // etcd 3.4 serves the v2 API only when asked to
+      ...(cfg.enableV2 ? v2Routes(v2Deps(server, cfg.name, memberOps(server, clusterOptions))) : []),
+    ],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
   metrics.readMvccStats(() => server.store.stats);
@@ -293,6 +298,33 @@ function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): 
     { address: url, reason: tls ? 'no --peer-client-cert-auth' : 'plain HTTP' },
     'peer traffic is not authenticated: anyone who can reach this port can act as a cluster member; this is not recommended for production',
   );
+}
+
+/** What the v2 API reads and changes: the member's v2 store, membership and raft state. */
+function v2Deps(server: EtcdServer, name: string, ops: ReturnType<typeof memberOps>): V2Deps {
+  const startTime = Date.now();
+  let leaderSince = startTime;
+  server.onLeaderChange(() => (leaderSince = Date.now()));
+  return {
+    store: server.v2store,
+    propose: (r) => server.proposeV2Store(r),
+    clusterId: () => idHex(server.clusterId),
+    raftIndex: () => server.committed,
+    raftTerm: () => server.raftTerm,
+    members: () => server.membership.list(),
+    isRemoved: (id) => server.membership.isRemoved(id),
+    leader: () => server.leader,
+    add: (urls) => ops.add(urls, false),
+    remove: (id) => ops.remove(id),
+    update: (id, urls) => ops.update(id, urls),
+    storeStats: () => server.v2store.jsonStats(),
+    name,
+    memberId: server.memberId,
+    startTime,
+    isLeader: () => server.isLeader,
+    leaderSince: () => leaderSince,
+    followers: () => server.membership.voters().map((m) => m.id).filter((id) => id !== server.memberId),
+  };
 }
 
 /** Keeps at most --max-wals segments and --max-snapshots snap files. */

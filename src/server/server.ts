@@ -24,7 +24,8 @@ import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
 import { discardReceivedDb, receivedDbPath, saveReceivedDb, swapInReceivedDb } from './received-db.js';
 import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport/index.js';
-import { type V2Request, attributesRequest, clusterVersionRequest } from './v2request.js';
+import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
+import { type StoreRequest, type V2Event, V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
 import { WaitRegistry } from './wait.js';
 
 /** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
@@ -42,6 +43,8 @@ const LEARNER_READY_PERCENT = 0.9;
 const LEASE_CHECKPOINT_INTERVAL_MS = 30_000;
 /** etcd's maxLeaseCheckpointBatchSize */
 const LEASE_CHECKPOINT_BATCH = 1000;
+/** The leader expires v2 TTLs this often, through raft (etcd's SYNC requests). */
+const V2_SYNC_INTERVAL_MS = 500;
 
 export interface ServerConfig {
   readonly name: string;
@@ -74,6 +77,7 @@ export interface ServerParts {
   readonly alarms: AlarmStore;
   /** users, roles and the enabled flag as the store holds them */
   readonly authState: AuthState;
+  readonly v2store: V2Store;
   /** voting members known at start */
   readonly votersAtStart: number;
   /** index and conf state of the snapshot the member started from */
@@ -103,6 +107,8 @@ export interface PeerSet {
 export interface SnapshotData {
   membership: MembershipSnapshot;
   alarms: Array<{ memberId: string; alarm: number }>;
+  /** absent in snapshots taken before etcd-ts kept the v2 store */
+  v2store?: V2StoreSnapshot;
 }
 
 type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
@@ -134,6 +140,7 @@ export class EtcdServer {
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
   readonly auth: AuthStore;
+  readonly v2store: V2Store;
 
   private readonly raft: RawNode;
   private readonly raftStorage: MemoryStorage;
@@ -186,6 +193,7 @@ export class EtcdServer {
   private readonly onBackendCommit: ((seconds: number) => void) | undefined;
   private lastLeaseCheck = 0;
   private lastLeaseCheckpoint = 0;
+  private lastV2Sync = 0;
 
   private readonly leaderListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
@@ -220,6 +228,7 @@ export class EtcdServer {
     this.alarms = parts.alarms;
     this.auth = new AuthStore(() => this.storeRef, new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
+    this.v2store = parts.v2store;
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
@@ -244,6 +253,7 @@ export class EtcdServer {
       membership: this.membership,
       alarms: this.alarms,
       auth: this.auth,
+      v2store: this.v2store,
       log: this.log,
       storeIndexAtOpen: () => this.storeIndexAtOpen,
       onLeaseRevoked: (id) => this.revoking.delete(id),
@@ -394,6 +404,7 @@ export class EtcdServer {
       const data = JSON.parse(Buffer.from(m.snapshot!.data).toString('utf8')) as SnapshotData;
       new Membership(this.clusterId, this.memberId).restore(data.membership);
       new AlarmStore().restore(data.alarms);
+      if (data.v2store !== undefined) new V2Store().recover(data.v2store);
     } catch (err) {
       throw new SnapshotRefused(`its data is not an etcd-ts snapshot's: ${(err as Error).message}`);
     }
@@ -635,6 +646,12 @@ export class EtcdServer {
     if (this.isLeader && now - this.lastLeaseCheck >= 500) {
       this.lastLeaseCheck = now;
       this.revokeExpiredLeases(now);
+    }
+    if (this.isLeader && now - this.lastV2Sync >= V2_SYNC_INTERVAL_MS && this.v2store.hasTtlKeys()) {
+      this.lastV2Sync = now;
+      this.proposeV2((id) => encodeStoreRequest(id, { method: 'SYNC', time: nowNanos() }), this.requestTimeoutMs()).catch((err: Error) =>
+        this.log.warn({ error: err.message }, 'failed to expire v2 TTL keys (SYNC)'),
+      );
     }
     if (this.isLeader && now - this.lastLeaseCheckpoint >= LEASE_CHECKPOINT_INTERVAL_MS) {
       this.lastLeaseCheckpoint = now;
@@ -891,6 +908,7 @@ export class EtcdServer {
       this.membership.restore(data.membership);
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
       this.alarms.restore(data.alarms);
+      this.v2store.recover(data.v2store ?? new V2Store().save());
       this.confState = snap.metadata.confState;
       this.appliedIndex = snap.metadata.index;
       this.snapshotIndex = snap.metadata.index;
@@ -906,7 +924,7 @@ export class EtcdServer {
   }
 
   private snapshotData(): Uint8Array {
-    const data: SnapshotData = { membership: this.membership.snapshot(), alarms: this.alarms.snapshot() };
+    const data: SnapshotData = { membership: this.membership.snapshot(), alarms: this.alarms.snapshot(), v2store: this.v2store.save() };
     return Buffer.from(JSON.stringify(data));
   }
 
@@ -999,6 +1017,14 @@ export class EtcdServer {
   private proposeV2(make: (id: bigint) => V2Request, timeoutMs: number): Promise<unknown> {
     const id = this.reqIds.id();
     return this.propose({ v2: make(id) }, timeoutMs, id);
+  }
+
+  /**
+   * A v2 API write (or quorum read) through raft; resolves with its event once applied
+   * here, or rejects with the store's V2Error.
+   */
+  async proposeV2Store(r: StoreRequest): Promise<V2Event> {
+    return (await this.proposeV2((id) => encodeStoreRequest(id, r), this.requestTimeoutMs())) as V2Event;
   }
 
   /** Sets the cluster version through raft (the leader's ClusterVersionMonitor decides it). */

@@ -347,9 +347,12 @@ describe('accepted but not implemented', () => {
     expect(r.warnings).toEqual([
       '--proxy is accepted for compatibility but not implemented by etcd-ts; it has no effect',
       '--discovery-fallback is accepted for compatibility but not implemented by etcd-ts; it has no effect',
-      '--enable-v2 is accepted for compatibility but not implemented by etcd-ts; it has no effect',
       '--enable-pprof is accepted for compatibility but not implemented by etcd-ts; it has no effect',
     ]);
+  });
+  it('--enable-v2 is implemented: no warning', () => {
+    const r = parseCommandLine(['--enable-v2'], {});
+    expect(r.kind === 'config' && r.warnings).toEqual([]);
   });
   it('stays quiet for the defaults', () => {
     const r = parseCommandLine([], {});

@@ -92,8 +92,21 @@ describe('v2 requests in the raft log', () => {
     expect(interpretV2(Request.decode(bytes) as unknown as V2Request)).toEqual({ kind: 'clusterVersion', version: '3.4.0' });
   });
 
+  it('reads a v2 API write as etcd 3.4 encodes it: prevExist only when given', () => {
+    const Request = root.lookupType('etcdserverpb.Request');
+    const decode = (fields: object) => Request.decode(Request.encode({ ID: uint64(7n), Dir: false, PrevValue: '', PrevIndex: uint64(0n), ...fields }).finish()) as unknown as V2Request;
+    const create = interpretV2(decode({ Method: 'PUT', Path: '/1/k', Val: 'v', PrevExist: false, Expiration: uint64(5_000_000_000n) }));
+    expect(create).toEqual({
+      kind: 'store',
+      request: { method: 'PUT', path: '/1/k', val: 'v', dir: false, prevValue: '', prevIndex: 0, prevExist: false, ttl: { expireTime: 5_000_000_000n, refresh: false }, recursive: false, sorted: false },
+    });
+    const set = interpretV2(decode({ Method: 'PUT', Path: '/1/k', Val: 'v' }));
+    expect(set.kind === 'store' && set.request.method === 'PUT' && set.request.prevExist).toBe(undefined);
+    expect(interpretV2(decode({ Method: 'SYNC', Time: uint64(9n) }))).toEqual({ kind: 'store', request: { method: 'SYNC', time: 9n } });
+  });
+
   it('names what it does not apply, and refuses a malformed publish', () => {
-    expect(interpretV2({ Method: 'PUT', Path: '/1/foo', Val: 'x' })).toEqual({ kind: 'unsupported', method: 'PUT', path: '/1/foo' });
+    expect(interpretV2({ Method: 'HEAD', Path: '/1/foo' })).toEqual({ kind: 'unsupported', method: 'HEAD', path: '/1/foo' });
     expect(() => interpretV2({ Method: 'PUT', Path: '/0/members/zz/attributes', Val: '{}' })).toThrow(/bad member id/);
     expect(() => interpretV2({ Method: 'PUT', Path: '/0/members/1/attributes', Val: '{"clientURLs":[1]}' })).toThrow(/bad clientURLs/);
   });

@@ -32,66 +32,95 @@ function validUrls(urls: readonly string[]): boolean {
   });
 }
 
-export function clusterService(
-  server: EtcdServer,
-  headers: Headers,
-  gate: AuthGate,
-  opts: { clusterToken: string; strictReconfigCheck: boolean },
-): ServiceImplementation {
+export interface ClusterOptions {
+  clusterToken: string;
+  strictReconfigCheck: boolean;
+}
+
+/** A membership change's outcome: the members once it applied here. */
+export interface MemberChange {
+  members: Member[];
+}
+
+/**
+ * Membership changes with etcd's checks, shared by the gRPC Cluster service and the v2
+ * /v2/members API: both propose the same raft conf changes. `authorize` runs once the
+ * request is known to be well formed (the gRPC service asks the auth gate for root).
+ */
+export function memberOps(server: EtcdServer, opts: ClusterOptions) {
   /** etcd's --strict-reconfig-check (on by default) before a change is proposed */
   const strict = (check: (view: ReconfigView) => void): void => {
     if (opts.strictReconfigCheck) check(server.reconfigView());
   };
+  const noAuth = async (): Promise<void> => {};
 
+  return {
+    async add(urls: readonly string[], isLearner: boolean, authorize = noAuth): Promise<MemberChange & { member: Member }> {
+      checkNotLearner(server);
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      await authorize();
+      // etcd checks that quorum would stay started before the URLs (mayAddMember first)
+      if (!isLearner) strict(checkAddVoter);
+      server.membership.validateAdd(urls, isLearner);
+      const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
+      const member: Member = { id, name: '', peerUrls: [...urls], clientUrls: [], isLearner };
+      const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      return { member, members };
+    },
+
+    async remove(id: bigint, authorize = noAuth): Promise<MemberChange> {
+      checkNotLearner(server);
+      await authorize();
+      server.membership.validateExisting(id);
+      strict((view) => checkRemove(view, id));
+      return { members: await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0)) };
+    },
+
+    async update(id: bigint, urls: readonly string[], authorize = noAuth): Promise<MemberChange> {
+      checkNotLearner(server);
+      const existing = server.membership.validateExisting(id);
+      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
+      await authorize();
+      const updated: Member = { ...existing, peerUrls: [...urls] };
+      return { members: await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated)) };
+    },
+
+    async promote(id: bigint, authorize = noAuth): Promise<void> {
+      checkNotLearner(server);
+      await authorize();
+      const existing = server.membership.validateExisting(id);
+      if (!existing.isLearner) throw Errors.memberNotLearner;
+      strict(checkPromote);
+      await server.promoteMember(id);
+    },
+  };
+}
+
+export function clusterService(server: EtcdServer, headers: Headers, gate: AuthGate, opts: ClusterOptions): ServiceImplementation {
+  const ops = memberOps(server, opts);
   return {
     MemberList: unary(async () => {
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),
 
     MemberAdd: unary(async (req: { peerURLs: string[]; isLearner: boolean }, call) => {
-      checkNotLearner(server);
-      const urls = req.peerURLs ?? [];
-      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
-      await gate.admin(call);
-      server.membership.validateAdd(urls, req.isLearner);
-      if (!req.isLearner) strict(checkAddVoter);
-      const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
-      const member: Member = { id, name: '', peerUrls: urls, clientUrls: [], isLearner: req.isLearner === true };
-      const type = req.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
-      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      const { member, members } = await ops.add(req.peerURLs ?? [], req.isLearner === true, () => gate.admin(call));
       return { header: headers.withoutRevision(), member: memberToPb(member), members: members.map(memberToPb) };
     }),
 
     MemberRemove: unary(async (req: { ID: Int64 }, call) => {
-      checkNotLearner(server);
-      await gate.admin(call);
-      const id = toBigInt(req.ID, true);
-      server.membership.validateExisting(id);
-      strict((view) => checkRemove(view, id));
-      const members = await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+      const { members } = await ops.remove(toBigInt(req.ID, true), () => gate.admin(call));
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
     MemberUpdate: unary(async (req: { ID: Int64; peerURLs: string[] }, call) => {
-      checkNotLearner(server);
-      const id = toBigInt(req.ID, true);
-      const existing = server.membership.validateExisting(id);
-      const urls = req.peerURLs ?? [];
-      if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
-      await gate.admin(call);
-      const updated: Member = { ...existing, peerUrls: urls };
-      const members = await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated));
+      const { members } = await ops.update(toBigInt(req.ID, true), req.peerURLs ?? [], () => gate.admin(call));
       return { header: headers.withoutRevision(), members: members.map(memberToPb) };
     }),
 
     MemberPromote: unary(async (req: { ID: Int64 }, call) => {
-      checkNotLearner(server);
-      await gate.admin(call);
-      const id = toBigInt(req.ID, true);
-      const existing = server.membership.validateExisting(id);
-      if (!existing.isLearner) throw Errors.memberNotLearner;
-      strict(checkPromote);
-      await server.promoteMember(id);
+      await ops.promote(toBigInt(req.ID, true), () => gate.admin(call));
       return { header: headers.withoutRevision(), members: server.membership.list().map(memberToPb) };
     }),
   };

@@ -19,7 +19,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('discovery-fallback', c.discoveryFallback !== 'proxy');
   flag('discovery-proxy', c.discoveryProxy !== '');
   flag('discovery-srv-name', c.discoverySrvName !== '');
-  flag('enable-v2', c.enableV2);
   flag('experimental-enable-v2v3', c.experimentalEnableV2v3 !== '');
   flag('enable-pprof', c.enablePprof);
   flag('log-package-levels', c.logPackageLevels !== '');
