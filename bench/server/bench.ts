@@ -138,7 +138,7 @@ function runCheckPerf(c: Cluster): string[] {
   } catch (err) {
     out = String((err as { stdout?: Buffer }).stdout ?? '');
   }
-  return out.split('\n').filter((l) => /^(PASS|FAIL)/.test(l));
+  return out.split('\n').filter((l) => /^(PASS|FAIL)|took too long|too high/.test(l));
 }
 
 /** Time from kill -9 of the leader to the next write acknowledged by the survivors. */
