@@ -16,7 +16,6 @@ import { Headers } from '../../src/server/api/common.js';
 import { kvService } from '../../src/server/api/kv.js';
 import { leaseService } from '../../src/server/api/lease.js';
 import { maintenanceService } from '../../src/server/api/maintenance.js';
-import { authService } from '../../src/server/api/auth.js';
 import { watchService } from '../../src/server/api/watch.js';
 import { defaultConfig } from '../../src/server/config/index.js';
 import { type Etcd, startEtcd } from '../../src/server/etcd.js';
