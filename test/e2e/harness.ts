@@ -22,16 +22,28 @@ export function tempDir(prefix = 'etcd-ts-e2e-'): string {
   return d;
 }
 
-/** A port nobody listens on right now (bound then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+/** Ports this process has handed out: the kernel may offer a just-released one again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nobody listens on right now (bound then released), never one this process has
+ * handed out before: a member's client and peer ports picked one after the other must differ.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = net.createServer();
+      s.on('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** A one-member cluster's configuration for startEtcd in this process, on free loopback ports. */

@@ -60,14 +60,19 @@ class Script {
     return json;
   }
 
-  /** A call that waits (Lock, Campaign): started now, answered later, or abandoned. */
+  /**
+   * A call that waits (Lock, Campaign): started now, answered later, or abandoned. Its
+   * answer takes its place in the script where it was started, so the order of the
+   * answers does not depend on which of two simultaneous replies arrives first.
+   */
   start(step: string, path: string, body: unknown): { answer: Promise<void>; abandon(): void } {
     const req = new StreamingRequest(this.url, path);
     req.endBody(body);
+    const slot = this.answers.push([step, { status: 0, contentType: undefined, body: 'no answer' }]) - 1;
     const answer = (async () => {
       const { status, headers } = await req.status;
       const text = (await req.next()) ?? '';
-      this.answers.push([step, { status, contentType: headers['content-type'], body: normalize(JSON.parse(text)) }]);
+      this.answers[slot] = [step, { status, contentType: headers['content-type'], body: normalize(JSON.parse(text)) }];
     })();
     return {
       answer,
