@@ -56,14 +56,19 @@ export class TlsConfigError extends Error {
  */
 export async function loadTls(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
   const ciphers = opensslCiphers(info.cipherSuites ?? []);
-  const checkClient = clientCheck(info);
+  const allowed = clientCheck(info);
+  const revoked = info.crlFile ? await revokedSerials(info.crlFile) : undefined;
   const context = await loadIdentity(info, dir, hosts);
   if (ciphers !== undefined) {
     context.server.ciphers = ciphers;
     context.client.ciphers = ciphers;
   }
-  if (info.crlFile) context.server.crl = toPemCrl(await readPem(info.crlFile, 'certificate revocation list'));
-  if (checkClient !== undefined) context.checkClient = checkClient;
+  if (revoked !== undefined || allowed !== undefined) {
+    context.checkClient = (cert) => {
+      if (revoked?.has(normalSerial(cert.serialNumber))) return `transport: certificate serial ${cert.serialNumber.toLowerCase()} revoked`;
+      return allowed?.(cert);
+    };
+  }
   return context;
 }
 
@@ -85,11 +90,27 @@ function clientCheck(info: TlsInfo): TlsContext['checkClient'] {
   return undefined;
 }
 
-/** OpenSSL takes PEM CRLs; etcd's CRL files are often DER (what `openssl ca -gencrl -outform DER` writes). */
-function toPemCrl(bytes: Buffer): Buffer {
-  if (bytes.includes('-----BEGIN X509 CRL-----')) return bytes;
-  const b64 = bytes.toString('base64').replace(/.{1,64}/g, '$&\n');
-  return Buffer.from(`-----BEGIN X509 CRL-----\n${b64}-----END X509 CRL-----\n`);
+/**
+ * The serial numbers a CRL revokes (DER or PEM), read once at start. Like etcd, only the
+ * serials count: an expired CRL still revokes (OpenSSL's own CRL check would refuse every
+ * certificate once the CRL's next-update time has passed).
+ */
+async function revokedSerials(file: string): Promise<Set<string>> {
+  const bytes = await readPem(file, 'certificate revocation list');
+  const form = bytes.includes('-----BEGIN X509 CRL-----') ? 'PEM' : 'DER';
+  const text = await new Promise<string>((resolve, reject) => {
+    const child = execFile('openssl', ['crl', '-inform', form, '-noout', '-text'], (err, stdout, stderr) => {
+      if (err) reject(new TlsConfigError(`cannot read certificate revocation list ${JSON.stringify(file)}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+    child.stdin?.end(bytes);
+  });
+  return new Set([...text.matchAll(/Serial Number: ([0-9A-Fa-f]+)/g)].map((m) => normalSerial(m[1]!)));
+}
+
+/** Hex serial without leading zeros, upper case: how Node and OpenSSL print it may differ. */
+function normalSerial(hex: string): string {
+  return hex.replace(/^0+(?=.)/, '').toUpperCase();
 }
 
 async function loadIdentity(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {

@@ -120,18 +120,21 @@ export function makePki(): TestPki {
   };
 }
 
-/** A DER CRL from the PKI's CA that revokes its client certificate (not the other one). */
-export function revokeClientCert(pki: TestPki): string {
+/**
+ * A DER CRL from the PKI's CA that revokes its client certificate (not the other one);
+ * `validSeconds` sets how long until its next update (etcd's fixtures carry long-expired CRLs).
+ */
+export function revokeClientCert(pki: TestPki, validSeconds = 2 * 86400): string {
   const conf = path.join(pki.dir, 'ca.cnf');
   writeFileSync(path.join(pki.dir, 'index.txt'), '');
   writeFileSync(path.join(pki.dir, 'crlnumber'), '01\n');
   writeFileSync(conf, [
     '[ca]', 'default_ca = test_ca', '[test_ca]', `database = ${path.join(pki.dir, 'index.txt')}`,
     `crlnumber = ${path.join(pki.dir, 'crlnumber')}`, `certificate = ${pki.ca}`, `private_key = ${path.join(pki.dir, 'ca-key.pem')}`,
-    'default_md = sha256', 'default_crl_days = 2', '',
+    'default_md = sha256', '',
   ].join('\n'));
   openssl(['ca', '-config', conf, '-revoke', pki.clientCert], pki.dir);
-  openssl(['ca', '-config', conf, '-gencrl', '-out', 'revoked.crl.pem'], pki.dir);
+  openssl(['ca', '-config', conf, '-gencrl', '-crlsec', String(validSeconds), '-out', 'revoked.crl.pem'], pki.dir);
   openssl(['crl', '-in', 'revoked.crl.pem', '-outform', 'DER', '-out', 'revoked.crl'], pki.dir);
   return path.join(pki.dir, 'revoked.crl');
 }

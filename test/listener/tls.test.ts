@@ -102,8 +102,9 @@ describe('serveClient over TLS', () => {
     expect((await range(tlsClient(url, pki.clientCert, pki.clientKey), 'after')).kvs.length).toBe(1);
   });
 
-  it('refuses a client certificate revoked by --client-crl-file (DER, as openssl writes it) and accepts the others', async () => {
-    const crl = revokeClientCert(pki);
+  it('refuses a client certificate revoked by --client-crl-file (DER, as openssl writes it) and accepts the others, also once the CRL has expired (as etcd)', async () => {
+    const crl = revokeClientCert(pki, 1);
+    await new Promise((r) => setTimeout(r, 2000)); // past the CRL's next update
     const ctx = await loadTls(
       { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, crlFile: crl },
       '/nonexistent',
