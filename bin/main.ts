@@ -4,6 +4,7 @@
 // that stops the start or the member, 0 after a requested shutdown.
 
 import { parseCommandLine } from '../src/server/config/index.js';
+import { runGateway } from './gateway.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
@@ -11,6 +12,7 @@ import { notify, notifyReady } from '../src/server/systemd.js';
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  if (argv[0] === 'gateway') return runGateway(argv.slice(1));
   const parsed = parseCommandLine(argv, env);
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);
