@@ -143,7 +143,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const clusterOptions = { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck };
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
   const memberClient = new MemberClient(server);
-  const gate = new AuthGate(server);
+  const gate = new AuthGate(server, { clientCertAuth: cfg.clientCertAuth });
   // One implementation per service, served over gRPC and over the JSON gateway alike.
   const services = {
     'etcdserverpb.KV': kvService(server, headers, gate),

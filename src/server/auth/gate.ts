@@ -10,15 +10,25 @@ import type { EtcdServer } from '../server.js';
 import { tokenIndex } from './simple-token.js';
 import type { AuthInfo, AuthStore } from './store.js';
 
-/** What the gate reads of a call: the metadata its token travels in. */
+/** What the gate reads of a call: the metadata its token travels in, and its TLS identity. */
 export interface CallCredentials {
   readonly metadata: CallMetadata;
+  /** the Common Name of the client's verified certificate, for calls over mutual TLS */
+  peerCommonName?(): string | undefined;
+}
+
+export interface AuthGateOptions {
+  /** --client-cert-auth: a call without a token runs as its certificate's Common Name */
+  readonly clientCertAuth: boolean;
 }
 
 export class AuthGate {
   private readonly auth: AuthStore;
 
-  constructor(private readonly server: EtcdServer) {
+  constructor(
+    private readonly server: EtcdServer,
+    private readonly opts: AuthGateOptions = { clientCertAuth: false },
+  ) {
     this.auth = server.auth;
   }
 
@@ -28,12 +38,17 @@ export class AuthGate {
 
   /**
    * Who the call runs as: undefined when auth is off or it carries no credentials. A
-   * token that is unknown, expired or malformed fails the call (etcd's AuthInfoFromCtx).
+   * token that is unknown, expired or malformed fails the call (etcd's AuthInfoFromCtx);
+   * with --client-cert-auth, a call without a token runs as the Common Name of its
+   * verified client certificate (etcd's AuthInfoFromTLS).
    */
   async caller(call: CallCredentials): Promise<AuthInfo | undefined> {
     if (!this.auth.enabled) return undefined;
     const token = first(call.metadata.get('token')) ?? first(call.metadata.get('authorization'));
-    if (token === undefined) return undefined;
+    if (token === undefined) {
+      const cn = this.opts.clientCertAuth ? call.peerCommonName?.() : undefined;
+      return cn === undefined ? undefined : { username: cn, revision: this.auth.revision };
+    }
     // the token names the raft index that created it: wait until this member applied it
     const index = tokenIndex(token);
     if (index === undefined || !(await this.server.waitApplied(index))) throw Errors.invalidAuthToken;

@@ -53,6 +53,8 @@ export interface UnaryCall<Req> {
   readonly request: Req;
   readonly metadata: CallMetadata;
   getPeer(): string;
+  /** the Common Name of the client's verified TLS certificate (gRPC over mutual TLS only) */
+  peerCommonName?(): string | undefined;
 }
 
 /** How a unary handler answers: an error (a status) or the response. */
@@ -135,6 +137,11 @@ export class ServerCall extends EventEmitter {
     stream.on('close', () => this.cancel(Code.CANCELLED, 'the client cancelled the call'));
     stream.on('drain', () => this.emit('drain'));
     if (method.requestStream) this.run();
+  }
+
+  /** The Common Name of the client's verified certificate (see AuthorityFixingConnection). */
+  peerCommonName(): string | undefined {
+    return (this.stream.session?.socket as { peerCommonName?: string } | undefined)?.peerCommonName;
   }
 
   getPeer(): string {

@@ -23,6 +23,7 @@
 import { Duplex } from 'node:stream';
 import type http2 from 'node:http2';
 import type net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { ConnectionInjector } from '../grpc/server.js';
 import { FirstRequestGuard } from './first-request.js';
 import {
@@ -658,6 +659,14 @@ export class AuthorityFixingConnection extends Duplex {
     socket.on('error', () => {});
     socket.on('close', () => this.destroy());
     socket.on('drain', () => this.onDrain?.());
+  }
+
+  /** The Common Name of the client's verified TLS certificate, if it has one. */
+  get peerCommonName(): string | undefined {
+    const s = this.socket;
+    if (!(s instanceof TLSSocket) || !s.authorized) return undefined;
+    const cn: unknown = s.getPeerCertificate().subject?.CN;
+    return typeof cn === 'string' && cn !== '' ? cn : undefined;
   }
 
   get remoteAddress(): string | undefined {
