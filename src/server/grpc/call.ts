@@ -139,7 +139,7 @@ export class ServerCall extends EventEmitter {
     if (method.requestStream) this.run();
   }
 
-  /** The Common Name of the client's verified certificate (see AuthorityFixingConnection). */
+  /** The Common Name of the client's verified certificate (set by the listener, see exposePeerCommonName). */
   peerCommonName(): string | undefined {
     return (this.stream.session?.socket as { peerCommonName?: string } | undefined)?.peerCommonName;
   }

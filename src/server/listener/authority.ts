@@ -661,14 +661,6 @@ export class AuthorityFixingConnection extends Duplex {
     socket.on('drain', () => this.onDrain?.());
   }
 
-  /** The Common Name of the client's verified TLS certificate, if it has one. */
-  get peerCommonName(): string | undefined {
-    const s = this.socket;
-    if (!(s instanceof TLSSocket) || !s.authorized) return undefined;
-    const cn: unknown = s.getPeerCertificate().subject?.CN;
-    return typeof cn === 'string' && cn !== '' ? cn : undefined;
-  }
-
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
   }
@@ -752,6 +744,23 @@ export function injectGrpcConnection(
   });
   session = injector.injectConnection(conn);
   exposePeerAddress(session, socket);
+  exposePeerCommonName(session, socket);
+}
+
+/**
+ * The Common Name of a verified client certificate, set on the session's socket wrapper
+ * (as exposePeerAddress sets the addresses) for calls to read: etcd authenticates a call
+ * without a token as that name.
+ */
+function exposePeerCommonName(session: http2.ServerHttp2Session | undefined, socket: net.Socket): void {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return;
+  const cn: unknown = socket.getPeerCertificate().subject?.CN;
+  if (typeof cn !== 'string' || cn === '') return;
+  try {
+    (session?.socket as unknown as Record<string, unknown> | undefined)!.peerCommonName = cn;
+  } catch {
+    // a session already gone: nobody will ask
+  }
 }
 
 /**
