@@ -216,13 +216,13 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: 
   const local = cfg.initialCluster.get(cfg.name);
   if (local === undefined) {
     const names = [...cfg.initialCluster.keys()].map((n) => `"${n}"`).join(', ');
-    throw new BootstrapError(`--initial-cluster has no member named "${cfg.name}" (it has ${names}); add it or fix --name`);
+    throw new BootstrapError(`couldn't find local name "${cfg.name}" in the initial cluster configuration (--initial-cluster has ${names}; add it or fix --name)`);
   }
   const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort();
   const listed = local.map(urlString).sort();
   if (advertised.join(',') !== listed.join(',')) {
     throw new BootstrapError(
-      `--initial-cluster has ${cfg.name}=${listed.join(',')} but --initial-advertise-peer-urls is ${advertised.join(',')}; make them match`,
+      `--initial-cluster has ${listed.map((u) => `${cfg.name}=${u}`).join(',')} but missing from --initial-advertise-peer-urls=${advertised.join(',')} (make them match)`,
     );
   }
   const members: Member[] = [...cfg.initialCluster].map(([name, urls]) => {

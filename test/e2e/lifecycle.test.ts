@@ -196,3 +196,17 @@ describe('bad input', () => {
     await stopMember(m);
   });
 });
+
+describe('configuration mistakes, worded as etcd words them', () => {
+  it('--name missing from --initial-cluster, and advertised peer URLs that differ from it', async () => {
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const other = `http://127.0.0.1:${await freePort()}`;
+    const noName = await startMember({ name: 'x', waitReady: false, args: ['--initial-cluster', `a=${peer}`] });
+    expect(await noName.exited).toBe(1);
+    // etcd-ts logs JSON (quotes escaped), etcd plain text
+    expect(noName.output()).toMatch(/couldn't find local name \\?"x\\?" in the initial cluster configuration/);
+    const mismatch = await startMember({ name: 'a', waitReady: false, args: ['--initial-cluster', `a=${peer}`, '--initial-advertise-peer-urls', other] });
+    expect(await mismatch.exited).toBe(1);
+    expect(mismatch.output()).toContain(`--initial-cluster has a=${peer} but missing from --initial-advertise-peer-urls=${other}`);
+  });
+});
