@@ -5,7 +5,8 @@
 // compact to the current revision".
 //
 //   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
-//                                 [--rounds 5] [--settle 5] [--node-options '--expose-gc']
+//                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
+//                                 [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
 //
 // The puts go as txns of 100 puts each (one raft entry, one revision per txn): a Node
 // client spends ~300 µs of CPU per call and would otherwise take most of the time budget
@@ -15,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +36,9 @@ const leaseCount = Number(arg('leases', '100000'));
 const rounds = Number(arg('rounds', '5'));
 const settleMs = Number(arg('settle', '5')) * 1000;
 const nodeOptions = arg('node-options', '');
-const PUTS_PER_TXN = 100;
+/** etcd-ts only: after each RSS reading, collect garbage in the member and log its heap figures here */
+const heapLog = arg('heap-log', '');
+const PUTS_PER_TXN = 10;
 const VALUE_BYTES = 256;
 
 const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
@@ -134,10 +137,12 @@ async function start(server: Server): Promise<Member> {
     '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
     '--log-level', 'warn',
   ];
+  const nodeArgs = nodeOptions.split(' ').filter(Boolean);
+  if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
   const proc =
     server === 'etcd'
       ? spawn('etcd', args, { stdio: 'ignore' })
-      : spawn(process.execPath, [...nodeOptions.split(' ').filter(Boolean), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore' });
+      : spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, HEAP_LOG: heapLog } });
   const addr = `127.0.0.1:${client}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -169,9 +174,19 @@ async function measure(server: Server): Promise<Map<string, number>> {
   const m = await start(server);
   const c = new Clients(m.addr);
   const pid = m.proc.pid!;
+  let loadStart = performance.now();
   const record = async (stage: string) => {
+    const loadSeconds = (performance.now() - loadStart) / 1000;
     out.set(stage, await settledRssMb(pid));
-    console.error(`${server.padEnd(7)} ${stage.padEnd(22)} ${out.get(stage)!.toFixed(0)} MB`);
+    console.error(`${server.padEnd(7)} ${stage.padEnd(22)} ${out.get(stage)!.toFixed(0)} MB  (load took ${loadSeconds.toFixed(1)} s)`);
+    if (heapLog && server === 'etcd-ts') {
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(out.get(stage)!) })}\n`);
+      m.proc.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 2000));
+      const after = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))!;
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(Number(after[1]) / 1024) })}\n`);
+    }
+    loadStart = performance.now();
   };
   try {
     await record('idle');
