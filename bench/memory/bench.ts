@@ -6,7 +6,7 @@
 //
 //   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
 //                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
-//                                 [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
+//                                 [--snapshot-count 10000] [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
 //
 // The puts go as txns of 100 puts each (one raft entry, one revision per txn): a Node
 // client spends ~300 µs of CPU per call and would otherwise take most of the time budget
@@ -39,6 +39,13 @@ const nodeOptions = arg('node-options', '');
 /** etcd-ts only: after each RSS reading, collect garbage in the member and log its heap figures here */
 const heapLog = arg('heap-log', '');
 const PUTS_PER_TXN = 10;
+/**
+ * Both servers keep the raft log since the last snapshot (plus 5000 entries) in memory.
+ * A txn of 10 puts is one entry, so etcd's default of 100 k entries would hold ten times
+ * the bytes a plain-put load does; scaled down by the same factor, the log holds what it
+ * would under 100 k plain puts.
+ */
+const snapshotCount = arg('snapshot-count', '10000');
 const VALUE_BYTES = 256;
 
 const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
@@ -136,6 +143,7 @@ async function start(server: Server): Promise<Member> {
     '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
     '--log-level', 'warn',
+    '--snapshot-count', snapshotCount,
   ];
   const nodeArgs = nodeOptions.split(' ').filter(Boolean);
   if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
