@@ -3,11 +3,11 @@
 // cleanly on SIGTERM/SIGINT. Exit codes as etcd: 2 for flag syntax, 1 for anything
 // that stops the start or the member, 0 after a requested shutdown.
 
+import v8 from 'node:v8';
 import { parseCommandLine } from '../src/server/config/index.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
-import v8 from 'node:v8';
 
 /**
  * How far V8 lets the old generation grow past what the last full GC left, in percent.
