@@ -3,11 +3,23 @@
 // cleanly on SIGTERM/SIGINT. Exit codes as etcd: 2 for flag syntax, 1 for anything
 // that stops the start or the member, 0 after a requested shutdown.
 
+import v8 from 'node:v8';
 import { parseCommandLine } from '../src/server/config/index.js';
 import { runGateway } from './gateway.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
+
+/**
+ * How far V8 lets the old generation grow past what the last full GC left, in percent.
+ * Left to itself V8 grows it up to 4× while the mutator is busy, and Node never runs the
+ * GC that would give it back once the load stops: after 100 k lease grants the member sat
+ * on ~200 MB of garbage (bench/memory). A fixed 1.2× keeps the member's RSS near what it
+ * holds live, for more frequent full GCs under load. Set per process, so only the command
+ * line does it; an embedding program keeps its own GC settings.
+ */
+const HEAP_GROWING_PERCENT = Number(process.env.ETCD_TS_HEAP_GROWING_PERCENT ?? 20);
+if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 

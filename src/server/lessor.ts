@@ -16,8 +16,12 @@ export interface Lease {
   remainingTtl: number;
   /** monotonic ms; Infinity while this member is not the primary */
   expiry: number;
-  /** keys attached at some point; stale ones are filtered against the store when read */
-  readonly keys: Set<string>;
+  /**
+   * Keys attached at some point (stale ones are filtered against the store when read);
+   * absent until the first attach: most leases in a large cluster hold a key or none,
+   * and an empty Set would double what each lease costs.
+   */
+  keys: Set<string> | undefined;
 }
 
 export interface LessorOptions {
@@ -81,7 +85,7 @@ export class Lessor {
       ttl: granted,
       remainingTtl: 0,
       expiry: this.primary ? this.opts.now() + granted * 1000 : Infinity,
-      keys: new Set(),
+      keys: undefined,
     };
     this.leases.set(id, lease);
     return lease;
@@ -92,7 +96,7 @@ export class Lessor {
     const l = this.leases.get(id);
     if (l === undefined) throw Errors.leaseNotFound;
     this.leases.delete(id);
-    return [...l.keys];
+    return l.keys ? [...l.keys] : [];
   }
 
   /** Forgets every lease (before restoring them from a replaced store). */
@@ -102,11 +106,26 @@ export class Lessor {
 
   /** Restores a lease read back from the store at startup. */
   restore(id: bigint, ttl: number, remainingTtl: number): void {
-    this.leases.set(id, { id, ttl, remainingTtl, expiry: Infinity, keys: new Set() });
+    this.leases.set(id, { id, ttl, remainingTtl, expiry: Infinity, keys: undefined });
   }
 
   attach(id: bigint, key: Buffer): void {
-    this.leases.get(id)?.keys.add(key.toString('latin1'));
+    const l = this.leases.get(id);
+    if (l !== undefined) (l.keys ??= new Set()).add(key.toString('latin1'));
+  }
+
+  /** Keys attached to the lease at some point (latin1 strings), possibly stale. */
+  attached(id: bigint): string[] {
+    const keys = this.leases.get(id)?.keys;
+    return keys ? [...keys] : [];
+  }
+
+  /** Drops a stale attachment (the key was deleted or re-put under another lease). */
+  detach(id: bigint, key: string): void {
+    const l = this.leases.get(id);
+    if (l?.keys === undefined) return;
+    l.keys.delete(key);
+    if (l.keys.size === 0) l.keys = undefined;
   }
 
   /** Leader-local renewal: returns the TTL granted again, or 0 for an unknown/expired lease. */

@@ -1202,14 +1202,12 @@ export class EtcdServer {
 
   /** Keys still attached to the lease; stale attachments are dropped on the way. */
   private async attachedKeys(id: bigint): Promise<Buffer[]> {
-    const lease = this.lessor.lookup(id);
-    if (!lease) return [];
     const out: Buffer[] = [];
-    for (const k of lease.keys) {
+    for (const k of this.lessor.attached(id)) {
       const key = Buffer.from(k, 'latin1');
       const r = await this.read((store) => store.range({ key }));
       if (r.kvs[0]?.lease === id) out.push(key);
-      else lease.keys.delete(k);
+      else this.lessor.detach(id, k);
     }
     return out.sort(Buffer.compare);
   }

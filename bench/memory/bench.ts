@@ -1,0 +1,241 @@
+// Memory side by side: real etcd 3.4.23 and etcd-ts (compiled bin/etcd-ts), one after the
+// other on free ports, driven by the same load, RSS read from /proc/<pid>/status after a
+// settle pause. Stages: idle; 100 k puts of distinct keys (256-byte random values); 100 k
+// leases (TTL one hour, so none expires); then rounds of "overwrite the same 100 k keys,
+// compact to the current revision".
+//
+//   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
+//                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
+//                                 [--snapshot-count 10000] [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
+//
+// The puts go as txns of 10 puts each (one raft entry, one revision per txn): a Node
+// client spends ~300 µs of CPU per call, and 600 k single puts per server would take most
+// of the time budget on this 2-core machine. Leases cannot be batched and go one grant per call, 256 in flight.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+type Server = 'etcd' | 'etcd-ts';
+const servers = arg('servers', 'etcd,etcd-ts').split(',') as Server[];
+const keyCount = Number(arg('keys', '100000'));
+const leaseCount = Number(arg('leases', '100000'));
+const rounds = Number(arg('rounds', '5'));
+const settleMs = Number(arg('settle', '5')) * 1000;
+const nodeOptions = arg('node-options', '');
+/** etcd-ts only: after each RSS reading, collect garbage in the member and log its heap figures here */
+const heapLog = arg('heap-log', '');
+const PUTS_PER_TXN = 10;
+/**
+ * Both servers keep the raft log since the last snapshot (plus 5000 entries) in memory.
+ * A txn of 10 puts is one entry, so etcd's default of 100 k entries would hold ten times
+ * the bytes a plain-put load does; scaled down by the same factor, the log holds what it
+ * would under 100 k plain puts.
+ */
+const snapshotCount = arg('snapshot-count', '10000');
+const VALUE_BYTES = 256;
+
+const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
+  includeDirs: [path.join(repoRoot, 'proto')],
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: true,
+});
+const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: object) => grpc.Client>;
+};
+type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+function call<T>(client: grpc.Client, method: string, req: object): Promise<T> {
+  const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
+  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** A few connections, so one HTTP/2 connection's flow control is not what limits the load. */
+class Clients {
+  readonly kv: grpc.Client[];
+  readonly lease: grpc.Client[];
+  constructor(addr: string, conns = 4) {
+    const creds = grpc.credentials.createInsecure();
+    // a distinct option per channel keeps grpc-js from sharing one subchannel among them
+    this.kv = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.KV!(addr, creds, { 'bench.conn': i }));
+    this.lease = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.Lease!(addr, creds, { 'bench.conn': i }));
+  }
+  close(): void {
+    for (const c of [...this.kv, ...this.lease]) c.close();
+  }
+}
+
+/** Runs task(0..n-1) with `inflight` of them outstanding at a time. */
+async function pool(n: number, inflight: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(inflight, n) }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+}
+
+const keyOf = (i: number) => Buffer.from(`bench/${String(i).padStart(8, '0')}`);
+
+/** Writes every key once (random values, so neither store can compress them away); returns the last revision. */
+async function putAll(c: Clients): Promise<number> {
+  let rev = 0;
+  const txns = Math.ceil(keyCount / PUTS_PER_TXN);
+  await pool(txns, 16, async (t) => {
+    const success = [];
+    for (let i = t * PUTS_PER_TXN; i < Math.min(keyCount, (t + 1) * PUTS_PER_TXN); i++) {
+      success.push({ request_put: { key: keyOf(i), value: randomBytes(VALUE_BYTES) } });
+    }
+    const r = await call<{ header: { revision: string } }>(c.kv[t % c.kv.length]!, 'Txn', { compare: [], success, failure: [] });
+    rev = Math.max(rev, Number(r.header.revision));
+  });
+  return rev;
+}
+
+async function grantAll(c: Clients): Promise<void> {
+  await pool(leaseCount, 256, async (i) => {
+    await call(c.lease[i % c.lease.length]!, 'LeaseGrant', { TTL: 3600, ID: 0 });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Member {
+  proc: ChildProcess;
+  addr: string;
+  dir: string;
+}
+
+async function start(server: Server): Promise<Member> {
+  const dir = mkdtempSync(path.join(repoRoot, '.bench-mem-'));
+  const client = await freePort();
+  const peer = await freePort();
+  const args = [
+    '--name', 'm0',
+    '--data-dir', path.join(dir, 'm0'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
+    '--log-level', 'warn',
+    '--snapshot-count', snapshotCount,
+  ];
+  const nodeArgs = nodeOptions.split(' ').filter(Boolean);
+  if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
+  const proc =
+    server === 'etcd'
+      ? spawn('etcd', args, { stdio: 'ignore' })
+      : spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, HEAP_LOG: heapLog } });
+  const addr = `127.0.0.1:${client}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
+      return { proc, addr, dir };
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${server} did not become healthy`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function stop(m: Member): Promise<void> {
+  m.proc.kill('SIGKILL');
+  await new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  rmSync(m.dir, { recursive: true, force: true });
+}
+
+async function settledRssMb(pid: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+async function measure(server: Server): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const m = await start(server);
+  const c = new Clients(m.addr);
+  const pid = m.proc.pid!;
+  let loadStart = performance.now();
+  const record = async (stage: string) => {
+    const loadSeconds = (performance.now() - loadStart) / 1000;
+    out.set(stage, await settledRssMb(pid));
+    console.error(`${server.padEnd(7)} ${stage.padEnd(22)} ${out.get(stage)!.toFixed(0)} MB  (load took ${loadSeconds.toFixed(1)} s)`);
+    if (heapLog && server === 'etcd-ts') {
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(out.get(stage)!) })}\n`);
+      m.proc.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 2000));
+      const after = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))!;
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(Number(after[1]) / 1024) })}\n`);
+    }
+    loadStart = performance.now();
+  };
+  try {
+    await record('idle');
+    await putAll(c);
+    await record(`+${keyCount / 1000}k keys`);
+    await grantAll(c);
+    await record(`+${leaseCount / 1000}k leases`);
+    for (let r = 1; r <= rounds; r++) {
+      const rev = await putAll(c);
+      await call(c.kv[0]!, 'Compact', { revision: rev, physical: true });
+      await record(`overwrite+compact #${r}`);
+    }
+  } finally {
+    c.close();
+    await stop(m);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const results = new Map<Server, Map<string, number>>();
+  for (const s of servers) results.set(s, await measure(s));
+  const stages = [...results.values().next().value!.keys()];
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`\nRSS in MB after a ${settleMs / 1000} s settle; ${os.cpus().length} cores, load average ${load}`);
+  console.log(`${'stage'.padEnd(22)} ${servers.map((s) => s.padStart(8)).join(' ')}${servers.length === 2 ? '    ratio' : ''}`);
+  for (const stage of stages) {
+    const vals = servers.map((s) => results.get(s)!.get(stage)!);
+    const ratio = vals.length === 2 ? `  ${(vals[1]! / vals[0]!).toFixed(2).padStart(7)}` : '';
+    console.log(`${stage.padEnd(22)} ${vals.map((v) => v.toFixed(0).padStart(8)).join(' ')}${ratio}`);
+  }
+  for (const s of servers) {
+    const r = results.get(s)!;
+    const perKeys = r.get(`+${keyCount / 1000}k keys`)! - r.get('idle')!;
+    const perLeases = r.get(`+${leaseCount / 1000}k leases`)! - r.get(`+${keyCount / 1000}k keys`)!;
+    const scale = (n: number) => 100_000 / n;
+    console.log(`${s}: ${(perKeys * scale(keyCount)).toFixed(0)} MB per 100k keys, ${(perLeases * scale(leaseCount)).toFixed(0)} MB per 100k leases`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
