@@ -16,9 +16,10 @@ import { notify, notifyReady } from '../src/server/systemd.js';
  * GC that would give it back once the load stops: after 100 k lease grants the member sat
  * on ~200 MB of garbage (bench/memory). A fixed 1.2× keeps the member's RSS near what it
  * holds live, for more frequent full GCs under load. Set per process, so only the command
- * line does it; an embedding program keeps its own GC settings.
+ * line does it; an embedding program keeps its own GC settings. ETCDTS_HEAP_GROWING_PERCENT
+ * overrides it (0: V8's own); not ETCD_*, which is etcd's flag namespace.
  */
-const HEAP_GROWING_PERCENT = Number(process.env.ETCD_TS_HEAP_GROWING_PERCENT ?? 20);
+const HEAP_GROWING_PERCENT = Number(process.env.ETCDTS_HEAP_GROWING_PERCENT ?? 20);
 if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
