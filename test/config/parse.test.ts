@@ -350,6 +350,24 @@ describe('accepted but not implemented', () => {
       '--enable-pprof is accepted for compatibility but not implemented by etcd-ts; it has no effect',
     ]);
   });
+  it('names every other flag etcd-ts ignores, never dropping one silently', () => {
+    const r = parseCommandLine(
+      [
+        '--unsafe-no-fsync', '--initial-election-tick-advance=false',
+        '--grpc-keepalive-min-time=1s', '--grpc-keepalive-interval=1m', '--grpc-keepalive-timeout=1s', '--host-whitelist=a.example',
+        '--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m', '--experimental-compaction-batch-limit=10',
+        '--experimental-peer-skip-client-san-verification', '--experimental-warning-apply-duration=1s',
+      ],
+      {},
+    );
+    if (r.kind !== 'config') throw new Error('expected config');
+    const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
+    expect(named).toEqual([
+      '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time', '--grpc-keepalive-interval',
+      '--grpc-keepalive-timeout', '--host-whitelist', '--experimental-initial-corrupt-check', '--experimental-corrupt-check-time',
+      '--experimental-compaction-batch-limit', '--experimental-peer-skip-client-san-verification', '--experimental-warning-apply-duration',
+    ]);
+  });
   it('--enable-v2 is implemented: no warning', () => {
     const r = parseCommandLine(['--enable-v2'], {});
     expect(r.kind === 'config' && r.warnings).toEqual([]);

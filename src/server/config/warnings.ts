@@ -25,7 +25,19 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   // The backend is LevelDB, not bbolt: there is no freelist to choose.
   flag('experimental-backend-bbolt-freelist-type', c.experimentalBackendBboltFreelistType !== 'array');
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
-  if (c.unsafeNoFsync) w.push('--unsafe-no-fsync is set: writes are acknowledged before they reach the disk and a crash can lose them');
+  // etcd-ts always fsyncs: this one is ignored, never honoured.
+  flag('unsafe-no-fsync', c.unsafeNoFsync);
+  flag('discovery-srv', c.discoverySrv !== '');
+  flag('initial-election-tick-advance', !c.initialElectionTickAdvance);
+  flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
+  flag('grpc-keepalive-interval', c.grpcKeepaliveInterval !== 2 * 3_600_000);
+  flag('grpc-keepalive-timeout', c.grpcKeepaliveTimeout !== 20_000);
+  flag('host-whitelist', c.hostWhitelist.some((h) => h !== '*'));
+  flag('experimental-initial-corrupt-check', c.experimentalInitialCorruptCheck);
+  flag('experimental-corrupt-check-time', c.experimentalCorruptCheckTime !== 0);
+  flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
+  flag('experimental-peer-skip-client-san-verification', c.experimentalPeerSkipClientSanVerification);
+  flag('experimental-warning-apply-duration', c.experimentalWarningApplyDuration !== 100);
   for (const u of c.listenClientUrls) {
     if (u.protocol === 'http:' && c.certFile !== '' && c.keyFile !== '') {
       w.push(`scheme is HTTP while key and cert files are present; ignoring key and cert files (client-url ${u.protocol}//${u.host})`);
