@@ -17,10 +17,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../free-port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -110,17 +110,6 @@ async function putAll(c: Clients): Promise<number> {
 async function grantAll(c: Clients): Promise<void> {
   await pool(leaseCount, 256, async (i) => {
     await call(c.lease[i % c.lease.length]!, 'LeaseGrant', { TTL: 3600, ID: 0 });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/server/listener/h2.js';
-import { type TestPki, makePki, read } from '../listener/helpers.js';
+import { type TestPki, frame, makePki, read } from '../listener/helpers.js';
 import { type Member, cleanup, ctl, freePort, startMember, tempDir } from './harness.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -20,14 +20,6 @@ const PING = 0x6;
 const GOAWAY = 0x7;
 const UNKNOWN_TYPE = 0xfa;
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, payload]);
-}
 
 interface Frame {
   type: number;

@@ -18,13 +18,13 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
-import { decodeMessage, encodeMessage, MessageType, type Message } from '../../src/raftpb/index.js';
+import { decodeMessage, MessageType, type Message } from '../../src/raftpb/index.js';
 import { EtcdClient } from './client.js';
 import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster, startSlot, statusOf } from './cluster-harness.js';
 import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
+import { snapshotBody } from '../transport/helpers.js';
 
 const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100'];
 /** the member that catches up through a snapshot, behind the recording proxy */
@@ -87,16 +87,6 @@ function messageOf(body: Buffer): Message {
   return decodeMessage(body.subarray(4, 4 + body.readUInt32BE(0)));
 }
 
-/** A snapshot POST body as etcd-ts's sender frames it (see src/server/transport/snapshot.ts). */
-function snapshotBody(m: Message, store: Buffer): Buffer {
-  const head = Buffer.from(encodeMessage(m));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(head.length);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64BE(BigInt(store.length));
-  const before = Buffer.concat([len, head, size, store]);
-  return Buffer.concat([before, createHash('sha256').update(before).digest()]);
-}
 
 /** The bytes of an empty store, the real store format: what a forged snapshot would put in place of the data. */
 async function emptyStore(): Promise<Buffer> {

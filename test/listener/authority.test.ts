@@ -23,19 +23,11 @@ import {
 import { ConnectionError, ErrorCode } from '../../src/server/listener/h2.js';
 import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
-import { captureLogger, makePki, type TestPki } from './helpers.js';
+import { captureLogger, frame, makePki, type TestPki } from './helpers.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, payload]);
-}
 
 interface ParsedFrame {
   type: number;

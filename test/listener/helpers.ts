@@ -142,3 +142,13 @@ export function revokeClientCert(pki: TestPki, validSeconds = 2 * 86400): string
 export function read(file: string): Buffer {
   return readFileSync(file);
 }
+
+/** One raw HTTP/2 frame: 9-byte header (length, type, flags, stream) and the payload. */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(streamId, 5);
+  return Buffer.concat([h, payload]);
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Shared pieces for the transport tests: a raft stand-in that records what the transport
 // hands it, transports served on 127.0.0.1 through the real peer listener, a logger whose
 // lines can be read, and a throwaway PKI made with the openssl CLI.
@@ -5,7 +6,7 @@
 import { makePki as makeListenerPki } from '../listener/helpers.js';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { EntryType, MessageType, type Message } from '../../src/raftpb/index.js';
+import { EntryType, MessageType, encodeMessage, type Message } from '../../src/raftpb/index.js';
 import { servePeer, type Listener } from '../../src/server/listener/index.js';
 import type { Member } from '../../src/server/membership.js';
 import type { TlsContext } from '../../src/server/tls.js';
@@ -156,4 +157,15 @@ export interface TestPki {
 export function makePki(): TestPki {
   const p = makeListenerPki();
   return { dir: p.dir, ca: p.ca, cert: p.serverCert, key: p.serverKey, rogueCert: p.rogueCert, rogueKey: p.rogueKey };
+}
+
+/** The body the leader POSTs: u32 length, MsgSnap, u64 store size, the store, SHA-256 of all before. */
+export function snapshotBody(m: Message, store: Buffer): Buffer {
+  const head = Buffer.from(encodeMessage(m));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(head.length);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64BE(BigInt(store.length));
+  const before = Buffer.concat([len, head, size, store]);
+  return Buffer.concat([before, createHash('sha256').update(before).digest()]);
 }

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeMessage, MessageType, type Message, type Snapshot } from '../../src/raftpb/index.js';
+import { MessageType, type Message, type Snapshot } from '../../src/raftpb/index.js';
 import { SnapshotRefused, type SnapshotHooks } from '../../src/server/transport/index.js';
-import { connectAll, hasLine, startNode, stopNode, waitFor, type Node } from './helpers.js';
+import { connectAll, hasLine, snapshotBody, startNode, stopNode, waitFor, type Node } from './helpers.js';
 
 const L = 0x1n; // leader
 const F = 0x2n; // follower
@@ -58,16 +58,6 @@ async function recordingFollower(): Promise<{ node: Node; got: Array<{ m: Messag
   return { node, got };
 }
 
-/** The body the leader POSTs: u32 length, MsgSnap, u64 store size, the store, SHA-256 of all before. */
-function snapshotBody(m: Message, store: Buffer): Buffer {
-  const head = Buffer.from(encodeMessage(m));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(head.length);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64BE(BigInt(store.length));
-  const before = Buffer.concat([len, head, size, store]);
-  return Buffer.concat([before, createHash('sha256').update(before).digest()]);
-}
 
 function postSnapshot(f: Node, body: Buffer): Promise<Response> {
   return fetch(`${f.url}/raft/snapshot`, {
