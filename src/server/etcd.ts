@@ -269,7 +269,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     for (const l of clientListeners) {
       log.info(
         { address: l.url },
-        l.url.startsWith('https') ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
+        /^(https|unixs):/.test(l.url) ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
       );
     }
     log.info({ 'local-member-id': idHex(server.memberId) }, 'ready to serve client requests');

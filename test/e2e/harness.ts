@@ -88,6 +88,8 @@ export interface StartOptions {
   waitReady?: boolean;
   /** which server to run (default: E2E_BINARY's choice); 'etcd' is the installed etcd 3.4 */
   binary?: 'etcd' | 'etcd-ts';
+  /** working directory of the process (unix:// URLs name socket files relative to it) */
+  cwd?: string;
 }
 
 export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary): { cmd: string; argv: string[] } {
@@ -112,7 +114,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     '--initial-cluster', `${name}=${peerUrl}`,
   ];
   const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary);
-  const proc = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

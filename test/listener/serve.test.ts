@@ -143,7 +143,8 @@ describe('serveClient over plain TCP', () => {
     const { logger } = captureLogger();
     const server = new GrpcServer({ maxRequestBytes: 1024 });
     cleanups.push(() => server.forceShutdown());
-    await expect(serveClient(new URL('unix://foo:1'), undefined, server, hello, logger)).rejects.toThrow(/unsupported scheme "unix"/);
+    await expect(serveClient(new URL('ftp://foo:1'), undefined, server, hello, logger)).rejects.toThrow(/unsupported scheme "ftp"/);
+    await expect(serveClient(new URL('unixs://s:1'), undefined, server, hello, logger)).rejects.toThrow(/is unixs but no TLS certificate/);
     await expect(serveClient(new URL('http://127.0.0.1'), undefined, server, hello, logger)).rejects.toThrow(/has no port/);
     await expect(serveClient(new URL('https://127.0.0.1:0'), undefined, server, hello, logger)).rejects.toThrow(/no TLS certificate/);
   });

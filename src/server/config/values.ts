@@ -134,6 +134,14 @@ export function parseEtcdUrl(raw: string): Parsed<URL> {
   }
 }
 
+/**
+ * The socket file a unix:// or unixs:// URL names: its host and port as written, relative
+ * to the working directory (`unix://etcd.unix:1` is the file `etcd.unix:1`), as etcd has it.
+ */
+export function unixSocketPath(u: URL): string {
+  return u.host;
+}
+
 /** The port of an etcd URL, with the scheme's default when the URL leaves it out. */
 export function urlPort(u: URL): number {
   if (u.port !== '') return Number(u.port);

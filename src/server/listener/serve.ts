@@ -2,6 +2,7 @@
 // as etcd does with cmux: every accepted connection is classified once (by ALPN under TLS,
 // else by its first bytes) and handed whole to the gRPC server (src/server/grpc) or to Node's HTTP/1.1 server.
 
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -9,6 +10,7 @@ import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
 import { injectGrpcConnection } from './authority.js';
 import { sniffProtocol } from './sniff.js';
+import { unixSocketPath } from '../config/values.js';
 import type { GrpcServer } from '../grpc/server.js';
 
 export interface Listener {
@@ -92,23 +94,40 @@ interface ServeParams {
   opts: ServeOptions;
 }
 
-/** Where the host and port of a listen URL bind, IPv6 brackets removed. */
-export function bindAddress(url: URL): { host: string; port: number } {
+/**
+ * Where a listen URL binds: a TCP host and port (IPv6 brackets removed), or, for etcd's
+ * unix:// and unixs:// URLs, a socket file named by the URL's host and port as written
+ * (`unix://etcd.unix:1` listens on the file `etcd.unix:1` in the working directory, as
+ * etcd does).
+ */
+export type BindAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export function bindAddress(url: URL): BindAddress {
+  if (url.protocol === 'unix:' || url.protocol === 'unixs:') {
+    const path = unixSocketPath(url);
+    if (path === '') throw new Error(`listen URL ${url.href} names no socket file`);
+    return { kind: 'unix', path };
+  }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`listen URL ${url.href} has unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))} (use http or https)`);
+    throw new Error(`listen URL ${url.href} has unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))} (use http, https, unix or unixs)`);
   }
   if (url.port === '') {
     throw new Error(`listen URL ${url.href} has no port`);
   }
-  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) };
+  return { kind: 'tcp', host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) };
+}
+
+/** unixs:// is TLS over a unix socket, as https:// is over TCP. */
+function isSecure(url: URL): boolean {
+  return url.protocol === 'https:' || url.protocol === 'unixs:';
 }
 
 async function serve(p: ServeParams): Promise<Listener> {
   const { url, logger } = p;
-  const { host, port } = bindAddress(url);
-  const secure = url.protocol === 'https:';
+  const bind = bindAddress(url);
+  const secure = isSecure(url);
   if (secure && p.tls === undefined) {
-    throw new Error(`listen URL ${url.href} is https but no TLS certificate is configured (--cert-file/--key-file or --auto-tls)`);
+    throw new Error(`listen URL ${url.href} is ${url.protocol.replace(/:$/, '')} but no TLS certificate is configured (--cert-file/--key-file or --auto-tls)`);
   }
   if (!secure && p.tls !== undefined) {
     logger.warn({ [`${p.role}-url`]: `${url.protocol}//${url.host}` }, 'scheme is HTTP while key and cert files are present; ignoring key and cert files');
@@ -252,23 +271,26 @@ async function serve(p: ServeParams): Promise<Listener> {
     });
   }
 
+  // etcd removes a socket file left by an earlier run before binding it.
+  if (bind.kind === 'unix') await rm(bind.path, { force: true });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port }, () => {
+      const onListening = (): void => {
         server.removeListener('error', reject);
         resolve();
-      });
+      };
+      if (bind.kind === 'unix') server.listen({ path: bind.path }, onListening);
+      else server.listen({ host: bind.host, port: bind.port }, onListening);
     });
   } catch (err) {
     injector?.destroy();
-    throw listenError(host, port, err as NodeJS.ErrnoException);
+    throw listenError(bind, err as NodeJS.ErrnoException);
   }
   server.on('error', (err) => logger.error({ error: err.message }, 'listener error'));
 
-  const bound = server.address() as net.AddressInfo;
-  const boundUrl = `${url.protocol}//${url.hostname}:${bound.port}`;
-  const address = `${url.hostname}:${bound.port}`;
+  const address = bind.kind === 'unix' ? bind.path : `${url.hostname}:${(server.address() as net.AddressInfo).port}`;
+  const boundUrl = `${url.protocol}//${address}`;
   // "serving client traffic ..." is left to the caller: etcd prints it once the member is
   // ready, not when the port is bound.
   if (p.role === 'peer') {
@@ -304,13 +326,14 @@ function clientCertError(socket: tls.TLSSocket): string {
 }
 
 /** Go's wording for bind failures, which is what etcd prints. */
-function listenError(host: string, port: number, err: NodeJS.ErrnoException): Error {
+function listenError(bind: BindAddress, err: NodeJS.ErrnoException): Error {
   const reasons: Record<string, string> = {
     EADDRINUSE: 'address already in use',
     EACCES: 'permission denied',
     EADDRNOTAVAIL: 'cannot assign requested address',
+    ENOENT: 'no such file or directory',
   };
   const reason = err.code !== undefined ? reasons[err.code] : undefined;
-  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Error(`listen tcp ${where}: ${reason !== undefined ? `bind: ${reason}` : err.message}`, { cause: err });
+  const where = bind.kind === 'unix' ? `unix ${bind.path}` : `tcp ${net.isIPv6(bind.host) ? `[${bind.host}]` : bind.host}:${bind.port}`;
+  return new Error(`listen ${where}: ${reason !== undefined ? `bind: ${reason}` : err.message}`, { cause: err });
 }

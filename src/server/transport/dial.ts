@@ -1,10 +1,11 @@
-// Opens one HTTP request to a peer URL: plain for http://, TLS with this member's peer
-// identity for https://. Every request gets its own connection (no agent pooling), so a
-// long-lived stream never shares a socket with anything else.
+// Opens one HTTP request to a peer URL: plain for http:// and unix://, TLS with this
+// member's peer identity for https:// and unixs://. Every request gets its own connection
+// (no agent pooling), so a long-lived stream never shares a socket with anything else.
 
 import http from 'node:http';
 import https from 'node:https';
 import type { TlsContext } from '../tls.js';
+import { unixSocketPath } from '../config/values.js';
 
 export function peerRequest(
   peerUrl: string,
@@ -14,17 +15,14 @@ export function peerRequest(
   tls: TlsContext | undefined,
 ): http.ClientRequest {
   const u = new URL(peerUrl);
-  const base = {
-    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port),
-    path,
-    method,
-    headers,
-    agent: false as const,
-  };
+  const where =
+    u.protocol === 'unix:' || u.protocol === 'unixs:'
+      ? { socketPath: unixSocketPath(u) }
+      : { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port) };
+  const base = { ...where, path, method, headers, agent: false as const };
   let req: http.ClientRequest;
-  if (u.protocol === 'https:') req = https.request({ ...(tls?.client ?? {}), ...base });
-  else if (u.protocol === 'http:') req = http.request(base);
+  if (u.protocol === 'https:' || u.protocol === 'unixs:') req = https.request({ ...(tls?.client ?? {}), ...base });
+  else if (u.protocol === 'http:' || u.protocol === 'unix:') req = http.request(base);
   else throw new Error(`peer URL ${peerUrl} has unsupported scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}`);
   req.on('socket', (s) => s.setNoDelay(true));
   return req;
