@@ -1,5 +1,5 @@
 // Keeps the member's Prometheus gauges current: state that changes on every request is
-// sampled once a second rather than updated on the hot path.
+// sampled once a second rather than updated on the hot path; leadership as it changes.
 
 import { ETCD_API_VERSION } from './api/maintenance.js';
 import { majorMinor } from './cluster-version.js';
@@ -68,5 +68,14 @@ export function observeServer(
   sample();
   const timer = setInterval(sample, SAMPLE_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  // Who leads is what monitoring asks first after a restart or a failover: sampled the
+  // moment it changes, not up to a second later.
+  const stopWatchingLeader = server.onLeaderChange(() => {
+    metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
+    metrics.isLeader.set(server.isLeader ? 1 : 0);
+  });
+  return () => {
+    clearInterval(timer);
+    stopWatchingLeader();
+  };
 }

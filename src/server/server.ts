@@ -750,12 +750,13 @@ export class EtcdServer {
   private onSoftState(lead: bigint, role: RaftRole): void {
     const wasLeader = this.isLeader;
     const previousLead = this.lead;
+    // Role first: leader-change listeners ask isLeader.
+    this.role = role;
     if (lead !== this.lead) {
       if (lead !== 0n) this.leaderChanges++;
       this.lead = lead;
       for (const fn of this.leaderListeners) fn();
     }
-    this.role = role;
     if (role === 'leader' && !wasLeader) {
       // Leases get a fresh deadline under a new leader (etcd: Promote with the election timeout).
       this.lessor.promote(this.config.electionMs);

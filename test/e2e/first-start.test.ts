@@ -9,7 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type ClusterPlan, clientUrl, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, stopMember } from './harness.js';
+import { type Member, cleanup, ctl, freePort, stopMember } from './harness.js';
 
 afterAll(cleanup);
 
@@ -55,6 +55,37 @@ describe('a failed first start', () => {
     }
     const list = await ctl(clientUrl(s3), ['member', 'list']);
     for (const s of plan.slots) expect(list).toContain(`, started, ${s.name}, `);
+    await Promise.all(members.map((m) => stopMember(m)));
+  });
+
+  it('recovers from a taken peer port, a taken metrics port and a bad peer certificate path', async () => {
+    const plan = await planCluster(3, 'fp');
+    const [s1, s2, s3] = plan.slots as [ClusterPlan['slots'][0], ClusterPlan['slots'][0], ClusterPlan['slots'][0]];
+    const metricsPort = await freePort();
+    const metricsArgs = ['--listen-metrics-urls', `http://127.0.0.1:${metricsPort}`];
+
+    // 1: its peer port is taken by another program
+    const peerSquatter = await occupy(s1.peerPort);
+    const m1 = await failsToStart(plan, 0);
+    expect(m1.output()).toContain('address already in use');
+    // 2: the port of its --listen-metrics-urls is taken
+    const metricsSquatter = await occupy(metricsPort);
+    const m2 = await failsToStart(plan, 1, metricsArgs);
+    expect(m2.output()).toContain('address already in use');
+    // 3: a typo in --peer-cert-file
+    const m3 = await failsToStart(plan, 2, ['--peer-cert-file', '/nonexistent/peer.pem', '--peer-key-file', '/nonexistent/peer-key.pem']);
+    expect(m3.output()).toMatch(/nonexistent\/peer/);
+
+    await new Promise<void>((resolve) => peerSquatter.close(() => resolve()));
+    await new Promise<void>((resolve) => metricsSquatter.close(() => resolve()));
+    const members = await Promise.all([startSlot(plan, s1), startSlot(plan, s2, { args: metricsArgs }), startSlot(plan, s3)]);
+    await ctl(clientUrl(s2), ['put', 'after-failed-start', 'ok']);
+    for (const s of plan.slots) {
+      expect(await ctl(clientUrl(s), ['get', 'after-failed-start', '--print-value-only', '--consistency=l'])).toBe('ok\n');
+    }
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const text = await metrics.text();
+    expect(text).toContain('etcd_server_has_leader 1');
     await Promise.all(members.map((m) => stopMember(m)));
   });
 });
