@@ -30,6 +30,7 @@ import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts, SnapshotData } from './server.js';
+import { moveLegacyStore } from './import/legacy-store.js';
 import { V2Store } from './v2store/index.js';
 
 /** A refusal to start that names what is wrong and what to do. */
@@ -41,8 +42,10 @@ export interface DataDirLayout {
   memberDir: string;
   walDir: string;
   snapDir: string;
-  /** the LevelDB holding the keys (where etcd keeps its bbolt file, member/snap/db) */
+  /** etcd-ts's LevelDB store of keys, leases and auth (member/leveldb) */
   dbDir: string;
+  /** etcd's bbolt file (member/snap/db): imported from, never the live store */
+  boltPath: string;
 }
 
 export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): DataDirLayout {
@@ -52,7 +55,8 @@ export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): Data
     memberDir,
     walDir: cfg.walDir !== '' ? cfg.walDir : path.join(memberDir, 'wal'),
     snapDir,
-    dbDir: path.join(snapDir, 'db'),
+    dbDir: path.join(memberDir, 'leveldb'),
+    boltPath: path.join(snapDir, 'db'),
   };
 }
 
@@ -127,6 +131,7 @@ export async function bootstrap(
   const haveWal = WAL.exists(layout.walDir);
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
+  await moveLegacyStore(layout.boltPath, layout.dbDir, log);
   await restoreInterruptedSwap(layout.dbDir);
   const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   let store = await openStore();
