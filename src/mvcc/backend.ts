@@ -25,6 +25,8 @@ export const Bucket = {
   authUsers: 0x75,
   /** `authRoles`: role name -> authpb.Role */
   authRoles: 0x72,
+  /** `alarm`: etcdserverpb.AlarmMember -> empty */
+  alarm: 0x41,
 } as const;
 export type BucketName = keyof typeof Bucket;
 
@@ -35,6 +37,7 @@ export const BUCKET_NAMES: Record<number, string> = {
   0x61: 'auth',
   0x75: 'authUsers',
   0x72: 'authRoles',
+  0x41: 'alarm',
 };
 
 export const MetaKey = {

@@ -621,6 +621,24 @@ export class MvccStore {
     return out;
   }
 
+  // ---- alarms: etcd's `alarm` bucket, one empty record per active alarm ----
+
+  putAlarmRecord(key: Uint8Array): void {
+    this.backend.put('alarm', key, EMPTY);
+  }
+
+  deleteAlarmRecord(key: Uint8Array): void {
+    this.backend.del('alarm', key);
+  }
+
+  /** Keys of the stored alarm records (call when opening, before applying anything). */
+  async alarmRecords(): Promise<Buffer[]> {
+    this.checkOpen();
+    const out: Buffer[] = [];
+    for await (const k of this.backend.db.keys({ gte: Buffer.of(Bucket.alarm), lt: Buffer.of(Bucket.alarm + 1) })) out.push(k.subarray(1));
+    return out;
+  }
+
   // ---- integrity, size, maintenance ----
 
   /** CRC-32C of every stored record except the consistent index (etcd's Maintenance.Hash). */

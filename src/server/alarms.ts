@@ -1,6 +1,7 @@
 // Active alarms (NOSPACE, CORRUPT), raised and disarmed through raft so that every
 // member agrees. While NOSPACE is active, writes that need space are refused.
 
+import { Reader, WireType, Writer } from '../raftpb/wire.js';
 import { idHex } from './ids.js';
 
 export const AlarmType: Record<number, string> = { 0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT' };
@@ -10,6 +11,27 @@ export const ALARM_CORRUPT = 2;
 export interface AlarmMember {
   readonly memberId: bigint;
   readonly alarm: number;
+}
+
+/** etcdserverpb.AlarmMember{MemberID=1, Alarm=2}: the key of an alarm's record in the store's `alarm` bucket, as etcd's. */
+export function encodeAlarmKey(a: AlarmMember): Buffer {
+  const w = new Writer(16);
+  if (a.memberId !== 0n) w.tag(1, WireType.Varint).uint64(a.memberId);
+  if (a.alarm !== 0) w.tag(2, WireType.Varint).uint53(a.alarm);
+  return Buffer.from(w.finish());
+}
+
+export function decodeAlarmKey(b: Uint8Array): AlarmMember {
+  const r = new Reader(b);
+  let memberId = 0n;
+  let alarm = 0;
+  while (!r.done()) {
+    const [f, wt] = r.tag();
+    if (f === 1) memberId = r.uint64();
+    else if (f === 2) alarm = r.uint53();
+    else r.skip(wt);
+  }
+  return { memberId, alarm };
 }
 
 export class AlarmStore {
@@ -50,5 +72,14 @@ export class AlarmStore {
   restore(s: ReadonlyArray<{ memberId: string; alarm: number }>): void {
     this.active.clear();
     for (const a of s) this.activate(BigInt('0x' + a.memberId), a.alarm);
+  }
+
+  /** Replaces the active alarms with the store's `alarm` records (a data dir whose snapshot is etcd's). */
+  restoreFromRecords(keys: readonly Uint8Array[]): void {
+    this.active.clear();
+    for (const k of keys) {
+      const a = decodeAlarmKey(k);
+      this.activate(a.memberId, a.alarm);
+    }
   }
 }

@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { MvccStore, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../mvcc/index.js';
-import { AlarmType, type AlarmStore } from './alarms.js';
+import { AlarmType, type AlarmStore, encodeAlarmKey } from './alarms.js';
 import { type PbTxnRequest, deleteRangeFromPb, putFromPb, txnFromPb } from './convert.js';
 import { Errors } from './errors.js';
 import { idHex } from './ids.js';
@@ -184,12 +184,16 @@ export class RequestApplier {
   private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
     const memberId = toBigInt(a.memberID, true);
     const name = AlarmType[a.alarm] ?? a.alarm;
+    // the store keeps the active alarms as etcd's `alarm` bucket does, so a bbolt
+    // snapshot of it carries them
     if (a.action === 1) {
       if (this.t.alarms.activate(memberId, a.alarm)) this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
+      this.t.store().putAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
       return [{ memberId, alarm: a.alarm }];
     }
     if (a.action === 2) {
       if (!this.t.alarms.deactivate(memberId, a.alarm)) return [];
+      this.t.store().deleteAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
       this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
       return [{ memberId, alarm: a.alarm }];
     }

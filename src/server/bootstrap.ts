@@ -19,7 +19,7 @@ import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
 import { urlString } from './config/values.js';
 import { MvccStore } from '../mvcc/index.js';
-import { Snapshotter, WAL, type WalOptions, validSnapshotEntries } from '../wal/index.js';
+import { Snapshotter, WAL, type WalOptions, snapName, validSnapshotEntries } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
@@ -29,7 +29,10 @@ import { readAuthState } from './auth/store.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
-import type { ServerParts, SnapshotData } from './server.js';
+import type { ServerParts } from './server.js';
+import { importBoltDb } from './import/bolt-import.js';
+import { moveLegacyStore } from './import/legacy-store.js';
+import { readSnapshotState } from './import/snapshot-data.js';
 import { V2Store } from './v2store/index.js';
 
 /** A refusal to start that names what is wrong and what to do. */
@@ -41,8 +44,10 @@ export interface DataDirLayout {
   memberDir: string;
   walDir: string;
   snapDir: string;
-  /** the LevelDB holding the keys (where etcd keeps its bbolt file, member/snap/db) */
+  /** etcd-ts's LevelDB store of keys, leases and auth (member/leveldb) */
   dbDir: string;
+  /** etcd's bbolt file (member/snap/db): imported from, never the live store */
+  boltPath: string;
 }
 
 export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): DataDirLayout {
@@ -52,7 +57,8 @@ export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): Data
     memberDir,
     walDir: cfg.walDir !== '' ? cfg.walDir : path.join(memberDir, 'wal'),
     snapDir,
-    dbDir: path.join(snapDir, 'db'),
+    dbDir: path.join(memberDir, 'leveldb'),
+    boltPath: path.join(snapDir, 'db'),
   };
 }
 
@@ -127,6 +133,8 @@ export async function bootstrap(
   const haveWal = WAL.exists(layout.walDir);
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
+  await moveLegacyStore(layout.boltPath, layout.dbDir, log);
+  await importBoltDb(layout.boltPath, layout.dbDir, log);
   await restoreInterruptedSwap(layout.dbDir);
   const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   let store = await openStore();
@@ -145,6 +153,7 @@ export async function bootstrap(
     for (const name of await removeReceivedDbs(layout.snapDir)) {
       log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
     }
+    if (r.alarmsInStore) r.alarms.restoreFromRecords(await store.alarmRecords());
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
     for (const [id, record] of await store.leaseRecords()) {
       const rec = decodeLeaseRecord(record);
@@ -201,6 +210,8 @@ interface MemberStart {
   v2store: V2Store;
   snapshotIndex: number;
   confState: ConfState;
+  /** the snapshot is etcd's, which leaves the active alarms to the store's `alarm` bucket */
+  alarmsInStore?: boolean;
 }
 
 /** etcd's checkDuplicateURL: one peer URL under two names (or twice under one). */
@@ -409,13 +420,17 @@ async function restartMember(
     const membership = new Membership(clusterId, memberId, logVersionSet(log));
     const alarms = new AlarmStore();
     const v2store = new V2Store();
+    let alarmsInStore = false;
     if (snapshot) {
       raftStorage.applySnapshot(snapshot);
-      const data = JSON.parse(Buffer.from(snapshot.data).toString('utf8')) as SnapshotData;
+      const { index, term } = snapshot.metadata;
+      const data = readSnapshotState(snapshot.data, path.join(layout.snapDir, snapName(term, index)));
       membership.restore(data.membership);
-      alarms.restore(data.alarms);
+      if (data.alarms !== undefined) alarms.restore(data.alarms);
+      else alarmsInStore = true;
       // snapshots from before the v2 store was kept in them: the WAL after them rebuilds what it can
       if (data.v2store !== undefined) v2store.recover(data.v2store);
+      if (data.format === 'etcd') log.info({ 'snapshot-index': index, members: data.membership.members.length }, "recovered membership and the v2 store from etcd's snapshot");
     }
     const { hardState, entries } = cfg.forceNewCluster
       ? await forceNewCluster(cfg, memberId, wal, snapshot?.metadata.confState ?? emptyConfState, contents.entries, contents.hardState, log)
@@ -449,6 +464,7 @@ async function restartMember(
       v2store,
       snapshotIndex,
       confState: snapshot?.metadata.confState ?? emptyConfState,
+      alarmsInStore,
     };
   } catch (err) {
     await wal.close();

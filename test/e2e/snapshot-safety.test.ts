@@ -178,7 +178,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
 
     await stopMember(members[F]!, 'SIGKILL');
     const oldStore = path.join(tempDir(), 'db-before-snapshot');
-    cpSync(path.join(plan.slots[F]!.dataDir, 'member', 'snap', 'db'), oldStore, { recursive: true });
+    cpSync(path.join(plan.slots[F]!.dataDir, 'member', 'leveldb'), oldStore, { recursive: true });
     // more than the 5000 entries a leader keeps behind its snapshot, so F needs one
     const leader = members[await leaderIndex(members.slice(0, F))]!;
     const client = new EtcdClient(leader.clientUrl);
@@ -202,8 +202,9 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const snapDir = path.join(plan.slots[F]!.dataDir, 'member', 'snap');
     const newest = readdirSync(snapDir).filter((n) => n.endsWith('.snap')).sort().at(-1)!;
     expect(parseInt(newest.slice(17, 33), 16)).toBe(index);
-    renameSync(path.join(snapDir, 'db'), path.join(snapDir, `${hex16(BigInt(index))}.snap.db`));
-    cpSync(oldStore, path.join(snapDir, 'db'), { recursive: true });
+    const liveStore = path.join(plan.slots[F]!.dataDir, 'member', 'leveldb');
+    renameSync(liveStore, path.join(snapDir, `${hex16(BigInt(index))}.snap.db`));
+    cpSync(oldStore, liveStore, { recursive: true });
     members[F] = await startF();
     expect(await get(members[F]!.clientUrl, 'bulk/05999')).toBe('v5999\n');
     await converged();
@@ -302,7 +303,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     }
     expect(receivedStores(members[F]!)).toEqual([]);
     expect(logLines(members[F]!, 'removed a received snapshot store that raft never accepted')).toHaveLength(2);
-    expect(existsSync(path.join(snapDir, 'db'))).toBe(true);
+    expect(existsSync(path.join(plan.slots[F]!.dataDir, 'member', 'leveldb'))).toBe(true);
     expect(await converged()).toBe(before);
     await Promise.all(members.map((m) => stopMember(m)));
   }, 120_000);

@@ -1,0 +1,3 @@
+// go.etcd.io/bbolt 1.3's file format: read etcd's databases and snapshots, write them.
+export { BoltFormatError } from './errors.js';
+export { BoltFile } from './reader.js';

@@ -1,0 +1,47 @@
+// Building a store directory from records streamed bucket by bucket (an import of
+// etcd's bbolt db): written in bounded batches, so memory does not grow with the data,
+// and on disk when it resolves.
+
+import { mkdir, readdir } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import { type BucketName, bucketKey } from './backend.js';
+
+const BATCH_RECORDS = 4096;
+
+export interface BuildOptions {
+  /** called after each batch lands, with the number of batches so far (progress, fault injection in tests) */
+  onBatch?: (batches: number) => void;
+}
+
+/**
+ * Writes `records` into a new store at `dir`, which must be missing or empty. A failure
+ * leaves a directory that is not a store to open: the caller builds at a temporary path
+ * and renames it into place only once this resolves.
+ */
+export async function buildStore(
+  dir: string,
+  records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>,
+  opts: BuildOptions = {},
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if ((await readdir(dir)).length > 0) throw new Error(`mvcc: ${dir} is not empty`);
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  try {
+    let batch = db.batch();
+    let batches = 0;
+    for await (const [bucket, key, value] of records) {
+      batch.put(bucketKey(bucket, key), value);
+      if (batch.length >= BATCH_RECORDS) {
+        await batch.write();
+        batch = db.batch();
+        opts.onBatch?.(++batches);
+      }
+    }
+    // synced: LevelDB syncs the tables it wrote, this syncs its log, so the whole store is on disk
+    await batch.write({ sync: true });
+    opts.onBatch?.(++batches);
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,89 @@
+// In-place migration: real etcd 3.4.23 members (one, then a cluster of three) with data,
+// leases and a compaction are stopped, and etcd-ts starts on the same --data-dir with the
+// same flags. It reads etcd's bbolt db, its .snap files (the v2 store with membership and
+// the cluster version) and its WAL (v2 publish and cluster-version requests included),
+// and serves the same member and cluster IDs, revision and hashkv, and the leases.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ClusterPlan, clientUrl, eventually, flagsFor, planCluster, startSlot } from './cluster-harness.js';
+import { type Member, cleanup, ctl, startMember, stopMember } from './harness.js';
+
+afterAll(cleanup);
+
+/** A low --snapshot-count: etcd writes .snap files, and the WAL goes on past them. */
+const ETCD_FLAGS = ['--snapshot-count', '25'];
+
+function startEtcdSlot(plan: ClusterPlan, i: number): Promise<Member> {
+  const s = plan.slots[i]!;
+  return startMember({ name: s.name, dataDir: s.dataDir, clientPort: s.clientPort, peerPort: s.peerPort, bare: true, binary: 'etcd', args: [...flagsFor(plan, s), ...ETCD_FLAGS] });
+}
+
+interface Seen {
+  members: string;
+  ids: string;
+  hashkv: string;
+  leases: string;
+}
+
+async function seen(ep: string): Promise<Seen> {
+  const status = (JSON.parse(await ctl(ep, ['endpoint', 'status', '-w', 'json'])) as Array<{ Status: { header: { cluster_id: number; member_id: number } } }>)[0]!.Status.header;
+  const h = (JSON.parse(await ctl(ep, ['endpoint', 'hashkv', '-w', 'json'])) as Array<{ HashKV: { header: { revision: number }; hash: number; compact_revision: number } }>)[0]!.HashKV;
+  return {
+    members: (await ctl(ep, ['member', 'list'])).split('\n').sort().join('\n'),
+    ids: `${BigInt(status.cluster_id).toString(16)}/${BigInt(status.member_id).toString(16)}`,
+    hashkv: `${h.hash}@${h.header.revision}/${h.compact_revision}`,
+    leases: (await ctl(ep, ['lease', 'list'])).split('\n').sort().join('\n'),
+  };
+}
+
+async function history(ep: string): Promise<string> {
+  for (let i = 0; i < 60; i++) await ctl(ep, ['put', `m/${i % 17}`, `v${i}`]);
+  await ctl(ep, ['del', 'm/3']);
+  const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep, ['lease', 'grant', '600']))![1]!;
+  await ctl(ep, ['put', 'm/leased', 'x', `--lease=${lease}`]);
+  await ctl(ep, ['compact', '30']);
+  await ctl(ep, ['put', 'm/last', 'etcd']);
+  return lease;
+}
+
+describe('etcd-ts started on a stopped etcd 3.4.23 member\'s data dir', () => {
+  it('one member: same IDs, revision, hashkv and leases; carries on writing, also after a restart', async () => {
+    const plan = await planCluster(1, 'mig');
+    const etcd = await startEtcdSlot(plan, 0);
+    const lease = await history(etcd.clientUrl);
+    const before = await seen(etcd.clientUrl);
+    await stopMember(etcd);
+
+    let m = await startSlot(plan, plan.slots[0]!);
+    expect(await seen(m.clientUrl)).toEqual(before);
+    expect(m.output()).toContain("recovered membership and the v2 store from etcd's snapshot");
+    const ttl = await ctl(m.clientUrl, ['lease', 'timetolive', lease, '--keys']);
+    expect(ttl).toMatch(/granted with TTL\(600s\), remaining\(\d+s\), attached keys\(\[m\/leased\]\)/);
+    await ctl(m.clientUrl, ['put', 'm/after', 'etcd-ts']);
+    await stopMember(m);
+    m = await startSlot(plan, plan.slots[0]!);
+    expect(await ctl(m.clientUrl, ['get', 'm/after', '--print-value-only'])).toBe('etcd-ts\n');
+    expect(await ctl(m.clientUrl, ['get', 'm/last', '--print-value-only'])).toBe('etcd\n');
+    await stopMember(m);
+  }, 120_000);
+
+  it('a three-member cluster, all stopped and all started as etcd-ts: same IDs, revision, hashkv; carries on writing', async () => {
+    const plan = await planCluster(3, 'mig3');
+    const etcds = await Promise.all([0, 1, 2].map((i) => startEtcdSlot(plan, i)));
+    await history(clientUrl(plan.slots[0]!));
+    const before = await eventually(async () => {
+      const all = await Promise.all(plan.slots.map((s) => seen(clientUrl(s))));
+      expect(new Set(all.map((v) => v.hashkv)).size).toBe(1);
+      return all;
+    });
+    await Promise.all(etcds.map((e) => stopMember(e)));
+
+    const members = await Promise.all(plan.slots.map((s) => startSlot(plan, s)));
+    for (let i = 0; i < 3; i++) expect(await seen(clientUrl(plan.slots[i]!))).toEqual(before[i]);
+    await ctl(clientUrl(plan.slots[2]!), ['put', 'm/after', 'cluster']);
+    for (const s of plan.slots) {
+      await eventually(async () => expect(await ctl(clientUrl(s), ['get', 'm/after', '--print-value-only', '--consistency=s'])).toBe('cluster\n'));
+    }
+    await Promise.all(members.map((m) => stopMember(m)));
+  }, 180_000);
+});

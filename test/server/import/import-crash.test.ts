@@ -1,0 +1,69 @@
+// The import of etcd's bbolt db is all or nothing: killed while it streams records into
+// the temporary store, or once that store is complete but before it is renamed into
+// place, the next start finds no store, imports again from scratch and serves exactly
+// what real etcd served.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EtcdClient } from '../../e2e/client.js';
+import { type ClusterPlan, planCluster, startSlot } from '../../e2e/cluster-harness.js';
+import { cleanup, ctl, etcdctl, startMember, stopMember, tempDir } from '../../e2e/harness.js';
+
+afterAll(cleanup);
+
+const CHILD = fileURLToPath(new URL('./import-crash-child.ts', import.meta.url));
+
+function importKilledAt(boltPath: string, dbDir: string, at: string): Promise<string | number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, boltPath, dbDir, at], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(signal ?? code));
+  });
+}
+
+async function hashkv(ep: string): Promise<{ hash: number; revision: number }> {
+  const h = (JSON.parse(await ctl(ep, ['endpoint', 'hashkv', '-w', 'json'])) as Array<{ HashKV: { header: { revision: number }; hash: number } }>)[0]!.HashKV;
+  return { hash: h.hash, revision: h.header.revision };
+}
+
+describe('importing a bbolt db, killed part way', () => {
+  it('leaves no store behind; the next start imports again and serves the whole backup', async () => {
+    // a backup of real etcd with more records than one import batch
+    const etcd = await startMember({ name: 'big', binary: 'etcd' });
+    const client = new EtcdClient(etcd.clientUrl);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < 9000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `value-${i}`);
+    }));
+    client.close();
+    const reference = await hashkv(etcd.clientUrl);
+    const backup = path.join(tempDir(), 'big.db');
+    await ctl(etcd.clientUrl, ['snapshot', 'save', backup]);
+    await stopMember(etcd);
+
+    const plan: ClusterPlan = await planCluster(1, 'crash');
+    const s = plan.slots[0]!;
+    const r = await etcdctl('127.0.0.1:1', ['snapshot', 'restore', backup, '--name', s.name, '--data-dir', s.dataDir,
+      '--initial-cluster', plan.initialCluster, '--initial-cluster-token', plan.token, '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const member = path.join(s.dataDir, 'member');
+    const boltPath = path.join(member, 'snap', 'db');
+    const dbDir = path.join(member, 'leveldb');
+
+    for (const at of ['batch:1', 'rename']) {
+      expect(await importKilledAt(boltPath, dbDir, at), at).toBe('SIGKILL');
+      expect(existsSync(path.join(member, 'leveldb.import')), at).toBe(true);
+      expect(existsSync(dbDir), at).toBe(false);
+    }
+
+    const m = await startSlot(plan, s);
+    expect(m.output()).toContain("importing etcd's bbolt db");
+    expect(await hashkv(m.clientUrl)).toEqual(reference);
+    expect(JSON.parse(await ctl(m.clientUrl, ['get', 'bulk/', '--prefix', '--limit=1', '-w', 'json']))).toMatchObject({ count: 9000 });
+    expect(existsSync(path.join(member, 'leveldb.import'))).toBe(false);
+    await stopMember(m);
+  }, 180_000);
+});
