@@ -66,8 +66,3 @@ export function alarmRecord(a: AlarmMember): BucketRecord {
   }
   return [Buffer.from(parts), Buffer.alloc(0)];
 }
-
-/** Records sorted by key, as a bucket must be written. */
-export function sortRecords(records: BucketRecord[]): BucketRecord[] {
-  return records.sort((a, b) => Buffer.compare(a[0], b[0]));
-}
