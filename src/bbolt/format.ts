@@ -32,8 +32,6 @@ export const VERSION = 2;
 export const NO_FREELIST = 0xffffffffffffffffn;
 /** The page count field cannot hold 0xFFFF or more freelist ids: the real count moves to the first u64. */
 export const FREELIST_COUNT_OVERFLOW = 0xffff;
-/** node.go refuses to write a page of 0xFFFF elements or more (count is a u16). */
-export const MAX_ELEMENTS_PER_PAGE = 0xfffe;
 
 /** bbolt's Put limits (bucket.go MaxKeySize, MaxValueSize). */
 export const MAX_KEY_SIZE = 32768;

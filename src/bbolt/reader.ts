@@ -104,6 +104,34 @@ export class BoltFile {
     }
   }
 
+  /**
+   * bbolt's tx.Check for what a reader can see: every page below the high-water mark is
+   * a meta page, the freelist, free, or reached exactly once from the root. A damaged
+   * count or child pointer can hide a subtree from entries() without breaking any page
+   * on the way; this full walk finds it. Reads every page once.
+   */
+  async check(): Promise<void> {
+    const seen = new Map<bigint, string>();
+    const mark = (id: bigint, overflow: number, what: string): void => {
+      for (let i = 0n; i <= BigInt(overflow); i++) {
+        const prior = seen.get(id + i);
+        if (prior !== undefined) failAt(this.pages.file, id + i)(`is both ${prior} and ${what}`);
+        seen.set(id + i, what);
+      }
+    };
+    const buckets = [{ name: 'root bucket', root: { kind: 'page', id: this.meta.root } as BucketRoot }].concat(
+      this.buckets.map((b) => ({ name: `bucket ${JSON.stringify(b.name.toString())}`, root: b.root })),
+    );
+    for (const b of buckets) for await (const _ of walk(this.pages, b.root, b.name, (id, overflow) => mark(id, overflow, b.name)));
+    if (this.meta.freelist === NO_FREELIST) return; // free pages are not recorded: nothing to compare
+    const freelist = await this.pages.page(this.meta.freelist, PageFlag.freelist, 'freelist');
+    mark(this.meta.freelist, readPageHeader(freelist).overflow, 'the freelist');
+    for (const id of freeIds(freelist, failAt(this.pages.file, this.meta.freelist))) mark(id, 0, 'free');
+    for (let id = 2n; id < this.meta.pgid; id++) {
+      if (!seen.has(id)) failAt(this.pages.file, id)('is neither reachable nor free (a lost subtree?)');
+    }
+  }
+
   async close(): Promise<void> {
     await this.fh.close();
   }
@@ -149,6 +177,11 @@ async function readMeta(fh: FileHandle, path: string, size: number): Promise<Met
 async function checkFreelist(pages: PageReader, id: bigint): Promise<void> {
   const page = await pages.page(id, PageFlag.freelist, 'freelist');
   const fail = failAt(pages.file, id);
+  for (const free of freeIds(page, fail)) if (free < 2n || free >= pages.highWater) fail(`free page id ${free} outside [2, ${pages.highWater})`);
+}
+
+/** The page ids a freelist page lists (its count moves to the first u64 at 0xFFFF). */
+function freeIds(page: Buffer, fail: Fail): bigint[] {
   let count = readPageHeader(page).count;
   let at = PAGE_HEADER_SIZE;
   if (count === FREELIST_COUNT_OVERFLOW) {
@@ -158,10 +191,7 @@ async function checkFreelist(pages: PageReader, id: bigint): Promise<void> {
     at += 8;
   }
   if (at + count * 8 > page.length) fail(`freelist of ${count} ids runs past its ${page.length} bytes`);
-  for (let i = 0; i < count; i++) {
-    const free = page.readBigUInt64LE(at + i * 8);
-    if (free < 2n || free >= pages.highWater) fail(`free page id ${free} outside [2, ${pages.highWater})`);
-  }
+  return Array.from({ length: count }, (_, i) => page.readBigUInt64LE(at + i * 8));
 }
 
 function bucketRoot(elem: LeafElement, page: bigint, fail: Fail): BucketRoot {
@@ -178,7 +208,7 @@ function bucketRoot(elem: LeafElement, page: bigint, fail: Fail): BucketRoot {
  * when reached. A page reached twice (a cycle, or two parents) is an error, so a damaged
  * file cannot make this loop forever.
  */
-async function* walk(pages: PageReader, root: BucketRoot, what: string): AsyncGenerator<Located> {
+async function* walk(pages: PageReader, root: BucketRoot, what: string, onPage?: (id: bigint, overflow: number) => void): AsyncGenerator<Located> {
   if (root.kind === 'inline') {
     const fail = failAt(pages.file, root.holder);
     const h = readPageHeader(root.page);
@@ -194,6 +224,7 @@ async function* walk(pages: PageReader, root: BucketRoot, what: string): AsyncGe
     visited.add(id);
     const page = await pages.node(id, `${what} ${from}`);
     const h = readPageHeader(page);
+    onPage?.(id, h.overflow);
     const fail = failAt(pages.file, id);
     checkElementTable(page, h.count, fail);
     const branch = h.flags === PageFlag.branch;

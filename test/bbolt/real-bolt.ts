@@ -57,10 +57,11 @@ export async function boltDump(file: string): Promise<string> {
   return stdout;
 }
 
-/** The same listing as boltDump, read by etcd-ts's reader. */
+/** The same listing as boltDump, read by etcd-ts's reader after its check(). */
 export async function ourDump(file: string): Promise<string> {
   const f = await BoltFile.open(file);
   try {
+    await f.check();
     const lines: string[] = [];
     for (const name of f.bucketNames()) {
       lines.push(`B ${name.toString('hex')}`);

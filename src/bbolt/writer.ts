@@ -1,0 +1,125 @@
+// Writes a bbolt 1.3 file in one streaming pass from buckets and keys that arrive in
+// order: leaf pages as keys arrive, branch pages above them as nodes fill, small
+// buckets inline in the root bucket as bbolt keeps them, then an empty freelist and
+// the two meta pages. Memory holds one node per tree level, not the data.
+
+import { open as openFile, rm } from 'node:fs/promises';
+import {
+  BUCKET_HEADER_SIZE,
+  BUCKET_LEAF_FLAG,
+  DEFAULT_PAGE_SIZE,
+  encodeMeta,
+  MAX_KEY_SIZE,
+  MAX_VALUE_SIZE,
+  PAGE_HEADER_SIZE,
+  PageFlag,
+  writePageHeader,
+} from './format.js';
+import { PageSink } from './page-sink.js';
+import { type Element, encodeNode, nodeSize, TreeBuilder } from './tree-builder.js';
+
+export interface BucketSource {
+  name: Buffer;
+  /** key/value pairs in strictly increasing key order */
+  entries: AsyncIterable<[key: Buffer, value: Buffer]>;
+}
+
+export interface WriteOptions {
+  /** default 4096, what etcd gets on Linux */
+  pageSize?: number;
+  /** how full a split leaves a node; etcd's defrag copies with 0.9 */
+  fillPercent?: number;
+}
+
+export interface WriteResult {
+  /** bytes in the file: every page up to the high-water mark */
+  size: number;
+  /** keys written over all buckets */
+  keys: number;
+}
+
+/** The transaction id both meta pages carry, as tx.WriteTo copies one meta into both. */
+const TXID = 1n;
+
+/**
+ * Writes `buckets` (in strictly increasing name order) to a new bbolt file at `path`.
+ * Bad input (unsorted or empty keys, oversized keys or values) throws an Error naming
+ * the bucket and key; the partial file is removed then.
+ */
+export async function writeBolt(path: string, buckets: AsyncIterable<BucketSource>, opts: WriteOptions = {}): Promise<WriteResult> {
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
+  // bbolt clamps the fill percent to [0.1, 1.0].
+  const fill = Math.min(1, Math.max(0.1, opts.fillPercent ?? 0.9));
+  const fh = await openFile(path, 'wx');
+  try {
+    const sink = new PageSink(fh, pageSize);
+    const root = new TreeBuilder(sink, fill);
+    let prevName: Buffer | undefined;
+    let keys = 0;
+    for await (const b of buckets) {
+      checkKey(b.name, prevName, 'bucket name', 'the root bucket');
+      prevName = b.name;
+      const { value, count } = await writeBucket(sink, b, fill);
+      keys += count;
+      await root.add(b.name, value, BUCKET_LEAF_FLAG);
+    }
+    const rootId = await root.finish();
+    const empty = Buffer.alloc(pageSize);
+    writePageHeader(empty, { id: 0n, flags: PageFlag.freelist, count: 0, overflow: 0 });
+    const freelist = await sink.append(empty);
+    await sink.flush();
+    const highWater = sink.highWater;
+    const metas = Buffer.alloc(2 * pageSize);
+    for (const id of [0, 1]) {
+      writePageHeader(metas, { id: BigInt(id), flags: PageFlag.meta, count: 0, overflow: 0 }, id * pageSize);
+      encodeMeta({ pageSize, flags: 0, root: rootId, sequence: 0n, freelist, pgid: highWater, txid: TXID }, metas, id * pageSize + PAGE_HEADER_SIZE);
+    }
+    await fh.write(metas, 0, metas.length, 0);
+    await fh.sync();
+    await fh.close();
+    return { size: Number(highWater) * pageSize, keys };
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw err;
+  }
+}
+
+function checkKey(key: Buffer, prev: Buffer | undefined, what: string, where: string): void {
+  if (key.length === 0) throw new Error(`bbolt: empty ${what} in ${where} (bbolt requires a key)`);
+  if (key.length > MAX_KEY_SIZE) throw new Error(`bbolt: ${what} of ${key.length} bytes in ${where} exceeds bbolt's ${MAX_KEY_SIZE}`);
+  if (prev !== undefined && Buffer.compare(prev, key) >= 0) {
+    throw new Error(`bbolt: ${what} ${key.toString('hex')} in ${where} does not sort after ${prev.toString('hex')}`);
+  }
+}
+
+/**
+ * Writes one bucket's tree and returns its value in the root bucket: a header pointing
+ * at its root page, or, while it stays small enough (bucket.inlineable: a quarter page),
+ * the header followed by its single leaf page inline.
+ */
+async function writeBucket(sink: PageSink, b: BucketSource, fill: number): Promise<{ value: Buffer; count: number }> {
+  const where = `bucket ${JSON.stringify(b.name.toString())}`;
+  const maxInline = sink.pageSize / 4;
+  let inline: Element[] | undefined = [];
+  let tree: TreeBuilder | undefined;
+  let prev: Buffer | undefined;
+  let count = 0;
+  for await (const [key, value] of b.entries) {
+    checkKey(key, prev, 'key', where);
+    if (value.length > MAX_VALUE_SIZE) throw new Error(`bbolt: value of ${value.length} bytes for key ${key.toString('hex')} in ${where} exceeds bbolt's ${MAX_VALUE_SIZE}`);
+    prev = key;
+    count++;
+    if (inline !== undefined) {
+      inline.push({ key, value, flagsOrChild: 0 });
+      if (nodeSize(inline) <= maxInline) continue;
+      tree = new TreeBuilder(sink, fill);
+      for (const e of inline) await tree.add(e.key, e.value);
+      inline = undefined;
+    } else await tree!.add(key, value);
+  }
+  const header = Buffer.alloc(BUCKET_HEADER_SIZE);
+  if (inline !== undefined) return { value: Buffer.concat([header, encodeNode(inline, false)]), count };
+  header.writeBigUInt64LE(await tree!.finish(), 0);
+  return { value: header, count };
+}
