@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Bucket, MetaKey, bucketKey, type Backend, type BatchOp } from './backend.js';
 import { decodeKeyValue } from './codec.js';
 import { parseRevision, revisionBytes, writeUint64BE } from './revision.js';
+import type { MvccStats } from './stats.js';
 import type { TreeIndex } from './tree-index.js';
 
 /** Deletes per LevelDB batch (etcd's compactionBatchLimit). */
@@ -27,6 +28,7 @@ export class Compaction {
     private readonly backend: Backend,
     private readonly index: TreeIndex,
     private readonly logger: Logger | undefined,
+    private readonly stats: MvccStats,
   ) {}
 
   /** Drops from the index every revision compaction at `rev` removes (synchronous). */
@@ -75,6 +77,7 @@ export class Compaction {
         if (this.stopping) throw new StoreClosedError();
         if (ops.length > 0) await this.backend.write(ops, sizes);
         deleted += ops.length;
+        this.stats.compactedDbKeys += ops.length;
         await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {

@@ -154,7 +154,7 @@ export class MvccStore {
     let live = 0;
     index.forEach('', null, (ki) => void (ki.isLive() && live++));
     this.stats.keys = live;
-    this.compaction = new Compaction(backend, index, opts.logger);
+    this.compaction = new Compaction(backend, index, opts.logger, this.stats);
   }
 
   static async open(opts: MvccStoreOptions): Promise<MvccStore> {
@@ -707,6 +707,12 @@ export class MvccStore {
    */
   newWatchStream(sink: WatchSink): WatchStream {
     return this.watchable.newStream(sink);
+  }
+
+  /** Open streams, live and unsynced (slow) watchers, events sent: for etcd's watch metrics. */
+  watchStats(): { streams: number; watchers: number; slowWatchers: number; eventsSent: number } {
+    const s = this.watchable.stats;
+    return { streams: s.streams, watchers: s.watchers, slowWatchers: this.watchable.unsyncedWatchers, eventsSent: s.eventsSent };
   }
 
   /** Writes what was applied but not committed, stops compaction and closes LevelDB. */

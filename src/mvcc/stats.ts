@@ -14,4 +14,6 @@ export class MvccStats {
   putBytes = 0;
   /** keys that exist now (a gauge: set again when a store is opened) */
   keys = 0;
+  /** revisions physically removed from the backend by compactions */
+  compactedDbKeys = 0;
 }

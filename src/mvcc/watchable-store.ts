@@ -211,6 +211,7 @@ class Stream implements WatchStream {
     for (const w of [...this.watchers.values()]) this.store.remove(w);
     this.closed = true;
     this.progressPending = false;
+    this.store.streamClosed();
   }
 
   /** Sends one response; a throwing sink is treated as a dead receiver. */
@@ -226,7 +227,18 @@ class Stream implements WatchStream {
   }
 }
 
+/** What the watchers are doing, for etcd's etcd_debugging_mvcc_watch* metrics (read at scrape). */
+export class WatchStats {
+  /** open watch streams */
+  streams = 0;
+  /** live watchers on them */
+  watchers = 0;
+  /** events handed to watchers since start */
+  eventsSent = 0;
+}
+
 export class WatchableStore {
+  readonly stats = new WatchStats();
   private readonly synced = new WatcherGroup();
   private readonly unsynced = new Set<Watcher>();
   private readonly progressWaiting = new Set<Stream>();
@@ -238,7 +250,18 @@ export class WatchableStore {
   private detachedRev = 0;
 
   newStream(sink: WatchSink): WatchStream {
+    this.stats.streams++;
     return new Stream(this, sink);
+  }
+
+  /** Watchers catching up from history rather than hearing commits as they happen (etcd's slow watchers). */
+  get unsyncedWatchers(): number {
+    return this.unsynced.size;
+  }
+
+  /** A stream closed (once per stream). */
+  streamClosed(): void {
+    this.stats.streams--;
   }
 
   /**
@@ -262,6 +285,7 @@ export class WatchableStore {
   }
 
   add(w: Watcher): void {
+    this.stats.watchers++;
     if (!this.src) {
       // "from now" is after the closed store's revision (the one its created response
       // reports); the successor serves it from there, or reports it compacted
@@ -282,6 +306,7 @@ export class WatchableStore {
   remove(w: Watcher): void {
     if (w.removed) return;
     w.removed = true;
+    this.stats.watchers--;
     w.stream.watchers.delete(w.id);
     if (w.synced) this.synced.delete(w);
     else this.unsynced.delete(w);
@@ -370,6 +395,7 @@ export class WatchableStore {
         j++;
       }
       w.stream.send({ watchId: w.id, events: events.slice(i, j), revision });
+      this.stats.eventsSent += j - i;
       w.minRev = last + 1;
       i = j;
     }

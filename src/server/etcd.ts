@@ -150,7 +150,15 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'etcdserverpb.Watch': watchService(server, headers, gate, cfg.experimentalWatchProgressNotifyInterval),
     'etcdserverpb.Lease': leaseService(server, headers, gate),
     'etcdserverpb.Cluster': clusterService(server, headers, gate, clusterOptions),
-    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate, {
+      hash: (s) => metrics.hashDuration.observe(s),
+      hashKV: (s) => metrics.hashRevDuration.observe(s),
+      defragStarted: () => metrics.defragInflight.set(1),
+      defragEnded: (s) => {
+        metrics.defragInflight.set(0);
+        metrics.backendDefragDuration.observe(s);
+      },
+    }),
     'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
     'v3lockpb.Lock': lockService(server, headers, memberClient),
     'v3electionpb.Election': electionService(server, headers, memberClient),
@@ -173,7 +181,12 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     ],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
-  metrics.readMvccStats(() => server.store.stats);
+  metrics.readFrom({
+    mvcc: () => server.store.stats,
+    watch: () => server.store.watchStats(),
+    lease: () => server.lessor.stats,
+    leasesExpired: () => server.leasesExpired,
+  });
   const versionMonitor = new ClusterVersionMonitor({
     localId: b.memberId,
     serverVersion: ETCD_API_VERSION,
@@ -188,7 +201,12 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const clientListeners: Listener[] = [];
   const otherListeners: Listener[] = [];
-  const stopObserving = observeServer(metrics, server, (id) => transport.peerCounters(id));
+  const stopObserving = observeServer(
+    metrics,
+    server,
+    (id) => transport.peerCounters(id),
+    (id) => transport.activeSince(id) !== undefined,
+  );
   const compactor = cfg.autoCompaction
     ? new Compactor({
         policy:

@@ -54,7 +54,18 @@ export function decodeLeaseRecord(b: Uint8Array): { id: bigint; ttl: number; rem
   return { id, ttl, remainingTtl };
 }
 
+/** What the lessor has done since start, for etcd's etcd_debugging_lease_* metrics (read at scrape). */
+export class LessorStats {
+  /** grants applied */
+  granted = 0;
+  /** revokes applied (expired leases included) */
+  revoked = 0;
+  /** renewals this member granted as leader */
+  renewed = 0;
+}
+
 export class Lessor {
+  readonly stats = new LessorStats();
   private readonly leases = new Map<bigint, Lease>();
   private primary = false;
 
@@ -88,6 +99,7 @@ export class Lessor {
       keys: undefined,
     };
     this.leases.set(id, lease);
+    this.stats.granted++;
     return lease;
   }
 
@@ -96,6 +108,7 @@ export class Lessor {
     const l = this.leases.get(id);
     if (l === undefined) throw Errors.leaseNotFound;
     this.leases.delete(id);
+    this.stats.revoked++;
     return l.keys ? [...l.keys] : [];
   }
 
@@ -135,6 +148,7 @@ export class Lessor {
     if (l.expiry <= this.opts.now()) return 0;
     l.expiry = this.opts.now() + l.ttl * 1000;
     l.remainingTtl = 0;
+    this.stats.renewed++;
     return l.ttl;
   }
 

@@ -9,15 +9,18 @@ import type { EtcdServer } from './server.js';
 import type { PeerCounters } from './transport/index.js';
 
 const SAMPLE_MS = 1000;
+const NO_PEER_COUNTS: PeerCounters = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, heartbeatSendFailures: 0, receivedFailures: 0, disconnects: 0 };
 
 /**
  * Samples the member's state into `metrics` once a second until the returned function is
- * called; `peerCounters` gives the transport's byte and failure counts for a peer.
+ * called; `peerCounters` gives the transport's byte and failure counts for a peer,
+ * `peerActive` whether its streams are up.
  */
 export function observeServer(
   metrics: Metrics,
   server: EtcdServer,
   peerCounters: (id: bigint) => Readonly<PeerCounters> | undefined,
+  peerActive: (id: bigint) => boolean,
 ): () => void {
   metrics.serverVersion.labels({ server_version: ETCD_API_VERSION }).set(1);
   metrics.serverId.labels({ server_id: idHex(server.memberId) }).set(1);
@@ -25,6 +28,9 @@ export function observeServer(
   let clusterVersionSeen: string | undefined;
   let leaderChangesSeen = 0;
   let failedSeen = 0;
+  let slowAppliesSeen = 0;
+  let slowReadIndexesSeen = 0;
+  let promotionsSeen = 0;
   const snapshotsSeen = new Map<bigint, number>();
   const peersSeen = new Map<bigint, PeerCounters>();
 
@@ -42,6 +48,12 @@ export function observeServer(
     metrics.proposalsPending.set(server.pendingProposals);
     metrics.proposalsFailed.inc(server.proposalsFailed - failedSeen);
     failedSeen = server.proposalsFailed;
+    metrics.slowApply.inc(server.slowApplies - slowAppliesSeen);
+    slowAppliesSeen = server.slowApplies;
+    metrics.slowReadIndexes.inc(server.slowReadIndexes - slowReadIndexesSeen);
+    slowReadIndexesSeen = server.slowReadIndexes;
+    metrics.learnerPromoteSucceed.inc(server.learnerPromotions - promotionsSeen);
+    promotionsSeen = server.learnerPromotions;
     metrics.dbTotalSize.set(server.store.dbSize());
     metrics.dbTotalSizeInUse.set(server.store.dbSizeInUse());
     metrics.currentRevision.set(server.store.currentRevision);
@@ -51,17 +63,22 @@ export function observeServer(
       metrics.snapshotReceiveSuccess.labels({ From: idHex(from) }).inc(n - (snapshotsSeen.get(from) ?? 0));
       snapshotsSeen.set(from, n);
     }
+    const local = idHex(server.memberId);
     for (const m of server.membership.list()) {
       if (m.id === server.memberId) continue;
       const now = peerCounters(m.id);
       if (now === undefined) continue;
-      const seen = peersSeen.get(m.id) ?? { sentBytes: 0, receivedBytes: 0, sentFailures: 0 };
+      const seen = peersSeen.get(m.id) ?? NO_PEER_COUNTS;
       // a peer removed and added again starts its counters afresh
       const delta = (k: keyof PeerCounters) => (now[k] >= seen[k] ? now[k] - seen[k] : now[k]);
       const peer = idHex(m.id);
       metrics.peerSentBytes.labels({ To: peer }).inc(delta('sentBytes'));
       metrics.peerReceivedBytes.labels({ From: peer }).inc(delta('receivedBytes'));
       metrics.peerSentFailures.labels({ To: peer }).inc(delta('sentFailures'));
+      metrics.peerReceivedFailures.labels({ From: peer }).inc(delta('receivedFailures'));
+      metrics.heartbeatSendFailures.inc(delta('heartbeatSendFailures'));
+      metrics.disconnectedPeers.labels({ Local: local, Remote: peer }).inc(delta('disconnects'));
+      metrics.activePeers.labels({ Local: local, Remote: peer }).set(peerActive(m.id) ? 1 : 0);
       peersSeen.set(m.id, { ...now });
     }
   };

@@ -21,6 +21,8 @@ export interface ReadIndexDeps {
   appliedIndex(): number;
   /** how long a round may wait for its answer before its reads fail */
   timeoutMs(): number;
+  /** a round got no answer in time and its reads failed */
+  timedOut(timeoutMs: number): void;
 }
 
 /** A round without an answer after this long is asked again (the leader may have changed). */
@@ -77,6 +79,7 @@ export class ReadIndexQueue {
     if (!round) return;
     if (now - round.sentAt >= this.deps.timeoutMs()) {
       this.inFlight = undefined;
+      this.deps.timedOut(this.deps.timeoutMs());
       for (const w of round.waiters) w.reject(Errors.timeout);
       this.send();
     } else if (now - round.sentAt >= RETRY_MS && this.deps.hasLeader()) {

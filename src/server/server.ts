@@ -32,6 +32,8 @@ import { WaitRegistry } from './wait.js';
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** etcd refuses new proposals when apply lags commit by more than this. */
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
+/** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
+const SLOW_APPLY_MS = 100;
 /** Leases revoked per second at most, as etcd's lessor. */
 const LEASE_REVOKE_RATE = 1000;
 const LEARNER_READY_PERCENT = 0.9;
@@ -204,6 +206,14 @@ export class EtcdServer {
   leaderChanges = 0;
   /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
   proposalsFailed = 0;
+  /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
+  leasesExpired = 0;
+  /** requests whose apply took longer than SLOW_APPLY_MS (etcd_server_slow_apply_total) */
+  slowApplies = 0;
+  /** ReadIndex rounds that got no answer in time (etcd_server_slow_read_indexes_total) */
+  slowReadIndexes = 0;
+  /** learners this member promoted as leader (etcd_server_learner_promote_successes) */
+  learnerPromotions = 0;
   /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
   readonly snapshotsInstalled = new Map<bigint, number>();
   /** a received store is being saved or swapped in (etcd_server_snapshot_apply_in_progress_total) */
@@ -281,6 +291,10 @@ export class EtcdServer {
       hasLeader: () => this.lead !== 0n,
       appliedIndex: () => this.appliedIndex,
       timeoutMs: () => this.requestTimeoutMs(),
+      timedOut: (timeoutMs) => {
+        this.slowReadIndexes++;
+        this.log.warn({ timeout: `${timeoutMs}ms` }, 'timed out waiting for read index response (local node might have slow network)');
+      },
     });
   }
 
@@ -842,6 +856,7 @@ export class EtcdServer {
       return;
     }
     const id = toBigInt(req.header?.ID ?? req.ID, true);
+    const started = performance.now();
     try {
       const result = await this.applier.apply(req, e.index);
       this.markIndex(e.index);
@@ -850,6 +865,18 @@ export class EtcdServer {
       this.markIndex(e.index);
       this.wait.fail(id, err);
     }
+    const tookMs = performance.now() - started;
+    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(req, tookMs);
+  }
+
+  /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */
+  private warnSlowApply(req: InternalRequest, tookMs: number): void {
+    this.slowApplies++;
+    const kind = Object.keys(req).find((k) => k !== 'header' && k !== 'ID' && (req as Record<string, unknown>)[k] != null) ?? 'unknown';
+    this.log.warn(
+      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: kind },
+      'apply request took too long',
+    );
   }
 
   private applyConfChange(e: Entry): void {
@@ -1145,7 +1172,7 @@ export class EtcdServer {
       this.revoking.add(id);
       // as root, like etcd's WithRoot: expiry must delete the lease's keys whoever wrote them
       const root = this.auth.enabled ? { username: ROOT_USER, revision: this.auth.revision } : undefined;
-      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).catch((err: Error) => {
+      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).then(() => void this.leasesExpired++, (err: Error) => {
         this.revoking.delete(id);
         this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
       });
@@ -1179,6 +1206,7 @@ export class EtcdServer {
       if (!existing.isLearner) throw Errors.memberNotLearner;
       this.checkLearnerReady(id);
       await this.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext({ ...existing, isLearner: false }));
+      this.learnerPromotions++;
     },
   };
 

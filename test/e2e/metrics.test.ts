@@ -5,13 +5,14 @@
 
 import { afterAll, expect, it } from 'vitest';
 import { startEtcd } from '../../src/index.js';
-import { eventually } from './cluster-harness.js';
-import { cleanup, ctl, inProcessConfig, spawnCtl } from './harness.js';
+import { clientUrl, eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
+import { cleanup, ctl, inProcessConfig, spawnCtl, stopMember } from './harness.js';
 
 afterAll(cleanup);
 
-function sample(text: string, name: string): number {
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+/** The value of the sample whose name and labels match `pattern` (a regular expression). */
+function sample(text: string, pattern: string): number {
+  const m = new RegExp(`^${pattern} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
 
@@ -69,3 +70,71 @@ it('counts puts, deletes, ranges, txns and keys as the store applies them, and a
     await etcd.close();
   }
 });
+
+it('counts leases granted, renewed, revoked and expired, watch streams, watchers and events, compacted keys, hashes and defrags', async () => {
+  const etcd = await startEtcd(await inProcessConfig('more-metrics'));
+  try {
+    await etcd.ready;
+    const url = etcd.clientUrls[0]!;
+    const scrape = () => fetch(`${url}/metrics`).then((r) => r.text());
+
+    const kept = /lease ([0-9a-f]+) granted/.exec(await ctl(url, ['lease', 'grant', '100']))![1]!;
+    const revoked = /lease ([0-9a-f]+) granted/.exec(await ctl(url, ['lease', 'grant', '100']))![1]!;
+    await ctl(url, ['lease', 'grant', '1']); // raised to the minimum TTL, then left to expire
+    await ctl(url, ['lease', 'keep-alive', '--once', kept]);
+    await ctl(url, ['lease', 'revoke', revoked]);
+
+    const w = spawnCtl(url, ['watch', 'w']);
+    await eventually(async () => expect(sample(await scrape(), 'etcd_debugging_mvcc_watcher_total')).toBe(1));
+    expect(sample(await scrape(), 'etcd_debugging_mvcc_watch_stream_total')).toBe(1);
+    await ctl(url, ['put', 'w', 'one']);
+    await w.waitOutput('PUT\nw\none\n');
+    expect(sample(await scrape(), 'etcd_debugging_mvcc_events_total')).toBe(1);
+    await w.kill();
+    await eventually(async () => expect(sample(await scrape(), 'etcd_debugging_mvcc_watch_stream_total')).toBe(0));
+    expect(sample(await scrape(), 'etcd_debugging_mvcc_watcher_total')).toBe(0);
+
+    for (let i = 0; i < 5; i++) await ctl(url, ['put', 'c', String(i)]);
+    const rev = Number(/"revision":(\d+)/.exec(await ctl(url, ['get', 'c', '-w', 'json']))![1]);
+    await ctl(url, ['compaction', String(rev)]);
+    await ctl(url, ['endpoint', 'hashkv']);
+    await ctl(url, ['defrag']);
+
+    const text = await scrape();
+    expect(sample(text, 'etcd_debugging_lease_granted_total')).toBe(3);
+    expect(sample(text, 'etcd_debugging_lease_renewed_total')).toBe(1);
+    expect(sample(text, 'etcd_debugging_lease_revoked_total')).toBe(1);
+    expect(sample(text, 'etcd_mvcc_hash_rev_duration_seconds_count')).toBe(1);
+    expect(sample(text, 'etcd_disk_backend_defrag_duration_seconds_count')).toBe(1);
+    expect(sample(text, 'etcd_disk_defrag_inflight')).toBe(0);
+    await eventually(async () => expect(sample(await scrape(), 'etcd_debugging_mvcc_db_compaction_keys_total')).toBeGreaterThanOrEqual(4));
+    // the short lease expires: the leader revokes it
+    await eventually(async () => {
+      const t = await scrape();
+      expect(sample(t, 'etcd_debugging_server_lease_expired_total')).toBe(1);
+      expect(sample(t, 'etcd_debugging_lease_revoked_total')).toBe(2);
+    }, 20_000);
+  } finally {
+    await etcd.close();
+  }
+}, 60_000);
+
+it('shows peers as active, and counts the disconnect and the heartbeats a stopped follower misses', async () => {
+  const plan = await planCluster(3, 'pm');
+  const members = await startCluster(plan);
+  const leader = await leaderIndex(members);
+  const follower = (leader + 1) % 3;
+  const metricsOf = (i: number) => fetch(`${clientUrl(plan.slots[i]!)}/metrics`).then((r) => r.text());
+  // the member ID in hex, as `endpoint status` prints it (JSON numbers lose uint64 precision)
+  const followerId = (await ctl(clientUrl(plan.slots[follower]!), ['endpoint', 'status'])).split(', ')[1]!;
+  const remote = `Remote="${followerId}"`;
+  await eventually(async () => expect(sample(await metricsOf(leader), `etcd_network_active_peers\\{Local="[0-9a-f]+",${remote}\\}`)).toBe(1));
+  await stopMember(members[follower]!, 'SIGKILL');
+  await eventually(async () => {
+    const t = await metricsOf(leader);
+    expect(sample(t, `etcd_network_active_peers\\{Local="[0-9a-f]+",${remote}\\}`)).toBe(0);
+    expect(sample(t, `etcd_network_disconnected_peers_total\\{Local="[0-9a-f]+",${remote}\\}`)).toBe(1);
+    expect(sample(t, 'etcd_server_heartbeat_send_failures_total')).toBeGreaterThan(0);
+  }, 20_000);
+}, 60_000);
+

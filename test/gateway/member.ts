@@ -82,7 +82,7 @@ export async function startGatewayMember(): Promise<GatewayMember> {
       clusterToken: cfg.initialClusterToken,
       strictReconfigCheck: cfg.strictReconfigCheck,
     }),
-    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate),
+    'etcdserverpb.Maintenance': maintenanceService(server, headers, gate, { hash() {}, hashKV() {}, defragStarted() {}, defragEnded() {} }),
     'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: 4, log: pino({ level: 'silent' }) }),
   };
   const routes = createGateway(services, { logger: pino({ level: 'silent' }), maxRequestBytes: cfg.maxRequestBytes });

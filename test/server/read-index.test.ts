@@ -6,16 +6,19 @@ function queue() {
   let applied = 0;
   let leader = true;
   let id = 0n;
+  const timeouts: number[] = [];
   const q = new ReadIndexQueue({
     requestReadIndex: (ctx) => asked.push(Buffer.from(ctx)),
     nextId: () => ++id,
     hasLeader: () => leader,
     appliedIndex: () => applied,
     timeoutMs: () => 7000,
+    timedOut: (ms) => timeouts.push(ms),
   });
   return {
     q,
     asked,
+    timeouts,
     setApplied: (n: number) => {
       applied = n;
       q.onApplied(n);
@@ -47,7 +50,7 @@ describe('ReadIndexQueue', () => {
   });
 
   it('ignores answers to other contexts, re-asks a silent round, fails it on timeout', async () => {
-    const { q, asked, setLeader } = queue();
+    const { q, asked, setLeader, timeouts } = queue();
     const r = q.read();
     q.onReadState(5, Buffer.alloc(8, 9));
     const t0 = Date.now();
@@ -57,8 +60,10 @@ describe('ReadIndexQueue', () => {
     setLeader(false);
     q.tick(t0 + 1200);
     expect(asked).toHaveLength(2); // no leader to ask
+    expect(timeouts).toEqual([]);
     q.tick(t0 + 8000);
     await expect(r).rejects.toThrow('etcdserver: request timed out');
+    expect(timeouts).toEqual([7000]); // reported once (etcd_server_slow_read_indexes_total)
     const u = q.read();
     q.failAll(new Error('stopped'));
     await expect(u).rejects.toThrow('stopped');

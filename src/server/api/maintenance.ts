@@ -22,7 +22,25 @@ interface PbAlarmRequest {
   alarm: number;
 }
 
-export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
+/** How long the store's maintenance work takes, for etcd's disk and mvcc histograms. */
+export interface MaintenanceObserver {
+  hash(seconds: number): void;
+  hashKV(seconds: number): void;
+  defragStarted(): void;
+  defragEnded(seconds: number): void;
+}
+
+/** Runs `work`, reporting how long it took in seconds (also when it fails). */
+async function timed<T>(work: () => Promise<T>, report: (seconds: number) => void): Promise<T> {
+  const start = performance.now();
+  try {
+    return await work();
+  } finally {
+    report((performance.now() - start) / 1000);
+  }
+}
+
+export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver): ServiceImplementation {
   function alarmsToPb(list: ReadonlyArray<{ memberId: bigint; alarm: number }>): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
@@ -59,21 +77,22 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
     Defragment: unary(async (_req: object, call) => {
       checkNotLearner(server);
       await gate.maintenanceAdmin(call);
-      await server.store.defragment();
+      observe.defragStarted();
+      await timed(() => server.store.defragment(), observe.defragEnded);
       return { header: headers.make() };
     }),
 
     Hash: unary(async (_req: object, call) => {
       checkNotLearner(server);
       await gate.maintenanceAdmin(call);
-      const r = await server.read((store) => store.hash());
+      const r = await server.read((store) => timed(() => store.hash(), observe.hash));
       return { header: headers.make(r.revision), hash: r.hash };
     }),
 
     HashKV: unary(async (req: { revision: Int64 }, call) => {
       checkNotLearner(server);
       await gate.maintenanceAdmin(call);
-      const r = await server.read((store) => store.hashKV(toNumber(req.revision)));
+      const r = await server.read((store) => timed(() => store.hashKV(toNumber(req.revision)), observe.hashKV));
       return { header: headers.make(r.revision), hash: r.hash, compact_revision: r.compactRevision };
     }),
 

@@ -2,6 +2,7 @@
 // directions report here, as etcd's peerStatus: either one failing makes the peer inactive.
 
 import type { Logger } from 'pino';
+import { type Message, MessageType } from '../../raftpb/index.js';
 import { idHex16 } from '../ids.js';
 
 export interface PeerCounters {
@@ -11,10 +12,16 @@ export interface PeerCounters {
   receivedBytes: number;
   /** messages dropped instead of sent (queue full or stream down) */
   sentFailures: number;
+  /** heartbeats among those (etcd_server_heartbeat_send_failures_total) */
+  heartbeatSendFailures: number;
+  /** messages from the peer that could not be read */
+  receivedFailures: number;
+  /** times the peer went from reachable to unreachable */
+  disconnects: number;
 }
 
 export class PeerStatus {
-  readonly counters: PeerCounters = { sentBytes: 0, receivedBytes: 0, sentFailures: 0 };
+  readonly counters: PeerCounters = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, heartbeatSendFailures: 0, receivedFailures: 0, disconnects: 0 };
   private since: number | undefined;
 
   constructor(
@@ -27,6 +34,12 @@ export class PeerStatus {
     return this.since;
   }
 
+  /** Counts messages dropped instead of sent, heartbeats apart (a slow peer or disk shows there first). */
+  dropped(messages: readonly Message[]): void {
+    this.counters.sentFailures += messages.length;
+    for (const m of messages) if (m.type === MessageType.MsgHeartbeat) this.counters.heartbeatSendFailures++;
+  }
+
   activate(): void {
     if (this.since !== undefined) return;
     this.since = Date.now();
@@ -36,6 +49,7 @@ export class PeerStatus {
   deactivate(reason: string): void {
     if (this.since === undefined) return;
     this.since = undefined;
+    this.counters.disconnects++;
     this.log.warn({ 'peer-id': idHex16(this.peerId), error: reason }, 'peer became inactive (message send to peer failed)');
   }
 }

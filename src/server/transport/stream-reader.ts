@@ -160,6 +160,7 @@ export class StreamReader {
         try {
           frames = decoder.push(chunk);
         } catch (err) {
+          this.ctx.status.counters.receivedFailures++;
           fail('malformed', `malformed frame from the remote peer: ${(err as Error).message}`);
           return;
         }
@@ -171,6 +172,7 @@ export class StreamReader {
           } catch (err) {
             // Frames are length-prefixed, so the next one still starts where it should:
             // drop this message alone and keep the stream.
+            this.ctx.status.counters.receivedFailures++;
             this.ctx.drops.note(this.peerId, 'undecodable', 'dropped a raft message from the remote peer that does not decode', {
               'local-member-id': idHex16(this.ctx.local.localId),
               error: (err as Error).message,

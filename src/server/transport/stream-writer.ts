@@ -68,7 +68,7 @@ export class StreamWriter {
   /** Queues m for the next flush; false when it had to be dropped (stream down or queue full). */
   enqueue(m: Message): boolean {
     if (this.res === undefined || this.queue.length >= MAX_QUEUED_MESSAGES) {
-      this.ctx.status.counters.sentFailures++;
+      this.ctx.status.dropped([m]);
       return false;
     }
     this.queue.push(m);
@@ -129,8 +129,8 @@ export class StreamWriter {
     if (how === 'closed') res.end();
     else res.destroy();
     const dropped = this.queue.length;
+    this.ctx.status.dropped(this.queue);
     this.queue = [];
-    this.ctx.status.counters.sentFailures += dropped;
     const fields = {
       'stream-writer-type': 'stream Message',
       'local-member-id': idHex16(this.ctx.localId),
