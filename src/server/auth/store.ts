@@ -5,10 +5,10 @@
 // snapshots carry it. Reads and permission checks answer from memory.
 
 import type { Logger } from 'pino';
-import bcrypt from 'bcryptjs';
 import type { MvccStore } from '../../mvcc/index.js';
 import { Errors } from '../errors.js';
 import { type } from '../pb.js';
+import { bcryptCompare, bcryptHash } from './bcrypt-pool.js';
 import { type Permission, type PermType, RangePermissions } from './range-perms.js';
 import type { SimpleTokens } from './simple-token.js';
 import { VerifiedPasswords } from './verified-passwords.js';
@@ -176,8 +176,7 @@ export class AuthStore {
     if (user.noPassword) throw Errors.noPasswordUser;
     const revision = this.rev;
     if (this.verified.has(user.password, password)) return revision;
-    // a stored hash bcrypt cannot read matches no password
-    const matches = await bcrypt.compare(password, user.password.toString()).catch(() => false);
+    const matches = await bcryptCompare(password, user.password.toString());
     if (!matches) {
       this.log.info({ 'user-name': name }, 'invalid password');
       throw Errors.authFailed;
@@ -373,5 +372,5 @@ export class AuthStore {
 
 /** The bcrypt hash etcd stores for a password, computed where the request arrives. */
 export async function hashPassword(password: string, cost: number): Promise<string> {
-  return bcrypt.hash(password, cost);
+  return bcryptHash(password, cost);
 }
