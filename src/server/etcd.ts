@@ -32,6 +32,7 @@ import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchServerVersion } from './transport/index.js';
+import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
 import { V2AuthStore } from './v2auth/store.js';
 import { V2Access } from './v2http/access.js';
 import { type V2Deps, v2Routes } from './v2http/index.js';
@@ -108,6 +109,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
       backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
       authTokenTtlMs: cfg.authTokenTtl * 1000,
+      jwt: jwtTokens(cfg.authToken, log),
     },
     {
       ...b,
@@ -300,6 +302,13 @@ function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): 
     { address: url, reason: tls ? 'no --peer-client-cert-auth' : 'plain HTTP' },
     'peer traffic is not authenticated: anyone who can reach this port can act as a cluster member; this is not recommended for production',
   );
+}
+
+/** The JWT provider --auth-token asks for (the options were checked with the configuration). */
+function jwtTokens(option: string, log: Logger): JwtTokens | undefined {
+  const { type, options } = decomposeAuthToken(option);
+  if (type !== 'jwt') return undefined;
+  return JwtTokens.load(options, (keys) => log.warn({ keys }, 'unknown JWT options'));
 }
 
 /** What the v2 API reads and changes: the member's v2 store (v2 auth's users and roles too), membership and raft state. */
