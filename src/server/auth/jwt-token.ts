@@ -81,10 +81,6 @@ export class JwtTokens {
   disable(): void {}
   invalidateUser(): void {}
 
-  get verifyOnly(): boolean {
-    return this.signingKey === undefined;
-  }
-
   /** Reads the options and keys of "jwt,..." (etcd's newTokenProviderJWT); throws AuthTokenOptionError. */
   static load(options: ReadonlyMap<string, string>, warn: (unknownKeys: string[]) => void = () => {}): JwtTokens {
     const ttlText = options.get('ttl') ?? '';
