@@ -32,6 +32,9 @@ import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchServerVersion } from './transport/index.js';
+import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
+import { V2AuthStore } from './v2auth/store.js';
+import { V2Access } from './v2http/access.js';
 import { type V2Deps, v2Routes } from './v2http/index.js';
 
 export interface Etcd {
@@ -106,6 +109,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
       backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
       authTokenTtlMs: cfg.authTokenTtl * 1000,
+      jwt: jwtTokens(cfg.authToken, log),
     },
     {
       ...b,
@@ -177,7 +181,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams })
         : []),
       // etcd 3.4 serves the v2 API only when asked to
-      ...(cfg.enableV2 ? v2Routes(v2Deps(server, cfg.name, memberOps(server, clusterOptions))) : []),
+      ...(cfg.enableV2 ? v2Routes(v2Deps(server, cfg, memberOps(server, clusterOptions), log)) : []),
     ],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
@@ -318,8 +322,17 @@ function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): 
   );
 }
 
-/** What the v2 API reads and changes: the member's v2 store, membership and raft state. */
-function v2Deps(server: EtcdServer, name: string, ops: ReturnType<typeof memberOps>): V2Deps {
+/** The JWT provider --auth-token asks for (the options were checked with the configuration). */
+function jwtTokens(option: string, log: Logger): JwtTokens | undefined {
+  const { type, options } = decomposeAuthToken(option);
+  if (type !== 'jwt') return undefined;
+  return JwtTokens.load(options, (keys) => log.warn({ keys }, 'unknown JWT options'));
+}
+
+/** What the v2 API reads and changes: the member's v2 store (v2 auth's users and roles too), membership and raft state. */
+function v2Deps(server: EtcdServer, cfg: EtcdConfig, ops: ReturnType<typeof memberOps>, log: Logger): V2Deps {
+  const authLog = log.child({ caller: 'v2auth' });
+  const auth = new V2AuthStore({ get: (path) => server.v2store.get(path, false, false), propose: (r) => server.proposeV2Store(r) }, authLog);
   const startTime = Date.now();
   let leaderSince = startTime;
   server.onLeaderChange(() => (leaderSince = Date.now()));
@@ -336,7 +349,8 @@ function v2Deps(server: EtcdServer, name: string, ops: ReturnType<typeof memberO
     remove: (id) => ops.remove(id),
     update: (id, urls) => ops.update(id, urls),
     storeStats: () => server.v2store.jsonStats(),
-    name,
+    access: new V2Access(auth, cfg.clientCertAuth, authLog),
+    name: cfg.name,
     memberId: server.memberId,
     startTime,
     isLeader: () => server.isLeader,

@@ -13,6 +13,7 @@ import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
 import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
+import type { JwtTokens } from './auth/jwt-token.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, decodeLeaseRecord } from './lessor.js';
@@ -63,6 +64,8 @@ export interface ServerConfig {
   readonly backendBatchLimit: number;
   /** --auth-token-ttl: a simple token unused this long stops working */
   readonly authTokenTtlMs: number;
+  /** --auth-token jwt,...: the JWT provider; simple tokens when absent */
+  readonly jwt?: JwtTokens;
 }
 
 /** Everything bootstrap opened or created, handed to the server. */
@@ -236,7 +239,7 @@ export class EtcdServer {
     this.membership = parts.membership;
     this.lessor = parts.lessor;
     this.alarms = parts.alarms;
-    this.auth = new AuthStore(() => this.storeRef, new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
+    this.auth = new AuthStore(() => this.storeRef, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.send = parts.send;

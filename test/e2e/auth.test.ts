@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Member, binary, cleanup, ctl, etcdctl, spawnCtl, startMember, stopMember, tempDir } from './harness.js';
-import { EtcdClient } from './client.js';
+import { AuthedClient } from './client.js';
 
 /** etcdctl's stderr without clientv3's retry log lines. */
 function errorOf(r: { stderr: string }): string {
@@ -278,37 +278,3 @@ describe('after auth disable', () => {
   });
 });
 
-/** A gRPC client that authenticates and passes its token as etcd clients do (the `token` metadata key). */
-class AuthedClient {
-  private readonly c: EtcdClient;
-  private readonly auth: grpc.Client;
-
-  constructor(endpoint: string) {
-    this.c = new EtcdClient(endpoint);
-    this.auth = this.c.authClient();
-  }
-
-  async authenticate(name: string, password: string): Promise<string> {
-    const r = await this.c.call<{ token: string }>(this.auth, 'Authenticate', { name, password });
-    return r.token;
-  }
-
-  async put(token: string, key: string, value: string): Promise<void> {
-    await this.c.call(this.c.kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) }, withToken(token));
-  }
-
-  async txn(token: string, req: object): Promise<void> {
-    await this.c.call(this.c.kv, 'Txn', req, withToken(token));
-  }
-
-  close(): void {
-    this.auth.close();
-    this.c.close();
-  }
-}
-
-function withToken(token: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set('token', token);
-  return md;
-}

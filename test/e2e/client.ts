@@ -61,3 +61,43 @@ export class EtcdClient {
     for (const c of [this.kv, this.watch, this.lease, this.maintenance]) c.close();
   }
 }
+
+/** A gRPC client that authenticates and passes its token as etcd clients do (the `token` metadata key). */
+export class AuthedClient {
+  private readonly c: EtcdClient;
+  private readonly auth: grpc.Client;
+
+  constructor(endpoint: string) {
+    this.c = new EtcdClient(endpoint);
+    this.auth = this.c.authClient();
+  }
+
+  async authenticate(name: string, password: string): Promise<string> {
+    const r = await this.c.call<{ token: string }>(this.auth, 'Authenticate', { name, password });
+    return r.token;
+  }
+
+  async put(token: string, key: string, value: string): Promise<void> {
+    await this.c.call(this.c.kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) }, withToken(token));
+  }
+
+  async get(token: string, key: string): Promise<string | undefined> {
+    const r = await this.c.call<{ kvs: Array<{ value: Buffer }> }>(this.c.kv, 'Range', { key: Buffer.from(key) }, withToken(token));
+    return r.kvs[0]?.value.toString();
+  }
+
+  async txn(token: string, req: object): Promise<void> {
+    await this.c.call(this.c.kv, 'Txn', req, withToken(token));
+  }
+
+  close(): void {
+    this.auth.close();
+    this.c.close();
+  }
+}
+
+export function withToken(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('token', token);
+  return md;
+}

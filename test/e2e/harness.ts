@@ -3,7 +3,9 @@
 // driven by the stock etcdctl. Every process started is killed by PID at cleanup.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -168,6 +170,67 @@ export function etcdctl(endpoints: string | string[], args: string[], input?: st
     );
     if (input !== undefined) child.stdin!.end(input);
     else child.stdin!.end();
+  });
+}
+
+/** Runs stock etcdctl with the v2 API; `out` is stdout then stderr, as a terminal shows them. */
+export function etcdctl2(endpoint: string, args: string[], input?: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('etcdctl', ['--endpoints', endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '2' }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+    });
+    child.stdin!.end(input);
+  });
+}
+
+export interface HttpOptions {
+  method?: string;
+  /** sent as application/x-www-form-urlencoded */
+  form?: Record<string, string>;
+  /** sent as it is (curl -d) */
+  body?: string;
+  headers?: Record<string, string>;
+  /** HTTP basic auth (curl -u user:password) */
+  auth?: string;
+  /** for https: the CA to trust, and a client certificate */
+  tls?: { ca: string; cert?: string; key?: string };
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+/** One HTTP/1.1 request, as curl makes it. */
+export function httpRequest(url: string, opts: HttpOptions = {}): Promise<HttpResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
+  let body = opts.body;
+  if (opts.form !== undefined) {
+    body = new URLSearchParams(opts.form).toString();
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  }
+  const tls = opts.tls === undefined ? {} : { ca: readFileSync(opts.tls.ca), cert: opts.tls.cert && readFileSync(opts.tls.cert), key: opts.tls.key && readFileSync(opts.tls.key) };
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? https : http).request(url, { method: opts.method ?? 'GET', headers, auth: opts.auth, ...tls }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const hs = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) for (const x of [v ?? []].flat()) hs.append(k, x);
+        resolve({ status: res.statusCode ?? 0, headers: hs, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 

@@ -2,36 +2,19 @@
 // speak it, and stock `ETCDCTL_API=2 etcdctl`, against a real member process. The same
 // expectations hold for real etcd 3.4.23 (E2E_BINARY=etcd).
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, startMember, stopMember, type Member } from './harness.js';
+import { type HttpResponse, type Member, cleanup, etcdctl2, httpRequest, startMember, stopMember } from './harness.js';
 
 afterAll(cleanup);
 
 /** Stock etcdctl with the v2 API. */
 function ctl2(m: Member, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('etcdctl', ['--endpoints', m.clientUrl, ...args], { env: { ...process.env, ETCDCTL_API: '2' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
-  });
+  return etcdctl2(m.clientUrl, args);
 }
 
-async function req(m: Member, method: string, path: string, form?: Record<string, string>): Promise<{ status: number; headers: Headers; text: string; json: any }> {
-  const init: RequestInit = { method };
-  if (form !== undefined) {
-    init.body = new URLSearchParams(form).toString();
-    init.headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
-  }
-  const r = await fetch(m.clientUrl + path, init);
-  const text = await r.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, text, json };
+async function req(m: Member, method: string, path: string, form?: Record<string, string>): Promise<HttpResponse> {
+  return httpRequest(m.clientUrl + path, { method, form });
 }
 
 async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {

@@ -8,8 +8,9 @@ import type { Logger } from 'pino';
 import type { ServiceImplementation } from '../grpc/call.js';
 import type { AuthResult } from '../auth/apply.js';
 import type { AuthGate } from '../auth/gate.js';
+import { JwtTokens } from '../auth/jwt-token.js';
 import { tokenPrefix } from '../auth/simple-token.js';
-import { hashPassword } from '../auth/store.js';
+import { type AuthStore, hashPassword } from '../auth/store.js';
 import { EtcdError } from '../errors.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkNotLearner, unary } from './common.js';
@@ -26,6 +27,18 @@ interface PbPermission {
   permType: number;
   key: Buffer;
   range_end: Buffer;
+}
+
+/** The token an applied Authenticate gave: a simple token as it is, a JWT signed here. */
+async function signed(tokens: AuthStore['tokens'], r: AuthResult): Promise<string> {
+  if (r.kind === 'token') return r.token;
+  if (r.kind !== 'jwt' || !(tokens instanceof JwtTokens)) return '';
+  try {
+    return await tokens.assign(r.username, r.revision);
+  } catch (err) {
+    // etcd has no gRPC code for its verify-only error: clients see Unknown and its words
+    throw new EtcdError(Code.UNKNOWN, (err as Error).message);
+  }
 }
 
 export function authService(server: EtcdServer, headers: Headers, gate: AuthGate, opts: AuthServiceOptions): ServiceImplementation {
@@ -54,10 +67,13 @@ export function authService(server: EtcdServer, headers: Headers, gate: AuthGate
       await server.linearizableReadNotify();
       // The password was checked against the user as of one auth revision; if the store
       // moved on before the token was assigned (say, the password changed), check again.
+      const tokens = server.auth.tokens;
       for (;;) {
         const checkedRevision = await server.auth.checkPassword(req.name, req.password);
-        const r = await server.propose<AuthResult>({ authenticate: { name: req.name, simple_token: tokenPrefix() } });
-        if (checkedRevision === server.auth.revision) return { header: headers.make(), token: r.kind === 'token' ? r.token : '' };
+        // a JWT needs no prefix: the entry carries none, as etcd's
+        const simpleToken = tokens instanceof JwtTokens ? '' : tokenPrefix();
+        const r = await server.propose<AuthResult>({ authenticate: { name: req.name, simple_token: simpleToken } });
+        if (checkedRevision === server.auth.revision) return { header: headers.make(), token: await signed(tokens, r) };
         opts.log.info({ 'user-name': req.name }, 'revision when password checked became stale; retrying');
       }
     }),

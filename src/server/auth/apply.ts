@@ -4,7 +4,7 @@
 
 import { type Int64, toNumber } from '../pb.js';
 import type { PermType } from './range-perms.js';
-import type { AuthInfo, AuthStore } from './store.js';
+import type { AssignedToken, AuthInfo, AuthStore } from './store.js';
 
 type Name = { name: string };
 
@@ -55,7 +55,7 @@ function needsAdmin(r: AuthRequests): boolean {
 
 export type AuthResult =
   | { kind: 'none' }
-  | { kind: 'token'; token: string }
+  | AssignedToken
   | { kind: 'names'; names: string[] }
   | { kind: 'roles'; roles: readonly string[] }
   | { kind: 'perms'; perms: ReturnType<AuthStore['roleGet']> };
@@ -66,7 +66,7 @@ const EMPTY = Buffer.alloc(0);
 /** Applies the request's auth field; undefined when it carries none. */
 export function applyAuth(auth: AuthStore, r: AuthRequests, who: AuthInfo | undefined, index: number): AuthResult | undefined {
   if (needsAdmin(r)) auth.checkAdmin(who);
-  if (r.authenticate) return { kind: 'token', token: auth.authenticate(r.authenticate.name, r.authenticate.simple_token, index) };
+  if (r.authenticate) return auth.authenticate(r.authenticate.name, r.authenticate.simple_token, index);
   if (r.auth_user_get) {
     // anyone may read their own user; others' need root
     if (who?.username !== r.auth_user_get.name) auth.checkAdmin(who);

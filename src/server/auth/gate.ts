@@ -7,6 +7,7 @@ import type { CallMetadata } from '../grpc/call.js';
 import { status as Code } from '@grpc/grpc-js';
 import { EtcdError, Errors } from '../errors.js';
 import type { EtcdServer } from '../server.js';
+import { JwtTokens } from './jwt-token.js';
 import { tokenIndex } from './simple-token.js';
 import type { AuthInfo, AuthStore } from './store.js';
 
@@ -49,10 +50,17 @@ export class AuthGate {
       const cn = this.opts.clientCertAuth ? call.peerCommonName?.() : undefined;
       return cn === undefined ? undefined : { username: cn, revision: this.auth.revision };
     }
+    const tokens = this.auth.tokens;
+    if (tokens instanceof JwtTokens) {
+      // a JWT carries its user and the auth revision it was issued at
+      const info = await tokens.info(token);
+      if (info === undefined) throw Errors.invalidAuthToken;
+      return { username: info.username, revision: info.revision };
+    }
     // the token names the raft index that created it: wait until this member applied it
     const index = tokenIndex(token);
     if (index === undefined || !(await this.server.waitApplied(index))) throw Errors.invalidAuthToken;
-    const username = this.auth.tokens.user(token);
+    const username = tokens.user(token);
     if (username === undefined) throw Errors.invalidAuthToken;
     return { username, revision: this.auth.revision };
   }

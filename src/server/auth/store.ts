@@ -5,11 +5,12 @@
 // snapshots carry it. Reads and permission checks answer from memory.
 
 import type { Logger } from 'pino';
-import bcrypt from 'bcryptjs';
 import type { MvccStore } from '../../mvcc/index.js';
 import { Errors } from '../errors.js';
 import { type } from '../pb.js';
+import { bcryptCompare, bcryptHash } from './bcrypt-pool.js';
 import { type Permission, type PermType, RangePermissions } from './range-perms.js';
+import { JwtTokens } from './jwt-token.js';
 import type { SimpleTokens } from './simple-token.js';
 import { VerifiedPasswords } from './verified-passwords.js';
 
@@ -21,6 +22,9 @@ export interface AuthInfo {
   readonly username: string;
   readonly revision: number;
 }
+
+/** What an applied Authenticate gives: a simple token, or the claims of a JWT still to sign. */
+export type AssignedToken = { readonly kind: 'token'; readonly token: string } | { readonly kind: 'jwt'; readonly username: string; readonly revision: number };
 
 export interface User {
   readonly name: string;
@@ -107,7 +111,7 @@ export class AuthStore {
 
   constructor(
     private readonly records: () => AuthRecords,
-    readonly tokens: SimpleTokens,
+    readonly tokens: SimpleTokens | JwtTokens,
     private readonly log: Logger,
   ) {}
 
@@ -176,8 +180,7 @@ export class AuthStore {
     if (user.noPassword) throw Errors.noPasswordUser;
     const revision = this.rev;
     if (this.verified.has(user.password, password)) return revision;
-    // a stored hash bcrypt cannot read matches no password
-    const matches = await bcrypt.compare(password, user.password.toString()).catch(() => false);
+    const matches = await bcryptCompare(password, user.password.toString());
     if (!matches) {
       this.log.info({ 'user-name': name }, 'invalid password');
       throw Errors.authFailed;
@@ -211,12 +214,16 @@ export class AuthStore {
     this.log.info('disabled authentication');
   }
 
-  /** Applies an Authenticate entry: every member learns the token. */
-  authenticate(name: string, prefix: string, index: number): string {
+  /**
+   * Applies an Authenticate entry: every member learns a simple token; a JWT's claims are
+   * fixed here (user and auth revision) and signed by the member that answers the client.
+   */
+  authenticate(name: string, prefix: string, index: number): AssignedToken {
     if (!this.enabledFlag) throw Errors.authNotEnabled;
     const user = this.users.get(name);
     if (user === undefined || user.noPassword) throw Errors.authFailed;
-    return this.tokens.assign(name, prefix, index);
+    if (this.tokens instanceof JwtTokens) return { kind: 'jwt', username: name, revision: this.rev };
+    return { kind: 'token', token: this.tokens.assign(name, prefix, index) };
   }
 
   userAdd(name: string, hashedPassword: Buffer, noPassword: boolean): void {
@@ -373,5 +380,5 @@ export class AuthStore {
 
 /** The bcrypt hash etcd stores for a password, computed where the request arrives. */
 export async function hashPassword(password: string, cost: number): Promise<string> {
-  return bcrypt.hash(password, cost);
+  return bcryptHash(password, cost);
 }

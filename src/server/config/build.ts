@@ -2,6 +2,7 @@
 // frozen EtcdConfig: defaults filled in, derived values computed as etcd derives them
 // (data dir from the name, initial cluster from the advertised peer URLs), then checked.
 
+import { AuthTokenErrors, JwtTokens, decomposeAuthToken } from '../auth/jwt-token.js';
 import { FLAGS_BY_NAME, flagToKey, parseFlagValue, type FlagValue } from './flags.js';
 import type { AutoCompaction, AutoCompactionMode, EtcdConfig, LogLevel, LoggerKind } from './types.js';
 import { parseGoDuration, parseGoInt, parseInitialCluster, INT64_MAX, type Parsed } from './values.js';
@@ -326,15 +327,25 @@ export function validateConfig(c: EtcdConfig): string | undefined {
     return '--advertise-client-urls is required when --listen-client-urls is set explicitly. When listening on specific address(es), this etcd process must advertise accessible url(s) to each connected client';
   }
   if (c.bcryptCost < 4 || c.bcryptCost > 31) return `--bcrypt-cost must be between 4 and 31 (set to ${c.bcryptCost})`;
-  const tokenType = c.authToken.split(',')[0];
-  // refused rather than served with simple tokens: a JWT deployment must not silently lose its signing
-  if (tokenType === 'jwt') return 'etcd-ts does not implement --auth-token jwt yet; use --auth-token simple';
-  if (tokenType !== 'simple') return 'auth: invalid auth options';
+  const tokenError = checkAuthToken(c.authToken);
+  if (tokenError !== undefined) return tokenError;
   if (c.discovery !== '' || c.discoverySrv !== '') {
     return 'etcd-ts does not implement discovery (--discovery, --discovery-srv); bootstrap with --initial-cluster instead';
   }
   if (c.initialCluster.size === 0) return 'initial cluster unset and no discovery URL found; set --initial-cluster';
   return checkTls(c);
+}
+
+/** --auth-token: etcd fails to start when its token provider cannot be made (keys read and checked here). */
+function checkAuthToken(option: string): string | undefined {
+  try {
+    const { type, options } = decomposeAuthToken(option);
+    if (type === 'jwt') JwtTokens.load(options);
+    else if (type !== 'simple') return `${AuthTokenErrors.invalidOptions} (unknown token type ${JSON.stringify(type)}: use simple or jwt)`;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
 }
 
 /** Listener TLS material: etcd fails these when it opens the listeners; we fail early. */

@@ -196,7 +196,11 @@ export function requestFromJson(type: protobuf.Type, node: JsonNode | undefined)
  * U+2028/U+2029 escaped and \b, \f written as \u escapes.
  */
 export function goJsonString(s: string): string {
-  const json = JSON.stringify(s);
+  return goJsonEscape(JSON.stringify(s));
+}
+
+/** JSON.stringify's output (of any value) with its strings escaped as Go's encoding/json escapes them. */
+export function goJsonEscape(json: string): string {
   if (!/[<>&\u2028\u2029]|\\[bf]/.test(json)) return json;
   return json.replace(/[<>&\u2028\u2029]|\\\\|\\b|\\f/g, (m) => {
     switch (m) {

@@ -18,6 +18,7 @@ import {
   isCreated,
   nowNanos,
 } from '../v2store/index.js';
+import type { V2Access } from './access.js';
 import { type Form, first, getBool, getUint, parseForm } from './form.js';
 import { allowMethod, writeKeyError } from './respond.js';
 
@@ -33,6 +34,8 @@ export interface KeysDeps {
   /** raft's commit index and term, for X-Raft-Index and X-Raft-Term */
   raftIndex(): number;
   raftTerm(): number;
+  /** v2 auth's checks */
+  readonly access: V2Access;
 }
 
 type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
@@ -40,6 +43,8 @@ type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
 /** A parsed /v2/keys request. */
 interface KeyRequest {
   readonly method: Method;
+  /** the path after /v2/keys as the client sent it (decoded, not cleaned): what permissions match */
+  readonly key: string;
   readonly path: string;
   /** the request to the store; its method is set by the HTTP method */
   readonly store: KeyStoreRequest;
@@ -59,6 +64,10 @@ export function keysHandler(deps: KeysDeps): (req: http.IncomingMessage, res: ht
       kr = parseKeyRequest(req.method as Method, url, await parseForm(req, url));
     } catch (err) {
       writeKeyError(res, err);
+      return;
+    }
+    if (!(await deps.access.key(req, kr.key, kr.store.recursive))) {
+      writeKeyError(res, new V2Error(V2ErrorCode.unauthorized, 'Insufficient credentials', 0));
       return;
     }
     try {
@@ -114,6 +123,7 @@ function parseKeyRequest(method: Method, url: URL, form: Form): KeyRequest {
   }
   return {
     method,
+    key: rest,
     path: cleanPath(`${KEYS_PREFIX}/${rest}`),
     wait,
     waitIndex: Number(waitIndex),

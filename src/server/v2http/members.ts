@@ -6,6 +6,7 @@ import type http from 'node:http';
 import { Errors } from '../errors.js';
 import { idHex } from '../ids.js';
 import type { Member } from '../membership.js';
+import type { V2Access } from './access.js';
 import { allowMethod, readBody, writeHttpError, writeJson, writeText } from './respond.js';
 
 export const MEMBERS_PATH = '/v2/members';
@@ -19,6 +20,8 @@ export interface MembersDeps {
   add(peerUrls: readonly string[]): Promise<{ member: Member }>;
   remove(id: bigint): Promise<unknown>;
   update(id: bigint, peerUrls: readonly string[]): Promise<unknown>;
+  /** v2 auth's checks: changes need the root role */
+  readonly access: V2Access;
 }
 
 /** etcd's httptypes.Member */
@@ -29,6 +32,7 @@ function memberJson(m: Member): { id: string; name: string; peerURLs: string[]; 
 export function membersHandler(deps: MembersDeps): (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> {
   return async (req, res, url) => {
     if (!allowMethod(req, res, 'GET', 'POST', 'DELETE', 'PUT')) return;
+    if (!(await deps.access.writeRoot(req))) return writeHttpError(res, 401, 'Insufficient credentials');
     res.setHeader('X-Etcd-Cluster-ID', deps.clusterId());
     const sub = url.pathname.slice(MEMBERS_PATH.length).replace(/^\//, '');
     switch (req.method) {
