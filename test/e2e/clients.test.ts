@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { cleanup, repoRoot, startMember, stopMember } from './harness.js';
+import { makePki } from '../listener/helpers.js';
+import { cleanup, ctl, freePort, repoRoot, startMember, stopMember } from './harness.js';
 
 afterAll(cleanup);
 
@@ -38,6 +39,41 @@ it('python-etcd3 (gRPC) works unchanged: kv, prefix, lease, txn, watch, members,
     'status 3 py',
     'locked True',
     'deleted 2',
+  ]);
+  await stopMember(m);
+});
+
+it('python-etcd3 with user= and password=: refused with auth off as etcd refuses it, enforced with auth on', async () => {
+  const pki = makePki();
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const m = await startMember({
+    name: 'pyauth',
+    clientPort: port,
+    args: ['--listen-client-urls', url, '--advertise-client-urls', url, '--cert-file', pki.serverCert, '--key-file', pki.serverKey],
+  });
+  const tlsCtl = (args: string[]) => ctl(url, ['--cacert', pki.ca, ...args]);
+  const script = path.join(repoRoot, 'test/e2e/clients/python_etcd3_auth.py');
+  const off = await run(systemPython, [script, String(port), 'off', pki.ca]);
+  expect(off.code, off.out).toBe(0);
+  expect(off.out.trim().split('\n')).toEqual(['auth off: FAILED_PRECONDITION etcdserver: authentication is not enabled', 'auth off: without credentials v']);
+  for (const args of [
+    ['user', 'add', 'root:rootpw'],
+    ['user', 'grant-role', 'root', 'root'],
+    ['role', 'add', 'py-rw'],
+    ['role', 'grant-permission', 'py-rw', '--prefix=true', 'readwrite', '/py/'],
+    ['user', 'add', 'py:pw'],
+    ['user', 'grant-role', 'py', 'py-rw'],
+    ['auth', 'enable'],
+  ]) {
+    await tlsCtl(args);
+  }
+  const on = await run(systemPython, [script, String(port), 'on', pki.ca]);
+  expect(on.code, on.out).toBe(0);
+  expect(on.out.trim().split('\n')).toEqual([
+    'auth on: own prefix v',
+    'auth on: outside prefix PERMISSION_DENIED etcdserver: permission denied',
+    'auth on: wrong password INVALID_ARGUMENT etcdserver: authentication failed, invalid user ID or password',
   ]);
   await stopMember(m);
 });

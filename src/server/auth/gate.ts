@@ -45,7 +45,7 @@ export class AuthGate {
    */
   async caller(call: CallCredentials): Promise<AuthInfo | undefined> {
     if (!this.auth.enabled) return undefined;
-    const token = first(call.metadata.get('token')) ?? first(call.metadata.get('authorization'));
+    const token = firstToken(call.metadata.get('token')) ?? firstToken(call.metadata.get('authorization'));
     if (token === undefined) {
       const cn = this.opts.clientCertAuth ? call.peerCommonName?.() : undefined;
       return cn === undefined ? undefined : { username: cn, revision: this.auth.revision };
@@ -106,8 +106,14 @@ const RAW_AUTH_ERRORS = new Map<EtcdError, string>([
   [Errors.invalidAuthToken, 'auth: invalid auth token'],
 ]);
 
-function first(values: Array<string | Buffer>): string | undefined {
+/**
+ * The first token a call carries. python-etcd3 sends its token twice (as call metadata and as
+ * call credentials); grpc-go hands etcd both and etcd takes the first, while Node joins
+ * repeated headers into one "tok, tok". Tokens (simple or JWT) never hold a comma.
+ */
+function firstToken(values: Array<string | Buffer>): string | undefined {
   const v = values[0];
   if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.toString();
+  const text = typeof v === 'string' ? v : v.toString();
+  return text.split(',')[0]!.trim();
 }
