@@ -73,10 +73,14 @@ export const Errors = {
   rootRoleNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not have root role'),
   userAlreadyExist: e(Code.FAILED_PRECONDITION, 'etcdserver: user name already exists'),
   userEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: user name is empty'),
+  // etcd has none: a name past bbolt's key limit ends etcd 3.4 ("key too large"); etcd-ts,
+  // whose backups are bbolt files, refuses it instead
+  userTooLong: e(Code.INVALID_ARGUMENT, 'etcdserver: user name is longer than 32768 bytes'),
   userNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: user name not found'),
   roleAlreadyExist: e(Code.FAILED_PRECONDITION, 'etcdserver: role name already exists'),
   roleNotFound: e(Code.FAILED_PRECONDITION, 'etcdserver: role name not found'),
   roleEmpty: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  roleTooLong: e(Code.INVALID_ARGUMENT, 'etcdserver: role name is longer than 32768 bytes'),
   authFailed: e(Code.INVALID_ARGUMENT, 'etcdserver: authentication failed, invalid user ID or password'),
   // etcd has no gRPC status for this one: it reaches clients as codes.Unknown with auth's own text
   noPasswordUser: e(Code.UNKNOWN, 'auth: authentication failed, password was given for no password user'),

@@ -14,6 +14,9 @@ import { JwtTokens } from './jwt-token.js';
 import type { SimpleTokens } from './simple-token.js';
 import { VerifiedPasswords } from './verified-passwords.js';
 
+/** User and role names are keys of etcd's authUsers/authRoles buckets: bbolt's MaxKeySize. */
+const MAX_NAME_BYTES = 32_768;
+
 export const ROOT_USER = 'root';
 export const ROOT_ROLE = 'root';
 
@@ -228,6 +231,7 @@ export class AuthStore {
 
   userAdd(name: string, hashedPassword: Buffer, noPassword: boolean): void {
     if (name === '') throw Errors.userEmpty;
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw Errors.userTooLong;
     if (this.users.has(name)) throw Errors.userAlreadyExist;
     this.putUser({ name, password: noPassword ? Buffer.alloc(0) : hashedPassword, roles: [], noPassword });
     this.changed();
@@ -285,6 +289,7 @@ export class AuthStore {
 
   roleAdd(name: string): void {
     if (name === '') throw Errors.roleEmpty;
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw Errors.roleTooLong;
     if (this.roles.has(name)) throw Errors.roleAlreadyExist;
     this.putRole({ name, perms: [] });
     this.changed();
