@@ -359,11 +359,14 @@ async function forceNewCluster(
     index++;
     added.push({ term, index, type: EntryType.ConfChange, data: encodeConfChange({ id: 0n, type, nodeId, context }) });
   };
-  for (const id of [...ids].sort((a, b) => (a < b ? -1 : 1))) if (id !== memberId) push(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+  // Self first, then the removals, as etcd orders them: raft refuses a change that
+  // leaves no voter, which removing the others first would when this member is new
+  // (`etcdctl backup` gives the WAL a new member ID).
   if (!ids.has(memberId)) {
     const self: Member = { id: memberId, name: cfg.name, peerUrls: cfg.initialAdvertisePeerUrls.map(urlString), clientUrls: [], isLearner: false };
     push(ConfChangeType.AddNode, memberId, encodeMemberContext(self));
   }
+  for (const id of [...ids].sort((a, b) => (a < b ? -1 : 1))) if (id !== memberId) push(ConfChangeType.RemoveNode, id, new Uint8Array(0));
   await wal.save(undefined, added, true);
   log.warn(
     { 'local-member-id': idHex(memberId), 'removed-members': [...ids].filter((id) => id !== memberId).map(idHex), 'commit-index': index },
