@@ -30,7 +30,7 @@ import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts } from './server.js';
-import { importBoltDb } from './import/bolt-import.js';
+import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore } from './import/legacy-store.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { V2Store } from './v2store/index.js';
@@ -134,7 +134,7 @@ export async function bootstrap(
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   await moveLegacyStore(layout.boltPath, layout.dbDir, log);
-  await importBoltDb(layout.boltPath, layout.dbDir, log);
+  await takeEtcdDb(layout.boltPath, layout.dbDir, log);
   await restoreInterruptedSwap(layout.dbDir);
   const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   let store = await openStore();
