@@ -2,19 +2,16 @@
 // speak it, and stock `ETCDCTL_API=2 etcdctl`, against a real member process. The same
 // expectations hold for real etcd 3.4.23 (E2E_BINARY=etcd).
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, startMember, stopMember, type Member } from './harness.js';
+import { cleanup, etcdctlV2, startMember, stopMember, type Member } from './harness.js';
 
 afterAll(cleanup);
 
 /** Stock etcdctl with the v2 API. */
-function ctl2(m: Member, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('etcdctl', ['--endpoints', m.clientUrl, ...args], { env: { ...process.env, ETCDCTL_API: '2' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
-  });
+async function ctl2(m: Member, args: string[]): Promise<{ code: number; out: string }> {
+  const r = await etcdctlV2(['--endpoints', m.clientUrl, ...args]);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 async function req(m: Member, method: string, path: string, form?: Record<string, string>): Promise<{ status: number; headers: Headers; text: string; json: any }> {
