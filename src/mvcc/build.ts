@@ -25,7 +25,25 @@ export async function buildStore(
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) throw new Error(`mvcc: ${dir} is not empty`);
-  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await writeRecords(dir, true, records, opts);
+}
+
+/**
+ * Writes `records` over an existing, closed store at `dir` (a record with the key of one
+ * it holds replaces it); on disk when it resolves. Not atomic: a caller that can be
+ * stopped half way must be able to write the same records again.
+ */
+export async function addToStore(dir: string, records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>): Promise<void> {
+  await writeRecords(dir, false, records, {});
+}
+
+async function writeRecords(
+  dir: string,
+  create: boolean,
+  records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>,
+  opts: BuildOptions,
+): Promise<void> {
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: create });
   await db.open();
   try {
     let batch = db.batch();

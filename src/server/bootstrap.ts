@@ -30,7 +30,7 @@ import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts } from './server.js';
-import { importBoltDb } from './import/bolt-import.js';
+import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore } from './import/legacy-store.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { V2Store } from './v2store/index.js';
@@ -134,7 +134,7 @@ export async function bootstrap(
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   await moveLegacyStore(layout.boltPath, layout.dbDir, log);
-  await importBoltDb(layout.boltPath, layout.dbDir, log);
+  await takeEtcdDb(layout.boltPath, layout.dbDir, log);
   await restoreInterruptedSwap(layout.dbDir);
   const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   let store = await openStore();
@@ -359,11 +359,14 @@ async function forceNewCluster(
     index++;
     added.push({ term, index, type: EntryType.ConfChange, data: encodeConfChange({ id: 0n, type, nodeId, context }) });
   };
-  for (const id of [...ids].sort((a, b) => (a < b ? -1 : 1))) if (id !== memberId) push(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+  // Self first, then the removals, as etcd orders them: raft refuses a change that
+  // leaves no voter, which removing the others first would when this member is new
+  // (`etcdctl backup` gives the WAL a new member ID).
   if (!ids.has(memberId)) {
     const self: Member = { id: memberId, name: cfg.name, peerUrls: cfg.initialAdvertisePeerUrls.map(urlString), clientUrls: [], isLearner: false };
     push(ConfChangeType.AddNode, memberId, encodeMemberContext(self));
   }
+  for (const id of [...ids].sort((a, b) => (a < b ? -1 : 1))) if (id !== memberId) push(ConfChangeType.RemoveNode, id, new Uint8Array(0));
   await wal.save(undefined, added, true);
   log.warn(
     { 'local-member-id': idHex(memberId), 'removed-members': [...ids].filter((id) => id !== memberId).map(idHex), 'commit-index': index },

@@ -4,6 +4,7 @@
 // cluster version the leader decided.
 
 import { Errors } from './errors.js';
+import { memberRecord } from './backup/etcd-buckets.js';
 import { idHex } from './ids.js';
 
 export interface Member {
@@ -24,12 +25,30 @@ interface MemberJson {
   isLearner: boolean;
 }
 
+/**
+ * A conf change's context as etcd writes it (membership.Member as JSON, the id a JSON
+ * number), so etcd's tools that replay the WAL (`etcdctl migrate`) and real etcd itself
+ * can read an etcd-ts WAL.
+ */
 export function encodeMemberContext(m: Member): Uint8Array {
-  return Buffer.from(JSON.stringify(memberToJson(m)));
+  return memberRecord(m)[1];
 }
 
+/**
+ * Reads etcd's context (a promote adds `"isPromote":true`, which changes nothing here)
+ * and etcd-ts's older one, whose id is a hex string.
+ */
 export function decodeMemberContext(b: Uint8Array): Member {
-  return memberFromJson(JSON.parse(Buffer.from(b).toString('utf8')) as MemberJson);
+  const text = Buffer.from(b).toString('utf8');
+  const j = JSON.parse(text) as Omit<MemberJson, 'id'> & { id: unknown };
+  if (typeof j.id === 'number') {
+    // a uint64 past 2^53 loses digits as a JS number: take them from the text
+    const digits = /^\s*\{(?:.*,)?\s*"id"\s*:\s*(\d{1,20})\s*[,}]/s.exec(text)?.[1];
+    const id = digits === undefined ? undefined : BigInt(digits);
+    if (id === undefined || id === 0n || id >= 1n << 64n) throw new Error(`bad member id in ${text}`);
+    return memberFromJson({ ...j, id: idHex(id) });
+  }
+  return memberFromJson(j as MemberJson);
 }
 
 function memberToJson(m: Member): MemberJson {

@@ -158,11 +158,20 @@ export interface CtlResult {
 /** Runs stock etcdctl (v3 API) against `endpoints`. */
 export function etcdctl(endpoints: string | string[], args: string[], input?: string, timeoutMs = 30_000): Promise<CtlResult> {
   const eps = Array.isArray(endpoints) ? endpoints.join(',') : endpoints;
+  return runEtcdctl('3', ['--endpoints', eps, ...args], input, timeoutMs);
+}
+
+/** Runs stock etcdctl with the v2 API; `args` carry --endpoints when the command needs a member (backup does not). */
+export function etcdctlV2(args: string[], timeoutMs = 30_000): Promise<CtlResult> {
+  return runEtcdctl('2', args, undefined, timeoutMs);
+}
+
+function runEtcdctl(api: '2' | '3', args: string[], input: string | undefined, timeoutMs: number): Promise<CtlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       'etcdctl',
-      ['--endpoints', eps, ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      args,
+      { env: { ...process.env, ETCDCTL_API: api }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -173,14 +182,10 @@ export function etcdctl(endpoints: string | string[], args: string[], input?: st
   });
 }
 
-/** Runs stock etcdctl with the v2 API; `out` is stdout then stderr, as a terminal shows them. */
-export function etcdctl2(endpoint: string, args: string[], input?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile('etcdctl', ['--endpoints', endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '2' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
-    child.stdin!.end(input);
-  });
+/** etcdctlV2 against one member; `out` is stdout then stderr, as a terminal shows them. */
+export async function etcdctl2(endpoint: string, args: string[], input?: string): Promise<{ code: number; out: string }> {
+  const r = await runEtcdctl('2', ['--endpoints', endpoint, ...args], input, 30_000);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 export interface HttpOptions {

@@ -18,6 +18,7 @@ import { BoltFile } from '../../bbolt/index.js';
 import { type BucketName, buildStore } from '../../mvcc/index.js';
 import { parseRevision, readUint64BE } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
+import { boltIdentity, writeOrigin } from './bolt-origin.js';
 import { pathKind } from './legacy-store.js';
 
 /** A bbolt file whose contents etcd-ts cannot take as etcd's; names the file. */
@@ -73,13 +74,20 @@ export async function importBoltDb(
     return undefined;
   }
   const started = performance.now();
+  const identity = await boltIdentity(boltPath).catch((err: Error) => {
+    throw new BoltImportError(`cannot import etcd's bbolt db ${boltPath}: ${err.message}`);
+  });
   const bolt = await BoltFile.open(boltPath);
   try {
     log.info({ path: boltPath, size: (await stat(boltPath)).size, 'import-dir': tmp }, "importing etcd's bbolt db into the LevelDB store");
     await rm(tmp, { recursive: true, force: true });
+    // A damaged child pointer or element count can hide a subtree from the walk the
+    // import does without breaking any page on the way: the full check finds it first.
+    await bolt.check();
     const counts: Partial<Record<BucketName, number>> = {};
     const last = { revision: 0, consistentIndex: 0 };
     await buildStore(tmp, records(bolt, boltPath, counts, last, log), { onBatch: opts.onBatch });
+    await writeOrigin(tmp, identity);
     opts.beforeRename?.();
     await rename(tmp, dbDir);
     await nodeDisk.fsyncDir(path.dirname(dbDir));
