@@ -69,7 +69,9 @@ async function served(ep: string): Promise<Served> {
     const ttl = await ctl(ep, ['lease', 'timetolive', l, '--keys']);
     const m = /granted with TTL\((\d+)s\), remaining\((\d+)s\), attached keys\((.*)\)/.exec(ttl)!;
     expect(Number(m[2])).toBeGreaterThan(0);
-    grantedTtl.push(`${l} ${m[1]} ${m[3]}`);
+    // attached keys come in lessor order (Go map order in etcd: random), so compare them sorted
+    const keys = m[3]!.replace(/^\[|\]$/g, '').split(' ').sort().join(' ');
+    grantedTtl.push(`${l} ${m[1]} [${keys}]`);
   }
   return {
     hashkv: { hash: h.hash, compact_revision: h.compact_revision, revision: h.header.revision },
