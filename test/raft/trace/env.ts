@@ -187,7 +187,7 @@ export class InteractionEnv {
    *           [pre-vote=true] [check-quorum=true] [election-tick=10] [heartbeat-tick=1] [read-only=safe|lease-based]
    *
    * With voters and index, each node starts from a snapshot at index I (term 1) of
-   * that configuration, as a member restored from it. With bootstrap=true, it starts
+   * that configuration, at term 1, as a member restored from it. With bootstrap=true, it starts
    * empty and RawNode.bootstrap adds the voters, as a new cluster does. With neither,
    * it starts empty and unconfigured: a member about to be added, which learns
    * everything from the leader.
@@ -222,6 +222,10 @@ export class InteractionEnv {
           data: noData,
           metadata: { index, term: 1, confState: { voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false } },
         });
+        // Whoever wrote the snapshot's last entry was at term 1 at least: a member
+        // at term 0 would believe that entry is of a term it could still lead in
+        // (a leader elected at term 1 would count it as committed in its own term).
+        storage.setHardState({ term: 1, vote: 0n, commit: index });
       }
       const rn = new RawNode({ ...cfg, id, storage });
       if (bootstrap) rn.bootstrap(voters.map((v) => ({ id: v })));
