@@ -12,7 +12,14 @@
 // than the possibly older snapshot in its Storage.
 
 import { EntryType, type Message, MessageType, type Snapshot, decodeConfChange } from '../../../src/raftpb/index.js';
-import { MemoryStorage, type RaftConfig, type RaftLogger, RawNode, StepError } from '../../../src/raft/index.js';
+import {
+  MemoryStorage,
+  type RaftConfig,
+  type RaftLogger,
+  RawNode,
+  StepError,
+  defaultMaxSizePerMsg,
+} from '../../../src/raft/index.js';
 import { Args } from './args.js';
 import type { Directive } from './datadriven.js';
 import {
@@ -185,6 +192,7 @@ export class InteractionEnv {
   /**
    * add-nodes N [voters=(..) [learners=(..)] index=I | voters=(..) bootstrap=true]
    *           [pre-vote=true] [check-quorum=true] [election-tick=10] [heartbeat-tick=1] [read-only=safe|lease-based]
+   *           [max-size-per-msg=BYTES]
    *
    * With voters and index, each node starts from a snapshot at index I (term 1) of
    * that configuration, at term 1, as a member restored from it. With bootstrap=true, it starts
@@ -206,6 +214,7 @@ export class InteractionEnv {
       preVote: a.bool('pre-vote'),
       checkQuorum: a.bool('check-quorum'),
       readOnlyOption: a.oneOf('read-only', ['safe', 'lease-based'] as const, 'safe'),
+      maxSizePerMsg: a.int('max-size-per-msg', defaultMaxSizePerMsg),
       random: () => 0,
       logger: this.raftLogger,
     };
