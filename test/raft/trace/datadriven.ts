@@ -30,7 +30,9 @@ export interface Directive {
 }
 
 /** A file as read: comments and blank lines kept verbatim, so a rewrite changes only outputs. */
-type Chunk = { readonly kind: 'text'; readonly line: string } | { readonly kind: 'directive'; readonly d: Directive; readonly cmdLine: string };
+type Chunk =
+  | { readonly kind: 'text'; readonly line: string }
+  | { readonly kind: 'directive'; readonly d: Directive; readonly cmdLine: string };
 
 export interface TraceFile {
   readonly path: string;
@@ -55,7 +57,8 @@ export function parseFile(path: string): TraceFile {
     const expected: string[] = [];
     while (i < lines.length && lines[i]!.trim() !== '') expected.push(lines[i++]!);
     const [cmd, ...rest] = line.trim().split(/\s+/);
-    chunks.push({ kind: 'directive', cmdLine: line, d: { pos, cmd: cmd!, args: rest.map((a) => parseArg(pos, a)), expected: expected.join('\n') } });
+    const d: Directive = { pos, cmd: cmd!, args: rest.map((a) => parseArg(pos, a)), expected: expected.join('\n') };
+    chunks.push({ kind: 'directive', cmdLine: line, d });
   }
   return { path, chunks };
 }
@@ -77,7 +80,11 @@ function parseArg(pos: string, tok: string): CmdArg {
  * expected one (and throws on a mismatch); an empty output is written as "ok".
  * Returns the file text with every expected output replaced by the actual one.
  */
-export function runFile(f: TraceFile, handle: (d: Directive) => string, check: (d: Directive, actual: string) => void): string {
+export function runFile(
+  f: TraceFile,
+  handle: (d: Directive) => string,
+  check: (d: Directive, actual: string) => void,
+): string {
   const out: string[] = [];
   for (const c of f.chunks) {
     if (c.kind === 'text') {

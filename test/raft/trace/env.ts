@@ -195,10 +195,10 @@ export class InteractionEnv {
    *           [max-size-per-msg=BYTES]
    *
    * With voters and index, each node starts from a snapshot at index I (term 1) of
-   * that configuration, at term 1, as a member restored from it. With bootstrap=true, it starts
-   * empty and RawNode.bootstrap adds the voters, as a new cluster does. With neither,
-   * it starts empty and unconfigured: a member about to be added, which learns
-   * everything from the leader.
+   * that configuration, at term 1, as a member restored from it. With bootstrap=true,
+   * it starts empty and RawNode.bootstrap adds the voters, as a new cluster does.
+   * With neither, it starts empty and unconfigured: a member about to be added,
+   * which learns everything from the leader.
    */
   private addNodes(a: Args): void {
     const count = Number(a.word(0, 'node count'));
@@ -229,7 +229,11 @@ export class InteractionEnv {
       if (index > 0) {
         storage.applySnapshot({
           data: noData,
-          metadata: { index, term: 1, confState: { voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false } },
+          metadata: {
+            index,
+            term: 1,
+            confState: { voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false },
+          },
         });
         // Whoever wrote the snapshot's last entry was at term 1 at least: a member
         // at term 0 would believe that entry is of a term it could still lead in
@@ -242,7 +246,7 @@ export class InteractionEnv {
     }
   }
 
-  /** propose-conf-change ID CHANGE, CHANGE being v4 (add voter), l4 (add learner or demote), r4 (remove) or u4 (update). */
+  /** propose-conf-change ID CHANGE: v4 (add voter), l4 (add learner or demote), r4 (remove) or u4 (update). */
   private proposeConfChange(a: Args): void {
     const n = this.node(a, a.id(0));
     const changes = a.wordsFrom(1);
@@ -360,9 +364,11 @@ export class InteractionEnv {
   private raftState(): void {
     for (const n of this.nodes.values()) {
       const st = n.rn.status();
-      const member = st.config.voters.includes(n.id) ? 'Voter' : st.config.learners.includes(n.id) ? 'Learner' : 'Non-member';
+      const { voters, learners } = st.config;
+      const member = voters.includes(n.id) ? 'Voter' : learners.includes(n.id) ? 'Learner' : 'Non-member';
       const cut = this.isolated.has(n.id) ? ' isolated' : '';
-      this.emit(`${n.id}: ${st.softState.raftState} (${member}) Term:${st.hardState.term} Lead:${st.softState.lead}${cut}`);
+      const { raftState, lead } = st.softState;
+      this.emit(`${n.id}: ${raftState} (${member}) Term:${st.hardState.term} Lead:${lead}${cut}`);
     }
   }
 

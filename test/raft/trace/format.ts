@@ -52,7 +52,8 @@ export function formatData(b: Uint8Array): string {
 
 export function formatEntry(e: Entry): string {
   const head = `${e.term}/${e.index} ${entryTypeNames[e.type]}`;
-  return e.type === EntryType.ConfChange ? `${head} ${formatConfChange(decodeConfChange(e.data))}` : `${head} ${formatData(e.data)}`;
+  if (e.type === EntryType.ConfChange) return `${head} ${formatConfChange(decodeConfChange(e.data))}`;
+  return `${head} ${formatData(e.data)}`;
 }
 
 export function formatConfState(cs: ConfState): string {
