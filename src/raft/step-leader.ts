@@ -155,7 +155,8 @@ function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   if (maybeCommit(r)) {
     releasePendingReadIndexMessages(r);
     bcastAppendSoon(r);
-  } else if (pr.canBumpCommit(r.log.committed)) {
+  } else if (!r.bcastPending && pr.canBumpCommit(r.log.committed)) {
+    // (a broadcast already due carries the new commit index to this follower too)
     sendAppend(r, m.from);
   }
   // Flow control may have opened: send as much as allowed, without empty messages.
