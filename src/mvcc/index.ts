@@ -11,6 +11,7 @@ export {
   isTxnReadonly,
 } from './txn-check.js';
 export type {
+  WatchCounts,
   WatchCreateResult,
   WatchRequest,
   WatchResponseOut,

@@ -39,7 +39,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from './types.js';
-import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } from './watchable-store.js';
+import { WatchableStore, type HistorySource, type WatchCounts, type WatchSink, type WatchStream } from './watchable-store.js';
 import { restoreIndex } from './restore.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
@@ -689,6 +689,11 @@ export class MvccStore {
    */
   newWatchStream(sink: WatchSink): WatchStream {
     return this.watchable.newStream(sink);
+  }
+
+  /** Watch streams and watchers open on this store and the ones it replaced. */
+  watchCounts(): WatchCounts {
+    return this.watchable.counts();
   }
 
   /** Writes what was applied but not committed, stops compaction and closes LevelDB. */

@@ -211,6 +211,7 @@ class Stream implements WatchStream {
     for (const w of [...this.watchers.values()]) this.store.remove(w);
     this.closed = true;
     this.progressPending = false;
+    this.store.streamClosed();
   }
 
   /** Sends one response; a throwing sink is treated as a dead receiver. */
@@ -226,6 +227,15 @@ class Stream implements WatchStream {
   }
 }
 
+export interface WatchCounts {
+  /** open watch streams */
+  streams: number;
+  /** watchers on them */
+  watchers: number;
+  /** watchers behind the store's revision (unsynced), etcd's slow watchers */
+  slowWatchers: number;
+}
+
 export class WatchableStore {
   private readonly synced = new WatcherGroup();
   private readonly unsynced = new Set<Watcher>();
@@ -236,9 +246,21 @@ export class WatchableStore {
   private src: HistorySource | undefined = undefined;
   /** the last source's revision when it closed: what "now" means until the next one attaches */
   private detachedRev = 0;
+  private openStreams = 0;
+  private liveWatchers = 0;
 
   newStream(sink: WatchSink): WatchStream {
+    this.openStreams++;
     return new Stream(this, sink);
+  }
+
+  streamClosed(): void {
+    this.openStreams--;
+  }
+
+  /** What etcd's etcd_debugging_mvcc_{watch_stream,watcher,slow_watcher}_total gauges report. */
+  counts(): WatchCounts {
+    return { streams: this.openStreams, watchers: this.liveWatchers, slowWatchers: this.unsynced.size };
   }
 
   /**
@@ -262,6 +284,7 @@ export class WatchableStore {
   }
 
   add(w: Watcher): void {
+    this.liveWatchers++;
     if (!this.src) {
       // "from now" is after the closed store's revision (the one its created response
       // reports); the successor serves it from there, or reports it compacted
@@ -282,6 +305,7 @@ export class WatchableStore {
   remove(w: Watcher): void {
     if (w.removed) return;
     w.removed = true;
+    this.liveWatchers--;
     w.stream.watchers.delete(w.id);
     if (w.synced) this.synced.delete(w);
     else this.unsynced.delete(w);

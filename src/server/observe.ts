@@ -46,6 +46,10 @@ export function observeServer(
     metrics.dbTotalSizeInUse.set(server.store.dbSizeInUse());
     metrics.currentRevision.set(server.store.currentRevision);
     metrics.compactRevision.set(Math.max(0, server.store.compactRevision));
+    const watch = server.store.watchCounts();
+    metrics.watchStreamTotal.set(watch.streams);
+    metrics.watcherTotal.set(watch.watchers);
+    metrics.slowWatcherTotal.set(watch.slowWatchers);
     metrics.snapshotApplyInProgress.set(server.installingSnapshot ? 1 : 0);
     for (const [from, n] of server.snapshotsInstalled) {
       metrics.snapshotReceiveSuccess.labels({ From: idHex(from) }).inc(n - (snapshotsSeen.get(from) ?? 0));

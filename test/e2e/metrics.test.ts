@@ -69,3 +69,33 @@ it('counts puts, deletes, ranges, txns and keys as the store applies them, and a
     await etcd.close();
   }
 });
+
+it('reports open watch streams and watchers, and drops them when their client goes', async () => {
+  const etcd = await startEtcd(await inProcessConfig('watch-metrics'));
+  try {
+    await etcd.ready;
+    const url = etcd.clientUrls[0]!;
+    const scrape = () => fetch(`${url}/metrics`).then((r) => r.text());
+    // etcdctl watch opens one stream with one watcher; two of them, two of each
+    const watches = [spawnCtl(url, ['watch', 'a']), spawnCtl(url, ['watch', 'b', '--prefix'])];
+    await ctl(url, ['put', 'a', '1']);
+    await ctl(url, ['put', 'b1', '1']);
+    await watches[0]!.waitOutput('PUT\na\n1\n');
+    await watches[1]!.waitOutput('PUT\nb1\n1\n');
+    // gauges are sampled once a second
+    await eventually(async () => {
+      const text = await scrape();
+      expect(sample(text, 'etcd_debugging_mvcc_watch_stream_total')).toBe(2);
+      expect(sample(text, 'etcd_debugging_mvcc_watcher_total')).toBe(2);
+      expect(sample(text, 'etcd_debugging_mvcc_slow_watcher_total')).toBe(0);
+    }, 10_000);
+    for (const w of watches) await w.kill();
+    await eventually(async () => {
+      const text = await scrape();
+      expect(sample(text, 'etcd_debugging_mvcc_watch_stream_total')).toBe(0);
+      expect(sample(text, 'etcd_debugging_mvcc_watcher_total')).toBe(0);
+    }, 10_000);
+  } finally {
+    await etcd.close();
+  }
+});
