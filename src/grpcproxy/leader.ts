@@ -1,0 +1,74 @@
+// Whether the cluster has a leader, as etcd's proxy learns it (leader.go): a watch that
+// requires a leader, on a key at a revision no event will ever reach, breaks when the
+// member it is on loses its leader. Client streams that asked to fail without a leader
+// (clientv3's `hasleader`, which etcdctl watch sets) are ended with etcd's error then.
+
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { methodsOf, type Upstream } from './upstream.js';
+
+const Watch = methodsOf('etcdserverpb.Watch').Watch!;
+const LOST_LEADER_KEY = Buffer.from('__lostleader');
+/** math.MaxInt64 - 2, etcd's revision for it */
+const NEVER = '9223372036854775805';
+const NO_LEADER = 'etcdserver: no leader';
+/** etcd tries again at most 10 times a second */
+const RETRY_MS = 100;
+
+export class LeaderMonitor {
+  /** No answer yet counts as a leader: a client is not refused before the proxy has asked. */
+  private lost = false;
+  private readonly listeners = new Set<() => void>();
+  private stream: grpc.ClientDuplexStream<object, object> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.closed) return;
+    const md = new grpc.Metadata();
+    md.set('hasleader', 'true');
+    const stream = this.upstream.bidi(Watch, md);
+    this.stream = stream;
+    stream.on('data', (resp: { created?: boolean; canceled?: boolean }) => {
+      if (resp.created && !resp.canceled) this.setLost(false);
+    });
+    const broken = (err?: grpc.ServiceError): void => {
+      if (this.stream !== stream || this.closed) return;
+      this.stream = undefined;
+      // a member that went away is not a lost leader: the watch moves to the next endpoint
+      if (err?.details === NO_LEADER) this.setLost(true);
+      this.timer = setTimeout(() => this.start(), RETRY_MS);
+    };
+    stream.on('error', broken);
+    stream.on('end', () => broken());
+    stream.write({ create_request: { key: LOST_LEADER_KEY, start_revision: NEVER } });
+  }
+
+  get hasLeader(): boolean {
+    return !this.lost;
+  }
+
+  /** Calls `fn` each time the leader is lost, until the returned function is called. */
+  onLost(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.stream?.cancel();
+  }
+
+  private setLost(lost: boolean): void {
+    if (lost === this.lost) return;
+    this.lost = lost;
+    this.log.info({ 'has-leader': !lost }, lost ? 'lost the cluster leader' : 'the cluster has a leader');
+    if (lost) for (const fn of [...this.listeners]) fn();
+  }
+}
