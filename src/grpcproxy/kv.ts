@@ -54,8 +54,10 @@ export function kvProxy(upstream: Upstream, ns: Namespace, cache: RangeCache, me
       const id = cacheId(req, token);
       if (req.serializable) {
         const hit = cache.get(id, req);
-        metrics.cacheHits.inc(hit !== undefined ? 1 : 0);
-        if (hit !== undefined) return hit;
+        if (hit !== undefined) {
+          metrics.cacheHits.inc();
+          return hit;
+        }
         metrics.cacheMisses.inc();
       }
       const out = { ...req };

@@ -5,13 +5,13 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { Errors } from '../server/errors.js';
 import { methodsOf, type Upstream } from './upstream.js';
 
 const Watch = methodsOf('etcdserverpb.Watch').Watch!;
 const LOST_LEADER_KEY = Buffer.from('__lostleader');
 /** math.MaxInt64 - 2, etcd's revision for it */
 const NEVER = '9223372036854775805';
-const NO_LEADER = 'etcdserver: no leader';
 /** etcd tries again at most 10 times a second */
 const RETRY_MS = 100;
 
@@ -41,7 +41,7 @@ export class LeaderMonitor {
       if (this.stream !== stream || this.closed) return;
       this.stream = undefined;
       // a member that went away is not a lost leader: the watch moves to the next endpoint
-      if (err?.details === NO_LEADER) this.setLost(true);
+      if (err?.details === Errors.noLeader.message) this.setLost(true);
       this.timer = setTimeout(() => this.start(), RETRY_MS);
     };
     stream.on('error', broken);

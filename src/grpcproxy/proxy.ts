@@ -3,6 +3,7 @@
 // cache, watches coalesced, keep-alives coalesced, the rest passed to the members.
 
 import path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { GrpcServer, GRPC_OVERHEAD_BYTES, type Listener, serveClient, serveMetrics } from '../server/listener/index.js';
 import { serviceDefinition } from '../server/pb.js';
@@ -23,7 +24,6 @@ import { forwardedMetadata, Upstream } from './upstream.js';
 import { watchProxy } from './watch.js';
 import { WatchRanges } from './watch-broadcast.js';
 import { UpstreamWatchStream } from './watch-upstream.js';
-import * as grpc from '@grpc/grpc-js';
 
 /** grpc-go's default receive limit, which etcd's proxy server keeps. */
 const SERVER_MAX_RECV_BYTES = 4 * 1024 * 1024;

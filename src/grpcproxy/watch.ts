@@ -4,8 +4,7 @@
 // under the client's token, as etcd's proxy checks permission.
 
 import type * as grpc from '@grpc/grpc-js';
-import type { StreamCall } from '../server/grpc/call.js';
-import type { ServiceImplementation } from '../server/grpc/call.js';
+import type { ServiceImplementation, StreamCall } from '../server/grpc/call.js';
 import { Errors } from '../server/errors.js';
 import { GRPC_CODE_NAMES } from '../server/metrics.js';
 import { type Int64, toNumber } from '../server/pb.js';
