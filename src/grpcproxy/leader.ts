@@ -14,10 +14,19 @@ const LOST_LEADER_KEY = Buffer.from('__lostleader');
 const NEVER = '9223372036854775805';
 /** etcd tries again at most 10 times a second */
 const RETRY_MS = 100;
+/**
+ * How long "no leader" must last before client streams are ended: etcd's members end
+ * streams that require a leader after 3 election timeouts without one (maxNoLeaderCnt,
+ * 1 s each by default), so an election after a leader died ends none. Answering at the
+ * first "no leader" would end every etcdctl watch through the proxy at each election.
+ */
+const LOST_AFTER_MS = 3_000;
 
 export class LeaderMonitor {
   /** No answer yet counts as a leader: a client is not refused before the proxy has asked. */
   private lost = false;
+  /** when the cluster first said it has no leader, in this run of such answers */
+  private noLeaderSince: number | undefined;
   private readonly listeners = new Set<() => void>();
   private stream: grpc.ClientDuplexStream<object, object> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -35,13 +44,19 @@ export class LeaderMonitor {
     const stream = this.upstream.bidi(Watch, md);
     this.stream = stream;
     stream.on('data', (resp: { created?: boolean; canceled?: boolean }) => {
-      if (resp.created && !resp.canceled) this.setLost(false);
+      if (resp.created && !resp.canceled) {
+        this.noLeaderSince = undefined;
+        this.setLost(false);
+      }
     });
     const broken = (err?: grpc.ServiceError): void => {
       if (this.stream !== stream || this.closed) return;
       this.stream = undefined;
       // a member that went away is not a lost leader: the watch moves to the next endpoint
-      if (err?.details === Errors.noLeader.message) this.setLost(true);
+      if (err?.details === Errors.noLeader.message) {
+        this.noLeaderSince ??= Date.now();
+        if (Date.now() - this.noLeaderSince >= LOST_AFTER_MS) this.setLost(true);
+      }
       this.timer = setTimeout(() => this.start(), RETRY_MS);
     };
     stream.on('error', broken);

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeLeaf, makePki } from '../listener/helpers.js';
 import { EtcdClient } from './client.js';
-import { clientUrl, eventually, planCluster, startCluster } from './cluster-harness.js';
+import { clientUrl, eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
 import { cleanup, ctl, etcdctl, freePort, repoRoot, spawnCtl, startMember, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
@@ -100,7 +100,8 @@ describe('etcd-ts grpc-proxy in front of a three-member etcd-ts cluster', () => 
       expect(await ctl(px, ['elect', '-l', 'e'])).toMatch(/^e\/[0-9a-f]+\np1\n$/);
       await elect.kill();
 
-      await stopMember(members[0]!, 'SIGKILL');
+      // the leader: the cluster elects another, which must not end the clients' streams
+      await stopMember(members[await leaderIndex(members)]!, 'SIGKILL');
       for (let i = 0; i < 4; i++) {
         expect(await ctl(px, ['put', `w${i}`, `after-${i}`])).toBe('OK\n');
         expect(await ctl(px, ['get', `w${i}`, '--print-value-only'])).toBe(`after-${i}\n`);
