@@ -6,6 +6,7 @@
 import v8 from 'node:v8';
 import { parseCommandLine } from '../src/server/config/index.js';
 import { runGateway } from './gateway.js';
+import { runGrpcProxy } from './grpc-proxy.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
@@ -26,6 +27,7 @@ const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
   if (argv[0] === 'gateway') return runGateway(argv.slice(1));
+  if (argv[0] === 'grpc-proxy') return runGrpcProxy(argv.slice(1));
   const parsed = parseCommandLine(argv, env);
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);

@@ -586,7 +586,7 @@ export class Metrics {
 // gRPC call metrics
 
 /** grpc-go's code names, which go-grpc-prometheus puts in the grpc_code label. */
-const GRPC_CODE_NAMES: Record<number, string> = {
+export const GRPC_CODE_NAMES: Record<number, string> = {
   0: 'OK', 1: 'Canceled', 2: 'Unknown', 3: 'InvalidArgument', 4: 'DeadlineExceeded', 5: 'NotFound',
   6: 'AlreadyExists', 7: 'PermissionDenied', 8: 'ResourceExhausted', 9: 'FailedPrecondition', 10: 'Aborted',
   11: 'OutOfRange', 12: 'Unimplemented', 13: 'Internal', 14: 'Unavailable', 15: 'DataLoss', 16: 'Unauthenticated',

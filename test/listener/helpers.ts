@@ -87,11 +87,12 @@ function makeCa(dir: string, name: string): void {
     '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
 }
 
-function makeLeaf(dir: string, ca: string, name: string, cn: string): void {
+/** A certificate from `ca` for 127.0.0.1 with this subject ("/CN=x", or "/O=x" for none). */
+export function makeLeaf(dir: string, ca: string, name: string, subject: string): void {
   writeFileSync(path.join(dir, `${name}.ext`),
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
   openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+    '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', subject], dir);
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial',
     '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
 }
@@ -101,10 +102,10 @@ export function makePki(): TestPki {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'listener-pki-'));
   makeCa(dir, 'ca');
   makeCa(dir, 'rogue-ca');
-  makeLeaf(dir, 'ca', 'server', 'etcd-server');
-  makeLeaf(dir, 'ca', 'client', 'root');
-  makeLeaf(dir, 'ca', 'other', 'other');
-  makeLeaf(dir, 'rogue-ca', 'rogue', 'intruder');
+  makeLeaf(dir, 'ca', 'server', '/CN=etcd-server');
+  makeLeaf(dir, 'ca', 'client', '/CN=root');
+  makeLeaf(dir, 'ca', 'other', '/CN=other');
+  makeLeaf(dir, 'rogue-ca', 'rogue', '/CN=intruder');
   const p = (f: string): string => path.join(dir, f);
   return {
     dir,
