@@ -91,8 +91,11 @@ if (workloads.length === 0) throw new Error(`--only ${only}: no such rows (${all
 
 interface Result {
   ops_per_s: number;
+  ops: number;
   p99_ms: number;
   errors: number;
+  /** CPU the members used per operation (µs), warm-up included: on a shared machine it varies less than throughput. */
+  cpu_us_per_op: number;
 }
 
 interface Cluster {
@@ -147,7 +150,20 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU time (user + system) the cluster's processes have used so far, in µs. */
+function cpuUs(c: Cluster): number {
+  let ticks = 0;
+  for (const p of c.procs) {
+    // fields after the command name: state is field 3, utime 14 and stime 15
+    const fields = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1e6) / CLOCK_TICKS_PER_S;
+}
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
 function load(c: Cluster, w: Workload): Result {
+  const cpuBefore = cpuUs(c);
   const out = execFileSync(goload, [
     '-endpoints', c.endpoints.map((e) => (w.url ? `http://${e}` : e)).join(','),
     '-op', w.op,
@@ -155,7 +171,8 @@ function load(c: Cluster, w: Workload): Result {
     '-conns', String(Math.min(8, w.clients)),
     '-duration', duration,
   ]).toString();
-  return JSON.parse(out.trim().split('\n').pop()!) as Result;
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
+  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
 }
 
 /** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
@@ -210,7 +227,9 @@ async function main(): Promise<void> {
         for (const w of workloads) {
           const r = load(c, w);
           (results[server]![w.name] ??= []).push(r);
-          console.error(`round ${round} ${server.padEnd(pad)} ${w.name.padEnd(16)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms errors ${r.errors}`);
+          console.error(
+            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(16)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+          );
         }
         rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
         if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
@@ -229,15 +248,17 @@ async function main(): Promise<void> {
     return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   };
   console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log('medians; ratio: the median of the per-round ratios to etcd');
-  console.log(`${'workload'.padEnd(16)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}`);
+  console.log('medians; ratio: the median of the per-round ratios to etcd (throughput; CPU per op: etcd\'s over the server\'s, so higher is better for both)');
+  console.log(`${'workload'.padEnd(16)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
   for (const w of workloads) {
     const e = results.etcd![w.name]!;
     for (const server of servers) {
       const t = results[server]![w.name]!;
       const ratio = server === 'etcd' ? '' : median(t.map((r, i) => r.ops_per_s / e[i]!.ops_per_s)).toFixed(2);
+      const cpuRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2);
       console.log(
-        `${w.name.padEnd(16)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms`,
+        `${w.name.padEnd(16)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
+          `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}`,
       );
     }
   }
