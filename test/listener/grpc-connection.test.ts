@@ -94,10 +94,13 @@ describe.each([
   it(`from stock etcdctl's per-endpoint dial of a URL (endpoint status) goes ${secure ? 'bare' : 'through the shim, which mends its authority'}`, async () => {
     const { listener, handed } = await start(secure);
     const out = await ctl(listener.url, ['endpoint', 'status']);
-    // This server has no Maintenance service: the call reached it.
+    // This server has no Maintenance service: the call reached it (nghttp2 would have reset
+    // a stream whose authority still had its scheme).
     expect(out.stderr).toContain('unknown service etcdserverpb.Maintenance');
     expect(out.stderr).not.toContain('PROTOCOL_ERROR');
-    expect(handed).toEqual([secure ? 'bare' : 'shim']);
+    // etcdctl also dials its balancer connection, which may sit idle past SESSION_WAIT_MS
+    // and so go through the shim too.
+    expect(handed).toContain(secure ? 'bare' : 'shim');
   });
 });
 

@@ -635,6 +635,8 @@ export interface ConnectionOptions {
    */
   rewriter?: AuthorityRewriter;
   received?: readonly Buffer[];
+  /** The client closed its side before this connection took the socket over: `received` is all. */
+  ended?: boolean;
 }
 
 /**
@@ -660,6 +662,7 @@ export class AuthorityFixingConnection extends Duplex {
     this.rewriter = opts.rewriter ?? new AuthorityRewriter(opts);
     this.onRefused = opts.refuse;
     for (const b of opts.received ?? []) this.push(b);
+    if (opts.ended) this.push(null);
     if (!this.rewriter.handshakeDone) {
       const ms = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
       this.handshakeTimer = setTimeout(() => {

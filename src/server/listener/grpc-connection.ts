@@ -63,11 +63,12 @@ export function serveGrpcConnection(injector: ConnectionInjector, socket: net.So
     const session = injector.injectConnection(socket);
     exposePeerCommonName(session, socket);
   };
-  const toShim = (refusal?: ConnectionError): void => {
+  const toShim = (refusal?: ConnectionError, ended = false): void => {
     stopReading();
     const conn = injectThroughShim(injector, socket, {
       rewriter,
       received: held,
+      ended,
       handshakeTimeoutMs: Math.max(0, opts.handshakeTimeoutMs - (Date.now() - started)),
       onRefused: opts.onRefused,
     });
@@ -88,11 +89,8 @@ export function serveGrpcConnection(injector: ConnectionInjector, socket: net.So
     if (rewriter.passingAll) toSession();
     else if (rewriter.rewriting || rewriter.pingReceived || heldBytes > MAX_HELD_BYTES) toShim();
   };
-  // A client that closes its side before its first request has nothing more to ask.
-  const onEnd = (): void => {
-    stopReading();
-    socket.destroy();
-  };
+  // A client that closes its side early: the session hears it, as from any other.
+  const onEnd = (): void => toShim(undefined, true);
   const timer = setTimeout(() => toShim(), Math.min(SESSION_WAIT_MS, opts.handshakeTimeoutMs));
   socket.once('close', () => clearTimeout(timer));
   socket.setNoDelay(true);
@@ -111,12 +109,13 @@ export function serveGrpcConnection(injector: ConnectionInjector, socket: net.So
 function injectThroughShim(
   injector: ConnectionInjector,
   socket: net.Socket,
-  opts: { rewriter: AuthorityRewriter; received: readonly Buffer[]; handshakeTimeoutMs: number; onRefused?: (err: ConnectionError) => void },
+  opts: { rewriter: AuthorityRewriter; received: readonly Buffer[]; ended: boolean; handshakeTimeoutMs: number; onRefused?: (err: ConnectionError) => void },
 ): AuthorityFixingConnection {
   let session: http2.ServerHttp2Session | undefined;
   const conn = new AuthorityFixingConnection(socket, {
     rewriter: opts.rewriter,
     received: opts.received,
+    ended: opts.ended,
     handshakeTimeoutMs: opts.handshakeTimeoutMs,
     refuse: (err) => {
       opts.onRefused?.(err);
