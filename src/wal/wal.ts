@@ -71,11 +71,15 @@ interface Tail {
   offset: number;
   /**
    * The bytes written since the tail was last synced whole (they end at `offset`), which a
-   * durable write rewrites along with its own; undefined when the file may hold bytes no
-   * sync of ours covered (a segment opened after a restart), until the next fdatasync.
+   * durable write rewrites along with its own; undefined until the next fdatasync when the
+   * file may hold bytes no sync of ours covered (a segment opened after a restart), or when
+   * more than MAX_UNSYNCED_BYTES were written unsynced.
    */
-  unsynced: Uint8Array[] | undefined;
+  unsynced: { parts: Uint8Array[]; bytes: number } | undefined;
 }
+
+/** Unsynced bytes a durable write would rewrite, past which the next sync is an fdatasync. */
+const MAX_UNSYNCED_BYTES = 1 << 20;
 
 type Mode =
   | { readonly kind: 'reading'; readonly start: WalSnapshot }
@@ -161,7 +165,7 @@ export class WAL {
 
       const path = join(dir, first);
       const tailFile = await disk.open(path, 'write');
-      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length, unsynced: [] };
+      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length, unsynced: { parts: [], bytes: 0 } };
       const w = new WAL(dir, disk, lock, opts, [{ path, index: 0 }], {
         kind: 'appending',
         tail,
@@ -370,8 +374,12 @@ export class WAL {
   private async write(tail: Tail, bytes: Uint8Array): Promise<void> {
     await writeFully(tail.file, bytes, tail.offset);
     tail.offset += bytes.length;
-    // a copy: the encoder's buffer is reused by the next save
-    tail.unsynced?.push(bytes.slice());
+    if (tail.unsynced !== undefined) {
+      // a copy: the encoder's buffer is reused by the next save
+      tail.unsynced.parts.push(bytes.slice());
+      tail.unsynced.bytes += bytes.length;
+      if (tail.unsynced.bytes > MAX_UNSYNCED_BYTES) tail.unsynced = undefined;
+    }
     this.opts.onWrite?.(bytes.length);
   }
 
@@ -381,19 +389,18 @@ export class WAL {
    * its own bytes durable, where fdatasync would have made all of them so.
    */
   private async writeDurable(tail: Tail, bytes: Uint8Array): Promise<void> {
-    const unsynced = tail.unsynced!;
-    const from = tail.offset - unsynced.reduce((n, b) => n + b.length, 0);
-    const all = unsynced.length === 0 ? bytes : Buffer.concat([...unsynced, bytes]);
-    await this.timed(() => writeFully(tail.file, all, from, true));
+    const { parts, bytes: before } = tail.unsynced!;
+    const all = parts.length === 0 ? bytes : Buffer.concat([...parts, bytes]);
+    await this.timed(() => writeFully(tail.file, all, tail.offset - before, true));
     tail.offset += bytes.length;
-    tail.unsynced = [];
+    tail.unsynced = { parts: [], bytes: 0 };
     this.opts.onWrite?.(bytes.length);
   }
 
   /** fdatasync of the tail: every byte written to it so far is durable. */
   private async syncTail(tail: Tail): Promise<void> {
     await this.sync(tail.file);
-    tail.unsynced = [];
+    tail.unsynced = { parts: [], bytes: 0 };
   }
 
   private async sync(file: DiskFile): Promise<void> {
@@ -444,7 +451,7 @@ export class WAL {
     tail.file = file;
     tail.seq = seq;
     tail.offset = enc.length;
-    tail.unsynced = [];
+    tail.unsynced = { parts: [], bytes: 0 };
     this.crc = enc.crc;
     this.segments.push({ path, index: this.enti + 1 });
     holdSegment(this.disk, path);

@@ -220,6 +220,25 @@ describe('power cut', () => {
   });
 });
 
+describe('unsynced records before a durable save', () => {
+  it('past 1 MiB, are not rewritten but synced whole, and survive a power cut', async () => {
+    const disk = new MemDisk();
+    const w = await WAL.create(DIR, META, { disk, segmentSizeBytes: 4 * 1024 * 1024 });
+    await w.save(hs(1, 0), entries(1, 1), true);
+    for (let c = 0; c < 1100; c++) await w.save(hs(1, 1), entries(c + 2, c + 2, 1, 1000), false);
+    const ops: string[] = [];
+    disk.fault = (o) => {
+      if (o.path.endsWith('.wal')) ops.push(o.op);
+      return undefined;
+    };
+    await w.save(hs(1, 1102), entries(1102, 1102), true);
+    expect(ops).toEqual(['write', 'fdatasync']);
+    // the write was the new record alone, not the 1.1 MB before it
+    const got = await reopen(disk.afterCrash('power', 7));
+    expect(got.entries).toEqual([...entries(1, 1), ...entries(2, 1101, 1, 1000), ...entries(1102, 1102)]);
+  });
+});
+
 describe('damage on disk', () => {
   async function sample(): Promise<{ disk: MemDisk; path: string; bytes: Uint8Array; used: number; good: WalContents }> {
     const disk = new MemDisk();
