@@ -3,6 +3,14 @@
 // Node client would), alternating server by server, round by round. Prints ratios.
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
+//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...]
+//
+// --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
+// environment), several times for several builds, each beside etcd in the same rounds; e.g.
+// `--ts base=/tmp/base --ts new=. --ts nocap=.,ETCDTS_HEAP_GROWING_PERCENT=0`. Default: this
+// checkout as "etcd-ts". --url adds rows where goload dials `http://127.0.0.1:PORT` (a URL
+// endpoint, as etcdctl users write it; grpc-go then sends `:authority: http://...`). --only
+// keeps the named rows (e.g. `put c=64,get-ser c=64`).
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -27,15 +35,37 @@ const rounds = Number(arg('rounds', '2'));
 const goload = arg('goload', '/tmp/goload');
 const checkPerf = process.argv.includes('--check-perf');
 
-type Server = 'etcd' | 'etcd-ts';
+/** An etcd-ts build to run: where it is and what its environment adds. */
+interface Build {
+  label: string;
+  dir: string;
+  env: Record<string, string>;
+}
+
+function builds(): Build[] {
+  const specs = process.argv.flatMap((a, i) => (a === '--ts' && process.argv[i + 1] !== undefined ? [process.argv[i + 1]!] : []));
+  if (specs.length === 0) return [{ label: 'etcd-ts', dir: repoRoot, env: {} }];
+  return specs.map((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new Error(`--ts ${spec}: expected LABEL=DIR[,VAR=VALUE...]`);
+    const [dir, ...vars] = spec.slice(eq + 1).split(',');
+    return { label: spec.slice(0, eq), dir: path.resolve(dir!), env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])) };
+  });
+}
+const tsBuilds = builds();
+
+/** 'etcd' or the label of an etcd-ts build. */
+type Server = string;
 
 interface Workload {
   name: string;
   op: 'put' | 'get-lin' | 'get-ser';
   clients: number;
+  /** goload dials http://IP:PORT rather than IP:PORT. */
+  url?: boolean;
 }
 
-const workloads: Workload[] =
+const allWorkloads: Workload[] =
   members === 1
     ? [
         { name: 'put c=1', op: 'put', clients: 1 },
@@ -49,11 +79,23 @@ const workloads: Workload[] =
         { name: 'put c=256', op: 'put', clients: 256 },
         { name: 'get-lin c=64', op: 'get-lin', clients: 64 },
       ];
+if (process.argv.includes('--url')) {
+  allWorkloads.push(
+    { name: 'put c=64 url', op: 'put', clients: 64, url: true },
+    { name: 'get-ser c=64 url', op: 'get-ser', clients: 64, url: true },
+  );
+}
+const only = arg('only', '');
+const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => only.split(',').includes(w.name));
+if (workloads.length === 0) throw new Error(`--only ${only}: no such rows (${allWorkloads.map((w) => w.name).join(', ')})`);
 
 interface Result {
   ops_per_s: number;
+  ops: number;
   p99_ms: number;
   errors: number;
+  /** CPU the members used per operation (µs), warm-up included: on a shared machine it varies less than throughput. */
+  cpu_us_per_op: number;
 }
 
 interface Cluster {
@@ -79,9 +121,9 @@ async function startCluster(server: Server): Promise<Cluster> {
       '--initial-cluster', initialCluster,
       '--log-level', 'warn',
     ];
-    return server === 'etcd'
-      ? spawn('etcd', args, { stdio: 'ignore' })
-      : spawn(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore' });
+    if (server === 'etcd') return spawn('etcd', args, { stdio: 'ignore' });
+    const build = tsBuilds.find((b) => b.label === server)!;
+    return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
   const endpoints = ports.map((p) => `127.0.0.1:${p.client}`);
   const deadline = Date.now() + 30_000;
@@ -108,15 +150,29 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU time (user + system) the cluster's processes have used so far, in µs. */
+function cpuUs(c: Cluster): number {
+  let ticks = 0;
+  for (const p of c.procs) {
+    // fields after the command name: state is field 3, utime 14 and stime 15
+    const fields = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1e6) / CLOCK_TICKS_PER_S;
+}
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
 function load(c: Cluster, w: Workload): Result {
+  const cpuBefore = cpuUs(c);
   const out = execFileSync(goload, [
-    '-endpoints', c.endpoints.join(','),
+    '-endpoints', c.endpoints.map((e) => (w.url ? `http://${e}` : e)).join(','),
     '-op', w.op,
     '-clients', String(w.clients),
     '-conns', String(Math.min(8, w.clients)),
     '-duration', duration,
   ]).toString();
-  return JSON.parse(out.trim().split('\n').pop()!) as Result;
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
+  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
 }
 
 /** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
@@ -155,53 +211,63 @@ async function main(): Promise<void> {
     console.error(`building goload into ${goload} (Debian golang-go + golang-etcd-server-dev)`);
     execFileSync('bash', [path.join(repoRoot, '../shared/goload/build.sh'), goload], { stdio: 'inherit' });
   }
-  const results: Record<Server, Record<string, Result[]>> = { etcd: {}, 'etcd-ts': {} };
-  const rss: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
-  const failover: Record<Server, number[]> = { etcd: [], 'etcd-ts': [] };
+  const servers: Server[] = ['etcd', ...tsBuilds.map((b) => b.label)];
+  const results: Record<Server, Record<string, Result[]>> = Object.fromEntries(servers.map((s) => [s, {}]));
+  const rss: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
+  const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const perfVerdicts: Partial<Record<Server, string[][]>> = {};
+  const pad = Math.max(...servers.map((s) => s.length));
   for (let round = 0; round < rounds; round++) {
-    const order: Server[] = round % 2 === 0 ? ['etcd', 'etcd-ts'] : ['etcd-ts', 'etcd'];
+    // Each round starts with the next server, so none always runs first (or last).
+    const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
     for (const server of order) {
       const c = await startCluster(server);
       try {
         execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
         for (const w of workloads) {
           const r = load(c, w);
-          (results[server][w.name] ??= []).push(r);
-          console.error(`round ${round} ${server.padEnd(7)} ${w.name.padEnd(14)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms errors ${r.errors}`);
+          (results[server]![w.name] ??= []).push(r);
+          console.error(
+            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(16)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+          );
         }
-        rss[server].push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+        rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
         if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
         if (members > 1) {
-          failover[server].push(failoverMs(c));
-          console.error(`round ${round} ${server.padEnd(7)} failover ${failover[server].at(-1)!.toFixed(0)} ms`);
+          failover[server]!.push(failoverMs(c));
+          console.error(`round ${round} ${server.padEnd(pad)} failover ${failover[server]!.at(-1)!.toFixed(0)} ms`);
         }
       } finally {
         await stopCluster(c);
       }
     }
   }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores`);
-  console.log('workload        etcd ops/s  etcd-ts ops/s  ratio   etcd p99  etcd-ts p99');
+  const median = (xs: number[]): number => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log('medians; ratio: the median of the per-round ratios to etcd (throughput; CPU per op: etcd\'s over the server\'s, so higher is better for both)');
+  console.log(`${'workload'.padEnd(16)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
   for (const w of workloads) {
-    const e = results.etcd[w.name]!;
-    const t = results['etcd-ts'][w.name]!;
-    const eo = mean(e.map((r) => r.ops_per_s));
-    const to = mean(t.map((r) => r.ops_per_s));
-    console.log(
-      `${w.name.padEnd(14)} ${eo.toFixed(0).padStart(10)} ${to.toFixed(0).padStart(14)} ${(to / eo).toFixed(2).padStart(6)} ` +
-        `${mean(e.map((r) => r.p99_ms)).toFixed(2).padStart(8)}ms ${mean(t.map((r) => r.p99_ms)).toFixed(2).padStart(9)}ms`,
-    );
+    const e = results.etcd![w.name]!;
+    for (const server of servers) {
+      const t = results[server]![w.name]!;
+      const ratio = server === 'etcd' ? '' : median(t.map((r, i) => r.ops_per_s / e[i]!.ops_per_s)).toFixed(2);
+      const cpuRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2);
+      console.log(
+        `${w.name.padEnd(16)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
+          `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}`,
+      );
+    }
   }
-  console.log(`RSS after load (max member): etcd ${mean(rss.etcd).toFixed(0)} MB, etcd-ts ${mean(rss['etcd-ts']).toFixed(0)} MB`);
-  for (const server of ['etcd', 'etcd-ts'] as const) {
+  console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
+  for (const server of servers) {
     for (const [round, lines] of (perfVerdicts[server] ?? []).entries()) console.log(`check perf, ${server}, round ${round}: ${lines.join('; ')}`);
   }
   if (members > 1) {
-    console.log(
-      `failover (kill -9 of the leader to the next acknowledged write): etcd ${mean(failover.etcd).toFixed(0)} ms, etcd-ts ${mean(failover['etcd-ts']).toFixed(0)} ms`,
-    );
+    console.log(`failover (kill -9 of the leader to the next acknowledged write, median): ${servers.map((s) => `${s} ${median(failover[s]!).toFixed(0)} ms`).join(', ')}`);
   }
 }
 

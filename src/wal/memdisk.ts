@@ -79,6 +79,29 @@ class MemInode {
     this.pending = [];
   }
 
+  /**
+   * What a write of [from, to) through an O_DSYNC descriptor makes durable: those bytes and
+   * nothing else. Unsynced changes elsewhere stay unsynced (a change straddling the range
+   * keeps its parts outside it), so a caller that counts on more loses data in a power cut.
+   */
+  syncRange(from: number, to: number): void {
+    const left: Change[] = [];
+    for (const c of this.pending) {
+      if (c.kind === 'truncate' || c.pos + c.after.length <= from || c.pos >= to) {
+        left.push(c);
+        continue;
+      }
+      // The new size would have to be durable too; the WAL only writes inside preallocated segments.
+      if (c.oldSize < Math.min(to, c.pos + c.after.length)) throw new Error('memdisk: a durable write that grows the file is not modelled');
+      const keep = (a: number, b: number): void => {
+        if (a < b) left.push({ kind: 'write', pos: a, after: c.after.subarray(a - c.pos, b - c.pos), before: c.before.subarray(a - c.pos, b - c.pos), oldSize: c.oldSize });
+      };
+      keep(c.pos, Math.min(from, c.pos + c.after.length));
+      keep(Math.max(to, c.pos), c.pos + c.after.length);
+    }
+    this.pending = left;
+  }
+
   /** Copies file bytes [position, position+length) into buf[offset...]; returns the count (0 at end of file). */
   readAt(buf: Uint8Array, offset: number, length: number, position: number): number {
     if (position >= this.size) return 0;
@@ -421,6 +444,15 @@ class MemFile implements DiskFile {
     if (n > 0) this.node.write(position, buf.subarray(0, n));
     this.disk.bytesWritten += n;
     if (crash) this.disk.die();
+    return n;
+  }
+
+  /** A write (faults as write's), then a sync of what it wrote (faults as fdatasync's). */
+  async writeDurable(buf: Uint8Array, position: number): Promise<number> {
+    const n = await this.write(buf, position);
+    this.usable();
+    this.disk.check({ op: 'fdatasync', path: this.path });
+    this.node.syncRange(position, position + n);
     return n;
   }
 

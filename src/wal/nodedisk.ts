@@ -29,6 +29,9 @@ function failed(op: string, path: string): Failure {
 }
 
 class NodeFile implements DiskFile {
+  /** A second descriptor of the same file opened O_DSYNC, for writeDurable; opened on first use. */
+  private dsyncFd: Promise<number> | undefined;
+
   constructor(
     readonly path: string,
     private readonly fd: number,
@@ -40,6 +43,19 @@ class NodeFile implements DiskFile {
 
   write(buf: Uint8Array, position: number): Promise<number> {
     return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb), failed('write', this.path));
+  }
+
+  async writeDurable(buf: Uint8Array, position: number): Promise<number> {
+    // Reopened through /proc, not by path: the file may have been renamed since it was opened
+    // (a WAL segment is prepared as a .tmp file). Where that fails, write then fdatasync.
+    this.dsyncFd ??= call<number>((cb) => fs.open(`/proc/self/fd/${this.fd}`, fs.constants.O_WRONLY | fs.constants.O_DSYNC, cb)).catch(() => -1);
+    const dsync = await this.dsyncFd;
+    if (dsync < 0) {
+      const n = await this.write(buf, position);
+      await this.fdatasync();
+      return n;
+    }
+    return call((cb) => fs.write(dsync, buf, 0, buf.length, position, cb), failed('write', this.path));
   }
 
   fdatasync(): Promise<void> {
@@ -58,7 +74,9 @@ class NodeFile implements DiskFile {
     return (await call<fs.Stats>((cb) => fs.fstat(this.fd, cb))).size;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const dsync = await this.dsyncFd;
+    if (dsync !== undefined && dsync >= 0) await callVoid((cb) => fs.close(dsync, cb));
     return callVoid((cb) => fs.close(this.fd, cb));
   }
 }

@@ -69,7 +69,17 @@ interface Tail {
   seq: number;
   /** where the next record goes */
   offset: number;
+  /**
+   * The bytes written since the tail was last synced whole (they end at `offset`), which a
+   * durable write rewrites along with its own; undefined until the next fdatasync when the
+   * file may hold bytes no sync of ours covered (a segment opened after a restart), or when
+   * more than MAX_UNSYNCED_BYTES were written unsynced.
+   */
+  unsynced: { parts: Uint8Array[]; bytes: number } | undefined;
 }
+
+/** Unsynced bytes a durable write would rewrite, past which the next sync is an fdatasync. */
+const MAX_UNSYNCED_BYTES = 1 << 20;
 
 type Mode =
   | { readonly kind: 'reading'; readonly start: WalSnapshot }
@@ -143,7 +153,7 @@ export class WAL {
       enc.append(RecordType.Snapshot, encodeWalSnapshot({ index: 0, term: 0 }));
       await writeFully(file, enc.bytes(), 0);
       opts.onWrite?.(enc.length);
-      await timedSync(file, opts);
+      await timedSync(() => file!.fdatasync(), opts);
       await file.close();
       file = undefined;
       // the segment's directory entry must be durable before the directory is published
@@ -155,7 +165,7 @@ export class WAL {
 
       const path = join(dir, first);
       const tailFile = await disk.open(path, 'write');
-      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length };
+      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length, unsynced: { parts: [], bytes: 0 } };
       const w = new WAL(dir, disk, lock, opts, [{ path, index: 0 }], {
         kind: 'appending',
         tail,
@@ -231,7 +241,7 @@ export class WAL {
           }
           await this.scrubTail(file, seg.path, size, res.validEnd, res.end.kind === 'torn' ? res.end.reason : undefined);
           keep = true;
-          const tail: Tail = { file, seq: parseWalName(basename(seg.path))!.seq, offset: res.validEnd };
+          const tail: Tail = { file, seq: parseWalName(basename(seg.path))!.seq, offset: res.validEnd, unsynced: undefined };
           this.metadata = replay.metadata ?? new Uint8Array(0);
           this.state = replay.hardState;
           this.enti = replay.lastIndex;
@@ -247,9 +257,10 @@ export class WAL {
 
   /**
    * Appends `entries` and then `hardState` (skipped when undefined or empty). With
-   * mustSync, resolves only once they are durable, after exactly one fdatasync (a
-   * save that fills the segment also pays for the cut: a header sync on the new
-   * segment and a directory fsync).
+   * mustSync, resolves only once they are durable: written and synced in one durable
+   * write (with whatever was written unsynced before them), or written and then
+   * fdatasynced (a save that fills the segment also pays for the cut: a header sync on
+   * the new segment and a directory fsync).
    */
   async save(hardState: HardState | undefined, entries: readonly Entry[], mustSync: boolean): Promise<void> {
     const tail = this.appendable();
@@ -260,15 +271,18 @@ export class WAL {
     enc.crc = this.crc;
     enc.appendEntries(entries);
     if (hs !== undefined) enc.append(RecordType.State, encodeHardState(hs));
+    const bytes = enc.bytes();
     await this.guard(async () => {
-      await this.write(tail, enc.bytes());
+      const durable = mustSync && tail.unsynced !== undefined && tail.offset + bytes.length < this.segmentSize;
+      if (durable) await this.writeDurable(tail, bytes);
+      else await this.write(tail, bytes);
       this.crc = enc.crc;
       if (entries.length > 0) this.enti = entries[entries.length - 1]!.index;
       if (hs !== undefined) this.state = hs;
       if (tail.offset >= this.segmentSize) await this.cut(tail);
       else {
         if (tail.offset >= this.segmentSize / 2) this.prepareNext();
-        if (mustSync) await this.sync(tail.file);
+        if (mustSync && !durable) await this.syncTail(tail);
       }
     });
   }
@@ -284,7 +298,7 @@ export class WAL {
       await this.write(tail, enc.bytes());
       this.crc = enc.crc;
       if (this.enti < snap.index) this.enti = snap.index;
-      await this.sync(tail.file);
+      await this.syncTail(tail);
     });
   }
 
@@ -360,11 +374,42 @@ export class WAL {
   private async write(tail: Tail, bytes: Uint8Array): Promise<void> {
     await writeFully(tail.file, bytes, tail.offset);
     tail.offset += bytes.length;
+    if (tail.unsynced !== undefined) {
+      // a copy: the encoder's buffer is reused by the next save
+      tail.unsynced.parts.push(bytes.slice());
+      tail.unsynced.bytes += bytes.length;
+      if (tail.unsynced.bytes > MAX_UNSYNCED_BYTES) tail.unsynced = undefined;
+    }
     this.opts.onWrite?.(bytes.length);
   }
 
+  /**
+   * Appends `bytes` and makes them durable in one write through the file's O_DSYNC
+   * descriptor, rewriting the tail's unsynced bytes before them: such a write makes only
+   * its own bytes durable, where fdatasync would have made all of them so.
+   */
+  private async writeDurable(tail: Tail, bytes: Uint8Array): Promise<void> {
+    const { parts, bytes: before } = tail.unsynced!;
+    const all = parts.length === 0 ? bytes : Buffer.concat([...parts, bytes]);
+    await this.timed(() => writeFully(tail.file, all, tail.offset - before, true));
+    tail.offset += bytes.length;
+    tail.unsynced = { parts: [], bytes: 0 };
+    this.opts.onWrite?.(bytes.length);
+  }
+
+  /** fdatasync of the tail: every byte written to it so far is durable. */
+  private async syncTail(tail: Tail): Promise<void> {
+    await this.sync(tail.file);
+    tail.unsynced = { parts: [], bytes: 0 };
+  }
+
   private async sync(file: DiskFile): Promise<void> {
-    const took = await timedSync(file, this.opts);
+    await this.timed(() => file.fdatasync());
+  }
+
+  /** Runs a sync (or a durable write), counts its duration and warns when it was slow. */
+  private async timed(sync: () => Promise<void>): Promise<void> {
+    const took = await timedSync(sync, this.opts);
     if (took > WARN_SYNC_SECONDS) {
       this.logger.warn(
         { took: formatDuration(took), 'expected-duration': formatDuration(WARN_SYNC_SECONDS) },
@@ -406,6 +451,7 @@ export class WAL {
     tail.file = file;
     tail.seq = seq;
     tail.offset = enc.length;
+    tail.unsynced = { parts: [], bytes: 0 };
     this.crc = enc.crc;
     this.segments.push({ path, index: this.enti + 1 });
     holdSegment(this.disk, path);
@@ -438,9 +484,9 @@ export class WAL {
   }
 }
 
-async function timedSync(file: DiskFile, opts: WalOptions): Promise<number> {
+async function timedSync(sync: () => Promise<void>, opts: WalOptions): Promise<number> {
   const t0 = performance.now();
-  await file.fdatasync();
+  await sync();
   const took = (performance.now() - t0) / 1000;
   opts.onFsync?.(took);
   return took;

@@ -292,6 +292,42 @@ describe('AuthorityRewriter on hand-built frames', () => {
     }
   });
 
+  it('with cutSettingsAck, cuts the first SETTINGS ACK wherever it comes and however the input is cut, and nothing else', () => {
+    const ack = frame(4, 0x1, 0, Buffer.alloc(0));
+    const first = frame(1, 0x4 | 0x1, 1, RFC_C4[0]!.block);
+    const later = [frame(1, 0x4 | 0x1, 3, RFC_C4[1]!.block), frame(0, 0x1, 3, Buffer.from('body'))];
+    const openings = [
+      // grpc-go: the ACK of the listener's SETTINGS, then its first request.
+      [PREFACE, settings, windowUpdate, ack, first, ...later],
+      // nghttp2 clients (grpc-js): the first request before the ACK.
+      [PREFACE, settings, first, ack, ...later],
+      [PREFACE, settings, first, ...later, ack],
+    ];
+    for (const frames of openings) {
+      const input = Buffer.concat(frames);
+      const expected = Buffer.concat(frames.filter((f) => f !== ack));
+      for (let cut = 1; cut < input.length; cut++) {
+        const r = new AuthorityRewriter({ cutSettingsAck: true });
+        const out = rewriteAll(r, [input.subarray(0, cut), input.subarray(cut)]);
+        expect(out.equals(expected), `cut at ${cut}`).toBe(true);
+        expect(r.passingAll).toBe(true);
+      }
+      // Until the ACK is cut, the rewriter keeps following frames.
+      const r = new AuthorityRewriter({ cutSettingsAck: true });
+      r.transform(Buffer.concat(frames.slice(0, frames.indexOf(ack))));
+      expect(r.passingAll).toBe(false);
+    }
+    // Only the first ACK is the listener's: a second one is the client's answer to the session.
+    const r = new AuthorityRewriter({ cutSettingsAck: true });
+    const twice = Buffer.concat([PREFACE, settings, ack, first, ack]);
+    expect(rewriteAll(r, [twice]).equals(Buffer.concat([PREFACE, settings, first, ack]))).toBe(true);
+    // After a first request to mend, the ACK is cut from the rewritten stream just as well.
+    const mended = new AuthorityRewriter({ cutSettingsAck: true });
+    const frames = parseFrames(rewriteAll(mended, [Buffer.concat([PREFACE, settings, mendedFirst, ack, windowUpdate])]));
+    expect(frames.map((f) => [f.type, f.flags])).toEqual([[4, 0], [1, 0x5], [8, 0]]);
+    expect(mended.rewriting).toBe(true);
+  });
+
   it('leaves a stream that does not open with the preface to nghttp2', () => {
     const junk = Buffer.from('GET / HTTP/1.1\r\n\r\n');
     expect(new AuthorityRewriter().transform(junk)).toEqual([junk]);

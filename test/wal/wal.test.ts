@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { type Entry, emptyHardState } from '../../src/raftpb/index.js';
@@ -6,6 +6,7 @@ import {
   MemDisk,
   WAL,
   WalError,
+  nodeDisk,
   WalLockedError,
   purgeFiles,
   validSnapshotEntries,
@@ -375,5 +376,29 @@ describe('misc', () => {
       expect({ ...e, data: undefined }, `entry ${i + 1}`).toEqual({ ...all[i]!, data: undefined });
       expect(Buffer.from(e.data).equals(Buffer.from(all[i]!.data)), `entry ${i + 1} data`).toBe(true);
     });
+  });
+});
+
+describe('nodeDisk writeDurable', () => {
+  it('writes through a second descriptor of the same file, also after the file was renamed', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const from = join(dir, '0.tmp');
+      const to = join(dir, 'seg.wal');
+      const file = await nodeDisk.open(from, 'create');
+      await nodeDisk.preallocate(file, 4096);
+      // as a WAL segment: prepared under a temporary name, renamed into place, then appended to
+      await nodeDisk.rename(from, to);
+      expect(await file.write(Buffer.from('plain '), 0)).toBe(6);
+      expect(await file.writeDurable(Buffer.from('durable'), 6)).toBe(7);
+      expect(await file.writeDurable(Buffer.from('!'), 13)).toBe(1);
+      await file.close();
+      const bytes = readFileSync(to);
+      expect(bytes.length).toBe(4096);
+      expect(bytes.subarray(0, 14).toString()).toBe('plain durable!');
+      expect(readdirSync(dir)).toEqual(['seg.wal']);
+    } finally {
+      cleanup();
+    }
   });
 });

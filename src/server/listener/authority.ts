@@ -4,27 +4,19 @@
 // and so etcd, accepts that; Node's (nghttp2) refuses any authority holding "/" with
 // RST_STREAM PROTOCOL_ERROR before the gRPC server sees the request, and has no switch for it.
 //
-// So every HTTP/2 connection is handed to the gRPC server through a shim that reads the
-// client's frames before Node does. Until the first request the frames are checked (see
-// first-request.ts). The first request's header block is held until it is whole: when its
-// `:authority` is fine it is passed on as it came and from then on every byte passes
-// untouched, unparsed (a grpc-go channel uses one authority for all its calls). When it has
-// a scheme, every header block from then on is rewritten: the HPACK state of the client's
-// encoder is followed with a decoder of our own, the scheme is cut from `:authority`, and
-// each block is encoded again without the dynamic table, so Node's HPACK decoder never
-// needs the client's table. Everything the server sends passes through untouched.
-//
-// Node's session thus owns the connection from its preface on and answers SETTINGS and PING
-// itself. Measured on this 2-core machine with goload (64 clients, 8 connections), a
-// connection that passes untouched through the shim costs the member about as much CPU per
-// call as the bare socket did (the difference is within the noise of the runs); rewriting
-// every block costs 30-50% more, which only connections with a URL authority pay.
+// So the client's frames are read before Node's session reads them. Until the first request
+// the frames are checked (see first-request.ts). The first request's header block is held
+// until it is whole: when its `:authority` is fine it is passed on as it came and from then
+// on every byte passes untouched, unparsed (a grpc-go channel uses one authority for all its
+// calls), and the listener gives Node's session the bare socket (grpc-connection.ts). When it
+// has a scheme, the connection goes to the session through a shim (AuthorityFixingConnection)
+// and every header block from then on is rewritten: the HPACK state of the client's encoder is
+// followed with a decoder of our own, the scheme is cut from `:authority`, and each block is
+// encoded again without the dynamic table, so Node's HPACK decoder never needs the client's
+// table. Everything the server sends passes through untouched.
 
 import { Duplex } from 'node:stream';
-import type http2 from 'node:http2';
 import type net from 'node:net';
-import { TLSSocket } from 'node:tls';
-import type { ConnectionInjector } from '../grpc/server.js';
 import { FirstRequestGuard } from './first-request.js';
 import {
   CLIENT_PREFACE,
@@ -39,6 +31,7 @@ import {
 } from './h2.js';
 
 const FLAG_END_STREAM = 0x1;
+const FLAG_ACK = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
@@ -54,6 +47,11 @@ const MAX_HEADER_LIST_BYTES = 1 << 20;
 /** The client's frames could not be followed: the connection has to go. */
 export class AuthorityRewriteError extends ConnectionError {
   override name = 'AuthorityRewriteError';
+}
+
+/** Whatever went wrong following a client's frames, it is that one connection's problem, not the gRPC server's. */
+export function asConnectionError(err: unknown): ConnectionError {
+  return err instanceof ConnectionError ? err : new ConnectionError(String(err));
 }
 
 /** A header block the HPACK decoder cannot read (RFC 9113 §4.3: COMPRESSION_ERROR). */
@@ -358,6 +356,13 @@ export interface RewriterOptions {
   headerTableSize?: number;
   /** How many bytes of frames a client may send before its first request. */
   maxBytesBeforeFirstRequest?: number;
+  /**
+   * The listener sent the client a SETTINGS frame of its own before the gRPC server's session
+   * took the connection (grpc-go sends no request before the server's SETTINGS): the client's
+   * first SETTINGS ACK answers that frame and is cut from the stream, since nghttp2 refuses an
+   * ACK of settings it never sent.
+   */
+  cutSettingsAck?: boolean;
 }
 
 /**
@@ -381,8 +386,11 @@ export class AuthorityRewriter {
   private pending: PendingHeaders | undefined;
   /** The preface was wrong: not HTTP/2, and left for nghttp2 to say so. */
   private notHttp2 = false;
+  /** The client's ACK of the listener's SETTINGS is still to come, and to be cut. */
+  private settingsAckToCut: boolean;
 
   constructor(opts: RewriterOptions = {}) {
+    this.settingsAckToCut = opts.cutSettingsAck ?? false;
     this.maxFrameSize = opts.maxFrameSize ?? NODE_MAX_FRAME_SIZE;
     this.decoder = new HpackDecoder(opts.headerTableSize ?? NODE_HEADER_TABLE_SIZE);
     this.mode = { kind: 'first-request', guard: new FirstRequestGuard(opts.maxBytesBeforeFirstRequest), heldFrames: [] };
@@ -396,9 +404,22 @@ export class AuthorityRewriter {
     return this.mode.kind !== 'first-request' || this.mode.guard.handshakeDone;
   }
 
-  /** The first request went untouched, and so does everything after it. */
-  private get passingAll(): boolean {
-    return this.mode.kind === 'pass';
+  /**
+   * The first request went untouched and the ACK to cut (if any) is cut: every byte from
+   * here on passes as it is, so the connection needs this rewriter no more.
+   */
+  get passingAll(): boolean {
+    return this.mode.kind === 'pass' && !this.settingsAckToCut;
+  }
+
+  /** The first request's authority had a scheme: every header block is rewritten. */
+  get rewriting(): boolean {
+    return this.mode.kind === 'rewrite';
+  }
+
+  /** A PING came before the first request: only the gRPC server's session answers it. */
+  get pingReceived(): boolean {
+    return this.mode.kind === 'first-request' && this.mode.guard.pingReceived;
   }
 
   /** The bytes to give the gRPC server for `chunk`; throws a ConnectionError on what must end the connection. */
@@ -475,7 +496,9 @@ export class AuthorityRewriter {
       if (this.pending !== undefined && (type !== FrameType.CONTINUATION || streamId !== this.pending.streamId)) {
         throw new AuthorityRewriteError(`HTTP/2: ${frameTypeName(type)} in the middle of stream ${this.pending.streamId}'s header block`);
       }
-      if (type === FrameType.HEADERS || type === FrameType.CONTINUATION) {
+      // Header blocks are held until the first request is decided, and rewritten after a
+      // first request that needed it; after a clean one they pass like any frame.
+      if ((type === FrameType.HEADERS || type === FrameType.CONTINUATION) && this.mode.kind !== 'pass') {
         if (length > this.maxFrameSize) {
           throw new AuthorityRewriteError(`HTTP/2: frame of ${length} bytes above the ${this.maxFrameSize} allowed`, ErrorCode.FRAME_SIZE_ERROR);
         }
@@ -488,6 +511,14 @@ export class AuthorityRewriter {
           out.push(...this.headerFrame(type, flags, streamId, Buffer.alloc(0)));
           if (this.passingAll) break;
         }
+        continue;
+      }
+      if (this.settingsAckToCut && type === FrameType.SETTINGS && flags & FLAG_ACK && length === 0) {
+        // The ACK of the listener's SETTINGS: its header (whole or in pieces) is left out.
+        this.settingsAckToCut = false;
+        flushRun(headerStart);
+        runStart = pos;
+        if (this.passingAll) break;
         continue;
       }
       // Any other frame is passed on: a header that came in pieces is sent as one copy, the
@@ -598,6 +629,14 @@ export interface ConnectionOptions {
    * first). By default the socket is just destroyed.
    */
   refuse?: (err: ConnectionError) => void;
+  /**
+   * A rewriter that has already followed the client's first bytes, read from the socket
+   * before this connection took it over; `received` is what it made of them, passed on first.
+   */
+  rewriter?: AuthorityRewriter;
+  received?: readonly Buffer[];
+  /** The client closed its side before this connection took the socket over: `received` is all. */
+  ended?: boolean;
 }
 
 /**
@@ -613,25 +652,23 @@ export class AuthorityFixingConnection extends Duplex {
   private onDrain: (() => void) | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private refused = false;
+  private readonly onRefused: ((err: ConnectionError) => void) | undefined;
 
   constructor(
     readonly socket: net.Socket,
     opts: ConnectionOptions & RewriterOptions = {},
   ) {
     super({ allowHalfOpen: true });
-    this.rewriter = new AuthorityRewriter(opts);
-    const refuse = (err: ConnectionError): void => {
-      if (this.refused) return;
-      this.refused = true;
-      clearTimeout(this.handshakeTimer);
-      socket.pause();
-      if (opts.refuse !== undefined) opts.refuse(err);
-      else this.destroy();
-    };
-    this.handshakeTimer = setTimeout(() => {
+    this.rewriter = opts.rewriter ?? new AuthorityRewriter(opts);
+    this.onRefused = opts.refuse;
+    for (const b of opts.received ?? []) this.push(b);
+    if (opts.ended) this.push(null);
+    if (!this.rewriter.handshakeDone) {
       const ms = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-      refuse(new ConnectionError(`HTTP/2: no preface and SETTINGS from the client within ${ms} ms`, ErrorCode.SETTINGS_TIMEOUT));
-    }, opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+      this.handshakeTimer = setTimeout(() => {
+        this.refuse(new ConnectionError(`HTTP/2: no preface and SETTINGS from the client within ${ms} ms`, ErrorCode.SETTINGS_TIMEOUT));
+      }, ms);
+    }
     // Node's HTTP/2 session turns Nagle off on its socket, but that is its own wrapper of this
     // stream, which does not reach the real one.
     socket.setNoDelay(true);
@@ -641,8 +678,7 @@ export class AuthorityFixingConnection extends Duplex {
       try {
         out = this.rewriter.transform(chunk);
       } catch (err) {
-        // Whatever went wrong, it is this one connection's problem, not the gRPC server's.
-        refuse(err instanceof ConnectionError ? err : new ConnectionError(String(err)));
+        this.refuse(asConnectionError(err));
         return;
       }
       if (this.handshakeTimer !== undefined && this.rewriter.handshakeDone) {
@@ -659,6 +695,16 @@ export class AuthorityFixingConnection extends Duplex {
     socket.on('error', () => {});
     socket.on('close', () => this.destroy());
     socket.on('drain', () => this.onDrain?.());
+  }
+
+  /** Ends the connection for `err`: nothing more is read from the client. */
+  refuse(err: ConnectionError): void {
+    if (this.refused) return;
+    this.refused = true;
+    clearTimeout(this.handshakeTimer);
+    this.socket.pause();
+    if (this.onRefused !== undefined) this.onRefused(err);
+    else this.destroy();
   }
 
   get remoteAddress(): string | undefined {
@@ -717,65 +763,5 @@ export class AuthorityFixingConnection extends Duplex {
     this.onDrain = undefined;
     done?.();
     callback(error);
-  }
-}
-
-/**
- * Hands a client's HTTP/2 connection to the gRPC server through an AuthorityFixingConnection, and
- * carries the client's address over to the session the gRPC server gets, so that call.getPeer()
- * still names the client. A refused connection ends with a GOAWAY carrying the error's code,
- * sent by the session (which knows the last stream it handled); `onRefused` hears why.
- */
-export function injectGrpcConnection(
-  injector: ConnectionInjector,
-  socket: net.Socket,
-  opts: { handshakeTimeoutMs?: number; onRefused?: (err: ConnectionError) => void } = {},
-): void {
-  let session: http2.ServerHttp2Session | undefined;
-  const conn = new AuthorityFixingConnection(socket, {
-    handshakeTimeoutMs: opts.handshakeTimeoutMs,
-    refuse: (err) => {
-      opts.onRefused?.(err);
-      // The session is there by now: refusals come from reads and timers, never from the
-      // constructor. The error reaches only the HTTP/2 server's 'sessionError', which nobody hears.
-      if (session !== undefined && !session.destroyed) session.destroy(err, err.code);
-      else conn.destroy();
-    },
-  });
-  session = injector.injectConnection(conn);
-  exposePeerAddress(session, socket);
-  exposePeerCommonName(session, socket);
-}
-
-/**
- * The Common Name of a verified client certificate, set on the session's socket wrapper
- * (as exposePeerAddress sets the addresses) for calls to read: etcd authenticates a call
- * without a token as that name.
- */
-function exposePeerCommonName(session: http2.ServerHttp2Session | undefined, socket: net.Socket): void {
-  if (!(socket instanceof TLSSocket) || !socket.authorized) return;
-  const cn: unknown = socket.getPeerCertificate().subject?.CN;
-  if (typeof cn !== 'string' || cn === '') return;
-  try {
-    (session?.socket as unknown as Record<string, unknown> | undefined)!.peerCommonName = cn;
-  } catch {
-    // a session already gone: nobody will ask
-  }
-}
-
-/**
- * Node's HTTP/2 session wraps a stream that is not a real socket in a socket of its own
- * (JSStreamSocket) whose addresses are empty. Through the session's socket proxy, the
- * wrapper's cached peer and local names are set. If Node ever stops allowing that, peers are
- * just unnamed.
- */
-function exposePeerAddress(session: http2.ServerHttp2Session | undefined, socket: net.Socket): void {
-  try {
-    const wrapper = session?.socket as unknown as Record<string, unknown> | undefined;
-    if (wrapper === undefined || wrapper.remoteAddress !== undefined) return;
-    wrapper._peername = { address: socket.remoteAddress, port: socket.remotePort, family: socket.remoteFamily };
-    wrapper._sockname = { address: socket.localAddress, port: socket.localPort, family: socket.localFamily };
-  } catch {
-    // The session may already be gone, and with it the need for a name.
   }
 }

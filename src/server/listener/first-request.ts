@@ -55,6 +55,7 @@ export class FirstRequestGuard {
   private connectionWindow = INITIAL_CONNECTION_WINDOW;
   private checked: CheckedFrame | undefined;
   private firstRequestSeen = false;
+  private pinged = false;
 
   constructor(private readonly maxBytes = MAX_BYTES_BEFORE_FIRST_REQUEST) {}
 
@@ -66,6 +67,11 @@ export class FirstRequestGuard {
   /** The first HEADERS frame has been seen: nothing more to check. */
   get done(): boolean {
     return this.firstRequestSeen;
+  }
+
+  /** The client has sent a PING (not an ACK), which waits for an answer. */
+  get pingReceived(): boolean {
+    return this.pinged;
   }
 
   /** Checks the header of the next frame; its payload follows through payload(). */
@@ -105,6 +111,7 @@ export class FirstRequestGuard {
       case FrameType.PING:
         if (streamId !== 0) throw new ConnectionError(`HTTP/2: PING on stream ${streamId}`);
         if (length !== 8) throw new ConnectionError(`HTTP/2: PING of ${length} bytes`, ErrorCode.FRAME_SIZE_ERROR);
+        if ((flags & FLAG_ACK) === 0) this.pinged = true;
         return;
       case FrameType.GOAWAY:
         if (streamId !== 0) throw new ConnectionError(`HTTP/2: GOAWAY on stream ${streamId}`);

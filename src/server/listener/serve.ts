@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
-import { injectGrpcConnection } from './authority.js';
+import { serveGrpcConnection } from './grpc-connection.js';
 import { sniffProtocol } from './sniff.js';
 import { unixSocketPath } from '../config/values.js';
 import type { GrpcServer } from '../grpc/server.js';
@@ -154,9 +154,9 @@ async function serve(p: ServeParams): Promise<Listener> {
       socket.destroy();
       return;
     }
-    // Through the shim, which checks what the client sends before its first request and mends
-    // the `:authority: http://host:port` grpc-go sends when dialled with a URL endpoint.
-    injectGrpcConnection(injector, socket, {
+    // Checked until its first request; bare from then on, or through the shim that mends the
+    // `:authority: http://host:port` grpc-go sends when dialled with a URL endpoint.
+    serveGrpcConnection(injector, socket, {
       handshakeTimeoutMs: timeoutMs,
       onRefused: (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'),
     });

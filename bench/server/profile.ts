@@ -1,0 +1,110 @@
+// CPU profile of one etcd-ts member under goload (etcd's Go client): starts the member with
+// `node --cpu-prof`, fills 1000 keys, runs one workload, stops the member with SIGTERM (the
+// profile is written as the process exits) and prints the functions with the most self time.
+//
+//   npx tsx bench/server/profile.ts -- [--op put|get-lin|get-ser] [--clients 64] [--duration 4s]
+//       [--url] [--top 25] [--keep DIR]
+//
+// --url dials `http://127.0.0.1:PORT` (a URL endpoint, as etcdctl users write it) instead of
+// `127.0.0.1:PORT`. --keep leaves the .cpuprofile in DIR (open it in Chrome's DevTools).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../free-port.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const op = arg('op', 'put');
+const clients = Number(arg('clients', '64'));
+const duration = arg('duration', '4s');
+const top = Number(arg('top', '25'));
+const goload = arg('goload', '/tmp/goload');
+const keep = arg('keep', '');
+const url = process.argv.includes('--url');
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+}
+
+/** Self samples per function (name + file:line), as a share of the non-idle samples. */
+export function selfTime(profile: Profile): Array<{ name: string; share: number }> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map<string, number>();
+  for (const id of profile.samples) {
+    const f = byId.get(id)!.callFrame;
+    const where = f.url === '' ? '' : ` ${f.url.replace(/^.*\/(node_modules|dist|internal)\//, '$1/').replace(/^node:/, '')}:${f.lineNumber + 1}`;
+    const name = `${f.functionName || '(anonymous)'}${where}`;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  // Shares of the time the member was busy: idle time depends on the load client.
+  const total = profile.samples.length - (counts.get('(idle)') ?? 0);
+  counts.delete('(idle)');
+  return [...counts.entries()].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
+  const profDir = keep || path.join(dir, 'prof');
+  mkdirSync(profDir, { recursive: true });
+  const [client, peer] = [await freePort(), await freePort()];
+  const member = spawn(
+    process.execPath,
+    [
+      '--cpu-prof', '--cpu-prof-dir', profDir,
+      path.join(repoRoot, 'bin/etcd-ts'),
+      '--name', 'p', '--data-dir', path.join(dir, 'p'),
+      '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `p=http://127.0.0.1:${peer}`, '--log-level', 'warn',
+    ],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise((r) => member.on('exit', r));
+  try {
+    const endpoint = `127.0.0.1:${client}`;
+    for (const deadline = Date.now() + 30_000; ; ) {
+      try {
+        execFileSync('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { stdio: 'ignore' });
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error('etcd-ts did not become healthy');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    execFileSync(goload, ['-endpoints', endpoint, '-op', 'fill', '-keys', '1000']);
+    const out = execFileSync(goload, [
+      '-endpoints', url ? `http://${endpoint}` : endpoint,
+      '-op', op, '-clients', String(clients), '-conns', String(Math.min(8, clients)), '-duration', duration,
+    ]).toString();
+    console.log(`${op} c=${clients}${url ? ' (URL endpoint)' : ''}: ${out.trim().split('\n').pop()}  load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    member.kill('SIGTERM');
+    await exited;
+  }
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error('no profile written');
+  const rows = selfTime(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile);
+  console.log('share of busy samples, self time:');
+  for (const r of rows.slice(0, top)) console.log(`${(r.share * 100).toFixed(1).padStart(5)} %  ${r.name}`);
+  if (keep) console.log(`profile: ${path.join(profDir, file)}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});
