@@ -24,7 +24,7 @@ import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
 import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { idHex } from './ids.js';
-import { type Listener, GrpcServer, serveClient, serveMetrics, servePeer } from './listener/index.js';
+import { type Listener, GrpcServer, groupListenUrls, serveClient, serveMetrics, servePeer } from './listener/index.js';
 import { createLogger } from './logger.js';
 import { Metrics, grpcCallMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
@@ -204,6 +204,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   server.onFirstCommitInTerm(() => versionMonitor.check());
 
   const clientListeners: Listener[] = [];
+  /** a client listener that also serves the http:// (unix://) twin of its https:// (unixs://) URL */
+  const plainTwins = new Map<Listener, string>();
   const otherListeners: Listener[] = [];
   const stopObserving = observeServer(
     metrics,
@@ -258,8 +260,10 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       warnIfPeersUnauthenticated(listener.url, cfg, log);
     }
     const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
-    for (const url of cfg.listenClientUrls) {
-      clientListeners.push(await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published }));
+    for (const { url, plainToo } of groupListenUrls(cfg.listenClientUrls)) {
+      const listener = await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published, plainToo });
+      clientListeners.push(listener);
+      if (plainToo) plainTwins.set(listener, listener.url.replace(/^https:/, 'http:').replace(/^unixs:/, 'unix:'));
     }
     const metricsHttp = createMetricsHttpHandler({ health: healthCheck, metrics, logger: log });
     for (const url of cfg.listenMetricsUrls) {
@@ -289,17 +293,19 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const ready = server.published.then(() => {
     for (const l of clientListeners) {
-      log.info(
-        { address: l.url },
-        /^(https|unixs):/.test(l.url) ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
-      );
+      for (const url of [l.url, plainTwins.get(l)].filter((u) => u !== undefined)) {
+        log.info(
+          { address: url },
+          /^(https|unixs):/.test(url) ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
+        );
+      }
     }
     log.info({ 'local-member-id': idHex(server.memberId) }, 'ready to serve client requests');
   });
 
   return {
     server,
-    clientUrls: clientListeners.map((l) => l.url),
+    clientUrls: clientListeners.flatMap((l) => [l.url, plainTwins.get(l)].filter((u) => u !== undefined)),
     peerUrls: otherListeners.slice(0, cfg.listenPeerUrls.length).map((l) => l.url),
     ready,
     done,

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
 import { serveGrpcConnection } from './grpc-connection.js';
 import { sniffProtocol } from './sniff.js';
+import { SocketStream } from './socket-stream.js';
 import { unixSocketPath } from '../config/values.js';
 import type { GrpcServer } from '../grpc/server.js';
 
@@ -33,6 +34,12 @@ export interface ServeOptions {
    * accepted and left unread. Served at once when absent.
    */
   ready?: Promise<unknown>;
+  /**
+   * The URL is https:// (or unixs://) and the same address is also listed as http://
+   * (unix://): serve both on one socket, telling a TLS ClientHello from plain text by its
+   * first byte, as etcd does for `--listen-client-urls http://h:p,https://h:p`.
+   */
+  plainToo?: boolean;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -117,6 +124,34 @@ export function bindAddress(url: URL): BindAddress {
   return { kind: 'tcp', host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) };
 }
 
+/** One listening socket: its URL, and whether the plain twin of that secure URL shares it. */
+export interface ListenGroup {
+  url: URL;
+  plainToo: boolean;
+}
+
+/**
+ * Groups listen URLs by the address they bind: an http:// and an https:// URL for the same
+ * host:port (or unix:// and unixs:// for the same file) become one socket serving both,
+ * as etcd serves them; any other URL keeps a socket of its own.
+ */
+export function groupListenUrls(urls: readonly URL[]): ListenGroup[] {
+  // port 0 asks the kernel for a port of its own each time: never shared
+  const key = (u: URL): string => {
+    const b = bindAddress(u);
+    return b.kind === 'unix' ? `unix ${b.path}` : b.port === 0 ? `tcp ${u.href}` : `tcp ${b.host} ${b.port}`;
+  };
+  const secureAt = new Map<string, URL>();
+  for (const u of urls) if (isSecure(u)) secureAt.set(key(u), u);
+  const groups: ListenGroup[] = [];
+  for (const u of urls) {
+    const twin = isSecure(u) ? undefined : secureAt.get(key(u));
+    if (twin !== undefined) continue; // served by its secure twin's socket
+    groups.push({ url: u, plainToo: isSecure(u) && urls.some((o) => !isSecure(o) && key(o) === key(u)) });
+  }
+  return groups;
+}
+
 /** unixs:// is TLS over a unix socket, as https:// is over TCP. */
 function isSecure(url: URL): boolean {
   return url.protocol === 'https:' || url.protocol === 'unixs:';
@@ -195,6 +230,8 @@ async function serve(p: ServeParams): Promise<Listener> {
     socket.setTimeout(timeoutMs);
     socket.on('timeout', onTimeout);
     socket.on('data', onData);
+    // (a socket whose first byte was read and put back is paused)
+    socket.resume();
   };
 
   const whenReady = (socket: net.Socket, serveIt: () => void): void => {
@@ -263,7 +300,17 @@ async function serve(p: ServeParams): Promise<Listener> {
         else sniff(tlsSocket);
       });
     });
-    server = tlsServer;
+    if (p.opts.plainToo === true) {
+      server = net.createServer((socket) => {
+        onRawConnection(socket);
+        firstByte(socket, timeoutMs, (byte) => {
+          if (byte === TLS_HANDSHAKE_RECORD) tlsServer.emit('connection', new SocketStream(socket));
+          else whenReady(socket, () => sniff(socket));
+        });
+      });
+    } else {
+      server = tlsServer;
+    }
   } else {
     server = net.createServer((socket) => {
       onRawConnection(socket);
@@ -312,6 +359,28 @@ async function serve(p: ServeParams): Promise<Listener> {
       return closing;
     },
   };
+}
+
+/** The first byte of every TLS connection: a handshake record (RFC 8446 §5.1). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/**
+ * Reads the connection's first byte, puts it back, and calls `then` with it; a connection
+ * silent for `timeoutMs` is closed.
+ */
+function firstByte(socket: net.Socket, timeoutMs: number, then: (byte: number) => void): void {
+  const onTimeout = (): void => {
+    socket.destroy();
+  };
+  socket.setTimeout(timeoutMs);
+  socket.once('timeout', onTimeout);
+  socket.once('data', (chunk: Buffer) => {
+    socket.removeListener('timeout', onTimeout);
+    socket.setTimeout(0);
+    socket.pause();
+    socket.unshift(chunk);
+    then(chunk[0]!);
+  });
 }
 
 function remoteAddr(socket: net.Socket): string {
