@@ -3,8 +3,10 @@
 // would be a LevelDB get; with it, hot keys are served from memory while the heap stays
 // bounded however many bytes the store holds.
 //
-// Eviction is CLOCK (second chance) over the Map's insertion order: a hit only sets a
-// flag, where a strict LRU would move the entry on every read.
+// Eviction is CLOCK (second chance) over a FIFO of entries: a hit only sets a flag,
+// where a strict LRU would move the entry on every read. The FIFO is an array with a
+// head, not the Map's insertion order: a Map keeps deleted slots at its front until it
+// rehashes, so taking its oldest entry again and again scans ever more of them.
 
 import type { KeyIndex } from './key-index.js';
 
@@ -24,6 +26,7 @@ export const DEFAULT_VALUE_CACHE_BYTES = 32 * 1024 * 1024;
 const ENTRY_OVERHEAD = 160;
 
 interface Entry {
+  readonly ki: KeyIndex;
   /** the revision whose value this is: a lookup for any other revision misses */
   readonly main: number;
   readonly sub: number;
@@ -33,8 +36,17 @@ interface Entry {
   referenced: boolean;
 }
 
+/** Dead FIFO slots (passed, replaced or deleted) tolerated beyond the live entries before the FIFO is rebuilt. */
+const SLACK_SLOTS = 1024;
+
 export class ValueCache {
   private readonly entries = new Map<KeyIndex, Entry>();
+  /**
+   * Entries in clock order from `head` on (slots before it are cleared). A replaced or
+   * deleted entry keeps its slot until the hand reaches it or the FIFO is rebuilt.
+   */
+  private fifo: Array<Entry | undefined> = [];
+  private head = 0;
   private bytes = 0;
 
   /** `maxBytes` 0 disables the cache (every read goes to LevelDB). */
@@ -59,12 +71,20 @@ export class ValueCache {
 
   /** Caches `value` as the key's value at (main, sub), replacing an older one. */
   set(ki: KeyIndex, main: number, sub: number, value: Buffer): void {
-    this.delete(ki);
     const bytes = ki.key.length + value.length + ENTRY_OVERHEAD;
-    if (bytes > this.maxBytes) return;
-    this.entries.set(ki, { main, sub, value, bytes, referenced: false });
+    if (bytes > this.maxBytes) {
+      this.delete(ki);
+      return;
+    }
+    const old = this.entries.get(ki);
+    if (old !== undefined) this.bytes -= old.bytes;
+    const e: Entry = { ki, main, sub, value, bytes, referenced: false };
+    // replaced in place: a V8 Map deleted and re-added in a loop slows down many times over
+    this.entries.set(ki, e);
+    this.fifo.push(e);
     this.bytes += bytes;
     this.evict();
+    if (this.fifo.length > 2 * this.entries.size + SLACK_SLOTS) this.rebuild();
   }
 
   /** Forgets the key's value (it was deleted). */
@@ -77,15 +97,31 @@ export class ValueCache {
 
   private evict(): void {
     while (this.bytes > this.maxBytes) {
-      const [ki, e] = this.entries.entries().next().value as [KeyIndex, Entry];
-      this.entries.delete(ki);
+      const e = this.fifo[this.head]!;
+      this.fifo[this.head++] = undefined;
+      if (this.entries.get(e.ki) !== e) continue; // replaced or deleted since
       if (e.referenced) {
         // second chance: to the back of the clock, unmarked
         e.referenced = false;
-        this.entries.set(ki, e);
+        this.fifo.push(e);
       } else {
+        this.entries.delete(e.ki);
         this.bytes -= e.bytes;
       }
     }
+  }
+
+  /**
+   * Drops the cleared and dead slots. Amortized O(1) per set: it runs once the FIFO is
+   * twice the live entries (plus slack), and leaves it at the live entries.
+   */
+  private rebuild(): void {
+    const live: Entry[] = [];
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const e = this.fifo[i]!;
+      if (this.entries.get(e.ki) === e) live.push(e);
+    }
+    this.fifo = live;
+    this.head = 0;
   }
 }
