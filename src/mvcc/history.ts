@@ -1,16 +1,27 @@
 // The most recent events, kept in memory (bounded) so that a watcher that fell a
 // little behind (a stream that pushed back for a moment, a watch starting a few
 // revisions back) catches up without reading LevelDB. Events here carry their
-// prevKv from the write path.
+// prevKv from the write path. The bound is in bytes, not events: a count bound holds
+// 16 k tiny events or gigabytes of big ones alike.
 
 import type { Event } from './types.js';
 
-const MAX_EVENTS = 16_384;
-const MAX_BYTES = 32 * 1024 * 1024;
+/** Bound of the ring, in estimated heap bytes (eventBytes). */
+export const HISTORY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Heap bytes an event costs besides its key and value bytes, measured with
+ * --expose-gc on events shaped as the write path makes them (Node 20): the event,
+ * its KeyValue, the key and value views, and this ring's slots take ~340 bytes; a
+ * prevKv (its KeyValue and value view; the key is shared) ~170 more.
+ */
+const EVENT_OVERHEAD = 340;
+const PREV_KV_OVERHEAD = 170;
 
 export class RecentHistory {
-  // parallel arrays from `head` on, in revision order
-  private events: Event[] = [];
+  // parallel arrays from `head` on, in revision order; slots before `head` are cleared,
+  // so a dropped event's values are garbage at once, not when the arrays are next compacted
+  private events: Array<Event | undefined> = [];
   private revs: number[] = [];
   private sizes: number[] = [];
   private head = 0;
@@ -22,7 +33,7 @@ export class RecentHistory {
     this.startRev = nextRev;
   }
 
-  /** Appends one commit's events (revision order); drops whole old revisions past the bounds. */
+  /** Appends one commit's events (revision order); drops whole old revisions past the bound. */
   append(events: Event[]): void {
     for (const ev of events) {
       const size = eventBytes(ev);
@@ -31,10 +42,11 @@ export class RecentHistory {
       this.sizes.push(size);
       this.bytes += size;
     }
-    while (this.events.length - this.head > MAX_EVENTS || this.bytes > MAX_BYTES) {
+    while (this.bytes > HISTORY_BYTES) {
       const rev = this.revs[this.head]!;
       while (this.head < this.events.length && this.revs[this.head] === rev) {
         this.bytes -= this.sizes[this.head]!;
+        this.events[this.head] = undefined;
         this.head++;
       }
       this.startRev = rev + 1;
@@ -58,11 +70,11 @@ export class RecentHistory {
     }
     let end = lo;
     while (end < this.revs.length && this.revs[end]! <= to) end++;
-    return this.events.slice(lo, end);
+    return this.events.slice(lo, end) as Event[]; // at or after head: all set
   }
 }
 
 function eventBytes(e: Event): number {
   const p = e.prevKv;
-  return 96 + e.kv.key.length + e.kv.value.length + (p ? 64 + p.key.length + p.value.length : 0);
+  return EVENT_OVERHEAD + e.kv.key.length + e.kv.value.length + (p ? PREV_KV_OVERHEAD + p.value.length : 0);
 }

@@ -1,7 +1,8 @@
 // The history of one key, as etcd's keyIndex: a list of generations, each running
 // from a creation to a tombstone. The last generation is the live one, or empty when
-// the key's last change was a delete. The key's latest value is kept here too, so
-// reads at the current revision never touch LevelDB.
+// the key's last change was a delete. As etcd's treeIndex, it holds revisions only:
+// values live in LevelDB (and, for hot keys, in the store's ValueCache), so the heap
+// does not grow with the bytes stored.
 //
 // Example (etcd's key_index.go): put@1 put@2 tombstone@3 put@4 tombstone@5
 //   generations: {1,2,3(t)} {4,5(t)} {}
@@ -37,8 +38,8 @@ function lastAtOrBefore(revs: number[], atRev: number): number {
 /**
  * Generations are numbered oldest first: the closed ones, then the current one, which
  * lives in the KeyIndex's own fields. Most keys have a single generation, so they cost
- * this object, its key, one revision array and the value view: every object per key
- * counts, with a million keys to mark on each full GC and to build on every restart.
+ * this object, its key and one revision array: every object per key counts, with a
+ * million keys to mark on each full GC and to build on every restart.
  */
 export class KeyIndex {
   /** generations closed by a tombstone, oldest first; absent while there are none */
@@ -47,10 +48,9 @@ export class KeyIndex {
   private ver = 0;
   private created = 0;
   private revs: number[] = NO_REVS;
-  /** latest value and lease while the key is live (value undefined = deleted) */
-  value: Buffer | undefined = undefined;
+  /** the live put's lease (0 after a delete) */
   lease = 0n;
-  /** the live put's main revision, so that a read of the latest value touches this object alone */
+  /** the live put's main revision; 0 after a delete (main revisions start at 1) */
   private liveMod = 0;
 
   /** the key's hash, kept so that the key table can pass over other keys without reading their strings */
@@ -62,7 +62,7 @@ export class KeyIndex {
   }
 
   isLive(): boolean {
-    return this.value !== undefined;
+    return this.liveMod !== 0;
   }
 
   /** No revision left at all (etcd removes such a keyIndex from the tree). */
@@ -74,6 +74,10 @@ export class KeyIndex {
   get modRevision(): number {
     return this.liveMod;
   }
+  /** The live put's sub revision: the live generation's last revision is that put. */
+  get modSub(): number {
+    return this.revs[this.revs.length - 1]!;
+  }
   get createRevision(): number {
     return this.created;
   }
@@ -81,7 +85,7 @@ export class KeyIndex {
     return this.ver;
   }
 
-  put(main: number, sub: number, value: Buffer, lease: bigint): void {
+  put(main: number, sub: number, lease: bigint): void {
     if (this.revs.length === 0) {
       this.created = main;
       this.revs = [main, sub]; // exact size: most keys never get a second revision before compaction
@@ -89,7 +93,7 @@ export class KeyIndex {
       this.revs.push(main, sub);
     }
     this.ver++;
-    this.setLive(main, value, lease);
+    this.setLive(main, lease);
   }
 
   /** Records a delete: the tombstone revision closes the live generation. */
@@ -99,7 +103,7 @@ export class KeyIndex {
     this.ver = 0;
     this.created = 0;
     this.revs = NO_REVS;
-    this.value = undefined;
+    this.liveMod = 0;
     this.lease = 0n;
   }
 
@@ -107,7 +111,7 @@ export class KeyIndex {
    * Rebuild from a stored put record: a put that starts a generation takes the
    * record's createRevision and version, like etcd's keyIndex.restore.
    */
-  restorePut(main: number, sub: number, createRevision: number, version: number, value: Buffer, lease: bigint): void {
+  restorePut(main: number, sub: number, createRevision: number, version: number, lease: bigint): void {
     if (this.revs.length === 0) {
       this.created = createRevision;
       this.revs = [main, sub];
@@ -115,11 +119,10 @@ export class KeyIndex {
       this.revs.push(main, sub);
     }
     this.ver = version;
-    this.setLive(main, value, lease);
+    this.setLive(main, lease);
   }
 
-  private setLive(main: number, value: Buffer, lease: bigint): void {
-    this.value = value;
+  private setLive(main: number, lease: bigint): void {
     this.lease = lease;
     this.liveMod = main;
   }

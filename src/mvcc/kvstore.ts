@@ -1,8 +1,10 @@
 // MvccStore: etcd's mvcc store (kvstore.go + the applier's KV parts) over LevelDB.
 //
-// Latest state lives in memory (TreeIndex of KeyIndex, each holding its live value),
-// so reads at the current revision and every write are synchronous; only historical
-// reads touch LevelDB. A write mutates memory synchronously and stages its records in
+// The key index (TreeIndex of KeyIndex) lives in memory and holds revisions only;
+// values are read from LevelDB by revision, the latest ones of hot keys from a
+// byte-bounded ValueCache, so memory does not grow with the bytes stored. Writes and
+// txns are synchronous (LevelDB's getSync, staged records served from the backend's
+// pending batch). A write mutates memory synchronously and stages its records in
 // the backend batch, which commit() writes as ONE LevelDB batch together with the
 // consistent index. Watchers are notified once the batch is in LevelDB, so history
 // reads by catching-up watchers always find what synced watchers were sent.
@@ -45,6 +47,7 @@ import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
 import { RecentHistory } from './history.js';
+import { DEFAULT_VALUE_CACHE_BYTES, ValueCache } from './value-cache.js';
 
 /** The buckets etcd keeps its auth store in. */
 export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
@@ -57,6 +60,8 @@ export interface MvccStoreOptions {
   /** --max-txn-ops (default 128) */
   maxTxnOps?: number;
   logger?: Logger;
+  /** bytes of latest values kept in memory for reads (default DEFAULT_VALUE_CACHE_BYTES; 0 = none) */
+  valueCacheBytes?: number;
   /**
    * The store this one replaces (closed already): its watch streams move here and
    * catch up from this store's history.
@@ -128,6 +133,7 @@ export class MvccStore {
   private readonly historySource: HistorySource;
   private readonly compaction: Compaction;
   private readonly maxTxnOps: number;
+  private readonly values: ValueCache;
 
   private constructor(
     private readonly backend: Backend,
@@ -140,6 +146,7 @@ export class MvccStore {
     this.appliedIndex = this.storedIndex = state.consistentIndex;
     this.notifiedRev = this.committedRev = this.landedRev = state.currentRev;
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+    this.values = new ValueCache(opts.valueCacheBytes ?? DEFAULT_VALUE_CACHE_BYTES);
     this.logger = opts.logger;
     this.historySource = {
       currentRevision: () => this.currentRev,
@@ -212,15 +219,26 @@ export class MvccStore {
     this.checkOpen();
     checkRangeRequest(req);
     this.stats.ranges++;
-    const curRev = this.currentRev;
-    if ((!req.rangeEnd || req.rangeEnd.length === 0) && !req.revision && !req.countOnly) {
-      // the common Get of a key's latest value: one index lookup, the request's key reused
-      const ki = this.index.get(req.key.toString('latin1'));
-      return ki?.isLive() ? finishRange(req, [latestKv(ki, req.key)], 1, curRev) : finishRange(req, [], 0, curRev);
+    for (;;) {
+      const curRev = this.currentRev;
+      if ((!req.rangeEnd || req.rangeEnd.length === 0) && !req.revision && !req.countOnly) {
+        // the common Get of a key's latest value: one index lookup, the request's key reused
+        const ki = this.index.get(req.key.toString('latin1'));
+        const kvs = ki?.isLive() ? [this.latestKv(ki, needsValues(req), req.key)] : [];
+        return finishRange(req, kvs, kvs.length, curRev);
+      }
+      const { count, hits, atRev } = this.collect(req, curRev);
+      if (req.countOnly) return { revision: curRev, kvs: [], more: false, count };
+      try {
+        return finishRange(req, await this.materialize(hits, atRev, needsValues(req)), count, curRev);
+      } catch (e) {
+        // A read at the current revision found a value gone: the key was overwritten and
+        // compacted past while LevelDB was read. Reading again at the new current revision
+        // is as linearizable (etcd would have held a read transaction open instead).
+        if (!req.revision && e instanceof MvccError && e.code === 'compacted') continue;
+        throw e;
+      }
     }
-    const { count, hits, atRev } = this.collect(req, curRev);
-    if (req.countOnly) return { revision: curRev, kvs: [], more: false, count };
-    return finishRange(req, await this.materialize(hits, atRev), count, curRev);
   }
 
   /** The index part of a range: which revision of each key is visible at the requested revision. */
@@ -248,52 +266,91 @@ export class MvccStore {
     return { count, hits, atRev };
   }
 
-  /** Turns index hits into KeyValues; only revisions older than a key's latest need LevelDB. */
-  private async materialize(hits: IndexHit[], atRev: number): Promise<KeyValue[]> {
+  /**
+   * Turns index hits into KeyValues: cached latest values from memory, everything else
+   * with one LevelDB read of all the missing revisions (values left empty unless `withValues`).
+   */
+  private async materialize(hits: IndexHit[], atRev: number, withValues: boolean): Promise<KeyValue[]> {
     const kvs: KeyValue[] = new Array(hits.length);
-    const older: number[] = [];
+    const missing: number[] = [];
     for (let i = 0; i < hits.length; i++) {
-      const h = hits[i]!;
-      if (isLatest(h)) kvs[i] = latestKv(h.ki);
-      else older.push(i);
+      const v = this.knownValue(hits[i]!, withValues);
+      if (v) kvs[i] = indexedKv(hits[i]!, v);
+      else missing.push(i);
     }
-    if (older.length === 0) return kvs;
-    const values = await this.backend.getRevisions(older.map((i) => hits[i]!));
-    older.forEach((i, j) => {
-      const v = values[j];
-      if (!v) {
+    if (missing.length === 0) return kvs;
+    const records = await this.backend.getRevisions(missing.map((i) => hits[i]!));
+    missing.forEach((i, j) => {
+      const h = hits[i]!;
+      const record = records[j];
+      if (!record) {
         // a compaction past atRev, while we read, removed it
         if (atRev < this.compactMainRev) throw new MvccError('compacted');
-        const h = hits[i]!;
-        throw new Error(`mvcc: revision ${h.main}_${h.sub} of an indexed key is missing from the backend`);
+        throw missingRevision(h);
       }
-      kvs[i] = decodeKeyValue(v);
+      const kv = decodeKeyValue(record);
+      // only still-latest values go into the cache: the key may have moved on meanwhile
+      if (isLatest(h)) this.values.set(h.ki, h.main, h.sub, kv.value);
+      kvs[i] = kv;
     });
     return kvs;
   }
 
-  private materializeSync(hits: IndexHit[]): KeyValue[] {
+  private materializeSync(hits: IndexHit[], withValues: boolean): KeyValue[] {
     return hits.map((h) => {
-      if (isLatest(h)) return latestKv(h.ki);
-      const v = this.backend.getRevisionSync(h.main, h.sub);
-      if (!v) throw new MvccError('compacted');
-      return decodeKeyValue(v);
+      const v = this.knownValue(h, withValues);
+      if (v) return indexedKv(h, v);
+      const record = this.backend.getRevisionSync(h.main, h.sub);
+      if (!record) throw new MvccError('compacted');
+      const kv = decodeKeyValue(record);
+      if (isLatest(h)) this.values.set(h.ki, h.main, h.sub, kv.value);
+      return kv;
     });
+  }
+
+  /**
+   * A latest hit's value without LevelDB: cached, or not wanted (EMPTY). An older hit
+   * always needs its record, which alone has the lease it had then.
+   */
+  private knownValue(h: IndexHit, withValue: boolean): Buffer | undefined {
+    if (!isLatest(h)) return undefined;
+    return withValue ? this.values.get(h.ki, h.main, h.sub) : EMPTY;
   }
 
   private rangeSync(req: RangeRequest, readRev: number): RangeResponse {
     const { count, hits } = this.collect(req, readRev);
     if (req.countOnly) return { revision: readRev, kvs: [], more: false, count };
-    return finishRange(req, this.materializeSync(hits), count, readRev);
+    return finishRange(req, this.materializeSync(hits, needsValues(req)), count, readRev);
   }
 
-  /** Live kvs in [from, to) right now (compares, prev_kv, ignore_*). */
-  private liveKvs(from: string, to: RangeEnd): KeyValue[] {
+  /** Live kvs in [from, to) right now (compares, prev_kv, ignore_*); values only if asked for. */
+  private liveKvs(from: string, to: RangeEnd, withValues: boolean): KeyValue[] {
     const out: KeyValue[] = [];
     this.index.forEach(from, to, (ki) => {
-      if (ki.isLive()) out.push(latestKv(ki));
+      if (ki.isLive()) out.push(this.latestKv(ki, withValues));
     });
     return out;
+  }
+
+  /**
+   * The live KeyValue of a key, read synchronously (the cache, else one LevelDB get);
+   * `key` may pass the key's bytes when the caller has them.
+   */
+  private latestKv(ki: KeyIndex, withValue: boolean, key: Buffer = Buffer.from(ki.key, 'latin1')): KeyValue {
+    const main = ki.modRevision;
+    const sub = ki.modSub;
+    let value: Buffer = EMPTY;
+    if (withValue) {
+      const cached = this.values.get(ki, main, sub);
+      if (cached) value = cached;
+      else {
+        const record = this.backend.getRevisionSync(main, sub);
+        if (!record) throw missingRevision({ main, sub });
+        value = decodeKeyValue(record).value;
+        this.values.set(ki, main, sub, value);
+      }
+    }
+    return { key, createRevision: ki.createRevision, modRevision: main, version: ki.version, value, lease: ki.lease };
   }
 
   // ---- writes (apply path: called one at a time, in raft order) ----
@@ -435,7 +492,7 @@ export class MvccStore {
 
   /** `ki` is the key's index entry if it has one (the caller looked it up already). */
   private applyPut(tw: WriteTxn, req: PutRequest, keyStr: string, found: KeyIndex | undefined): PutResponse {
-    const prevKv = found?.isLive() ? latestKv(found, req.key) : undefined;
+    const prevKv = found?.isLive() ? this.latestKv(found, true, req.key) : undefined;
     const value = req.ignoreValue ? prevKv!.value : req.value;
     const lease = req.ignoreLease ? prevKv!.lease : req.lease;
     const main = tw.rev;
@@ -452,10 +509,11 @@ export class MvccStore {
       value,
       lease,
     };
-    // memory keeps the value as a view into the record: one allocation per write
+    // the cache and the event keep the value as a view into the record: one allocation per write
     const record = encodeKeyValue(kv);
     const valueView = valueViewOf(record, kv);
-    ki.put(main, sub, valueView, lease);
+    ki.put(main, sub, lease);
+    this.values.set(ki, main, sub, valueView);
     kv.value = valueView;
     this.backend.putRevision(main, sub, false, record);
     const eventPrev = tw.prevForEvent(keyStr, prevKv);
@@ -466,7 +524,7 @@ export class MvccStore {
 
   private applyDeleteRange(tw: WriteTxn, req: DeleteRangeRequest): DeleteRangeResponse {
     const { from, to } = toRangeBounds(req.key, req.rangeEnd);
-    const prevs = this.liveKvs(from, to);
+    const prevs = this.liveKvs(from, to, true);
     this.stats.deletes++;
     this.stats.keys -= prevs.length;
     if (prevs.length === 0) return { revision: tw.readRev, deleted: 0, prevKvs: [] };
@@ -475,7 +533,9 @@ export class MvccStore {
       const sub = tw.changes++;
       const kv: KeyValue = { key: prevKv.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n };
       const keyStr = prevKv.key.toString('latin1');
-      this.index.get(keyStr)!.tombstone(main, sub);
+      const ki = this.index.get(keyStr)!;
+      ki.tombstone(main, sub);
+      this.values.delete(ki);
       // a tombstone record holds the key alone
       this.backend.putRevision(main, sub, true, encodeKeyValue({ ...TOMBSTONE_KV, key: prevKv.key }));
       const eventPrev = tw.prevForEvent(keyStr, prevKv);
@@ -489,7 +549,7 @@ export class MvccStore {
   private decide(req: TxnRequest): TxnPath {
     const succeeded = req.compare.every((c) => {
       const { from, to } = toRangeBounds(c.key, c.rangeEnd);
-      return applyCompare(c, this.liveKvs(from, to));
+      return applyCompare(c, this.liveKvs(from, to, c.target === 'value'));
     });
     const ops = succeeded ? req.success : req.failure;
     const nested = new Map<number, TxnPath>();
@@ -776,7 +836,8 @@ export class MvccStore {
     if (!ki) return undefined;
     const hit = visibleAt(ki, rev);
     if (!hit) return undefined;
-    if (isLatest(hit)) return latestKv(ki);
+    const cached = this.knownValue(hit, true);
+    if (cached) return indexedKv(hit, cached);
     const [v] = await this.backend.getRevisions([hit]);
     return v ? decodeKeyValue(v) : undefined;
   }
@@ -791,27 +852,36 @@ interface TxnPath {
 
 function visibleAt(ki: KeyIndex, atRev: number): IndexHit | undefined {
   if (ki.isLive() && ki.modRevision <= atRev) {
-    return { ki, main: ki.modRevision, sub: -1, createRevision: ki.createRevision, version: ki.version };
+    return { ki, main: ki.modRevision, sub: ki.modSub, createRevision: ki.createRevision, version: ki.version };
   }
   const r = ki.get(atRev);
   return r && { ki, ...r };
 }
 
-/** sub -1 marks a hit on the latest revision, served from memory. */
+/** A hit on the key's live revision (its value may be cached). */
 function isLatest(h: IndexHit): boolean {
-  return h.sub === -1 || (h.ki.isLive() && h.main === h.ki.modRevision);
+  return h.ki.isLive() && h.main === h.ki.modRevision && h.sub === h.ki.modSub;
 }
 
-/** The live KeyValue of a key; `key` may pass the key's bytes when the caller has them. */
-function latestKv(ki: KeyIndex, key: Buffer = Buffer.from(ki.key, 'latin1')): KeyValue {
+/** The KeyValue of a hit whose value is known (a latest one: its lease is the index's). */
+function indexedKv(h: IndexHit, value: Buffer): KeyValue {
   return {
-    key,
-    createRevision: ki.createRevision,
-    modRevision: ki.modRevision,
-    version: ki.version,
-    value: ki.value!,
-    lease: ki.lease,
+    key: Buffer.from(h.ki.key, 'latin1'),
+    createRevision: h.createRevision,
+    modRevision: h.main,
+    version: h.version,
+    value,
+    lease: h.ki.lease,
   };
+}
+
+/** A range's values are read unless it returns keys only (and does not sort by value). */
+function needsValues(req: RangeRequest): boolean {
+  return !req.keysOnly || req.sortTarget === 'value';
+}
+
+function missingRevision(r: { main: number; sub: number }): Error {
+  return new Error(`mvcc: revision ${r.main}_${r.sub} of an indexed key is missing from the backend`);
 }
 
 function revKeyFloor(main: number): Buffer {

@@ -2,20 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { KeyIndex } from '../../src/mvcc/key-index.js';
 import { TreeIndex } from '../../src/mvcc/tree-index.js';
 
-const V = Buffer.from('v');
-
 /** Three generations: {2, 4, 6(t)} {8, 10, 12(t)} {14.0, 14.1, 16}, the last one live. */
 function example(): KeyIndex {
   const ki = new KeyIndex('foo');
-  ki.put(2, 0, V, 0n);
-  ki.put(4, 0, V, 0n);
+  ki.put(2, 0, 0n);
+  ki.put(4, 0, 0n);
   ki.tombstone(6, 0);
-  ki.put(8, 0, V, 0n);
-  ki.put(10, 0, V, 0n);
+  ki.put(8, 0, 0n);
+  ki.put(10, 0, 0n);
   ki.tombstone(12, 0);
-  ki.put(14, 0, V, 0n);
-  ki.put(14, 1, V, 0n);
-  ki.put(16, 0, V, 0n);
+  ki.put(14, 0, 0n);
+  ki.put(14, 1, 0n);
+  ki.put(16, 0, 0n);
   return ki;
 }
 
@@ -63,7 +61,7 @@ describe('KeyIndex', () => {
 
   it('empties when the last revision left is a tombstone', () => {
     const ki = new KeyIndex('k');
-    ki.put(2, 0, V, 0n);
+    ki.put(2, 0, 0n);
     ki.tombstone(3, 0);
     expect(ki.isLive()).toBe(false);
     expect(ki.compact(3)).toBe(true);

@@ -68,9 +68,11 @@ async function restoreCopy(store: MvccStore): Promise<string> {
 async function runSequence(seed: number, steps: number): Promise<void> {
   const r = new Rng(seed);
   const maxTxnOps = 4;
+  // room for about 6 of the 20 keys' values: reads take both the cache and LevelDB paths
+  const valueCacheBytes = 1000;
   const m = new Model(maxTxnOps);
   let dir = scratchDir();
-  let store = await MvccStore.open({ dir, maxTxnOps });
+  let store = await MvccStore.open({ dir, maxTxnOps, valueCacheBytes });
   const log: Entry[] = [];
   const dirs = [dir];
   const ctx = () => `seed ${seed} step ${log.length}`;
@@ -108,7 +110,7 @@ async function runSequence(seed: number, steps: number): Promise<void> {
       if (r.chance(0.3)) await store.commit();
       if (r.chance(0.02)) {
         await store.close();
-        store = await MvccStore.open({ dir, maxTxnOps });
+        store = await MvccStore.open({ dir, maxTxnOps, valueCacheBytes });
         expect(store.consistentIndex, ctx()).toBe(log.length);
       }
       if (r.chance(0.01)) {
@@ -117,7 +119,7 @@ async function runSequence(seed: number, steps: number): Promise<void> {
         dirs.push(copy);
         await store.close();
         dir = copy;
-        store = await MvccStore.open({ dir, maxTxnOps });
+        store = await MvccStore.open({ dir, maxTxnOps, valueCacheBytes });
         const replay = new Model(maxTxnOps);
         const from = store.consistentIndex;
         for (let i = 0; i < log.length; i++) {

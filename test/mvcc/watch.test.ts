@@ -31,11 +31,12 @@ class Receiver {
   }
 }
 
-/** Applies `n` puts in batches of `per` (one commit each), keys k0..k{keys-1}. */
-async function storm(n: number, per: number, keys = 10): Promise<void> {
+/** Applies `n` puts in batches of `per` (one commit each), keys k0..k{keys-1}, values `v<j>` then `pad` bytes. */
+async function storm(n: number, per: number, keys = 10, pad = 0): Promise<void> {
+  const padding = '.'.repeat(pad);
   for (let i = 0; i < n; i += per) {
     for (let j = i; j < Math.min(n, i + per); j++) {
-      await h.store.put({ key: b(`k${j % keys}`), value: b(`v${j}`), lease: 0n }, ++h.index);
+      await h.store.put({ key: b(`k${j % keys}`), value: b(`v${j}${padding}`), lease: 0n }, ++h.index);
     }
     await h.commit();
   }
@@ -117,7 +118,8 @@ describe('watch', () => {
   });
 
   it('catches up from LevelDB when the in-memory history no longer covers the start', async () => {
-    await storm(40_000, 500);
+    // 40 k events of 1 KiB: more than the ring's 32 MB
+    await storm(40_000, 500, 10, 1024);
     const r = new Receiver();
     r.ws.watch({ key: b('k3'), startRevision: 2, prevKv: true });
     await vi.waitFor(() => expect(r.ws.isSynced(0)).toBe(true), { timeout: 20_000 });

@@ -1,0 +1,34 @@
+// The recent-history ring watchers catch up from is bounded in bytes, not events.
+
+import { describe, expect, it } from 'vitest';
+import { HISTORY_BYTES, RecentHistory } from '../../src/mvcc/history.js';
+import type { Event } from '../../src/mvcc/index.js';
+
+const put = (rev: number, valueBytes: number): Event => ({
+  type: 'put',
+  kv: { key: Buffer.from('k'), createRevision: 2, modRevision: rev, version: rev - 1, value: Buffer.alloc(valueBytes), lease: 0n },
+});
+
+describe('RecentHistory', () => {
+  it('keeps many small events: a count bound would have dropped the oldest', () => {
+    const h = new RecentHistory(2);
+    for (let rev = 2; rev < 2 + 50_000; rev++) h.append([put(rev, 8)]);
+    expect(h.startRev).toBe(2);
+    expect(h.range(2, 4).map((e) => e.kv.modRevision)).toEqual([2, 3, 4]);
+  });
+
+  it('drops whole old revisions once big events pass its byte bound', () => {
+    const h = new RecentHistory(2);
+    const valueBytes = 1024 * 1024;
+    const revs = Math.ceil(HISTORY_BYTES / valueBytes) * 2;
+    // two events per revision: a revision is never split
+    for (let rev = 2; rev < 2 + revs; rev++) h.append([put(rev, valueBytes), put(rev, valueBytes)]);
+    const last = 1 + revs;
+    const kept = h.range(h.startRev, last);
+    expect(h.startRev).toBeGreaterThan(2);
+    expect(kept.length).toBe((last - h.startRev + 1) * 2);
+    expect(kept.length * valueBytes).toBeLessThanOrEqual(HISTORY_BYTES);
+    // everything since startRev is still there, to the last revision
+    expect(kept[kept.length - 1]!.kv.modRevision).toBe(last);
+  });
+});
