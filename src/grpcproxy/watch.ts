@@ -187,6 +187,8 @@ interface WatcherOptions {
 
 class ClientWatcher implements Receiver {
   nextRevision = 0;
+  /** the client has had its `created` */
+  private createdSent = false;
   readonly startRevision: number;
   readonly token: string;
 
@@ -201,7 +203,11 @@ class ClientWatcher implements Receiver {
     this.token = opts.token;
   }
 
-  send(resp: PbWatchResponse): void {
+  send(upstream: PbWatchResponse): void {
+    // A shared watch created again on another member (its member failed) says `created`
+    // again; a client hears it once: clientv3 panics on a `created` it did not ask for.
+    const resp = upstream.created && this.createdSent && !upstream.canceled ? { ...upstream, created: false } : upstream;
+    if (resp.created) this.createdSent = true;
     const rev = toNumber(resp.header?.revision);
     const upstreamEvents = resp.events ?? [];
     const compactRev = toNumber(resp.compact_revision);

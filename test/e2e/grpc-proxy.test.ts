@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeLeaf, makePki } from '../listener/helpers.js';
 import { EtcdClient } from './client.js';
-import { clientUrl, eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
+import { clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot } from './cluster-harness.js';
 import { cleanup, ctl, etcdctl, freePort, repoRoot, spawnCtl, startMember, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
@@ -113,6 +113,32 @@ describe('etcd-ts grpc-proxy in front of a three-member etcd-ts cluster', () => 
       expect(await ctl(px, ['lease', 'timetolive', lease])).toMatch(/remaining\((2\d|30)s\)/);
       await watch.kill();
       await keepAlive.kill();
+    } finally {
+      await proxy.stop();
+      await Promise.all(members.map((m) => stopMember(m)));
+    }
+  });
+});
+
+describe('etcd-ts grpc-proxy when the member under its shared watch fails', () => {
+  it('moves the watch to another member without telling the client `created` again or losing an event', async () => {
+    const plan = await planCluster(3, 'gw');
+    const members = await startCluster(plan);
+    const proxy = await startProxy([`--endpoints=${plan.slots.map(clientUrl).join(',')}`]);
+    const px = proxy.addr;
+    try {
+      const watch = spawnCtl(px, ['watch', 'mv', '--prefix']);
+      expect(await ctl(px, ['put', 'mv0', 'first'])).toBe('OK\n');
+      await watch.waitOutput('PUT\nmv0\nfirst\n');
+      // one member after another (a quorum stays up): one of them carries the proxy's watch
+      for (let i = 0; i < 3; i++) {
+        await stopMember(members[i]!, 'SIGKILL');
+        expect(await ctl(px, ['put', `mv${i + 1}`, `after-${i}`])).toBe('OK\n');
+        await watch.waitOutput(`PUT\nmv${i + 1}\nafter-${i}\n`);
+        members[i] = await startSlot(plan, plan.slots[i]!);
+      }
+      expect(watch.stderr()).not.toContain('panic');
+      await watch.kill();
     } finally {
       await proxy.stop();
       await Promise.all(members.map((m) => stopMember(m)));
