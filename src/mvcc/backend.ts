@@ -353,6 +353,9 @@ export class Backend {
 
 type Snapshot = ReturnType<Db['snapshot']>;
 
+/** entries per LevelDB iterator read */
+const ITERATOR_BATCH = 1000;
+
 /** The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid over them. */
 async function* mergeOverlay(
   db: Db,
@@ -367,10 +370,17 @@ async function* mergeOverlay(
   const extra = [...overlay.keys()].filter((k) => k >= from && (to === undefined || k < to)).sort();
   let x = 0;
   const it = db.iterator(lt === undefined ? { snapshot, gte } : { snapshot, gte, lt });
+  let next = it.nextv(ITERATOR_BATCH);
   try {
     for (;;) {
-      const batch = await it.nextv(1000);
+      const batch = await next;
       if (batch.length === 0) break;
+      // LevelDB reads the next batch on its thread while this one is consumed
+      next = it.nextv(ITERATOR_BATCH);
+      if (x === extra.length) {
+        yield* batch;
+        continue;
+      }
       for (const [k, v] of batch) {
         const ks = k.toString('latin1');
         while (x < extra.length && extra[x]! < ks) {
@@ -392,6 +402,7 @@ async function* mergeOverlay(
       if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
     }
   } finally {
+    await next.catch(() => undefined);
     await it.close();
   }
 }
