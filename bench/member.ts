@@ -121,7 +121,19 @@ export async function stopMember(m: Member): Promise<void> {
 }
 
 export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return statusMb(pid, 'VmRSS');
+}
+
+/**
+ * RSS split: memory the process allocated (anonymous) and file pages it has mapped and
+ * touched (LevelDB maps its table files: a full scan maps them all; the kernel reclaims them).
+ */
+export function rssSplitMb(pid: number): { anon: number; file: number } {
+  return { anon: statusMb(pid, 'RssAnon'), file: statusMb(pid, 'RssFile') };
+}
+
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for ${pid}`);
   return Number(m[1]) / 1024;
 }

@@ -3,7 +3,9 @@
 // N keys × 256 random bytes written in txns of 100 puts. Reports MB/s of key-value data
 // saved (N × 256 B over the wall time of `etcdctl snapshot save`, which includes etcdctl
 // writing and fsyncing the file), the file sizes, and the member's RSS before the save and
-// at its peak during it (sampled every 20 ms): the store must not be held in memory.
+// at its peak during it (sampled every 20 ms), split into anonymous memory (what the
+// member allocates: the store must not be held in memory) and mapped file pages
+// (LevelDB maps its table files, so reading the whole store maps them all).
 //
 //   npm run bench:snapshot -- [--keys 100000] [--rounds 1] [--servers etcd,etcd-ts]
 
@@ -13,7 +15,7 @@ import { rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { arg, call, Clients, pool, rssMb, type Server, startMember, stopMember } from '../member.js';
+import { arg, call, Clients, pool, rssSplitMb, type Server, startMember, stopMember } from '../member.js';
 
 const run = promisify(execFile);
 
@@ -28,8 +30,10 @@ const RSS_SAMPLE_MS = 20;
 interface Result {
   seconds: number;
   fileBytes: number;
-  rssBeforeMb: number;
-  rssPeakMb: number;
+  anonBeforeMb: number;
+  anonPeakMb: number;
+  fileBeforeMb: number;
+  filePeakMb: number;
 }
 
 async function fill(c: Clients): Promise<void> {
@@ -51,9 +55,13 @@ async function measure(server: Server): Promise<Result> {
     c.close();
     await new Promise((r) => setTimeout(r, 2000)); // let the last batch commit and the heap settle
     const pid = m.proc.pid!;
-    const rssBeforeMb = rssMb(pid);
-    let rssPeakMb = rssBeforeMb;
-    const sampler = setInterval(() => (rssPeakMb = Math.max(rssPeakMb, rssMb(pid))), RSS_SAMPLE_MS);
+    const before = rssSplitMb(pid);
+    const peak = { ...before };
+    const sampler = setInterval(() => {
+      const now = rssSplitMb(pid);
+      peak.anon = Math.max(peak.anon, now.anon);
+      peak.file = Math.max(peak.file, now.file);
+    }, RSS_SAMPLE_MS);
     const file = path.join(m.dir, 'backup.db');
     const t0 = performance.now();
     try {
@@ -64,7 +72,7 @@ async function measure(server: Server): Promise<Result> {
     const seconds = (performance.now() - t0) / 1000;
     const fileBytes = statSync(file).size;
     rmSync(file);
-    return { seconds, fileBytes, rssBeforeMb, rssPeakMb };
+    return { seconds, fileBytes, anonBeforeMb: before.anon, anonPeakMb: peak.anon, fileBeforeMb: before.file, filePeakMb: peak.file };
   } finally {
     c.close();
     await stopMember(m);
@@ -81,19 +89,20 @@ async function main(): Promise<void> {
       results[s].push(r);
       console.error(
         `round ${round} ${s.padEnd(7)} ${r.seconds.toFixed(2)} s, ${(dataMb / r.seconds).toFixed(1)} MB/s, file ${(r.fileBytes / 1e6).toFixed(1)} MB, ` +
-          `RSS ${r.rssBeforeMb.toFixed(0)} MB before, ${r.rssPeakMb.toFixed(0)} MB peak`,
+          `RSS anon ${r.anonBeforeMb.toFixed(0)} -> ${r.anonPeakMb.toFixed(0)} MB peak, file ${r.fileBeforeMb.toFixed(0)} -> ${r.filePeakMb.toFixed(0)} MB peak`,
       );
     }
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`\nsnapshot save of ${keyCount} keys × ${VALUE_BYTES} B (${dataMb.toFixed(1)} MB of values), ${rounds} round(s); ${os.cpus().length} cores, load average ${load}`);
-  console.log(`${'server'.padEnd(8)} ${'MB/s'.padStart(7)} ${'file MB'.padStart(8)} ${'RSS before'.padStart(11)} ${'RSS peak'.padStart(9)}`);
+  console.log('server      MB/s  file MB  anon RSS before / peak  file RSS before / peak');
   for (const s of servers) {
     const rs = results[s];
+    const m = (f: (r: Result) => number) => mean(rs.map(f)).toFixed(0);
     console.log(
       `${s.padEnd(8)} ${(dataMb / mean(rs.map((r) => r.seconds))).toFixed(1).padStart(7)} ${(mean(rs.map((r) => r.fileBytes)) / 1e6).toFixed(1).padStart(8)} ` +
-        `${mean(rs.map((r) => r.rssBeforeMb)).toFixed(0).padStart(9)}MB ${mean(rs.map((r) => r.rssPeakMb)).toFixed(0).padStart(7)}MB`,
+        `${m((r) => r.anonBeforeMb).padStart(12)} / ${m((r) => r.anonPeakMb).padEnd(6)} MB ${m((r) => r.fileBeforeMb).padStart(11)} / ${m((r) => r.filePeakMb)} MB`,
     );
   }
   if (results.etcd.length > 0 && results['etcd-ts'].length > 0) {
