@@ -33,6 +33,7 @@ export async function openBackup(snapDir: string, state: { view: BucketView; clu
     return { file, size };
   } finally {
     await state.view.close();
+    // gone already, unless the write or the open failed
     await rm(tmp, { force: true });
   }
 }
