@@ -42,9 +42,10 @@ export async function served(ep: string, auth: string[] = []): Promise<Served> {
   const grantedTtl: string[] = [];
   for (const l of leases) {
     const ttl = await run(['lease', 'timetolive', l, '--keys']);
-    const m = /granted with TTL\((\d+)s\), remaining\((\d+)s\), attached keys\((.*)\)/.exec(ttl)!;
+    const m = /granted with TTL\((\d+)s\), remaining\((\d+)s\), attached keys\(\[(.*)\]\)/.exec(ttl)!;
     expect(Number(m[2])).toBeGreaterThan(0);
-    grantedTtl.push(`${l} ${m[1]} ${m[3]}`);
+    // etcd lists a lease's keys in Go map order, which varies from call to call
+    grantedTtl.push(`${l} ${m[1]} [${m[3]!.split(' ').sort().join(' ')}]`);
   }
   const roles = await run(['role', 'list']);
   const grants: string[] = [];
