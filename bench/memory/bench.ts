@@ -12,24 +12,12 @@
 // client spends ~300 µs of CPU per call, and 600 k single puts per server would take most
 // of the time budget on this 2-core machine. Leases cannot be batched and go one grant per call, 256 in flight.
 
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../free-port.js';
+import { arg, call, Clients, type Member, pool, repoRoot, rssMb, type Server, startMember, stopMember } from '../member.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-type Server = 'etcd' | 'etcd-ts';
 const servers = arg('servers', 'etcd,etcd-ts').split(',') as Server[];
 const keyCount = Number(arg('keys', '100000'));
 const leaseCount = Number(arg('leases', '100000'));
@@ -47,48 +35,6 @@ const PUTS_PER_TXN = 10;
  */
 const snapshotCount = arg('snapshot-count', '10000');
 const VALUE_BYTES = 256;
-
-const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
-  includeDirs: [path.join(repoRoot, 'proto')],
-  keepCase: true,
-  longs: String,
-  enums: Number,
-  defaults: true,
-});
-const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: object) => grpc.Client>;
-};
-type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
-
-function call<T>(client: grpc.Client, method: string, req: object): Promise<T> {
-  const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
-  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res as T))));
-}
-
-/** A few connections, so one HTTP/2 connection's flow control is not what limits the load. */
-class Clients {
-  readonly kv: grpc.Client[];
-  readonly lease: grpc.Client[];
-  constructor(addr: string, conns = 4) {
-    const creds = grpc.credentials.createInsecure();
-    // a distinct option per channel keeps grpc-js from sharing one subchannel among them
-    this.kv = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.KV!(addr, creds, { 'bench.conn': i }));
-    this.lease = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.Lease!(addr, creds, { 'bench.conn': i }));
-  }
-  close(): void {
-    for (const c of [...this.kv, ...this.lease]) c.close();
-  }
-}
-
-/** Runs task(0..n-1) with `inflight` of them outstanding at a time. */
-async function pool(n: number, inflight: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(inflight, n) }, async () => {
-      while (next < n) await task(next++);
-    }),
-  );
-}
 
 const keyOf = (i: number) => Buffer.from(`bench/${String(i).padStart(8, '0')}`);
 
@@ -113,57 +59,15 @@ async function grantAll(c: Clients): Promise<void> {
   });
 }
 
-interface Member {
-  proc: ChildProcess;
-  addr: string;
-  dir: string;
-}
-
-async function start(server: Server): Promise<Member> {
-  const dir = mkdtempSync(path.join(repoRoot, '.bench-mem-'));
-  const client = await freePort();
-  const peer = await freePort();
-  const args = [
-    '--name', 'm0',
-    '--data-dir', path.join(dir, 'm0'),
-    '--listen-client-urls', `http://127.0.0.1:${client}`,
-    '--advertise-client-urls', `http://127.0.0.1:${client}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
-    '--log-level', 'warn',
-    '--snapshot-count', snapshotCount,
-  ];
+function start(server: Server): Promise<Member> {
   const nodeArgs = nodeOptions.split(' ').filter(Boolean);
   if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
-  const proc =
-    server === 'etcd'
-      ? spawn('etcd', args, { stdio: 'ignore' })
-      : spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, HEAP_LOG: heapLog } });
-  const addr = `127.0.0.1:${client}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
-      return { proc, addr, dir };
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${server} did not become healthy`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
-async function stop(m: Member): Promise<void> {
-  m.proc.kill('SIGKILL');
-  await new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
-  rmSync(m.dir, { recursive: true, force: true });
+  return startMember(server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount], nodeArgs, env: { HEAP_LOG: heapLog } });
 }
 
 async function settledRssMb(pid: number): Promise<number> {
   await new Promise((r) => setTimeout(r, settleMs));
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) / 1024;
+  return rssMb(pid);
 }
 
 async function measure(server: Server): Promise<Map<string, number>> {
@@ -180,8 +84,7 @@ async function measure(server: Server): Promise<Map<string, number>> {
       appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(out.get(stage)!) })}\n`);
       m.proc.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 2000));
-      const after = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))!;
-      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(Number(after[1]) / 1024) })}\n`);
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(rssMb(pid)) })}\n`);
     }
     loadStart = performance.now();
   };
@@ -198,7 +101,7 @@ async function measure(server: Server): Promise<Map<string, number>> {
     }
   } finally {
     c.close();
-    await stop(m);
+    await stopMember(m);
   }
   return out;
 }

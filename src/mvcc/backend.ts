@@ -117,7 +117,18 @@ const SIZE_REFRESH_MS = 1000;
 export interface View {
   /** serialized bytes of all entries (see entrySize) */
   readonly bytes: number;
+  /** every entry, bucket prefix included; iterate once: the view is released at the end */
   entries(): AsyncIterable<[Buffer, Buffer]>;
+}
+
+/**
+ * A consistent point-in-time view read one bucket at a time, in any bucket order (etcd's
+ * bbolt orders buckets by name, LevelDB by prefix byte). Held until close().
+ */
+export interface BucketView {
+  /** the bucket's entries in key order, keys without the bucket prefix */
+  bucket(name: BucketName): AsyncIterable<[Buffer, Buffer]>;
+  close(): Promise<void>;
 }
 
 export class Backend {
@@ -271,16 +282,39 @@ export class Backend {
    * with the in-flight batches laid over it, so whether they have landed does not matter.
    */
   view(): View {
+    const frozen = this.freeze();
+    return {
+      bytes: this.issuedBytes,
+      entries: async function* () {
+        try {
+          yield* frozen.entries(Buffer.of(0x00), undefined);
+        } finally {
+          await frozen.snapshot.close();
+        }
+      },
+    };
+  }
+
+  /** Everything written so far, as view() freezes it, read bucket by bucket. */
+  bucketView(): BucketView {
+    const frozen = this.freeze();
+    return {
+      bucket: async function* (name) {
+        const prefix = Bucket[name];
+        for await (const [k, v] of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) yield [k.subarray(1), v];
+      },
+      close: () => frozen.snapshot.close(),
+    };
+  }
+
+  private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<[Buffer, Buffer]> } {
     const snapshot = this.db.snapshot();
     const overlay = new Map<string, Buffer | null>();
     for (const ops of this.inflight) {
       for (const op of ops) overlay.set(op.key.toString('latin1'), op.type === 'put' ? op.value : null);
     }
     const db = this.db;
-    return {
-      bytes: this.issuedBytes,
-      entries: () => mergeOverlay(db, snapshot, overlay),
-    };
+    return { snapshot, entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt) };
   }
 
   /** Bytes on disk (cached; refreshed at most once a second after writes). */
@@ -317,18 +351,36 @@ export class Backend {
   }
 }
 
+type Snapshot = ReturnType<Db['snapshot']>;
+
+/** entries per LevelDB iterator read */
+const ITERATOR_BATCH = 1000;
+
+/** The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid over them. */
 async function* mergeOverlay(
   db: Db,
-  snapshot: ReturnType<Db['snapshot']>,
+  snapshot: Snapshot,
   overlay: Map<string, Buffer | null>,
+  gte: Buffer,
+  lt: Buffer | undefined,
 ): AsyncGenerator<[Buffer, Buffer]> {
-  const extra = [...overlay.keys()].sort();
+  // latin1 strings compare as their bytes do
+  const from = gte.toString('latin1');
+  const to = lt?.toString('latin1');
+  const extra = [...overlay.keys()].filter((k) => k >= from && (to === undefined || k < to)).sort();
   let x = 0;
-  const it = db.iterator({ snapshot });
+  const it = db.iterator(lt === undefined ? { snapshot, gte } : { snapshot, gte, lt });
+  let next = it.nextv(ITERATOR_BATCH);
   try {
     for (;;) {
-      const batch = await it.nextv(1000);
+      const batch = await next;
       if (batch.length === 0) break;
+      // LevelDB reads the next batch on its thread while this one is consumed
+      next = it.nextv(ITERATOR_BATCH);
+      if (x === extra.length) {
+        yield* batch;
+        continue;
+      }
       for (const [k, v] of batch) {
         const ks = k.toString('latin1');
         while (x < extra.length && extra[x]! < ks) {
@@ -350,7 +402,7 @@ async function* mergeOverlay(
       if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
     }
   } finally {
+    await next.catch(() => undefined);
     await it.close();
-    await snapshot.close();
   }
 }

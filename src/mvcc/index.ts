@@ -20,7 +20,7 @@ export type {
 export { StoreClosedError } from './compaction.js';
 export { SnapshotFormatError } from './snapshot.js';
 export { addToStore, buildStore, type BuildOptions } from './build.js';
-export type { BucketName } from './backend.js';
+export type { BucketName, BucketView } from './backend.js';
 export type * from './types.js';
 export {
   Compactor,

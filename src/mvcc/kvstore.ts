@@ -10,7 +10,7 @@
 // reads by catching-up watchers always find what synced watchers were sent.
 
 import type { Logger } from 'pino';
-import { Backend, Bucket, MetaKey } from './backend.js';
+import { Backend, Bucket, type BucketView, MetaKey } from './backend.js';
 import { decodeKeyValue, encodeKeyValue, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
@@ -752,6 +752,15 @@ export class MvccStore {
   snapshot(): { size: number; stream: AsyncIterable<Buffer> } {
     this.checkOpen();
     return exportSnapshot(this.backend.view());
+  }
+
+  /**
+   * Everything committed so far (call commit() first for what is applied), frozen now
+   * and read bucket by bucket in etcd's layouts: for a backup in etcd's bbolt format.
+   */
+  bucketView(): BucketView {
+    this.checkOpen();
+    return this.backend.bucketView();
   }
 
   /** Writes a snapshot stream into a new store directory (which must not hold a store). */

@@ -1,5 +1,6 @@
-// The whole store as a byte stream, and back: for `etcdctl snapshot save` (the server
-// pads it and appends a SHA-256) and for raft snapshots sent to lagging followers.
+// The whole store as a byte stream, and back: the store shipped with a raft snapshot to
+// a lagging follower. (`etcdctl snapshot save` gets etcd's bbolt file instead: see
+// src/server/backup/.)
 //
 // Format: MAGIC, then per LevelDB entry uvarint(key length) key uvarint(value length)
 // value, in key order; then a zero key length and the CRC-32C (big-endian) of every

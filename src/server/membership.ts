@@ -110,6 +110,11 @@ export class Membership {
     return this.members.has(id);
   }
 
+  /** IDs of the members removed from the cluster, which may never rejoin it. */
+  removedIds(): bigint[] {
+    return [...this.removed];
+  }
+
   isRemoved(id: bigint): boolean {
     return this.removed.has(id);
   }

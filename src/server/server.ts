@@ -8,7 +8,8 @@ import { decodeConfChange } from '../raftpb/codec.js';
 import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
-import { MvccStore } from '../mvcc/index.js';
+import { type BucketView, MvccStore } from '../mvcc/index.js';
+import type { ClusterState } from './backup/etcd-db.js';
 import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
 import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
@@ -154,7 +155,8 @@ export class EtcdServer {
   private readonly send: (msgs: readonly Message[]) => void;
   private readonly peers: PeerSet;
   private readonly dbDir: string;
-  private readonly snapDir: string;
+  /** member/snap: .snap files, received stores, and temporary files of backups */
+  readonly snapDir: string;
   private incoming: IncomingSnapshot | undefined;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
@@ -362,6 +364,25 @@ export class EtcdServer {
         this.scheduleReady();
       },
     };
+  }
+
+  /**
+   * The store and the cluster at one applied index, for a backup in etcd's format: taken
+   * on the apply chain once what is applied is written out, as etcd's Backend.Snapshot
+   * commits its batch first. The caller closes the view.
+   */
+  backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
+    return new Promise((resolve, reject) => {
+      this.enqueueApply(async () => {
+        try {
+          await this.commitBackend();
+          const cluster = { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
+          resolve({ view: this.store.bucketView(), cluster });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
   }
 
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */

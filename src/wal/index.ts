@@ -15,4 +15,4 @@ export { MemDisk, SimulatedCrash } from './memdisk.js';
 export type { DiskOp, FaultAction, FaultHook } from './memdisk.js';
 export type { WalLogger } from './logger.js';
 export { WalError, WalCorruptError, WalLockedError, WalFailedError, SnapError } from './errors.js';
-export { walName, parseWalName, snapName, parseSnapName } from './names.js';
+export { walName, parseWalName, snapName, parseSnapName, TEMP_DB_PREFIX } from './names.js';

@@ -67,3 +67,9 @@ export function isValidSeq(names: readonly string[]): boolean {
   }
   return true;
 }
+
+/**
+ * etcd's prefix for temporary bbolt files in the snap dir (its defrag's; etcd-ts's
+ * backups on their way to a client): a crash can orphan one, so a start removes them.
+ */
+export const TEMP_DB_PREFIX = 'db.tmp';

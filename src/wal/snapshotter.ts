@@ -14,7 +14,7 @@ import { crc32c } from '../pkg/crc32c.js';
 import { type Disk, mkdirDurable, writeFully } from './disk.js';
 import { SnapError, describe } from './errors.js';
 import { type WalLogger, silentLogger } from './logger.js';
-import { parseSnapName, snapName } from './names.js';
+import { TEMP_DB_PREFIX, parseSnapName, snapName } from './names.js';
 import { nodeDisk } from './nodedisk.js';
 import { purgeFiles } from './retention.js';
 import { type WalSnapshot, decodeSnapEnvelope, encodeSnapEnvelope } from './walpb.js';
@@ -129,7 +129,7 @@ export class Snapshotter {
     return undefined;
   }
 
-  /** Snap file names, newest first; removes temp files left by an interrupted save. */
+  /** Snap file names, newest first; removes temp files left by an interrupted save, and orphaned temp db files as etcd does. */
   private async snapNames(): Promise<string[]> {
     let names: string[];
     try {
@@ -141,6 +141,9 @@ export class Snapshotter {
     for (const name of names) {
       if (name.endsWith(TMP_SUFFIX)) {
         this.logger.info({ path: join(this.dir, name) }, 'removing an incomplete snap file left by a crash');
+        await this.disk.unlink(join(this.dir, name)).catch(() => undefined);
+      } else if (name.startsWith(TEMP_DB_PREFIX)) {
+        this.logger.info({ path: join(this.dir, name) }, 'found orphaned temporary db file; deleting');
         await this.disk.unlink(join(this.dir, name)).catch(() => undefined);
       } else if (parseSnapName(name) !== undefined) {
         snaps.push(name);

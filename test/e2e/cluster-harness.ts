@@ -64,7 +64,11 @@ export function clientUrl(s: Slot): string {
 }
 
 /** Starts one slot (flags, or ETCD_* variables only when `viaEnv`) and waits until it serves. */
-export function startSlot(plan: ClusterPlan, s: Slot, opts: { viaEnv?: boolean; args?: string[]; state?: 'new' | 'existing'; waitReady?: boolean } = {}): Promise<Member> {
+export function startSlot(
+  plan: ClusterPlan,
+  s: Slot,
+  opts: { viaEnv?: boolean; args?: string[]; state?: 'new' | 'existing'; waitReady?: boolean; binary?: 'etcd' | 'etcd-ts' } = {},
+): Promise<Member> {
   const state = opts.state ?? 'new';
   return startMember({
     name: s.name,
@@ -75,6 +79,7 @@ export function startSlot(plan: ClusterPlan, s: Slot, opts: { viaEnv?: boolean; 
     args: [...(opts.viaEnv ? [] : flagsFor(plan, s, state)), ...(opts.args ?? [])],
     env: opts.viaEnv ? envFor(plan, s, state) : {},
     waitReady: opts.waitReady,
+    binary: opts.binary,
   });
 }
 

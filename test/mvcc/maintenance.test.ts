@@ -126,6 +126,42 @@ describe('snapshot and restore', () => {
   });
 });
 
+describe('bucket view', () => {
+  async function records(it: AsyncIterable<[Buffer, Buffer]>): Promise<Array<[string, string]>> {
+    const out: Array<[string, string]> = [];
+    for await (const [k, v] of it) out.push([k.toString('hex'), v.toString('hex')]);
+    return out;
+  }
+
+  it('is one frozen point however long it is read: a batch still landing is in it, later writes are not', async () => {
+    await fill();
+    for (let i = 0; i < 500; i++) await h.put(`late${i}`, `v${i}`);
+    await h.store.commit(); // issued, maybe not landed yet
+    const view = h.store.bucketView();
+    const at = { rev: h.store.currentRevision, index: h.store.consistentIndex };
+    const second = h.store.bucketView(); // read at once
+    const keysAtView = await records(second.bucket('key'));
+    await second.close();
+    await h.put('after', 'x');
+    await h.del('k1');
+    h.store.putLeaseRecord(10n, b('lease-ten'));
+    await h.commit();
+    await h.store.flushed();
+    try {
+      // buckets in bbolt's name order (key before lease before meta), not LevelDB's prefix order
+      const keys = await records(view.bucket('key'));
+      expect(keys).toEqual(keysAtView);
+      expect(parseInt(keys.at(-1)![0].slice(0, 16), 16)).toBe(at.rev);
+      expect((await records(view.bucket('lease'))).map(([k]) => k)).toEqual(['0000000000000009']);
+      const meta = new Map(await records(view.bucket('meta')));
+      expect(meta.get(b('consistent_index').toString('hex'))).toBe(at.index.toString(16).padStart(16, '0'));
+      expect(await records(view.bucket('alarm'))).toEqual([]);
+    } finally {
+      await view.close();
+    }
+  });
+});
+
 describe('hash', () => {
   it('is equal for equal data whatever the consistent index, different otherwise', async () => {
     const other = await Harness.open();

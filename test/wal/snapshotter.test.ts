@@ -52,6 +52,17 @@ describe('Snapshotter', () => {
     await expect(Snapshotter.read(`${path}.broken`, disk)).rejects.toThrow(/snap: crc mismatch/);
   });
 
+  it('a load removes the temporary db files a crash orphaned (db.tmp*), as etcd does, and nothing else', async () => {
+    const disk = new MemDisk();
+    const log = captureLogger();
+    const s = new Snapshotter(SNAP, { disk, logger: log });
+    await s.save(snap(2, 10));
+    for (const name of ['db.tmp.snapshot-0a1b2c', 'db.tmp.482913', 'db', '0000000000000014.snap.db']) await (await disk.open(`${SNAP}/${name}`, 'create')).close();
+    expect(await s.load()).toEqual(snap(2, 10));
+    expect((await disk.readdir(SNAP)).sort()).toEqual(['0000000000000014.snap.db', snapName(2, 10), 'db'].sort());
+    expect(log.lines.filter((l) => l.msg === 'found orphaned temporary db file; deleting')).toHaveLength(2);
+  });
+
   it('an empty or mislabelled file is not loaded', async () => {
     const disk = new MemDisk();
     const s = new Snapshotter(SNAP, { disk });

@@ -1,6 +1,7 @@
 // etcdserverpb.Maintenance: status, alarms, defragment, hashes, snapshot, move-leader.
 
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { AlarmType } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
@@ -9,10 +10,14 @@ import type { EtcdServer } from '../server.js';
 import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
+import { openBackup } from '../backup/backup-file.js';
 
 /** The etcd release whose API etcd-ts serves; clients switch features on it. */
 export const ETCD_API_VERSION = '3.4.23';
+/** etcd's snapshotSendBufferSize: the blob of each SnapshotResponse */
 const SNAPSHOT_CHUNK = 32 * 1024;
+/** bytes read from the backup at a time, and sent before waiting for the client */
+const SNAPSHOT_READ = 1024 * 1024;
 /** etcdctl checks that a snapshot is a whole number of 512-byte blocks plus a SHA-256. */
 const SNAPSHOT_ALIGN = 512;
 
@@ -124,35 +129,63 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
 }
 
 /**
- * Streams the whole store, zero-padded to 512-byte blocks, in 32 KiB chunks with the
- * bytes still to come, then one last message holding the SHA-256 of everything sent.
+ * Streams the member's backup as etcd does: etcd's bbolt database in 32 KiB chunks, each
+ * with the bytes still to come, then one last message holding the SHA-256 of everything
+ * sent. etcdctl takes a stream whose length is a whole number of 512-byte blocks plus 32
+ * bytes as one that carries the checksum; bbolt files are whole pages, so they are.
  */
 async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>): Promise<void> {
   checkNotLearner(server);
-  const { size, stream } = server.store.snapshot();
-  const padded = Math.ceil(size / SNAPSHOT_ALIGN) * SNAPSHOT_ALIGN;
-  const sha = createHash('sha256');
-  let sent = 0;
-  let pending: Buffer = Buffer.alloc(0);
-
-  const send = async (blob: Buffer) => {
-    sha.update(blob);
-    sent += blob.length;
-    if (!call.write({ remaining_bytes: padded - sent, blob })) {
-      await new Promise<void>((resolve) => call.once('drain', resolve));
+  const cancelled = new AbortController();
+  const onCancel = () => cancelled.abort();
+  call.once('cancelled', onCancel);
+  try {
+    const { file, size } = await openBackup(server.snapDir, await server.backupState(), cancelled.signal);
+    try {
+      if (size % SNAPSHOT_ALIGN !== 0) throw new Error(`the backup is ${size} bytes, not whole ${SNAPSHOT_ALIGN}-byte blocks`);
+      await sendFile(file, size, call, cancelled.signal);
+    } finally {
+      await file.close();
     }
-  };
-
-  for await (const chunk of stream) {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= SNAPSHOT_CHUNK) {
-      await send(pending.subarray(0, SNAPSHOT_CHUNK));
-      pending = pending.subarray(SNAPSHOT_CHUNK);
-    }
+  } finally {
+    call.off('cancelled', onCancel);
   }
-  if (sent + pending.length !== size) throw new Error(`snapshot stream gave ${sent + pending.length} bytes, expected ${size}`);
-  const tail = Buffer.concat([pending, Buffer.alloc(padded - size)]);
-  for (let off = 0; off < tail.length; off += SNAPSHOT_CHUNK) await send(tail.subarray(off, off + SNAPSHOT_CHUNK));
+}
+
+async function sendFile(file: FileHandle, size: number, call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
+  const sha = createHash('sha256');
+  // write() serializes a message at once, so one buffer serves every read
+  const buf = Buffer.allocUnsafe(SNAPSHOT_READ);
+  let sent = 0;
+  while (sent < size) {
+    const { bytesRead } = await file.read(buf, 0, Math.min(SNAPSHOT_READ, size - sent), sent);
+    if (bytesRead === 0) throw new Error(`the backup ended after ${sent} of its ${size} bytes`);
+    sha.update(buf.subarray(0, bytesRead));
+    // Waiting for 'drain' after each chunk would cost an event-loop turn per 32 KiB
+    // (HTTP/2 buffers little); a read's worth of chunks goes out, then we wait.
+    let full = false;
+    for (let off = 0; off < bytesRead; off += SNAPSHOT_CHUNK) {
+      const blob = buf.subarray(off, Math.min(off + SNAPSHOT_CHUNK, bytesRead));
+      sent += blob.length;
+      if (!call.write({ remaining_bytes: size - sent, blob })) full = true;
+    }
+    if (full) await drained(call, cancelled);
+    if (cancelled.aborted) return;
+  }
   call.write({ remaining_bytes: 0, blob: sha.digest() });
   call.end();
+}
+
+/** Resolves once the client can take more, or it has gone. */
+function drained(call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
+  if (cancelled.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      cancelled.removeEventListener('abort', done);
+      resolve();
+    };
+    call.on('drain', done);
+    cancelled.addEventListener('abort', done);
+  });
 }

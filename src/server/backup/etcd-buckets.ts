@@ -1,16 +1,14 @@
 // etcd 3.4's backend buckets as records: the names, in bbolt's (byte) order, and the
 // byte layouts of the buckets etcd-ts keeps outside its LevelDB store (membership,
-// cluster version, alarms). The LevelDB buckets (key, meta, lease, auth*) already hold
+// cluster version). The LevelDB buckets (key, meta, lease, alarm, auth*) already hold
 // etcd's bytes under a one-byte prefix (src/mvcc/backend.ts `Bucket`).
 //
-// Layouts, as etcd 3.4 writes them (etcdserver/api/membership/store.go,
-// etcdserver/api/v3alarm/alarms.go), checked against a database real etcd wrote:
+// Layouts, as etcd 3.4 writes them (etcdserver/api/membership/store.go), checked
+// against a database real etcd wrote:
 //   members          hex member id   -> the member's JSON (membership.Member)
 //   members_removed  hex member id   -> "removed"
 //   cluster          "clusterVersion" -> "3.4.0" (major.minor.0)
-//   alarm            marshaled etcdserverpb.AlarmMember -> empty
 
-import type { AlarmMember } from '../alarms.js';
 import { idHex } from '../ids.js';
 import type { Member } from '../membership.js';
 
@@ -44,25 +42,4 @@ export function removedMemberRecord(id: bigint): BucketRecord {
 export function clusterVersionRecord(version: string): BucketRecord {
   const [major, minor] = version.split('.');
   return [CLUSTER_VERSION_KEY, Buffer.from(`${major}.${minor}.0`)];
-}
-
-/** etcdserverpb.AlarmMember{memberID = 1, alarm = 2} as gogoproto marshals it (zero fields omitted). */
-export function alarmRecord(a: AlarmMember): BucketRecord {
-  const parts: number[] = [];
-  const varint = (v: bigint) => {
-    while (v >= 0x80n) {
-      parts.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    parts.push(Number(v));
-  };
-  if (a.memberId !== 0n) {
-    parts.push(0x08);
-    varint(a.memberId);
-  }
-  if (a.alarm !== 0) {
-    parts.push(0x10);
-    varint(BigInt(a.alarm));
-  }
-  return [Buffer.from(parts), Buffer.alloc(0)];
 }

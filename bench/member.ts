@@ -1,0 +1,139 @@
+// One etcd or etcd-ts member for the benches that compare them (same flags, same disk:
+// data under the repository), and a Node gRPC client to load it, built from proto/.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export type Server = 'etcd' | 'etcd-ts';
+
+/** The value of `--name` on the command line, or `fallback`. */
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
+  includeDirs: [path.join(repoRoot, 'proto')],
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: true,
+});
+const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: object) => grpc.Client>;
+};
+type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+export function call<T>(client: grpc.Client, method: string, req: object): Promise<T> {
+  const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
+  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** A few connections, so one HTTP/2 connection's flow control is not what limits the load. */
+export class Clients {
+  readonly kv: grpc.Client[];
+  readonly lease: grpc.Client[];
+  constructor(addr: string, conns = 4) {
+    const creds = grpc.credentials.createInsecure();
+    // a distinct option per channel keeps grpc-js from sharing one subchannel among them
+    this.kv = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.KV!(addr, creds, { 'bench.conn': i }));
+    this.lease = Array.from({ length: conns }, (_, i) => new pkg.etcdserverpb.Lease!(addr, creds, { 'bench.conn': i }));
+  }
+  close(): void {
+    for (const c of [...this.kv, ...this.lease]) c.close();
+  }
+}
+
+/** Runs task(0..n-1) with `inflight` of them outstanding at a time. */
+export async function pool(n: number, inflight: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(inflight, n) }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+}
+
+export interface Member {
+  proc: ChildProcess;
+  /** host:port of its client URL */
+  addr: string;
+  dir: string;
+}
+
+export interface StartOptions {
+  /** prefix of the data dir made under the repository */
+  dirPrefix: string;
+  args?: string[];
+  /** etcd-ts only: Node's own flags, and the environment */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
+/** A one-member cluster on free loopback ports; resolves once `etcdctl endpoint health` says so. */
+export async function startMember(server: Server, opts: StartOptions): Promise<Member> {
+  const dir = mkdtempSync(path.join(repoRoot, opts.dirPrefix));
+  const client = await freePort();
+  const peer = await freePort();
+  const args = [
+    '--name', 'm0',
+    '--data-dir', path.join(dir, 'm0'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
+    '--log-level', 'warn',
+    ...(opts.args ?? []),
+  ];
+  const proc =
+    server === 'etcd'
+      ? spawn('etcd', args, { stdio: 'ignore' })
+      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
+  const addr = `127.0.0.1:${client}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
+      return { proc, addr, dir };
+    } catch {
+      if (Date.now() > deadline) {
+        await stopMember({ proc, addr, dir });
+        throw new Error(`${server} did not become healthy`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Kills the member by its PID and removes its data dir. */
+export async function stopMember(m: Member): Promise<void> {
+  m.proc.kill('SIGKILL');
+  await new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  rmSync(m.dir, { recursive: true, force: true });
+}
+
+export function rssMb(pid: number): number {
+  return statusMb(pid, 'VmRSS');
+}
+
+/**
+ * RSS split: memory the process allocated (anonymous) and file pages it has mapped and
+ * touched (LevelDB maps its table files: a full scan maps them all; the kernel reclaims them).
+ */
+export function rssSplitMb(pid: number): { anon: number; file: number } {
+  return { anon: statusMb(pid, 'RssAnon'), file: statusMb(pid, 'RssFile') };
+}
+
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for ${pid}`);
+  return Number(m[1]) / 1024;
+}

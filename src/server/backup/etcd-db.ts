@@ -1,0 +1,102 @@
+// An etcd-ts member's state as etcd 3.4's backend database: the bbolt file `etcdctl
+// snapshot save` receives, `snapshot status|restore` read, and real etcd starts on.
+//
+// The store's buckets (key, meta, lease, alarm, auth*) hold etcd's bytes already and
+// are copied record for record from one frozen view of the store; the membership and
+// the cluster version, which etcd-ts keeps outside its store, become etcd's `members`,
+// `members_removed` and `cluster` records. Everything streams through writeBolt, so
+// memory does not grow with the data.
+
+import { type BucketSource, type WriteResult, writeBolt } from '../../bbolt/index.js';
+import type { BucketName, BucketView } from '../../mvcc/index.js';
+import type { Member } from '../membership.js';
+import { type BucketRecord, ETCD_BUCKETS, type EtcdBucket, clusterVersionRecord, memberRecord, removedMemberRecord } from './etcd-buckets.js';
+
+/** The cluster as etcd 3.4 records it in its backend, at the same applied index as the store view. */
+export interface ClusterState {
+  readonly members: readonly Member[];
+  readonly removed: readonly bigint[];
+  /** the agreed cluster version ("3.4.0"); undefined until decided, and etcd then has no record either */
+  readonly version: string | undefined;
+}
+
+/** Buckets that are the store's own, under the same names. */
+const STORE_BUCKETS: Readonly<Record<Exclude<EtcdBucket, 'members' | 'members_removed' | 'cluster'>, BucketName>> = {
+  alarm: 'alarm',
+  auth: 'auth',
+  authRoles: 'authRoles',
+  authUsers: 'authUsers',
+  key: 'key',
+  lease: 'lease',
+  meta: 'meta',
+};
+
+const AUTH_REVISION_KEY = Buffer.from('authRevision');
+const AUTH_REVISION_AT_START = Buffer.from([0, 0, 0, 0, 0, 0, 0, 1]);
+
+export class ExportAbortedError extends Error {
+  override name = 'ExportAbortedError';
+}
+
+/**
+ * Writes etcd 3.4's backend database for `view` and `cluster` as a new bbolt file at
+ * `path` (which must not exist): every bucket etcd creates, in bbolt's order, packed as
+ * etcd's defrag packs them. Aborting `signal` stops the write with ExportAbortedError;
+ * on any failure the partial file is removed. The caller owns (and closes) the view.
+ */
+export async function writeEtcdBackend(path: string, view: BucketView, cluster: ClusterState, signal?: AbortSignal): Promise<WriteResult> {
+  async function* buckets(): AsyncGenerator<BucketSource> {
+    for (const name of ETCD_BUCKETS) {
+      checkAborted(signal);
+      yield { name: Buffer.from(name), entries: abortable(recordsOf(name, view, cluster), signal) };
+    }
+  }
+  return writeBolt(path, buckets());
+}
+
+function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): AsyncIterable<BucketRecord> {
+  switch (name) {
+    case 'members':
+      return sorted(cluster.members.map(memberRecord));
+    case 'members_removed':
+      return sorted(cluster.removed.map(removedMemberRecord));
+    case 'cluster':
+      return sorted(cluster.version === undefined ? [] : [clusterVersionRecord(cluster.version)]);
+    case 'auth':
+      // etcd's auth store records revision 1 when it first opens a backend; etcd-ts's
+      // records its revision at the first change, so a store never changed has none
+      return withRecord(view.bucket('auth'), AUTH_REVISION_KEY, AUTH_REVISION_AT_START);
+    default:
+      return view.bucket(STORE_BUCKETS[name]);
+  }
+}
+
+/** `records` with [key, value] in its place unless `records` has `key`. */
+async function* withRecord(records: AsyncIterable<BucketRecord>, key: Buffer, value: Buffer): AsyncGenerator<BucketRecord> {
+  let pending = true;
+  for await (const r of records) {
+    const order = Buffer.compare(r[0], key);
+    if (pending && order >= 0) {
+      pending = false;
+      if (order > 0) yield [key, value];
+    }
+    yield r;
+  }
+  if (pending) yield [key, value];
+}
+
+/** Records in bbolt's key order (member IDs are unpadded hex, so numeric order is not it). */
+async function* sorted(records: BucketRecord[]): AsyncGenerator<BucketRecord> {
+  yield* records.sort(([a], [b]) => Buffer.compare(a, b));
+}
+
+async function* abortable<T>(it: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  for await (const x of it) {
+    checkAborted(signal);
+    yield x;
+  }
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ExportAbortedError('the export was aborted');
+}
