@@ -190,10 +190,12 @@ export async function killPatroni(node: PatroniNode): Promise<void> {
     if (!(await waitGone(pg, 10_000))) process.kill(pg, 'SIGKILL');
   }
   nodes.delete(node);
+  if (process.env.DEBUG_PATRONI_LOGS) writeFileSync(`${process.env.DEBUG_PATRONI_LOGS}/${node.name}.log`, node.output());
 }
 
 /** Stops every Patroni still running (and its postgres). Call from afterAll, before cleanup(). */
 export async function cleanupPatroni(): Promise<void> {
+  if (process.env.DEBUG_PATRONI_LOGS) for (const n of nodes) writeFileSync(`${process.env.DEBUG_PATRONI_LOGS}/${n.name}.log`, n.output());
   await Promise.all([...nodes].map(killPatroni));
 }
 
@@ -203,6 +205,8 @@ export interface PatroniStatus {
   role: string;
   timeline?: number;
   postmaster_start_time?: string;
+  /** when Patroni last reached the DCS (Unix seconds) */
+  dcs_last_seen?: number;
   replication?: { application_name: string; state: string }[];
 }
 
