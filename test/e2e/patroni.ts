@@ -252,6 +252,8 @@ export function waitForRoles(all: PatroniNode[], timeoutMs = 90_000): Promise<{ 
       else if ((await roleCheck(n, 'replica')) === 200) replicas.push(n);
     }
     if (primaries.length !== 1 || replicas.length !== all.length - 1) return undefined;
+    // Patroni reports the new role a moment before postgres has left recovery
+    if ((await psql(primaries[0]!, 'SELECT pg_is_in_recovery()')) !== 'f') return undefined;
     const streaming = (await patroniStatus(primaries[0]!)).replication?.filter((r) => r.state === 'streaming').map((r) => r.application_name) ?? [];
     if (!replicas.every((r) => streaming.includes(r.name))) return undefined;
     return { primary: primaries[0]!, replicas };
