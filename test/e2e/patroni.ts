@@ -19,10 +19,12 @@ const runAsUser = 'patroni-test';
 
 /**
  * The same short timings on etcd-ts and on real etcd: the leader key lives `ttl` seconds,
- * Patroni wakes every `loop_wait`, and gives a DCS call `retry_timeout` seconds (Patroni
- * wants loop_wait + 2 * retry_timeout <= ttl).
+ * Patroni wakes every `loop_wait`, and gives a DCS call `retry_timeout` seconds, split
+ * evenly over the three members (Patroni moves to the next one when its share runs out).
+ * An etcd election takes one to two election timeouts (1-2 s), so a call caught by one
+ * has to be answered by the next member within its share: 5 s gives each 1.7 s.
  */
-export const dcsTimings = { ttl: 10, loop_wait: 2, retry_timeout: 4 } as const;
+export const dcsTimings = { ttl: 10, loop_wait: 2, retry_timeout: 5 } as const;
 
 interface Account {
   uid: number;
@@ -190,12 +192,10 @@ export async function killPatroni(node: PatroniNode): Promise<void> {
     if (!(await waitGone(pg, 10_000))) process.kill(pg, 'SIGKILL');
   }
   nodes.delete(node);
-  if (process.env.DEBUG_PATRONI_LOGS) writeFileSync(`${process.env.DEBUG_PATRONI_LOGS}/${node.name}.log`, node.output());
 }
 
 /** Stops every Patroni still running (and its postgres). Call from afterAll, before cleanup(). */
 export async function cleanupPatroni(): Promise<void> {
-  if (process.env.DEBUG_PATRONI_LOGS) for (const n of nodes) writeFileSync(`${process.env.DEBUG_PATRONI_LOGS}/${n.name}.log`, n.output());
   await Promise.all([...nodes].map(killPatroni));
 }
 
