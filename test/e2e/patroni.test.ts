@@ -12,6 +12,7 @@ import {
   cleanupPatroni,
   dcsTimings,
   killPatroni,
+  namespace,
   patroniAccount,
   patroniBase,
   patroniStatus,
@@ -142,7 +143,8 @@ it('etcd3 with username/password while auth is on: a patroni user with readwrite
   await ctl(ep, ['user', 'add', 'root:root-pw']);
   await ctl(ep, ['user', 'grant-role', 'root', 'root']);
   await ctl(ep, ['role', 'add', 'patroni']);
-  await ctl(ep, ['role', 'grant-permission', 'patroni', '--prefix=true', 'readwrite', '/service/']);
+  // as Patroni's docs suggest: readwrite on its namespace, nothing else
+  await ctl(ep, ['role', 'grant-permission', 'patroni', '--prefix=true', 'readwrite', namespace]);
   await ctl(ep, ['user', 'add', 'patroni:patroni-pw']);
   await ctl(ep, ['user', 'grant-role', 'patroni', 'patroni']);
   await ctl(ep, ['auth', 'enable']);
