@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine: installs what the suites drive when it is
 # missing (stock etcdctl 3.4 from Debian's etcd-client; real etcd 3.4 from etcd-server,
 # which the compatibility tests compare against; the python-etcd3 and etcd3gw client
-# libraries; Go and bbolt's source for the bbolt tests), builds, then runs every vitest suite.
+# libraries; Go and bbolt's source for the bbolt tests; Patroni and PostgreSQL for the
+# Patroni tests), builds, then runs every vitest suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -10,6 +11,9 @@ command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 [ -x /usr/bin/etcd ] || missing+=(etcd-server)
 /usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || missing+=(python3-etcd3)
 /usr/bin/python3 -c 'import etcd3gw' >/dev/null 2>&1 || missing+=(python3-etcd3gw)
+# Patroni 3 and PostgreSQL 15: the Patroni tests run a PostgreSQL HA pair over the cluster.
+command -v patroni >/dev/null 2>&1 || missing+=(patroni)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 # Go and bbolt's source: the bbolt tests build real bbolt 1.3 as the judge of our files.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || missing+=(golang-github-coreos-bbolt-dev)

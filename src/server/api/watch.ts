@@ -196,7 +196,8 @@ class WatchSession {
       return true;
     }
     if (r.compactRevision !== undefined) {
-      // the store already dropped the watcher
+      // the store already dropped the watcher; etcd 3.4 gives no cancel_reason here,
+      // clients (clientv3's ErrCompacted) tell a compaction by compact_revision
       this.progressIds.delete(r.watchId);
       this.fragmentIds.delete(r.watchId);
       return this.write({
@@ -204,7 +205,6 @@ class WatchSession {
         watch_id: r.watchId,
         canceled: true,
         compact_revision: r.compactRevision,
-        cancel_reason: 'etcdserver: mvcc: required revision has been compacted',
       });
     }
     if (r.events.length > 0) this.recentlySent.add(r.watchId);
