@@ -26,7 +26,8 @@ const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
   enums: Number,
   defaults: true,
 });
-const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+/** The etcd v3 services, as gRPC client constructors from our protos. */
+export const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: object) => grpc.Client>;
 };
 type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;

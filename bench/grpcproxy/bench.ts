@@ -11,13 +11,13 @@
 //                                    [--setups direct,etcd-ts,etcd]
 
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../free-port.js';
+import { pkg } from '../member.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -32,16 +32,6 @@ const watchers = Number(arg('watchers', '10000'));
 const perStream = Number(arg('per-stream', '100'));
 const events = Number(arg('events', '20'));
 
-const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
-  includeDirs: [path.join(repoRoot, 'proto')],
-  keepCase: true,
-  longs: String,
-  enums: Number,
-  defaults: true,
-});
-const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: object) => grpc.Client>;
-};
 
 interface Proc {
   proc: ChildProcess;
