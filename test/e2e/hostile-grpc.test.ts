@@ -80,9 +80,10 @@ const cases: Case[] = [
     name: 'grpc-timeout "-1S" (passed already)',
     call: { path: RANGE, body: frame(allKeys), headers: { 'grpc-timeout': '-1S' } },
     differs: {
-      why: 'etcd answers whichever of its handler and the deadline comes first (Unknown or DeadlineExceeded); etcd-ts fails the call at once',
+      why: 'etcd answers whichever of its handler and the deadline comes first (the range, or DeadlineExceeded); etcd-ts fails the call at once',
       check(ts, etcd) {
-        expect(etcd).toMatchObject({ message: 'context deadline exceeded' });
+        // etcd's answer is a race: the handler's (OK) or the deadline's
+        expect(etcd.code === 0 || etcd.message === 'context deadline exceeded', JSON.stringify(etcd)).toBe(true);
         expect(ts).toMatchObject({ code: 4, message: 'context deadline exceeded' });
       },
     },
