@@ -22,8 +22,11 @@ it("reads etcd 3.4's v2 store from its .snap: members, removed members, cluster 
   const etcd = await startMember({ binary: 'etcd', args: ['--enable-v2', '--snapshot-count', '5'] });
   const v2 = (args: string[]) => etcdctlV2(['--endpoints', etcd.clientUrl, ...args]);
   // a learner does not change the quorum of this one-member cluster; removed, it is listed as removed
-  const added = await ctl(etcd.clientUrl, ['member', 'add', 'gone', '--learner', '--peer-urls=http://127.0.0.1:1']);
-  const gone = /Member ([0-9a-f]+) added/.exec(added)![1]!;
+  await ctl(etcd.clientUrl, ['member', 'add', 'gone', '--learner', '--peer-urls=http://127.0.0.1:1']);
+  // its ID from the member list (the line with its peer URL), not from add's output
+  const listed = await ctl(etcd.clientUrl, ['member', 'list']);
+  const gone = listed.split('\n').find((l) => l.includes('http://127.0.0.1:1,'))?.split(',')[0];
+  if (gone === undefined) throw new Error(`the learner is not in the member list:\n${listed}`);
   await ctl(etcd.clientUrl, ['member', 'remove', gone]);
   expect((await v2(['set', 'plain', 'p'])).code).toBe(0);
   const before = BigInt(Date.now()) * 1_000_000n;
