@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { type Member, cleanup, ctl, etcdctl, spawnCtl, startMember, tempDir } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, spawnCtl, spawnWatch, startMember, tempDir } from './harness.js';
 
 let m: Member;
 let ep: string;
@@ -124,8 +124,7 @@ describe('txn', () => {
 
 describe('watch', () => {
   it('streams puts and deletes on a prefix with previous values', async () => {
-    const w = spawnCtl(ep, ['watch', 'wp/', '--prefix', '--prev-kv']);
-    await new Promise((r) => setTimeout(r, 500));
+    const w = await spawnWatch(ep, ['wp/', '--prefix', '--prev-kv']);
     await ctl(ep, ['put', 'wp/x', '1']);
     await ctl(ep, ['put', 'wp/x', '2']);
     await ctl(ep, ['del', 'wp/x']);

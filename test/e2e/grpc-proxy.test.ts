@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeLeaf, makePki } from '../listener/helpers.js';
 import { EtcdClient } from './client.js';
 import { clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot } from './cluster-harness.js';
-import { cleanup, ctl, etcdctl, freePort, repoRoot, spawnCtl, startMember, stopMember, tempDir } from './harness.js';
+import { cleanup, ctl, etcdctl, freePort, repoRoot, spawnCtl, spawnWatch, startMember, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
 
@@ -88,7 +88,7 @@ describe('etcd-ts grpc-proxy in front of a three-member etcd-ts cluster', () => 
       expect(await ctl(px, ['member', 'list'])).toMatch(/^0, started, [^,]+, , 127\.0\.0\.1:23790, false\n$/);
       expect(await ctl(px, ['endpoint', 'status'])).toContain(`${px}, `);
 
-      const watch = spawnCtl(px, ['watch', 'w', '--prefix']);
+      const watch = await spawnWatch(px, ['w', '--prefix']);
       const lease = (await ctl(px, ['lease', 'grant', '30'])).split(' ')[1]!;
       const keepAlive = spawnCtl(px, ['lease', 'keep-alive', lease]);
       await keepAlive.waitOutput(`lease ${lease} keepalived with TTL(30)`);
@@ -127,7 +127,7 @@ describe('etcd-ts grpc-proxy when the member under its shared watch fails', () =
     const proxy = await startProxy([`--endpoints=${plan.slots.map(clientUrl).join(',')}`]);
     const px = proxy.addr;
     try {
-      const watch = spawnCtl(px, ['watch', 'mv', '--prefix']);
+      const watch = await spawnWatch(px, ['mv', '--prefix']);
       expect(await ctl(px, ['put', 'mv0', 'first'])).toBe('OK\n');
       await watch.waitOutput('PUT\nmv0\nfirst\n');
       // one member after another (a quorum stays up): one of them carries the proxy's watch
@@ -152,7 +152,7 @@ describe('etcd-ts grpc-proxy --namespace', () => {
     const proxy = await startProxy(['--endpoints', m.clientUrl, '--namespace', 'tenant/']);
     try {
       await ctl(m.clientUrl, ['put', 'outside', 'x']);
-      const watch = spawnCtl(proxy.addr, ['watch', 'k', '--prev-kv']);
+      const watch = await spawnWatch(proxy.addr, ['k', '--prev-kv']);
       expect(await ctl(proxy.addr, ['put', 'k', 'v1'])).toBe('OK\n');
       expect(await ctl(proxy.addr, ['put', 'k', 'v2'])).toBe('OK\n');
       // etcdctl prints the previous value before the new one
@@ -307,7 +307,7 @@ describe('etcd-ts grpc-proxy in front of real etcd 3.4.23', () => {
     const m = await startMember({ name: 'real', binary: 'etcd', dataDir: path.join(tempDir(), 'real.etcd') });
     const proxy = await startProxy(['--endpoints', m.clientUrl]);
     try {
-      const watch = spawnCtl(proxy.addr, ['watch', 'r']);
+      const watch = await spawnWatch(proxy.addr, ['r']);
       expect(await ctl(proxy.addr, ['put', 'r', '1'])).toBe('OK\n');
       await watch.waitOutput('PUT\nr\n1\n');
       expect(await ctl(proxy.addr, ['get', 'r', '--consistency=s', '--print-value-only'])).toBe('1\n');

@@ -264,6 +264,16 @@ export interface RunningCtl {
   exited: Promise<number | string>;
 }
 
+/**
+ * `etcdctl watch ARGS` from the revision after the current one. Without a start revision
+ * etcdctl watches from whatever revision the server is at when the watch is created, which
+ * can be after a put the test makes right after spawning it: the event is then never shown.
+ */
+export async function spawnWatch(endpoint: string, args: string[]): Promise<RunningCtl> {
+  const header = JSON.parse(await ctl(endpoint, ['get', 'spawn-watch-probe', '-w', 'json'])) as { header: { revision: number } };
+  return spawnCtl(endpoint, ['watch', ...args, '--rev', String(header.header.revision + 1)]);
+}
+
 /** A long-running etcdctl (watch, lease keep-alive, interactive modes). */
 export function spawnCtl(endpoints: string, args: string[]): RunningCtl {
   const proc = spawn('etcdctl', ['--endpoints', endpoints, ...args], {
