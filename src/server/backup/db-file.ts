@@ -49,14 +49,14 @@ export type ExportReason = 'start' | 'snapshot' | 'stop';
 
 /**
  * Writes `state` as etcd's backend at `layout.boltPath` (replacing any file there) and
- * closes the view. Aborting `signal` stops the write and leaves the old file.
+ * closes the view. A failed write leaves the old file.
  */
-export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, reason: ExportReason, log: Logger, signal?: AbortSignal): Promise<void> {
+export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, reason: ExportReason, log: Logger): Promise<void> {
   const dir = path.dirname(layout.boltPath);
   const tmp = path.join(dir, `${TEMP_DB_PREFIX}.export-${randomBytes(6).toString('hex')}`);
   const started = performance.now();
   try {
-    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster, signal);
+    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster);
     await writeOrigin(layout.dbDir, await boltIdentity(tmp));
     await rename(tmp, layout.boltPath);
     await nodeDisk.fsyncDir(dir);
