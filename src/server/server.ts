@@ -1017,6 +1017,13 @@ export class EtcdServer {
     try {
       await this.store.commit();
       await this.store.flushed();
+      const recorded = this.raftStorage.snapshot().metadata.index;
+      if (this.store.consistentIndex < recorded) {
+        // a leader's snapshot recorded but its store not swapped in yet: the file would be
+        // older than the .snap; the next start installs that store and writes the file then
+        this.log.warn({ 'snapshot-index': recorded, 'consistent-index': this.store.consistentIndex }, "not writing etcd's bbolt db: the leader's snapshot is not installed yet");
+        return;
+      }
       this.log.info({ 'applied-index': this.appliedIndex }, "writing etcd's bbolt db before stopping");
       await this.writeBoltFile('stop');
     } catch (err) {
