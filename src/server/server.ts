@@ -162,6 +162,8 @@ export class EtcdServer {
   private readonly boltPath: string;
   /** writes and removals of the bbolt file, one at a time */
   private boltFileChain: Promise<void> = Promise.resolve();
+  /** a snapshot being saved in the background (triggerSnapshot), one at a time */
+  private snapshotting: Promise<void> | undefined;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private incoming: IncomingSnapshot | undefined;
@@ -598,6 +600,7 @@ export class EtcdServer {
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
     await this.applyChain.catch(() => undefined);
+    await this.snapshotting;
     await this.walChain.catch(() => undefined);
     // An accepted snapshot whose Ready never came: its store stays beside the live one
     // and is installed at start if the WAL recorded the snapshot.
@@ -831,7 +834,7 @@ export class EtcdServer {
     this.store.publish();
     await this.maybeCommitBackend(entries.length);
     this.notifyApplied();
-    if (this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
+    if (this.snapshotting === undefined && this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
   }
 
   /**
@@ -1031,15 +1034,34 @@ export class EtcdServer {
     }
   }
 
+  /**
+   * Freezes the state at the applied index (the store's view, the cluster, the snapshot's
+   * data) and saves it in the background: exporting etcd's bbolt file takes seconds for a
+   * large store, and applies must not wait for it. One snapshot at a time.
+   */
   private async triggerSnapshot(): Promise<void> {
     const index = this.appliedIndex;
     this.log.info({ 'local-member-id': idHex(this.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.config.snapshotCount }, 'triggering snapshot');
     // The store must hold everything up to `index` before the WAL behind it may go.
     await this.commitBackend();
     await this.store.flushed();
+    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState() };
+    this.snapshotting = this.saveSnapshot(frozen)
+      .catch((err: Error) => this.die(err))
+      .finally(() => (this.snapshotting = undefined));
+  }
+
+  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
+    const { index } = frozen;
     // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
-    await this.writeBoltFile('snapshot');
-    const snap = this.raftStorage.createSnapshot(index, this.confState, this.snapshotData());
+    await this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, frozen.exported, 'snapshot', this.log));
+    if (this.stopped) return;
+    if (index <= this.raftStorage.snapshot().metadata.index) {
+      // a leader's snapshot was installed meanwhile; it is newer
+      this.log.info({ index, 'installed-index': this.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
+      return;
+    }
+    const snap = this.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
     await this.withWal(async () => {
       await this.snapshotter.save(snap);
       await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
@@ -1053,6 +1075,7 @@ export class EtcdServer {
       this.log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
     }
   }
+
 
   private notifyApplied(): void {
     this.reads.onApplied(this.appliedIndex);
