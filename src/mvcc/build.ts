@@ -1,10 +1,12 @@
 // Building a store directory from records streamed bucket by bucket (an import of
 // etcd's bbolt db): written in bounded batches, so memory does not grow with the data,
-// and on disk when it resolves.
+// and on disk when it resolves. Also what a closed store's consistent index is, without
+// loading the store.
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
-import { type BucketName, bucketKey } from './backend.js';
+import { type BucketName, MetaKey, bucketKey } from './backend.js';
+import { readUint64BE } from './revision.js';
 
 const BATCH_RECORDS = 4096;
 
@@ -59,6 +61,21 @@ async function writeRecords(
     // synced: LevelDB syncs the tables it wrote, this syncs its log, so the whole store is on disk
     await batch.write({ sync: true });
     opts.onBatch?.(++batches);
+  } finally {
+    await db.close();
+  }
+}
+
+/** The consistent index recorded in the closed store at `dir` (0: none recorded). */
+export async function storeConsistentIndex(dir: string): Promise<number> {
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
+  await db.open();
+  try {
+    const v = await db.get(bucketKey('meta', Buffer.from(MetaKey.consistentIndex)));
+    if (v === undefined) return 0;
+    const ci = v.length === 8 ? readUint64BE(v, 0) : undefined;
+    if (ci === undefined) throw new Error(`mvcc: ${dir} records ${v.toString('hex')} as its consistent index`);
+    return ci;
   } finally {
     await db.close();
   }

@@ -30,8 +30,9 @@ import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts } from './server.js';
+import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
 import { takeEtcdDb } from './import/etcd-db.js';
-import { moveLegacyStore } from './import/legacy-store.js';
+import { moveLegacyStore, pathKind } from './import/legacy-store.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { V2Store } from './v2store/index.js';
 
@@ -46,7 +47,7 @@ export interface DataDirLayout {
   snapDir: string;
   /** etcd-ts's LevelDB store of keys, leases and auth (member/leveldb) */
   dbDir: string;
-  /** etcd's bbolt file (member/snap/db): imported from, never the live store */
+  /** etcd's bbolt file (member/snap/db): imported from and kept for etcd, never the live store */
   boltPath: string;
 }
 
@@ -150,6 +151,7 @@ export async function bootstrap(
       await r.wal.close();
       throw err;
     }
+    await ensureEtcdDb(layout, store, r, log);
     for (const name of await removeReceivedDbs(layout.snapDir)) {
       log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
     }
@@ -194,6 +196,17 @@ async function installReceivedStore(
   const installed = await open();
   log.info({ 'snapshot-index': snapshotIndex, 'consistent-index': installed.consistentIndex }, 'installed the store received with the snapshot the WAL recorded last');
   return installed;
+}
+
+/**
+ * etcd's bbolt file must not be older than the newest .snap (backup/db-file.ts): written
+ * now from the store when it is missing (a new member, a leader's snapshot installed
+ * before a crash, a data dir from an etcd-ts that did not keep it) or behind.
+ */
+async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<void> {
+  if ((await pathKind(layout.boltPath)) === 'file' && (await boltConsistentIndex(layout.boltPath)) >= r.snapshotIndex) return;
+  const cluster = { members: r.membership.list(), removed: r.membership.removedIds(), version: r.membership.version() };
+  await exportEtcdDb(layout, { view: store.bucketView(), cluster, consistentIndex: store.consistentIndex }, 'start', log);
 }
 
 interface MemberStart {

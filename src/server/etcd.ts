@@ -234,7 +234,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   let resolveDone!: (e: Error | undefined) => void;
   const done = new Promise<Error | undefined>((r) => (resolveDone = r));
 
-  const shutdown = async (cause?: Error): Promise<void> => {
+  /** `writeEtcdDb`: a requested stop, which leaves etcd's bbolt file at the applied index */
+  const shutdown = async (cause?: Error, writeEtcdDb = false): Promise<void> => {
     if (closed) return;
     closed = true;
     log.info({ name: cfg.name, 'data-dir': cfg.dataDir }, 'closing etcd server');
@@ -245,6 +246,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     await Promise.all(clientListeners.map((l) => l.close()));
     grpcServer.forceShutdown();
     await server.stop();
+    if (writeEtcdDb) await server.writeEtcdDbAtStop();
     await Promise.all(otherListeners.map((l) => l.close()));
     await transport.stop();
     await b.wal.close();
@@ -309,7 +311,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     peerUrls: otherListeners.slice(0, cfg.listenPeerUrls.length).map((l) => l.url),
     ready,
     done,
-    close: () => shutdown(),
+    close: () => shutdown(undefined, true),
   };
 }
 

@@ -10,6 +10,9 @@ import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import type { ClusterState } from './backup/etcd-db.js';
+import { type ExportReason, type ExportState, exportEtcdDb, removeEtcdDb } from './backup/db-file.js';
+import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
+import { readSnapshotState } from './import/snapshot-data.js';
 import { AlarmStore } from './alarms.js';
 import { type InternalRequest, RequestApplier } from './apply.js';
 import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
@@ -93,8 +96,8 @@ export interface ServerParts {
   readonly send: (msgs: readonly Message[]) => void;
   /** The peer transport's view of the membership, kept in step as conf changes apply. */
   readonly peers: PeerSet;
-  /** Where the store lives, and where a store received from the leader waits beside it. */
-  readonly layout: { dbDir: string; snapDir: string };
+  /** Where the store lives, where a store received from the leader waits beside it, and etcd's bbolt file. */
+  readonly layout: { dbDir: string; snapDir: string; boltPath: string };
   /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
   readonly onBackendCommit?: (seconds: number) => void;
 }
@@ -109,7 +112,7 @@ export interface PeerSet {
   canSendTo(id: bigint): boolean;
 }
 
-/** What a member keeps in a raft snapshot besides the store: state not held in LevelDB. */
+/** What etcd-ts kept in a raft snapshot besides the store before it wrote etcd's format (etcd-snapshot-data.ts). */
 export interface SnapshotData {
   membership: MembershipSnapshot;
   alarms: Array<{ memberId: string; alarm: number }>;
@@ -155,6 +158,12 @@ export class EtcdServer {
   private readonly send: (msgs: readonly Message[]) => void;
   private readonly peers: PeerSet;
   private readonly dbDir: string;
+  /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
+  private readonly boltPath: string;
+  /** writes and removals of the bbolt file, one at a time */
+  private boltFileChain: Promise<void> = Promise.resolve();
+  /** a snapshot being saved in the background (triggerSnapshot), one at a time */
+  private snapshotting: Promise<void> | undefined;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private incoming: IncomingSnapshot | undefined;
@@ -247,6 +256,7 @@ export class EtcdServer {
     this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
+    this.boltPath = parts.layout.boltPath;
     this.snapDir = parts.layout.snapDir;
     this.onBackendCommit = parts.onBackendCommit;
     const initial = parts.raftStorage.initialState().hardState;
@@ -439,12 +449,12 @@ export class EtcdServer {
     }
     // applySnapshot restores membership and alarms from it: try that now, on copies
     try {
-      const data = JSON.parse(Buffer.from(m.snapshot!.data).toString('utf8')) as SnapshotData;
+      const data = readSnapshotState(m.snapshot!.data, `the snapshot at index ${index} from ${idHex16(m.from)}`);
       new Membership(this.clusterId, this.memberId).restore(data.membership);
-      new AlarmStore().restore(data.alarms);
+      if (data.alarms !== undefined) new AlarmStore().restore(data.alarms);
       if (data.v2store !== undefined) new V2Store().recover(data.v2store);
     } catch (err) {
-      throw new SnapshotRefused(`its data is not an etcd-ts snapshot's: ${(err as Error).message}`);
+      throw new SnapshotRefused(`its data is not a snapshot's: ${(err as Error).message}`);
     }
   }
 
@@ -590,6 +600,7 @@ export class EtcdServer {
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
     await this.applyChain.catch(() => undefined);
+    await this.snapshotting;
     await this.walChain.catch(() => undefined);
     // An accepted snapshot whose Ready never came: its store stays beside the live one
     // and is installed at start if the WAL recorded the snapshot.
@@ -741,6 +752,8 @@ export class EtcdServer {
     const received = snap !== undefined ? this.acceptedSnapshot(snap) : undefined;
     const persisted = this.withWal(async () => {
       if (snap) {
+        const why = `the leader's snapshot at index ${snap.metadata.index} is ahead of it`;
+        await this.withBoltFile(() => removeEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, this.log, why));
         await this.snapshotter.save(snap);
         await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
       }
@@ -821,7 +834,7 @@ export class EtcdServer {
     this.store.publish();
     await this.maybeCommitBackend(entries.length);
     this.notifyApplied();
-    if (this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
+    if (this.snapshotting === undefined && this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
   }
 
   /**
@@ -955,11 +968,12 @@ export class EtcdServer {
   private async applySnapshot(snap: Snapshot, received: AcceptedSnapshot): Promise<void> {
     try {
       await this.installStore(received.dir);
-      const data = JSON.parse(Buffer.from(snap.data).toString('utf8')) as SnapshotData;
+      const data = readSnapshotState(snap.data, `the snapshot at index ${snap.metadata.index} from ${idHex16(received.from)}`);
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
       this.membership.restore(data.membership);
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
-      this.alarms.restore(data.alarms);
+      if (data.alarms !== undefined) this.alarms.restore(data.alarms);
+      else this.alarms.restoreFromRecords(await this.store.alarmRecords());
       this.v2store.recover(data.v2store ?? new V2Store().save());
       this.confState = snap.metadata.confState;
       this.appliedIndex = snap.metadata.index;
@@ -975,18 +989,79 @@ export class EtcdServer {
     }
   }
 
+  /** etcd's format, which real etcd restarts from; alarms are in the store's `alarm` bucket, as etcd's. */
   private snapshotData(): Uint8Array {
-    const data: SnapshotData = { membership: this.membership.snapshot(), alarms: this.alarms.snapshot(), v2store: this.v2store.save() };
-    return Buffer.from(JSON.stringify(data));
+    return etcdSnapshotData(this.membership.snapshot(), this.v2store.save());
   }
 
+  /** The store (everything committed to it) and the cluster, frozen now. */
+  private exportState(): ExportState {
+    const cluster = { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
+    return { view: this.store.bucketView(), cluster, consistentIndex: this.store.consistentIndex };
+  }
+
+  private withBoltFile(fn: () => Promise<void>): Promise<void> {
+    const next = this.boltFileChain.then(fn);
+    this.boltFileChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private writeBoltFile(reason: ExportReason): Promise<void> {
+    const state = this.exportState();
+    return this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, state, reason, this.log));
+  }
+
+  /**
+   * After stop(): writes etcd's bbolt file at the applied index, so that etcd's tools and
+   * real etcd find the whole store there. A failure is logged: the file left is the one
+   * from the last snapshot, still no older than the WAL.
+   */
+  async writeEtcdDbAtStop(): Promise<void> {
+    try {
+      await this.store.commit();
+      await this.store.flushed();
+      const recorded = this.raftStorage.snapshot().metadata.index;
+      if (this.store.consistentIndex < recorded) {
+        // a leader's snapshot recorded but its store not swapped in yet: the file would be
+        // older than the .snap; the next start installs that store and writes the file then
+        this.log.warn({ 'snapshot-index': recorded, 'consistent-index': this.store.consistentIndex }, "not writing etcd's bbolt db: the leader's snapshot is not installed yet");
+        return;
+      }
+      this.log.info({ 'applied-index': this.appliedIndex }, "writing etcd's bbolt db before stopping");
+      await this.writeBoltFile('stop');
+    } catch (err) {
+      this.log.error({ path: this.boltPath, error: (err as Error).message }, "failed to write etcd's bbolt db at stop; the one from the last snapshot is left");
+    }
+  }
+
+  /**
+   * Freezes the state at the applied index (the store's view, the cluster, the snapshot's
+   * data) and saves it in the background: exporting etcd's bbolt file takes seconds for a
+   * large store, and applies must not wait for it. One snapshot at a time.
+   */
   private async triggerSnapshot(): Promise<void> {
     const index = this.appliedIndex;
     this.log.info({ 'local-member-id': idHex(this.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.config.snapshotCount }, 'triggering snapshot');
     // The store must hold everything up to `index` before the WAL behind it may go.
     await this.commitBackend();
     await this.store.flushed();
-    const snap = this.raftStorage.createSnapshot(index, this.confState, this.snapshotData());
+    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState() };
+    this.snapshotting = this.saveSnapshot(frozen)
+      .catch((err: Error) => this.die(err))
+      .finally(() => (this.snapshotting = undefined));
+  }
+
+  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
+    const { index } = frozen;
+    // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
+    await this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, frozen.exported, 'snapshot', this.log));
+    if (this.stopped) return;
+    if (index <= this.raftStorage.snapshot().metadata.index) {
+      // a leader's snapshot was installed meanwhile; it is newer
+      this.log.info({ index, 'installed-index': this.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
+      return;
+    }
+    const snap = this.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
     await this.withWal(async () => {
       await this.snapshotter.save(snap);
       await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
@@ -1000,6 +1075,7 @@ export class EtcdServer {
       this.log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
     }
   }
+
 
   private notifyApplied(): void {
     this.reads.onApplied(this.appliedIndex);

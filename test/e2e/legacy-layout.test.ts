@@ -2,7 +2,7 @@
 // at etcd's bbolt path member/snap/db, is moved at start (once, by one atomic rename) and
 // keeps every key. Both paths holding a store is refused without touching either.
 
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanup, ctl, startMember, stopMember, tempDir } from './harness.js';
@@ -19,9 +19,10 @@ describe('the LevelDB store at member/leveldb', () => {
     for (let i = 0; i < 20; i++) await ctl(m.clientUrl, ['put', `k${i}`, `v${i}`]);
     await stopMember(m);
     expect(statSync(path.join(member, 'leveldb')).isDirectory()).toBe(true);
-    expect(existsSync(path.join(member, 'snap', 'db'))).toBe(false);
+    expect(statSync(path.join(member, 'snap', 'db')).isFile()).toBe(true);
 
     // the layout etcd-ts wrote before: the store where etcd keeps its bbolt file
+    rmSync(path.join(member, 'snap', 'db'));
     renameSync(path.join(member, 'leveldb'), path.join(member, 'snap', 'db'));
     m = await startMember({ name: 'legacy', dataDir, peerPort: Number(new URL(m.peerUrl).port) });
     expect(await ctl(m.clientUrl, ['get', 'k', '--prefix', '--print-value-only'])).toBe(
@@ -31,7 +32,8 @@ describe('the LevelDB store at member/leveldb', () => {
     expect(m.output().split(MOVED).length - 1).toBe(1);
     await stopMember(m);
     expect(statSync(path.join(member, 'leveldb')).isDirectory()).toBe(true);
-    expect(existsSync(path.join(member, 'snap', 'db'))).toBe(false);
+    // etcd's bbolt file, written at the stop
+    expect(statSync(path.join(member, 'snap', 'db')).isFile()).toBe(true);
 
     // moved already: the next start says nothing of it
     m = await startMember({ name: 'legacy', dataDir, peerPort: Number(new URL(m.peerUrl).port) });
@@ -52,7 +54,7 @@ describe('the LevelDB store at member/leveldb', () => {
     expect(await ctl(m.clientUrl, ['get', 'kept', '--print-value-only'])).toBe('yes\n');
     await stopMember(m);
     expect(existsSync(path.join(member, 'snap', 'db.replaced'))).toBe(false);
-    expect(existsSync(path.join(member, 'snap', 'db'))).toBe(false);
+    expect(statSync(path.join(member, 'snap', 'db')).isFile()).toBe(true);
   }, 60_000);
 
   it('with a store at both paths, refuses to start, names both, and leaves both as they were', async () => {
@@ -61,6 +63,7 @@ describe('the LevelDB store at member/leveldb', () => {
     const m = await startMember({ name: 'both', dataDir });
     await ctl(m.clientUrl, ['put', 'kept', 'yes']);
     await stopMember(m);
+    rmSync(path.join(member, 'snap', 'db'));
     mkdirSync(path.join(member, 'snap', 'db'));
     const again = await startMember({ name: 'both', dataDir, waitReady: false });
     expect(await again.exited).toBe(1);

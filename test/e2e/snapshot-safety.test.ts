@@ -15,7 +15,7 @@
 // before and after a restart. etcd-ts refuses the same attempt before reading the store
 // (409, one warn line naming the sender and the index) and writes nothing.
 
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -205,6 +205,8 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const liveStore = path.join(plan.slots[F]!.dataDir, 'member', 'leveldb');
     renameSync(liveStore, path.join(snapDir, `${hex16(BigInt(index))}.snap.db`));
     cpSync(oldStore, liveStore, { recursive: true });
+    // nor etcd's bbolt file, which the member removes before it records a leader's snapshot
+    rmSync(path.join(snapDir, 'db'));
     members[F] = await startF();
     expect(await get(members[F]!.clientUrl, 'bulk/05999')).toBe('v5999\n');
     await converged();
@@ -270,7 +272,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const attempts: Array<[string, bigint, number, RegExp]> = [
       ['stale, in the leader\'s name', idOf(lead), 1, /its index 1 is not ahead/],
       ['far ahead, from a member that is not the leader', idOf(other), farAhead, /is not the leader at term/],
-      ['far ahead, in the leader\'s name, with data no snapshot has', idOf(lead), farAhead + 1, /its data is not an etcd-ts snapshot's/],
+      ['far ahead, in the leader\'s name, with data no snapshot has', idOf(lead), farAhead + 1, /its data is not a snapshot's/],
     ];
     for (const [what, from, index, reason] of attempts) {
       const res = await fetch(`http://127.0.0.1:${fPeerPort}/raft/snapshot`, {

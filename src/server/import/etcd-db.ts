@@ -1,23 +1,29 @@
 // What etcd-ts does at start with a bbolt file at etcd's path member/snap/db. etcd-ts's
-// live store is LevelDB (member/leveldb), so while it runs the file could only fall
-// behind it, and etcd's tools that copy it (`etcdctl backup --with-v3`) would silently
-// copy old data. So the file never outlives a start:
+// live store is LevelDB (member/leveldb); the file is etcd's backend, which etcd-ts
+// keeps for etcd's tools and for etcd itself (backup/db-file.ts):
+//   - an empty file is removed: `etcdctl backup --with-v3` leaves one where it found no
+//     db (bbolt opens the path with O_CREATE, then fails to initialise it read-only);
 //   - no store yet: the file is what etcd left (`snapshot restore`, `etcdctl backup`, a
-//     stopped etcd 3.4 member), imported (bolt-import.ts), then removed;
-//   - the store was built from this very file (bolt-origin.ts): removed;
+//     stopped etcd 3.4 member), imported (bolt-import.ts) and kept;
+//   - the store was built from this very file, or wrote it (bolt-origin.ts): kept;
 //   - a file with only the `key` and `meta` buckets is what `etcdctl migrate` creates
 //     when there was no db: its v2 keys (as revisions) and its consistent index are
-//     written into the store, as migrate writes them into etcd's db, then it is removed;
-//   - any other file: refused, naming both places: which one is current is the
-//     operator's call, and guessing could lose either.
+//     written into the store, as migrate writes them into etcd's db, then it is removed
+//     (it lacks the rest of the store; the member writes a whole one at start);
+//   - another file written since the store's last one, at or past the store's
+//     consistent index: etcd (or an etcd tool) ran on the data dir since etcd-ts
+//     stopped, and the file is newer than the store: it replaces the store;
+//   - any other file is behind the store: refused, naming both places: it is not one
+//     etcd-ts wrote, so which one is current is the operator's call.
 
-import { rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
-import { addToStore, type BucketName } from '../../mvcc/index.js';
+import { addToStore, type BucketName, storeConsistentIndex } from '../../mvcc/index.js';
 import { parseRevision } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
+import { boltConsistentIndex } from '../backup/db-file.js';
 import { BoltImportError, importBoltDb } from './bolt-import.js';
 import { boltIdentity, readOrigin } from './bolt-origin.js';
 import { pathKind } from './legacy-store.js';
@@ -26,24 +32,61 @@ import { pathKind } from './legacy-store.js';
 const MIGRATE_BUCKETS = 'key,meta';
 const CONSISTENT_INDEX = 'consistent_index';
 
-/** Brings the store at `dbDir` up to the bbolt file at `boltPath` (if any), and removes the file. */
+/** Brings the store at `dbDir` up to the bbolt file at `boltPath` (if any); see above. */
 export async function takeEtcdDb(boltPath: string, dbDir: string, log: Logger): Promise<void> {
+  await rm(supersededDir(dbDir), { recursive: true, force: true });
+  if ((await pathKind(boltPath)) === 'file' && (await stat(boltPath)).size === 0) {
+    await removeFile(boltPath);
+    log.warn({ path: boltPath }, "removed an empty file at etcd's bbolt path (etcdctl backup --with-v3 leaves one where it finds no db)");
+  }
   await importBoltDb(boltPath, dbDir, log);
   if ((await pathKind(boltPath)) !== 'file') return;
   const identity = await boltIdentity(boltPath).catch((err: Error) => {
     throw new BoltImportError(`${boltPath} is not a bbolt db etcd-ts can read (${err.message}); the store in ${dbDir} was left as it was`);
   });
-  if ((await readOrigin(dbDir)) === identity) {
-    log.info({ path: boltPath, store: dbDir }, "removed etcd's bbolt db the store was imported from: the store goes on from here");
-  } else if (await isMigrateOutput(boltPath)) {
+  if ((await readOrigin(dbDir)) === identity) return;
+  if (await isMigrateOutput(boltPath)) {
     await addMigratedKeys(boltPath, dbDir, log);
-  } else {
+    await removeFile(boltPath);
+    return;
+  }
+  const fileIndex = await boltConsistentIndex(boltPath);
+  const storeIndex = await storeConsistentIndex(dbDir);
+  if (fileIndex < storeIndex) {
     throw new BoltImportError(
-      `${boltPath} is a bbolt db that etcd-ts's store in ${dbDir} was not built from; to keep the store, remove ${boltPath}; to start from the bbolt db instead, remove ${dbDir}`,
+      `${boltPath} (consistent index ${fileIndex}) is a bbolt db that etcd-ts did not write and is behind the store in ${dbDir} (consistent index ${storeIndex}); to keep the store, remove ${boltPath}; to start from the bbolt db instead, remove ${dbDir}`,
     );
   }
-  await rm(boltPath);
-  await nodeDisk.fsyncDir(path.dirname(boltPath));
+  log.info(
+    { path: boltPath, 'consistent-index': fileIndex, store: dbDir, 'store-consistent-index': storeIndex },
+    "etcd's bbolt db was written since etcd-ts last ran on this data dir and is not behind its store: it replaces the store",
+  );
+  await supersedeStore(dbDir);
+  await importBoltDb(boltPath, dbDir, log);
+}
+
+/**
+ * Moves the store out of the way in one rename, then removes it: a start stopped before
+ * the rename finds the store and decides again, one stopped after it imports the file
+ * into the missing store (importBoltDb builds it aside and renames it into place), and
+ * removes what is left aside.
+ */
+async function supersedeStore(dbDir: string): Promise<void> {
+  const aside = supersededDir(dbDir);
+  await rm(aside, { recursive: true, force: true });
+  await rename(dbDir, aside);
+  await nodeDisk.fsyncDir(path.dirname(dbDir));
+  await rm(aside, { recursive: true, force: true });
+}
+
+/** Where a store replaced by a newer bbolt db goes until it is removed. */
+function supersededDir(dbDir: string): string {
+  return `${dbDir}.superseded`;
+}
+
+async function removeFile(file: string): Promise<void> {
+  await rm(file);
+  await nodeDisk.fsyncDir(path.dirname(file));
 }
 
 async function isMigrateOutput(boltPath: string): Promise<boolean> {

@@ -1,0 +1,101 @@
+// etcd's backend file in an etcd-ts data dir. etcd-ts's live store is LevelDB
+// (member/leveldb), but etcd's offline tools and etcd itself look for a bbolt file at
+// member/snap/db: `etcdctl backup --with-v3` copies it with the newest .snap and the WAL
+// after that snapshot, and real etcd started on the dir opens it and replays the WAL
+// entries after its consistent index. Both get every committed entry as long as
+//
+//     newest .snap index  <=  the file's consistent index  <=  the store's
+//
+// so that is what etcd-ts keeps true whenever the file exists: it writes the file when
+// the member starts without one, before every .snap it writes, and at a clean stop (then
+// at the applied index: real etcd starts on the dir without replaying anything), and it
+// removes the file before writing a leader's .snap ahead of it. A crash therefore leaves
+// a file that is behind the store but never behind the WAL, as etcd's own is.
+//
+// A write is a new file beside the old one, synced, then renamed over it: a crash leaves
+// the old file or the new one, never part of one (a left temporary file is removed at
+// start with etcd's other `db.tmp*` files). Before the rename the store records the new
+// file's identity (bolt-origin.ts): a later start tells its own file from one that etcd
+// or an etcd tool wrote since.
+
+import { randomBytes } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { BoltFile } from '../../bbolt/index.js';
+import type { BucketView } from '../../mvcc/index.js';
+import { readUint64BE } from '../../mvcc/revision.js';
+import { TEMP_DB_PREFIX, nodeDisk } from '../../wal/index.js';
+import { boltIdentity, writeOrigin } from '../import/bolt-origin.js';
+import { type ClusterState, writeEtcdBackend } from './etcd-db.js';
+
+/** The store and the cluster frozen at one applied index. */
+export interface ExportState {
+  readonly view: BucketView;
+  readonly cluster: ClusterState;
+  /** the store's consistent index in the view: the entries it holds */
+  readonly consistentIndex: number;
+}
+
+export interface DbFileLayout {
+  /** member/snap/db */
+  readonly boltPath: string;
+  /** member/leveldb, where the file's identity is recorded */
+  readonly dbDir: string;
+}
+
+/** Why the file is written, for the log line. */
+export type ExportReason = 'start' | 'snapshot' | 'stop';
+
+/**
+ * Writes `state` as etcd's backend at `layout.boltPath` (replacing any file there) and
+ * closes the view. A failed write leaves the old file.
+ */
+export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, reason: ExportReason, log: Logger): Promise<void> {
+  const dir = path.dirname(layout.boltPath);
+  const tmp = path.join(dir, `${TEMP_DB_PREFIX}.export-${randomBytes(6).toString('hex')}`);
+  const started = performance.now();
+  try {
+    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster);
+    await writeOrigin(layout.dbDir, await boltIdentity(tmp));
+    await rename(tmp, layout.boltPath);
+    await nodeDisk.fsyncDir(dir);
+    log.info(
+      { path: layout.boltPath, reason, 'consistent-index': state.consistentIndex, size, records: keys, took: `${Math.round(performance.now() - started)}ms` },
+      "wrote etcd's bbolt db",
+    );
+  } finally {
+    await state.view.close();
+    // gone already, unless the write failed
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Removes the file (a leader's snapshot is about to be ahead of it). */
+export async function removeEtcdDb(layout: DbFileLayout, log: Logger, why: string): Promise<void> {
+  try {
+    await rm(layout.boltPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await nodeDisk.fsyncDir(path.dirname(layout.boltPath));
+  log.info({ path: layout.boltPath }, `removed etcd's bbolt db: ${why}`);
+}
+
+/** The file's meta/consistent_index (0 when it has none, as etcd reads it). */
+export async function boltConsistentIndex(file: string): Promise<number> {
+  const bolt = await BoltFile.open(file);
+  try {
+    if (!bolt.bucketNames().some((b) => b.toString('latin1') === 'meta')) return 0;
+    for await (const [k, v] of bolt.entries('meta')) {
+      if (k.toString('latin1') !== 'consistent_index') continue;
+      const ci = v.length === 8 ? readUint64BE(v, 0) : undefined;
+      if (ci === undefined) throw new Error(`${file}: meta/consistent_index is ${v.toString('hex')}, not an index`);
+      return ci;
+    }
+    return 0;
+  } finally {
+    await bolt.close();
+  }
+}
