@@ -17,6 +17,7 @@ import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
+import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
 import { MemberClient } from './concurrency/client.js';
 import type { EtcdConfig } from './config/types.js';
@@ -52,6 +53,8 @@ export interface Etcd {
 
 export interface StartOptions {
   logger?: Logger;
+  /** called after each durable step of the start (START_STEPS), before the next begins */
+  onStartStep?: (step: StartStep) => void;
 }
 
 /** etcd purges old WAL segments and snap files on this period. */
@@ -93,6 +96,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
     onWalWrite: (n) => metrics.walWriteBytes.inc(n),
     onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+    onStep: opts.onStartStep,
   });
 
   let transport!: Transport;
@@ -292,6 +296,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   void server.removed.then(() => shutdown());
 
   const ready = server.published.then(() => {
+    opts.onStartStep?.('published');
     for (const l of clientListeners) {
       for (const url of [l.url, plainTwins.get(l)].filter((u) => u !== undefined)) {
         log.info(
