@@ -5,7 +5,7 @@
 // (src/server/start-steps.ts); a power cut that tears raft's first Ready is modelled by
 // zeroing the sectors of it that did not reach the disk.
 
-import { openSync, readFileSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { emptyHardState } from '../../src/raftpb/index.js';
@@ -43,6 +43,14 @@ async function expectServes(writer: string, all: string[], names: string[]): Pro
 }
 
 describe('a first start killed right after each of its durable steps', () => {
+  it('refuses an ETCDTS_TEST_KILL_AT that names no step, before touching the data dir', async () => {
+    const dataDir = path.join(tempDir(), 'typo.etcd');
+    const m = await startMember({ name: 'typo', dataDir, binary: 'etcd-ts', env: { ETCDTS_TEST_KILL_AT: 'wal-create' }, waitReady: false });
+    expect(await m.exited).toBe(1);
+    expect(m.output()).toContain(`ETCDTS_TEST_KILL_AT="wal-create" is not a start step (one of ${START_STEPS.join(', ')})`);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it.each(START_STEPS)('one member killed after %s: the next start continues and serves', async (step) => {
     const opts = { name: 'one', dataDir: path.join(tempDir(), 'one.etcd'), clientPort: await freePort(), peerPort: await freePort(), binary: 'etcd-ts' as const };
     await expectKilledAfter(await startMember({ ...opts, env: killAt(step), waitReady: false }), step);
