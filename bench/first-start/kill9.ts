@@ -111,9 +111,9 @@ async function main(): Promise<void> {
         await kill(first);
         const where = await landed(dataDir, first.output(), path.join(base, 'wal-copy'));
         const next = launch(s, dataDir, client, peer);
-        const ok = await serves(client, next, 20_000);
+        const ok = await serves(client, next, 60_000);
         await kill(next);
-        if (!ok) console.log(`${s}: killed at ${delay.toFixed(0)} ms (${where}); the next start did not serve in 20 s; its last lines:\n${next.output().trim().split('\n').slice(-3).join('\n')}`);
+        if (!ok) console.log(`${s}: killed at ${delay.toFixed(0)} ms (${where}); the next start did not serve in 60 s; its last lines:\n${next.output().trim().split('\n').slice(-3).join('\n')}`);
         const key = `${s} | ${where}`;
         const row = tally.get(key) ?? { kills: 0, served: 0 };
         row.kills++;
