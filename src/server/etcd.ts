@@ -64,6 +64,7 @@ function tlsFor(
   cfg: EtcdConfig,
   side: 'client' | 'peer',
   urls: readonly URL[],
+  log: Logger,
 ): Promise<TlsContext> | undefined {
   const info =
     side === 'client'
@@ -81,6 +82,7 @@ function tlsFor(
     { ...info, trustedCaFile: info.trustedCaFile || undefined, cipherSuites: cfg.cipherSuites },
     `${cfg.dataDir}/fixtures/${side}`,
     urls.map((u) => u.hostname),
+    (fields, msg) => log.warn(fields, msg),
   );
 }
 
@@ -91,7 +93,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'starting an etcd server',
   );
   const metrics = new Metrics();
-  const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]);
+  const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls], log);
   const b = await bootstrap(cfg, log, peerTls, {
     onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
     onWalWrite: (n) => metrics.walWriteBytes.inc(n),
@@ -263,7 +265,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       otherListeners.push(listener);
       warnIfPeersUnauthenticated(listener.url, cfg, log);
     }
-    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
+    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls, log);
     for (const { url, plainToo } of groupListenUrls(cfg.listenClientUrls)) {
       const listener = await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published, plainToo });
       clientListeners.push(listener);
