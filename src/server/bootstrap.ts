@@ -152,6 +152,7 @@ export async function bootstrap(
         ? await joinExistingCluster(cfg, createWal, peerTls, log)
         : await startNewCluster(cfg, createWal, log));
     try {
+      if (r.votersAtStart === 0) r.initialPeers = await peersOfUnlearnedCluster(cfg, r, peerTls, log);
       store = await installReceivedStore(store, layout, r.snapshotIndex, openStore, log);
     } catch (err) {
       await r.wal.close();
@@ -302,6 +303,45 @@ async function startNewCluster(cfg: EtcdConfig, createWal: CreateWal, log: Logge
   };
 }
 
+/** Asks the other members in --initial-cluster for the cluster's members (etcd's GetClusterFromRemotePeers). */
+async function fetchCluster(cfg: EtcdConfig, peerTls: TlsContext | undefined): Promise<Awaited<ReturnType<typeof fetchClusterMembers>>> {
+  const others = [...cfg.initialCluster].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls.map(urlString));
+  if (others.length === 0) {
+    throw new BootstrapError(
+      '--initial-cluster-state=existing needs the running members in --initial-cluster (name=peer-url,...) to ask them for the cluster',
+    );
+  }
+  try {
+    return await fetchClusterMembers(others, peerTls, 10_000);
+  } catch (err) {
+    throw new BootstrapError(`cannot fetch cluster info from peer urls ${others.join(',')}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A member added with `member add` that stopped after its first Ready was durable but
+ * before its log committed the cluster's configuration restarts knowing no voter, so no
+ * peer: nothing it will apply soon names one, and it refuses streams from members it does
+ * not know, the leader's too. It asks the members in --initial-cluster, as its first start
+ * did, so the transport reaches them; membership itself still comes from the log.
+ */
+async function peersOfUnlearnedCluster(
+  cfg: EtcdConfig,
+  self: Pick<MemberStart, 'memberId' | 'clusterId'>,
+  peerTls: TlsContext | undefined,
+  log: Logger,
+): Promise<MemberStart['initialPeers']> {
+  const cluster = await fetchCluster(cfg, peerTls);
+  if (cluster.clusterId !== self.clusterId) {
+    throw new BootstrapError(
+      `the WAL of member ${idHex(self.memberId)} is of cluster ${idHex(self.clusterId)}, but --initial-cluster leads to cluster ${idHex(cluster.clusterId)}; start it with the --initial-cluster it was added with`,
+    );
+  }
+  const peers = cluster.members.filter((m) => m.id !== self.memberId);
+  log.info({ 'local-member-id': idHex(self.memberId), peers: peers.map((p) => idHex(p.id)) }, 'the log has not yet committed the cluster this member joined; reaching the members --initial-cluster names');
+  return peers;
+}
+
 /**
  * --initial-cluster-state=existing: the member was added with `etcdctl member add`; ask
  * the running members who is in the cluster, and find ourselves by peer URLs.
@@ -313,18 +353,7 @@ async function joinExistingCluster(
   log: Logger,
 ): Promise<MemberStart> {
   refuseDuplicateUrls(cfg);
-  const others = [...cfg.initialCluster].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls.map(urlString));
-  if (others.length === 0) {
-    throw new BootstrapError(
-      '--initial-cluster-state=existing needs the running members in --initial-cluster (name=peer-url,...) to ask them for the cluster',
-    );
-  }
-  let cluster: Awaited<ReturnType<typeof fetchClusterMembers>>;
-  try {
-    cluster = await fetchClusterMembers(others, peerTls, 10_000);
-  } catch (err) {
-    throw new BootstrapError(`cannot fetch cluster info from peer urls ${others.join(',')}: ${(err as Error).message}`);
-  }
+  const cluster = await fetchCluster(cfg, peerTls);
   const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort().join(',');
   const self = cluster.members.find((m) => [...m.peerUrls].sort().join(',') === advertised);
   if (self === undefined) {
