@@ -10,6 +10,7 @@ import { runGrpcProxy } from './grpc-proxy.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
+import { START_STEPS, type StartStep } from '../src/server/start-steps.js';
 
 /**
  * How far V8 lets the old generation grow past what the last full GC left, in percent.
@@ -25,6 +26,28 @@ if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HE
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
+/**
+ * For crash tests only: ETCDTS_TEST_KILL_AT=<step> (one of START_STEPS in
+ * src/server/start-steps.ts) makes the member SIGKILL itself right after that step of its
+ * start, as a kill -9 or a power cut there would stop it; the next start on the data dir
+ * shows what it continues from (test/e2e/first-start-crash.test.ts).
+ */
+const TEST_KILL_AT = 'ETCDTS_TEST_KILL_AT';
+
+function killAtStep(value: string | undefined): ((step: StartStep) => void) | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(START_STEPS as readonly string[]).includes(value)) {
+    process.stderr.write(`${TEST_KILL_AT}=${JSON.stringify(value)} is not a start step (one of ${START_STEPS.join(', ')})\n`);
+    process.exit(1);
+  }
+  return (step) => {
+    if (step !== value) return;
+    // stderr is a pipe or a file: written synchronously, so the line is out before the kill
+    process.stderr.write(`${TEST_KILL_AT}: killing the member after start step ${step}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
   if (argv[0] === 'gateway') return runGateway(argv.slice(1));
   if (argv[0] === 'grpc-proxy') return runGrpcProxy(argv.slice(1));
@@ -35,6 +58,7 @@ export async function run(argv: readonly string[], env: Readonly<Record<string, 
     process.exit(parsed.code);
   }
   const { config } = parsed;
+  const onStartStep = killAtStep(env[TEST_KILL_AT]);
 
   let root: Logger;
   try {
@@ -70,7 +94,7 @@ export async function run(argv: readonly string[], env: Readonly<Record<string, 
   try {
     // Loaded only now: --help, --version and flag errors need none of the server.
     const { startEtcd } = await import('../src/server/etcd.js');
-    etcd = await startEtcd(config, { logger: root });
+    etcd = await startEtcd(config, { logger: root, onStartStep });
   } catch (err) {
     fatal(log, 'failed to start etcd', err);
   }

@@ -65,6 +65,7 @@ async function serveTls(cfg: GrpcProxyConfig, log: Logger): Promise<TlsContext |
     { certFile: t.certFile, keyFile: t.keyFile, trustedCaFile: t.trustedCaFile, clientCertAuth: false, autoTls: !files && t.autoTls, cipherSuites: t.cipherSuites, crlFile: t.crlFile },
     path.join(cfg.dataDir, 'fixtures', 'proxy'),
     [host],
+    (fields, msg) => log.warn(fields, msg),
   );
   log.info({ 'tls-info': `cert = ${ctx.certFile}, key = ${ctx.keyFile}, trusted-ca = ${t.trustedCaFile}, client-cert-auth = false, crl-file = ${t.crlFile}` }, 'gRPC proxy server TLS');
   return ctx;

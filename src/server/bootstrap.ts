@@ -14,12 +14,13 @@ import {
   type HardState,
   type Snapshot,
   emptyConfState,
+  isEmptyHardState,
 } from '../raftpb/types.js';
 import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
 import { urlString } from './config/values.js';
 import { MvccStore } from '../mvcc/index.js';
-import { Snapshotter, WAL, type WalOptions, snapName, validSnapshotEntries } from '../wal/index.js';
+import { Snapshotter, WAL, type WalContents, type WalOptions, snapName, validSnapshotEntries } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
@@ -31,6 +32,7 @@ import { WalMetadata, toBigInt } from './pb.js';
 import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
 import type { ServerParts } from './server.js';
 import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
+import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore, pathKind } from './import/legacy-store.js';
 import { readSnapshotState } from './import/snapshot-data.js';
@@ -113,23 +115,26 @@ export type BootstrapResult = Omit<ServerParts, 'send' | 'peers'> & {
   initialPeers: ReadonlyArray<{ id: bigint; peerUrls: readonly string[] }>;
 };
 
-/** Observers of disk work, for the WAL and snapshot metrics. */
-export interface DiskHooks {
+/** Observers of the start and of disk work (the WAL and snapshot metrics). */
+export interface BootstrapHooks {
   onWalFsync?: (seconds: number) => void;
   onWalWrite?: (bytes: number) => void;
   onSnapFsync?: (seconds: number) => void;
+  onStep?: (step: StartStep) => void;
 }
 
 export async function bootstrap(
   cfg: EtcdConfig,
   log: Logger,
   peerTls: TlsContext | undefined,
-  hooks: DiskHooks = {},
+  hooks: BootstrapHooks = {},
 ): Promise<BootstrapResult> {
   const layout = dataDirLayout(cfg);
+  const step = hooks.onStep ?? (() => undefined);
   await ensureWritableDir(cfg.dataDir, 'data directory');
   await ensureWritableDir(layout.snapDir, 'snapshot directory');
   if (cfg.walDir !== '') await ensureWritableDir(path.dirname(layout.walDir), 'WAL directory');
+  step('data-dir-created');
 
   const haveWal = WAL.exists(layout.walDir);
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
@@ -140,12 +145,15 @@ export async function bootstrap(
   const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
   let store = await openStore();
   try {
+    step('store-opened');
+    const createWal = (metadata: Uint8Array) => createMemberWal(layout.walDir, metadata, walOpts, step);
     const r =
       (haveWal ? await restartMember(cfg, layout, snapshotter, walOpts, log) : undefined) ??
       (cfg.initialClusterState === 'existing'
-        ? await joinExistingCluster(cfg, layout, walOpts, peerTls, log)
-        : await startNewCluster(cfg, layout, walOpts, log));
+        ? await joinExistingCluster(cfg, createWal, peerTls, log)
+        : await startNewCluster(cfg, createWal, log));
     try {
+      if (r.votersAtStart === 0) r.initialPeers = await peersOfUnlearnedCluster(cfg, r, peerTls, log);
       store = await installReceivedStore(store, layout, r.snapshotIndex, openStore, log);
     } catch (err) {
       await r.wal.close();
@@ -209,6 +217,29 @@ async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberSt
   await exportEtcdDb(layout, { view: store.bucketView(), cluster, consistentIndex: store.consistentIndex }, 'start', log);
 }
 
+/**
+ * Creates the WAL of a member that starts for the first time, and reports the steps that
+ * follow: its creation, then its first sync after that, which is raft's first Ready.
+ */
+async function createMemberWal(dir: string, metadata: Uint8Array, walOpts: WalOptions, step: (s: StartStep) => void): Promise<WAL> {
+  let created = false;
+  let firstReady = false;
+  const wal = await WAL.create(dir, metadata, {
+    ...walOpts,
+    onFsync: (seconds) => {
+      walOpts.onFsync?.(seconds);
+      if (!created || firstReady) return;
+      firstReady = true;
+      step('first-ready-persisted');
+    },
+  });
+  created = true;
+  step('wal-created');
+  return wal;
+}
+
+type CreateWal = (metadata: Uint8Array) => Promise<WAL>;
+
 interface MemberStart {
   /** voting members known at start: a lone voter campaigns at once (etcd's tick advance) */
   votersAtStart: number;
@@ -235,7 +266,7 @@ function refuseDuplicateUrls(cfg: EtcdConfig): void {
   throw new BootstrapError(`initial cluster ${listed} has duplicate url`);
 }
 
-async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: WalOptions, log: Logger): Promise<MemberStart> {
+async function startNewCluster(cfg: EtcdConfig, createWal: CreateWal, log: Logger): Promise<MemberStart> {
   refuseDuplicateUrls(cfg);
   const local = cfg.initialCluster.get(cfg.name);
   if (local === undefined) {
@@ -261,8 +292,7 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: 
   }
   const memberId = members.find((m) => m.name === cfg.name)!.id;
   const clusterId = computeClusterId(members.map((m) => m.id));
-  const metadata = WalMetadata.encode({ NodeID: memberId.toString(), ClusterID: clusterId.toString() }).finish();
-  const wal = await WAL.create(layout.walDir, metadata, walOpts);
+  const wal = await createWal(WalMetadata.encode({ NodeID: memberId.toString(), ClusterID: clusterId.toString() }).finish());
   const raftStorage = new MemoryStorage();
   const raft = newRawNode(cfg, memberId, raftStorage, 0, log);
   raft.bootstrap(members.map((m) => ({ id: m.id, context: encodeMemberContext(m) })));
@@ -286,30 +316,57 @@ async function startNewCluster(cfg: EtcdConfig, layout: DataDirLayout, walOpts: 
   };
 }
 
-/**
- * --initial-cluster-state=existing: the member was added with `etcdctl member add`; ask
- * the running members who is in the cluster, and find ourselves by peer URLs.
- */
-async function joinExistingCluster(
-  cfg: EtcdConfig,
-  layout: DataDirLayout,
-  walOpts: WalOptions,
-  peerTls: TlsContext | undefined,
-  log: Logger,
-): Promise<MemberStart> {
-  refuseDuplicateUrls(cfg);
+/** Asks the other members in --initial-cluster for the cluster's members (etcd's GetClusterFromRemotePeers). */
+async function fetchCluster(cfg: EtcdConfig, peerTls: TlsContext | undefined): Promise<Awaited<ReturnType<typeof fetchClusterMembers>>> {
   const others = [...cfg.initialCluster].filter(([name]) => name !== cfg.name).flatMap(([, urls]) => urls.map(urlString));
   if (others.length === 0) {
     throw new BootstrapError(
       '--initial-cluster-state=existing needs the running members in --initial-cluster (name=peer-url,...) to ask them for the cluster',
     );
   }
-  let cluster: Awaited<ReturnType<typeof fetchClusterMembers>>;
   try {
-    cluster = await fetchClusterMembers(others, peerTls, 10_000);
+    return await fetchClusterMembers(others, peerTls, 10_000);
   } catch (err) {
     throw new BootstrapError(`cannot fetch cluster info from peer urls ${others.join(',')}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A member added with `member add` that stopped after its first Ready was durable but
+ * before its log committed the cluster's configuration restarts knowing no voter, so no
+ * peer: nothing it will apply soon names one, and it refuses streams from members it does
+ * not know, the leader's too. It asks the members in --initial-cluster, as its first start
+ * did, so the transport reaches them; membership itself still comes from the log.
+ */
+async function peersOfUnlearnedCluster(
+  cfg: EtcdConfig,
+  self: Pick<MemberStart, 'memberId' | 'clusterId'>,
+  peerTls: TlsContext | undefined,
+  log: Logger,
+): Promise<MemberStart['initialPeers']> {
+  const cluster = await fetchCluster(cfg, peerTls);
+  if (cluster.clusterId !== self.clusterId) {
+    throw new BootstrapError(
+      `the WAL of member ${idHex(self.memberId)} is of cluster ${idHex(self.clusterId)}, but --initial-cluster leads to cluster ${idHex(cluster.clusterId)}; start it with the --initial-cluster it was added with`,
+    );
+  }
+  const peers = cluster.members.filter((m) => m.id !== self.memberId);
+  log.info({ 'local-member-id': idHex(self.memberId), peers: peers.map((p) => idHex(p.id)) }, 'the log has not yet committed the cluster this member joined; reaching the members --initial-cluster names');
+  return peers;
+}
+
+/**
+ * --initial-cluster-state=existing: the member was added with `etcdctl member add`; ask
+ * the running members who is in the cluster, and find ourselves by peer URLs.
+ */
+async function joinExistingCluster(
+  cfg: EtcdConfig,
+  createWal: CreateWal,
+  peerTls: TlsContext | undefined,
+  log: Logger,
+): Promise<MemberStart> {
+  refuseDuplicateUrls(cfg);
+  const cluster = await fetchCluster(cfg, peerTls);
   const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort().join(',');
   const self = cluster.members.find((m) => [...m.peerUrls].sort().join(',') === advertised);
   if (self === undefined) {
@@ -320,8 +377,7 @@ async function joinExistingCluster(
   if (self.name !== '' && self.name !== cfg.name) {
     throw new BootstrapError(`member ${idHex(self.id)} with peer URLs ${advertised} already started as "${self.name}", not "${cfg.name}"`);
   }
-  const metadata = WalMetadata.encode({ NodeID: self.id.toString(), ClusterID: cluster.clusterId.toString() }).finish();
-  const wal = await WAL.create(layout.walDir, metadata, walOpts);
+  const wal = await createWal(WalMetadata.encode({ NodeID: self.id.toString(), ClusterID: cluster.clusterId.toString() }).finish());
   const raftStorage = new MemoryStorage();
   log.info(
     { 'local-member-id': idHex(self.id), 'cluster-id': idHex(cluster.clusterId), members: cluster.members.length },
@@ -388,8 +444,17 @@ async function forceNewCluster(
   return { entries: [...committed, ...added], hardState: { term, vote: hardState.vote, commit: index } };
 }
 
-function isEmptyHardState(hs: HardState): boolean {
-  return hs.term === 0 && hs.vote === 0n && hs.commit === 0;
+/**
+ * Whether a WAL that starts from no snapshot holds anything raft persisted. The first
+ * Ready of a member ends with a HardState (the bootstrap entries come with the one that
+ * commits them; a joining member's first message from the leader sets its term), and raft
+ * sends nothing before that Ready is synced. A WAL without a HardState was left by a first
+ * start that died before it (a port taken, a bad certificate, kill -9, or a power cut that
+ * tore the first Ready and kept some of its entries but not the HardState after them): the
+ * member promised nothing to anyone and can bootstrap again.
+ */
+export function holdsRaftState(contents: Pick<WalContents, 'hardState'>): boolean {
+  return !isEmptyHardState(contents.hardState);
 }
 
 /** Voters once the committed conf changes after a snapshot are applied. */
@@ -418,14 +483,15 @@ async function restartMember(
   const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {
     const contents = await wal.readAll();
-    if (snapshot === undefined && contents.entries.length === 0 && isEmptyHardState(contents.hardState)) {
-      // A first start that stopped (a port taken, a bad certificate, a crash) after the WAL
-      // was created but before raft persisted anything: the member has promised nothing to
-      // anyone, so it bootstraps again from its flags rather than restart into a member
-      // with no configuration that can never elect a leader.
+    if (snapshot === undefined && !holdsRaftState(contents)) {
+      // Bootstrapping again from the flags, rather than restarting into a member with no
+      // committed configuration, which could never elect a leader.
       await wal.close();
       await rm(layout.walDir, { recursive: true, force: true });
-      log.warn({ 'wal-dir': layout.walDir }, 'the WAL holds no entries from an earlier first start that did not finish; bootstrapping the member again');
+      log.warn(
+        { 'wal-dir': layout.walDir, 'uncommitted-entries': contents.entries.length },
+        'the WAL holds no raft state from an earlier first start that did not finish; bootstrapping the member again',
+      );
       return undefined;
     }
     const { metadata } = contents;

@@ -17,6 +17,7 @@ import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
+import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
 import { MemberClient } from './concurrency/client.js';
 import type { EtcdConfig } from './config/types.js';
@@ -52,6 +53,8 @@ export interface Etcd {
 
 export interface StartOptions {
   logger?: Logger;
+  /** called after each durable step of the start (START_STEPS), before the next begins */
+  onStartStep?: (step: StartStep) => void;
 }
 
 /** etcd purges old WAL segments and snap files on this period. */
@@ -61,6 +64,7 @@ function tlsFor(
   cfg: EtcdConfig,
   side: 'client' | 'peer',
   urls: readonly URL[],
+  log: Logger,
 ): Promise<TlsContext> | undefined {
   const info =
     side === 'client'
@@ -78,6 +82,7 @@ function tlsFor(
     { ...info, trustedCaFile: info.trustedCaFile || undefined, cipherSuites: cfg.cipherSuites },
     `${cfg.dataDir}/fixtures/${side}`,
     urls.map((u) => u.hostname),
+    (fields, msg) => log.warn(fields, msg),
   );
 }
 
@@ -88,11 +93,12 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'starting an etcd server',
   );
   const metrics = new Metrics();
-  const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]);
+  const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls], log);
   const b = await bootstrap(cfg, log, peerTls, {
     onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
     onWalWrite: (n) => metrics.walWriteBytes.inc(n),
     onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+    onStep: opts.onStartStep,
   });
 
   let transport!: Transport;
@@ -261,7 +267,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       otherListeners.push(listener);
       warnIfPeersUnauthenticated(listener.url, cfg, log);
     }
-    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls);
+    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls, log);
     for (const { url, plainToo } of groupListenUrls(cfg.listenClientUrls)) {
       const listener = await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published, plainToo });
       clientListeners.push(listener);
@@ -294,6 +300,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   void server.removed.then(() => shutdown());
 
   const ready = server.published.then(() => {
+    opts.onStartStep?.('published');
     for (const l of clientListeners) {
       for (const url of [l.url, plainTwins.get(l)].filter((u) => u !== undefined)) {
         log.info(

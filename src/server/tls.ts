@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { checkServerIdentity, type default as tls } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type default as tls } from 'node:tls';
 
 export interface TlsInfo {
   certFile: string;
@@ -54,11 +54,11 @@ export class TlsConfigError extends Error {
  * `dir` is where auto TLS keeps its files, `<data-dir>/fixtures/client` or `.../peer` as in
  * etcd; `hosts` are the host parts of the listen URLs, which become the certificate's SANs.
  */
-export async function loadTls(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
+export async function loadTls(info: TlsInfo, dir: string, hosts: string[], warn: AutoTlsWarn): Promise<TlsContext> {
   const ciphers = opensslCiphers(info.cipherSuites ?? []);
   const allowed = clientCheck(info);
   const revoked = info.crlFile ? await revokedSerials(info.crlFile) : undefined;
-  const context = await loadIdentity(info, dir, hosts);
+  const context = await loadIdentity(info, dir, hosts, warn);
   if (ciphers !== undefined) {
     context.server.ciphers = ciphers;
     context.client.ciphers = ciphers;
@@ -113,12 +113,15 @@ function normalSerial(hex: string): string {
   return hex.replace(/^0+(?=.)/, '').toUpperCase();
 }
 
-async function loadIdentity(info: TlsInfo, dir: string, hosts: string[]): Promise<TlsContext> {
+/** Told when auto TLS replaces a certificate and key it cannot use. */
+export type AutoTlsWarn = (fields: { dir: string; error: string }, msg: string) => void;
+
+async function loadIdentity(info: TlsInfo, dir: string, hosts: string[], warn: AutoTlsWarn): Promise<TlsContext> {
   if (info.certFile === '' && info.keyFile === '') {
     if (!info.autoTls) {
       throw new TlsConfigError('TLS needs --cert-file and --key-file, or --auto-tls');
     }
-    const { certFile, keyFile } = await selfCert(dir, hosts);
+    const { certFile, keyFile } = await selfCert(dir, hosts, warn);
     const cert = await readPem(certFile, 'auto TLS certificate');
     const key = await readPem(keyFile, 'auto TLS key');
     // As in etcd, a self-signed identity replaces the whole TLS configuration: nobody can
@@ -210,11 +213,19 @@ async function readPem(file: string, what: string): Promise<Buffer> {
 /**
  * Writes cert.pem and key.pem into dir unless both already exist (kept across restarts, as
  * etcd does): ECDSA P-256, one year, organization "etcd", usable for server and client auth.
+ * A pair that exists but cannot be used is written again: openssl neither syncs nor renames
+ * them into place, so a start killed while it ran, or a power cut soon after the first start,
+ * leaves them empty, cut short or mismatched, and every later start would fail on them. Nobody
+ * verifies a self-signed identity, so a new one loses nothing.
  */
-async function selfCert(dir: string, hosts: string[]): Promise<{ certFile: string; keyFile: string }> {
+async function selfCert(dir: string, hosts: string[], warn: AutoTlsWarn): Promise<{ certFile: string; keyFile: string }> {
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
-  if ((await exists(certFile)) && (await exists(keyFile))) return { certFile, keyFile };
+  if ((await exists(certFile)) && (await exists(keyFile))) {
+    const error = await unusablePair(certFile, keyFile);
+    if (error === undefined) return { certFile, keyFile };
+    warn({ dir, error }, 'auto TLS: the certificate and key left by an earlier start cannot be used; generating new ones');
+  }
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const sans = [...new Set(hosts.map((h) => h.replace(/^\[(.*)\]$/, '$1')).filter((h) => h !== ''))].map((h) =>
     isIP(h) ? `IP:${h}` : `DNS:${h}`,
@@ -237,6 +248,16 @@ async function selfCert(dir: string, hosts: string[]): Promise<{ certFile: strin
   });
   await fs.chmod(keyFile, 0o600);
   return { certFile, keyFile };
+}
+
+/** Why the certificate and key cannot serve TLS together, or undefined when they can. */
+async function unusablePair(certFile: string, keyFile: string): Promise<string | undefined> {
+  try {
+    createSecureContext({ cert: await fs.readFile(certFile), key: await fs.readFile(keyFile) });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

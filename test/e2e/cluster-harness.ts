@@ -67,7 +67,15 @@ export function clientUrl(s: Slot): string {
 export function startSlot(
   plan: ClusterPlan,
   s: Slot,
-  opts: { viaEnv?: boolean; args?: string[]; state?: 'new' | 'existing'; waitReady?: boolean; binary?: 'etcd' | 'etcd-ts' } = {},
+  opts: {
+    viaEnv?: boolean;
+    args?: string[];
+    /** variables added to the member's environment */
+    env?: Record<string, string>;
+    state?: 'new' | 'existing';
+    waitReady?: boolean;
+    binary?: 'etcd' | 'etcd-ts';
+  } = {},
 ): Promise<Member> {
   const state = opts.state ?? 'new';
   return startMember({
@@ -77,7 +85,7 @@ export function startSlot(
     peerPort: s.peerPort,
     bare: true,
     args: [...(opts.viaEnv ? [] : flagsFor(plan, s, state)), ...(opts.args ?? [])],
-    env: opts.viaEnv ? envFor(plan, s, state) : {},
+    env: { ...(opts.viaEnv ? envFor(plan, s, state) : {}), ...opts.env },
     waitReady: opts.waitReady,
     binary: opts.binary,
   });

@@ -1,17 +1,21 @@
 // A first start that fails (a port taken, a bad certificate path, a data dir that cannot
-// be made) must not ruin the member: once the cause is fixed, the next start joins and
+// be written) must not ruin the member: once the cause is fixed, the next start joins and
 // serves without anyone wiping the data dir by hand. (etcd-ts loads certificates and binds
 // every listener before its first raft step; real etcd loads client certificates only once
 // it has a quorum, so with E2E_BINARY=etcd the second member waits instead of failing.)
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { type ClusterPlan, clientUrl, planCluster, startSlot } from './cluster-harness.js';
+import { type ClusterPlan, type Slot, clientUrl, planCluster, startSlot } from './cluster-harness.js';
 import { type Member, cleanup, ctl, freePort, stopMember } from './harness.js';
 
-afterAll(cleanup);
+afterAll(async () => {
+  for (const d of immutable) execFileSync('chattr', ['-i', d]);
+  await cleanup();
+});
 
 /** Holds a port the way another program would. */
 async function occupy(port: number): Promise<net.Server> {
@@ -20,6 +24,51 @@ async function occupy(port: number): Promise<net.Server> {
   return s;
 }
 
+/**
+ * What makes a first start fail, and how the operator fixes it. The data dir is made
+ * immutable (chattr +i), which stops root too: the tests run as root, for whom chmod
+ * takes nothing away. Before the member made its data dir, its parent is.
+ */
+const CAUSES: ReadonlyArray<{ name: string; says: RegExp; make: (s: Slot) => Promise<{ args: string[]; fix: () => Promise<void> }> }> = [
+  {
+    name: 'its client port is taken by another program',
+    says: /address already in use/,
+    make: async (s) => {
+      const squatter = await occupy(s.clientPort);
+      return { args: [], fix: () => new Promise<void>((resolve) => squatter.close(() => resolve())) };
+    },
+  },
+  {
+    // an https client URL: etcd ignores --cert-file otherwise
+    name: 'a typo in --cert-file',
+    says: /nonexistent\/server/,
+    make: async (s) => ({
+      args: ['--listen-client-urls', `https://127.0.0.1:${s.clientPort}`, '--cert-file', '/nonexistent/server.pem', '--key-file', '/nonexistent/server-key.pem'],
+      fix: async () => undefined,
+    }),
+  },
+  {
+    name: 'its data dir cannot be written',
+    says: /cannot access data directory .*operation not permitted/,
+    make: async (s) => {
+      const target = existsSync(s.dataDir) ? s.dataDir : path.dirname(s.dataDir);
+      mkdirSync(target, { recursive: true });
+      execFileSync('chattr', ['+i', target]);
+      immutable.add(target);
+      return {
+        args: [],
+        fix: async () => {
+          execFileSync('chattr', ['-i', target]);
+          immutable.delete(target);
+        },
+      };
+    },
+  },
+];
+
+/** Directories made immutable and not yet fixed: a failed test must not leave them behind undeletable. */
+const immutable = new Set<string>();
+
 async function failsToStart(plan: ClusterPlan, i: number, args: string[] = []): Promise<Member> {
   const m = await startSlot(plan, plan.slots[i]!, { args, waitReady: false });
   expect(await m.exited).not.toBe(0);
@@ -27,33 +76,32 @@ async function failsToStart(plan: ClusterPlan, i: number, args: string[] = []): 
 }
 
 describe('a failed first start', () => {
-  it('leaves each member of a three-member bootstrap able to join once the cause is fixed', async () => {
+  it('leaves each member of a three-member bootstrap able to join once the cause is fixed, whichever cause each met', async () => {
     const plan = await planCluster(3, 'fs');
-    const [s1, , s3] = plan.slots as [ClusterPlan['slots'][0], ClusterPlan['slots'][0], ClusterPlan['slots'][0]];
+    // a directory of its own above each data dir, so one member's can be made unwritable alone
+    for (const s of plan.slots) s.dataDir = path.join(s.dataDir, 'data');
 
-    // 1: its client port is taken by another program
-    const squatter = await occupy(s1.clientPort);
-    const m1 = await failsToStart(plan, 0);
-    expect(m1.output()).toContain('address already in use');
-    // 2: a typo in --cert-file (for an https client URL: etcd ignores --cert-file otherwise)
-    const tlsUrl = `https://127.0.0.1:${plan.slots[1]!.clientPort}`;
-    const m2 = await failsToStart(plan, 1, ['--listen-client-urls', tlsUrl, '--cert-file', '/nonexistent/server.pem', '--key-file', '/nonexistent/server-key.pem']);
-    expect(m2.output()).toMatch(/nonexistent\/server/);
-    // 3: its data dir cannot be created (a file stands where its parent directory should be)
-    const blocker = path.join(path.dirname(s3.dataDir), 'blocker');
-    writeFileSync(blocker, 'not a directory');
-    s3.dataDir = path.join(blocker, 'fs3');
-    await failsToStart(plan, 2);
+    // Three rounds: each member meets each cause once, on the data dir the rounds before left.
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(plan.slots.map(async (s, i) => {
+        const cause = CAUSES[(i + round) % CAUSES.length]!;
+        const { args, fix } = await cause.make(s);
+        try {
+          const m = await failsToStart(plan, i, args);
+          expect(m.output(), `${s.name}, round ${round}: ${cause.name}`).toMatch(cause.says);
+        } finally {
+          await fix();
+        }
+      }));
+    }
 
     // The causes fixed, nothing else touched: all three join and serve.
-    await new Promise<void>((resolve) => squatter.close(() => resolve()));
-    rmSync(blocker);
     const members = await Promise.all(plan.slots.map((s) => startSlot(plan, s)));
-    await ctl(clientUrl(s1), ['put', 'after-failed-start', 'ok']);
+    await ctl(clientUrl(plan.slots[0]!), ['put', 'after-failed-start', 'ok']);
     for (const s of plan.slots) {
       expect(await ctl(clientUrl(s), ['get', 'after-failed-start', '--print-value-only', '--consistency=l'])).toBe('ok\n');
     }
-    const list = await ctl(clientUrl(s3), ['member', 'list']);
+    const list = await ctl(clientUrl(plan.slots[2]!), ['member', 'list']);
     for (const s of plan.slots) expect(list).toContain(`, started, ${s.name}, `);
     await Promise.all(members.map((m) => stopMember(m)));
   });
