@@ -1,8 +1,9 @@
 // Memory side by side: real etcd 3.4.23 and etcd-ts (compiled bin/etcd-ts), one after the
 // other on free ports, driven by the same load, RSS read from /proc/<pid>/status after a
-// settle pause. Stages: idle; 100 k puts of distinct keys (256-byte random values); 100 k
-// leases (TTL one hour, so none expires); then rounds of "overwrite the same 100 k keys,
-// compact to the current revision".
+// settle pause, split into anonymous and file pages (both stores map their data files:
+// reads show up as file pages the kernel can take back). Stages: idle; 100 k puts of
+// distinct keys (256-byte random values); 100 k leases (TTL one hour, so none expires);
+// then rounds of "overwrite the same 100 k keys, compact to the current revision".
 //
 //   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
 //                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
@@ -16,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { arg, call, Clients, type Member, pool, repoRoot, rssMb, type Server, startMember, stopMember } from '../member.js';
+import { arg, call, Clients, type Member, pool, repoRoot, rssMb, rssSplitMb, type Server, startMember, stopMember } from '../member.js';
 
 const servers = arg('servers', 'etcd,etcd-ts').split(',') as Server[];
 const keyCount = Number(arg('keys', '100000'));
@@ -65,23 +66,33 @@ function start(server: Server): Promise<Member> {
   return startMember(server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount], nodeArgs, env: { HEAP_LOG: heapLog } });
 }
 
-async function settledRssMb(pid: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, settleMs));
-  return rssMb(pid);
+/** RSS after the settle pause, split: anonymous (what the process allocated) and file pages (LevelDB's and bbolt's mapped data files, the binary) */
+interface Reading {
+  rss: number;
+  anon: number;
+  file: number;
 }
 
-async function measure(server: Server): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+async function settledReading(pid: number): Promise<Reading> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  return { rss: rssMb(pid), ...rssSplitMb(pid) };
+}
+
+async function measure(server: Server): Promise<Map<string, Reading>> {
+  const out = new Map<string, Reading>();
   const m = await start(server);
   const c = new Clients(m.addr);
   const pid = m.proc.pid!;
   let loadStart = performance.now();
   const record = async (stage: string) => {
     const loadSeconds = (performance.now() - loadStart) / 1000;
-    out.set(stage, await settledRssMb(pid));
-    console.error(`${server.padEnd(7)} ${stage.padEnd(22)} ${out.get(stage)!.toFixed(0)} MB  (load took ${loadSeconds.toFixed(1)} s)`);
+    const r = await settledReading(pid);
+    out.set(stage, r);
+    console.error(
+      `${server.padEnd(7)} ${stage.padEnd(22)} ${r.rss.toFixed(0)} MB (anon ${r.anon.toFixed(0)}, file ${r.file.toFixed(0)})  load took ${loadSeconds.toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(1)}`,
+    );
     if (heapLog && server === 'etcd-ts') {
-      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(out.get(stage)!) })}\n`);
+      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(r.rss) })}\n`);
       m.proc.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 2000));
       appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(rssMb(pid)) })}\n`);
@@ -91,9 +102,9 @@ async function measure(server: Server): Promise<Map<string, number>> {
   try {
     await record('idle');
     await putAll(c);
-    await record(`+${keyCount / 1000}k keys`);
+    await record(KEYS_STAGE);
     await grantAll(c);
-    await record(`+${leaseCount / 1000}k leases`);
+    await record(LEASES_STAGE);
     for (let r = 1; r <= rounds; r++) {
       const rev = await putAll(c);
       await call(c.kv[0]!, 'Compact', { revision: rev, physical: true });
@@ -106,24 +117,31 @@ async function measure(server: Server): Promise<Map<string, number>> {
   return out;
 }
 
+const KEYS_STAGE = `+${keyCount / 1000}k keys`;
+const LEASES_STAGE = `+${leaseCount / 1000}k leases`;
+
 async function main(): Promise<void> {
-  const results = new Map<Server, Map<string, number>>();
+  const results = new Map<Server, Map<string, Reading>>();
   for (const s of servers) results.set(s, await measure(s));
   const stages = [...results.values().next().value!.keys()];
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  console.log(`\nRSS in MB after a ${settleMs / 1000} s settle; ${os.cpus().length} cores, load average ${load}`);
-  console.log(`${'stage'.padEnd(22)} ${servers.map((s) => s.padStart(8)).join(' ')}${servers.length === 2 ? '    ratio' : ''}`);
+  const both = results.has('etcd') && results.has('etcd-ts');
+  const cell = (r: Reading) => `${r.rss.toFixed(0)} (${r.anon.toFixed(0)}+${r.file.toFixed(0)})`.padStart(16);
+  console.log(`\nRSS in MB (anon+file) after a ${settleMs / 1000} s settle; ${os.cpus().length} cores, load average ${load}`);
+  console.log(`${'stage'.padEnd(22)} ${servers.map((s) => s.padStart(16)).join(' ')}${both ? '  etcd-ts/etcd' : ''}`);
+  const ratio = (f: (r: Reading) => number, stage: string) =>
+    (f(results.get('etcd-ts')!.get(stage)!) / f(results.get('etcd')!.get(stage)!)).toFixed(2);
   for (const stage of stages) {
-    const vals = servers.map((s) => results.get(s)!.get(stage)!);
-    const ratio = vals.length === 2 ? `  ${(vals[1]! / vals[0]!).toFixed(2).padStart(7)}` : '';
-    console.log(`${stage.padEnd(22)} ${vals.map((v) => v.toFixed(0).padStart(8)).join(' ')}${ratio}`);
+    const row = servers.map((s) => cell(results.get(s)!.get(stage)!)).join(' ');
+    console.log(`${stage.padEnd(22)} ${row}${both ? `  ${ratio((r) => r.rss, stage).padStart(12)}` : ''}`);
   }
+  // what the load added, scaled to 100 k: the stage minus the stage before it
   for (const s of servers) {
     const r = results.get(s)!;
-    const perKeys = r.get(`+${keyCount / 1000}k keys`)! - r.get('idle')!;
-    const perLeases = r.get(`+${leaseCount / 1000}k leases`)! - r.get(`+${keyCount / 1000}k keys`)!;
-    const scale = (n: number) => 100_000 / n;
-    console.log(`${s}: ${(perKeys * scale(keyCount)).toFixed(0)} MB per 100k keys, ${(perLeases * scale(leaseCount)).toFixed(0)} MB per 100k leases`);
+    const per100k = (stage: string, before: string, n: number) => ((r.get(stage)!.rss - r.get(before)!.rss) * 100_000) / n;
+    const keys = keyCount > 0 ? `${per100k(KEYS_STAGE, 'idle', keyCount).toFixed(0)} MB per 100k keys` : '';
+    const leases = leaseCount > 0 ? `${per100k(LEASES_STAGE, KEYS_STAGE, leaseCount).toFixed(0)} MB per 100k leases` : '';
+    console.log(`${s}: ${[keys, leases].filter(Boolean).join(', ')}`);
   }
 }
 

@@ -25,7 +25,7 @@ import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
-import { Lessor, decodeLeaseRecord } from './lessor.js';
+import { Lessor, restoreLessor } from './lessor.js';
 import { readAuthState } from './auth/store.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
@@ -165,12 +165,7 @@ export async function bootstrap(
     }
     if (r.alarmsInStore) r.alarms.restoreFromRecords(await store.alarmRecords());
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
-    for (const [id, record] of await store.leaseRecords()) {
-      const rec = decodeLeaseRecord(record);
-      lessor.restore(id, rec.ttl, rec.remainingTtl);
-    }
-    const all = await store.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
-    for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+    await restoreLessor(lessor, store);
     return { ...r, store, snapshotter, lessor, authState: await readAuthState(store), layout };
   } catch (err) {
     await store.close();

@@ -2,6 +2,7 @@
 // decided only by the leader (the "primary" lessor), which then proposes a revoke.
 // Keepalives are leader-local, as in etcd: they move the deadline without raft.
 
+import type { MvccStore } from '../mvcc/index.js';
 import { Reader, WireType, Writer } from '../raftpb/wire.js';
 import { Errors } from './errors.js';
 
@@ -52,6 +53,21 @@ export function decodeLeaseRecord(b: Uint8Array): { id: bigint; ttl: number; rem
     else r.skip(wt);
   }
   return { id, ttl, remainingTtl };
+}
+
+/**
+ * Rebuilds `lessor` from a store just opened or installed: the lease records, then the
+ * keys attached to each lease. The attachments come from the key index alone (a
+ * keys-only range): reading every value of the store to learn its lease would hold the
+ * whole data set in memory at once on each restart.
+ */
+export async function restoreLessor(lessor: Lessor, store: Pick<MvccStore, 'leaseRecords' | 'range'>): Promise<void> {
+  for (const [id, record] of await store.leaseRecords()) {
+    const rec = decodeLeaseRecord(record);
+    lessor.restore(id, rec.ttl, rec.remainingTtl);
+  }
+  const all = await store.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0), keysOnly: true });
+  for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
 }
 
 /** What the lessor has done since start, for etcd's etcd_debugging_lease_* metrics (read at scrape). */
@@ -195,10 +211,21 @@ export class Lessor {
     return out;
   }
 
-  /** Live leases with their remaining seconds, for checkpointing. */
-  remainingAll(): Array<{ id: bigint; remaining: number }> {
-    return [...this.leases.values()]
-      .filter((l) => l.expiry !== Infinity)
-      .map((l) => ({ id: l.id, remaining: this.remaining(l.id) }));
+  /**
+   * Remaining seconds of the leases this member runs the clocks of (the primary's), at
+   * most `size` a batch, read as the walk goes: a checkpoint pass over any number of
+   * leases holds one batch at a time, and a lease granted or revoked between batches is
+   * seen or skipped as a Map walk sees it.
+   */
+  *remainingBatches(size: number): Generator<Array<{ id: bigint; remaining: number }>> {
+    let batch: Array<{ id: bigint; remaining: number }> = [];
+    for (const l of this.leases.values()) {
+      if (l.expiry === Infinity) continue;
+      batch.push({ id: l.id, remaining: this.remaining(l.id) });
+      if (batch.length < size) continue;
+      yield batch;
+      batch = [];
+    }
+    if (batch.length > 0) yield batch;
   }
 }

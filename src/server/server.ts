@@ -20,7 +20,7 @@ import { SimpleTokens } from './auth/simple-token.js';
 import type { JwtTokens } from './auth/jwt-token.js';
 import { EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import { type Lessor, decodeLeaseRecord } from './lessor.js';
+import { type Lessor, restoreLessor } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import type Long from 'long';
 import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
@@ -543,12 +543,7 @@ export class EtcdServer {
     }
     this.storeIndexAtOpen = this.storeRef.consistentIndex;
     this.lessor.reset();
-    for (const [id, record] of await this.storeRef.leaseRecords()) {
-      const rec = decodeLeaseRecord(record);
-      this.lessor.restore(id, rec.ttl, rec.remainingTtl);
-    }
-    const all = await this.storeRef.range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) });
-    for (const kv of all.kvs) if (kv.lease !== 0n) this.lessor.attach(kv.lease, kv.key);
+    await restoreLessor(this.lessor, this.storeRef);
     this.auth.restore(await readAuthState(this.storeRef));
     if (this.isLeader) this.lessor.promote(this.config.electionMs);
     this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
@@ -1361,11 +1356,8 @@ export class EtcdServer {
 
   /** Proposes the remaining TTL of every lease (leader only); failures are logged, not fatal. */
   private async checkpointLeases(timeoutMs: number): Promise<void> {
-    const all = this.lessor.remainingAll();
-    for (let i = 0; i < all.length; i += LEASE_CHECKPOINT_BATCH) {
-      const checkpoints = all
-        .slice(i, i + LEASE_CHECKPOINT_BATCH)
-        .map((c) => ({ ID: int64(c.id), remaining_TTL: c.remaining }));
+    for (const batch of this.lessor.remainingBatches(LEASE_CHECKPOINT_BATCH)) {
+      const checkpoints = batch.map((c) => ({ ID: int64(c.id), remaining_TTL: c.remaining }));
       try {
         await this.propose({ lease_checkpoint: { checkpoints } }, timeoutMs);
       } catch (err) {
