@@ -31,6 +31,12 @@ export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 // that first created it; client_golang sorts them by name, so every labels object built
 // here lists its keys in name order.
 
+/** One child's labels (keys in name order) and its total. */
+interface Counted<L extends string> {
+  labels: Record<L, string>;
+  n: number;
+}
+
 /** Makes families on one registry. */
 export class Families {
   constructor(readonly registry: Registry) {}
@@ -53,6 +59,19 @@ export class Families {
       collect() {
         this.reset();
         this.inc(read());
+      },
+    });
+  }
+  /** A labelled counter whose children's totals are kept elsewhere and read at scrape time. */
+  counterVecOf<L extends string>(name: string, help: string, labelNames: readonly L[], read: () => Iterable<Counted<L>>): void {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of read()) this.inc(c.labels, c.n);
       },
     });
   }
@@ -136,7 +155,6 @@ export class Metrics {
   readonly snapshotReceiveSuccess: Counter<'From'>;
   readonly healthSuccess: Counter;
   readonly healthFailures: Counter;
-  readonly clientRequests: Counter<'client_api_version' | 'type'>;
   readonly serverVersion: Gauge<'server_version'>;
   readonly clusterVersion: Gauge<'cluster_version'>;
   readonly serverId: Gauge<'server_id'>;
@@ -167,11 +185,8 @@ export class Metrics {
   readonly activePeers: Gauge<'Local' | 'Remote'>;
   readonly disconnectedPeers: Counter<'Local' | 'Remote'>;
 
-  // gRPC (go-grpc-prometheus names)
-  readonly grpcStarted: Counter<GrpcLabel>;
-  readonly grpcHandled: Counter<GrpcLabel | 'grpc_code'>;
-  readonly grpcMsgReceived: Counter<GrpcLabel>;
-  readonly grpcMsgSent: Counter<GrpcLabel>;
+  /** gRPC calls, counted by grpcCallMetrics as plain numbers: a call costs no label lookups */
+  readonly grpcCalls = new GrpcCallCounts();
 
   constructor() {
     const f = new Families(this.registry);
@@ -208,10 +223,9 @@ export class Metrics {
     this.snapshotReceiveSuccess = f.counter('etcd_network_snapshot_receive_success', 'Total number of successful snapshot receives', ['From']);
     this.healthSuccess = f.counter('etcd_server_health_success', 'The total number of successful health checks');
     this.healthFailures = f.counter('etcd_server_health_failures', 'The total number of failed health checks');
-    this.clientRequests = f.counter('etcd_server_client_requests_total', 'The total number of client requests per client version.', [
-      'client_api_version',
-      'type',
-    ]);
+    f.counterVecOf('etcd_server_client_requests_total', 'The total number of client requests per client version.', ['client_api_version', 'type'], () =>
+      this.grpcCalls.requests.values(),
+    );
     this.serverVersion = f.gauge('etcd_server_version', "Which version is running. 1 for 'server_version' label with current version.", [
       'server_version',
     ]);
@@ -303,13 +317,22 @@ export class Metrics {
     this.disconnectedPeers = f.counter('etcd_network_disconnected_peers_total', 'The total number of disconnected peers.', ['Local', 'Remote']);
 
     const grpcLabels = ['grpc_method', 'grpc_service', 'grpc_type'] as const;
-    this.grpcStarted = f.counter('grpc_server_started_total', 'Total number of RPCs started on the server.', grpcLabels);
-    this.grpcHandled = f.counter('grpc_server_handled_total', 'Total number of RPCs completed on the server, regardless of success or failure.', [
-      'grpc_code',
-      ...grpcLabels,
-    ]);
-    this.grpcMsgReceived = f.counter('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', grpcLabels);
-    this.grpcMsgSent = f.counter('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', grpcLabels);
+    const calls = this.grpcCalls;
+    const perMethod = (field: 'started' | 'received' | 'sent') =>
+      function* (): Iterable<Counted<GrpcLabel>> {
+        for (const m of calls.methods.values()) yield { labels: m.labels, n: m[field] };
+      };
+    f.counterVecOf('grpc_server_started_total', 'Total number of RPCs started on the server.', grpcLabels, perMethod('started'));
+    f.counterVecOf(
+      'grpc_server_handled_total',
+      'Total number of RPCs completed on the server, regardless of success or failure.',
+      ['grpc_code', ...grpcLabels],
+      function* () {
+        for (const m of calls.methods.values()) yield* m.handled.values();
+      },
+    );
+    f.counterVecOf('grpc_server_msg_received_total', 'Total number of RPC stream messages received on the server.', grpcLabels, perMethod('received'));
+    f.counterVecOf('grpc_server_msg_sent_total', 'Total number of gRPC stream messages sent by the server.', grpcLabels, perMethod('sent'));
 
     collectDefaultMetrics({ register: this.registry });
     registerOsMetrics(f);
@@ -354,7 +377,54 @@ export const GRPC_CODE_NAMES: Record<number, string> = {
   11: 'OutOfRange', 12: 'Unimplemented', 13: 'Internal', 14: 'Unavailable', 15: 'DataLoss', 16: 'Unauthenticated',
 };
 
-type Inc = { inc(n?: number): void };
+/** What one method's calls did (go-grpc-prometheus's counters, by grpc_code for handled). */
+interface MethodCounts {
+  labels: Record<GrpcLabel, string>;
+  type: 'unary' | 'stream';
+  started: number;
+  received: number;
+  sent: number;
+  handled: Map<number, Counted<GrpcLabel | 'grpc_code'>>;
+}
+
+/** gRPC call counts by method, and calls by client API version and call type. */
+export class GrpcCallCounts {
+  readonly methods = new Map<string, MethodCounts>();
+  readonly requests = new Map<string, Counted<'client_api_version' | 'type'>>();
+
+  method(method: MethodDefinition): MethodCounts {
+    let c = this.methods.get(method.path);
+    if (c === undefined) {
+      const slash = method.path.lastIndexOf('/');
+      c = {
+        labels: {
+          grpc_method: method.path.slice(slash + 1),
+          grpc_service: method.path.slice(1, slash),
+          grpc_type: method.requestStream
+            ? method.responseStream ? 'bidi_stream' : 'client_stream'
+            : method.responseStream ? 'server_stream' : 'unary',
+        },
+        type: method.requestStream || method.responseStream ? 'stream' : 'unary',
+        started: 0,
+        received: 0,
+        sent: 0,
+        handled: new Map(),
+      };
+      this.methods.set(method.path, c);
+    }
+    return c;
+  }
+
+  request(type: 'unary' | 'stream', version: string): Counted<'client_api_version' | 'type'> {
+    const key = `${type} ${version}`;
+    let r = this.requests.get(key);
+    if (r === undefined) {
+      r = { labels: { client_api_version: version, type }, n: 0 };
+      this.requests.set(key, r);
+    }
+    return r;
+  }
+}
 
 /**
  * Counts calls and messages as go-grpc-prometheus does, their bytes as etcd does, and
@@ -364,69 +434,27 @@ type Inc = { inc(n?: number): void };
  * handler ran (an over-large or undecodable request) included.
  */
 export function grpcCallMetrics(metrics: Metrics): (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver {
-  // The counters of one method never change: look them up once per method, not per call.
-  interface MethodCounters {
-    labels: Record<GrpcLabel, string>;
-    type: 'unary' | 'stream';
-    started: Inc;
-    received: Inc;
-    sent: Inc;
-    handled: Map<number, Inc>;
-  }
-  const byPath = new Map<string, MethodCounters>();
-  const requests = new Map<string, Inc>();
-  const requestsOf = (type: 'unary' | 'stream', version: string): Inc => {
-    const key = `${type} ${version}`;
-    let counter = requests.get(key);
-    if (counter === undefined) {
-      counter = metrics.clientRequests.labels({ client_api_version: version, type });
-      requests.set(key, counter);
-    }
-    return counter;
-  };
-  const countersFor = (method: MethodDefinition): MethodCounters => {
-    let c = byPath.get(method.path);
-    if (c === undefined) {
-      const slash = method.path.lastIndexOf('/');
-      const labels = {
-        grpc_method: method.path.slice(slash + 1),
-        grpc_service: method.path.slice(1, slash),
-        grpc_type: method.requestStream
-          ? method.responseStream ? 'bidi_stream' : 'client_stream'
-          : method.responseStream ? 'server_stream' : 'unary',
-      };
-      c = {
-        labels,
-        type: method.requestStream || method.responseStream ? 'stream' : 'unary',
-        started: metrics.grpcStarted.labels(labels),
-        received: metrics.grpcMsgReceived.labels(labels),
-        sent: metrics.grpcMsgSent.labels(labels),
-        handled: new Map(),
-      };
-      byPath.set(method.path, c);
-    }
-    return c;
-  };
+  const counts = metrics.grpcCalls;
   return (method, clientApiVersion) => {
-    const c = countersFor(method);
-    c.started.inc();
-    requestsOf(c.type, clientApiVersion ?? 'unknown').inc();
+    const c = counts.method(method);
+    c.started++;
+    counts.request(c.type, clientApiVersion ?? 'unknown').n++;
     return {
       received: (bytes) => {
-        c.received.inc();
+        c.received++;
         metrics.clientGrpcReceivedBytes.inc(bytes);
       },
       sent: (bytes) => {
-        c.sent.inc();
+        c.sent++;
         metrics.clientGrpcSentBytes.inc(bytes);
       },
       handled: (code) => {
-        let counter = c.handled.get(code);
-        if (counter === undefined) {
-          counter = metrics.grpcHandled.labels({ grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown', ...c.labels });
-          c.handled.set(code, counter);
+        let h = c.handled.get(code);
+        if (h === undefined) {
+          h = { labels: { grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown', ...c.labels }, n: 0 };
+          c.handled.set(code, h);
         }
-        counter.inc();
+        h.n++;
       },
     };
   };

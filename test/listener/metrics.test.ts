@@ -29,7 +29,6 @@ const reasonFor = (table: Record<string, RegExp>, name: string) => Object.entrie
 function populated(): Metrics {
   const m = new Metrics();
   m.setIdentity({ serverVersion: '3.4.23', clusterVersion: '3.4', memberId: 0x8e9e05c52164694dn });
-  m.clientRequests.labels({ client_api_version: '3.4', type: 'unary' }).inc();
   for (const v of [m.peerSentBytes, m.peerSentFailures]) v.labels({ To: 'a' }).inc();
   for (const v of [m.peerReceivedBytes, m.peerReceivedFailures, m.snapshotReceiveSuccess]) v.labels({ From: 'a' }).inc();
   m.activePeers.labels({ Local: 'a', Remote: 'b' }).set(1);
