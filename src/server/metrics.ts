@@ -47,8 +47,8 @@ export class Families {
   gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
-  histogram<L extends string = never>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
-    return new Histogram({ name, help, buckets, labelNames, registers: [this.registry] });
+  histogram(name: string, help: string, buckets: number[]): Histogram {
+    return new Histogram({ name, help, buckets, registers: [this.registry] });
   }
   /** A counter whose total is kept elsewhere and read at scrape time (client_golang's CounterFunc). */
   counterOf(name: string, help: string, read: () => number): void {
