@@ -3,7 +3,7 @@
 # missing (stock etcdctl 3.4 from Debian's etcd-client; real etcd 3.4 from etcd-server,
 # which the compatibility tests compare against; the python-etcd3 and etcd3gw client
 # libraries; Go and bbolt's source for the bbolt tests; Patroni and PostgreSQL for the
-# Patroni tests), builds, then runs every vitest suite.
+# Patroni tests), builds, lints, then runs every vitest suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -31,6 +31,9 @@ fi
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
 status=0
+# The linter (eslint with typescript-eslint's type-aware rules: floating promises, unused
+# names, explicit any): a finding fails the run, after every suite has run.
+npm run --silent lint || status=$?
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report/vitest.json" || status=$?
 node scripts/test-summary.mjs "$report/vitest.json" || status=$?
 exit $status

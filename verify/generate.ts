@@ -5,7 +5,7 @@
 import type { KvRequest, Operation, TxnRequestOp } from './history.js';
 import { NO_LEASE } from './model.js';
 import { prefixEnd } from './partition.js';
-import { Rng } from './rng.js';
+import type { Rng } from './rng.js';
 
 export interface KeySpace {
   groups: number;

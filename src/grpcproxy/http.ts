@@ -60,11 +60,11 @@ export function proxyHttpHandler(d: ProxyHttpDeps): http.RequestListener {
       return;
     }
     if (path === '/metrics') {
-      memberMetrics(d).then(
-        (text) => {
+      Promise.all([memberMetrics(d), d.metrics.registry.metrics()]).then(
+        ([text, own]) => {
           const member = text.split('\n').filter((l) => !OWN_FAMILY.test(l)).join('\n');
           res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
-          res.end(`${member.trimEnd()}\n${d.metrics.registry.render()}`);
+          res.end(`${member.trimEnd()}\n${own}`);
         },
         (err: Error) => {
           d.log.warn({ error: err.message }, 'cannot read the member metrics');

@@ -1,7 +1,8 @@
 // The proxy's own metrics, under etcd 3.4's names (proxy/grpcproxy/metrics.go), and the
 // coalescing figures: how many client watchers share the upstream watches.
 
-import { type Counter, type Gauge, Registry } from '../server/metrics.js';
+import { type Counter, type Gauge, Registry } from 'prom-client';
+import { Families } from '../server/metrics.js';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -16,12 +17,12 @@ export class ProxyMetrics {
   readonly upstreamWatchers: Gauge;
 
   constructor() {
-    const r = this.registry;
-    this.watchersCoalescing = r.gauge('etcd_grpc_proxy_watchers_coalescing_total', 'Total number of current watchers coalescing');
-    this.eventsCoalescing = r.counter('etcd_grpc_proxy_events_coalescing_total', 'Total number of events coalescing');
-    this.cacheKeys = r.gauge('etcd_grpc_proxy_cache_keys_total', 'Total number of keys/ranges cached');
-    this.cacheHits = r.gauge('etcd_grpc_proxy_cache_hits_total', 'Total number of cache hits');
-    this.cacheMisses = r.gauge('etcd_grpc_proxy_cache_misses_total', 'Total number of cache misses');
-    this.upstreamWatchers = r.gauge('etcd_grpc_proxy_upstream_watchers_total', 'Total number of watches the proxy holds on the cluster');
+    const f = new Families(this.registry);
+    this.watchersCoalescing = f.gauge('etcd_grpc_proxy_watchers_coalescing_total', 'Total number of current watchers coalescing');
+    this.eventsCoalescing = f.counter('etcd_grpc_proxy_events_coalescing_total', 'Total number of events coalescing');
+    this.cacheKeys = f.gauge('etcd_grpc_proxy_cache_keys_total', 'Total number of keys/ranges cached');
+    this.cacheHits = f.gauge('etcd_grpc_proxy_cache_hits_total', 'Total number of cache hits');
+    this.cacheMisses = f.gauge('etcd_grpc_proxy_cache_misses_total', 'Total number of cache misses');
+    this.upstreamWatchers = f.gauge('etcd_grpc_proxy_upstream_watchers_total', 'Total number of watches the proxy holds on the cluster');
   }
 }

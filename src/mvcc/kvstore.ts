@@ -14,7 +14,7 @@ import { Backend, Bucket, type BucketView, MetaKey } from './backend.js';
 import { decodeKeyValue, encodeKeyValue, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
-import { KeyIndex } from './key-index.js';
+import type { KeyIndex } from './key-index.js';
 import { finishRange, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';

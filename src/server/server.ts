@@ -18,7 +18,7 @@ import { type InternalRequest, RequestApplier } from './apply.js';
 import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
 import type { JwtTokens } from './auth/jwt-token.js';
-import { EtcdError, Errors } from './errors.js';
+import { type EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';

@@ -43,9 +43,9 @@ export interface RangeResult {
   kvs: Array<{ key: Buffer; value: Buffer }>;
 }
 
-export function range(client: grpc.Client, key: string): Promise<RangeResult> {
+export function range(client: grpc.Client, key: string, metadata = new grpc.Metadata()): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Function>).Range({ key: Buffer.from(key) }, (err: Error | null, res: RangeResult) =>
+    (client as unknown as Record<string, Function>).Range({ key: Buffer.from(key) }, metadata, (err: Error | null, res: RangeResult) =>
       err ? reject(err) : resolve(res),
     );
   });

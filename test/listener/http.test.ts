@@ -66,7 +66,7 @@ describe('HTTP endpoints (shapes as served by etcd 3.4.23)', () => {
     expect(r.headers['access-control-allow-origin']).toBe('*');
     expect(r.headers['access-control-allow-methods']).toBe('POST, GET, OPTIONS, PUT, DELETE');
     expect(r.headers['access-control-allow-headers']).toBe('accept, content-type, authorization');
-    expect(metrics.healthSuccess.get()).toBe(1);
+    expect((await metrics.healthSuccess.get()).values[0]!.value).toBe(1);
   });
 
   it('unhealthy: 503 {"health":"false"} and a logged reason; ?exclude=NOSPACE reaches the check', async () => {
@@ -78,7 +78,7 @@ describe('HTTP endpoints (shapes as served by etcd 3.4.23)', () => {
     expect(r.body).toBe('{"health":"false"}\n');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
     expect(excludes).toEqual([['NOSPACE']]);
-    expect(metrics.healthFailures.get()).toBe(1);
+    expect((await metrics.healthFailures.get()).values[0]!.value).toBe(1);
     expect(lines.some((l) => l.msg === '/health error' && l.reason === 'no leader')).toBe(true);
   });
 

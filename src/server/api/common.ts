@@ -5,7 +5,7 @@ import type { CallMetadata, UnaryCall, UnaryCallback } from '../grpc/call.js';
 import type Long from 'long';
 import { MvccError } from '../../mvcc/index.js';
 import { ALARM_NOSPACE } from '../alarms.js';
-import { EtcdError, Errors, toServiceError } from '../errors.js';
+import { type EtcdError, Errors, toServiceError } from '../errors.js';
 import { uint64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
 

@@ -2,7 +2,7 @@
 // answered in order with `created` before any event of that watcher; events come from
 // the store's watch stream, which stops feeding a stream whose socket is full.
 
-import { status as Code } from '@grpc/grpc-js';
+import type { status as Code } from '@grpc/grpc-js';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import type { WatchResponseOut, WatchStream } from '../../mvcc/index.js';
 import { buf, eventToPb } from '../convert.js';

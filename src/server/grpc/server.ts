@@ -26,8 +26,8 @@ export interface GrpcServerOptions {
   maxRequestBytes: number;
   /** --max-concurrent-streams: streams one client connection may have open (HTTP/2 setting); default 2^32-1 */
   maxConcurrentStreams?: number;
-  /** Counts each call (the gRPC metrics); called once per call with its method. */
-  observe?: (method: MethodDefinition) => CallObserver;
+  /** Counts each call (the gRPC metrics); called once per call with its method and the client-api-version header clientv3 sends. */
+  observe?: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
 }
 
 const NO_OBSERVER: CallObserver = { received() {}, sent() {}, handled() {} };
@@ -45,7 +45,7 @@ export class GrpcServer {
   private readonly methods = new Map<string, { method: MethodDefinition; handler: Handler }>();
   private readonly h2: http2.Http2Server;
   private readonly maxReceiveLength: number;
-  private readonly observe: (method: MethodDefinition) => CallObserver;
+  private readonly observe: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
   private readonly injectors = new Set<Set<http2.ServerHttp2Session>>();
 
   /**
@@ -132,7 +132,8 @@ export class GrpcServer {
       respondStatus(stream, Code.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding ${JSON.stringify(encoding)}`);
       return;
     }
-    const observer = this.observe(entry.method);
+    const version = headers['client-api-version'];
+    const observer = this.observe(entry.method, typeof version === 'string' ? version : undefined);
     new ServerCall(stream, headers, entry.method, entry.handler, observer, {
       maxReceiveLength: this.maxReceiveLength,
       encoding,

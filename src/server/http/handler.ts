@@ -123,8 +123,8 @@ function versionHandler(deps: Pick<HttpDeps, 'version'>): Handler {
 }
 
 function metricsHandler(deps: Pick<HttpDeps, 'metrics'>): Handler {
-  return (_req, res) => {
-    const body = deps.metrics.render();
+  return async (_req, res) => {
+    const body = await deps.metrics.render();
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
     res.end(body);
   };
