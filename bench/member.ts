@@ -67,11 +67,23 @@ export interface Member {
   /** host:port of its client URL */
   addr: string;
   dir: string;
+  /** where it runs: its data dir and ports, to start it again there */
+  place: Place;
+}
+
+/** A member's data dir (inside `dir`, the bench's directory for it) and loopback ports. */
+export interface Place {
+  dir: string;
+  dataDir: string;
+  client: number;
+  peer: number;
 }
 
 export interface StartOptions {
-  /** prefix of the data dir made under the repository */
-  dirPrefix: string;
+  /** prefix of the data dir made under the repository (default `.bench-`) */
+  dirPrefix?: string;
+  /** run here instead of in a new dir (a restart, or a data dir `etcdctl snapshot restore` wrote for `peer`) */
+  place?: Place;
   args?: string[];
   /** etcd-ts only: Node's own flags, and the environment */
   nodeArgs?: string[];
@@ -80,12 +92,11 @@ export interface StartOptions {
 
 /** A one-member cluster on free loopback ports; resolves once `etcdctl endpoint health` says so. */
 export async function startMember(server: Server, opts: StartOptions): Promise<Member> {
-  const dir = mkdtempSync(path.join(repoRoot, opts.dirPrefix));
-  const client = await freePort();
-  const peer = await freePort();
+  const place = opts.place ?? (await newPlace(opts.dirPrefix ?? '.bench-'));
+  const { dir, client, peer } = place;
   const args = [
     '--name', 'm0',
-    '--data-dir', path.join(dir, 'm0'),
+    '--data-dir', place.dataDir,
     '--listen-client-urls', `http://127.0.0.1:${client}`,
     '--advertise-client-urls', `http://127.0.0.1:${client}`,
     '--listen-peer-urls', `http://127.0.0.1:${peer}`,
@@ -103,10 +114,10 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
-      return { proc, addr, dir };
+      return { proc, addr, dir, place };
     } catch {
       if (Date.now() > deadline) {
-        await stopMember({ proc, addr, dir });
+        await stopMember({ proc, addr, dir, place });
         throw new Error(`${server} did not become healthy`);
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -114,11 +125,29 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
   }
 }
 
+async function newPlace(dirPrefix: string): Promise<Place> {
+  const dir = mkdtempSync(path.join(repoRoot, dirPrefix));
+  return { dir, dataDir: path.join(dir, 'm0'), client: await freePort(), peer: await freePort() };
+}
+
 /** Kills the member by its PID and removes its data dir. */
 export async function stopMember(m: Member): Promise<void> {
-  m.proc.kill('SIGKILL');
-  await new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  await endMember(m, 'SIGKILL');
   rmSync(m.dir, { recursive: true, force: true });
+}
+
+/**
+ * Stops the member by its PID with SIGTERM (a clean shutdown: `node --cpu-prof` writes its
+ * profile then) and keeps its data dir, to start it again or on a copy.
+ */
+export async function shutDownMember(m: Member): Promise<void> {
+  await endMember(m, 'SIGTERM');
+}
+
+async function endMember(m: Member, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  m.proc.kill(signal);
+  await exited;
 }
 
 export function rssMb(pid: number): number {
