@@ -10,7 +10,7 @@ const CHUNK_BYTES = 1 << 20;
 export interface PageSpan {
   /** the first page's id (already in its header) */
   readonly id: bigint;
-  /** zeroed bytes [at, at + pages × pageSize) of buf */
+  /** bytes [at, at + pages × pageSize) of buf, the id's 8 bytes set and the rest not: the encoder writes or zeroes each one */
   readonly buf: Buffer;
   readonly at: number;
 }
@@ -49,14 +49,13 @@ export class PageSink {
       this.seal();
       if (bytes > CHUNK_BYTES) {
         // a node with big values: a buffer of its own, queued as it is
-        const buf = Buffer.alloc(bytes);
+        const buf = Buffer.allocUnsafe(bytes);
         this.sealed.push(buf);
         return this.span(id, buf, 0);
       }
     }
     const at = this.used;
     this.used += bytes;
-    this.chunk.fill(0, at, this.used);
     return this.span(id, this.chunk, at);
   }
 

@@ -23,10 +23,10 @@ const elementSize = (e: Element): number => ELEMENT_SIZE + e.key.length + e.valu
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Serializes a node as node.write does into `buf` at `at`, which must be zeroed and hold
- * `pages` pages of `pageSize` (or, for an inline bucket's page, exactly nodeSize bytes).
+ * Serializes a node as node.write does into `buf` from `at` up to `end` (its pages, or
+ * for an inline bucket's page exactly nodeSize bytes), zeroing what follows the data.
  */
-function encodeNodeInto(buf: Buffer, at: number, elements: readonly Element[], branch: boolean, pages: number): void {
+function encodeNodeInto(buf: Buffer, at: number, end: number, elements: readonly Element[], branch: boolean, pages: number): void {
   // the id (first 8 bytes) is the sink's to write; 0 for an inline page
   buf.writeUInt16LE(branch ? PageFlag.branch : PageFlag.leaf, at + 8);
   buf.writeUInt16LE(elements.length, at + 10);
@@ -51,12 +51,13 @@ function encodeNodeInto(buf: Buffer, at: number, elements: readonly Element[], b
     buf.set(e.value, at + off);
     off += e.value.length;
   }
+  buf.fill(0, at + off, end);
 }
 
 /** An inline bucket's page (a leaf): exactly its size, page id 0. */
 export function encodeInlineLeaf(elements: readonly Element[]): Buffer {
   const buf = Buffer.alloc(nodeSize(elements));
-  encodeNodeInto(buf, 0, elements, false, 1);
+  encodeNodeInto(buf, 0, buf.length, elements, false, 1);
   return buf;
 }
 
@@ -134,7 +135,7 @@ class Level {
     this.written++;
     const pages = Math.ceil(nodeSize(node) / this.sink.pageSize);
     const { id, buf, at } = this.sink.allocate(pages);
-    encodeNodeInto(buf, at, node, this.branch, pages);
+    encodeNodeInto(buf, at, at + pages * this.sink.pageSize, node, this.branch, pages);
     return id;
   }
 }

@@ -73,6 +73,7 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
     }
     const rootId = root.finish();
     const freelist = sink.allocate(1);
+    freelist.buf.fill(0, freelist.at + 8, freelist.at + pageSize);
     freelist.buf.writeUInt16LE(PageFlag.freelist, freelist.at + 8);
     await sink.flush();
     const highWater = sink.highWater;
