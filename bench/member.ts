@@ -3,8 +3,8 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
@@ -82,12 +82,16 @@ export interface Place {
 export interface StartOptions {
   /** prefix of the data dir made under the repository (default `.bench-`) */
   dirPrefix?: string;
+  /** how long to wait for health (default 30 s): a start on a big data dir takes longer */
+  readySeconds?: number;
   /** run here instead of in a new dir (a restart, or a data dir `etcdctl snapshot restore` wrote for `peer`) */
   place?: Place;
   args?: string[];
   /** etcd-ts only: Node's own flags, and the environment */
   nodeArgs?: string[];
   env?: Record<string, string>;
+  /** where the member's stdout and stderr go (appended); default: discarded */
+  logFile?: string;
 }
 
 /** A one-member cluster on free loopback ports; resolves once `etcdctl endpoint health` says so. */
@@ -105,12 +109,15 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
     '--log-level', 'warn',
     ...(opts.args ?? []),
   ];
+  const log = opts.logFile === undefined ? 'ignore' : openSync(opts.logFile, 'a');
+  const stdio: StdioOptions = ['ignore', log, log];
   const proc =
     server === 'etcd'
-      ? spawn('etcd', args, { stdio: 'ignore' })
-      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
+      ? spawn('etcd', args, { stdio })
+      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio, env: { ...process.env, ...opts.env } });
+  if (typeof log === 'number') closeSync(log); // the child has its own copy
   const addr = `127.0.0.1:${client}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (opts.readySeconds ?? 30) * 1000;
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
