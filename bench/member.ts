@@ -3,8 +3,8 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
@@ -67,25 +67,40 @@ export interface Member {
   /** host:port of its client URL */
   addr: string;
   dir: string;
+  /** where it runs: its data dir and ports, to start it again there */
+  place: Place;
+}
+
+/** A member's data dir (inside `dir`, the bench's directory for it) and loopback ports. */
+export interface Place {
+  dir: string;
+  dataDir: string;
+  client: number;
+  peer: number;
 }
 
 export interface StartOptions {
-  /** prefix of the data dir made under the repository */
-  dirPrefix: string;
+  /** prefix of the data dir made under the repository (default `.bench-`) */
+  dirPrefix?: string;
+  /** how long to wait for health (default 30 s): a start on a big data dir takes longer */
+  readySeconds?: number;
+  /** run here instead of in a new dir (a restart, or a data dir `etcdctl snapshot restore` wrote for `peer`) */
+  place?: Place;
   args?: string[];
   /** etcd-ts only: Node's own flags, and the environment */
   nodeArgs?: string[];
   env?: Record<string, string>;
+  /** where the member's stdout and stderr go (appended); default: discarded */
+  logFile?: string;
 }
 
 /** A one-member cluster on free loopback ports; resolves once `etcdctl endpoint health` says so. */
 export async function startMember(server: Server, opts: StartOptions): Promise<Member> {
-  const dir = mkdtempSync(path.join(repoRoot, opts.dirPrefix));
-  const client = await freePort();
-  const peer = await freePort();
+  const place = opts.place ?? (await newPlace(opts.dirPrefix ?? '.bench-'));
+  const { dir, client, peer } = place;
   const args = [
     '--name', 'm0',
-    '--data-dir', path.join(dir, 'm0'),
+    '--data-dir', place.dataDir,
     '--listen-client-urls', `http://127.0.0.1:${client}`,
     '--advertise-client-urls', `http://127.0.0.1:${client}`,
     '--listen-peer-urls', `http://127.0.0.1:${peer}`,
@@ -94,19 +109,22 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
     '--log-level', 'warn',
     ...(opts.args ?? []),
   ];
+  const log = opts.logFile === undefined ? 'ignore' : openSync(opts.logFile, 'a');
+  const stdio: StdioOptions = ['ignore', log, log];
   const proc =
     server === 'etcd'
-      ? spawn('etcd', args, { stdio: 'ignore' })
-      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
+      ? spawn('etcd', args, { stdio })
+      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio, env: { ...process.env, ...opts.env } });
+  if (typeof log === 'number') closeSync(log); // the child has its own copy
   const addr = `127.0.0.1:${client}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (opts.readySeconds ?? 30) * 1000;
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', addr, 'endpoint', 'health'], { stdio: 'ignore' });
-      return { proc, addr, dir };
+      return { proc, addr, dir, place };
     } catch {
       if (Date.now() > deadline) {
-        await stopMember({ proc, addr, dir });
+        await stopMember({ proc, addr, dir, place });
         throw new Error(`${server} did not become healthy`);
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -114,11 +132,29 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
   }
 }
 
+async function newPlace(dirPrefix: string): Promise<Place> {
+  const dir = mkdtempSync(path.join(repoRoot, dirPrefix));
+  return { dir, dataDir: path.join(dir, 'm0'), client: await freePort(), peer: await freePort() };
+}
+
 /** Kills the member by its PID and removes its data dir. */
 export async function stopMember(m: Member): Promise<void> {
-  m.proc.kill('SIGKILL');
-  await new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  await endMember(m, 'SIGKILL');
   rmSync(m.dir, { recursive: true, force: true });
+}
+
+/**
+ * Stops the member by its PID with SIGTERM (a clean shutdown: `node --cpu-prof` writes its
+ * profile then) and keeps its data dir, to start it again or on a copy.
+ */
+export async function shutDownMember(m: Member): Promise<void> {
+  await endMember(m, 'SIGTERM');
+}
+
+async function endMember(m: Member, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((r) => (m.proc.exitCode !== null || m.proc.signalCode !== null ? r(null) : m.proc.on('exit', r)));
+  m.proc.kill(signal);
+  await exited;
 }
 
 export function rssMb(pid: number): number {

@@ -9,10 +9,11 @@
 // `127.0.0.1:PORT`. --keep leaves the .cpuprofile in DIR (open it in Chrome's DevTools).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readProfile, selfTime } from '../cpu-profile.js';
 import { freePort } from '../free-port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,32 +30,6 @@ const top = Number(arg('top', '25'));
 const goload = arg('goload', '/tmp/goload');
 const keep = arg('keep', '');
 const url = process.argv.includes('--url');
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-}
-
-/** Self samples per function (name + file:line), as a share of the non-idle samples. */
-export function selfTime(profile: Profile): Array<{ name: string; share: number }> {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const counts = new Map<string, number>();
-  for (const id of profile.samples) {
-    const f = byId.get(id)!.callFrame;
-    const where = f.url === '' ? '' : ` ${f.url.replace(/^.*\/(node_modules|dist|internal)\//, '$1/').replace(/^node:/, '')}:${f.lineNumber + 1}`;
-    const name = `${f.functionName || '(anonymous)'}${where}`;
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  // Shares of the time the member was busy: idle time depends on the load client.
-  const total = profile.samples.length - (counts.get('(idle)') ?? 0);
-  counts.delete('(idle)');
-  return [...counts.entries()].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share);
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
@@ -95,12 +70,11 @@ async function main(): Promise<void> {
     member.kill('SIGTERM');
     await exited;
   }
-  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error('no profile written');
-  const rows = selfTime(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile);
+  const { file, profile } = readProfile(profDir);
+  const { rows } = selfTime(profile);
   console.log('share of busy samples, self time:');
   for (const r of rows.slice(0, top)) console.log(`${(r.share * 100).toFixed(1).padStart(5)} %  ${r.name}`);
-  if (keep) console.log(`profile: ${path.join(profDir, file)}`);
+  if (keep) console.log(`profile: ${file}`);
   rmSync(dir, { recursive: true, force: true });
 }
 

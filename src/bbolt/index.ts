@@ -1,4 +1,4 @@
 // go.etcd.io/bbolt 1.3's file format: read etcd's databases and snapshots, write them.
 export { BoltFormatError } from './errors.js';
 export { BoltFile } from './reader.js';
-export { type BucketSource, type WriteOptions, type WriteResult, writeBolt } from './writer.js';
+export { type BucketSource, type Entry, type WriteOptions, type WriteResult, writeBolt } from './writer.js';

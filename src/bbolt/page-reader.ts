@@ -1,6 +1,8 @@
 // Reads whole pages (header plus overflow) of a bbolt file through a FileHandle, with a
 // read-ahead window that grows while the reads are sequential (a defragmented file is
-// read front to back) and shrinks back to one page when they jump.
+// read front to back). A tree walk reads runs of leaves in file order with a jump to a
+// branch page between runs: a jump reads into a second window, so the run's window
+// survives it and the run carries on with reads as big as before.
 
 import type { FileHandle } from 'node:fs/promises';
 import { BoltFormatError } from './errors.js';
@@ -8,10 +10,17 @@ import { flagName, PAGE_HEADER_SIZE, PageFlag, readPageHeader } from './format.j
 
 const MAX_READ_AHEAD = 1 << 20;
 
+interface Window {
+  start: number;
+  buf: Buffer;
+}
+
 export class PageReader {
-  private window = Buffer.alloc(0);
-  private windowStart = 0;
-  private readAhead: number;
+  /** the most recently used window first */
+  private windows: [Window, Window] = [
+    { start: 0, buf: Buffer.alloc(0) },
+    { start: 0, buf: Buffer.alloc(0) },
+  ];
 
   constructor(
     private readonly fh: FileHandle,
@@ -20,9 +29,7 @@ export class PageReader {
     readonly pageSize: number,
     /** meta.pgid: pages at or above it are not part of the database */
     readonly highWater: bigint,
-  ) {
-    this.readAhead = pageSize;
-  }
+  ) {}
 
   /**
    * Page `id` with its overflow pages, after checking that it lies below the high-water
@@ -58,11 +65,18 @@ export class PageReader {
     if (start + length > this.fileSize) {
       throw new BoltFormatError(this.file, id, `needs bytes [${start}, ${start + length}) but the file is ${this.fileSize} bytes (truncated?)`);
     }
-    const at = start - this.windowStart;
-    if (at >= 0 && at + length <= this.window.length) return this.window.subarray(at, at + length);
-    const sequential = start === this.windowStart + this.window.length;
-    this.readAhead = sequential ? Math.min(this.readAhead * 2, MAX_READ_AHEAD) : this.pageSize;
-    const want = Math.min(Math.max(length, this.readAhead), this.fileSize - start);
+    for (const [i, w] of this.windows.entries()) {
+      const at = start - w.start;
+      if (at >= 0 && at + length <= w.buf.length) {
+        if (i === 1) this.windows.reverse();
+        return w.buf.subarray(at, at + length);
+      }
+    }
+    // Reading on from the end of a window doubles its read; a jump reads a page or so
+    // and replaces the window used least recently.
+    const extended = this.windows.findIndex((w) => w.buf.length > 0 && start === w.start + w.buf.length);
+    const readAhead = extended < 0 ? this.pageSize : Math.min(this.windows[extended]!.buf.length * 2, MAX_READ_AHEAD);
+    const want = Math.min(Math.max(length, readAhead), this.fileSize - start);
     // A fresh buffer each time: slices handed out of the old window stay valid.
     const buf = Buffer.allocUnsafe(want);
     let got = 0;
@@ -71,8 +85,9 @@ export class PageReader {
       if (bytesRead === 0) throw new BoltFormatError(this.file, id, `file ended at byte ${start + got} while reading the page`);
       got += bytesRead;
     }
-    this.window = buf;
-    this.windowStart = start;
+    const replaced = extended < 0 ? 1 : extended;
+    const kept = this.windows[1 - replaced]!;
+    this.windows = [{ start, buf }, kept];
     return buf.subarray(0, length);
   }
 }

@@ -33,10 +33,18 @@ interface BucketEntry {
   root: BucketRoot;
 }
 
-/** One leaf element with the page it came from. */
-interface Located {
-  elem: LeafElement;
-  page: bigint;
+/** A leaf page of a bucket's tree, its element table checked. */
+interface LeafPage {
+  /** its id; for an inline bucket, the page of the parent leaf that carries it */
+  id: bigint;
+  page: Buffer;
+  count: number;
+}
+
+/** One bucket's key/value pairs as one leaf page holds them. */
+export interface BucketBatch {
+  readonly bucket: Buffer;
+  readonly entries: Array<[key: Buffer, value: Buffer]>;
 }
 
 export class BoltFile {
@@ -68,10 +76,13 @@ export class BoltFile {
       const pages = new PageReader(fh, path, size, meta.pageSize, meta.pgid);
       if (meta.freelist !== NO_FREELIST) await checkFreelist(pages, meta.freelist);
       const buckets: BucketEntry[] = [];
-      for await (const { elem, page } of walk(pages, { kind: 'page', id: meta.root }, 'root bucket')) {
-        const fail = failAt(path, page);
-        if ((elem.flags & BUCKET_LEAF_FLAG) === 0) fail(`the root bucket holds a plain key ${hex(elem.key)}; bbolt keeps only buckets there`);
-        buckets.push({ name: Buffer.from(elem.key), root: bucketRoot(elem, page, fail) });
+      for await (const leaf of walk(pages, { kind: 'page', id: meta.root }, 'root bucket')) {
+        const fail = failAt(path, leaf.id);
+        for (let i = 0; i < leaf.count; i++) {
+          const elem = leafElement(leaf.page, i, fail);
+          if ((elem.flags & BUCKET_LEAF_FLAG) === 0) fail(`the root bucket holds a plain key ${hex(elem.key)}; bbolt keeps only buckets there`);
+          buckets.push({ name: Buffer.from(elem.key), root: bucketRoot(elem, leaf.id, fail) });
+        }
       }
       checkOrder(buckets.map((b) => b.name), path, meta.root);
       return new BoltFile(fh, pages, meta, buckets);
@@ -94,14 +105,33 @@ export class BoltFile {
     const name = typeof bucket === 'string' ? Buffer.from(bucket) : bucket;
     const b = this.buckets.find((x) => x.name.equals(name));
     if (b === undefined) throw new Error(`${this.pages.file}: no bucket ${JSON.stringify(name.toString())}`);
-    let prev: Buffer | undefined;
-    for await (const { elem, page } of walk(this.pages, b.root, `bucket ${JSON.stringify(name.toString())}`)) {
-      const fail = failAt(this.pages.file, page);
-      if ((elem.flags & BUCKET_LEAF_FLAG) !== 0) fail(`nested bucket ${hex(elem.key)}: etcd's databases have none and this reader does not read them`);
-      if (prev !== undefined && Buffer.compare(prev, elem.key) >= 0) fail(`key ${hex(elem.key)} does not sort after ${hex(prev)}`);
-      prev = elem.key;
-      yield [elem.key, elem.value];
+    const order = { prev: undefined as Buffer | undefined };
+    for await (const leaf of walk(this.pages, b.root, `bucket ${JSON.stringify(name.toString())}`)) yield* this.leafEntries(leaf, order);
+  }
+
+  /**
+   * Every bucket's key/value pairs, bucket by bucket in key order, a leaf page at a time,
+   * while checking the whole file as check() does: the iteration throws BoltFormatError
+   * at the first damaged page, and at its end if a page is neither reachable nor free.
+   * Nothing read is to be trusted before the iteration has ended without an error.
+   */
+  async *scan(): AsyncIterable<BucketBatch> {
+    const tally = new PageTally(this.pages.file);
+    const buckets = [{ name: 'root bucket', root: { kind: 'page', id: this.meta.root } as BucketRoot, bucket: undefined as Buffer | undefined }].concat(
+      this.buckets.map((b) => ({ name: `bucket ${JSON.stringify(b.name.toString())}`, root: b.root, bucket: b.name })),
+    );
+    for (const b of buckets) {
+      const order = { prev: undefined as Buffer | undefined };
+      for await (const leaf of walk(this.pages, b.root, b.name, (id, overflow) => tally.mark(id, overflow, b.name))) {
+        // the root bucket's leaves were read at open: walked again here only to be counted
+        if (b.bucket !== undefined) yield { bucket: b.bucket, entries: this.leafEntries(leaf, order) };
+      }
     }
+    if (this.meta.freelist === NO_FREELIST) return; // free pages are not recorded: nothing to compare
+    const freelist = await this.pages.page(this.meta.freelist, PageFlag.freelist, 'freelist');
+    tally.mark(this.meta.freelist, readPageHeader(freelist).overflow, 'the freelist');
+    for (const id of freeIds(freelist, failAt(this.pages.file, this.meta.freelist))) tally.mark(id, 0, 'free');
+    tally.checkAll(this.meta.pgid);
   }
 
   /**
@@ -111,25 +141,23 @@ export class BoltFile {
    * on the way; this full walk finds it. Reads every page once.
    */
   async check(): Promise<void> {
-    const seen = new Map<bigint, string>();
-    const mark = (id: bigint, overflow: number, what: string): void => {
-      for (let i = 0n; i <= BigInt(overflow); i++) {
-        const prior = seen.get(id + i);
-        if (prior !== undefined) failAt(this.pages.file, id + i)(`is both ${prior} and ${what}`);
-        seen.set(id + i, what);
-      }
-    };
-    const buckets = [{ name: 'root bucket', root: { kind: 'page', id: this.meta.root } as BucketRoot }].concat(
-      this.buckets.map((b) => ({ name: `bucket ${JSON.stringify(b.name.toString())}`, root: b.root })),
-    );
-    for (const b of buckets) for await (const _ of walk(this.pages, b.root, b.name, (id, overflow) => mark(id, overflow, b.name)));
-    if (this.meta.freelist === NO_FREELIST) return; // free pages are not recorded: nothing to compare
-    const freelist = await this.pages.page(this.meta.freelist, PageFlag.freelist, 'freelist');
-    mark(this.meta.freelist, readPageHeader(freelist).overflow, 'the freelist');
-    for (const id of freeIds(freelist, failAt(this.pages.file, this.meta.freelist))) mark(id, 0, 'free');
-    for (let id = 2n; id < this.meta.pgid; id++) {
-      if (!seen.has(id)) failAt(this.pages.file, id)('is neither reachable nor free (a lost subtree?)');
+    for await (const _ of this.scan());
+  }
+
+  /** A leaf page's pairs, checked: plain keys only, each after the one before (`order.prev`). */
+  private leafEntries(leaf: LeafPage, order: { prev: Buffer | undefined }): Array<[Buffer, Buffer]> {
+    const fail = failAt(this.pages.file, leaf.id);
+    const out: Array<[Buffer, Buffer]> = new Array(leaf.count);
+    let prev = order.prev;
+    for (let i = 0; i < leaf.count; i++) {
+      const elem = leafElement(leaf.page, i, fail);
+      if ((elem.flags & BUCKET_LEAF_FLAG) !== 0) fail(`nested bucket ${hex(elem.key)}: etcd's databases have none and this reader does not read them`);
+      if (prev !== undefined && Buffer.compare(prev, elem.key) >= 0) fail(`key ${hex(elem.key)} does not sort after ${hex(prev)}`);
+      prev = elem.key;
+      out[i] = [elem.key, elem.value];
     }
+    order.prev = prev;
+    return out;
   }
 
   async close(): Promise<void> {
@@ -203,23 +231,46 @@ function bucketRoot(elem: LeafElement, page: bigint, fail: Fail): BucketRoot {
   return { kind: 'inline', page: inline, holder: page };
 }
 
+/** Which pages a check has reached, and as what: each must be reached exactly once. */
+class PageTally {
+  private readonly seen = new Map<bigint, string>();
+
+  constructor(private readonly file: string) {}
+
+  mark(id: bigint, overflow: number, what: string): void {
+    for (let i = 0n; i <= BigInt(overflow); i++) {
+      const prior = this.seen.get(id + i);
+      if (prior !== undefined) failAt(this.file, id + i)(`is both ${prior} and ${what}`);
+      this.seen.set(id + i, what);
+    }
+  }
+
+  /** Every page from 2 up to the high-water mark was reached. */
+  checkAll(highWater: bigint): void {
+    for (let id = 2n; id < highWater; id++) {
+      if (!this.seen.has(id)) failAt(this.file, id)('is neither reachable nor free (a lost subtree?)');
+    }
+  }
+}
+
 /**
- * A bucket's leaf elements in tree order: depth first over branch pages, each page read
+ * A bucket's leaf pages in tree order: depth first over branch pages, each page read
  * when reached. A page reached twice (a cycle, or two parents) is an error, so a damaged
  * file cannot make this loop forever.
  */
-async function* walk(pages: PageReader, root: BucketRoot, what: string, onPage?: (id: bigint, overflow: number) => void): AsyncGenerator<Located> {
+async function* walk(pages: PageReader, root: BucketRoot, what: string, onPage?: (id: bigint, overflow: number) => void): AsyncGenerator<LeafPage> {
   if (root.kind === 'inline') {
     const fail = failAt(pages.file, root.holder);
     const h = readPageHeader(root.page);
     if (h.flags !== PageFlag.leaf) fail(`inline page of ${what} is ${flagName(h.flags)}, expected leaf`);
     checkElementTable(root.page, h.count, fail);
-    for (let i = 0; i < h.count; i++) yield { elem: leafElement(root.page, i, fail), page: root.holder };
+    yield { id: root.holder, page: root.page, count: h.count };
     return;
   }
   const visited = new Set<bigint>();
-  const stack: { id: bigint; page: Buffer; branch: boolean; next: number; count: number }[] = [];
-  const enter = async (id: bigint, from: string): Promise<void> => {
+  const stack: { id: bigint; page: Buffer; next: number; count: number }[] = [];
+  /** Reads page `id`: a branch goes on the stack, a leaf is returned. */
+  const enter = async (id: bigint, from: string): Promise<LeafPage | undefined> => {
     if (visited.has(id)) failAt(pages.file, id)(`${from} reaches this page a second time (a cycle or a shared page)`);
     visited.add(id);
     const page = await pages.node(id, `${what} ${from}`);
@@ -227,11 +278,13 @@ async function* walk(pages: PageReader, root: BucketRoot, what: string, onPage?:
     onPage?.(id, h.overflow);
     const fail = failAt(pages.file, id);
     checkElementTable(page, h.count, fail);
-    const branch = h.flags === PageFlag.branch;
-    if (branch && h.count === 0) fail(`empty branch page in ${what}`);
-    stack.push({ id, page, branch, next: 0, count: h.count });
+    if (h.flags !== PageFlag.branch) return { id, page, count: h.count };
+    if (h.count === 0) fail(`empty branch page in ${what}`);
+    stack.push({ id, page, next: 0, count: h.count });
+    return undefined;
   };
-  await enter(root.id, 'root');
+  const rootLeaf = await enter(root.id, 'root');
+  if (rootLeaf !== undefined) yield rootLeaf;
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
     if (top.next === top.count) {
@@ -239,8 +292,7 @@ async function* walk(pages: PageReader, root: BucketRoot, what: string, onPage?:
       continue;
     }
     const i = top.next++;
-    const fail = failAt(pages.file, top.id);
-    if (top.branch) await enter(branchElement(top.page, i, fail).child, `child ${i} of branch page ${top.id}`);
-    else yield { elem: leafElement(top.page, i, fail), page: top.id };
+    const leaf = await enter(branchElement(top.page, i, failAt(pages.file, top.id)).child, `child ${i} of branch page ${top.id}`);
+    if (leaf !== undefined) yield leaf;
   }
 }

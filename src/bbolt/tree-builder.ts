@@ -4,7 +4,7 @@
 // Each level keeps only the elements of the node it is still filling; a finished node
 // is written at once and becomes one element (first key, page id) of the level above.
 
-import { ELEMENT_SIZE, PAGE_HEADER_SIZE, PageFlag, writePageHeader } from './format.js';
+import { ELEMENT_SIZE, PAGE_HEADER_SIZE, PageFlag } from './format.js';
 import type { PageSink } from './page-sink.js';
 
 /** bbolt's minKeysPerPage: a split leaves at least this many elements on each side. */
@@ -20,31 +20,44 @@ export interface Element {
 
 const elementSize = (e: Element): number => ELEMENT_SIZE + e.key.length + e.value.length;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Serializes a node as node.write does, padded to whole pages of `pageSize`; without a
- * page size it is an inline bucket's page: exactly its size, page id 0.
+ * Serializes a node as node.write does into `buf` from `at` up to `end` (its pages, or
+ * for an inline bucket's page exactly nodeSize bytes), zeroing what follows the data.
  */
-export function encodeNode(elements: readonly Element[], branch: boolean, pageSize?: number): Buffer {
-  const size = nodeSize(elements);
-  const pages = pageSize === undefined ? 1 : Math.ceil(size / pageSize);
-  const buf = Buffer.alloc(pageSize === undefined ? size : pages * pageSize);
-  writePageHeader(buf, { id: 0n, flags: branch ? PageFlag.branch : PageFlag.leaf, count: elements.length, overflow: pages - 1 });
+function encodeNodeInto(buf: Buffer, at: number, end: number, elements: readonly Element[], branch: boolean, pages: number): void {
+  // the id (first 8 bytes) is the sink's to write; 0 for an inline page
+  buf.writeUInt16LE(branch ? PageFlag.branch : PageFlag.leaf, at + 8);
+  buf.writeUInt16LE(elements.length, at + 10);
+  buf.writeUInt32LE(pages - 1, at + 12);
   let off = PAGE_HEADER_SIZE + elements.length * ELEMENT_SIZE;
-  elements.forEach((e, i) => {
-    const at = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+  for (let i = 0; i < elements.length; i++) {
+    const e = elements[i]!;
+    const elem = at + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+    const pos = off - (elem - at);
     if (branch) {
-      buf.writeUInt32LE(off - at, at);
-      buf.writeUInt32LE(e.key.length, at + 4);
-      buf.writeBigUInt64LE(e.flagsOrChild as bigint, at + 8);
+      buf.writeUInt32LE(pos, elem);
+      buf.writeUInt32LE(e.key.length, elem + 4);
+      buf.writeBigUInt64LE(e.flagsOrChild as bigint, elem + 8);
     } else {
-      buf.writeUInt32LE(e.flagsOrChild as number, at);
-      buf.writeUInt32LE(off - at, at + 4);
-      buf.writeUInt32LE(e.key.length, at + 8);
-      buf.writeUInt32LE(e.value.length, at + 12);
+      buf.writeUInt32LE(e.flagsOrChild as number, elem);
+      buf.writeUInt32LE(pos, elem + 4);
+      buf.writeUInt32LE(e.key.length, elem + 8);
+      buf.writeUInt32LE(e.value.length, elem + 12);
     }
-    off += e.key.copy(buf, off);
-    off += e.value.copy(buf, off);
-  });
+    buf.set(e.key, at + off);
+    off += e.key.length;
+    buf.set(e.value, at + off);
+    off += e.value.length;
+  }
+  buf.fill(0, at + off, end);
+}
+
+/** An inline bucket's page (a leaf): exactly its size, page id 0. */
+export function encodeInlineLeaf(elements: readonly Element[]): Buffer {
+  const buf = Buffer.alloc(nodeSize(elements));
+  encodeNodeInto(buf, 0, buf.length, elements, false, 1);
   return buf;
 }
 
@@ -67,7 +80,7 @@ class Level {
     private readonly threshold: number,
   ) {}
 
-  async add(e: Element): Promise<void> {
+  add(e: Element): void {
     this.pending.push(e);
     this.pendingSize += elementSize(e);
     // Cut a node as soon as bbolt's split point is decided (found by the fill threshold,
@@ -75,13 +88,13 @@ class Level {
     for (;;) {
       const cut = this.splitPoint();
       if (cut === undefined || !cut.byThreshold) return;
-      await this.emit(this.pending.splice(0, cut.index));
+      this.emit(this.pending.splice(0, cut.index));
       this.pendingSize = nodeSize(this.pending);
     }
   }
 
   /** Writes what is left, then the levels above; returns the root page id. */
-  async finish(): Promise<bigint> {
+  finish(): bigint {
     const nodes: Element[][] = [];
     for (;;) {
       const cut = this.splitPoint();
@@ -91,7 +104,7 @@ class Level {
     }
     nodes.push(this.pending);
     if (this.written === 0 && nodes.length === 1) return this.write(nodes[0]!);
-    for (const n of nodes) await this.emit(n);
+    for (const n of nodes) this.emit(n);
     return this.parent!.finish();
   }
 
@@ -112,15 +125,18 @@ class Level {
     return { index: n - MIN_KEYS_PER_PAGE - 1, byThreshold: false };
   }
 
-  private async emit(node: Element[]): Promise<void> {
-    const id = await this.write(node);
+  private emit(node: Element[]): void {
+    const id = this.write(node);
     this.parent ??= new Level(this.sink, true, this.threshold);
-    await this.parent.add({ key: node[0]!.key, value: Buffer.alloc(0), flagsOrChild: id });
+    this.parent.add({ key: node[0]!.key, value: EMPTY, flagsOrChild: id });
   }
 
-  private async write(node: Element[]): Promise<bigint> {
+  private write(node: Element[]): bigint {
     this.written++;
-    return this.sink.append(encodeNode(node, this.branch, this.sink.pageSize));
+    const pages = Math.ceil(nodeSize(node) / this.sink.pageSize);
+    const { id, buf, at } = this.sink.allocate(pages);
+    encodeNodeInto(buf, at, at + pages * this.sink.pageSize, node, this.branch, pages);
+    return id;
   }
 }
 
@@ -132,11 +148,11 @@ export class TreeBuilder {
     this.leaves = new Level(sink, false, Math.floor(sink.pageSize * fillPercent));
   }
 
-  add(key: Buffer, value: Buffer, flags = 0): Promise<void> {
-    return this.leaves.add({ key, value, flagsOrChild: flags });
+  add(key: Buffer, value: Buffer, flags = 0): void {
+    this.leaves.add({ key, value, flagsOrChild: flags });
   }
 
-  finish(): Promise<bigint> {
+  finish(): bigint {
     return this.leaves.finish();
   }
 }

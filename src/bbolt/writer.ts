@@ -1,7 +1,8 @@
 // Writes a bbolt 1.3 file in one streaming pass from buckets and keys that arrive in
 // order: leaf pages as keys arrive, branch pages above them as nodes fill, small
 // buckets inline in the root bucket as bbolt keeps them, then an empty freelist and
-// the two meta pages. Memory holds one node per tree level, not the data.
+// the two meta pages. Memory holds one node per tree level, the batch of keys at hand
+// and a MiB or two of pages on their way to the file, not the data.
 
 import { open as openFile, rm } from 'node:fs/promises';
 import {
@@ -16,12 +17,19 @@ import {
   writePageHeader,
 } from './format.js';
 import { PageSink } from './page-sink.js';
-import { type Element, encodeNode, nodeSize, TreeBuilder } from './tree-builder.js';
+import { type Element, encodeInlineLeaf, nodeSize, TreeBuilder } from './tree-builder.js';
+
+export type Entry = readonly [key: Buffer, value: Buffer];
 
 export interface BucketSource {
   name: Buffer;
-  /** key/value pairs in strictly increasing key order */
-  entries: AsyncIterable<[key: Buffer, value: Buffer]>;
+  /**
+   * key/value pairs in strictly increasing key order, in batches: a batch is encoded in
+   * one go, so the work per key costs no promise (a LevelDB iterator's nextv gives such
+   * batches). The writer holds on to the buffers until their pages are laid out: they
+   * must not change afterwards.
+   */
+  entries: AsyncIterable<readonly Entry[]>;
 }
 
 export interface WriteOptions {
@@ -51,8 +59,8 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
   // bbolt clamps the fill percent to [0.1, 1.0].
   const fill = Math.min(1, Math.max(0.1, opts.fillPercent ?? 0.9));
   const fh = await openFile(path, 'wx');
+  const sink = new PageSink(fh, pageSize);
   try {
-    const sink = new PageSink(fh, pageSize);
     const root = new TreeBuilder(sink, fill);
     let prevName: Buffer | undefined;
     let keys = 0;
@@ -61,24 +69,25 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
       prevName = b.name;
       const { value, count } = await writeBucket(sink, b, fill);
       keys += count;
-      await root.add(b.name, value, BUCKET_LEAF_FLAG);
+      root.add(b.name, value, BUCKET_LEAF_FLAG);
     }
-    const rootId = await root.finish();
-    const empty = Buffer.alloc(pageSize);
-    writePageHeader(empty, { id: 0n, flags: PageFlag.freelist, count: 0, overflow: 0 });
-    const freelist = await sink.append(empty);
+    const rootId = root.finish();
+    const freelist = sink.allocate(1);
+    freelist.buf.fill(0, freelist.at + 8, freelist.at + pageSize);
+    freelist.buf.writeUInt16LE(PageFlag.freelist, freelist.at + 8);
     await sink.flush();
     const highWater = sink.highWater;
     const metas = Buffer.alloc(2 * pageSize);
     for (const id of [0, 1]) {
       writePageHeader(metas, { id: BigInt(id), flags: PageFlag.meta, count: 0, overflow: 0 }, id * pageSize);
-      encodeMeta({ pageSize, flags: 0, root: rootId, sequence: 0n, freelist, pgid: highWater, txid: TXID }, metas, id * pageSize + PAGE_HEADER_SIZE);
+      encodeMeta({ pageSize, flags: 0, root: rootId, sequence: 0n, freelist: freelist.id, pgid: highWater, txid: TXID }, metas, id * pageSize + PAGE_HEADER_SIZE);
     }
     await fh.write(metas, 0, metas.length, 0);
     await fh.sync();
     await fh.close();
     return { size: Number(highWater) * pageSize, keys };
   } catch (err) {
+    await sink.settle();
     await fh.close().catch(() => undefined);
     await rm(path, { force: true });
     throw err;
@@ -105,21 +114,24 @@ async function writeBucket(sink: PageSink, b: BucketSource, fill: number): Promi
   let tree: TreeBuilder | undefined;
   let prev: Buffer | undefined;
   let count = 0;
-  for await (const [key, value] of b.entries) {
-    checkKey(key, prev, 'key', where);
-    if (value.length > MAX_VALUE_SIZE) throw new Error(`bbolt: value of ${value.length} bytes for key ${key.toString('hex')} in ${where} exceeds bbolt's ${MAX_VALUE_SIZE}`);
-    prev = key;
-    count++;
-    if (inline !== undefined) {
-      inline.push({ key, value, flagsOrChild: 0 });
-      if (nodeSize(inline) <= maxInline) continue;
-      tree = new TreeBuilder(sink, fill);
-      for (const e of inline) await tree.add(e.key, e.value);
-      inline = undefined;
-    } else await tree!.add(key, value);
+  for await (const batch of b.entries) {
+    for (const [key, value] of batch) {
+      checkKey(key, prev, 'key', where);
+      if (value.length > MAX_VALUE_SIZE) throw new Error(`bbolt: value of ${value.length} bytes for key ${key.toString('hex')} in ${where} exceeds bbolt's ${MAX_VALUE_SIZE}`);
+      prev = key;
+      count++;
+      if (inline !== undefined) {
+        inline.push({ key, value, flagsOrChild: 0 });
+        if (nodeSize(inline) <= maxInline) continue;
+        tree = new TreeBuilder(sink, fill);
+        for (const e of inline) tree.add(e.key, e.value);
+        inline = undefined;
+      } else tree!.add(key, value);
+    }
+    await sink.drain();
   }
   const header = Buffer.alloc(BUCKET_HEADER_SIZE);
-  if (inline !== undefined) return { value: Buffer.concat([header, encodeNode(inline, false)]), count };
-  header.writeBigUInt64LE(await tree!.finish(), 0);
+  if (inline !== undefined) return { value: Buffer.concat([header, encodeInlineLeaf(inline)]), count };
+  header.writeBigUInt64LE(tree!.finish(), 0);
   return { value: header, count };
 }

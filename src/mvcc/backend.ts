@@ -126,8 +126,11 @@ export interface View {
  * bbolt orders buckets by name, LevelDB by prefix byte). Held until close().
  */
 export interface BucketView {
-  /** the bucket's entries in key order, keys without the bucket prefix */
-  bucket(name: BucketName): AsyncIterable<[Buffer, Buffer]>;
+  /**
+   * the bucket's entries in key order, keys without the bucket prefix, in the batches
+   * LevelDB reads them in (a whole store's worth of keys is then not a promise per key)
+   */
+  bucket(name: BucketName): AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>;
   close(): Promise<void>;
 }
 
@@ -287,7 +290,7 @@ export class Backend {
       bytes: this.issuedBytes,
       entries: async function* () {
         try {
-          yield* frozen.entries(Buffer.of(0x00), undefined);
+          for await (const batch of frozen.entries(Buffer.of(0x00), undefined)) yield* batch;
         } finally {
           await frozen.snapshot.close();
         }
@@ -301,13 +304,15 @@ export class Backend {
     return {
       bucket: async function* (name) {
         const prefix = Bucket[name];
-        for await (const [k, v] of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) yield [k.subarray(1), v];
+        for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
+          yield batch.map(([k, v]) => [k.subarray(1), v] as const);
+        }
       },
       close: () => frozen.snapshot.close(),
     };
   }
 
-  private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<[Buffer, Buffer]> } {
+  private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>> } {
     const snapshot = this.db.snapshot();
     const overlay = new Map<string, Buffer | null>();
     for (const ops of this.inflight) {
@@ -353,23 +358,32 @@ export class Backend {
 
 type Snapshot = ReturnType<Db['snapshot']>;
 
-/** entries per LevelDB iterator read */
+/**
+ * Entries per LevelDB iterator read, and the bytes after which a read stops short of
+ * them: classic-level's default of 16 KiB is some 50 etcd revisions of 256-byte values,
+ * and each read is a trip through the thread pool.
+ */
 const ITERATOR_BATCH = 1000;
+const ITERATOR_BATCH_BYTES = 1 << 20;
 
-/** The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid over them. */
+/**
+ * The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid
+ * over them, in the batches LevelDB reads (never empty).
+ */
 async function* mergeOverlay(
   db: Db,
   snapshot: Snapshot,
   overlay: Map<string, Buffer | null>,
   gte: Buffer,
   lt: Buffer | undefined,
-): AsyncGenerator<[Buffer, Buffer]> {
+): AsyncGenerator<Array<[Buffer, Buffer]>> {
   // latin1 strings compare as their bytes do
   const from = gte.toString('latin1');
   const to = lt?.toString('latin1');
   const extra = [...overlay.keys()].filter((k) => k >= from && (to === undefined || k < to)).sort();
   let x = 0;
-  const it = db.iterator(lt === undefined ? { snapshot, gte } : { snapshot, gte, lt });
+  const range = lt === undefined ? { snapshot, gte } : { snapshot, gte, lt };
+  const it = db.iterator({ ...range, highWaterMarkBytes: ITERATOR_BATCH_BYTES });
   let next = it.nextv(ITERATOR_BATCH);
   try {
     for (;;) {
@@ -378,29 +392,33 @@ async function* mergeOverlay(
       // LevelDB reads the next batch on its thread while this one is consumed
       next = it.nextv(ITERATOR_BATCH);
       if (x === extra.length) {
-        yield* batch;
+        yield batch;
         continue;
       }
+      const merged: Array<[Buffer, Buffer]> = [];
       for (const [k, v] of batch) {
         const ks = k.toString('latin1');
         while (x < extra.length && extra[x]! < ks) {
           const ov = overlay.get(extra[x]!)!;
-          if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
+          if (ov) merged.push([Buffer.from(extra[x]!, 'latin1'), ov]);
           x++;
         }
         if (x < extra.length && extra[x] === ks) {
           const ov = overlay.get(ks)!;
-          if (ov) yield [k, ov];
+          if (ov) merged.push([k, ov]);
           x++;
         } else {
-          yield [k, v];
+          merged.push([k, v]);
         }
       }
+      if (merged.length > 0) yield merged;
     }
+    const rest: Array<[Buffer, Buffer]> = [];
     for (; x < extra.length; x++) {
       const ov = overlay.get(extra[x]!)!;
-      if (ov) yield [Buffer.from(extra[x]!, 'latin1'), ov];
+      if (ov) rest.push([Buffer.from(extra[x]!, 'latin1'), ov]);
     }
+    if (rest.length > 0) yield rest;
   } finally {
     await next.catch(() => undefined);
     await it.close();

@@ -8,7 +8,17 @@ import { ClassicLevel } from 'classic-level';
 import { type BucketName, MetaKey, bucketKey } from './backend.js';
 import { readUint64BE } from './revision.js';
 
+/** A LevelDB batch ends at whichever comes first; at most two are in memory. */
 const BATCH_RECORDS = 4096;
+const BATCH_BYTES = 4 << 20;
+/** a memtable as big as the store's own (backend.ts): fewer, bigger level-0 tables */
+const WRITE_BUFFER_BYTES = 32 << 20;
+
+/** Records of one bucket, keys without the bucket prefix. */
+export interface BucketRecords {
+  readonly bucket: BucketName;
+  readonly entries: ReadonlyArray<readonly [key: Buffer, value: Buffer]>;
+}
 
 export interface BuildOptions {
   /** called after each batch lands, with the number of batches so far (progress, fault injection in tests) */
@@ -22,7 +32,7 @@ export interface BuildOptions {
  */
 export async function buildStore(
   dir: string,
-  records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>,
+  records: AsyncIterable<BucketRecords>,
   opts: BuildOptions = {},
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -35,33 +45,45 @@ export async function buildStore(
  * it holds replaces it); on disk when it resolves. Not atomic: a caller that can be
  * stopped half way must be able to write the same records again.
  */
-export async function addToStore(dir: string, records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>): Promise<void> {
+export async function addToStore(dir: string, records: AsyncIterable<BucketRecords>): Promise<void> {
   await writeRecords(dir, false, records, {});
 }
 
 async function writeRecords(
   dir: string,
   create: boolean,
-  records: AsyncIterable<readonly [BucketName, Buffer, Buffer]>,
+  records: AsyncIterable<BucketRecords>,
   opts: BuildOptions,
 ): Promise<void> {
-  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: create });
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: create, writeBufferSize: WRITE_BUFFER_BYTES });
   await db.open();
+  // One batch is written while the next fills; put() copies into LevelDB's batch at once.
+  let writing: Promise<void> = Promise.resolve();
   try {
     let batch = db.batch();
+    let bytes = 0;
     let batches = 0;
-    for await (const [bucket, key, value] of records) {
-      batch.put(bucketKey(bucket, key), value);
-      if (batch.length >= BATCH_RECORDS) {
-        await batch.write();
+    for await (const { bucket, entries } of records) {
+      for (const [key, value] of entries) {
+        batch.put(bucketKey(bucket, key), value);
+        bytes += key.length + value.length;
+        if (batch.length < BATCH_RECORDS && bytes < BATCH_BYTES) continue;
+        await writing;
+        const full = batch;
+        writing = full.write().then(() => opts.onBatch?.(++batches));
+        // handled here so a failure while the next batch fills is not an unhandled
+        // rejection; the await above rethrows it
+        writing.catch(() => undefined);
         batch = db.batch();
-        opts.onBatch?.(++batches);
+        bytes = 0;
       }
     }
+    await writing;
     // synced: LevelDB syncs the tables it wrote, this syncs its log, so the whole store is on disk
     await batch.write({ sync: true });
     opts.onBatch?.(++batches);
   } finally {
+    await writing.catch(() => undefined);
     await db.close();
   }
 }

@@ -19,7 +19,7 @@ export type {
 } from './watchable-store.js';
 export { StoreClosedError } from './compaction.js';
 export { SnapshotFormatError } from './snapshot.js';
-export { addToStore, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
+export { addToStore, type BucketRecords, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
 export type { BucketName, BucketView } from './backend.js';
 export type * from './types.js';
 export {

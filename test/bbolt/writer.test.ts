@@ -12,12 +12,18 @@ import { boltCheck, boltDump, ourDump } from './real-bolt.js';
 
 type Data = Array<{ name: Buffer; entries: Array<[Buffer, Buffer]> }>;
 
-async function* source(data: Data): AsyncIterable<BucketSource> {
+/** `data` as writeBolt takes it, each bucket's entries cut into batches of 1 to 300 (seeded). */
+async function* source(data: Data, seed = 0): AsyncIterable<BucketSource> {
+  const rand = mulberry32(seed);
   for (const b of data) {
     yield {
       name: b.name,
       entries: (async function* () {
-        yield* b.entries;
+        for (let i = 0; i < b.entries.length; ) {
+          const n = 1 + Math.floor(rand() * 300);
+          yield b.entries.slice(i, i + n);
+          i += n;
+        }
       })(),
     };
   }
@@ -75,7 +81,7 @@ describe('writeBolt', () => {
       const seed = seed0 + i;
       const data = randomData(seed);
       const file = fresh();
-      await writeBolt(file, source(data));
+      await writeBolt(file, source(data, seed));
       await verify(file, data, `seed ${seed} (rerun with BBOLT_SEED=${seed})`);
     }
   });

@@ -127,9 +127,9 @@ describe('snapshot and restore', () => {
 });
 
 describe('bucket view', () => {
-  async function records(it: AsyncIterable<[Buffer, Buffer]>): Promise<Array<[string, string]>> {
+  async function records(it: AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>): Promise<Array<[string, string]>> {
     const out: Array<[string, string]> = [];
-    for await (const [k, v] of it) out.push([k.toString('hex'), v.toString('hex')]);
+    for await (const batch of it) for (const [k, v] of batch) out.push([k.toString('hex'), v.toString('hex')]);
     return out;
   }
 

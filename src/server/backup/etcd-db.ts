@@ -7,7 +7,7 @@
 // `members_removed` and `cluster` records. Everything streams through writeBolt, so
 // memory does not grow with the data.
 
-import { type BucketSource, type WriteResult, writeBolt } from '../../bbolt/index.js';
+import { type BucketSource, type Entry, type WriteResult, writeBolt } from '../../bbolt/index.js';
 import type { BucketName, BucketView } from '../../mvcc/index.js';
 import type { Member } from '../membership.js';
 import { type BucketRecord, ETCD_BUCKETS, type EtcdBucket, clusterVersionRecord, memberRecord, removedMemberRecord } from './etcd-buckets.js';
@@ -54,7 +54,9 @@ export async function writeEtcdBackend(path: string, view: BucketView, cluster: 
   return writeBolt(path, buckets());
 }
 
-function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): AsyncIterable<BucketRecord> {
+type Batch = readonly Entry[];
+
+function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): AsyncIterable<Batch> {
   switch (name) {
     case 'members':
       return sorted(cluster.members.map(memberRecord));
@@ -71,25 +73,27 @@ function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): A
   }
 }
 
-/** `records` with [key, value] in its place unless `records` has `key`. */
-async function* withRecord(records: AsyncIterable<BucketRecord>, key: Buffer, value: Buffer): AsyncGenerator<BucketRecord> {
+/** `batches` with [key, value] in its place unless they have `key`. */
+async function* withRecord(batches: AsyncIterable<Batch>, key: Buffer, value: Buffer): AsyncGenerator<Batch> {
   let pending = true;
-  for await (const r of records) {
-    const order = Buffer.compare(r[0], key);
-    if (pending && order >= 0) {
-      pending = false;
-      if (order > 0) yield [key, value];
+  for await (const batch of batches) {
+    const at = pending ? batch.findIndex(([k]) => Buffer.compare(k, key) >= 0) : -1;
+    if (at < 0) {
+      yield batch;
+      continue;
     }
-    yield r;
+    pending = false;
+    yield batch[at]![0].equals(key) ? batch : [...batch.slice(0, at), [key, value], ...batch.slice(at)];
   }
-  if (pending) yield [key, value];
+  if (pending) yield [[key, value]];
 }
 
-/** Records in bbolt's key order (member IDs are unpadded hex, so numeric order is not it). */
-async function* sorted(records: BucketRecord[]): AsyncGenerator<BucketRecord> {
-  yield* records.sort(([a], [b]) => Buffer.compare(a, b));
+/** Records in bbolt's key order (member IDs are unpadded hex, so numeric order is not it), as one batch. */
+async function* sorted(records: BucketRecord[]): AsyncGenerator<Batch> {
+  if (records.length > 0) yield records.sort(([a], [b]) => Buffer.compare(a, b));
 }
 
+/** Checks `signal` before each batch: a stop costs at most one batch's work. */
 async function* abortable<T>(it: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
   for await (const x of it) {
     checkAborted(signal);

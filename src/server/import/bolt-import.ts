@@ -15,7 +15,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
-import { type BucketName, buildStore } from '../../mvcc/index.js';
+import { type BucketName, type BucketRecords, buildStore } from '../../mvcc/index.js';
 import { parseRevision, readUint64BE } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
 import { boltIdentity, writeOrigin } from './bolt-origin.js';
@@ -81,9 +81,6 @@ export async function importBoltDb(
   try {
     log.info({ path: boltPath, size: (await stat(boltPath)).size, 'import-dir': tmp }, "importing etcd's bbolt db into the LevelDB store");
     await rm(tmp, { recursive: true, force: true });
-    // A damaged child pointer or element count can hide a subtree from the walk the
-    // import does without breaking any page on the way: the full check finds it first.
-    await bolt.check();
     const counts: Partial<Record<BucketName, number>> = {};
     const last = { revision: 0, consistentIndex: 0 };
     await buildStore(tmp, records(bolt, boltPath, counts, last, log), { onBatch: opts.onBatch });
@@ -116,24 +113,32 @@ export async function importBoltDb(
   }
 }
 
-/** Every record of the imported buckets, checked as it streams by. */
+/**
+ * Every record of the imported buckets, checked as it streams by. The scan checks the
+ * whole file as it goes (a damaged child pointer or element count can hide a subtree
+ * without breaking any page on the way) and throws at its end if it finds one: the
+ * temporary store is then dropped.
+ */
 async function* records(
   bolt: BoltFile,
   file: string,
   counts: Partial<Record<BucketName, number>>,
   last: { revision: number; consistentIndex: number },
   log: Logger,
-): AsyncGenerator<readonly [BucketName, Buffer, Buffer]> {
-  for (const raw of bolt.bucketNames()) {
+): AsyncGenerator<BucketRecords> {
+  const skipped = new Set<string>();
+  for await (const { bucket: raw, entries } of bolt.scan()) {
     const name = raw.toString('latin1');
     const bucket = IMPORTED[name];
     if (bucket === undefined) {
-      const why = LEFT_TO_SNAP_AND_WAL.has(name) ? "etcd 3.4 takes these from its .snap file and WAL, so does etcd-ts" : 'not a bucket etcd 3.4 has';
-      log.info({ path: file, bucket: name }, `not imported: ${why}`);
+      if (!skipped.has(name)) {
+        skipped.add(name);
+        const why = LEFT_TO_SNAP_AND_WAL.has(name) ? "etcd 3.4 takes these from its .snap file and WAL, so does etcd-ts" : 'not a bucket etcd 3.4 has';
+        log.info({ path: file, bucket: name }, `not imported: ${why}`);
+      }
       continue;
     }
-    let n = 0;
-    for await (const [k, v] of bolt.entries(raw)) {
+    for (const [k, v] of entries) {
       if (bucket === 'key') {
         const rev = parseRevision(k);
         if (rev === undefined) throw new BoltImportError(`${file}: bucket "key" holds ${k.toString('hex')}, not a revision`);
@@ -143,9 +148,8 @@ async function* records(
         if (ci === undefined) throw new BoltImportError(`${file}: meta/consistent_index is ${v.toString('hex')}, not an index`);
         last.consistentIndex = ci;
       }
-      n++;
-      yield [bucket, k, v] as const;
     }
-    counts[bucket] = n;
+    counts[bucket] = (counts[bucket] ?? 0) + entries.length;
+    yield { bucket, entries };
   }
 }

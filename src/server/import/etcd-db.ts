@@ -20,7 +20,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
-import { addToStore, type BucketName, storeConsistentIndex } from '../../mvcc/index.js';
+import { addToStore, type BucketRecords, storeConsistentIndex } from '../../mvcc/index.js';
 import { parseRevision } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
 import { boltConsistentIndex } from '../backup/db-file.js';
@@ -111,13 +111,13 @@ async function addMigratedKeys(boltPath: string, dbDir: string, log: Logger): Pr
   let keys = 0;
   try {
     await bolt.check();
-    async function* records(): AsyncGenerator<readonly [BucketName, Buffer, Buffer]> {
+    async function* records(): AsyncGenerator<BucketRecords> {
       for await (const [k, v] of bolt.entries('key')) {
         if (parseRevision(k) === undefined) throw new BoltImportError(`${boltPath}: bucket "key" holds ${k.toString('hex')}, not a revision`);
         keys++;
-        yield ['key', k, v] as const;
+        yield { bucket: 'key', entries: [[k, v]] };
       }
-      for await (const [k, v] of bolt.entries('meta')) yield ['meta', k, v] as const;
+      for await (const [k, v] of bolt.entries('meta')) yield { bucket: 'meta', entries: [[k, v]] };
     }
     await addToStore(dbDir, records());
   } catch (err) {
