@@ -123,6 +123,19 @@ export interface SnapshotData {
 type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 
 /**
+ * Whether the Ready commits entries it also hands out to persist (etcd's
+ * shouldWaitWALSync): those may apply only once written. Indexes and terms only grow
+ * along the log, so comparing the last committed entry with the first unstable one is
+ * enough.
+ */
+function committedAmongUnstable(rd: Ready): boolean {
+  const committed = rd.committedEntries.at(-1);
+  const unstable = rd.entries[0];
+  if (committed === undefined || unstable === undefined) return false;
+  return committed.term > unstable.term || (committed.term === unstable.term && committed.index >= unstable.index);
+}
+
+/**
  * A snapshot a peer is sending, from the moment its store starts arriving until it is
  * installed or dropped; one at a time. Its store waits at `dir` (see received-db.ts).
  */
@@ -745,6 +758,14 @@ export class EtcdServer {
     if (sendFirst) this.sendMessages(rd.messages);
     const snap = rd.snapshot;
     const received = snap !== undefined ? this.acceptedSnapshot(snap) : undefined;
+    // Entries committed in an earlier Ready are durable here already (each Ready is
+    // persisted before it is advanced): they apply while this Ready's entries are written,
+    // as etcd's raft loop hands them to its applier before saving. On a leader that is the
+    // common case (its own entries count toward a commit only once persisted), so a
+    // client's answer waits for one fsync, not also for the next batch's. Entries committed
+    // by the Ready that brings them (a follower catching up) wait for the write.
+    const applyFirst = snap === undefined && !committedAmongUnstable(rd);
+    if (applyFirst) this.applyCommitted(rd.committedEntries);
     const persisted = this.withWal(async () => {
       if (snap) {
         const why = `the leader's snapshot at index ${snap.metadata.index} is ahead of it`;
@@ -770,10 +791,11 @@ export class EtcdServer {
     this.raftStorage.append(rd.entries);
     if (!sendFirst) this.sendMessages(rd.messages);
     this.raft.advance(rd);
-    if (rd.committedEntries.length > 0) {
-      const entries = rd.committedEntries;
-      this.enqueueApply(() => this.applyEntries(entries));
-    }
+    if (!applyFirst) this.applyCommitted(rd.committedEntries);
+  }
+
+  private applyCommitted(entries: readonly Entry[]): void {
+    if (entries.length > 0) this.enqueueApply(() => this.applyEntries(entries));
   }
 
   private sendMessages(msgs: readonly Message[]): void {
