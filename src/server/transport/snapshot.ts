@@ -16,8 +16,9 @@ import { decodeMessage, encodeMessage, MessageType, type Message } from '../../r
 import { idHex16 } from '../ids.js';
 import type { TlsContext } from '../tls.js';
 import { peerRequest, readText } from './dial.js';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.js';
-import { peerHeaders, SNAPSHOT_PATH } from './headers.js';
+import { postHeaders, SNAPSHOT_PATH } from './headers.js';
+import { MAX_MESSAGE_BYTES as MAX_FRAME_BYTES } from './stream-codec.js';
+const FRAME_HEADER_BYTES = 4;
 import type { PeerCounters } from './status.js';
 import type { LocalMember, SnapshotHooks } from './types.js';
 
@@ -58,8 +59,7 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
     SNAPSHOT_PATH,
     'POST',
     {
-      ...peerHeaders(p.local, p.m.to),
-      'content-type': 'application/octet-stream',
+      ...postHeaders(p.local, 'application/octet-stream'),
       'content-length': String(prefix.length + size + DIGEST_BYTES),
     },
     p.tls,

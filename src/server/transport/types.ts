@@ -40,4 +40,6 @@ export interface LocalMember {
   readonly clusterId: bigint;
   /** server version, e.g. '3.4.23' */
   readonly version: string;
+  /** this member's advertised peer URLs, announced in X-PeerURLs */
+  readonly peerUrls: readonly string[];
 }
