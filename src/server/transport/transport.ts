@@ -25,6 +25,7 @@ import {
   MEMBERS_PATH,
   PROBING_PATH,
   RAFT_PATH,
+  Refusal,
   SNAPSHOT_PATH,
   STREAM_PATH_PREFIX,
   streamHeaders,
@@ -374,14 +375,17 @@ export class Transport {
     const bad = checkCompatibility(req.headers, this.local);
     if (bad === undefined) return true;
     const sender = String(req.headers[Header.from] ?? '');
-    this.refuse(res, 412, bad.refusal, sender, bad.refusal === 'cluster ID mismatch' ? 'request cluster ID mismatch' : 'failed to check version compatibility', {
+    const from = headerId(req.headers[Header.from]);
+    const remoteCluster = headerId(req.headers[Header.clusterId]);
+    this.refuse(res, 412, bad.refusal, sender, bad.refusal === Refusal.clusterIdMismatch ? 'request cluster ID mismatch' : 'failed to check version compatibility', {
       'local-member-id': idHex16(this.local.localId),
-      'local-member-cluster-id': idHex(this.local.clusterId),
+      'local-member-cluster-id': idHex16(this.local.clusterId),
       'local-member-server-version': this.local.version,
       'remote-addr': remoteAddress(req),
-      'remote-peer-server-name': sender,
+      'remote-peer-id': from !== undefined ? idHex16(from) : sender,
       'remote-peer-server-version': String(req.headers[Header.version] ?? ''),
-      'remote-peer-cluster-id': String(req.headers[Header.clusterId] ?? ''),
+      'remote-peer-server-minimum-cluster-version': String(req.headers[Header.minClusterVersion] ?? ''),
+      'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(req.headers[Header.clusterId] ?? ''),
       error: bad.reason,
     });
     return false;
