@@ -34,6 +34,7 @@ function loadRoot(): protobuf.Root {
     [
       'etcdserverpb/rpc.proto',
       'etcdserverpb/raft_internal.proto',
+      'leasepb/lease.proto',
       'v3lockpb/v3lock.proto',
       'v3electionpb/v3election.proto',
       'grpc/health/v1/health.proto',

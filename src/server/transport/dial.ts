@@ -43,3 +43,15 @@ export function readText(res: http.IncomingMessage, limit = 4096): Promise<strin
     res.on('close', () => resolve(text));
   });
 }
+
+/** A request or response body whole; rejects past `limit` bytes or if the body breaks off. */
+export async function readBody(msg: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of msg as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw new Error(`the body exceeds the ${limit}-byte limit`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, n);
+}

@@ -17,6 +17,7 @@ import { NOT_DECIDED } from '../cluster-version.js';
 import { idHex, idHex16, parseIdHex } from '../ids.js';
 import type { Member } from '../membership.js';
 import type { TlsContext } from '../tls.js';
+import { readBody } from './dial.js';
 import { DropLog } from './drop-log.js';
 import {
   checkCompatibility,
@@ -28,11 +29,10 @@ import {
   Refusal,
   SNAPSHOT_PATH,
   STREAM_PATH_PREFIX,
-  streamHeaders,
   streamTypeOf,
   VERSION_PATH,
 } from './headers.js';
-import { LEADER_RPC_PREFIX, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
+import { isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
@@ -163,7 +163,7 @@ export class Transport {
 
   /** Forwards requests only the leader can answer to peer `id` (the leader). */
   forwardTo(id: bigint, timeoutMs: number): LeaderRpc {
-    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], streamHeaders(this.local, id), this.opts.tls, timeoutMs);
+    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], this.opts.tls, timeoutMs);
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
@@ -344,10 +344,9 @@ export class Transport {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(membersJson(this.opts.members()));
-      } else if (path.startsWith(LEADER_RPC_PREFIX)) {
+      } else if (isLeaderRpcPath(path)) {
         if (!allowMethod(req, res, 'POST')) return;
-        if (!this.compatible(req, res)) return;
-        void serveLeaderRpc(this.opts.leaderRpc, req, res);
+        void serveLeaderRpc(this.opts.leaderRpc, this.opts.members, path, req, res);
       } else if (path === VERSION_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -542,18 +541,6 @@ function allowMethod(req: http.IncomingMessage, res: http.ServerResponse, method
   res.setHeader('Allow', method);
   textReply(res, 405, 'Method Not Allowed');
   return false;
-}
-
-/** A request body whole, refused past `limit` bytes. */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) throw new Error(`the message exceeds the ${limit}-byte limit`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks, n);
 }
 
 function textReply(res: http.ServerResponse, status: number, text: string): void {
