@@ -3,12 +3,15 @@
 // the way an operator adds one (`member add`, then `--initial-cluster-state existing`);
 // writes through every member are read on every member; `endpoint hashkv` agrees; lease
 // keep-alive and time-to-live are forwarded to a leader of the other kind; leadership
-// moves both ways; kill -9 of the leader of each kind loses no acknowledged write. Then
-// the reverse: a real etcd member joins an etcd-ts cluster.
+// moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
+// etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
+// etcd's v2 store in the MsgSnap, then its bbolt database). Then the reverse: a real etcd
+// member joins an etcd-ts cluster.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster } from './cluster-harness.js';
-import { type Member, cleanup, ctl, etcdctl, startMember, stopMember } from './harness.js';
+import { EtcdClient } from './client.js';
+import { type Member, cleanup, ctl, etcdctl, startMember, stopMember, waitFor } from './harness.js';
 
 afterAll(cleanup);
 
@@ -157,6 +160,38 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     await killLeader(rs, 'etcd', 'kill-etcd');
     await writeEverywhereReadEverywhere(rs, 'after');
     await converged(rs);
+  }, 600_000);
+
+  it("an etcd-ts member that fell behind catches up through an etcd leader's snapshot (etcd's v2 store and bbolt database)", async () => {
+    const plan = await planCluster(3, 'sn');
+    const snapshotEvery = ['--snapshot-count', '100'];
+    const kinds: Kind[] = ['etcd', 'etcd', 'etcd-ts'];
+    const rs = await Promise.all(
+      kinds.map(async (kind, i) => {
+        const slot = plan.slots[i]!;
+        const args = [...flagsFor(plan, slot, 'new'), ...snapshotEvery];
+        return { member: await run(slot, kind, args), kind, slot, args };
+      }),
+    );
+    const ts = rs[2]!;
+    await ctl(ts.member.clientUrl, ['put', 'before', 'x']);
+    await stopMember(ts.member, 'SIGKILL');
+    // more than the 5000 entries an etcd leader keeps behind its snapshot
+    const leader = await leaderOf(rs.slice(0, 2));
+    const client = new EtcdClient(leader.member.clientUrl);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < 6000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `v${i}`);
+      }),
+    );
+    client.close();
+    ts.member = await run(ts.slot, ts.kind, ts.args);
+    await waitFor(ts.member, 'installed the store from a leader snapshot', 120_000);
+    await converged(rs);
+    expect(await ctl(ts.member.clientUrl, ['get', 'bulk/05999', '--print-value-only', '--consistency=s'])).toBe('v5999\n');
+    expect((await ctl(ts.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
+    await writeEverywhereReadEverywhere(rs, 'after-snapshot');
   }, 600_000);
 
   it('an etcd-ts cluster gains a real etcd member', async () => {
