@@ -29,7 +29,7 @@ import { Lessor, restoreLessor } from './lessor.js';
 import { readAuthState } from './auth/store.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
-import { exists, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap, swapInReceivedDb } from './received-db.js';
+import { exists, installReceivedDb, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap } from './received-db.js';
 import type { ServerParts } from './server.js';
 import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
 import type { StartStep } from './start-steps.js';
@@ -175,8 +175,8 @@ export async function bootstrap(
 
 /**
  * The store is older than the snapshot the WAL resumes from only when the member stopped
- * after recording a leader's snapshot and before installing the store received with it:
- * that store is installed now. Without it the entries in between would be lost, so the
+ * after recording a leader's snapshot and before installing the database received with
+ * it: that database is imported and installed now. Without it the entries in between would be lost, so the
  * member refuses to start instead.
  */
 async function installReceivedStore(
@@ -195,7 +195,7 @@ async function installReceivedStore(
     );
   }
   await store.close();
-  await swapInReceivedDb(layout.dbDir, received);
+  await installReceivedDb(layout.dbDir, received, log);
   const installed = await open();
   log.info({ 'snapshot-index': snapshotIndex, 'consistent-index': installed.consistentIndex }, 'installed the store received with the snapshot the WAL recorded last');
   return installed;

@@ -139,6 +139,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     snapshots: server.snapshotHooks(),
     logger: log.child({ caller: 'rafthttp' }),
     version: ETCD_API_VERSION,
+    peerUrls: cfg.initialAdvertisePeerUrls.map(urlString),
     clusterVersion: () => server.membership.version(),
     members: () => server.membership.list(),
     isRemoved: (id) => server.membership.isRemoved(id),

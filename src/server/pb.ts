@@ -34,6 +34,7 @@ function loadRoot(): protobuf.Root {
     [
       'etcdserverpb/rpc.proto',
       'etcdserverpb/raft_internal.proto',
+      'leasepb/lease.proto',
       'v3lockpb/v3lock.proto',
       'v3electionpb/v3election.proto',
       'grpc/health/v1/health.proto',
@@ -51,6 +52,19 @@ export function type(name: string): protobuf.Type {
 }
 
 export const InternalRaftRequest = type('etcdserverpb.InternalRaftRequest');
+/** etcd's v2 request; etcd 3.4 proposes it bare (not in an InternalRaftRequest) for publish and the cluster version. */
+export const V2RequestType = type('etcdserverpb.Request');
+
+/**
+ * Decodes a normal entry's data as etcd's applyEntryNormal does: an InternalRaftRequest,
+ * or else a bare v2 Request. A bare Request starts with its ID (field 1, a varint); an
+ * InternalRaftRequest's field 1 is its header (length-delimited), so that first byte,
+ * which makes Go's unmarshal of the one fail, tells them apart.
+ */
+export function decodeEntryRequest(data: Uint8Array): Record<string, unknown> {
+  if (data[0] === 0x08) return { v2: V2RequestType.decode(data) };
+  return InternalRaftRequest.decode(data) as unknown as Record<string, unknown>;
+}
 export const WalMetadata = type('etcdserverpb.Metadata');
 
 /** Builds a grpc-js service definition for `pkg.Service` from the loaded protos. */

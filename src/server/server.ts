@@ -2,13 +2,16 @@
 // one WAL fsync per Ready), applies committed entries to the store, lessor and
 // membership in raft order, and answers the API layer's proposals and reads.
 
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { BoltFormatError } from '../bbolt/index.js';
 import { EntryType, MessageType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
+import { openBackup } from './backup/backup-file.js';
 import type { ClusterState } from './backup/etcd-db.js';
 import { type ExportReason, type ExportState, exportEtcdDb, removeEtcdDb } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
@@ -23,11 +26,11 @@ import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import type Long from 'long';
-import { InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
+import { decodeEntryRequest, InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
 import { LeaderCalls } from './leader-calls.js';
 import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
-import { discardReceivedDb, receivedDbPath, saveReceivedDb, swapInReceivedDb } from './received-db.js';
+import { discardReceivedDb, installReceivedDb, receivedDbPath, saveReceivedDb } from './received-db.js';
 import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport/index.js';
 import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
 import { type StoreRequest, type V2Event, V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
@@ -120,6 +123,9 @@ export interface SnapshotData {
   v2store?: V2StoreSnapshot;
 }
 
+/** A database sent with a snapshot is read from its file this much at a time. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
 
 /**
@@ -136,17 +142,17 @@ function committedAmongUnstable(rd: Ready): boolean {
 }
 
 /**
- * A snapshot a peer is sending, from the moment its store starts arriving until it is
- * installed or dropped; one at a time. Its store waits at `dir` (see received-db.ts).
+ * A snapshot a peer is sending, from the moment its database starts arriving until it
+ * is installed or dropped; one at a time. The database waits at `file` (see received-db.ts).
  */
 type IncomingSnapshot =
-  | { readonly stage: 'saving'; readonly index: number; readonly term: number; readonly from: bigint; readonly dir: string }
+  | { readonly stage: 'saving'; readonly index: number; readonly term: number; readonly from: bigint; readonly file: string }
   | {
       readonly stage: 'accepted';
       readonly index: number;
       readonly term: number;
       readonly from: bigint;
-      readonly dir: string;
+      readonly file: string;
       /** settles the receiveSnapshot call once the store is installed */
       readonly installed: { resolve(): void; reject(err: Error): void };
     };
@@ -399,8 +405,7 @@ export class EtcdServer {
       this.enqueueApply(async () => {
         try {
           await this.commitBackend();
-          const cluster = { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
-          resolve({ view: this.store.bucketView(), cluster });
+          resolve({ view: this.store.bucketView(), cluster: this.clusterState() });
         } catch (err) {
           reject(err);
         }
@@ -408,33 +413,42 @@ export class EtcdServer {
     });
   }
 
+  /** The membership and cluster version as etcd's backend records them. */
+  private clusterState(): ClusterState {
+    return { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
+  }
+
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
   snapshotHooks(): SnapshotHooks {
     return {
-      open: () => this.store.snapshot(),
       prepare: (m) => this.prepareSnapshot(m),
       receive: (m, stream) => this.receiveSnapshot(m, stream),
     };
   }
 
   /**
-   * A peer's MsgSnap and its store, in etcd's order: the store is saved beside the live
-   * one, then raft decides. A snapshot raft ignores (stale, late, from an old term or
+   * A peer's MsgSnap and its database, in etcd's order: the database is saved beside the
+   * live store, then raft decides. A snapshot raft ignores (stale, late, from an old term or
    * forged) is deleted and the live store never changes; one it accepts is installed
    * when the Ready carrying it is handled (applySnapshot), and this resolves then.
    */
-  private async receiveSnapshot(m: Message, stream: AsyncIterable<Buffer>): Promise<void> {
+  private async receiveSnapshot(m: Message, db: AsyncIterable<Buffer>): Promise<void> {
     const { index, term } = m.snapshot!.metadata;
     this.refuseUselessSnapshot(m);
-    const saving = { stage: 'saving', index, term, from: m.from, dir: receivedDbPath(this.snapDir, index) } as const;
+    const saving = { stage: 'saving', index, term, from: m.from, file: receivedDbPath(this.snapDir, index) } as const;
     this.incoming = saving;
     let installed: Promise<void>;
     try {
-      await saveReceivedDb(saving.dir, stream);
+      try {
+        await saveReceivedDb(saving.file, db);
+      } catch (err) {
+        if (err instanceof BoltFormatError) throw new SnapshotRefused(`its database is not a whole bbolt file: ${err.message}`);
+        throw err;
+      }
       installed = this.offerSnapshot(m, saving);
     } catch (err) {
       this.incoming = undefined;
-      await discardReceivedDb(saving.dir);
+      await discardReceivedDb(saving.file);
       throw err;
     }
     await installed;
@@ -460,14 +474,14 @@ export class EtcdServer {
     if (m.term === this.term && this.lead !== 0n && m.from !== this.lead) {
       throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${this.term} (${idHex16(this.lead)} is)`);
     }
-    // applySnapshot restores membership and alarms from it: try that now, on copies
+    // applySnapshot restores membership, alarms and the v2 store from it: try that now, on copies
     try {
       const data = readSnapshotState(m.snapshot!.data, `the snapshot at index ${index} from ${idHex16(m.from)}`);
       new Membership(this.clusterId, this.memberId).restore(data.membership);
       if (data.alarms !== undefined) new AlarmStore().restore(data.alarms);
       if (data.v2store !== undefined) new V2Store().recover(data.v2store);
     } catch (err) {
-      throw new SnapshotRefused(`its data is not a snapshot's: ${(err as Error).message}`);
+      throw new SnapshotRefused(`its data is neither etcd-ts's nor etcd's: ${(err as Error).message}`);
     }
   }
 
@@ -508,20 +522,23 @@ export class EtcdServer {
    * says that index, its term and the current configuration. A member added after the
    * last snapshot then finds itself in it.
    */
-  private prepareSnapshot(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }> {
-    // On the apply chain, after writing out what is staged: the store's snapshot holds
-    // what LevelDB has and what is on its way, so nothing may be applied but unwritten.
-    return new Promise((resolve, reject) => {
+  private async prepareSnapshot(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }> {
+    // On the apply chain, after writing out what is staged: the view holds what LevelDB
+    // has, so nothing may be applied but unwritten.
+    const { message, state } = await new Promise<{ message: Message; state: { view: BucketView; cluster: ClusterState } }>((resolve, reject) => {
       this.enqueueApply(async () => {
         try {
           await this.commitBackend();
           const message = this.mergedSnapshotMessage(m);
-          resolve({ message, ...this.store.snapshot() });
+          resolve({ message, state: { view: this.store.bucketView(), cluster: this.clusterState() } });
         } catch (err) {
           reject(err);
         }
       });
     });
+    // etcd's backend database, written out beside the live store and streamed from there
+    const { file, size } = await openBackup(this.snapDir, state);
+    return { message, size, stream: readWhole(file, size) };
   }
 
   private mergedSnapshotMessage(m: Message): Message {
@@ -566,7 +583,7 @@ export class EtcdServer {
   private async swapStore(received: string): Promise<void> {
     const old = this.storeRef;
     await old.close();
-    await swapInReceivedDb(this.dbDir, received);
+    await installReceivedDb(this.dbDir, received, this.log.child({ caller: 'snap' }));
     this.storeRef = await MvccStore.open({
       dir: this.dbDir,
       maxTxnOps: this.config.maxTxnOps,
@@ -903,7 +920,7 @@ export class EtcdServer {
     }
     let req: InternalRequest;
     try {
-      req = InternalRaftRequest.decode(e.data) as unknown as InternalRequest;
+      req = decodeEntryRequest(e.data) as unknown as InternalRequest;
     } catch (err) {
       this.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
       this.markIndex(e.index);
@@ -984,11 +1001,12 @@ export class EtcdServer {
   /** A snapshot raft accepted and the WAL recorded: its store, then what the snapshot itself holds. */
   private async applySnapshot(snap: Snapshot, received: AcceptedSnapshot): Promise<void> {
     try {
-      await this.installStore(received.dir);
+      await this.installStore(received.file);
       const data = readSnapshotState(snap.data, `the snapshot at index ${snap.metadata.index} from ${idHex16(received.from)}`);
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
       this.membership.restore(data.membership);
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
+      // etcd's snapshots leave alarms to its store's alarm bucket
       if (data.alarms !== undefined) this.alarms.restore(data.alarms);
       else this.alarms.restoreFromRecords(await this.store.alarmRecords());
       this.v2store.recover(data.v2store ?? new V2Store().save());
@@ -1398,5 +1416,19 @@ export class EtcdServer {
 
   raftStatus(): ReturnType<RawNode['status']> {
     return this.raft.status();
+  }
+}
+
+/** Streams the first `size` bytes of `file`, then closes it (also when the reader stops early). */
+async function* readWhole(file: FileHandle, size: number): AsyncGenerator<Buffer> {
+  try {
+    for (let off = 0; off < size; ) {
+      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - off)), 0, Math.min(READ_CHUNK_BYTES, size - off), off);
+      if (bytesRead === 0) throw new Error(`the database ended after ${off} of its ${size} bytes`);
+      off += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
   }
 }

@@ -3,11 +3,11 @@
 // adopt and then campaign past, at 2^53, which no member could decode (no leader ever
 // again, and the term persisted), and 2^63 and 2^64-1, which do not fit a JS number.
 // Three real etcd-ts processes, stock etcdctl; the fake peer is a learner added with
-// `etcdctl member add --learner`, so the members dial its stream endpoint and read the
-// frames it writes, as malformed.test.ts's fake peers are read.
+// `etcdctl member add --learner`, so the members dial its message stream endpoint and
+// read what it writes in etcd's message-stream encoding, as malformed.test.ts's fake
+// peers are read.
 //
-// Real etcd 3.4.23 with the same message (its peer protocol is rafthttp, so this
-// harness cannot talk to it; from reading etcd-io/etcd raft/raft.go, not run): terms
+// Real etcd 3.4.23 with the same message (from reading etcd-io/etcd raft/raft.go, not run): terms
 // are uint64, so 2^53-1 does no harm, but a MsgHeartbeat at 2^64-1 makes each member
 // becomeFollower(2^64-1, fake) and persist it; on the next election timeout
 // becomeCandidate's reset(r.Term + 1) wraps to term 0, Step takes a term-0 message for
@@ -34,10 +34,11 @@ const HOSTILE: ReadonlyArray<[number, bigint]> = [
   [MessageType.MsgVote, 2n ** 64n - 1n],
 ];
 
+/** One message as etcd's message stream frames it: uint64 length, then the bytes. */
 function frame(payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(4 + payload.length);
-  b.writeUInt32BE(payload.length, 0);
-  b.set(payload, 4);
+  const b = Buffer.alloc(8 + payload.length);
+  b.writeBigUInt64BE(BigInt(payload.length), 0);
+  b.set(payload, 8);
   return b;
 }
 
@@ -56,7 +57,7 @@ async function fakePeer(): Promise<FakePeer> {
   const fake: FakePeer = { url: '', id: 0n, sent: 0, close: async () => undefined };
   const server = http.createServer((req, res) => {
     const dialer = parseIdHex(String(req.headers[Header.from] ?? ''));
-    if (!req.url?.startsWith(STREAM_PATH_PREFIX) || dialer === undefined || fake.id === 0n) {
+    if (!req.url?.startsWith(`${STREAM_PATH_PREFIX}message/`) || dialer === undefined || fake.id === 0n) {
       res.writeHead(404).end();
       return;
     }

@@ -15,12 +15,13 @@
 // before and after a restart. etcd-ts refuses the same attempt before reading the store
 // (409, one warn line naming the sender and the index) and writes nothing.
 
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { decodeMessage, MessageType, type Message } from '../../src/raftpb/index.js';
+import { writeEtcdBackend } from '../../src/server/backup/etcd-db.js';
 import { EtcdClient } from './client.js';
 import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster, startSlot, statusOf } from './cluster-harness.js';
 import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
@@ -78,23 +79,43 @@ function parsePost(raw: Buffer): CapturedPost {
     const i = line.indexOf(':');
     headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
-  const length = Number(headers['content-length']);
-  return { headers, body: raw.subarray(end + 4, end + 4 + length) };
+  return { headers, body: dechunk(raw.subarray(end + 4)) };
 }
 
-/** The MsgSnap at the head of a snapshot POST body. */
+/** The body of a chunked request (etcd's snapshot sender, like ours, sends no length). */
+function dechunk(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let off = 0; ; ) {
+    const eol = raw.indexOf('\r\n', off);
+    const size = parseInt(raw.subarray(off, eol).toString('latin1'), 16);
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(raw.subarray(eol + 2, eol + 2 + size));
+    off = eol + 2 + size + 2;
+  }
+}
+
+/** The MsgSnap at the head of a snapshot POST body (framed as on etcd's message stream). */
 function messageOf(body: Buffer): Message {
-  return decodeMessage(body.subarray(4, 4 + body.readUInt32BE(0)));
+  return decodeMessage(body.subarray(8, 8 + Number(body.readBigUInt64BE(0))));
 }
 
+/** The database behind the MsgSnap in a snapshot POST body. */
+function dbOf(body: Buffer): Buffer {
+  return body.subarray(8 + Number(body.readBigUInt64BE(0)));
+}
 
-/** The bytes of an empty store, the real store format: what a forged snapshot would put in place of the data. */
+/** etcd's backend database of an empty store, a real bbolt file: what a forged snapshot would put in place of the data. */
 async function emptyStore(): Promise<Buffer> {
-  const store = await MvccStore.open({ dir: path.join(tempDir(), 'db') });
-  const chunks: Buffer[] = [];
-  for await (const c of store.snapshot().stream) chunks.push(c);
-  await store.close();
-  return Buffer.concat(chunks);
+  const dir = tempDir();
+  const store = await MvccStore.open({ dir: path.join(dir, 'db') });
+  const view = store.bucketView();
+  try {
+    await writeEtcdBackend(path.join(dir, 'bolt'), view, { members: [], removed: [], version: '3.4.0' });
+  } finally {
+    await view.close();
+    await store.close();
+  }
+  return readFileSync(path.join(dir, 'bolt'));
 }
 
 async function hashOf(endpoint: string): Promise<string> {
@@ -203,7 +224,9 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const newest = readdirSync(snapDir).filter((n) => n.endsWith('.snap')).sort().at(-1)!;
     expect(parseInt(newest.slice(17, 33), 16)).toBe(index);
     const liveStore = path.join(plan.slots[F]!.dataDir, 'member', 'leveldb');
-    renameSync(liveStore, path.join(snapDir, `${hex16(BigInt(index))}.snap.db`));
+    // the database as it arrived (the leader's bbolt file, behind the MsgSnap in the POST)
+    writeFileSync(path.join(snapDir, `${hex16(BigInt(index))}.snap.db`), dbOf(captured.body));
+    rmSync(liveStore, { recursive: true });
     cpSync(oldStore, liveStore, { recursive: true });
     // nor etcd's bbolt file, which the member removes before it records a leader's snapshot
     rmSync(path.join(snapDir, 'db'));
@@ -272,7 +295,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     const attempts: Array<[string, bigint, number, RegExp]> = [
       ['stale, in the leader\'s name', idOf(lead), 1, /its index 1 is not ahead/],
       ['far ahead, from a member that is not the leader', idOf(other), farAhead, /is not the leader at term/],
-      ['far ahead, in the leader\'s name, with data no snapshot has', idOf(lead), farAhead + 1, /its data is not a snapshot's/],
+      ['far ahead, in the leader\'s name, with data no snapshot has', idOf(lead), farAhead + 1, /its data is neither etcd-ts's nor etcd's/],
     ];
     for (const [what, from, index, reason] of attempts) {
       const res = await fetch(`http://127.0.0.1:${fPeerPort}/raft/snapshot`, {
@@ -293,10 +316,8 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
 
     // received stores a crash left behind: one complete that raft never accepted, one cut short
     const snapDir = path.join(plan.slots[F]!.dataDir, 'member', 'snap');
-    for (const name of ['00000000000000ff.snap.db', '0000000000000100.snap.db.part']) {
-      mkdirSync(path.join(snapDir, name));
-      writeFileSync(path.join(snapDir, name, 'CURRENT'), 'MANIFEST-000001\n');
-    }
+    writeFileSync(path.join(snapDir, '00000000000000ff.snap.db'), store);
+    writeFileSync(path.join(snapDir, '0000000000000100.snap.db.part'), store.subarray(0, 4096));
     for (let round = 0; round < 2; round++) {
       expect(await get(members[F]!.clientUrl, 'late/key')).toBe('written after the snapshot\n');
       expect(await get(members[F]!.clientUrl, 'bulk/05999')).toBe('v5999\n');

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 // Shared pieces for the transport tests: a raft stand-in that records what the transport
 // hands it, transports served on 127.0.0.1 through the real peer listener, a logger whose
 // lines can be read, and a throwaway PKI made with the openssl CLI.
@@ -52,9 +51,7 @@ export class FakeRaft implements RaftHandle {
 }
 
 export const noSnapshots: SnapshotHooks = {
-  open: () => {
-    throw new Error('no snapshot in this test');
-  },
+  prepare: () => Promise.reject(new Error('no snapshot in this test')),
   receive: () => Promise.reject(new Error('no snapshot in this test')),
 };
 
@@ -159,13 +156,10 @@ export function makePki(): TestPki {
   return { dir: p.dir, ca: p.ca, cert: p.serverCert, key: p.serverKey, rogueCert: p.rogueCert, rogueKey: p.rogueKey };
 }
 
-/** The body the leader POSTs: u32 length, MsgSnap, u64 store size, the store, SHA-256 of all before. */
-export function snapshotBody(m: Message, store: Buffer): Buffer {
+/** The body the leader POSTs, as etcd's snapshot sender: the MsgSnap framed as on the message stream, then the database. */
+export function snapshotBody(m: Message, db: Buffer): Buffer {
   const head = Buffer.from(encodeMessage(m));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(head.length);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64BE(BigInt(store.length));
-  const before = Buffer.concat([len, head, size, store]);
-  return Buffer.concat([before, createHash('sha256').update(before).digest()]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(head.length));
+  return Buffer.concat([len, head, db]);
 }

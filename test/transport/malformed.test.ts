@@ -3,6 +3,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepError } from '../../src/raft/index.js';
 import { MessageType, encodeMessage } from '../../src/raftpb/index.js';
+import { LINK_HEARTBEAT } from '../../src/server/transport/stream-codec.js';
 import { U53, rawMessage } from '../raftpb/raw.js';
 import { app, connectAll, heartbeat, startNode, stopNode, waitFor, type Node } from './helpers.js';
 
@@ -21,17 +22,32 @@ async function node(id: bigint): Promise<Node> {
   return n;
 }
 
+/** One message as etcd's message stream frames it: uint64 length, then the bytes. */
 function frame(payload: Uint8Array): Buffer {
-  const b = Buffer.alloc(4 + payload.length);
-  b.writeUInt32BE(payload.length, 0);
-  b.set(payload, 4);
+  const b = Buffer.alloc(8 + payload.length);
+  b.writeBigUInt64BE(BigInt(payload.length), 0);
+  b.set(payload, 8);
   return b;
 }
 
-/** A fake peer M whose stream endpoint answers every dial with `bytes`. Returns its URL and dial count. */
-async function fakePeer(bytes: Buffer, end = false): Promise<{ url: string; dials: () => number }> {
+/**
+ * A fake peer M whose message stream endpoint answers every dial with `bytes` (and its
+ * msgappv2 endpoint with `msgapp`, or a refusal). Returns its URL and the message stream's dial count.
+ */
+async function fakePeer(bytes: Buffer, end = false, msgapp?: Buffer): Promise<{ url: string; dials: () => number; msgappDials: () => number }> {
   let dials = 0;
-  const server = http.createServer((_req, res) => {
+  let msgappDials = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/raft/stream/msgapp/')) {
+      msgappDials++;
+      if (msgapp === undefined) {
+        res.writeHead(404).end('error sender not found\n');
+        return;
+      }
+      res.writeHead(200);
+      res.write(msgapp);
+      return;
+    }
     dials++;
     res.writeHead(200);
     res.write(bytes);
@@ -42,17 +58,27 @@ async function fakePeer(bytes: Buffer, end = false): Promise<{ url: string; dial
     server.closeAllConnections();
     return new Promise<void>((r) => server.close(() => r()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, dials: () => dials };
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, dials: () => dials, msgappDials: () => msgappDials };
 }
 
 describe('malformed input', () => {
-  it('drops a stream whose frame length is absurd, logs it, and redials', async () => {
+  it('drops a stream whose message length is absurd, logs it, and redials', async () => {
     const a = await node(A);
-    const m = await fakePeer(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    const m = await fakePeer(Buffer.from([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
     a.transport.addPeer(M, [m.url]);
     await waitFor('redial', () => m.dials() >= 2);
     const lost = a.lines.find((l) => l.msg === 'lost TCP streaming connection with remote peer')!;
-    expect(String(lost.error)).toMatch(/malformed frame from the remote peer: frame of 4294967295 bytes exceeds/);
+    expect(String(lost.error)).toMatch(/malformed stream Message from the remote peer: message of 4294967295 bytes exceeds/);
+    expect(a.raft.received).toEqual([]);
+  });
+
+  it('drops a msgappv2 stream with a record type etcd does not know, and redials', async () => {
+    const a = await node(A);
+    const m = await fakePeer(Buffer.alloc(0), false, Buffer.from([7, 1, 2, 3]));
+    a.transport.addPeer(M, [m.url]);
+    await waitFor('redial', () => m.msgappDials() >= 2);
+    const lost = a.lines.find((l) => l.msg === 'lost TCP streaming connection with remote peer' && l['stream-reader-type'] === 'stream MsgApp v2')!;
+    expect(String(lost.error)).toBe('malformed stream MsgApp v2 from the remote peer: failed to parse type 7 in msgappv2 stream');
     expect(a.raft.received).toEqual([]);
   });
 
@@ -103,7 +129,7 @@ describe('malformed input', () => {
       frame(encodeMessage(heartbeat(M, 0x77n))), // not for A
       frame(encodeMessage(heartbeat(B, A))), // claims to be from B on M's stream
       frame(encodeMessage(heartbeat(M, A, 9))), // fine
-      Buffer.alloc(4), // keep-alive
+      frame(encodeMessage(LINK_HEARTBEAT)), // keeps the connection alive, never reaches raft
     ]);
     const m = await fakePeer(bytes);
     a.transport.addPeer(M, [m.url]);
@@ -118,7 +144,7 @@ describe('malformed input', () => {
     a.transport.addPeer(M, [m.url]);
     await waitFor('redial', () => m.dials() >= 2);
     const lost = a.lines.find((l) => l.msg === 'lost TCP streaming connection with remote peer')!;
-    expect(lost.error).toBe('the remote peer closed the stream in the middle of a frame (9 bytes)');
+    expect(lost.error).toBe('the remote peer closed the stream in the middle of a message (9 bytes)');
     expect(a.raft.received).toEqual([]);
   });
 
@@ -137,18 +163,18 @@ describe('malformed input', () => {
     // and a garbage one from a known peer is refused after.
     const unknown = await fetch(`${a.url}/raft/snapshot`, {
       method: 'POST',
-      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1' },
+      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Server-Version': '3.4.23' },
       body: Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
     });
     expect(unknown.status).toBe(404);
     connectAll([a, b]);
     const bad = await fetch(`${a.url}/raft/snapshot`, {
       method: 'POST',
-      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1' },
-      body: Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+      headers: { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Server-Version': '3.4.23' },
+      body: Buffer.from([0, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
     });
     expect(bad.status).toBe(400);
-    expect(await bad.text()).toMatch(/malformed snapshot message/);
+    expect(await bad.text()).toMatch(/failed to decode raft message/);
     await waitFor('delivery', () => {
       b.transport.send([app(B, A, 5)]);
       return a.raft.received.some((m) => m.index === 5);

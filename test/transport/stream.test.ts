@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MessageType, type Message } from '../../src/raftpb/index.js';
+import { MessageType, encodeMessage, type Message } from '../../src/raftpb/index.js';
 import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node, type NodeOptions } from './helpers.js';
 
 const A = 0xa1n;
@@ -27,9 +27,18 @@ async function linked(...ids: bigint[]): Promise<Node[]> {
   for (const id of ids) ns.push(await node(id));
   connectAll(ns);
   for (const a of ns) for (const b of ns) if (a !== b) await waitFor(`stream ${a.id}→${b.id}`, () => a.transport.activeSince(b.id) !== undefined);
-  // Both directions must be up before sending: a sender drops messages while the peer has not dialled in.
+  // Every stream in both directions must be up before sending: until then messages take the
+  // pipeline or the message stream, and MsgApps would overtake each other when the msgappv2 stream comes up.
   await waitFor('all streams attached', () =>
-    ns.every((a) => ns.every((b) => a === b || hasLine(b.lines, 'established TCP streaming connection with remote peer', { 'stream-writer-type': 'stream Message', 'remote-peer-id': a.id.toString(16).padStart(16, '0') }))),
+    ns.every((a) =>
+      ns.every(
+        (b) =>
+          a === b ||
+          ['stream Message', 'stream MsgApp v2'].every((t) =>
+            hasLine(b.lines, 'established TCP streaming connection with remote peer', { 'stream-writer-type': t, 'remote-peer-id': a.id.toString(16).padStart(16, '0') }),
+          ),
+      ),
+    ),
   );
   return ns;
 }
@@ -85,8 +94,10 @@ describe('message streams', () => {
 
     const a = await node(A);
     a.transport.addPeer(B, [bUrl]);
+    // No stream is up: the message goes on the pipeline (POST /raft), which fails, and raft hears of it.
     expect(() => a.transport.send([heartbeat(A, B)])).not.toThrow();
-    expect(a.raft.unreachable).toEqual([B]);
+    await waitFor('B reported unreachable', () => a.raft.unreachable.includes(B));
+    expect(hasLine(a.lines, 'failed to send raft message over the pipeline', { 'remote-peer-id': '00000000000000b2' })).toBe(true);
     expect(a.transport.activeSince(B)).toBeUndefined();
     await waitFor('a failed dial', () => hasLine(a.lines, 'failed to dial remote peer', { 'remote-peer-id': '00000000000000b2' }));
 
@@ -118,7 +129,7 @@ describe('message streams', () => {
     const slow = net.connect(Number(new URL(a!.url).port), '127.0.0.1');
     slow.on('error', () => undefined);
     slow.write(
-      `GET /raft/stream/etcd-ts/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`,
+      `GET /raft/stream/message/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`,
     );
     slow.pause();
     await waitFor('S attached', () => hasLine(a!.lines, 'established TCP streaming connection with remote peer', { 'remote-peer-id': '0000000000000005' }));
@@ -189,8 +200,8 @@ describe('refusals', () => {
       }),
     );
     expect(a.transport.activeSince(B)).toBeUndefined();
-    a.transport.send([heartbeat(A, B)]);
-    expect(a.raft.unreachable).toEqual([B]);
+    a.transport.send([heartbeat(A, B)]); // on the pipeline, which B refuses too
+    await waitFor('B reported unreachable', () => a.raft.unreachable.includes(B));
     expect(b.raft.received).toEqual([]);
     // A keeps retrying; B says so at warn once, then at debug.
     const refusals = (level: number) => b.lines.filter((l) => l.msg === 'request cluster ID mismatch' && l.level === level).length;
@@ -206,16 +217,53 @@ describe('refusals', () => {
     expect(b!.transport.activeSince(A)).toBeUndefined();
   });
 
-  it('refuses streams from unknown senders and requests addressed to another member', async () => {
+  it('refuses streams as etcd does: version, cluster, path, removed, unknown sender, X-Raft-To', async () => {
     const a = await node(A);
-    const get = (headers: Record<string, string>, path = '/raft/stream/etcd-ts/b2'): Promise<{ status: number; body: string }> =>
+    const get = (headers: Record<string, string>, path = '/raft/stream/message/b2'): Promise<{ status: number; body: string }> =>
       fetch(`${a.url}${path}`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
-    const base = { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1', 'X-Server-Version': '3.4.23' };
+    const base = { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1', 'X-Server-Version': '3.4.23', 'X-Min-Cluster-Version': '3.0.0' };
     expect(await get(base)).toEqual({ status: 404, body: 'error sender not found\n' });
     a.transport.addPeer(B, ['http://127.0.0.1:1']);
     expect(await get({ ...base, 'X-Raft-To': 'a2' })).toEqual({ status: 412, body: 'to field mismatch\n' });
     expect(await get({ ...base, 'X-Etcd-Cluster-ID': 'c2' })).toEqual({ status: 412, body: 'cluster ID mismatch\n' });
-    expect((await get(base, '/raft/stream/etcd-ts/b3')).status).toBe(400);
+    expect(await get({ ...base, 'X-Server-Version': '2.3.7' })).toEqual({ status: 412, body: 'incompatible version\n' });
+    expect(await get({ ...base, 'X-Min-Cluster-Version': '3.5.0' })).toEqual({ status: 412, body: 'incompatible version\n' });
+    expect(await get({ ...base, 'X-Server-Version': 'three' })).toEqual({ status: 412, body: 'incompatible version\n' });
+    expect(await get(base, '/raft/stream/msgappv3/b2')).toEqual({ status: 404, body: 'invalid path\n' });
+    expect(await get(base, '/raft/stream/message/zz')).toEqual({ status: 404, body: 'invalid from\n' });
+    expect((await get(base, '/raft/stream/message/b3')).status).toBe(404);
+    a.transport.removePeer(B);
+    expect(await get(base)).toEqual({ status: 410, body: 'removed member\n' });
     expect((await get(base, '/nope')).status).toBe(404);
+    expect(hasLine(a.lines, 'failed to check version compatibility')).toBe(true);
+  });
+
+  it('the pipeline takes one message per POST /raft, answers 204, and tells a removed member 403', async () => {
+    const a = await node(A);
+    a.transport.addPeer(B, ['http://127.0.0.1:1']);
+    const post = (body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> =>
+      fetch(`${a.url}/raft`, {
+        method: 'POST',
+        body,
+        headers: { 'Content-Type': 'application/protobuf', 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Server-Version': '3.4.23', 'X-Min-Cluster-Version': '3.0.0', ...headers },
+      }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    expect(await post(encodeMessage(heartbeat(B, A, 5)))).toEqual({ status: 204, body: '' });
+    expect(a.raft.received).toMatchObject([{ type: MessageType.MsgHeartbeat, from: B, commit: 5 }]);
+    expect(await post(encodeMessage(heartbeat(B, A)), { 'X-Etcd-Cluster-ID': 'c9' })).toEqual({ status: 412, body: 'cluster ID mismatch\n' });
+    expect(await post(Buffer.from([0x0a, 0xff]))).toEqual({ status: 400, body: 'error unmarshalling raft message\n' });
+    expect((await fetch(`${a.url}/raft`)).status).toBe(405);
+    a.transport.removePeer(B);
+    expect((await post(encodeMessage(heartbeat(B, A)))).status).toBe(403);
+    expect(a.raft.received).toHaveLength(1);
+    expect(await (await fetch(`${a.url}/raft/probing`)).json()).toMatchObject({ OK: true });
+  });
+
+  it('a member answered 403 on the pipeline learns it was removed', async () => {
+    const a = await node(A);
+    const b = await node(B);
+    a.transport.addPeer(B, [b.url]);
+    b.transport.removePeer(A);
+    a.transport.send([heartbeat(A, B)]); // no stream can come up: the pipeline carries it
+    await waitFor('A told it was removed', () => a.removedCalls === 1);
   });
 });

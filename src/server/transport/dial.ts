@@ -1,6 +1,7 @@
 // Opens one HTTP request to a peer URL: plain for http:// and unix://, TLS with this
-// member's peer identity for https:// and unixs://. Every request gets its own connection
-// (no agent pooling), so a long-lived stream never shares a socket with anything else.
+// member's peer identity for https:// and unixs://. A request gets its own connection
+// unless an agent is given (the pipeline keeps a few alive), so a long-lived stream never
+// shares a socket with anything else.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -13,13 +14,14 @@ export function peerRequest(
   method: 'GET' | 'POST',
   headers: Record<string, string>,
   tls: TlsContext | undefined,
+  agent: http.Agent | false = false,
 ): http.ClientRequest {
   const u = new URL(peerUrl);
   const where =
     u.protocol === 'unix:' || u.protocol === 'unixs:'
       ? { socketPath: unixSocketPath(u) }
       : { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port) };
-  const base = { ...where, path, method, headers, agent: false as const };
+  const base = { ...where, path, method, headers, agent };
   let req: http.ClientRequest;
   if (u.protocol === 'https:' || u.protocol === 'unixs:') req = https.request({ ...(tls?.client ?? {}), ...base });
   else if (u.protocol === 'http:' || u.protocol === 'unix:') req = http.request(base);
@@ -40,4 +42,16 @@ export function readText(res: http.IncomingMessage, limit = 4096): Promise<strin
     res.on('error', () => resolve(text));
     res.on('close', () => resolve(text));
   });
+}
+
+/** A request or response body whole; rejects past `limit` bytes or if the body breaks off. */
+export async function readBody(msg: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of msg as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw new Error(`the body exceeds the ${limit}-byte limit`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, n);
 }

@@ -1,14 +1,14 @@
-// MsgSnap travels on its own request, never on the message stream: the leader POSTs the
-// encoded message followed by the store's bytes; the follower checks the body whole, then
-// hands message and bytes to the server, which saves the store beside the live one and
-// lets raft decide (see SnapshotHooks.receive).
+// MsgSnap travels on its own request, never on a stream (etcd's snapshot_sender.go and
+// snapshotHandler): the leader POSTs /raft/snapshot with the MsgSnap as the message
+// stream frames it (uint64 length, then the message), followed by the bbolt database
+// until the end of the body. The follower hands message and database to the server,
+// which saves the file beside the live store and lets raft decide (see
+// SnapshotHooks.receive), and answers 204 once raft has taken it.
 //
-// Body: u32 BE message length, the raftpb Message, u64 BE store size, the store bytes,
-// then the SHA-256 of every byte before it. The peer port is not authenticated without
-// TLS: the size and digest catch a body cut short, run long or damaged in transit, so
-// that what is saved is exactly what the sender read from its store.
+// The body carries no size or digest of its own (etcd's has none): a body cut short ends
+// its chunked encoding early, which the reader sees as an error rather than an end, and
+// the database is checked as a bbolt file before raft sees the message.
 
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { Logger } from 'pino';
@@ -16,15 +16,18 @@ import { decodeMessage, encodeMessage, MessageType, type Message } from '../../r
 import { idHex16 } from '../ids.js';
 import type { TlsContext } from '../tls.js';
 import { peerRequest, readText } from './dial.js';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.js';
-import { peerHeaders, SNAPSHOT_PATH } from './headers.js';
+import { postHeaders, SNAPSHOT_PATH } from './headers.js';
 import type { PeerCounters } from './status.js';
+import { MAX_MESSAGE_BYTES } from './stream-codec.js';
 import type { LocalMember, SnapshotHooks } from './types.js';
 
-const SIZE_BYTES = 8;
-const DIGEST_BYTES = 32;
 /** The follower may install the store before answering; this bounds any silence on the link. */
 export const SNAPSHOT_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * The MsgSnap itself carries the v2 store and membership, which can be far larger than a
+ * raft message (etcd reads it with no limit at all); 512 MiB is etcd's limit for any other message.
+ */
+const MAX_SNAPSHOT_MESSAGE_BYTES = 8 * MAX_MESSAGE_BYTES;
 
 export interface SnapshotSend {
   readonly local: LocalMember;
@@ -36,15 +39,13 @@ export interface SnapshotSend {
   readonly log: Logger;
 }
 
-/** Sends one MsgSnap with the store; resolves when the follower has installed it, rejects otherwise. */
+/** Sends one MsgSnap with the database; resolves when the follower has taken it, rejects otherwise. */
 export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise<void> {
-  const { message: m, size, stream } = p.hooks.prepare ? await p.hooks.prepare(p.m) : { message: p.m, ...p.hooks.open() };
+  const { message: m, size, stream } = await p.hooks.prepare(p.m);
   const head = encodeMessage(m);
-  const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES + head.length + SIZE_BYTES);
-  prefix.writeUInt32BE(head.length, 0);
-  prefix.set(head, FRAME_HEADER_BYTES);
-  prefix.writeBigUInt64BE(BigInt(size), FRAME_HEADER_BYTES + head.length);
-  const digest = createHash('sha256');
+  const prefix = Buffer.allocUnsafe(8 + head.length);
+  prefix.writeBigUInt64BE(BigInt(head.length), 0);
+  prefix.set(head, 8);
   const fields = {
     'local-member-id': idHex16(p.local.localId),
     'remote-peer-id': idHex16(p.m.to),
@@ -53,17 +54,8 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
   };
   p.log.info(fields, 'sending database snapshot');
 
-  const req = peerRequest(
-    p.url,
-    SNAPSHOT_PATH,
-    'POST',
-    {
-      ...peerHeaders(p.local, p.m.to),
-      'content-type': 'application/octet-stream',
-      'content-length': String(prefix.length + size + DIGEST_BYTES),
-    },
-    p.tls,
-  );
+  // No content-length: the body is chunked, as etcd's (an io.Reader of unknown length).
+  const req = peerRequest(p.url, SNAPSHOT_PATH, 'POST', postHeaders(p.local, 'application/octet-stream'), p.tls);
   const onAbort = (): void => void req.destroy(new Error('snapshot send aborted'));
   abort.addEventListener('abort', onAbort);
   req.setTimeout(SNAPSHOT_IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no progress for ${SNAPSHOT_IDLE_TIMEOUT_MS} ms`)));
@@ -83,7 +75,6 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
   try {
     let sent = 0;
     const write = async (chunk: Buffer): Promise<void> => {
-      digest.update(chunk);
       p.counters.sentBytes += chunk.length;
       if (!req.write(chunk)) await once(req, 'drain');
     };
@@ -92,18 +83,11 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
       if (failed !== undefined) throw failed;
       if (early !== undefined) break;
       sent += chunk.length;
-      if (sent > size) throw new Error(`the store stream is longer than the announced ${size} bytes`);
       await write(chunk);
     }
     if (failed !== undefined) throw failed;
-    if (early !== undefined) {
-      req.end();
-    } else {
-      if (sent !== size) throw new Error(`the store stream ended after ${sent} of ${size} bytes`);
-      const trailer = digest.digest();
-      p.counters.sentBytes += trailer.length;
-      req.end(trailer);
-    }
+    if (early === undefined && sent !== size) throw new Error(`the database stream ended after ${sent} of ${size} bytes`);
+    req.end();
   } catch (err) {
     if (early === undefined) {
       req.destroy();
@@ -131,7 +115,7 @@ export interface SnapshotReceive {
   readonly log: Logger;
 }
 
-/** The body is not a well-formed snapshot upload: cut short, too long, damaged or not a MsgSnap. */
+/** The body is not a well-formed snapshot upload: cut short, not a MsgSnap, or not for this member. */
 class BadSnapshotRequest extends Error {
   override name = 'BadSnapshotRequest';
 }
@@ -177,21 +161,13 @@ class BodyReader {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
   }
 
-  async atEnd(): Promise<boolean> {
-    if (this.carry.length > 0) return false;
-    const r = await this.it.next();
-    if (r.done) return true;
-    this.onBytes(r.value.length);
-    this.carry = r.value;
-    return false;
-  }
 }
 
 /**
- * Serves one snapshot POST: checks the header, then hands the MsgSnap and the store's
- * bytes to the hooks, which decide. The bytes end with an error instead of their last
- * chunk if the body turns out short, long or damaged, so nothing incomplete is ever
- * taken for a store. Every refusal is logged once at warn with the sender and index.
+ * Serves one snapshot POST: checks the message, then hands the MsgSnap and the rest of
+ * the body (the database) to the hooks, which decide. The database's bytes end with an
+ * error instead of their last chunk if the body is cut short, so nothing incomplete is
+ * ever taken for a database. Every refusal is logged once at warn with the sender and index.
  */
 export async function receiveSnapshot(req: http.IncomingMessage, res: http.ServerResponse, p: SnapshotReceive): Promise<void> {
   const fields: Record<string, unknown> = {
@@ -200,50 +176,39 @@ export async function receiveSnapshot(req: http.IncomingMessage, res: http.Serve
   };
   try {
     const body = new BodyReader(req[Symbol.asyncIterator]() as AsyncIterator<Buffer>, (n) => (p.counters.receivedBytes += n));
-    const digest = createHash('sha256');
-    const headerShort = (): string => 'the snapshot request ended before its header was complete';
-    const lenBytes = await body.exact(FRAME_HEADER_BYTES, headerShort);
-    const len = lenBytes.readUInt32BE(0);
-    if (len > MAX_FRAME_BYTES) throw new BadSnapshotRequest(`snapshot message of ${len} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
-    const head = await body.exact(len + SIZE_BYTES, headerShort);
-    digest.update(lenBytes).update(head);
+    const headerShort = (): string => 'failed to decode raft message (the request ended before its message was complete)';
+    const len = (await body.exact(8, headerShort)).readBigUInt64BE(0);
+    if (len > BigInt(MAX_SNAPSHOT_MESSAGE_BYTES)) throw new BadSnapshotRequest(`failed to decode raft message (a message of ${len} bytes exceeds the ${MAX_SNAPSHOT_MESSAGE_BYTES}-byte limit)`);
     let m: Message;
     try {
-      m = decodeMessage(head.subarray(0, len));
+      m = decodeMessage(await body.exact(Number(len), headerShort));
     } catch (err) {
-      throw new BadSnapshotRequest(`malformed snapshot message: ${(err as Error).message}`);
+      if (err instanceof BadSnapshotRequest) throw err;
+      throw new BadSnapshotRequest(`failed to decode raft message (${(err as Error).message})`);
     }
-    const size64 = head.readBigUInt64BE(len);
-    if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw new BadSnapshotRequest(`store size ${size64} is not plausible`);
-    const size = Number(size64);
-    if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) throw new BadSnapshotRequest('the snapshot request does not carry a MsgSnap');
+    if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) throw new BadSnapshotRequest('wrong raft message type');
     if (m.to !== p.localId) throw new BadSnapshotRequest(`the snapshot is for member ${idHex16(m.to)}, not this one`);
     if (m.from !== p.from) throw new BadSnapshotRequest(`the snapshot message is from ${idHex16(m.from)} but the request from ${idHex16(p.from)}`);
-    // Before a byte of the store is taken in: a MsgSnap raft would refuse (a term or
+    // Before a byte of the database is taken in: a MsgSnap raft would refuse (a term or
     // index past its limits, say) must not replace anything.
     const refused = p.check(m);
     if (refused !== undefined) throw new BadSnapshotRequest(`raft refuses the snapshot message: ${refused.message}`);
     fields['incoming-snapshot-index'] = m.snapshot.metadata.index;
     fields['incoming-snapshot-term'] = m.snapshot.metadata.term;
-    fields['incoming-snapshot-size'] = size;
+    fields['incoming-snapshot-message-size-bytes'] = Number(len);
     p.log.info(fields, 'receiving database snapshot');
 
-    let verified = false;
-    async function* store(): AsyncGenerator<Buffer> {
-      for (let received = 0; received < size; ) {
-        const chunk = await body.some(size - received);
-        if (chunk === undefined) throw new BadSnapshotRequest(`the store stream ended after ${received} of ${size} bytes`);
-        received += chunk.length;
-        digest.update(chunk);
+    let complete = false;
+    async function* database(): AsyncGenerator<Buffer> {
+      for (;;) {
+        const chunk = await body.some(1024 * 1024);
+        if (chunk === undefined) break;
         yield chunk;
       }
-      const trailer = await body.exact(DIGEST_BYTES, () => `the snapshot request ended before its ${DIGEST_BYTES}-byte digest`);
-      if (!(await body.atEnd())) throw new BadSnapshotRequest(`more bytes than the announced ${size}-byte store and its digest`);
-      if (!digest.digest().equals(trailer)) throw new BadSnapshotRequest('the body does not match its SHA-256 digest: damaged in transit');
-      verified = true;
+      complete = true;
     }
-    await p.hooks.receive(m, store());
-    if (!verified) throw new Error('the snapshot receiver returned before reading the whole store');
+    await p.hooks.receive(m, database());
+    if (!complete) throw new Error('the snapshot receiver returned before reading the whole database');
     p.log.info(fields, 'received and installed database snapshot');
     res.writeHead(204).end();
   } catch (err) {

@@ -1,22 +1,24 @@
-// The receiving half of a peer link: we dial the peer's stream endpoint and read the
-// frames it writes for us, redialling with backoff whenever the stream fails. Refusals
+// The receiving half of one stream from a peer: we dial the peer's stream endpoint of
+// that type and decode what it writes for us, redialling with backoff whenever the
+// stream fails. Refusals
 // (another cluster, this member removed, not yet known to the peer) are logged once per
 // episode rather than once per attempt.
 
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { decodeMessage, type Message } from '../../raftpb/index.js';
+import type { Message } from '../../raftpb/index.js';
 import { idHex, idHex16 } from '../ids.js';
 import type { TlsContext } from '../tls.js';
 import { peerRequest, readText } from './dial.js';
 import type { DropLog } from './drop-log.js';
-import { FrameDecoder } from './frame.js';
-import { Header, headerId, peerHeaders, STREAM_PATH_PREFIX } from './headers.js';
+import { Header, headerId, Refusal, STREAM_ENDPOINT, STREAM_PATH_PREFIX, streamHeaders, streamName } from './headers.js';
 import type { PeerStatus } from './status.js';
+import { isLinkHeartbeat, newDecoder, type Decoded, type StreamType } from './stream-codec.js';
 import type { LocalMember } from './types.js';
 
-/** No byte (not even a keep-alive) for this long: the peer is gone, redial. */
+/** No byte (not even a link heartbeat) for this long: the peer is gone, redial (etcd's ConnReadTimeout). */
 export const READ_TIMEOUT_MS = 5000;
+/** etcd redials at most every 100 ms; we back off from there while the peer stays away. */
 const BACKOFF_INITIAL_MS = 100;
 const BACKOFF_MAX_MS = 1000;
 
@@ -47,6 +49,7 @@ export class StreamReader {
 
   constructor(
     private readonly peerId: bigint,
+    readonly type: StreamType,
     urls: readonly string[],
     private readonly ctx: ReaderContext,
   ) {
@@ -83,8 +86,9 @@ export class StreamReader {
     const url = this.urls[this.urlIndex % this.urls.length]!;
     let req: http.ClientRequest;
     try {
-      const headers = peerHeaders(this.ctx.local, this.peerId);
-      req = peerRequest(url, STREAM_PATH_PREFIX + idHex(this.ctx.local.localId), 'GET', headers, this.ctx.tls);
+      const headers = streamHeaders(this.ctx.local, this.peerId);
+      const path = `${STREAM_PATH_PREFIX}${STREAM_ENDPOINT[this.type]}/${idHex(this.ctx.local.localId)}`;
+      req = peerRequest(url, path, 'GET', headers, this.ctx.tls);
     } catch (err) {
       this.noteProblem('bad-url', 'failed to dial remote peer', { 'remote-peer-id': idHex16(this.peerId), 'remote-url': url, error: (err as Error).message });
       this.urlIndex++;
@@ -107,7 +111,7 @@ export class StreamReader {
       if (this.stopped) return;
       if (established) {
         this.ctx.log.warn(
-          { 'stream-reader-type': 'stream Message', 'local-member-id': idHex16(this.ctx.local.localId), 'remote-peer-id': idHex16(this.peerId), error: problem },
+          { 'stream-reader-type': streamName(this.type), 'local-member-id': idHex16(this.ctx.local.localId), 'remote-peer-id': idHex16(this.peerId), error: problem },
           'lost TCP streaming connection with remote peer',
         );
         this.ctx.status.deactivate(problem);
@@ -149,42 +153,39 @@ export class StreamReader {
       this.lastProblem = undefined;
       this.ctx.status.activate();
       this.ctx.log.info(
-        { 'stream-reader-type': 'stream Message', 'local-member-id': idHex16(this.ctx.local.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-url': url },
+        { 'stream-reader-type': streamName(this.type), 'local-member-id': idHex16(this.ctx.local.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-url': url },
         'established TCP streaming connection with remote peer',
       );
-      const decoder = new FrameDecoder();
+      const decoder = newDecoder(this.type, this.ctx.local.localId, this.peerId);
       res.on('data', (chunk: Buffer) => {
         if (done) return;
         this.ctx.status.counters.receivedBytes += chunk.length;
-        let frames: Buffer[];
+        let records: Decoded[];
         try {
-          frames = decoder.push(chunk);
+          records = decoder.push(chunk);
         } catch (err) {
           this.ctx.status.counters.receivedFailures++;
-          fail('malformed', `malformed frame from the remote peer: ${(err as Error).message}`);
+          fail('malformed', `malformed ${streamName(this.type)} from the remote peer: ${(err as Error).message}`);
           return;
         }
-        for (const f of frames) {
-          if (f.length === 0) continue; // keep-alive
-          let m: Message;
-          try {
-            m = decodeMessage(f);
-          } catch (err) {
-            // Frames are length-prefixed, so the next one still starts where it should:
-            // drop this message alone and keep the stream.
+        for (const r of records) {
+          if ('undecodable' in r) {
+            // A length-prefixed message: the next one still starts where it should, so
+            // this one is dropped alone and the stream kept.
             this.ctx.status.counters.receivedFailures++;
             this.ctx.drops.note(this.peerId, 'undecodable', 'dropped a raft message from the remote peer that does not decode', {
               'local-member-id': idHex16(this.ctx.local.localId),
-              error: (err as Error).message,
+              error: r.undecodable.message,
             });
             continue;
           }
-          this.ctx.deliver(m);
+          if (isLinkHeartbeat(r.message)) continue;
+          this.ctx.deliver(r.message);
           if (done) return;
         }
       });
       res.on('end', () =>
-        fail('closed', decoder.pending > 0 ? `the remote peer closed the stream in the middle of a frame (${decoder.pending} bytes)` : 'the remote peer closed the stream'),
+        fail('closed', decoder.pending > 0 ? `the remote peer closed the stream in the middle of a message (${decoder.pending} bytes)` : 'the remote peer closed the stream'),
       );
       res.on('error', (err) => fail('closed', err.message));
     });
@@ -210,11 +211,17 @@ export class StreamReader {
       this.ctx.onRemoved();
       return false;
     }
-    if (res.statusCode === 412 && remoteCluster !== undefined && remoteCluster !== this.ctx.local.clusterId) {
+    if (res.statusCode === 412 && body === Refusal.clusterIdMismatch) {
       this.noteProblem('cluster-mismatch', 'request sent was ignored by remote peer due to cluster ID mismatch', {
         ...fields,
-        'remote-peer-cluster-id': idHex16(remoteCluster),
+        'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(res.headers[Header.clusterId] ?? ''),
         'local-member-cluster-id': idHex16(this.ctx.local.clusterId),
+      });
+    } else if (res.statusCode === 412 && body === Refusal.incompatibleVersion) {
+      this.noteProblem('incompatible-version', 'request sent was ignored by remote peer due to server version incompatibility', {
+        ...fields,
+        'remote-peer-server-version': String(res.headers[Header.version] ?? ''),
+        'local-member-server-version': this.ctx.local.version,
       });
     } else if (res.statusCode === 404) {
       this.noteProblem('unknown', 'remote peer does not know the local member yet', fields);

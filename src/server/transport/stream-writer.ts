@@ -1,18 +1,25 @@
-// The sending half of a peer link: the response of the peer's stream request (the peer
-// dials us and reads), a bounded queue in front of it, and one write per flush. A peer
-// that stops reading fills its queue; further messages are dropped, never waited for.
+// The sending half of one stream to a peer: the response of the peer's stream request
+// (the peer dials us and reads), a bounded queue in front of it, and one write per flush
+// in the stream's encoding. A peer that stops reading fills its queue; further messages
+// are dropped, never waited for.
 
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { Message } from '../../raftpb/index.js';
 import { idHex16 } from '../ids.js';
-import { encodeBatch, KEEPALIVE_FRAME } from './frame.js';
+import { streamName } from './headers.js';
 import type { PeerStatus } from './status.js';
+import { LINK_HEARTBEAT, newEncoder, type StreamEncoder, type StreamType } from './stream-codec.js';
 
 /** Messages queued per peer at most (etcd's streamBufSize). */
 export const MAX_QUEUED_MESSAGES = 4096;
-/** An idle stream gets a keep-alive frame this often; the reader gives up after READ_TIMEOUT_MS. */
-export const KEEPALIVE_INTERVAL_MS = 1000;
+/**
+ * An idle stream gets a link heartbeat this often (etcd's ConnReadTimeout / 3); the
+ * reader gives up after READ_TIMEOUT_MS.
+ */
+export const KEEPALIVE_INTERVAL_MS = 5000 / 3;
+/** A write carries at most about this much, so one flush never builds a huge buffer. */
+const BATCH_BYTES = 1024 * 1024;
 /** A write that has not drained in this long means the peer stopped reading: drop the stream. */
 export const WRITE_STALL_MS = 5000;
 
@@ -26,6 +33,8 @@ export interface WriterContext {
 
 export class StreamWriter {
   private res: http.ServerResponse | undefined;
+  /** a new one per connection: msgappv2's implied state starts afresh on each */
+  private encoder: StreamEncoder | undefined;
   private queue: Message[] = [];
   /** the last write returned false: wait for 'drain' */
   private blocked = false;
@@ -35,6 +44,7 @@ export class StreamWriter {
 
   constructor(
     private readonly peerId: bigint,
+    readonly type: StreamType,
     private readonly ctx: WriterContext,
   ) {}
 
@@ -46,6 +56,7 @@ export class StreamWriter {
   attach(res: http.ServerResponse, remoteAddr: string): void {
     if (this.res !== undefined) this.detach(this.res, 'replaced by a new stream from the remote peer', 'closed');
     this.res = res;
+    this.encoder = newEncoder(this.type);
     this.blocked = false;
     this.lastWriteAt = Date.now();
     res.socket?.setNoDelay(true);
@@ -60,7 +71,7 @@ export class StreamWriter {
     });
     this.ctx.status.activate();
     this.ctx.log.info(
-      { 'stream-writer-type': 'stream Message', 'local-member-id': idHex16(this.ctx.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-addr': remoteAddr },
+      { 'stream-writer-type': streamName(this.type), 'local-member-id': idHex16(this.ctx.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-addr': remoteAddr },
       'established TCP streaming connection with remote peer',
     );
   }
@@ -87,7 +98,9 @@ export class StreamWriter {
   keepAlive(now: number): void {
     const res = this.res;
     if (res === undefined || this.blocked || now - this.lastWriteAt < KEEPALIVE_INTERVAL_MS) return;
-    this.write(res, KEEPALIVE_FRAME);
+    const out: Uint8Array[] = [];
+    this.encoder!.encode(LINK_HEARTBEAT, out);
+    this.write(res, Buffer.concat(out));
   }
 
   /** Ends the stream on purpose (peer removed, transport stopping). */
@@ -99,10 +112,14 @@ export class StreamWriter {
     const res = this.res;
     if (res === undefined) return;
     while (this.queue.length > 0 && !this.blocked) {
-      const { bytes, count } = encodeBatch(this.queue);
+      // Everything queued goes out in one write of about BATCH_BYTES at most (always one message).
+      const out: Uint8Array[] = [];
+      let bytes = 0;
+      let count = 0;
+      while (count < this.queue.length && (count === 0 || bytes < BATCH_BYTES)) bytes += this.encoder!.encode(this.queue[count++]!, out);
       if (count === this.queue.length) this.queue = [];
       else this.queue.splice(0, count);
-      this.write(res, bytes);
+      this.write(res, Buffer.concat(out, bytes));
     }
   }
 
@@ -124,6 +141,7 @@ export class StreamWriter {
 
   private detach(res: http.ServerResponse, reason: string, how: 'lost' | 'closed'): void {
     this.res = undefined;
+    this.encoder = undefined;
     this.blocked = false;
     this.clearStall();
     if (how === 'closed') res.end();
@@ -132,7 +150,7 @@ export class StreamWriter {
     this.ctx.status.dropped(this.queue);
     this.queue = [];
     const fields = {
-      'stream-writer-type': 'stream Message',
+      'stream-writer-type': streamName(this.type),
       'local-member-id': idHex16(this.ctx.localId),
       'remote-peer-id': idHex16(this.peerId),
       error: reason,

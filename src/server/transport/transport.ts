@@ -1,26 +1,43 @@
-// The peer transport: raft messages between members over HTTP/1.1 on the peer URLs.
+// The peer transport: etcd 3.4's rafthttp, on the peer URLs.
 //
-// For every pair of members there are two long-lived streams, one per direction, each
-// dialled by the member that reads it (as etcd's rafthttp does): we GET the peer's
-// stream endpoint and it writes its messages for us on the response. Sending is a push
-// onto a bounded per-peer queue that is written out once per turn of the event loop, so
-// raft never waits on the network and one slow peer never holds up another. MsgSnap goes
-// on a request of its own with the store's bytes streamed behind it.
+// For every pair of members there are two long-lived streams in each direction, each
+// dialled by the member that reads it: we GET the peer's /raft/stream/msgapp/<our id>
+// and /raft/stream/message/<our id>, and it writes its messages for us on the responses
+// (MsgApp on the first, in etcd's msgappv2 encoding; everything else on the second).
+// While neither is up, messages go one per POST /raft (the pipeline). Sending is a push
+// onto a bounded per-peer queue written out once per turn of the event loop, so raft
+// never waits on the network and one slow peer never holds up another. MsgSnap goes on
+// a request of its own (POST /raft/snapshot) with the database streamed behind it.
 
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { StepError } from '../../raft/index.js';
-import { MessageType, messageTypeName, type Message } from '../../raftpb/index.js';
+import { decodeMessage, MessageType, messageTypeName, type Message } from '../../raftpb/index.js';
 import { NOT_DECIDED } from '../cluster-version.js';
-import { idHex, idHex16 } from '../ids.js';
+import { idHex, idHex16, parseIdHex } from '../ids.js';
 import type { Member } from '../membership.js';
 import type { TlsContext } from '../tls.js';
+import { readBody } from './dial.js';
 import { DropLog } from './drop-log.js';
-import { Header, headerId, MEMBERS_PATH, peerHeaders, SNAPSHOT_PATH, STREAM_PATH_PREFIX, VERSION_PATH } from './headers.js';
-import { LEADER_RPC_PREFIX, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
+import {
+  checkCompatibility,
+  Header,
+  headerId,
+  MEMBERS_PATH,
+  PROBING_PATH,
+  RAFT_PATH,
+  Refusal,
+  SNAPSHOT_PATH,
+  STREAM_PATH_PREFIX,
+  streamTypeOf,
+  VERSION_PATH,
+} from './headers.js';
+import { isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
+import { Pipeline } from './pipeline.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
+import { MAX_MESSAGE_BYTES, type StreamType } from './stream-codec.js';
 import { StreamReader } from './stream-reader.js';
 import { KEEPALIVE_INTERVAL_MS, StreamWriter } from './stream-writer.js';
 import type { LocalMember, RaftHandle, SnapshotHooks } from './types.js';
@@ -35,6 +52,8 @@ export interface TransportOptions {
   readonly logger: Logger;
   /** server version, e.g. '3.4.23' */
   readonly version: string;
+  /** this member's advertised peer URLs (X-PeerURLs on every request) */
+  readonly peerUrls?: readonly string[];
   /** the agreed cluster version, e.g. '3.4.0', undefined until decided */
   readonly clusterVersion: () => string | undefined;
   /** the cluster's members as this member knows them, for GET /members */
@@ -51,14 +70,17 @@ export interface TransportOptions {
   readonly leaderRpc?: LeaderRpc;
 }
 
+const STREAM_TYPES: readonly StreamType[] = ['msgappv2', 'message'];
+
 interface Peer {
   readonly id: bigint;
   urls: readonly string[];
   /** next URL to try for a snapshot */
   urlIndex: number;
   readonly status: PeerStatus;
-  readonly writer: StreamWriter;
-  readonly reader: StreamReader;
+  readonly writers: Readonly<Record<StreamType, StreamWriter>>;
+  readonly readers: Readonly<Record<StreamType, StreamReader>>;
+  readonly pipeline: Pipeline;
   snapshotInFlight: boolean;
 }
 
@@ -82,13 +104,13 @@ export class Transport {
 
   constructor(opts: TransportOptions) {
     this.opts = opts;
-    this.local = { localId: opts.localId, clusterId: opts.clusterId, version: opts.version };
+    this.local = { localId: opts.localId, clusterId: opts.clusterId, version: opts.version, peerUrls: opts.peerUrls ?? [] };
     this.log = opts.logger;
     this.drops = new DropLog(opts.logger);
     this.handler = (req, res) => this.serve(req, res);
     this.keepAliveTimer = setInterval(() => {
       const now = Date.now();
-      for (const p of this.peers.values()) p.writer.keepAlive(now);
+      for (const p of this.peers.values()) for (const t of STREAM_TYPES) p.writers[t].keepAlive(now);
     }, KEEPALIVE_INTERVAL_MS);
     this.keepAliveTimer.unref();
   }
@@ -104,29 +126,44 @@ export class Transport {
     }
     this.removed.delete(id);
     const status = new PeerStatus(id, this.log);
-    const writer = new StreamWriter(id, {
-      localId: this.local.localId,
-      log: this.log,
+    const writer = (t: StreamType): StreamWriter =>
+      new StreamWriter(id, t, { localId: this.local.localId, log: this.log, status, onDropped: () => this.reportUnreachable(id) });
+    const reader = (t: StreamType): StreamReader =>
+      new StreamReader(id, t, urls, {
+        local: this.local,
+        tls: this.opts.tls,
+        log: this.log,
+        status,
+        drops: this.drops,
+        deliver: (m) => this.deliver(id, m),
+        onRemoved: () => this.reportRemoved(),
+      });
+    const peer: Peer = {
+      id,
+      urls: [...urls],
+      urlIndex: 0,
       status,
-      onDropped: () => this.reportUnreachable(id),
-    });
-    const reader = new StreamReader(id, urls, {
-      local: this.local,
-      tls: this.opts.tls,
-      log: this.log,
-      status,
-      drops: this.drops,
-      deliver: (m) => this.deliver(id, m),
-      onRemoved: () => this.reportRemoved(),
-    });
-    this.peers.set(id, { id, urls: [...urls], urlIndex: 0, status, writer, reader, snapshotInFlight: false });
+      writers: { msgappv2: writer('msgappv2'), message: writer('message') },
+      readers: { msgappv2: reader('msgappv2'), message: reader('message') },
+      pipeline: new Pipeline(id, {
+        local: this.local,
+        tls: this.opts.tls,
+        log: this.log,
+        status,
+        urls: () => peer.urls,
+        onFailed: () => this.reportUnreachable(id),
+        onRemoved: () => this.reportRemoved(),
+      }),
+      snapshotInFlight: false,
+    };
+    this.peers.set(id, peer);
     this.log.info({ 'local-member-id': idHex16(this.local.localId), 'remote-peer-id': idHex16(id), 'remote-peer-urls': urls }, 'added remote peer');
-    reader.start();
+    for (const t of STREAM_TYPES) peer.readers[t].start();
   }
 
   /** Forwards requests only the leader can answer to peer `id` (the leader). */
   forwardTo(id: bigint, timeoutMs: number): LeaderRpc {
-    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], peerHeaders(this.local, id), this.opts.tls, timeoutMs);
+    return new LeaderClient(id, this.peers.get(id)?.urls ?? [], this.opts.tls, timeoutMs);
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
@@ -134,7 +171,7 @@ export class Transport {
     if (p === undefined || (p.urls.length === urls.length && p.urls.every((u, i) => u === urls[i]))) return;
     p.urls = [...urls];
     p.urlIndex = 0;
-    p.reader.updateUrls(urls);
+    for (const t of STREAM_TYPES) p.readers[t].updateUrls(urls);
     this.log.info({ 'local-member-id': idHex16(this.local.localId), 'remote-peer-id': idHex16(id), 'remote-peer-urls': urls }, 'updated remote peer');
   }
 
@@ -143,18 +180,17 @@ export class Transport {
     const p = this.peers.get(id);
     if (p === undefined) return;
     this.peers.delete(id);
-    void p.reader.stop();
-    p.writer.close();
+    this.closePeer(p);
     p.status.deactivate('removed from the cluster');
     this.log.info({ 'local-member-id': idHex16(this.local.localId), 'removed-remote-peer-id': idHex16(id) }, 'removed remote peer');
   }
 
-  /** ms timestamp since which the peer is reachable (for health checks); undefined while it is not. */
-  /** Whether a message to peer `id` would go out now: its stream for our messages is up. */
+  /** Whether a message to peer `id` would go out on a stream now (the pipeline is a fallback). */
   canSendTo(id: bigint): boolean {
-    return this.peers.get(id)?.writer.connected === true;
+    return this.peers.get(id)?.writers.message.connected === true;
   }
 
+  /** ms timestamp since which the peer is reachable (for health checks); undefined while it is not. */
   activeSince(id: bigint): number | undefined {
     return this.peers.get(id)?.status.activeSince;
   }
@@ -182,11 +218,11 @@ export class Transport {
           this.startSnapshot(p, m);
           continue;
         }
-        if (!p.writer.enqueue(m)) {
+        if (!this.pick(p, m)) {
           if (unreachable === undefined || !unreachable.has(m.to)) {
             this.log.debug(
               { 'message-type': messageTypeName(m.type), 'local-member-id': idHex16(this.local.localId), 'remote-peer-id': idHex16(m.to), 'remote-peer-active': p.status.activeSince !== undefined },
-              p.writer.connected ? 'dropped internal Raft message since sending buffer is full (overloaded network)' : 'dropped internal Raft message since the stream to the remote peer is down',
+              'dropped internal Raft message since sending buffer is full (overloaded network)',
             );
           }
           (unreachable ??= new Set()).add(m.to);
@@ -196,6 +232,19 @@ export class Transport {
       }
     }
     if (unreachable !== undefined) for (const id of unreachable) this.reportUnreachable(id);
+  }
+
+  /** etcd's peer.pick: MsgApp on the msgappv2 stream, the rest on the message stream, the pipeline while neither is up. */
+  private pick(p: Peer, m: Message): boolean {
+    if (m.type === MessageType.MsgApp && p.writers.msgappv2.connected) return p.writers.msgappv2.enqueue(m);
+    if (p.writers.message.connected) return p.writers.message.enqueue(m);
+    return p.pipeline.send(m);
+  }
+
+  private closePeer(p: Peer): Promise<void> {
+    p.pipeline.stop();
+    for (const t of STREAM_TYPES) p.writers[t].close();
+    return Promise.all(STREAM_TYPES.map((t) => p.readers[t].stop())).then(() => undefined);
   }
 
   private startSnapshot(p: Peer, m: Message): void {
@@ -282,17 +331,22 @@ export class Transport {
       if (path.startsWith(STREAM_PATH_PREFIX)) {
         if (!allowMethod(req, res, 'GET')) return;
         this.serveStream(req, res, path.slice(STREAM_PATH_PREFIX.length));
+      } else if (path === RAFT_PATH) {
+        if (!allowMethod(req, res, 'POST')) return;
+        void this.servePipeline(req, res);
       } else if (path === SNAPSHOT_PATH) {
         if (!allowMethod(req, res, 'POST')) return;
         this.serveSnapshot(req, res);
+      } else if (path === PROBING_PATH) {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${JSON.stringify({ OK: true, Now: new Date().toISOString() })}\n`);
       } else if (path === MEMBERS_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(membersJson(this.opts.members()));
-      } else if (path.startsWith(LEADER_RPC_PREFIX)) {
+      } else if (isLeaderRpcPath(path)) {
         if (!allowMethod(req, res, 'POST')) return;
-        if (this.admit(req, res) === undefined) return;
-        void serveLeaderRpc(this.opts.leaderRpc, req, res);
+        void serveLeaderRpc(this.opts.leaderRpc, this.opts.members, path, req, res);
       } else if (path === VERSION_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -308,64 +362,32 @@ export class Transport {
   }
 
   /**
-   * Checks the headers every raft request carries; answers the refusal itself and returns
-   * undefined, or returns the sending peer.
+   * etcd's checkClusterCompatibilityFromHeader, made on every raft request before its body
+   * is read: answers 412 with etcd's reason (which the sender recognises) and returns
+   * false when the sender's version or cluster does not fit; 503 while stopping.
    */
-  private admit(req: http.IncomingMessage, res: http.ServerResponse): Peer | undefined {
-    const remoteAddr = remoteAddress(req);
+  private compatible(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (this.stopped) {
       textReply(res, 503, 'the member is stopping');
-      return undefined;
+      return false;
     }
-    const remoteCluster = headerId(req.headers[Header.clusterId]);
-    const from = headerId(req.headers[Header.from]);
+    const bad = checkCompatibility(req.headers, this.local);
+    if (bad === undefined) return true;
     const sender = String(req.headers[Header.from] ?? '');
-    if (remoteCluster !== this.local.clusterId) {
-      this.refuse(res, 412, 'cluster ID mismatch', sender, 'request cluster ID mismatch', {
-        'local-member-id': idHex16(this.local.localId),
-        'local-member-cluster-id': idHex16(this.local.clusterId),
-        'local-member-server-version': this.local.version,
-        'remote-addr': remoteAddr,
-        'remote-peer-id': from !== undefined ? idHex16(from) : sender,
-        'remote-peer-server-version': String(req.headers[Header.version] ?? ''),
-        'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(req.headers[Header.clusterId] ?? ''),
-      });
-      return undefined;
-    }
-    if (from === undefined) {
-      textReply(res, 400, `missing or invalid ${Header.from} header`);
-      return undefined;
-    }
-    if (this.removed.has(from) || this.opts.isRemoved?.(from) === true) {
-      this.refuse(res, 410, 'removed member', sender, 'rejected stream from remote peer because it was removed', {
-        'local-member-id': idHex16(this.local.localId),
-        'remote-peer-id-from': idHex16(from),
-        'remote-addr': remoteAddr,
-      });
-      return undefined;
-    }
-    const peer = this.peers.get(from);
-    if (peer === undefined) {
-      this.refuse(res, 404, 'error sender not found', sender, 'failed to find remote peer in cluster', {
-        'local-member-id': idHex16(this.local.localId),
-        'remote-peer-id-from': idHex16(from),
-        'remote-addr': remoteAddr,
-        'cluster-id': idHex16(this.local.clusterId),
-      });
-      return undefined;
-    }
-    const to = headerId(req.headers[Header.to]);
-    if (to !== this.local.localId) {
-      this.refuse(res, 412, 'to field mismatch', sender, 'rejected request from remote peer addressed to another member', {
-        'local-member-id': idHex16(this.local.localId),
-        'remote-peer-id-from': idHex16(from),
-        'remote-addr': remoteAddr,
-        'raft-to': String(req.headers[Header.to] ?? ''),
-      });
-      return undefined;
-    }
-    for (const key of this.refusalsLogged) if (key.endsWith(`/${sender}`)) this.refusalsLogged.delete(key);
-    return peer;
+    const from = headerId(req.headers[Header.from]);
+    const remoteCluster = headerId(req.headers[Header.clusterId]);
+    this.refuse(res, 412, bad.refusal, sender, bad.refusal === Refusal.clusterIdMismatch ? 'request cluster ID mismatch' : 'failed to check version compatibility', {
+      'local-member-id': idHex16(this.local.localId),
+      'local-member-cluster-id': idHex16(this.local.clusterId),
+      'local-member-server-version': this.local.version,
+      'remote-addr': remoteAddress(req),
+      'remote-peer-id': from !== undefined ? idHex16(from) : sender,
+      'remote-peer-server-version': String(req.headers[Header.version] ?? ''),
+      'remote-peer-server-minimum-cluster-version': String(req.headers[Header.minClusterVersion] ?? ''),
+      'remote-peer-cluster-id': remoteCluster !== undefined ? idHex16(remoteCluster) : String(req.headers[Header.clusterId] ?? ''),
+      error: bad.reason,
+    });
+    return false;
   }
 
   /** Answers a refusal; logs it at warn the first time for this sender and reason, then at debug. */
@@ -382,21 +404,106 @@ export class Transport {
     textReply(res, status, text);
   }
 
-  private serveStream(req: http.IncomingMessage, res: http.ServerResponse, pathId: string): void {
-    const peer = this.admit(req, res);
-    if (peer === undefined) return;
-    if (pathId !== idHex(peer.id)) {
-      textReply(res, 400, 'stream path does not match the sender');
+  /** A sender that got through: its next refusal is news again. */
+  private admitted(sender: bigint): void {
+    const suffix = `/${idHex(sender)}`;
+    for (const key of this.refusalsLogged) if (key.endsWith(suffix)) this.refusalsLogged.delete(key);
+  }
+
+  /** GET /raft/stream/<msgapp|message>/<from>, with etcd's refusals in etcd's order. */
+  private serveStream(req: http.IncomingMessage, res: http.ServerResponse, rest: string): void {
+    if (!this.compatible(req, res)) return;
+    const slash = rest.indexOf('/');
+    const type = slash < 0 ? undefined : streamTypeOf(rest.slice(0, slash));
+    if (type === undefined) {
+      textReply(res, 404, 'invalid path');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const fromText = rest.slice(slash + 1);
+    const from = parseIdHex(fromText);
+    if (from === undefined) {
+      textReply(res, 404, 'invalid from');
+      return;
+    }
+    const fields = { 'local-member-id': idHex16(this.local.localId), 'remote-peer-id-from': idHex16(from), 'remote-addr': remoteAddress(req) };
+    if (this.isRemoved(from)) {
+      this.refuse(res, 410, 'removed member', fromText, 'rejected stream from remote peer because it was removed', fields);
+      return;
+    }
+    const peer = this.peers.get(from);
+    if (peer === undefined) {
+      this.refuse(res, 404, 'error sender not found', fromText, 'failed to find remote peer in cluster', { ...fields, 'cluster-id': idHex16(this.local.clusterId) });
+      return;
+    }
+    const to = req.headers[Header.to];
+    if (to !== idHex(this.local.localId)) {
+      this.refuse(res, 412, 'to field mismatch', fromText, 'ignored streaming request; ID mismatch', { ...fields, 'remote-peer-id-header': String(to ?? '') });
+      return;
+    }
+    this.admitted(from);
+    res.writeHead(200);
     res.flushHeaders();
-    peer.writer.attach(res, remoteAddress(req));
+    peer.writers[type].attach(res, remoteAddress(req));
+  }
+
+  /** POST /raft: one raft message, answered 204 once raft has it. */
+  private async servePipeline(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.compatible(req, res)) {
+      req.resume();
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_MESSAGE_BYTES);
+    } catch (err) {
+      this.log.warn({ 'local-member-id': idHex16(this.local.localId), 'remote-addr': remoteAddress(req), error: (err as Error).message }, 'failed to read Raft message');
+      textReply(res, 400, 'error reading raft message');
+      return;
+    }
+    let m: Message;
+    try {
+      m = decodeMessage(body);
+    } catch (err) {
+      const sender = String(req.headers[Header.from] ?? '');
+      this.refuse(res, 400, 'error unmarshalling raft message', sender, 'failed to unmarshal Raft message', {
+        'local-member-id': idHex16(this.local.localId),
+        'remote-addr': remoteAddress(req),
+        error: (err as Error).message,
+      });
+      return;
+    }
+    // etcdserver's Process: a removed member is told so (it then stops).
+    if (this.isRemoved(m.from)) {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ message: 'cannot process message from removed member' })}\n`);
+      return;
+    }
+    const peer = this.peers.get(m.from);
+    if (peer !== undefined) {
+      peer.status.counters.receivedBytes += body.length;
+      this.deliver(peer.id, m);
+    } else {
+      this.drops.note(m.from, 'unknown-sender', 'dropped a raft message from a member this member does not know', {
+        'local-member-id': idHex16(this.local.localId),
+        'message-type': messageTypeName(m.type),
+      });
+    }
+    res.writeHead(204).end();
   }
 
   private serveSnapshot(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const peer = this.admit(req, res);
-    if (peer === undefined) {
+    if (!this.compatible(req, res)) {
+      req.resume();
+      return;
+    }
+    const from = headerId(req.headers[Header.from]);
+    const peer = from === undefined ? undefined : this.peers.get(from);
+    if (peer === undefined || this.isRemoved(peer.id)) {
+      // etcd steps a snapshot from anyone; we take a store only from a current member
+      this.refuse(res, 404, 'error sender not found', String(req.headers[Header.from] ?? ''), 'failed to find remote peer in cluster', {
+        'local-member-id': idHex16(this.local.localId),
+        'remote-addr': remoteAddress(req),
+      });
       req.resume();
       return;
     }
@@ -410,6 +517,10 @@ export class Transport {
     });
   }
 
+  private isRemoved(id: bigint): boolean {
+    return this.removed.has(id) || this.opts.isRemoved?.(id) === true;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /** Closes every stream and snapshot transfer; raft hears nothing from the transport afterwards. */
@@ -419,10 +530,7 @@ export class Transport {
     clearInterval(this.keepAliveTimer);
     for (const a of this.snapshotAborts) a.abort();
     const closing: Promise<void>[] = [];
-    for (const p of this.peers.values()) {
-      closing.push(p.reader.stop());
-      p.writer.close();
-    }
+    for (const p of this.peers.values()) closing.push(this.closePeer(p));
     this.peers.clear();
     await Promise.all(closing);
   }

@@ -14,24 +14,23 @@ export interface RaftHandle {
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void;
 }
 
-/** Moves the store's bytes alongside a MsgSnap (implemented by the server). */
+/** Moves the database alongside a MsgSnap (implemented by the server). */
 export interface SnapshotHooks {
-  /** Leader side: the store's bytes to ship with a MsgSnap; `size` is exact. */
-  open(): { size: number; stream: AsyncIterable<Buffer> };
   /**
-   * Leader side, instead of open() when present: the MsgSnap to actually send and the
-   * store's bytes, taken together so that they describe the same state (etcd's merged
-   * snapshot message) rather than an older snapshot.
+   * Leader side: the MsgSnap to actually send and the database (etcd's bbolt file) to
+   * stream behind it, taken together so that they describe the same state (etcd's merged
+   * snapshot message) rather than an older snapshot. `size` is exact; the stream frees
+   * what it holds however the send ends.
    */
-  prepare?(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }>;
+  prepare(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }>;
   /**
-   * Follower side: consume `stream` to the end (it throws instead of ending if the body
-   * was short, long or damaged), save the store beside the live one, step the MsgSnap
-   * into raft, and resolve once raft accepted it and the store is installed. Rejects
-   * with SnapshotRefused when the member will not take it; the live store is then
-   * untouched. The transport never steps a MsgSnap itself.
+   * Follower side: consume `db` to the end (it throws instead of ending if the body was
+   * cut short), save the database beside the live store, step the MsgSnap into raft, and
+   * resolve once raft accepted it and the store is installed. Rejects with
+   * SnapshotRefused when the member will not take it; the live store is then untouched.
+   * The transport never steps a MsgSnap itself.
    */
-  receive(m: Message, stream: AsyncIterable<Buffer>): Promise<void>;
+  receive(m: Message, db: AsyncIterable<Buffer>): Promise<void>;
 }
 
 /** Who this member is, as every peer request announces it. */
@@ -40,4 +39,6 @@ export interface LocalMember {
   readonly clusterId: bigint;
   /** server version, e.g. '3.4.23' */
   readonly version: string;
+  /** this member's advertised peer URLs, announced in X-PeerURLs */
+  readonly peerUrls: readonly string[];
 }

@@ -1,0 +1,211 @@
+// etcd 3.4.23 and etcd-ts members in one cluster, over etcd's peer protocol (rafthttp) on
+// loopback: real etcd processes, stock etcdctl. An etcd cluster gains an etcd-ts member
+// the way an operator adds one (`member add`, then `--initial-cluster-state existing`);
+// writes through every member are read on every member; `endpoint hashkv` agrees; lease
+// keep-alive and time-to-live are forwarded to a leader of the other kind; leadership
+// moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
+// etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
+// etcd's v2 store in the MsgSnap, then its bbolt database). Then the reverse: a real etcd
+// member joins an etcd-ts cluster.
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster } from './cluster-harness.js';
+import { EtcdClient } from './client.js';
+import { type Member, cleanup, ctl, etcdctl, startMember, stopMember, waitFor } from './harness.js';
+
+afterAll(cleanup);
+
+type Kind = 'etcd' | 'etcd-ts';
+
+interface Running {
+  member: Member;
+  kind: Kind;
+  slot: ClusterPlan['slots'][number];
+  /** every flag it was started with, to restart it the same way */
+  args: string[];
+}
+
+const endpoints = (rs: readonly Running[]): string[] => rs.map((r) => r.member.clientUrl);
+
+async function hashes(rs: readonly Running[]): Promise<string[]> {
+  return Promise.all(rs.map(async (r) => (await ctl(r.member.clientUrl, ['endpoint', 'hashkv'])).split(', ')[1]!.trim()));
+}
+
+/** Every member reports the same hash of the store (retrying while the last writes apply). */
+async function converged(rs: readonly Running[]): Promise<void> {
+  await eventually(async () => expect(new Set(await hashes(rs)).size).toBe(1), 60_000, 500);
+}
+
+function run(slot: ClusterPlan['slots'][number], kind: Kind, args: string[]): Promise<Member> {
+  return startMember({ name: slot.name, dataDir: slot.dataDir, clientPort: slot.clientPort, peerPort: slot.peerPort, bare: true, args, binary: kind });
+}
+
+async function start(plan: ClusterPlan, i: number, kind: Kind): Promise<Running> {
+  const slot = plan.slots[i]!;
+  const args = flagsFor(plan, slot, 'new');
+  return { member: await run(slot, kind, args), kind, slot, args };
+}
+
+/** `etcdctl member add` through `via`, then the new member started with what it printed and `existing`. */
+async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running): Promise<Running> {
+  const slot = plan.slots[i]!;
+  const peer = `http://127.0.0.1:${slot.peerPort}`;
+  // a cluster refuses a new voter until every member has been connected for 5 s (etcd's strict reconfig check)
+  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peer}`]), 30_000, 1000);
+  const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)![1]!;
+  const args = flagsFor(plan, slot, 'existing', initialCluster);
+  return { member: await run(slot, kind, args), kind, slot, args };
+}
+
+/** Puts one key through every member, then reads every key on every member, linearizably and serializably. */
+async function writeEverywhereReadEverywhere(rs: readonly Running[], tag: string): Promise<void> {
+  for (const r of rs) await ctl(r.member.clientUrl, ['put', `${tag}/${r.slot.name}`, `${r.kind} wrote it`]);
+  for (const r of rs) {
+    for (const w of rs) {
+      const key = `${tag}/${w.slot.name}`;
+      expect(await ctl(r.member.clientUrl, ['get', key, '--print-value-only']), `${key} on ${r.slot.name}`).toBe(`${w.kind} wrote it\n`);
+    }
+  }
+}
+
+/** The member's ID in hex, from etcdctl's simple output (JSON would round the uint64). */
+async function memberId(r: Running): Promise<string> {
+  return (await ctl(r.member.clientUrl, ['endpoint', 'status'])).split(', ')[1]!;
+}
+
+async function leaderOf(rs: readonly Running[]): Promise<Running> {
+  return rs[await leaderIndex(rs.map((r) => r.member))]!;
+}
+
+/** A lease granted through `grantVia`, kept alive and asked about through `askVia` (a follower: forwarded to the leader). */
+async function leaseThrough(grantVia: Running, askVia: Running): Promise<void> {
+  const id = /lease ([0-9a-f]+) granted/.exec(await ctl(grantVia.member.clientUrl, ['lease', 'grant', '60']))![1]!;
+  expect(await ctl(askVia.member.clientUrl, ['lease', 'keep-alive', '--once', id])).toMatch(new RegExp(`lease ${id} keepalived with TTL\\(60\\)`));
+  await ctl(grantVia.member.clientUrl, ['put', `lease/${id}`, 'x', `--lease=${id}`]);
+  const ttl = await ctl(askVia.member.clientUrl, ['lease', 'timetolive', id, '--keys']);
+  expect(ttl).toMatch(new RegExp(`lease ${id} granted with TTL\\(60s\\), remaining\\(\\d+s\\), attached keys\\(\\[lease/${id}\\]\\)`));
+  expect(await ctl(askVia.member.clientUrl, ['lease', 'timetolive', 'abcdef'])).toMatch(/lease 0*abcdef already expired/);
+}
+
+/** A write load through `via` until stopped; every acknowledged key is kept. */
+function writeLoad(via: string[], prefix: string): { stop(): Promise<string[]> } {
+  const acked: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const key = `${prefix}/${i}`;
+      const r = await etcdctl(via, ['put', key, 'v', '--command-timeout=3s']);
+      if (r.code === 0) acked.push(key);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return acked;
+    },
+  };
+}
+
+async function expectAll(r: Running, keys: readonly string[]): Promise<void> {
+  const prefix = keys[0]!.slice(0, keys[0]!.lastIndexOf('/') + 1);
+  const got = new Set((await ctl(r.member.clientUrl, ['get', prefix, '--prefix', '--keys-only'])).split('\n').filter((l) => l !== ''));
+  expect(keys.filter((k) => !got.has(k)), `acknowledged keys missing on ${r.slot.name}`).toEqual([]);
+}
+
+/** kill -9 of the leader under a write load through the others; it restarts and catches up. */
+async function killLeader(rs: Running[], kind: Kind, tag: string): Promise<void> {
+  const leader = await leaderOf(rs);
+  expect(leader.kind).toBe(kind);
+  const others = rs.filter((r) => r !== leader);
+  const load = writeLoad(endpoints(others), tag);
+  await new Promise((r) => setTimeout(r, 1500));
+  await stopMember(leader.member, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 3000));
+  const acked = await load.stop();
+  expect(acked.length).toBeGreaterThan(0);
+  const newLeader = await leaderOf(others);
+  expect(newLeader).not.toBe(leader);
+  leader.member = await run(leader.slot, leader.kind, leader.args);
+  await converged(rs);
+  for (const r of rs) await expectAll(r, acked);
+}
+
+describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
+  it('an etcd cluster gains an etcd-ts member: replication, leases and leadership both ways, kill -9 of either leader', async () => {
+    const plan = await planCluster(4, 'mx');
+    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd')));
+    const ts = await addMember(plan, 3, 'etcd-ts', rs[0]!);
+    rs.push(ts);
+    await writeEverywhereReadEverywhere(rs, 'joined');
+    await converged(rs);
+    expect((await ctl(ts.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(4);
+
+    // etcd leads: the etcd-ts follower forwards keep-alive and time-to-live to it
+    expect((await leaderOf(rs)).kind).toBe('etcd');
+    await leaseThrough(ts, ts);
+
+    // leadership moves to the etcd-ts member; etcd followers forward to it
+    const leader = await leaderOf(rs);
+    await ctl(leader.member.clientUrl, ['move-leader', await memberId(ts)]);
+    await eventually(async () => expect(await leaderOf(rs)).toBe(ts));
+    await writeEverywhereReadEverywhere(rs, 'ts-leads');
+    await leaseThrough(rs[0]!, rs[1]!);
+    await converged(rs);
+
+    await killLeader(rs, 'etcd-ts', 'kill-ts');
+    const now = await leaderOf(rs);
+    if (now.kind !== 'etcd') await ctl(now.member.clientUrl, ['move-leader', await memberId(rs[0]!)]);
+    await killLeader(rs, 'etcd', 'kill-etcd');
+    await writeEverywhereReadEverywhere(rs, 'after');
+    await converged(rs);
+  }, 600_000);
+
+  it("an etcd-ts member that fell behind catches up through an etcd leader's snapshot (etcd's v2 store and bbolt database)", async () => {
+    const plan = await planCluster(3, 'sn');
+    const snapshotEvery = ['--snapshot-count', '100'];
+    const kinds: Kind[] = ['etcd', 'etcd', 'etcd-ts'];
+    const rs = await Promise.all(
+      kinds.map(async (kind, i) => {
+        const slot = plan.slots[i]!;
+        const args = [...flagsFor(plan, slot, 'new'), ...snapshotEvery];
+        return { member: await run(slot, kind, args), kind, slot, args };
+      }),
+    );
+    const ts = rs[2]!;
+    await ctl(ts.member.clientUrl, ['put', 'before', 'x']);
+    await stopMember(ts.member, 'SIGKILL');
+    // more than the 5000 entries an etcd leader keeps behind its snapshot
+    const leader = await leaderOf(rs.slice(0, 2));
+    const client = new EtcdClient(leader.member.clientUrl);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < 6000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `v${i}`);
+      }),
+    );
+    client.close();
+    ts.member = await run(ts.slot, ts.kind, ts.args);
+    await waitFor(ts.member, 'installed the store from a leader snapshot', 120_000);
+    await converged(rs);
+    expect(await ctl(ts.member.clientUrl, ['get', 'bulk/05999', '--print-value-only', '--consistency=s'])).toBe('v5999\n');
+    expect((await ctl(ts.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
+    await writeEverywhereReadEverywhere(rs, 'after-snapshot');
+  }, 600_000);
+
+  it('an etcd-ts cluster gains a real etcd member', async () => {
+    const plan = await planCluster(4, 'rv');
+    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd-ts')));
+    const etcd = await addMember(plan, 3, 'etcd', rs[0]!);
+    rs.push(etcd);
+    await writeEverywhereReadEverywhere(rs, 'joined');
+    await converged(rs);
+    expect((await leaderOf(rs)).kind).toBe('etcd-ts');
+    await leaseThrough(etcd, etcd);
+    await killLeader(rs, 'etcd-ts', 'kill-ts');
+    await writeEverywhereReadEverywhere(rs, 'after');
+    await converged(rs);
+  }, 600_000);
+});
