@@ -12,6 +12,12 @@
 // endpoint, as etcdctl users write it; grpc-go then sends `:authority: http://...`). --only
 // keeps the named rows (e.g. `put c=64,get-ser c=64`).
 //
+// Rows ending in "auth" run with auth on: after the other rows, each cluster gets root and a
+// user with readwrite on the keys' prefix, `auth enable`, and the load runs as that user
+// (authload, bench/authload: goload's counterpart with --user/--password, simple tokens).
+// Beside their ratio to etcd they print auth on / auth off: the same server's figure over its
+// auth-off row, round by round.
+//
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
 
@@ -20,6 +26,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authloadBinary, benchUserArgs, enableAuth } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -63,6 +70,8 @@ interface Workload {
   clients: number;
   /** goload dials http://IP:PORT rather than IP:PORT. */
   url?: boolean;
+  /** with auth on, as a user who may read and write the keys: the name of the same load's auth-off row */
+  authOff?: string;
 }
 
 const allWorkloads: Workload[] =
@@ -72,6 +81,8 @@ const allWorkloads: Workload[] =
         { name: 'put c=64', op: 'put', clients: 64 },
         { name: 'get-lin c=64', op: 'get-lin', clients: 64 },
         { name: 'get-ser c=64', op: 'get-ser', clients: 64 },
+        { name: 'put c=64 auth', op: 'put', clients: 64, authOff: 'put c=64' },
+        { name: 'get-ser c=64 auth', op: 'get-ser', clients: 64, authOff: 'get-ser c=64' },
       ]
     : [
         { name: 'put c=1', op: 'put', clients: 1 },
@@ -88,6 +99,7 @@ if (process.argv.includes('--url')) {
 const only = arg('only', '');
 const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => only.split(',').includes(w.name));
 if (workloads.length === 0) throw new Error(`--only ${only}: no such rows (${allWorkloads.map((w) => w.name).join(', ')})`);
+const nameWidth = Math.max(...workloads.map((w) => w.name.length));
 
 interface Result {
   ops_per_s: number;
@@ -164,12 +176,14 @@ const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString()
 
 function load(c: Cluster, w: Workload): Result {
   const cpuBefore = cpuUs(c);
-  const out = execFileSync(goload, [
+  const [client, credentials] = w.authOff === undefined ? [goload, []] : [authload!, benchUserArgs()];
+  const out = execFileSync(client, [
     '-endpoints', c.endpoints.map((e) => (w.url ? `http://${e}` : e)).join(','),
     '-op', w.op,
     '-clients', String(w.clients),
     '-conns', String(Math.min(8, w.clients)),
     '-duration', duration,
+    ...credentials,
   ]).toString();
   const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
   return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
@@ -206,6 +220,9 @@ function failoverMs(c: Cluster): number {
   }
 }
 
+/** Built only when an auth row runs. */
+const authload = workloads.some((w) => w.authOff !== undefined) ? authloadBinary() : undefined;
+
 async function main(): Promise<void> {
   if (!existsSync(goload)) {
     console.error(`building goload into ${goload} (Debian golang-go + golang-etcd-server-dev)`);
@@ -224,11 +241,14 @@ async function main(): Promise<void> {
       const c = await startCluster(server);
       try {
         execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
-        for (const w of workloads) {
+        // auth-off rows first: once auth is on, it stays on for this cluster
+        const authRows = workloads.filter((w) => w.authOff !== undefined);
+        for (const w of [...workloads.filter((w) => w.authOff === undefined), ...authRows]) {
+          if (w === authRows[0]) enableAuth(c.endpoints);
           const r = load(c, w);
           (results[server]![w.name] ??= []).push(r);
           console.error(
-            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(16)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
           );
         }
         rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
@@ -249,7 +269,7 @@ async function main(): Promise<void> {
   };
   console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('medians; ratio: the median of the per-round ratios to etcd (throughput; CPU per op: etcd\'s over the server\'s, so higher is better for both)');
-  console.log(`${'workload'.padEnd(16)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
+  console.log(`${'workload'.padEnd(nameWidth)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
   for (const w of workloads) {
     const e = results.etcd![w.name]!;
     for (const server of servers) {
@@ -257,10 +277,16 @@ async function main(): Promise<void> {
       const ratio = server === 'etcd' ? '' : median(t.map((r, i) => r.ops_per_s / e[i]!.ops_per_s)).toFixed(2);
       const cpuRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2);
       console.log(
-        `${w.name.padEnd(16)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
+        `${w.name.padEnd(nameWidth)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
           `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}`,
       );
     }
+  }
+  for (const w of workloads) {
+    const off = w.authOff === undefined ? undefined : results.etcd![w.authOff];
+    if (off === undefined) continue;
+    const onOff = (s: Server) => median(results[s]![w.name]!.map((r, i) => r.ops_per_s / results[s]![w.authOff!]![i]!.ops_per_s)).toFixed(2);
+    console.log(`${w.name}: auth on / auth off (same server, same round, median): ${servers.map((s) => `${s} ${onOff(s)}`).join(', ')}`);
   }
   console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
   for (const server of servers) {
