@@ -285,8 +285,13 @@ async function main(): Promise<void> {
   for (const w of workloads) {
     const off = w.authOff === undefined ? undefined : results.etcd![w.authOff];
     if (off === undefined) continue;
-    const onOff = (s: Server) => median(results[s]![w.name]!.map((r, i) => r.ops_per_s / results[s]![w.authOff!]![i]!.ops_per_s)).toFixed(2);
-    console.log(`${w.name}: auth on / auth off (same server, same round, median): ${servers.map((s) => `${s} ${onOff(s)}`).join(', ')}`);
+    // throughput on over off, and CPU per op off over on: below 1 means auth costs
+    const onOff = (s: Server) => {
+      const on = results[s]![w.name]!;
+      const offs = results[s]![w.authOff!]!;
+      return `${s} ${median(on.map((r, i) => r.ops_per_s / offs[i]!.ops_per_s)).toFixed(2)} (cpu ${median(on.map((r, i) => offs[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2)})`;
+    };
+    console.log(`${w.name}: auth on / auth off, same server and round (median; cpu: CPU per op off / on): ${servers.map(onOff).join(', ')}`);
   }
   console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
   for (const server of servers) {
