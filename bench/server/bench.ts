@@ -12,11 +12,11 @@
 // endpoint, as etcdctl users write it; grpc-go then sends `:authority: http://...`). --only
 // keeps the named rows (e.g. `put c=64,get-ser c=64`).
 //
-// Rows ending in "auth" run with auth on: after the other rows, each cluster gets root and a
-// user with readwrite on the keys' prefix, `auth enable`, and the load runs as that user
-// (authload, bench/authload: goload's counterpart with --user/--password, simple tokens).
-// Beside their ratio to etcd they print auth on / auth off: the same server's figure over its
-// auth-off row, round by round.
+// Rows ending in "auth" run with auth on, on a cluster of their own filled as the others':
+// root and a user with readwrite on the keys' prefix, `auth enable`, and the load runs as
+// that user (authload, bench/authload: goload's counterpart with --user/--password; simple
+// tokens). Beside their ratio to etcd they print auth on / auth off: the same server's
+// figure over its auth-off row, round by round (throughput, and CPU per op).
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -234,31 +234,37 @@ async function main(): Promise<void> {
   const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const perfVerdicts: Partial<Record<Server, string[][]>> = {};
   const pad = Math.max(...servers.map((s) => s.length));
+  // The auth rows get a cluster of their own, filled alike: auth stays on once enabled, and
+  // each row runs on the same store (same history) as its auth-off row does.
+  const offRows = workloads.filter((w) => w.authOff === undefined);
+  const authRows = workloads.filter((w) => w.authOff !== undefined);
   for (let round = 0; round < rounds; round++) {
     // Each round starts with the next server, so none always runs first (or last).
     const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
     for (const server of order) {
-      const c = await startCluster(server);
-      try {
-        execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
-        // auth-off rows first: once auth is on, it stays on for this cluster
-        const authRows = workloads.filter((w) => w.authOff !== undefined);
-        for (const w of [...workloads.filter((w) => w.authOff === undefined), ...authRows]) {
-          if (w === authRows[0]) enableAuth(c.endpoints);
-          const r = load(c, w);
-          (results[server]![w.name] ??= []).push(r);
-          console.error(
-            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
-          );
+      for (const rows of [offRows, authRows]) {
+        if (rows.length === 0) continue;
+        const c = await startCluster(server);
+        try {
+          execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
+          if (rows === authRows) enableAuth(c.endpoints);
+          for (const w of rows) {
+            const r = load(c, w);
+            (results[server]![w.name] ??= []).push(r);
+            console.error(
+              `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+            );
+          }
+          rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+          if (rows === authRows) continue;
+          if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
+          if (members > 1) {
+            failover[server]!.push(failoverMs(c));
+            console.error(`round ${round} ${server.padEnd(pad)} failover ${failover[server]!.at(-1)!.toFixed(0)} ms`);
+          }
+        } finally {
+          await stopCluster(c);
         }
-        rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
-        if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
-        if (members > 1) {
-          failover[server]!.push(failoverMs(c));
-          console.error(`round ${round} ${server.padEnd(pad)} failover ${failover[server]!.at(-1)!.toFixed(0)} ms`);
-        }
-      } finally {
-        await stopCluster(c);
       }
     }
   }
