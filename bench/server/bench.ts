@@ -116,7 +116,19 @@ interface Cluster {
   dir: string;
 }
 
+/** A cluster that answers; a start that fails (on a shared machine, mostly a port taken meanwhile) is tried again on new ports. */
 async function startCluster(server: Server): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tryStartCluster(server);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      console.error(`${(err as Error).message}; starting again`);
+    }
+  }
+}
+
+async function tryStartCluster(server: Server): Promise<Cluster> {
   // data on the same disk for both: the working directory's file system
   const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
   const names = Array.from({ length: members }, (_, i) => `m${i}`);
@@ -137,18 +149,22 @@ async function startCluster(server: Server): Promise<Cluster> {
     const build = tsBuilds.find((b) => b.label === server)!;
     return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
-  const endpoints = ports.map((p) => `127.0.0.1:${p.client}`);
+  const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir };
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      execFileSync('etcdctl', ['--endpoints', endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
-      break;
+      execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
+      return c;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${server} did not become healthy`);
+      // a member that exited (e.g. a port taken by another session meanwhile) never will be
+      const exited = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
+      if (exited !== undefined || Date.now() > deadline) {
+        await stopCluster(c);
+        throw new Error(`${server} did not become healthy${exited ? ` (a member exited: ${exited.exitCode ?? exited.signalCode})` : ''}`);
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  return { procs, endpoints, dir };
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
