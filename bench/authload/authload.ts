@@ -1,7 +1,7 @@
 // The benches' side of authload (main.go beside this file): building it, and turning auth
 // on in a running cluster the way an operator does, with stock etcdctl.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,30 @@ export function enableAuth(endpoints: readonly string[]): void {
 }
 
 /** authload's arguments for BENCH_USER's credentials. */
-export function benchUserArgs(): string[] {
+function benchUserArgs(): string[] {
   return ['-user', BENCH_USER.name, '-password', BENCH_USER.password];
+}
+
+/**
+ * Runs authload with -wait: `connected` is called once every connection has authenticated,
+ * before any load (what it measures then leaves out the Authenticate calls, one bcrypt
+ * each); resolves with authload's output.
+ */
+export function runAuthload(binary: string, args: readonly string[], connected: () => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(binary, [...args, ...benchUserArgs(), '-wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      const before = stderr;
+      stderr += d.toString();
+      if (!before.includes('connected\n') && stderr.includes('connected\n')) {
+        connected();
+        p.stdin.write('\n');
+      }
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`authload exited with ${code}: ${stderr.trim()}`))));
+  });
 }

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { authloadBinary, benchUserArgs, enableAuth } from '../authload/authload.js';
+import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -90,11 +90,11 @@ async function main(): Promise<void> {
     }
     execFileSync(goload, ['-endpoints', endpoint, '-op', 'fill', '-keys', '1000']);
     if (auth) enableAuth([endpoint]);
-    const out = execFileSync(auth ? authloadBinary() : goload, [
+    const args = [
       '-endpoints', url ? `http://${endpoint}` : endpoint,
       '-op', op, '-clients', String(clients), '-conns', String(Math.min(8, clients)), '-duration', duration,
-      ...(auth ? benchUserArgs() : []),
-    ]).toString();
+    ];
+    const out = auth ? await runAuthload(authloadBinary(), args, () => {}) : execFileSync(goload, args).toString();
     console.log(`${op} c=${clients}${url ? ' (URL endpoint)' : ''}${auth ? ' (auth on)' : ''}: ${out.trim().split('\n').pop()}  load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     member.kill('SIGTERM');
