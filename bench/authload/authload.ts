@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const sourceDir = path.dirname(fileURLToPath(import.meta.url));
 
 /** The user the load runs as: readwrite on the prefix goload's and authload's keys share, nothing else. */
-export const BENCH_USER = { name: 'bench', password: 'bench-pw', role: 'bench', prefix: 'bench/' } as const;
+const BENCH_USER = { name: 'bench', password: 'bench-pw', role: 'bench', prefix: 'bench/' } as const;
 const ROOT_PASSWORD = 'root-pw';
 
 /**
