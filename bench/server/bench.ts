@@ -12,6 +12,12 @@
 // endpoint, as etcdctl users write it; grpc-go then sends `:authority: http://...`). --only
 // keeps the named rows (e.g. `put c=64,get-ser c=64`).
 //
+// Rows ending in "auth" run with auth on, on a cluster of their own filled as the others':
+// root and a user with readwrite on the keys' prefix, `auth enable`, and the load runs as
+// that user (authload, bench/authload: goload's counterpart with --user/--password; simple
+// tokens). Beside their ratio to etcd they print auth on / auth off: the same server's
+// figure over its auth-off row, round by round (throughput, and CPU per op).
+//
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
 
@@ -20,6 +26,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -63,6 +70,8 @@ interface Workload {
   clients: number;
   /** goload dials http://IP:PORT rather than IP:PORT. */
   url?: boolean;
+  /** with auth on, as a user who may read and write the keys: the name of the same load's auth-off row */
+  authOff?: string;
 }
 
 const allWorkloads: Workload[] =
@@ -72,6 +81,8 @@ const allWorkloads: Workload[] =
         { name: 'put c=64', op: 'put', clients: 64 },
         { name: 'get-lin c=64', op: 'get-lin', clients: 64 },
         { name: 'get-ser c=64', op: 'get-ser', clients: 64 },
+        { name: 'put c=64 auth', op: 'put', clients: 64, authOff: 'put c=64' },
+        { name: 'get-ser c=64 auth', op: 'get-ser', clients: 64, authOff: 'get-ser c=64' },
       ]
     : [
         { name: 'put c=1', op: 'put', clients: 1 },
@@ -88,6 +99,7 @@ if (process.argv.includes('--url')) {
 const only = arg('only', '');
 const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => only.split(',').includes(w.name));
 if (workloads.length === 0) throw new Error(`--only ${only}: no such rows (${allWorkloads.map((w) => w.name).join(', ')})`);
+const nameWidth = Math.max(...workloads.map((w) => w.name.length));
 
 interface Result {
   ops_per_s: number;
@@ -104,7 +116,19 @@ interface Cluster {
   dir: string;
 }
 
+/** A cluster that answers; a start that fails (on a shared machine, mostly a port taken meanwhile) is tried again on new ports. */
 async function startCluster(server: Server): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tryStartCluster(server);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      console.error(`${(err as Error).message}; starting again`);
+    }
+  }
+}
+
+async function tryStartCluster(server: Server): Promise<Cluster> {
   // data on the same disk for both: the working directory's file system
   const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
   const names = Array.from({ length: members }, (_, i) => `m${i}`);
@@ -125,18 +149,22 @@ async function startCluster(server: Server): Promise<Cluster> {
     const build = tsBuilds.find((b) => b.label === server)!;
     return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
-  const endpoints = ports.map((p) => `127.0.0.1:${p.client}`);
+  const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir };
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      execFileSync('etcdctl', ['--endpoints', endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
-      break;
+      execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
+      return c;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${server} did not become healthy`);
+      // a member that exited (e.g. a port taken by another session meanwhile) never will be
+      const exited = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
+      if (exited !== undefined || Date.now() > deadline) {
+        await stopCluster(c);
+        throw new Error(`${server} did not become healthy${exited ? ` (a member exited: ${exited.exitCode ?? exited.signalCode})` : ''}`);
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  return { procs, endpoints, dir };
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
@@ -162,15 +190,18 @@ function cpuUs(c: Cluster): number {
 }
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-function load(c: Cluster, w: Workload): Result {
-  const cpuBefore = cpuUs(c);
-  const out = execFileSync(goload, [
+async function load(c: Cluster, w: Workload): Promise<Result> {
+  const args = [
     '-endpoints', c.endpoints.map((e) => (w.url ? `http://${e}` : e)).join(','),
     '-op', w.op,
     '-clients', String(w.clients),
     '-conns', String(Math.min(8, w.clients)),
     '-duration', duration,
-  ]).toString();
+  ];
+  let cpuBefore = cpuUs(c);
+  // with auth on, CPU is counted from when the connections have authenticated: each
+  // Authenticate is one bcrypt, paid once per connection rather than per request
+  const out = w.authOff === undefined ? execFileSync(goload, args).toString() : await runAuthload(authload!, args, () => (cpuBefore = cpuUs(c)));
   const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
   return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
 }
@@ -206,6 +237,9 @@ function failoverMs(c: Cluster): number {
   }
 }
 
+/** Built only when an auth row runs. */
+const authload = workloads.some((w) => w.authOff !== undefined) ? authloadBinary() : undefined;
+
 async function main(): Promise<void> {
   if (!existsSync(goload)) {
     console.error(`building goload into ${goload} (Debian golang-go + golang-etcd-server-dev)`);
@@ -217,28 +251,37 @@ async function main(): Promise<void> {
   const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const perfVerdicts: Partial<Record<Server, string[][]>> = {};
   const pad = Math.max(...servers.map((s) => s.length));
+  // The auth rows get a cluster of their own, filled alike: auth stays on once enabled, and
+  // each row runs on the same store (same history) as its auth-off row does.
+  const offRows = workloads.filter((w) => w.authOff === undefined);
+  const authRows = workloads.filter((w) => w.authOff !== undefined);
   for (let round = 0; round < rounds; round++) {
     // Each round starts with the next server, so none always runs first (or last).
     const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
     for (const server of order) {
-      const c = await startCluster(server);
-      try {
-        execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
-        for (const w of workloads) {
-          const r = load(c, w);
-          (results[server]![w.name] ??= []).push(r);
-          console.error(
-            `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(16)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
-          );
+      for (const rows of [offRows, authRows]) {
+        if (rows.length === 0) continue;
+        const c = await startCluster(server);
+        try {
+          execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
+          if (rows === authRows) enableAuth(c.endpoints);
+          for (const w of rows) {
+            const r = await load(c, w);
+            (results[server]![w.name] ??= []).push(r);
+            console.error(
+              `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+            );
+          }
+          rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+          if (rows === authRows) continue;
+          if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
+          if (members > 1) {
+            failover[server]!.push(failoverMs(c));
+            console.error(`round ${round} ${server.padEnd(pad)} failover ${failover[server]!.at(-1)!.toFixed(0)} ms`);
+          }
+        } finally {
+          await stopCluster(c);
         }
-        rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
-        if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
-        if (members > 1) {
-          failover[server]!.push(failoverMs(c));
-          console.error(`round ${round} ${server.padEnd(pad)} failover ${failover[server]!.at(-1)!.toFixed(0)} ms`);
-        }
-      } finally {
-        await stopCluster(c);
       }
     }
   }
@@ -249,7 +292,7 @@ async function main(): Promise<void> {
   };
   console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('medians; ratio: the median of the per-round ratios to etcd (throughput; CPU per op: etcd\'s over the server\'s, so higher is better for both)');
-  console.log(`${'workload'.padEnd(16)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
+  console.log(`${'workload'.padEnd(nameWidth)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
   for (const w of workloads) {
     const e = results.etcd![w.name]!;
     for (const server of servers) {
@@ -257,10 +300,21 @@ async function main(): Promise<void> {
       const ratio = server === 'etcd' ? '' : median(t.map((r, i) => r.ops_per_s / e[i]!.ops_per_s)).toFixed(2);
       const cpuRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2);
       console.log(
-        `${w.name.padEnd(16)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
+        `${w.name.padEnd(nameWidth)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
           `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}`,
       );
     }
+  }
+  for (const w of workloads) {
+    const off = w.authOff === undefined ? undefined : results.etcd![w.authOff];
+    if (off === undefined) continue;
+    // throughput on over off, and CPU per op off over on: below 1 means auth costs
+    const onOff = (s: Server) => {
+      const on = results[s]![w.name]!;
+      const offs = results[s]![w.authOff!]!;
+      return `${s} ${median(on.map((r, i) => r.ops_per_s / offs[i]!.ops_per_s)).toFixed(2)} (cpu ${median(on.map((r, i) => offs[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2)})`;
+    };
+    console.log(`${w.name}: auth on / auth off, same server and round (median; cpu: CPU per op off / on): ${servers.map(onOff).join(', ')}`);
   }
   console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
   for (const server of servers) {

@@ -3,16 +3,18 @@
 // profile is written as the process exits) and prints the functions with the most self time.
 //
 //   npx tsx bench/server/profile.ts -- [--op put|get-lin|get-ser] [--clients 64] [--duration 4s]
-//       [--url] [--top 25] [--keep DIR]
+//       [--url] [--auth] [--top 25] [--keep DIR]
 //
 // --url dials `http://127.0.0.1:PORT` (a URL endpoint, as etcdctl users write it) instead of
-// `127.0.0.1:PORT`. --keep leaves the .cpuprofile in DIR (open it in Chrome's DevTools).
+// `127.0.0.1:PORT`. --auth turns auth on after the fill and runs the load as a user with
+// readwrite on the keys (authload, simple tokens; put and get-ser only). --keep leaves the .cpuprofile in DIR (open it in Chrome's DevTools).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { readProfile, selfTime } from '../cpu-profile.js';
 import { freePort } from '../free-port.js';
 
@@ -30,6 +32,7 @@ const top = Number(arg('top', '25'));
 const goload = arg('goload', '/tmp/goload');
 const keep = arg('keep', '');
 const url = process.argv.includes('--url');
+const auth = process.argv.includes('--auth');
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
@@ -61,11 +64,13 @@ async function main(): Promise<void> {
       }
     }
     execFileSync(goload, ['-endpoints', endpoint, '-op', 'fill', '-keys', '1000']);
-    const out = execFileSync(goload, [
+    if (auth) enableAuth([endpoint]);
+    const args = [
       '-endpoints', url ? `http://${endpoint}` : endpoint,
       '-op', op, '-clients', String(clients), '-conns', String(Math.min(8, clients)), '-duration', duration,
-    ]).toString();
-    console.log(`${op} c=${clients}${url ? ' (URL endpoint)' : ''}: ${out.trim().split('\n').pop()}  load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    ];
+    const out = auth ? await runAuthload(authloadBinary(), args, () => {}) : execFileSync(goload, args).toString();
+    console.log(`${op} c=${clients}${url ? ' (URL endpoint)' : ''}${auth ? ' (auth on)' : ''}: ${out.trim().split('\n').pop()}  load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     member.kill('SIGTERM');
     await exited;

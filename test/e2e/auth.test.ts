@@ -135,6 +135,53 @@ describe('users, roles and permissions', () => {
     }
   });
 
+  it('a role or user change reaches the user\'s very next put and serializable get', async () => {
+    // Each user's permissions are merged once and kept (etcd's unifiedRangePermissions):
+    // every grant, revoke and delete must replace what was kept.
+    const DAVE = ['--user', 'dave:davepw'];
+    const can = async (...args: string[]) => {
+      const r = await etcdctl(ep, [...DAVE, ...args]);
+      if (r.code === 0) return 'ok';
+      expect(errorOf(r)).toBe('Error: etcdserver: permission denied');
+      return 'denied';
+    };
+    const putAndGet = async () => [await can('put', 'dyn/a', 'v'), await can('get', 'dyn/a', '--consistency=s')];
+    await ctl(ep, [...ROOT, 'user', 'add', 'dave', '--new-user-password=davepw']);
+    await ctl(ep, [...ROOT, 'role', 'add', 'dyn']);
+    await ctl(ep, [...ROOT, 'role', 'add', 'dyn2']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']);
+    await ctl(ep, [...ROOT, 'user', 'grant-role', 'dave', 'dyn']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']); // the role grants nothing yet
+    await ctl(ep, [...ROOT, 'role', 'grant-permission', 'dyn', 'readwrite', 'dyn/a', 'dyn/m']);
+    expect(await putAndGet()).toEqual(['ok', 'ok']);
+    await ctl(ep, [...ROOT, 'role', 'grant-permission', 'dyn', 'read', 'dyn/a', 'dyn/m']); // narrowed to read
+    expect(await putAndGet()).toEqual(['denied', 'ok']);
+    // a range two roles cover together, then one of them no longer
+    expect(await can('get', 'dyn/a', 'dyn/z', '--consistency=s')).toBe('denied');
+    await ctl(ep, [...ROOT, 'role', 'grant-permission', 'dyn2', 'read', 'dyn/m', 'dyn/z']);
+    await ctl(ep, [...ROOT, 'user', 'grant-role', 'dave', 'dyn2']);
+    expect(await can('get', 'dyn/a', 'dyn/z', '--consistency=s')).toBe('ok');
+    await ctl(ep, [...ROOT, 'role', 'revoke-permission', 'dyn2', 'dyn/m', 'dyn/z']);
+    expect(await can('get', 'dyn/a', 'dyn/z', '--consistency=s')).toBe('denied');
+    await ctl(ep, [...ROOT, 'role', 'revoke-permission', 'dyn', 'dyn/a', 'dyn/m']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']);
+    await ctl(ep, [...ROOT, 'role', 'grant-permission', 'dyn', 'readwrite', 'dyn/', '--prefix']);
+    expect(await putAndGet()).toEqual(['ok', 'ok']);
+    await ctl(ep, [...ROOT, 'user', 'revoke-role', 'dave', 'dyn']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']);
+    await ctl(ep, [...ROOT, 'user', 'grant-role', 'dave', 'dyn']);
+    expect(await putAndGet()).toEqual(['ok', 'ok']);
+    await ctl(ep, [...ROOT, 'role', 'delete', 'dyn']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']);
+    // a new role of the same name starts empty: the deleted one's permissions are gone for good
+    await ctl(ep, [...ROOT, 'role', 'add', 'dyn']);
+    await ctl(ep, [...ROOT, 'user', 'grant-role', 'dave', 'dyn']);
+    expect(await putAndGet()).toEqual(['denied', 'denied']);
+    await ctl(ep, [...ROOT, 'user', 'delete', 'dave']);
+    await ctl(ep, [...ROOT, 'role', 'delete', 'dyn']);
+    await ctl(ep, [...ROOT, 'role', 'delete', 'dyn2']);
+  });
+
   it('root is protected while auth is on', async () => {
     for (const args of [['user', 'delete', 'root'], ['role', 'delete', 'root'], ['user', 'revoke-role', 'root', 'root']]) {
       expect(errorOf(await etcdctl(ep, [...ROOT, ...args]))).toBe('Error: etcdserver: invalid auth management');

@@ -1,0 +1,75 @@
+// The benches' side of authload (main.go beside this file): building it, and turning auth
+// on in a running cluster the way an operator does, with stock etcdctl.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const sourceDir = path.dirname(fileURLToPath(import.meta.url));
+
+/** The user the load runs as: readwrite on the prefix goload's and authload's keys share, nothing else. */
+const BENCH_USER = { name: 'bench', password: 'bench-pw', role: 'bench', prefix: 'bench/' } as const;
+const ROOT_PASSWORD = 'root-pw';
+
+/**
+ * authload's binary, built under /tmp when missing or older than its source (GOPATH mode on
+ * Debian's golang-etcd-server-dev, as /work/shared/goload/build.sh builds goload).
+ */
+export function authloadBinary(out = path.join(os.tmpdir(), 'etcdts-authload')): string {
+  const newestSource = Math.max(...readdirSync(sourceDir).filter((f) => f.endsWith('.go')).map((f) => statSync(path.join(sourceDir, f)).mtimeMs));
+  if (existsSync(out) && statSync(out).mtimeMs >= newestSource) return out;
+  console.error(`building authload into ${out} (Debian golang-go + golang-etcd-server-dev)`);
+  execFileSync('go', ['build', '-o', out, '.'], {
+    cwd: sourceDir,
+    stdio: 'inherit',
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '', GOCACHE: process.env.GOCACHE ?? path.join(os.tmpdir(), 'gocache') },
+  });
+  return out;
+}
+
+/**
+ * root (with the root role) and BENCH_USER (a role with readwrite on BENCH_USER.prefix),
+ * then `auth enable`: from here on every request needs a token.
+ */
+export function enableAuth(endpoints: readonly string[]): void {
+  const etcdctl = (...args: string[]) => execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  etcdctl('role', 'add', 'root');
+  etcdctl('user', 'add', `root:${ROOT_PASSWORD}`);
+  etcdctl('user', 'grant-role', 'root', 'root');
+  etcdctl('role', 'add', BENCH_USER.role);
+  etcdctl('role', 'grant-permission', BENCH_USER.role, '--prefix=true', 'readwrite', BENCH_USER.prefix);
+  etcdctl('user', 'add', `${BENCH_USER.name}:${BENCH_USER.password}`);
+  etcdctl('user', 'grant-role', BENCH_USER.name, BENCH_USER.role);
+  etcdctl('auth', 'enable');
+}
+
+/** authload's arguments for BENCH_USER's credentials. */
+function benchUserArgs(): string[] {
+  return ['-user', BENCH_USER.name, '-password', BENCH_USER.password];
+}
+
+/**
+ * Runs authload with -wait: `connected` is called once every connection has authenticated,
+ * before any load (what it measures then leaves out the Authenticate calls, one bcrypt
+ * each); resolves with authload's output.
+ */
+export function runAuthload(binary: string, args: readonly string[], connected: () => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(binary, [...args, ...benchUserArgs(), '-wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      const before = stderr;
+      stderr += d.toString();
+      if (!before.includes('connected\n') && stderr.includes('connected\n')) {
+        connected();
+        p.stdin.write('\n');
+      }
+    });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`authload exited with ${code}: ${stderr.trim()}`))));
+  });
+}
