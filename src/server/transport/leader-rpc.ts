@@ -188,12 +188,12 @@ export class LeaderClient implements LeaderRpc {
           const req = peerRequest(url, path, 'POST', { 'content-type': 'application/protobuf', 'content-length': String(body.length) }, this.tls);
           req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
           req.on('error', (err) => reject(new ForwardFailed(this.leader, `${url}: ${err.message}`)));
-          req.on('response', (res) =>
+          req.on('response', (res) => {
             readBody(res, MAX_ANSWER_BYTES).then(
               (b) => resolve({ status: res.statusCode, body: b }),
               (err: Error) => reject(new ForwardFailed(this.leader, `${url}: ${err.message}`)),
-            ),
-          );
+            );
+          });
           req.end(body);
         });
       } catch (err) {
