@@ -2,7 +2,9 @@
 // leases and a compaction are stopped, and etcd-ts starts on the same --data-dir with the
 // same flags. It reads etcd's bbolt db, its .snap files (the v2 store with membership and
 // the cluster version) and its WAL (v2 publish and cluster-version requests included),
-// and serves the same member and cluster IDs, revision and hashkv, and the leases.
+// and serves the same member and cluster IDs, revision and hashkv, and the leases. And
+// a running cluster migrated one member at a time: each etcd-ts member rejoins the etcd
+// members still running over etcd's peer protocol.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, eventually, flagsFor, planCluster, startSlot } from './cluster-harness.js';
@@ -86,4 +88,35 @@ describe('etcd-ts started on a stopped etcd 3.4.23 member\'s data dir', () => {
     }
     await Promise.all(members.map((m) => stopMember(m)));
   }, 180_000);
+
+  it('a running three-member cluster, one member at a time: each etcd-ts joins the etcd members still running, and all agree', async () => {
+    const plan = await planCluster(3, 'mig1');
+    const running: Member[] = await Promise.all([0, 1, 2].map((i) => startEtcdSlot(plan, i)));
+    await history(clientUrl(plan.slots[0]!));
+    const agree = (tag: string) =>
+      eventually(async () => {
+        const all = await Promise.all(plan.slots.map((s) => seen(clientUrl(s))));
+        expect(new Set(all.map((v) => v.hashkv)).size, tag).toBe(1);
+        expect(new Set(all.map((v) => v.members)).size, tag).toBe(1);
+        return all;
+      }, 60_000, 500);
+    let before = await agree('etcd');
+    for (let i = 0; i < 3; i++) {
+      await stopMember(running[i]!);
+      // the two members still up keep a quorum and take writes while this one is swapped
+      await ctl(clientUrl(plan.slots[(i + 1) % 3]!), ['put', `m/while-${i}`, 'down']);
+      running[i] = await startSlot(plan, plan.slots[i]!);
+      for (const s of plan.slots) await ctl(clientUrl(s), ['put', `m/${i}/${s.name}`, 'x']);
+      const now = await agree(`after member ${i}`);
+      // same member and cluster IDs as etcd's, each write seen everywhere
+      expect(now.map((v) => v.ids)).toEqual(before.map((v) => v.ids));
+      for (const s of plan.slots) {
+        expect(await ctl(clientUrl(s), ['get', `m/while-${i}`, '--print-value-only', '--consistency=s'])).toBe('down\n');
+      }
+      before = now;
+    }
+    // each of them etcd-ts on the store etcd left
+    for (const m of running) expect(m.output()).toContain("imported etcd's bbolt db");
+    await Promise.all(running.map((m) => stopMember(m)));
+  }, 300_000);
 });
