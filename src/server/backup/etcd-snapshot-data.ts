@@ -14,20 +14,11 @@
 //   /0/version                            "3.4.0"
 // etcd keeps alarms in its bbolt `alarm` bucket, as etcd-ts's store does, so they are not here.
 
+import type { EtcdNode } from '../import/snapshot-data.js';
 import type { MembershipSnapshot } from '../membership.js';
 import { HISTORY_CAPACITY, type V2StoreSnapshot } from '../v2store/index.js';
 
 type NodeJson = V2StoreSnapshot['root'];
-
-/** etcd's v2store node as json.Marshal writes it (Children null for a file). */
-interface EtcdNode {
-  Path: string;
-  CreatedIndex: number;
-  ModifiedIndex: number;
-  ExpireTime: string;
-  Value: string;
-  Children: Record<string, EtcdNode> | null;
-}
 
 /** Go's zero time.Time, which etcd reads as "never expires". */
 const GO_ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -28,7 +28,7 @@ type MemberJson = MembershipSnapshot['members'][number];
 type EventJson = V2StoreSnapshot['history'][number];
 
 /** etcd's v2store node as json.Marshal writes it (Children null for a file). */
-interface EtcdNode {
+export interface EtcdNode {
   Path: string;
   CreatedIndex: number;
   ModifiedIndex: number;
