@@ -1031,8 +1031,7 @@ export class EtcdServer {
 
   /** The store (everything committed to it) and the cluster, frozen now. */
   private exportState(): ExportState {
-    const cluster = { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
-    return { view: this.store.bucketView(), cluster, consistentIndex: this.store.consistentIndex };
+    return { view: this.store.bucketView(), cluster: this.clusterState(), consistentIndex: this.store.consistentIndex };
   }
 
   private withBoltFile(fn: () => Promise<void>): Promise<void> {
