@@ -6,14 +6,22 @@
 // moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
 // etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
 // etcd's v2 store in the MsgSnap, then its bbolt database), and an etcd member installs
-// an etcd-ts leader's. Then the reverse: a real etcd member joins an etcd-ts cluster.
+// an etcd-ts leader's. Then the reverse: a real etcd member joins an etcd-ts cluster. Both
+// joins again with peers on mutual TLS (`--peer-client-cert-auth`, certificates from openssl).
 
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster } from './cluster-harness.js';
+import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
+import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
-import { type Member, cleanup, ctl, etcdctl, startMember, stopMember, waitFor } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, httpRequest, startMember, stopMember, waitFor } from './harness.js';
 
-afterAll(cleanup);
+let pki: TestPki | undefined;
+afterAll(async () => {
+  await cleanup();
+  if (pki !== undefined) rmSync(pki.dir, { recursive: true, force: true });
+});
 
 type Kind = 'etcd' | 'etcd-ts';
 
@@ -40,21 +48,56 @@ function run(slot: ClusterPlan['slots'][number], kind: Kind, args: string[]): Pr
   return startMember({ name: slot.name, dataDir: slot.dataDir, clientPort: slot.clientPort, peerPort: slot.peerPort, bare: true, args, binary: kind });
 }
 
-async function start(plan: ClusterPlan, i: number, kind: Kind): Promise<Running> {
+/** Flags a member needs beyond flagsFor's (the peer certificates of a TLS cluster). */
+type ExtraFlags = (slot: Slot) => string[];
+const noExtraFlags: ExtraFlags = () => [];
+
+async function start(plan: ClusterPlan, i: number, kind: Kind, extra = noExtraFlags): Promise<Running> {
   const slot = plan.slots[i]!;
-  const args = flagsFor(plan, slot, 'new');
+  const args = [...flagsFor(plan, slot, 'new'), ...extra(slot)];
   return { member: await run(slot, kind, args), kind, slot, args };
 }
 
 /** `etcdctl member add` through `via`, then the new member started with what it printed and `existing`. */
-async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running): Promise<Running> {
+async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running, extra = noExtraFlags): Promise<Running> {
   const slot = plan.slots[i]!;
-  const peer = `http://127.0.0.1:${slot.peerPort}`;
   // a cluster refuses a new voter until every member has been connected for 5 s (etcd's strict reconfig check)
-  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peer}`]), 30_000, 1000);
+  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peerUrl(plan, slot)}`]), 30_000, 1000);
   const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)![1]!;
-  const args = flagsFor(plan, slot, 'existing', initialCluster);
+  const args = [...flagsFor(plan, slot, 'existing', initialCluster), ...extra(slot)];
   return { member: await run(slot, kind, args), kind, slot, args };
+}
+
+/**
+ * Peer TLS flags with a certificate of the member's own (CN = its name, IP SAN 127.0.0.1,
+ * server and client use) from one test CA: each side of every peer connection checks the other's.
+ */
+function peerTls(slot: Slot): string[] {
+  pki ??= makePki();
+  const name = `peer-${slot.name}`;
+  makeLeaf(pki.dir, 'ca', name, `/CN=${slot.name}`);
+  return [
+    '--peer-cert-file', path.join(pki.dir, `${name}.pem`),
+    '--peer-key-file', path.join(pki.dir, `${name}-key.pem`),
+    '--peer-trusted-ca-file', pki.ca,
+    '--peer-client-cert-auth',
+  ];
+}
+
+/** Every member's peer URL serves a client with a certificate from the CA, and refuses one without. */
+async function expectPeersRequireCerts(plan: ClusterPlan, rs: readonly Running[]): Promise<void> {
+  const ca = pki!.ca;
+  for (const r of rs) {
+    const url = `${peerUrl(plan, r.slot)}/version`;
+    const withCert = await httpRequest(url, { tls: { ca, cert: path.join(pki!.dir, 'client.pem'), key: path.join(pki!.dir, 'client-key.pem') } });
+    expect(withCert.json, `${r.kind} ${r.slot.name}`).toMatchObject({ etcdserver: '3.4.23', etcdcluster: '3.4.0' });
+    await expect(httpRequest(url, { tls: { ca } }), `${r.kind} ${r.slot.name} without a client certificate`).rejects.toThrow();
+  }
+}
+
+/** The first three slots of `plan`, as the cluster they start (the fourth joins it later). */
+function firstThree(plan: ClusterPlan): ClusterPlan {
+  return { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
 }
 
 /** Puts one key through every member, then reads every key on every member, linearizably and serializably. */
@@ -179,7 +222,7 @@ async function catchUpThroughSnapshot(leaders: Kind, behind: Kind, prefix: strin
 describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
   it('an etcd cluster gains an etcd-ts member: replication, leases and leadership both ways, kill -9 of either leader', async () => {
     const plan = await planCluster(4, 'mx');
-    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const three = firstThree(plan);
     const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd')));
     const ts = await addMember(plan, 3, 'etcd-ts', rs[0]!);
     rs.push(ts);
@@ -217,7 +260,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
 
   it('an etcd-ts cluster gains a real etcd member', async () => {
     const plan = await planCluster(4, 'rv');
-    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const three = firstThree(plan);
     const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd-ts')));
     const etcd = await addMember(plan, 3, 'etcd', rs[0]!);
     rs.push(etcd);
@@ -229,4 +272,26 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     await writeEverywhereReadEverywhere(rs, 'after');
     await converged(rs);
   }, 600_000);
+
+  describe('peers on mutual TLS with --peer-client-cert-auth', () => {
+    /** Three members of kind `cluster` on https peer URLs gain a fourth of kind `joiner` the operator's way. */
+    async function joinOverTls(cluster: Kind, joiner: Kind, prefix: string): Promise<void> {
+      const plan = await planCluster(4, prefix, 'https');
+      const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, cluster, peerTls)));
+      rs.push(await addMember(plan, 3, joiner, rs[0]!, peerTls));
+      await writeEverywhereReadEverywhere(rs, 'tls');
+      await converged(rs);
+      const list = await ctl(rs[3]!.member.clientUrl, ['member', 'list']);
+      expect(list.match(/, started, .*, https:\/\/127\.0\.0\.1:\d+, /g)).toHaveLength(4);
+      await expectPeersRequireCerts(plan, rs);
+    }
+
+    it('an etcd cluster gains an etcd-ts member', async () => {
+      await joinOverTls('etcd', 'etcd-ts', 'tx');
+    }, 300_000);
+
+    it('an etcd-ts cluster gains an etcd member', async () => {
+      await joinOverTls('etcd-ts', 'etcd', 'ty');
+    }, 300_000);
+  });
 });
