@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
-import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster } from './cluster-harness.js';
+import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster, statusOf } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
 import { type Member, cleanup, ctl, etcdctl, httpRequest, startMember, stopMember, waitFor } from './harness.js';
 
@@ -174,6 +174,105 @@ async function killLeader(rs: Running[], kind: Kind, tag: string): Promise<void>
   for (const r of rs) await expectAll(r, acked);
 }
 
+/** What a client load saw: the keys acknowledged (in order) and its longest run of failures. */
+interface LoadOutcome {
+  acked: string[];
+  failedAttempts: number;
+  longestErrorStreakMs: number;
+}
+
+/**
+ * One client writing key after key, each retried until it is acknowledged, as an
+ * application does: on a failure (no answer within 2 s, or an error) it moves on to the next
+ * member `endpoints()` names at that moment, so the set can change while it runs.
+ */
+function retryingLoad(endpoints: () => readonly string[], prefix: string): { acked(): number; stop(): Promise<LoadOutcome> } {
+  const clients = new Map<string, EtcdClient>();
+  const clientFor = (ep: string): EtcdClient => {
+    let c = clients.get(ep);
+    if (c === undefined) clients.set(ep, (c = new EtcdClient(ep)));
+    return c;
+  };
+  const outcome: LoadOutcome = { acked: [], failedAttempts: 0, longestErrorStreakMs: 0 };
+  let running = true;
+  const loop = (async () => {
+    let at = 0;
+    for (let i = 0; running; i++) {
+      const key = `${prefix}/${String(i).padStart(6, '0')}`;
+      let failingSince: number | undefined;
+      for (;;) {
+        const eps = endpoints();
+        try {
+          await clientFor(eps[at % eps.length]!).put(key, 'v', 2000);
+          break;
+        } catch {
+          outcome.failedAttempts++;
+          failingSince ??= Date.now();
+          at++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      if (failingSince !== undefined) outcome.longestErrorStreakMs = Math.max(outcome.longestErrorStreakMs, Date.now() - failingSince);
+      outcome.acked.push(key);
+    }
+  })();
+  return {
+    acked: () => outcome.acked.length,
+    async stop() {
+      running = false;
+      await loop;
+      for (const c of clients.values()) c.close();
+      return outcome;
+    },
+  };
+}
+
+/** Resolves once `r` has applied at least the writes acknowledged so far (a serializable read on it). */
+async function caughtUp(r: Running, load: { acked(): number }, prefix: string): Promise<void> {
+  const last = `${prefix}/${String(load.acked() - 1).padStart(6, '0')}`;
+  await eventually(async () => expect(await ctl(r.member.clientUrl, ['get', last, '--print-value-only', '--consistency=s'])).toBe('v\n'), 60_000, 250);
+}
+
+/**
+ * Three members of kind `from`, under a client load, replaced one at a time by members of
+ * kind `to` on new data dirs and ports, as an operator migrates a live cluster: the member
+ * goes (`member remove`; if it leads, leadership is moved to a member of kind `to` first),
+ * its replacement is added (`member add`, started with `existing`) and catches up before the
+ * next one goes. Returns the three members of kind `to` and what the load saw.
+ */
+async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: LoadOutcome; termsBefore: number; termsAfter: number }> {
+  const plan = await planCluster(6, prefix);
+  const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from)));
+  const termsBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
+  const load = retryingLoad(() => endpoints(rs), 'load');
+  for (let step = 0; step < 3; step++) {
+    let victim = rs.find((r) => r.kind === from)!;
+    const leader = await leaderOf(rs);
+    if (leader.kind === from) {
+      const followers = rs.filter((r) => r.kind === from && r !== leader);
+      if (followers.length > 0) victim = followers[0]!;
+      else {
+        await ctl(leader.member.clientUrl, ['move-leader', await memberId(rs.find((r) => r.kind === to)!)]);
+        await eventually(async () => expect((await leaderOf(rs)).kind).toBe(to));
+      }
+    }
+    const id = await memberId(victim);
+    rs.splice(rs.indexOf(victim), 1);
+    const ackedBefore = load.acked();
+    await eventually(() => ctl(rs[0]!.member.clientUrl, ['member', 'remove', id]), 30_000, 1000);
+    // a removed member learns it was removed and stops by itself, as etcd does
+    await eventually(async () => expect(victim.member.proc.exitCode ?? victim.member.proc.signalCode).not.toBeNull(), 30_000, 200);
+    const joined = await addMember(plan, 3 + step, to, rs[0]!);
+    await caughtUp(joined, load, 'load');
+    rs.push(joined);
+    // writes went on being acknowledged while the member was being replaced
+    expect(load.acked(), `step ${step + 1}`).toBeGreaterThan(ackedBefore);
+  }
+  const outcome = await load.stop();
+  const termsAfter = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
+  return { rs, load: outcome, termsBefore, termsAfter };
+}
+
 /** What a member of each kind logs once it has installed a leader's snapshot. */
 const INSTALLED_SNAPSHOT: Record<Kind, string> = {
   'etcd-ts': 'installed the store from a leader snapshot',
@@ -292,6 +391,32 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
 
     it('an etcd-ts cluster gains an etcd member', async () => {
       await joinOverTls('etcd-ts', 'etcd', 'ty');
+    }, 300_000);
+  });
+
+  describe('the rolling migration: three members replaced one at a time under a client load', () => {
+    async function migrate(from: Kind, to: Kind, prefix: string, annotate: (m: string) => Promise<unknown>): Promise<void> {
+      const { rs, load, termsBefore, termsAfter } = await rollingMigration(from, to, prefix);
+      expect(rs.map((r) => r.kind)).toEqual([to, to, to]);
+      expect((await ctl(rs[0]!.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
+      // every write was retried until acknowledged, and every acknowledged write is on every member
+      expect(load.acked.length).toBeGreaterThan(0);
+      for (const r of rs) await expectAll(r, load.acked);
+      await converged(rs);
+      // no more than one election per replacement (the leader's move when it was the one to go)
+      expect(termsAfter - termsBefore).toBeLessThanOrEqual(3);
+      await annotate(
+        `${load.acked.length} puts acknowledged, ${load.failedAttempts} failed attempts, longest error streak ${load.longestErrorStreakMs} ms, ` +
+          `terms ${termsBefore} -> ${termsAfter}`,
+      );
+    }
+
+    it('etcd 3.4.23 to etcd-ts', async ({ annotate }) => {
+      await migrate('etcd', 'etcd-ts', 'ma', annotate);
+    }, 300_000);
+
+    it('etcd-ts back to etcd 3.4.23', async ({ annotate }) => {
+      await migrate('etcd-ts', 'etcd', 'mb', annotate);
     }, 300_000);
   });
 });
