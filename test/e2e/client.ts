@@ -18,7 +18,12 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client>;
 };
 
-type Unary = (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+type Unary = (
+  req: object,
+  md: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void,
+) => void;
 
 export class EtcdClient {
   readonly kv: grpc.Client;
@@ -38,13 +43,15 @@ export class EtcdClient {
     this.maintenance = new pkg.etcdserverpb.Maintenance!(addr, creds);
   }
 
-  call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md = new grpc.Metadata()): Promise<T> {
+  call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<T> {
     const fn = (client as unknown as Record<string, Unary>)[method]!.bind(client);
-    return new Promise((resolve, reject) => fn(req, md, (err, res) => (err ? reject(err) : resolve(res as T))));
+    return new Promise((resolve, reject) => fn(req, md, options, (err, res) => (err ? reject(err) : resolve(res as T))));
   }
 
-  put(key: string, value: string): Promise<Record<string, unknown>> {
-    return this.call(this.kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
+  /** A put; with `timeoutMs`, it fails with DEADLINE_EXCEEDED if no answer comes by then (as etcdctl's --command-timeout). */
+  put(key: string, value: string, timeoutMs?: number): Promise<Record<string, unknown>> {
+    const options = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    return this.call(this.kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) }, new grpc.Metadata(), options);
   }
 
   async get(key: string): Promise<string | undefined> {

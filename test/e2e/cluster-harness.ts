@@ -15,19 +15,23 @@ export interface ClusterPlan {
   slots: Slot[];
   initialCluster: string;
   token: string;
+  /** the members' peer URLs: https when the caller adds the --peer-* certificate flags */
+  peerScheme: 'http' | 'https';
 }
 
-export async function planCluster(n: number, prefix = 'm'): Promise<ClusterPlan> {
+export function peerUrl(plan: ClusterPlan, s: Slot): string {
+  return `${plan.peerScheme}://127.0.0.1:${s.peerPort}`;
+}
+
+export async function planCluster(n: number, prefix = 'm', peerScheme: ClusterPlan['peerScheme'] = 'http'): Promise<ClusterPlan> {
   const base = tempDir('etcd-ts-cluster-');
   const slots: Slot[] = [];
   for (let i = 1; i <= n; i++) {
     slots.push({ name: `${prefix}${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(base, `${prefix}${i}`) });
   }
-  return {
-    slots,
-    initialCluster: slots.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(','),
-    token: `tok-${path.basename(base)}`,
-  };
+  const plan = { slots, initialCluster: '', token: `tok-${path.basename(base)}`, peerScheme };
+  plan.initialCluster = slots.map((s) => `${s.name}=${peerUrl(plan, s)}`).join(',');
+  return plan;
 }
 
 export function flagsFor(plan: ClusterPlan, s: Slot, state: 'new' | 'existing' = 'new', initialCluster = plan.initialCluster): string[] {
@@ -36,8 +40,8 @@ export function flagsFor(plan: ClusterPlan, s: Slot, state: 'new' | 'existing' =
     '--data-dir', s.dataDir,
     '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
     '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+    '--listen-peer-urls', peerUrl(plan, s),
+    '--initial-advertise-peer-urls', peerUrl(plan, s),
     '--initial-cluster', initialCluster,
     '--initial-cluster-token', plan.token,
     '--initial-cluster-state', state,
@@ -51,8 +55,8 @@ export function envFor(plan: ClusterPlan, s: Slot, state: 'new' | 'existing' = '
     ETCD_DATA_DIR: s.dataDir,
     ETCD_LISTEN_CLIENT_URLS: `http://127.0.0.1:${s.clientPort}`,
     ETCD_ADVERTISE_CLIENT_URLS: `http://127.0.0.1:${s.clientPort}`,
-    ETCD_LISTEN_PEER_URLS: `http://127.0.0.1:${s.peerPort}`,
-    ETCD_INITIAL_ADVERTISE_PEER_URLS: `http://127.0.0.1:${s.peerPort}`,
+    ETCD_LISTEN_PEER_URLS: peerUrl(plan, s),
+    ETCD_INITIAL_ADVERTISE_PEER_URLS: peerUrl(plan, s),
     ETCD_INITIAL_CLUSTER: plan.initialCluster,
     ETCD_INITIAL_CLUSTER_TOKEN: plan.token,
     ETCD_INITIAL_CLUSTER_STATE: state,

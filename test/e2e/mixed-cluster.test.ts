@@ -6,14 +6,24 @@
 // moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
 // etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
 // etcd's v2 store in the MsgSnap, then its bbolt database), and an etcd member installs
-// an etcd-ts leader's. Then the reverse: a real etcd member joins an etcd-ts cluster.
+// an etcd-ts leader's. Then the reverse: a real etcd member joins an etcd-ts cluster. Both
+// joins again with peers on mutual TLS (`--peer-client-cert-auth`, certificates from openssl).
+// Last, the rolling migration: a live etcd cluster replaced member by member with etcd-ts
+// members under a client write load, and back, losing no acknowledged write.
 
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster } from './cluster-harness.js';
+import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
+import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster, statusOf } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
-import { type Member, cleanup, ctl, etcdctl, startMember, stopMember, waitFor } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, httpRequest, startMember, stopMember, waitFor } from './harness.js';
 
-afterAll(cleanup);
+let pki: TestPki | undefined;
+afterAll(async () => {
+  await cleanup();
+  if (pki !== undefined) rmSync(pki.dir, { recursive: true, force: true });
+});
 
 type Kind = 'etcd' | 'etcd-ts';
 
@@ -40,21 +50,56 @@ function run(slot: ClusterPlan['slots'][number], kind: Kind, args: string[]): Pr
   return startMember({ name: slot.name, dataDir: slot.dataDir, clientPort: slot.clientPort, peerPort: slot.peerPort, bare: true, args, binary: kind });
 }
 
-async function start(plan: ClusterPlan, i: number, kind: Kind): Promise<Running> {
+/** Flags a member needs beyond flagsFor's (the peer certificates of a TLS cluster). */
+type ExtraFlags = (slot: Slot) => string[];
+const noExtraFlags: ExtraFlags = () => [];
+
+async function start(plan: ClusterPlan, i: number, kind: Kind, extra = noExtraFlags): Promise<Running> {
   const slot = plan.slots[i]!;
-  const args = flagsFor(plan, slot, 'new');
+  const args = [...flagsFor(plan, slot, 'new'), ...extra(slot)];
   return { member: await run(slot, kind, args), kind, slot, args };
 }
 
 /** `etcdctl member add` through `via`, then the new member started with what it printed and `existing`. */
-async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running): Promise<Running> {
+async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running, extra = noExtraFlags): Promise<Running> {
   const slot = plan.slots[i]!;
-  const peer = `http://127.0.0.1:${slot.peerPort}`;
   // a cluster refuses a new voter until every member has been connected for 5 s (etcd's strict reconfig check)
-  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peer}`]), 30_000, 1000);
+  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peerUrl(plan, slot)}`]), 30_000, 1000);
   const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)![1]!;
-  const args = flagsFor(plan, slot, 'existing', initialCluster);
+  const args = [...flagsFor(plan, slot, 'existing', initialCluster), ...extra(slot)];
   return { member: await run(slot, kind, args), kind, slot, args };
+}
+
+/**
+ * Peer TLS flags with a certificate of the member's own (CN = its name, IP SAN 127.0.0.1,
+ * server and client use) from one test CA: each side of every peer connection checks the other's.
+ */
+function peerTls(slot: Slot): string[] {
+  pki ??= makePki();
+  const name = `peer-${slot.name}`;
+  makeLeaf(pki.dir, 'ca', name, `/CN=${slot.name}`);
+  return [
+    '--peer-cert-file', path.join(pki.dir, `${name}.pem`),
+    '--peer-key-file', path.join(pki.dir, `${name}-key.pem`),
+    '--peer-trusted-ca-file', pki.ca,
+    '--peer-client-cert-auth',
+  ];
+}
+
+/** Every member's peer URL serves a client with a certificate from the CA, and refuses one without. */
+async function expectPeersRequireCerts(plan: ClusterPlan, rs: readonly Running[]): Promise<void> {
+  const ca = pki!.ca;
+  for (const r of rs) {
+    const url = `${peerUrl(plan, r.slot)}/version`;
+    const withCert = await httpRequest(url, { tls: { ca, cert: path.join(pki!.dir, 'client.pem'), key: path.join(pki!.dir, 'client-key.pem') } });
+    expect(withCert.json, `${r.kind} ${r.slot.name}`).toMatchObject({ etcdserver: '3.4.23', etcdcluster: '3.4.0' });
+    await expect(httpRequest(url, { tls: { ca } }), `${r.kind} ${r.slot.name} without a client certificate`).rejects.toThrow();
+  }
+}
+
+/** The first three slots of `plan`, as the cluster they start (the fourth joins it later). */
+function firstThree(plan: ClusterPlan): ClusterPlan {
+  return { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
 }
 
 /** Puts one key through every member, then reads every key on every member, linearizably and serializably. */
@@ -131,6 +176,105 @@ async function killLeader(rs: Running[], kind: Kind, tag: string): Promise<void>
   for (const r of rs) await expectAll(r, acked);
 }
 
+/** What a client load saw: the keys acknowledged (in order) and its longest run of failures. */
+interface LoadOutcome {
+  acked: string[];
+  failedAttempts: number;
+  longestErrorStreakMs: number;
+}
+
+/**
+ * One client writing key after key, each retried until it is acknowledged, as an
+ * application does: on a failure (no answer within 2 s, or an error) it moves on to the next
+ * member `endpoints()` names at that moment, so the set can change while it runs.
+ */
+function retryingLoad(endpoints: () => readonly string[], prefix: string): { acked(): readonly string[]; stop(): Promise<LoadOutcome> } {
+  const clients = new Map<string, EtcdClient>();
+  const clientFor = (ep: string): EtcdClient => {
+    let c = clients.get(ep);
+    if (c === undefined) clients.set(ep, (c = new EtcdClient(ep)));
+    return c;
+  };
+  const outcome: LoadOutcome = { acked: [], failedAttempts: 0, longestErrorStreakMs: 0 };
+  let running = true;
+  const loop = (async () => {
+    let at = 0;
+    for (let i = 0; running; i++) {
+      const key = `${prefix}/${String(i).padStart(6, '0')}`;
+      let failingSince: number | undefined;
+      for (;;) {
+        const eps = endpoints();
+        try {
+          await clientFor(eps[at % eps.length]!).put(key, 'v', 2000);
+          break;
+        } catch {
+          outcome.failedAttempts++;
+          failingSince ??= Date.now();
+          at++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      if (failingSince !== undefined) outcome.longestErrorStreakMs = Math.max(outcome.longestErrorStreakMs, Date.now() - failingSince);
+      outcome.acked.push(key);
+    }
+  })();
+  return {
+    acked: () => outcome.acked,
+    async stop() {
+      running = false;
+      await loop;
+      for (const c of clients.values()) c.close();
+      return outcome;
+    },
+  };
+}
+
+/** Resolves once `r` has applied at least the writes acknowledged so far (a serializable read on it). */
+async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promise<void> {
+  const last = await eventually(async () => load.acked().at(-1) ?? Promise.reject(new Error('no write acknowledged yet')));
+  await eventually(async () => expect(await ctl(r.member.clientUrl, ['get', last, '--print-value-only', '--consistency=s'])).toBe('v\n'), 60_000, 250);
+}
+
+/**
+ * Three members of kind `from`, under a client load, replaced one at a time by members of
+ * kind `to` on new data dirs and ports, as an operator migrates a live cluster: the member
+ * goes (`member remove`; if it leads, leadership is moved to a member of kind `to` first),
+ * its replacement is added (`member add`, started with `existing`) and catches up before the
+ * next one goes. Returns the three members of kind `to` and what the load saw.
+ */
+async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: LoadOutcome; termBefore: number; termAfter: number }> {
+  const plan = await planCluster(6, prefix);
+  const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from)));
+  const termBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
+  const load = retryingLoad(() => endpoints(rs), 'load');
+  for (let step = 0; step < 3; step++) {
+    let victim = rs.find((r) => r.kind === from)!;
+    const leader = await leaderOf(rs);
+    if (leader.kind === from) {
+      const followers = rs.filter((r) => r.kind === from && r !== leader);
+      if (followers.length > 0) victim = followers[0]!;
+      else {
+        await ctl(leader.member.clientUrl, ['move-leader', await memberId(rs.find((r) => r.kind === to)!)]);
+        await eventually(async () => expect((await leaderOf(rs)).kind).toBe(to));
+      }
+    }
+    const id = await memberId(victim);
+    rs.splice(rs.indexOf(victim), 1);
+    const ackedBefore = load.acked().length;
+    await eventually(() => ctl(rs[0]!.member.clientUrl, ['member', 'remove', id]), 30_000, 1000);
+    // a removed member learns it was removed and stops by itself, as etcd does
+    await eventually(async () => expect(victim.member.proc.exitCode ?? victim.member.proc.signalCode).not.toBeNull(), 30_000, 200);
+    const joined = await addMember(plan, 3 + step, to, rs[0]!);
+    await caughtUp(joined, load);
+    rs.push(joined);
+    // writes went on being acknowledged while the member was being replaced
+    expect(load.acked().length, `step ${step + 1}`).toBeGreaterThan(ackedBefore);
+  }
+  const outcome = await load.stop();
+  const termAfter = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
+  return { rs, load: outcome, termBefore, termAfter };
+}
+
 /** What a member of each kind logs once it has installed a leader's snapshot. */
 const INSTALLED_SNAPSHOT: Record<Kind, string> = {
   'etcd-ts': 'installed the store from a leader snapshot',
@@ -179,7 +323,7 @@ async function catchUpThroughSnapshot(leaders: Kind, behind: Kind, prefix: strin
 describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
   it('an etcd cluster gains an etcd-ts member: replication, leases and leadership both ways, kill -9 of either leader', async () => {
     const plan = await planCluster(4, 'mx');
-    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const three = firstThree(plan);
     const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd')));
     const ts = await addMember(plan, 3, 'etcd-ts', rs[0]!);
     rs.push(ts);
@@ -217,7 +361,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
 
   it('an etcd-ts cluster gains a real etcd member', async () => {
     const plan = await planCluster(4, 'rv');
-    const three = { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
+    const three = firstThree(plan);
     const rs = await Promise.all([0, 1, 2].map((i) => start(three, i, 'etcd-ts')));
     const etcd = await addMember(plan, 3, 'etcd', rs[0]!);
     rs.push(etcd);
@@ -229,4 +373,52 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     await writeEverywhereReadEverywhere(rs, 'after');
     await converged(rs);
   }, 600_000);
+
+  describe('peers on mutual TLS with --peer-client-cert-auth', () => {
+    /** Three members of kind `cluster` on https peer URLs gain a fourth of kind `joiner` the operator's way. */
+    async function joinOverTls(cluster: Kind, joiner: Kind, prefix: string): Promise<void> {
+      const plan = await planCluster(4, prefix, 'https');
+      const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, cluster, peerTls)));
+      rs.push(await addMember(plan, 3, joiner, rs[0]!, peerTls));
+      await writeEverywhereReadEverywhere(rs, 'tls');
+      await converged(rs);
+      const list = await ctl(rs[3]!.member.clientUrl, ['member', 'list']);
+      expect(list.match(/, started, .*, https:\/\/127\.0\.0\.1:\d+, /g)).toHaveLength(4);
+      await expectPeersRequireCerts(plan, rs);
+    }
+
+    it('an etcd cluster gains an etcd-ts member', async () => {
+      await joinOverTls('etcd', 'etcd-ts', 'tx');
+    }, 300_000);
+
+    it('an etcd-ts cluster gains an etcd member', async () => {
+      await joinOverTls('etcd-ts', 'etcd', 'ty');
+    }, 300_000);
+  });
+
+  describe('the rolling migration: three members replaced one at a time under a client load', () => {
+    async function migrate(from: Kind, to: Kind, prefix: string, annotate: (m: string) => Promise<unknown>): Promise<void> {
+      const { rs, load, termBefore, termAfter } = await rollingMigration(from, to, prefix);
+      expect(rs.map((r) => r.kind)).toEqual([to, to, to]);
+      expect((await ctl(rs[0]!.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
+      // every write was retried until acknowledged, and every acknowledged write is on every member
+      expect(load.acked.length).toBeGreaterThan(0);
+      for (const r of rs) await expectAll(r, load.acked);
+      await converged(rs);
+      // no more than one election per replacement (the leader's move when it was the one to go)
+      expect(termAfter - termBefore).toBeLessThanOrEqual(3);
+      await annotate(
+        `${load.acked.length} puts acknowledged, ${load.failedAttempts} failed attempts, longest error streak ${load.longestErrorStreakMs} ms, ` +
+          `term ${termBefore} -> ${termAfter}`,
+      );
+    }
+
+    it('etcd 3.4.23 to etcd-ts', async ({ annotate }) => {
+      await migrate('etcd', 'etcd-ts', 'ma', annotate);
+    }, 300_000);
+
+    it('etcd-ts back to etcd 3.4.23', async ({ annotate }) => {
+      await migrate('etcd-ts', 'etcd', 'mb', annotate);
+    }, 300_000);
+  });
 });
