@@ -34,7 +34,8 @@ import type { ServerParts } from './server.js';
 import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
 import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
-import { moveLegacyStore, pathKind } from './import/legacy-store.js';
+import { moveLegacyStore } from './import/legacy-store.js';
+import { pathKind } from './import/path-kind.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { V2Store } from './v2store/index.js';
 

@@ -19,7 +19,7 @@ import { type BucketName, type BucketRecords, buildStore } from '../../mvcc/inde
 import { parseRevision, readUint64BE } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
 import { boltIdentity, writeOrigin } from './bolt-origin.js';
-import { pathKind } from './legacy-store.js';
+import { pathKind } from './path-kind.js';
 
 /** A bbolt file whose contents etcd-ts cannot take as etcd's; names the file. */
 export class BoltImportError extends Error {

@@ -26,7 +26,7 @@ import { nodeDisk } from '../../wal/index.js';
 import { boltConsistentIndex } from '../backup/db-file.js';
 import { BoltImportError, importBoltDb } from './bolt-import.js';
 import { boltIdentity, readOrigin } from './bolt-origin.js';
-import { pathKind } from './legacy-store.js';
+import { pathKind } from './path-kind.js';
 
 /** The buckets `etcdctl migrate` creates in a new db (prepareBackend), and the one meta key it writes. */
 const MIGRATE_BUCKETS = 'key,meta';

@@ -5,25 +5,16 @@
 // before it finds the old directory and renames it again, one killed after it finds the
 // store in its place.
 
-import { rename, stat } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { nodeDisk } from '../../wal/index.js';
 import { restoreInterruptedSwap } from '../received-db.js';
+import { pathKind } from './path-kind.js';
 
 /** Thrown when both places hold a store: which one is current is the operator's call. */
 export class LegacyStoreError extends Error {
   override name = 'LegacyStoreError';
-}
-
-/** What is at a path: nothing, a directory (a LevelDB store) or a file (a bbolt db). */
-export async function pathKind(p: string): Promise<'none' | 'dir' | 'file'> {
-  try {
-    return (await stat(p)).isDirectory() ? 'dir' : 'file';
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
-    throw err;
-  }
 }
 
 /**
