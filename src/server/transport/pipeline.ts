@@ -79,7 +79,7 @@ export class Pipeline {
 
   private async post(m: Message): Promise<void> {
     const urls = this.ctx.urls();
-    if (urls.length === 0) return this.failed('no-urls', 'the remote peer has no URLs');
+    if (urls.length === 0) return this.failed(m, 'no-urls', 'the remote peer has no URLs');
     const url = urls[this.urlIndex % urls.length]!;
     const body = encodeMessage(m);
     let status: number | undefined;
@@ -95,7 +95,7 @@ export class Pipeline {
       }));
     } catch (err) {
       this.urlIndex++;
-      return this.failed('post', (err as Error).message, url);
+      return this.failed(m, 'post', (err as Error).message, url);
     }
     if (status === 204) {
       this.ctx.status.counters.sentBytes += body.length;
@@ -109,16 +109,17 @@ export class Pipeline {
       this.ctx.onRemoved();
     }
     const why = status === 412 && (text === Refusal.clusterIdMismatch || text === Refusal.incompatibleVersion) ? text : `unexpected http status ${status} (${text})`;
-    this.failed(`status-${status}`, why, url);
+    this.failed(m, `status-${status}`, why, url);
   }
 
-  private failed(kind: string, problem: string, url?: string): void {
+  /** `m` was not delivered: counted as a send failure (a heartbeat also as a heartbeat send failure). */
+  private failed(m: Message, kind: string, problem: string, url?: string): void {
     if (this.stopped) return;
     const fields = { 'local-member-id': idHex16(this.ctx.local.localId), 'remote-peer-id': idHex16(this.peerId), 'remote-url': url, error: problem };
     if (kind !== this.lastProblem) this.ctx.log.warn(fields, 'failed to send raft message over the pipeline');
     else this.ctx.log.debug(fields, 'failed to send raft message over the pipeline');
     this.lastProblem = kind;
-    this.ctx.status.counters.sentFailures++;
+    this.ctx.status.dropped([m]);
     this.ctx.status.deactivate(problem);
     this.ctx.onFailed();
   }
