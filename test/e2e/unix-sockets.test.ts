@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, ctl, freePort, startMember, tempDir } from './harness.js';
+import { cleanup, ctl, freePort, startMember, tempDir, waitFor } from './harness.js';
 
 afterAll(cleanup);
 
@@ -70,7 +70,8 @@ describe('unix socket URLs', () => {
         '--advertise-client-urls', `http://127.0.0.1:${port}`,
       ],
     });
-    expect(m.output()).toContain('enabled capabilities for version');
+    // the cluster version is applied just after the member reports ready
+    await waitFor(m, 'enabled capabilities for version');
     expect(await ctl(`127.0.0.1:${port}`, ['put', 'k', 'v'])).toBe('OK\n');
   }, 60_000);
 });
