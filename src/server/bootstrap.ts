@@ -32,6 +32,7 @@ import { WalMetadata, toBigInt } from './pb.js';
 import { exists, installReceivedDb, receivedDbPath, removeReceivedDbs, restoreInterruptedSwap } from './received-db.js';
 import type { ServerParts } from './server.js';
 import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
+import { clusterStateOf } from './backup/etcd-db.js';
 import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore } from './import/legacy-store.js';
@@ -209,8 +210,7 @@ async function installReceivedStore(
  */
 async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<void> {
   if ((await pathKind(layout.boltPath)) === 'file' && (await boltConsistentIndex(layout.boltPath)) >= r.snapshotIndex) return;
-  const cluster = { members: r.membership.list(), removed: r.membership.removedIds(), version: r.membership.version() };
-  await exportEtcdDb(layout, { view: store.bucketView(), cluster, consistentIndex: store.consistentIndex }, 'start', log);
+  await exportEtcdDb(layout, { view: store.bucketView(), cluster: clusterStateOf(r.membership), consistentIndex: store.consistentIndex }, 'start', log);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { openBackup } from './backup/backup-file.js';
-import type { ClusterState } from './backup/etcd-db.js';
+import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
 import { type ExportReason, type ExportState, exportEtcdDb, removeEtcdDb } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
@@ -415,7 +415,7 @@ export class EtcdServer {
 
   /** The membership and cluster version as etcd's backend records them. */
   private clusterState(): ClusterState {
-    return { members: this.membership.list(), removed: this.membership.removedIds(), version: this.membership.version() };
+    return clusterStateOf(this.membership);
   }
 
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
@@ -1040,8 +1040,7 @@ export class EtcdServer {
     return next;
   }
 
-  private writeBoltFile(reason: ExportReason): Promise<void> {
-    const state = this.exportState();
+  private writeBoltFile(state: ExportState, reason: ExportReason): Promise<void> {
     return this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, state, reason, this.log));
   }
 
@@ -1062,7 +1061,7 @@ export class EtcdServer {
         return;
       }
       this.log.info({ 'applied-index': this.appliedIndex }, "writing etcd's bbolt db before stopping");
-      await this.writeBoltFile('stop');
+      await this.writeBoltFile(this.exportState(), 'stop');
     } catch (err) {
       this.log.error({ path: this.boltPath, error: (err as Error).message }, "failed to write etcd's bbolt db at stop; the one from the last snapshot is left");
     }
@@ -1088,7 +1087,7 @@ export class EtcdServer {
   private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
     const { index } = frozen;
     // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
-    await this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, frozen.exported, 'snapshot', this.log));
+    await this.writeBoltFile(frozen.exported, 'snapshot');
     if (this.stopped) return;
     if (index <= this.raftStorage.snapshot().metadata.index) {
       // a leader's snapshot was installed meanwhile; it is newer

@@ -9,7 +9,7 @@
 
 import { type BucketSource, type Entry, type WriteResult, writeBolt } from '../../bbolt/index.js';
 import type { BucketName, BucketView } from '../../mvcc/index.js';
-import type { Member } from '../membership.js';
+import type { Member, Membership } from '../membership.js';
 import { type BucketRecord, ETCD_BUCKETS, type EtcdBucket, clusterVersionRecord, memberRecord, removedMemberRecord } from './etcd-buckets.js';
 
 /** The cluster as etcd 3.4 records it in its backend, at the same applied index as the store view. */
@@ -18,6 +18,11 @@ export interface ClusterState {
   readonly removed: readonly bigint[];
   /** the agreed cluster version ("3.4.0"); undefined until decided, and etcd then has no record either */
   readonly version: string | undefined;
+}
+
+/** The membership as etcd's backend records it. */
+export function clusterStateOf(membership: Membership): ClusterState {
+  return { members: membership.list(), removed: membership.removedIds(), version: membership.version() };
 }
 
 /** Buckets that are the store's own, under the same names. */
