@@ -8,10 +8,11 @@ import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { AuthorityFixingConnection } from '../../src/server/listener/authority.js';
+import { serveGrpcConnection } from '../../src/server/listener/grpc-connection.js';
 import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
 import { addRangeService, captureLogger, frame, KVClient, makePki, range, read, type TestPki } from './helpers.js';
@@ -159,5 +160,62 @@ describe('before its first request, a raw HTTP/2 connection', () => {
     await c.until(1, PING, 1);
     await c.until(1, SETTINGS, 1);
     expect(handed).toEqual(['shim']);
+  });
+});
+
+/**
+ * A server-side connection whose writes reach the client at once but report completion
+ * late: a busy machine's event loop, made deterministic (fault injection behind the
+ * socket's own stream interface).
+ */
+class LateWriteAcks extends Duplex {
+  constructor(private readonly socket: net.Socket) {
+    super();
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.socket.write(chunk);
+    setTimeout(done, 200);
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    done(err);
+  }
+}
+
+describe('a TLS connection layered on a stream (a port serving http:// and https://)', () => {
+  // The session writes natively; had it been handed the socket while the listener's
+  // SETTINGS write was still in flight, Node would abort the process (TLSWrap `!current_write_`).
+  it('is handed to the session only after the listener SETTINGS write completed, and serves', async () => {
+    const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
+    addRangeService(server);
+    const injector = server.createConnectionInjector();
+    const ctx = await loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, clientCertAuth: false, autoTls: false }, '/nonexistent', ['127.0.0.1']);
+    // TLS over a stream, as the listener layers it for a port serving http:// and https://
+    const tlsServer = tls.createServer({ ...ctx.server, ALPNProtocols: ['h2'] }, (secure) => {
+      secure.on('error', () => undefined);
+      serveGrpcConnection(injector, secure, { handshakeTimeoutMs: 10_000 });
+    });
+    const raw = net.createServer((socket) => tlsServer.emit('connection', new LateWriteAcks(socket)));
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      raw.close();
+      injector.destroy();
+      server.forceShutdown();
+    });
+    const port = (raw.address() as net.AddressInfo).port;
+    const client = new KVClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(read(pki.ca)));
+    cleanups.push(() => client.close());
+    for (let i = 0; i < 5; i++) expect((await range(client, `k${i}`)).kvs[0]!.value.toString()).toBe('bar');
   });
 });

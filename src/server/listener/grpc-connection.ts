@@ -57,9 +57,21 @@ export function serveGrpcConnection(injector: ConnectionInjector, socket: net.So
     socket.removeListener('end', onEnd);
     socket.pause();
   };
+  // The session writes to the socket's native handle itself, and Node aborts the whole
+  // process (TLSWrap's `!current_write_` assertion) if a write made from JavaScript is still
+  // in flight on a TLS socket then; that is the rule for a TLS socket layered on a stream
+  // (the port serving http:// and https://), whose writes always complete a turn later. So
+  // the session gets the socket only once the listener's SETTINGS write has completed.
+  let settingsWritten = false;
+  let sessionWaiting = false;
   const toSession = (): void => {
     stopReading();
     if (heldBytes > 0) socket.unshift(Buffer.concat(held, heldBytes));
+    if (settingsWritten) inject();
+    else sessionWaiting = true;
+  };
+  const inject = (): void => {
+    if (socket.destroyed) return;
     const session = injector.injectConnection(socket);
     exposePeerCommonName(session, socket);
   };
@@ -94,7 +106,10 @@ export function serveGrpcConnection(injector: ConnectionInjector, socket: net.So
   const timer = setTimeout(() => toShim(), Math.min(SESSION_WAIT_MS, opts.handshakeTimeoutMs));
   socket.once('close', () => clearTimeout(timer));
   socket.setNoDelay(true);
-  socket.write(EMPTY_SETTINGS);
+  socket.write(EMPTY_SETTINGS, () => {
+    settingsWritten = true;
+    if (sessionWaiting) inject();
+  });
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.resume();
