@@ -5,11 +5,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EtcdClient, type Member as PbMember } from './client.js';
 import { Network, PeerProxy } from './peer-proxy.js';
+import { freePort } from '../bench/free-port.js';
 
 export type ServerBinary = 'etcd' | 'etcd-ts';
 
@@ -44,17 +44,6 @@ export interface ClusterMember {
   proc: ChildProcess | null;
   /** --initial-cluster-state to use at the next start */
   clusterState: 'new' | 'existing';
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

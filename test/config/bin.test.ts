@@ -4,11 +4,11 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listenNotify, stopNotifyListeners } from './notify-listener.js';
+import { freePort } from '../../bench/free-port.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bin = join(root, 'bin/etcd-ts');
@@ -37,17 +37,6 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile('node', [bin, ...args], { env: { PATH: process.env['PATH']!, ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? null) : 0;
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
     });
   });
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, type EtcdConfig } from '../../src/index.js';
+import { freePort } from '../../bench/free-port.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const binary = process.env.E2E_BINARY === 'etcd' ? 'etcd' : 'etcd-ts';
@@ -24,29 +25,7 @@ export function tempDir(prefix = 'etcd-ts-e2e-'): string {
   return d;
 }
 
-/** Ports this process has handed out: the kernel may offer a just-released one again. */
-const handedOut = new Set<number>();
-
-/**
- * A port nobody listens on right now (bound then released), never one this process has
- * handed out before: a member's client and peer ports picked one after the other must differ.
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer();
-      s.on('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
+export { freePort };
 
 /** A one-member cluster's configuration for startEtcd in this process, on free loopback ports. */
 export async function inProcessConfig(name: string): Promise<EtcdConfig> {

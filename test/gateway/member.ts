@@ -22,6 +22,7 @@ import { type Etcd, startEtcd } from '../../src/server/etcd.js';
 import { createGateway } from '../../src/server/gateway/index.js';
 import { createHttpHandler } from '../../src/server/http/index.js';
 import { Metrics } from '../../src/server/metrics.js';
+import { freePort } from '../../bench/free-port.js';
 
 export interface GatewayMember {
   etcd: Etcd;
@@ -31,17 +32,6 @@ export interface GatewayMember {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startGatewayMember(): Promise<GatewayMember> {

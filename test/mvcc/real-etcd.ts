@@ -2,21 +2,10 @@
 // gRPC client for the KV and Maintenance calls the comparison tests need.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { removeDir, scratchDir } from './helpers.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../bench/free-port.js';
 
 type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
 

@@ -7,7 +7,6 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,23 +31,13 @@ import {
 } from '../../src/wal/index.js';
 import { RecordType, decodeWalSnapshot, encodeWalSnapshot } from '../../src/wal/walpb.js';
 import { tempDir } from './helpers.js';
+import { freePort } from '../../bench/free-port.js';
 
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join('proto', target);
 root.loadSync('etcdserverpb/raft_internal.proto');
 const InternalRaftRequest = root.lookupType('etcdserverpb.InternalRaftRequest');
 const Metadata = root.lookupType('etcdserverpb.Metadata');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Etcd {
   proc: ChildProcess;
