@@ -1,4 +1,4 @@
-// npm run jepsen -- --nodes 3 --nemesis kill,pause,partition --time 60 --seed S [--binary etcd|etcd-ts]
+// npm run jepsen -- --nodes 3 --nemesis kill,pause,partition --time 60 --seed S [--binary etcd|etcd-ts|mixed]
 //
 // Prints a verdict; exit status 0 = valid, 1 = anomalies found, 2 = inconclusive,
 // 64 = bad arguments. On failure the history (JSON lines), a report and an HTML
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BROKEN_MODES, type BrokenMode } from './broken-proxy.js';
 import { checkHistory, formatReport } from './check.js';
+import { CLUSTER_BINARIES, type ClusterBinary } from './cluster.js';
 import { historyFromJsonLines } from './history.js';
 import { NEMESIS_KINDS, parseNemesis } from './nemesis.js';
 import { DEFAULT_RUN, runJepsen } from './run.js';
@@ -21,17 +22,18 @@ const USAGE = `usage: npm run jepsen -- [options]
   --nemesis LIST       comma-separated faults from ${NEMESIS_KINDS.join(',')} or none (default ${DEFAULT_RUN.nemesis.join(',')})
   --time SECONDS       workload duration (default ${DEFAULT_RUN.timeSec})
   --seed S             seed for workload and fault schedule (default ${DEFAULT_RUN.seed})
-  --binary B           etcd (/usr/bin/etcd) or etcd-ts (node bin/etcd-ts) (default etcd)
+  --binary B           etcd (/usr/bin/etcd), etcd-ts (node bin/etcd-ts) or mixed (members
+                       alternate etcd-ts and etcd in one cluster) (default etcd)
   --clients N          concurrent KV clients (default ${DEFAULT_RUN.clients})
   --watchers N         concurrent watchers (default ${DEFAULT_RUN.watchers})
   --snapshot-count N   member --snapshot-count (default ${DEFAULT_RUN.snapshotCount})
   --compact-every MS   compaction period, 0 = off (default ${DEFAULT_RUN.compactEveryMs})
   --progress-requests on|off
-                       send WatchProgressRequests (default: on for etcd-ts, off for etcd 3.4.23,
+                       send WatchProgressRequests (default: on for etcd-ts, off for etcd 3.4.23 and mixed,
                        which orders their answers wrongly: etcd-io/etcd#15220)
   --future-watches on|off
                        open watches beyond the serving member's revision (default: on for etcd-ts,
-                       off for etcd 3.4.23, which then delivers events below the start revision
+                       off for etcd 3.4.23 and mixed, which then delivers events below the start revision
                        after a snapshot restore)
   --broken MODE        put a cheating proxy on the client ports: ${BROKEN_MODES.join(', ')}
   --out DIR            where to write history, report and timeline
@@ -41,6 +43,10 @@ const USAGE = `usage: npm run jepsen -- [options]
 function fail(msg: string): never {
   console.error(`${msg}\n${USAGE}`);
   process.exit(64);
+}
+
+function isClusterBinary(b: string): b is ClusterBinary {
+  return (CLUSTER_BINARIES as readonly string[]).includes(b);
 }
 
 function int(v: string | undefined, name: string, dflt: number): number {
@@ -93,7 +99,7 @@ async function main(): Promise<number> {
     return report.verdict === 'valid' ? 0 : report.verdict === 'invalid' ? 1 : 2;
   }
   const binary = v.binary ?? 'etcd';
-  if (binary !== 'etcd' && binary !== 'etcd-ts') fail(`--binary must be etcd or etcd-ts, got "${binary}"`);
+  if (!isClusterBinary(binary)) fail(`--binary must be one of ${CLUSTER_BINARIES.join(', ')}, got "${binary}"`);
   if (v.broken !== undefined && !(BROKEN_MODES as readonly string[]).includes(v.broken)) fail(`--broken must be one of ${BROKEN_MODES.join(', ')}`);
   let nemesis;
   try {

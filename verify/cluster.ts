@@ -1,5 +1,5 @@
-// Real member processes on 127.0.0.1: etcd 3.4 (`/usr/bin/etcd`) or etcd-ts
-// (`node bin/etcd-ts`, same flags), each behind a peer proxy (peer-proxy.ts)
+// Real member processes on 127.0.0.1: etcd 3.4 (`/usr/bin/etcd`), etcd-ts
+// (`node bin/etcd-ts`, same flags) or both in one cluster, each behind a peer proxy (peer-proxy.ts)
 // whose address it advertises. Ports are chosen by the OS. Every process this
 // module starts is tracked by PID and killed by PID.
 
@@ -12,12 +12,21 @@ import { Network, PeerProxy } from './peer-proxy.js';
 import { freePort } from '../bench/free-port.js';
 
 export type ServerBinary = 'etcd' | 'etcd-ts';
+/** what a cluster runs: one binary, or `mixed` (members alternate etcd-ts and etcd, as one cluster over etcd's peer protocol) */
+export type ClusterBinary = ServerBinary | 'mixed';
+export const CLUSTER_BINARIES: readonly ClusterBinary[] = ['etcd', 'etcd-ts', 'mixed'];
+
+/** The binary member `index` runs: in a mixed cluster even indexes are etcd-ts, so a 3-member cluster has 2 etcd-ts and 1 etcd. */
+export function memberBinary(cluster: ClusterBinary, index: number): ServerBinary {
+  if (cluster !== 'mixed') return cluster;
+  return index % 2 === 0 ? 'etcd-ts' : 'etcd';
+}
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ClusterOptions {
   size: number;
-  binary: ServerBinary;
+  binary: ClusterBinary;
   /** scratch directory for data dirs and logs */
   dir: string;
   snapshotCount: number;
@@ -33,6 +42,7 @@ export type MemberState = 'running' | 'killed' | 'paused' | 'removed';
 export interface ClusterMember {
   index: number;
   name: string;
+  binary: ServerBinary;
   clientPort: number;
   peerPort: number;
   proxy: PeerProxy;
@@ -70,6 +80,7 @@ export class Cluster {
       c.members.push({
         index: i,
         name: `m${i}`,
+        binary: memberBinary(options.binary, i),
         clientPort,
         peerPort,
         proxy,
@@ -138,7 +149,7 @@ export class Cluster {
     const log = fs.openSync(m.logFile, 'a');
     fs.writeSync(log, `\n=== ${new Date().toISOString()} starting ${m.name}: ${args.join(' ')}\n`);
     const [cmd, argv] =
-      this.options.binary === 'etcd' ? ['etcd', args] : [process.execPath, [path.join(REPO_ROOT, 'bin', 'etcd-ts'), ...args]];
+      m.binary === 'etcd' ? ['etcd', args] : [process.execPath, [path.join(REPO_ROOT, 'bin', 'etcd-ts'), ...args]];
     const proc = spawn(cmd, argv, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     m.proc = proc;

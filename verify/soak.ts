@@ -1,10 +1,10 @@
 // Back-to-back runs over every nemesis, for long unattended checking:
-//   npx tsx verify/soak.ts [--minutes 30] [--run-seconds 300] [--binary etcd|etcd-ts] [--seed 100]
+//   npx tsx verify/soak.ts [--minutes 30] [--run-seconds 300] [--binary etcd|etcd-ts|mixed] [--seed 100]
 // Stops at the first run that is not valid (its results directory is printed).
 // Reports the total time faults were active with no anomaly found.
 
 import { parseArgs } from 'node:util';
-import type { ServerBinary } from './cluster.js';
+import type { ClusterBinary } from './cluster.js';
 import type { NemesisKind } from './nemesis.js';
 import { runJepsen } from './run.js';
 
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 });
 const budgetMs = Number(values.minutes) * 60_000;
 const runSec = Number(values['run-seconds']);
-const binary = values.binary as ServerBinary;
+const binary = values.binary as ClusterBinary;
 let seed = Number(values.seed);
 let faultMs = 0;
 let wallMs = 0;
