@@ -215,11 +215,21 @@ export function decodeSnapshot(buf: Uint8Array): Snapshot {
 
 // ---- Message ----
 
-export function encodeMessage(m: Message): Uint8Array {
+/** Bytes the encoding of `m` is likely to take (a starting size for a Writer). */
+export function messageSizeHint(m: Message): number {
   let size = 64;
   for (const e of m.entries) size += e.data.length + 24;
   if (m.snapshot) size += m.snapshot.data.length;
-  const w = new Writer(size);
+  return size;
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  const w = new Writer(messageSizeHint(m));
+  writeMessage(w, m);
+  return w.finish();
+}
+
+export function writeMessage(w: Writer, m: Message): void {
   w.tag(1, WireType.Varint).uint32(m.type);
   w.tag(2, WireType.Varint).uint64(m.to);
   w.tag(3, WireType.Varint).uint64(m.from);
@@ -232,7 +242,6 @@ export function encodeMessage(m: Message): Uint8Array {
   w.tag(10, WireType.Varint).bool(m.reject);
   w.tag(11, WireType.Varint).uint53(m.rejectHint);
   if (m.context !== undefined) w.tag(12, WireType.Bytes).bytes(m.context);
-  return w.finish();
 }
 
 export function decodeMessage(buf: Uint8Array): Message {

@@ -51,9 +51,19 @@ export class Writer {
   /** Unsigned varint of a non-negative safe integer. */
   uint53(v: number): this {
     if (v < TWO_32) return this.uint32(v);
+    return this.varint64(v % TWO_32 >>> 0, Math.floor(v / TWO_32) >>> 0);
+  }
+
+  /** Unsigned 64-bit varint. */
+  uint64(v: bigint): this {
+    v = BigInt.asUintN(64, v);
+    // two conversions, then number arithmetic: member IDs are random 64-bit values
+    return this.varint64(Number(v & 0xffff_ffffn), Number(v >> 32n));
+  }
+
+  /** The varint of the uint64 hi * 2^32 + lo. */
+  private varint64(lo: number, hi: number): this {
     this.ensure(10);
-    let lo = v % TWO_32 >>> 0;
-    let hi = Math.floor(v / TWO_32) >>> 0;
     while (hi > 0 || lo > 0x7f) {
       this.buf[this.pos++] = (lo & 0x7f) | 0x80;
       lo = ((lo >>> 7) | (hi << 25)) >>> 0;
@@ -63,15 +73,10 @@ export class Writer {
     return this;
   }
 
-  /** Unsigned 64-bit varint. */
-  uint64(v: bigint): this {
-    this.ensure(10);
-    v = BigInt.asUintN(64, v);
-    while (v > 0x7fn) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.pos++] = Number(v);
+  /** One raw byte. */
+  uint8(v: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v & 0xff;
     return this;
   }
 
@@ -98,17 +103,75 @@ export class Writer {
     return this;
   }
 
-  /** Writes a nested message produced by `inner` as a length-delimited field. */
+  /**
+   * Writes a nested message produced by `inner` as a length-delimited field, in place:
+   * its length's varint is guessed to be one byte and the bytes moved up when it is
+   * longer (no writer per nested message: a raft message nests one per entry).
+   */
   message(field: number, inner: (w: Writer) => void): this {
-    const sub = new Writer();
-    inner(sub);
     this.tag(field, WireType.Bytes);
-    return this.bytes(sub.finish());
+    this.ensure(1);
+    const lengthAt = this.pos++;
+    inner(this);
+    const len = this.pos - lengthAt - 1;
+    if (len < 0x80) {
+      this.buf[lengthAt] = len;
+      return this;
+    }
+    const extra = varintSize(len) - 1;
+    this.ensure(extra);
+    this.buf.copyWithin(lengthAt + 1 + extra, lengthAt + 1, this.pos);
+    const end = this.pos + extra;
+    this.pos = lengthAt;
+    this.uint32(len);
+    this.pos = end;
+    return this;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /**
+   * A big-endian uint64 of a safe integer: not protobuf, but how etcd's peer streams
+   * frame protobuf messages (rafthttp's length prefixes).
+   */
+  uint64BE(v: number): this {
+    this.ensure(8);
+    this.setUint64BE(this.pos, v);
+    this.pos += 8;
+    return this;
+  }
+
+  /** Overwrites the uint64BE written at `at` (a length known only once what follows is written). */
+  setUint64BE(at: number, v: number): void {
+    const hi = Math.floor(v / TWO_32);
+    const lo = v >>> 0;
+    const b = this.buf;
+    b[at] = hi >>> 24;
+    b[at + 1] = (hi >>> 16) & 0xff;
+    b[at + 2] = (hi >>> 8) & 0xff;
+    b[at + 3] = hi & 0xff;
+    b[at + 4] = lo >>> 24;
+    b[at + 5] = (lo >>> 16) & 0xff;
+    b[at + 6] = (lo >>> 8) & 0xff;
+    b[at + 7] = lo & 0xff;
   }
 
   finish(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/** Bytes of the varint of a uint32. */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v > 0x7f) {
+    v >>>= 7;
+    n++;
+  }
+  return n;
 }
 
 /** Bounds-checked reader: any malformed input raises ProtoDecodeError. */

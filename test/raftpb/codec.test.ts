@@ -83,6 +83,28 @@ describe('raftpb codec', () => {
     expect(decodeHardState(bytes)).toEqual({ term: 5, vote: 2n ** 64n - 1n, commit: 3 });
   });
 
+  it('nests entries of every length-varint size (1, 2 and 3 bytes, and at the boundaries) readably for protobufjs', () => {
+    const sizes = [0, 1, 119, 120, 121, 122, 127, 128, 200, 16_370, 16_375, 16_376, 16_377, 16_384, 70_000];
+    const m: Message = {
+      type: MessageType.MsgApp,
+      to: big,
+      from: 2n ** 64n - 1n,
+      term: 2 ** 40,
+      logTerm: 2 ** 40,
+      index: 2 ** 33,
+      entries: sizes.map((n, i) => ({ term: 2 ** 40, index: 2 ** 33 + i + 1, type: EntryType.Normal, data: new Uint8Array(n).fill(i + 1) })),
+      commit: 2 ** 33,
+      reject: false,
+      rejectHint: 0,
+    };
+    const bytes = encodeMessage(m);
+    expect(decodeMessage(bytes)).toEqual(m);
+    const o = PbMessage.toObject(PbMessage.decode(bytes), { longs: String, bytes: Array }) as { from: string; entries: Array<{ Index: string; Data?: number[] }> };
+    expect(o.from).toBe((2n ** 64n - 1n).toString());
+    expect(o.entries.map((e) => e.Data?.length ?? 0)).toEqual(sizes);
+    expect(o.entries.map((e) => e.Index)).toEqual(sizes.map((_, i) => String(2 ** 33 + i + 1)));
+  });
+
   it('round-trips entries and conf changes', () => {
     const e = { term: 3, index: 4, type: EntryType.ConfChangeV2, data: new Uint8Array([5]) };
     expect(decodeEntry(encodeEntry(e))).toEqual(e);

@@ -3,6 +3,8 @@
 // way raft's inflight limit does; the receiver acknowledges every ACK_EVERY messages.
 //
 //   npx tsx test/transport/measure-throughput.ts [messages] [entry-bytes]
+//
+// Under `node --cpu-prof --cpu-prof-dir=DIR --import tsx` both processes write a profile.
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -43,11 +45,17 @@ async function receiver(): Promise<void> {
   t = transport(RECEIVER, raft);
   const l = await servePeer(new URL('http://127.0.0.1:0'), undefined, t.handler, pino({ level: 'silent' }));
   process.send!({ url: l.url });
-  process.on('message', (m: { peer: string }) => t.addPeer(SENDER, [m.peer]));
+  process.on('message', (m: { peer: string } | { stop: true }) => {
+    if ('peer' in m) t.addPeer(SENDER, [m.peer]);
+    // a clean exit, so that `node --cpu-prof` writes this process's profile too
+    else void t.stop().then(() => l.close()).then(() => process.exit(0));
+  });
 }
 
 async function sender(total: number, entryBytes: number): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['--receiver'], { execArgv: ['--import', 'tsx'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--receiver'], {
+    execArgv: ['--import', 'tsx', ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
+  });
   const peerUrl = await new Promise<string>((r) => child.once('message', (m: { url: string }) => r(m.url)));
   let acked = 0;
   let dropped = 0;
@@ -90,7 +98,8 @@ async function sender(total: number, entryBytes: number): Promise<void> {
   );
   await t.stop();
   await l.close();
-  child.kill();
+  child.send({ stop: true });
+  await new Promise((r) => child.once('exit', r));
 }
 
 if (process.argv.includes('--receiver')) void receiver();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEntry, encodeMessage, type Message } from '../../src/raftpb/index.js';
+import { encodeEntry, encodeMessage, type Message, Writer } from '../../src/raftpb/index.js';
 import { membersJson, parseMembersJson } from '../../src/server/transport/members.js';
 import {
   isLinkHeartbeat,
@@ -17,9 +17,9 @@ import {
 import { app, heartbeat } from './helpers.js';
 
 function encode(enc: StreamEncoder, msgs: readonly Message[]): Buffer {
-  const out: Uint8Array[] = [];
+  const out = new Writer(1); // grown as it goes
   for (const m of msgs) enc.encode(m, out);
-  return Buffer.concat(out);
+  return Buffer.from(out.finish());
 }
 
 function decodeAll(dec: StreamDecoder, pieces: readonly Buffer[]): Message[] {

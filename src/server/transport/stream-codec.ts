@@ -10,7 +10,7 @@
 // On both, a link heartbeat is an empty MsgHeartbeat (from = to = 0) that only keeps an
 // idle connection from timing out; it is never given to raft.
 
-import { decodeEntry, decodeMessage, encodeEntry, encodeMessage, type Entry, type Message, MessageType } from '../../raftpb/index.js';
+import { decodeEntry, decodeMessage, type Entry, type Message, MessageType, writeEntry, writeMessage, type Writer } from '../../raftpb/index.js';
 import { ByteQueue } from './byte-queue.js';
 
 export type StreamType = 'message' | 'msgappv2';
@@ -48,8 +48,8 @@ export class StreamCorrupt extends Error {
 export type Decoded = { readonly message: Message } | { readonly undecodable: Error };
 
 export interface StreamEncoder {
-  /** Appends the encoding of `m` to `out`; returns its byte count. */
-  encode(m: Message, out: Uint8Array[]): number;
+  /** Appends the encoding of `m` to `out`. */
+  encode(m: Message, out: Writer): void;
 }
 
 export interface StreamDecoder {
@@ -59,10 +59,12 @@ export interface StreamDecoder {
   readonly pending: number;
 }
 
-function u64(n: number): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
+/** Appends what `write` writes, preceded by its length as a big-endian uint64 (written into place once known). */
+function lengthPrefixed(out: Writer, write: () => void): void {
+  const at = out.length;
+  out.uint64BE(0);
+  write();
+  out.setUint64BE(at, out.length - at - 8);
 }
 
 export function newEncoder(t: StreamType): StreamEncoder {
@@ -74,10 +76,8 @@ export function newDecoder(t: StreamType, local: bigint, remote: bigint): Stream
 }
 
 export class MessageEncoder implements StreamEncoder {
-  encode(m: Message, out: Uint8Array[]): number {
-    const b = encodeMessage(m);
-    out.push(u64(b.length), b);
-    return 8 + b.length;
+  encode(m: Message, out: Writer): void {
+    lengthPrefixed(out, () => writeMessage(out, m));
   }
 }
 
@@ -119,35 +119,23 @@ export class MsgAppV2Encoder implements StreamEncoder {
   private term = 0;
   private index = 0;
 
-  encode(m: Message, out: Uint8Array[]): number {
+  encode(m: Message, out: Writer): void {
     if (isLinkHeartbeat(m)) {
-      out.push(Buffer.from([MSGAPPV2_HEARTBEAT]));
-      return 1;
+      out.uint8(MSGAPPV2_HEARTBEAT);
+      return;
     }
     if (m.type !== MessageType.MsgApp) throw new Error(`the msgappv2 stream carries MsgApp only, not ${m.type}`);
     if (this.index === m.index && this.term === m.logTerm && m.logTerm === m.term) {
-      const head = Buffer.allocUnsafe(9);
-      head[0] = MSGAPPV2_ENTRIES;
-      head.writeBigUInt64BE(BigInt(m.entries.length), 1);
-      out.push(head);
-      let n = 9;
-      for (const e of m.entries) {
-        const b = encodeEntry(e);
-        out.push(u64(b.length), b);
-        n += 8 + b.length;
-        this.index++;
-      }
-      out.push(u64(m.commit));
-      return n + 8;
+      out.uint8(MSGAPPV2_ENTRIES).uint64BE(m.entries.length);
+      for (const e of m.entries) lengthPrefixed(out, () => writeEntry(out, e));
+      out.uint64BE(m.commit);
+      this.index += m.entries.length;
+      return;
     }
-    const b = encodeMessage(m);
-    const head = Buffer.allocUnsafe(9);
-    head[0] = MSGAPPV2_MESSAGE;
-    head.writeBigUInt64BE(BigInt(b.length), 1);
-    out.push(head, b);
+    out.uint8(MSGAPPV2_MESSAGE);
+    lengthPrefixed(out, () => writeMessage(out, m));
     this.term = m.term;
     this.index = m.entries.length > 0 ? m.entries[m.entries.length - 1]!.index : m.index;
-    return 9 + b.length;
   }
 }
 
@@ -187,7 +175,7 @@ export class MsgAppV2Decoder implements StreamDecoder {
       if (this.bytes.length < need) break;
       switch (s.at) {
         case 'type': {
-          const t = this.bytes.take(1)[0]!;
+          const t = this.bytes.takeU8();
           if (t === MSGAPPV2_HEARTBEAT) out.push({ message: LINK_HEARTBEAT });
           else if (t === MSGAPPV2_ENTRIES) this.state = { at: 'entry-count' };
           else if (t === MSGAPPV2_MESSAGE) this.state = { at: 'message-length' };

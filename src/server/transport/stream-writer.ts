@@ -5,7 +5,7 @@
 
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import type { Message } from '../../raftpb/index.js';
+import { type Message, messageSizeHint, Writer } from '../../raftpb/index.js';
 import { idHex16 } from '../ids.js';
 import { streamName } from './headers.js';
 import type { PeerStatus } from './status.js';
@@ -98,9 +98,9 @@ export class StreamWriter {
   keepAlive(now: number): void {
     const res = this.res;
     if (res === undefined || this.blocked || now - this.lastWriteAt < KEEPALIVE_INTERVAL_MS) return;
-    const out: Uint8Array[] = [];
+    const out = new Writer(16);
     this.encoder!.encode(LINK_HEARTBEAT, out);
-    this.write(res, Buffer.concat(out));
+    this.write(res, out.finish());
   }
 
   /** Ends the stream on purpose (peer removed, transport stopping). */
@@ -112,18 +112,20 @@ export class StreamWriter {
     const res = this.res;
     if (res === undefined) return;
     while (this.queue.length > 0 && !this.blocked) {
-      // Everything queued goes out in one write of about BATCH_BYTES at most (always one message).
-      const out: Uint8Array[] = [];
-      let bytes = 0;
+      // Everything queued goes out in one write of about BATCH_BYTES at most (always one
+      // message), encoded straight into one buffer sized for it.
+      let hint = 0;
+      for (let i = 0; i < this.queue.length && hint < BATCH_BYTES; i++) hint += messageSizeHint(this.queue[i]!);
+      const out = new Writer(hint);
       let count = 0;
-      while (count < this.queue.length && (count === 0 || bytes < BATCH_BYTES)) bytes += this.encoder!.encode(this.queue[count++]!, out);
+      while (count < this.queue.length && (count === 0 || out.length < BATCH_BYTES)) this.encoder!.encode(this.queue[count++]!, out);
       if (count === this.queue.length) this.queue = [];
       else this.queue.splice(0, count);
-      this.write(res, Buffer.concat(out, bytes));
+      this.write(res, out.finish());
     }
   }
 
-  private write(res: http.ServerResponse, bytes: Buffer): void {
+  private write(res: http.ServerResponse, bytes: Uint8Array): void {
     this.ctx.status.counters.sentBytes += bytes.length;
     this.lastWriteAt = Date.now();
     if (res.write(bytes)) return;
