@@ -21,14 +21,14 @@ export class Writer {
   private pos = 0;
 
   constructor(initialSize = 64) {
-    this.buf = new Uint8Array(initialSize);
+    this.buf = allocate(initialSize);
   }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = allocate(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
@@ -162,6 +162,16 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/**
+ * Room for `n` bytes. A large one is not zero-filled (a peer stream's flush buffer is a
+ * megabyte): a Writer only ever exposes bytes it wrote.
+ */
+function allocate(n: number): Uint8Array {
+  if (n < 4096) return new Uint8Array(n);
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 /** Bytes of the varint of a uint32. */
