@@ -145,6 +145,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     isRemoved: (id) => server.membership.isRemoved(id),
     onRemoved: () => server.removedFromCluster(),
     leaderRpc: server.leaderRpc,
+    hashKV: (rev) => server.read((store) => store.hashKV(rev)),
   });
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);

@@ -32,6 +32,7 @@ import {
   streamTypeOf,
   VERSION_PATH,
 } from './headers.js';
+import { HASHKV_PATH, type PeerHashKV, serveHashKV } from './hashkv.js';
 import { isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
@@ -68,6 +69,8 @@ export interface TransportOptions {
   readonly onRemoved?: () => void;
   /** What this member answers when it leads and a follower forwards a request. */
   readonly leaderRpc?: LeaderRpc;
+  /** The store's hash, for peers running etcd's corruption check (GET /members/hashkv). */
+  readonly hashKV?: (revision: number) => Promise<PeerHashKV>;
 }
 
 const STREAM_TYPES: readonly StreamType[] = ['msgappv2', 'message'];
@@ -348,6 +351,9 @@ export class Transport {
       } else if (isLeaderRpcPath(path)) {
         if (!allowMethod(req, res, 'POST')) return;
         void serveLeaderRpc(this.opts.leaderRpc, this.opts.members, path, req, res);
+      } else if (path === HASHKV_PATH && this.opts.hashKV !== undefined) {
+        if (!allowMethod(req, res, 'GET')) return;
+        void serveHashKV(this.opts.hashKV, req, res);
       } else if (path === VERSION_PATH) {
         if (!allowMethod(req, res, 'GET')) return;
         res.writeHead(200, { 'content-type': 'application/json' });
