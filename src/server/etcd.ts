@@ -103,7 +103,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
   const listeners = await bindMemberListeners(cfg, { peer: peerTls, client: clientTls }, grpcServer, log);
   const clientListeners = listeners.clients.map((c) => c.listener);
-  /** closed after the server has stopped: peers may still be needed to hand over leadership */
+  /** closed once the server has stopped: a stopping leader still commits its last lease checkpoint through its peers */
   const otherListeners = [...listeners.peers, ...listeners.metrics];
   let b: BootstrapResult;
   try {
