@@ -1,6 +1,7 @@
-// startEtcd: the library entry point (etcd's embed.StartEtcd). It bootstraps the member,
-// connects it to its peers, serves the client API on every --listen-client-urls address
-// and hands back a handle.
+// startEtcd: the library entry point (etcd's embed.StartEtcd). In etcd's order: it loads
+// the TLS material and binds every listen URL, only then bootstraps the member from its
+// data dir, connects it to its peers, serves the client API on every --listen-client-urls
+// address and hands back a handle.
 
 import type { Logger } from 'pino';
 import { Compactor } from '../mvcc/index.js';
@@ -25,8 +26,9 @@ import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
 import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { idHex } from './ids.js';
-import { type Listener, GrpcServer, groupListenUrls, serveClient, serveMetrics, servePeer } from './listener/index.js';
+import { GrpcServer, type Listener } from './listener/index.js';
 import { createLogger } from './logger.js';
+import { bindMemberListeners } from './member-listeners.js';
 import { Metrics, grpcCallMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
@@ -93,13 +95,28 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'starting an etcd server',
   );
   const metrics = new Metrics();
+  // Everything that can fail on a port, a certificate or a key file comes before the data
+  // dir (auto TLS aside, whose certificates live in it, as etcd keeps them).
+  const jwt = jwtTokens(cfg.authToken, log);
   const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls], log);
-  const b = await bootstrap(cfg, log, peerTls, {
-    onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
-    onWalWrite: (n) => metrics.walWriteBytes.inc(n),
-    onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
-    onStep: opts.onStartStep,
-  });
+  const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls, log);
+  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
+  const listeners = await bindMemberListeners(cfg, { peer: peerTls, client: clientTls }, grpcServer, log);
+  const clientListeners = listeners.clients.map((c) => c.listener);
+  /** closed once the server has stopped: a stopping leader still commits its last lease checkpoint through its peers */
+  const otherListeners = [...listeners.peers, ...listeners.metrics];
+  let b: BootstrapResult;
+  try {
+    b = await bootstrap(cfg, log, peerTls, {
+      onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
+      onWalWrite: (n) => metrics.walWriteBytes.inc(n),
+      onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+      onStep: opts.onStartStep,
+    });
+  } catch (err) {
+    await closeAll([...clientListeners, ...otherListeners]);
+    throw err;
+  }
 
   let transport!: Transport;
   const server = new EtcdServer(
@@ -115,7 +132,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       backendBatchIntervalMs: cfg.backendBatchInterval > 0 ? cfg.backendBatchInterval : 100,
       backendBatchLimit: cfg.backendBatchLimit > 0 ? cfg.backendBatchLimit : 10_000,
       authTokenTtlMs: cfg.authTokenTtl * 1000,
-      jwt: jwtTokens(cfg.authToken, log),
+      jwt,
     },
     {
       ...b,
@@ -150,7 +167,6 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
-  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
   const headers = new Headers(server);
   const clusterOptions = { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck };
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
@@ -211,10 +227,6 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   });
   server.onFirstCommitInTerm(() => versionMonitor.check());
 
-  const clientListeners: Listener[] = [];
-  /** a client listener that also serves the http:// (unix://) twin of its https:// (unixs://) URL */
-  const plainTwins = new Map<Listener, string>();
-  const otherListeners: Listener[] = [];
   const stopObserving = observeServer(
     metrics,
     server,
@@ -251,11 +263,11 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     compactor?.stop();
     versionMonitor.stop();
     stopObserving();
-    await Promise.all(clientListeners.map((l) => l.close()));
+    await closeAll(clientListeners);
     grpcServer.forceShutdown();
     await server.stop();
     if (writeEtcdDb) await server.writeEtcdDbAtStop();
-    await Promise.all(otherListeners.map((l) => l.close()));
+    await closeAll(otherListeners);
     await transport.stop();
     await b.wal.close();
     await server.store.close();
@@ -263,27 +275,12 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     resolveDone(cause);
   };
 
-  try {
-    for (const url of cfg.listenPeerUrls) {
-      const listener = await servePeer(url, url.protocol === 'https:' ? peerTls : undefined, transport.handler, log);
-      otherListeners.push(listener);
-      warnIfPeersUnauthenticated(listener.url, cfg, log);
-    }
-    const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls, log);
-    for (const { url, plainToo } of groupListenUrls(cfg.listenClientUrls)) {
-      const listener = await serveClient(url, clientTls, grpcServer, http, log, { ready: server.published, plainToo });
-      clientListeners.push(listener);
-      if (plainToo) plainTwins.set(listener, listener.url.replace(/^https:/, 'http:').replace(/^unixs:/, 'unix:'));
-    }
-    const metricsHttp = createMetricsHttpHandler({ health: healthCheck, metrics, logger: log });
-    for (const url of cfg.listenMetricsUrls) {
-      otherListeners.push(await serveMetrics(url, url.protocol === 'https:' ? clientTls : undefined, metricsHttp, log));
-    }
-  } catch (err) {
-    await shutdown();
-    throw err;
-  }
-
+  listeners.serve({
+    peer: transport.handler,
+    client: http,
+    metrics: createMetricsHttpHandler({ health: healthCheck, metrics, logger: log }),
+    published: server.published,
+  });
   server.start();
   versionMonitor.start();
   if (compactor) {
@@ -303,8 +300,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   const ready = server.published.then(() => {
     opts.onStartStep?.('published');
-    for (const l of clientListeners) {
-      for (const url of [l.url, plainTwins.get(l)].filter((u) => u !== undefined)) {
+    for (const { urls } of listeners.clients) {
+      for (const url of urls) {
         log.info(
           { address: url },
           /^(https|unixs):/.test(url) ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
@@ -316,27 +313,16 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
 
   return {
     server,
-    clientUrls: clientListeners.flatMap((l) => [l.url, plainTwins.get(l)].filter((u) => u !== undefined)),
-    peerUrls: otherListeners.slice(0, cfg.listenPeerUrls.length).map((l) => l.url),
+    clientUrls: listeners.clients.flatMap((c) => c.urls),
+    peerUrls: listeners.peers.map((l) => l.url),
     ready,
     done,
     close: () => shutdown(undefined, true),
   };
 }
 
-/**
- * Peers are trusted with the raft log, membership changes and snapshots: whoever can
- * reach a peer port that asks for no client certificate can act as a member. etcd warns
- * about insecure client ports ("... this is strongly discouraged!") but not about peer
- * ports; etcd-ts says it for both.
- */
-function warnIfPeersUnauthenticated(url: string, cfg: EtcdConfig, log: Logger): void {
-  const tls = url.startsWith('https:');
-  if (tls && cfg.peerClientCertAuth) return;
-  log.warn(
-    { address: url, reason: tls ? 'no --peer-client-cert-auth' : 'plain HTTP' },
-    'peer traffic is not authenticated: anyone who can reach this port can act as a cluster member; this is not recommended for production',
-  );
+async function closeAll(listeners: readonly Listener[]): Promise<void> {
+  await Promise.all(listeners.map((l) => l.close()));
 }
 
 /** The JWT provider --auth-token asks for (the options were checked with the configuration). */

@@ -2,6 +2,8 @@
 // talks to it with stock etcdctl; the package's public entry point resolves by name.
 
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { startEtcd } from '../../src/index.js';
 import { cleanup, ctl, inProcessConfig, repoRoot } from './harness.js';
@@ -17,6 +19,25 @@ it('startEtcd serves clients in-process and closes cleanly', async () => {
   expect((await etcd.server.store.range({ key: Buffer.from('from') })).kvs[0]!.value.toString()).toBe('library');
   await etcd.close();
   expect(await etcd.done).toBeUndefined();
+});
+
+it('a startEtcd that fails on a taken metrics port creates no data dir and frees the ports it bound, so the next one serves', async () => {
+  const cfg = await inProcessConfig('embedded-retry');
+  const squatter = net.createServer();
+  const metricsPort = await new Promise<number>((r) => squatter.listen(0, '127.0.0.1', () => r((squatter.address() as net.AddressInfo).port)));
+  const withMetrics = { ...cfg, listenMetricsUrls: [new URL(`http://127.0.0.1:${metricsPort}`)] };
+  try {
+    await expect(startEtcd(withMetrics)).rejects.toThrow(`listen tcp 127.0.0.1:${metricsPort}: bind: address already in use`);
+  } finally {
+    await new Promise<void>((r) => squatter.close(() => r()));
+  }
+  expect(existsSync(cfg.dataDir)).toBe(false);
+
+  // the same process, the same peer and client ports
+  const etcd = await startEtcd(withMetrics);
+  await etcd.ready;
+  expect(await ctl(etcd.clientUrls[0]!, ['put', 'after', 'retry'])).toBe('OK\n');
+  await etcd.close();
 });
 
 it("resolves `import { startEtcd } from 'etcd-ts'` from the built package", async () => {

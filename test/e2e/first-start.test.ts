@@ -1,19 +1,24 @@
 // A first start that fails (a port taken, a bad certificate path, a data dir that cannot
 // be written) must not ruin the member: once the cause is fixed, the next start joins and
-// serves without anyone wiping the data dir by hand. (etcd-ts loads certificates and binds
-// every listener before its first raft step; real etcd loads client certificates only once
-// it has a quorum, so with E2E_BINARY=etcd the second member waits instead of failing.)
+// serves without anyone wiping the data dir by hand. etcd-ts loads certificates and binds
+// every listener before it touches the data dir, so such a start leaves a fresh data dir
+// empty; real etcd 3.4.23, run beside it, does the same for ports and the peer certificate
+// but binds the metrics port and loads the client certificate only after it has created its
+// member dir (and loads the client certificate only once it has a quorum, so with
+// E2E_BINARY=etcd the second member of the three-member test waits instead of failing).
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type ClusterPlan, type Slot, clientUrl, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, freePort, stopMember } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, freePort, startMember, stopMember, tempDir } from './harness.js';
+import { makePki } from '../listener/helpers.js';
 
 afterAll(async () => {
   for (const d of immutable) execFileSync('chattr', ['-i', d]);
+  rmSync(pki.dir, { recursive: true, force: true });
   await cleanup();
 });
 
@@ -135,5 +140,103 @@ describe('a failed first start', () => {
     const text = await metrics.text();
     expect(text).toContain('etcd_server_has_leader 1');
     await Promise.all(members.map((m) => stopMember(m)));
+  });
+});
+
+interface Ports {
+  client: number;
+  peer: number;
+  metrics: number;
+}
+
+/** One member's flags: http:// URLs on `p` unless a scheme says https, and a metrics URL if asked. */
+function memberArgs(name: string, dataDir: string, p: Ports, o: { client?: 'https'; peer?: 'https'; metrics?: true; extra?: string[] } = {}): string[] {
+  const client = `${o.client ?? 'http'}://127.0.0.1:${p.client}`;
+  const peer = `${o.peer ?? 'http'}://127.0.0.1:${p.peer}`;
+  return [
+    '--name', name, '--data-dir', dataDir,
+    '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `${name}=${peer}`,
+    ...(o.metrics ? ['--listen-metrics-urls', `http://127.0.0.1:${p.metrics}`] : []),
+    ...(o.extra ?? []),
+  ];
+}
+
+const pki = makePki();
+
+/** A failure of a first start before it has a member, and the operator's fix. */
+interface EarlyCause {
+  name: string;
+  /**
+   * What real etcd 3.4.23 leaves in the fresh data dir. etcd-ts leaves nothing, always:
+   * etcd binds the metrics listener (serveMetrics) and loads the client certificate
+   * (serveClients) only after NewServer has created member/ and its WAL.
+   */
+  etcdLeaves: string[];
+  says: (p: Ports) => string;
+  make: (p: Ports, name: string, dataDir: string) => Promise<{ failing: string[]; fixed: string[]; fix: () => Promise<void>; ctlTls: string[] }>;
+}
+
+const portTaken = (which: keyof Ports, etcdLeaves: string[]): EarlyCause => ({
+  name: `its ${which} port is taken by another program`,
+  etcdLeaves,
+  says: (p) => `listen tcp 127.0.0.1:${p[which]}: bind: address already in use`,
+  make: async (p, name, dataDir) => {
+    const squatter = await occupy(p[which]);
+    const args = memberArgs(name, dataDir, p, which === 'metrics' ? { metrics: true } : {});
+    return { failing: args, fixed: args, fix: () => new Promise<void>((resolve) => squatter.close(() => resolve())), ctlTls: [] };
+  },
+});
+
+const EARLY_CAUSES: EarlyCause[] = [
+  portTaken('client', []),
+  portTaken('peer', []),
+  portTaken('metrics', ['member']),
+  {
+    name: 'a typo in --cert-file',
+    etcdLeaves: ['member'],
+    says: () => '/nonexistent/server.pem',
+    make: async (p, name, dataDir) => ({
+      failing: memberArgs(name, dataDir, p, { client: 'https', extra: ['--cert-file', '/nonexistent/server.pem', '--key-file', '/nonexistent/server-key.pem'] }),
+      fixed: memberArgs(name, dataDir, p, { client: 'https', extra: ['--cert-file', pki.serverCert, '--key-file', pki.serverKey] }),
+      fix: async () => undefined,
+      ctlTls: ['--cacert', pki.ca],
+    }),
+  },
+  {
+    name: 'a typo in --peer-cert-file',
+    etcdLeaves: [],
+    says: () => '/nonexistent/peer.pem',
+    make: async (p, name, dataDir) => ({
+      failing: memberArgs(name, dataDir, p, { peer: 'https', extra: ['--peer-cert-file', '/nonexistent/peer.pem', '--peer-key-file', '/nonexistent/peer-key.pem'] }),
+      fixed: memberArgs(name, dataDir, p, { peer: 'https', extra: ['--peer-cert-file', pki.serverCert, '--peer-key-file', pki.serverKey] }),
+      fix: async () => undefined,
+      ctlTls: [],
+    }),
+  },
+];
+
+describe('a first start that fails on a port or a certificate, etcd-ts and real etcd 3.4.23 side by side', () => {
+  it.each(EARLY_CAUSES)('$name: etcd-ts leaves the fresh data dir empty, and the next start serves', async (cause) => {
+    await Promise.all((['etcd-ts', 'etcd'] as const).map(async (binary) => {
+      const ports: Ports = { client: await freePort(), peer: await freePort(), metrics: await freePort() };
+      const dataDir = path.join(tempDir(), 'fresh.etcd');
+      mkdirSync(dataDir);
+      const { failing, fixed, fix, ctlTls } = await cause.make(ports, 'early', dataDir);
+      try {
+        const failed = await startMember({ bare: true, args: failing, binary, waitReady: false });
+        expect(await failed.exited, `${binary}:\n${failed.output()}`).toBe(1);
+        expect(failed.output(), binary).toContain(cause.says(ports));
+      } finally {
+        await fix();
+      }
+      expect(readdirSync(dataDir), binary).toEqual(binary === 'etcd' ? cause.etcdLeaves : []);
+
+      const m = await startMember({ bare: true, args: fixed, binary });
+      const endpoint = `${fixed[fixed.indexOf('--listen-client-urls') + 1]}`;
+      expect((await etcdctl(endpoint, [...ctlTls, 'put', 'after-failed-start', binary])).stdout, binary).toBe('OK\n');
+      expect((await etcdctl(endpoint, [...ctlTls, 'get', 'after-failed-start', '--print-value-only'])).stdout, binary).toBe(`${binary}\n`);
+      await stopMember(m);
+    }));
   });
 });
