@@ -12,10 +12,6 @@ export class CheckpointQueue {
   private dues: number[] = [];
   private head = 0;
 
-  get size(): number {
-    return this.ids.length - this.head;
-  }
-
   /** Schedules `id` at `due`, which must not be earlier than the last one pushed. */
   push(id: bigint, due: number): void {
     this.ids.push(id);

@@ -16,7 +16,7 @@ export const MAX_LEASE_TTL = 9_000_000_000;
 /** etcd's defaultLeaseCheckpointInterval; etcd 3.4 has no flag to change it. */
 export const LEASE_CHECKPOINT_INTERVAL_MS = 5 * 60_000;
 /** etcd's maxLeaseCheckpointBatchSize: checkpoints in one raft entry at most. */
-export const MAX_LEASE_CHECKPOINT_BATCH = 1000;
+const MAX_LEASE_CHECKPOINT_BATCH = 1000;
 /** etcd's leaseCheckpointRate / 2: batches one pass (every 500 ms) proposes at most. */
 const MAX_CHECKPOINT_BATCHES_PER_PASS = 500;
 
