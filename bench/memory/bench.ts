@@ -8,7 +8,7 @@
 //   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
 //                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
 //                                 [--snapshot-count 10000] [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
-//                                 [--server-args '--experimental-enable-lease-checkpoint --logger=zap']   (both servers)
+//                                 [--server-args '--experimental-enable-lease-checkpoint --experimental-enable-lease-checkpoint-persist']   (both servers)
 //
 // The puts go as txns of 10 puts each (one raft entry, one revision per txn): a Node
 // client spends ~300 µs of CPU per call, and 600 k single puts per server would take most
