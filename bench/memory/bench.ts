@@ -8,6 +8,7 @@
 //   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
 //                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
 //                                 [--snapshot-count 10000] [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
+//                                 [--server-args '--experimental-enable-lease-checkpoint --experimental-enable-lease-checkpoint-persist']   (both servers)
 //
 // The puts go as txns of 10 puts each (one raft entry, one revision per txn): a Node
 // client spends ~300 µs of CPU per call, and 600 k single puts per server would take most
@@ -25,6 +26,8 @@ const leaseCount = Number(arg('leases', '100000'));
 const rounds = Number(arg('rounds', '5'));
 const settleMs = Number(arg('settle', '5')) * 1000;
 const nodeOptions = arg('node-options', '');
+/** flags for both servers, after the bench's own */
+const serverArgs = arg('server-args', '').split(' ').filter(Boolean);
 /** etcd-ts only: after each RSS reading, collect garbage in the member and log its heap figures here */
 const heapLog = arg('heap-log', '');
 const PUTS_PER_TXN = 10;
@@ -63,7 +66,7 @@ async function grantAll(c: Clients): Promise<void> {
 function start(server: Server): Promise<Member> {
   const nodeArgs = nodeOptions.split(' ').filter(Boolean);
   if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
-  return startMember(server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount], nodeArgs, env: { HEAP_LOG: heapLog } });
+  return startMember(server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount, ...serverArgs], nodeArgs, env: { HEAP_LOG: heapLog } });
 }
 
 /** RSS after the settle pause, split: anonymous (what the process allocated) and file pages (LevelDB's and bbolt's mapped data files, the binary) */

@@ -87,8 +87,10 @@ export class RequestApplier {
       for (const c of req.lease_checkpoint.checkpoints ?? []) {
         const id = toBigInt(c.ID);
         this.t.lessor.checkpoint(id, toNumber(c.remaining_TTL));
+        // Kept in memory only unless persisting is asked for: etcd 3.4 resumes a lease
+        // from its whole TTL after a restart then (its cluster version is below 3.6).
         const l = this.t.lessor.lookup(id);
-        if (l) this.t.store().putLeaseRecord(id, encodeLeaseRecord(l));
+        if (l && this.t.lessor.persistsCheckpoints) this.t.store().putLeaseRecord(id, encodeLeaseRecord(l));
       }
       return undefined;
     }

@@ -25,7 +25,7 @@ import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
 import { computeClusterId, computeMemberId, idHex, idHex16 } from './ids.js';
-import { Lessor, restoreLessor } from './lessor.js';
+import { type CheckpointPolicy, LEASE_CHECKPOINT_INTERVAL_MS, Lessor, restoreLessor } from './lessor.js';
 import { readAuthState } from './auth/store.js';
 import { type Member, Membership, encodeMemberContext } from './membership.js';
 import { WalMetadata, toBigInt } from './pb.js';
@@ -84,6 +84,12 @@ function raftLogger(log: Logger): RaftLogger {
     warn: (msg: string) => raftLog.warn(msg),
     error: (msg: string) => raftLog.error(msg),
   };
+}
+
+/** --experimental-enable-lease-checkpoint[-persist]; the interval is etcd's, which 3.4 does not let one set. */
+function leaseCheckpointPolicy(cfg: Pick<EtcdConfig, 'experimentalEnableLeaseCheckpoint' | 'experimentalEnableLeaseCheckpointPersist'>): CheckpointPolicy | undefined {
+  if (!cfg.experimentalEnableLeaseCheckpoint) return undefined;
+  return { intervalMs: LEASE_CHECKPOINT_INTERVAL_MS, persist: cfg.experimentalEnableLeaseCheckpointPersist };
 }
 
 /** Seconds: etcd's minimum lease TTL, ceil(1.5 election timeouts) in whole heartbeats. */
@@ -166,7 +172,7 @@ export async function bootstrap(
       log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
     }
     if (r.alarmsInStore) r.alarms.restoreFromRecords(await store.alarmRecords());
-    const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now() });
+    const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now(), checkpoints: leaseCheckpointPolicy(cfg) });
     await restoreLessor(lessor, store);
     return { ...r, store, snapshotter, lessor, authState: await readAuthState(store), layout };
   } catch (err) {

@@ -1,13 +1,24 @@
 // Leases. Grants and revocations are raft entries applied on every member; expiry is
 // decided only by the leader (the "primary" lessor), which then proposes a revoke.
 // Keepalives are leader-local, as in etcd: they move the deadline without raft.
+// Remaining TTLs reach the other members only as checkpoints, which etcd 3.4 sends only
+// with --experimental-enable-lease-checkpoint: without them a new leader gives every
+// lease its whole TTL again.
 
 import type { MvccStore } from '../mvcc/index.js';
 import { Reader, WireType, Writer } from '../raftpb/wire.js';
+import { CheckpointQueue } from './checkpoint-queue.js';
 import { Errors } from './errors.js';
 
 /** etcd's upper bound on a lease TTL, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
+
+/** etcd's defaultLeaseCheckpointInterval; etcd 3.4 has no flag to change it. */
+export const LEASE_CHECKPOINT_INTERVAL_MS = 5 * 60_000;
+/** etcd's maxLeaseCheckpointBatchSize: checkpoints in one raft entry at most. */
+const MAX_LEASE_CHECKPOINT_BATCH = 1000;
+/** etcd's leaseCheckpointRate / 2: batches one pass (every 500 ms) proposes at most. */
+const MAX_CHECKPOINT_BATCHES_PER_PASS = 500;
 
 export interface Lease {
   readonly id: bigint;
@@ -25,10 +36,34 @@ export interface Lease {
   keys: Set<string> | undefined;
 }
 
+/** --experimental-enable-lease-checkpoint[-persist]: how the primary records remaining TTLs. */
+export interface CheckpointPolicy {
+  /** a lease is checkpointed this long after it was granted, promoted or last checkpointed */
+  readonly intervalMs: number;
+  /** applied checkpoints are written to the lease records too, so they survive a restart */
+  readonly persist: boolean;
+}
+
+export interface LeaseCheckpoint {
+  id: bigint;
+  /** seconds; 0 clears the checkpoint (the lease resumes from its whole TTL) */
+  remainingTtl: number;
+}
+
+/**
+ * Proposes checkpoints through raft and resolves once they are applied (etcd's
+ * Checkpointer). It never rejects: as in etcd, a checkpoint that fails is logged and the
+ * lease's next one (or the next promotion) makes up for it.
+ */
+export type Checkpointer = (checkpoints: LeaseCheckpoint[]) => Promise<void>;
+
 export interface LessorOptions {
   /** shortest TTL granted, seconds (etcd: ceil(1.5 × election timeout)) */
   minTtl: number;
+  /** a monotonic clock, ms */
   now: () => number;
+  /** absent: no checkpoints (etcd 3.4's default) */
+  checkpoints?: CheckpointPolicy;
 }
 
 /** leasepb.Lease{ID=1, TTL=2, RemainingTTL=3}: the record persisted beside the keys. */
@@ -84,8 +119,23 @@ export class Lessor {
   readonly stats = new LessorStats();
   private readonly leases = new Map<bigint, Lease>();
   private primary = false;
+  /** leases the primary checkpoints next, in due order */
+  private readonly scheduled = new CheckpointQueue();
+  private checkpointer: Checkpointer | undefined;
+  /** a checkpoint pass is proposing: the next tick does not start another */
+  private checkpointing = false;
 
   constructor(private readonly opts: LessorOptions) {}
+
+  /** How checkpoints are proposed (the server's raft); used only when the policy turns them on. */
+  setCheckpointer(cp: Checkpointer): void {
+    this.checkpointer = cp;
+  }
+
+  /** Whether an applied checkpoint is written to the lease's record (etcd: checkpoint-persist). */
+  get persistsCheckpoints(): boolean {
+    return this.opts.checkpoints?.persist === true;
+  }
 
   get isPrimary(): boolean {
     return this.primary;
@@ -116,6 +166,7 @@ export class Lessor {
     };
     this.leases.set(id, lease);
     this.stats.granted++;
+    if (this.primary) this.scheduleCheckpoint(lease);
     return lease;
   }
 
@@ -131,6 +182,7 @@ export class Lessor {
   /** Forgets every lease (before restoring them from a replaced store). */
   reset(): void {
     this.leases.clear();
+    this.scheduled.clear();
   }
 
   /** Restores a lease read back from the store at startup. */
@@ -157,11 +209,22 @@ export class Lessor {
     if (l.keys.size === 0) l.keys = undefined;
   }
 
-  /** Leader-local renewal: returns the TTL granted again, or 0 for an unknown/expired lease. */
-  renew(id: bigint): number {
+  /**
+   * Leader-local renewal: returns the TTL granted again, or 0 for an unknown/expired lease.
+   * With checkpoints on, a lease that carries one first has it cleared on every member
+   * through raft, so a later leader does not resume the lease from before the renewal;
+   * only then, so a lease kept alive costs at most two raft entries per interval (etcd's
+   * reasoning).
+   */
+  async renew(id: bigint): Promise<number> {
     const l = this.leases.get(id);
     if (l === undefined || !this.primary) return 0;
     if (l.expiry <= this.opts.now()) return 0;
+    if (l.remainingTtl > 0 && this.checkpointsOn()) {
+      await this.checkpointer!([{ id, remainingTtl: 0 }]);
+      if (!this.primary) throw Errors.leaderChanged;
+      if (this.leases.get(id) !== l) return 0;
+    }
     l.expiry = this.opts.now() + l.ttl * 1000;
     l.remainingTtl = 0;
     this.stats.renewed++;
@@ -172,14 +235,16 @@ export class Lessor {
   remaining(id: bigint): number {
     const l = this.leases.get(id);
     if (l === undefined) return -1;
-    if (l.expiry === Infinity) return l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
+    if (l.expiry === Infinity) return resumeTtl(l);
     return Math.max(0, Math.floor((l.expiry - this.opts.now()) / 1000));
   }
 
   /** Applies a checkpoint: the remaining TTL to resume from after a leader change or restart. */
   checkpoint(id: bigint, remainingTtl: number): void {
     const l = this.leases.get(id);
-    if (l !== undefined) l.remainingTtl = remainingTtl;
+    if (l === undefined) return;
+    l.remainingTtl = remainingTtl;
+    if (this.primary) this.scheduleCheckpoint(l);
   }
 
   /** This member became leader: every lease gets a fresh deadline (plus `extendMs`). */
@@ -187,14 +252,15 @@ export class Lessor {
     this.primary = true;
     const now = this.opts.now();
     for (const l of this.leases.values()) {
-      const ttl = l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
-      l.expiry = now + ttl * 1000 + extendMs;
+      l.expiry = now + resumeTtl(l) * 1000 + extendMs;
+      this.scheduleCheckpoint(l);
     }
   }
 
   demote(): void {
     this.primary = false;
     for (const l of this.leases.values()) l.expiry = Infinity;
+    this.scheduled.clear();
   }
 
   /** Leases past their deadline (primary only), at most `limit` of them. */
@@ -212,20 +278,54 @@ export class Lessor {
   }
 
   /**
-   * Remaining seconds of the leases this member runs the clocks of (the primary's), at
-   * most `size` a batch, read as the walk goes: a checkpoint pass over any number of
-   * leases holds one batch at a time, and a lease granted or revoked between batches is
-   * seen or skipped as a Map walk sees it.
+   * Proposes the checkpoints that are due, a batch at a time, each batch applied before the
+   * next is taken (etcd's checkpointScheduledLeases, which the primary runs every 500 ms).
    */
-  *remainingBatches(size: number): Generator<Array<{ id: bigint; remaining: number }>> {
-    let batch: Array<{ id: bigint; remaining: number }> = [];
-    for (const l of this.leases.values()) {
-      if (l.expiry === Infinity) continue;
-      batch.push({ id: l.id, remaining: this.remaining(l.id) });
-      if (batch.length < size) continue;
-      yield batch;
-      batch = [];
+  async checkpointScheduledLeases(): Promise<void> {
+    if (this.checkpointing || !this.checkpointsOn()) return;
+    this.checkpointing = true;
+    try {
+      for (let i = 0; i < MAX_CHECKPOINT_BATCHES_PER_PASS && this.primary; i++) {
+        const batch = this.dueCheckpoints(MAX_LEASE_CHECKPOINT_BATCH);
+        if (batch.length > 0) await this.checkpointer!(batch);
+        if (batch.length < MAX_LEASE_CHECKPOINT_BATCH) return;
+      }
+    } finally {
+      this.checkpointing = false;
     }
-    if (batch.length > 0) yield batch;
   }
+
+  private checkpointsOn(): boolean {
+    return this.opts.checkpoints !== undefined && this.checkpointer !== undefined;
+  }
+
+  /** Schedules the lease's next checkpoint, if it could still outlive the interval (as etcd). */
+  private scheduleCheckpoint(l: Lease): void {
+    const interval = this.opts.checkpoints?.intervalMs;
+    if (interval === undefined || !this.checkpointsOn()) return;
+    if (resumeTtl(l) * 1000 > interval) this.scheduled.push(l.id, this.opts.now() + interval);
+  }
+
+  /** Up to `limit` due checkpoints: remaining seconds rounded up, as etcd records them. */
+  private dueCheckpoints(limit: number): LeaseCheckpoint[] {
+    const now = this.opts.now();
+    const out: LeaseCheckpoint[] = [];
+    while (out.length < limit) {
+      const id = this.scheduled.popDue(now);
+      if (id === undefined) break;
+      const l = this.leases.get(id);
+      if (l === undefined || l.expiry <= now) continue;
+      const remainingTtl = Math.ceil((l.expiry - now) / 1000);
+      // Renewed since it was scheduled: nothing to record. etcd then leaves the lease
+      // unscheduled until its next checkpoint or promotion, and so does this.
+      if (remainingTtl >= l.ttl) continue;
+      out.push({ id, remainingTtl });
+    }
+    return out;
+  }
+}
+
+/** The TTL a lease resumes from under a new primary: its checkpoint, else its whole TTL. */
+function resumeTtl(l: Lease): number {
+  return l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
 }

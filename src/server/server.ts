@@ -23,7 +23,7 @@ import { SimpleTokens } from './auth/simple-token.js';
 import type { JwtTokens } from './auth/jwt-token.js';
 import { type EtcdError, Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import { type Lessor, restoreLessor } from './lessor.js';
+import { type LeaseCheckpoint, type Lessor, restoreLessor } from './lessor.js';
 import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
 import type Long from 'long';
 import { decodeEntryRequest, InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
@@ -45,14 +45,6 @@ const SLOW_APPLY_MS = 100;
 /** Leases revoked per second at most, as etcd's lessor. */
 const LEASE_REVOKE_RATE = 1000;
 const LEARNER_READY_PERCENT = 0.9;
-/**
- * The leader records every lease's remaining TTL through raft this often (and once more
- * when it stops), so a restart or a new leader resumes leases where they were instead of
- * granting them their whole TTL again.
- */
-const LEASE_CHECKPOINT_INTERVAL_MS = 30_000;
-/** etcd's maxLeaseCheckpointBatchSize */
-const LEASE_CHECKPOINT_BATCH = 1000;
 /** The leader expires v2 TTLs this often, through raft (etcd's SYNC requests). */
 const V2_SYNC_INTERVAL_MS = 500;
 
@@ -227,7 +219,6 @@ export class EtcdServer {
   private backendCommitTimer: NodeJS.Timeout | undefined;
   private readonly onBackendCommit: ((seconds: number) => void) | undefined;
   private lastLeaseCheck = 0;
-  private lastLeaseCheckpoint = 0;
   private lastV2Sync = 0;
 
   private readonly leaderListeners = new Set<() => void>();
@@ -268,6 +259,7 @@ export class EtcdServer {
     this.storeRef = parts.store;
     this.membership = parts.membership;
     this.lessor = parts.lessor;
+    this.lessor.setCheckpointer(this.proposeLeaseCheckpoints);
     this.alarms = parts.alarms;
     this.auth = new AuthStore(() => this.storeRef, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
@@ -616,7 +608,6 @@ export class EtcdServer {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    if (this.isLeader) await this.checkpointLeases(1000);
     this.stopped = true;
     this.stopping.abort();
     if (this.ticker) clearInterval(this.ticker);
@@ -720,16 +711,13 @@ export class EtcdServer {
     if (this.isLeader && now - this.lastLeaseCheck >= 500) {
       this.lastLeaseCheck = now;
       this.revokeExpiredLeases(now);
+      void this.lessor.checkpointScheduledLeases();
     }
     if (this.isLeader && now - this.lastV2Sync >= V2_SYNC_INTERVAL_MS && this.v2store.hasTtlKeys()) {
       this.lastV2Sync = now;
       this.proposeV2((id) => encodeStoreRequest(id, { method: 'SYNC', time: nowNanos() }), this.requestTimeoutMs()).catch((err: Error) =>
         this.log.warn({ error: err.message }, 'failed to expire v2 TTL keys (SYNC)'),
       );
-    }
-    if (this.isLeader && now - this.lastLeaseCheckpoint >= LEASE_CHECKPOINT_INTERVAL_MS) {
-      this.lastLeaseCheckpoint = now;
-      void this.checkpointLeases(this.requestTimeoutMs());
     }
     this.scheduleReady();
   }
@@ -1392,18 +1380,14 @@ export class EtcdServer {
     if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
   }
 
-  /** Proposes the remaining TTL of every lease (leader only); failures are logged, not fatal. */
-  private async checkpointLeases(timeoutMs: number): Promise<void> {
-    for (const batch of this.lessor.remainingBatches(LEASE_CHECKPOINT_BATCH)) {
-      const checkpoints = batch.map((c) => ({ ID: int64(c.id), remaining_TTL: c.remaining }));
-      try {
-        await this.propose({ lease_checkpoint: { checkpoints } }, timeoutMs);
-      } catch (err) {
-        this.log.warn({ error: (err as Error).message, leases: checkpoints.length }, 'failed to checkpoint lease TTLs');
-        return;
-      }
+  /** The lessor's checkpoints as raft entries; a failure is logged, as etcd ignores it. */
+  private readonly proposeLeaseCheckpoints = async (checkpoints: LeaseCheckpoint[]): Promise<void> => {
+    try {
+      await this.propose({ lease_checkpoint: { checkpoints: checkpoints.map((c) => ({ ID: int64(c.id), remaining_TTL: c.remainingTtl })) } });
+    } catch (err) {
+      this.log.warn({ error: (err as Error).message, leases: checkpoints.length }, 'failed to checkpoint lease TTLs');
     }
-  }
+  };
 
   // ---------------------------------------------------------------- leadership
 

@@ -379,6 +379,24 @@ describe('accepted but not implemented', () => {
   });
 });
 
+describe('lease checkpoints (etcd 3.4.23)', () => {
+  it('are off by default; the flag turns them on, with etcd\'s warning while they are not persisted', () => {
+    const r = parseCommandLine(['--experimental-enable-lease-checkpoint'], {});
+    if (r.kind !== 'config') throw new Error('expected config');
+    expect(r.config.experimentalEnableLeaseCheckpoint).toBe(true);
+    // etcd: {"level":"warn",...,"msg":"Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist"}
+    expect(r.warnings).toEqual(['Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist']);
+    const both = parseCommandLine(['--experimental-enable-lease-checkpoint', '--experimental-enable-lease-checkpoint-persist'], {});
+    expect(both.kind === 'config' && both.warnings).toEqual([]);
+  });
+  it('persisting without checkpoints is refused as etcd refuses it', () => {
+    const r = exit(['--experimental-enable-lease-checkpoint-persist']);
+    expect(r.code).toBe(1);
+    // etcd: error verifying flags, setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint. See 'etcd --help'.
+    expect(r.stderr).toBe(`error verifying flags, setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint. See 'etcd-ts --help'.\n`);
+  });
+});
+
 describe('defaultConfig (library use)', () => {
   it('is the command-line default', () => {
     const d = defaultConfig();

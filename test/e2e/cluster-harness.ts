@@ -96,8 +96,8 @@ export function startSlot(
 }
 
 /** Starts every slot at once (members wait for each other) and resolves when all serve. */
-export function startCluster(plan: ClusterPlan, opts: { args?: string[]; viaEnv?: number[] } = {}): Promise<Member[]> {
-  return Promise.all(plan.slots.map((s, i) => startSlot(plan, s, { args: opts.args, viaEnv: opts.viaEnv?.includes(i) })));
+export function startCluster(plan: ClusterPlan, opts: { args?: string[]; viaEnv?: number[]; binary?: 'etcd' | 'etcd-ts' } = {}): Promise<Member[]> {
+  return Promise.all(plan.slots.map((s, i) => startSlot(plan, s, { args: opts.args, viaEnv: opts.viaEnv?.includes(i), binary: opts.binary })));
 }
 
 interface StatusJson {

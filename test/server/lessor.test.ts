@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MvccStore } from '../../src/mvcc/index.js';
-import { Lessor, encodeLeaseRecord, restoreLessor } from '../../src/server/lessor.js';
+import { type LeaseCheckpoint, Lessor, encodeLeaseRecord, restoreLessor } from '../../src/server/lessor.js';
 import { Harness, b } from '../mvcc/helpers.js';
 
 function lessor(): Lessor {
@@ -52,25 +52,109 @@ describe('Lessor memory', () => {
 });
 
 describe('Lessor checkpoints', () => {
-  it('walks the leases a batch at a time, so a pass never holds every lease at once', () => {
-    let now = 1_000;
-    const l = new Lessor({ minTtl: 5, now: () => now });
-    for (let id = 1n; id <= 5n; id++) l.grant(id, 60);
-    // a follower runs no lease clocks: nothing to checkpoint
-    expect([...l.remainingBatches(2)]).toEqual([]);
-    l.promote(0);
-    now += 10_000;
-    const walk = l.remainingBatches(2);
-    expect(walk.next().value).toEqual([
-      { id: 1n, remaining: 50 },
-      { id: 2n, remaining: 50 },
-    ]);
-    // the walk reads the leases as it goes: a grant and a revoke between batches are seen
-    l.grant(6n, 30);
-    l.revoke(4n);
-    const rest = [...walk];
-    expect(rest.map((batch) => batch.map((c) => c.id))).toEqual([[3n, 5n], [6n]]);
-    expect(rest[1]).toEqual([{ id: 6n, remaining: 30 }]);
+  const INTERVAL = 300_000;
+
+  /**
+   * A primary lessor and a follower's, on one clock. The checkpointer applies each batch to
+   * both, as raft would; `proposed` is what reached raft.
+   */
+  function pair(checkpoints: boolean) {
+    const clock = { now: 1_000 };
+    const opts = { minTtl: 5, now: () => clock.now, checkpoints: checkpoints ? { intervalMs: INTERVAL, persist: false } : undefined };
+    const leader = new Lessor(opts);
+    const follower = new Lessor(opts);
+    const proposed: LeaseCheckpoint[][] = [];
+    leader.setCheckpointer(async (batch) => {
+      proposed.push(batch);
+      for (const c of batch) {
+        leader.checkpoint(c.id, c.remainingTtl);
+        follower.checkpoint(c.id, c.remainingTtl);
+      }
+    });
+    leader.promote(0);
+    const grant = (id: bigint, ttl: number) => {
+      leader.grant(id, ttl);
+      follower.grant(id, ttl);
+    };
+    return { clock, leader, follower, proposed, grant };
+  }
+
+  it('off (etcd 3.4 without --experimental-enable-lease-checkpoint): nothing reaches raft, a new leader starts every lease over', async () => {
+    const { clock, leader, follower, proposed, grant } = pair(false);
+    grant(1n, 900);
+    clock.now += 2 * INTERVAL;
+    await leader.checkpointScheduledLeases();
+    expect(await leader.renew(1n)).toBe(900);
+    clock.now += 100_000;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toEqual([]);
+    follower.promote(0);
+    expect(follower.remaining(1n)).toBe(900);
+  });
+
+  it('on: a lease is checkpointed once per interval, and a new leader resumes it from there', async () => {
+    const { clock, leader, follower, proposed, grant } = pair(true);
+    grant(1n, 900);
+    grant(2n, 300); // not longer than the interval: never scheduled (etcd's rule)
+    clock.now += INTERVAL - 1;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toEqual([]);
+    clock.now += 1;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toEqual([[{ id: 1n, remainingTtl: 600 }]]);
+    // the applied checkpoint (600 s, still longer than the interval) schedules the next one
+    clock.now += INTERVAL + 500;
+    await leader.checkpointScheduledLeases();
+    expect(proposed[1]).toEqual([{ id: 1n, remainingTtl: 300 }]); // 299.5 s left, rounded up
+    clock.now += INTERVAL;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toHaveLength(2);
+    leader.demote();
+    follower.promote(1_000);
+    expect(follower.remaining(1n)).toBe(301);
+    expect(follower.remaining(2n)).toBe(301); // its whole TTL again
+  });
+
+  it('proposes at most 1000 checkpoints per raft entry, every due one in one pass', async () => {
+    const { clock, leader, proposed, grant } = pair(true);
+    for (let id = 1n; id <= 2500n; id++) grant(id, 3600);
+    clock.now += INTERVAL;
+    await leader.checkpointScheduledLeases();
+    expect(proposed.map((b) => b.length)).toEqual([1000, 1000, 500]);
+  });
+
+  it('a renewal clears the checkpoint through raft first, so a later leader does not resume from before it', async () => {
+    const { clock, leader, follower, proposed, grant } = pair(true);
+    grant(1n, 900);
+    clock.now += INTERVAL;
+    await leader.checkpointScheduledLeases();
+    expect(follower.lookup(1n)!.remainingTtl).toBe(600);
+    expect(await leader.renew(1n)).toBe(900);
+    expect(proposed[1]).toEqual([{ id: 1n, remainingTtl: 0 }]);
+    expect(follower.lookup(1n)!.remainingTtl).toBe(0);
+    // nothing set any more: the next renewal costs no raft entry
+    expect(await leader.renew(1n)).toBe(900);
+    expect(proposed).toHaveLength(2);
+    follower.promote(0);
+    expect(follower.remaining(1n)).toBe(900);
+  });
+
+  it('a lease renewed since it was scheduled, revoked or expired is skipped; a demoted lessor proposes nothing', async () => {
+    const { clock, leader, proposed, grant } = pair(true);
+    grant(1n, 900);
+    grant(2n, 900);
+    grant(3n, 301);
+    clock.now += INTERVAL - 500;
+    expect(await leader.renew(1n)).toBe(900); // 900 s left when due: nothing to record
+    leader.revoke(2n);
+    clock.now += 500;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toEqual([[{ id: 3n, remainingTtl: 1 }]]);
+    grant(4n, 900);
+    leader.demote();
+    clock.now += INTERVAL;
+    await leader.checkpointScheduledLeases();
+    expect(proposed).toHaveLength(1);
   });
 });
 

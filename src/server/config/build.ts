@@ -329,6 +329,9 @@ export function validateConfig(c: EtcdConfig): string | undefined {
   if (c.bcryptCost < 4 || c.bcryptCost > 31) return `--bcrypt-cost must be between 4 and 31 (set to ${c.bcryptCost})`;
   const tokenError = checkAuthToken(c.authToken);
   if (tokenError !== undefined) return tokenError;
+  if (c.experimentalEnableLeaseCheckpointPersist && !c.experimentalEnableLeaseCheckpoint) {
+    return 'setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint';
+  }
   if (c.discovery !== '' || c.discoverySrv !== '') {
     return 'etcd-ts does not implement discovery (--discovery, --discovery-srv); bootstrap with --initial-cluster instead';
   }

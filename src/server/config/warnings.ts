@@ -1,5 +1,6 @@
 // Settings etcd-ts accepts so existing command lines and unit files keep working, but
-// does not act on: each one set away from its default earns a warning at start.
+// does not act on: each one set away from its default earns a warning at start. Beside
+// them, the warnings etcd itself gives about a configuration it accepts.
 
 import type { EtcdConfig } from './types.js';
 
@@ -38,6 +39,9 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   flag('experimental-peer-skip-client-san-verification', c.experimentalPeerSkipClientSanVerification);
   flag('experimental-warning-apply-duration', c.experimentalWarningApplyDuration !== 100);
+  if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
+    w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');
+  }
   for (const u of c.listenClientUrls) {
     if (u.protocol === 'http:' && c.certFile !== '' && c.keyFile !== '') {
       w.push(`scheme is HTTP while key and cert files are present; ignoring key and cert files (client-url ${u.protocol}//${u.host})`);
