@@ -649,6 +649,17 @@ export class MvccStore {
     this.backend.del('lease', leaseKey(id));
   }
 
+  /**
+   * Every live key that has a lease, with it, from the key index alone: no value is read,
+   * so the lessor's attachments at start cost a pass over the index, not over the store.
+   */
+  forEachLeasedKey(fn: (lease: bigint, key: Buffer) => void): void {
+    this.checkOpen();
+    this.index.all((ki) => {
+      if (ki.isLive() && ki.lease !== 0n) fn(ki.lease, Buffer.from(ki.key, 'latin1'));
+    });
+  }
+
   /** Stored lease records (call at startup, before applying anything). */
   async leaseRecords(): Promise<Array<[bigint, Buffer]>> {
     this.checkOpen();
