@@ -18,7 +18,7 @@ import type { KeyIndex } from './key-index.js';
 import { finishRange, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';
-import { TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
+import { type TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
   DEFAULT_MAX_TXN_OPS,
   checkDeleteRangeRequest,
