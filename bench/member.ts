@@ -89,6 +89,8 @@ export interface StartOptions {
   args?: string[];
   /** etcd-ts only: Node's own flags, and the environment */
   nodeArgs?: string[];
+  /** etcd-ts only: the built checkout to run (default: this one) */
+  tsDir?: string;
   env?: Record<string, string>;
   /** where the member's stdout and stderr go (appended); default: discarded */
   logFile?: string;
@@ -114,7 +116,7 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
   const proc =
     server === 'etcd'
       ? spawn('etcd', args, { stdio })
-      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio, env: { ...process.env, ...opts.env } });
+      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(opts.tsDir ?? repoRoot, 'bin/etcd-ts'), ...args], { stdio, env: { ...process.env, ...opts.env } });
   if (typeof log === 'number') closeSync(log); // the child has its own copy
   const addr = `127.0.0.1:${client}`;
   const deadline = Date.now() + (opts.readySeconds ?? 30) * 1000;

@@ -4,6 +4,7 @@
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
 //       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...]
+//       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]]
 //
 // --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
 // environment), several times for several builds, each beside etcd in the same rounds; e.g.
@@ -20,6 +21,13 @@
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
+//
+// --snapshot adds the snapshot rows after the load rows (`--only snapshot`: those alone):
+// on one member of each server, 1 M keys × 256 B (--snapshot-keys), `etcdctl snapshot save`
+// as MB/s with the member's peak RSS during it, then `snapshot restore` and the first start
+// on the restored data dir, with etcd-ts's import time; ratios to etcd. One round by
+// default (--snapshot-rounds; the fill alone takes minutes). The measurement is
+// bench/snapshot's (snapshot.ts), which its README describes.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +36,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
+import { measureSnapshot, roundLine, type SnapshotResult, snapshotReport } from '../snapshot/snapshot.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -97,9 +106,14 @@ if (process.argv.includes('--url')) {
   );
 }
 const only = arg('only', '');
-const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => only.split(',').includes(w.name));
-if (workloads.length === 0) throw new Error(`--only ${only}: no such rows (${allWorkloads.map((w) => w.name).join(', ')})`);
-const nameWidth = Math.max(...workloads.map((w) => w.name.length));
+const onlyNames = only === '' ? [] : only.split(',');
+const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => onlyNames.includes(w.name));
+/** the snapshot rows: `--snapshot`, or `snapshot` among the --only names */
+const snapshotRows = process.argv.includes('--snapshot') || onlyNames.includes('snapshot');
+const snapshotKeys = Number(arg('snapshot-keys', '1000000'));
+const snapshotRounds = Number(arg('snapshot-rounds', '1'));
+if (workloads.length === 0 && !snapshotRows) throw new Error(`--only ${only}: no such rows (${[...allWorkloads.map((w) => w.name), 'snapshot'].join(', ')})`);
+const nameWidth = Math.max(0, ...workloads.map((w) => w.name.length));
 
 interface Result {
   ops_per_s: number;
@@ -241,11 +255,31 @@ function failoverMs(c: Cluster): number {
 const authload = workloads.some((w) => w.authOff !== undefined) ? authloadBinary() : undefined;
 
 async function main(): Promise<void> {
+  const servers: Server[] = ['etcd', ...tsBuilds.map((b) => b.label)];
+  if (workloads.length > 0) await loadRows(servers);
+  if (snapshotRows) await snapshotRowsOf(servers);
+}
+
+/** The snapshot rows (bench/snapshot/snapshot.ts), etcd and each build alternating as the load rows do. */
+async function snapshotRowsOf(servers: Server[]): Promise<void> {
+  const results: Record<Server, SnapshotResult[]> = Object.fromEntries(servers.map((s) => [s, []]));
+  for (let round = 0; round < snapshotRounds; round++) {
+    for (const server of servers.map((_, i) => servers[(i + round) % servers.length]!)) {
+      const build = tsBuilds.find((b) => b.label === server);
+      const target = build === undefined ? { server: 'etcd' as const } : { server: 'etcd-ts' as const, tsDir: build.dir, env: build.env };
+      const r = await measureSnapshot(target, { keys: snapshotKeys, profileDir: '' });
+      results[server]!.push(r);
+      console.error(roundLine(round, server, r, snapshotKeys));
+    }
+  }
+  console.log(`\n${snapshotReport(results, snapshotKeys).join('\n')}`);
+}
+
+async function loadRows(servers: Server[]): Promise<void> {
   if (!existsSync(goload)) {
     console.error(`building goload into ${goload} (Debian golang-go + golang-etcd-server-dev)`);
     execFileSync('bash', [path.join(repoRoot, '../shared/goload/build.sh'), goload], { stdio: 'inherit' });
   }
-  const servers: Server[] = ['etcd', ...tsBuilds.map((b) => b.label)];
   const results: Record<Server, Record<string, Result[]>> = Object.fromEntries(servers.map((s) => [s, {}]));
   const rss: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));

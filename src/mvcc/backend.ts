@@ -142,7 +142,7 @@ export class Backend {
   /** serialized size of every entry once all issued writes land */
   private issuedBytes = 0;
   /** sizes of the non-revision entries (meta, lease), which get overwritten and deleted */
-  private readonly otherSizes = new Map<string, number>();
+  private otherSizes = new Map<string, number>();
   private sizeOnDisk = 0;
   private sizeRefreshedAt = 0;
   private sizeRefreshing = false;
@@ -165,11 +165,10 @@ export class Backend {
     return b;
   }
 
-  /** Called once per stored entry while the store is rebuilt at open. */
-  countStored(key: Buffer, valueLen: number): void {
-    const size = entrySize(key.length, valueLen);
-    this.issuedBytes += size;
-    if (key[0] !== Bucket.key) this.otherSizes.set(key.toString('latin1'), size);
+  /** The sizes of the stored entries, as the open's restore counted them (restore.ts); once, before any write. */
+  setStoredSizes(bytes: number, otherSizes: Map<string, number>): void {
+    this.issuedBytes = bytes;
+    this.otherSizes = otherSizes;
   }
 
   /** Exact serialized size of the store as of the last issued write. */

@@ -1,11 +1,13 @@
 // Building a store directory from records streamed bucket by bucket (an import of
 // etcd's bbolt db): written in bounded batches, so memory does not grow with the data,
-// and on disk when it resolves. Also what a closed store's consistent index is, without
-// loading the store.
+// and on disk when it resolves. The records pass through the open's restore on their
+// way (restore.ts): the store's first open takes that instead of reading them all back.
+// Also what a closed store's consistent index is, without loading the store.
 
 import { mkdir, readdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import { type BucketName, MetaKey, bucketKey } from './backend.js';
+import { RestoredState } from './restore.js';
 import { readUint64BE } from './revision.js';
 
 /** A LevelDB batch ends at whichever comes first; at most two are in memory. */
@@ -26,18 +28,22 @@ export interface BuildOptions {
 }
 
 /**
- * Writes `records` into a new store at `dir`, which must be missing or empty. A failure
- * leaves a directory that is not a store to open: the caller builds at a temporary path
- * and renames it into place only once this resolves.
+ * Writes `records` into a new store at `dir`, which must be missing or empty, and returns
+ * what its open would restore from them (MvccStoreOptions.restored). Each bucket's
+ * records must come in key order. A failure leaves a directory that is not a store to
+ * open: the caller builds at a temporary path and renames it into place only once this
+ * resolves.
  */
 export async function buildStore(
   dir: string,
   records: AsyncIterable<BucketRecords>,
   opts: BuildOptions = {},
-): Promise<void> {
+): Promise<RestoredState> {
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) throw new Error(`mvcc: ${dir} is not empty`);
-  await writeRecords(dir, true, records, opts);
+  const restored = new RestoredState();
+  await writeRecords(dir, true, records, opts, restored);
+  return restored;
 }
 
 /**
@@ -54,6 +60,7 @@ async function writeRecords(
   create: boolean,
   records: AsyncIterable<BucketRecords>,
   opts: BuildOptions,
+  restored?: RestoredState,
 ): Promise<void> {
   const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: create, writeBufferSize: WRITE_BUFFER_BYTES });
   await db.open();
@@ -65,7 +72,9 @@ async function writeRecords(
     let batches = 0;
     for await (const { bucket, entries } of records) {
       for (const [key, value] of entries) {
-        batch.put(bucketKey(bucket, key), value);
+        const k = bucketKey(bucket, key);
+        batch.put(k, value);
+        restored?.add(k, value);
         bytes += key.length + value.length;
         if (batch.length < BATCH_RECORDS && bytes < BATCH_BYTES) continue;
         await writing;

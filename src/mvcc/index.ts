@@ -21,6 +21,7 @@ export { StoreClosedError } from './compaction.js';
 export { SnapshotFormatError } from './snapshot.js';
 export { addToStore, type BucketRecords, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
 export type { BucketName, BucketView } from './backend.js';
+export type { RestoredState } from './restore.js';
 export type * from './types.js';
 export {
   Compactor,

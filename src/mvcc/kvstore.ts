@@ -18,7 +18,7 @@ import type { KeyIndex } from './key-index.js';
 import { finishRange, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';
-import { TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
+import { type TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
   DEFAULT_MAX_TXN_OPS,
   checkDeleteRangeRequest,
@@ -42,7 +42,7 @@ import type {
   TxnResponse,
 } from './types.js';
 import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } from './watchable-store.js';
-import { restoreIndex } from './restore.js';
+import { type RestoredState, restoreFromStore } from './restore.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
@@ -67,6 +67,12 @@ export interface MvccStoreOptions {
    * catch up from this store's history.
    */
   replacing?: MvccStore;
+  /**
+   * The state buildStore restored while it wrote the store now at `dir` (moved there
+   * since, perhaps), handed over by the caller that built it and opened by nothing
+   * since: the open takes it instead of reading every record back.
+   */
+  restored?: RestoredState;
 }
 
 /** A key and the revision of it a read found in the index. */
@@ -170,8 +176,8 @@ export class MvccStore {
       const ci = backend.getMetaSync(MetaKey.consistentIndex);
       const scheduled = readRevMeta(backend.getMetaSync(MetaKey.scheduledCompactRev));
       const finished = readRevMeta(backend.getMetaSync(MetaKey.finishedCompactRev));
-      const index = new TreeIndex();
-      const { currentRev } = await restoreIndex(backend, index);
+      const { index, currentRev, storedBytes, otherSizes } = opts.restored ?? (await restoreFromStore(backend.db));
+      backend.setStoredSizes(storedBytes, otherSizes);
       const compactRev = scheduled ?? -1;
       const store = new MvccStore(
         backend,
@@ -189,7 +195,8 @@ export class MvccStore {
         if (finished !== scheduled) void store.compaction.schedule(scheduled, Promise.resolve()).catch(() => {});
       }
       opts.logger?.info(
-        { 'current-revision': store.currentRev, 'compact-revision': compactRev, keys: index.size },
+        // restored-from: "build" when the open took the state its builder restored
+        { 'current-revision': store.currentRev, 'compact-revision': compactRev, keys: index.size, 'restored-from': opts.restored ? 'build' : 'records' },
         'restored mvcc store',
       );
       store.watchable.attach(store.historySource);
@@ -647,6 +654,17 @@ export class MvccStore {
 
   deleteLeaseRecord(id: bigint): void {
     this.backend.del('lease', leaseKey(id));
+  }
+
+  /**
+   * Every live key that has a lease, with it, from the key index alone: no value is read,
+   * so the lessor's attachments at start cost a pass over the index, not over the store.
+   */
+  forEachLeasedKey(fn: (lease: bigint, key: Buffer) => void): void {
+    this.checkOpen();
+    this.index.all((ki) => {
+      if (ki.isLive() && ki.lease !== 0n) fn(ki.lease, Buffer.from(ki.key, 'latin1'));
+    });
   }
 
   /** Stored lease records (call at startup, before applying anything). */

@@ -1,19 +1,57 @@
-// Rebuilding the in-memory key index from LevelDB at open (etcd's store.restore):
-// one ordered pass over the `key` bucket, where byte order is revision order. Values
-// are not kept: reads find them in LevelDB by revision.
+// Rebuilding the in-memory state of a store from its records (etcd's store.restore): the
+// key index, the highest revision and the stored sizes. Values are not kept: reads find
+// them in LevelDB by revision.
+//
+// An open does it in one ordered pass over LevelDB, where byte order is revision order.
+// A store just built from a stream of records (an import of etcd's bbolt db) had every
+// record in hand, in the same order, as it wrote them: the builder restores as it goes
+// and hands the result to the open, which then need not read the whole store back.
 
-import { Bucket, type Backend } from './backend.js';
+import { Bucket, type Db, entrySize } from './backend.js';
 import { decodeKeyValue } from './codec.js';
 import { parseRevision } from './revision.js';
-import type { TreeIndex } from './tree-index.js';
+import { TreeIndex } from './tree-index.js';
 
 const BATCH = 4096;
 
-/** Fills `index` from the stored revisions; returns the highest main revision seen (0 if none). */
-export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<{ currentRev: number }> {
-  let currentRev = 0;
+/** What an open rebuilds from a store's records; fed every record of the store, each bucket's in key order. */
+export class RestoredState {
+  readonly index = new TreeIndex();
+  /** the highest main revision seen (0 if none) */
+  currentRev = 0;
+  /** serialized size of every entry (Backend's logical size) */
+  storedBytes = 0;
+  /** sizes of the non-revision entries (meta, lease, auth...), which get overwritten and deleted */
+  readonly otherSizes = new Map<string, number>();
+
+  /** One stored entry: `k` with its bucket prefix. */
+  add(k: Buffer, v: Buffer): void {
+    const size = entrySize(k.length, v.length);
+    this.storedBytes += size;
+    if (k[0] !== Bucket.key) {
+      this.otherSizes.set(k.toString('latin1'), size);
+      return;
+    }
+    const rev = parseRevision(k, 1);
+    if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
+    const kv = decodeKeyValue(v);
+    const keyStr = kv.key.toString('latin1');
+    if (rev.tombstone) {
+      // a tombstone whose puts were compacted away closes nothing
+      const ki = this.index.get(keyStr);
+      if (ki?.isLive()) ki.tombstone(rev.main, rev.sub);
+    } else {
+      this.index.getOrCreate(keyStr).restorePut(rev.main, rev.sub, kv.createRevision, kv.version, kv.lease);
+    }
+    if (rev.main > this.currentRev) this.currentRev = rev.main;
+  }
+}
+
+/** Reads every record of the open store `db` into a new RestoredState. */
+export async function restoreFromStore(db: Db): Promise<RestoredState> {
+  const state = new RestoredState();
   // a one-off full scan: keep it out of LevelDB's block cache
-  const it = backend.db.iterator({ fillCache: false });
+  const it = db.iterator({ fillCache: false });
   // read the next batch on the thread pool while this one is indexed
   let next = it.nextv(BATCH);
   try {
@@ -21,26 +59,11 @@ export async function restoreIndex(backend: Backend, index: TreeIndex): Promise<
       const entries = await next;
       if (entries.length === 0) break;
       next = it.nextv(BATCH);
-      for (const [k, v] of entries) {
-        backend.countStored(k, v.length);
-        if (k[0] !== Bucket.key) continue;
-        const rev = parseRevision(k, 1);
-        if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
-        const kv = decodeKeyValue(v);
-        const keyStr = kv.key.toString('latin1');
-        const ki = rev.tombstone ? index.get(keyStr) : index.getOrCreate(keyStr);
-        if (rev.tombstone) {
-          // a tombstone whose puts were compacted away closes nothing
-          if (ki?.isLive()) ki.tombstone(rev.main, rev.sub);
-        } else {
-          ki!.restorePut(rev.main, rev.sub, kv.createRevision, kv.version, kv.lease);
-        }
-        if (rev.main > currentRev) currentRev = rev.main;
-      }
+      for (const [k, v] of entries) state.add(k, v);
     }
   } finally {
     await next.catch(() => {});
     await it.close();
   }
-  return { currentRev };
+  return state;
 }

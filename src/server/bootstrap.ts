@@ -19,7 +19,7 @@ import {
 import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
 import { urlString } from './config/values.js';
-import { MvccStore } from '../mvcc/index.js';
+import { MvccStore, type RestoredState } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalContents, type WalOptions, snapName, validSnapshotEntries } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
@@ -148,10 +148,12 @@ export async function bootstrap(
   const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   await moveLegacyStore(layout.boltPath, layout.dbDir, log);
-  await takeEtcdDb(layout.boltPath, layout.dbDir, log);
+  const imported = await takeEtcdDb(layout.boltPath, layout.dbDir, log);
+  // finishes a swap only where there is no store: never after an import, which made one
   await restoreInterruptedSwap(layout.dbDir);
-  const openStore = (): Promise<MvccStore> => MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }) });
-  let store = await openStore();
+  const openStore = (restored?: RestoredState): Promise<MvccStore> =>
+    MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }), restored });
+  let store = await openStore(imported);
   try {
     step('store-opened');
     const createWal = (metadata: Uint8Array) => createMemberWal(layout.walDir, metadata, walOpts, step);
@@ -191,7 +193,7 @@ async function installReceivedStore(
   store: MvccStore,
   layout: DataDirLayout,
   snapshotIndex: number,
-  open: () => Promise<MvccStore>,
+  open: (restored?: RestoredState) => Promise<MvccStore>,
   log: Logger,
 ): Promise<MvccStore> {
   const storeIndex = store.consistentIndex;
@@ -203,8 +205,7 @@ async function installReceivedStore(
     );
   }
   await store.close();
-  await installReceivedDb(layout.dbDir, received, log);
-  const installed = await open();
+  const installed = await open(await installReceivedDb(layout.dbDir, received, log));
   log.info({ 'snapshot-index': snapshotIndex, 'consistent-index': installed.consistentIndex }, 'installed the store received with the snapshot the WAL recorded last');
   return installed;
 }

@@ -92,17 +92,17 @@ export function decodeLeaseRecord(b: Uint8Array): { id: bigint; ttl: number; rem
 
 /**
  * Rebuilds `lessor` from a store just opened or installed: the lease records, then the
- * keys attached to each lease. The attachments come from the key index alone (a
- * keys-only range): reading every value of the store to learn its lease would hold the
- * whole data set in memory at once on each restart.
+ * keys attached to each lease. The attachments come from the key index alone: reading
+ * every value of the store to learn its lease would hold the whole data set in memory
+ * at once on each restart, and even a keys-only range builds a KeyValue for every key
+ * (seconds for a million keys) to find the few that have a lease.
  */
-export async function restoreLessor(lessor: Lessor, store: Pick<MvccStore, 'leaseRecords' | 'range'>): Promise<void> {
+export async function restoreLessor(lessor: Lessor, store: Pick<MvccStore, 'leaseRecords' | 'forEachLeasedKey'>): Promise<void> {
   for (const [id, record] of await store.leaseRecords()) {
     const rec = decodeLeaseRecord(record);
     lessor.restore(id, rec.ttl, rec.remainingTtl);
   }
-  const all = await store.range({ key: Buffer.of(0), rangeEnd: Buffer.of(0), keysOnly: true });
-  for (const kv of all.kvs) if (kv.lease !== 0n) lessor.attach(kv.lease, kv.key);
+  store.forEachLeasedKey((lease, key) => lessor.attach(lease, key));
 }
 
 /** What the lessor has done since start, for etcd's etcd_debugging_lease_* metrics (read at scrape). */

@@ -11,6 +11,7 @@ import { access, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../bbolt/index.js';
+import type { RestoredState } from '../mvcc/index.js';
 import { importBoltDb, importDir } from './import/bolt-import.js';
 import { nodeDisk } from '../wal/index.js';
 
@@ -63,16 +64,19 @@ export async function discardReceivedDb(file: string): Promise<void> {
 
 /**
  * Imports the received database at `file` and puts it in the place of the closed store
- * at `dbDir`, then deletes the file. Each step can be cut by a crash: the import is
- * redone from the file, the swap undone by restoreInterruptedSwap.
+ * at `dbDir`, then deletes the file; returns the new store's state for its open. Each
+ * step can be cut by a crash: the import is redone from the file, the swap undone by
+ * restoreInterruptedSwap.
  */
-export async function installReceivedDb(dbDir: string, file: string, log: Logger): Promise<void> {
+export async function installReceivedDb(dbDir: string, file: string, log: Logger): Promise<RestoredState> {
   const imported = file + IMPORTED_SUFFIX;
   await rm(imported, { recursive: true, force: true });
   await rm(importDir(imported), { recursive: true, force: true });
-  if ((await importBoltDb(file, imported, log)) === undefined) throw new Error(`the received database ${file} is missing`);
+  const summary = await importBoltDb(file, imported, log);
+  if (summary === undefined) throw new Error(`the received database ${file} is missing`);
   await swapInReceivedDb(dbDir, imported);
   await rm(file, { force: true });
+  return summary.restored;
 }
 
 /**

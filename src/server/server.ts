@@ -575,12 +575,13 @@ export class EtcdServer {
   private async swapStore(received: string): Promise<void> {
     const old = this.storeRef;
     await old.close();
-    await installReceivedDb(this.dbDir, received, this.log.child({ caller: 'snap' }));
+    const restored = await installReceivedDb(this.dbDir, received, this.log.child({ caller: 'snap' }));
     this.storeRef = await MvccStore.open({
       dir: this.dbDir,
       maxTxnOps: this.config.maxTxnOps,
       logger: this.log.child({ caller: 'mvcc' }),
       replacing: old,
+      restored,
     });
   }
 

@@ -169,13 +169,15 @@ describe('restoreLessor', () => {
       await h.put('c', 'z');
       await h.put('d', 'w', { lease: 8n });
       await h.put('d', 'w2'); // re-put without the lease: detached
+      await h.put('e', 'v', { lease: 7n });
+      await h.del('e'); // deleted: detached
       await h.reopen();
-      // the store as restoreLessor sees it, with values made unreadable (as from a backend
-      // that cannot serve them): restoring must not need them
+      // the store as restoreLessor sees it: lease records and the key index, no range
+      // (restoring must read no value, nor build a KeyValue for every key)
       const store = h.store;
-      const keysOnly: Pick<MvccStore, 'leaseRecords' | 'range'> = {
+      const keysOnly: Pick<MvccStore, 'leaseRecords' | 'forEachLeasedKey'> = {
         leaseRecords: () => store.leaseRecords(),
-        range: (req) => (req.keysOnly ? store.range(req) : Promise.reject(new Error('values read'))),
+        forEachLeasedKey: (fn) => store.forEachLeasedKey(fn),
       };
       const l = new Lessor({ minTtl: 5, now: () => 1_000 });
       await restoreLessor(l, keysOnly);

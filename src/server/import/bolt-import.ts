@@ -15,7 +15,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
-import { type BucketName, type BucketRecords, buildStore } from '../../mvcc/index.js';
+import { type BucketName, type BucketRecords, buildStore, type RestoredState } from '../../mvcc/index.js';
 import { parseRevision, readUint64BE } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
 import { boltIdentity, writeOrigin } from './bolt-origin.js';
@@ -44,6 +44,8 @@ export interface ImportSummary {
   /** the highest main revision in the `key` bucket (0: none) */
   readonly revision: number;
   readonly consistentIndex: number;
+  /** the new store's state as its open restores it (MvccStoreOptions.restored): the first open need not read it back */
+  readonly restored: RestoredState;
 }
 
 export interface ImportOptions {
@@ -83,12 +85,12 @@ export async function importBoltDb(
     await rm(tmp, { recursive: true, force: true });
     const counts: Partial<Record<BucketName, number>> = {};
     const last = { revision: 0, consistentIndex: 0 };
-    await buildStore(tmp, records(bolt, boltPath, counts, last, log), { onBatch: opts.onBatch });
+    const restored = await buildStore(tmp, records(bolt, boltPath, counts, last, log), { onBatch: opts.onBatch });
     await writeOrigin(tmp, identity);
     opts.beforeRename?.();
     await rename(tmp, dbDir);
     await nodeDisk.fsyncDir(path.dirname(dbDir));
-    const summary: ImportSummary = { records: counts, ...last };
+    const summary: ImportSummary = { records: counts, ...last, restored };
     log.info(
       {
         path: boltPath,

@@ -20,7 +20,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
-import { addToStore, type BucketRecords, storeConsistentIndex } from '../../mvcc/index.js';
+import { addToStore, type BucketRecords, type RestoredState, storeConsistentIndex } from '../../mvcc/index.js';
 import { parseRevision } from '../../mvcc/revision.js';
 import { nodeDisk } from '../../wal/index.js';
 import { boltConsistentIndex } from '../backup/db-file.js';
@@ -32,23 +32,29 @@ import { pathKind } from './path-kind.js';
 const MIGRATE_BUCKETS = 'key,meta';
 const CONSISTENT_INDEX = 'consistent_index';
 
-/** Brings the store at `dbDir` up to the bbolt file at `boltPath` (if any); see above. */
-export async function takeEtcdDb(boltPath: string, dbDir: string, log: Logger): Promise<void> {
+/**
+ * Brings the store at `dbDir` up to the bbolt file at `boltPath` (if any); see above.
+ * Returns the state of the store it imported, for the store's first open (undefined:
+ * it imported nothing).
+ */
+export async function takeEtcdDb(boltPath: string, dbDir: string, log: Logger): Promise<RestoredState | undefined> {
   await rm(supersededDir(dbDir), { recursive: true, force: true });
   if ((await pathKind(boltPath)) === 'file' && (await stat(boltPath)).size === 0) {
     await removeFile(boltPath);
     log.warn({ path: boltPath }, "removed an empty file at etcd's bbolt path (etcdctl backup --with-v3 leaves one where it finds no db)");
   }
-  await importBoltDb(boltPath, dbDir, log);
-  if ((await pathKind(boltPath)) !== 'file') return;
+  const imported = await importBoltDb(boltPath, dbDir, log);
+  // the import keeps the file it imported: the store is built from it
+  if (imported !== undefined) return imported.restored;
+  if ((await pathKind(boltPath)) !== 'file') return undefined;
   const identity = await boltIdentity(boltPath).catch((err: Error) => {
     throw new BoltImportError(`${boltPath} is not a bbolt db etcd-ts can read (${err.message}); the store in ${dbDir} was left as it was`);
   });
-  if ((await readOrigin(dbDir)) === identity) return;
+  if ((await readOrigin(dbDir)) === identity) return undefined;
   if (await isMigrateOutput(boltPath)) {
     await addMigratedKeys(boltPath, dbDir, log);
     await removeFile(boltPath);
-    return;
+    return undefined;
   }
   const fileIndex = await boltConsistentIndex(boltPath);
   const storeIndex = await storeConsistentIndex(dbDir);
@@ -62,7 +68,7 @@ export async function takeEtcdDb(boltPath: string, dbDir: string, log: Logger): 
     "etcd's bbolt db was written since etcd-ts last ran on this data dir and is not behind its store: it replaces the store",
   );
   await supersedeStore(dbDir);
-  await importBoltDb(boltPath, dbDir, log);
+  return (await importBoltDb(boltPath, dbDir, log))?.restored;
 }
 
 /**
