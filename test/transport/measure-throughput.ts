@@ -102,6 +102,7 @@ async function sender(total: number, entryBytes: number, mode: Mode): Promise<vo
 
   const data = Buffer.alloc(entryBytes, 0x61);
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   let sent = 0;
   while (sent < total) {
     if (sent - acked >= WINDOW) {
@@ -115,9 +116,10 @@ async function sender(total: number, entryBytes: number, mode: Mode): Promise<vo
   }
   while (acked < total - (total % ACK_EVERY)) await new Promise<void>((r) => (wake = r));
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
   console.log(
     `${mode}: ${total} messages, ${entryBytes}-byte entries: ${(total / secs).toFixed(0)} msg/s, ` +
-      `${((total * (entryBytes + 40)) / secs / 1e6).toFixed(1)} MB/s, dropped ${dropped}`,
+      `${((total * (entryBytes + 40)) / secs / 1e6).toFixed(1)} MB/s, sender CPU ${((used.user + used.system) / total).toFixed(1)} µs/msg, dropped ${dropped}`,
   );
   await t.stop();
   await l.close();

@@ -90,7 +90,10 @@ export class SocketStream extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
     if (this.refused) return done();
     if (this.judging === undefined) {
-      this.socket.write(chunk, done);
+      // done at once unless the socket's buffer is full: the TLS layer's write completes
+      // without waiting for the kernel, as it does on a native socket
+      if (this.socket.write(chunk)) done();
+      else this.socket.once('drain', () => done());
       return;
     }
     const j = this.judging;
@@ -115,6 +118,21 @@ export class SocketStream extends Duplex {
     j.held = Buffer.from(bytes.subarray(whole));
     if (whole > 0) this.socket.write(bytes.subarray(0, whole), done);
     else done();
+  }
+
+  // The TLS layer writes a record batch as several buffers under cork(): passed on as one
+  // socket write once the connection is accepted.
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    if (this.refused || this.judging !== undefined) {
+      const bytes = Buffer.concat(chunks.map((c) => c.chunk));
+      return this._write(bytes, 'binary', done);
+    }
+    this.socket.cork();
+    let room = true;
+    for (const { chunk } of chunks) room = this.socket.write(chunk);
+    this.socket.uncork();
+    if (room) done();
+    else this.socket.once('drain', () => done());
   }
 
   override _final(done: (err?: Error | null) => void): void {
