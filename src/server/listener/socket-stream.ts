@@ -103,7 +103,7 @@ export class SocketStream extends Duplex {
       const end = whole + RECORD_HEADER_LENGTH + bytes.readUInt16BE(whole + 3);
       if (end > bytes.length) break;
       if (bytes[whole] === APPLICATION_DATA) {
-        // copied: the TLS layer may reuse the memory of a chunk once it is written
+        // copied, so that keeping it does not keep the whole chunk
         j.sent.push(Buffer.from(bytes.subarray(whole, end)));
         j.sentBytes += end - whole;
       }
