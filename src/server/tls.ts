@@ -39,10 +39,16 @@ export interface TlsContext {
   keyFile: string;
   trustedCaFile?: string;
   /**
-   * Checks a verified client certificate further (allowed CN or hostname); returns why it
-   * is refused, or undefined to accept it.
+   * Checks a verified client certificate further (allowed CN or hostname), as etcd's
+   * VerifyPeerCertificate does inside Go's handshake; returns why it is refused, or
+   * undefined to accept it.
    */
-  checkClient?: (cert: tls.PeerCertificate) => string | undefined;
+  verifyClient?: (cert: tls.PeerCertificate) => string | undefined;
+  /**
+   * Checks a verified client certificate against the CRL, which etcd does once the
+   * handshake is over; returns why it is refused, or undefined to accept it.
+   */
+  checkRevoked?: (cert: tls.PeerCertificate) => string | undefined;
 }
 
 export class TlsConfigError extends Error {
@@ -63,17 +69,16 @@ export async function loadTls(info: TlsInfo, dir: string, hosts: string[], warn:
     context.server.ciphers = ciphers;
     context.client.ciphers = ciphers;
   }
-  if (revoked !== undefined || allowed !== undefined) {
-    context.checkClient = (cert) => {
-      if (revoked?.has(normalSerial(cert.serialNumber))) return `transport: certificate serial ${cert.serialNumber.toLowerCase()} revoked`;
-      return allowed?.(cert);
-    };
+  if (allowed !== undefined) context.verifyClient = allowed;
+  if (revoked !== undefined) {
+    context.checkRevoked = (cert) =>
+      revoked.has(normalSerial(cert.serialNumber)) ? `transport: certificate serial ${cert.serialNumber.toLowerCase()} revoked` : undefined;
   }
   return context;
 }
 
 /** etcd's AllowedCN / AllowedHostname: one or the other, checked on the verified certificate. */
-function clientCheck(info: TlsInfo): TlsContext['checkClient'] {
+function clientCheck(info: TlsInfo): TlsContext['verifyClient'] {
   if (info.allowedCn && info.allowedHostname) {
     throw new TlsConfigError(`AllowedCN and AllowedHostname are mutually exclusive (cn=${JSON.stringify(info.allowedCn)}, hostname=${JSON.stringify(info.allowedHostname)})`);
   }

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcServer, serveClient, type Listener } from '../../src/server/listener/index.js';
 import { loadTls, TlsConfigError, type TlsContext } from '../../src/server/tls.js';
-import { addRangeService, captureLogger, KVClient, makePki, range, read, revokeClientCert, type TestPki } from './helpers.js';
+import { addRangeService, captureLogger, KVClient, makeLeaf, makePki, range, read, revokeClientCert, type TestPki } from './helpers.js';
 
 const health: http.RequestListener = (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
@@ -17,8 +17,12 @@ const health: http.RequestListener = (_req, res) => {
 };
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runEnv({}, cmd, args);
+}
+
+function runEnv(env: Record<string, string>, cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) =>
+    execFile(cmd, args, { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -130,6 +134,76 @@ describe('serveClient over TLS', () => {
     const refused = lines.filter((l) => l.msg === 'rejected connection' && String(l.error).startsWith('client certificate authentication failed'));
     expect(refused.length).toBeGreaterThan(0);
     expect(refused[0]!['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  /** How a Node TLS client that sends a request once its handshake is done sees the connection end. */
+  function tlsOutcome(url: string, cert: string, key: string, opts: tls.ConnectionOptions = {}): Promise<{ code?: string; answer: string }> {
+    const u = new URL(url);
+    return new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: Number(u.port), ca: read(pki.ca), cert: read(cert), key: read(key), ALPNProtocols: ['http/1.1'], ...opts }, () =>
+        s.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      );
+      let answer = '';
+      let code: string | undefined;
+      s.on('data', (d) => (answer += d));
+      s.on('error', (err: NodeJS.ErrnoException) => (code = err.code));
+      s.on('close', () => resolve({ code, answer }));
+    });
+  }
+
+  it('refuses a certificate with the wrong CN, or untrusted, with alert 42 (bad certificate) under every TLS 1.3 suite, as Go does in its handshake; CRL refusals just close, as in etcd', async () => {
+    const crl = revokeClientCert(pki); // "client" (CN root)
+    makeLeaf(pki.dir, 'ca', 'root2', '/CN=root');
+    const ctx = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, allowedCn: 'root', crlFile: crl },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], ctx);
+    const url = listeners[0]!.url;
+    for (const ciphers of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
+      expect(await tlsOutcome(url, pki.otherClientCert, pki.otherClientKey, { ciphers })).toEqual({ code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', answer: '' });
+    }
+    expect(await tlsOutcome(url, pki.rogueCert, pki.rogueKey)).toEqual({ code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', answer: '' });
+    // the right CN, but revoked
+    const revoked = await tlsOutcome(url, pki.clientCert, pki.clientKey);
+    expect(revoked.answer).toBe('');
+    expect(revoked.code ?? 'closed').not.toMatch(/ALERT/);
+    // the log lines are as they were
+    const rejected = lines.filter((l) => l.msg === 'rejected connection');
+    for (const l of rejected) expect(l['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(rejected.map((l) => l.error)).toEqual([
+      ...Array(3).fill('client certificate authentication failed: CN "other" is not "root"'),
+      'tls: failed to verify client certificate: UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      expect.stringMatching(/^transport: certificate serial [0-9a-f]+ revoked$/),
+    ]);
+    // the allowed CN is served, through the same stream
+    expect(await tlsOutcome(url, path.join(pki.dir, 'root2.pem'), path.join(pki.dir, 'root2-key.pem'))).toMatchObject({ answer: expect.stringMatching(/^HTTP\/1\.1 200 OK[^]*\{"health":"true"\}/) });
+  });
+
+  it('stock etcdctl (Go) refused by --client-cert-allowed-hostname reads "remote error: tls: bad certificate", as from etcd', async () => {
+    const ctx = await loadTls(
+      { certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false, allowedHostname: 'example.com' },
+      '/nonexistent',
+      ['127.0.0.1'],
+    );
+    const url = (await start(['https://127.0.0.1:0'], ctx)).listeners[0]!.url;
+    // the v2 client prints the TLS error it got (the v3 one only "context deadline exceeded")
+    const out = await runEnv({ ETCDCTL_API: '2' }, 'etcdctl', ['--endpoints', url, '--ca-file', pki.ca, '--cert-file', pki.clientCert, '--key-file', pki.clientKey, 'get', 'foo']);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toContain('error #0: remote error: tls: bad certificate');
+  });
+
+  it("logs an alert a client sends during the handshake in Go's words", async () => {
+    const { listeners, lines } = await start(['https://127.0.0.1:0'], await mtlsContext());
+    const u = new URL(listeners[0]!.url);
+    // openssl trusts only another CA here and, told to, aborts the handshake with alert 48 (unknown_ca)
+    const rogueCa = path.join(pki.dir, 'rogue-ca.pem');
+    await new Promise((resolve) => {
+      const c = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${u.port}`, '-verify_return_error', '-CAfile', rogueCa, '-cert', pki.clientCert, '-key', pki.clientKey], { timeout: 30_000 }, resolve);
+      c.stdin!.end();
+    });
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'rejected connection', error: 'remote error: tls: unknown certificate authority' }));
   });
 
   it('accepts only certificates valid for --client-cert-allowed-hostname; CN and hostname together are refused as in etcd', async () => {

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
 import { serveGrpcConnection } from './grpc-connection.js';
 import { sniffProtocol } from './sniff.js';
-import { SocketStream } from './socket-stream.js';
+import { TlsRefusals } from './tls-refusal.js';
+import { goTlsErrorMessage } from '../go-tls-error.js';
 import { unixSocketPath } from '../config/values.js';
 import type { GrpcServer } from '../grpc/server.js';
 
@@ -270,41 +271,54 @@ async function serve(p: ServeParams): Promise<Listener> {
         return undefined;
       },
     });
+    // Go refuses a client certificate inside its handshake with alert 42, which the client
+    // reports (`remote error: tls: bad certificate`); Node judges it only afterwards, and a
+    // connection must reach the TLS layer through a SocketStream for the alert to be sent
+    // then (tls-refusal.ts). That stream costs every connection of the listener a copy
+    // through JavaScript, so only listeners that check more than the CA's signature (an
+    // allowed CN or hostname) pay it, and ports serving http:// too, which use it anyway;
+    // elsewhere a refused connection is just closed.
+    const checksIdentity = ctx.clientCertAuth && ctx.verifyClient !== undefined;
+    const refusals = checksIdentity || p.opts.plainToo === true ? new TlsRefusals(tlsServer) : undefined;
+    /** where a TLS connection comes from (one failing before its ClientHello is read may stay unnamed) */
+    const peerAddr = (tlsSocket: tls.TLSSocket): string => remoteAddr(refusals?.connectionOf(tlsSocket) ?? tlsSocket);
     tlsServer.on('connection', onRawConnection);
     tlsServer.on('tlsClientError', (err, tlsSocket) => {
       logger.warn(
-        { 'remote-addr': remoteAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: err.message },
+        { 'remote-addr': peerAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: goTlsErrorMessage(err) },
         'rejected connection',
       );
       tlsSocket.destroy();
     });
     tlsServer.on('secureConnection', (tlsSocket: tls.TLSSocket) => {
-      tlsSocket.on('error', (err) => logger.debug({ 'remote-addr': remoteAddr(tlsSocket), error: err.message }, 'connection error'));
-      if (ctx.clientCertAuth && !tlsSocket.authorized) {
-        logger.warn(
-          { 'remote-addr': remoteAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: clientCertError(tlsSocket) },
-          'rejected connection',
-        );
-        tlsSocket.destroy();
-        return;
+      tlsSocket.on('error', (err) => logger.debug({ 'remote-addr': peerAddr(tlsSocket), error: err.message }, 'connection error'));
+      const refuse = (error: string, alert: boolean): void => {
+        logger.warn({ 'remote-addr': peerAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error }, 'rejected connection');
+        if (alert && refusals !== undefined) refusals.refuse(tlsSocket);
+        else tlsSocket.destroy();
+      };
+      if (ctx.clientCertAuth) {
+        // what etcd refuses inside Go's handshake, with an alert
+        const refusal = tlsSocket.authorized ? ctx.verifyClient?.(tlsSocket.getPeerCertificate()) : clientCertError(tlsSocket);
+        if (refusal !== undefined) return refuse(refusal, true);
+        // etcd checks the CRL once its handshake is over, and then just closes the connection
+        const revoked = ctx.checkRevoked?.(tlsSocket.getPeerCertificate());
+        if (revoked !== undefined) return refuse(revoked, false);
       }
-      const refusal = ctx.clientCertAuth ? ctx.checkClient?.(tlsSocket.getPeerCertificate()) : undefined;
-      if (refusal !== undefined) {
-        logger.warn({ 'remote-addr': remoteAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error: refusal }, 'rejected connection');
-        tlsSocket.destroy();
-        return;
-      }
+      refusals?.accept(tlsSocket);
       whenReady(tlsSocket, () => {
         if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
         else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
         else sniff(tlsSocket);
       });
     });
-    if (p.opts.plainToo === true) {
+    if (refusals !== undefined) {
       server = net.createServer((socket) => {
         onRawConnection(socket);
+        const toTls = (): void => void tlsServer.emit('connection', refusals.wrap(socket));
+        if (p.opts.plainToo !== true) return toTls();
         firstByte(socket, timeoutMs, (byte) => {
-          if (byte === TLS_HANDSHAKE_RECORD) tlsServer.emit('connection', new SocketStream(socket));
+          if (byte === TLS_HANDSHAKE_RECORD) toTls();
           else whenReady(socket, () => sniff(socket));
         });
       });

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { TlsContext } from '../tls.js';
 import { unixSocketPath } from '../config/values.js';
+import { goTlsErrorMessage } from '../go-tls-error.js';
 
 export function peerRequest(
   peerUrl: string,
@@ -27,6 +28,11 @@ export function peerRequest(
   else if (u.protocol === 'http:' || u.protocol === 'unix:') req = http.request(base);
   else throw new Error(`peer URL ${peerUrl} has unsupported scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}`);
   req.on('socket', (s) => s.setNoDelay(true));
+  // Whoever logs the failure words a refusal by the peer's TLS server as etcd does (`remote
+  // error: tls: bad certificate`): the error is rewritten before any other listener sees it.
+  req.prependListener('error', (err) => {
+    err.message = goTlsErrorMessage(err);
+  });
   return req;
 }
 
