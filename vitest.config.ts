@@ -1,4 +1,31 @@
+import { relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The files that take minutes (most of it waiting on clusters, or on etcd's fixed 5-minute
+ * lease checkpoint interval), slowest first. They start before everything else so that the
+ * other worker runs the short files beside them: on a fresh clone vitest has no timings
+ * and would start the largest files first, leaving a long one to finish alone at the end.
+ */
+const LONGEST_FIRST = [
+  'test/e2e/lease-checkpoint.test.ts',
+  'test/e2e/leader-change.test.ts',
+  'test/e2e/patroni.test.ts',
+  'test/e2e/mixed-cluster.test.ts',
+  'test/e2e/jepsen.test.ts',
+  'test/e2e/grpc-proxy.test.ts',
+];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification): number => {
+      const i = LONGEST_FIRST.indexOf(relative(f.project.config.root, f.moduleId));
+      return i === -1 ? LONGEST_FIRST.length : i;
+    };
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   test: {
@@ -8,5 +35,6 @@ export default defineConfig({
     // End-to-end suites start real processes on loopback; two cores do not
     // take more than a couple of them at once.
     maxWorkers: 2,
+    sequence: { sequencer: LongestFirst },
   },
 });
