@@ -10,11 +10,11 @@ const CHUNK = 50;
 
 describe('raft cluster simulator', () => {
   for (let from = 1; from <= SEEDS; from += CHUNK) {
-    it(`seeds ${from}..${from + CHUNK - 1} keep every invariant`, () => {
+    it(`seeds ${from}..${from + CHUNK - 1} keep every invariant`, async () => {
       const failures: string[] = [];
       let committed = 0;
       for (let seed = from; seed < from + CHUNK; seed++) {
-        const res = runSeed({ seed });
+        const res = await runSeed({ seed });
         committed += res.stats.committed;
         if (!res.ok) failures.push(`seed ${seed}: ${res.error}\n  replay: npm run sim -- --seed ${seed}`);
       }
