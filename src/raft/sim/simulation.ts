@@ -96,15 +96,20 @@ interface AppState {
   confState: ConfState;
 }
 
+/** What the checker is owed by the next save of the Ready being handled. */
+interface PendingChecks {
+  /** became leader of this term: its log is checked once saved */
+  leaderSince: number | undefined;
+  /** the leader's snapshot the Ready carries, saved ahead of its entries */
+  snapshotInSave: Snapshot | undefined;
+}
+
 /** One run of a member, from a (re)start until it crashes or leaves. */
 interface Incarnation {
   readonly node: RaftNode;
   readonly clock: SimClock;
   readonly raftStorage: MemoryStorage;
-  /** became leader in the Ready being handled: its log is checked once that Ready is saved */
-  leaderSince: number | undefined;
-  /** the leader's snapshot a Ready carries, saved ahead of that Ready's entries */
-  snapshotInSave: Snapshot | undefined;
+  readonly pending: PendingChecks;
 }
 
 interface SimNode {
@@ -254,21 +259,21 @@ export class Simulation {
     // A founding member that died before its bootstrap was written starts over.
     if (n.id <= BigInt(p.nodes) && raftStorage.lastIndex() === 0) raft.bootstrap(this.founders());
     const clock = new SimClock();
-    const partial: Omit<Incarnation, 'node'> = { clock, raftStorage, leaderSince: undefined, snapshotInSave: undefined };
-    const run = partial as Incarnation;
-    const current = (): boolean => n.run === run;
-    (run as { node: RaftNode }).node = new RaftNode({
+    const pending: PendingChecks = { leaderSince: undefined, snapshotInSave: undefined };
+    // the driver's callbacks run only after construction; they ignore an incarnation that crashed
+    const current = (): boolean => n.run?.node === node;
+    const node: RaftNode = new RaftNode({
       raft,
       raftStorage,
-      storage: this.checkedStorage(n, run, new WalStorage(wal, snapshotter)),
+      storage: this.checkedStorage(n, pending, raftStorage, new WalStorage(wal, snapshotter)),
       transport: { send: (msgs) => current() && this.sendAll(n, msgs) },
-      applier: this.applier(n, run, current),
+      applier: this.applier(n, pending, () => node, current),
       clock,
       heartbeatMs: p.tickEvery,
     });
-    n.run = run;
+    n.run = { node, clock, raftStorage, pending };
     n.restartAt = -1;
-    run.node.start();
+    node.start();
     this.log(`start n${n.id} (applied ${n.app.index}, last index ${raftStorage.lastIndex()})`);
   }
 
@@ -377,12 +382,12 @@ export class Simulation {
    * once durable, a seeded failpoint may cut the power in the middle of a write, and a
    * broken persistence mode may change what gets written.
    */
-  private checkedStorage(n: SimNode, run: Incarnation, wal: WalStorage): RaftStorage {
+  private checkedStorage(n: SimNode, pending: PendingChecks, raftStorage: MemoryStorage, wal: WalStorage): RaftStorage {
     return {
       save: async (hs, entries, mustSync) => {
-        const snap = run.snapshotInSave;
-        run.snapshotInSave = undefined;
-        const bootstrapped = run.raftStorage.initialState().hardState.term > 0;
+        const snap = pending.snapshotInSave;
+        pending.snapshotInSave = undefined;
+        const bootstrapped = raftStorage.initialState().hardState.term > 0;
         // The bootstrap Ready is written as a whole (etcd creates its WAL in a temporary
         // directory and renames it), so no crash in the middle of that one.
         if (!this.healed && bootstrapped && this.act.chance(this.profile.crashMidReadyRate)) this.armPowerCut(n, entries);
@@ -392,7 +397,7 @@ export class Simulation {
         } finally {
           n.disk.fault = undefined;
         }
-        this.checkSaved(n, run, snap, hs, entries);
+        this.checkSaved(n, pending, raftStorage, snap, hs, entries);
       },
       saveSnap: async (snap) => {
         await wal.saveSnap(snap);
@@ -412,8 +417,15 @@ export class Simulation {
   }
 
   /** What one save made durable, told to the checker. */
-  private checkSaved(n: SimNode, run: Incarnation, snap: Snapshot | undefined, hs: HardState | undefined, entries: readonly Entry[]): void {
-    const log = savedLog(run.raftStorage, snap, entries);
+  private checkSaved(
+    n: SimNode,
+    pending: PendingChecks,
+    raftStorage: MemoryStorage,
+    snap: Snapshot | undefined,
+    hs: HardState | undefined,
+    entries: readonly Entry[],
+  ): void {
+    const log = savedLog(raftStorage, snap, entries);
     if (entries.length > 0) {
       let prevTerm = log.term(entries[0]!.index - 1);
       for (const e of entries) {
@@ -431,20 +443,20 @@ export class Simulation {
       n.checkedCommit = Math.max(n.checkedCommit, hs.commit);
       if (!this.healed && hs.vote !== 0n && hs.vote !== n.id && this.act.chance(this.profile.crashAfterVoteRate)) n.crashDue = true;
     }
-    if (run.leaderSince !== undefined) {
-      this.checker.leaderCompleteness(n.id, run.leaderSince, log.first, log.last, (i) => log.term(i) ?? -1);
-      run.leaderSince = undefined;
+    if (pending.leaderSince !== undefined) {
+      this.checker.leaderCompleteness(n.id, pending.leaderSince, log.first, log.last, (i) => log.term(i) ?? -1);
+      pending.leaderSince = undefined;
     }
   }
 
-  private applier(n: SimNode, run: Incarnation, current: () => boolean): RaftApplier {
+  private applier(n: SimNode, pending: PendingChecks, node: () => RaftNode, current: () => boolean): RaftApplier {
     return {
       softStateChanged: (_previousLead, wasLeader) => {
-        if (!current() || !run.node.isLeader || wasLeader) return;
-        const term = run.node.status().hardState.term;
+        if (!current() || !node().isLeader || wasLeader) return;
+        const term = node().status().hardState.term;
         this.stats.leaders++;
         this.checker.leader(n.id, term);
-        run.leaderSince = term;
+        pending.leaderSince = term;
         this.log(`n${n.id} is leader of term ${term}`);
       },
       readStates: (states) => {
@@ -453,10 +465,10 @@ export class Simulation {
       },
       beforeSnapshotSave: async (snap) => {
         // the leader's snapshot, saved ahead of the entries of its Ready
-        run.snapshotInSave = snap;
+        pending.snapshotInSave = snap;
       },
       applyEntries: (entries) => {
-        if (current()) this.applyEntries(n, run, entries);
+        if (current()) this.applyEntries(n, node(), entries);
       },
       applySnapshot: (snap) => {
         if (current()) this.applySnapshot(n, snap);
@@ -473,7 +485,7 @@ export class Simulation {
     };
   }
 
-  private applyEntries(n: SimNode, run: Incarnation, entries: readonly Entry[]): void {
+  private applyEntries(n: SimNode, node: RaftNode, entries: readonly Entry[]): void {
     for (const e of entries) {
       // The driver applies entries committed by an earlier Ready while the Ready that
       // records their commit index is still being written (as etcd does): they are
@@ -486,7 +498,7 @@ export class Simulation {
       n.app.index = e.index;
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
-        n.app.confState = run.node.applyConfChange(cc);
+        n.app.confState = node.applyConfChange(cc);
         if (this.onConfChangeApplied(n, cc)) {
           this.log(`n${n.id} applied its own removal`);
           n.retiring = true;
