@@ -2,7 +2,7 @@
 //
 //   npm run sim -- --seed 42            replay one seed verbosely
 //   npm run sim -- --seeds 500          run seeds 1..500 (or --from F) and summarize
-//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads  --quiet
+//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync  --quiet
 
 import { parseArgs } from 'node:util';
 import { type Persistence, runSeed } from '../src/raft/sim/index.js';
@@ -20,8 +20,8 @@ const { values } = parseArgs({
 });
 
 const persistence = values.persistence as Persistence;
-if (!['correct', 'forget-vote', 'local-reads'].includes(persistence)) {
-  console.error(`unknown --persistence ${persistence}; use correct, forget-vote or local-reads`);
+if (!['correct', 'forget-vote', 'local-reads', 'no-fsync'].includes(persistence)) {
+  console.error(`unknown --persistence ${persistence}; use correct, forget-vote, local-reads or no-fsync`);
   process.exit(2);
 }
 const steps = values.steps === undefined ? undefined : Number(values.steps);
@@ -30,7 +30,7 @@ const extra = `${values.steps !== undefined ? ` --steps ${values.steps}` : ''}${
 
 if (values.seed !== undefined) {
   const seed = Number(values.seed);
-  const res = runSeed({
+  const res = await runSeed({
     seed,
     steps,
     nodes,
@@ -49,7 +49,7 @@ if (values.seed !== undefined) {
   let failed = 0;
   const t0 = process.hrtime.bigint();
   for (let seed = from; seed < from + count; seed++) {
-    const res = runSeed({ seed, steps, nodes, persistence });
+    const res = await runSeed({ seed, steps, nodes, persistence });
     if (!res.ok) {
       failed++;
       console.error(`FAIL seed ${seed}: ${res.error}`);

@@ -1,6 +1,7 @@
-// EtcdServer: one member. It drives the raft state machine (one Ready per loop turn,
-// one WAL fsync per Ready), applies committed entries to the store, lessor and
-// membership in raft order, and answers the API layer's proposals and reads.
+// EtcdServer: one member. Its RaftNode drives the raft state machine (one Ready per
+// loop turn, one WAL fsync per Ready); the server applies what raft commits to the
+// store, lessor and membership in raft order, and answers the API layer's proposals
+// and reads.
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -8,7 +9,7 @@ import { BoltFormatError } from '../bbolt/index.js';
 import { EntryType, MessageType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import { ConfChangeType } from '../raftpb/types.js';
-import type { MemoryStorage, RawNode, Ready } from '../raft/index.js';
+import type { MemoryStorage, RawNode } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { openBackup } from './backup/backup-file.js';
@@ -35,6 +36,8 @@ import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport
 import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
 import { type StoreRequest, type V2Event, V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
 import { WaitRegistry } from './wait.js';
+import { RaftNode, type RaftApplier, nodeClock } from './raft-node.js';
+import { WalStorage } from './wal-storage.js';
 
 /** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
@@ -118,21 +121,6 @@ export interface SnapshotData {
 /** A database sent with a snapshot is read from its file this much at a time. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
-type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
-
-/**
- * Whether the Ready commits entries it also hands out to persist (etcd's
- * shouldWaitWALSync): those may apply only once written. Indexes and terms only grow
- * along the log, so comparing the last committed entry with the first unstable one is
- * enough.
- */
-function committedAmongUnstable(rd: Ready): boolean {
-  const committed = rd.committedEntries.at(-1);
-  const unstable = rd.entries[0];
-  if (committed === undefined || unstable === undefined) return false;
-  return committed.term > unstable.term || (committed.term === unstable.term && committed.index >= unstable.index);
-}
-
 /**
  * A snapshot a peer is sending, from the moment its database starts arriving until it
  * is installed or dropped; one at a time. The database waits at `file` (see received-db.ts).
@@ -162,11 +150,8 @@ export class EtcdServer {
   readonly auth: AuthStore;
   readonly v2store: V2Store;
 
-  private readonly raft: RawNode;
-  private readonly raftStorage: MemoryStorage;
-  private readonly wal: WAL;
-  private readonly snapshotter: Snapshotter;
-  private readonly send: (msgs: readonly Message[]) => void;
+  /** the raft driver: tick, Ready, WAL, send, advance; it hands committed entries here */
+  private readonly node: RaftNode;
   private readonly peers: PeerSet;
   private readonly dbDir: string;
   /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
@@ -182,13 +167,6 @@ export class EtcdServer {
   private readonly reqIds: RequestIdGenerator;
   private readonly wait = new WaitRegistry();
 
-  private term = 0;
-  private lead = 0n;
-  /** term and vote as last written to the WAL */
-  private persistedTerm: number;
-  private persistedVote: bigint;
-  private role: RaftRole = 'follower';
-  private committedIndex = 0;
   private appliedIndex: number;
   private snapshotIndex: number;
   private confState: ConfState;
@@ -196,11 +174,7 @@ export class EtcdServer {
   private storeIndexAtOpen: number;
   private readonly votersAtStart: number;
 
-  private readyScheduled = false;
-  private inReady = false;
   private applyChain: Promise<void> = Promise.resolve();
-  private walChain: Promise<void> = Promise.resolve();
-  private ticker: NodeJS.Timeout | undefined;
   private stopped = false;
   /** aborted when the member stops: releases requests waiting for a leader */
   private readonly stopping = new AbortController();
@@ -252,10 +226,6 @@ export class EtcdServer {
   ) {
     this.memberId = parts.memberId;
     this.clusterId = parts.clusterId;
-    this.raft = parts.raft;
-    this.raftStorage = parts.raftStorage;
-    this.wal = parts.wal;
-    this.snapshotter = parts.snapshotter;
     this.storeRef = parts.store;
     this.membership = parts.membership;
     this.lessor = parts.lessor;
@@ -264,16 +234,11 @@ export class EtcdServer {
     this.auth = new AuthStore(() => this.storeRef, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
-    this.send = parts.send;
     this.peers = parts.peers;
     this.dbDir = parts.layout.dbDir;
     this.boltPath = parts.layout.boltPath;
     this.snapDir = parts.layout.snapDir;
     this.onBackendCommit = parts.onBackendCommit;
-    const initial = parts.raftStorage.initialState().hardState;
-    this.persistedTerm = initial.term;
-    this.persistedVote = initial.vote;
-    this.term = initial.term;
     this.appliedIndex = parts.snapshotIndex;
     this.snapshotIndex = parts.snapshotIndex;
     this.confState = parts.confState;
@@ -283,6 +248,16 @@ export class EtcdServer {
     this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
     this.published = new Promise((r) => (this.publishedResolve = r));
     this.fatalError = new Promise((r) => (this.fatal = r));
+    this.node = new RaftNode({
+      raft: parts.raft,
+      raftStorage: parts.raftStorage,
+      storage: new WalStorage(parts.wal, parts.snapshotter),
+      transport: { send: parts.send },
+      applier: this.raftApplier(),
+      clock: nodeClock,
+      heartbeatMs: config.heartbeatMs,
+      onTick: () => this.tick(),
+    });
     this.applier = new RequestApplier({
       store: () => this.storeRef,
       lessor: this.lessor,
@@ -295,7 +270,7 @@ export class EtcdServer {
       onLeaseRevoked: (id) => this.revoking.delete(id),
     });
     this.leaderCalls = new LeaderCalls({
-      leader: () => this.lead,
+      leader: () => this.leader,
       isLeader: () => this.isLeader,
       local: this.leaderRpc,
       remote: (leader, timeoutMs) => {
@@ -309,12 +284,9 @@ export class EtcdServer {
       log: this.log,
     });
     this.reads = new ReadIndexQueue({
-      requestReadIndex: (ctx) => {
-        this.raft.readIndex(ctx);
-        this.scheduleReady();
-      },
+      requestReadIndex: (ctx) => this.node.readIndex(ctx),
       nextId: () => this.reqIds.id(),
-      hasLeader: () => this.lead !== 0n,
+      hasLeader: () => this.leader !== 0n,
       appliedIndex: () => this.appliedIndex,
       timeoutMs: () => this.requestTimeoutMs(),
       timedOut: (timeoutMs) => {
@@ -327,9 +299,8 @@ export class EtcdServer {
   // ---------------------------------------------------------------- lifecycle
 
   start(): void {
-    this.ticker = setInterval(() => this.tick(), this.config.heartbeatMs);
+    this.node.start();
     void this.adjustTicks();
-    this.scheduleReady();
     void this.publish();
   }
 
@@ -354,8 +325,7 @@ export class EtcdServer {
   }
 
   private advanceTicks(n: number): void {
-    for (let i = 0; i < n; i++) this.raft.tick();
-    this.scheduleReady();
+    this.node.advanceTicks(n);
   }
 
   /** The transport's handle on raft. */
@@ -373,16 +343,14 @@ export class EtcdServer {
         }
         this.step(m);
       },
-      check: (m) => this.raft.check(m),
+      check: (m) => this.node.check(m),
       reportUnreachable: (id) => {
         if (this.stopped) return;
-        this.raft.reportUnreachable(id);
-        this.scheduleReady();
+        this.node.reportUnreachable(id);
       },
       reportSnapshot: (id, status) => {
         if (this.stopped) return;
-        this.raft.reportSnapshot(id, status);
-        this.scheduleReady();
+        this.node.reportSnapshot(id, status);
       },
     };
   }
@@ -459,12 +427,13 @@ export class EtcdServer {
     if (this.incoming !== undefined) {
       throw new SnapshotRefused(`the snapshot at index ${this.incoming.index} from ${idHex16(this.incoming.from)} is still being received or installed`);
     }
-    if (index <= this.appliedIndex || index <= this.committedIndex) {
-      throw new SnapshotRefused(`its index ${index} is not ahead of this member's (applied ${this.appliedIndex}, committed ${this.committedIndex})`);
+    const { committed, term, leader } = this;
+    if (index <= this.appliedIndex || index <= committed) {
+      throw new SnapshotRefused(`its index ${index} is not ahead of this member's (applied ${this.appliedIndex}, committed ${committed})`);
     }
-    if (m.term < this.term) throw new SnapshotRefused(`its term ${m.term} is older than this member's term ${this.term}`);
-    if (m.term === this.term && this.lead !== 0n && m.from !== this.lead) {
-      throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${this.term} (${idHex16(this.lead)} is)`);
+    if (m.term < term) throw new SnapshotRefused(`its term ${m.term} is older than this member's term ${term}`);
+    if (m.term === term && leader !== 0n && m.from !== leader) {
+      throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${term} (${idHex16(leader)} is)`);
     }
     // applySnapshot restores membership, alarms and the v2 store from it: try that now, on copies
     try {
@@ -484,15 +453,13 @@ export class EtcdServer {
   private offerSnapshot(m: Message, saved: Extract<IncomingSnapshot, { stage: 'saving' }>): Promise<void> {
     if (this.stopped) throw new SnapshotRefused('the member is stopping');
     try {
-      this.raft.step(m);
+      this.node.step(m); // raft answers the sender either way
     } catch (err) {
       throw new SnapshotRefused(`raft refused it: ${(err as Error).message}`);
-    } finally {
-      this.scheduleReady(); // raft answers the sender either way
     }
-    const pending = this.raft.pendingSnapshot();
+    const pending = this.node.pendingSnapshot();
     if (pending?.index !== saved.index || pending.term !== saved.term) {
-      throw new SnapshotRefused(`raft ignored it: it is not ahead of what this member has committed (${this.raft.status().hardState.commit})`);
+      throw new SnapshotRefused(`raft ignored it: it is not ahead of what this member has committed (${this.node.status().hardState.commit})`);
     }
     return new Promise((resolve, reject) => {
       this.incoming = { ...saved, stage: 'accepted', installed: { resolve, reject } };
@@ -540,7 +507,7 @@ export class EtcdServer {
     const index = this.store.consistentIndex;
     let term: number;
     try {
-      term = this.raftStorage.term(index);
+      term = this.node.raftStorage.term(index);
     } catch {
       return m; // that part of the log is gone: send the snapshot raft chose
     }
@@ -611,14 +578,14 @@ export class EtcdServer {
     if (this.stopped) return;
     this.stopped = true;
     this.stopping.abort();
-    if (this.ticker) clearInterval(this.ticker);
+    const driverStopped = this.node.stop();
     clearTimeout(this.backendCommitTimer);
     this.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
     await this.applyChain.catch(() => undefined);
     await this.snapshotting;
-    await this.walChain.catch(() => undefined);
+    await driverStopped;
     // An accepted snapshot whose Ready never came: its store stays beside the live one
     // and is installed at start if the WAL recorded the snapshot.
     if (this.incoming?.stage === 'accepted') this.incoming.installed.reject(Errors.stopped);
@@ -668,19 +635,23 @@ export class EtcdServer {
   }
 
   get isLeader(): boolean {
-    return this.role === 'leader';
+    return this.node.isLeader;
   }
 
   get leader(): bigint {
-    return this.lead;
+    return this.node.lead;
   }
 
   get raftTerm(): number {
-    return this.term;
+    return this.node.term;
+  }
+
+  private get term(): number {
+    return this.node.term;
   }
 
   get committed(): number {
-    return this.committedIndex;
+    return this.node.committed;
   }
 
   get applied(): number {
@@ -705,7 +676,6 @@ export class EtcdServer {
 
   private tick(): void {
     if (this.stopped) return;
-    this.raft.tick();
     const now = Date.now();
     this.wait.sweep(now);
     this.reads.tick(now);
@@ -720,121 +690,46 @@ export class EtcdServer {
         this.log.warn({ error: err.message }, 'failed to expire v2 TTL keys (SYNC)'),
       );
     }
-    this.scheduleReady();
   }
 
-  private scheduleReady(): void {
-    if (this.readyScheduled || this.stopped) return;
-    this.readyScheduled = true;
-    setImmediate(() => {
-      this.readyScheduled = false;
-      void this.processReady();
-    });
-  }
-
-  private async processReady(): Promise<void> {
-    if (this.inReady || this.stopped) return;
-    this.inReady = true;
-    try {
-      while (!this.stopped && this.raft.hasReady()) {
-        const rd = this.raft.ready();
-        await this.handleReady(rd);
-      }
-    } catch (err) {
-      this.die(err as Error);
-    } finally {
-      this.inReady = false;
-    }
-    if (!this.stopped && this.raft.hasReady()) this.scheduleReady();
-  }
-
-  private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.raftState);
-    if (rd.hardState) {
-      this.term = rd.hardState.term;
-      this.committedIndex = rd.hardState.commit;
-    }
-    for (const rs of rd.readStates) this.reads.onReadState(rs.index, rs.requestCtx);
-
-    // The leader sends before persisting (its own fsync runs in parallel with the
-    // followers'), unless this Ready changes its term or vote: those must be durable
-    // before anyone hears of them. A follower acknowledges only what it has persisted.
-    const hs = rd.hardState;
-    const sendFirst = this.isLeader && (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
-    if (sendFirst) this.sendMessages(rd.messages);
-    const snap = rd.snapshot;
-    const received = snap !== undefined ? this.acceptedSnapshot(snap) : undefined;
-    // Entries committed in an earlier Ready are durable here already (each Ready is
-    // persisted before it is advanced): they apply while this Ready's entries are written,
-    // as etcd's raft loop hands them to its applier before saving. On a leader that is the
-    // common case (its own entries count toward a commit only once persisted), so a
-    // client's answer waits for one fsync, not also for the next batch's. Entries committed
-    // by the Ready that brings them (a follower catching up) wait for the write.
-    const applyFirst = snap === undefined && !committedAmongUnstable(rd);
-    if (applyFirst) this.applyCommitted(rd.committedEntries);
-    const persisted = this.withWal(async () => {
-      if (snap) {
+  /** What the raft driver hands this member: leader changes, read states, committed entries and snapshots. */
+  private raftApplier(): RaftApplier {
+    return {
+      softStateChanged: (previousLead, wasLeader) => this.onSoftState(previousLead, wasLeader),
+      readStates: (states) => {
+        for (const rs of states) this.reads.onReadState(rs.index, rs.requestCtx);
+      },
+      beforeSnapshotSave: async (snap) => {
+        this.acceptedSnapshot(snap);
         const why = `the leader's snapshot at index ${snap.metadata.index} is ahead of it`;
         await this.withBoltFile(() => removeEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, this.log, why));
-        await this.snapshotter.save(snap);
-        await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
-      }
-      await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
-    });
-    // A Ready that only moves the commit index needs no fsync and nothing waits for it:
-    // the write is queued behind earlier ones and the loop goes on (a later Ready with
-    // entries waits for it anyway, in order).
-    if (rd.mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
-    else persisted.catch((err: Error) => this.die(err));
-    if (snap && received) {
-      this.raftStorage.applySnapshot(snap);
-      this.enqueueApply(() => this.applySnapshot(snap, received));
-    }
-    if (hs) {
-      this.persistedTerm = hs.term;
-      this.persistedVote = hs.vote;
-    }
-    this.raftStorage.append(rd.entries);
-    if (!sendFirst) this.sendMessages(rd.messages);
-    this.raft.advance(rd);
-    if (!applyFirst) this.applyCommitted(rd.committedEntries);
-  }
-
-  private applyCommitted(entries: readonly Entry[]): void {
-    if (entries.length > 0) this.enqueueApply(() => this.applyEntries(entries));
-  }
-
-  private sendMessages(msgs: readonly Message[]): void {
-    if (msgs.length > 0) this.send(msgs);
+      },
+      applyEntries: (entries) => this.enqueueApply(() => this.applyEntries(entries)),
+      applySnapshot: (snap) => {
+        const received = this.acceptedSnapshot(snap);
+        this.enqueueApply(() => this.applySnapshot(snap, received));
+      },
+      fatal: (err) => this.die(err),
+    };
   }
 
   /** A message from a peer (the transport calls this). */
   step(m: Message): void {
     if (this.stopped) return;
-    this.raft.step(m);
-    this.scheduleReady();
+    this.node.step(m);
   }
 
-  private withWal(fn: () => Promise<void>): Promise<void> {
-    const next = this.walChain.then(fn);
-    this.walChain = next.catch(() => undefined);
-    return next;
-  }
-
-  private onSoftState(lead: bigint, role: RaftRole): void {
-    const wasLeader = this.isLeader;
-    const previousLead = this.lead;
-    // Role first: leader-change listeners ask isLeader.
-    this.role = role;
-    if (lead !== this.lead) {
+  /** The driver already holds the new leader and role: leader-change listeners ask isLeader. */
+  private onSoftState(previousLead: bigint, wasLeader: boolean): void {
+    const lead = this.leader;
+    if (lead !== previousLead) {
       if (lead !== 0n) this.leaderChanges++;
-      this.lead = lead;
       for (const fn of this.leaderListeners) fn();
     }
-    if (role === 'leader' && !wasLeader) {
+    if (this.isLeader && !wasLeader) {
       // Leases get a fresh deadline under a new leader (etcd: Promote with the election timeout).
       this.lessor.promote(this.config.electionMs);
-    } else if (role !== 'leader' && wasLeader) {
+    } else if (!this.isLeader && wasLeader) {
       this.lessor.demote();
     }
     if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
@@ -956,7 +851,7 @@ export class EtcdServer {
         break;
     }
     // A refused change still goes through raft's conf change path as a no-op, as in etcd.
-    this.confState = this.raft.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
+    this.confState = this.node.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
     this.markIndex(e.index);
     if (err) {
       this.wait.fail(cc.id, err);
@@ -1042,7 +937,7 @@ export class EtcdServer {
     try {
       await this.store.commit();
       await this.store.flushed();
-      const recorded = this.raftStorage.snapshot().metadata.index;
+      const recorded = this.node.raftStorage.snapshot().metadata.index;
       if (this.store.consistentIndex < recorded) {
         // a leader's snapshot recorded but its store not swapped in yet: the file would be
         // older than the .snap; the next start installs that store and writes the file then
@@ -1078,22 +973,18 @@ export class EtcdServer {
     // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
     await this.writeBoltFile(frozen.exported, 'snapshot');
     if (this.stopped) return;
-    if (index <= this.raftStorage.snapshot().metadata.index) {
+    if (index <= this.node.raftStorage.snapshot().metadata.index) {
       // a leader's snapshot was installed meanwhile; it is newer
-      this.log.info({ index, 'installed-index': this.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
+      this.log.info({ index, 'installed-index': this.node.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
       return;
     }
-    const snap = this.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
-    await this.withWal(async () => {
-      await this.snapshotter.save(snap);
-      await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
-      await this.wal.releaseLockTo(index);
-    });
+    const snap = this.node.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
+    await this.node.saveSnapshot(snap);
     this.snapshotIndex = index;
     for (const fn of this.snapshotListeners) fn();
     const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
-    if (compactIndex > this.raftStorage.firstIndex()) {
-      this.raftStorage.compact(compactIndex);
+    if (compactIndex > this.node.raftStorage.firstIndex()) {
+      this.node.raftStorage.compact(compactIndex);
       this.log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
     }
   }
@@ -1143,23 +1034,22 @@ export class EtcdServer {
 
   private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
     if (this.stopped) throw Errors.stopped;
-    if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
+    if (this.committed - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
     const data = InternalRaftRequest.encode({ header, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const deadline = Date.now() + timeoutMs;
     await this.awaitReachableLeader(deadline);
     const result = this.wait.register<T>(id, deadline, () => {
       this.proposalsFailed++;
-      return this.lead === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
+      return this.leader === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
     });
     try {
-      this.raft.propose(data);
+      this.node.propose(data);
     } catch (err) {
       this.proposalsFailed++;
-      this.wait.fail(id, this.lead === 0n ? Errors.noLeader : Errors.timeout);
+      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
       this.log.debug({ error: (err as Error).message }, 'proposal dropped');
     }
-    this.scheduleReady();
     return result;
   }
 
@@ -1190,12 +1080,11 @@ export class EtcdServer {
     await this.awaitReachableLeader(deadline);
     const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
     try {
-      this.raft.proposeConfChange({ id, type, nodeId, context });
+      this.node.proposeConfChange({ id, type, nodeId, context });
     } catch (err) {
-      this.wait.fail(id, this.lead === 0n ? Errors.noLeader : Errors.timeout);
+      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
       this.log.debug({ error: (err as Error).message }, 'conf change dropped');
     }
-    this.scheduleReady();
     return result;
   }
 
@@ -1212,7 +1101,7 @@ export class EtcdServer {
   private async awaitReachableLeader(deadline: number): Promise<void> {
     for (;;) {
       if (this.stopped) throw Errors.stopped;
-      const lead = this.lead;
+      const lead = this.leader;
       if (lead !== 0n && (lead === this.memberId || this.peers.canSendTo(lead))) return;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -1246,7 +1135,7 @@ export class EtcdServer {
 
   private async publish(): Promise<void> {
     while (!this.stopped) {
-      if (this.lead === 0n) {
+      if (this.leader === 0n) {
         await new Promise<void>((resolve) => {
           const off = this.onLeaderChange(() => {
             off();
@@ -1375,9 +1264,9 @@ export class EtcdServer {
 
   /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
   private checkLearnerReady(id: bigint): void {
-    const progress = this.raft.status().progress;
+    const progress = this.node.status().progress;
     const learner = progress?.get(id);
-    const leaderMatch = progress?.get(this.memberId)?.match ?? this.committedIndex;
+    const leaderMatch = progress?.get(this.memberId)?.match ?? this.committed;
     if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
   }
 
@@ -1393,12 +1282,11 @@ export class EtcdServer {
   // ---------------------------------------------------------------- leadership
 
   transferLeadership(to: bigint): void {
-    this.raft.transferLeader(to);
-    this.scheduleReady();
+    this.node.transferLeader(to);
   }
 
   raftStatus(): ReturnType<RawNode['status']> {
-    return this.raft.status();
+    return this.node.status();
   }
 }
 

@@ -6,7 +6,8 @@
 // would find:
 //  - 'process': the process died, the kernel did not; everything written is there.
 //  - 'power': only what was synced, plus a seeded random subset of the 512-byte
-//    sectors written since (sectors land whole, in any order); directory changes
+//    sectors written since (sectors land whole, in any order, each as it was at
+//    some moment); directory changes
 //    that were not fsynced are lost, and with them any file only they reached.
 
 import { posix } from 'node:path';
@@ -132,6 +133,10 @@ class MemInode {
         g.put(c.newSize, c.removed);
       }
     }
+    // A sector holds what it held at some moment: once one write's piece of it is lost,
+    // later writes' pieces of it are too (writing a sector writes all of it, earlier
+    // bytes included).
+    const stale = new Set<number>();
     for (const c of this.pending) {
       if (c.kind === 'truncate') {
         if (rand() < 0.5) g.setSize(c.newSize);
@@ -140,9 +145,12 @@ class MemInode {
       // the 512-byte sector pieces of a write land independently
       for (let i = 0; i < c.after.length; ) {
         const n = Math.min(SECTOR - ((c.pos + i) % SECTOR), c.after.length - i);
-        if (rand() < 0.5) {
+        const sector = Math.floor((c.pos + i) / SECTOR);
+        if (!stale.has(sector) && rand() < 0.5) {
           g.put(c.pos + i, c.after.subarray(i, i + n));
           g.size = Math.max(g.size, c.pos + i + n);
+        } else {
+          stale.add(sector);
         }
         i += n;
       }

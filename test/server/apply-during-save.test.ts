@@ -44,7 +44,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 
 it("answers a put whose entry is durable while the next batch's WAL write is still held", async () => {
   const etcd = await startEtcd(await inProcessConfig('applier'));
-  const gate = gateSaves((etcd.server as unknown as { wal: WAL }).wal);
+  const gate = gateSaves((etcd.server as unknown as { node: { storage: { wal: WAL } } }).node.storage.wal);
   try {
     await etcd.ready;
     const url = etcd.clientUrls[0]!;

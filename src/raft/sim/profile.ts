@@ -17,8 +17,6 @@ export interface SimProfile {
   readonly maxInflightMsgs: number;
   readonly maxUncommittedEntriesSize: number;
   readonly faults: NetworkFaults;
-  /** leaders send a Ready's messages before persisting it (when term/vote are unchanged) */
-  readonly leaderSendsFirst: boolean;
   // per-step probabilities
   readonly proposeRate: number;
   readonly readRate: number;
@@ -54,7 +52,6 @@ export function drawProfile(rng: Rng, nodes?: number): SimProfile {
       longDelayRate: rng.pick([0, 0.01, 0.05]),
       longDelay: 60,
     },
-    leaderSendsFirst: rng.chance(0.3),
     proposeRate: rng.pick([0.1, 0.3, 0.6]),
     readRate: rng.pick([0.02, 0.1]),
     crashRate: rng.pick([0, 0.0015, 0.004]),

@@ -1,17 +1,21 @@
 // The deterministic cluster simulator. One seed fixes everything: the profile, the
 // network's choices, every node's election timeouts and every disturbance, so a
-// failing seed replays exactly. Each step: maybe tick, maybe disturb (crash,
-// restart, partition, membership change, compaction, transfer, hostile message,
-// client proposal or read), deliver due messages, then let every live node handle
-// its Readies the way the server does: persist, send, apply, advance. The Checker
-// verifies Raft's safety properties as this happens; the run ends with a calm phase
-// that must bring every member to the same applied state (liveness).
+// failing seed replays exactly. Each simulated member runs the server's own raft
+// driver (RaftNode) on a virtual clock, with the real WAL and snapshotter on a MemDisk
+// (which knows what a crash leaves) and the simulated network as its transport. Each
+// step: maybe tick, maybe disturb (crash, restart, partition, membership change,
+// compaction, transfer, hostile message, client proposal or read), deliver due
+// messages, then let every live member work until it is idle. The Checker verifies
+// Raft's safety properties as this happens; the run ends with a calm phase that must
+// bring every member to the same applied state (liveness).
 
 import {
   ConfChangeType,
   type ConfChange,
   type ConfState,
+  type Entry,
   EntryType,
+  type HardState,
   type Message,
   MessageType,
   type Snapshot,
@@ -19,12 +23,16 @@ import {
   emptyConfState,
   messageTypeName,
 } from '../../raftpb/index.js';
-import { MemoryStorage } from '../memory-storage.js';
+import type { MemoryStorage } from '../memory-storage.js';
 import { ProposalDroppedError, StepError } from '../errors.js';
 import type { RaftLogger } from '../logger.js';
 import { RawNode } from '../raw-node.js';
-import type { Ready } from '../types.js';
+import { RaftNode, type RaftApplier, type RaftStorage } from '../../server/raft-node.js';
+import { WalStorage } from '../../server/wal-storage.js';
+import { MemDisk, SimulatedCrash } from '../../wal/index.js';
 import { Checker, InvariantViolation } from './checker.js';
+import { SimClock } from './clock.js';
+import { openDiskState } from './disk-state.js';
 import { SimNetwork } from './network.js';
 import { Rng } from './prng.js';
 import { hostileMessage } from './hostile.js';
@@ -39,7 +47,9 @@ export type Persistence =
   /** the vote is not written to disk: after a restart a node may vote twice in a term */
   | 'forget-vote'
   /** reads are served from the local commit index without ReadIndex */
-  | 'local-reads';
+  | 'local-reads'
+  /** entries are written but never fsynced: a power cut loses what was acknowledged */
+  | 'no-fsync';
 
 export interface SimOptions {
   seed: number;
@@ -86,15 +96,33 @@ interface AppState {
   confState: ConfState;
 }
 
+/** What the checker is owed by the next save of the Ready being handled. */
+interface PendingChecks {
+  /** became leader of this term: its log is checked once saved */
+  leaderSince: number | undefined;
+  /** the leader's snapshot the Ready carries, saved ahead of its entries */
+  snapshotInSave: Snapshot | undefined;
+}
+
+/** One run of a member, from a (re)start until it crashes or leaves. */
+interface Incarnation {
+  readonly node: RaftNode;
+  readonly clock: SimClock;
+  readonly raftStorage: MemoryStorage;
+  readonly pending: PendingChecks;
+}
+
 interface SimNode {
   readonly id: bigint;
-  /** the node's disk: survives crashes */
-  readonly storage: MemoryStorage;
+  /** the node's disk: what survives a crash is what afterCrash keeps */
+  disk: MemDisk;
   readonly rng: Rng;
-  rn: RawNode | undefined;
+  run: Incarnation | undefined;
   app: AppState;
   /** entries up to here were verified as committed */
   checkedCommit: number;
+  /** crash once the members are idle (a failpoint after a vote was saved) */
+  crashDue: boolean;
   /** applied its own removal: shuts down once another leader is in charge */
   retiring: boolean;
   /** shut down for good */
@@ -105,6 +133,11 @@ interface SimNode {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Lets every pending promise settle: the MemDisk and the WAL only ever wait on each other. */
+function settlePromises(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export class Simulation {
   readonly seed: number;
   readonly profile: SimProfile;
@@ -113,6 +146,7 @@ export class Simulation {
   private readonly trace: ((line: string) => void) | undefined;
   private readonly net: SimNetwork;
   private readonly act: Rng;
+  private readonly nodeRng: Rng;
   private readonly checker = new Checker();
   private readonly nodes = new Map<bigint, SimNode>();
   private nextId: bigint;
@@ -123,6 +157,8 @@ export class Simulation {
   private healed = false;
   private partitionEndsAt = -1;
   private commitAtHeal = 0;
+  /** an error a member's driver hit that is no simulated crash */
+  private failure: Error | undefined;
   readonly stats: SimStats = {
     leaders: 0,
     committed: 0,
@@ -147,16 +183,14 @@ export class Simulation {
     this.net = new SimNetwork(root.fork(), { ...this.profile.faults });
     this.net.onLost = (m) => {
       // The transport reports every failed snapshot send, as etcd's does.
-      if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.rn?.reportSnapshot(m.to, 'failure');
+      if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.run?.node.reportSnapshot(m.to, 'failure');
     };
     this.act = root.fork();
-    const nodeRng = root.fork();
+    this.nodeRng = root.fork();
     // The last quarter (at least 600 steps) is calm so the cluster must converge.
     this.healAt = this.steps - Math.max(600, this.steps >> 2);
     this.quietAt = this.steps - 200;
-    const ids = this.founders().map((p) => p.id);
     this.nextId = BigInt(this.profile.nodes + 1);
-    for (const id of ids) this.createNode(id, nodeRng.fork()).rn!.bootstrap(this.founders());
   }
 
   private founders(): { id: bigint }[] {
@@ -169,25 +203,36 @@ export class Simulation {
     this.trace?.(`[${this.now}] ${line}`);
   }
 
-  private createNode(id: bigint, rng: Rng): SimNode {
+  private async createNode(id: bigint, rng: Rng): Promise<SimNode> {
     const n: SimNode = {
       id,
-      storage: new MemoryStorage(),
+      disk: new MemDisk(),
       rng,
-      rn: undefined,
+      run: undefined,
       app: { index: 0, hash: 0, confState: emptyConfState },
       checkedCommit: 0,
+      crashDue: false,
       retiring: false,
       removed: false,
       restartAt: -1,
     };
     this.nodes.set(id, n);
-    this.startRaft(n);
+    await this.startNode(n);
     return n;
   }
 
-  private startRaft(n: SimNode): void {
+  /** Starts n from what its disk holds: the application state is rebuilt from the snapshot, then replayed. */
+  private async startNode(n: SimNode): Promise<void> {
     const p = this.profile;
+    const { wal, snapshotter, raftStorage, snapshot } = await openDiskState(n.disk);
+    if (snapshot !== undefined) {
+      const { index, hash } = JSON.parse(dec.decode(snapshot.data)) as { index: number; hash: number };
+      n.app = { index, hash, confState: snapshot.metadata.confState };
+    } else {
+      n.app = { index: 0, hash: 0, confState: emptyConfState };
+    }
+    n.checkedCommit = Math.max(n.app.index, raftStorage.initialState().hardState.commit);
+    n.crashDue = false;
     const logger: RaftLogger | undefined =
       this.trace === undefined
         ? undefined
@@ -197,11 +242,11 @@ export class Simulation {
             warn: (m) => this.log(`n${n.id}: WARN ${m}`),
             error: (m) => this.log(`n${n.id}: ERROR ${m}`),
           };
-    n.rn = new RawNode({
+    const raft = new RawNode({
       id: n.id,
       electionTick: p.electionTick,
       heartbeatTick: p.heartbeatTick,
-      storage: n.storage,
+      storage: raftStorage,
       applied: n.app.index,
       maxSizePerMsg: p.maxSizePerMsg,
       maxInflightMsgs: p.maxInflightMsgs,
@@ -211,11 +256,30 @@ export class Simulation {
       random: () => n.rng.next(),
       logger,
     });
+    // A founding member that died before its bootstrap was written starts over.
+    if (n.id <= BigInt(p.nodes) && raftStorage.lastIndex() === 0) raft.bootstrap(this.founders());
+    const clock = new SimClock();
+    const pending: PendingChecks = { leaderSince: undefined, snapshotInSave: undefined };
+    // the driver's callbacks run only after construction; they ignore an incarnation that crashed
+    const current = (): boolean => n.run?.node === node;
+    const node: RaftNode = new RaftNode({
+      raft,
+      raftStorage,
+      storage: this.checkedStorage(n, pending, raftStorage, new WalStorage(wal, snapshotter)),
+      transport: { send: (msgs) => current() && this.sendAll(n, msgs) },
+      applier: this.applier(n, pending, () => node, current),
+      clock,
+      heartbeatMs: p.tickEvery,
+    });
+    n.run = { node, clock, raftStorage, pending };
+    n.restartAt = -1;
+    node.start();
+    this.log(`start n${n.id} (applied ${n.app.index}, last index ${raftStorage.lastIndex()})`);
   }
 
   private live(): SimNode[] {
     const out: SimNode[] = [];
-    for (const n of this.nodes.values()) if (n.rn !== undefined) out.push(n);
+    for (const n of this.nodes.values()) if (n.run !== undefined) out.push(n);
     return out;
   }
 
@@ -223,7 +287,7 @@ export class Simulation {
     let best: SimNode | undefined;
     let bestTerm = -1;
     for (const n of this.live()) {
-      const st = n.rn!.status();
+      const st = n.run!.node.status();
       if (st.softState.raftState === 'leader' && st.hardState.term > bestTerm) {
         best = n;
         bestTerm = st.hardState.term;
@@ -232,14 +296,15 @@ export class Simulation {
     return best;
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     let error: string | undefined;
     try {
-      for (this.now = 0; this.now < this.steps; this.now++) this.step();
+      for (const p of this.founders()) await this.createNode(p.id, this.nodeRng.fork());
+      for (this.now = 0; this.now < this.steps; this.now++) await this.step();
       // Calm and without new proposals, the cluster must converge; slow profiles
       // (one in-flight message of 64 bytes) may need extra time to drain a backlog.
       const limit = this.now + 4000;
-      for (; this.now < limit && this.livenessProblem() !== undefined; this.now++) this.step();
+      for (; this.now < limit && this.livenessProblem() !== undefined; this.now++) await this.step();
       const problem = this.livenessProblem();
       if (problem !== undefined) throw new InvariantViolation(`liveness: ${problem}`);
     } catch (e) {
@@ -247,6 +312,7 @@ export class Simulation {
       else error = `step ${this.now}: crash: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
       this.log(`FAILED: ${error}`);
     }
+    for (const n of this.nodes.values()) if (n.run !== undefined) this.halt(n);
     this.stats.committed = this.checker.maxCommitted;
     this.stats.readsServed = this.checker.readsServed;
     this.stats.messagesSent = this.net.sent;
@@ -256,16 +322,16 @@ export class Simulation {
     return res;
   }
 
-  private step(): void {
+  private async step(): Promise<void> {
     this.checker.step = this.now;
     const p = this.profile;
     if (this.now === this.healAt) this.heal();
     const calm = this.healed;
 
-    if (this.now % p.tickEvery === 0) for (const n of this.live()) n.rn!.tick();
+    if (this.now % p.tickEvery === 0) for (const n of this.live()) n.run!.clock.tick();
 
     for (const n of this.nodes.values()) {
-      if (n.rn === undefined && !n.removed && n.restartAt >= 0 && n.restartAt <= this.now) this.restart(n);
+      if (n.run === undefined && !n.removed && n.restartAt >= 0 && n.restartAt <= this.now) await this.startNode(n);
     }
     if (this.partitionEndsAt >= 0 && this.now >= this.partitionEndsAt) {
       this.net.healAll();
@@ -286,136 +352,182 @@ export class Simulation {
     if (a.chance(p.compactRate)) this.compact();
 
     for (const m of this.net.due(this.now)) this.deliver(m);
+    await this.work();
     for (const n of this.live()) {
-      for (let i = 0; i < 4 && n.rn !== undefined && n.rn.hasReady(); i++) this.handleReady(n);
+      if (n.crashDue) {
+        this.log(`n${n.id} crashes right after saving its vote`);
+        this.stop(n, 'process');
+      } else if (n.retiring) {
+        this.retireIfReplaced(n);
+      }
+    }
+    for (const n of this.nodes.values()) if (n.run === undefined && !n.removed && n.restartAt < 0) this.scheduleRestart(n);
+  }
+
+  /** Lets every live member handle its Readies until none has work left. */
+  private async work(): Promise<void> {
+    for (;;) {
+      let ran = false;
+      for (const n of this.live()) ran = n.run!.clock.runImmediates() || ran;
+      await settlePromises();
+      if (this.failure !== undefined) throw this.failure;
+      if (!ran) return;
     }
   }
 
-  // ---- the server's Ready loop, simulated ----
+  // ---- what the simulated server does around the real driver ----
 
-  private handleReady(n: SimNode): void {
-    const rn = n.rn!;
-    const rd = rn.ready();
-    const st = rn.status();
-    const isLeader = st.softState.raftState === 'leader';
-    if (rd.softState?.raftState === 'leader') {
-      this.stats.leaders++;
-      this.checker.leader(n.id, st.hardState.term);
-      this.log(`n${n.id} is leader of term ${st.hardState.term}`);
-    }
-    // Etcd's leader sends before its own write (thesis §10.2.1) — allowed unless this
-    // Ready changes term or vote, which must be durable before anyone hears of them.
-    const termOrVoteChanged = rd.hardState !== undefined && (rd.hardState.term !== this.lastHard(n).term || rd.hardState.vote !== this.lastHard(n).vote);
-    const sendFirst = this.profile.leaderSendsFirst && isLeader && !termOrVoteChanged;
-    if (sendFirst) this.sendAll(n, rd);
+  /**
+   * The real WAL storage, watched: the checker hears of every entry and commit index
+   * once durable, a seeded failpoint may cut the power in the middle of a write, and a
+   * broken persistence mode may change what gets written.
+   */
+  private checkedStorage(n: SimNode, pending: PendingChecks, raftStorage: MemoryStorage, wal: WalStorage): RaftStorage {
+    return {
+      save: async (hs, entries, mustSync) => {
+        const snap = pending.snapshotInSave;
+        pending.snapshotInSave = undefined;
+        const bootstrapped = raftStorage.initialState().hardState.term > 0;
+        // The bootstrap Ready is written as a whole (etcd creates its WAL in a temporary
+        // directory and renames it), so no crash in the middle of that one.
+        if (!this.healed && bootstrapped && this.act.chance(this.profile.crashMidReadyRate)) this.armPowerCut(n, entries);
+        const written = hs !== undefined && this.persistence === 'forget-vote' ? { ...hs, vote: 0n } : hs;
+        try {
+          await wal.save(written, entries, this.persistence === 'no-fsync' ? false : mustSync);
+        } finally {
+          n.disk.fault = undefined;
+        }
+        this.checkSaved(n, pending, raftStorage, snap, hs, entries);
+      },
+      saveSnap: async (snap) => {
+        await wal.saveSnap(snap);
+        n.checkedCommit = Math.max(n.checkedCommit, snap.metadata.index);
+      },
+      release: (index) => wal.release(index),
+    };
+  }
 
-    // The bootstrap Ready is written atomically (etcd creates its WAL in a temporary
-    // directory and renames it), so no crash in the middle of that one.
-    const bootstrapped = n.storage.initialState().hardState.term > 0;
-    if (!this.healed && bootstrapped && this.act.chance(this.profile.crashMidReadyRate)) {
-      // Power loss during the write: a prefix of the entries made it, nothing else.
-      if (rd.snapshot === undefined) {
-        const k = this.act.int(rd.entries.length + 1);
-        this.persistEntries(n, rd.entries.slice(0, k));
+  /** The next write dies part way: power loss during a Ready's save. */
+  private armPowerCut(n: SimNode, entries: readonly Entry[]): void {
+    let bytes = 0;
+    for (const e of entries) bytes += e.data.length + 32;
+    const afterBytes = this.act.int(bytes + 1);
+    n.disk.fault = (op) => (op.op === 'write' ? { crash: true, afterBytes } : undefined);
+    this.log(`n${n.id} will lose power after ${afterBytes} bytes of its next write`);
+  }
+
+  /** What one save made durable, told to the checker. */
+  private checkSaved(
+    n: SimNode,
+    pending: PendingChecks,
+    raftStorage: MemoryStorage,
+    snap: Snapshot | undefined,
+    hs: HardState | undefined,
+    entries: readonly Entry[],
+  ): void {
+    const log = savedLog(raftStorage, snap, entries);
+    if (entries.length > 0) {
+      let prevTerm = log.term(entries[0]!.index - 1);
+      for (const e of entries) {
+        this.checker.persisted(n.id, e, prevTerm);
+        prevTerm = e.term;
       }
-      this.log(`n${n.id} crashed while persisting a Ready`);
-      this.stop(n);
-      return;
     }
+    if (hs !== undefined) {
+      const lo = Math.max(n.checkedCommit + 1, log.first);
+      for (let i = lo; i <= hs.commit; i++) {
+        const e = log.entry(i);
+        if (e === undefined) throw new InvariantViolation(`n${n.id} saved commit index ${hs.commit} beyond its log (${log.last})`);
+        this.checker.committedEntry(n.id, e);
+      }
+      n.checkedCommit = Math.max(n.checkedCommit, hs.commit);
+      if (!this.healed && hs.vote !== 0n && hs.vote !== n.id && this.act.chance(this.profile.crashAfterVoteRate)) n.crashDue = true;
+    }
+    if (pending.leaderSince !== undefined) {
+      this.checker.leaderCompleteness(n.id, pending.leaderSince, log.first, log.last, (i) => log.term(i) ?? -1);
+      pending.leaderSince = undefined;
+    }
+  }
 
-    if (rd.snapshot !== undefined) n.storage.applySnapshot(rd.snapshot);
-    this.persistEntries(n, rd.entries);
-    if (rd.hardState !== undefined) {
-      n.storage.setHardState(this.persistence === 'forget-vote' ? { ...rd.hardState, vote: 0n } : rd.hardState);
-      this.checkCommitted(n, rd.hardState.commit);
-    }
-    if (rd.softState?.raftState === 'leader') {
-      const s = n.storage;
-      this.checker.leaderCompleteness(n.id, st.hardState.term, s.firstIndex(), s.lastIndex(), (i) => s.term(i));
-    }
-    if (!sendFirst) this.sendAll(n, rd);
+  private applier(n: SimNode, pending: PendingChecks, node: () => RaftNode, current: () => boolean): RaftApplier {
+    return {
+      softStateChanged: (_previousLead, wasLeader) => {
+        if (!current() || !node().isLeader || wasLeader) return;
+        const term = node().status().hardState.term;
+        this.stats.leaders++;
+        this.checker.leader(n.id, term);
+        pending.leaderSince = term;
+        this.log(`n${n.id} is leader of term ${term}`);
+      },
+      readStates: (states) => {
+        if (!current()) return;
+        for (const rs of states) this.checker.readServed(dec.decode(rs.requestCtx), n.id, rs.index);
+      },
+      beforeSnapshotSave: async (snap) => {
+        // the leader's snapshot, saved ahead of the entries of its Ready
+        pending.snapshotInSave = snap;
+      },
+      applyEntries: (entries) => {
+        if (current()) this.applyEntries(n, node(), entries);
+      },
+      applySnapshot: (snap) => {
+        if (current()) this.applySnapshot(n, snap);
+      },
+      fatal: (err) => {
+        if (!current()) return;
+        if (err instanceof SimulatedCrash) {
+          this.log(`n${n.id} lost power while persisting a Ready`);
+          this.stop(n, 'power');
+        } else {
+          this.failure ??= err;
+        }
+      },
+    };
+  }
 
-    if (rd.snapshot !== undefined) this.applySnapshot(n, rd.snapshot);
-    let removedSelf = false;
-    for (const e of rd.committedEntries) {
+  private applyEntries(n: SimNode, node: RaftNode, entries: readonly Entry[]): void {
+    for (const e of entries) {
+      // The driver applies entries committed by an earlier Ready while the Ready that
+      // records their commit index is still being written (as etcd does): they are
+      // committed as of now, whether or not this member's WAL says so yet.
+      if (e.index > n.checkedCommit) {
+        this.checker.committedEntry(n.id, e);
+        n.checkedCommit = e.index;
+      }
       n.app.hash = this.checker.applied(n.id, e, n.app.index, n.app.hash);
       n.app.index = e.index;
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
-        n.app.confState = rn.applyConfChange(cc);
-        if (this.onConfChangeApplied(n, cc)) removedSelf = true;
-      }
-    }
-    for (const rs of rd.readStates) this.checker.readServed(dec.decode(rs.requestCtx), n.id, rs.index);
-    rn.advance(rd);
-    if (
-      !this.healed &&
-      rd.hardState !== undefined &&
-      rd.hardState.vote !== 0n &&
-      rd.hardState.vote !== n.id &&
-      this.act.chance(this.profile.crashAfterVoteRate)
-    ) {
-      this.log(`n${n.id} crashes right after voting for n${rd.hardState.vote}`);
-      this.stop(n);
-      return;
-    }
-    if (removedSelf) {
-      this.log(`n${n.id} applied its own removal`);
-      n.retiring = true;
-    }
-    // A removed member lingers (etcd waits a moment too) until a leader runs a
-    // configuration without it: until then the others may still need its vote, or
-    // need a removed leader to hand over and tell them the removal committed.
-    if (n.retiring) {
-      const l = this.leaderNode();
-      if (l !== undefined && l !== n) {
-        const cs = l.rn!.status().config;
-        if (!cs.voters.includes(n.id) && !cs.learners.includes(n.id)) {
-          this.log(`n${n.id} was removed and shuts down`);
-          n.removed = true;
-          this.stop(n);
+        n.app.confState = node.applyConfChange(cc);
+        if (this.onConfChangeApplied(n, cc)) {
+          this.log(`n${n.id} applied its own removal`);
+          n.retiring = true;
         }
       }
     }
   }
 
-  private lastHard(n: SimNode): { term: number; vote: bigint } {
-    return n.storage.initialState().hardState;
-  }
-
-  private persistEntries(n: SimNode, ents: Ready['entries']): void {
-    if (ents.length === 0) return;
-    n.storage.append(ents);
-    let prevTerm = this.termOf(n.storage, ents[0]!.index - 1);
-    for (const e of ents) {
-      this.checker.persisted(n.id, e, prevTerm);
-      prevTerm = e.term;
+  /**
+   * A removed member lingers (etcd waits a moment too) until a leader runs a
+   * configuration without it: until then the others may still need its vote, or
+   * need a removed leader to hand over and tell them the removal committed.
+   */
+  private retireIfReplaced(n: SimNode): void {
+    const l = this.leaderNode();
+    if (l === undefined || l === n) return;
+    const cs = l.run!.node.status().config;
+    if (!cs.voters.includes(n.id) && !cs.learners.includes(n.id)) {
+      this.log(`n${n.id} was removed and shuts down`);
+      n.removed = true;
+      this.halt(n);
     }
   }
 
-  private termOf(s: MemoryStorage, i: number): number | undefined {
-    try {
-      return s.term(i);
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Everything up to commit in n's (now persisted) log is committed: record it. */
-  private checkCommitted(n: SimNode, commit: number): void {
-    const s = n.storage;
-    const lo = Math.max(n.checkedCommit + 1, s.firstIndex());
-    if (commit >= lo) {
-      for (const e of s.entries(lo, commit + 1, Number.MAX_SAFE_INTEGER)) this.checker.committedEntry(n.id, e);
-    }
-    n.checkedCommit = Math.max(n.checkedCommit, commit);
-  }
-
-  private sendAll(n: SimNode, rd: Ready): void {
-    for (let m of rd.messages) {
+  private sendAll(n: SimNode, msgs: readonly Message[]): void {
+    for (let m of msgs) {
       if (m.type === MessageType.MsgSnap) m = { ...m, snapshot: this.freshSnapshot(n) };
       const delivered = this.net.send(m, this.now);
-      if (!delivered && this.net.isCut(m.from, m.to) && this.act.chance(0.2)) n.rn?.reportUnreachable(m.to);
+      if (!delivered && this.net.isCut(m.from, m.to) && this.act.chance(0.2)) n.run?.node.reportUnreachable(m.to);
     }
   }
 
@@ -425,7 +537,7 @@ export class Simulation {
    * member added after that snapshot could not use it: it is not in its ConfState).
    */
   private freshSnapshot(n: SimNode): Snapshot {
-    const s = n.storage;
+    const s = n.run!.raftStorage;
     if (n.app.index > s.snapshot().metadata.index) {
       s.createSnapshot(n.app.index, n.app.confState, this.encodeApp(n.app));
     }
@@ -450,9 +562,21 @@ export class Simulation {
   private onConfChangeApplied(n: SimNode, cc: ConfChange): boolean {
     const added = cc.type === ConfChangeType.AddNode || cc.type === ConfChangeType.AddLearnerNode;
     if (added && !this.nodes.has(cc.nodeId)) {
-      // The new member starts empty and learns everything from the leader.
-      this.log(`starting new member n${cc.nodeId}`);
-      this.createNode(cc.nodeId, this.act.fork());
+      // The new member starts empty and learns everything from the leader; it starts
+      // once the members are idle (scheduleRestart).
+      this.log(`adding new member n${cc.nodeId}`);
+      this.nodes.set(cc.nodeId, {
+        id: cc.nodeId,
+        disk: new MemDisk(),
+        rng: this.act.fork(),
+        run: undefined,
+        app: { index: 0, hash: 0, confState: emptyConfState },
+        checkedCommit: 0,
+        crashDue: false,
+        retiring: false,
+        removed: false,
+        restartAt: -1,
+      });
     }
     return cc.type === ConfChangeType.RemoveNode && cc.nodeId === n.id;
   }
@@ -460,52 +584,57 @@ export class Simulation {
   private deliver(m: Message): void {
     const to = this.nodes.get(m.to);
     const from = this.nodes.get(m.from);
-    if (to?.rn === undefined) {
-      if (m.type === MessageType.MsgSnap) from?.rn?.reportSnapshot(m.to, 'failure');
+    if (to?.run === undefined) {
+      if (m.type === MessageType.MsgSnap) from?.run?.node.reportSnapshot(m.to, 'failure');
       return;
     }
     if (this.trace !== undefined) this.log(`deliver ${describeMessage(m)}`);
     try {
-      to.rn.step(m);
+      to.run.node.step(m);
     } catch (e) {
       if (e instanceof ProposalDroppedError) this.stats.proposalsDropped++;
       else if (!(e instanceof StepError)) throw e;
     }
-    if (m.type === MessageType.MsgSnap) from?.rn?.reportSnapshot(m.to, 'finish');
+    if (m.type === MessageType.MsgSnap) from?.run?.node.reportSnapshot(m.to, 'finish');
   }
 
   // ---- disturbances ----
 
-  private stop(n: SimNode): void {
-    n.rn = undefined;
-    const [lo, hi] = this.profile.restartDelay;
-    n.restartAt = this.healed ? this.now + 1 : this.now + this.act.range(lo, hi);
+  /** Stops n's driver; its disk is left as it is. */
+  private halt(n: SimNode): void {
+    void n.run?.node.stop();
+    n.run = undefined;
+  }
+
+  /** n crashes: its disk becomes what survives a crash of this kind, and it restarts later. */
+  private stop(n: SimNode, mode: 'process' | 'power'): void {
+    this.halt(n);
+    if (!n.disk.crashed) {
+      try {
+        n.disk.die();
+      } catch (e) {
+        if (!(e instanceof SimulatedCrash)) throw e;
+      }
+    }
+    n.disk = n.disk.afterCrash(mode, this.act.int(0x7fffffff));
+    n.restartAt = -1;
     this.stats.crashes++;
+  }
+
+  private scheduleRestart(n: SimNode): void {
+    const [lo, hi] = this.profile.restartDelay;
+    // a member added by a conf change starts at once
+    const fresh = n.disk.readdirSync('/member') === undefined;
+    n.restartAt = this.healed || fresh ? this.now + 1 : this.now + this.act.range(lo, hi);
   }
 
   private crash(): void {
     const live = this.live();
     if (live.length === 0) return;
     const n = this.act.pick(live);
-    this.log(`crash n${n.id}`);
-    this.stop(n);
-  }
-
-  private restart(n: SimNode): void {
-    // The application state is volatile: rebuilt from the snapshot, then replayed.
-    const snap = n.storage.snapshot();
-    if (snap.metadata.index > 0) {
-      const { index, hash } = JSON.parse(dec.decode(snap.data)) as { index: number; hash: number };
-      n.app = { index, hash, confState: snap.metadata.confState };
-    } else {
-      n.app = { index: 0, hash: 0, confState: emptyConfState };
-    }
-    n.checkedCommit = Math.max(n.app.index, n.storage.initialState().hardState.commit);
-    n.restartAt = -1;
-    this.startRaft(n);
-    // A founding member that died before its bootstrap was written starts over.
-    if (n.id <= BigInt(this.profile.nodes) && n.storage.lastIndex() === 0) n.rn!.bootstrap(this.founders());
-    this.log(`restart n${n.id} (applied ${n.app.index}, last index ${n.storage.lastIndex()})`);
+    const mode = this.act.chance(0.5) ? 'power' : 'process';
+    this.log(`crash n${n.id} (${mode})`);
+    this.stop(n, mode);
   }
 
   private partition(): void {
@@ -539,7 +668,7 @@ export class Simulation {
   private changeMembership(): void {
     const l = this.leaderNode();
     if (l === undefined) return;
-    const cs = l.rn!.status().config;
+    const cs = l.run!.node.status().config;
     const ops: string[] = [];
     if (this.nextId <= BigInt(this.profile.nodes + 4)) ops.push('add-learner', 'add-learner', 'add-voter');
     if (cs.learners.length > 0) ops.push('promote', 'promote', 'remove-learner');
@@ -565,7 +694,7 @@ export class Simulation {
         cc = mkcc(ConfChangeType.AddLearnerNode, this.act.pick(cs.voters));
     }
     try {
-      l.rn!.proposeConfChange(cc);
+      l.run!.node.proposeConfChange(cc);
       this.stats.memberChanges++;
       this.log(`n${l.id} proposes ${op} n${cc.nodeId}`);
     } catch (e) {
@@ -577,11 +706,11 @@ export class Simulation {
   private transfer(): void {
     const l = this.leaderNode();
     if (l === undefined) return;
-    const voters = l.rn!.status().config.voters.filter((v) => v !== l.id);
+    const voters = l.run!.node.status().config.voters.filter((v) => v !== l.id);
     if (voters.length === 0) return;
     const to = this.act.pick(voters);
     this.log(`n${l.id} transfers leadership to n${to}`);
-    l.rn!.transferLeader(to);
+    l.run!.node.transferLeader(to);
   }
 
   private propose(): void {
@@ -590,7 +719,7 @@ export class Simulation {
     const n = this.act.pick(live);
     const data = enc.encode(`v${this.seq++}`);
     try {
-      n.rn!.propose(data);
+      n.run!.node.propose(data);
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) throw e;
       this.stats.proposalsDropped++;
@@ -605,35 +734,43 @@ export class Simulation {
     this.checker.readStarted(ctx, n.id);
     if (this.persistence === 'local-reads') {
       // Broken on purpose: trust our own commit index.
-      this.checker.readServed(ctx, n.id, n.rn!.status().hardState.commit);
+      this.checker.readServed(ctx, n.id, n.run!.node.status().hardState.commit);
       return;
     }
-    n.rn!.readIndex(enc.encode(ctx));
+    n.run!.node.readIndex(enc.encode(ctx));
   }
 
+  /** n snapshots what it applied, as the server does every --snapshot-count entries, and compacts its log once that is durable. */
   private compact(): void {
     const live = this.live();
     if (live.length === 0) return;
     const n = this.act.pick(live);
-    const s = n.storage;
+    const run = n.run!;
+    const s = run.raftStorage;
     const snapIndex = s.snapshot().metadata.index;
     if (n.app.index - snapIndex < 5) return;
-    s.createSnapshot(n.app.index, n.app.confState, this.encodeApp(n.app));
+    const snap = s.createSnapshot(n.app.index, n.app.confState, this.encodeApp(n.app));
     const to = n.app.index - this.act.int(6);
-    if (to >= s.firstIndex()) s.compact(to);
-    this.log(`n${n.id} snapshot at ${n.app.index}, compacted to ${to}`);
+    this.log(`n${n.id} snapshot at ${n.app.index}, compacts to ${to}`);
+    run.node.saveSnapshot(snap).then(
+      () => {
+        if (n.run === run && to >= s.firstIndex()) s.compact(to);
+      },
+      () => undefined, // a crash meanwhile: the driver has reported it
+    );
   }
+
 
   /** A message no correct peer would send; it must be refused without effect. */
   private hostile(): void {
     const live = this.live();
     if (live.length === 0) return;
     const n = this.act.pick(live);
-    const rn = n.rn!;
-    const m = hostileMessage(n.id, rn.status(), this.act);
+    const node = n.run!.node;
+    const m = hostileMessage(n.id, node.status(), this.act);
     if (m === undefined) return;
     try {
-      rn.step(m);
+      node.step(m);
     } catch (e) {
       if (e instanceof StepError) {
         this.stats.hostileRefused++;
@@ -651,7 +788,7 @@ export class Simulation {
     this.net.healAll();
     this.partitionEndsAt = -1;
     this.net.faults = { ...calmFaults };
-    for (const n of this.nodes.values()) if (n.rn === undefined && !n.removed) n.restartAt = this.now;
+    for (const n of this.nodes.values()) if (n.run === undefined && !n.removed) n.restartAt = this.now;
     this.commitAtHeal = this.checker.maxCommitted;
     this.log('--- heal: no more faults; the cluster must converge ---');
   }
@@ -663,13 +800,13 @@ export class Simulation {
     if (this.checker.maxCommitted <= this.commitAtHeal) {
       return `nothing committed during the calm phase (commit ${this.checker.maxCommitted})`;
     }
-    const st = l.rn!.status();
+    const st = l.run!.node.status();
     if (l.app.index !== st.hardState.commit) return `leader n${l.id} applied ${l.app.index} of ${st.hardState.commit}`;
     for (const id of [...st.config.voters, ...st.config.learners]) {
       const n = this.nodes.get(id);
-      if (n?.rn === undefined) return `member n${id} is not running`;
+      if (n?.run === undefined) return `member n${id} is not running`;
       if (n.app.index !== l.app.index) {
-        return `member n${id} applied ${n.app.index}, leader n${l.id} applied ${l.app.index} (commit ${st.hardState.commit}); leader's progress for it: ${json(st.progress?.get(id))}; its status: ${json(n.rn.status())}`;
+        return `member n${id} applied ${n.app.index}, leader n${l.id} applied ${l.app.index} (commit ${st.hardState.commit}); leader's progress for it: ${json(st.progress?.get(id))}; its status: ${json(n.run.node.status())}`;
       }
     }
     return undefined;
@@ -695,6 +832,41 @@ function mkcc(type: ConfChangeType, nodeId: bigint): ConfChange {
   return { id: 0n, type, nodeId, context: new Uint8Array(0) };
 }
 
-export function runSeed(opts: SimOptions): SimResult {
+export function runSeed(opts: SimOptions): Promise<SimResult> {
   return new Simulation(opts).run();
+}
+
+/**
+ * The log as a save left it: the entries just written over what raft's storage held
+ * (a snapshot saved with them replaces everything up to its index).
+ */
+function savedLog(s: MemoryStorage, snap: Snapshot | undefined, entries: readonly Entry[]): {
+  first: number;
+  last: number;
+  entry(i: number): Entry | undefined;
+  term(i: number): number | undefined;
+} {
+  const from = entries[0]?.index;
+  const first = snap !== undefined ? snap.metadata.index + 1 : s.firstIndex();
+  const last = entries.at(-1)?.index ?? (snap !== undefined ? snap.metadata.index : s.lastIndex());
+  const entry = (i: number): Entry | undefined => {
+    if (from !== undefined && i >= from) return entries[i - from];
+    if (snap !== undefined || i < s.firstIndex() || i > s.lastIndex()) return undefined;
+    return s.entries(i, i + 1, Number.MAX_SAFE_INTEGER)[0];
+  };
+  return {
+    first,
+    last,
+    entry,
+    term: (i) => {
+      const e = entry(i);
+      if (e !== undefined) return e.term;
+      if (snap !== undefined) return i === snap.metadata.index ? snap.metadata.term : undefined;
+      try {
+        return s.term(i);
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
