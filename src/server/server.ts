@@ -790,7 +790,9 @@ export class EtcdServer {
         await this.snapshotter.save(snap);
         await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
       }
-      await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+      // One entry and no other proposal waiting (a lone client): nothing would run during
+      // the sync, so it is made on this thread, without the thread pool's round trip.
+      await this.wal.save(rd.hardState, rd.entries, rd.mustSync, rd.entries.length === 1 && this.wait.size <= 1 ? 'inline' : 'thread-pool');
     });
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
     // the write is queued behind earlier ones and the loop goes on (a later Ready with

@@ -4,6 +4,15 @@
 
 import { dirname, resolve } from 'node:path';
 
+/**
+ * How a durable write waits for the disk: 'thread-pool' hands it to libuv's pool and the
+ * event loop runs on meanwhile; 'inline' makes it on the calling thread, blocking the
+ * loop until the bytes are durable. Inline saves two thread switches (waking a pool
+ * thread, then the loop), which on a busy machine cost more than the sync itself, so it
+ * is the cheaper way when nothing else would run meanwhile anyway.
+ */
+export type DurableWait = 'thread-pool' | 'inline';
+
 export interface DiskFile {
   readonly path: string;
   /** Reads up to `length` bytes at file `position` into buf[offset...]; 0 at end of file. */
@@ -18,9 +27,9 @@ export interface DiskFile {
    * durable, as fdatasync would make them, in one system call (pwrite on a descriptor
    * opened O_DSYNC: one job for the thread pool instead of two). Only those bytes: whatever
    * else was written since the last sync is not made durable by it, so a caller rewrites
-   * it along.
+   * it along. `wait`: see DurableWait (default 'thread-pool').
    */
-  writeDurable(buf: Uint8Array, position: number): Promise<number>;
+  writeDurable(buf: Uint8Array, position: number, wait?: DurableWait): Promise<number>;
   fdatasync(): Promise<void>;
   fsync(): Promise<void>;
   truncate(size: number): Promise<void>;
@@ -68,13 +77,14 @@ export interface Disk {
 
 /**
  * Writes all of buf at `position`, looping over short writes; a write of 0 bytes is an error.
- * `durable`: each write is a writeDurable, so all of buf is durable once this resolves.
+ * `durable`: each write is a writeDurable waiting that way, so all of buf is durable once
+ * this resolves.
  */
-export async function writeFully(file: DiskFile, buf: Uint8Array, position: number, durable = false): Promise<void> {
+export async function writeFully(file: DiskFile, buf: Uint8Array, position: number, durable: DurableWait | false = false): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     const rest = done === 0 ? buf : buf.subarray(done);
-    const n = await (durable ? file.writeDurable(rest, position + done) : file.write(rest, position + done));
+    const n = await (durable ? file.writeDurable(rest, position + done, durable) : file.write(rest, position + done));
     if (n <= 0) throw Object.assign(new Error(`write of ${file.path} made no progress at offset ${position + done}`), { code: 'EIO' });
     done += n;
   }

@@ -8,7 +8,7 @@ export { Snapshotter } from './snapshotter.js';
 export type { SnapshotterOptions } from './snapshotter.js';
 export { purgeFiles } from './retention.js';
 export type { PurgeOptions } from './retention.js';
-export type { Disk, DiskFile, DiskLock, OpenMode } from './disk.js';
+export type { Disk, DiskFile, DiskLock, DurableWait, OpenMode } from './disk.js';
 export { nodeDisk, createNodeDisk } from './nodedisk.js';
 export type { NodeDiskOptions } from './nodedisk.js';
 export { MemDisk, SimulatedCrash } from './memdisk.js';

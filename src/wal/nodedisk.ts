@@ -3,7 +3,7 @@
 // the WAL's hot path is one write and one fdatasync per raft Ready.
 
 import fs from 'node:fs';
-import type { Disk, DiskFile, DiskLock, OpenMode } from './disk.js';
+import type { Disk, DiskFile, DiskLock, DurableWait, OpenMode } from './disk.js';
 import { lockDir } from './lockfile.js';
 
 const ZERO_CHUNK = new Uint8Array(1 << 20);
@@ -45,7 +45,7 @@ class NodeFile implements DiskFile {
     return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb), failed('write', this.path));
   }
 
-  async writeDurable(buf: Uint8Array, position: number): Promise<number> {
+  async writeDurable(buf: Uint8Array, position: number, wait: DurableWait = 'thread-pool'): Promise<number> {
     // Reopened through /proc, not by path: the file may have been renamed since it was opened
     // (a WAL segment is prepared as a .tmp file). Where that fails, write then fdatasync.
     this.dsyncFd ??= call<number>((cb) => fs.open(`/proc/self/fd/${this.fd}`, fs.constants.O_WRONLY | fs.constants.O_DSYNC, cb)).catch(() => -1);
@@ -54,6 +54,13 @@ class NodeFile implements DiskFile {
       const n = await this.write(buf, position);
       await this.fdatasync();
       return n;
+    }
+    if (wait === 'inline') {
+      try {
+        return fs.writeSync(dsync, buf, 0, buf.length, position);
+      } catch (err) {
+        throw failed('write', this.path)(err as NodeJS.ErrnoException);
+      }
     }
     return call((cb) => fs.write(dsync, buf, 0, buf.length, position, cb), failed('write', this.path));
   }

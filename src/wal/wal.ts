@@ -22,7 +22,7 @@ import {
   isEmptyHardState,
 } from '../raftpb/index.js';
 import { nonZeroBytesFrom, readSegment } from './decoder.js';
-import { type Disk, type DiskFile, type DiskLock, mkdirDurable, writeFully } from './disk.js';
+import { type Disk, type DiskFile, type DiskLock, type DurableWait, mkdirDurable, writeFully } from './disk.js';
 import { WalCorruptError, WalError, WalFailedError, describe } from './errors.js';
 import { FrameEncoder } from './frame.js';
 import { type WalLogger, formatDuration, silentLogger } from './logger.js';
@@ -273,8 +273,9 @@ export class WAL {
    * the new segment and a directory fsync). A HardState saved alone without mustSync is
    * held in memory and written ahead of the next write (or at close): like etcd's, a
    * process crash may lose it, which costs a restart nothing but a lower commit index.
+   * `wait`: how the one durable write waits for the disk (see DurableWait).
    */
-  async save(hardState: HardState | undefined, entries: readonly Entry[], mustSync: boolean): Promise<void> {
+  async save(hardState: HardState | undefined, entries: readonly Entry[], mustSync: boolean, wait: DurableWait = 'thread-pool'): Promise<void> {
     const tail = this.appendable();
     const hs = hardState !== undefined && !isEmptyHardState(hardState) ? hardState : undefined;
     if (hs === undefined && entries.length === 0) return;
@@ -291,7 +292,7 @@ export class WAL {
     const bytes = withHeld(tail, enc.bytes());
     await this.guard(async () => {
       const durable = mustSync && tail.unsynced !== undefined && tail.offset + bytes.length < this.segmentSize;
-      if (durable) await this.writeDurable(tail, bytes);
+      if (durable) await this.writeDurable(tail, bytes, wait);
       else await this.write(tail, bytes);
       this.crc = enc.crc;
       if (entries.length > 0) this.enti = entries[entries.length - 1]!.index;
@@ -420,10 +421,10 @@ export class WAL {
    * descriptor, rewriting the tail's unsynced bytes before them: such a write makes only
    * its own bytes durable, where fdatasync would have made all of them so.
    */
-  private async writeDurable(tail: Tail, bytes: Uint8Array): Promise<void> {
+  private async writeDurable(tail: Tail, bytes: Uint8Array, wait: DurableWait): Promise<void> {
     const { parts, bytes: before } = tail.unsynced!;
     const all = parts.length === 0 ? bytes : Buffer.concat([...parts, bytes]);
-    await this.timed(() => writeFully(tail.file, all, tail.offset - before, true));
+    await this.timed(() => writeFully(tail.file, all, tail.offset - before, wait));
     tail.offset += bytes.length;
     tail.unsynced = { parts: [], bytes: 0 };
     this.opts.onWrite?.(bytes.length);

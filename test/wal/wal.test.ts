@@ -429,4 +429,26 @@ describe('nodeDisk writeDurable', () => {
       cleanup();
     }
   });
+
+  it("inline, a WAL save is durable before the event loop turns (no thread-pool round trip); otherwise the loop runs on", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const w = await WAL.create(join(dir, 'wal'), META);
+      await w.save(hs(1, 0), entries(1, 1), true); // opens the O_DSYNC descriptor
+      const turnedDuring = async (save: () => Promise<void>): Promise<boolean> => {
+        let turned = false;
+        setImmediate(() => (turned = true));
+        await save();
+        return turned;
+      };
+      expect(await turnedDuring(() => w.save(hs(1, 1), entries(2, 2), true, 'inline'))).toBe(false);
+      expect(await turnedDuring(() => w.save(hs(1, 2), entries(3, 3), true, 'thread-pool'))).toBe(true);
+      await w.close();
+      const r = await WAL.open(join(dir, 'wal'), { index: 0, term: 0 });
+      expect(await r.readAll()).toMatchObject({ hardState: hs(1, 2), entries: entries(1, 3) });
+      await r.close();
+    } finally {
+      cleanup();
+    }
+  });
 });
