@@ -130,6 +130,22 @@ interface SimNode {
   restartAt: number;
 }
 
+/** A member that has never run: an empty disk, nothing applied. */
+function newSimNode(id: bigint, rng: Rng): SimNode {
+  return {
+    id,
+    disk: new MemDisk(),
+    rng,
+    run: undefined,
+    app: { index: 0, hash: 0, confState: emptyConfState },
+    checkedCommit: 0,
+    crashDue: false,
+    retiring: false,
+    removed: false,
+    restartAt: -1,
+  };
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -204,18 +220,7 @@ export class Simulation {
   }
 
   private async createNode(id: bigint, rng: Rng): Promise<SimNode> {
-    const n: SimNode = {
-      id,
-      disk: new MemDisk(),
-      rng,
-      run: undefined,
-      app: { index: 0, hash: 0, confState: emptyConfState },
-      checkedCommit: 0,
-      crashDue: false,
-      retiring: false,
-      removed: false,
-      restartAt: -1,
-    };
+    const n = newSimNode(id, rng);
     this.nodes.set(id, n);
     await this.startNode(n);
     return n;
@@ -565,18 +570,7 @@ export class Simulation {
       // The new member starts empty and learns everything from the leader; it starts
       // once the members are idle (scheduleRestart).
       this.log(`adding new member n${cc.nodeId}`);
-      this.nodes.set(cc.nodeId, {
-        id: cc.nodeId,
-        disk: new MemDisk(),
-        rng: this.act.fork(),
-        run: undefined,
-        app: { index: 0, hash: 0, confState: emptyConfState },
-        checkedCommit: 0,
-        crashDue: false,
-        retiring: false,
-        removed: false,
-        restartAt: -1,
-      });
+      this.nodes.set(cc.nodeId, newSimNode(cc.nodeId, this.act.fork()));
     }
     return cc.type === ConfChangeType.RemoveNode && cc.nodeId === n.id;
   }
