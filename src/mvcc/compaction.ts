@@ -31,8 +31,12 @@ export class Compaction {
     private readonly stats: MvccStats,
   ) {}
 
+  /** The revision the in-memory index was last compacted at. */
+  private indexCompactedAt = 0;
+
   /** Drops from the index every revision compaction at `rev` removes (synchronous). */
   compactIndex(rev: number): void {
+    this.indexCompactedAt = Math.max(this.indexCompactedAt, rev);
     const emptied: string[] = [];
     this.index.all((ki) => {
       if (ki.compact(rev)) emptied.push(ki.key);
@@ -65,12 +69,21 @@ export class Compaction {
         if (entries.length === 0) break;
         const ops: BatchOp[] = [];
         const sizes: number[] = [];
+        // A later compaction may already be applied to the index (in memory) while this
+        // job runs; it is not durable until its entry is committed. What this job deletes
+        // must be what compaction at `rev` alone removes, or a crash (or a snapshot of
+        // the committed state) would find the later compaction half done without its
+        // entry: a key's survivor at `rev` deleted, the key gone at revisions that still
+        // serve it. So with the index ahead, a key whose oldest held revision is past
+        // `rev` (or that the index dropped) keeps its records; the later job removes them.
+        const indexAhead = this.indexCompactedAt > rev;
         for (const [k, v] of entries) {
           const r = parseRevision(k, 1);
           if (!r) continue;
           const ki = this.index.get(decodeKeyValue(v).key.toString('latin1'));
           // the survivor of a key is the oldest revision its index still holds
           if (ki && ki.isOldest(r.main, r.sub)) continue;
+          if (indexAhead && !(ki && ki.oldestMain()! <= rev)) continue;
           ops.push({ type: 'del', key: k });
           sizes.push(v.length);
         }

@@ -18,7 +18,6 @@ export type {
   WatchStream,
 } from './watchable-store.js';
 export { StoreClosedError } from './compaction.js';
-export { SnapshotFormatError } from './snapshot.js';
 export { addToStore, type BucketRecords, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
 export type { BucketName, BucketView } from './backend.js';
 export type { RestoredState } from './restore.js';

@@ -210,4 +210,9 @@ export class KeyIndex {
     const revs = this.revsOf(0);
     return revs.length > 0 && revs[0] === main && revs[1] === sub;
   }
+
+  /** The main revision of the oldest revision the index still holds. */
+  oldestMain(): number | undefined {
+    return this.revsOf(0)[0];
+  }
 }

@@ -45,7 +45,6 @@ import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } 
 import { type RestoredState, restoreFromStore } from './restore.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
-import { exportSnapshot, importSnapshot } from './snapshot.js';
 import { RecentHistory } from './history.js';
 import { DEFAULT_VALUE_CACHE_BYTES, ValueCache } from './value-cache.js';
 
@@ -395,14 +394,26 @@ export class MvccStore {
     this.checkOpen();
     try {
       checkTxnRequest(req, this.maxTxnOps);
-      // compares of every txn on the taken path see the state before the txn
+      // compares of every txn on the taken path see the state before the txn; each is a
+      // range to etcd's metrics, counted in the read txn that evaluates them
+      const readonly = isTxnReadonly(req);
+      const comparesBefore = this.stats.ranges;
       const path = this.decide(req);
-      if (!isTxnReadonly(req)) this.checkPuts(path);
+      const compares = this.stats.ranges - comparesBefore;
+      if (!readonly) this.checkPuts(path);
       this.checkPath(path, (op) => this.checkRange(op));
       const tw = new WriteTxn(this.currentRev, true);
       const opsBefore = this.stats.ranges + this.stats.puts + this.stats.deletes;
       const resp = this.applyTxn(tw, path);
-      if (this.stats.ranges + this.stats.puts + this.stats.deletes - opsBefore > 1) this.stats.txns++;
+      const ops = this.stats.ranges + this.stats.puts + this.stats.deletes - opsBefore;
+      // etcd counts a txn per mvcc transaction of more than one operation: a read-only
+      // txn is one (compares and ops); a writing one ends the compares' read txn first
+      if (readonly) {
+        if (compares + ops > 1) this.stats.txns++;
+      } else {
+        if (compares > 1) this.stats.txns++;
+        if (ops > 1) this.stats.txns++;
+      }
       this.endWrite(tw);
       resp.revision = tw.changes > 0 ? tw.rev : tw.beginRev;
       return resp;
@@ -555,6 +566,7 @@ export class MvccStore {
 
   private decide(req: TxnRequest): TxnPath {
     const succeeded = req.compare.every((c) => {
+      this.stats.ranges++;
       const { from, to } = toRangeBounds(c.key, c.rangeEnd);
       return applyCompare(c, this.liveKvs(from, to, c.target === 'value'));
     });
@@ -766,12 +778,6 @@ export class MvccStore {
     this.logger?.info({ 'size-before': before, 'size-after': after }, 'defragmented backend');
   }
 
-  /** The whole store as a byte stream (a consistent LevelDB snapshot). */
-  snapshot(): { size: number; stream: AsyncIterable<Buffer> } {
-    this.checkOpen();
-    return exportSnapshot(this.backend.view());
-  }
-
   /**
    * Everything committed so far (call commit() first for what is applied), frozen now
    * and read bucket by bucket in etcd's layouts: for a backup in etcd's bbolt format.
@@ -779,11 +785,6 @@ export class MvccStore {
   bucketView(): BucketView {
     this.checkOpen();
     return this.backend.bucketView();
-  }
-
-  /** Writes a snapshot stream into a new store directory (which must not hold a store). */
-  static async restore(dir: string, stream: AsyncIterable<Buffer>): Promise<void> {
-    await importSnapshot(dir, stream);
   }
 
   // ---- watch ----

@@ -5,25 +5,13 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BucketName, type BucketRecords, MvccStore, buildStore } from '../../src/mvcc/index.js';
-import { Harness, b, removeDir, scratchDir } from './helpers.js';
-
-const BUCKETS: BucketName[] = ['alarm', 'auth', 'authRoles', 'authUsers', 'key', 'lease', 'meta'];
+import { type BucketRecords, MvccStore, buildStore } from '../../src/mvcc/index.js';
+import { Harness, b, recordsOf, removeDir, scratchDir } from './helpers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
-
-/** Every record of `store`, bucket by bucket, as an import streams them. */
-async function* recordsOf(store: MvccStore): AsyncGenerator<BucketRecords> {
-  const view = store.bucketView();
-  try {
-    for (const bucket of BUCKETS) for await (const entries of view.bucket(bucket)) yield { bucket, entries };
-  } finally {
-    await view.close();
-  }
-}
 
 /** The store's `restored mvcc store` log line. */
 async function openLogged(dir: string, restored?: Awaited<ReturnType<typeof buildStore>>): Promise<{ store: MvccStore; line: Record<string, unknown> }> {

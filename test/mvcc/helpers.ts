@@ -2,7 +2,7 @@
 // hands out raft indexes the way the server does.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { MvccStore, type MvccStoreOptions } from '../../src/mvcc/index.js';
+import { type BucketName, type BucketRecords, MvccStore, type MvccStoreOptions, buildStore } from '../../src/mvcc/index.js';
 import type {
   DeleteRangeRequest,
   KeyValue,
@@ -19,6 +19,28 @@ export function scratchDir(): string {
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+const BUCKETS: BucketName[] = ['alarm', 'auth', 'authRoles', 'authUsers', 'key', 'lease', 'meta'];
+
+/** Every record of `store`, bucket by bucket, as an import of etcd's bbolt file streams them. */
+export async function* recordsOf(store: MvccStore): AsyncGenerator<BucketRecords> {
+  const view = store.bucketView();
+  try {
+    for (const bucket of BUCKETS) for await (const entries of view.bucket(bucket)) yield { bucket, entries };
+  } finally {
+    await view.close();
+  }
+}
+
+/**
+ * A copy of `store` in a new scratch directory, built the way a member installs a
+ * leader's snapshot; open it with the state the build returns.
+ */
+export async function copyStore(store: MvccStore): Promise<{ dir: string; restored: Awaited<ReturnType<typeof buildStore>> }> {
+  const dir = scratchDir();
+  removeDir(dir);
+  return { dir, restored: await buildStore(dir, recordsOf(store)) };
 }
 
 /** A store plus the next raft index, applying every call as one committed entry. */

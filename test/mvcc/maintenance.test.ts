@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MvccStore, SnapshotFormatError } from '../../src/mvcc/index.js';
-import { Harness, b, removeDir, scratchDir } from './helpers.js';
+import { MvccStore } from '../../src/mvcc/index.js';
+import { Harness, b, copyStore, removeDir } from './helpers.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -20,16 +19,6 @@ async function history(store: MvccStore) {
   return out;
 }
 
-async function bytes(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
-
-async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
-  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
-}
-
 async function fill(): Promise<void> {
   for (let i = 0; i < 50; i++) await h.put(`k${i % 7}`, `v${i}`, { lease: BigInt(i % 3) });
   await h.del('k3');
@@ -38,17 +27,12 @@ async function fill(): Promise<void> {
   await h.commit();
 }
 
-describe('snapshot and restore', () => {
+describe('a copy built from the bucket view (how a member installs a leader snapshot)', () => {
   it('round-trips the whole store: data, history, compaction, leases, consistent index, hashes', async () => {
     await fill();
-    const snap = h.store.snapshot();
-    const data = await bytes(snap.stream);
-    expect(data.length).toBe(snap.size);
-    const dir = scratchDir();
-    removeDir(dir);
+    const { dir, restored } = await copyStore(h.store);
     try {
-      await MvccStore.restore(dir, chunks(data, 7)); // arbitrary chunk boundaries
-      const copy = await MvccStore.open({ dir });
+      const copy = await MvccStore.open({ dir, restored });
       try {
         expect(copy.currentRevision).toBe(h.store.currentRevision);
         expect(copy.compactRevision).toBe(20);
@@ -64,62 +48,6 @@ describe('snapshot and restore', () => {
       } finally {
         await copy.close();
       }
-    } finally {
-      removeDir(dir);
-    }
-  });
-
-  it('announces the exact size even while a batch is being written and compaction runs', async () => {
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 200; i++) await h.store.put({ key: b(`k${i}`), value: Buffer.alloc(100 + round), lease: 0n }, ++h.index);
-      void h.store.commit();
-      const { done } = await h.store.compact(h.store.currentRevision - 50, ++h.index);
-      await h.store.commit();
-      const snap = h.store.snapshot();
-      expect((await bytes(snap.stream)).length).toBe(snap.size);
-      await done;
-    }
-  });
-
-  it('refuses damaged snapshots and non-empty directories', async () => {
-    await fill();
-    const data = await bytes(h.store.snapshot().stream);
-    const tryRestore = async (d: Buffer) => {
-      const dir = scratchDir();
-      removeDir(dir);
-      try {
-        await MvccStore.restore(dir, chunks(d, 1000));
-        return undefined;
-      } catch (e) {
-        return e;
-      } finally {
-        removeDir(dir);
-      }
-    };
-    const flipped = Buffer.from(data);
-    flipped[Math.floor(data.length / 2)]! ^= 0x40;
-    expect(await tryRestore(flipped)).toBeInstanceOf(SnapshotFormatError);
-    expect(await tryRestore(data.subarray(0, data.length - 3))).toBeInstanceOf(SnapshotFormatError);
-    expect(await tryRestore(Buffer.concat([data, Buffer.of(1)]))).toBeInstanceOf(SnapshotFormatError);
-    expect(await tryRestore(Buffer.from('hello world, not a snapshot at all'))).toBeInstanceOf(SnapshotFormatError);
-    const busy = scratchDir();
-    try {
-      writeFileSync(`${busy}/x`, 'x');
-      await expect(MvccStore.restore(busy, chunks(data, 1000))).rejects.toBeInstanceOf(SnapshotFormatError);
-    } finally {
-      removeDir(busy);
-    }
-  });
-
-  it('leaves no half-written store behind when a restore fails', async () => {
-    await fill();
-    const data = await bytes(h.store.snapshot().stream);
-    const dir = scratchDir();
-    removeDir(dir);
-    mkdirSync(dir);
-    try {
-      await expect(MvccStore.restore(dir, chunks(data.subarray(0, data.length - 1), 100))).rejects.toBeInstanceOf(SnapshotFormatError);
-      expect(existsSync(`${dir}/CURRENT`)).toBe(false);
     } finally {
       removeDir(dir);
     }

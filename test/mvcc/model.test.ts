@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { MvccError, MvccStore, type WatchResponseOut } from '../../src/mvcc/index.js';
 import { Rng, gen, kv, norm, type Entry } from './gen.js';
-import { removeDir, scratchDir } from './helpers.js';
+import { copyStore, removeDir, scratchDir } from './helpers.js';
 import { Model, ModelError } from './model.js';
 
 async function outcome<T>(f: () => Promise<T>): Promise<{ ok: T } | { err: string }> {
@@ -58,12 +58,6 @@ function applyModel(m: Model, e: Entry): { ok: unknown } | { err: string } {
   }
 }
 
-async function restoreCopy(store: MvccStore): Promise<string> {
-  const dir = scratchDir();
-  removeDir(dir);
-  await MvccStore.restore(dir, store.snapshot().stream);
-  return dir;
-}
 
 async function runSequence(seed: number, steps: number): Promise<void> {
   const r = new Rng(seed);
@@ -115,11 +109,11 @@ async function runSequence(seed: number, steps: number): Promise<void> {
       }
       if (r.chance(0.01)) {
         // crash: only the last commit survives; replay the log past its consistent index
-        const copy = await restoreCopy(store);
-        dirs.push(copy);
+        const copy = await copyStore(store);
+        dirs.push(copy.dir);
         await store.close();
-        dir = copy;
-        store = await MvccStore.open({ dir, maxTxnOps, valueCacheBytes });
+        dir = copy.dir;
+        store = await MvccStore.open({ dir, maxTxnOps, valueCacheBytes, restored: copy.restored });
         const replay = new Model(maxTxnOps);
         const from = store.consistentIndex;
         for (let i = 0; i < log.length; i++) {

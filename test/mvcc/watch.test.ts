@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Event, WatchResponseOut, WatchStream } from '../../src/mvcc/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
-import { Harness, b, removeDir, scratchDir } from './helpers.js';
+import { Harness, b, copyStore, removeDir } from './helpers.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -299,16 +299,14 @@ describe('watch across a store replacement (a leader snapshot installed)', () =>
     try {
       for (let i = 0; i < n; i++) await leader.put(`k${i % 10}`, `v${i}`);
       if (compactAt !== undefined) await leader.compact(compactAt);
-      const dir = scratchDir();
-      removeDir(dir);
-      await MvccStore.restore(dir, leader.store.snapshot().stream);
+      const { dir, restored } = await copyStore(leader.store);
       await h.store.close();
       const replaced = h.store;
       // a stream opened between the close and the successor's open: "from now" means after
       // the closed store's revision (what its created response reports)
       const late = new Receiver();
       late.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 0 });
-      h.store = await MvccStore.open({ dir, replacing: replaced });
+      h.store = await MvccStore.open({ dir, replacing: replaced, restored });
       replacedDirs.push(dir);
       return late;
     } finally {
