@@ -76,7 +76,8 @@ describe('auth input', () => {
     const asAlice = await etcdctl(m.clientUrl, ['--user', 'alice:alicepw', 'member', 'add', 'x', '--learner', `--peer-urls=${peer}`]);
     expect(asAlice.stderr).toContain('etcdserver: permission denied');
     const added = await ctl(m.clientUrl, ['--user', 'root:rootpw', 'member', 'add', 'x', '--learner', `--peer-urls=${peer}`]);
-    const id = /Member ([0-9a-f]+) added/.exec(added)![1]!;
+    // etcdctl prints the ID as %16x: one with a leading zero digit comes space-padded
+    const id = /Member +([0-9a-f]+) added/.exec(added)![1]!;
     expect((await etcdctl(m.clientUrl, ['--user', 'alice:alicepw', 'member', 'update', id, '--peer-urls=http://127.0.0.1:2'])).stderr).toContain(
       'etcdserver: permission denied',
     );

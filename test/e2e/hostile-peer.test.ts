@@ -106,7 +106,7 @@ describe('a fake peer sending terms no member can use', () => {
     let members = await startCluster(plan, { args: FAST });
     fake = await fakePeer();
     const added = await ctl(members[0]!.clientUrl, ['member', 'add', 'fake', `--peer-urls=${fake.url}`, '--learner']);
-    fake.id = BigInt(`0x${/Member ([0-9a-f]+) added/.exec(added)![1]!}`);
+    fake.id = BigInt(`0x${/Member +([0-9a-f]+) added/.exec(added)![1]!}`);
     // every member dials the fake peer and reads its messages for a while
     await eventually(async () => {
       if (fake!.sent < 3 * 40) throw new Error(`only ${fake!.sent} hostile frames sent`);
