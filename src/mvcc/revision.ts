@@ -2,6 +2,8 @@
 // revision, '_', 8-byte big-endian sub revision, and a trailing 't' on tombstones.
 // Big-endian makes LevelDB's byte order equal to revision order.
 
+import { writeUint64BE } from '../pkg/uint64be.js';
+
 export interface Revision {
   readonly main: number;
   readonly sub: number;
@@ -42,18 +44,7 @@ export function parseRevision(
   return { main, sub, tombstone: len === MARKED_REV_BYTES_LEN };
 }
 
-export function writeUint64BE(out: Uint8Array, offset: number, v: number): void {
-  const hi = Math.floor(v / TWO_32);
-  const lo = v >>> 0;
-  out[offset] = hi >>> 24;
-  out[offset + 1] = (hi >>> 16) & 0xff;
-  out[offset + 2] = (hi >>> 8) & 0xff;
-  out[offset + 3] = hi & 0xff;
-  out[offset + 4] = lo >>> 24;
-  out[offset + 5] = (lo >>> 16) & 0xff;
-  out[offset + 6] = (lo >>> 8) & 0xff;
-  out[offset + 7] = lo & 0xff;
-}
+export { writeUint64BE };
 
 /** Reads an unsigned 64-bit big-endian integer; undefined above 2^53. */
 export function readUint64BE(b: Uint8Array, offset: number): number | undefined {

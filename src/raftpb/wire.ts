@@ -4,6 +4,8 @@
 // it); member IDs are full uint64 and travel as bigint. Decoding is total: every
 // value is read exactly or refused with ProtoDecodeError, never truncated or wrapped.
 
+import { writeUint64BE } from '../pkg/uint64be.js';
+
 export class ProtoDecodeError extends Error {
   constructor(message: string) {
     super(`protobuf decode: ${message}`);
@@ -146,17 +148,7 @@ export class Writer {
 
   /** Overwrites the uint64BE written at `at` (a length known only once what follows is written). */
   setUint64BE(at: number, v: number): void {
-    const hi = Math.floor(v / TWO_32);
-    const lo = v >>> 0;
-    const b = this.buf;
-    b[at] = hi >>> 24;
-    b[at + 1] = (hi >>> 16) & 0xff;
-    b[at + 2] = (hi >>> 8) & 0xff;
-    b[at + 3] = hi & 0xff;
-    b[at + 4] = lo >>> 24;
-    b[at + 5] = (lo >>> 16) & 0xff;
-    b[at + 6] = (lo >>> 8) & 0xff;
-    b[at + 7] = lo & 0xff;
+    writeUint64BE(this.buf, at, v);
   }
 
   finish(): Uint8Array {
