@@ -206,12 +206,18 @@ export class Applier {
     });
   }
 
-  /** Settles once the chain has nothing left to do (what the simulator waits for between steps). */
+  /** Settles once the chain has nothing left to do and the store's writes have landed (what the simulator waits for between steps). */
   async idle(): Promise<void> {
     for (let seen; seen !== this.chain; ) {
       seen = this.chain;
       await seen;
+      await this.store.flushed().catch(() => undefined);
     }
+  }
+
+  /** Applied entries wait in the store's batch for the next commit. */
+  get hasStagedEntries(): boolean {
+    return this.uncommittedEntries > 0;
   }
 
   /** Stops applying; resolves once the apply under way and a snapshot being saved are done. */
