@@ -2,7 +2,8 @@
 //
 //   npm run sim -- --seed 42            replay one seed verbosely
 //   npm run sim -- --seeds 500          run seeds 1..500 (or --from F) and summarize
-//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync  --quiet
+//   npm run sim -- --members --seeds 300   whole members: the server's applier over real stores
+//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync|snapshot-before-flush  --quiet
 
 import { parseArgs } from 'node:util';
 import { type Persistence, runSeed } from '../src/raft/sim/index.js';
@@ -16,17 +17,18 @@ const { values } = parseArgs({
     nodes: { type: 'string' },
     persistence: { type: 'string', default: 'correct' },
     quiet: { type: 'boolean', default: false },
+    members: { type: 'boolean', default: false },
   },
 });
 
 const persistence = values.persistence as Persistence;
-if (!['correct', 'forget-vote', 'local-reads', 'no-fsync'].includes(persistence)) {
-  console.error(`unknown --persistence ${persistence}; use correct, forget-vote, local-reads or no-fsync`);
+if (!['correct', 'forget-vote', 'local-reads', 'no-fsync', 'snapshot-before-flush'].includes(persistence)) {
+  console.error(`unknown --persistence ${persistence}; use correct, forget-vote, local-reads, no-fsync or snapshot-before-flush`);
   process.exit(2);
 }
 const steps = values.steps === undefined ? undefined : Number(values.steps);
 const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
-const extra = `${values.steps !== undefined ? ` --steps ${values.steps}` : ''}${values.nodes !== undefined ? ` --nodes ${values.nodes}` : ''}${persistence !== 'correct' ? ` --persistence ${persistence}` : ''}`;
+const extra = `${values.steps !== undefined ? ` --steps ${values.steps}` : ''}${values.nodes !== undefined ? ` --nodes ${values.nodes}` : ''}${persistence !== 'correct' ? ` --persistence ${persistence}` : ''}${values.members ? ' --members' : ''}`;
 
 if (values.seed !== undefined) {
   const seed = Number(values.seed);
@@ -35,6 +37,7 @@ if (values.seed !== undefined) {
     steps,
     nodes,
     persistence,
+    members: values.members,
     trace: values.quiet ? undefined : (line) => console.log(line),
   });
   console.log(JSON.stringify({ seed, ok: res.ok, profile: res.profile, stats: res.stats }, null, 1));
@@ -49,7 +52,7 @@ if (values.seed !== undefined) {
   let failed = 0;
   const t0 = process.hrtime.bigint();
   for (let seed = from; seed < from + count; seed++) {
-    const res = await runSeed({ seed, steps, nodes, persistence });
+    const res = await runSeed({ seed, steps, nodes, persistence, members: values.members });
     if (!res.ok) {
       failed++;
       console.error(`FAIL seed ${seed}: ${res.error}`);

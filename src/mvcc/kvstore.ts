@@ -816,6 +816,21 @@ export class MvccStore {
     await this.backend.close();
   }
 
+  /**
+   * Closes LevelDB as a crash leaves it: the batch on its way lands, what is staged and
+   * not committed is dropped (the simulator's crashes; the WAL replays it at restart).
+   */
+  async abandon(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watchable.detach(this.historySource);
+    const stopped = this.compaction.stop();
+    await this.writing;
+    this.releaseCommitWaiters();
+    await stopped;
+    await this.backend.close();
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new Error('mvcc: store is closed');
   }

@@ -189,9 +189,9 @@ export async function bootstrap(
  * it: that database is imported and installed now. Without it the entries in between would be lost, so the
  * member refuses to start instead.
  */
-async function installReceivedStore(
+export async function installReceivedStore(
   store: MvccStore,
-  layout: DataDirLayout,
+  layout: Pick<DataDirLayout, 'dbDir' | 'snapDir'>,
   snapshotIndex: number,
   open: (restored?: RestoredState) => Promise<MvccStore>,
   log: Logger,

@@ -1,50 +1,42 @@
 // EtcdServer: one member. Its RaftNode drives the raft state machine (one Ready per
-// loop turn, one WAL fsync per Ready); the server applies what raft commits to the
-// store, lessor and membership in raft order, and answers the API layer's proposals
-// and reads.
+// loop turn, one WAL fsync per Ready); its Applier applies what raft commits to the
+// store, lessor and membership in raft order; the server wires them and answers the
+// API layer's proposals and reads.
 
-import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { BoltFormatError } from '../bbolt/index.js';
-import { EntryType, MessageType, type Entry, type ConfState, type Message, type Snapshot } from '../raftpb/types.js';
-import { decodeConfChange } from '../raftpb/codec.js';
+import { MessageType, type ConfState, type Message } from '../raftpb/types.js';
 import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
-import { type BucketView, MvccStore } from '../mvcc/index.js';
-import { openBackup } from './backup/backup-file.js';
-import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
-import { type ExportReason, type ExportState, exportEtcdDb, removeEtcdDb } from './backup/db-file.js';
-import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
-import { readSnapshotState } from './import/snapshot-data.js';
-import { AlarmStore } from './alarms.js';
-import { type InternalRequest, RequestApplier } from './apply.js';
-import { type AuthInfo, type AuthState, AuthStore, ROOT_USER, readAuthState } from './auth/store.js';
+import type { BucketView, MvccStore } from '../mvcc/index.js';
+import { openBackup, readBackup } from './backup/backup-file.js';
+import type { ClusterState } from './backup/etcd-db.js';
+import { EtcdDbFile } from './backup/db-file.js';
+import type { AlarmStore } from './alarms.js';
+import { Applier, type ApplierPeers, nodeApplierClock } from './applier.js';
+import { type AuthInfo, type AuthState, AuthStore, ROOT_USER } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
 import type { JwtTokens } from './auth/jwt-token.js';
-import { type EtcdError, Errors } from './errors.js';
+import { Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import { type LeaseCheckpoint, type Lessor, restoreLessor } from './lessor.js';
-import { type Member, Membership, type MembershipSnapshot, decodeMemberContext, encodeMemberContext } from './membership.js';
+import type { LeaseCheckpoint, Lessor } from './lessor.js';
+import { type Member, type Membership, type MembershipSnapshot, encodeMemberContext } from './membership.js';
 import type Long from 'long';
-import { decodeEntryRequest, InternalRaftRequest, int64, toBigInt, uint64 } from './pb.js';
+import { InternalRaftRequest, int64, uint64 } from './pb.js';
 import { LeaderCalls } from './leader-calls.js';
+import { LiveStore } from './live-store.js';
 import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
-import { discardReceivedDb, installReceivedDb, receivedDbPath, saveReceivedDb } from './received-db.js';
-import { type LeaderRpc, type SnapshotHooks, SnapshotRefused } from './transport/index.js';
+import { SnapshotInbox } from './snapshot-inbox.js';
+import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
 import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
-import { type StoreRequest, type V2Event, V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
+import { type StoreRequest, type V2Event, type V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
 import { WaitRegistry } from './wait.js';
 import { RaftNode, type RaftApplier, nodeClock } from './raft-node.js';
 import { WalStorage } from './wal-storage.js';
 
-/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
-const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** etcd refuses new proposals when apply lags commit by more than this. */
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
-/** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
-const SLOW_APPLY_MS = 100;
 /** Leases revoked per second at most, as etcd's lessor. */
 const LEASE_REVOKE_RATE = 1000;
 const LEARNER_READY_PERCENT = 0.9;
@@ -100,10 +92,8 @@ export interface ServerParts {
   readonly onBackendCommit?: (seconds: number) => void;
 }
 
-export interface PeerSet {
-  add(id: bigint, urls: readonly string[]): void;
-  update(id: bigint, urls: readonly string[]): void;
-  remove(id: bigint): void;
+/** The peer transport's view of the membership (the applier keeps it in step with conf changes). */
+export interface PeerSet extends ApplierPeers {
   /** ms timestamp since which the peer's stream is up; undefined while it is down */
   activeSince(id: bigint): number | undefined;
   /** whether a message to the peer would go out now (its stream for our messages is up) */
@@ -118,32 +108,10 @@ export interface SnapshotData {
   v2store?: V2StoreSnapshot;
 }
 
-/** A database sent with a snapshot is read from its file this much at a time. */
-const READ_CHUNK_BYTES = 1024 * 1024;
-
-/**
- * A snapshot a peer is sending, from the moment its database starts arriving until it
- * is installed or dropped; one at a time. The database waits at `file` (see received-db.ts).
- */
-type IncomingSnapshot =
-  | { readonly stage: 'saving'; readonly index: number; readonly term: number; readonly from: bigint; readonly file: string }
-  | {
-      readonly stage: 'accepted';
-      readonly index: number;
-      readonly term: number;
-      readonly from: bigint;
-      readonly file: string;
-      /** settles the receiveSnapshot call once the store is installed */
-      readonly installed: { resolve(): void; reject(err: Error): void };
-    };
-type AcceptedSnapshot = Extract<IncomingSnapshot, { stage: 'accepted' }>;
-
 export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
-  private storeRef: MvccStore;
-  /** set while a leader's snapshot replaces the store: reads wait for it (see read()) */
-  private storeSwap: Promise<void> | undefined;
+  private readonly liveStore: LiveStore;
   readonly membership: Membership;
   readonly lessor: Lessor;
   readonly alarms: AlarmStore;
@@ -153,28 +121,17 @@ export class EtcdServer {
   /** the raft driver: tick, Ready, WAL, send, advance; it hands committed entries here */
   private readonly node: RaftNode;
   private readonly peers: PeerSet;
-  private readonly dbDir: string;
   /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
-  private readonly boltPath: string;
-  /** writes and removals of the bbolt file, one at a time */
-  private boltFileChain: Promise<void> = Promise.resolve();
-  /** a snapshot being saved in the background (triggerSnapshot), one at a time */
-  private snapshotting: Promise<void> | undefined;
+  private readonly dbFile: EtcdDbFile;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
-  private incoming: IncomingSnapshot | undefined;
+  private readonly inbox: SnapshotInbox;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
   private readonly wait = new WaitRegistry();
 
-  private appliedIndex: number;
-  private snapshotIndex: number;
-  private confState: ConfState;
-  /** entries at or below this index are already in the store (consistent index at open) */
-  private storeIndexAtOpen: number;
   private readonly votersAtStart: number;
 
-  private applyChain: Promise<void> = Promise.resolve();
   private stopped = false;
   /** aborted when the member stops: releases requests waiting for a leader */
   private readonly stopping = new AbortController();
@@ -184,14 +141,11 @@ export class EtcdServer {
   private readonly removedPromise = new Promise<void>((r) => (this.removedResolve = r));
 
   private readonly reads: ReadIndexQueue;
-  private readonly applier: RequestApplier;
+  /** committed entries and leader snapshots into the store, in raft order */
+  private readonly applier: Applier;
   private readonly revoking = new Set<bigint>();
   /** waitApplied callers, with the index each waits for */
   private readonly appliedWaiters = new Map<() => void, number>();
-  private uncommittedEntries = 0;
-  private lastBackendCommit = 0;
-  private backendCommitTimer: NodeJS.Timeout | undefined;
-  private readonly onBackendCommit: ((seconds: number) => void) | undefined;
   private lastLeaseCheck = 0;
   private lastV2Sync = 0;
 
@@ -206,17 +160,21 @@ export class EtcdServer {
   proposalsFailed = 0;
   /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
   leasesExpired = 0;
-  /** requests whose apply took longer than SLOW_APPLY_MS (etcd_server_slow_apply_total) */
-  slowApplies = 0;
   /** ReadIndex rounds that got no answer in time (etcd_server_slow_read_indexes_total) */
   slowReadIndexes = 0;
   /** learners this member promoted as leader (etcd_server_learner_promote_successes) */
   learnerPromotions = 0;
+  /** requests whose apply took too long (etcd_server_slow_apply_total) */
+  get slowApplies(): number {
+    return this.applier.slowApplies;
+  }
   /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
-  readonly snapshotsInstalled = new Map<bigint, number>();
+  get snapshotsInstalled(): ReadonlyMap<bigint, number> {
+    return this.applier.snapshotsInstalled;
+  }
   /** a received store is being saved or swapped in (etcd_server_snapshot_apply_in_progress_total) */
   get installingSnapshot(): boolean {
-    return this.incoming !== undefined;
+    return this.inbox.busy;
   }
 
   constructor(
@@ -226,23 +184,17 @@ export class EtcdServer {
   ) {
     this.memberId = parts.memberId;
     this.clusterId = parts.clusterId;
-    this.storeRef = parts.store;
+    this.liveStore = new LiveStore(parts.store);
     this.membership = parts.membership;
     this.lessor = parts.lessor;
     this.lessor.setCheckpointer(this.proposeLeaseCheckpoints);
     this.alarms = parts.alarms;
-    this.auth = new AuthStore(() => this.storeRef, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
+    this.auth = new AuthStore(() => this.liveStore.current, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.peers = parts.peers;
-    this.dbDir = parts.layout.dbDir;
-    this.boltPath = parts.layout.boltPath;
+    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger);
     this.snapDir = parts.layout.snapDir;
-    this.onBackendCommit = parts.onBackendCommit;
-    this.appliedIndex = parts.snapshotIndex;
-    this.snapshotIndex = parts.snapshotIndex;
-    this.confState = parts.confState;
-    this.storeIndexAtOpen = parts.store.consistentIndex;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;
     this.reqIds = new RequestIdGenerator(this.memberId, Date.now());
@@ -258,16 +210,49 @@ export class EtcdServer {
       heartbeatMs: config.heartbeatMs,
       onTick: () => this.tick(),
     });
-    this.applier = new RequestApplier({
-      store: () => this.storeRef,
+    this.applier = new Applier({
+      memberId: this.memberId,
+      config,
+      raft: this.node,
+      store: this.liveStore,
       lessor: this.lessor,
       membership: this.membership,
       alarms: this.alarms,
       auth: this.auth,
       v2store: this.v2store,
+      peers: this.peers,
+      wait: this.wait,
       log: this.log,
-      storeIndexAtOpen: () => this.storeIndexAtOpen,
-      onLeaseRevoked: (id) => this.revoking.delete(id),
+      clock: nodeApplierClock,
+      dbFile: this.dbFile,
+      dbDir: parts.layout.dbDir,
+      snapshotIndex: parts.snapshotIndex,
+      confState: parts.confState,
+      events: {
+        applied: () => this.notifyApplied(),
+        firstCommitInTerm: () => {
+          for (const fn of this.firstCommitInTermListeners) fn();
+        },
+        snapshotSaved: () => {
+          for (const fn of this.snapshotListeners) fn();
+        },
+        removed: () => setImmediate(() => this.removedFromCluster()),
+        leaseRevoked: (id) => this.revoking.delete(id),
+        backendCommitted: (seconds) => parts.onBackendCommit?.(seconds),
+        fatal: (err) => this.die(err),
+      },
+    });
+    this.inbox = new SnapshotInbox({
+      clusterId: this.clusterId,
+      memberId: this.memberId,
+      snapDir: this.snapDir,
+      stopped: () => this.stopped,
+      applied: () => this.applied,
+      committed: () => this.committed,
+      term: () => this.node.term,
+      leader: () => this.leader,
+      step: (m) => this.node.step(m),
+      pendingSnapshot: () => this.node.pendingSnapshot(),
     });
     this.leaderCalls = new LeaderCalls({
       leader: () => this.leader,
@@ -287,7 +272,7 @@ export class EtcdServer {
       requestReadIndex: (ctx) => this.node.readIndex(ctx),
       nextId: () => this.reqIds.id(),
       hasLeader: () => this.leader !== 0n,
-      appliedIndex: () => this.appliedIndex,
+      appliedIndex: () => this.applied,
       timeoutMs: () => this.requestTimeoutMs(),
       timedOut: (timeoutMs) => {
         this.slowReadIndexes++;
@@ -355,201 +340,31 @@ export class EtcdServer {
     };
   }
 
+  /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
+  snapshotHooks(): SnapshotHooks {
+    return {
+      prepare: async (m) => {
+        const { message, state } = await this.applier.snapshotToSend(m);
+        // etcd's backend database, written out beside the live store and streamed from there
+        const backup = await openBackup(this.snapDir, state);
+        return { message, size: backup.size, stream: readBackup(backup) };
+      },
+      receive: (m, stream) => this.inbox.receive(m, stream),
+    };
+  }
+
   /**
    * The store and the cluster at one applied index, for a backup in etcd's format: taken
    * on the apply chain once what is applied is written out, as etcd's Backend.Snapshot
    * commits its batch first. The caller closes the view.
    */
   backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
-    return new Promise((resolve, reject) => {
-      this.enqueueApply(async () => {
-        try {
-          await this.commitBackend();
-          resolve({ view: this.store.bucketView(), cluster: this.clusterState() });
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
+    return this.applier.backupState();
   }
 
-  /** The membership and cluster version as etcd's backend records them. */
-  private clusterState(): ClusterState {
-    return clusterStateOf(this.membership);
-  }
-
-  /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
-  snapshotHooks(): SnapshotHooks {
-    return {
-      prepare: (m) => this.prepareSnapshot(m),
-      receive: (m, stream) => this.receiveSnapshot(m, stream),
-    };
-  }
-
-  /**
-   * A peer's MsgSnap and its database, in etcd's order: the database is saved beside the
-   * live store, then raft decides. A snapshot raft ignores (stale, late, from an old term or
-   * forged) is deleted and the live store never changes; one it accepts is installed
-   * when the Ready carrying it is handled (applySnapshot), and this resolves then.
-   */
-  private async receiveSnapshot(m: Message, db: AsyncIterable<Buffer>): Promise<void> {
-    const { index, term } = m.snapshot!.metadata;
-    this.refuseUselessSnapshot(m);
-    const saving = { stage: 'saving', index, term, from: m.from, file: receivedDbPath(this.snapDir, index) } as const;
-    this.incoming = saving;
-    let installed: Promise<void>;
-    try {
-      try {
-        await saveReceivedDb(saving.file, db);
-      } catch (err) {
-        if (err instanceof BoltFormatError) throw new SnapshotRefused(`its database is not a whole bbolt file: ${err.message}`);
-        throw err;
-      }
-      installed = this.offerSnapshot(m, saving);
-    } catch (err) {
-      this.incoming = undefined;
-      await discardReceivedDb(saving.file);
-      throw err;
-    }
-    await installed;
-  }
-
-  /**
-   * Refuses, before a byte is written, a snapshot raft would ignore for what we know
-   * already: one not ahead of what this member has (raft ignores it at or below its
-   * commit index), one from an older term, one at this term from a member that is not
-   * its leader (there is one leader per term), or one whose data this member could not
-   * restore. One snapshot is received at a time.
-   */
-  private refuseUselessSnapshot(m: Message): void {
-    const { index } = m.snapshot!.metadata;
-    if (this.stopped) throw new SnapshotRefused('the member is stopping');
-    if (this.incoming !== undefined) {
-      throw new SnapshotRefused(`the snapshot at index ${this.incoming.index} from ${idHex16(this.incoming.from)} is still being received or installed`);
-    }
-    const { committed, term, leader } = this;
-    if (index <= this.appliedIndex || index <= committed) {
-      throw new SnapshotRefused(`its index ${index} is not ahead of this member's (applied ${this.appliedIndex}, committed ${committed})`);
-    }
-    if (m.term < term) throw new SnapshotRefused(`its term ${m.term} is older than this member's term ${term}`);
-    if (m.term === term && leader !== 0n && m.from !== leader) {
-      throw new SnapshotRefused(`${idHex16(m.from)} is not the leader at term ${term} (${idHex16(leader)} is)`);
-    }
-    // applySnapshot restores membership, alarms and the v2 store from it: try that now, on copies
-    try {
-      const data = readSnapshotState(m.snapshot!.data, `the snapshot at index ${index} from ${idHex16(m.from)}`);
-      new Membership(this.clusterId, this.memberId).restore(data.membership);
-      if (data.alarms !== undefined) new AlarmStore().restore(data.alarms);
-      if (data.v2store !== undefined) new V2Store().recover(data.v2store);
-    } catch (err) {
-      throw new SnapshotRefused(`its data is neither etcd-ts's nor etcd's: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Steps the MsgSnap whose store is saved; raft accepting it leaves it pending until its
-   * Ready. Returns a promise of the install, or throws SnapshotRefused if raft ignored it.
-   */
-  private offerSnapshot(m: Message, saved: Extract<IncomingSnapshot, { stage: 'saving' }>): Promise<void> {
-    if (this.stopped) throw new SnapshotRefused('the member is stopping');
-    try {
-      this.node.step(m); // raft answers the sender either way
-    } catch (err) {
-      throw new SnapshotRefused(`raft refused it: ${(err as Error).message}`);
-    }
-    const pending = this.node.pendingSnapshot();
-    if (pending?.index !== saved.index || pending.term !== saved.term) {
-      throw new SnapshotRefused(`raft ignored it: it is not ahead of what this member has committed (${this.node.status().hardState.commit})`);
-    }
-    return new Promise((resolve, reject) => {
-      this.incoming = { ...saved, stage: 'accepted', installed: { resolve, reject } };
-    });
-  }
-
-  /** The received snapshot raft handed out in a Ready: it must be the one it accepted. */
-  private acceptedSnapshot(snap: Snapshot): AcceptedSnapshot {
-    const incoming = this.incoming;
-    if (incoming?.stage !== 'accepted' || incoming.index !== snap.metadata.index || incoming.term !== snap.metadata.term) {
-      throw new Error(`raft restored the snapshot at index ${snap.metadata.index}, term ${snap.metadata.term} without the store received with it`);
-    }
-    return incoming;
-  }
-
-  /**
-   * A MsgSnap describing what is applied now (etcd's createMergedSnapshotMessage): the
-   * store shipped with it holds everything up to the applied index, so the raft snapshot
-   * says that index, its term and the current configuration. A member added after the
-   * last snapshot then finds itself in it.
-   */
-  private async prepareSnapshot(m: Message): Promise<{ message: Message; size: number; stream: AsyncIterable<Buffer> }> {
-    // On the apply chain, after writing out what is staged: the view holds what LevelDB
-    // has, so nothing may be applied but unwritten.
-    const { message, state } = await new Promise<{ message: Message; state: { view: BucketView; cluster: ClusterState } }>((resolve, reject) => {
-      this.enqueueApply(async () => {
-        try {
-          await this.commitBackend();
-          const message = this.mergedSnapshotMessage(m);
-          resolve({ message, state: { view: this.store.bucketView(), cluster: this.clusterState() } });
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    // etcd's backend database, written out beside the live store and streamed from there
-    const { file, size } = await openBackup(this.snapDir, state);
-    return { message, size, stream: readWhole(file, size) };
-  }
-
-  private mergedSnapshotMessage(m: Message): Message {
-    // The store's own consistent index, not appliedIndex: between a store write and the
-    // bookkeeping after it the store may already hold one more entry (never a conf change,
-    // whose apply is synchronous, so the configuration below still matches).
-    const index = this.store.consistentIndex;
-    let term: number;
-    try {
-      term = this.node.raftStorage.term(index);
-    } catch {
-      return m; // that part of the log is gone: send the snapshot raft chose
-    }
-    return {
-      ...m,
-      snapshot: { data: this.snapshotData(), metadata: { index, term, confState: this.confState } },
-    };
-  }
-
-  /**
-   * Swaps the store received with an accepted snapshot in for the live one. Reads wait
-   * for the new store meanwhile (read()); open watch streams stay, their watchers catch
-   * up from the new store's history (or learn it was compacted).
-   */
-  private async installStore(received: string): Promise<void> {
-    const swap = this.swapStore(received);
-    this.storeSwap = swap;
-    try {
-      await swap;
-    } finally {
-      this.storeSwap = undefined;
-    }
-    this.storeIndexAtOpen = this.storeRef.consistentIndex;
-    this.lessor.reset();
-    await restoreLessor(this.lessor, this.storeRef);
-    this.auth.restore(await readAuthState(this.storeRef));
-    if (this.isLeader) this.lessor.promote(this.config.electionMs);
-    this.log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.storeRef.currentRevision }, 'installed the store from a leader snapshot');
-  }
-
-  /** Closes the current store and opens the one received at `received` in its place. */
-  private async swapStore(received: string): Promise<void> {
-    const old = this.storeRef;
-    await old.close();
-    const restored = await installReceivedDb(this.dbDir, received, this.log.child({ caller: 'snap' }));
-    this.storeRef = await MvccStore.open({
-      dir: this.dbDir,
-      maxTxnOps: this.config.maxTxnOps,
-      logger: this.log.child({ caller: 'mvcc' }),
-      replacing: old,
-      restored,
-    });
+  /** After stop(): etcd's bbolt file at the applied index, for etcd's tools and real etcd. */
+  writeEtcdDbAtStop(): Promise<void> {
+    return this.applier.writeEtcdDbAtStop();
   }
 
   /**
@@ -579,16 +394,13 @@ export class EtcdServer {
     this.stopped = true;
     this.stopping.abort();
     const driverStopped = this.node.stop();
-    clearTimeout(this.backendCommitTimer);
+    const applierStopped = this.applier.stop();
     this.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
-    await this.applyChain.catch(() => undefined);
-    await this.snapshotting;
+    await applierStopped;
     await driverStopped;
-    // An accepted snapshot whose Ready never came: its store stays beside the live one
-    // and is installed at start if the WAL recorded the snapshot.
-    if (this.incoming?.stage === 'accepted') this.incoming.installed.reject(Errors.stopped);
+    this.inbox.abandon(Errors.stopped);
   }
 
   private die(err: Error): void {
@@ -601,25 +413,12 @@ export class EtcdServer {
 
   /** The key-value store; replaced when a snapshot from the leader is installed. */
   get store(): MvccStore {
-    return this.storeRef;
+    return this.liveStore.current;
   }
 
-  /**
-   * Runs a client read on the store. While a leader's snapshot is being swapped in, the
-   * read waits for the new store instead of failing on the closed one; a read the swap
-   * cut short is run again there (the new store is only newer, so a read that was
-   * linearizable stays so).
-   */
-  async read<T>(fn: (store: MvccStore) => Promise<T>): Promise<T> {
-    for (;;) {
-      if (this.storeSwap) await this.storeSwap;
-      const store = this.storeRef;
-      try {
-        return await fn(store);
-      } catch (err) {
-        if (store === this.storeRef && this.storeSwap === undefined) throw err;
-      }
-    }
+  /** Runs a client read on the store, riding out a leader snapshot's store swap (LiveStore.read). */
+  read<T>(fn: (store: MvccStore) => Promise<T>): Promise<T> {
+    return this.liveStore.read(fn);
   }
 
   /** Called when this member, as leader, has applied the first entry of its term (etcd's FirstCommitInTermNotify). */
@@ -646,16 +445,12 @@ export class EtcdServer {
     return this.node.term;
   }
 
-  private get term(): number {
-    return this.node.term;
-  }
-
   get committed(): number {
     return this.node.committed;
   }
 
   get applied(): number {
-    return this.appliedIndex;
+    return this.applier.applied;
   }
 
   get pendingProposals(): number {
@@ -700,14 +495,13 @@ export class EtcdServer {
         for (const rs of states) this.reads.onReadState(rs.index, rs.requestCtx);
       },
       beforeSnapshotSave: async (snap) => {
-        this.acceptedSnapshot(snap);
-        const why = `the leader's snapshot at index ${snap.metadata.index} is ahead of it`;
-        await this.withBoltFile(() => removeEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, this.log, why));
+        this.inbox.accepted(snap);
+        await this.dbFile.remove(`the leader's snapshot at index ${snap.metadata.index} is ahead of it`);
       },
-      applyEntries: (entries) => this.enqueueApply(() => this.applyEntries(entries)),
+      applyEntries: (entries) => this.applier.applyEntries(entries),
       applySnapshot: (snap) => {
-        const received = this.acceptedSnapshot(snap);
-        this.enqueueApply(() => this.applySnapshot(snap, received));
+        const received = this.inbox.accepted(snap);
+        void this.inbox.installing(this.applier.applySnapshot(snap, received));
       },
       fatal: (err) => this.die(err),
     };
@@ -735,265 +529,11 @@ export class EtcdServer {
     if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
   }
 
-  // ---------------------------------------------------------------- apply
-
-  private enqueueApply(fn: () => Promise<void>): void {
-    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.die(err));
-  }
-
-  private async applyEntries(entries: readonly Entry[]): Promise<void> {
-    for (const e of entries) {
-      if (this.stopped) return;
-      if (e.index <= this.appliedIndex) continue;
-      if (e.type === EntryType.ConfChange) this.applyConfChange(e);
-      else if (e.type === EntryType.Normal) await this.applyNormal(e);
-      this.appliedIndex = e.index;
-    }
-    this.store.publish();
-    await this.maybeCommitBackend(entries.length);
-    this.notifyApplied();
-    if (this.snapshotting === undefined && this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) await this.triggerSnapshot();
-  }
-
-  /**
-   * The store's LevelDB write is batched like etcd's bbolt commits (every 100 ms or 10,000
-   * entries): the WAL already made the entries durable, and every LevelDB write competes
-   * with the WAL's fdatasync for the disk.
-   */
-  private async maybeCommitBackend(applied: number): Promise<void> {
-    this.uncommittedEntries += applied;
-    const due = Date.now() - this.lastBackendCommit >= this.config.backendBatchIntervalMs;
-    if (due || this.uncommittedEntries >= this.config.backendBatchLimit) {
-      await this.commitBackend();
-    } else if (this.backendCommitTimer === undefined) {
-      this.backendCommitTimer = setTimeout(() => {
-        this.backendCommitTimer = undefined;
-        this.enqueueApply(() => this.commitBackend());
-      }, this.config.backendBatchIntervalMs);
-    }
-  }
-
-  private async commitBackend(): Promise<void> {
-    clearTimeout(this.backendCommitTimer);
-    this.backendCommitTimer = undefined;
-    this.lastBackendCommit = Date.now();
-    this.uncommittedEntries = 0;
-    if (this.stopped) return;
-    const start = performance.now();
-    await this.store.commit();
-    // the write lands later; if it fails (a full disk, an I/O error) the member stops at once
-    // rather than at the next commit, since reads of what it held would no longer find it
-    this.store.flushed().catch((err: Error) => this.die(err));
-    this.onBackendCommit?.((performance.now() - start) / 1000);
-  }
-
-  private inStore(index: number): boolean {
-    return index <= this.storeIndexAtOpen;
-  }
-
-  private markIndex(index: number): void {
-    if (!this.inStore(index) && index > this.store.consistentIndex) this.store.setConsistentIndex(index);
-  }
-
-  private async applyNormal(e: Entry): Promise<void> {
-    if (e.data.length === 0) {
-      // the empty entry a new leader appends to commit its term
-      this.markIndex(e.index);
-      if (this.isLeader && e.term === this.term) for (const fn of this.firstCommitInTermListeners) fn();
-      return;
-    }
-    let req: InternalRequest;
-    try {
-      req = decodeEntryRequest(e.data) as unknown as InternalRequest;
-    } catch (err) {
-      this.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
-      this.markIndex(e.index);
-      return;
-    }
-    const id = toBigInt(req.header?.ID ?? req.ID, true);
-    const started = performance.now();
-    try {
-      const result = await this.applier.apply(req, e.index);
-      this.markIndex(e.index);
-      this.wait.trigger(id, result);
-    } catch (err) {
-      this.markIndex(e.index);
-      this.wait.fail(id, err);
-    }
-    const tookMs = performance.now() - started;
-    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(req, tookMs);
-  }
-
-  /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */
-  private warnSlowApply(req: InternalRequest, tookMs: number): void {
-    this.slowApplies++;
-    const kind = Object.keys(req).find((k) => k !== 'header' && k !== 'ID' && (req as Record<string, unknown>)[k] != null) ?? 'unknown';
-    this.log.warn(
-      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: kind },
-      'apply request took too long',
-    );
-  }
-
-  private applyConfChange(e: Entry): void {
-    const cc = decodeConfChange(e.data);
-    let err: EtcdError | undefined;
-    let member: Member | undefined;
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-      case ConfChangeType.AddLearnerNode:
-        member = decodeMemberContext(cc.context);
-        if (this.membership.isRemoved(cc.nodeId)) err = Errors.memberNotFound;
-        else if (this.membership.has(cc.nodeId) && !this.membership.get(cc.nodeId)!.isLearner) err = Errors.memberExist;
-        break;
-      case ConfChangeType.RemoveNode:
-      case ConfChangeType.UpdateNode:
-        if (!this.membership.has(cc.nodeId)) err = Errors.memberNotFound;
-        break;
-    }
-    // A refused change still goes through raft's conf change path as a no-op, as in etcd.
-    this.confState = this.node.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
-    this.markIndex(e.index);
-    if (err) {
-      this.wait.fail(cc.id, err);
-      return;
-    }
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-        if (this.membership.get(cc.nodeId)?.isLearner) this.membership.promote(cc.nodeId);
-        else this.membership.add(member!);
-        this.peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.AddLearnerNode:
-        this.membership.add(member!);
-        this.peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.RemoveNode:
-        this.membership.remove(cc.nodeId);
-        if (cc.nodeId === this.memberId) setImmediate(() => this.removedFromCluster());
-        else this.peers.remove(cc.nodeId);
-        break;
-      case ConfChangeType.UpdateNode: {
-        const urls = decodeMemberContext(cc.context).peerUrls;
-        this.membership.updatePeerUrls(cc.nodeId, urls);
-        this.peers.update(cc.nodeId, urls);
-        break;
-      }
-    }
-    this.wait.trigger(cc.id, this.membership.list());
-  }
-
-  /** A snapshot raft accepted and the WAL recorded: its store, then what the snapshot itself holds. */
-  private async applySnapshot(snap: Snapshot, received: AcceptedSnapshot): Promise<void> {
-    try {
-      await this.installStore(received.file);
-      const data = readSnapshotState(snap.data, `the snapshot at index ${snap.metadata.index} from ${idHex16(received.from)}`);
-      for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.remove(m.id);
-      this.membership.restore(data.membership);
-      for (const m of this.membership.list()) if (m.id !== this.memberId) this.peers.add(m.id, m.peerUrls);
-      // etcd's snapshots leave alarms to its store's alarm bucket
-      if (data.alarms !== undefined) this.alarms.restore(data.alarms);
-      else this.alarms.restoreFromRecords(await this.store.alarmRecords());
-      this.v2store.recover(data.v2store ?? new V2Store().save());
-      this.confState = snap.metadata.confState;
-      this.appliedIndex = snap.metadata.index;
-      this.snapshotIndex = snap.metadata.index;
-      this.snapshotsInstalled.set(received.from, (this.snapshotsInstalled.get(received.from) ?? 0) + 1);
-      this.notifyApplied();
-      received.installed.resolve();
-    } catch (err) {
-      received.installed.reject(err as Error);
-      throw err;
-    } finally {
-      this.incoming = undefined;
-    }
-  }
-
-  /** etcd's format, which real etcd restarts from; alarms are in the store's `alarm` bucket, as etcd's. */
-  private snapshotData(): Uint8Array {
-    return etcdSnapshotData(this.membership.snapshot(), this.v2store.save());
-  }
-
-  /** The store (everything committed to it) and the cluster, frozen now. */
-  private exportState(): ExportState {
-    return { view: this.store.bucketView(), cluster: this.clusterState(), consistentIndex: this.store.consistentIndex };
-  }
-
-  private withBoltFile(fn: () => Promise<void>): Promise<void> {
-    const next = this.boltFileChain.then(fn);
-    this.boltFileChain = next.catch(() => undefined);
-    return next;
-  }
-
-  private writeBoltFile(state: ExportState, reason: ExportReason): Promise<void> {
-    return this.withBoltFile(() => exportEtcdDb({ boltPath: this.boltPath, dbDir: this.dbDir }, state, reason, this.log));
-  }
-
-  /**
-   * After stop(): writes etcd's bbolt file at the applied index, so that etcd's tools and
-   * real etcd find the whole store there. A failure is logged: the file left is the one
-   * from the last snapshot, still no older than the WAL.
-   */
-  async writeEtcdDbAtStop(): Promise<void> {
-    try {
-      await this.store.commit();
-      await this.store.flushed();
-      const recorded = this.node.raftStorage.snapshot().metadata.index;
-      if (this.store.consistentIndex < recorded) {
-        // a leader's snapshot recorded but its store not swapped in yet: the file would be
-        // older than the .snap; the next start installs that store and writes the file then
-        this.log.warn({ 'snapshot-index': recorded, 'consistent-index': this.store.consistentIndex }, "not writing etcd's bbolt db: the leader's snapshot is not installed yet");
-        return;
-      }
-      this.log.info({ 'applied-index': this.appliedIndex }, "writing etcd's bbolt db before stopping");
-      await this.writeBoltFile(this.exportState(), 'stop');
-    } catch (err) {
-      this.log.error({ path: this.boltPath, error: (err as Error).message }, "failed to write etcd's bbolt db at stop; the one from the last snapshot is left");
-    }
-  }
-
-  /**
-   * Freezes the state at the applied index (the store's view, the cluster, the snapshot's
-   * data) and saves it in the background: exporting etcd's bbolt file takes seconds for a
-   * large store, and applies must not wait for it. One snapshot at a time.
-   */
-  private async triggerSnapshot(): Promise<void> {
-    const index = this.appliedIndex;
-    this.log.info({ 'local-member-id': idHex(this.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.config.snapshotCount }, 'triggering snapshot');
-    // The store must hold everything up to `index` before the WAL behind it may go.
-    await this.commitBackend();
-    await this.store.flushed();
-    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState() };
-    this.snapshotting = this.saveSnapshot(frozen)
-      .catch((err: Error) => this.die(err))
-      .finally(() => (this.snapshotting = undefined));
-  }
-
-  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
-    const { index } = frozen;
-    // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
-    await this.writeBoltFile(frozen.exported, 'snapshot');
-    if (this.stopped) return;
-    if (index <= this.node.raftStorage.snapshot().metadata.index) {
-      // a leader's snapshot was installed meanwhile; it is newer
-      this.log.info({ index, 'installed-index': this.node.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
-      return;
-    }
-    const snap = this.node.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
-    await this.node.saveSnapshot(snap);
-    this.snapshotIndex = index;
-    for (const fn of this.snapshotListeners) fn();
-    const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
-    if (compactIndex > this.node.raftStorage.firstIndex()) {
-      this.node.raftStorage.compact(compactIndex);
-      this.log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
-    }
-  }
-
-
   private notifyApplied(): void {
-    this.reads.onApplied(this.appliedIndex);
+    const applied = this.applied;
+    this.reads.onApplied(applied);
     if (this.appliedWaiters.size > 0) {
-      for (const [w, index] of this.appliedWaiters) if (index <= this.appliedIndex) w();
+      for (const [w, index] of this.appliedWaiters) if (index <= applied) w();
     }
   }
 
@@ -1002,7 +542,7 @@ export class EtcdServer {
    * within the request timeout (a simple token names the index that created it).
    */
   waitApplied(index: number): Promise<boolean> {
-    if (index <= this.appliedIndex) return Promise.resolve(true);
+    if (index <= this.applied) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);
@@ -1034,7 +574,7 @@ export class EtcdServer {
 
   private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
     if (this.stopped) throw Errors.stopped;
-    if (this.committed - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
+    if (this.committed - this.applied > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
     const data = InternalRaftRequest.encode({ header, ...req }).finish();
     if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
     const deadline = Date.now() + timeoutMs;
@@ -1287,19 +827,5 @@ export class EtcdServer {
 
   raftStatus(): ReturnType<RawNode['status']> {
     return this.node.status();
-  }
-}
-
-/** Streams the first `size` bytes of `file`, then closes it (also when the reader stops early). */
-async function* readWhole(file: FileHandle, size: number): AsyncGenerator<Buffer> {
-  try {
-    for (let off = 0; off < size; ) {
-      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - off)), 0, Math.min(READ_CHUNK_BYTES, size - off), off);
-      if (bytesRead === 0) throw new Error(`the database ended after ${off} of its ${size} bytes`);
-      off += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
   }
 }

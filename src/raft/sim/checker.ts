@@ -8,6 +8,7 @@
 //   commit durability  — an index, once committed anywhere, never holds anything else;
 //   state machine safety — every node applies the same entry at each index, in order,
 //                        and snapshots carry the same applied state;
+//   store agreement    — whole members' stores at the same applied index hash the same;
 //   linearizable reads — a ReadIndex answer is at least the highest commit index known
 //                        anywhere when the read was issued.
 
@@ -61,6 +62,7 @@ export class Checker {
   /** hash of the applied state after each index */
   private readonly appliedHash = new Map<number, number>();
   private readonly reads = new Map<string, PendingRead>();
+  private readonly storeHashes = new Map<number, { hash: number; revision: number; node: bigint }>();
   /** the highest index known committed anywhere */
   maxCommitted = 0;
   readsServed = 0;
@@ -144,6 +146,23 @@ export class Checker {
   /** node restored the applied state (index, hash) from a snapshot */
   restoredSnapshot(node: bigint, index: number, hash: number): void {
     this.recordHash(node, index, hash);
+  }
+
+  /** the applied state's hash after `index`, if some member applied it */
+  hashAt(index: number): number | undefined {
+    return this.appliedHash.get(index);
+  }
+
+  /**
+   * A member's store, with everything up to `index` applied and written out: every
+   * member's store at the same index must hash the same (etcd's HashKV) at the same revision.
+   */
+  storeHash(node: bigint, index: number, hash: number, revision: number): void {
+    const prev = this.storeHashes.get(index);
+    if (prev === undefined) this.storeHashes.set(index, { hash, revision, node });
+    else if (prev.hash !== hash || prev.revision !== revision) {
+      this.fail(`store divergence: at index ${index} node ${prev.node} has HashKV ${prev.hash} at revision ${prev.revision}, node ${node} has ${hash} at revision ${revision}`);
+    }
   }
 
   private recordHash(node: bigint, index: number, hash: number): void {

@@ -27,7 +27,11 @@ import type { MemoryStorage } from '../memory-storage.js';
 import { ProposalDroppedError, StepError } from '../errors.js';
 import type { RaftLogger } from '../logger.js';
 import { RawNode } from '../raw-node.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { RaftNode, type RaftApplier, type RaftStorage } from '../../server/raft-node.js';
+import { encodeMemberContext } from '../../server/membership.js';
 import { WalStorage } from '../../server/wal-storage.js';
 import { MemDisk, SimulatedCrash } from '../../wal/index.js';
 import { Checker, InvariantViolation } from './checker.js';
@@ -37,6 +41,8 @@ import { SimNetwork } from './network.js';
 import { Rng } from './prng.js';
 import { hostileMessage } from './hostile.js';
 import { type SimProfile, calmFaults, drawProfile } from './profile.js';
+import { type MemberTuning, SimMember, openMemberState } from './member.js';
+import { Workload } from './workload.js';
 
 /**
  * How the simulated server persists. Anything but 'correct' is a deliberately broken
@@ -49,7 +55,9 @@ export type Persistence =
   /** reads are served from the local commit index without ReadIndex */
   | 'local-reads'
   /** entries are written but never fsynced: a power cut loses what was acknowledged */
-  | 'no-fsync';
+  | 'no-fsync'
+  /** (whole members) a snapshot's store is frozen before the staged writes are committed to it */
+  | 'snapshot-before-flush';
 
 export interface SimOptions {
   seed: number;
@@ -60,6 +68,8 @@ export interface SimOptions {
   /** override parts of the profile drawn from the seed */
   profile?: Partial<SimProfile>;
   persistence?: Persistence;
+  /** whole members: the server's Applier over a real MvccStore, and real requests */
+  members?: boolean;
   /** receives a line per event (verbose replay) */
   trace?: (line: string) => void;
 }
@@ -76,6 +86,10 @@ export interface SimStats {
   proposalsDropped: number;
   messagesSent: number;
   messagesDropped: number;
+  /** whole members: requests whose result came back to the proposer */
+  acknowledged: number;
+  /** whole members: HashKV comparisons made */
+  storeHashes: number;
 }
 
 export interface SimResult {
@@ -107,6 +121,8 @@ interface PendingChecks {
 /** One run of a member, from a (re)start until it crashes or leaves. */
 interface Incarnation {
   readonly node: RaftNode;
+  /** whole members: the apply side */
+  readonly member: SimMember | undefined;
   readonly clock: SimClock;
   readonly raftStorage: MemoryStorage;
   readonly pending: PendingChecks;
@@ -128,6 +144,9 @@ interface SimNode {
   /** shut down for good */
   removed: boolean;
   restartAt: number;
+  /** whole members: the directory its store lives in, and its last crash's store shutdown */
+  dir: string | undefined;
+  crashed: Promise<void>;
 }
 
 /** A member that has never run: an empty disk, nothing applied. */
@@ -143,6 +162,8 @@ function newSimNode(id: bigint, rng: Rng): SimNode {
     retiring: false,
     removed: false,
     restartAt: -1,
+    dir: undefined,
+    crashed: Promise.resolve(),
   };
 }
 
@@ -187,7 +208,18 @@ export class Simulation {
     proposalsDropped: 0,
     messagesSent: 0,
     messagesDropped: 0,
+    acknowledged: 0,
+    storeHashes: 0,
   };
+  private readonly members: boolean;
+  /** whole members: where their stores live, removed at the end */
+  private readonly root: string | undefined;
+  private readonly tuning: MemberTuning | undefined;
+  private readonly workload: Workload | undefined;
+  /** store work the simulation started (snapshots sent and received, crashes): each step waits for it */
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** the store of each MsgSnap in flight, as its sender wrote it */
+  private readonly snapshotDbs = new WeakMap<Message, Buffer>();
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -207,12 +239,30 @@ export class Simulation {
     this.healAt = this.steps - Math.max(600, this.steps >> 2);
     this.quietAt = this.steps - 200;
     this.nextId = BigInt(this.profile.nodes + 1);
+    this.members = opts.members ?? false;
+    if (this.members) {
+      const r = root.fork();
+      this.root = mkdtempSync(path.join(tmpdir(), 'etcd-ts-sim-'));
+      this.tuning = {
+        snapshotCount: r.range(10, 80),
+        backendBatchIntervalMs: r.range(5, 100),
+        backendBatchLimit: r.range(2, 40),
+        electionMs: this.profile.electionTick * this.profile.tickEvery,
+      };
+      this.workload = new Workload(r.fork());
+    }
   }
 
-  private founders(): { id: bigint }[] {
-    const out: { id: bigint }[] = [];
-    for (let i = 1; i <= this.profile.nodes; i++) out.push({ id: BigInt(i) });
+  private founders(): { id: bigint; context?: Uint8Array }[] {
+    const out: { id: bigint; context?: Uint8Array }[] = [];
+    for (let i = 1; i <= this.profile.nodes; i++) out.push({ id: BigInt(i), context: this.memberContext(BigInt(i), false) });
     return out;
+  }
+
+  /** What a conf change adding `id` carries (whole members apply it to their membership). */
+  private memberContext(id: bigint, isLearner: boolean): Uint8Array | undefined {
+    if (!this.members) return undefined;
+    return encodeMemberContext({ id, name: `n${id}`, peerUrls: [`http://n${id}:2380`], clientUrls: [], isLearner });
   }
 
   private log(line: string): void {
@@ -230,7 +280,15 @@ export class Simulation {
   private async startNode(n: SimNode): Promise<void> {
     const p = this.profile;
     const { wal, snapshotter, raftStorage, snapshot } = await openDiskState(n.disk);
-    if (snapshot !== undefined) {
+    let state: Awaited<ReturnType<typeof openMemberState>> | undefined;
+    if (this.members) {
+      // the snapshot's data is etcd's (membership, v2 store): the applied state's hash is the checker's
+      const index = snapshot?.metadata.index ?? 0;
+      n.app = { index, hash: index === 0 ? 0 : (this.checker.hashAt(index) ?? 0), confState: snapshot?.metadata.confState ?? emptyConfState };
+      await n.crashed;
+      n.dir ??= mkdtempSync(path.join(this.root!, `n${n.id}-`));
+      state = await openMemberState(n.id, n.dir, snapshot, () => this.now);
+    } else if (snapshot !== undefined) {
       const { index, hash } = JSON.parse(dec.decode(snapshot.data)) as { index: number; hash: number };
       n.app = { index, hash, confState: snapshot.metadata.confState };
     } else {
@@ -263,7 +321,7 @@ export class Simulation {
     });
     // A founding member that died before its bootstrap was written starts over.
     if (n.id <= BigInt(p.nodes) && raftStorage.lastIndex() === 0) raft.bootstrap(this.founders());
-    const clock = new SimClock();
+    const clock = new SimClock(() => this.now);
     const pending: PendingChecks = { leaderSince: undefined, snapshotInSave: undefined };
     // the driver's callbacks run only after construction; they ignore an incarnation that crashed
     const current = (): boolean => n.run?.node === node;
@@ -276,7 +334,26 @@ export class Simulation {
       clock,
       heartbeatMs: p.tickEvery,
     });
-    n.run = { node, clock, raftStorage, pending };
+    const member =
+      state === undefined
+        ? undefined
+        : new SimMember(n.id, n.dir!, state, node, clock, this.tuning!, {
+            removed: () => {
+              if (!current()) return;
+              this.log(`n${n.id} applied its own removal`);
+              n.retiring = true;
+            },
+            fatal: (err) => {
+              if (current()) this.failure ??= err;
+            },
+            committed: () => node.committed,
+            term: () => node.term,
+            leader: () => node.lead,
+            step: (m) => node.step(m),
+            pendingSnapshot: () => node.pendingSnapshot(),
+            stopped: () => !current(),
+          }, snapshot);
+    n.run = { node, member, clock, raftStorage, pending };
     n.restartAt = -1;
     node.start();
     this.log(`start n${n.id} (applied ${n.app.index}, last index ${raftStorage.lastIndex()})`);
@@ -312,12 +389,15 @@ export class Simulation {
       for (; this.now < limit && this.livenessProblem() !== undefined; this.now++) await this.step();
       const problem = this.livenessProblem();
       if (problem !== undefined) throw new InvariantViolation(`liveness: ${problem}`);
+      if (this.members) await this.checkAcknowledged();
     } catch (e) {
       if (e instanceof InvariantViolation) error = e.message;
       else error = `step ${this.now}: crash: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
       this.log(`FAILED: ${error}`);
     }
     for (const n of this.nodes.values()) if (n.run !== undefined) this.halt(n);
+    await Promise.all([...this.inflight]);
+    if (this.root !== undefined) rmSync(this.root, { recursive: true, force: true });
     this.stats.committed = this.checker.maxCommitted;
     this.stats.readsServed = this.checker.readsServed;
     this.stats.messagesSent = this.net.sent;
@@ -334,6 +414,7 @@ export class Simulation {
     const calm = this.healed;
 
     if (this.now % p.tickEvery === 0) for (const n of this.live()) n.run!.clock.tick();
+    for (const n of this.live()) n.run!.clock.fireDue();
 
     for (const n of this.nodes.values()) {
       if (n.run === undefined && !n.removed && n.restartAt >= 0 && n.restartAt <= this.now) await this.startNode(n);
@@ -358,6 +439,7 @@ export class Simulation {
 
     for (const m of this.net.due(this.now)) this.deliver(m);
     await this.work();
+    if (this.members) await this.checkStores();
     for (const n of this.live()) {
       if (n.crashDue) {
         this.log(`n${n.id} crashes right after saving its vote`);
@@ -369,14 +451,38 @@ export class Simulation {
     for (const n of this.nodes.values()) if (n.run === undefined && !n.removed && n.restartAt < 0) this.scheduleRestart(n);
   }
 
+  /**
+   * Every whole member whose applied entries are all written out to its store hashes it
+   * (etcd's HashKV): members at the same applied index must agree.
+   */
+  private async checkStores(): Promise<void> {
+    for (const n of this.live()) {
+      const member = n.run!.member!;
+      const { applier, store } = member;
+      if (applier.hasStagedEntries || member.inbox.busy) continue;
+      // the store's own index: after a restart it holds entries the applier has not reached again yet
+      const index = store.consistentIndex;
+      if (member.lastHashed === index) continue;
+      member.lastHashed = index;
+      const { hash, revision } = await store.hashKV(0);
+      this.checker.storeHash(n.id, index, hash, revision);
+      this.stats.storeHashes++;
+    }
+  }
+
   /** Lets every live member handle its Readies until none has work left. */
   private async work(): Promise<void> {
     for (;;) {
       let ran = false;
       for (const n of this.live()) ran = n.run!.clock.runImmediates() || ran;
       await settlePromises();
+      // a whole member's store writes are real I/O: each turn waits for them to land
+      for (const n of this.live()) await n.run!.member?.applier.idle();
       if (this.failure !== undefined) throw this.failure;
-      if (!ran) return;
+      if (ran) continue;
+      if (this.inflight.size === 0) return;
+      // a snapshot on its way through a store: let its I/O finish (it may then queue a Ready)
+      await Promise.race([Promise.all(this.inflight), settlePromises()]);
     }
   }
 
@@ -469,14 +575,26 @@ export class Simulation {
         for (const rs of states) this.checker.readServed(dec.decode(rs.requestCtx), n.id, rs.index);
       },
       beforeSnapshotSave: async (snap) => {
+        // a whole member installs only the snapshot whose store it received
+        n.run?.member?.inbox.accepted(snap);
         // the leader's snapshot, saved ahead of the entries of its Ready
         pending.snapshotInSave = snap;
       },
       applyEntries: (entries) => {
-        if (current()) this.applyEntries(n, node(), entries);
+        if (!current()) return;
+        this.applyEntries(n, node(), entries);
+        n.run?.member?.applier.applyEntries(entries);
       },
       applySnapshot: (snap) => {
-        if (current()) this.applySnapshot(n, snap);
+        if (!current()) return;
+        const member = n.run?.member;
+        if (member === undefined) return this.applySnapshot(n, snap);
+        const received = member.inbox.accepted(snap);
+        this.track(member.inbox.installing(member.applier.applySnapshot(snap, received)));
+        n.app = { index: snap.metadata.index, hash: this.checker.hashAt(snap.metadata.index) ?? 0, confState: snap.metadata.confState };
+        n.checkedCommit = Math.max(n.checkedCommit, snap.metadata.index);
+        this.stats.snapshotsApplied++;
+        this.log(`n${n.id} installs the store of the snapshot at ${snap.metadata.index}`);
       },
       fatal: (err) => {
         if (!current()) return;
@@ -503,6 +621,11 @@ export class Simulation {
       n.app.index = e.index;
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
+        // a whole member's applier applies it to raft, and says when it removed itself
+        if (this.members) {
+          this.onConfChangeApplied(n, cc);
+          continue;
+        }
         n.app.confState = node.applyConfChange(cc);
         if (this.onConfChangeApplied(n, cc)) {
           this.log(`n${n.id} applied its own removal`);
@@ -530,10 +653,42 @@ export class Simulation {
 
   private sendAll(n: SimNode, msgs: readonly Message[]): void {
     for (let m of msgs) {
+      if (m.type === MessageType.MsgSnap && n.run?.member !== undefined) {
+        this.track(this.sendSnapshot(n, m));
+        continue;
+      }
       if (m.type === MessageType.MsgSnap) m = { ...m, snapshot: this.freshSnapshot(n) };
       const delivered = this.net.send(m, this.now);
       if (!delivered && this.net.isCut(m.from, m.to) && this.act.chance(0.2)) n.run?.node.reportUnreachable(m.to);
     }
+  }
+
+  /** A whole member's MsgSnap goes out once its store is written out (as the transport's prepare hook does). */
+  private async sendSnapshot(n: SimNode, m: Message): Promise<void> {
+    const run = n.run!;
+    let out: { message: Message; db: Buffer };
+    try {
+      out = await run.member!.snapshotToSend(m);
+    } catch (e) {
+      if (n.run === run) run.node.reportSnapshot(m.to, 'failure');
+      if (n.run === run && !(e instanceof Error && /closed/.test(e.message))) throw e;
+      return;
+    }
+    if (n.run !== run) return;
+    this.snapshotDbs.set(out.message, out.db);
+    this.net.send(out.message, this.now);
+  }
+
+  /** Keeps the simulation's own store work in sight: each step waits for it. */
+  private track(p: Promise<unknown>): void {
+    const t = p.then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure ??= e instanceof Error ? e : new Error(String(e));
+      },
+    );
+    this.inflight.add(t);
+    void t.finally(() => this.inflight.delete(t));
   }
 
   /**
@@ -583,6 +738,23 @@ export class Simulation {
       return;
     }
     if (this.trace !== undefined) this.log(`deliver ${describeMessage(m)}`);
+    const inbox = to.run.member?.inbox;
+    if (m.type === MessageType.MsgSnap && inbox !== undefined) {
+      const db = this.snapshotDbs.get(m) ?? Buffer.alloc(0);
+      const received = inbox.receive(m, (async function* () {
+        yield db;
+      })());
+      this.track(
+        received.then(
+          () => from?.run?.node.reportSnapshot(m.to, 'finish'),
+          (e: unknown) => {
+            this.log(`n${m.to} refused the snapshot from n${m.from}: ${e instanceof Error ? e.message : String(e)}`);
+            from?.run?.node.reportSnapshot(m.to, 'failure');
+          },
+        ),
+      );
+      return;
+    }
     try {
       to.run.node.step(m);
     } catch (e) {
@@ -597,6 +769,11 @@ export class Simulation {
   /** Stops n's driver; its disk is left as it is. */
   private halt(n: SimNode): void {
     void n.run?.node.stop();
+    const member = n.run?.member;
+    if (member !== undefined) {
+      n.crashed = member.crash();
+      this.track(n.crashed);
+    }
     n.run = undefined;
   }
 
@@ -673,19 +850,24 @@ export class Simulation {
     switch (op) {
       case 'add-learner':
       case 'add-voter':
-        cc = mkcc(op === 'add-voter' ? ConfChangeType.AddNode : ConfChangeType.AddLearnerNode, this.nextId++);
+        cc = mkcc(op === 'add-voter' ? ConfChangeType.AddNode : ConfChangeType.AddLearnerNode, this.nextId, this.memberContext(this.nextId, op === 'add-learner'));
+        this.nextId++;
         break;
-      case 'promote':
-        cc = mkcc(ConfChangeType.AddNode, this.act.pick(cs.learners));
+      case 'promote': {
+        const id = this.act.pick(cs.learners);
+        cc = mkcc(ConfChangeType.AddNode, id, this.memberContext(id, false));
         break;
+      }
       case 'remove-learner':
         cc = mkcc(ConfChangeType.RemoveNode, this.act.pick(cs.learners));
         break;
       case 'remove-voter':
         cc = mkcc(ConfChangeType.RemoveNode, this.act.pick(cs.voters));
         break;
-      default:
-        cc = mkcc(ConfChangeType.AddLearnerNode, this.act.pick(cs.voters));
+      default: {
+        const id = this.act.pick(cs.voters);
+        cc = mkcc(ConfChangeType.AddLearnerNode, id, this.memberContext(id, true));
+      }
     }
     try {
       l.run!.node.proposeConfChange(cc);
@@ -711,6 +893,21 @@ export class Simulation {
     const live = this.live();
     if (live.length === 0) return;
     const n = this.act.pick(live);
+    const member = n.run!.member;
+    if (member !== undefined) {
+      const { req, onResult } = this.workload!.next();
+      const node = n.run!.node;
+      member
+        .request(BigInt(++this.seq), req, (data) => node.propose(data))
+        .then(
+          (res) => {
+            this.stats.acknowledged++;
+            onResult(res);
+          },
+          () => undefined, // refused (a bad revision, an unknown lease), dropped or lost in a crash
+        );
+      return;
+    }
     const data = enc.encode(`v${this.seq++}`);
     try {
       n.run!.node.propose(data);
@@ -740,6 +937,8 @@ export class Simulation {
     if (live.length === 0) return;
     const n = this.act.pick(live);
     const run = n.run!;
+    // a whole member snapshots every --snapshot-count entries itself
+    if (run.member !== undefined) return;
     const s = run.raftStorage;
     const snapIndex = s.snapshot().metadata.index;
     if (n.app.index - snapIndex < 5) return;
@@ -777,6 +976,11 @@ export class Simulation {
 
   // ---- the end: calm, then everyone must agree ----
 
+  /** What the member applied: a whole member's applier, or the simulated state machine. */
+  private appliedIndex(n: SimNode): number {
+    return n.run?.member?.applier.applied ?? n.app.index;
+  }
+
   private heal(): void {
     this.healed = true;
     this.net.healAll();
@@ -787,6 +991,16 @@ export class Simulation {
     this.log('--- heal: no more faults; the cluster must converge ---');
   }
 
+  /** No member's store lost a put its proposer was answered for (run once the cluster converged). */
+  private async checkAcknowledged(): Promise<void> {
+    const st = this.leaderNode()!.run!.node.status();
+    for (const id of [...st.config.voters, ...st.config.learners]) {
+      const n = this.nodes.get(id)!;
+      const lost = await this.workload!.lostWrite(n.run!.member!.store);
+      if (lost !== undefined) throw new InvariantViolation(`lost write: n${n.id}: ${lost}`);
+    }
+  }
+
   /** undefined once a leader leads every member to the same applied state, after new commits */
   private livenessProblem(): string | undefined {
     const l = this.leaderNode();
@@ -795,12 +1009,12 @@ export class Simulation {
       return `nothing committed during the calm phase (commit ${this.checker.maxCommitted})`;
     }
     const st = l.run!.node.status();
-    if (l.app.index !== st.hardState.commit) return `leader n${l.id} applied ${l.app.index} of ${st.hardState.commit}`;
+    if (this.appliedIndex(l) !== st.hardState.commit) return `leader n${l.id} applied ${l.app.index} of ${st.hardState.commit}`;
     for (const id of [...st.config.voters, ...st.config.learners]) {
       const n = this.nodes.get(id);
       if (n?.run === undefined) return `member n${id} is not running`;
-      if (n.app.index !== l.app.index) {
-        return `member n${id} applied ${n.app.index}, leader n${l.id} applied ${l.app.index} (commit ${st.hardState.commit}); leader's progress for it: ${json(st.progress?.get(id))}; its status: ${json(n.run.node.status())}`;
+      if (this.appliedIndex(n) !== this.appliedIndex(l)) {
+        return `member n${id} applied ${this.appliedIndex(n)}, leader n${l.id} applied ${this.appliedIndex(l)} (commit ${st.hardState.commit}); leader's progress for it: ${json(st.progress?.get(id))}; its status: ${json(n.run.node.status())}`;
       }
     }
     return undefined;
@@ -822,8 +1036,8 @@ function describeMessage(m: Message): string {
   return s;
 }
 
-function mkcc(type: ConfChangeType, nodeId: bigint): ConfChange {
-  return { id: 0n, type, nodeId, context: new Uint8Array(0) };
+function mkcc(type: ConfChangeType, nodeId: bigint, context: Uint8Array = new Uint8Array(0)): ConfChange {
+  return { id: 0n, type, nodeId, context };
 }
 
 export function runSeed(opts: SimOptions): Promise<SimResult> {

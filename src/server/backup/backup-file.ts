@@ -37,3 +37,20 @@ export async function openBackup(snapDir: string, state: { view: BucketView; clu
     await rm(tmp, { force: true });
   }
 }
+
+/** A backup is read from its file this much at a time. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+/** Streams the backup's bytes, then closes its file (also when the reader stops early). */
+export async function* readBackup({ file, size }: OpenBackup): AsyncGenerator<Buffer> {
+  try {
+    for (let off = 0; off < size; ) {
+      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size - off)), 0, Math.min(READ_CHUNK_BYTES, size - off), off);
+      if (bytesRead === 0) throw new Error(`the database ended after ${off} of its ${size} bytes`);
+      off += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}

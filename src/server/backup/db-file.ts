@@ -99,3 +99,34 @@ export async function boltConsistentIndex(file: string): Promise<number> {
     await bolt.close();
   }
 }
+
+/**
+ * The member's etcd bbolt file, written and removed one operation at a time: a snapshot
+ * written in the background must not race the removal before a leader's .snap.
+ */
+export class EtcdDbFile {
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly layout: DbFileLayout,
+    private readonly log: Logger,
+  ) {}
+
+  write(state: ExportState, reason: ExportReason): Promise<void> {
+    return this.then(() => exportEtcdDb(this.layout, state, reason, this.log));
+  }
+
+  remove(why: string): Promise<void> {
+    return this.then(() => removeEtcdDb(this.layout, this.log, why));
+  }
+
+  get path(): string {
+    return this.layout.boltPath;
+  }
+
+  private then(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}

@@ -1,0 +1,528 @@
+// The apply side of a member (etcd's applyAll): committed entries and leader snapshots,
+// in raft order, into the store, the lessor, the membership, the alarms and the v2
+// store; the store's batched LevelDB commits; and the snapshots the member takes every
+// --snapshot-count entries or ships to a follower. Everything it touches is handed in,
+// so EtcdServer wires it to the running member and the simulator runs the same code on
+// a virtual clock, without gRPC, transport or listeners.
+
+import type { Logger } from 'pino';
+import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot } from '../raftpb/types.js';
+import { decodeConfChange } from '../raftpb/codec.js';
+import { ConfChangeType } from '../raftpb/types.js';
+import type { MemoryStorage } from '../raft/index.js';
+import { type BucketView, MvccStore } from '../mvcc/index.js';
+import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
+import type { EtcdDbFile, ExportState } from './backup/db-file.js';
+import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
+import { readSnapshotState } from './import/snapshot-data.js';
+import type { AlarmStore } from './alarms.js';
+import { type InternalRequest, RequestApplier } from './apply.js';
+import { type AuthStore, readAuthState } from './auth/store.js';
+import { type EtcdError, Errors } from './errors.js';
+import { idHex, idHex16 } from './ids.js';
+import { type Lessor, restoreLessor } from './lessor.js';
+import type { LiveStore } from './live-store.js';
+import { type Member, type Membership, decodeMemberContext } from './membership.js';
+import { decodeEntryRequest, toBigInt } from './pb.js';
+import { installReceivedDb } from './received-db.js';
+import { V2Store } from './v2store/index.js';
+import type { WaitRegistry } from './wait.js';
+
+/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
+const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+/** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
+const SLOW_APPLY_MS = 100;
+
+/** The timers the applier batches store commits on. */
+export interface ApplierClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+export const nodeApplierClock: ApplierClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
+/** What the applier needs of the raft driver (RaftNode). */
+export interface ApplierRaft {
+  /** raft's in-memory log: snapshots are recorded in it and it is compacted behind them */
+  readonly raftStorage: MemoryStorage;
+  readonly isLeader: boolean;
+  readonly term: number;
+  applyConfChange(cc: ConfChange): ConfState;
+  /** records a snapshot in the WAL behind the writes already queued */
+  saveSnapshot(snap: Snapshot): Promise<void>;
+}
+
+/** The peer transport's view of the membership, kept in step as conf changes apply. */
+export interface ApplierPeers {
+  add(id: bigint, urls: readonly string[]): void;
+  update(id: bigint, urls: readonly string[]): void;
+  remove(id: bigint): void;
+}
+
+export interface ApplierConfig {
+  readonly snapshotCount: number;
+  /** longest a store write waits to be batched with later ones (etcd's backend batch interval) */
+  readonly backendBatchIntervalMs: number;
+  /** applied entries after which the store is written at once (etcd's backend batch limit) */
+  readonly backendBatchLimit: number;
+  readonly maxTxnOps: number;
+  readonly electionMs: number;
+}
+
+/** What the member hears of the apply side. */
+export interface ApplierEvents {
+  /** everything up to `index` is applied */
+  applied(index: number): void;
+  /** as leader, the first entry of its term is applied (etcd's FirstCommitInTermNotify) */
+  firstCommitInTerm(): void;
+  /** a snapshot this member took is recorded (old WAL and snap files may go) */
+  snapshotSaved(): void;
+  /** this member applied its own removal */
+  removed(): void;
+  /** a lease revoke was applied (the leader stops tracking its pending revoke) */
+  leaseRevoked(id: bigint): void;
+  /** the duration of a store commit (etcd_disk_backend_commit_duration_seconds) */
+  backendCommitted(seconds: number): void;
+  /** the apply side cannot go on (a store write failed): the member must stop */
+  fatal(err: Error): void;
+}
+
+export interface ApplierParts {
+  readonly memberId: bigint;
+  readonly config: ApplierConfig;
+  readonly raft: ApplierRaft;
+  readonly store: LiveStore;
+  readonly lessor: Lessor;
+  readonly membership: Membership;
+  readonly alarms: AlarmStore;
+  readonly auth: AuthStore;
+  readonly v2store: V2Store;
+  readonly peers: ApplierPeers;
+  /** proposals waiting for their entry's result */
+  readonly wait: WaitRegistry;
+  readonly log: Logger;
+  readonly clock: ApplierClock;
+  /** etcd's bbolt file, kept no older than the newest .snap */
+  readonly dbFile: EtcdDbFile;
+  /** where the LevelDB store lives (a leader's store is swapped in there) */
+  readonly dbDir: string;
+  /** index and conf state of the snapshot the member started from */
+  readonly snapshotIndex: number;
+  readonly confState: ConfState;
+  readonly events: ApplierEvents;
+}
+
+/** A leader's store, saved beside the live one, that goes with an accepted snapshot. */
+export interface ReceivedStore {
+  readonly file: string;
+  readonly from: bigint;
+}
+
+export class Applier {
+  private readonly p: ApplierParts;
+  private readonly requests: RequestApplier;
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private confState: ConfState;
+  /** entries at or below this index are already in the store (consistent index at open) */
+  private storeIndexAtOpen: number;
+  private chain: Promise<void> = Promise.resolve();
+  /** a snapshot being saved in the background (triggerSnapshot), one at a time */
+  private snapshotting: Promise<void> | undefined;
+  private uncommittedEntries = 0;
+  private lastBackendCommit = 0;
+  private backendCommitTimer: unknown;
+  private stopped = false;
+  /** requests whose apply took longer than SLOW_APPLY_MS (etcd_server_slow_apply_total) */
+  slowApplies = 0;
+  /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
+  readonly snapshotsInstalled = new Map<bigint, number>();
+
+  constructor(parts: ApplierParts) {
+    this.p = parts;
+    this.appliedIndex = parts.snapshotIndex;
+    this.snapshotIndex = parts.snapshotIndex;
+    this.confState = parts.confState;
+    this.storeIndexAtOpen = parts.store.current.consistentIndex;
+    this.requests = new RequestApplier({
+      store: () => this.store,
+      lessor: parts.lessor,
+      membership: parts.membership,
+      alarms: parts.alarms,
+      auth: parts.auth,
+      v2store: parts.v2store,
+      log: parts.log,
+      storeIndexAtOpen: () => this.storeIndexAtOpen,
+      onLeaseRevoked: (id) => parts.events.leaseRevoked(id),
+    });
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  private get store(): MvccStore {
+    return this.p.store.current;
+  }
+
+  // ---------------------------------------------------------------- the chain
+
+  /** Committed entries, applied after everything handed over before. */
+  applyEntries(entries: readonly Entry[]): void {
+    this.enqueue(() => this.applyBatch(entries));
+  }
+
+  /** A snapshot raft accepted and the WAL recorded; resolves once its store is installed. */
+  applySnapshot(snap: Snapshot, received: ReceivedStore): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(async () => {
+        try {
+          await this.installSnapshot(snap, received);
+          resolve();
+        } catch (err) {
+          reject(err as Error);
+          throw err;
+        }
+      });
+    });
+  }
+
+  /** Runs `fn` on the chain once everything applied so far is written out to the store. */
+  atCommittedState<T>(fn: () => T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(async () => {
+        try {
+          await this.commitBackend();
+          resolve(fn());
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+  }
+
+  /** Settles once the chain has nothing left to do and the store's writes have landed (what the simulator waits for between steps). */
+  async idle(): Promise<void> {
+    for (let seen; seen !== this.chain; ) {
+      seen = this.chain;
+      await seen;
+      await this.store.flushed().catch(() => undefined);
+    }
+  }
+
+  /** Applied entries wait in the store's batch for the next commit. */
+  get hasStagedEntries(): boolean {
+    return this.uncommittedEntries > 0;
+  }
+
+  /** Stops applying; resolves once the apply under way and a snapshot being saved are done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.p.clock.clearTimeout(this.backendCommitTimer);
+    this.backendCommitTimer = undefined;
+    await this.chain.catch(() => undefined);
+    await this.snapshotting;
+  }
+
+  private enqueue(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((err: Error) => this.p.events.fatal(err));
+  }
+
+  private async applyBatch(entries: readonly Entry[]): Promise<void> {
+    for (const e of entries) {
+      if (this.stopped) return;
+      if (e.index <= this.appliedIndex) continue;
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e);
+      else if (e.type === EntryType.Normal) await this.applyNormal(e);
+      this.appliedIndex = e.index;
+    }
+    this.store.publish();
+    await this.maybeCommitBackend(entries.length);
+    this.p.events.applied(this.appliedIndex);
+    if (this.snapshotting === undefined && this.appliedIndex - this.snapshotIndex > this.p.config.snapshotCount) await this.triggerSnapshot();
+  }
+
+  // ---------------------------------------------------------------- store commits
+
+  /**
+   * The store's LevelDB write is batched like etcd's bbolt commits (every 100 ms or 10,000
+   * entries): the WAL already made the entries durable, and every LevelDB write competes
+   * with the WAL's fdatasync for the disk.
+   */
+  private async maybeCommitBackend(applied: number): Promise<void> {
+    this.uncommittedEntries += applied;
+    const { backendBatchIntervalMs, backendBatchLimit } = this.p.config;
+    const due = this.p.clock.now() - this.lastBackendCommit >= backendBatchIntervalMs;
+    if (due || this.uncommittedEntries >= backendBatchLimit) {
+      await this.commitBackend();
+    } else if (this.backendCommitTimer === undefined) {
+      this.backendCommitTimer = this.p.clock.setTimeout(() => {
+        this.backendCommitTimer = undefined;
+        this.enqueue(() => this.commitBackend());
+      }, backendBatchIntervalMs);
+    }
+  }
+
+  private async commitBackend(): Promise<void> {
+    this.p.clock.clearTimeout(this.backendCommitTimer);
+    this.backendCommitTimer = undefined;
+    this.lastBackendCommit = this.p.clock.now();
+    this.uncommittedEntries = 0;
+    if (this.stopped) return;
+    const start = performance.now();
+    await this.store.commit();
+    // the write lands later; if it fails (a full disk, an I/O error) the member stops at once
+    // rather than at the next commit, since reads of what it held would no longer find it
+    this.store.flushed().catch((err: Error) => this.p.events.fatal(err));
+    this.p.events.backendCommitted((performance.now() - start) / 1000);
+  }
+
+  // ---------------------------------------------------------------- entries
+
+  private markIndex(index: number): void {
+    if (index > this.storeIndexAtOpen && index > this.store.consistentIndex) this.store.setConsistentIndex(index);
+  }
+
+  private async applyNormal(e: Entry): Promise<void> {
+    if (e.data.length === 0) {
+      // the empty entry a new leader appends to commit its term
+      this.markIndex(e.index);
+      if (this.p.raft.isLeader && e.term === this.p.raft.term) this.p.events.firstCommitInTerm();
+      return;
+    }
+    let req: InternalRequest;
+    try {
+      req = decodeEntryRequest(e.data) as unknown as InternalRequest;
+    } catch (err) {
+      this.p.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
+      this.markIndex(e.index);
+      return;
+    }
+    const id = toBigInt(req.header?.ID ?? req.ID, true);
+    const started = performance.now();
+    try {
+      const result = await this.requests.apply(req, e.index);
+      this.markIndex(e.index);
+      this.p.wait.trigger(id, result);
+    } catch (err) {
+      this.markIndex(e.index);
+      this.p.wait.fail(id, err);
+    }
+    const tookMs = performance.now() - started;
+    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(req, tookMs);
+  }
+
+  /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */
+  private warnSlowApply(req: InternalRequest, tookMs: number): void {
+    this.slowApplies++;
+    const kind = Object.keys(req).find((k) => k !== 'header' && k !== 'ID' && (req as Record<string, unknown>)[k] != null) ?? 'unknown';
+    this.p.log.warn(
+      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: kind },
+      'apply request took too long',
+    );
+  }
+
+  private applyConfChange(e: Entry): void {
+    const { membership, peers, wait } = this.p;
+    const cc = decodeConfChange(e.data);
+    let err: EtcdError | undefined;
+    let member: Member | undefined;
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode:
+        member = decodeMemberContext(cc.context);
+        if (membership.isRemoved(cc.nodeId)) err = Errors.memberNotFound;
+        else if (membership.has(cc.nodeId) && !membership.get(cc.nodeId)!.isLearner) err = Errors.memberExist;
+        break;
+      case ConfChangeType.RemoveNode:
+      case ConfChangeType.UpdateNode:
+        if (!membership.has(cc.nodeId)) err = Errors.memberNotFound;
+        break;
+    }
+    // A refused change still goes through raft's conf change path as a no-op, as in etcd.
+    this.confState = this.p.raft.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
+    this.markIndex(e.index);
+    if (err) {
+      wait.fail(cc.id, err);
+      return;
+    }
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (membership.get(cc.nodeId)?.isLearner) membership.promote(cc.nodeId);
+        else membership.add(member!);
+        peers.add(cc.nodeId, member!.peerUrls);
+        break;
+      case ConfChangeType.AddLearnerNode:
+        membership.add(member!);
+        peers.add(cc.nodeId, member!.peerUrls);
+        break;
+      case ConfChangeType.RemoveNode:
+        membership.remove(cc.nodeId);
+        if (cc.nodeId === this.p.memberId) this.p.events.removed();
+        else peers.remove(cc.nodeId);
+        break;
+      case ConfChangeType.UpdateNode: {
+        const urls = decodeMemberContext(cc.context).peerUrls;
+        membership.updatePeerUrls(cc.nodeId, urls);
+        peers.update(cc.nodeId, urls);
+        break;
+      }
+    }
+    wait.trigger(cc.id, membership.list());
+  }
+
+  // ---------------------------------------------------------------- a leader's snapshot
+
+  /** Its store, then what the snapshot itself holds. */
+  private async installSnapshot(snap: Snapshot, received: ReceivedStore): Promise<void> {
+    const { membership, peers, memberId } = this.p;
+    await this.installStore(received.file);
+    const data = readSnapshotState(snap.data, `the snapshot at index ${snap.metadata.index} from ${idHex16(received.from)}`);
+    for (const m of membership.list()) if (m.id !== memberId) peers.remove(m.id);
+    membership.restore(data.membership);
+    for (const m of membership.list()) if (m.id !== memberId) peers.add(m.id, m.peerUrls);
+    // etcd's snapshots leave alarms to its store's alarm bucket
+    if (data.alarms !== undefined) this.p.alarms.restore(data.alarms);
+    else this.p.alarms.restoreFromRecords(await this.store.alarmRecords());
+    this.p.v2store.recover(data.v2store ?? new V2Store().save());
+    this.confState = snap.metadata.confState;
+    this.appliedIndex = snap.metadata.index;
+    this.snapshotIndex = snap.metadata.index;
+    this.snapshotsInstalled.set(received.from, (this.snapshotsInstalled.get(received.from) ?? 0) + 1);
+    this.p.events.applied(this.appliedIndex);
+  }
+
+  /**
+   * Swaps the store received with an accepted snapshot in for the live one. Reads wait
+   * for the new store meanwhile (LiveStore.read); open watch streams stay, their watchers
+   * catch up from the new store's history (or learn it was compacted).
+   */
+  private async installStore(received: string): Promise<void> {
+    const { log, lessor, dbDir, config } = this.p;
+    await this.p.store.swap(async (old) => {
+      const restored = await installReceivedDb(dbDir, received, log.child({ caller: 'snap' }));
+      return MvccStore.open({ dir: dbDir, maxTxnOps: config.maxTxnOps, logger: log.child({ caller: 'mvcc' }), replacing: old, restored });
+    });
+    this.storeIndexAtOpen = this.store.consistentIndex;
+    lessor.reset();
+    await restoreLessor(lessor, this.store);
+    this.p.auth.restore(await readAuthState(this.store));
+    if (this.p.raft.isLeader) lessor.promote(config.electionMs);
+    log.info({ 'consistent-index': this.storeIndexAtOpen, revision: this.store.currentRevision }, 'installed the store from a leader snapshot');
+  }
+
+  // ---------------------------------------------------------------- snapshots this member takes or sends
+
+  /**
+   * Freezes the state at the applied index (the store's view, the cluster, the snapshot's
+   * data) and saves it in the background: exporting etcd's bbolt file takes seconds for a
+   * large store, and applies must not wait for it. One snapshot at a time.
+   */
+  private async triggerSnapshot(): Promise<void> {
+    const index = this.appliedIndex;
+    this.p.log.info({ 'local-member-id': idHex(this.p.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.p.config.snapshotCount }, 'triggering snapshot');
+    // The store must hold everything up to `index` before the WAL behind it may go.
+    await this.commitBackend();
+    await this.store.flushed();
+    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState() };
+    this.snapshotting = this.saveSnapshot(frozen)
+      .catch((err: Error) => this.p.events.fatal(err))
+      .finally(() => (this.snapshotting = undefined));
+  }
+
+  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
+    const { index } = frozen;
+    const { raft, log } = this.p;
+    // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
+    await this.p.dbFile.write(frozen.exported, 'snapshot');
+    if (this.stopped) return;
+    if (index <= raft.raftStorage.snapshot().metadata.index) {
+      // a leader's snapshot was installed meanwhile; it is newer
+      log.info({ index, 'installed-index': raft.raftStorage.snapshot().metadata.index }, 'dropped a snapshot a newer one replaced');
+      return;
+    }
+    const snap = raft.raftStorage.createSnapshot(index, frozen.confState, frozen.data);
+    await raft.saveSnapshot(snap);
+    this.snapshotIndex = index;
+    this.p.events.snapshotSaved();
+    const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
+    if (compactIndex > raft.raftStorage.firstIndex()) {
+      raft.raftStorage.compact(compactIndex);
+      log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
+    }
+  }
+
+  /**
+   * A MsgSnap describing what is applied now (etcd's createMergedSnapshotMessage), and the
+   * store to ship with it, frozen once what is staged is written out: the view holds what
+   * LevelDB has, so nothing may be applied but unwritten. The raft snapshot says the
+   * store's index, its term and the current configuration, so a member added after the
+   * last snapshot finds itself in it. The caller closes the view.
+   */
+  snapshotToSend(m: Message): Promise<{ message: Message; state: { view: BucketView; cluster: ClusterState } }> {
+    return this.atCommittedState(() => ({ message: this.mergedSnapshotMessage(m), state: { view: this.store.bucketView(), cluster: this.clusterState() } }));
+  }
+
+  private mergedSnapshotMessage(m: Message): Message {
+    // The store's own consistent index, not appliedIndex: between a store write and the
+    // bookkeeping after it the store may already hold one more entry (never a conf change,
+    // whose apply is synchronous, so the configuration below still matches).
+    const index = this.store.consistentIndex;
+    let term: number;
+    try {
+      term = this.p.raft.raftStorage.term(index);
+    } catch {
+      return m; // that part of the log is gone: send the snapshot raft chose
+    }
+    return { ...m, snapshot: { data: this.snapshotData(), metadata: { index, term, confState: this.confState } } };
+  }
+
+  /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */
+  backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
+    return this.atCommittedState(() => ({ view: this.store.bucketView(), cluster: this.clusterState() }));
+  }
+
+  /**
+   * After stop(): writes etcd's bbolt file at the applied index, so that etcd's tools and
+   * real etcd find the whole store there. A failure is logged: the file left is the one
+   * from the last snapshot, still no older than the WAL.
+   */
+  async writeEtcdDbAtStop(): Promise<void> {
+    const { log, dbFile, raft } = this.p;
+    try {
+      await this.store.commit();
+      await this.store.flushed();
+      const recorded = raft.raftStorage.snapshot().metadata.index;
+      if (this.store.consistentIndex < recorded) {
+        // a leader's snapshot recorded but its store not swapped in yet: the file would be
+        // older than the .snap; the next start installs that store and writes the file then
+        log.warn({ 'snapshot-index': recorded, 'consistent-index': this.store.consistentIndex }, "not writing etcd's bbolt db: the leader's snapshot is not installed yet");
+        return;
+      }
+      log.info({ 'applied-index': this.appliedIndex }, "writing etcd's bbolt db before stopping");
+      await dbFile.write(this.exportState(), 'stop');
+    } catch (err) {
+      log.error({ path: dbFile.path, error: (err as Error).message }, "failed to write etcd's bbolt db at stop; the one from the last snapshot is left");
+    }
+  }
+
+  /** etcd's format, which real etcd restarts from; alarms are in the store's `alarm` bucket, as etcd's. */
+  private snapshotData(): Uint8Array {
+    return etcdSnapshotData(this.p.membership.snapshot(), this.p.v2store.save());
+  }
+
+  /** The membership and cluster version as etcd's backend records them. */
+  private clusterState(): ClusterState {
+    return clusterStateOf(this.p.membership);
+  }
+
+  /** The store (everything committed to it) and the cluster, frozen now. */
+  private exportState(): ExportState {
+    return { view: this.store.bucketView(), cluster: this.clusterState(), consistentIndex: this.store.consistentIndex };
+  }
+}
