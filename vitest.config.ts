@@ -30,6 +30,8 @@ class LongestFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // CPU seconds per test file, for scripts/test.sh's table (only when ETCD_TS_CPU_LOG is set)
+    setupFiles: ['test/cpu-seconds.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // End-to-end suites start real processes on loopback; two cores do not
