@@ -40,9 +40,7 @@ async function acrossLeaderChange(binary: (typeof BINARIES)[number], args: strin
   }
 }
 
-// concurrent: the second case waits out etcd's fixed 5-minute interval, and the first's
-// clusters are its own (the cases share nothing but the wait)
-describe.concurrent('lease TTLs across a leader change, as etcd 3.4.23', () => {
+describe('lease TTLs across a leader change, as etcd 3.4.23', () => {
   it('without --experimental-enable-lease-checkpoint: the new leader gives the lease its whole TTL again', async () => {
     const results = await Promise.all(BINARIES.map((b) => acrossLeaderChange(b, [], 120, 25)));
     for (const { before, after } of results) {
