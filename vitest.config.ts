@@ -4,14 +4,16 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The files that take minutes (most of it waiting on clusters, or on etcd's fixed 5-minute
- * lease checkpoint interval), slowest first. They start before everything else so that the
- * other worker runs the short files beside them: on a fresh clone vitest has no timings
- * and would start the largest files first, leaving a long one to finish alone at the end.
+ * lease checkpoint interval; the raft simulator's on one core), slowest first. They start
+ * before everything else so that the other workers run the short files beside them: on a
+ * fresh clone vitest has no timings and would start the largest files first, leaving a long
+ * one to finish alone at the end.
  */
 const LONGEST_FIRST = [
   'test/e2e/lease-checkpoint.test.ts',
-  'test/e2e/leader-change.test.ts',
+  'test/raft/sim.test.ts',
   'test/e2e/patroni.test.ts',
+  'test/e2e/leader-change.test.ts',
   'test/e2e/mixed-cluster.test.ts',
   'test/e2e/jepsen.test.ts',
   'test/e2e/grpc-proxy.test.ts',
@@ -30,11 +32,15 @@ class LongestFirst extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // CPU seconds per test file, for scripts/test.sh's table (only when ETCD_TS_CPU_LOG is set)
+    setupFiles: ['test/cpu-seconds.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // End-to-end suites start real processes on loopback; two cores do not
-    // take more than a couple of them at once.
-    maxWorkers: 2,
+    // Four files at once on two cores: the lease checkpoint file sits idle for five minutes
+    // (etcd's fixed interval), and the other end-to-end files spend part of their time
+    // waiting on elections, start-ups and timers. npm test prints each file's CPU beside its
+    // wall time: check there before raising this, the suites' CPU is what bounds it.
+    maxWorkers: 4,
     sequence: { sequencer: LongestFirst },
   },
 });

@@ -6,10 +6,12 @@
 
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { type Member, cleanup, ctl, etcdctl, etcdctlV2, startMember, stopMember, tempDir } from './harness.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Member, cleanup, ctl, etcdctl, etcdctlV2, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 async function set2(m: Member, key: string, value: string): Promise<void> {
   const r = await etcdctlV2(['--endpoints', m.clientUrl, 'set', key, value]);

@@ -3,11 +3,13 @@
 // applies it (etcd's own e2e suite waits for that line before it talks to a member), and
 // /version reports it as "etcdcluster". Runs against real etcd too (E2E_BINARY=etcd).
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, eventually, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, startMember, stopMember, waitFor } from './harness.js';
+import { type Member, cleanup, ctl, startMember, stopMember, waitFor, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 async function versionOf(url: string): Promise<{ etcdserver: string; etcdcluster: string }> {
   const res = await fetch(`${url}/version`);

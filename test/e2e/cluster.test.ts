@@ -2,13 +2,15 @@
 // it, failover under load, catching up (also through a snapshot), membership changes,
 // disaster recovery with --force-new-cluster, and a minority that cannot commit.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EtcdClient } from './client.js';
-import { type Member, cleanup, ctl, etcdctl, stopMember, waitFor, startMember, freePort, tempDir } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, stopMember, waitFor, startMember, freePort, tempDir, killProcesses } from './harness.js';
 import { type ClusterPlan, clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot, flagsFor } from './cluster-harness.js';
 import path from 'node:path';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /** Fast timeouts keep failover tests short; etcd's rule (election ≥ 5 heartbeats) holds. */
 const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500'];

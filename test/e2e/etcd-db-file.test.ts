@@ -5,12 +5,14 @@
 
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { served } from './backup-harness.js';
 import { clientUrl, planCluster, startSlot } from './cluster-harness.js';
-import { cleanup, ctl, etcdctlV2, startMember, stopMember, tempDir } from './harness.js';
+import { cleanup, ctl, etcdctlV2, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /** Writes of every kind the store keeps: puts, a delete, a txn, a lease with a key, a compaction. */
 async function write(ep: string, prefix: string): Promise<void> {

@@ -7,14 +7,16 @@
 
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { emptyHardState } from '../../src/raftpb/index.js';
 import { START_STEPS, type StartStep } from '../../src/server/start-steps.js';
 import { MemDisk, WAL, type WalContents, walName } from '../../src/wal/index.js';
 import { type ClusterPlan, type Slot, clientUrl, eventually, flagsFor, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir } from './harness.js';
+import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 const killAt = (step: StartStep): Record<string, string> => ({ ETCDTS_TEST_KILL_AT: step });
 

@@ -7,13 +7,13 @@
 // member dir (and loads the client certificate only once it has a quorum, so with
 // E2E_BINARY=etcd the second member of the three-member test waits instead of failing).
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type ClusterPlan, type Slot, clientUrl, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, etcdctl, freePort, startMember, stopMember, tempDir } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, freePort, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 import { makePki } from '../listener/helpers.js';
 
 afterAll(async () => {
@@ -21,6 +21,8 @@ afterAll(async () => {
   rmSync(pki.dir, { recursive: true, force: true });
   await cleanup();
 });
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /** Holds a port the way another program would. */
 async function occupy(port: number): Promise<net.Server> {

@@ -225,11 +225,20 @@ export async function ctl(endpoints: string | string[], args: string[], input?: 
   return r.stdout;
 }
 
-/** Kills every process still running and removes temp dirs. Call from afterAll. */
-export async function cleanup(): Promise<void> {
+/**
+ * Kills (SIGKILL, by PID) every process started so far that still runs, and waits for them.
+ * Call from afterEach in files whose cases each start their own members: a member left
+ * running after its case heartbeats on, and a file's leftovers add up to a core's share.
+ */
+export async function killProcesses(): Promise<void> {
   const procs = [...live];
   for (const p of procs) p.kill('SIGKILL');
   await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.on('exit', r)))));
+}
+
+/** Kills every process still running and removes temp dirs. Call from afterAll. */
+export async function cleanup(): Promise<void> {
+  await killProcesses();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 

@@ -4,10 +4,12 @@
 
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, ctl, startMember, stopMember, tempDir } from './harness.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cleanup, ctl, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 const MOVED = "moved the LevelDB store out of etcd's bbolt path";
 

@@ -1,15 +1,17 @@
 // A member's life: restart with everything kept, kill -9 under a write load without
 // losing an acknowledged write, and clear refusals of bad input.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EtcdClient } from './client.js';
-import { cleanup, command, ctl, etcdctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
+import { cleanup, command, ctl, etcdctl, freePort, startMember, stopMember, tempDir, waitFor, killProcesses } from './harness.js';
 import { spawnSync } from 'node:child_process';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 function statusOf(out: string) {
   return (JSON.parse(out) as Array<{ Status: { header: { member_id: number; cluster_id: number; revision: number } } }>)[0]!

@@ -6,11 +6,13 @@
 // a running cluster migrated one member at a time: each etcd-ts member rejoins the etcd
 // members still running over etcd's peer protocol.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, eventually, flagsFor, planCluster, startSlot } from './cluster-harness.js';
-import { type Member, cleanup, ctl, startMember, stopMember } from './harness.js';
+import { type Member, cleanup, ctl, startMember, stopMember, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /** A low --snapshot-count: etcd writes .snap files, and the WAL goes on past them. */
 const ETCD_FLAGS = ['--snapshot-count', '25'];

@@ -13,17 +13,19 @@
 
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
 import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster, statusOf } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
-import { type Member, cleanup, ctl, etcdctl, httpRequest, startMember, stopMember, waitFor } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, httpRequest, startMember, stopMember, waitFor, killProcesses } from './harness.js';
 
 let pki: TestPki | undefined;
 afterAll(async () => {
   await cleanup();
   if (pki !== undefined) rmSync(pki.dir, { recursive: true, force: true });
 });
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 type Kind = 'etcd' | 'etcd-ts';
 

@@ -3,8 +3,8 @@
 // the etcd leader killed under a running primary, the v2 `etcd:` section, and `etcd3:`
 // credentials with auth off and on.
 
-import { afterAll, expect, it } from 'vitest';
-import { type Member, cleanup, ctl } from './harness.js';
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { type Member, cleanup, ctl, killProcesses } from './harness.js';
 import { type ClusterPlan, clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot, statusOf } from './cluster-harness.js';
 import {
   type DcsConfig,
@@ -25,10 +25,13 @@ import {
   waitForRoles,
 } from './patroni.js';
 
-afterAll(async () => {
+// each case runs its own etcd cluster and PostgreSQL pair: none outlives its case (Patroni
+// loops and postgres replicates while idle)
+afterEach(async () => {
   await cleanupPatroni();
-  await cleanup();
+  await killProcesses();
 });
+afterAll(cleanup);
 
 /** Each case bootstraps PostgreSQL twice; on a loaded two-core machine that alone can take a minute. */
 const caseTimeout = 300_000;

@@ -194,7 +194,7 @@ export async function killPatroni(node: PatroniNode): Promise<void> {
   nodes.delete(node);
 }
 
-/** Stops every Patroni still running (and its postgres). Call from afterAll, before cleanup(). */
+/** Stops every Patroni still running (and its postgres). Call from afterEach or afterAll, before the harness kills the members. */
 export async function cleanupPatroni(): Promise<void> {
   await Promise.all([...nodes].map(killPatroni));
 }

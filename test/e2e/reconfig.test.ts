@@ -5,11 +5,13 @@
 
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import { type Member, cleanup, ctl, etcdctl, freePort, startMember, tempDir } from './harness.js';
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { type Member, cleanup, ctl, etcdctl, freePort, startMember, tempDir, killProcesses } from './harness.js';
 import { type ClusterPlan, eventually, leaderIndex, planCluster, startCluster, startSlot } from './cluster-harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 const HEALTH_INTERVAL_MS = 5000;
 

@@ -6,12 +6,14 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, eventually, planCluster, startSlot } from './cluster-harness.js';
 import { restoreMember, served, type Served } from './backup-harness.js';
-import { cleanup, ctl, startMember, stopMember, tempDir } from './harness.js';
+import { cleanup, ctl, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /** Real etcd 3.4.23 with a history: puts, overwrites, deletes, a txn, a lease with keys, a compaction, users and roles. */
 async function etcdBackup(): Promise<string> {

@@ -8,16 +8,18 @@ import { once } from 'node:events';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BoltFile } from '../../src/bbolt/index.js';
 import { applyWorkload } from '../bbolt/workload.js';
 import { restoreMember, served, type Served } from './backup-harness.js';
 import { EtcdClient } from './client.js';
 import { frame } from './raw-grpc.js';
 import { clientUrl, eventually, planCluster, startSlot } from './cluster-harness.js';
-import { cleanup, ctl, etcdctl, freePort, type Member, startMember, stopMember, tempDir } from './harness.js';
+import { cleanup, ctl, etcdctl, freePort, type Member, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own members: none outlives its case
+afterEach(killProcesses);
 
 /**
  * The bbolt workload and a role. No user: a password's bcrypt salt is random, and
