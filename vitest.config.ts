@@ -36,11 +36,11 @@ export default defineConfig({
     setupFiles: ['test/cpu-seconds.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // Four files at once on two cores: the lease checkpoint file sits idle for five minutes
+    // Three files at once on two cores: the lease checkpoint file sits idle for five minutes
     // (etcd's fixed interval), and the other end-to-end files spend part of their time
     // waiting on elections, start-ups and timers. npm test prints each file's CPU beside its
     // wall time: check there before raising this, the suites' CPU is what bounds it.
-    maxWorkers: 4,
+    maxWorkers: 3,
     sequence: { sequencer: LongestFirst },
   },
 });
