@@ -68,7 +68,8 @@ export async function readSnapshotFrames(file: FileHandle, size: number, from: n
 
 /** Fills `bufs` from the file at `position` on (readv may read less than asked). */
 async function readInto(file: FileHandle, bufs: Buffer[], position: number): Promise<void> {
-  let rest = bufs;
+  // a copy: filled buffers are dropped from its front as reads land
+  const rest = [...bufs];
   let at = position;
   while (rest.length > 0) {
     const { bytesRead } = await file.readv(rest, at);
