@@ -13,6 +13,28 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export type Server = 'etcd' | 'etcd-ts';
 
+/** An etcd-ts build to run: where it is and what its environment adds. */
+export interface Build {
+  label: string;
+  dir: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The builds named by `--ts LABEL=DIR[,VAR=VALUE...]` (repeatable) on the command line;
+ * without any, this checkout as "etcd-ts".
+ */
+export function tsBuildsFromArgs(): Build[] {
+  const specs = process.argv.flatMap((a, i) => (a === '--ts' && process.argv[i + 1] !== undefined ? [process.argv[i + 1]!] : []));
+  if (specs.length === 0) return [{ label: 'etcd-ts', dir: repoRoot, env: {} }];
+  return specs.map((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new Error(`--ts ${spec}: expected LABEL=DIR[,VAR=VALUE...]`);
+    const [dir, ...vars] = spec.slice(eq + 1).split(',');
+    return { label: spec.slice(0, eq), dir: path.resolve(dir!), env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])) };
+  });
+}
+
 /** The value of `--name` on the command line, or `fallback`. */
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

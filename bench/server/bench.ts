@@ -36,6 +36,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
+import { tsBuildsFromArgs } from '../member.js';
 import { measureSnapshot, roundLine, type SnapshotResult, snapshotReport } from '../snapshot/snapshot.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,24 +52,7 @@ const rounds = Number(arg('rounds', '2'));
 const goload = arg('goload', '/tmp/goload');
 const checkPerf = process.argv.includes('--check-perf');
 
-/** An etcd-ts build to run: where it is and what its environment adds. */
-interface Build {
-  label: string;
-  dir: string;
-  env: Record<string, string>;
-}
-
-function builds(): Build[] {
-  const specs = process.argv.flatMap((a, i) => (a === '--ts' && process.argv[i + 1] !== undefined ? [process.argv[i + 1]!] : []));
-  if (specs.length === 0) return [{ label: 'etcd-ts', dir: repoRoot, env: {} }];
-  return specs.map((spec) => {
-    const eq = spec.indexOf('=');
-    if (eq <= 0) throw new Error(`--ts ${spec}: expected LABEL=DIR[,VAR=VALUE...]`);
-    const [dir, ...vars] = spec.slice(eq + 1).split(',');
-    return { label: spec.slice(0, eq), dir: path.resolve(dir!), env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])) };
-  });
-}
-const tsBuilds = builds();
+const tsBuilds = tsBuildsFromArgs();
 
 /** 'etcd' or the label of an etcd-ts build. */
 type Server = string;

@@ -38,6 +38,16 @@ export function leafElement(page: Buffer, i: number, fail: Fail): LeafElement {
   return { flags: page.readUInt32LE(at), key, value };
 }
 
+/** A leaf element's key and value, without its flags (leafFlags) or an element object: for a page's every element. */
+export function leafPair(page: Buffer, i: number, fail: Fail): [Buffer, Buffer] {
+  const at = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+  return slice(page, at, page.readUInt32LE(at + 4), page.readUInt32LE(at + 8), page.readUInt32LE(at + 12), i, fail);
+}
+
+export function leafFlags(page: Buffer, i: number): number {
+  return page.readUInt32LE(PAGE_HEADER_SIZE + i * ELEMENT_SIZE);
+}
+
 export function branchElement(page: Buffer, i: number, fail: Fail): BranchElement {
   const at = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
   const [key] = slice(page, at, page.readUInt32LE(at), page.readUInt32LE(at + 4), 0, i, fail);

@@ -3,7 +3,7 @@
 // is walked page by page as its entries are consumed.
 
 import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { branchElement, checkElementTable, type Fail, type LeafElement, leafElement } from './elements.js';
+import { branchElement, checkElementTable, type Fail, type LeafElement, leafElement, leafFlags, leafPair } from './elements.js';
 import { BoltFormatError } from './errors.js';
 import {
   BUCKET_HEADER_SIZE,
@@ -116,7 +116,7 @@ export class BoltFile {
    * Nothing read is to be trusted before the iteration has ended without an error.
    */
   async *scan(): AsyncIterable<BucketBatch> {
-    const tally = new PageTally(this.pages.file);
+    const tally = new PageTally(this.pages.file, this.meta.pgid);
     const buckets = [{ name: 'root bucket', root: { kind: 'page', id: this.meta.root } as BucketRoot, bucket: undefined as Buffer | undefined }].concat(
       this.buckets.map((b) => ({ name: `bucket ${JSON.stringify(b.name.toString())}`, root: b.root, bucket: b.name })),
     );
@@ -131,7 +131,7 @@ export class BoltFile {
     const freelist = await this.pages.page(this.meta.freelist, PageFlag.freelist, 'freelist');
     tally.mark(this.meta.freelist, readPageHeader(freelist).overflow, 'the freelist');
     for (const id of freeIds(freelist, failAt(this.pages.file, this.meta.freelist))) tally.mark(id, 0, 'free');
-    tally.checkAll(this.meta.pgid);
+    tally.checkAll();
   }
 
   /**
@@ -150,11 +150,12 @@ export class BoltFile {
     const out: Array<[Buffer, Buffer]> = new Array(leaf.count);
     let prev = order.prev;
     for (let i = 0; i < leaf.count; i++) {
-      const elem = leafElement(leaf.page, i, fail);
-      if ((elem.flags & BUCKET_LEAF_FLAG) !== 0) fail(`nested bucket ${hex(elem.key)}: etcd's databases have none and this reader does not read them`);
-      if (prev !== undefined && Buffer.compare(prev, elem.key) >= 0) fail(`key ${hex(elem.key)} does not sort after ${hex(prev)}`);
-      prev = elem.key;
-      out[i] = [elem.key, elem.value];
+      // one pair per element of every page read: leafPair makes no element object
+      const [key, value] = leafPair(leaf.page, i, fail);
+      if ((leafFlags(leaf.page, i) & BUCKET_LEAF_FLAG) !== 0) fail(`nested bucket ${hex(key)}: etcd's databases have none and this reader does not read them`);
+      if (prev !== undefined && Buffer.compare(prev, key) >= 0) fail(`key ${hex(key)} does not sort after ${hex(prev)}`);
+      prev = key;
+      out[i] = [key, value];
     }
     order.prev = prev;
     return out;
@@ -231,25 +232,42 @@ function bucketRoot(elem: LeafElement, page: bigint, fail: Fail): BucketRoot {
   return { kind: 'inline', page: inline, holder: page };
 }
 
-/** Which pages a check has reached, and as what: each must be reached exactly once. */
+/**
+ * Which pages a check has reached, and as what: each must be reached exactly once. One
+ * slot per page below the high-water mark (the file holds them all, see open()), with
+ * numbers rather than bigint keys: it is marked for every page of the file.
+ */
 class PageTally {
-  private readonly seen = new Map<bigint, string>();
+  /** per page: 0 unseen, else the number `labels` gave what reached it */
+  private readonly seen: Uint32Array;
+  private readonly labels = new Map<string, number>();
+  private readonly names: string[] = [];
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    highWater: bigint,
+  ) {
+    this.seen = new Uint32Array(Number(highWater));
+  }
 
   mark(id: bigint, overflow: number, what: string): void {
-    for (let i = 0n; i <= BigInt(overflow); i++) {
-      const prior = this.seen.get(id + i);
-      if (prior !== undefined) failAt(this.file, id + i)(`is both ${prior} and ${what}`);
-      this.seen.set(id + i, what);
+    let label = this.labels.get(what);
+    if (label === undefined) {
+      label = this.names.push(what);
+      this.labels.set(what, label);
+    }
+    const first = Number(id);
+    for (let p = first; p <= first + overflow; p++) {
+      const prior = this.seen[p]!;
+      if (prior !== 0) failAt(this.file, BigInt(p))(`is both ${this.names[prior - 1]!} and ${what}`);
+      this.seen[p] = label;
     }
   }
 
   /** Every page from 2 up to the high-water mark was reached. */
-  checkAll(highWater: bigint): void {
-    for (let id = 2n; id < highWater; id++) {
-      if (!this.seen.has(id)) failAt(this.file, id)('is neither reachable nor free (a lost subtree?)');
-    }
+  checkAll(): void {
+    const unseen = this.seen.indexOf(0, 2);
+    if (unseen >= 0) failAt(this.file, BigInt(unseen))('is neither reachable nor free (a lost subtree?)');
   }
 }
 

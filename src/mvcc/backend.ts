@@ -382,7 +382,8 @@ async function* mergeOverlay(
   const extra = [...overlay.keys()].filter((k) => k >= from && (to === undefined || k < to)).sort();
   let x = 0;
   const range = lt === undefined ? { snapshot, gte } : { snapshot, gte, lt };
-  const it = db.iterator({ ...range, highWaterMarkBytes: ITERATOR_BATCH_BYTES });
+  // a one-off full scan: kept out of the block cache, whose blocks are the hot ones
+  const it = db.iterator({ ...range, highWaterMarkBytes: ITERATOR_BATCH_BYTES, fillCache: false });
   let next = it.nextv(ITERATOR_BATCH);
   try {
     for (;;) {

@@ -8,7 +8,7 @@
 // and hands the result to the open, which then need not read the whole store back.
 
 import { Bucket, type Db, entrySize } from './backend.js';
-import { decodeKeyValue } from './codec.js';
+import { type IndexFields, readIndexFields } from './codec.js';
 import { parseRevision } from './revision.js';
 import { TreeIndex } from './tree-index.js';
 
@@ -23,6 +23,8 @@ export class RestoredState {
   storedBytes = 0;
   /** sizes of the non-revision entries (meta, lease, auth...), which get overwritten and deleted */
   readonly otherSizes = new Map<string, number>();
+  /** the record at hand's fields, reused from record to record */
+  private readonly fields: IndexFields = { key: '', createRevision: 0, version: 0, lease: 0n };
 
   /** One stored entry: `k` with its bucket prefix. */
   add(k: Buffer, v: Buffer): void {
@@ -34,14 +36,14 @@ export class RestoredState {
     }
     const rev = parseRevision(k, 1);
     if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
-    const kv = decodeKeyValue(v);
-    const keyStr = kv.key.toString('latin1');
+    const kv = this.fields;
+    readIndexFields(v, kv);
     if (rev.tombstone) {
       // a tombstone whose puts were compacted away closes nothing
-      const ki = this.index.get(keyStr);
+      const ki = this.index.get(kv.key);
       if (ki?.isLive()) ki.tombstone(rev.main, rev.sub);
     } else {
-      this.index.getOrCreate(keyStr).restorePut(rev.main, rev.sub, kv.createRevision, kv.version, kv.lease);
+      this.index.getOrCreate(kv.key).restorePut(rev.main, rev.sub, kv.createRevision, kv.version, kv.lease);
     }
     if (rev.main > this.currentRev) this.currentRev = rev.main;
   }

@@ -11,11 +11,10 @@ import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
 import { openBackup } from '../backup/backup-file.js';
+import { readSnapshotFrames, type SnapshotFrames } from './snapshot-frames.js';
 
 /** The etcd release whose API etcd-ts serves; clients switch features on it. */
 export const ETCD_API_VERSION = '3.4.23';
-/** etcd's snapshotSendBufferSize: the blob of each SnapshotResponse */
-const SNAPSHOT_CHUNK = 32 * 1024;
 /** bytes read from the backup at a time, and sent before waiting for the client */
 const SNAPSHOT_READ = 1024 * 1024;
 /** etcdctl checks that a snapshot is a whole number of 512-byte blocks plus a SHA-256. */
@@ -154,26 +153,34 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
 
 async function sendFile(file: FileHandle, size: number, call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
   const sha = createHash('sha256');
-  // write() serializes a message at once, so one buffer serves every read
-  const buf = Buffer.allocUnsafe(SNAPSHOT_READ);
+  const read = (from: number) => readSnapshotFrames(file, size, from, Math.min(SNAPSHOT_READ, size - from));
   let sent = 0;
-  while (sent < size) {
-    const { bytesRead } = await file.read(buf, 0, Math.min(SNAPSHOT_READ, size - sent), sent);
-    if (bytesRead === 0) throw new Error(`the backup ended after ${sent} of its ${size} bytes`);
-    sha.update(buf.subarray(0, bytesRead));
-    // Waiting for 'drain' after each chunk would cost an event-loop turn per 32 KiB
-    // (HTTP/2 buffers little); a read's worth of chunks goes out, then we wait.
-    let full = false;
-    for (let off = 0; off < bytesRead; off += SNAPSHOT_CHUNK) {
-      const blob = buf.subarray(off, Math.min(off + SNAPSHOT_CHUNK, bytesRead));
-      sent += blob.length;
-      if (!call.write({ remaining_bytes: size - sent, blob })) full = true;
+  // the next read runs while this one is sent
+  let next: Promise<SnapshotFrames> | undefined = size > 0 ? read(0) : undefined;
+  try {
+    while (next !== undefined) {
+      const batch = await next;
+      sent += batch.bytes;
+      next = sent < size ? read(sent) : undefined;
+      for (const r of batch.responses) sha.update(r.blob);
+      // Waiting for 'drain' after each message would cost an event-loop turn per 32 KiB
+      // (HTTP/2 buffers little); a read's worth goes out, then we wait.
+      if (!send(call, batch)) await drained(call, cancelled);
+      if (cancelled.aborted) return;
     }
-    if (full) await drained(call, cancelled);
-    if (cancelled.aborted) return;
+  } finally {
+    await next?.catch(() => undefined);
   }
   call.write({ remaining_bytes: 0, blob: sha.digest() });
   call.end();
+}
+
+/** Writes one read's messages, framed as they are when the call takes that; false when the client's window is full. */
+function send(call: StreamCall<object, object>, batch: SnapshotFrames): boolean {
+  if (call.writeFramed !== undefined) return call.writeFramed(batch.frames, batch.messageSizes);
+  let room = true;
+  for (const r of batch.responses) room = call.write(r) && room;
+  return room;
 }
 
 /** Resolves once the client can take more, or it has gone. */

@@ -70,6 +70,12 @@ export interface StreamCall<Req, Res> extends EventEmitter {
   readonly request: Req;
   readonly metadata: CallMetadata;
   write(response: Res): boolean;
+  /**
+   * gRPC's calls only: sends messages already serialized and framed (each a flag byte, a
+   * length and the message, back to back; `messageSizes` their sizes) in one write. A
+   * stream of big blobs reads them straight into place (snapshot-frames.ts).
+   */
+  writeFramed?(frames: Buffer, messageSizes: readonly number[]): boolean;
   end(): void;
 }
 
@@ -162,6 +168,14 @@ export class ServerCall extends EventEmitter {
     this.sendHeaders();
     this.observer.sent(bytes.length);
     return this.stream.write(frameMessage(bytes));
+  }
+
+  /** Sends messages already framed (see StreamCall.writeFramed); false when the client's window is full. */
+  writeFramed(frames: Buffer, messageSizes: readonly number[]): boolean {
+    if (this.done) return false;
+    this.sendHeaders();
+    for (const n of messageSizes) this.observer.sent(n);
+    return this.stream.write(frames);
   }
 
   /** Ends a streaming response with OK. */
