@@ -102,14 +102,15 @@ export async function fetchPeerHashKV(url: string, revision: number, tls: TlsCon
 /** Go's json.Unmarshal into HashKVResponse, keeping the three numbers the check compares. */
 export function parseHashKVResponse(body: string): PeerHashKV {
   const v = JSON.parse(body) as { header?: { revision?: unknown }; hash?: unknown; compact_revision?: unknown } | null;
-  const num = (x: unknown, what: string, max: number): number => {
+  const num = (x: unknown, what: string, min: number, max: number): number => {
     if (x === undefined || x === null) return 0;
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0 || x > max) throw new Error(`the HashKVResponse has an invalid ${what}: ${JSON.stringify(x)}`);
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw new Error(`the HashKVResponse has an invalid ${what}: ${JSON.stringify(x)}`);
     return x;
   };
   return {
-    hash: num(v?.hash, 'hash', 0xffff_ffff),
-    revision: num(v?.header?.revision, 'revision', Number.MAX_SAFE_INTEGER),
-    compactRevision: num(v?.compact_revision, 'compact revision', Number.MAX_SAFE_INTEGER),
+    hash: num(v?.hash, 'hash', 0, 0xffff_ffff),
+    revision: num(v?.header?.revision, 'revision', 0, Number.MAX_SAFE_INTEGER),
+    // int64: a store never compacted answers -1, as etcd's
+    compactRevision: num(v?.compact_revision, 'compact revision', -1, Number.MAX_SAFE_INTEGER),
   };
 }
