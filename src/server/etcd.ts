@@ -168,6 +168,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     isRemoved: (id) => server.membership.isRemoved(id),
     onRemoved: () => server.removedFromCluster(),
     leaderRpc: server.leaderRpc,
+    applyWait: (ms) => server.waitApplied(server.committed, ms),
     hashKV: ownHashKV,
   });
   const corruptCheck = {

@@ -726,12 +726,7 @@ export class EtcdServer {
       if (lead !== 0n) this.leaderChanges++;
       for (const fn of this.leaderListeners) fn();
     }
-    if (this.isLeader && !wasLeader) {
-      // Leases get a fresh deadline under a new leader (etcd: Promote with the election timeout).
-      this.lessor.promote(this.config.electionMs);
-    } else if (!this.isLeader && wasLeader) {
-      this.lessor.demote();
-    }
+    if (!this.isLeader && wasLeader) this.lessor.demote();
     if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
   }
 
@@ -799,7 +794,12 @@ export class EtcdServer {
     if (e.data.length === 0) {
       // the empty entry a new leader appends to commit its term
       this.markIndex(e.index);
-      if (this.isLeader && e.term === this.term) for (const fn of this.firstCommitInTermListeners) fn();
+      if (this.isLeader && e.term === this.term) {
+        // etcd promotes the lessor here, once the entries of earlier terms (their lease
+        // revokes and grants) are applied: leases get a fresh deadline under the new leader
+        this.lessor.promote(this.config.electionMs);
+        for (const fn of this.firstCommitInTermListeners) fn();
+      }
       return;
     }
     let req: InternalRequest;
@@ -1001,7 +1001,7 @@ export class EtcdServer {
    * Resolves true once this member has applied `index`, false if that does not happen
    * within the request timeout (a simple token names the index that created it).
    */
-  waitApplied(index: number): Promise<boolean> {
+  waitApplied(index: number, timeoutMs = this.requestTimeoutMs()): Promise<boolean> {
     if (index <= this.appliedIndex) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
@@ -1010,7 +1010,7 @@ export class EtcdServer {
         resolve(ok);
       };
       const onApplied = () => done(true);
-      const timer = setTimeout(() => done(false), this.requestTimeoutMs());
+      const timer = setTimeout(() => done(false), timeoutMs);
       this.appliedWaiters.set(onApplied, index);
     });
   }
@@ -1202,7 +1202,9 @@ export class EtcdServer {
   /** What this member answers as leader, for itself and for forwarding followers. */
   readonly leaderRpc: LeaderRpc = {
     leaseRenew: async (id) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
+      // a new leader's lessor is primary once it applied its term's first entry: until then
+      // the renewal is asked again (over the peer port etcd answers "not a primary lessor")
+      if (!this.isLeader || !this.lessor.isPrimary) throw Errors.leaderChanged;
       return this.lessor.renew(id);
     },
     leaseTimeToLive: async (id, keys) => {
