@@ -999,7 +999,8 @@ export class EtcdServer {
 
   /**
    * Resolves true once this member has applied `index`, false if that does not happen
-   * within the request timeout (a simple token names the index that created it).
+   * within `timeoutMs` (the request timeout unless given; a simple token names the index
+   * that created it).
    */
   waitApplied(index: number, timeoutMs = this.requestTimeoutMs()): Promise<boolean> {
     if (index <= this.appliedIndex) return Promise.resolve(true);

@@ -31,7 +31,7 @@ export function peerUrlsFromHeader(value: string | string[] | undefined): string
     } catch {
       return undefined;
     }
-    if (!PEER_SCHEMES.has(parsed.protocol) || parsed.host === '' && !parsed.protocol.startsWith('unix')) return undefined;
+    if (!PEER_SCHEMES.has(parsed.protocol) || (parsed.host === '' && !parsed.protocol.startsWith('unix'))) return undefined;
   }
   return urls;
 }
