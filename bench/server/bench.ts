@@ -3,7 +3,7 @@
 // Node client would), alternating server by server, round by round. Prints ratios.
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
-//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...]
+//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...] [--mixed]
 //       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]]
 //
 // --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
@@ -18,6 +18,11 @@
 // that user (authload, bench/authload: goload's counterpart with --user/--password; simple
 // tokens). Beside their ratio to etcd they print auth on / auth off: the same server's
 // figure over its auth-off row, round by round (throughput, and CPU per op).
+//
+// --mixed (with --members 3) runs each etcd-ts build as one member of a mixed cluster: 2 ×
+// etcd + 1 × etcd-ts, the etcd-ts member made leader with `etcdctl move-leader`, beside the
+// pure etcd cluster in the same rounds; the put rows only (1, 64, 256 clients). The rows
+// are labelled `LABEL+2etcd`.
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -51,6 +56,10 @@ const duration = arg('duration', '5s');
 const rounds = Number(arg('rounds', '2'));
 const goload = arg('goload', '/tmp/goload');
 const checkPerf = process.argv.includes('--check-perf');
+const mixed = process.argv.includes('--mixed');
+if (mixed && members !== 3) throw new Error('--mixed runs 2 × etcd + 1 × etcd-ts: it needs --members 3');
+/** A mixed cluster's rows are labelled after the build that leads it. */
+const MIXED_SUFFIX = '+2etcd';
 
 const tsBuilds = tsBuildsFromArgs();
 
@@ -89,6 +98,8 @@ if (process.argv.includes('--url')) {
     { name: 'get-ser c=64 url', op: 'get-ser', clients: 64, url: true },
   );
 }
+// a mixed cluster is measured on puts, where the leader's peer protocol carries everything
+if (mixed) allWorkloads.splice(0, allWorkloads.length, ...allWorkloads.filter((w) => w.op === 'put'));
 const only = arg('only', '');
 const onlyNames = only === '' ? [] : only.split(',');
 const workloads = only === '' ? allWorkloads : allWorkloads.filter((w) => onlyNames.includes(w.name));
@@ -132,6 +143,7 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
   const names = Array.from({ length: members }, (_, i) => `m${i}`);
   const ports = await Promise.all(names.map(async () => ({ client: await freePort(), peer: await freePort() })));
   const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[i]!.peer}`).join(',');
+  const build = tsBuilds.find((b) => b.label === server || `${b.label}${MIXED_SUFFIX}` === server);
   const procs = names.map((name, i) => {
     const args = [
       '--name', name,
@@ -143,8 +155,8 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
       '--initial-cluster', initialCluster,
       '--log-level', 'warn',
     ];
-    if (server === 'etcd') return spawn('etcd', args, { stdio: 'ignore' });
-    const build = tsBuilds.find((b) => b.label === server)!;
+    // in a mixed cluster only the first member is etcd-ts
+    if (build === undefined || (server !== build.label && i > 0)) return spawn('etcd', args, { stdio: 'ignore' });
     return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
   const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir };
@@ -152,6 +164,7 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
+      if (server.endsWith(MIXED_SUFFIX)) moveLeaderTo(c, 0);
       return c;
     } catch {
       // a member that exited (e.g. a port taken by another session meanwhile) never will be
@@ -162,6 +175,23 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+}
+
+/** `etcdctl move-leader` to member `i`, until it leads (etcdctl finds the current leader among the endpoints). */
+function moveLeaderTo(c: Cluster, i: number): void {
+  // the ID in hex from the simple output: JSON would round the uint64
+  const id = execFileSync('etcdctl', ['--endpoints', c.endpoints[i]!, 'endpoint', 'status']).toString().split(', ')[1]!;
+  for (let attempt = 0; ; attempt++) {
+    const status = execFileSync('etcdctl', ['--endpoints', c.endpoints[i]!, 'endpoint', 'status']).toString().split(', ');
+    if (status[4] === 'true') return;
+    if (attempt === 20) throw new Error(`member ${i} (${id}) did not take the lead`);
+    try {
+      execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'move-leader', id], { stdio: 'ignore' });
+    } catch {
+      // a leader still settling: asked again below
+    }
+    execFileSync('sleep', ['0.5']);
   }
 }
 
@@ -239,7 +269,7 @@ function failoverMs(c: Cluster): number {
 const authload = workloads.some((w) => w.authOff !== undefined) ? authloadBinary() : undefined;
 
 async function main(): Promise<void> {
-  const servers: Server[] = ['etcd', ...tsBuilds.map((b) => b.label)];
+  const servers: Server[] = ['etcd', ...tsBuilds.map((b) => (mixed ? `${b.label}${MIXED_SUFFIX}` : b.label))];
   if (workloads.length > 0) await loadRows(servers);
   if (snapshotRows) await snapshotRowsOf(servers);
 }

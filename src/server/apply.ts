@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { MvccStore, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../mvcc/index.js';
-import { AlarmType, type AlarmStore, encodeAlarmKey } from './alarms.js';
+import { ALARM_CORRUPT, AlarmType, type AlarmStore, encodeAlarmKey } from './alarms.js';
 import { type PbTxnRequest, deleteRangeFromPb, putFromPb, txnFromPb } from './convert.js';
 import { Errors } from './errors.js';
 import { idHex } from './ids.js';
@@ -41,6 +41,11 @@ export class RequestApplier {
     if (req.v2) return this.applyV2(req.v2, index);
     if (req.alarm) return this.applyAlarm(req.alarm);
     if (index <= this.t.storeIndexAtOpen()) return undefined;
+    // etcd's applierV3Corrupt: once the corruption check raised CORRUPT, every member
+    // refuses the writes, compactions and lease changes of the log until it is disarmed.
+    if (this.t.alarms.has(ALARM_CORRUPT) && (req.put || req.delete_range || req.txn || req.compaction || req.lease_grant || req.lease_revoke)) {
+      throw Errors.corrupt;
+    }
 
     // Permissions are checked here, on every member at the same auth state, against
     // the credentials the proposer put in the header (etcd's authApplierV3).

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { Compactor } from '../mvcc/index.js';
-import { purgeFiles } from '../wal/index.js';
+import { WAL, purgeFiles } from '../wal/index.js';
 import { authService } from './api/auth.js';
 import { AuthGate } from './auth/gate.js';
 import { clusterService, memberOps } from './api/cluster.js';
@@ -17,10 +17,11 @@ import { leaseService } from './api/lease.js';
 import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
-import { type BootstrapResult, bootstrap } from './bootstrap.js';
+import { type BootstrapResult, bootstrap, dataDirLayout } from './bootstrap.js';
 import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
 import { MemberClient } from './concurrency/client.js';
+import { CorruptionMonitor, checkInitialHashKV } from './corrupt.js';
 import type { EtcdConfig } from './config/types.js';
 import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
@@ -34,7 +35,9 @@ import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
-import { Transport, fetchServerVersion } from './transport/index.js';
+import { Transport, fetchPeerHashKV, fetchServerVersion } from './transport/index.js';
+import { ALARM_CORRUPT } from './alarms.js';
+import { uint64 } from './pb.js';
 import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
 import { V2AuthStore } from './v2auth/store.js';
 import { V2Access } from './v2http/access.js';
@@ -105,6 +108,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const clientListeners = listeners.clients.map((c) => c.listener);
   /** closed once the server has stopped: a stopping leader still commits its last lease checkpoint through its peers */
   const otherListeners = [...listeners.peers, ...listeners.metrics];
+  // etcd runs the initial corruption check only on a member that has a WAL to restart from
+  const memberInitialized = WAL.exists(dataDirLayout(cfg).walDir);
   let b: BootstrapResult;
   try {
     b = await bootstrap(cfg, log, peerTls, {
@@ -119,6 +124,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   }
 
   let transport!: Transport;
+  const ownHashKV = (rev: number) => server.read((store) => store.hashKV(rev));
   const server = new EtcdServer(
     {
       name: cfg.name,
@@ -162,8 +168,22 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     isRemoved: (id) => server.membership.isRemoved(id),
     onRemoved: () => server.removedFromCluster(),
     leaderRpc: server.leaderRpc,
-    hashKV: (rev) => server.read((store) => store.hashKV(rev)),
+    applyWait: (ms) => server.waitApplied(server.committed, ms),
+    hashKV: ownHashKV,
   });
+  const corruptCheck = {
+    localId: b.memberId,
+    log,
+    requestTimeoutMs: server.requestTimeoutMs(),
+    hashKV: ownHashKV,
+    members: () => server.membership.list(),
+    fetchHashKV: (url: string, rev: number, ms: number) => fetchPeerHashKV(url, rev, peerTls, ms),
+    isLeader: () => server.isLeader,
+    linearizableReadNotify: () => server.linearizableReadNotify(),
+    // etcd 3.4 cannot tell which member is corrupt and raises the alarm for member 0
+    raiseCorruptAlarm: () => server.propose<void>({ alarm: { action: 1, memberID: uint64(0n), alarm: ALARM_CORRUPT } }),
+  };
+  const corruptionMonitor = cfg.experimentalCorruptCheckTime > 0 ? new CorruptionMonitor(corruptCheck, cfg.experimentalCorruptCheckTime) : undefined;
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
@@ -262,6 +282,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     clearInterval(purgeTimer);
     compactor?.stop();
     versionMonitor.stop();
+    corruptionMonitor?.stop();
     stopObserving();
     await closeAll(clientListeners);
     grpcServer.forceShutdown();
@@ -275,6 +296,15 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     resolveDone(cause);
   };
 
+  if (memberInitialized && cfg.experimentalInitialCorruptCheck) {
+    // before serving peers or clients, as etcd: a member whose store differs from its peers' at the same revision stays down
+    try {
+      await checkInitialHashKV(corruptCheck);
+    } catch (err) {
+      await shutdown();
+      throw err;
+    }
+  }
   listeners.serve({
     peer: transport.handler,
     client: http,
@@ -283,6 +313,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   });
   server.start();
   versionMonitor.start();
+  corruptionMonitor?.start();
   if (compactor) {
     compactor.start();
     compactor.pause();

@@ -231,6 +231,9 @@ export class EtcdServer {
       events: {
         applied: () => this.notifyApplied(),
         firstCommitInTerm: () => {
+          // etcd promotes the lessor here, once the entries of earlier terms (their lease
+          // revokes and grants) are applied: leases get a fresh deadline under the new leader
+          this.lessor.promote(this.config.electionMs);
           for (const fn of this.firstCommitInTermListeners) fn();
         },
         snapshotSaved: () => {
@@ -520,12 +523,7 @@ export class EtcdServer {
       if (lead !== 0n) this.leaderChanges++;
       for (const fn of this.leaderListeners) fn();
     }
-    if (this.isLeader && !wasLeader) {
-      // Leases get a fresh deadline under a new leader (etcd: Promote with the election timeout).
-      this.lessor.promote(this.config.electionMs);
-    } else if (!this.isLeader && wasLeader) {
-      this.lessor.demote();
-    }
+    if (!this.isLeader && wasLeader) this.lessor.demote();
     if (lead !== 0n && lead !== previousLead) this.reads.leaderFound();
   }
 
@@ -539,9 +537,10 @@ export class EtcdServer {
 
   /**
    * Resolves true once this member has applied `index`, false if that does not happen
-   * within the request timeout (a simple token names the index that created it).
+   * within `timeoutMs` (the request timeout unless given; a simple token names the index
+   * that created it).
    */
-  waitApplied(index: number): Promise<boolean> {
+  waitApplied(index: number, timeoutMs = this.requestTimeoutMs()): Promise<boolean> {
     if (index <= this.applied) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
@@ -550,7 +549,7 @@ export class EtcdServer {
         resolve(ok);
       };
       const onApplied = () => done(true);
-      const timer = setTimeout(() => done(false), this.requestTimeoutMs());
+      const timer = setTimeout(() => done(false), timeoutMs);
       this.appliedWaiters.set(onApplied, index);
     });
   }
@@ -742,7 +741,9 @@ export class EtcdServer {
   /** What this member answers as leader, for itself and for forwarding followers. */
   readonly leaderRpc: LeaderRpc = {
     leaseRenew: async (id) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
+      // a new leader's lessor is primary once it applied its term's first entry: until then
+      // the renewal is asked again (over the peer port etcd answers "not a primary lessor")
+      if (!this.isLeader || !this.lessor.isPrimary) throw Errors.leaderChanged;
       return this.lessor.renew(id);
     },
     leaseTimeToLive: async (id, keys) => {

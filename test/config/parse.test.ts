@@ -365,9 +365,13 @@ describe('accepted but not implemented', () => {
     const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
     expect(named).toEqual([
       '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time', '--grpc-keepalive-interval',
-      '--grpc-keepalive-timeout', '--host-whitelist', '--experimental-initial-corrupt-check', '--experimental-corrupt-check-time',
+      '--grpc-keepalive-timeout', '--host-whitelist',
       '--experimental-compaction-batch-limit', '--experimental-peer-skip-client-san-verification', '--experimental-warning-apply-duration',
     ]);
+  });
+  it('the corruption check flags are implemented: no warning', () => {
+    const r = parseCommandLine(['--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m'], {});
+    expect(r.kind === 'config' && r.warnings).toEqual([]);
   });
   it('--enable-v2 is implemented: no warning', () => {
     const r = parseCommandLine(['--enable-v2'], {});

@@ -9,7 +9,8 @@ import { EntryType, MessageType, encodeMessage, type Message } from '../../src/r
 import { servePeer, type Listener } from '../../src/server/listener/index.js';
 import type { Member } from '../../src/server/membership.js';
 import type { TlsContext } from '../../src/server/tls.js';
-import { Transport, type RaftHandle, type SnapshotHooks } from '../../src/server/transport/index.js';
+import { Transport, type LeaderRpc, type RaftHandle, type SnapshotHooks } from '../../src/server/transport/index.js';
+import type { ApplyWait } from '../../src/server/transport/leader-rpc.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 
@@ -73,6 +74,10 @@ export interface NodeOptions {
   members?: () => Member[];
   /** serve on this URL (e.g. a fixed port to come back on); default http(s)://127.0.0.1:0 */
   url?: string;
+  /** the URLs the member advertises in X-PeerURLs (none by default) */
+  peerUrls?: readonly string[];
+  leaderRpc?: LeaderRpc;
+  applyWait?: ApplyWait;
 }
 
 /** A transport mounted on a real peer listener. Close with stopNode. */
@@ -91,6 +96,9 @@ export async function startNode(o: NodeOptions): Promise<Node> {
     clusterVersion: () => '3.4.0',
     members: o.members ?? (() => []),
     onRemoved: () => node.removedCalls++,
+    ...(o.peerUrls !== undefined ? { peerUrls: o.peerUrls } : {}),
+    ...(o.leaderRpc !== undefined ? { leaderRpc: o.leaderRpc } : {}),
+    ...(o.applyWait !== undefined ? { applyWait: o.applyWait } : {}),
   });
   const url = o.url ?? `${o.tls !== undefined ? 'https' : 'http'}://127.0.0.1:0`;
   node.listener = await servePeer(new URL(url), o.tls, node.transport.handler, logger);

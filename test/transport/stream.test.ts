@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType, encodeMessage, type Message } from '../../src/raftpb/index.js';
+import { freePort } from '../../bench/free-port.js';
 import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node, type NodeOptions } from './helpers.js';
 
 const A = 0xa1n;
@@ -265,5 +266,48 @@ describe('refusals', () => {
     b.transport.removePeer(A);
     a.transport.send([heartbeat(A, B)]); // no stream can come up: the pipeline carries it
     await waitFor('A told it was removed', () => a.removedCalls === 1);
+  });
+});
+
+describe("remotes (etcd's rafthttp/remote.go)", () => {
+  /** B advertises its URL in X-PeerURLs, as every member does; A does not know B (B was added while A was down). */
+  async function unknownSender(): Promise<{ a: Node; b: Node }> {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const a = await node(A);
+    const b = await node(B, { url, peerUrls: [url] });
+    b.transport.addPeer(A, [a.url]);
+    return { a, b };
+  }
+
+  it("steps a pipeline message from a sender it does not know, and answers it on the pipeline to the URLs the sender named", async () => {
+    const { a, b } = await unknownSender();
+    // A refuses B's streams (404, sender not found), so B's messages take the pipeline
+    b.transport.send([heartbeat(B, A, 7)]);
+    await waitFor("A steps B's heartbeat", () => fromPeer(a, B).length > 0);
+    expect(fromPeer(a, B)).toMatchObject([{ type: MessageType.MsgHeartbeat, commit: 7 }]);
+    expect(hasLine(a.lines, 'added new remote peer', { 'remote-peer-id': B.toString(16).padStart(16, '0') })).toBe(true);
+    a.transport.send([{ ...heartbeat(A, B), type: MessageType.MsgHeartbeatResp }]);
+    await waitFor("B hears A's answer", () => fromPeer(b, A).some((m) => m.type === MessageType.MsgHeartbeatResp));
+
+    // once A knows B as a peer (the ConfChange applied), the streams come up between them
+    a.transport.addPeer(B, [b.url]);
+    await waitFor('streams both ways', () => a.transport.canSendTo(B) && b.transport.canSendTo(A));
+  });
+
+  it('adds no remote from an X-PeerURLs it cannot dial, nor for a removed member', async () => {
+    const a = await node(A);
+    const post = (from: string, peerUrls: string): Promise<number> =>
+      fetch(`${a.url}/raft`, {
+        method: 'POST',
+        body: encodeMessage(heartbeat(BigInt(`0x${from}`), A)),
+        headers: { 'Content-Type': 'application/protobuf', 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': from, 'X-Server-Version': '3.4.23', 'X-PeerURLs': peerUrls },
+      }).then((r) => r.status);
+    expect(await post('b2', 'not a url')).toBe(204);
+    expect(await post('c3', 'ftp://127.0.0.1:1')).toBe(204);
+    a.transport.removePeer(0xd4n);
+    expect(await post('d4', 'http://127.0.0.1:1')).toBe(403);
+    expect(hasLine(a.lines, 'added new remote peer')).toBe(false);
+    // raft still heard the first two, as etcd steps a message from any member that was not removed
+    expect(a.raft.received.map((m) => m.from)).toEqual([B, C]);
   });
 });

@@ -34,8 +34,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('grpc-keepalive-interval', c.grpcKeepaliveInterval !== 2 * 3_600_000);
   flag('grpc-keepalive-timeout', c.grpcKeepaliveTimeout !== 20_000);
   flag('host-whitelist', c.hostWhitelist.some((h) => h !== '*'));
-  flag('experimental-initial-corrupt-check', c.experimentalInitialCorruptCheck);
-  flag('experimental-corrupt-check-time', c.experimentalCorruptCheckTime !== 0);
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   flag('experimental-peer-skip-client-san-verification', c.experimentalPeerSkipClientSanVerification);
   flag('experimental-warning-apply-duration', c.experimentalWarningApplyDuration !== 100);

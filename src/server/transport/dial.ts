@@ -61,3 +61,34 @@ export async function readBody(msg: http.IncomingMessage, limit: number): Promis
   }
   return Buffer.concat(chunks, n);
 }
+
+/**
+ * One GET to a peer, its body read up to `limit` bytes, within `timeoutMs`. `body` is for
+ * etcd's GET /members/hashkv, whose HashKVRequest travels in the body of a GET.
+ */
+export function peerGet(
+  url: string,
+  path: string,
+  tls: TlsContext | undefined,
+  timeoutMs: number,
+  limit: number,
+  body?: { contentType: string; text: string },
+): Promise<{ status: number | undefined; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': body.contentType, 'content-length': String(Buffer.byteLength(body.text)) };
+    const req = peerRequest(url, path, 'GET', headers, tls);
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.on('response', (res: http.IncomingMessage) => {
+      void readText(res, limit).then((text) => {
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ status: res.statusCode, headers: res.headers, body: text });
+      });
+    });
+    req.end(body?.text);
+  });
+}

@@ -4,9 +4,13 @@
 // compares the HashKVResponse JSON it gets back with its own hash. The bodies are Go's
 // encoding/json of the protobuf structs (snake_case names, zero values omitted); the
 // mvcc errors go back as 400 with their text, which the asking member matches on.
+// Both sides are here: the answer to a peer's check, and the question this member's own
+// check (src/server/corrupt.ts) asks.
 
 import type http from 'node:http';
-import { readBody } from './dial.js';
+import { MvccError } from '../../mvcc/index.js';
+import type { TlsContext } from '../tls.js';
+import { peerGet, readBody } from './dial.js';
 
 export const HASHKV_PATH = '/members/hashkv';
 
@@ -76,4 +80,37 @@ export async function serveHashKV(hashKV: (revision: number) => Promise<PeerHash
 function textReply(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
   res.end(`${text}\n`);
+}
+
+/**
+ * Asks one peer URL for its HashKV at `revision`, as etcd's getPeerHashKVHTTP does. A 400
+ * naming an mvcc error rejects with that MvccError (the peer compacted past the revision,
+ * or has not reached it yet); any other failure rejects with its reason.
+ */
+export async function fetchPeerHashKV(url: string, revision: number, tls: TlsContext | undefined, timeoutMs: number): Promise<PeerHashKV> {
+  const res = await peerGet(url, HASHKV_PATH, tls, timeoutMs, MAX_BODY_BYTES, { contentType: 'application/json', text: JSON.stringify({ revision }) });
+  if (res.status === 400) {
+    for (const code of ['compacted', 'future-rev'] as const) {
+      const err = new MvccError(code);
+      if (res.body.includes(err.message)) throw err;
+    }
+  }
+  if (res.status !== 200) throw new Error(`unknown error: ${res.body}`);
+  return parseHashKVResponse(res.body);
+}
+
+/** Go's json.Unmarshal into HashKVResponse, keeping the three numbers the check compares. */
+export function parseHashKVResponse(body: string): PeerHashKV {
+  const v = JSON.parse(body) as { header?: { revision?: unknown }; hash?: unknown; compact_revision?: unknown } | null;
+  const num = (x: unknown, what: string, min: number, max: number): number => {
+    if (x === undefined || x === null) return 0;
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw new Error(`the HashKVResponse has an invalid ${what}: ${JSON.stringify(x)}`);
+    return x;
+  };
+  return {
+    hash: num(v?.hash, 'hash', 0, 0xffff_ffff),
+    revision: num(v?.header?.revision, 'revision', 0, Number.MAX_SAFE_INTEGER),
+    // int64: a store never compacted answers -1, as etcd's
+    compactRevision: num(v?.compact_revision, 'compact revision', -1, Number.MAX_SAFE_INTEGER),
+  };
 }

@@ -4,3 +4,4 @@ export type { RaftHandle, SnapshotHooks } from './types.js';
 export { SnapshotRefused } from './snapshot.js';
 export type { PeerCounters } from './status.js';
 export { ForwardFailed, type LeaderRpc } from './leader-rpc.js';
+export { fetchPeerHashKV } from './hashkv.js';

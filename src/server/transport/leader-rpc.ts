@@ -29,7 +29,19 @@ const Text = {
   idNotFound: 'membership: ID not found',
   memberNotLearner: 'membership: can only promote a learner member',
   learnerNotReady: 'etcdserver: can only promote a learner member which is in sync with leader',
+  /** leasehttp.ErrLeaseHTTPTimeout, answered with 408 */
+  leaseHttpTimeout: 'waiting for node to catch up its applied index has timed out',
 } as const;
+
+/**
+ * etcd's leasehttp applyTimeout: before it answers a lease request the leader waits this
+ * long for its apply to reach what was committed when the request came (a new leader may
+ * still be applying its predecessor's entries, a revoke among them), then answers 408.
+ */
+export const LEASE_APPLY_TIMEOUT_MS = 1000;
+
+/** etcd's ApplyWait: true once this member applied what was committed at the call, false after `timeoutMs`. */
+export type ApplyWait = (timeoutMs: number) => Promise<boolean>;
 
 /** A lease body is one small protobuf; anything larger is not etcd's. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -79,6 +91,7 @@ export function isLeaderRpcPath(path: string): boolean {
 export async function serveLeaderRpc(
   rpc: LeaderRpc | undefined,
   members: () => readonly Member[],
+  applyWait: ApplyWait,
   path: string,
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -99,6 +112,7 @@ export async function serveLeaderRpc(
   } catch {
     return textError(res, 400, 'error unmarshalling request');
   }
+  if (!(await applyWait(LEASE_APPLY_TIMEOUT_MS))) return textError(res, 408, Text.leaseHttpTimeout);
   try {
     if (path === LEASE_PATH) {
       const ttl = await rpc.leaseRenew(id);
@@ -110,7 +124,7 @@ export async function serveLeaderRpc(
     const ttlResponse = { header: {}, ID: int64(id), TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
     return reply(res, 200, 'application/protobuf', LeaseInternalResponse.encode({ LeaseTimeToLiveResponse: ttlResponse }).finish());
   } catch (err) {
-    // not (or no longer) the leader: etcd's lessor answers ErrNotPrimary and the follower tries again
+    // not (or no longer, or not yet) the primary lessor: etcd's answers ErrNotPrimary and the follower tries again
     textError(res, err instanceof EtcdError ? 400 : 500, err instanceof EtcdError ? Text.notPrimary : (err as Error).message);
   }
 }

@@ -1,11 +1,10 @@
 // The peer port's read-only endpoints: GET /members (the cluster as this member knows it)
 // and GET /version, in etcd's JSON, plus the client a joining member uses to ask.
 
-import type http from 'node:http';
 import type { Member } from '../membership.js';
 import { parseIdHex } from '../ids.js';
 import type { TlsContext } from '../tls.js';
-import { peerRequest, readText } from './dial.js';
+import { peerGet } from './dial.js';
 import { Header, MEMBERS_PATH, VERSION_PATH } from './headers.js';
 
 /**
@@ -108,30 +107,4 @@ export async function fetchServerVersion(peerUrls: readonly string[], tls: TlsCo
     }
   }
   return undefined;
-}
-
-/** One GET to a peer, its body read up to `limit` bytes, within `timeoutMs`. */
-function peerGet(
-  url: string,
-  path: string,
-  tls: TlsContext | undefined,
-  timeoutMs: number,
-  limit: number,
-): Promise<{ status: number | undefined; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = peerRequest(url, path, 'GET', {}, tls);
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.on('response', (res: http.IncomingMessage) => {
-      void readText(res, limit).then((body) => {
-        clearTimeout(timer);
-        req.destroy();
-        resolve({ status: res.statusCode, headers: res.headers, body });
-      });
-    });
-    req.end();
-  });
 }

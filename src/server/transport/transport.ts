@@ -33,9 +33,10 @@ import {
   VERSION_PATH,
 } from './headers.js';
 import { HASHKV_PATH, type PeerHashKV, serveHashKV } from './hashkv.js';
-import { isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
+import { type ApplyWait, isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
+import { Remote, peerUrlsFromHeader } from './remote.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
 import { MAX_MESSAGE_BYTES, type StreamType } from './stream-codec.js';
@@ -69,6 +70,8 @@ export interface TransportOptions {
   readonly onRemoved?: () => void;
   /** What this member answers when it leads and a follower forwards a request. */
   readonly leaderRpc?: LeaderRpc;
+  /** etcd's ApplyWait, which the lease paths wait on before they answer */
+  readonly applyWait?: ApplyWait;
   /** The store's hash, for peers running etcd's corruption check (GET /members/hashkv). */
   readonly hashKV?: (revision: number) => Promise<PeerHashKV>;
 }
@@ -95,6 +98,8 @@ export class Transport {
   private readonly opts: TransportOptions;
   private readonly log: Logger;
   private readonly peers = new Map<bigint, Peer>();
+  /** senders that are not peers yet, answered by the pipeline alone (remote.ts) */
+  private readonly remotes = new Map<bigint, Remote>();
   private readonly removed = new Set<bigint>();
   private readonly snapshotAborts = new Set<AbortController>();
   /** refusals already logged at warn, by reason and sender; a peer retrying is logged at debug */
@@ -128,6 +133,7 @@ export class Transport {
       return;
     }
     this.removed.delete(id);
+    this.dropRemote(id);
     const status = new PeerStatus(id, this.log);
     const writer = (t: StreamType): StreamWriter =>
       new StreamWriter(id, t, { localId: this.local.localId, log: this.log, status, onDropped: () => this.reportUnreachable(id) });
@@ -180,6 +186,7 @@ export class Transport {
 
   removePeer(id: bigint): void {
     this.removed.add(id);
+    this.dropRemote(id);
     const p = this.peers.get(id);
     if (p === undefined) return;
     this.peers.delete(id);
@@ -187,6 +194,33 @@ export class Transport {
     this.closePeer(p).catch((err: Error) => this.log.warn({ 'remote-peer-id': idHex16(id), error: err.message }, 'closing the streams of a removed peer failed'));
     p.status.deactivate('removed from the cluster');
     this.log.info({ 'local-member-id': idHex16(this.local.localId), 'removed-remote-peer-id': idHex16(id) }, 'removed remote peer');
+  }
+
+  /**
+   * etcd's AddRemote, from a request's X-Server-From and X-PeerURLs: a sender this member
+   * does not know yet (not a peer, not removed) can be answered at the URLs it names.
+   */
+  private addRemoteFrom(req: http.IncomingMessage): void {
+    const id = headerId(req.headers[Header.from]);
+    if (this.stopped || id === undefined || id === this.local.localId || this.peers.has(id) || this.remotes.has(id) || this.isRemoved(id)) return;
+    const urls = peerUrlsFromHeader(req.headers[Header.peerUrls]);
+    if (urls === undefined) return;
+    this.remotes.set(
+      id,
+      new Remote(id, urls, {
+        local: this.local,
+        tls: this.opts.tls,
+        log: this.log,
+        onFailed: () => this.reportUnreachable(id),
+        onRemoved: () => this.reportRemoved(),
+      }),
+    );
+    this.log.info({ 'local-member-id': idHex16(this.local.localId), 'remote-peer-id': idHex16(id), 'remote-peer-urls': urls }, 'added new remote peer');
+  }
+
+  private dropRemote(id: bigint): void {
+    this.remotes.get(id)?.stop();
+    this.remotes.delete(id);
   }
 
   /** Whether a message to peer `id` would go out on a stream now (the pipeline is a fallback). */
@@ -214,6 +248,12 @@ export class Transport {
       try {
         if (m.to === this.local.localId) continue;
         const p = this.peers.get(m.to);
+        const remote = p === undefined ? this.remotes.get(m.to) : undefined;
+        // a snapshot goes only to a peer: raft sends one only to a member of its configuration
+        if (remote !== undefined && m.type !== MessageType.MsgSnap) {
+          if (!remote.send(m)) (unreachable ??= new Set()).add(m.to);
+          continue;
+        }
         if (p === undefined) {
           this.log.debug({ type: messageTypeName(m.type), 'remote-peer-id': idHex16(m.to) }, 'ignored message send request; unknown remote peer target');
           continue;
@@ -350,7 +390,7 @@ export class Transport {
         res.end(membersJson(this.opts.members()));
       } else if (isLeaderRpcPath(path)) {
         if (!allowMethod(req, res, 'POST')) return;
-        void serveLeaderRpc(this.opts.leaderRpc, this.opts.members, path, req, res);
+        void serveLeaderRpc(this.opts.leaderRpc, this.opts.members, this.opts.applyWait ?? (async () => true), path, req, res);
       } else if (path === HASHKV_PATH && this.opts.hashKV !== undefined) {
         if (!allowMethod(req, res, 'GET')) return;
         void serveHashKV(this.opts.hashKV, req, res);
@@ -439,6 +479,8 @@ export class Transport {
     }
     const peer = this.peers.get(from);
     if (peer === undefined) {
+      // a member added since this one's last applied entry: its pipeline messages are answered
+      this.addRemoteFrom(req);
       this.refuse(res, 404, 'error sender not found', fromText, 'failed to find remote peer in cluster', { ...fields, 'cluster-id': idHex16(this.local.clusterId) });
       return;
     }
@@ -459,6 +501,7 @@ export class Transport {
       req.resume();
       return;
     }
+    this.addRemoteFrom(req);
     let body: Buffer;
     try {
       body = await readBody(req, MAX_MESSAGE_BYTES);
@@ -485,16 +528,11 @@ export class Transport {
       res.end(`${JSON.stringify({ message: 'cannot process message from removed member' })}\n`);
       return;
     }
-    const peer = this.peers.get(m.from);
-    if (peer !== undefined) {
-      peer.status.counters.receivedBytes += body.length;
-      this.deliver(peer.id, m);
-    } else {
-      this.drops.note(m.from, 'unknown-sender', 'dropped a raft message from a member this member does not know', {
-        'local-member-id': idHex16(this.local.localId),
-        'message-type': messageTypeName(m.type),
-      });
-    }
+    // As etcd, raft steps a message from a member this one does not know yet too (a leader
+    // added while this member was down); its answers go back through the sender's remote.
+    const status = (this.peers.get(m.from) ?? this.remotes.get(m.from))?.status;
+    if (status !== undefined) status.counters.receivedBytes += body.length;
+    this.deliver(m.from, m);
     res.writeHead(204).end();
   }
 
@@ -503,10 +541,12 @@ export class Transport {
       req.resume();
       return;
     }
+    this.addRemoteFrom(req);
     const from = headerId(req.headers[Header.from]);
-    const peer = from === undefined ? undefined : this.peers.get(from);
+    const peer = from === undefined ? undefined : (this.peers.get(from) ?? this.remotes.get(from));
     if (peer === undefined || this.isRemoved(peer.id)) {
-      // etcd steps a snapshot from anyone; we take a store only from a current member
+      // etcd steps a snapshot from anyone; we take a store only from a member or a remote
+      // (a leader added while this member was down), and raft decides before it is installed
       this.refuse(res, 404, 'error sender not found', String(req.headers[Header.from] ?? ''), 'failed to find remote peer in cluster', {
         'local-member-id': idHex16(this.local.localId),
         'remote-addr': remoteAddress(req),
@@ -539,6 +579,8 @@ export class Transport {
     const closing: Promise<void>[] = [];
     for (const p of this.peers.values()) closing.push(this.closePeer(p));
     this.peers.clear();
+    for (const r of this.remotes.values()) r.stop();
+    this.remotes.clear();
     await Promise.all(closing);
   }
 }
