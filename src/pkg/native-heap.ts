@@ -10,8 +10,10 @@
 //
 // The trim runs after those passes, rate-limited, on a libuv pool thread (koffi's async
 // call), never on the event loop: it walks every arena's free lists, which takes tens of
-// milliseconds to seconds on a busy machine. Where there is no glibc (musl, other systems)
-// it is skipped with one log line.
+// milliseconds to seconds on a busy machine. glibc holds an arena's lock while it trims
+// it, so a malloc on that arena waits meanwhile: hence after the rare passes only, never
+// per request. Where there is no glibc (musl, other systems) it is skipped with one log
+// line.
 
 import type { Logger } from 'pino';
 import { loadLibc } from './libc.js';
@@ -27,9 +29,10 @@ export interface TrimPolicy {
 }
 
 /**
- * 1 s after the pass, then at most every 10 s: a trim took 15 ms idle and 1.4 s at load
- * average 30 after 100 k puts (bench/memory), CPU of one pool thread, so at most ~1 % of
- * it even under constant compaction.
+ * 1 s after the pass, then at most every 10 s. A trim costs ~4 ms of CPU per MB it returns
+ * (the kernel freeing pages; bench/memory/README.md), and the bench's passes leave 30–65 MB
+ * to return: 0.1–0.3 s of one pool thread, at most every 10 s even under constant
+ * compaction.
  */
 export const DEFAULT_TRIM_POLICY: TrimPolicy = { delayMs: 1000, minIntervalMs: 10_000 };
 

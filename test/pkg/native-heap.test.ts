@@ -28,8 +28,9 @@ const MB = 1024 * 1024;
 
 /**
  * In a child: 120 MB of 2 KB native buffers (ArrayBuffers are malloc'd chunks), all live
- * at once, then every 64th kept and the rest collected. glibc keeps the freed chunks between the live
- * ones resident (they are not at the top of the heap); a trim returns their pages.
+ * at once, then every 64th kept and the rest collected. glibc keeps the freed chunks
+ * between the live ones resident (they are not at the top of the heap); a trim returns
+ * their pages.
  */
 const FRAGMENT_AND_TRIM = `
 import { pino } from 'pino';
