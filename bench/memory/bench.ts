@@ -5,10 +5,14 @@
 // distinct keys (256-byte random values); 100 k leases (TTL one hour, so none expires);
 // then rounds of "overwrite the same 100 k keys, compact to the current revision".
 //
-//   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts] [--keys 100000] [--leases 100000]
+//   npx tsx bench/memory/bench.ts [--servers etcd,etcd-ts,base=/tmp/base] [--keys 100000] [--leases 100000]
 //                                 [--rounds 5] [--settle 5] [--node-options '--max-semi-space-size=4']
 //                                 [--snapshot-count 10000] [--heap-log FILE]   (etcd-ts: JS heap / external / native split per stage)
 //                                 [--server-args '--experimental-enable-lease-checkpoint --experimental-enable-lease-checkpoint-persist']   (both servers)
+//
+// --servers: `etcd`, `etcd-ts` (this checkout) and LABEL=DIR (the etcd-ts build at DIR, a
+// built checkout: an old commit beside the new one), measured one after the other in that
+// order; every etcd-ts column gets its ratio to etcd's.
 //
 // The puts go as txns of 10 puts each (one raft entry, one revision per txn): a Node
 // client spends ~300 µs of CPU per call, and 600 k single puts per server would take most
@@ -20,7 +24,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { arg, call, Clients, type Member, pool, repoRoot, rssMb, rssSplitMb, type Server, startMember, stopMember } from '../member.js';
 
-const servers = arg('servers', 'etcd,etcd-ts').split(',') as Server[];
+/** What to measure: real etcd, or an etcd-ts build (this checkout unless a DIR is named). */
+interface Target {
+  label: string;
+  server: Server;
+  tsDir?: string;
+}
+const targets: Target[] = arg('servers', 'etcd,etcd-ts')
+  .split(',')
+  .map((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq > 0) return { label: spec.slice(0, eq), server: 'etcd-ts', tsDir: path.resolve(spec.slice(eq + 1)) };
+    if (spec !== 'etcd' && spec !== 'etcd-ts') throw new Error(`--servers ${spec}: expected etcd, etcd-ts or LABEL=DIR`);
+    return { label: spec, server: spec };
+  });
 const keyCount = Number(arg('keys', '100000'));
 const leaseCount = Number(arg('leases', '100000'));
 const rounds = Number(arg('rounds', '5'));
@@ -63,10 +80,10 @@ async function grantAll(c: Clients): Promise<void> {
   });
 }
 
-function start(server: Server): Promise<Member> {
+function start(t: Target): Promise<Member> {
   const nodeArgs = nodeOptions.split(' ').filter(Boolean);
   if (heapLog) nodeArgs.push('--expose-gc', '--import', path.join(repoRoot, 'bench/memory/heap-log.mjs'));
-  return startMember(server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount, ...serverArgs], nodeArgs, env: { HEAP_LOG: heapLog } });
+  return startMember(t.server, { dirPrefix: '.bench-mem-', args: ['--snapshot-count', snapshotCount, ...serverArgs], nodeArgs, tsDir: t.tsDir, env: { HEAP_LOG: heapLog } });
 }
 
 /** RSS after the settle pause, split: anonymous (what the process allocated) and file pages (LevelDB's and bbolt's mapped data files, the binary) */
@@ -81,9 +98,9 @@ async function settledReading(pid: number): Promise<Reading> {
   return { rss: rssMb(pid), ...rssSplitMb(pid) };
 }
 
-async function measure(server: Server): Promise<Map<string, Reading>> {
+async function measure(t: Target): Promise<Map<string, Reading>> {
   const out = new Map<string, Reading>();
-  const m = await start(server);
+  const m = await start(t);
   const c = new Clients(m.addr);
   const pid = m.proc.pid!;
   let loadStart = performance.now();
@@ -92,13 +109,13 @@ async function measure(server: Server): Promise<Map<string, Reading>> {
     const r = await settledReading(pid);
     out.set(stage, r);
     console.error(
-      `${server.padEnd(7)} ${stage.padEnd(22)} ${r.rss.toFixed(0)} MB (anon ${r.anon.toFixed(0)}, file ${r.file.toFixed(0)})  load took ${loadSeconds.toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(1)}`,
+      `${t.label.padEnd(7)} ${stage.padEnd(22)} ${r.rss.toFixed(0)} MB (anon ${r.anon.toFixed(0)}, file ${r.file.toFixed(0)})  load took ${loadSeconds.toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(1)}`,
     );
-    if (heapLog && server === 'etcd-ts') {
-      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMb: Math.round(r.rss) })}\n`);
+    if (heapLog && t.server === 'etcd-ts') {
+      appendFileSync(heapLog, `${JSON.stringify({ server: t.label, stage, rssMb: Math.round(r.rss) })}\n`);
       m.proc.kill('SIGUSR2');
       await new Promise((r) => setTimeout(r, 2000));
-      appendFileSync(heapLog, `${JSON.stringify({ stage, rssMbAfterGc: Math.round(rssMb(pid)) })}\n`);
+      appendFileSync(heapLog, `${JSON.stringify({ server: t.label, stage, rssMbAfterGc: Math.round(rssMb(pid)) })}\n`);
     }
     loadStart = performance.now();
   };
@@ -124,27 +141,28 @@ const KEYS_STAGE = `+${keyCount / 1000}k keys`;
 const LEASES_STAGE = `+${leaseCount / 1000}k leases`;
 
 async function main(): Promise<void> {
-  const results = new Map<Server, Map<string, Reading>>();
-  for (const s of servers) results.set(s, await measure(s));
+  const results = new Map<string, Map<string, Reading>>();
+  for (const t of targets) results.set(t.label, await measure(t));
   const stages = [...results.values().next().value!.keys()];
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  const both = results.has('etcd') && results.has('etcd-ts');
+  const etcd = results.get('etcd');
+  const tsLabels = targets.filter((t) => t.server === 'etcd-ts').map((t) => t.label);
+  const ratioLabels = etcd === undefined ? [] : tsLabels;
   const cell = (r: Reading) => `${r.rss.toFixed(0)} (${r.anon.toFixed(0)}+${r.file.toFixed(0)})`.padStart(16);
   console.log(`\nRSS in MB (anon+file) after a ${settleMs / 1000} s settle; ${os.cpus().length} cores, load average ${load}`);
-  console.log(`${'stage'.padEnd(22)} ${servers.map((s) => s.padStart(16)).join(' ')}${both ? '  etcd-ts/etcd' : ''}`);
-  const ratio = (f: (r: Reading) => number, stage: string) =>
-    (f(results.get('etcd-ts')!.get(stage)!) / f(results.get('etcd')!.get(stage)!)).toFixed(2);
+  console.log(`${'stage'.padEnd(22)} ${targets.map((t) => t.label.padStart(16)).join(' ')}${ratioLabels.map((l) => `${l}/etcd`.padStart(14)).join('')}`);
   for (const stage of stages) {
-    const row = servers.map((s) => cell(results.get(s)!.get(stage)!)).join(' ');
-    console.log(`${stage.padEnd(22)} ${row}${both ? `  ${ratio((r) => r.rss, stage).padStart(12)}` : ''}`);
+    const row = targets.map((t) => cell(results.get(t.label)!.get(stage)!)).join(' ');
+    const ratios = ratioLabels.map((l) => (results.get(l)!.get(stage)!.rss / etcd!.get(stage)!.rss).toFixed(2).padStart(14)).join('');
+    console.log(`${stage.padEnd(22)} ${row}${ratios}`);
   }
   // what the load added, scaled to 100 k: the stage minus the stage before it
-  for (const s of servers) {
-    const r = results.get(s)!;
+  for (const t of targets) {
+    const r = results.get(t.label)!;
     const per100k = (stage: string, before: string, n: number) => ((r.get(stage)!.rss - r.get(before)!.rss) * 100_000) / n;
     const keys = keyCount > 0 ? `${per100k(KEYS_STAGE, 'idle', keyCount).toFixed(0)} MB per 100k keys` : '';
     const leases = leaseCount > 0 ? `${per100k(LEASES_STAGE, KEYS_STAGE, leaseCount).toFixed(0)} MB per 100k leases` : '';
-    console.log(`${s}: ${[keys, leases].filter(Boolean).join(', ')}`);
+    console.log(`${t.label}: ${[keys, leases].filter(Boolean).join(', ')}`);
   }
 }
 

@@ -4,6 +4,7 @@
 // so an interrupted job is resumed at the next open.
 
 import type { Logger } from 'pino';
+import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { Bucket, MetaKey, bucketKey, type Backend, type BatchOp } from './backend.js';
 import { decodeKeyValue } from './codec.js';
 import { parseRevision, revisionBytes, writeUint64BE } from './revision.js';
@@ -104,6 +105,8 @@ export class Compaction {
       { 'compact-revision': rev, took: `${Date.now() - started}ms`, deleted },
       'finished scheduled compaction',
     );
+    // the pass read every old record: give the memory it freed back
+    nativeHeapTrimmer.request('compaction', this.logger);
   }
 
   /** Stops after the current batch; queued jobs reject. */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../bbolt/index.js';
 import type { RestoredState } from '../mvcc/index.js';
+import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { importBoltDb, importDir } from './import/bolt-import.js';
 import { nodeDisk } from '../wal/index.js';
 
@@ -76,6 +77,8 @@ export async function installReceivedDb(dbDir: string, file: string, log: Logger
   if (summary === undefined) throw new Error(`the received database ${file} is missing`);
   await swapInReceivedDb(dbDir, imported);
   await rm(file, { force: true });
+  // the import read the whole received file and built the store: give the memory it freed back
+  nativeHeapTrimmer.request('snapshot-install', log);
   return summary.restored;
 }
 

@@ -8,8 +8,7 @@
 // libc's socket() and sendto() through koffi (a maintained FFI with prebuilt binaries in
 // its npm package). Nothing here ever fails the start.
 
-import { createRequire } from 'node:module';
-import type Koffi from 'koffi';
+import { loadLibc } from '../pkg/libc.js';
 import type { Logger } from './logger.js';
 
 export type NotifyOutcome = { readonly sent: true } | { readonly sent: false; readonly reason: string };
@@ -34,14 +33,12 @@ interface Libc {
   close(fd: number): number;
 }
 
-let koffi: typeof Koffi | undefined;
 let libc: Libc | undefined;
 
-/** Loaded on first use only: a member started without $NOTIFY_SOCKET never loads the FFI. */
-function loadLibc(): Libc {
+/** Bound on first use only: a member started without $NOTIFY_SOCKET never loads the FFI. */
+function bindLibc(): Libc {
   if (libc === undefined) {
-    koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-    const lib = koffi.load('libc.so.6');
+    const { lib } = loadLibc();
     libc = {
       socket: lib.func('int socket(int domain, int type, int protocol)'),
       sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
@@ -64,7 +61,7 @@ function sockaddrUn(address: string): Buffer {
 
 /** One datagram from this very process to `address`; throws with errno's name on failure. */
 function sendDatagram(address: string, state: string): void {
-  const c = loadLibc();
+  const c = bindLibc();
   const addr = sockaddrUn(address);
   const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new Error(`socket: ${errnoText()}`);
@@ -77,7 +74,7 @@ function sendDatagram(address: string, state: string): void {
 }
 
 function errnoText(): string {
-  const errno = koffi?.errno() ?? 0;
+  const errno = loadLibc().koffi.errno();
   const names: Record<number, string> = { 2: 'no such file or directory', 13: 'permission denied', 11: 'resource temporarily unavailable', 111: 'connection refused' };
   return names[errno] ?? `errno ${errno}`;
 }

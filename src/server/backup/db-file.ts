@@ -23,6 +23,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
+import { nativeHeapTrimmer } from '../../pkg/native-heap.js';
 import type { BucketView } from '../../mvcc/index.js';
 import { readUint64BE } from '../../mvcc/revision.js';
 import { TEMP_DB_PREFIX, nodeDisk } from '../../wal/index.js';
@@ -64,6 +65,8 @@ export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, rea
       { path: layout.boltPath, reason, 'consistent-index': state.consistentIndex, size, records: keys, took: `${Math.round(performance.now() - started)}ms` },
       "wrote etcd's bbolt db",
     );
+    // the export read the whole store and built every page: give the memory it freed back
+    nativeHeapTrimmer.request('etcd-db-export', log);
   } finally {
     await state.view.close();
     // gone already, unless the write failed
