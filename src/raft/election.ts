@@ -6,6 +6,7 @@ import { MAX_TERM } from './limits.js';
 import { hex16 } from './logger.js';
 import { campaignTransferContext, voteRespType } from './message.js';
 import type { CampaignType, Raft } from './raft.js';
+import { bcastAppendSoon } from './replicate.js';
 
 /** A voter that has applied every snapshot it received may campaign; learners and removed members may not. */
 export function promotable(r: Raft): boolean {
@@ -70,9 +71,12 @@ export function campaign(r: Raft, t: CampaignType): void {
     term = r.term;
   }
   if (poll(r, r.id, voteRespType(voteMsg), true) === 'won') {
-    // A lone voter wins at once.
+    // A lone voter wins at once (its learners hear of its term's entry at the next Ready).
     if (t === 'pre-election') campaign(r, 'election');
-    else r.becomeLeader();
+    else {
+      r.becomeLeader();
+      bcastAppendSoon(r);
+    }
     return;
   }
   const lastIndex = r.log.lastIndex();

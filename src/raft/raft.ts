@@ -22,7 +22,7 @@ import { RaftLog } from './log.js';
 import { type RaftLogger, hex16 } from './logger.js';
 import { type MessageInit, isCampaignTransfer, makeMessage } from './message.js';
 import { ReadOnly } from './read-only.js';
-import { bcastAppendSoon, bcastHeartbeat, maybeCommit, releasePendingReadIndexMessages } from './replicate.js';
+import { bcastHeartbeat, maybeCommit, releasePendingReadIndexMessages } from './replicate.js';
 import { stepCandidate } from './step-candidate.js';
 import { stepFollower } from './step-follower.js';
 import { stepLeader } from './step-leader.js';
@@ -196,11 +196,8 @@ export class Raft {
     this.state = 'leader';
     const self = this.trk.progress.get(this.id);
     if (self !== undefined) {
-      // Our own match counts toward commit only for entries the driver has persisted:
-      // the rest is acknowledged in advance(), after the write (etcd issue #14370).
+      // The leader counts its whole log, persisted or not (see appendEntry).
       self.match = this.log.lastIndex();
-      const u = this.log.unstable;
-      if (u.entries.length > 0) self.match = Math.min(self.match, u.offset - 1);
       self.becomeReplicate();
       self.recentActive = true;
     }
@@ -348,6 +345,15 @@ export class Raft {
   /**
    * Append proposed entries (their term/index are assigned here). False when the
    * uncommitted-size limit refuses them.
+   *
+   * Like etcd's raft, the leader counts its own entries toward a commit as soon as it
+   * appends them, before the driver has persisted them: a lone voter's entries then
+   * commit in the very Ready that hands them out for persisting, so one durable write
+   * carries both the entries and the commit index. What makes that safe is the
+   * driver's side (RawNode's header): a Ready whose commit index reaches its own
+   * entries is written before any of it is sent or applied (etcd's shouldWaitWALSync,
+   * its fix of issue #14370). With other voters, a commit still needs their acks, which
+   * come only for entries sent in a Ready, so it never reaches the current Ready's own.
    */
   appendEntry(es: readonly Entry[]): boolean {
     const li = this.log.lastIndex();
@@ -366,7 +372,9 @@ export class Raft {
       const e = es[i]!;
       ents[i] = { term: this.term, index: li + 1 + i, type: e.type, data: e.data };
     }
-    this.log.append(ents);
+    const last = this.log.append(ents);
+    const self = this.trk.progress.get(this.id);
+    if (self !== undefined && self.maybeUpdate(last) && maybeCommit(this)) releasePendingReadIndexMessages(this);
     return true;
   }
 
@@ -401,12 +409,6 @@ export class Raft {
   /** The driver persisted the log up to (index, term). */
   onPersisted(index: number, term: number): void {
     this.log.stableTo(index, term);
-    if (this.state !== 'leader' || this.log.term(index) !== term) return;
-    const self = this.trk.progress.get(this.id);
-    if (self !== undefined && self.maybeUpdate(index) && maybeCommit(this)) {
-      releasePendingReadIndexMessages(this);
-      bcastAppendSoon(this);
-    }
   }
 
   /** The driver applied entries: a deferred transfer campaign may go ahead now. */

@@ -16,6 +16,9 @@
 // What the driver owes raft (the simulator checks a driver that does all this):
 // - Persist before sending, except that a leader may send first when the Ready does
 //   not change hardState.term or .vote (see Ready). Write the bootstrap Ready atomically.
+// - When rd.persistFirst, persist before sending or applying anything of rd: the leader
+//   counts its own log toward a commit before it is written, so a lone voter's entries
+//   commit in the Ready that carries them (as in etcd's raft).
 // - Report every MsgSnap's fate with reportSnapshot(to, 'finish' | 'failure'); until
 //   then the leader sends that follower nothing.
 // - Send a MsgSnap with a snapshot of the *current* applied state and configuration
@@ -231,6 +234,7 @@ export class RawNode {
     const hs = r.hardState();
     const softChanged = !softStateEqual(ss, this.prevSoftState);
     const hardChanged = !isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState);
+    const firstEntry = entries[0];
     const mustSync =
       entries.length > 0 ||
       snapshot !== undefined ||
@@ -244,6 +248,7 @@ export class RawNode {
       committedEntries,
       messages: r.msgs,
       mustSync,
+      persistFirst: firstEntry !== undefined && hs.commit >= firstEntry.index,
     };
     if (softChanged) {
       this.logLeaderChange(ss);

@@ -24,6 +24,8 @@ export interface ReadState {
  * then committedEntries; call advance(rd). A leader may send its messages before
  * its own write completes (Raft thesis §10.2.1) except when this Ready changes
  * hardState.term or hardState.vote: those must be durable before any message leaves.
+ * Committed entries already persisted may be applied while the write is under way —
+ * unless persistFirst.
  */
 export interface Ready {
   /** present only when changed since the previous Ready */
@@ -40,6 +42,13 @@ export interface Ready {
   readonly messages: readonly Message[];
   /** true when entries, term or vote changed: the write must be synced before sending */
   readonly mustSync: boolean;
+  /**
+   * The commit index reaches this Ready's own entries (a lone voter's, which commit as
+   * they are appended, or a follower's that the leader says are committed): nothing of
+   * this Ready may be sent or applied before its write is durable, or a crash could
+   * lose entries that were applied or that others were told are committed.
+   */
+  readonly persistFirst: boolean;
 }
 
 export type ProgressStateType = 'probe' | 'replicate' | 'snapshot';

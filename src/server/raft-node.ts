@@ -71,19 +71,6 @@ export interface RaftNodeParts {
   readonly onTick?: () => void;
 }
 
-/**
- * Whether the Ready commits entries it also hands out to persist (etcd's
- * shouldWaitWALSync): those may apply only once written. Indexes and terms only grow
- * along the log, so comparing the last committed entry with the first unstable one is
- * enough.
- */
-function committedAmongUnstable(rd: Ready): boolean {
-  const committed = rd.committedEntries.at(-1);
-  const unstable = rd.entries[0];
-  if (committed === undefined || unstable === undefined) return false;
-  return committed.term > unstable.term || (committed.term === unstable.term && committed.index >= unstable.index);
-}
-
 export class RaftNode {
   readonly raftStorage: MemoryStorage;
   private readonly raft: RawNode;
@@ -300,17 +287,24 @@ export class RaftNode {
     // The leader sends before persisting (its own fsync runs in parallel with the
     // followers'), unless this Ready changes its term or vote: those must be durable
     // before anyone hears of them. A follower acknowledges only what it has persisted.
+    // Nothing leaves before the write either when the Ready commits its own entries (a
+    // lone voter's): its messages carry that commit index.
     const hs = rd.hardState;
-    const sendFirst = this.isLeader && (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
+    const sendFirst =
+      this.isLeader &&
+      !rd.persistFirst &&
+      (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
     if (sendFirst) this.send(rd.messages);
     const snap = rd.snapshot;
     // Entries committed in an earlier Ready are durable here already (each Ready is
     // persisted before it is advanced): they apply while this Ready's entries are written,
-    // as etcd's raft loop hands them to its applier before saving. On a leader that is the
-    // common case (its own entries count toward a commit only once persisted), so a
-    // client's answer waits for one fsync, not also for the next batch's. Entries committed
-    // by the Ready that brings them (a follower catching up) wait for the write.
-    const applyFirst = snap === undefined && !committedAmongUnstable(rd);
+    // as etcd's raft loop hands them to its applier before saving. On a leader with
+    // followers that is the common case (a commit needs their acks, which come after the
+    // entries' own Ready), so a client's answer waits for one fsync, not also for the next
+    // batch's. A Ready that commits its own entries (a lone voter's, a follower catching
+    // up) applies after its write, which carries the entries and the commit index at once
+    // (etcd's shouldWaitWALSync).
+    const applyFirst = snap === undefined && !rd.persistFirst;
     if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     const persisted = this.withWal(async () => {
       if (snap) {

@@ -11,7 +11,7 @@ import {
   decodeConfChange,
   messageTypeName,
 } from '../../src/raftpb/index.js';
-import { MemoryStorage, RawNode, type RaftConfig, type ReadState, StepError } from '../../src/raft/index.js';
+import { MemoryStorage, RawNode, type RaftConfig, type ReadState, type Ready, StepError } from '../../src/raft/index.js';
 import { mulberry32 } from '../../src/pkg/mulberry32.js';
 
 /** A tiny deterministic PRNG for election timeouts. */
@@ -80,7 +80,12 @@ export class Cluster {
   /** Process one Ready of one node (persist, queue messages, apply, advance). */
   processReady(n: TestNode): boolean {
     if (n.down || !n.rn.hasReady()) return false;
-    const rd = n.rn.ready();
+    this.handleReady(n, n.rn.ready());
+    return true;
+  }
+
+  /** Handle a Ready the test took from n itself: persist, queue messages, apply, advance. */
+  handleReady(n: TestNode, rd: Ready): void {
     if (rd.snapshot !== undefined) n.storage.applySnapshot(rd.snapshot);
     n.storage.append(rd.entries);
     if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
@@ -98,7 +103,6 @@ export class Cluster {
     }
     n.readStates.push(...rd.readStates);
     n.rn.advance(rd);
-    return true;
   }
 
   /** Deliver every queued message once (messages they cause are queued for the next round). */

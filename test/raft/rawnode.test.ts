@@ -62,38 +62,53 @@ describe('Ready / advance', () => {
     expect(rn.hasReady()).toBe(false);
   });
 
-  it('a lone leader counts its own entry only after the Ready carrying it was persisted', () => {
+  it('a lone leader commits its entry in the Ready that hands it out for persisting, which says to persist first', () => {
     const { rn, storage } = node();
     rn.bootstrap([{ id: 1n }]);
     let rd = rn.ready();
+    expect(rd.persistFirst).toBe(true); // the bootstrap entries are committed as they come
     persist(storage, rd);
     for (const e of rd.committedEntries) rn.applyConfChange(decodeConfChange(e.data));
     rn.advance(rd);
     rn.campaign();
     rd = rn.ready();
     expect(rd.softState).toEqual({ lead: 1n, raftState: 'leader' });
-    expect(rd.hardState).toEqual({ term: 2, vote: 1n, commit: 1 });
+    // The leader's empty entry: appended, committed and handed out at once, as etcd's raft does.
+    expect(rd.hardState).toEqual({ term: 2, vote: 1n, commit: 2 });
     expect(rd.entries.map((e) => e.index)).toEqual([2]);
-    // Not committed yet: it is not persisted.
-    expect(rd.committedEntries).toEqual([]);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([2]);
+    expect(rd.persistFirst).toBe(true);
     persist(storage, rd);
     rn.advance(rd);
-    rd = rn.ready();
-    expect(rd.hardState?.commit).toBe(2);
-    expect(rd.committedEntries.map((e) => e.index)).toEqual([2]);
-    rn.advance(rd);
+    expect(rn.hasReady()).toBe(false);
     rn.propose(enc('x'));
     rd = rn.ready();
     expect(rd.entries.map((e) => dec(e.data))).toEqual(['x']);
-    expect(rd.committedEntries).toEqual([]);
+    expect(rd.committedEntries.map((e) => dec(e.data))).toEqual(['x']);
+    // One synced write carries the entry and the commit index that covers it.
+    expect(rd.hardState).toEqual({ term: 2, vote: 1n, commit: 3 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.persistFirst).toBe(true);
     persist(storage, rd);
     rn.advance(rd);
-    rd = rn.ready();
-    expect(rd.committedEntries.map((e) => dec(e.data))).toEqual(['x']);
-    // A commit-only change needs no sync.
-    expect(rd.mustSync).toBe(false);
-    expect(rd.softState).toBeUndefined();
-    rn.advance(rd);
+    // Nothing left: no second Ready to carry the commit index alone.
+    expect(rn.hasReady()).toBe(false);
+    expect(rn.status()).toMatchObject({ applied: 3, hardState: { commit: 3 } });
+  });
+
+  it('a leader with followers commits only what they acknowledge: its Readies never commit their own entries', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.stabilize();
+    c.elect(1n);
+    const n = c.node(1n);
+    c.propose(1n, 'a');
+    const rd = n.rn.ready();
+    expect(rd.entries.map((e) => dec(e.data))).toEqual(['a']);
+    expect(rd.committedEntries).toEqual([]);
+    expect(rd.persistFirst).toBe(false);
+    c.handleReady(n, rd);
+    c.stabilize();
+    expect(n.applied).toEqual(['a']);
   });
 
   it('keeps working while the driver is busy: proposals between ready() and advance() go in the next Ready', () => {
@@ -104,9 +119,8 @@ describe('Ready / advance', () => {
     c.propose(1n, 'a');
     const rd = n.rn.ready();
     c.propose(1n, 'b'); // arrives while rd is being persisted
-    n.storage.append(rd.entries);
-    if (rd.hardState) n.storage.setHardState(rd.hardState);
-    n.rn.advance(rd);
+    expect(rd.entries.map((e) => dec(e.data))).toEqual(['a']);
+    c.handleReady(n, rd);
     c.stabilize();
     expect(n.applied).toEqual(['a', 'b']);
   });
@@ -117,14 +131,12 @@ describe('Ready / advance', () => {
     c.elect(1n);
     for (let i = 0; i < 10; i++) c.propose(1n, 'x'.repeat(40));
     const n = c.node(1n);
-    let rd = n.rn.ready();
-    n.storage.append(rd.entries);
-    if (rd.hardState) n.storage.setHardState(rd.hardState);
-    n.rn.advance(rd);
-    rd = n.rn.ready();
+    const rd = n.rn.ready();
+    // all ten to persist (and committed: a lone voter's), one to apply
+    expect(rd.entries).toHaveLength(10);
+    expect(rd.hardState?.commit).toBe(rd.entries[9]!.index);
     expect(rd.committedEntries.length).toBe(1);
-    n.applied.push(...rd.committedEntries.filter((e) => e.data.length > 0).map((e) => dec(e.data)));
-    n.rn.advance(rd);
+    c.handleReady(n, rd);
     c.stabilize();
     expect(n.applied).toHaveLength(10);
   });

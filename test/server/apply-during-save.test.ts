@@ -1,8 +1,9 @@
-// The Ready loop applies entries committed by earlier Readies while it writes the current
-// one's entries to the WAL, as etcd's raft loop does: a client's put is answered once its
-// own entry is durable and committed, without also waiting for the next batch's fsync.
-// The member runs in this process; its WAL's save is wrapped so the test can hold writes
-// (fault injection behind the real WAL, which still does every write).
+// A client's put is answered once its own entry is durable and committed, without also
+// waiting for the next batch's fsync: on a lone member its entry commits in the Ready
+// that writes it and applies once that write is durable; with followers, entries
+// committed by earlier Readies apply while the current one's are written, as etcd's raft
+// loop does. The member runs in this process; its WAL's save is wrapped so the test can
+// hold writes (fault injection behind the real WAL, which still does every write).
 
 import { afterAll, expect, it } from 'vitest';
 import { startEtcd } from '../../src/index.js';
@@ -56,8 +57,8 @@ it("answers a put whose entry is durable while the next batch's WAL write is sti
     const second = etcdctl(url, ['put', 'second', '2']);
     await until('the second put is proposed', () => server.pendingProposals === 2);
 
-    // The first entry becomes durable and commits; the Ready that carries its commit also
-    // carries the second entry, whose write stays held.
+    // The first entry becomes durable with its commit index; the next Ready carries the
+    // second entry, whose write stays held.
     gate.release();
     await until("the second put's entry is being written", () => gate.held() === 1);
     // (etcdctl gives up after its 5 s command timeout if the answer waits for that write)

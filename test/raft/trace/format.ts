@@ -81,7 +81,7 @@ export function formatMessage(m: Message): string {
 
 /** A Ready as lines, sections in the order the driver handles them. */
 export function formatReady(rd: Ready): string[] {
-  const out = [`Ready MustSync=${rd.mustSync}:`];
+  const out = [`Ready MustSync=${rd.mustSync}${rd.persistFirst ? ' PersistFirst=true' : ''}:`];
   if (rd.softState !== undefined) out.push(`Lead:${rd.softState.lead} State:${rd.softState.raftState}`);
   if (rd.hardState !== undefined) out.push(formatHardState(rd.hardState));
   if (rd.snapshot !== undefined) out.push(`Snapshot ${formatSnapshotMeta(rd.snapshot.metadata)}`);
