@@ -310,7 +310,7 @@ export class RaftNode {
     // common case (its own entries count toward a commit only once persisted), so a
     // client's answer waits for one fsync, not also for the next batch's. Entries committed
     // by the Ready that brings them (a follower catching up) wait for the write.
-    const applyFirst = snap === undefined && !committedAmongUnstable(rd);
+    const applyFirst = snap === undefined && !this.mustSaveBeforeApply(rd);
     if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     const persisted = this.withWal(async () => {
       if (snap) {
@@ -336,6 +336,15 @@ export class RaftNode {
     if (!sendFirst) this.send(rd.messages);
     this.raft.advance(rd);
     if (!applyFirst) this.applyCommitted(rd.committedEntries, applier);
+  }
+
+  /**
+   * Whether the Ready's committed entries may apply only once its write is durable.
+   * (Protected so the simulator can prove, with a variant that never waits, that its
+   * seeds notice.)
+   */
+  protected mustSaveBeforeApply(rd: Ready): boolean {
+    return committedAmongUnstable(rd);
   }
 
   private applyCommitted(entries: readonly Entry[], applier: RaftApplier): void {

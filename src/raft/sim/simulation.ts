@@ -43,6 +43,7 @@ import { hostileMessage } from './hostile.js';
 import { type SimProfile, calmFaults, drawProfile } from './profile.js';
 import { type MemberTuning, SimMember, openMemberState } from './member.js';
 import { Workload } from './workload.js';
+import { ApplyBeforeFsyncNode } from './broken-driver.js';
 
 /**
  * How the simulated server persists. Anything but 'correct' is a deliberately broken
@@ -56,8 +57,12 @@ export type Persistence =
   | 'local-reads'
   /** entries are written but never fsynced: a power cut loses what was acknowledged */
   | 'no-fsync'
-  /** (whole members) a snapshot's store is frozen before the staged writes are committed to it */
+  /** the driver applies committed entries before the Ready's WAL write is durable */
+  | 'apply-before-fsync'
+  /** (whole members) a snapshot's store is frozen, to be recorded or shipped, before the staged writes are committed to it */
   | 'snapshot-before-flush';
+
+export const persistenceModes: readonly Persistence[] = ['correct', 'forget-vote', 'local-reads', 'no-fsync', 'apply-before-fsync', 'snapshot-before-flush'];
 
 export interface SimOptions {
   seed: number;
@@ -240,6 +245,7 @@ export class Simulation {
     this.quietAt = this.steps - 200;
     this.nextId = BigInt(this.profile.nodes + 1);
     this.members = opts.members ?? false;
+    if (this.persistence === 'snapshot-before-flush' && !this.members) throw new Error('snapshot-before-flush breaks a store: it needs whole members');
     if (this.members) {
       const r = root.fork();
       this.root = mkdtempSync(path.join(tmpdir(), 'etcd-ts-sim-'));
@@ -325,7 +331,8 @@ export class Simulation {
     const pending: PendingChecks = { leaderSince: undefined, snapshotInSave: undefined };
     // the driver's callbacks run only after construction; they ignore an incarnation that crashed
     const current = (): boolean => n.run?.node === node;
-    const node: RaftNode = new RaftNode({
+    const Driver = this.persistence === 'apply-before-fsync' ? ApplyBeforeFsyncNode : RaftNode;
+    const node: RaftNode = new Driver({
       raft,
       raftStorage,
       storage: this.checkedStorage(n, pending, raftStorage, new WalStorage(wal, snapshotter)),
@@ -337,7 +344,7 @@ export class Simulation {
     const member =
       state === undefined
         ? undefined
-        : new SimMember(n.id, n.dir!, state, node, clock, this.tuning!, {
+        : new SimMember(n.id, n.dir!, state, node, clock, this.tuning!, this.persistence === 'snapshot-before-flush', {
             removed: () => {
               if (!current()) return;
               this.log(`n${n.id} applied its own removal`);
