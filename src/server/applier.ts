@@ -206,11 +206,17 @@ export class Applier {
     });
   }
 
-  /** Settles once the chain has nothing left to do and the store's writes have landed (what the simulator waits for between steps). */
+  /**
+   * Settles once the chain has nothing left to do, a snapshot being saved is recorded and
+   * the store's writes have landed: what the simulator waits for between turns, so that
+   * what the apply side does to raft (conf changes, snapshots, log compaction) lands at the
+   * same turn in every run of a seed, whatever the disk's timing.
+   */
   async idle(): Promise<void> {
     for (let seen; seen !== this.chain; ) {
       seen = this.chain;
       await seen;
+      await this.snapshotting;
       await this.store.flushed().catch(() => undefined);
     }
   }

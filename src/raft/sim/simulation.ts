@@ -223,6 +223,16 @@ export class Simulation {
   private readonly workload: Workload | undefined;
   /** store work the simulation started (snapshots sent and received, crashes): each step waits for it */
   private readonly inflight = new Set<Promise<unknown>>();
+  /**
+   * Whole members' snapshots on their way out, in the order their sends started: each
+   * turn waits for their stores to be written and then hands the MsgSnaps to the network
+   * in this order, so its draws come in the same order whatever the disk's timing.
+   */
+  private outgoingSnapshots: Promise<Message | undefined>[] = [];
+  /** received snapshots whose store is being saved: settle once raft was offered the MsgSnap (or it was refused) */
+  private snapshotOffers: Promise<void>[] = [];
+  /** the members whose inbox is saving a snapshot's store, and what to call once raft was offered it */
+  private readonly offerWaiters = new Map<bigint, () => void>();
   /** the store of each MsgSnap in flight, as its sender wrote it */
   private readonly snapshotDbs = new WeakMap<Message, Buffer>();
 
@@ -356,7 +366,13 @@ export class Simulation {
             committed: () => node.committed,
             term: () => node.term,
             leader: () => node.lead,
-            step: (m) => node.step(m),
+            step: (m) => {
+              try {
+                node.step(m);
+              } finally {
+                this.offerWaiters.get(n.id)?.();
+              }
+            },
             pendingSnapshot: () => node.pendingSnapshot(),
             stopped: () => !current(),
           }, snapshot);
@@ -445,6 +461,7 @@ export class Simulation {
     if (a.chance(p.compactRate)) this.compact();
 
     for (const m of this.net.due(this.now)) this.deliver(m);
+    await this.snapshotsOffered();
     await this.work();
     if (this.members) await this.checkStores();
     for (const n of this.live()) {
@@ -477,6 +494,27 @@ export class Simulation {
     }
   }
 
+  /**
+   * Waits until each snapshot delivered this step has its store saved and raft's verdict
+   * on it, before any member takes a turn: whenever the disk finishes, raft hears of the
+   * snapshot between the same two turns in every run of a seed.
+   */
+  private async snapshotsOffered(): Promise<void> {
+    const offers = this.snapshotOffers;
+    this.snapshotOffers = [];
+    await Promise.all(offers);
+  }
+
+  /** Hands the MsgSnaps whose stores are written to the network, in the order they were sent. */
+  private async sendSnapshots(): Promise<void> {
+    const out = this.outgoingSnapshots;
+    this.outgoingSnapshots = [];
+    for (const p of out) {
+      const m = await p;
+      if (m !== undefined) this.net.send(m, this.now);
+    }
+  }
+
   /** Lets every live member handle its Readies until none has work left. */
   private async work(): Promise<void> {
     for (;;) {
@@ -485,6 +523,7 @@ export class Simulation {
       await settlePromises();
       // a whole member's store writes are real I/O: each turn waits for them to land
       for (const n of this.live()) await n.run!.member?.applier.idle();
+      await this.sendSnapshots();
       if (this.failure !== undefined) throw this.failure;
       if (ran) continue;
       if (this.inflight.size === 0) return;
@@ -661,7 +700,9 @@ export class Simulation {
   private sendAll(n: SimNode, msgs: readonly Message[]): void {
     for (let m of msgs) {
       if (m.type === MessageType.MsgSnap && n.run?.member !== undefined) {
-        this.track(this.sendSnapshot(n, m));
+        const out = this.snapshotToSend(n, m);
+        this.track(out);
+        this.outgoingSnapshots.push(out.catch(() => undefined));
         continue;
       }
       if (m.type === MessageType.MsgSnap) m = { ...m, snapshot: this.freshSnapshot(n) };
@@ -670,8 +711,11 @@ export class Simulation {
     }
   }
 
-  /** A whole member's MsgSnap goes out once its store is written out (as the transport's prepare hook does). */
-  private async sendSnapshot(n: SimNode, m: Message): Promise<void> {
+  /**
+   * A whole member's MsgSnap, ready to go once its store is written out (as the
+   * transport's prepare hook does); undefined if the member crashed meanwhile.
+   */
+  private async snapshotToSend(n: SimNode, m: Message): Promise<Message | undefined> {
     const run = n.run!;
     let out: { message: Message; db: Buffer };
     try {
@@ -679,11 +723,11 @@ export class Simulation {
     } catch (e) {
       if (n.run === run) run.node.reportSnapshot(m.to, 'failure');
       if (n.run === run && !(e instanceof Error && /closed/.test(e.message))) throw e;
-      return;
+      return undefined;
     }
-    if (n.run !== run) return;
+    if (n.run !== run) return undefined;
     this.snapshotDbs.set(out.message, out.db);
-    this.net.send(out.message, this.now);
+    return out.message;
   }
 
   /** Keeps the simulation's own store work in sight: each step waits for it. */
@@ -748,9 +792,15 @@ export class Simulation {
     const inbox = to.run.member?.inbox;
     if (m.type === MessageType.MsgSnap && inbox !== undefined) {
       const db = this.snapshotDbs.get(m) ?? Buffer.alloc(0);
+      const wasBusy = inbox.busy;
       const received = inbox.receive(m, (async function* () {
         yield db;
       })());
+      // refused at once (busy, stale) or now saving its store, after which raft is offered it
+      if (!wasBusy && inbox.busy) {
+        const offered = new Promise<void>((resolve) => this.offerWaiters.set(to.id, resolve));
+        this.snapshotOffers.push(Promise.race([offered, received.catch(() => undefined)]).finally(() => this.offerWaiters.delete(to.id)));
+      }
       this.track(
         received.then(
           () => from?.run?.node.reportSnapshot(m.to, 'finish'),
