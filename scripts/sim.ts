@@ -3,10 +3,10 @@
 //   npm run sim -- --seed 42            replay one seed verbosely
 //   npm run sim -- --seeds 500          run seeds 1..500 (or --from F) and summarize
 //   npm run sim -- --members --seeds 300   whole members: the server's applier over real stores
-//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync|snapshot-before-flush  --quiet
+//   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync|apply-before-fsync|snapshot-before-flush  --quiet
 
 import { parseArgs } from 'node:util';
-import { type Persistence, runSeed } from '../src/raft/sim/index.js';
+import { type Persistence, persistenceModes, runSeed } from '../src/raft/sim/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +22,12 @@ const { values } = parseArgs({
 });
 
 const persistence = values.persistence as Persistence;
-if (!['correct', 'forget-vote', 'local-reads', 'no-fsync', 'snapshot-before-flush'].includes(persistence)) {
-  console.error(`unknown --persistence ${persistence}; use correct, forget-vote, local-reads, no-fsync or snapshot-before-flush`);
+if (!persistenceModes.includes(persistence)) {
+  console.error(`unknown --persistence ${persistence}; use one of ${persistenceModes.join(', ')}`);
+  process.exit(2);
+}
+if (persistence === 'snapshot-before-flush' && !values.members) {
+  console.error('--persistence snapshot-before-flush breaks a store: it needs --members');
   process.exit(2);
 }
 const steps = values.steps === undefined ? undefined : Number(values.steps);

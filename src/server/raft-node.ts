@@ -304,7 +304,7 @@ export class RaftNode {
     // batch's. A Ready that commits its own entries (a lone voter's, a follower catching
     // up) applies after its write, which carries the entries and the commit index at once
     // (etcd's shouldWaitWALSync).
-    const applyFirst = snap === undefined && !rd.persistFirst;
+    const applyFirst = snap === undefined && !this.mustSaveBeforeApply(rd);
     if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     const persisted = this.withWal(async () => {
       if (snap) {
@@ -330,6 +330,15 @@ export class RaftNode {
     if (!sendFirst) this.send(rd.messages);
     this.raft.advance(rd);
     if (!applyFirst) this.applyCommitted(rd.committedEntries, applier);
+  }
+
+  /**
+   * Whether the Ready's committed entries may apply only once its write is durable.
+   * (Protected so the simulator can prove, with a variant that never waits, that its
+   * seeds notice.)
+   */
+  protected mustSaveBeforeApply(rd: Ready): boolean {
+    return rd.persistFirst;
   }
 
   private applyCommitted(entries: readonly Entry[], applier: RaftApplier): void {

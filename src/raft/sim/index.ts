@@ -3,4 +3,4 @@
 export { Checker, InvariantViolation } from './checker.js';
 export { Rng } from './prng.js';
 export type { SimProfile } from './profile.js';
-export { type Persistence, type SimOptions, type SimResult, type SimStats, Simulation, runSeed } from './simulation.js';
+export { type Persistence, persistenceModes, type SimOptions, type SimResult, type SimStats, Simulation, runSeed } from './simulation.js';

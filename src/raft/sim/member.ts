@@ -28,6 +28,7 @@ import { restoreInterruptedSwap } from '../../server/received-db.js';
 import { SnapshotInbox } from '../../server/snapshot-inbox.js';
 import { V2Store } from '../../server/v2store/index.js';
 import { WaitRegistry } from '../../server/wait.js';
+import { SnapshotBeforeFlushApplier } from './broken-driver.js';
 
 const CLUSTER_ID = 0x5137n;
 const silent = pino({ level: 'silent' });
@@ -102,11 +103,13 @@ export class SimMember {
   private readonly state: MemberState;
   private readonly dir: string;
 
-  constructor(id: bigint, dir: string, state: MemberState, raft: ApplierRaft, clock: ApplierClock, tuning: MemberTuning, hooks: MemberHooks, snapshot: Snapshot | undefined) {
+  /** snapshotBeforeFlush: the broken applier that freezes snapshots without writing out staged writes */
+  constructor(id: bigint, dir: string, state: MemberState, raft: ApplierRaft, clock: ApplierClock, tuning: MemberTuning, snapshotBeforeFlush: boolean, hooks: MemberHooks, snapshot: Snapshot | undefined) {
     this.state = state;
     this.dir = dir;
     const l = layout(dir);
-    this.applier = new Applier({
+    const ApplierKind = snapshotBeforeFlush ? SnapshotBeforeFlushApplier : Applier;
+    this.applier = new ApplierKind({
       memberId: id,
       config: { ...tuning, maxTxnOps: 128 },
       raft,

@@ -43,6 +43,7 @@ import { hostileMessage } from './hostile.js';
 import { type SimProfile, calmFaults, drawProfile } from './profile.js';
 import { type MemberTuning, SimMember, openMemberState } from './member.js';
 import { Workload } from './workload.js';
+import { ApplyBeforeFsyncNode } from './broken-driver.js';
 
 /**
  * How the simulated server persists. Anything but 'correct' is a deliberately broken
@@ -56,8 +57,12 @@ export type Persistence =
   | 'local-reads'
   /** entries are written but never fsynced: a power cut loses what was acknowledged */
   | 'no-fsync'
-  /** (whole members) a snapshot's store is frozen before the staged writes are committed to it */
+  /** the driver applies committed entries before the Ready's WAL write is durable */
+  | 'apply-before-fsync'
+  /** (whole members) a snapshot's store is frozen, to be recorded or shipped, before the staged writes are committed to it */
   | 'snapshot-before-flush';
+
+export const persistenceModes: readonly Persistence[] = ['correct', 'forget-vote', 'local-reads', 'no-fsync', 'apply-before-fsync', 'snapshot-before-flush'];
 
 export interface SimOptions {
   seed: number;
@@ -218,6 +223,16 @@ export class Simulation {
   private readonly workload: Workload | undefined;
   /** store work the simulation started (snapshots sent and received, crashes): each step waits for it */
   private readonly inflight = new Set<Promise<unknown>>();
+  /**
+   * Whole members' snapshots on their way out, in the order their sends started: each
+   * turn waits for their stores to be written and then hands the MsgSnaps to the network
+   * in this order, so its draws come in the same order whatever the disk's timing.
+   */
+  private outgoingSnapshots: Promise<Message | undefined>[] = [];
+  /** received snapshots whose store is being saved: settle once raft was offered the MsgSnap (or it was refused) */
+  private snapshotOffers: Promise<void>[] = [];
+  /** the members whose inbox is saving a snapshot's store, and what to call once raft was offered it */
+  private readonly offerWaiters = new Map<bigint, () => void>();
   /** the store of each MsgSnap in flight, as its sender wrote it */
   private readonly snapshotDbs = new WeakMap<Message, Buffer>();
 
@@ -240,6 +255,7 @@ export class Simulation {
     this.quietAt = this.steps - 200;
     this.nextId = BigInt(this.profile.nodes + 1);
     this.members = opts.members ?? false;
+    if (this.persistence === 'snapshot-before-flush' && !this.members) throw new Error('snapshot-before-flush breaks a store: it needs whole members');
     if (this.members) {
       const r = root.fork();
       this.root = mkdtempSync(path.join(tmpdir(), 'etcd-ts-sim-'));
@@ -325,7 +341,8 @@ export class Simulation {
     const pending: PendingChecks = { leaderSince: undefined, snapshotInSave: undefined };
     // the driver's callbacks run only after construction; they ignore an incarnation that crashed
     const current = (): boolean => n.run?.node === node;
-    const node: RaftNode = new RaftNode({
+    const Driver = this.persistence === 'apply-before-fsync' ? ApplyBeforeFsyncNode : RaftNode;
+    const node: RaftNode = new Driver({
       raft,
       raftStorage,
       storage: this.checkedStorage(n, pending, raftStorage, new WalStorage(wal, snapshotter)),
@@ -337,7 +354,7 @@ export class Simulation {
     const member =
       state === undefined
         ? undefined
-        : new SimMember(n.id, n.dir!, state, node, clock, this.tuning!, {
+        : new SimMember(n.id, n.dir!, state, node, clock, this.tuning!, this.persistence === 'snapshot-before-flush', {
             removed: () => {
               if (!current()) return;
               this.log(`n${n.id} applied its own removal`);
@@ -349,7 +366,13 @@ export class Simulation {
             committed: () => node.committed,
             term: () => node.term,
             leader: () => node.lead,
-            step: (m) => node.step(m),
+            step: (m) => {
+              try {
+                node.step(m);
+              } finally {
+                this.offerWaiters.get(n.id)?.();
+              }
+            },
             pendingSnapshot: () => node.pendingSnapshot(),
             stopped: () => !current(),
           }, snapshot);
@@ -438,6 +461,7 @@ export class Simulation {
     if (a.chance(p.compactRate)) this.compact();
 
     for (const m of this.net.due(this.now)) this.deliver(m);
+    await this.snapshotsOffered();
     await this.work();
     if (this.members) await this.checkStores();
     for (const n of this.live()) {
@@ -470,6 +494,27 @@ export class Simulation {
     }
   }
 
+  /**
+   * Waits until each snapshot delivered this step has its store saved and raft's verdict
+   * on it, before any member takes a turn: whenever the disk finishes, raft hears of the
+   * snapshot between the same two turns in every run of a seed.
+   */
+  private async snapshotsOffered(): Promise<void> {
+    const offers = this.snapshotOffers;
+    this.snapshotOffers = [];
+    await Promise.all(offers);
+  }
+
+  /** Hands the MsgSnaps whose stores are written to the network, in the order they were sent. */
+  private async sendSnapshots(): Promise<void> {
+    const out = this.outgoingSnapshots;
+    this.outgoingSnapshots = [];
+    for (const p of out) {
+      const m = await p;
+      if (m !== undefined) this.net.send(m, this.now);
+    }
+  }
+
   /** Lets every live member handle its Readies until none has work left. */
   private async work(): Promise<void> {
     for (;;) {
@@ -478,6 +523,7 @@ export class Simulation {
       await settlePromises();
       // a whole member's store writes are real I/O: each turn waits for them to land
       for (const n of this.live()) await n.run!.member?.applier.idle();
+      await this.sendSnapshots();
       if (this.failure !== undefined) throw this.failure;
       if (ran) continue;
       if (this.inflight.size === 0) return;
@@ -654,7 +700,9 @@ export class Simulation {
   private sendAll(n: SimNode, msgs: readonly Message[]): void {
     for (let m of msgs) {
       if (m.type === MessageType.MsgSnap && n.run?.member !== undefined) {
-        this.track(this.sendSnapshot(n, m));
+        const out = this.snapshotToSend(n, m);
+        this.track(out);
+        this.outgoingSnapshots.push(out.catch(() => undefined));
         continue;
       }
       if (m.type === MessageType.MsgSnap) m = { ...m, snapshot: this.freshSnapshot(n) };
@@ -663,8 +711,11 @@ export class Simulation {
     }
   }
 
-  /** A whole member's MsgSnap goes out once its store is written out (as the transport's prepare hook does). */
-  private async sendSnapshot(n: SimNode, m: Message): Promise<void> {
+  /**
+   * A whole member's MsgSnap, ready to go once its store is written out (as the
+   * transport's prepare hook does); undefined if the member crashed meanwhile.
+   */
+  private async snapshotToSend(n: SimNode, m: Message): Promise<Message | undefined> {
     const run = n.run!;
     let out: { message: Message; db: Buffer };
     try {
@@ -672,11 +723,11 @@ export class Simulation {
     } catch (e) {
       if (n.run === run) run.node.reportSnapshot(m.to, 'failure');
       if (n.run === run && !(e instanceof Error && /closed/.test(e.message))) throw e;
-      return;
+      return undefined;
     }
-    if (n.run !== run) return;
+    if (n.run !== run) return undefined;
     this.snapshotDbs.set(out.message, out.db);
-    this.net.send(out.message, this.now);
+    return out.message;
   }
 
   /** Keeps the simulation's own store work in sight: each step waits for it. */
@@ -741,9 +792,15 @@ export class Simulation {
     const inbox = to.run.member?.inbox;
     if (m.type === MessageType.MsgSnap && inbox !== undefined) {
       const db = this.snapshotDbs.get(m) ?? Buffer.alloc(0);
+      const wasBusy = inbox.busy;
       const received = inbox.receive(m, (async function* () {
         yield db;
       })());
+      // refused at once (busy, stale) or now saving its store, after which raft is offered it
+      if (!wasBusy && inbox.busy) {
+        const offered = new Promise<void>((resolve) => this.offerWaiters.set(to.id, resolve));
+        this.snapshotOffers.push(Promise.race([offered, received.catch(() => undefined)]).finally(() => this.offerWaiters.delete(to.id)));
+      }
       this.track(
         received.then(
           () => from?.run?.node.reportSnapshot(m.to, 'finish'),
