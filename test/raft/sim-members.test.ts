@@ -12,6 +12,8 @@ const SEEDS = [1, 2, 3, 4, 5, 6];
 const REPLAYED_SEED = 6;
 /** the broken applier's damage shows at step 774 of it */
 const SNAPSHOT_BEFORE_FLUSH_SEED = 2;
+/** a lone voter commits at append: applying before the sync shows at step 1708 of it */
+const APPLY_BEFORE_FSYNC_SEED = 1;
 
 /** Each seed's correct run, once per file: the proofs below compare with it. */
 const results = new Map<number, Promise<SimResult>>();
@@ -60,5 +62,12 @@ describe('whole-member simulator catches broken drivers', () => {
     expect(broken.error).toMatch(/store divergence|holds entries up to index \d+, but the snapshot the WAL resumes from/);
     // the same world with the real applier is fine
     expect((await correctRun(seed)).error).toBeUndefined();
+  }, 600_000);
+
+  it('applying a lone voter\'s entries before their WAL write is durable loses a committed entry in a power cut', async () => {
+    const seed = APPLY_BEFORE_FSYNC_SEED;
+    const broken = await runSeed({ seed, members: true, nodes: 1, persistence: 'apply-before-fsync' });
+    expect(broken.error).toMatch(/commit durability: index \d+ was committed as term \d+/);
+    expect((await runSeed({ seed, members: true, nodes: 1 })).error).toBeUndefined();
   }, 600_000);
 });
