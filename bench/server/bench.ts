@@ -3,7 +3,7 @@
 // Node client would), alternating server by server, round by round. Prints ratios.
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
-//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...]
+//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...] [--auth-rate N]
 //       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]]
 //
 // --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
@@ -20,7 +20,10 @@
 // without credentials (before enabling auth in even rounds, after disabling it in odd
 // ones): auth on / auth off is printed from that pair, round by round (throughput, and CPU
 // per op), so that it compares auth and nothing else — not the client, not the member. The
-// ratio to the goload row on another member is printed beside it.
+// ratio to the goload row on another member is printed beside it. --auth-rate N caps both
+// sides of that pair at N requests a second (authload -rate): closed-loop, the side answered
+// faster batches more and pays less CPU per request, so at a rate both reach their CPU per
+// request compares the work per request alone.
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -53,6 +56,7 @@ const duration = arg('duration', '5s');
 const rounds = Number(arg('rounds', '2'));
 const goload = arg('goload', '/tmp/goload');
 const checkPerf = process.argv.includes('--check-perf');
+const authRate = Number(arg('auth-rate', '0'));
 
 /** An etcd-ts build to run: where it is and what its environment adds. */
 interface Build {
@@ -228,7 +232,7 @@ async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
   const out =
     client === 'goload'
       ? execFileSync(goload, args).toString()
-      : await runAuthload(authload!, args, () => (cpuBefore = cpuUs(c)), client === 'authload as user');
+      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => (cpuBefore = cpuUs(c)), client === 'authload as user');
   const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
   return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
 }
