@@ -1,5 +1,5 @@
 // The benches' side of authload (main.go beside this file): building it, and turning auth
-// on in a running cluster the way an operator does, with stock etcdctl.
+// on (and off again) in a running cluster the way an operator does, with stock etcdctl.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -29,20 +29,29 @@ export function authloadBinary(out = path.join(os.tmpdir(), 'etcdts-authload')):
   return out;
 }
 
+/** stock etcdctl against `endpoints`, its output dropped (a failure throws with its stderr) */
+function etcdctl(endpoints: readonly string[], ...args: string[]): void {
+  execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
 /**
  * root (with the root role) and BENCH_USER (a role with readwrite on BENCH_USER.prefix),
  * then `auth enable`: from here on every request needs a token.
  */
 export function enableAuth(endpoints: readonly string[]): void {
-  const etcdctl = (...args: string[]) => execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  etcdctl('role', 'add', 'root');
-  etcdctl('user', 'add', `root:${ROOT_PASSWORD}`);
-  etcdctl('user', 'grant-role', 'root', 'root');
-  etcdctl('role', 'add', BENCH_USER.role);
-  etcdctl('role', 'grant-permission', BENCH_USER.role, '--prefix=true', 'readwrite', BENCH_USER.prefix);
-  etcdctl('user', 'add', `${BENCH_USER.name}:${BENCH_USER.password}`);
-  etcdctl('user', 'grant-role', BENCH_USER.name, BENCH_USER.role);
-  etcdctl('auth', 'enable');
+  etcdctl(endpoints, 'role', 'add', 'root');
+  etcdctl(endpoints, 'user', 'add', `root:${ROOT_PASSWORD}`);
+  etcdctl(endpoints, 'user', 'grant-role', 'root', 'root');
+  etcdctl(endpoints, 'role', 'add', BENCH_USER.role);
+  etcdctl(endpoints, 'role', 'grant-permission', BENCH_USER.role, '--prefix=true', 'readwrite', BENCH_USER.prefix);
+  etcdctl(endpoints, 'user', 'add', `${BENCH_USER.name}:${BENCH_USER.password}`);
+  etcdctl(endpoints, 'user', 'grant-role', BENCH_USER.name, BENCH_USER.role);
+  etcdctl(endpoints, 'auth', 'enable');
+}
+
+/** `auth disable` as root (users and roles stay): the member serves requests without credentials again. */
+export function disableAuth(endpoints: readonly string[]): void {
+  etcdctl(endpoints, '--user', `root:${ROOT_PASSWORD}`, 'auth', 'disable');
 }
 
 /** authload's arguments for BENCH_USER's credentials. */
@@ -51,13 +60,15 @@ function benchUserArgs(): string[] {
 }
 
 /**
- * Runs authload with -wait: `connected` is called once every connection has authenticated,
- * before any load (what it measures then leaves out the Authenticate calls, one bcrypt
- * each); resolves with authload's output.
+ * Runs authload with -wait: `connected` is called once every connection is up (and, as
+ * BENCH_USER, has authenticated), before any load: what it measures then leaves out the
+ * Authenticate calls, one bcrypt each. `asUser: false` runs it without credentials, the
+ * same client and load for the auth-off side of an on/off comparison. Resolves with
+ * authload's output.
  */
-export function runAuthload(binary: string, args: readonly string[], connected: () => void): Promise<string> {
+export function runAuthload(binary: string, args: readonly string[], connected: () => void, asUser = true): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(binary, [...args, ...benchUserArgs(), '-wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(binary, [...args, ...(asUser ? benchUserArgs() : []), '-wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

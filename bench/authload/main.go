@@ -4,8 +4,11 @@
 // connection and sends the token with every request, as etcdctl and applications do.
 // With -wait, it writes "connected" to stderr once every connection has authenticated and
 // starts the load at the next line on stdin: a bench can then leave the Authenticate calls
-// (bcrypt, a one-off per connection) out of what it measures. Prints one JSON line with the figures bench:server reads: ops, errors, ops_per_s,
-// p50_ms, p99_ms.
+// (bcrypt, a one-off per connection) out of what it measures. With -rate, the clients together
+// send at most that many requests a second: two runs at the same rate give the server the same
+// batches, so their CPU per request compares the work per request alone (closed-loop, a run
+// that is answered faster batches more and pays less per request). Prints one JSON line with
+// the figures bench:server reads: ops, errors, ops_per_s, p50_ms, p99_ms.
 package main
 
 import (
@@ -37,6 +40,7 @@ type options struct {
 	valueSize int
 	prefix    string
 	wait      bool
+	rate      int
 }
 
 func parseOptions() options {
@@ -53,6 +57,7 @@ func parseOptions() options {
 	flag.IntVar(&o.valueSize, "value-size", 256, "value bytes")
 	flag.StringVar(&o.prefix, "prefix", "bench/", "key prefix (the user needs readwrite on it)")
 	flag.BoolVar(&o.wait, "wait", false, `once connected, write "connected" to stderr and wait for a line on stdin`)
+	flag.IntVar(&o.rate, "rate", 0, "requests a second, all clients together (0: each sends its next as soon as answered)")
 	flag.Parse()
 	o.endpoints = strings.Split(*endpoints, ",")
 	if o.op != "put" && o.op != "get-ser" {
@@ -60,6 +65,9 @@ func parseOptions() options {
 	}
 	if o.clients < 1 || o.conns < 1 {
 		fail(fmt.Errorf("-clients and -conns must be at least 1"))
+	}
+	if o.rate < 0 {
+		fail(fmt.Errorf("-rate %d: must be 0 or more", o.rate))
 	}
 	return o
 }
@@ -78,8 +86,13 @@ type worker struct {
 	errors    int
 }
 
-func (w *worker) run(o options, from, to time.Time, value []byte) {
+func (w *worker) run(o options, from, to time.Time, value []byte, permits <-chan struct{}) {
 	for {
+		if permits != nil {
+			if _, open := <-permits; !open {
+				return
+			}
+		}
 		t0 := time.Now()
 		if !t0.Before(to) {
 			return
@@ -105,6 +118,25 @@ func (w *worker) run(o options, from, to time.Time, value []byte) {
 	}
 }
 
+// pace hands out `rate` permits a second from now until `until`, then closes the channel.
+// Permits not taken accumulate up to a second's worth: a server slower than the rate sees a
+// closed loop again.
+func pace(rate int, until time.Time) <-chan struct{} {
+	permits := make(chan struct{}, rate)
+	go func() {
+		defer close(permits)
+		start := time.Now()
+		given := 0
+		for now := start; now.Before(until); now = time.Now() {
+			for due := int(now.Sub(start).Seconds() * float64(rate)); given < due; given++ {
+				permits <- struct{}{}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return permits
+}
+
 func main() {
 	o := parseOptions()
 	conns := make([]*clientv3.Client, o.conns)
@@ -124,6 +156,10 @@ func main() {
 	}
 	from := time.Now().Add(o.warmup)
 	to := from.Add(o.duration)
+	var permits <-chan struct{}
+	if o.rate > 0 {
+		permits = pace(o.rate, to)
+	}
 	workers := make([]*worker, o.clients)
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -132,7 +168,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(o, from, to, make([]byte, o.valueSize))
+			w.run(o, from, to, make([]byte, o.valueSize), permits)
 		}()
 	}
 	wg.Wait()

@@ -3,7 +3,7 @@
 // Node client would), alternating server by server, round by round. Prints ratios.
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
-//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...] [--mixed]
+//       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...] [--mixed] [--auth-rate N]
 //       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]]
 //
 // --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
@@ -16,8 +16,14 @@
 // Rows ending in "auth" run with auth on, on a cluster of their own filled as the others':
 // root and a user with readwrite on the keys' prefix, `auth enable`, and the load runs as
 // that user (authload, bench/authload: goload's counterpart with --user/--password; simple
-// tokens). Beside their ratio to etcd they print auth on / auth off: the same server's
-// figure over its auth-off row, round by round (throughput, and CPU per op).
+// tokens). The same member also runs each of those loads with auth off, through authload
+// without credentials (before enabling auth in even rounds, after disabling it in odd
+// ones): auth on / auth off is printed from that pair, round by round (throughput, and CPU
+// per op), so that it compares auth and nothing else — not the client, not the member. The
+// ratio to the goload row on another member is printed beside it. --auth-rate N caps both
+// sides of that pair at N requests a second (authload -rate): closed-loop, the side answered
+// faster batches more and pays less CPU per request, so at a rate both reach their CPU per
+// request compares the work per request alone.
 //
 // --mixed (with --members 3) runs each etcd-ts build as one member of a mixed cluster: 2 ×
 // etcd + 1 × etcd-ts, the etcd-ts member made leader with `etcdctl move-leader`, beside the
@@ -39,7 +45,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
+import { authloadBinary, disableAuth, enableAuth, runAuthload } from '../authload/authload.js';
 import { freePort } from '../free-port.js';
 import { tsBuildsFromArgs } from '../member.js';
 import { measureSnapshot, roundLine, type SnapshotResult, snapshotReport } from '../snapshot/snapshot.js';
@@ -60,6 +66,7 @@ const mixed = process.argv.includes('--mixed');
 if (mixed && members !== 3) throw new Error('--mixed runs 2 × etcd + 1 × etcd-ts: it needs --members 3');
 /** A mixed cluster's rows are labelled after the build that leads it. */
 const MIXED_SUFFIX = '+2etcd';
+const authRate = Number(arg('auth-rate', '0'));
 
 const tsBuilds = tsBuildsFromArgs();
 
@@ -108,7 +115,8 @@ const snapshotRows = process.argv.includes('--snapshot') || onlyNames.includes('
 const snapshotKeys = Number(arg('snapshot-keys', '1000000'));
 const snapshotRounds = Number(arg('snapshot-rounds', '1'));
 if (workloads.length === 0 && !snapshotRows) throw new Error(`--only ${only}: no such rows (${[...allWorkloads.map((w) => w.name), 'snapshot'].join(', ')})`);
-const nameWidth = Math.max(0, ...workloads.map((w) => w.name.length));
+/** the auth rows' auth-off loads print as `NAME (off)` */
+const nameWidth = Math.max(0, ...workloads.map((w) => w.name.length + (w.authOff === undefined ? 0 : ' (off)'.length)));
 
 interface Result {
   ops_per_s: number;
@@ -218,7 +226,13 @@ function cpuUs(c: Cluster): number {
 }
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-async function load(c: Cluster, w: Workload): Promise<Result> {
+/**
+ * How a load runs: goload (the rows without auth), or authload as the bench user (auth on)
+ * or without credentials (the same load with auth off, for the on/off ratio).
+ */
+type Client = 'goload' | 'authload as user' | 'authload without credentials';
+
+async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
   const args = [
     '-endpoints', c.endpoints.map((e) => (w.url ? `http://${e}` : e)).join(','),
     '-op', w.op,
@@ -229,7 +243,10 @@ async function load(c: Cluster, w: Workload): Promise<Result> {
   let cpuBefore = cpuUs(c);
   // with auth on, CPU is counted from when the connections have authenticated: each
   // Authenticate is one bcrypt, paid once per connection rather than per request
-  const out = w.authOff === undefined ? execFileSync(goload, args).toString() : await runAuthload(authload!, args, () => (cpuBefore = cpuUs(c)));
+  const out =
+    client === 'goload'
+      ? execFileSync(goload, args).toString()
+      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => (cpuBefore = cpuUs(c)), client === 'authload as user');
   const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
   return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
 }
@@ -295,6 +312,8 @@ async function loadRows(servers: Server[]): Promise<void> {
     execFileSync('bash', [path.join(repoRoot, '../shared/goload/build.sh'), goload], { stdio: 'inherit' });
   }
   const results: Record<Server, Record<string, Result[]>> = Object.fromEntries(servers.map((s) => [s, {}]));
+  /** each auth row's load with auth off, on the auth row's member, through authload without credentials */
+  const authOffResults: Record<Server, Record<string, Result[]>> = Object.fromEntries(servers.map((s) => [s, {}]));
   const rss: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const perfVerdicts: Partial<Record<Server, string[][]>> = {};
@@ -312,13 +331,28 @@ async function loadRows(servers: Server[]): Promise<void> {
         const c = await startCluster(server);
         try {
           execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
-          if (rows === authRows) enableAuth(c.endpoints);
-          for (const w of rows) {
-            const r = await load(c, w);
-            (results[server]![w.name] ??= []).push(r);
+          const report = (name: string, r: Result) =>
             console.error(
-              `round ${round} ${server.padEnd(pad)} ${w.name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+              `round ${round} ${server.padEnd(pad)} ${name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
             );
+          if (rows === offRows) {
+            for (const w of rows) {
+              const r = await load(c, w, 'goload');
+              (results[server]![w.name] ??= []).push(r);
+              report(w.name, r);
+            }
+          } else {
+            // auth off then on in even rounds, on then off in odd ones: neither side always
+            // runs on the member that has served longer
+            for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+              if (on) enableAuth(c.endpoints);
+              else if (round % 2 === 1) disableAuth(c.endpoints);
+              for (const w of rows) {
+                const r = await load(c, w, on ? 'authload as user' : 'authload without credentials');
+                ((on ? results : authOffResults)[server]![w.name] ??= []).push(r);
+                report(on ? w.name : `${w.name} (off)`, r);
+              }
+            }
           }
           rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
           if (rows === authRows) continue;
@@ -353,16 +387,26 @@ async function loadRows(servers: Server[]): Promise<void> {
       );
     }
   }
+  // throughput on over off, and CPU per op off over on: below 1 means auth costs
+  const onOff = (on: Result[], off: Result[]) => ({
+    ops: on.map((r, i) => r.ops_per_s / off[i]!.ops_per_s),
+    cpu: on.map((r, i) => off[i]!.cpu_us_per_op / r.cpu_us_per_op),
+  });
   for (const w of workloads) {
-    const off = w.authOff === undefined ? undefined : results.etcd![w.authOff];
-    if (off === undefined) continue;
-    // throughput on over off, and CPU per op off over on: below 1 means auth costs
-    const onOff = (s: Server) => {
-      const on = results[s]![w.name]!;
-      const offs = results[s]![w.authOff!]!;
-      return `${s} ${median(on.map((r, i) => r.ops_per_s / offs[i]!.ops_per_s)).toFixed(2)} (cpu ${median(on.map((r, i) => offs[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2)})`;
-    };
-    console.log(`${w.name}: auth on / auth off, same server and round (median; cpu: CPU per op off / on): ${servers.map(onOff).join(', ')}`);
+    if (w.authOff === undefined) continue;
+    console.log(`${w.name}: auth on / auth off on the same member through the same client (authload; without credentials when off), median, then each round (cpu: CPU per op off / on):`);
+    for (const s of servers) {
+      const r = onOff(results[s]![w.name]!, authOffResults[s]![w.name]!);
+      const rounds = r.ops.map((x, i) => `${x.toFixed(2)} (${r.cpu[i]!.toFixed(2)})`).join(' ');
+      console.log(`  ${s.padEnd(pad)} ${median(r.ops).toFixed(2)} (cpu ${median(r.cpu).toFixed(2)})   rounds: ${rounds}`);
+    }
+    const goloadOff = results.etcd![w.authOff];
+    if (goloadOff === undefined) continue;
+    const vsGoload = servers.map((s) => {
+      const r = onOff(results[s]![w.name]!, results[s]![w.authOff!]!);
+      return `${s} ${median(r.ops).toFixed(2)} (cpu ${median(r.cpu).toFixed(2)})`;
+    });
+    console.log(`  over the "${w.authOff}" row instead (goload, another member): ${vsGoload.join(', ')}`);
   }
   console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
   for (const server of servers) {
