@@ -8,7 +8,6 @@
 
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { SignJWT, jwtVerify } from 'jose';
 import { parseGoDuration } from '../config/values.js';
 
 /** etcd's errors, with its wording. */
@@ -29,6 +28,15 @@ export class AuthTokenOptionError extends Error {
     super(detail === undefined ? message : `${message} (${detail})`);
     this.name = 'AuthTokenOptionError';
   }
+}
+
+/**
+ * jose, loaded on the first token signed or checked: only members with --auth-token jwt
+ * use it, and importing it costs every other member a tenth of a second of CPU at start.
+ */
+let jose: Promise<typeof import('jose')> | undefined;
+function loadJose(): Promise<typeof import('jose')> {
+  return (jose ??= import('jose'));
 }
 
 const KNOWN_OPTIONS = new Set(['sign-method', 'pub-key', 'priv-key', 'ttl']);
@@ -114,6 +122,7 @@ export class JwtTokens {
   /** A token for `username` at auth revision `revision` (etcd's assign): claims username, revision and exp. */
   async assign(username: string, revision: number): Promise<string> {
     if (this.signingKey === undefined) throw new Error(AuthTokenErrors.verifyOnly);
+    const { SignJWT } = await loadJose();
     const exp = Math.floor((Date.now() + this.ttlMs) / 1000);
     return new SignJWT({ exp, revision, username }).setProtectedHeader({ alg: this.alg, typ: 'JWT' }).sign(this.signingKey);
   }
@@ -123,6 +132,7 @@ export class JwtTokens {
    * method, expired, or lacks etcd's claims (etcd's info).
    */
   async info(token: string): Promise<{ username: string; revision: number } | undefined> {
+    const { jwtVerify } = await loadJose();
     try {
       const { payload } = await jwtVerify(token, this.verifyingKey, { algorithms: [this.alg] });
       const { username, revision } = payload as { username?: unknown; revision?: unknown };
