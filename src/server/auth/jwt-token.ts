@@ -8,6 +8,7 @@
 
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type * as Jose from 'jose';
 import { parseGoDuration } from '../config/values.js';
 
 /** etcd's errors, with its wording. */
@@ -31,11 +32,11 @@ export class AuthTokenOptionError extends Error {
 }
 
 /**
- * jose, loaded on the first token signed or checked: only members with --auth-token jwt
- * use it, and importing it costs every other member a tenth of a second of CPU at start.
+ * jose, loaded when a JWT provider is made: only members with --auth-token jwt use it,
+ * and importing it cost every other member a tenth of a second of CPU at start.
  */
-let jose: Promise<typeof import('jose')> | undefined;
-function loadJose(): Promise<typeof import('jose')> {
+let jose: Promise<typeof Jose> | undefined;
+function loadJose(): Promise<typeof Jose> {
   return (jose ??= import('jose'));
 }
 
@@ -82,7 +83,11 @@ export class JwtTokens {
     /** undefined: verify only */
     private readonly signingKey: KeyObject | undefined,
     private readonly verifyingKey: KeyObject,
-  ) {}
+  ) {
+    // in the background now, so that the first Authenticate does not wait for it; a
+    // failure shows where a token is signed or checked
+    loadJose().catch(() => undefined);
+  }
 
   // JWTs are stateless: nothing to start, forget or revoke (etcd's tokenJWT does the same)
   enable(): void {}

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { FLAGS_BY_NAME, parseFlagValue, type FlagSpec, type FlagValue } from './flags.js';
 import { buildConfig } from './build.js';
 import { ConfigError } from './errors.js';
@@ -14,7 +15,7 @@ import type { EtcdConfig } from './types.js';
  * Node) because the command line is parsed synchronously.
  */
 function parseYaml(text: string): unknown {
-  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  const yaml = createRequire(import.meta.url)('yaml') as typeof Yaml;
   return yaml.parse(text);
 }
 
