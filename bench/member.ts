@@ -181,6 +181,15 @@ async function endMember(m: Member, signal: NodeJS.Signals): Promise<void> {
   await exited;
 }
 
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+
+/** User + system CPU seconds the process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  // the fields after the command name (which may hold spaces) start at "state", field 3
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
 export function rssMb(pid: number): number {
   return statusMb(pid, 'VmRSS');
 }

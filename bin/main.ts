@@ -5,8 +5,6 @@
 
 import v8 from 'node:v8';
 import { parseCommandLine } from '../src/server/config/index.js';
-import { runGateway } from './gateway.js';
-import { runGrpcProxy } from './grpc-proxy.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
 import { notify, notifyReady } from '../src/server/systemd.js';
@@ -49,8 +47,9 @@ function killAtStep(value: string | undefined): ((step: StartStep) => void) | un
 }
 
 export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
-  if (argv[0] === 'gateway') return runGateway(argv.slice(1));
-  if (argv[0] === 'grpc-proxy') return runGrpcProxy(argv.slice(1));
+  // the other modes' code is loaded only for them: a member never needs it
+  if (argv[0] === 'gateway') return (await import('./gateway.js')).runGateway(argv.slice(1));
+  if (argv[0] === 'grpc-proxy') return (await import('./grpc-proxy.js')).runGrpcProxy(argv.slice(1));
   const parsed = parseCommandLine(argv, env);
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);

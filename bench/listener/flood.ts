@@ -13,12 +13,13 @@
 // connection) but takes 16000-byte frames of unknown type without end (3.8 GB in 5 s, no cut).
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../free-port.js';
+import { cpuSeconds } from '../member.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -55,13 +56,6 @@ async function startMember(dir: string): Promise<{ proc: ChildProcess; port: num
   for (let i = 0; i < 300 && !out.includes('ready to serve client requests'); i++) await new Promise((r) => setTimeout(r, 100));
   if (!out.includes('ready to serve client requests')) throw new Error(`member did not start:\n${out}`);
   return { proc, port };
-}
-
-/** User + system CPU seconds the process has used. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
 
 /** Floods until stop() with 16 connections; counts the connections the server ended and the bytes they got to write. */

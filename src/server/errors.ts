@@ -1,7 +1,7 @@
 // etcd's client-visible errors. Clients (clientv3, etcdctl, the etcd3 npm client) match
 // on the exact message text, so these strings are a wire contract, as are the gRPC codes.
 
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from './grpc/codes.js';
 
 export class EtcdError extends Error {
   constructor(

@@ -1,14 +1,16 @@
-// The etcd API protos loaded once through protobufjs, and grpc-js service definitions
-// whose (de)serializers call protobufjs directly: decoded requests keep protobufjs'
-// representation (Long for 64-bit integers, Buffer for bytes) and responses are plain
-// objects that protobufjs encodes. Request bytes pass a strict wire check first
-// (wire-check.ts), so that malformed ones are refused instead of misread.
+// The etcd API protos loaded once through protobufjs (from the prebuilt
+// proto/etcd-api.json), and grpc-js service definitions whose (de)serializers call
+// protobufjs directly: decoded requests keep protobufjs' representation (Long for 64-bit
+// integers, Buffer for bytes) and responses are plain objects that protobufjs encodes.
+// Request bytes pass a strict wire check first (wire-check.ts), so that malformed ones
+// are refused instead of misread.
 
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
-import protobuf from 'protobufjs';
+import { existsSync, readFileSync } from 'node:fs';
+// light: no .proto parser, which the prebuilt descriptor makes unneeded
+import protobuf from 'protobufjs/light.js';
 import Long from 'long';
 import { compileWireCheck, MAX_NESTING_DEPTH } from './wire-check.js';
 
@@ -23,24 +25,17 @@ protobuf.Reader.recursionLimit = MAX_NESTING_DEPTH + 16;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protoCandidates = [path.resolve(here, '../../proto'), path.resolve(here, '../../../proto')];
 
+/**
+ * The protos as the descriptor scripts/proto-descriptor.ts generated from the .proto
+ * files at build time: parsing the .proto text here cost every member start a twentieth
+ * of a second of CPU and protobufjs' parser modules.
+ */
 function loadRoot(): protobuf.Root {
-  const base = protoCandidates.find((d) => existsSync(path.join(d, 'etcdserverpb/rpc.proto')));
-  if (base === undefined) {
-    throw new Error(`cannot find etcd-ts's proto/ directory (looked in ${protoCandidates.join(', ')})`);
+  const file = protoCandidates.map((d) => path.join(d, 'etcd-api.json')).find((f) => existsSync(f));
+  if (file === undefined) {
+    throw new Error(`cannot find etcd-ts's proto/etcd-api.json (looked in ${protoCandidates.join(', ')}); run "npm run build"`);
   }
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => path.join(base, target);
-  root.loadSync(
-    [
-      'etcdserverpb/rpc.proto',
-      'etcdserverpb/raft_internal.proto',
-      'leasepb/lease.proto',
-      'v3lockpb/v3lock.proto',
-      'v3electionpb/v3election.proto',
-      'grpc/health/v1/health.proto',
-    ],
-    { keepCase: true },
-  );
+  const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(file, 'utf8')) as protobuf.INamespace);
   root.resolveAll();
   return root;
 }

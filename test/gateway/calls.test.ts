@@ -5,7 +5,8 @@
 
 import http from 'node:http';
 import type net from 'node:net';
-import type { Metadata, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { CallMetadata } from '../../src/server/grpc/call.js';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createGateway } from '../../src/server/gateway/index.js';
@@ -16,7 +17,7 @@ import { StreamingRequest, b64, request } from './member.js';
 type Callback = (err: unknown, value?: unknown) => void;
 interface StreamCall {
   request?: unknown;
-  metadata: Metadata;
+  metadata: CallMetadata;
   cancelled: boolean;
   write(v: object): boolean;
   end(): void;
@@ -35,8 +36,8 @@ const behave: {
 const services: Record<string, UntypedServiceImplementation> = {
   'etcdserverpb.KV': {
     // Answers with the request's metadata in the value, so headers can be checked.
-    Range: (call: { request: { key: Buffer }; metadata: Metadata }, cb: Callback) => {
-      const md = call.metadata.getMap();
+    Range: (call: { request: { key: Buffer }; metadata: CallMetadata }, cb: Callback) => {
+      const md = Object.fromEntries(['token', 'hasleader', 'bad!key'].map((k) => [k, call.metadata.get(k)]));
       cb(null, { kvs: [{ key: call.request.key, value: Buffer.from(JSON.stringify(md)) }], count: 1 });
     },
   },
@@ -94,7 +95,7 @@ it('passes Authorization as the token and Grpc-Metadata-* headers as metadata', 
   });
   expect(r.status).toBe(200);
   const kv = (JSON.parse(r.body) as { kvs: Array<{ value: string }> }).kvs[0]!;
-  expect(JSON.parse(Buffer.from(kv.value, 'base64').toString())).toEqual({ token: 'tok.123', hasleader: 'true' });
+  expect(JSON.parse(Buffer.from(kv.value, 'base64').toString())).toEqual({ token: ['tok.123'], hasleader: ['true'], 'bad!key': [] });
 });
 
 it('an RPC missing from a served service is Unimplemented with grpc-go\'s words', async () => {

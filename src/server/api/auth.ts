@@ -3,7 +3,7 @@
 // things happen here first, off the apply path: passwords are hashed (the entry carries
 // the hash, as etcd 3.5's do) and Authenticate checks the password with bcrypt.
 
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
 import type { Logger } from 'pino';
 import type { ServiceImplementation } from '../grpc/call.js';
 import type { AuthResult } from '../auth/apply.js';

@@ -1,6 +1,6 @@
 // grpc.health.v1.Health, as etcd registers it: the server as a whole ("") is SERVING.
 
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { EtcdError } from '../errors.js';
 import { unary } from './common.js';

@@ -32,7 +32,7 @@ import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from '.
 import { EtcdError } from '../errors.js';
 import type { AuthGate } from '../auth/gate.js';
 import { checkRange, checkTxn } from '../auth/request-perms.js';
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
 
 /** etcd's isTxnSerializable: every top-level op of both branches is a serializable range. */
 function isTxnSerializable(t: PbTxnRequest): boolean {

@@ -4,7 +4,7 @@
 // every check is one boolean test.
 
 import type { CallMetadata } from '../grpc/call.js';
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
 import { EtcdError, Errors } from '../errors.js';
 import type { EtcdServer } from '../server.js';
 import { JwtTokens } from './jwt-token.js';

@@ -8,7 +8,7 @@
 
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { SignJWT, jwtVerify } from 'jose';
+import type * as Jose from 'jose';
 import { parseGoDuration } from '../config/values.js';
 
 /** etcd's errors, with its wording. */
@@ -29,6 +29,15 @@ export class AuthTokenOptionError extends Error {
     super(detail === undefined ? message : `${message} (${detail})`);
     this.name = 'AuthTokenOptionError';
   }
+}
+
+/**
+ * jose, loaded when a JWT provider is made: only members with --auth-token jwt use it,
+ * and importing it cost every other member a tenth of a second of CPU at start.
+ */
+let jose: Promise<typeof Jose> | undefined;
+function loadJose(): Promise<typeof Jose> {
+  return (jose ??= import('jose'));
 }
 
 const KNOWN_OPTIONS = new Set(['sign-method', 'pub-key', 'priv-key', 'ttl']);
@@ -74,7 +83,11 @@ export class JwtTokens {
     /** undefined: verify only */
     private readonly signingKey: KeyObject | undefined,
     private readonly verifyingKey: KeyObject,
-  ) {}
+  ) {
+    // in the background now, so that the first Authenticate does not wait for it; a
+    // failure shows where a token is signed or checked
+    loadJose().catch(() => undefined);
+  }
 
   // JWTs are stateless: nothing to start, forget or revoke (etcd's tokenJWT does the same)
   enable(): void {}
@@ -114,6 +127,7 @@ export class JwtTokens {
   /** A token for `username` at auth revision `revision` (etcd's assign): claims username, revision and exp. */
   async assign(username: string, revision: number): Promise<string> {
     if (this.signingKey === undefined) throw new Error(AuthTokenErrors.verifyOnly);
+    const { SignJWT } = await loadJose();
     const exp = Math.floor((Date.now() + this.ttlMs) / 1000);
     return new SignJWT({ exp, revision, username }).setProtectedHeader({ alg: this.alg, typ: 'JWT' }).sign(this.signingKey);
   }
@@ -123,6 +137,7 @@ export class JwtTokens {
    * method, expired, or lacks etcd's claims (etcd's info).
    */
   async info(token: string): Promise<{ username: string; revision: number } | undefined> {
+    const { jwtVerify } = await loadJose();
     try {
       const { payload } = await jwtVerify(token, this.verifyingKey, { algorithms: [this.alg] });
       const { username, revision } = payload as { username?: unknown; revision?: unknown };

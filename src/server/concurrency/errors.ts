@@ -2,7 +2,7 @@
 // reach clients as etcd's do: through its in-process client, which leaves every error
 // it hands these services as a plain error, so gRPC sends them with code Unknown.
 
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
 import { EtcdError } from '../errors.js';
 
 function unknown(message: string): EtcdError {

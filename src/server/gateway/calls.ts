@@ -3,7 +3,8 @@
 // They carry just the surface those handlers use (src/server/api/*.ts).
 
 import { EventEmitter } from 'node:events';
-import { status as Code, type Metadata } from '@grpc/grpc-js';
+import { Code } from '../grpc/codes.js';
+import type { GatewayMetadata } from './metadata.js';
 import type protobuf from 'protobufjs';
 import { statusOf } from '../grpc/call.js';
 import { responseToJson } from './jsonpb.js';
@@ -32,7 +33,7 @@ export class GatewayUnaryCall extends EventEmitter {
 
   constructor(
     readonly request: object,
-    readonly metadata: Metadata,
+    readonly metadata: GatewayMetadata,
   ) {
     super();
   }
@@ -91,7 +92,7 @@ export class GatewayStreamCall extends EventEmitter {
   private endDelivered = false;
 
   constructor(
-    readonly metadata: Metadata,
+    readonly metadata: GatewayMetadata,
     private readonly out: StreamWriter,
     private readonly responseType: protobuf.Type,
     private readonly halfClose: HalfClose,

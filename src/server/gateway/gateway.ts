@@ -3,8 +3,9 @@
 // renders it (/v3beta/ is the same API under its 3.3 name).
 
 import type http from 'node:http';
-import { status as Code, Metadata } from '@grpc/grpc-js';
 import type { ServiceImplementation } from '../grpc/call.js';
+import { Code } from '../grpc/codes.js';
+import { GatewayMetadata } from './metadata.js';
 import type { Logger } from 'pino';
 import type { Route } from '../http/handler.js';
 import { type AnyHandler, GatewayStreamCall, GatewayUnaryCall, type HalfClose, callUnary, toRpcStatus } from './calls.js';
@@ -106,7 +107,7 @@ interface Endpoint {
 }
 
 interface RpcContext extends Endpoint {
-  metadata: Metadata;
+  metadata: GatewayMetadata;
 }
 
 function requestPath(url: string | undefined): string {
@@ -131,8 +132,8 @@ function unimplemented(services: Record<string, ServiceImplementation>, rpc: Gat
  * gRPC metadata from the HTTP headers, as grpc-gateway forwards them: the Authorization
  * header is the auth token, and Grpc-Metadata-<key> headers pass through as <key>.
  */
-function requestMetadata(req: http.IncomingMessage): Metadata {
-  const md = new Metadata();
+function requestMetadata(req: http.IncomingMessage): GatewayMetadata {
+  const md = new GatewayMetadata();
   const auth = req.headers.authorization;
   if (auth !== undefined && auth !== '') md.set('token', auth);
   for (const [name, value] of Object.entries(req.headers)) {
@@ -140,7 +141,7 @@ function requestMetadata(req: http.IncomingMessage): Metadata {
     try {
       for (const v of Array.isArray(value) ? value : [value]) md.add(name.slice('grpc-metadata-'.length), v);
     } catch {
-      // grpc-js refuses keys that are not valid metadata names; grpc-gateway drops them too.
+      // keys that are not valid metadata names are dropped, as grpc-gateway drops them
     }
   }
   return md;

@@ -5,7 +5,7 @@
 // unknown fields, and fails with encoding/json's messages, reproduced here word for word.
 
 import Long from 'long';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
 import { Base64Error, decodeBase64Std } from './base64.js';
 import { type JsonNode, JsonSyntaxError, parseJson } from './json.js';
 

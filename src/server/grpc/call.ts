@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import type http2 from 'node:http2';
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from './codes.js';
 import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
 
 export interface MethodDefinition {

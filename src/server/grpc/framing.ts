@@ -3,7 +3,7 @@
 // (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md).
 
 import zlib from 'node:zlib';
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from './codes.js';
 
 /** A status to end a call with; `details` becomes grpc-message. */
 export interface CallStatus {

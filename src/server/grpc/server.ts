@@ -7,7 +7,7 @@
 
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { status as Code } from '@grpc/grpc-js';
+import { Code } from './codes.js';
 import { type CallObserver, type Handler, type MethodDefinition, ServerCall, type ServiceImplementation } from './call.js';
 import { encodeGrpcMessage, knownEncoding, parseTimeout } from './framing.js';
 
