@@ -12,7 +12,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Message, type Snapshot, emptyConfState } from '../../raftpb/index.js';
 import { MvccStore } from '../../mvcc/index.js';
-import { Applier, type ApplierClock, type ApplierRaft } from '../../server/applier.js';
+import { Applier, type ApplierClock, type ApplierParts, type ApplierRaft } from '../../server/applier.js';
 import { AlarmStore } from '../../server/alarms.js';
 import { AuthStore, readAuthState } from '../../server/auth/store.js';
 import { SimpleTokens } from '../../server/auth/simple-token.js';
@@ -55,14 +55,7 @@ export interface MemberHooks {
 }
 
 /** The state a member's apply side starts from: its store as LevelDB holds it, and what the snapshot restores. */
-interface MemberState {
-  readonly store: LiveStore;
-  readonly lessor: Lessor;
-  readonly membership: Membership;
-  readonly alarms: AlarmStore;
-  readonly auth: AuthStore;
-  readonly v2store: V2Store;
-}
+type MemberState = Pick<ApplierParts, 'store' | 'lessor' | 'membership' | 'alarms' | 'auth' | 'v2store'>;
 
 /** Where a member's store lives: `dir` holds its LevelDB, received stores and etcd's bbolt file. */
 function layout(dir: string): { dbDir: string; snapDir: string; boltPath: string } {
