@@ -21,8 +21,8 @@ import { parseArgs } from 'node:util';
 import Long from 'long';
 import { freePort } from '../free-port.js';
 
-type Kind = 'etcd-ts GrpcServer' | 'grpc-js Server';
-const KINDS: readonly Kind[] = ['etcd-ts GrpcServer', 'grpc-js Server'];
+type Kind = 'etcd-ts GrpcServer' | 'grpc-js Server' | 'frame floor';
+const KINDS: readonly Kind[] = ['etcd-ts GrpcServer', 'grpc-js Server', 'frame floor'];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -42,6 +42,15 @@ async function serve(kind: Kind, port: number): Promise<void> {
     await new Promise<void>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
+  } else if (kind === 'frame floor') {
+    // the same (de)serializers as the others' calls, on frames alone (frame-floor.ts)
+    const { serveFrames } = await import('./frame-floor.js');
+    const put = kv.Put!;
+    const handle = (request: Buffer): Buffer => {
+      put.requestDeserialize(request);
+      return put.responseSerialize({ header: HEADER });
+    };
+    await new Promise<void>((resolve) => net.createServer((socket) => serveFrames(socket, handle)).listen(port, '127.0.0.1', resolve));
   } else {
     const { GrpcServer } = await import('../../src/server/grpc/server.js');
     const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
@@ -116,7 +125,7 @@ async function main(): Promise<void> {
   if (!existsSync(goload)) execFileSync('bash', [path.join(here, '../../../shared/goload/build.sh'), goload], { stdio: 'inherit' });
   const rounds = Number(values.rounds);
   const clients = Number(values.clients);
-  const rows: Record<Kind, Row[]> = { 'etcd-ts GrpcServer': [], 'grpc-js Server': [] };
+  const rows: Record<Kind, Row[]> = { 'etcd-ts GrpcServer': [], 'grpc-js Server': [], 'frame floor': [] };
   for (let round = 0; round < rounds; round++) {
     // alternate which server goes first, so that a drift in the machine's load hits both
     for (const kind of round % 2 === 0 ? KINDS : [...KINDS].reverse()) {
@@ -146,12 +155,14 @@ async function main(): Promise<void> {
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(`\nunary Put with a fixed answer, goload ${clients} clients, ${rounds} rounds of ${values.duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log('server               calls/s  CPU µs/call  (medians; ratio: grpc-js over etcd-ts, higher = etcd-ts cheaper)');
+  console.log('server               calls/s  CPU µs/call  (medians)');
   for (const kind of KINDS) {
     console.log(`${kind.padEnd(20)} ${String(Math.round(median(rows[kind].map((r) => r.ops_per_s)))).padStart(7)}  ${median(rows[kind].map((r) => r.cpu_us_per_call)).toFixed(1).padStart(11)}`);
   }
-  const perRound = rows['etcd-ts GrpcServer'].map((r, i) => rows['grpc-js Server'][i]!.cpu_us_per_call / r.cpu_us_per_call);
-  console.log(`CPU per call, grpc-js / etcd-ts, per round: ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median(perRound).toFixed(2)}`);
+  for (const other of ['grpc-js Server', 'frame floor'] as const) {
+    const perRound = rows['etcd-ts GrpcServer'].map((r, i) => rows[other][i]!.cpu_us_per_call / r.cpu_us_per_call);
+    console.log(`CPU per call, ${other} / etcd-ts, per round: ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median(perRound).toFixed(2)}`);
+  }
 }
 
 await main();
