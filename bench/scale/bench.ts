@@ -155,7 +155,7 @@ async function fill(m: Member, c: Clients, server: Server, target: number | unde
     const out = JSON.parse(stdout.trim().split('\n').pop()!) as { errors: number };
     keys = await countKeys(c);
     rate = Math.max(100, (keys - before) / ((performance.now() - c0) / 1000));
-    log(server, `fill: ${keys} keys, ${rate.toFixed(0)} puts/s over the last ${seconds.toFixed(0)} s, ${out.errors} errors, load average ${load1()}`);
+    log(server, `fill: ${keys} keys, RSS ${rssMb(m.proc.pid!).toFixed(0)} MB, ${rate.toFixed(0)} puts/s over the last ${seconds.toFixed(0)} s, ${out.errors} errors, load average ${load1()}`);
     if (out.errors > 0 && (await alarmed(m.addr))) return { keys, seconds: (performance.now() - t0) / 1000, quotaReached: true };
     if (target !== undefined && keys >= target) break;
   }
@@ -245,7 +245,8 @@ async function main(): Promise<void> {
   for (const s of servers) {
     const r = await measure(s, target);
     results.set(s, r);
-    target ??= r.keys;
+    // the first server's count, past the quota or --keys (goload overshoots), is everyone's
+    target = results.values().next().value!.keys;
   }
   const etcd = results.get('etcd');
   const rows: Array<[string, (r: Result) => number, number]> = [
