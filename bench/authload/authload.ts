@@ -2,10 +2,10 @@
 // on (and off again) in a running cluster the way an operator does, with stock etcdctl.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { goBinary } from '../go-binary.js';
 
 const sourceDir = path.dirname(fileURLToPath(import.meta.url));
 
@@ -13,20 +13,9 @@ const sourceDir = path.dirname(fileURLToPath(import.meta.url));
 const BENCH_USER = { name: 'bench', password: 'bench-pw', role: 'bench', prefix: 'bench/' } as const;
 const ROOT_PASSWORD = 'root-pw';
 
-/**
- * authload's binary, built under /tmp when missing or older than its source (GOPATH mode on
- * Debian's golang-etcd-server-dev, as /work/shared/goload/build.sh builds goload).
- */
+/** authload's binary, built under /tmp when missing or older than its source. */
 export function authloadBinary(out = path.join(os.tmpdir(), 'etcdts-authload')): string {
-  const newestSource = Math.max(...readdirSync(sourceDir).filter((f) => f.endsWith('.go')).map((f) => statSync(path.join(sourceDir, f)).mtimeMs));
-  if (existsSync(out) && statSync(out).mtimeMs >= newestSource) return out;
-  console.error(`building authload into ${out} (Debian golang-go + golang-etcd-server-dev)`);
-  execFileSync('go', ['build', '-o', out, '.'], {
-    cwd: sourceDir,
-    stdio: 'inherit',
-    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '', GOCACHE: process.env.GOCACHE ?? path.join(os.tmpdir(), 'gocache') },
-  });
-  return out;
+  return goBinary(sourceDir, out);
 }
 
 /** stock etcdctl against `endpoints`, its output dropped (a failure throws with its stderr) */

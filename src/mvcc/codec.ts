@@ -65,7 +65,11 @@ export function encodeKeyValue(kv: KeyValue): Buffer {
   if (version !== 0) size += 1 + varintSize(version);
   if (value.length > 0) size += 1 + varintSize(value.length) + value.length;
   if (lease !== 0n) size += 1 + bigVarintSize(lease);
-  const out = Buffer.allocUnsafe(size);
+  // a buffer of its own, not a slice of Node's shared 8 KB pool: the value cache, the
+  // watch history and prev_kv keep records (views into them) for a while, and a pooled
+  // one would keep its whole slab alive, with whatever else was cut from it (raft
+  // entries, kept until a snapshot): records then lived as long as the raft log did
+  const out = Buffer.allocUnsafeSlow(size);
   let p = 0;
   if (key.length > 0) {
     out[p++] = (1 << 3) | WireType.Bytes;
@@ -94,6 +98,12 @@ export function encodeKeyValue(kv: KeyValue): Buffer {
     putBigVarint(out, p, lease);
   }
   return out;
+}
+
+/** The key inside a record encodeKeyValue made of `kv`: its first field. */
+export function keyViewOf(record: Buffer, kv: KeyValue): Buffer {
+  const start = kv.key.length > 0 ? 1 + varintSize(kv.key.length) : 0;
+  return record.subarray(start, start + kv.key.length);
 }
 
 /**

@@ -4,16 +4,17 @@
 // prevKv from the write path. The bound is in bytes, not events: a count bound holds
 // 16 k tiny events or gigabytes of big ones alike.
 
+import { retainedBytes } from './retained.js';
 import type { Event } from './types.js';
 
 /** Bound of the ring, in estimated heap bytes (eventBytes). */
 export const HISTORY_BYTES = 32 * 1024 * 1024;
 
 /**
- * Heap bytes an event costs besides its key and value bytes, measured with
- * --expose-gc on events shaped as the write path makes them (Node 20): the event,
- * its KeyValue, the key and value views, and this ring's slots take ~340 bytes; a
- * prevKv (its KeyValue and value view; the key is shared) ~170 more.
+ * Heap bytes an event costs besides the buffers it keeps (retainedBytes: its record,
+ * and its prevKv's), measured with --expose-gc on events shaped as the write path makes
+ * them (Node 20): the event, its KeyValue, the key and value views, and this ring's
+ * slots take ~340 bytes; a prevKv (its KeyValue and value view; the key is shared) ~170 more.
  */
 const EVENT_OVERHEAD = 340;
 const PREV_KV_OVERHEAD = 170;
@@ -76,5 +77,5 @@ export class RecentHistory {
 
 function eventBytes(e: Event): number {
   const p = e.prevKv;
-  return EVENT_OVERHEAD + e.kv.key.length + e.kv.value.length + (p ? PREV_KV_OVERHEAD + p.value.length : 0);
+  return p ? EVENT_OVERHEAD + PREV_KV_OVERHEAD + retainedBytes(e.kv.key, e.kv.value, p.key, p.value) : EVENT_OVERHEAD + retainedBytes(e.kv.key, e.kv.value);
 }

@@ -26,20 +26,29 @@ export interface IndexedRevision {
   version: number;
 }
 
-/** Shared by every empty current generation; replaced (never pushed to) on the first put. */
-const NO_REVS: number[] = [];
+/** Every empty current generation's revisions: never pushed to. */
+const NO_REVS: readonly number[] = [];
+
+/**
+ * The lease of every key without one. A decoded request or record carries a fresh 0n
+ * (16 bytes of heap each); a key keeps this shared one instead.
+ */
+const NO_LEASE = 0n;
 
 /** Index of the last revision in flattened `revs` with main <= atRev, or -1. */
-function lastAtOrBefore(revs: number[], atRev: number): number {
+function lastAtOrBefore(revs: readonly number[], atRev: number): number {
   for (let i = (revs.length >> 1) - 1; i >= 0; i--) if (revs[i << 1]! <= atRev) return i;
   return -1;
 }
 
 /**
  * Generations are numbered oldest first: the closed ones, then the current one, which
- * lives in the KeyIndex's own fields. Most keys have a single generation, so they cost
- * this object, its key and one revision array: every object per key counts, with a
- * million keys to mark on each full GC and to build on every restart.
+ * lives in the KeyIndex's own fields. Most keys have a single generation holding a
+ * single revision (written once, or compacted down to their latest), so that case is
+ * this object and its key string alone: the revision sits in `lastMain`/`lastSub`, and
+ * a revision array exists only once the generation holds two or more. Every byte per
+ * key counts: a store at etcd's 2 GiB quota of 1 KiB values holds two million keys, to
+ * mark on each full GC and to build on every restart (bench/scale).
  */
 export class KeyIndex {
   /** generations closed by a tombstone, oldest first; absent while there are none */
@@ -47,11 +56,13 @@ export class KeyIndex {
   // the current generation: live, or empty after a delete
   private ver = 0;
   private created = 0;
-  private revs: number[] = NO_REVS;
+  /** every revision of the current generation, flattened, the last one included; absent while it holds fewer than two */
+  private revs: number[] | undefined = undefined;
+  /** the current generation's last revision (the live put); lastMain is 0 while it is empty (main revisions start at 1) */
+  private lastMain = 0;
+  private lastSub = 0;
   /** the live put's lease (0 after a delete) */
-  lease = 0n;
-  /** the live put's main revision; 0 after a delete (main revisions start at 1) */
-  private liveMod = 0;
+  lease: bigint = NO_LEASE;
 
   /** the key's hash, kept so that the key table can pass over other keys without reading their strings */
   readonly hash: number;
@@ -62,21 +73,21 @@ export class KeyIndex {
   }
 
   isLive(): boolean {
-    return this.liveMod !== 0;
+    return this.lastMain !== 0;
   }
 
   /** No revision left at all (etcd removes such a keyIndex from the tree). */
   isEmpty(): boolean {
-    return this.closed === undefined && this.revs.length === 0;
+    return this.closed === undefined && this.lastMain === 0;
   }
 
-  /** Latest put's main revision, createRevision and version (only while live). */
+  /** Latest put's main revision (0 after a delete), createRevision and version (only while live). */
   get modRevision(): number {
-    return this.liveMod;
+    return this.lastMain;
   }
-  /** The live put's sub revision: the live generation's last revision is that put. */
+  /** The live put's sub revision. */
   get modSub(): number {
-    return this.revs[this.revs.length - 1]!;
+    return this.lastSub;
   }
   get createRevision(): number {
     return this.created;
@@ -86,25 +97,22 @@ export class KeyIndex {
   }
 
   put(main: number, sub: number, lease: bigint): void {
-    if (this.revs.length === 0) {
-      this.created = main;
-      this.revs = [main, sub]; // exact size: most keys never get a second revision before compaction
-    } else {
-      this.revs.push(main, sub);
-    }
+    this.append(main, sub, main);
     this.ver++;
-    this.setLive(main, lease);
+    this.lease = lease === 0n ? NO_LEASE : lease;
   }
 
   /** Records a delete: the tombstone revision closes the live generation. */
   tombstone(main: number, sub: number): void {
-    this.revs.push(main, sub);
-    (this.closed ??= []).push({ ver: this.ver + 1, created: this.created, revs: this.revs });
+    const revs = this.revs ?? [this.lastMain, this.lastSub];
+    revs.push(main, sub);
+    (this.closed ??= []).push({ ver: this.ver + 1, created: this.created, revs });
     this.ver = 0;
     this.created = 0;
-    this.revs = NO_REVS;
-    this.liveMod = 0;
-    this.lease = 0n;
+    this.revs = undefined;
+    this.lastMain = 0;
+    this.lastSub = 0;
+    this.lease = NO_LEASE;
   }
 
   /**
@@ -112,37 +120,46 @@ export class KeyIndex {
    * record's createRevision and version, like etcd's keyIndex.restore.
    */
   restorePut(main: number, sub: number, createRevision: number, version: number, lease: bigint): void {
-    if (this.revs.length === 0) {
-      this.created = createRevision;
-      this.revs = [main, sub];
-    } else {
-      this.revs.push(main, sub);
-    }
+    this.append(main, sub, createRevision);
     this.ver = version;
-    this.setLive(main, lease);
+    this.lease = lease === 0n ? NO_LEASE : lease;
   }
 
-  private setLive(main: number, lease: bigint): void {
-    this.lease = lease;
-    this.liveMod = main;
+  /** Adds a put to the current generation; `created` is its creation revision if the put starts it. */
+  private append(main: number, sub: number, created: number): void {
+    if (this.lastMain === 0) this.created = created;
+    else if (this.revs === undefined) this.revs = [this.lastMain, this.lastSub, main, sub];
+    else this.revs.push(main, sub);
+    this.lastMain = main;
+    this.lastSub = sub;
+  }
+
+  /** The current generation is the only one and holds at most one revision: the common case, answered without arrays. */
+  private get single(): boolean {
+    return this.closed === undefined && this.revs === undefined;
   }
 
   /** Every generation, oldest first, the current one last (empty after a delete). */
   generations(): ClosedGeneration[] {
-    return [...(this.closed ?? []), { ver: this.ver, created: this.created, revs: this.revs }];
+    return [...(this.closed ?? []), { ver: this.ver, created: this.created, revs: [...this.revsOf(this.generationCount - 1)] }];
   }
 
   private get generationCount(): number {
     return (this.closed?.length ?? 0) + 1;
   }
 
-  private revsOf(g: number): number[] {
+  private revsOf(g: number): readonly number[] {
     const closed = this.closed;
-    return closed && g < closed.length ? closed[g]!.revs : this.revs;
+    if (closed && g < closed.length) return closed[g]!.revs;
+    return this.revs ?? (this.lastMain === 0 ? NO_REVS : [this.lastMain, this.lastSub]);
   }
 
   /** The revision visible at `atRev`, or undefined when the key did not exist then. */
   get(atRev: number): IndexedRevision | undefined {
+    if (this.single) {
+      if (this.lastMain === 0 || this.lastMain > atRev) return undefined;
+      return { main: this.lastMain, sub: this.lastSub, createRevision: this.created, version: this.ver };
+    }
     const last = this.generationCount - 1;
     for (let g = last; g >= 0; g--) {
       const revs = this.revsOf(g);
@@ -176,17 +193,21 @@ export class KeyIndex {
    * atRev, and that one too if it is a tombstone. Returns true when nothing is left.
    */
   compact(atRev: number): boolean {
+    // a lone revision is kept whatever atRev is
+    if (this.single) return this.isEmpty();
     let { genIdx, revIdx } = this.locate(atRev);
     const last = this.generationCount - 1;
     const revs = this.revsOf(genIdx);
     if (revs.length > 0) {
-      let kept = revs;
+      let keptCount = revs.length;
       if (revIdx > 0) {
-        kept = revs.slice(revIdx << 1);
-        if (genIdx === last) this.revs = kept;
+        const kept = revs.slice(revIdx << 1);
+        keptCount = kept.length;
+        // the current generation's last revision is never dropped: its fields stay as they are
+        if (genIdx === last) this.revs = kept.length > 2 ? kept : undefined;
         else this.closed![genIdx]!.revs = kept;
       }
-      if (kept.length === 2 && genIdx !== last) genIdx++;
+      if (keptCount === 2 && genIdx !== last) genIdx++;
     }
     if (genIdx > 0) {
       const rest = this.closed!.slice(genIdx);
@@ -197,7 +218,7 @@ export class KeyIndex {
 
   /** The revision compaction at atRev would keep (etcd's keep), without changing anything. */
   keep(atRev: number): { main: number; sub: number } | undefined {
-    if (this.isEmpty()) return undefined;
+    if (this.single) return this.lastMain !== 0 && this.lastMain <= atRev ? { main: this.lastMain, sub: this.lastSub } : undefined;
     const { genIdx, revIdx } = this.locate(atRev);
     const revs = this.revsOf(genIdx);
     if (revs.length === 0 || revIdx === -1) return undefined;
@@ -207,12 +228,14 @@ export class KeyIndex {
 
   /** True when (main, sub) is the oldest revision the index still holds (a compaction survivor). */
   isOldest(main: number, sub: number): boolean {
+    if (this.single) return this.lastMain !== 0 && this.lastMain === main && this.lastSub === sub;
     const revs = this.revsOf(0);
     return revs.length > 0 && revs[0] === main && revs[1] === sub;
   }
 
   /** The main revision of the oldest revision the index still holds. */
   oldestMain(): number | undefined {
+    if (this.single) return this.lastMain === 0 ? undefined : this.lastMain;
     return this.revsOf(0)[0];
   }
 }

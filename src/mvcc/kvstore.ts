@@ -11,7 +11,7 @@
 
 import type { Logger } from 'pino';
 import { Backend, Bucket, type BucketView, MetaKey } from './backend.js';
-import { decodeKeyValue, encodeKeyValue, valueViewOf } from './codec.js';
+import { decodeKeyValue, encodeKeyValue, keyViewOf, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
 import type { KeyIndex } from './key-index.js';
@@ -527,12 +527,15 @@ export class MvccStore {
       value,
       lease,
     };
-    // the cache and the event keep the value as a view into the record: one allocation per write
+    // the cache and the event keep the key and value as views into the record: one
+    // allocation per write, and nothing of the request (a view into its raft entry)
     const record = encodeKeyValue(kv);
     const valueView = valueViewOf(record, kv);
+    kv.key = keyViewOf(record, kv);
     ki.put(main, sub, lease);
     this.values.set(ki, main, sub, valueView);
     kv.value = valueView;
+    if (prevKv) prevKv.key = kv.key;
     this.backend.putRevision(main, sub, false, record);
     const eventPrev = tw.prevForEvent(keyStr, prevKv);
     // a create has no prevKv (etcd skips the lookup for create events)
@@ -554,8 +557,10 @@ export class MvccStore {
       const ki = this.index.get(keyStr)!;
       ki.tombstone(main, sub);
       this.values.delete(ki);
-      // a tombstone record holds the key alone
-      this.backend.putRevision(main, sub, true, encodeKeyValue({ ...TOMBSTONE_KV, key: prevKv.key }));
+      // a tombstone record holds the key alone; the event keeps a view into it, as a put's does
+      const record = encodeKeyValue({ ...TOMBSTONE_KV, key: prevKv.key });
+      kv.key = prevKv.key = keyViewOf(record, kv);
+      this.backend.putRevision(main, sub, true, record);
       const eventPrev = tw.prevForEvent(keyStr, prevKv);
       this.pendingEvents.push(eventPrev ? { type: 'delete', kv, prevKv: eventPrev } : { type: 'delete', kv });
     }

@@ -55,7 +55,10 @@ export class TreeIndex {
     chunk.splice(pos, 0, ki);
     if (pos === 0) this.firsts[c] = key;
     if (chunk.length > MAX_CHUNK) {
-      const tail = chunk.splice(MAX_CHUNK >> 1);
+      // a key past every other one starts a chunk of its own: halving would leave every
+      // chunk of an ascending load (goload's keys, a restore) half empty for good
+      const appended = c === this.chunks.length - 1 && pos === MAX_CHUNK;
+      const tail = chunk.splice(appended ? MAX_CHUNK : MAX_CHUNK >> 1);
       this.chunks.splice(c + 1, 0, tail);
       this.firsts.splice(c + 1, 0, tail[0]!.key);
     }

@@ -9,19 +9,18 @@
 // rehashes, so taking its oldest entry again and again scans ever more of them.
 
 import type { KeyIndex } from './key-index.js';
+import { retainedBytes } from './retained.js';
 
 /**
- * 32 MiB: the size of LevelDB's block cache and of its write buffer (backend.ts), so
- * the value cache adds as much again as LevelDB already keeps warm. It holds the whole
- * working set of the common small-value loads (100 k keys of 256 bytes), and a hot set
- * of ~30 k keys at 1 KiB values, while a store at etcd's 2 GiB quota keeps its heap far
- * below V8's default limit.
+ * 32 MiB: the whole working set of the common small-value loads (100 k keys of 256
+ * bytes), and a hot set of ~30 k keys at 1 KiB values, while a store at etcd's 2 GiB
+ * quota keeps its heap far below V8's default limit.
  */
 export const DEFAULT_VALUE_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
- * Heap bytes an entry costs besides the key and value bytes: the Map slot, the entry
- * object and the value's Buffer view.
+ * Heap bytes an entry costs besides the buffer its value keeps (retainedBytes): the Map
+ * slot, the entry object and the value's Buffer view.
  */
 const ENTRY_OVERHEAD = 160;
 
@@ -71,7 +70,8 @@ export class ValueCache {
 
   /** Caches `value` as the key's value at (main, sub), replacing an older one. */
   set(ki: KeyIndex, main: number, sub: number, value: Buffer): void {
-    const bytes = ki.key.length + value.length + ENTRY_OVERHEAD;
+    // the value is a view into its record (which holds the key too), or a LevelDB read of its own
+    const bytes = retainedBytes(value) + ENTRY_OVERHEAD;
     if (bytes > this.maxBytes) {
       this.delete(ki);
       return;

@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { HISTORY_BYTES, RecentHistory } from '../../src/mvcc/history.js';
 import type { Event } from '../../src/mvcc/index.js';
 
-const put = (rev: number, valueBytes: number): Event => ({
-  type: 'put',
-  kv: { key: Buffer.from('k'), createRevision: 2, modRevision: rev, version: rev - 1, value: Buffer.alloc(valueBytes), lease: 0n },
-});
+/** An event as the store makes it: its key and value are views into one record of their own. */
+const put = (rev: number, valueBytes: number): Event => {
+  const record = Buffer.alloc(1 + valueBytes, 'k');
+  return { type: 'put', kv: { key: record.subarray(0, 1), createRevision: 2, modRevision: rev, version: rev - 1, value: record.subarray(1), lease: 0n } };
+};
 
 describe('RecentHistory', () => {
   it('keeps many small events: a count bound would have dropped the oldest', () => {
@@ -30,5 +31,18 @@ describe('RecentHistory', () => {
     expect(kept.length * valueBytes).toBeLessThanOrEqual(HISTORY_BYTES);
     // everything since startRev is still there, to the last revision
     expect(kept[kept.length - 1]!.kv.modRevision).toBe(last);
+  });
+
+  it('counts the whole buffer an event keeps, not the bytes it shows', () => {
+    const h = new RecentHistory(2);
+    // 8-byte values, each a view into a buffer of 1 MiB: the ring keeps the megabytes
+    const bigViews = Math.ceil(HISTORY_BYTES / (1024 * 1024)) * 2;
+    for (let rev = 2; rev < 2 + bigViews; rev++) {
+      const held = Buffer.alloc(1024 * 1024);
+      h.append([{ type: 'put', kv: { key: held.subarray(0, 1), createRevision: 2, modRevision: rev, version: 1, value: held.subarray(1, 9), lease: 0n } }]);
+    }
+    const kept = h.range(h.startRev, 1 + bigViews);
+    expect(h.startRev).toBeGreaterThan(2);
+    expect(kept.length * 1024 * 1024).toBeLessThanOrEqual(HISTORY_BYTES);
   });
 });

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { KeyIndex } from '../../src/mvcc/key-index.js';
 import { TreeIndex } from '../../src/mvcc/tree-index.js';
@@ -18,6 +20,9 @@ function example(): KeyIndex {
 }
 
 const gens = (ki: KeyIndex) => ki.generations();
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describe('KeyIndex', () => {
   it('finds the revision visible at any revision', () => {
@@ -59,6 +64,50 @@ describe('KeyIndex', () => {
     expect(gens(stepwise)).toEqual(gens(once));
   });
 
+  it('answers for a key written once, then twice, compacted back to one revision, then deleted', () => {
+    const ki = new KeyIndex('k');
+    ki.put(5, 2, 7n);
+    expect([ki.isLive(), ki.modRevision, ki.modSub, ki.createRevision, ki.version, ki.lease]).toEqual([true, 5, 2, 5, 1, 7n]);
+    expect(ki.get(4)).toBeUndefined();
+    expect(ki.get(5)).toEqual({ main: 5, sub: 2, createRevision: 5, version: 1 });
+    expect([ki.keep(4), ki.keep(9)]).toEqual([undefined, { main: 5, sub: 2 }]);
+    expect([ki.isOldest(5, 2), ki.isOldest(5, 0), ki.oldestMain()]).toEqual([true, false, 5]);
+    expect(ki.compact(9)).toBe(false); // a lone revision stays whatever the compaction
+    expect(gens(ki)).toEqual([{ created: 5, ver: 1, revs: [5, 2] }]);
+
+    ki.put(8, 0, 0n);
+    expect(ki.get(7)).toEqual({ main: 5, sub: 2, createRevision: 5, version: 1 });
+    expect(ki.get(8)).toEqual({ main: 8, sub: 0, createRevision: 5, version: 2 });
+    expect(gens(ki)).toEqual([{ created: 5, ver: 2, revs: [5, 2, 8, 0] }]);
+    expect(ki.compact(8)).toBe(false);
+    expect(gens(ki)).toEqual([{ created: 5, ver: 2, revs: [8, 0] }]);
+    expect([ki.isOldest(8, 0), ki.oldestMain(), ki.get(8)?.version, ki.lease]).toEqual([true, 8, 2, 0n]);
+
+    ki.put(9, 0, 0n);
+    ki.tombstone(10, 0);
+    expect([ki.isLive(), ki.modRevision, ki.get(9)?.version, ki.get(10)]).toEqual([false, 0, 3, undefined]);
+    expect(gens(ki)).toEqual([{ created: 5, ver: 4, revs: [8, 0, 9, 0, 10, 0] }, { created: 0, ver: 0, revs: [] }]);
+    expect(ki.compact(10)).toBe(true);
+  });
+
+  it('holds a key written once in its object and key string alone (no arrays, no lease of its own)', () => {
+    const n = 200_000;
+    const zero = Number(process.env.NO_SUCH_VARIABLE ?? 0);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const t = new TreeIndex();
+    for (let i = 0; i < n; i++) {
+      // a 32-byte key, as goload's; the lease a fresh 0n, as a decoded request's
+      t.insert(`acked/1234abcd-${i.toString(16).padStart(16, '0')}`).put(i + 2, 0, BigInt(zero));
+    }
+    gc();
+    const perKey = (process.memoryUsage().heapUsed - before) / n;
+    expect(t.size).toBe(n);
+    // ~171 bytes: the KeyIndex (96), its key string (48), hash-table slots and ordered
+    // chunks; a revision array and a 0n per key made it ~252
+    expect(perKey).toBeLessThan(200);
+  });
+
   it('empties when the last revision left is a tombstone', () => {
     const ki = new KeyIndex('k');
     ki.put(2, 0, 0n);
@@ -92,5 +141,19 @@ describe('TreeIndex', () => {
     t.forEach('\xf0', null, (ki) => void fromKey.push(ki.key));
     expect(fromKey).toEqual(left.filter((k) => k >= '\xf0'));
     expect(t.size).toBe(left.length);
+  });
+
+  it('keeps ascending inserts (each past every key so far) in order, with keys inserted between them later', () => {
+    const t = new TreeIndex();
+    const key = (i: number) => `k${String(i).padStart(6, '0')}`;
+    for (let i = 0; i < 5000; i += 2) t.insert(key(i));
+    for (let i = 1; i < 5000; i += 4) t.insert(key(i));
+    const want = Array.from({ length: 5000 }, (_, i) => i).filter((i) => i % 2 === 0 || i % 4 === 1).map(key);
+    const seen: string[] = [];
+    t.all((ki) => void seen.push(ki.key));
+    expect(seen).toEqual(want);
+    const from: string[] = [];
+    t.forEach(key(2047), key(3001), (ki) => void from.push(ki.key));
+    expect(from).toEqual(want.filter((k) => k >= key(2047) && k < key(3001)));
   });
 });

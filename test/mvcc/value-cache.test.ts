@@ -53,15 +53,28 @@ describe('ValueCache', () => {
   it('answers only for the revision it holds, and forgets deleted keys', () => {
     const c = new ValueCache(1000);
     const ki = new KeyIndex('k');
-    c.set(ki, 5, 1, b('v'));
+    c.set(ki, 5, 1, Buffer.alloc(1, 'v'));
     expect(c.get(ki, 5, 0)).toBeUndefined();
     expect(c.get(ki, 6, 1)).toBeUndefined();
     expect(c.get(ki, 5, 1)).toEqual(b('v'));
-    c.set(ki, 7, 0, b('w'));
+    c.set(ki, 7, 0, Buffer.alloc(1, 'w'));
     expect(c.get(ki, 5, 1)).toBeUndefined();
     c.delete(ki);
     expect(c.get(ki, 7, 0)).toBeUndefined();
     expect(c.size).toBe(0);
+  });
+
+  it('counts the whole buffer a value is a view into (its record, or a pool slab), not the bytes it shows', () => {
+    const c = new ValueCache(4000);
+    const ki = new KeyIndex('k');
+    c.set(ki, 2, 0, Buffer.alloc(5000).subarray(0, 10));
+    expect(c.get(ki, 2, 0)).toBeUndefined(); // 10 bytes, but it would keep 5000
+    expect(c.size).toBe(0);
+    c.set(ki, 3, 0, b('pooled')); // a slice of Node's 8 KB pool
+    expect(c.get(ki, 3, 0)).toBeUndefined();
+    c.set(ki, 4, 0, Buffer.alloc(3000).subarray(100, 110));
+    expect(c.get(ki, 4, 0)).toEqual(Buffer.alloc(10));
+    expect(c.size).toBeGreaterThanOrEqual(3000);
   });
 
   it('caches nothing at size 0 or for an entry past its bound, and refuses a bad size', () => {
@@ -98,6 +111,27 @@ describe('a store whose values outgrow its value cache', () => {
     expect(all.count).toBe(KEYS);
     expect(all.kvs.every((kv, i) => kv.value.equals(valueOf(i, 0)))).toBe(true);
   }
+
+  it('keeps no record alive through a long-lived neighbour in Node\'s buffer pool (a raft entry stays until a snapshot)', async () => {
+    h = await Harness.open({ valueCacheBytes: 1024 * 1024 });
+    const before = await liveArrayBuffers();
+    const n = 100_000;
+    // small buffers cut from Node's 8 KB pool and kept, as the raft log keeps its entries
+    const neighbours: Buffer[] = [];
+    for (let i = 0; i < n; i += 100) {
+      for (let j = i; j < i + 100; j++) {
+        await h.store.put({ key: b(`small/${String(j).padStart(6, '0')}`), value: Buffer.alloc(1024, j), lease: 0n }, ++h.index);
+        neighbours.push(Buffer.from(`entry ${j}`));
+      }
+      await h.commit();
+    }
+    // 100 MB of records written: the store keeps its 1 MiB cache and the watch history
+    // ring; the neighbours fill ~1 MB of pool slabs. Records cut from the pool kept
+    // every slab, and with it every record, alive: ~110 MB.
+    expect((await liveArrayBuffers()) - before).toBeLessThan(1024 * 1024 + HISTORY_BYTES + 16 * 1024 * 1024);
+    expect(neighbours.length).toBe(n);
+    expect((await h.store.range({ key: b('small/000007') })).kvs[0]!.value).toEqual(Buffer.alloc(1024, 7));
+  });
 
   it('keeps memory bounded by the cache and watch history, not by the 128 MB of values, and reads every value back', async () => {
     h = await Harness.open({ valueCacheBytes: 1024 * 1024 });
