@@ -14,6 +14,8 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FOREVER_TTL } from '../../src/server/lessor.js';
+import { int64, toBigInt, type } from '../../src/server/pb.js';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
 import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster, statusOf } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
@@ -132,6 +134,34 @@ async function leaseThrough(grantVia: Running, askVia: Running): Promise<void> {
   const ttl = await ctl(askVia.member.clientUrl, ['lease', 'timetolive', id, '--keys']);
   expect(ttl).toMatch(new RegExp(`lease ${id} granted with TTL\\(60s\\), remaining\\(\\d+s\\), attached keys\\(\\[lease/${id}\\]\\)`));
   expect(await ctl(askVia.member.clientUrl, ['lease', 'timetolive', 'abcdef'])).toMatch(/lease 0*abcdef already expired/);
+}
+
+const LeaseInternalRequest = type('leasepb.LeaseInternalRequest');
+const LeaseInternalResponse = type('leasepb.LeaseInternalResponse');
+
+/**
+ * A lease's time-to-live asked of every follower's peer port (POST /leases/internal, the
+ * path a follower forwards LeaseTimeToLive to when it believes the member leads): etcd's
+ * leasehttp answers from the member's own lessor, which is not primary, so every lease
+ * has `FOREVER_TTL` left. Followers of both kinds must answer the same bytes.
+ */
+async function expectFollowersAnswerForever(plan: ClusterPlan, rs: readonly Running[]): Promise<void> {
+  const leader = await leaderOf(rs);
+  const id = /lease ([0-9a-f]+) granted/.exec(await ctl(leader.member.clientUrl, ['lease', 'grant', '60']))![1]!;
+  await ctl(leader.member.clientUrl, ['put', `forever/${id}`, 'x', `--lease=${id}`]);
+  const body = LeaseInternalRequest.encode({ LeaseTimeToLiveRequest: { ID: int64(BigInt(`0x${id}`)), keys: true } }).finish();
+  const answers: Array<{ r: Running; bytes: Buffer }> = [];
+  for (const r of rs.filter((r) => r !== leader)) {
+    const res = await fetch(`${peerUrl(plan, r.slot)}/leases/internal`, { method: 'POST', body, headers: { 'Content-Type': 'application/protobuf' } });
+    expect(res.status, `${r.kind} ${r.slot.name}`).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const ttl = (LeaseInternalResponse.decode(bytes) as unknown as { LeaseTimeToLiveResponse: { TTL: Parameters<typeof toBigInt>[0]; keys: Uint8Array[] } }).LeaseTimeToLiveResponse;
+    expect({ ttl: toBigInt(ttl.TTL), keys: ttl.keys.map((k) => Buffer.from(k).toString()) }, `${r.kind} ${r.slot.name}`).toEqual({ ttl: BigInt(FOREVER_TTL), keys: [`forever/${id}`] });
+    answers.push({ r, bytes });
+  }
+  expect(new Set(answers.map((a) => a.r.kind))).toEqual(new Set(['etcd', 'etcd-ts']));
+  const etcdAnswer = answers.find((a) => a.r.kind === 'etcd')!.bytes.toString('hex');
+  for (const a of answers) expect(a.bytes.toString('hex'), `${a.r.kind} ${a.r.slot.name} answers as an etcd follower does`).toBe(etcdAnswer);
 }
 
 /** A write load through `via` until stopped; every acknowledged key is kept. */
@@ -336,6 +366,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     // etcd leads: the etcd-ts follower forwards keep-alive and time-to-live to it
     expect((await leaderOf(rs)).kind).toBe('etcd');
     await leaseThrough(ts, ts);
+    await expectFollowersAnswerForever(plan, rs);
 
     // leadership moves to the etcd-ts member; etcd followers forward to it
     const leader = await leaderOf(rs);
