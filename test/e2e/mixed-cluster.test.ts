@@ -224,16 +224,17 @@ async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promi
  * kind `to` on new data dirs and ports, as an operator migrates a live cluster: the member
  * goes (`member remove`; if it leads, leadership is moved to a member of kind `to` first),
  * its replacement is added (`member add`, started with `existing`) and catches up before the
- * next one goes. The load is etcd's Go client (goload -acked, two puts in flight), given
- * all six members' endpoints from the start: its balancer uses those that answer, as an
- * application's client configured with the cluster's endpoints would. Returns the three
- * members of kind `to` and what the load saw.
+ * next one goes. The load is etcd's Go client (goload -acked, one put at a time like the
+ * Node client it replaced, at a fraction of that client's CPU), given all six members'
+ * endpoints from the start: its balancer uses those that answer, as an application's
+ * client configured with the cluster's endpoints would. Returns the three members of kind
+ * `to` and what the load saw.
  */
 async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: SeqOutcome; termBefore: number; termAfter: number }> {
   const plan = await planCluster(6, prefix);
   const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from)));
   const termBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
-  const load = seqLoad(plan.slots.map((s) => `127.0.0.1:${s.clientPort}`), 2);
+  const load = seqLoad(plan.slots.map((s) => `127.0.0.1:${s.clientPort}`), 1);
   for (let step = 0; step < 3; step++) {
     let victim = rs.find((r) => r.kind === from)!;
     const leader = await leaderOf(rs);
