@@ -49,6 +49,7 @@ import { authloadBinary, disableAuth, enableAuth, runAuthload } from '../authloa
 import { freePort } from '../free-port.js';
 import { tsBuildsFromArgs } from '../member.js';
 import { measureSnapshot, roundLine, type SnapshotResult, snapshotReport } from '../snapshot/snapshot.js';
+import { moveLeaderTo } from './leader.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -172,7 +173,7 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
-      if (server.endsWith(MIXED_SUFFIX)) moveLeaderTo(c, 0);
+      if (server.endsWith(MIXED_SUFFIX)) moveLeaderTo(c.endpoints, 0);
       return c;
     } catch {
       // a member that exited (e.g. a port taken by another session meanwhile) never will be
@@ -183,23 +184,6 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-  }
-}
-
-/** `etcdctl move-leader` to member `i`, until it leads (etcdctl finds the current leader among the endpoints). */
-function moveLeaderTo(c: Cluster, i: number): void {
-  // the ID in hex from the simple output: JSON would round the uint64
-  const id = execFileSync('etcdctl', ['--endpoints', c.endpoints[i]!, 'endpoint', 'status']).toString().split(', ')[1]!;
-  for (let attempt = 0; ; attempt++) {
-    const status = execFileSync('etcdctl', ['--endpoints', c.endpoints[i]!, 'endpoint', 'status']).toString().split(', ');
-    if (status[4] === 'true') return;
-    if (attempt === 20) throw new Error(`member ${i} (${id}) did not take the lead`);
-    try {
-      execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'move-leader', id], { stdio: 'ignore' });
-    } catch {
-      // a leader still settling: asked again below
-    }
-    execFileSync('sleep', ['0.5']);
   }
 }
 

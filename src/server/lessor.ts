@@ -13,6 +13,14 @@ import { Errors } from './errors.js';
 /** etcd's upper bound on a lease TTL, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
 
+/**
+ * The seconds a lessor that is not primary reports as any lease's remaining TTL: its
+ * leases expire "forever", and etcd's Lease.Remaining() reports that as math.MaxInt64 ns,
+ * which LeaseTimeToLive truncates to whole seconds. etcd answers it from a member that is
+ * not (no longer, or not yet) the primary, e.g. over /leases/internal.
+ */
+export const FOREVER_TTL = 9_223_372_036;
+
 /** etcd's defaultLeaseCheckpointInterval; etcd 3.4 has no flag to change it. */
 export const LEASE_CHECKPOINT_INTERVAL_MS = 5 * 60_000;
 /** etcd's maxLeaseCheckpointBatchSize: checkpoints in one raft entry at most. */
@@ -231,11 +239,11 @@ export class Lessor {
     return l.ttl;
   }
 
-  /** Whole seconds left (truncated, as etcd reports them); -1 when unknown. */
+  /** Whole seconds left (truncated, as etcd reports them); -1 when unknown, FOREVER_TTL unless primary. */
   remaining(id: bigint): number {
     const l = this.leases.get(id);
     if (l === undefined) return -1;
-    if (l.expiry === Infinity) return resumeTtl(l);
+    if (l.expiry === Infinity) return FOREVER_TTL;
     return Math.max(0, Math.floor((l.expiry - this.opts.now()) / 1000));
   }
 

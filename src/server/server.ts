@@ -746,8 +746,10 @@ export class EtcdServer {
       if (!this.isLeader || !this.lessor.isPrimary) throw Errors.leaderChanged;
       return this.lessor.renew(id);
     },
+    // Answered by any member, as etcd's leasehttp does: a follower that a forwarded call
+    // reaches after it lost the leadership reports its own lessor, every lease "forever"
+    // (the caller cannot tell; etcd's followers pass that answer on as it is).
     leaseTimeToLive: async (id, keys) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
       const lease = this.lessor.lookup(id);
       if (!lease) return { ttl: -1, grantedTtl: 0, keys: [] };
       return { ttl: this.lessor.remaining(id), grantedTtl: lease.ttl, keys: keys ? await this.attachedKeys(id) : [] };

@@ -236,6 +236,12 @@ export async function killProcesses(): Promise<void> {
   await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.on('exit', r)))));
 }
 
+/** Has killProcesses (and cleanup) kill `proc` too: a load client a case runs beside its members. */
+export function track(proc: ChildProcess): void {
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
+}
+
 /** Kills every process still running and removes temp dirs. Call from afterAll. */
 export async function cleanup(): Promise<void> {
   await killProcesses();

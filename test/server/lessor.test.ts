@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MvccStore } from '../../src/mvcc/index.js';
-import { type LeaseCheckpoint, Lessor, encodeLeaseRecord, restoreLessor } from '../../src/server/lessor.js';
+import { FOREVER_TTL, type LeaseCheckpoint, Lessor, encodeLeaseRecord, restoreLessor } from '../../src/server/lessor.js';
 import { Harness, b } from '../mvcc/helpers.js';
 
 function lessor(): Lessor {
@@ -182,6 +182,10 @@ describe('restoreLessor', () => {
       const l = new Lessor({ minTtl: 5, now: () => 1_000 });
       await restoreLessor(l, keysOnly);
       expect(l.ids().sort()).toEqual([7n, 8n]);
+      // not primary: every lease expires "forever", as etcd's lessor reports it
+      expect(l.remaining(7n)).toBe(FOREVER_TTL);
+      // once primary, each resumes from its checkpoint, else its whole TTL
+      l.promote(0);
       expect(l.remaining(7n)).toBe(120);
       expect(l.remaining(8n)).toBe(60);
       expect(l.attached(7n).sort()).toEqual(['a', 'b']);

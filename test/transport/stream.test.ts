@@ -1,8 +1,29 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType, encodeMessage, type Message } from '../../src/raftpb/index.js';
 import { freePort } from '../../bench/free-port.js';
 import { app, connectAll, hasLine, heartbeat, startNode, stopNode, waitFor, type Node, type NodeOptions } from './helpers.js';
+
+/**
+ * Peer B as a raw HTTP client in a process of its own: GET URL with etcd's stream headers
+ * (from b2 to a1), then create FILE once the body holds the bytes HEX.
+ */
+const RAW_PEER = `
+const [url, hex, file] = process.argv.slice(1);
+const want = Buffer.from(hex, 'hex');
+const headers = { 'X-Etcd-Cluster-ID': 'c1', 'X-Server-From': 'b2', 'X-Raft-To': 'a1', 'X-Server-Version': '3.4.23', 'X-Min-Cluster-Version': '3.0.0' };
+require('node:http').get(url, { headers }, (res) => {
+  let body = Buffer.alloc(0);
+  res.on('data', (d) => {
+    body = Buffer.concat([body, d]);
+    if (body.includes(want)) require('node:fs').writeFileSync(file, '');
+  });
+});
+`;
 
 const A = 0xa1n;
 const B = 0xb2n;
@@ -172,6 +193,31 @@ describe('message streams', () => {
     a.transport.removePeer(B);
     expect(a.transport.activeSince(B)).toBeUndefined();
     expect(a.transport.peerCounters(B)).toBeUndefined();
+  });
+
+  it("a message leaves while the sender is still busy with what it queued after sending (a leader's apply of what it commits)", async () => {
+    const a = await node(A);
+    a.transport.addPeer(B, ['http://127.0.0.1:1']);
+    // Peer B is another process: it dials A's message stream as an etcd peer does and
+    // creates `arrived` once the heartbeat below is in what it read.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'stream-send-'));
+    const arrived = path.join(dir, 'arrived');
+    const m = heartbeat(A, B, 7);
+    const peerB = spawn(process.execPath, ['-e', RAW_PEER, `${a.url}/raft/stream/message/b2`, Buffer.from(encodeMessage(m)).toString('hex'), arrived], { stdio: 'ignore' });
+    try {
+      await waitFor('B reading its stream', () => hasLine(a.lines, 'established TCP streaming connection with remote peer', { 'stream-writer-type': 'stream Message' }));
+      a.transport.send([m]);
+      // Microtasks queued after the send that keep the thread busy, as a leader's apply
+      // does: the message must be on the wire already, not waiting for them to end.
+      const seen = await Promise.resolve().then(() => {
+        for (const giveUp = Date.now() + 10_000; Date.now() < giveUp; ) if (existsSync(arrived)) return true;
+        return false;
+      });
+      expect(seen).toBe(true);
+    } finally {
+      peerB.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('send never throws: unknown peers and messages to self are ignored', async () => {

@@ -128,7 +128,14 @@ export class StreamWriter {
   private write(res: http.ServerResponse, bytes: Uint8Array): void {
     this.ctx.status.counters.sentBytes += bytes.length;
     this.lastWriteAt = Date.now();
-    if (res.write(bytes)) return;
+    // Out now, not at Node's next tick: a write to an uncorked response corks its socket
+    // until then, and a leader's flush runs in the microtasks that go on to apply the
+    // entries it commits — which would hold the commit index back from the followers
+    // (who answer their clients once they hear it) for as long as the apply takes.
+    res.cork();
+    const accepted = res.write(bytes);
+    res.uncork();
+    if (accepted) return;
     this.blocked = true;
     this.stallTimer ??= setTimeout(() => {
       this.stallTimer = undefined;

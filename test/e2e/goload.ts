@@ -1,0 +1,82 @@
+// goload (etcd's official Go client, clientv3 3.4, as a load generator; /work/shared/goload)
+// as the client of a test: its `seq` mode puts unique keys and writes each acknowledged one
+// to a file, which the test reads while it runs and checks against the members at the end.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, tempDir, track } from './harness.js';
+
+const GOLOAD = '/tmp/goload';
+
+/** The deadline goload's seq mode gives each put. */
+export const GOLOAD_PUT_DEADLINE_MS = 2000;
+
+/** goload's binary, built by its build.sh (Debian golang-go + golang-etcd-server-dev) when missing. */
+export function goloadBinary(): string {
+  if (!existsSync(GOLOAD)) execFileSync('bash', [path.join(repoRoot, '../shared/goload/build.sh'), GOLOAD], { stdio: 'inherit' });
+  return GOLOAD;
+}
+
+/** A key goload reports acknowledged: `acked/<run>-<sequence>`, hex. */
+const ACKED_KEY = /^acked\/[0-9a-f]{8}-[0-9a-f]{16}$/;
+
+export interface SeqOutcome {
+  /** every key goload reported acknowledged, in the order it did */
+  acked: string[];
+  /** the longest time no put was acknowledged, from the first acknowledgement to the stop (polled every POLL_MS) */
+  longestAckGapMs: number;
+}
+
+const POLL_MS = 20;
+
+/**
+ * `goload -op seq` with `clients` puts in flight (each with GOLOAD_PUT_DEADLINE_MS, never
+ * retried: a failed key is simply not acknowledged) against `endpoints` (host:port; those
+ * not up yet are dialled again by clientv3's balancer until they are), until stopped.
+ */
+export function seqLoad(endpoints: readonly string[], clients: number): { acked(): string[]; stop(): Promise<SeqOutcome> } {
+  const file = path.join(tempDir('goload-'), 'acked');
+  const proc: ChildProcess = spawn(
+    goloadBinary(),
+    ['-endpoints', endpoints.join(','), '-op', 'seq', '-acked', file, '-clients', String(clients), '-conns', '1', '-duration', '1h'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  track(proc);
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  // Every put goload acknowledges is one write(2) of "key\n" to the file: its size grows
+  // with each acknowledgement, so a size that stays put is a stretch without any.
+  let size = 0;
+  let lastGrowth: number | undefined;
+  let longestAckGapMs = 0;
+  const poll = setInterval(() => {
+    const now = Date.now();
+    const s = existsSync(file) ? statSync(file).size : 0;
+    if (s > size) {
+      if (lastGrowth !== undefined) longestAckGapMs = Math.max(longestAckGapMs, now - lastGrowth);
+      size = s;
+      lastGrowth = now;
+    }
+  }, POLL_MS);
+  const acked = (): string[] => {
+    if (!existsSync(file)) return [];
+    // a line still being written (no newline yet) is not counted
+    const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+    const bad = lines.find((l) => !ACKED_KEY.test(l));
+    if (bad !== undefined) throw new Error(`goload wrote ${JSON.stringify(bad)} to ${file}`);
+    return lines;
+  };
+  return {
+    acked,
+    async stop() {
+      clearInterval(poll);
+      if (proc.exitCode !== null) throw new Error(`goload exited early (${proc.exitCode}): ${stderr}`);
+      if (lastGrowth !== undefined) longestAckGapMs = Math.max(longestAckGapMs, Date.now() - lastGrowth);
+      proc.kill('SIGTERM');
+      await exited;
+      return { acked: acked(), longestAckGapMs };
+    },
+  };
+}
