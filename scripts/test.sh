@@ -2,8 +2,8 @@
 # The whole test suite, on a fresh machine: installs what the suites drive when it is
 # missing (stock etcdctl 3.4 from Debian's etcd-client; real etcd 3.4 from etcd-server,
 # which the compatibility tests compare against; the python-etcd3 and etcd3gw client
-# libraries; Go and bbolt's source for the bbolt tests; Patroni and PostgreSQL for the
-# Patroni tests), builds, lints, then runs every vitest suite.
+# libraries; Go and bbolt's source for the bbolt tests; etcd's Go client for goload;
+# Patroni and PostgreSQL for the Patroni tests), builds, lints, then runs every vitest suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -17,6 +17,8 @@ command -v patroni >/dev/null 2>&1 || missing+=(patroni)
 # Go and bbolt's source: the bbolt tests build real bbolt 1.3 as the judge of our files.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || missing+=(golang-github-coreos-bbolt-dev)
+# etcd's Go client (clientv3): the mixed-cluster test's load is goload (test/e2e/goload) on it.
+[ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ] || missing+=(golang-etcd-server-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

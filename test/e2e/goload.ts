@@ -1,21 +1,20 @@
-// goload (etcd's official Go client, clientv3 3.4, as a load generator; /work/shared/goload)
-// as the client of a test: its `seq` mode puts unique keys and writes each acknowledged one
+// goload (etcd's official Go client, clientv3 3.4, as a load generator: the team's tool, its
+// source kept beside this file in goload/ so that a fresh clone builds it) as the client of a test: its `seq` mode puts unique keys and writes each acknowledged one
 // to a file, which the test reads while it runs and checks against the members at the end.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { goBinary } from '../../bench/go-binary.js';
 import { repoRoot, tempDir, track } from './harness.js';
-
-const GOLOAD = '/tmp/goload';
 
 /** The deadline goload's seq mode gives each put. */
 export const GOLOAD_PUT_DEADLINE_MS = 2000;
 
-/** goload's binary, built by its build.sh (Debian golang-go + golang-etcd-server-dev) when missing. */
+/** goload's binary, built from test/e2e/goload (Debian golang-go + golang-etcd-server-dev, which scripts/test.sh installs) when missing or stale. */
 export function goloadBinary(): string {
-  if (!existsSync(GOLOAD)) execFileSync('bash', [path.join(repoRoot, '../shared/goload/build.sh'), GOLOAD], { stdio: 'inherit' });
-  return GOLOAD;
+  return goBinary(path.join(repoRoot, 'test/e2e/goload'), path.join(os.tmpdir(), 'etcdts-test-goload'));
 }
 
 /** A key goload reports acknowledged: `acked/<run>-<sequence>`, hex. */
