@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-npx tsc -p tsconfig.json || exit 1
+npx tsc -p tsconfig.json && node dist/scripts/bundle.js || exit 1
 if [ $# -gt 0 ]; then
   exec npx vitest run "$@"
 fi

@@ -3,9 +3,9 @@
 // NOTIFY_SOCKET once the member serves clients.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listenNotify, stopNotifyListeners } from './notify-listener.js';
 import { freePort } from '../../bench/free-port.js';
@@ -174,5 +174,37 @@ describe('etcd-ts lifecycle', () => {
     expect(await listener.next()).toEqual({ pid: m.child.pid, text: 'STOPPING=1' });
     expect(await m.exited).toBe(0);
     listener.stop();
+  });
+});
+
+describe('which build bin/etcd-ts runs', () => {
+  /** A checkout holding bin/etcd-ts and two stand-in builds that print their name, with the given modification times. */
+  function checkout(builds: { bundle?: number; compiled: number }): string {
+    const at = mkdtempSync(join(dir, 'checkout-'));
+    mkdirSync(join(at, 'bin'));
+    copyFileSync(bin, join(at, 'bin/etcd-ts'));
+    writeFileSync(join(at, 'package.json'), JSON.stringify({ type: 'module' }));
+    const stand = (file: string, name: string, seconds: number) => {
+      mkdirSync(dirname(join(at, file)), { recursive: true });
+      writeFileSync(join(at, file), `export function run() { process.stdout.write(${JSON.stringify(name)}); }\n`);
+      utimesSync(join(at, file), seconds, seconds);
+    };
+    stand('dist/bin/main.js', 'compiled', builds.compiled);
+    if (builds.bundle !== undefined) stand('dist/bundle/main.js', 'bundle', builds.bundle);
+    return at;
+  }
+  const runIn = (at: string) =>
+    new Promise<string>((resolve, reject) => execFile('node', [join(at, 'bin/etcd-ts')], (err, stdout) => (err ? reject(err) : resolve(stdout))));
+
+  it('the bundle, when it was built after tsc compiled dist/', async () => {
+    expect(await runIn(checkout({ compiled: 1_000_000, bundle: 1_000_010 }))).toBe('bundle');
+  });
+
+  it('the compiled dist/bin/main.js, when tsc ran after the bundle was built (it would run stale code)', async () => {
+    expect(await runIn(checkout({ compiled: 1_000_010, bundle: 1_000_000 }))).toBe('compiled');
+  });
+
+  it('the compiled dist/bin/main.js, when there is no bundle', async () => {
+    expect(await runIn(checkout({ compiled: 1_000_000 }))).toBe('compiled');
   });
 });

@@ -11,11 +11,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster } from './cluster-harness.js';
-import { type Member, cleanup, ctl, etcdctl, startMember, stopMember } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, killProcesses, startMember, stopMember } from './harness.js';
 
 afterAll(cleanup);
+// each case starts its own cluster: none outlives its case (the periodic checks' clusters
+// would go on hashing every second through the cases after them)
+afterEach(killProcesses);
 
 type Kind = 'etcd' | 'etcd-ts';
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultConfig, type EtcdConfig } from '../../src/index.js';
+import { defaultConfig, type EtcdConfig } from '../../src/server/config/index.js';
 import { freePort } from '../../bench/free-port.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,0 +1,42 @@
+// Packs the command line (dist/bin/main.js, as tsc compiled it) and everything it imports
+// into dist/bundle/, which bin/etcd-ts runs. Run after tsc (`npm run build`, `npm ci`'s
+// prepare, scripts/test.sh): `node dist/scripts/bundle.js`.
+//
+// Why: a member start spent most of its CPU finding, reading and compiling ~200 of our
+// files and the packages' hundreds more (bench/first-start/README.md). One bundle is a few
+// files, and the suite starts hundreds of members.
+//
+// What stays as it was: the native addons (classic-level, koffi: a .node file is found
+// next to its package's own loader), and what the sources load with createRequire at
+// the point of use (yaml, koffi, bcryptjs' path for the worker), which esbuild leaves to
+// run time. Dynamic imports become chunks of their own, loaded when reached: the
+// gateway and grpc-proxy modes, the server itself (not loaded for --help or a flag
+// error), jose for --auth-token jwt. test/architecture/start-imports.test.ts reads the
+// metafile written beside the bundle to check what a member start loads.
+
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BUNDLE_DIR = path.join(root, 'dist/bundle');
+
+rmSync(BUNDLE_DIR, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { main: 'dist/bin/main.js' },
+  outdir: BUNDLE_DIR,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['classic-level', 'koffi'],
+  // the CommonJS packages (pino, prom-client, protobufjs) require node's modules; an ES
+  // module has no `require`, so each chunk makes one
+  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+  metafile: true,
+  logLevel: 'warning',
+});
+writeFileSync(path.join(BUNDLE_DIR, 'metafile.json'), JSON.stringify(result.metafile));
