@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/server/listener/h2.js';
+import { ErrorCode } from '../../src/server/grpc/h2/frames.js';
 import { type TestPki, frame, makePki, read } from '../listener/helpers.js';
 import { type Member, cleanup, ctl, freePort, startMember, tempDir } from './harness.js';
 
