@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Long from 'long';
 import { freePort } from '../free-port.js';
+import type * as OurServer from '../../src/server/grpc/server.js';
 
 /** The servers compared: this checkout's, grpc-js's, the frame floor, and 'GrpcServer at DIR' for a --baseline. */
 type Kind = string;
@@ -59,7 +60,7 @@ async function serve(kind: Kind, port: number): Promise<void> {
     await new Promise<void>((resolve) => net.createServer((socket) => serveFrames(socket, handle)).listen(port, '127.0.0.1', resolve));
   } else {
     const where = kind.startsWith(BASELINE_PREFIX) ? path.join(kind.slice(BASELINE_PREFIX.length), 'dist/src/server/grpc/server.js') : '../../src/server/grpc/server.js';
-    const { GrpcServer } = (await import(where)) as typeof import('../../src/server/grpc/server.js');
+    const { GrpcServer } = (await import(where)) as typeof OurServer;
     const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
     server.addService(kv, impl);
     const injector = server.createConnectionInjector();
