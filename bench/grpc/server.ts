@@ -1,12 +1,15 @@
 // Issue 19's kept benchmark for the hand-written gRPC server: etcd-ts's GrpcServer
-// (src/server/grpc, gRPC's thin layer over node:http2) against @grpc/grpc-js's Server,
+// (src/server/grpc, gRPC's thin layer over its own HTTP/2 server, h2/) against @grpc/grpc-js's Server,
 // both serving the same etcd KV service definition (src/server/pb.ts) with the same
 // handlers, which answer at once with a fixed response: what is measured is the server's
 // cost of a call, not the member's work. The load is goload (etcd's Go client), the
 // servers run one at a time in a child process, alternating round by round, and the
 // child's CPU per call is read around each load.
 //
-//   npx tsx bench/grpc/server.ts -- [--rounds 3] [--duration 4s] [--clients 64] [--goload /tmp/goload]
+//   npx tsx bench/grpc/server.ts -- [--rounds 3] [--duration 4s] [--clients 64] [--goload /tmp/goload] [--baseline DIR]
+//
+// --baseline adds the GrpcServer of another built checkout (DIR/dist), e.g. 65bee42's,
+// which served gRPC over node:http2, as one more kind in the same rounds.
 //
 // Figures and their reading: bench/grpc/README.md.
 
@@ -20,9 +23,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Long from 'long';
 import { freePort } from '../free-port.js';
+import type * as OurServer from '../../src/server/grpc/server.js';
 
-type Kind = 'etcd-ts GrpcServer' | 'grpc-js Server' | 'frame floor';
-const KINDS: readonly Kind[] = ['etcd-ts GrpcServer', 'grpc-js Server', 'frame floor'];
+/** The servers compared: this checkout's, grpc-js's, the frame floor, and 'GrpcServer at DIR' for a --baseline. */
+type Kind = string;
+const OURS = 'etcd-ts GrpcServer';
+const FIXED_KINDS: readonly Kind[] = [OURS, 'grpc-js Server', 'frame floor'];
+const BASELINE_PREFIX = 'GrpcServer at ';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -52,7 +59,8 @@ async function serve(kind: Kind, port: number): Promise<void> {
     };
     await new Promise<void>((resolve) => net.createServer((socket) => serveFrames(socket, handle)).listen(port, '127.0.0.1', resolve));
   } else {
-    const { GrpcServer } = await import('../../src/server/grpc/server.js');
+    const where = kind.startsWith(BASELINE_PREFIX) ? path.join(kind.slice(BASELINE_PREFIX.length), 'dist/src/server/grpc/server.js') : '../../src/server/grpc/server.js';
+    const { GrpcServer } = (await import(where)) as typeof OurServer;
     const server = new GrpcServer({ maxRequestBytes: 1.5 * 1024 * 1024 });
     server.addService(kv, impl);
     const injector = server.createConnectionInjector();
@@ -114,18 +122,20 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '4s' },
       clients: { type: 'string', default: '64' },
       goload: { type: 'string', default: '/tmp/goload' },
+      baseline: { type: 'string' },
     },
     allowPositionals: true,
   });
   if (values.serve !== undefined) {
-    if (!KINDS.includes(values.serve as Kind)) throw new Error(`--serve must be one of ${KINDS.join(', ')}`);
-    return serve(values.serve as Kind, Number(values.port));
+    if (!FIXED_KINDS.includes(values.serve) && !values.serve.startsWith(BASELINE_PREFIX)) throw new Error(`--serve must be one of ${FIXED_KINDS.join(', ')}, or ${BASELINE_PREFIX}DIR`);
+    return serve(values.serve, Number(values.port));
   }
+  const KINDS = values.baseline === undefined ? FIXED_KINDS : [...FIXED_KINDS, BASELINE_PREFIX + path.resolve(values.baseline)];
   const goload = values.goload;
   if (!existsSync(goload)) execFileSync('bash', [path.join(here, '../../../shared/goload/build.sh'), goload], { stdio: 'inherit' });
   const rounds = Number(values.rounds);
   const clients = Number(values.clients);
-  const rows: Record<Kind, Row[]> = { 'etcd-ts GrpcServer': [], 'grpc-js Server': [], 'frame floor': [] };
+  const rows: Record<Kind, Row[]> = Object.fromEntries(KINDS.map((k) => [k, []]));
   for (let round = 0; round < rounds; round++) {
     // alternate which server goes first, so that a drift in the machine's load hits both
     for (const kind of round % 2 === 0 ? KINDS : [...KINDS].reverse()) {
@@ -146,7 +156,7 @@ async function main(): Promise<void> {
         const cpu = (await child.cpuUs()) - before;
         if (r.errors > 0) throw new Error(`${kind}: ${r.errors} errors`);
         const row = { ops_per_s: r.ops_per_s, cpu_us_per_call: cpu / r.ops, p99_ms: r.p99_ms };
-        rows[kind].push(row);
+        rows[kind]!.push(row);
         console.log(`round ${round} ${kind.padEnd(18)} ${Math.round(row.ops_per_s)} calls/s, ${row.cpu_us_per_call.toFixed(1)} µs CPU per call, p99 ${row.p99_ms.toFixed(2)} ms`);
       } finally {
         child.stop();
@@ -157,10 +167,10 @@ async function main(): Promise<void> {
   console.log(`\nunary Put with a fixed answer, goload ${clients} clients, ${rounds} rounds of ${values.duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('server               calls/s  CPU µs/call  (medians)');
   for (const kind of KINDS) {
-    console.log(`${kind.padEnd(20)} ${String(Math.round(median(rows[kind].map((r) => r.ops_per_s)))).padStart(7)}  ${median(rows[kind].map((r) => r.cpu_us_per_call)).toFixed(1).padStart(11)}`);
+    console.log(`${kind.padEnd(20)} ${String(Math.round(median(rows[kind]!.map((r) => r.ops_per_s)))).padStart(7)}  ${median(rows[kind]!.map((r) => r.cpu_us_per_call)).toFixed(1).padStart(11)}`);
   }
-  for (const other of ['grpc-js Server', 'frame floor'] as const) {
-    const perRound = rows['etcd-ts GrpcServer'].map((r, i) => rows[other][i]!.cpu_us_per_call / r.cpu_us_per_call);
+  for (const other of KINDS.filter((k) => k !== OURS)) {
+    const perRound = rows[OURS]!.map((r, i) => rows[other]![i]!.cpu_us_per_call / r.cpu_us_per_call);
     console.log(`CPU per call, ${other} / etcd-ts, per round: ${perRound.map((x) => x.toFixed(2)).join(', ')}; median ${median(perRound).toFixed(2)}`);
   }
 }

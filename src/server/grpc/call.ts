@@ -4,9 +4,10 @@
 // 'drain', 'cancelled', and `emit('error', status)` to end with a status.
 
 import { EventEmitter } from 'node:events';
-import type http2 from 'node:http2';
 import { Code } from './codes.js';
 import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
+import { encodeHeaderBlock, type HeaderList, headerValues } from './h2/hpack.js';
+import type { H2Stream, StreamSink } from './h2/stream.js';
 
 export interface MethodDefinition {
   path: string;
@@ -36,12 +37,11 @@ export interface CallMetadata {
  * about 2 % of a member's CPU under load.
  */
 class HeaderMetadata implements CallMetadata {
-  constructor(private readonly headers: http2.IncomingHttpHeaders) {}
+  constructor(private readonly headers: HeaderList) {}
 
   get(key: string): Array<string | Buffer> {
-    const value = this.headers[key.toLowerCase()];
-    if (value === undefined) return [];
-    const values = Array.isArray(value) ? value : [value];
+    const values = headerValues(this.headers, key.toLowerCase());
+    if (values.length === 0) return [];
     // binary values travel base64-encoded, several to a header joined by commas
     if (key.endsWith('-bin')) return values.flatMap((v) => v.split(',')).map((v) => Buffer.from(v.trim(), 'base64'));
     return values;
@@ -89,7 +89,30 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** what etcd's handlers answer when the call's context expires (Go's context.DeadlineExceeded) */
 const DEADLINE_EXCEEDED = 'context deadline exceeded';
 
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,deflate,gzip' };
+const RESPONSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+  ['grpc-accept-encoding', 'identity,deflate,gzip'],
+];
+const RESPONSE_HEADERS_BLOCK = encodeHeaderBlock(RESPONSE_HEADERS);
+/** The trailers of a call that ended OK, the most common by far. */
+const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0']]);
+
+function statusFields(code: number, details: string): Array<readonly [string, string]> {
+  const fields: Array<readonly [string, string]> = [['grpc-status', String(code)]];
+  if (details !== '') fields.push(['grpc-message', encodeGrpcMessage(details)]);
+  return fields;
+}
+
+/** A response that is only a status: headers and trailers in one block. */
+export function trailersOnly(code: number, details: string): Buffer {
+  return encodeHeaderBlock([...RESPONSE_HEADERS, ...statusFields(code, details)]);
+}
+
+function trailers(status: CallStatus): Buffer {
+  if (status.code === Code.OK && status.details === '') return OK_TRAILERS_BLOCK;
+  return encodeHeaderBlock(statusFields(status.code, status.details));
+}
 
 /** The status a handler failed with: grpc-js status objects, EtcdErrors, plain Errors. */
 export function statusOf(err: unknown): CallStatus {
@@ -102,7 +125,7 @@ export function statusOf(err: unknown): CallStatus {
   return { code: Code.UNKNOWN, details: String(err) };
 }
 
-export class ServerCall extends EventEmitter {
+export class ServerCall extends EventEmitter implements StreamSink {
   /** the request of a unary or server-streaming call */
   request: unknown = undefined;
   cancelled = false;
@@ -115,8 +138,8 @@ export class ServerCall extends EventEmitter {
   private requestRead = false;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    private readonly stream: H2Stream,
+    headers: HeaderList,
     private readonly method: MethodDefinition,
     private readonly handler: Handler,
     private readonly observer: CallObserver,
@@ -138,21 +161,16 @@ export class ServerCall extends EventEmitter {
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.deadline = setTimeout(() => this.cancel(Code.DEADLINE_EXCEEDED, DEADLINE_EXCEEDED), timeoutMs);
     }
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('end', () => this.onHalfClose());
-    stream.on('close', () => this.cancel(Code.CANCELLED, 'the client cancelled the call'));
-    stream.on('drain', () => this.emit('drain'));
     if (method.requestStream) this.run();
   }
 
-  /** The Common Name of the client's verified certificate (set by the listener, see exposePeerCommonName). */
+  /** The Common Name of the client's verified TLS certificate. */
   peerCommonName(): string | undefined {
-    return (this.stream.session?.socket as { peerCommonName?: string } | undefined)?.peerCommonName;
+    return this.stream.peerCommonName;
   }
 
   getPeer(): string {
-    const s = this.stream.session?.socket;
-    return s?.remoteAddress !== undefined ? `${s.remoteAddress}:${s.remotePort}` : 'unknown';
+    return this.stream.peer;
   }
 
   /** Sends one response message; false when the client's window is full (wait for 'drain'). */
@@ -183,7 +201,8 @@ export class ServerCall extends EventEmitter {
     this.finish({ code: Code.OK, details: '' });
   }
 
-  private onData(chunk: Buffer): void {
+  /** (StreamSink) request bytes */
+  onData(chunk: Buffer): void {
     if (this.done || this.requestRead) return;
     let messages: Buffer[];
     try {
@@ -207,7 +226,8 @@ export class ServerCall extends EventEmitter {
     }
   }
 
-  private onHalfClose(): void {
+  /** (StreamSink) the client is done sending */
+  onHalfClose(): void {
     if (this.done || this.requestRead) return;
     if (this.method.requestStream) {
       // grpc-go's stream Recv: a message cut short is Internal "unexpected EOF"
@@ -244,10 +264,20 @@ export class ServerCall extends EventEmitter {
     }
   }
 
+  /** (StreamSink) the client reset the stream or went away */
+  onReset(): void {
+    this.cancel(Code.CANCELLED, 'the client cancelled the call');
+  }
+
+  /** (StreamSink) a response stream's queue has gone out */
+  onDrain(): void {
+    this.emit('drain');
+  }
+
   private sendHeaders(): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    this.stream.respond(RESPONSE_HEADERS_BLOCK, false);
   }
 
   /** Ends the call with a status (once); later writes and statuses are dropped. */
@@ -257,17 +287,14 @@ export class ServerCall extends EventEmitter {
     clearTimeout(this.deadline);
     this.observer.handled(status.code);
     const stream = this.stream;
-    if (stream.destroyed || stream.closed) return;
-    const trailers: http2.OutgoingHttpHeaders = { 'grpc-status': String(status.code) };
-    if (status.details !== '') trailers['grpc-message'] = encodeGrpcMessage(status.details);
+    if (stream.closed) return;
     if (!this.headersSent) {
       // trailers-only: one HEADERS frame carries the status
       this.headersSent = true;
-      stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
+      stream.respond(trailersOnly(status.code, status.details), true);
       return;
     }
-    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
-    stream.end();
+    stream.end(trailers(status));
   }
 
   /** The client went away or the deadline passed: handlers hear 'cancelled'. */

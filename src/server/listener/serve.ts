@@ -8,7 +8,6 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
-import { serveGrpcConnection } from './grpc-connection.js';
 import { sniffProtocol } from './sniff.js';
 import { TlsRefusals } from './tls-refusal.js';
 import { goTlsErrorMessage } from '../go-tls-error.js';
@@ -190,9 +189,7 @@ async function serve(p: ServeParams): Promise<Listener> {
       socket.destroy();
       return;
     }
-    // Checked until its first request; bare from then on, or through the shim that mends the
-    // `:authority: http://host:port` grpc-go sends when dialled with a URL endpoint.
-    serveGrpcConnection(injector, socket, {
+    injector.injectConnection(socket, {
       handshakeTimeoutMs: timeoutMs,
       onRefused: (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'closing gRPC connection'),
     });
@@ -220,9 +217,6 @@ async function serve(p: ServeParams): Promise<Listener> {
       socket.pause();
       socket.unshift(head);
       if (kind === 'h2') {
-        // Node's HTTP/2 server accepts a TLS socket only with ALPN h2 negotiated; a client
-        // that skipped ALPN but speaks HTTP/2 is treated as if it had negotiated it.
-        if (socket instanceof tls.TLSSocket && socket.alpnProtocol === false) socket.alpnProtocol = 'h2';
         toGrpc(socket);
       } else {
         toHttp(socket);
