@@ -16,14 +16,14 @@ import type { EtcdDbFile, ExportState } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
-import { type InternalRequest, RequestApplier } from './apply.js';
+import { RequestApplier } from './apply.js';
 import { type AuthStore, readAuthState } from './auth/store.js';
 import { type EtcdError, Errors } from './errors.js';
 import { idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import type { LiveStore } from './live-store.js';
 import { type Member, type Membership, decodeMemberContext } from './membership.js';
-import { decodeEntryRequest, toBigInt } from './pb.js';
+import { type ApplyResult, type EntryRequest, decodeEntryRequest } from './raft-request.js';
 import { installReceivedDb } from './received-db.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
@@ -104,7 +104,7 @@ export interface ApplierParts {
   readonly v2store: V2Store;
   readonly peers: ApplierPeers;
   /** proposals waiting for their entry's result */
-  readonly wait: WaitRegistry;
+  readonly wait: WaitRegistry<ApplyResult>;
   readonly log: Logger;
   readonly clock: ApplierClock;
   /** etcd's bbolt file, kept no older than the newest .snap */
@@ -312,34 +312,32 @@ export class Applier {
       if (this.p.raft.isLeader && e.term === this.p.raft.term) this.p.events.firstCommitInTerm();
       return;
     }
-    let req: InternalRequest;
+    let entry: EntryRequest;
     try {
-      req = decodeEntryRequest(e.data) as unknown as InternalRequest;
+      entry = decodeEntryRequest(e.data);
     } catch (err) {
       this.p.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
       this.markIndex(e.index);
       return;
     }
-    const id = toBigInt(req.header?.ID ?? req.ID, true);
     const started = performance.now();
     try {
-      const result = await this.requests.apply(req, e.index);
+      const result = await this.requests.apply(entry, e.index);
       this.markIndex(e.index);
-      this.p.wait.trigger(id, result);
+      if (result !== undefined) this.p.wait.trigger(entry.id, result);
     } catch (err) {
       this.markIndex(e.index);
-      this.p.wait.fail(id, err);
+      this.p.wait.fail(entry.id, err);
     }
     const tookMs = performance.now() - started;
-    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(req, tookMs);
+    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(entry, tookMs);
   }
 
   /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */
-  private warnSlowApply(req: InternalRequest, tookMs: number): void {
+  private warnSlowApply(entry: EntryRequest, tookMs: number): void {
     this.slowApplies++;
-    const kind = Object.keys(req).find((k) => k !== 'header' && k !== 'ID' && (req as Record<string, unknown>)[k] != null) ?? 'unknown';
     this.p.log.warn(
-      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: kind },
+      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: entry.request.kind },
       'apply request took too long',
     );
   }
@@ -390,7 +388,7 @@ export class Applier {
         break;
       }
     }
-    wait.trigger(cc.id, membership.list());
+    wait.trigger(cc.id, { kind: 'confChange', result: membership.list() });
   }
 
   // ---------------------------------------------------------------- a leader's snapshot

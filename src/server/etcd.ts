@@ -36,7 +36,7 @@ import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchPeerHashKV, fetchServerVersion } from './transport/index.js';
-import { ALARM_CORRUPT } from './alarms.js';
+import { AlarmAction, AlarmType, alarmName } from './alarms.js';
 import { uint64 } from './pb.js';
 import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
 import { V2AuthStore } from './v2auth/store.js';
@@ -181,7 +181,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     isLeader: () => server.isLeader,
     linearizableReadNotify: () => server.linearizableReadNotify(),
     // etcd 3.4 cannot tell which member is corrupt and raises the alarm for member 0
-    raiseCorruptAlarm: () => server.propose<void>({ alarm: { action: 1, memberID: uint64(0n), alarm: ALARM_CORRUPT } }),
+    raiseCorruptAlarm: async () => {
+      await server.propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(0n), alarm: AlarmType.CORRUPT } });
+    },
   };
   const corruptionMonitor = cfg.experimentalCorruptCheckTime > 0 ? new CorruptionMonitor(corruptCheck, cfg.experimentalCorruptCheckTime) : undefined;
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
@@ -261,7 +263,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
             : { mode: 'revision', retain: cfg.autoCompaction.retentionRevisions },
         currentRevision: () => server.store.currentRevision,
         compact: async (rev) => {
-          await server.propose({ compaction: { revision: rev } });
+          await server.propose({ kind: 'compaction', body: { revision: rev, physical: false } });
         },
         logger: log.child({ caller: 'compactor' }),
       })
@@ -411,7 +413,7 @@ async function health(server: EtcdServer, exclude: string[], metrics: Metrics): 
 }
 
 async function checkHealth(server: EtcdServer, exclude: string[]): Promise<{ ok: boolean; reason: string }> {
-  const alarms = server.alarms.list().filter((a) => !exclude.includes(a.alarm === 1 ? 'NOSPACE' : 'CORRUPT'));
+  const alarms = server.alarms.list().filter((a) => !exclude.includes(alarmName(a.alarm)));
   if (alarms.length > 0) return { ok: false, reason: 'ALARM' };
   if (server.leader === 0n) return { ok: false, reason: 'RAFT NO LEADER' };
   let timer: NodeJS.Timeout | undefined;

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { MessageType, type ConfState, type Message } from '../raftpb/types.js';
-import { ConfChangeType } from '../raftpb/types.js';
+import type { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode } from '../raft/index.js';
 import type { Snapshotter, WAL } from '../wal/index.js';
 import type { BucketView, MvccStore } from '../mvcc/index.js';
@@ -14,34 +14,27 @@ import type { ClusterState } from './backup/etcd-db.js';
 import { EtcdDbFile } from './backup/db-file.js';
 import type { AlarmStore } from './alarms.js';
 import { Applier, type ApplierPeers, nodeApplierClock } from './applier.js';
-import { type AuthInfo, type AuthState, AuthStore, ROOT_USER } from './auth/store.js';
+import { type AuthInfo, type AuthState, AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
 import type { JwtTokens } from './auth/jwt-token.js';
 import { Errors } from './errors.js';
 import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import type { LeaseCheckpoint, Lessor } from './lessor.js';
-import { type Member, type Membership, type MembershipSnapshot, encodeMemberContext } from './membership.js';
-import type Long from 'long';
-import { InternalRaftRequest, int64, uint64 } from './pb.js';
+import type { Lessor } from './lessor.js';
+import type { Member, Membership, MembershipSnapshot } from './membership.js';
 import { LeaderCalls } from './leader-calls.js';
+import { LeaderDuties } from './leader-duties.js';
 import { LiveStore } from './live-store.js';
 import type { ReconfigView } from './reconfig-check.js';
 import { ReadIndexQueue } from './read-index.js';
 import { SnapshotInbox } from './snapshot-inbox.js';
 import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
-import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
-import { type StoreRequest, type V2Event, type V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
-import { WaitRegistry } from './wait.js';
+import { Proposals } from './proposals.js';
+import { proposeClusterVersion, publish } from './publish.js';
+import type { RaftRequest, RequestKind, ResultOf } from './raft-request.js';
+import { encodeStoreRequest } from './v2request.js';
+import type { StoreRequest, V2Event, V2Store, V2StoreSnapshot } from './v2store/index.js';
 import { RaftNode, type RaftApplier, nodeClock } from './raft-node.js';
 import { WalStorage } from './wal-storage.js';
-
-/** etcd refuses new proposals when apply lags commit by more than this. */
-const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
-/** Leases revoked per second at most, as etcd's lessor. */
-const LEASE_REVOKE_RATE = 1000;
-const LEARNER_READY_PERCENT = 0.9;
-/** The leader expires v2 TTLs this often, through raft (etcd's SYNC requests). */
-const V2_SYNC_INTERVAL_MS = 500;
 
 export interface ServerConfig {
   readonly name: string;
@@ -128,7 +121,10 @@ export class EtcdServer {
   private readonly inbox: SnapshotInbox;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
-  private readonly wait = new WaitRegistry();
+  /** proposals and their waits */
+  private readonly proposals: Proposals;
+  /** lease expiry and checkpoints, v2 TTLs, and what only the leader answers */
+  private readonly leaderDuties: LeaderDuties;
 
   private readonly votersAtStart: number;
 
@@ -143,11 +139,8 @@ export class EtcdServer {
   private readonly reads: ReadIndexQueue;
   /** committed entries and leader snapshots into the store, in raft order */
   private readonly applier: Applier;
-  private readonly revoking = new Set<bigint>();
   /** waitApplied callers, with the index each waits for */
   private readonly appliedWaiters = new Map<() => void, number>();
-  private lastLeaseCheck = 0;
-  private lastV2Sync = 0;
 
   private readonly leaderListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
@@ -156,14 +149,20 @@ export class EtcdServer {
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
   leaderChanges = 0;
-  /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
-  proposalsFailed = 0;
-  /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
-  leasesExpired = 0;
   /** ReadIndex rounds that got no answer in time (etcd_server_slow_read_indexes_total) */
   slowReadIndexes = 0;
+  /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
+  get proposalsFailed(): number {
+    return this.proposals.failed;
+  }
+  /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
+  get leasesExpired(): number {
+    return this.leaderDuties.leasesExpired;
+  }
   /** learners this member promoted as leader (etcd_server_learner_promote_successes) */
-  learnerPromotions = 0;
+  get learnerPromotions(): number {
+    return this.leaderDuties.learnerPromotions;
+  }
   /** requests whose apply took too long (etcd_server_slow_apply_total) */
   get slowApplies(): number {
     return this.applier.slowApplies;
@@ -187,7 +186,6 @@ export class EtcdServer {
     this.liveStore = new LiveStore(parts.store);
     this.membership = parts.membership;
     this.lessor = parts.lessor;
-    this.lessor.setCheckpointer(this.proposeLeaseCheckpoints);
     this.alarms = parts.alarms;
     this.auth = new AuthStore(() => this.liveStore.current, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
@@ -210,6 +208,35 @@ export class EtcdServer {
       heartbeatMs: config.heartbeatMs,
       onTick: () => this.tick(),
     });
+    this.proposals = new Proposals({
+      memberId: this.memberId,
+      raft: this.node,
+      leader: () => this.leader,
+      committed: () => this.committed,
+      applied: () => this.applied,
+      canSendTo: (id) => this.peers.canSendTo(id),
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      nextId: () => this.reqIds.id(),
+      heartbeatMs: config.heartbeatMs,
+      maxRequestBytes: config.maxRequestBytes,
+      requestTimeoutMs: () => this.requestTimeoutMs(),
+      log: this.log,
+    });
+    this.leaderDuties = new LeaderDuties({
+      memberId: this.memberId,
+      proposals: this.proposals,
+      lessor: this.lessor,
+      membership: this.membership,
+      auth: this.auth,
+      v2store: this.v2store,
+      isLeader: () => this.isLeader,
+      raftStatus: () => this.node.status(),
+      committed: () => this.committed,
+      read: (fn) => this.read(fn),
+      log: this.log,
+    });
+    this.lessor.setCheckpointer(this.leaderDuties.proposeLeaseCheckpoints);
     this.applier = new Applier({
       memberId: this.memberId,
       config,
@@ -221,7 +248,7 @@ export class EtcdServer {
       auth: this.auth,
       v2store: this.v2store,
       peers: this.peers,
-      wait: this.wait,
+      wait: this.proposals.wait,
       log: this.log,
       clock: nodeApplierClock,
       dbFile: this.dbFile,
@@ -240,7 +267,7 @@ export class EtcdServer {
           for (const fn of this.snapshotListeners) fn();
         },
         removed: () => setImmediate(() => this.removedFromCluster()),
-        leaseRevoked: (id) => this.revoking.delete(id),
+        leaseRevoked: (id) => this.leaderDuties.leaseRevoked(id),
         backendCommitted: (seconds) => parts.onBackendCommit?.(seconds),
         fatal: (err) => this.die(err),
       },
@@ -260,7 +287,7 @@ export class EtcdServer {
     this.leaderCalls = new LeaderCalls({
       leader: () => this.leader,
       isLeader: () => this.isLeader,
-      local: this.leaderRpc,
+      local: this.leaderDuties.rpc,
       remote: (leader, timeoutMs) => {
         if (this.forwarder === undefined) throw Errors.noLeader;
         return this.forwarder(leader, timeoutMs);
@@ -289,7 +316,18 @@ export class EtcdServer {
   start(): void {
     this.node.start();
     void this.adjustTicks();
-    void this.publish();
+    void publish({
+      proposals: this.proposals,
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      name: this.config.name,
+      clientUrls: this.config.advertiseClientUrls,
+      electionMs: this.config.electionMs,
+      leader: () => this.leader,
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      log: this.log,
+    }).then((published) => published && this.publishedResolve());
   }
 
   /**
@@ -398,7 +436,7 @@ export class EtcdServer {
     this.stopping.abort();
     const driverStopped = this.node.stop();
     const applierStopped = this.applier.stop();
-    this.wait.failAll(Errors.stopped);
+    this.proposals.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
     await applierStopped;
@@ -457,7 +495,7 @@ export class EtcdServer {
   }
 
   get pendingProposals(): number {
-    return this.wait.size;
+    return this.proposals.wait.size;
   }
 
   /** Learner or not, as membership says. */
@@ -475,19 +513,9 @@ export class EtcdServer {
   private tick(): void {
     if (this.stopped) return;
     const now = Date.now();
-    this.wait.sweep(now);
+    this.proposals.wait.sweep(now);
     this.reads.tick(now);
-    if (this.isLeader && now - this.lastLeaseCheck >= 500) {
-      this.lastLeaseCheck = now;
-      this.revokeExpiredLeases(now);
-      void this.lessor.checkpointScheduledLeases();
-    }
-    if (this.isLeader && now - this.lastV2Sync >= V2_SYNC_INTERVAL_MS && this.v2store.hasTtlKeys()) {
-      this.lastV2Sync = now;
-      this.proposeV2((id) => encodeStoreRequest(id, { method: 'SYNC', time: nowNanos() }), this.requestTimeoutMs()).catch((err: Error) =>
-        this.log.warn({ error: err.message }, 'failed to expire v2 TTL keys (SYNC)'),
-      );
-    }
+    this.leaderDuties.tick(now);
   }
 
   /** What the raft driver hands this member: leader changes, read states, committed entries and snapshots. */
@@ -556,46 +584,13 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- proposals
 
-  /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
-    return this.proposeWithHeader({ ID: uint64(id) }, req, timeoutMs, id);
-  }
-
   /**
-   * Proposes a client's request with its credentials in the header: every member checks
-   * them when it applies the entry (undefined: the client sent none, or auth is off).
+   * Proposes a request and resolves with its kind's result once applied here. `who`: the
+   * client's credentials, checked by every member when it applies the entry (undefined:
+   * the client sent none, or auth is off).
    */
-  proposeAs<T>(who: AuthInfo | undefined, req: Record<string, unknown>): Promise<T> {
-    const id = this.reqIds.id();
-    const header = who === undefined ? { ID: uint64(id) } : { ID: uint64(id), username: who.username, auth_revision: who.revision };
-    return this.proposeWithHeader(header, req, this.requestTimeoutMs(), id);
-  }
-
-  private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
-    if (this.stopped) throw Errors.stopped;
-    if (this.committed - this.applied > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const data = InternalRaftRequest.encode({ header, ...req }).finish();
-    if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const deadline = Date.now() + timeoutMs;
-    await this.awaitReachableLeader(deadline);
-    const result = this.wait.register<T>(id, deadline, () => {
-      this.proposalsFailed++;
-      return this.leader === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
-    });
-    try {
-      this.node.propose(data);
-    } catch (err) {
-      this.proposalsFailed++;
-      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
-      this.log.debug({ error: (err as Error).message }, 'proposal dropped');
-    }
-    return result;
-  }
-
-  /** Proposes a v2 request, which carries the proposal's ID itself (as etcd's do). */
-  private proposeV2(make: (id: bigint) => V2Request, timeoutMs: number): Promise<unknown> {
-    const id = this.reqIds.id();
-    return this.propose({ v2: make(id) }, timeoutMs, id);
+  propose<K extends RequestKind>(request: RaftRequest<K>, who?: AuthInfo): Promise<ResultOf<K>> {
+    return this.proposals.propose(request, who);
   }
 
   /**
@@ -603,64 +598,20 @@ export class EtcdServer {
    * here, or rejects with the store's V2Error.
    */
   async proposeV2Store(r: StoreRequest): Promise<V2Event> {
-    return (await this.proposeV2((id) => encodeStoreRequest(id, r), this.requestTimeoutMs())) as V2Event;
+    const event = await this.proposals.proposeV2((id) => encodeStoreRequest(id, r));
+    // only a PUT of member attributes or of the cluster version answers with no event
+    if (event === undefined) throw new Error(`the v2 ${r.method} of ${'path' in r ? r.path : ''} was taken for a cluster update`);
+    return event;
   }
 
   /** Sets the cluster version through raft (the leader's ClusterVersionMonitor decides it). */
-  async proposeClusterVersion(version: string): Promise<void> {
-    await this.proposeV2((id) => clusterVersionRequest(id, version), this.requestTimeoutMs());
+  proposeClusterVersion(version: string): Promise<void> {
+    return proposeClusterVersion(this.proposals, version);
   }
 
   /** Proposes a membership change; resolves with the members after it applied. */
-  async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
-    if (this.stopped) throw Errors.stopped;
-    const id = this.reqIds.id();
-    const deadline = Date.now() + this.requestTimeoutMs();
-    await this.awaitReachableLeader(deadline);
-    const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
-    try {
-      this.node.proposeConfChange({ id, type, nodeId, context });
-    } catch (err) {
-      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
-      this.log.debug({ error: (err as Error).message }, 'conf change dropped');
-    }
-    return result;
-  }
-
-  /**
-   * Holds a proposal while no member leads, as etcd's raft node does (it takes no
-   * proposals until a leader is known), and also while this follower's stream to the
-   * leader is down (or not up yet, on a member that just joined): raft would forward
-   * the proposal into a dropped message and the client would wait out its whole
-   * timeout for nothing. Held here, before raft sees it, a proposal cannot be applied
-   * twice; it goes to whichever leader is reachable first.
-   * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
-   * "connection lost" with an unreachable one.
-   */
-  private async awaitReachableLeader(deadline: number): Promise<void> {
-    for (;;) {
-      if (this.stopped) throw Errors.stopped;
-      const lead = this.leader;
-      if (lead !== 0n && (lead === this.memberId || this.peers.canSendTo(lead))) return;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        this.proposalsFailed++;
-        throw lead === 0n ? Errors.proposalDeadline : Errors.timeoutDueToConnectionLost;
-      }
-      // a leader change wakes the wait; a stream coming back is seen on the next heartbeat
-      const wait = lead === 0n ? left : Math.min(left, this.config.heartbeatMs);
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          off();
-          this.stopping.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, wait);
-        const off = this.onLeaderChange(done);
-        this.stopping.signal.addEventListener('abort', done);
-      });
-    }
+  proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
+    return this.proposals.proposeConfChange(type, nodeId, context);
   }
 
   private get electionTicks(): number {
@@ -672,61 +623,12 @@ export class EtcdServer {
     return 5000 + 2 * this.config.electionMs;
   }
 
-  private async publish(): Promise<void> {
-    while (!this.stopped) {
-      if (this.leader === 0n) {
-        await new Promise<void>((resolve) => {
-          const off = this.onLeaderChange(() => {
-            off();
-            resolve();
-          });
-          this.failed.then(() => resolve(), () => resolve());
-        });
-        continue;
-      }
-      try {
-        // Raft may drop a proposal silently (e.g. before this member knows it is one):
-        // retry on a short period rather than the full request timeout.
-        await this.proposeV2(
-          (id) => attributesRequest(id, this.memberId, this.config.name, this.config.advertiseClientUrls),
-          Math.max(1000, 2 * this.config.electionMs),
-        );
-        this.log.info(
-          { 'local-member-id': idHex(this.memberId), 'cluster-id': idHex(this.clusterId) },
-          `published {Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]} to cluster ${idHex(this.clusterId)}`,
-        );
-        this.publishedResolve();
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        this.log.warn({ error: (err as Error).message }, 'failed to publish local member to cluster through raft');
-        await new Promise((r) => setTimeout(r, Math.min(500, this.config.electionMs)));
-      }
-    }
-  }
-
   // ---------------------------------------------------------------- linearizable reads
 
   /** Resolves once this member has applied everything committed before the call (ReadIndex). */
   linearizableReadNotify(): Promise<void> {
     if (this.stopped) return Promise.reject(Errors.stopped);
     return this.reads.read();
-  }
-
-  // ---------------------------------------------------------------- leases
-
-  private revokeExpiredLeases(now: number): void {
-    const budget = Math.max(1, Math.floor(LEASE_REVOKE_RATE / 2));
-    for (const id of this.lessor.expired(budget)) {
-      if (this.revoking.has(id)) continue;
-      this.revoking.add(id);
-      // as root, like etcd's WithRoot: expiry must delete the lease's keys whoever wrote them
-      const root = this.auth.enabled ? { username: ROOT_USER, revision: this.auth.revision } : undefined;
-      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).then(() => void this.leasesExpired++, (err: Error) => {
-        this.revoking.delete(id);
-        this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
-      });
-    }
   }
 
   // ---------------------------------------------------------------- leader-only requests
@@ -739,28 +641,9 @@ export class EtcdServer {
   }
 
   /** What this member answers as leader, for itself and for forwarding followers. */
-  readonly leaderRpc: LeaderRpc = {
-    leaseRenew: async (id) => {
-      // a new leader's lessor is primary once it applied its term's first entry: until then
-      // the renewal is asked again (over the peer port etcd answers "not a primary lessor")
-      if (!this.isLeader || !this.lessor.isPrimary) throw Errors.leaderChanged;
-      return this.lessor.renew(id);
-    },
-    leaseTimeToLive: async (id, keys) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
-      const lease = this.lessor.lookup(id);
-      if (!lease) return { ttl: -1, grantedTtl: 0, keys: [] };
-      return { ttl: this.lessor.remaining(id), grantedTtl: lease.ttl, keys: keys ? await this.attachedKeys(id) : [] };
-    },
-    memberPromote: async (id) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
-      const existing = this.membership.validateExisting(id);
-      if (!existing.isLearner) throw Errors.memberNotLearner;
-      this.checkLearnerReady(id);
-      await this.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext({ ...existing, isLearner: false }));
-      this.learnerPromotions++;
-    },
-  };
+  get leaderRpc(): LeaderRpc {
+    return this.leaderDuties.rpc;
+  }
 
   /** The leader's answers, here or over the peer port, riding out leader changes. */
   private readonly leaderCalls: LeaderCalls;
@@ -781,18 +664,6 @@ export class EtcdServer {
     while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
-  /** Keys still attached to the lease; stale attachments are dropped on the way. */
-  private async attachedKeys(id: bigint): Promise<Buffer[]> {
-    const out: Buffer[] = [];
-    for (const k of this.lessor.attached(id)) {
-      const key = Buffer.from(k, 'latin1');
-      const r = await this.read((store) => store.range({ key }));
-      if (r.kvs[0]?.lease === id) out.push(key);
-      else this.lessor.detach(id, k);
-    }
-    return out.sort(Buffer.compare);
-  }
-
   /** What --strict-reconfig-check reads: the voters and how long this member's stream to each is up. */
   reconfigView(): ReconfigView {
     return {
@@ -802,23 +673,6 @@ export class EtcdServer {
       now: () => Date.now(),
     };
   }
-
-  /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
-  private checkLearnerReady(id: bigint): void {
-    const progress = this.node.status().progress;
-    const learner = progress?.get(id);
-    const leaderMatch = progress?.get(this.memberId)?.match ?? this.committed;
-    if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
-  }
-
-  /** The lessor's checkpoints as raft entries; a failure is logged, as etcd ignores it. */
-  private readonly proposeLeaseCheckpoints = async (checkpoints: LeaseCheckpoint[]): Promise<void> => {
-    try {
-      await this.propose({ lease_checkpoint: { checkpoints: checkpoints.map((c) => ({ ID: int64(c.id), remaining_TTL: c.remainingTtl })) } });
-    } catch (err) {
-      this.log.warn({ error: (err as Error).message, leases: checkpoints.length }, 'failed to checkpoint lease TTLs');
-    }
-  };
 
   // ---------------------------------------------------------------- leadership
 

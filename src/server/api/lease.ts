@@ -5,6 +5,7 @@ import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { Errors } from '../errors.js';
 import { MAX_LEASE_TTL } from '../lessor.js';
 import { type Int64, int64, toBigInt, toNumber } from '../pb.js';
+import type { PbLeaseRevokeRequest } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
 import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
@@ -25,7 +26,7 @@ export async function grantLease(server: EtcdServer, ttl: number, requestedId: b
   if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
   checkQuota(server, 0);
   const id = requestedId === 0n ? randomLeaseId() : requestedId;
-  return server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
+  return server.propose({ kind: 'leaseGrant', body: { TTL: ttl, ID: int64(id) } });
 }
 
 export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
@@ -37,11 +38,11 @@ export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGat
       return { header: headers.make(), ID: int64(r.id), TTL: r.ttl, error: '' };
     }),
 
-    LeaseRevoke: unary(async (req: { ID: Int64 }, call) => {
+    LeaseRevoke: unary(async (req: PbLeaseRevokeRequest, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       // who may revoke is decided when it applies: write permission on every key of the lease
-      const r = await server.proposeAs<{ revision: number }>(await gate.caller(call), { lease_revoke: { ID: req.ID } });
+      const r = await server.propose({ kind: 'leaseRevoke', body: req }, await gate.caller(call));
       return { header: headers.make(r.revision) };
     }),
 
