@@ -20,6 +20,7 @@ import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap, dataDirLayout } from './bootstrap.js';
 import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
+import { proposeClusterVersion } from './publish.js';
 import { MemberClient } from './concurrency/client.js';
 import { CorruptionMonitor, checkInitialHashKV } from './corrupt.js';
 import type { EtcdConfig } from './config/types.js';
@@ -182,7 +183,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     linearizableReadNotify: () => server.linearizableReadNotify(),
     // etcd 3.4 cannot tell which member is corrupt and raises the alarm for member 0
     raiseCorruptAlarm: async () => {
-      await server.propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(0n), alarm: AlarmType.CORRUPT } });
+      await server.proposals.propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(0n), alarm: AlarmType.CORRUPT } });
     },
   };
   const corruptionMonitor = cfg.experimentalCorruptCheckTime > 0 ? new CorruptionMonitor(corruptCheck, cfg.experimentalCorruptCheckTime) : undefined;
@@ -235,7 +236,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     mvcc: () => server.store.stats,
     watch: () => server.store.watchStats(),
     lease: () => server.lessor.stats,
-    leasesExpired: () => server.leasesExpired,
+    leasesExpired: () => server.stats.leasesExpired,
   });
   const versionMonitor = new ClusterVersionMonitor({
     localId: b.memberId,
@@ -245,7 +246,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     members: () => server.membership.list(),
     current: () => server.membership.version(),
     fetchServerVersion: (m) => fetchServerVersion(m.peerUrls, peerTls, MONITOR_VERSION_INTERVAL_MS / 2),
-    propose: (v) => server.proposeClusterVersion(v),
+    propose: (v) => proposeClusterVersion(server.proposals, v),
   });
   server.onFirstCommitInTerm(() => versionMonitor.check());
 
@@ -263,7 +264,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
             : { mode: 'revision', retain: cfg.autoCompaction.retentionRevisions },
         currentRevision: () => server.store.currentRevision,
         compact: async (rev) => {
-          await server.propose({ kind: 'compaction', body: { revision: rev, physical: false } });
+          await server.proposals.propose({ kind: 'compaction', body: { revision: rev, physical: false } });
         },
         logger: log.child({ caller: 'compactor' }),
       })
@@ -368,13 +369,13 @@ function jwtTokens(option: string, log: Logger): JwtTokens | undefined {
 /** What the v2 API reads and changes: the member's v2 store (v2 auth's users and roles too), membership and raft state. */
 function v2Deps(server: EtcdServer, cfg: EtcdConfig, ops: ReturnType<typeof memberOps>, log: Logger): V2Deps {
   const authLog = log.child({ caller: 'v2auth' });
-  const auth = new V2AuthStore({ get: (path) => server.v2store.get(path, false, false), propose: (r) => server.proposeV2Store(r) }, authLog);
+  const auth = new V2AuthStore({ get: (path) => server.v2store.get(path, false, false), propose: (r) => server.proposals.proposeV2Store(r) }, authLog);
   const startTime = Date.now();
   let leaderSince = startTime;
   server.onLeaderChange(() => (leaderSince = Date.now()));
   return {
     store: server.v2store,
-    propose: (r) => server.proposeV2Store(r),
+    propose: (r) => server.proposals.proposeV2Store(r),
     clusterId: () => idHex(server.clusterId),
     raftIndex: () => server.committed,
     raftTerm: () => server.raftTerm,

@@ -10,7 +10,8 @@ import { Errors } from './errors.js';
 import type { Member } from './membership.js';
 import { uint64 } from './pb.js';
 import { type ApplyResult, type PbRequestHeader, type RaftRequest, type RequestKind, type ResultOf, encodeRaftRequest, resultOf } from './raft-request.js';
-import type { V2Request } from './v2request.js';
+import { type V2Request, encodeStoreRequest } from './v2request.js';
+import type { StoreRequest, V2Event } from './v2store/index.js';
 import { WaitRegistry } from './wait.js';
 
 /** etcd refuses new proposals when apply lags commit by more than this. */
@@ -60,6 +61,17 @@ export class Proposals {
   proposeV2(make: (id: bigint) => V2Request, timeoutMs = this.p.requestTimeoutMs()): Promise<ResultOf<'v2'>> {
     const id = this.p.nextId();
     return this.proposeEntry(id, { ID: uint64(id) }, { kind: 'v2', body: make(id) }, timeoutMs);
+  }
+
+  /**
+   * A v2 API write (or quorum read) through raft; resolves with its event once applied
+   * here, or rejects with the store's V2Error.
+   */
+  async proposeV2Store(r: StoreRequest): Promise<V2Event> {
+    const event = await this.proposeV2((id) => encodeStoreRequest(id, r));
+    // only a PUT of member attributes or of the cluster version answers with no event
+    if (event === undefined) throw new Error(`the v2 ${r.method} of ${'path' in r ? r.path : ''} was taken for a cluster update`);
+    return event;
   }
 
   /** Proposes a membership change; resolves with the members after it applied. */

@@ -4,102 +4,35 @@
 // API layer's proposals and reads.
 
 import type { Logger } from 'pino';
-import { MessageType, type ConfState, type Message } from '../raftpb/types.js';
-import type { ConfChangeType } from '../raftpb/types.js';
-import type { MemoryStorage, RawNode } from '../raft/index.js';
-import type { Snapshotter, WAL } from '../wal/index.js';
+import type { RawNode } from '../raft/index.js';
 import type { BucketView, MvccStore } from '../mvcc/index.js';
-import { openBackup, readBackup } from './backup/backup-file.js';
 import type { ClusterState } from './backup/etcd-db.js';
 import { EtcdDbFile } from './backup/db-file.js';
 import type { AlarmStore } from './alarms.js';
-import { Applier, type ApplierPeers, nodeApplierClock } from './applier.js';
-import { type AuthInfo, type AuthState, AuthStore } from './auth/store.js';
+import { adjustTicks } from './adjust-ticks.js';
+import { AppliedWait } from './applied-wait.js';
+import { Applier, nodeApplierClock } from './applier.js';
+import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
-import type { JwtTokens } from './auth/jwt-token.js';
 import { Errors } from './errors.js';
-import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
+import { RequestIdGenerator, idHex } from './ids.js';
 import type { Lessor } from './lessor.js';
-import type { Member, Membership, MembershipSnapshot } from './membership.js';
+import type { Membership } from './membership.js';
 import { LeaderCalls } from './leader-calls.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LiveStore } from './live-store.js';
-import type { ReconfigView } from './reconfig-check.js';
-import { ReadIndexQueue } from './read-index.js';
-import { SnapshotInbox } from './snapshot-inbox.js';
-import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
+import { type PeerHandleParts, raftHandle, snapshotHooks } from './peer-handles.js';
 import { Proposals } from './proposals.js';
-import { proposeClusterVersion, publish } from './publish.js';
-import type { RaftRequest, RequestKind, ResultOf } from './raft-request.js';
-import { encodeStoreRequest } from './v2request.js';
-import type { StoreRequest, V2Event, V2Store, V2StoreSnapshot } from './v2store/index.js';
+import { publish } from './publish.js';
 import { RaftNode, type RaftApplier, nodeClock } from './raft-node.js';
+import { ReadIndexQueue } from './read-index.js';
+import type { ReconfigView } from './reconfig-check.js';
+import type { PeerSet, ServerConfig, ServerParts } from './server-parts.js';
+import { SnapshotInbox } from './snapshot-inbox.js';
+import type { MemberStats } from './observe.js';
+import type { LeaderRpc, RaftHandle, SnapshotHooks } from './transport/index.js';
+import type { V2Store } from './v2store/index.js';
 import { WalStorage } from './wal-storage.js';
-
-export interface ServerConfig {
-  readonly name: string;
-  readonly heartbeatMs: number;
-  readonly electionMs: number;
-  readonly snapshotCount: number;
-  readonly maxRequestBytes: number;
-  readonly quotaBackendBytes: number;
-  readonly maxTxnOps: number;
-  readonly advertiseClientUrls: readonly string[];
-  /** longest a store write waits to be batched with later ones (etcd's backend batch interval) */
-  readonly backendBatchIntervalMs: number;
-  /** applied entries after which the store is written at once (etcd's backend batch limit) */
-  readonly backendBatchLimit: number;
-  /** --auth-token-ttl: a simple token unused this long stops working */
-  readonly authTokenTtlMs: number;
-  /** --auth-token jwt,...: the JWT provider; simple tokens when absent */
-  readonly jwt?: JwtTokens;
-}
-
-/** Everything bootstrap opened or created, handed to the server. */
-export interface ServerParts {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
-  readonly raft: RawNode;
-  readonly raftStorage: MemoryStorage;
-  readonly wal: WAL;
-  readonly snapshotter: Snapshotter;
-  readonly store: MvccStore;
-  readonly membership: Membership;
-  readonly lessor: Lessor;
-  readonly alarms: AlarmStore;
-  /** users, roles and the enabled flag as the store holds them */
-  readonly authState: AuthState;
-  readonly v2store: V2Store;
-  /** voting members known at start */
-  readonly votersAtStart: number;
-  /** index and conf state of the snapshot the member started from */
-  readonly snapshotIndex: number;
-  readonly confState: ConfState;
-  /** Called with raft messages for other members (the peer transport). */
-  readonly send: (msgs: readonly Message[]) => void;
-  /** The peer transport's view of the membership, kept in step as conf changes apply. */
-  readonly peers: PeerSet;
-  /** Where the store lives, where a store received from the leader waits beside it, and etcd's bbolt file. */
-  readonly layout: { dbDir: string; snapDir: string; boltPath: string };
-  /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
-  readonly onBackendCommit?: (seconds: number) => void;
-}
-
-/** The peer transport's view of the membership (the applier keeps it in step with conf changes). */
-export interface PeerSet extends ApplierPeers {
-  /** ms timestamp since which the peer's stream is up; undefined while it is down */
-  activeSince(id: bigint): number | undefined;
-  /** whether a message to the peer would go out now (its stream for our messages is up) */
-  canSendTo(id: bigint): boolean;
-}
-
-/** What etcd-ts kept in a raft snapshot besides the store before it wrote etcd's format (etcd-snapshot-data.ts). */
-export interface SnapshotData {
-  membership: MembershipSnapshot;
-  alarms: Array<{ memberId: string; alarm: number }>;
-  /** absent in snapshots taken before etcd-ts kept the v2 store */
-  v2store?: V2StoreSnapshot;
-}
 
 export class EtcdServer {
   readonly memberId: bigint;
@@ -121,8 +54,8 @@ export class EtcdServer {
   private readonly inbox: SnapshotInbox;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
-  /** proposals and their waits */
-  private readonly proposals: Proposals;
+  /** proposals and their waits: every write, v2 request and conf change goes through raft here */
+  readonly proposals: Proposals;
   /** lease expiry and checkpoints, v2 TTLs, and what only the leader answers */
   private readonly leaderDuties: LeaderDuties;
 
@@ -139,8 +72,8 @@ export class EtcdServer {
   private readonly reads: ReadIndexQueue;
   /** committed entries and leader snapshots into the store, in raft order */
   private readonly applier: Applier;
-  /** waitApplied callers, with the index each waits for */
-  private readonly appliedWaiters = new Map<() => void, number>();
+  /** waitApplied callers */
+  private readonly appliedWait = new AppliedWait(() => this.applied);
 
   private readonly leaderListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
@@ -148,32 +81,23 @@ export class EtcdServer {
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
-  leaderChanges = 0;
+  private leaderChanges = 0;
   /** ReadIndex rounds that got no answer in time (etcd_server_slow_read_indexes_total) */
-  slowReadIndexes = 0;
-  /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
-  get proposalsFailed(): number {
-    return this.proposals.failed;
-  }
-  /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
-  get leasesExpired(): number {
-    return this.leaderDuties.leasesExpired;
-  }
-  /** learners this member promoted as leader (etcd_server_learner_promote_successes) */
-  get learnerPromotions(): number {
-    return this.leaderDuties.learnerPromotions;
-  }
-  /** requests whose apply took too long (etcd_server_slow_apply_total) */
-  get slowApplies(): number {
-    return this.applier.slowApplies;
-  }
-  /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
-  get snapshotsInstalled(): ReadonlyMap<bigint, number> {
-    return this.applier.snapshotsInstalled;
-  }
-  /** a received store is being saved or swapped in (etcd_server_snapshot_apply_in_progress_total) */
-  get installingSnapshot(): boolean {
-    return this.inbox.busy;
+  private slowReadIndexes = 0;
+
+  /** The member's counters, for its metrics (observe.ts). */
+  get stats(): MemberStats {
+    return {
+      leaderChanges: this.leaderChanges,
+      slowReadIndexes: this.slowReadIndexes,
+      pendingProposals: this.proposals.wait.size,
+      proposalsFailed: this.proposals.failed,
+      leasesExpired: this.leaderDuties.leasesExpired,
+      learnerPromotions: this.leaderDuties.learnerPromotions,
+      slowApplies: this.applier.slowApplies,
+      snapshotsInstalled: this.applier.snapshotsInstalled,
+      installingSnapshot: this.inbox.busy,
+    };
   }
 
   constructor(
@@ -315,7 +239,13 @@ export class EtcdServer {
 
   start(): void {
     this.node.start();
-    void this.adjustTicks();
+    void adjustTicks({
+      votersAtStart: this.votersAtStart,
+      electionTicks: Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs)),
+      advanceTicks: (n) => this.node.advanceTicks(n),
+      peerConnected: () => this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined),
+      stopped: () => this.stopped,
+    });
     void publish({
       proposals: this.proposals,
       memberId: this.memberId,
@@ -330,68 +260,18 @@ export class EtcdServer {
     }).then((published) => published && this.publishedResolve());
   }
 
-  /**
-   * etcd's adjustTicks: a lone voter campaigns at once; in a cluster, once a peer's
-   * stream is up, a fresh member advances to two ticks short of its election timeout,
-   * so a cluster elects a leader soon after a quorum is connected.
-   */
-  private async adjustTicks(): Promise<void> {
-    if (this.votersAtStart === 1) {
-      this.advanceTicks(this.electionTicks - 1);
-      return;
-    }
-    const deadline = Date.now() + 5000;
-    while (!this.stopped && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      if (this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined)) {
-        this.advanceTicks(this.electionTicks - 2);
-        return;
-      }
-    }
-  }
-
-  private advanceTicks(n: number): void {
-    this.node.advanceTicks(n);
-  }
-
   /** The transport's handle on raft. */
-  raftHandle(): { process(m: Message): void; check(m: Message): Error | undefined; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
-    return {
-      process: (m) => {
-        // Raft must never accept a snapshot without the store that goes with it (the log
-        // behind it is gone): a MsgSnap is stepped only by receiveSnapshot.
-        if (m.type === MessageType.MsgSnap) {
-          this.log.warn(
-            { 'remote-peer-id': idHex16(m.from), 'incoming-snapshot-index': m.snapshot?.metadata.index ?? 0 },
-            'dropped a MsgSnap that came without its store',
-          );
-          return;
-        }
-        this.step(m);
-      },
-      check: (m) => this.node.check(m),
-      reportUnreachable: (id) => {
-        if (this.stopped) return;
-        this.node.reportUnreachable(id);
-      },
-      reportSnapshot: (id, status) => {
-        if (this.stopped) return;
-        this.node.reportSnapshot(id, status);
-      },
-    };
+  raftHandle(): RaftHandle {
+    return raftHandle(this.peerHandleParts());
   }
 
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
   snapshotHooks(): SnapshotHooks {
-    return {
-      prepare: async (m) => {
-        const { message, state } = await this.applier.snapshotToSend(m);
-        // etcd's backend database, written out beside the live store and streamed from there
-        const backup = await openBackup(this.snapDir, state);
-        return { message, size: backup.size, stream: readBackup(backup) };
-      },
-      receive: (m, stream) => this.inbox.receive(m, stream),
-    };
+    return snapshotHooks(this.peerHandleParts());
+  }
+
+  private peerHandleParts(): PeerHandleParts {
+    return { node: this.node, applier: this.applier, inbox: this.inbox, snapDir: this.snapDir, stopped: () => this.stopped, log: this.log };
   }
 
   /**
@@ -494,10 +374,6 @@ export class EtcdServer {
     return this.applier.applied;
   }
 
-  get pendingProposals(): number {
-    return this.proposals.wait.size;
-  }
-
   /** Learner or not, as membership says. */
   get isLearner(): boolean {
     return this.membership.get(this.memberId)?.isLearner === true;
@@ -538,12 +414,6 @@ export class EtcdServer {
     };
   }
 
-  /** A message from a peer (the transport calls this). */
-  step(m: Message): void {
-    if (this.stopped) return;
-    this.node.step(m);
-  }
-
   /** The driver already holds the new leader and role: leader-change listeners ask isLeader. */
   private onSoftState(previousLead: bigint, wasLeader: boolean): void {
     const lead = this.leader;
@@ -556,11 +426,8 @@ export class EtcdServer {
   }
 
   private notifyApplied(): void {
-    const applied = this.applied;
-    this.reads.onApplied(applied);
-    if (this.appliedWaiters.size > 0) {
-      for (const [w, index] of this.appliedWaiters) if (index <= applied) w();
-    }
+    this.reads.onApplied(this.applied);
+    this.appliedWait.notify();
   }
 
   /**
@@ -569,53 +436,7 @@ export class EtcdServer {
    * that created it).
    */
   waitApplied(index: number, timeoutMs = this.requestTimeoutMs()): Promise<boolean> {
-    if (index <= this.applied) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.appliedWaiters.delete(onApplied);
-        resolve(ok);
-      };
-      const onApplied = () => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.appliedWaiters.set(onApplied, index);
-    });
-  }
-
-  // ---------------------------------------------------------------- proposals
-
-  /**
-   * Proposes a request and resolves with its kind's result once applied here. `who`: the
-   * client's credentials, checked by every member when it applies the entry (undefined:
-   * the client sent none, or auth is off).
-   */
-  propose<K extends RequestKind>(request: RaftRequest<K>, who?: AuthInfo): Promise<ResultOf<K>> {
-    return this.proposals.propose(request, who);
-  }
-
-  /**
-   * A v2 API write (or quorum read) through raft; resolves with its event once applied
-   * here, or rejects with the store's V2Error.
-   */
-  async proposeV2Store(r: StoreRequest): Promise<V2Event> {
-    const event = await this.proposals.proposeV2((id) => encodeStoreRequest(id, r));
-    // only a PUT of member attributes or of the cluster version answers with no event
-    if (event === undefined) throw new Error(`the v2 ${r.method} of ${'path' in r ? r.path : ''} was taken for a cluster update`);
-    return event;
-  }
-
-  /** Sets the cluster version through raft (the leader's ClusterVersionMonitor decides it). */
-  proposeClusterVersion(version: string): Promise<void> {
-    return proposeClusterVersion(this.proposals, version);
-  }
-
-  /** Proposes a membership change; resolves with the members after it applied. */
-  proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
-    return this.proposals.proposeConfChange(type, nodeId, context);
-  }
-
-  private get electionTicks(): number {
-    return Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs));
+    return this.appliedWait.wait(index, timeoutMs);
   }
 
   /** etcd: 5 s plus twice the election timeout. */
@@ -645,24 +466,8 @@ export class EtcdServer {
     return this.leaderDuties.rpc;
   }
 
-  /** The leader's answers, here or over the peer port, riding out leader changes. */
-  private readonly leaderCalls: LeaderCalls;
-
-  /** Renews a lease at the leader; `signal` aborts the wait when the client goes away. */
-  leaseRenew(id: bigint, signal?: AbortSignal): Promise<number> {
-    return this.leaderCalls.call('lease-renew', (rpc) => rpc.leaseRenew(id), signal);
-  }
-
-  leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
-    return this.leaderCalls.call('lease-ttl', (rpc) => rpc.leaseTimeToLive(id, keys));
-  }
-
-  async promoteMember(id: bigint): Promise<void> {
-    await this.leaderCalls.call('member-promote', (rpc) => rpc.memberPromote(id));
-    // answer once the promotion is visible here too
-    const deadline = Date.now() + this.requestTimeoutMs();
-    while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  }
+  /** The leader's answers (lease renewals and time-to-live, learner promotion), here or over the peer port. */
+  readonly leaderCalls: LeaderCalls;
 
   /** What --strict-reconfig-check reads: the voters and how long this member's stream to each is up. */
   reconfigView(): ReconfigView {

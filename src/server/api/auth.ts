@@ -39,7 +39,7 @@ export function authService(server: EtcdServer, headers: Headers, gate: AuthGate
   /** Proposes `request` as the caller; resolves with what applying it gave. */
   async function propose<K extends RequestKind>(call: Parameters<AuthGate['caller']>[0], request: RaftRequest<K>): Promise<ResultOf<K>> {
     checkNotLearner(server);
-    return server.propose(request, await gate.caller(call));
+    return server.proposals.propose(request, await gate.caller(call));
   }
 
   const done = () => ({ header: headers.make() });
@@ -65,7 +65,7 @@ export function authService(server: EtcdServer, headers: Headers, gate: AuthGate
         const checkedRevision = await server.auth.checkPassword(req.name, req.password);
         // a JWT needs no prefix: the entry carries none, as etcd's
         const simpleToken = tokens instanceof JwtTokens ? '' : tokenPrefix();
-        const r = await server.propose({ kind: 'authenticate', body: { name: req.name, simple_token: simpleToken } });
+        const r = await server.proposals.propose({ kind: 'authenticate', body: { name: req.name, simple_token: simpleToken } });
         if (checkedRevision === server.auth.revision) return { header: headers.make(), token: await signed(tokens, r) };
         opts.log.info({ 'user-name': req.name }, 'revision when password checked became stale; retrying');
       }

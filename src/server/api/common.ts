@@ -89,7 +89,7 @@ export function checkQuota(server: EtcdServer, cost: number): void {
   if (server.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace;
   const quota = server.config.quotaBackendBytes;
   if (quota > 0 && server.store.dbSize() + cost > quota) {
-    server
+    server.proposals
       .propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(server.memberId), alarm: AlarmType.NOSPACE } })
       .catch(() => undefined);
     throw Errors.noSpace;

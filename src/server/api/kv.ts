@@ -56,7 +56,7 @@ export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequ
     return server.read((store) => store.txn(txn, 0));
   }
   checkQuota(server, 0);
-  return server.propose({ kind: 'txn', body: req });
+  return server.proposals.propose({ kind: 'txn', body: req });
 }
 
 export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
@@ -80,7 +80,7 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       checkQuota(server, req.key.length + req.value.length);
-      const r = await server.propose({ kind: 'put', body: req }, await gate.caller(call));
+      const r = await server.proposals.propose({ kind: 'put', body: req }, await gate.caller(call));
       return putRespToPb(r, headers.make(r.revision));
     }),
 
@@ -88,7 +88,7 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
       checkDeleteRangeRequest(deleteRangeFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.propose({ kind: 'deleteRange', body: req }, await gate.caller(call));
+      const r = await server.proposals.propose({ kind: 'deleteRange', body: req }, await gate.caller(call));
       return deleteRespToPb(r, headers.make(r.revision));
     }),
 
@@ -105,14 +105,14 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
         return txnRespToPb(r, headers.make(r.revision));
       }
       checkQuota(server, 0);
-      const r = await server.propose({ kind: 'txn', body: req }, await gate.caller(call));
+      const r = await server.proposals.propose({ kind: 'txn', body: req }, await gate.caller(call));
       return txnRespToPb(r, headers.make(r.revision));
     }),
 
     Compact: unary(async (req: PbCompactionRequest, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.propose({ kind: 'compaction', body: req }, await gate.caller(call));
+      const r = await server.proposals.propose({ kind: 'compaction', body: req }, await gate.caller(call));
       if (req.physical) await r.done;
       return { header: headers.make() };
     }),

@@ -26,7 +26,7 @@ export async function grantLease(server: EtcdServer, ttl: number, requestedId: b
   if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
   checkQuota(server, 0);
   const id = requestedId === 0n ? randomLeaseId() : requestedId;
-  return server.propose({ kind: 'leaseGrant', body: { TTL: ttl, ID: int64(id) } });
+  return server.proposals.propose({ kind: 'leaseGrant', body: { TTL: ttl, ID: int64(id) } });
 }
 
 export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
@@ -42,14 +42,14 @@ export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGat
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       // who may revoke is decided when it applies: write permission on every key of the lease
-      const r = await server.propose({ kind: 'leaseRevoke', body: req }, await gate.caller(call));
+      const r = await server.proposals.propose({ kind: 'leaseRevoke', body: req }, await gate.caller(call));
       return { header: headers.make(r.revision) };
     }),
 
     LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
       checkNotLearner(server);
       const id = toBigInt(req.ID);
-      const r = await server.leaseTimeToLive(id, req.keys === true);
+      const r = await server.leaderCalls.leaseTimeToLive(id, req.keys === true);
       return { header: headers.make(), ID: int64(id), TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
     }),
 
@@ -84,7 +84,7 @@ function keepAlive(server: EtcdServer, headers: Headers, call: StreamCall<never,
     // The header is taken before the renewal, as etcd does.
     const header = headers.make();
     try {
-      const ttl = await server.leaseRenew(id, gone.signal);
+      const ttl = await server.leaderCalls.leaseRenew(id, gone.signal);
       call.write({ header, ID: int64(id), TTL: ttl });
     } catch (err) {
       if (!gone.signal.aborted) fail(err as { code?: unknown; message?: string });

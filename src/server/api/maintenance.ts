@@ -69,7 +69,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
         const memberId = toBigInt(req.memberID, true);
         return { alarms: alarmsToPb(server.alarms.list(req.alarm, memberId)) };
       }
-      return { alarms: alarmsToPb(await server.propose({ kind: 'alarm', body: req })) };
+      return { alarms: alarmsToPb(await server.proposals.propose({ kind: 'alarm', body: req })) };
     }),
 
     Defragment: unary(async (_req: object, call) => {
