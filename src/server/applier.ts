@@ -1,14 +1,13 @@
 // The apply side of a member (etcd's applyAll): committed entries and leader snapshots,
-// in raft order, into the store, the lessor, the membership, the alarms and the v2
-// store; the store's batched LevelDB commits; and the snapshots the member takes every
-// --snapshot-count entries or ships to a follower. Everything it touches is handed in,
-// so EtcdServer wires it to the running member and the simulator runs the same code on
-// a virtual clock, without gRPC, transport or listeners.
+// in raft order, into the store, the lessor, the membership, the alarms and the v2 store
+// (requests through apply.ts, conf changes through conf-change.ts); the store's batched
+// LevelDB commits; and the snapshots the member takes every --snapshot-count entries or
+// ships to a follower. Everything it touches is handed in, so EtcdServer wires it to the
+// running member and the simulator runs the same code on a virtual clock.
 
 import type { Logger } from 'pino';
 import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
-import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
@@ -18,13 +17,14 @@ import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
 import { RequestApplier } from './apply.js';
 import { type AuthStore, readAuthState } from './auth/store.js';
-import { type EtcdError, Errors } from './errors.js';
 import { idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import type { LiveStore } from './live-store.js';
-import { type Member, type Membership, decodeMemberContext } from './membership.js';
+import type { Membership } from './membership.js';
+import { applyToMembership, confChangeRefusal } from './conf-change.js';
 import { type ApplyResult, type EntryRequest, decodeEntryRequest } from './raft-request.js';
 import { installReceivedDb } from './received-db.js';
+import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
@@ -117,12 +117,6 @@ export interface ApplierParts {
   readonly events: ApplierEvents;
 }
 
-/** A leader's store, saved beside the live one, that goes with an accepted snapshot. */
-export interface ReceivedStore {
-  readonly file: string;
-  readonly from: bigint;
-}
-
 export class Applier {
   private readonly p: ApplierParts;
   private readonly requests: RequestApplier;
@@ -179,28 +173,27 @@ export class Applier {
 
   /** A snapshot raft accepted and the WAL recorded; resolves once its store is installed. */
   applySnapshot(snap: Snapshot, received: ReceivedStore): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.enqueue(async () => {
-        try {
-          await this.installSnapshot(snap, received);
-          resolve();
-        } catch (err) {
-          reject(err as Error);
-          throw err;
-        }
-      });
-    });
+    // a store that cannot be installed leaves the member behind raft: it stops
+    return this.onChain(() => this.installSnapshot(snap, received), true);
   }
 
   /** Runs `fn` on the chain once everything applied so far is written out to the store. */
   atCommittedState<T>(fn: () => T): Promise<T> {
+    return this.onChain(async () => {
+      await this.writeOutStaged();
+      return fn();
+    }, false);
+  }
+
+  /** Runs `fn` on the chain for a caller that waits for its outcome. */
+  private onChain<T>(fn: () => Promise<T>, failureIsFatal: boolean): Promise<T> {
     return new Promise((resolve, reject) => {
       this.enqueue(async () => {
         try {
-          await this.writeOutStaged();
-          resolve(fn());
+          resolve(await fn());
         } catch (err) {
           reject(err as Error);
+          if (failureIsFatal) throw err;
         }
       });
     });
@@ -343,51 +336,16 @@ export class Applier {
   }
 
   private applyConfChange(e: Entry): void {
-    const { membership, peers, wait } = this.p;
+    const { membership, wait } = this.p;
     const cc = decodeConfChange(e.data);
-    let err: EtcdError | undefined;
-    let member: Member | undefined;
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-      case ConfChangeType.AddLearnerNode:
-        member = decodeMemberContext(cc.context);
-        if (membership.isRemoved(cc.nodeId)) err = Errors.memberNotFound;
-        else if (membership.has(cc.nodeId) && !membership.get(cc.nodeId)!.isLearner) err = Errors.memberExist;
-        break;
-      case ConfChangeType.RemoveNode:
-      case ConfChangeType.UpdateNode:
-        if (!membership.has(cc.nodeId)) err = Errors.memberNotFound;
-        break;
-    }
-    // A refused change still goes through raft's conf change path as a no-op, as in etcd.
-    this.confState = this.p.raft.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
+    const refused = confChangeRefusal(cc, membership);
+    this.confState = this.p.raft.applyConfChange(refused ? { ...cc, nodeId: 0n } : cc);
     this.markIndex(e.index);
-    if (err) {
-      wait.fail(cc.id, err);
+    if (refused) {
+      wait.fail(cc.id, refused);
       return;
     }
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-        if (membership.get(cc.nodeId)?.isLearner) membership.promote(cc.nodeId);
-        else membership.add(member!);
-        peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.AddLearnerNode:
-        membership.add(member!);
-        peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.RemoveNode:
-        membership.remove(cc.nodeId);
-        if (cc.nodeId === this.p.memberId) this.p.events.removed();
-        else peers.remove(cc.nodeId);
-        break;
-      case ConfChangeType.UpdateNode: {
-        const urls = decodeMemberContext(cc.context).peerUrls;
-        membership.updatePeerUrls(cc.nodeId, urls);
-        peers.update(cc.nodeId, urls);
-        break;
-      }
-    }
+    applyToMembership(cc, membership, this.p.peers, this.p.memberId, () => this.p.events.removed());
     wait.trigger(cc.id, { kind: 'confChange', result: membership.list() });
   }
 
