@@ -36,7 +36,7 @@ export interface ApplyTarget {
 /** Kinds refused while CORRUPT is raised (etcd's applierV3Corrupt). */
 const REFUSED_WHILE_CORRUPT: ReadonlySet<RequestKind> = new Set(['put', 'deleteRange', 'txn', 'compaction', 'leaseGrant', 'leaseRevoke']);
 
-/** The switch above names every kind: TypeScript refuses this call when one is missing. */
+/** RequestApplier.apply's switch names every kind: TypeScript refuses its call to this when one is missing. */
 function unknownKind(r: never): never {
   throw new Error(`no applier for ${(r as { kind: string }).kind}`);
 }
