@@ -13,7 +13,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { holdsRaftState } from '../../src/server/bootstrap.js';
+import { holdsRaftState } from '../../src/server/restart-member.js';
 import { WAL } from '../../src/wal/index.js';
 import { freePort } from '../free-port.js';
 import { type Server, arg, repoRoot } from '../member.js';

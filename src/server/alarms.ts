@@ -4,9 +4,20 @@
 import { Reader, WireType, Writer } from '../raftpb/wire.js';
 import { idHex } from './ids.js';
 
-export const AlarmType: Record<number, string> = { 0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT' };
-export const ALARM_NOSPACE = 1;
-export const ALARM_CORRUPT = 2;
+/** etcdserverpb.AlarmType. A decoded request may name a type etcd does not know: alarms hold any number. */
+export const AlarmType = { NONE: 0, NOSPACE: 1, CORRUPT: 2 } as const;
+export type AlarmType = (typeof AlarmType)[keyof typeof AlarmType];
+
+/** etcdserverpb.AlarmRequest.AlarmAction */
+export const AlarmAction = { GET: 0, ACTIVATE: 1, DEACTIVATE: 2 } as const;
+export type AlarmAction = (typeof AlarmAction)[keyof typeof AlarmAction];
+
+const alarmNames: ReadonlyMap<number, string> = new Map(Object.entries(AlarmType).map(([name, n]) => [n, name]));
+
+/** An alarm type as etcd prints it (AlarmType.String(): the number for one it does not know). */
+export function alarmName(alarm: number): string {
+  return alarmNames.get(alarm) ?? String(alarm);
+}
 
 export interface AlarmMember {
   readonly memberId: bigint;
@@ -43,7 +54,7 @@ export class AlarmStore {
 
   /** Returns true when the alarm was not already active. */
   activate(memberId: bigint, alarm: number): boolean {
-    if (alarm === 0) return false;
+    if (alarm === AlarmType.NONE) return false;
     const k = AlarmStore.key(memberId, alarm);
     if (this.active.has(k)) return false;
     this.active.set(k, { memberId, alarm });
@@ -54,10 +65,10 @@ export class AlarmStore {
     return this.active.delete(AlarmStore.key(memberId, alarm));
   }
 
-  /** Alarms matching a filter: alarm 0 = any type, memberId 0 = any member. */
-  list(alarm = 0, memberId = 0n): AlarmMember[] {
+  /** Alarms matching a filter: NONE = any type, memberId 0 = any member. */
+  list(alarm: number = AlarmType.NONE, memberId = 0n): AlarmMember[] {
     return [...this.active.values()].filter(
-      (a) => (alarm === 0 || a.alarm === alarm) && (memberId === 0n || a.memberId === memberId),
+      (a) => (alarm === AlarmType.NONE || a.alarm === alarm) && (memberId === 0n || a.memberId === memberId),
     );
   }
 

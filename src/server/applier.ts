@@ -1,14 +1,13 @@
 // The apply side of a member (etcd's applyAll): committed entries and leader snapshots,
-// in raft order, into the store, the lessor, the membership, the alarms and the v2
-// store; the store's batched LevelDB commits; and the snapshots the member takes every
-// --snapshot-count entries or ships to a follower. Everything it touches is handed in,
-// so EtcdServer wires it to the running member and the simulator runs the same code on
-// a virtual clock, without gRPC, transport or listeners.
+// in raft order, into the store, the lessor, the membership, the alarms and the v2 store
+// (requests through apply.ts, conf changes through conf-change.ts); the store's batched
+// LevelDB commits; and the snapshots the member takes every --snapshot-count entries or
+// ships to a follower. Everything it touches is handed in, so EtcdServer wires it to the
+// running member and the simulator runs the same code on a virtual clock.
 
 import type { Logger } from 'pino';
 import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
-import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
@@ -16,15 +15,16 @@ import type { EtcdDbFile, ExportState } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
-import { type InternalRequest, RequestApplier } from './apply.js';
+import { RequestApplier } from './apply.js';
 import { type AuthStore, readAuthState } from './auth/store.js';
-import { type EtcdError, Errors } from './errors.js';
 import { idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import type { LiveStore } from './live-store.js';
-import { type Member, type Membership, decodeMemberContext } from './membership.js';
-import { decodeEntryRequest, toBigInt } from './pb.js';
+import type { Membership } from './membership.js';
+import { applyToMembership, confChangeRefusal } from './conf-change.js';
+import { type ApplyResult, type EntryRequest, decodeEntryRequest } from './raft-request.js';
 import { installReceivedDb } from './received-db.js';
+import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
@@ -104,7 +104,7 @@ export interface ApplierParts {
   readonly v2store: V2Store;
   readonly peers: ApplierPeers;
   /** proposals waiting for their entry's result */
-  readonly wait: WaitRegistry;
+  readonly wait: WaitRegistry<ApplyResult>;
   readonly log: Logger;
   readonly clock: ApplierClock;
   /** etcd's bbolt file, kept no older than the newest .snap */
@@ -115,12 +115,6 @@ export interface ApplierParts {
   readonly snapshotIndex: number;
   readonly confState: ConfState;
   readonly events: ApplierEvents;
-}
-
-/** A leader's store, saved beside the live one, that goes with an accepted snapshot. */
-export interface ReceivedStore {
-  readonly file: string;
-  readonly from: bigint;
 }
 
 export class Applier {
@@ -179,28 +173,27 @@ export class Applier {
 
   /** A snapshot raft accepted and the WAL recorded; resolves once its store is installed. */
   applySnapshot(snap: Snapshot, received: ReceivedStore): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.enqueue(async () => {
-        try {
-          await this.installSnapshot(snap, received);
-          resolve();
-        } catch (err) {
-          reject(err as Error);
-          throw err;
-        }
-      });
-    });
+    // a store that cannot be installed leaves the member behind raft: it stops
+    return this.onChain(() => this.installSnapshot(snap, received), true);
   }
 
   /** Runs `fn` on the chain once everything applied so far is written out to the store. */
   atCommittedState<T>(fn: () => T): Promise<T> {
+    return this.onChain(async () => {
+      await this.writeOutStaged();
+      return fn();
+    }, false);
+  }
+
+  /** Runs `fn` on the chain for a caller that waits for its outcome. */
+  private onChain<T>(fn: () => Promise<T>, failureIsFatal: boolean): Promise<T> {
     return new Promise((resolve, reject) => {
       this.enqueue(async () => {
         try {
-          await this.writeOutStaged();
-          resolve(fn());
+          resolve(await fn());
         } catch (err) {
           reject(err as Error);
+          if (failureIsFatal) throw err;
         }
       });
     });
@@ -312,85 +305,48 @@ export class Applier {
       if (this.p.raft.isLeader && e.term === this.p.raft.term) this.p.events.firstCommitInTerm();
       return;
     }
-    let req: InternalRequest;
+    let entry: EntryRequest;
     try {
-      req = decodeEntryRequest(e.data) as unknown as InternalRequest;
+      entry = decodeEntryRequest(e.data);
     } catch (err) {
       this.p.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
       this.markIndex(e.index);
       return;
     }
-    const id = toBigInt(req.header?.ID ?? req.ID, true);
     const started = performance.now();
     try {
-      const result = await this.requests.apply(req, e.index);
+      const result = await this.requests.apply(entry, e.index);
       this.markIndex(e.index);
-      this.p.wait.trigger(id, result);
+      if (result !== undefined) this.p.wait.trigger(entry.id, result);
     } catch (err) {
       this.markIndex(e.index);
-      this.p.wait.fail(id, err);
+      this.p.wait.fail(entry.id, err);
     }
     const tookMs = performance.now() - started;
-    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(req, tookMs);
+    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(entry, tookMs);
   }
 
   /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */
-  private warnSlowApply(req: InternalRequest, tookMs: number): void {
+  private warnSlowApply(entry: EntryRequest, tookMs: number): void {
     this.slowApplies++;
-    const kind = Object.keys(req).find((k) => k !== 'header' && k !== 'ID' && (req as Record<string, unknown>)[k] != null) ?? 'unknown';
     this.p.log.warn(
-      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: kind },
+      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: entry.request.kind },
       'apply request took too long',
     );
   }
 
   private applyConfChange(e: Entry): void {
-    const { membership, peers, wait } = this.p;
+    const { membership, wait } = this.p;
     const cc = decodeConfChange(e.data);
-    let err: EtcdError | undefined;
-    let member: Member | undefined;
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-      case ConfChangeType.AddLearnerNode:
-        member = decodeMemberContext(cc.context);
-        if (membership.isRemoved(cc.nodeId)) err = Errors.memberNotFound;
-        else if (membership.has(cc.nodeId) && !membership.get(cc.nodeId)!.isLearner) err = Errors.memberExist;
-        break;
-      case ConfChangeType.RemoveNode:
-      case ConfChangeType.UpdateNode:
-        if (!membership.has(cc.nodeId)) err = Errors.memberNotFound;
-        break;
-    }
-    // A refused change still goes through raft's conf change path as a no-op, as in etcd.
-    this.confState = this.p.raft.applyConfChange(err ? { ...cc, nodeId: 0n } : cc);
+    const refused = confChangeRefusal(cc, membership);
+    this.confState = this.p.raft.applyConfChange(refused ? { ...cc, nodeId: 0n } : cc);
     this.markIndex(e.index);
-    if (err) {
-      wait.fail(cc.id, err);
+    if (refused) {
+      wait.fail(cc.id, refused);
       return;
     }
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-        if (membership.get(cc.nodeId)?.isLearner) membership.promote(cc.nodeId);
-        else membership.add(member!);
-        peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.AddLearnerNode:
-        membership.add(member!);
-        peers.add(cc.nodeId, member!.peerUrls);
-        break;
-      case ConfChangeType.RemoveNode:
-        membership.remove(cc.nodeId);
-        if (cc.nodeId === this.p.memberId) this.p.events.removed();
-        else peers.remove(cc.nodeId);
-        break;
-      case ConfChangeType.UpdateNode: {
-        const urls = decodeMemberContext(cc.context).peerUrls;
-        membership.updatePeerUrls(cc.nodeId, urls);
-        peers.update(cc.nodeId, urls);
-        break;
-      }
-    }
-    wait.trigger(cc.id, membership.list());
+    applyToMembership(cc, membership, this.p.peers, this.p.memberId, () => this.p.events.removed());
+    wait.trigger(cc.id, { kind: 'confChange', result: membership.list() });
   }
 
   // ---------------------------------------------------------------- a leader's snapshot

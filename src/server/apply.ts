@@ -3,19 +3,20 @@
 
 import type { Logger } from 'pino';
 import type { MvccStore, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../mvcc/index.js';
-import { ALARM_CORRUPT, AlarmType, type AlarmStore, encodeAlarmKey } from './alarms.js';
-import { type PbTxnRequest, deleteRangeFromPb, putFromPb, txnFromPb } from './convert.js';
+import { AlarmAction, AlarmType, type AlarmStore, alarmName, encodeAlarmKey } from './alarms.js';
+import { deleteRangeFromPb, putFromPb, rangeFromPb, txnFromPb } from './convert.js';
 import { Errors } from './errors.js';
 import { idHex } from './ids.js';
 import { type Lessor, encodeLeaseRecord } from './lessor.js';
 import type { Membership } from './membership.js';
 import { parseVersion } from './cluster-version.js';
-import { type AuthRequests, applyAuth, authInfoOf } from './auth/apply.js';
-import { checkDeleteRange, checkLeases, checkPut, checkTxn, txnLeases } from './auth/request-perms.js';
-import type { AuthStore } from './auth/store.js';
-import { type Int64, toBigInt, toNumber } from './pb.js';
-import { type V2Request, interpretV2 } from './v2request.js';
-import { type V2Event, type V2Store, applyStoreRequest } from './v2store/index.js';
+import { AuthApplier, authInfoOf } from './auth/apply.js';
+import { checkDeleteRange, checkLeases, checkPut, checkRange, checkTxn, txnLeases } from './auth/request-perms.js';
+import type { AuthInfo, AuthStore } from './auth/store.js';
+import { toBigInt, toNumber } from './pb.js';
+import type { ApplyResult, EntryRequest, RequestBodies, RequestKind, RequestResults } from './raft-request.js';
+import { interpretV2 } from './v2request.js';
+import { type V2Store, applyStoreRequest } from './v2store/index.js';
 
 export interface ApplyTarget {
   /** the current store (a snapshot from the leader may replace it) */
@@ -32,77 +33,187 @@ export interface ApplyTarget {
   onLeaseRevoked(id: bigint): void;
 }
 
-export class RequestApplier {
-  constructor(private readonly t: ApplyTarget) {}
+/** Kinds refused while CORRUPT is raised (etcd's applierV3Corrupt). */
+const REFUSED_WHILE_CORRUPT: ReadonlySet<RequestKind> = new Set(['put', 'deleteRange', 'txn', 'compaction', 'leaseGrant', 'leaseRevoke']);
 
-  async apply(req: InternalRequest, index: number): Promise<unknown> {
+/** RequestApplier.apply's switch names every kind: TypeScript refuses its call to this when one is missing. */
+function unknownKind(r: never): never {
+  throw new Error(`no applier for ${(r as { kind: string }).kind}`);
+}
+
+/** etcd's applierV3: one method per request kind, each with its kind's result. */
+export class RequestApplier {
+  private readonly authApplier: AuthApplier;
+
+  constructor(private readonly t: ApplyTarget) {
+    this.authApplier = new AuthApplier(t.auth);
+  }
+
+  /**
+   * Applies an entry's request; undefined when the store already holds it. Permissions
+   * are checked here, on every member at the same auth state, against the credentials
+   * the proposer put in the header (etcd's authApplierV3).
+   */
+  async apply({ header, request: r }: EntryRequest, index: number): Promise<ApplyResult | undefined> {
     // State outside the store (membership, alarms) is rebuilt from the snapshot and the
     // WAL after it, so those entries apply again; store entries apply only once.
-    if (req.v2) return this.applyV2(req.v2, index);
-    if (req.alarm) return this.applyAlarm(req.alarm);
+    if (r.kind === 'v2') return { kind: r.kind, result: this.v2(r.body, index) };
+    if (r.kind === 'alarm') return { kind: r.kind, result: this.alarm(r.body) };
     if (index <= this.t.storeIndexAtOpen()) return undefined;
-    // etcd's applierV3Corrupt: once the corruption check raised CORRUPT, every member
-    // refuses the writes, compactions and lease changes of the log until it is disarmed.
-    if (this.t.alarms.has(ALARM_CORRUPT) && (req.put || req.delete_range || req.txn || req.compaction || req.lease_grant || req.lease_revoke)) {
-      throw Errors.corrupt;
+    if (REFUSED_WHILE_CORRUPT.has(r.kind) && this.t.alarms.has(AlarmType.CORRUPT)) throw Errors.corrupt;
+    const who = authInfoOf(header);
+    const a = this.authApplier;
+    switch (r.kind) {
+      case 'range':
+        return { kind: r.kind, result: await this.range(r.body, who) };
+      case 'put':
+        return { kind: r.kind, result: await this.put(r.body, who, index) };
+      case 'deleteRange':
+        return { kind: r.kind, result: await this.deleteRange(r.body, who, index) };
+      case 'txn':
+        return { kind: r.kind, result: await this.txn(r.body, who, index) };
+      case 'compaction':
+        return { kind: r.kind, result: await this.compaction(r.body, index) };
+      case 'leaseGrant':
+        return { kind: r.kind, result: this.leaseGrant(r.body) };
+      case 'leaseRevoke':
+        return { kind: r.kind, result: await this.leaseRevoke(r.body, who, index) };
+      case 'leaseCheckpoint':
+        return { kind: r.kind, result: this.leaseCheckpoint(r.body) };
+      case 'authEnable':
+        return { kind: r.kind, result: a.authEnable(r.body, who) };
+      case 'authDisable':
+        return { kind: r.kind, result: a.authDisable(r.body, who) };
+      case 'authenticate':
+        return { kind: r.kind, result: a.authenticate(r.body, index) };
+      case 'userAdd':
+        return { kind: r.kind, result: a.userAdd(r.body, who) };
+      case 'userDelete':
+        return { kind: r.kind, result: a.userDelete(r.body, who) };
+      case 'userGet':
+        return { kind: r.kind, result: a.userGet(r.body, who) };
+      case 'userChangePassword':
+        return { kind: r.kind, result: a.userChangePassword(r.body, who) };
+      case 'userGrantRole':
+        return { kind: r.kind, result: a.userGrantRole(r.body, who) };
+      case 'userRevokeRole':
+        return { kind: r.kind, result: a.userRevokeRole(r.body, who) };
+      case 'userList':
+        return { kind: r.kind, result: a.userList(r.body, who) };
+      case 'roleList':
+        return { kind: r.kind, result: a.roleList(r.body, who) };
+      case 'roleAdd':
+        return { kind: r.kind, result: a.roleAdd(r.body, who) };
+      case 'roleDelete':
+        return { kind: r.kind, result: a.roleDelete(r.body, who) };
+      case 'roleGet':
+        return { kind: r.kind, result: a.roleGet(r.body, who) };
+      case 'roleGrantPermission':
+        return { kind: r.kind, result: a.roleGrantPermission(r.body, who) };
+      case 'roleRevokePermission':
+        return { kind: r.kind, result: a.roleRevokePermission(r.body, who) };
+      default:
+        return unknownKind(r);
     }
+  }
 
-    // Permissions are checked here, on every member at the same auth state, against
-    // the credentials the proposer put in the header (etcd's authApplierV3).
-    const who = authInfoOf(req.header);
-    if (req.put) {
-      const put = putFromPb(req.put);
-      checkPut(this.t.auth, who, put);
-      if (put.lease !== 0n) await checkLeases(this.t.auth, who, [put.lease], this.leaseKeys);
-      if (put.lease !== 0n && !this.t.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
-      const r = await this.t.store().put(put, index);
-      if (put.lease !== 0n) this.t.lessor.attach(put.lease, put.key);
-      return r;
+  /** A range in the log (etcd 3.4 still applies one, though no member proposes it): read at the applied state. */
+  range(req: RequestBodies['range'], who: AuthInfo | undefined): Promise<RequestResults['range']> {
+    const range = rangeFromPb(req);
+    checkRange(this.t.auth, who, range);
+    return this.t.store().range(range);
+  }
+
+  async put(req: RequestBodies['put'], who: AuthInfo | undefined, index: number): Promise<RequestResults['put']> {
+    const put = putFromPb(req);
+    checkPut(this.t.auth, who, put);
+    if (put.lease !== 0n) await checkLeases(this.t.auth, who, [put.lease], this.leaseKeys);
+    if (put.lease !== 0n && !this.t.lessor.lookup(put.lease)) throw Errors.leaseNotFound;
+    const r = await this.t.store().put(put, index);
+    if (put.lease !== 0n) this.t.lessor.attach(put.lease, put.key);
+    return r;
+  }
+
+  deleteRange(req: RequestBodies['deleteRange'], who: AuthInfo | undefined, index: number): Promise<RequestResults['deleteRange']> {
+    const del = deleteRangeFromPb(req);
+    checkDeleteRange(this.t.auth, who, del);
+    return this.t.store().deleteRange(del, index);
+  }
+
+  async txn(req: RequestBodies['txn'], who: AuthInfo | undefined, index: number): Promise<RequestResults['txn']> {
+    const txn = txnFromPb(req);
+    checkTxn(this.t.auth, who, txn);
+    if (this.t.auth.enabled) await checkLeases(this.t.auth, who, txnLeases(txn), this.leaseKeys);
+    this.checkTxnLeases(txn);
+    const r = await this.t.store().txn(txn, index);
+    this.attachTxnLeases(txn, r);
+    return r;
+  }
+
+  compaction(req: RequestBodies['compaction'], index: number): Promise<RequestResults['compaction']> {
+    return this.t.store().compact(toNumber(req.revision), index);
+  }
+
+  leaseGrant(req: RequestBodies['leaseGrant']): RequestResults['leaseGrant'] {
+    const id = toBigInt(req.ID);
+    const lease = this.t.lessor.grant(id, toNumber(req.TTL));
+    this.t.store().putLeaseRecord(id, encodeLeaseRecord(lease));
+    return { id, ttl: lease.ttl };
+  }
+
+  async leaseRevoke(req: RequestBodies['leaseRevoke'], who: AuthInfo | undefined, index: number): Promise<RequestResults['leaseRevoke']> {
+    const id = toBigInt(req.ID);
+    await checkLeases(this.t.auth, who, [id], this.leaseKeys);
+    const candidates = this.t.lessor.revoke(id);
+    this.t.onLeaseRevoked(id);
+    this.t.store().deleteLeaseRecord(id);
+    const keys = await this.attachedKeys(id, candidates);
+    if (keys.length === 0) return { revision: this.t.store().currentRevision };
+    // One revision for all of them, in key order like etcd: attachment order differs
+    // between members (a restart rebuilds it from the store) and sub-revisions, hence
+    // HashKV, must not.
+    keys.sort(Buffer.compare);
+    const r = await this.t.store().txn(
+      { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
+      index,
+    );
+    return { revision: r.revision };
+  }
+
+  leaseCheckpoint(req: RequestBodies['leaseCheckpoint']): RequestResults['leaseCheckpoint'] {
+    for (const c of req.checkpoints ?? []) {
+      const id = toBigInt(c.ID);
+      this.t.lessor.checkpoint(id, toNumber(c.remaining_TTL));
+      // Kept in memory only unless persisting is asked for: etcd 3.4 resumes a lease
+      // from its whole TTL after a restart then (its cluster version is below 3.6).
+      const l = this.t.lessor.lookup(id);
+      if (l && this.t.lessor.persistsCheckpoints) this.t.store().putLeaseRecord(id, encodeLeaseRecord(l));
     }
-    if (req.delete_range) {
-      const del = deleteRangeFromPb(req.delete_range);
-      checkDeleteRange(this.t.auth, who, del);
-      return this.t.store().deleteRange(del, index);
-    }
-    if (req.txn) {
-      const txn = txnFromPb(req.txn);
-      checkTxn(this.t.auth, who, txn);
-      if (this.t.auth.enabled) await checkLeases(this.t.auth, who, txnLeases(txn), this.leaseKeys);
-      this.checkTxnLeases(txn);
-      const r = await this.t.store().txn(txn, index);
-      this.attachTxnLeases(txn, r);
-      return r;
-    }
-    if (req.compaction) {
-      const { done } = await this.t.store().compact(toNumber(req.compaction.revision), index);
-      return { done };
-    }
-    if (req.lease_grant) {
-      const id = toBigInt(req.lease_grant.ID);
-      const lease = this.t.lessor.grant(id, toNumber(req.lease_grant.TTL));
-      this.t.store().putLeaseRecord(id, encodeLeaseRecord(lease));
-      return { id, ttl: lease.ttl };
-    }
-    if (req.lease_revoke) {
-      const id = toBigInt(req.lease_revoke.ID);
-      await checkLeases(this.t.auth, who, [id], this.leaseKeys);
-      return this.applyLeaseRevoke(id, index);
-    }
-    if (req.lease_checkpoint) {
-      for (const c of req.lease_checkpoint.checkpoints ?? []) {
-        const id = toBigInt(c.ID);
-        this.t.lessor.checkpoint(id, toNumber(c.remaining_TTL));
-        // Kept in memory only unless persisting is asked for: etcd 3.4 resumes a lease
-        // from its whole TTL after a restart then (its cluster version is below 3.6).
-        const l = this.t.lessor.lookup(id);
-        if (l && this.t.lessor.persistsCheckpoints) this.t.store().putLeaseRecord(id, encodeLeaseRecord(l));
-      }
-      return undefined;
-    }
-    const auth = applyAuth(this.t.auth, req, who, index);
-    if (auth !== undefined) return auth;
-    this.t.log.warn({ index }, 'raft entry carries no request etcd-ts knows; skipped');
     return undefined;
+  }
+
+  /**
+   * Raises or disarms an alarm; answers, as etcd does, with the alarm it raised or
+   * disarmed. GET (and an action etcd-ts does not know) lists the matching alarms.
+   */
+  alarm(a: RequestBodies['alarm']): RequestResults['alarm'] {
+    const memberId = toBigInt(a.memberID, true);
+    const name = alarmName(a.alarm);
+    // the store keeps the active alarms as etcd's `alarm` bucket does, so a bbolt
+    // snapshot of it carries them
+    switch (a.action) {
+      case AlarmAction.ACTIVATE:
+        if (this.t.alarms.activate(memberId, a.alarm)) this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
+        this.t.store().putAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
+        return [{ memberId, alarm: a.alarm }];
+      case AlarmAction.DEACTIVATE:
+        if (!this.t.alarms.deactivate(memberId, a.alarm)) return [];
+        this.t.store().deleteAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
+        this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
+        return [{ memberId, alarm: a.alarm }];
+      default:
+        return this.t.alarms.list(a.alarm, memberId);
+    }
   }
 
   private readonly leaseKeys = (id: bigint): Promise<Buffer[]> => this.attachedKeys(id, [...(this.t.lessor.lookup(id)?.keys ?? [])]);
@@ -112,7 +223,7 @@ export class RequestApplier {
    * etcd also records in the v2 store's "/0" directory, so they count in its index),
    * and the v2 API's writes. A failed write throws its V2Error to the proposer.
    */
-  private applyV2(req: V2Request, index: number): V2Event | undefined {
+  v2(req: RequestBodies['v2'], index: number): RequestResults['v2'] {
     const effect = interpretV2(req);
     switch (effect.kind) {
       case 'attributes':
@@ -155,23 +266,6 @@ export class RequestApplier {
     });
   }
 
-  private async applyLeaseRevoke(id: bigint, index: number): Promise<{ revision: number }> {
-    const candidates = this.t.lessor.revoke(id);
-    this.t.onLeaseRevoked(id);
-    this.t.store().deleteLeaseRecord(id);
-    const keys = await this.attachedKeys(id, candidates);
-    if (keys.length === 0) return { revision: this.t.store().currentRevision };
-    // One revision for all of them, in key order like etcd: attachment order differs
-    // between members (a restart rebuilds it from the store) and sub-revisions, hence
-    // HashKV, must not.
-    keys.sort(Buffer.compare);
-    const r = await this.t.store().txn(
-      { compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] },
-      index,
-    );
-    return { revision: r.revision };
-  }
-
   /**
    * Of the keys once attached to a lease, those that still are: keys re-put under
    * another lease (or deleted) since are not its, and members that restarted never
@@ -186,39 +280,4 @@ export class RequestApplier {
     }
     return keys;
   }
-
-  /** Applies an alarm request; answers, as etcd does, with the alarm it raised or disarmed. */
-  private applyAlarm(a: { action: number; memberID: Int64; alarm: number }): unknown {
-    const memberId = toBigInt(a.memberID, true);
-    const name = AlarmType[a.alarm] ?? a.alarm;
-    // the store keeps the active alarms as etcd's `alarm` bucket does, so a bbolt
-    // snapshot of it carries them
-    if (a.action === 1) {
-      if (this.t.alarms.activate(memberId, a.alarm)) this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm raised');
-      this.t.store().putAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
-      return [{ memberId, alarm: a.alarm }];
-    }
-    if (a.action === 2) {
-      if (!this.t.alarms.deactivate(memberId, a.alarm)) return [];
-      this.t.store().deleteAlarmRecord(encodeAlarmKey({ memberId, alarm: a.alarm }));
-      this.t.log.warn({ alarm: name, from: idHex(memberId) }, 'alarm disarmed');
-      return [{ memberId, alarm: a.alarm }];
-    }
-    return this.t.alarms.list(a.alarm, memberId);
-  }
-}
-
-/** The decoded InternalRaftRequest fields the applier reads. */
-export interface InternalRequest extends AuthRequests {
-  header?: { ID: Int64; username?: string; auth_revision?: Int64 } | null;
-  ID?: Int64;
-  put?: Parameters<typeof putFromPb>[0] | null;
-  delete_range?: Parameters<typeof deleteRangeFromPb>[0] | null;
-  txn?: PbTxnRequest | null;
-  compaction?: { revision: Int64; physical: boolean } | null;
-  lease_grant?: { TTL: Int64; ID: Int64 } | null;
-  lease_revoke?: { ID: Int64 } | null;
-  lease_checkpoint?: { checkpoints?: Array<{ ID: Int64; remaining_TTL: Int64 }> } | null;
-  alarm?: { action: number; memberID: Int64; alarm: number } | null;
-  v2?: V2Request | null;
 }

@@ -20,6 +20,7 @@ import { watchService } from './api/watch.js';
 import { type BootstrapResult, bootstrap, dataDirLayout } from './bootstrap.js';
 import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
+import { proposeClusterVersion } from './publish.js';
 import { MemberClient } from './concurrency/client.js';
 import { CorruptionMonitor, checkInitialHashKV } from './corrupt.js';
 import type { EtcdConfig } from './config/types.js';
@@ -36,7 +37,7 @@ import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchPeerHashKV, fetchServerVersion } from './transport/index.js';
-import { ALARM_CORRUPT } from './alarms.js';
+import { AlarmAction, AlarmType, alarmName } from './alarms.js';
 import { uint64 } from './pb.js';
 import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
 import { V2AuthStore } from './v2auth/store.js';
@@ -181,7 +182,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     isLeader: () => server.isLeader,
     linearizableReadNotify: () => server.linearizableReadNotify(),
     // etcd 3.4 cannot tell which member is corrupt and raises the alarm for member 0
-    raiseCorruptAlarm: () => server.propose<void>({ alarm: { action: 1, memberID: uint64(0n), alarm: ALARM_CORRUPT } }),
+    raiseCorruptAlarm: async () => {
+      await server.proposals.propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(0n), alarm: AlarmType.CORRUPT } });
+    },
   };
   const corruptionMonitor = cfg.experimentalCorruptCheckTime > 0 ? new CorruptionMonitor(corruptCheck, cfg.experimentalCorruptCheckTime) : undefined;
   server.setForwarder((leader, timeoutMs) => transport.forwardTo(leader, timeoutMs));
@@ -233,7 +236,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     mvcc: () => server.store.stats,
     watch: () => server.store.watchStats(),
     lease: () => server.lessor.stats,
-    leasesExpired: () => server.leasesExpired,
+    leasesExpired: () => server.stats.leasesExpired,
   });
   const versionMonitor = new ClusterVersionMonitor({
     localId: b.memberId,
@@ -243,7 +246,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     members: () => server.membership.list(),
     current: () => server.membership.version(),
     fetchServerVersion: (m) => fetchServerVersion(m.peerUrls, peerTls, MONITOR_VERSION_INTERVAL_MS / 2),
-    propose: (v) => server.proposeClusterVersion(v),
+    propose: (v) => proposeClusterVersion(server.proposals, v),
   });
   server.onFirstCommitInTerm(() => versionMonitor.check());
 
@@ -261,7 +264,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
             : { mode: 'revision', retain: cfg.autoCompaction.retentionRevisions },
         currentRevision: () => server.store.currentRevision,
         compact: async (rev) => {
-          await server.propose({ compaction: { revision: rev } });
+          await server.proposals.propose({ kind: 'compaction', body: { revision: rev, physical: false } });
         },
         logger: log.child({ caller: 'compactor' }),
       })
@@ -366,13 +369,13 @@ function jwtTokens(option: string, log: Logger): JwtTokens | undefined {
 /** What the v2 API reads and changes: the member's v2 store (v2 auth's users and roles too), membership and raft state. */
 function v2Deps(server: EtcdServer, cfg: EtcdConfig, ops: ReturnType<typeof memberOps>, log: Logger): V2Deps {
   const authLog = log.child({ caller: 'v2auth' });
-  const auth = new V2AuthStore({ get: (path) => server.v2store.get(path, false, false), propose: (r) => server.proposeV2Store(r) }, authLog);
+  const auth = new V2AuthStore({ get: (path) => server.v2store.get(path, false, false), propose: (r) => server.proposals.proposeV2Store(r) }, authLog);
   const startTime = Date.now();
   let leaderSince = startTime;
   server.onLeaderChange(() => (leaderSince = Date.now()));
   return {
     store: server.v2store,
-    propose: (r) => server.proposeV2Store(r),
+    propose: (r) => server.proposals.proposeV2Store(r),
     clusterId: () => idHex(server.clusterId),
     raftIndex: () => server.committed,
     raftTerm: () => server.raftTerm,
@@ -411,7 +414,7 @@ async function health(server: EtcdServer, exclude: string[], metrics: Metrics): 
 }
 
 async function checkHealth(server: EtcdServer, exclude: string[]): Promise<{ ok: boolean; reason: string }> {
-  const alarms = server.alarms.list().filter((a) => !exclude.includes(a.alarm === 1 ? 'NOSPACE' : 'CORRUPT'));
+  const alarms = server.alarms.list().filter((a) => !exclude.includes(alarmName(a.alarm)));
   if (alarms.length > 0) return { ok: false, reason: 'ALARM' };
   if (server.leader === 0n) return { ok: false, reason: 'RAFT NO LEADER' };
   let timer: NodeJS.Timeout | undefined;

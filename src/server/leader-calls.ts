@@ -39,6 +39,19 @@ function leadershipLost(err: unknown): boolean {
 export class LeaderCalls {
   constructor(private readonly deps: LeaderCallsDeps) {}
 
+  /** Renews a lease at the leader; `signal` aborts the wait when the client goes away. */
+  leaseRenew(id: bigint, signal?: AbortSignal): Promise<number> {
+    return this.call('lease-renew', (rpc) => rpc.leaseRenew(id), signal);
+  }
+
+  leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
+    return this.call('lease-ttl', (rpc) => rpc.leaseTimeToLive(id, keys));
+  }
+
+  memberPromote(id: bigint): Promise<void> {
+    return this.call('member-promote', (rpc) => rpc.memberPromote(id));
+  }
+
   /**
    * Runs `fn` against the leader until it answers, the deadline passes (Errors.noLeader
    * without a leader, Errors.timeout with one) or `signal` aborts (Errors.canceled).

@@ -11,6 +11,28 @@ import type { PeerCounters } from './transport/index.js';
 const SAMPLE_MS = 1000;
 const NO_PEER_COUNTS: PeerCounters = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, heartbeatSendFailures: 0, receivedFailures: 0, disconnects: 0 };
 
+/** What the member counts, as its metrics name them. */
+export interface MemberStats {
+  /** etcd_server_leader_changes_seen_total */
+  readonly leaderChanges: number;
+  /** etcd_server_slow_read_indexes_total */
+  readonly slowReadIndexes: number;
+  /** etcd_server_proposals_pending */
+  readonly pendingProposals: number;
+  /** etcd_server_proposals_failed_total: dropped or timed out */
+  readonly proposalsFailed: number;
+  /** etcd_debugging_server_lease_expired_total: expired leases this member revoked as leader */
+  readonly leasesExpired: number;
+  /** etcd_server_learner_promote_successes: learners this member promoted as leader */
+  readonly learnerPromotions: number;
+  /** etcd_server_slow_apply_total */
+  readonly slowApplies: number;
+  /** etcd_network_snapshot_receive_success: leader snapshots installed, by sending member */
+  readonly snapshotsInstalled: ReadonlyMap<bigint, number>;
+  /** etcd_server_snapshot_apply_in_progress_total: a received store is being saved or swapped in */
+  readonly installingSnapshot: boolean;
+}
+
 /**
  * Samples the member's state into `metrics` once a second until the returned function is
  * called; `peerCounters` gives the transport's byte and failure counts for a peer,
@@ -35,31 +57,32 @@ export function observeServer(
   const peersSeen = new Map<bigint, PeerCounters>();
 
   const sample = (): void => {
+    const stats = server.stats;
     const cv = server.membership.version();
     if (cv !== clusterVersionSeen && cv !== undefined) metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: majorMinor(cv) });
     clusterVersionSeen = cv;
     metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
     metrics.isLeader.set(server.isLeader ? 1 : 0);
     metrics.isLearner.set(server.isLearner ? 1 : 0);
-    metrics.leaderChanges.inc(server.leaderChanges - leaderChangesSeen);
-    leaderChangesSeen = server.leaderChanges;
+    metrics.leaderChanges.inc(stats.leaderChanges - leaderChangesSeen);
+    leaderChangesSeen = stats.leaderChanges;
     metrics.proposalsCommitted.set(server.committed);
     metrics.proposalsApplied.set(server.applied);
-    metrics.proposalsPending.set(server.pendingProposals);
-    metrics.proposalsFailed.inc(server.proposalsFailed - failedSeen);
-    failedSeen = server.proposalsFailed;
-    metrics.slowApply.inc(server.slowApplies - slowAppliesSeen);
-    slowAppliesSeen = server.slowApplies;
-    metrics.slowReadIndexes.inc(server.slowReadIndexes - slowReadIndexesSeen);
-    slowReadIndexesSeen = server.slowReadIndexes;
-    metrics.learnerPromoteSucceed.inc(server.learnerPromotions - promotionsSeen);
-    promotionsSeen = server.learnerPromotions;
+    metrics.proposalsPending.set(stats.pendingProposals);
+    metrics.proposalsFailed.inc(stats.proposalsFailed - failedSeen);
+    failedSeen = stats.proposalsFailed;
+    metrics.slowApply.inc(stats.slowApplies - slowAppliesSeen);
+    slowAppliesSeen = stats.slowApplies;
+    metrics.slowReadIndexes.inc(stats.slowReadIndexes - slowReadIndexesSeen);
+    slowReadIndexesSeen = stats.slowReadIndexes;
+    metrics.learnerPromoteSucceed.inc(stats.learnerPromotions - promotionsSeen);
+    promotionsSeen = stats.learnerPromotions;
     metrics.dbTotalSize.set(server.store.dbSize());
     metrics.dbTotalSizeInUse.set(server.store.dbSizeInUse());
     metrics.currentRevision.set(server.store.currentRevision);
     metrics.compactRevision.set(Math.max(0, server.store.compactRevision));
-    metrics.snapshotApplyInProgress.set(server.installingSnapshot ? 1 : 0);
-    for (const [from, n] of server.snapshotsInstalled) {
+    metrics.snapshotApplyInProgress.set(stats.installingSnapshot ? 1 : 0);
+    for (const [from, n] of stats.snapshotsInstalled) {
       metrics.snapshotReceiveSuccess.labels({ From: idHex(from) }).inc(n - (snapshotsSeen.get(from) ?? 0));
       snapshotsSeen.set(from, n);
     }

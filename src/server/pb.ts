@@ -50,17 +50,21 @@ export const InternalRaftRequest = type('etcdserverpb.InternalRaftRequest');
 /** etcd's v2 request; etcd 3.4 proposes it bare (not in an InternalRaftRequest) for publish and the cluster version. */
 export const V2RequestType = type('etcdserverpb.Request');
 
-/**
- * Decodes a normal entry's data as etcd's applyEntryNormal does: an InternalRaftRequest,
- * or else a bare v2 Request. A bare Request starts with its ID (field 1, a varint); an
- * InternalRaftRequest's field 1 is its header (length-delimited), so that first byte,
- * which makes Go's unmarshal of the one fail, tells them apart.
- */
-export function decodeEntryRequest(data: Uint8Array): Record<string, unknown> {
-  if (data[0] === 0x08) return { v2: V2RequestType.decode(data) };
-  return InternalRaftRequest.decode(data) as unknown as Record<string, unknown>;
-}
 export const WalMetadata = type('etcdserverpb.Metadata');
+
+/**
+ * The bytes each request InternalRaftRequest can carry was decoded from at the gRPC edge,
+ * by the decoded message: a proposal of that very message puts them in its entry as they
+ * came (raft-request.ts) rather than encoding it again. A message changed after decoding
+ * is no longer what its bytes say: handlers propose the client's message untouched or a
+ * new one.
+ */
+const decodedFrom = new WeakMap<object, Uint8Array>();
+const proposable = new Set(InternalRaftRequest.fieldsArray.map((f) => f.resolvedType));
+
+export function clientBytes(message: object): Uint8Array | undefined {
+  return decodedFrom.get(message);
+}
 
 /** Builds a grpc-js service definition for `pkg.Service` from the loaded protos. */
 export function serviceDefinition(fullName: string): ServiceDefinition {
@@ -71,6 +75,7 @@ export function serviceDefinition(fullName: string): ServiceDefinition {
     const req = method.resolvedRequestType!;
     const res = method.resolvedResponseType!;
     const check = compileWireCheck(req);
+    const keepBytes = proposable.has(req);
     def[method.name] = {
       path: `/${fullName}/${method.name}`,
       requestStream: method.requestStream === true,
@@ -78,7 +83,9 @@ export function serviceDefinition(fullName: string): ServiceDefinition {
       requestSerialize: (v: object) => Buffer.from(req.encode(v).finish()),
       requestDeserialize: (b: Buffer) => {
         check(b);
-        return req.decode(b);
+        const message = req.decode(b);
+        if (keepBytes) decodedFrom.set(message, b);
+        return message;
       },
       responseSerialize: (v: object) => {
         const bytes = res.encode(v).finish();

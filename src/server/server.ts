@@ -4,109 +4,35 @@
 // API layer's proposals and reads.
 
 import type { Logger } from 'pino';
-import { MessageType, type ConfState, type Message } from '../raftpb/types.js';
-import { ConfChangeType } from '../raftpb/types.js';
-import type { MemoryStorage, RawNode } from '../raft/index.js';
-import type { Snapshotter, WAL } from '../wal/index.js';
+import type { RawNode } from '../raft/index.js';
 import type { BucketView, MvccStore } from '../mvcc/index.js';
-import { openBackup, readBackup } from './backup/backup-file.js';
 import type { ClusterState } from './backup/etcd-db.js';
 import { EtcdDbFile } from './backup/db-file.js';
 import type { AlarmStore } from './alarms.js';
-import { Applier, type ApplierPeers, nodeApplierClock } from './applier.js';
-import { type AuthInfo, type AuthState, AuthStore, ROOT_USER } from './auth/store.js';
+import { adjustTicks } from './adjust-ticks.js';
+import { AppliedWait } from './applied-wait.js';
+import { Applier, nodeApplierClock } from './applier.js';
+import { AuthStore } from './auth/store.js';
 import { SimpleTokens } from './auth/simple-token.js';
-import type { JwtTokens } from './auth/jwt-token.js';
 import { Errors } from './errors.js';
-import { RequestIdGenerator, idHex, idHex16 } from './ids.js';
-import type { LeaseCheckpoint, Lessor } from './lessor.js';
-import { type Member, type Membership, type MembershipSnapshot, encodeMemberContext } from './membership.js';
-import type Long from 'long';
-import { InternalRaftRequest, int64, uint64 } from './pb.js';
+import { RequestIdGenerator, idHex } from './ids.js';
+import type { Lessor } from './lessor.js';
+import type { Membership } from './membership.js';
 import { LeaderCalls } from './leader-calls.js';
+import { LeaderDuties } from './leader-duties.js';
 import { LiveStore } from './live-store.js';
-import type { ReconfigView } from './reconfig-check.js';
-import { ReadIndexQueue } from './read-index.js';
-import { SnapshotInbox } from './snapshot-inbox.js';
-import type { LeaderRpc, SnapshotHooks } from './transport/index.js';
-import { type V2Request, attributesRequest, clusterVersionRequest, encodeStoreRequest } from './v2request.js';
-import { type StoreRequest, type V2Event, type V2Store, type V2StoreSnapshot, nowNanos } from './v2store/index.js';
-import { WaitRegistry } from './wait.js';
+import { type PeerHandleParts, raftHandle, snapshotHooks } from './peer-handles.js';
+import { Proposals } from './proposals.js';
+import { publish } from './publish.js';
 import { RaftNode, type RaftApplier, nodeClock } from './raft-node.js';
+import { ReadIndexQueue } from './read-index.js';
+import type { ReconfigView } from './reconfig-check.js';
+import type { PeerSet, ServerConfig, ServerParts } from './server-parts.js';
+import { SnapshotInbox } from './snapshot-inbox.js';
+import type { MemberStats } from './observe.js';
+import type { LeaderRpc, RaftHandle, SnapshotHooks } from './transport/index.js';
+import type { V2Store } from './v2store/index.js';
 import { WalStorage } from './wal-storage.js';
-
-/** etcd refuses new proposals when apply lags commit by more than this. */
-const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
-/** Leases revoked per second at most, as etcd's lessor. */
-const LEASE_REVOKE_RATE = 1000;
-const LEARNER_READY_PERCENT = 0.9;
-/** The leader expires v2 TTLs this often, through raft (etcd's SYNC requests). */
-const V2_SYNC_INTERVAL_MS = 500;
-
-export interface ServerConfig {
-  readonly name: string;
-  readonly heartbeatMs: number;
-  readonly electionMs: number;
-  readonly snapshotCount: number;
-  readonly maxRequestBytes: number;
-  readonly quotaBackendBytes: number;
-  readonly maxTxnOps: number;
-  readonly advertiseClientUrls: readonly string[];
-  /** longest a store write waits to be batched with later ones (etcd's backend batch interval) */
-  readonly backendBatchIntervalMs: number;
-  /** applied entries after which the store is written at once (etcd's backend batch limit) */
-  readonly backendBatchLimit: number;
-  /** --auth-token-ttl: a simple token unused this long stops working */
-  readonly authTokenTtlMs: number;
-  /** --auth-token jwt,...: the JWT provider; simple tokens when absent */
-  readonly jwt?: JwtTokens;
-}
-
-/** Everything bootstrap opened or created, handed to the server. */
-export interface ServerParts {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
-  readonly raft: RawNode;
-  readonly raftStorage: MemoryStorage;
-  readonly wal: WAL;
-  readonly snapshotter: Snapshotter;
-  readonly store: MvccStore;
-  readonly membership: Membership;
-  readonly lessor: Lessor;
-  readonly alarms: AlarmStore;
-  /** users, roles and the enabled flag as the store holds them */
-  readonly authState: AuthState;
-  readonly v2store: V2Store;
-  /** voting members known at start */
-  readonly votersAtStart: number;
-  /** index and conf state of the snapshot the member started from */
-  readonly snapshotIndex: number;
-  readonly confState: ConfState;
-  /** Called with raft messages for other members (the peer transport). */
-  readonly send: (msgs: readonly Message[]) => void;
-  /** The peer transport's view of the membership, kept in step as conf changes apply. */
-  readonly peers: PeerSet;
-  /** Where the store lives, where a store received from the leader waits beside it, and etcd's bbolt file. */
-  readonly layout: { dbDir: string; snapDir: string; boltPath: string };
-  /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
-  readonly onBackendCommit?: (seconds: number) => void;
-}
-
-/** The peer transport's view of the membership (the applier keeps it in step with conf changes). */
-export interface PeerSet extends ApplierPeers {
-  /** ms timestamp since which the peer's stream is up; undefined while it is down */
-  activeSince(id: bigint): number | undefined;
-  /** whether a message to the peer would go out now (its stream for our messages is up) */
-  canSendTo(id: bigint): boolean;
-}
-
-/** What etcd-ts kept in a raft snapshot besides the store before it wrote etcd's format (etcd-snapshot-data.ts). */
-export interface SnapshotData {
-  membership: MembershipSnapshot;
-  alarms: Array<{ memberId: string; alarm: number }>;
-  /** absent in snapshots taken before etcd-ts kept the v2 store */
-  v2store?: V2StoreSnapshot;
-}
 
 export class EtcdServer {
   readonly memberId: bigint;
@@ -128,7 +54,10 @@ export class EtcdServer {
   private readonly inbox: SnapshotInbox;
   private readonly log: Logger;
   private readonly reqIds: RequestIdGenerator;
-  private readonly wait = new WaitRegistry();
+  /** proposals and their waits: every write, v2 request and conf change goes through raft here */
+  readonly proposals: Proposals;
+  /** lease expiry and checkpoints, v2 TTLs, and what only the leader answers */
+  private readonly leaderDuties: LeaderDuties;
 
   private readonly votersAtStart: number;
 
@@ -143,11 +72,8 @@ export class EtcdServer {
   private readonly reads: ReadIndexQueue;
   /** committed entries and leader snapshots into the store, in raft order */
   private readonly applier: Applier;
-  private readonly revoking = new Set<bigint>();
-  /** waitApplied callers, with the index each waits for */
-  private readonly appliedWaiters = new Map<() => void, number>();
-  private lastLeaseCheck = 0;
-  private lastV2Sync = 0;
+  /** waitApplied callers */
+  private readonly appliedWait = new AppliedWait(() => this.applied);
 
   private readonly leaderListeners = new Set<() => void>();
   private readonly snapshotListeners = new Set<() => void>();
@@ -155,26 +81,23 @@ export class EtcdServer {
   private publishedResolve!: () => void;
   /** resolves once this member's attributes are published: it then serves clients */
   readonly published: Promise<void>;
-  leaderChanges = 0;
-  /** proposals dropped or timed out since start (etcd_server_proposals_failed_total) */
-  proposalsFailed = 0;
-  /** expired leases this member revoked as leader (etcd_debugging_server_lease_expired_total) */
-  leasesExpired = 0;
+  private leaderChanges = 0;
   /** ReadIndex rounds that got no answer in time (etcd_server_slow_read_indexes_total) */
-  slowReadIndexes = 0;
-  /** learners this member promoted as leader (etcd_server_learner_promote_successes) */
-  learnerPromotions = 0;
-  /** requests whose apply took too long (etcd_server_slow_apply_total) */
-  get slowApplies(): number {
-    return this.applier.slowApplies;
-  }
-  /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
-  get snapshotsInstalled(): ReadonlyMap<bigint, number> {
-    return this.applier.snapshotsInstalled;
-  }
-  /** a received store is being saved or swapped in (etcd_server_snapshot_apply_in_progress_total) */
-  get installingSnapshot(): boolean {
-    return this.inbox.busy;
+  private slowReadIndexes = 0;
+
+  /** The member's counters, for its metrics (observe.ts). */
+  get stats(): MemberStats {
+    return {
+      leaderChanges: this.leaderChanges,
+      slowReadIndexes: this.slowReadIndexes,
+      pendingProposals: this.proposals.wait.size,
+      proposalsFailed: this.proposals.failed,
+      leasesExpired: this.leaderDuties.leasesExpired,
+      learnerPromotions: this.leaderDuties.learnerPromotions,
+      slowApplies: this.applier.slowApplies,
+      snapshotsInstalled: this.applier.snapshotsInstalled,
+      installingSnapshot: this.inbox.busy,
+    };
   }
 
   constructor(
@@ -187,7 +110,6 @@ export class EtcdServer {
     this.liveStore = new LiveStore(parts.store);
     this.membership = parts.membership;
     this.lessor = parts.lessor;
-    this.lessor.setCheckpointer(this.proposeLeaseCheckpoints);
     this.alarms = parts.alarms;
     this.auth = new AuthStore(() => this.liveStore.current, config.jwt ?? new SimpleTokens(config.authTokenTtlMs), logger.child({ caller: 'auth' }));
     this.auth.restore(parts.authState);
@@ -210,6 +132,35 @@ export class EtcdServer {
       heartbeatMs: config.heartbeatMs,
       onTick: () => this.tick(),
     });
+    this.proposals = new Proposals({
+      memberId: this.memberId,
+      raft: this.node,
+      leader: () => this.leader,
+      committed: () => this.committed,
+      applied: () => this.applied,
+      canSendTo: (id) => this.peers.canSendTo(id),
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      nextId: () => this.reqIds.id(),
+      heartbeatMs: config.heartbeatMs,
+      maxRequestBytes: config.maxRequestBytes,
+      requestTimeoutMs: () => this.requestTimeoutMs(),
+      log: this.log,
+    });
+    this.leaderDuties = new LeaderDuties({
+      memberId: this.memberId,
+      proposals: this.proposals,
+      lessor: this.lessor,
+      membership: this.membership,
+      auth: this.auth,
+      v2store: this.v2store,
+      isLeader: () => this.isLeader,
+      raftStatus: () => this.node.status(),
+      committed: () => this.committed,
+      read: (fn) => this.read(fn),
+      log: this.log,
+    });
+    this.lessor.setCheckpointer(this.leaderDuties.proposeLeaseCheckpoints);
     this.applier = new Applier({
       memberId: this.memberId,
       config,
@@ -221,7 +172,7 @@ export class EtcdServer {
       auth: this.auth,
       v2store: this.v2store,
       peers: this.peers,
-      wait: this.wait,
+      wait: this.proposals.wait,
       log: this.log,
       clock: nodeApplierClock,
       dbFile: this.dbFile,
@@ -240,7 +191,7 @@ export class EtcdServer {
           for (const fn of this.snapshotListeners) fn();
         },
         removed: () => setImmediate(() => this.removedFromCluster()),
-        leaseRevoked: (id) => this.revoking.delete(id),
+        leaseRevoked: (id) => this.leaderDuties.leaseRevoked(id),
         backendCommitted: (seconds) => parts.onBackendCommit?.(seconds),
         fatal: (err) => this.die(err),
       },
@@ -260,7 +211,7 @@ export class EtcdServer {
     this.leaderCalls = new LeaderCalls({
       leader: () => this.leader,
       isLeader: () => this.isLeader,
-      local: this.leaderRpc,
+      local: this.leaderDuties.rpc,
       remote: (leader, timeoutMs) => {
         if (this.forwarder === undefined) throw Errors.noLeader;
         return this.forwarder(leader, timeoutMs);
@@ -288,72 +239,39 @@ export class EtcdServer {
 
   start(): void {
     this.node.start();
-    void this.adjustTicks();
-    void this.publish();
-  }
-
-  /**
-   * etcd's adjustTicks: a lone voter campaigns at once; in a cluster, once a peer's
-   * stream is up, a fresh member advances to two ticks short of its election timeout,
-   * so a cluster elects a leader soon after a quorum is connected.
-   */
-  private async adjustTicks(): Promise<void> {
-    if (this.votersAtStart === 1) {
-      this.advanceTicks(this.electionTicks - 1);
-      return;
-    }
-    const deadline = Date.now() + 5000;
-    while (!this.stopped && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      if (this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined)) {
-        this.advanceTicks(this.electionTicks - 2);
-        return;
-      }
-    }
-  }
-
-  private advanceTicks(n: number): void {
-    this.node.advanceTicks(n);
+    void adjustTicks({
+      votersAtStart: this.votersAtStart,
+      electionTicks: Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs)),
+      advanceTicks: (n) => this.node.advanceTicks(n),
+      peerConnected: () => this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined),
+      stopped: () => this.stopped,
+    });
+    void publish({
+      proposals: this.proposals,
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      name: this.config.name,
+      clientUrls: this.config.advertiseClientUrls,
+      electionMs: this.config.electionMs,
+      leader: () => this.leader,
+      onLeaderChange: (fn) => this.onLeaderChange(fn),
+      stopping: this.stopping.signal,
+      log: this.log,
+    }).then((published) => published && this.publishedResolve());
   }
 
   /** The transport's handle on raft. */
-  raftHandle(): { process(m: Message): void; check(m: Message): Error | undefined; reportUnreachable(id: bigint): void; reportSnapshot(id: bigint, status: 'finish' | 'failure'): void } {
-    return {
-      process: (m) => {
-        // Raft must never accept a snapshot without the store that goes with it (the log
-        // behind it is gone): a MsgSnap is stepped only by receiveSnapshot.
-        if (m.type === MessageType.MsgSnap) {
-          this.log.warn(
-            { 'remote-peer-id': idHex16(m.from), 'incoming-snapshot-index': m.snapshot?.metadata.index ?? 0 },
-            'dropped a MsgSnap that came without its store',
-          );
-          return;
-        }
-        this.step(m);
-      },
-      check: (m) => this.node.check(m),
-      reportUnreachable: (id) => {
-        if (this.stopped) return;
-        this.node.reportUnreachable(id);
-      },
-      reportSnapshot: (id, status) => {
-        if (this.stopped) return;
-        this.node.reportSnapshot(id, status);
-      },
-    };
+  raftHandle(): RaftHandle {
+    return raftHandle(this.peerHandleParts());
   }
 
   /** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
   snapshotHooks(): SnapshotHooks {
-    return {
-      prepare: async (m) => {
-        const { message, state } = await this.applier.snapshotToSend(m);
-        // etcd's backend database, written out beside the live store and streamed from there
-        const backup = await openBackup(this.snapDir, state);
-        return { message, size: backup.size, stream: readBackup(backup) };
-      },
-      receive: (m, stream) => this.inbox.receive(m, stream),
-    };
+    return snapshotHooks(this.peerHandleParts());
+  }
+
+  private peerHandleParts(): PeerHandleParts {
+    return { node: this.node, applier: this.applier, inbox: this.inbox, snapDir: this.snapDir, stopped: () => this.stopped, log: this.log };
   }
 
   /**
@@ -398,7 +316,7 @@ export class EtcdServer {
     this.stopping.abort();
     const driverStopped = this.node.stop();
     const applierStopped = this.applier.stop();
-    this.wait.failAll(Errors.stopped);
+    this.proposals.wait.failAll(Errors.stopped);
     this.reads.failAll(Errors.stopped);
     this.auth.tokens.disable();
     await applierStopped;
@@ -456,10 +374,6 @@ export class EtcdServer {
     return this.applier.applied;
   }
 
-  get pendingProposals(): number {
-    return this.wait.size;
-  }
-
   /** Learner or not, as membership says. */
   get isLearner(): boolean {
     return this.membership.get(this.memberId)?.isLearner === true;
@@ -475,19 +389,9 @@ export class EtcdServer {
   private tick(): void {
     if (this.stopped) return;
     const now = Date.now();
-    this.wait.sweep(now);
+    this.proposals.wait.sweep(now);
     this.reads.tick(now);
-    if (this.isLeader && now - this.lastLeaseCheck >= 500) {
-      this.lastLeaseCheck = now;
-      this.revokeExpiredLeases(now);
-      void this.lessor.checkpointScheduledLeases();
-    }
-    if (this.isLeader && now - this.lastV2Sync >= V2_SYNC_INTERVAL_MS && this.v2store.hasTtlKeys()) {
-      this.lastV2Sync = now;
-      this.proposeV2((id) => encodeStoreRequest(id, { method: 'SYNC', time: nowNanos() }), this.requestTimeoutMs()).catch((err: Error) =>
-        this.log.warn({ error: err.message }, 'failed to expire v2 TTL keys (SYNC)'),
-      );
-    }
+    this.leaderDuties.tick(now);
   }
 
   /** What the raft driver hands this member: leader changes, read states, committed entries and snapshots. */
@@ -510,12 +414,6 @@ export class EtcdServer {
     };
   }
 
-  /** A message from a peer (the transport calls this). */
-  step(m: Message): void {
-    if (this.stopped) return;
-    this.node.step(m);
-  }
-
   /** The driver already holds the new leader and role: leader-change listeners ask isLeader. */
   private onSoftState(previousLead: bigint, wasLeader: boolean): void {
     const lead = this.leader;
@@ -528,11 +426,8 @@ export class EtcdServer {
   }
 
   private notifyApplied(): void {
-    const applied = this.applied;
-    this.reads.onApplied(applied);
-    if (this.appliedWaiters.size > 0) {
-      for (const [w, index] of this.appliedWaiters) if (index <= applied) w();
-    }
+    this.reads.onApplied(this.applied);
+    this.appliedWait.notify();
   }
 
   /**
@@ -541,168 +436,12 @@ export class EtcdServer {
    * that created it).
    */
   waitApplied(index: number, timeoutMs = this.requestTimeoutMs()): Promise<boolean> {
-    if (index <= this.applied) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.appliedWaiters.delete(onApplied);
-        resolve(ok);
-      };
-      const onApplied = () => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.appliedWaiters.set(onApplied, index);
-    });
-  }
-
-  // ---------------------------------------------------------------- proposals
-
-  /** Proposes `req` (InternalRaftRequest fields) and resolves with its apply result. */
-  propose<T>(req: Record<string, unknown>, timeoutMs = this.requestTimeoutMs(), id = this.reqIds.id()): Promise<T> {
-    return this.proposeWithHeader({ ID: uint64(id) }, req, timeoutMs, id);
-  }
-
-  /**
-   * Proposes a client's request with its credentials in the header: every member checks
-   * them when it applies the entry (undefined: the client sent none, or auth is off).
-   */
-  proposeAs<T>(who: AuthInfo | undefined, req: Record<string, unknown>): Promise<T> {
-    const id = this.reqIds.id();
-    const header = who === undefined ? { ID: uint64(id) } : { ID: uint64(id), username: who.username, auth_revision: who.revision };
-    return this.proposeWithHeader(header, req, this.requestTimeoutMs(), id);
-  }
-
-  private async proposeWithHeader<T>(header: { ID: Long }, req: Record<string, unknown>, timeoutMs: number, id: bigint): Promise<T> {
-    if (this.stopped) throw Errors.stopped;
-    if (this.committed - this.applied > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const data = InternalRaftRequest.encode({ header, ...req }).finish();
-    if (data.length > this.config.maxRequestBytes) throw Errors.requestTooLarge;
-    const deadline = Date.now() + timeoutMs;
-    await this.awaitReachableLeader(deadline);
-    const result = this.wait.register<T>(id, deadline, () => {
-      this.proposalsFailed++;
-      return this.leader === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
-    });
-    try {
-      this.node.propose(data);
-    } catch (err) {
-      this.proposalsFailed++;
-      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
-      this.log.debug({ error: (err as Error).message }, 'proposal dropped');
-    }
-    return result;
-  }
-
-  /** Proposes a v2 request, which carries the proposal's ID itself (as etcd's do). */
-  private proposeV2(make: (id: bigint) => V2Request, timeoutMs: number): Promise<unknown> {
-    const id = this.reqIds.id();
-    return this.propose({ v2: make(id) }, timeoutMs, id);
-  }
-
-  /**
-   * A v2 API write (or quorum read) through raft; resolves with its event once applied
-   * here, or rejects with the store's V2Error.
-   */
-  async proposeV2Store(r: StoreRequest): Promise<V2Event> {
-    return (await this.proposeV2((id) => encodeStoreRequest(id, r), this.requestTimeoutMs())) as V2Event;
-  }
-
-  /** Sets the cluster version through raft (the leader's ClusterVersionMonitor decides it). */
-  async proposeClusterVersion(version: string): Promise<void> {
-    await this.proposeV2((id) => clusterVersionRequest(id, version), this.requestTimeoutMs());
-  }
-
-  /** Proposes a membership change; resolves with the members after it applied. */
-  async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
-    if (this.stopped) throw Errors.stopped;
-    const id = this.reqIds.id();
-    const deadline = Date.now() + this.requestTimeoutMs();
-    await this.awaitReachableLeader(deadline);
-    const result = this.wait.register<Member[]>(id, deadline, () => Errors.timeout);
-    try {
-      this.node.proposeConfChange({ id, type, nodeId, context });
-    } catch (err) {
-      this.wait.fail(id, this.leader === 0n ? Errors.noLeader : Errors.timeout);
-      this.log.debug({ error: (err as Error).message }, 'conf change dropped');
-    }
-    return result;
-  }
-
-  /**
-   * Holds a proposal while no member leads, as etcd's raft node does (it takes no
-   * proposals until a leader is known), and also while this follower's stream to the
-   * leader is down (or not up yet, on a member that just joined): raft would forward
-   * the proposal into a dropped message and the client would wait out its whole
-   * timeout for nothing. Held here, before raft sees it, a proposal cannot be applied
-   * twice; it goes to whichever leader is reachable first.
-   * Past the deadline it fails as etcd's does: DeadlineExceeded without a leader, and
-   * "connection lost" with an unreachable one.
-   */
-  private async awaitReachableLeader(deadline: number): Promise<void> {
-    for (;;) {
-      if (this.stopped) throw Errors.stopped;
-      const lead = this.leader;
-      if (lead !== 0n && (lead === this.memberId || this.peers.canSendTo(lead))) return;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        this.proposalsFailed++;
-        throw lead === 0n ? Errors.proposalDeadline : Errors.timeoutDueToConnectionLost;
-      }
-      // a leader change wakes the wait; a stream coming back is seen on the next heartbeat
-      const wait = lead === 0n ? left : Math.min(left, this.config.heartbeatMs);
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          off();
-          this.stopping.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, wait);
-        const off = this.onLeaderChange(done);
-        this.stopping.signal.addEventListener('abort', done);
-      });
-    }
-  }
-
-  private get electionTicks(): number {
-    return Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs));
+    return this.appliedWait.wait(index, timeoutMs);
   }
 
   /** etcd: 5 s plus twice the election timeout. */
   requestTimeoutMs(): number {
     return 5000 + 2 * this.config.electionMs;
-  }
-
-  private async publish(): Promise<void> {
-    while (!this.stopped) {
-      if (this.leader === 0n) {
-        await new Promise<void>((resolve) => {
-          const off = this.onLeaderChange(() => {
-            off();
-            resolve();
-          });
-          this.failed.then(() => resolve(), () => resolve());
-        });
-        continue;
-      }
-      try {
-        // Raft may drop a proposal silently (e.g. before this member knows it is one):
-        // retry on a short period rather than the full request timeout.
-        await this.proposeV2(
-          (id) => attributesRequest(id, this.memberId, this.config.name, this.config.advertiseClientUrls),
-          Math.max(1000, 2 * this.config.electionMs),
-        );
-        this.log.info(
-          { 'local-member-id': idHex(this.memberId), 'cluster-id': idHex(this.clusterId) },
-          `published {Name:${this.config.name} ClientURLs:[${this.config.advertiseClientUrls.join(' ')}]} to cluster ${idHex(this.clusterId)}`,
-        );
-        this.publishedResolve();
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        this.log.warn({ error: (err as Error).message }, 'failed to publish local member to cluster through raft');
-        await new Promise((r) => setTimeout(r, Math.min(500, this.config.electionMs)));
-      }
-    }
   }
 
   // ---------------------------------------------------------------- linearizable reads
@@ -711,22 +450,6 @@ export class EtcdServer {
   linearizableReadNotify(): Promise<void> {
     if (this.stopped) return Promise.reject(Errors.stopped);
     return this.reads.read();
-  }
-
-  // ---------------------------------------------------------------- leases
-
-  private revokeExpiredLeases(now: number): void {
-    const budget = Math.max(1, Math.floor(LEASE_REVOKE_RATE / 2));
-    for (const id of this.lessor.expired(budget)) {
-      if (this.revoking.has(id)) continue;
-      this.revoking.add(id);
-      // as root, like etcd's WithRoot: expiry must delete the lease's keys whoever wrote them
-      const root = this.auth.enabled ? { username: ROOT_USER, revision: this.auth.revision } : undefined;
-      this.proposeAs(root, { lease_revoke: { ID: int64(id) } }).then(() => void this.leasesExpired++, (err: Error) => {
-        this.revoking.delete(id);
-        this.log.warn({ 'lease-id': idHex16(id), error: err.message, at: now }, 'failed to revoke lease');
-      });
-    }
   }
 
   // ---------------------------------------------------------------- leader-only requests
@@ -739,61 +462,12 @@ export class EtcdServer {
   }
 
   /** What this member answers as leader, for itself and for forwarding followers. */
-  readonly leaderRpc: LeaderRpc = {
-    leaseRenew: async (id) => {
-      // a new leader's lessor is primary once it applied its term's first entry: until then
-      // the renewal is asked again (over the peer port etcd answers "not a primary lessor")
-      if (!this.isLeader || !this.lessor.isPrimary) throw Errors.leaderChanged;
-      return this.lessor.renew(id);
-    },
-    // Answered by any member, as etcd's leasehttp does: a follower that a forwarded call
-    // reaches after it lost the leadership reports its own lessor, every lease "forever"
-    // (the caller cannot tell; etcd's followers pass that answer on as it is).
-    leaseTimeToLive: async (id, keys) => {
-      const lease = this.lessor.lookup(id);
-      if (!lease) return { ttl: -1, grantedTtl: 0, keys: [] };
-      return { ttl: this.lessor.remaining(id), grantedTtl: lease.ttl, keys: keys ? await this.attachedKeys(id) : [] };
-    },
-    memberPromote: async (id) => {
-      if (!this.isLeader) throw Errors.leaderChanged;
-      const existing = this.membership.validateExisting(id);
-      if (!existing.isLearner) throw Errors.memberNotLearner;
-      this.checkLearnerReady(id);
-      await this.proposeConfChange(ConfChangeType.AddNode, id, encodeMemberContext({ ...existing, isLearner: false }));
-      this.learnerPromotions++;
-    },
-  };
-
-  /** The leader's answers, here or over the peer port, riding out leader changes. */
-  private readonly leaderCalls: LeaderCalls;
-
-  /** Renews a lease at the leader; `signal` aborts the wait when the client goes away. */
-  leaseRenew(id: bigint, signal?: AbortSignal): Promise<number> {
-    return this.leaderCalls.call('lease-renew', (rpc) => rpc.leaseRenew(id), signal);
+  get leaderRpc(): LeaderRpc {
+    return this.leaderDuties.rpc;
   }
 
-  leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ttl: number; grantedTtl: number; keys: Buffer[] }> {
-    return this.leaderCalls.call('lease-ttl', (rpc) => rpc.leaseTimeToLive(id, keys));
-  }
-
-  async promoteMember(id: bigint): Promise<void> {
-    await this.leaderCalls.call('member-promote', (rpc) => rpc.memberPromote(id));
-    // answer once the promotion is visible here too
-    const deadline = Date.now() + this.requestTimeoutMs();
-    while (this.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  }
-
-  /** Keys still attached to the lease; stale attachments are dropped on the way. */
-  private async attachedKeys(id: bigint): Promise<Buffer[]> {
-    const out: Buffer[] = [];
-    for (const k of this.lessor.attached(id)) {
-      const key = Buffer.from(k, 'latin1');
-      const r = await this.read((store) => store.range({ key }));
-      if (r.kvs[0]?.lease === id) out.push(key);
-      else this.lessor.detach(id, k);
-    }
-    return out.sort(Buffer.compare);
-  }
+  /** The leader's answers (lease renewals and time-to-live, learner promotion), here or over the peer port. */
+  readonly leaderCalls: LeaderCalls;
 
   /** What --strict-reconfig-check reads: the voters and how long this member's stream to each is up. */
   reconfigView(): ReconfigView {
@@ -804,23 +478,6 @@ export class EtcdServer {
       now: () => Date.now(),
     };
   }
-
-  /** A learner may be promoted once its log is within 90% of the leader's (etcd's readyPercent). */
-  private checkLearnerReady(id: bigint): void {
-    const progress = this.node.status().progress;
-    const learner = progress?.get(id);
-    const leaderMatch = progress?.get(this.memberId)?.match ?? this.committed;
-    if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) throw Errors.learnerNotReady;
-  }
-
-  /** The lessor's checkpoints as raft entries; a failure is logged, as etcd ignores it. */
-  private readonly proposeLeaseCheckpoints = async (checkpoints: LeaseCheckpoint[]): Promise<void> => {
-    try {
-      await this.propose({ lease_checkpoint: { checkpoints: checkpoints.map((c) => ({ ID: int64(c.id), remaining_TTL: c.remainingTtl })) } });
-    } catch (err) {
-      this.log.warn({ error: (err as Error).message, leases: checkpoints.length }, 'failed to checkpoint lease TTLs');
-    }
-  };
 
   // ---------------------------------------------------------------- leadership
 

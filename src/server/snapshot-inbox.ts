@@ -7,7 +7,6 @@
 import { BoltFormatError } from '../bbolt/index.js';
 import type { Message, Snapshot } from '../raftpb/types.js';
 import { AlarmStore } from './alarms.js';
-import type { ReceivedStore } from './applier.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { idHex16 } from './ids.js';
 import { Membership } from './membership.js';
@@ -28,6 +27,12 @@ type IncomingSnapshot =
       readonly installed: { resolve(): void; reject(err: Error): void };
     };
 type SavedSnapshot = Extract<IncomingSnapshot, { stage: 'saving' }>;
+
+/** A leader's store, saved beside the live one, that goes with an accepted snapshot. */
+export interface ReceivedStore {
+  readonly file: string;
+  readonly from: bigint;
+}
 
 /** What the inbox needs of the member. */
 export interface InboxMember {

@@ -2,32 +2,28 @@
 // entry is applied (or its deadline passes). Deadlines are swept by the server's tick
 // rather than armed as one timer per request.
 
-interface Pending {
-  resolve(v: unknown): void;
+interface Pending<V> {
+  resolve(v: V): void;
   reject(e: unknown): void;
   deadline: number;
   onTimeout: () => unknown;
 }
 
-export class WaitRegistry {
-  private readonly pending = new Map<bigint, Pending>();
+export class WaitRegistry<V> {
+  private readonly pending = new Map<bigint, Pending<V>>();
 
   get size(): number {
     return this.pending.size;
   }
 
   /** Registers `id`; `onTimeout` makes the error it is rejected with once `deadline` passes. */
-  register<T>(id: bigint, deadline: number, onTimeout: () => unknown): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, onTimeout });
+  register(id: bigint, deadline: number, onTimeout: () => unknown): Promise<V> {
+    return new Promise<V>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline, onTimeout });
     });
   }
 
-  isPending(id: bigint): boolean {
-    return this.pending.has(id);
-  }
-
-  trigger(id: bigint, value: unknown): void {
+  trigger(id: bigint, value: V): void {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);

@@ -55,7 +55,7 @@ it("answers a put whose entry is durable while the next batch's WAL write is sti
     const first = etcdctl(url, ['put', 'first', '1']);
     await until("the first put's entry is being written", () => gate.held() === 1);
     const second = etcdctl(url, ['put', 'second', '2']);
-    await until('the second put is proposed', () => server.pendingProposals === 2);
+    await until('the second put is proposed', () => server.stats.pendingProposals === 2);
 
     // The first entry becomes durable with its commit index; the next Ready carries the
     // second entry, whose write stays held.
@@ -64,7 +64,7 @@ it("answers a put whose entry is durable while the next batch's WAL write is sti
     // (etcdctl gives up after its 5 s command timeout if the answer waits for that write)
     expect(await first).toMatchObject({ code: 0, stdout: 'OK\n' });
     expect(gate.held()).toBe(1);
-    expect(server.pendingProposals).toBe(1);
+    expect(server.stats.pendingProposals).toBe(1);
 
     gate.release();
     gate.open();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, RawNode } from '../../src/raft/index.js';
 import type { Ready } from '../../src/raft/types.js';
-import { holdsRaftState } from '../../src/server/bootstrap.js';
+import { holdsRaftState } from '../../src/server/restart-member.js';
 import { computeMemberId } from '../../src/server/ids.js';
 import { encodeMemberContext } from '../../src/server/membership.js';
 import { MemDisk, SimulatedCrash, WAL } from '../../src/wal/index.js';

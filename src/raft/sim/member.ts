@@ -27,6 +27,7 @@ import { InternalRaftRequest, uint64 } from '../../server/pb.js';
 import { restoreInterruptedSwap } from '../../server/received-db.js';
 import { SnapshotInbox } from '../../server/snapshot-inbox.js';
 import { V2Store } from '../../server/v2store/index.js';
+import type { ApplyResult } from '../../server/raft-request.js';
 import { WaitRegistry } from '../../server/wait.js';
 import { SnapshotBeforeFlushApplier } from './broken-driver.js';
 
@@ -90,7 +91,7 @@ export async function openMemberState(id: bigint, dir: string, snapshot: Snapsho
 export class SimMember {
   readonly applier: Applier;
   readonly inbox: SnapshotInbox;
-  readonly wait = new WaitRegistry();
+  readonly wait = new WaitRegistry<ApplyResult>();
   /** the applied index its store was last hashed at (the simulation's store check) */
   lastHashed = -1;
   private readonly state: MemberState;
@@ -163,7 +164,7 @@ export class SimMember {
     } catch (err) {
       this.wait.fail(id, err);
     }
-    return result;
+    return result.then((applied) => applied.result);
   }
 
   /** The MsgSnap and the store to ship with it, as the transport's prepare hook makes them. */

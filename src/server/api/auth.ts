@@ -6,12 +6,12 @@
 import { Code } from '../grpc/codes.js';
 import type { Logger } from 'pino';
 import type { ServiceImplementation } from '../grpc/call.js';
-import type { AuthResult } from '../auth/apply.js';
 import type { AuthGate } from '../auth/gate.js';
 import { JwtTokens } from '../auth/jwt-token.js';
 import { tokenPrefix } from '../auth/simple-token.js';
-import { type AuthStore, hashPassword } from '../auth/store.js';
+import { type AssignedToken, type AuthStore, hashPassword } from '../auth/store.js';
 import { EtcdError } from '../errors.js';
+import type { PbPermission, RaftRequest, RequestKind, ResultOf } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkNotLearner, unary } from './common.js';
 
@@ -23,16 +23,10 @@ export interface AuthServiceOptions {
 
 const permNotProvided = new EtcdError(Code.INVALID_ARGUMENT, 'etcdserver: permission is not provided');
 
-interface PbPermission {
-  permType: number;
-  key: Buffer;
-  range_end: Buffer;
-}
-
 /** The token an applied Authenticate gave: a simple token as it is, a JWT signed here. */
-async function signed(tokens: AuthStore['tokens'], r: AuthResult): Promise<string> {
+async function signed(tokens: AuthStore['tokens'], r: AssignedToken): Promise<string> {
   if (r.kind === 'token') return r.token;
-  if (r.kind !== 'jwt' || !(tokens instanceof JwtTokens)) return '';
+  if (!(tokens instanceof JwtTokens)) return '';
   try {
     return await tokens.assign(r.username, r.revision);
   } catch (err) {
@@ -42,23 +36,22 @@ async function signed(tokens: AuthStore['tokens'], r: AuthResult): Promise<strin
 }
 
 export function authService(server: EtcdServer, headers: Headers, gate: AuthGate, opts: AuthServiceOptions): ServiceImplementation {
-  /** Proposes `req` as the caller; resolves with what applying it gave. */
-  async function propose(call: Parameters<AuthGate['caller']>[0], req: Record<string, unknown>): Promise<AuthResult> {
+  /** Proposes `request` as the caller; resolves with what applying it gave. */
+  async function propose<K extends RequestKind>(call: Parameters<AuthGate['caller']>[0], request: RaftRequest<K>): Promise<ResultOf<K>> {
     checkNotLearner(server);
-    return server.proposeAs<AuthResult>(await gate.caller(call), req);
+    return server.proposals.propose(request, await gate.caller(call));
   }
 
   const done = () => ({ header: headers.make() });
-  const names = (r: AuthResult) => (r.kind === 'names' ? r.names : []);
 
   return {
-    AuthEnable: unary(async (_req: object, call) => {
-      await propose(call, { auth_enable: {} });
+    AuthEnable: unary(async (req: object, call) => {
+      await propose(call, { kind: 'authEnable', body: req });
       return done();
     }),
 
-    AuthDisable: unary(async (_req: object, call) => {
-      await propose(call, { auth_disable: {} });
+    AuthDisable: unary(async (req: object, call) => {
+      await propose(call, { kind: 'authDisable', body: req });
       return done();
     }),
 
@@ -72,7 +65,7 @@ export function authService(server: EtcdServer, headers: Headers, gate: AuthGate
         const checkedRevision = await server.auth.checkPassword(req.name, req.password);
         // a JWT needs no prefix: the entry carries none, as etcd's
         const simpleToken = tokens instanceof JwtTokens ? '' : tokenPrefix();
-        const r = await server.propose<AuthResult>({ authenticate: { name: req.name, simple_token: simpleToken } });
+        const r = await server.proposals.propose({ kind: 'authenticate', body: { name: req.name, simple_token: simpleToken } });
         if (checkedRevision === server.auth.revision) return { header: headers.make(), token: await signed(tokens, r) };
         opts.log.info({ 'user-name': req.name }, 'revision when password checked became stale; retrying');
       }
@@ -83,72 +76,73 @@ export function authService(server: EtcdServer, headers: Headers, gate: AuthGate
       // refuse a non-root caller before spending bcrypt time on its request
       await gate.admin(call);
       const hashedPassword = noPassword ? '' : await hashPassword(req.password, opts.bcryptCost);
-      await propose(call, { auth_user_add: { name: req.name, options: { no_password: noPassword }, hashedPassword } });
+      // a new message, never the client's: the entry carries the hash and no password
+      await propose(call, { kind: 'userAdd', body: { name: req.name, options: { no_password: noPassword }, hashedPassword } });
       return done();
     }),
 
     UserGet: unary(async (req: { name: string }, call) => {
-      const r = await propose(call, { auth_user_get: { name: req.name } });
-      return { header: headers.make(), roles: r.kind === 'roles' ? r.roles : [] };
+      const roles = await propose(call, { kind: 'userGet', body: req });
+      return { header: headers.make(), roles };
     }),
 
-    UserList: unary(async (_req: object, call) => {
-      const r = await propose(call, { auth_user_list: {} });
-      return { header: headers.make(), users: names(r) };
+    UserList: unary(async (req: object, call) => {
+      const users = await propose(call, { kind: 'userList', body: req });
+      return { header: headers.make(), users };
     }),
 
     UserDelete: unary(async (req: { name: string }, call) => {
-      await propose(call, { auth_user_delete: { name: req.name } });
+      await propose(call, { kind: 'userDelete', body: req });
       return done();
     }),
 
     UserChangePassword: unary(async (req: { name: string; password: string }, call) => {
       await gate.admin(call);
       const hashedPassword = await hashPassword(req.password, opts.bcryptCost);
-      await propose(call, { auth_user_change_password: { name: req.name, hashedPassword } });
+      await propose(call, { kind: 'userChangePassword', body: { name: req.name, hashedPassword } });
       return done();
     }),
 
     UserGrantRole: unary(async (req: { user: string; role: string }, call) => {
-      await propose(call, { auth_user_grant_role: { user: req.user, role: req.role } });
+      await propose(call, { kind: 'userGrantRole', body: req });
       return done();
     }),
 
     UserRevokeRole: unary(async (req: { name: string; role: string }, call) => {
-      await propose(call, { auth_user_revoke_role: { name: req.name, role: req.role } });
+      await propose(call, { kind: 'userRevokeRole', body: req });
       return done();
     }),
 
     RoleAdd: unary(async (req: { name: string }, call) => {
-      await propose(call, { auth_role_add: { name: req.name } });
+      await propose(call, { kind: 'roleAdd', body: req });
       return done();
     }),
 
     RoleGet: unary(async (req: { role: string }, call) => {
-      const r = await propose(call, { auth_role_get: { role: req.role } });
-      const perm = r.kind === 'perms' ? r.perms.map((p) => ({ permType: p.permType, key: p.key, range_end: p.rangeEnd })) : [];
+      const perms = await propose(call, { kind: 'roleGet', body: req });
+      const perm = perms.map((p) => ({ permType: p.permType, key: p.key, range_end: p.rangeEnd }));
       return { header: headers.make(), perm };
     }),
 
-    RoleList: unary(async (_req: object, call) => {
-      const r = await propose(call, { auth_role_list: {} });
-      return { header: headers.make(), roles: names(r) };
+    RoleList: unary(async (req: object, call) => {
+      const roles = await propose(call, { kind: 'roleList', body: req });
+      return { header: headers.make(), roles };
     }),
 
     RoleDelete: unary(async (req: { role: string }, call) => {
-      await propose(call, { auth_role_delete: { role: req.role } });
+      await propose(call, { kind: 'roleDelete', body: req });
       return done();
     }),
 
     RoleGrantPermission: unary(async (req: { name: string; perm?: PbPermission | null }, call) => {
       // etcd dereferences the permission unchecked (and crashes); refuse it here instead
       if (!req.perm) throw permNotProvided;
-      await propose(call, { auth_role_grant_permission: { name: req.name, perm: req.perm } });
+      await propose(call, { kind: 'roleGrantPermission', body: req });
       return done();
     }),
 
     RoleRevokePermission: unary(async (req: { role: string; key: Buffer; range_end: Buffer }, call) => {
-      await propose(call, { auth_role_revoke_permission: { role: req.role, key: req.key, range_end: req.range_end } });
+      await propose(call, { kind: 'roleRevokePermission', body: req });
       return done();
     }),
   };

@@ -65,7 +65,7 @@ export function memberOps(server: EtcdServer, opts: ClusterOptions) {
       const id = computeMemberId(urls, opts.clusterToken, Date.now() / 1000);
       const member: Member = { id, name: '', peerUrls: [...urls], clientUrls: [], isLearner };
       const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
-      const members = await server.proposeConfChange(type, id, encodeMemberContext(member));
+      const members = await server.proposals.proposeConfChange(type, id, encodeMemberContext(member));
       return { member, members };
     },
 
@@ -74,7 +74,7 @@ export function memberOps(server: EtcdServer, opts: ClusterOptions) {
       await authorize();
       server.membership.validateExisting(id);
       strict((view) => checkRemove(view, id));
-      return { members: await server.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0)) };
+      return { members: await server.proposals.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0)) };
     },
 
     async update(id: bigint, urls: readonly string[], authorize = noAuth): Promise<MemberChange> {
@@ -83,7 +83,7 @@ export function memberOps(server: EtcdServer, opts: ClusterOptions) {
       if (urls.length === 0 || !validUrls(urls)) throw Errors.memberBadURLs;
       await authorize();
       const updated: Member = { ...existing, peerUrls: [...urls] };
-      return { members: await server.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated)) };
+      return { members: await server.proposals.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMemberContext(updated)) };
     },
 
     async promote(id: bigint, authorize = noAuth): Promise<void> {
@@ -92,7 +92,10 @@ export function memberOps(server: EtcdServer, opts: ClusterOptions) {
       const existing = server.membership.validateExisting(id);
       if (!existing.isLearner) throw Errors.memberNotLearner;
       strict(checkPromote);
-      await server.promoteMember(id);
+      await server.leaderCalls.memberPromote(id);
+      // answer once the promotion is visible here too
+      const deadline = Date.now() + server.requestTimeoutMs();
+      while (server.membership.get(id)?.isLearner === true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     },
   };
 }

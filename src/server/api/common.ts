@@ -4,7 +4,7 @@
 import type { CallMetadata, UnaryCall, UnaryCallback } from '../grpc/call.js';
 import type Long from 'long';
 import { MvccError } from '../../mvcc/index.js';
-import { ALARM_NOSPACE } from '../alarms.js';
+import { AlarmAction, AlarmType } from '../alarms.js';
 import { type EtcdError, Errors, toServiceError } from '../errors.js';
 import { uint64 } from '../pb.js';
 import type { EtcdServer } from '../server.js';
@@ -86,11 +86,11 @@ export function checkNotLearner(server: EtcdServer): void {
  * active, and raise it when the write would push the backend past the quota.
  */
 export function checkQuota(server: EtcdServer, cost: number): void {
-  if (server.alarms.has(ALARM_NOSPACE)) throw Errors.noSpace;
+  if (server.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace;
   const quota = server.config.quotaBackendBytes;
   if (quota > 0 && server.store.dbSize() + cost > quota) {
-    server
-      .propose({ alarm: { action: 1, memberID: uint64(server.memberId), alarm: ALARM_NOSPACE } })
+    server.proposals
+      .propose({ kind: 'alarm', body: { action: AlarmAction.ACTIVATE, memberID: uint64(server.memberId), alarm: AlarmType.NOSPACE } })
       .catch(() => undefined);
     throw Errors.noSpace;
   }

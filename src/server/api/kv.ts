@@ -2,8 +2,6 @@
 
 import type { ServiceImplementation } from '../grpc/call.js';
 import {
-  type DeleteRangeResponse,
-  type PutResponse,
   type TxnRequest,
   type TxnResponse,
   checkDeleteRangeRequest,
@@ -26,7 +24,7 @@ import {
   txnFromPb,
   txnRespToPb,
 } from '../convert.js';
-import type { Int64 } from '../pb.js';
+import type { PbCompactionRequest } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
 import { EtcdError } from '../errors.js';
@@ -58,7 +56,7 @@ export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequ
     return server.read((store) => store.txn(txn, 0));
   }
   checkQuota(server, 0);
-  return server.propose<TxnResponse>({ txn: req });
+  return server.proposals.propose({ kind: 'txn', body: req });
 }
 
 export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
@@ -82,7 +80,7 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       checkQuota(server, req.key.length + req.value.length);
-      const r = await server.proposeAs<PutResponse>(await gate.caller(call), { put: req });
+      const r = await server.proposals.propose({ kind: 'put', body: req }, await gate.caller(call));
       return putRespToPb(r, headers.make(r.revision));
     }),
 
@@ -90,7 +88,7 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
       checkDeleteRangeRequest(deleteRangeFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.proposeAs<DeleteRangeResponse>(await gate.caller(call), { delete_range: req });
+      const r = await server.proposals.propose({ kind: 'deleteRange', body: req }, await gate.caller(call));
       return deleteRespToPb(r, headers.make(r.revision));
     }),
 
@@ -107,14 +105,14 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
         return txnRespToPb(r, headers.make(r.revision));
       }
       checkQuota(server, 0);
-      const r = await server.proposeAs<TxnResponse>(await gate.caller(call), { txn: req });
+      const r = await server.proposals.propose({ kind: 'txn', body: req }, await gate.caller(call));
       return txnRespToPb(r, headers.make(r.revision));
     }),
 
-    Compact: unary(async (req: { revision: Int64; physical: boolean }, call) => {
+    Compact: unary(async (req: PbCompactionRequest, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
-      const r = await server.proposeAs<{ done: Promise<void> }>(await gate.caller(call), { compaction: req });
+      const r = await server.proposals.propose({ kind: 'compaction', body: req }, await gate.caller(call));
       if (req.physical) await r.done;
       return { header: headers.make() };
     }),

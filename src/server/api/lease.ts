@@ -5,6 +5,7 @@ import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { Errors } from '../errors.js';
 import { MAX_LEASE_TTL } from '../lessor.js';
 import { type Int64, int64, toBigInt, toNumber } from '../pb.js';
+import type { PbLeaseRevokeRequest } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
 import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
@@ -25,7 +26,7 @@ export async function grantLease(server: EtcdServer, ttl: number, requestedId: b
   if (ttl > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge;
   checkQuota(server, 0);
   const id = requestedId === 0n ? randomLeaseId() : requestedId;
-  return server.propose<{ id: bigint; ttl: number }>({ lease_grant: { TTL: ttl, ID: int64(id) } });
+  return server.proposals.propose({ kind: 'leaseGrant', body: { TTL: ttl, ID: int64(id) } });
 }
 
 export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
@@ -37,18 +38,18 @@ export function leaseService(server: EtcdServer, headers: Headers, gate: AuthGat
       return { header: headers.make(), ID: int64(r.id), TTL: r.ttl, error: '' };
     }),
 
-    LeaseRevoke: unary(async (req: { ID: Int64 }, call) => {
+    LeaseRevoke: unary(async (req: PbLeaseRevokeRequest, call) => {
       checkNotLearner(server);
       checkLeader(server, call.metadata);
       // who may revoke is decided when it applies: write permission on every key of the lease
-      const r = await server.proposeAs<{ revision: number }>(await gate.caller(call), { lease_revoke: { ID: req.ID } });
+      const r = await server.proposals.propose({ kind: 'leaseRevoke', body: req }, await gate.caller(call));
       return { header: headers.make(r.revision) };
     }),
 
     LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
       checkNotLearner(server);
       const id = toBigInt(req.ID);
-      const r = await server.leaseTimeToLive(id, req.keys === true);
+      const r = await server.leaderCalls.leaseTimeToLive(id, req.keys === true);
       return { header: headers.make(), ID: int64(id), TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
     }),
 
@@ -83,7 +84,7 @@ function keepAlive(server: EtcdServer, headers: Headers, call: StreamCall<never,
     // The header is taken before the renewal, as etcd does.
     const header = headers.make();
     try {
-      const ttl = await server.leaseRenew(id, gone.signal);
+      const ttl = await server.leaderCalls.leaseRenew(id, gone.signal);
       call.write({ header, ID: int64(id), TTL: ttl });
     } catch (err) {
       if (!gone.signal.aborted) fail(err as { code?: unknown; message?: string });

@@ -3,9 +3,10 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
-import { AlarmType } from '../alarms.js';
+import { type AlarmMember, AlarmAction, alarmName } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
 import { type Int64, toBigInt, toNumber, uint64 } from '../pb.js';
+import type { PbAlarmRequest } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
 import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
@@ -19,12 +20,6 @@ export const ETCD_API_VERSION = '3.4.23';
 const SNAPSHOT_READ = 1024 * 1024;
 /** etcdctl checks that a snapshot is a whole number of 512-byte blocks plus a SHA-256. */
 const SNAPSHOT_ALIGN = 512;
-
-interface PbAlarmRequest {
-  action: number;
-  memberID: Int64;
-  alarm: number;
-}
 
 /** How long the store's maintenance work takes, for etcd's disk and mvcc histograms. */
 export interface MaintenanceObserver {
@@ -45,7 +40,7 @@ async function timed<T>(work: () => Promise<T>, report: (seconds: number) => voi
 }
 
 export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver): ServiceImplementation {
-  function alarmsToPb(list: ReadonlyArray<{ memberId: bigint; alarm: number }>): object[] {
+  function alarmsToPb(list: readonly AlarmMember[]): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
 
@@ -53,7 +48,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
     Status: unary(async () => {
       const errors: string[] = [];
       if (server.leader === 0n) errors.push(Errors.noLeader.message);
-      for (const a of server.alarms.list()) errors.push(`memberID:${idHex(a.memberId)} alarm:${AlarmType[a.alarm]} `);
+      for (const a of server.alarms.list()) errors.push(`memberID:${idHex(a.memberId)} alarm:${alarmName(a.alarm)} `);
       return {
         header: headers.make(),
         version: ETCD_API_VERSION,
@@ -70,12 +65,11 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
 
     Alarm: unary(async (req: PbAlarmRequest) => {
       checkNotLearner(server);
-      if (req.action === 0) {
+      if (req.action === AlarmAction.GET) {
         const memberId = toBigInt(req.memberID, true);
         return { alarms: alarmsToPb(server.alarms.list(req.alarm, memberId)) };
       }
-      const list = await server.propose<Array<{ memberId: bigint; alarm: number }>>({ alarm: req });
-      return { alarms: alarmsToPb(list) };
+      return { alarms: alarmsToPb(await server.proposals.propose({ kind: 'alarm', body: req })) };
     }),
 
     Defragment: unary(async (_req: object, call) => {

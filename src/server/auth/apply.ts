@@ -1,111 +1,124 @@
-// Applying the auth fields of an InternalRaftRequest (etcd's apply.go auth cases and
-// authApplierV3's admin check): what each means once raft has ordered it. Every member
-// runs this at the same index on the same auth state, so all reach the same answer.
+// Applying the auth requests of the raft log (etcd's applierV3 auth methods, with
+// authApplierV3's admin check in front): what each means once raft has ordered it.
+// Every member runs this at the same index on the same auth state, so all reach the
+// same answer.
 
 import { type Int64, toNumber } from '../pb.js';
+import type { RequestBodies, RequestResults } from '../raft-request.js';
 import type { PermType } from './range-perms.js';
-import type { AssignedToken, AuthInfo, AuthStore } from './store.js';
-
-type Name = { name: string };
-
-/** The auth fields of a decoded InternalRaftRequest (protobufjs' view). */
-export interface AuthRequests {
-  auth_enable?: object | null;
-  auth_disable?: object | null;
-  authenticate?: { name: string; simple_token: string } | null;
-  auth_user_add?: { name: string; hashedPassword: string; options?: { no_password?: boolean } | null } | null;
-  auth_user_delete?: Name | null;
-  auth_user_get?: Name | null;
-  auth_user_change_password?: { name: string; hashedPassword: string } | null;
-  auth_user_grant_role?: { user: string; role: string } | null;
-  auth_user_revoke_role?: { name: string; role: string } | null;
-  auth_user_list?: object | null;
-  auth_role_list?: object | null;
-  auth_role_add?: Name | null;
-  auth_role_delete?: { role: string } | null;
-  auth_role_get?: { role: string } | null;
-  auth_role_grant_permission?: { name: string; perm?: { permType?: number; key?: Buffer; range_end?: Buffer } | null } | null;
-  auth_role_revoke_permission?: { role: string; key: Buffer; range_end: Buffer } | null;
-}
+import type { AuthInfo, AuthStore } from './store.js';
 
 /** The request header's credentials: absent when the proposer had none. */
-export function authInfoOf(header: { username?: string; auth_revision?: Int64 } | null | undefined): AuthInfo | undefined {
+export function authInfoOf(header: { username?: string | null; auth_revision?: Int64 } | null | undefined): AuthInfo | undefined {
   if (!header || !header.username) return undefined;
   return { username: header.username, revision: toNumber(header.auth_revision) };
 }
 
-/** etcd's needAdminPermission: changes to auth and listing everyone need the root role. */
-function needsAdmin(r: AuthRequests): boolean {
-  return Boolean(
-    r.auth_enable ||
-      r.auth_disable ||
-      r.auth_user_add ||
-      r.auth_user_delete ||
-      r.auth_user_change_password ||
-      r.auth_user_grant_role ||
-      r.auth_user_revoke_role ||
-      r.auth_role_add ||
-      r.auth_role_grant_permission ||
-      r.auth_role_revoke_permission ||
-      r.auth_role_delete ||
-      r.auth_user_list ||
-      r.auth_role_list,
-  );
-}
-
-export type AuthResult =
-  | { kind: 'none' }
-  | AssignedToken
-  | { kind: 'names'; names: string[] }
-  | { kind: 'roles'; roles: readonly string[] }
-  | { kind: 'perms'; perms: ReturnType<AuthStore['roleGet']> };
-
-const NONE: AuthResult = { kind: 'none' };
 const EMPTY = Buffer.alloc(0);
 
-/** Applies the request's auth field; undefined when it carries none. */
-export function applyAuth(auth: AuthStore, r: AuthRequests, who: AuthInfo | undefined, index: number): AuthResult | undefined {
-  if (needsAdmin(r)) auth.checkAdmin(who);
-  if (r.authenticate) return auth.authenticate(r.authenticate.name, r.authenticate.simple_token, index);
-  if (r.auth_user_get) {
-    // anyone may read their own user; others' need root
-    if (who?.username !== r.auth_user_get.name) auth.checkAdmin(who);
-    return { kind: 'roles', roles: auth.userGet(r.auth_user_get.name) };
-  }
-  if (r.auth_role_get) {
-    // a role's own members may read it
-    if (!auth.hasRole(who?.username ?? '', r.auth_role_get.role)) auth.checkAdmin(who);
-    return { kind: 'perms', perms: auth.roleGet(r.auth_role_get.role) };
-  }
-  if (r.auth_user_list) return { kind: 'names', names: auth.userList() };
-  if (r.auth_role_list) return { kind: 'names', names: auth.roleList() };
-  return applyChange(auth, r) ? NONE : undefined;
-}
+type Who = AuthInfo | undefined;
 
-/** Applies a change to users, roles or the enabled flag; false when the request holds none. */
-function applyChange(auth: AuthStore, r: AuthRequests): boolean {
-  if (r.auth_enable) auth.enable();
-  else if (r.auth_disable) auth.disable();
-  else if (r.auth_user_add) {
-    const noPassword = r.auth_user_add.options?.no_password === true;
-    auth.userAdd(r.auth_user_add.name, Buffer.from(r.auth_user_add.hashedPassword ?? ''), noPassword);
-  } else if (r.auth_user_delete) auth.userDelete(r.auth_user_delete.name);
-  else if (r.auth_user_change_password) {
-    auth.userChangePassword(r.auth_user_change_password.name, Buffer.from(r.auth_user_change_password.hashedPassword ?? ''));
-  } else if (r.auth_user_grant_role) auth.userGrantRole(r.auth_user_grant_role.user, r.auth_user_grant_role.role);
-  else if (r.auth_user_revoke_role) auth.userRevokeRole(r.auth_user_revoke_role.name, r.auth_user_revoke_role.role);
-  else if (r.auth_role_add) auth.roleAdd(r.auth_role_add.name);
-  else if (r.auth_role_delete) auth.roleDelete(r.auth_role_delete.role);
-  else if (r.auth_role_grant_permission) {
-    const { name, perm } = r.auth_role_grant_permission;
-    auth.roleGrantPermission(name, {
+/**
+ * One method per auth request kind. Changes to auth, and listing everyone, need the
+ * root role (etcd's needAdminPermission); reading a user or a role is also allowed to
+ * that user and to the role's members.
+ */
+export class AuthApplier {
+  constructor(private readonly auth: AuthStore) {}
+
+  authEnable(_: RequestBodies['authEnable'], who: Who): RequestResults['authEnable'] {
+    this.auth.checkAdmin(who);
+    this.auth.enable();
+    return undefined;
+  }
+
+  authDisable(_: RequestBodies['authDisable'], who: Who): RequestResults['authDisable'] {
+    this.auth.checkAdmin(who);
+    this.auth.disable();
+    return undefined;
+  }
+
+  /** the password was checked by the member that proposed this; the token's index is the entry's */
+  authenticate(r: RequestBodies['authenticate'], index: number): RequestResults['authenticate'] {
+    return this.auth.authenticate(r.name, r.simple_token, index);
+  }
+
+  userAdd(r: RequestBodies['userAdd'], who: Who): RequestResults['userAdd'] {
+    this.auth.checkAdmin(who);
+    this.auth.userAdd(r.name, Buffer.from(r.hashedPassword ?? ''), r.options?.no_password === true);
+    return undefined;
+  }
+
+  userDelete(r: RequestBodies['userDelete'], who: Who): RequestResults['userDelete'] {
+    this.auth.checkAdmin(who);
+    this.auth.userDelete(r.name);
+    return undefined;
+  }
+
+  userGet(r: RequestBodies['userGet'], who: Who): RequestResults['userGet'] {
+    if (who?.username !== r.name) this.auth.checkAdmin(who);
+    return this.auth.userGet(r.name);
+  }
+
+  userChangePassword(r: RequestBodies['userChangePassword'], who: Who): RequestResults['userChangePassword'] {
+    this.auth.checkAdmin(who);
+    this.auth.userChangePassword(r.name, Buffer.from(r.hashedPassword ?? ''));
+    return undefined;
+  }
+
+  userGrantRole(r: RequestBodies['userGrantRole'], who: Who): RequestResults['userGrantRole'] {
+    this.auth.checkAdmin(who);
+    this.auth.userGrantRole(r.user, r.role);
+    return undefined;
+  }
+
+  userRevokeRole(r: RequestBodies['userRevokeRole'], who: Who): RequestResults['userRevokeRole'] {
+    this.auth.checkAdmin(who);
+    this.auth.userRevokeRole(r.name, r.role);
+    return undefined;
+  }
+
+  userList(_: RequestBodies['userList'], who: Who): RequestResults['userList'] {
+    this.auth.checkAdmin(who);
+    return this.auth.userList();
+  }
+
+  roleList(_: RequestBodies['roleList'], who: Who): RequestResults['roleList'] {
+    this.auth.checkAdmin(who);
+    return this.auth.roleList();
+  }
+
+  roleAdd(r: RequestBodies['roleAdd'], who: Who): RequestResults['roleAdd'] {
+    this.auth.checkAdmin(who);
+    this.auth.roleAdd(r.name);
+    return undefined;
+  }
+
+  roleDelete(r: RequestBodies['roleDelete'], who: Who): RequestResults['roleDelete'] {
+    this.auth.checkAdmin(who);
+    this.auth.roleDelete(r.role);
+    return undefined;
+  }
+
+  roleGet(r: RequestBodies['roleGet'], who: Who): RequestResults['roleGet'] {
+    if (!this.auth.hasRole(who?.username ?? '', r.role)) this.auth.checkAdmin(who);
+    return this.auth.roleGet(r.role);
+  }
+
+  roleGrantPermission(r: RequestBodies['roleGrantPermission'], who: Who): RequestResults['roleGrantPermission'] {
+    this.auth.checkAdmin(who);
+    const perm = r.perm;
+    this.auth.roleGrantPermission(r.name, {
       permType: (perm?.permType ?? 0) as PermType,
       key: Buffer.from(perm?.key ?? EMPTY),
       rangeEnd: Buffer.from(perm?.range_end ?? EMPTY),
     });
-  } else if (r.auth_role_revoke_permission) {
-    const { role, key, range_end } = r.auth_role_revoke_permission;
-    auth.roleRevokePermission(role, Buffer.from(key ?? EMPTY), Buffer.from(range_end ?? EMPTY));
-  } else return false;
-  return true;
+    return undefined;
+  }
+
+  roleRevokePermission(r: RequestBodies['roleRevokePermission'], who: Who): RequestResults['roleRevokePermission'] {
+    this.auth.checkAdmin(who);
+    this.auth.roleRevokePermission(r.role, Buffer.from(r.key ?? EMPTY), Buffer.from(r.range_end ?? EMPTY));
+    return undefined;
+  }
 }

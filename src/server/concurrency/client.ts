@@ -33,7 +33,7 @@ export class MemberClient {
   delete(key: Buffer): Promise<DeleteRangeResponse> {
     const req = deleteRequest(key);
     checkDeleteRangeRequest(deleteRangeFromPb(req));
-    return this.server.propose<DeleteRangeResponse>({ delete_range: req });
+    return this.server.proposals.propose({ kind: 'deleteRange', body: req });
   }
 
   /**

@@ -7,8 +7,15 @@
 // an etcd snapshot says nothing about them.
 
 import type { MembershipSnapshot } from '../membership.js';
-import type { SnapshotData } from '../server.js';
 import type { V2StoreSnapshot } from '../v2store/index.js';
+
+/** What etcd-ts kept in a raft snapshot besides the store before it wrote etcd's format (etcd-snapshot-data.ts). */
+export interface SnapshotData {
+  membership: MembershipSnapshot;
+  alarms: Array<{ memberId: string; alarm: number }>;
+  /** absent in snapshots taken before etcd-ts kept the v2 store */
+  v2store?: V2StoreSnapshot;
+}
 
 export class SnapshotDataError extends Error {
   override name = 'SnapshotDataError';

@@ -1,0 +1,60 @@
+// The peer transport's handles on a member: raft messages in (a MsgSnap never without
+// its store), what became of messages sent, and the store that travels with a raft
+// snapshot, out to a follower or in from the leader.
+
+import type { Logger } from 'pino';
+import { MessageType, type Message } from '../raftpb/types.js';
+import { openBackup, readBackup } from './backup/backup-file.js';
+import type { Applier } from './applier.js';
+import { idHex16 } from './ids.js';
+import type { RaftNode } from './raft-node.js';
+import type { SnapshotInbox } from './snapshot-inbox.js';
+import type { RaftHandle, SnapshotHooks } from './transport/index.js';
+
+export interface PeerHandleParts {
+  readonly node: RaftNode;
+  readonly applier: Applier;
+  readonly inbox: SnapshotInbox;
+  /** member/snap: a backup of the store is written out there to be streamed */
+  readonly snapDir: string;
+  stopped(): boolean;
+  readonly log: Logger;
+}
+
+/** The transport's handle on raft. */
+export function raftHandle(p: PeerHandleParts): RaftHandle {
+  return {
+    process: (m: Message) => {
+      // Raft must never accept a snapshot without the store that goes with it (the log
+      // behind it is gone): a MsgSnap is stepped only by the snapshot inbox.
+      if (m.type === MessageType.MsgSnap) {
+        p.log.warn(
+          { 'remote-peer-id': idHex16(m.from), 'incoming-snapshot-index': m.snapshot?.metadata.index ?? 0 },
+          'dropped a MsgSnap that came without its store',
+        );
+        return;
+      }
+      if (!p.stopped()) p.node.step(m);
+    },
+    check: (m) => p.node.check(m),
+    reportUnreachable: (id) => {
+      if (!p.stopped()) p.node.reportUnreachable(id);
+    },
+    reportSnapshot: (id, status) => {
+      if (!p.stopped()) p.node.reportSnapshot(id, status);
+    },
+  };
+}
+
+/** The transport's handle on the store, to ship it with a raft snapshot and to receive one. */
+export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
+  return {
+    prepare: async (m) => {
+      const { message, state } = await p.applier.snapshotToSend(m);
+      // etcd's backend database, written out beside the live store and streamed from there
+      const backup = await openBackup(p.snapDir, state);
+      return { message, size: backup.size, stream: readBackup(backup) };
+    },
+    receive: (m, stream) => p.inbox.receive(m, stream),
+  };
+}
