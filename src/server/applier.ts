@@ -28,7 +28,7 @@ import { installReceivedDb } from './received-db.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
-/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
+/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one (etcd's DefaultSnapshotCatchUpEntries). */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
@@ -72,6 +72,11 @@ export interface ApplierConfig {
   readonly backendBatchLimit: number;
   readonly maxTxnOps: number;
   readonly electionMs: number;
+  /**
+   * etcd's SnapshotCatchUpEntries (5,000 unless set): entries kept behind a snapshot. Only
+   * the simulator sets it, low, so that lagging and restarted members install snapshots.
+   */
+  readonly snapshotCatchUpEntries?: number;
 }
 
 /** What the member hears of the apply side. */
@@ -467,7 +472,8 @@ export class Applier {
     await raft.saveSnapshot(snap);
     this.snapshotIndex = index;
     this.p.events.snapshotSaved();
-    const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
+    const catchUp = this.p.config.snapshotCatchUpEntries ?? SNAPSHOT_CATCH_UP_ENTRIES;
+    const compactIndex = index > catchUp ? index - catchUp : 1;
     if (compactIndex > raft.raftStorage.firstIndex()) {
       raft.raftStorage.compact(compactIndex);
       log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');
