@@ -488,6 +488,8 @@ export class Simulation {
       const index = store.consistentIndex;
       if (member.lastHashed === index) continue;
       member.lastHashed = index;
+      // with no key live, HashKV counts the records a compaction has yet to delete (etcd 3.4's quirk)
+      await store.compactionsDone();
       const { hash, revision } = await store.hashKV(0);
       this.checker.storeHash(n.id, index, hash, revision);
       this.stats.storeHashes++;
