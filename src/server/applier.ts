@@ -12,7 +12,7 @@ import { ConfChangeType } from '../raftpb/types.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
-import type { EtcdDbFile, ExportState } from './backup/db-file.js';
+import type { EtcdDbWriter, ExportState } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
@@ -113,7 +113,7 @@ export interface ApplierParts {
   readonly log: Logger;
   readonly clock: ApplierClock;
   /** etcd's bbolt file, kept no older than the newest .snap */
-  readonly dbFile: EtcdDbFile;
+  readonly dbFile: EtcdDbWriter;
   /** where the LevelDB store lives (a leader's store is swapped in there) */
   readonly dbDir: string;
   /** index and conf state of the snapshot the member started from */
