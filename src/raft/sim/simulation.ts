@@ -256,7 +256,7 @@ export class Simulation {
     const root = new Rng(opts.seed);
     this.profile = { ...drawProfile(root.fork(), opts.nodes), ...opts.profile };
     this.members = opts.members ?? false;
-    // a whole member's step costs some five raft-only ones (real stores): more, shorter seeds
+    // a whole member's step costs some four raft-only ones (real stores): more, shorter seeds
     this.steps = opts.steps ?? (this.members ? 1000 : 3000);
     this.persistence = opts.persistence ?? 'correct';
     this.trace = opts.trace;
