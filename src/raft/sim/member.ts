@@ -190,6 +190,8 @@ export class SimMember {
   async crash(): Promise<void> {
     void this.applier.stop();
     this.wait.failAll(new Error('crashed'));
+    // a snapshot raft accepted whose Ready was cut short: its receive call settles, as at a stop
+    this.inbox.abandon(new Error('crashed'));
     await this.state.store.current.abandon();
   }
 }
