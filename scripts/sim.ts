@@ -2,7 +2,7 @@
 //
 //   npm run sim -- --seed 42            replay one seed verbosely
 //   npm run sim -- --seeds 500          run seeds 1..500 (or --from F) and summarize
-//   npm run sim -- --members --seeds 300   whole members: the server's applier over real stores
+//   npm run sim -- --members --seeds 300   whole members: the server's applier over real stores (1000 steps a seed)
 //   options: --steps N  --nodes 1|3|5  --persistence correct|forget-vote|local-reads|no-fsync|apply-before-fsync|snapshot-before-flush  --quiet
 
 import { parseArgs } from 'node:util';

@@ -109,6 +109,11 @@ export class Compaction {
     nativeHeapTrimmer.request('compaction', this.logger);
   }
 
+  /** Settles once every job queued so far has finished or failed. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   /** Stops after the current batch; queued jobs reject. */
   async stop(): Promise<void> {
     this.stopping = true;

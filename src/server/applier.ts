@@ -11,7 +11,7 @@ import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
-import type { EtcdDbFile, ExportState } from './backup/db-file.js';
+import type { EtcdDbWriter, ExportState } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
@@ -28,7 +28,7 @@ import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
-/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one. */
+/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one (etcd's DefaultSnapshotCatchUpEntries). */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
@@ -72,6 +72,11 @@ export interface ApplierConfig {
   readonly backendBatchLimit: number;
   readonly maxTxnOps: number;
   readonly electionMs: number;
+  /**
+   * etcd's SnapshotCatchUpEntries (5,000 unless set): entries kept behind a snapshot. Only
+   * the simulator sets it, low, so that lagging and restarted members install snapshots.
+   */
+  readonly snapshotCatchUpEntries?: number;
 }
 
 /** What the member hears of the apply side. */
@@ -108,7 +113,7 @@ export interface ApplierParts {
   readonly log: Logger;
   readonly clock: ApplierClock;
   /** etcd's bbolt file, kept no older than the newest .snap */
-  readonly dbFile: EtcdDbFile;
+  readonly dbFile: EtcdDbWriter;
   /** where the LevelDB store lives (a leader's store is swapped in there) */
   readonly dbDir: string;
   /** index and conf state of the snapshot the member started from */
@@ -423,7 +428,8 @@ export class Applier {
     await raft.saveSnapshot(snap);
     this.snapshotIndex = index;
     this.p.events.snapshotSaved();
-    const compactIndex = index > SNAPSHOT_CATCH_UP_ENTRIES ? index - SNAPSHOT_CATCH_UP_ENTRIES : 1;
+    const catchUp = this.p.config.snapshotCatchUpEntries ?? SNAPSHOT_CATCH_UP_ENTRIES;
+    const compactIndex = index > catchUp ? index - catchUp : 1;
     if (compactIndex > raft.raftStorage.firstIndex()) {
       raft.raftStorage.compact(compactIndex);
       log.info({ 'compact-index': compactIndex }, 'compacted Raft logs');

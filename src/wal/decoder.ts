@@ -45,10 +45,15 @@ class SegmentBuffer {
   private spare = new Uint8Array(0);
   private current = new Uint8Array(0);
 
+  /** a chunk no larger than the file: a short segment (a new one, a test's) needs no 4 MiB of zeroed buffers */
+  private readonly chunkBytes: number;
+
   constructor(
     readonly file: DiskFile,
     readonly size: number,
-  ) {}
+  ) {
+    this.chunkBytes = Math.min(CHUNK_BYTES, size);
+  }
 
   /** Index in buf of file offset `pos` when [pos, pos+n) (clipped to the file) is buffered, else -1. */
   at(pos: number, n: number): number {
@@ -77,13 +82,13 @@ class SegmentBuffer {
         return 0;
       }
     }
-    if (want <= CHUNK_BYTES) {
-      // start over at pos in our own buffers
+    if (want <= this.chunkBytes) {
+      // start over at pos in our own buffers; a file that fits in one chunk needs no spare to read ahead into
       if (this.current.length === 0) {
-        this.current = new Uint8Array(CARRY_BYTES + CHUNK_BYTES);
-        this.spare = new Uint8Array(CARRY_BYTES + CHUNK_BYTES);
+        this.current = new Uint8Array(CARRY_BYTES + this.chunkBytes);
+        if (this.chunkBytes < this.size) this.spare = new Uint8Array(CARRY_BYTES + this.chunkBytes);
       }
-      const len = Math.min(CHUNK_BYTES, this.size - pos);
+      const len = Math.min(this.chunkBytes, this.size - pos);
       const got = await readFully(this.file, this.current, CARRY_BYTES, len, pos);
       this.buf = this.current.subarray(CARRY_BYTES, CARRY_BYTES + got);
     } else {
@@ -107,7 +112,7 @@ class SegmentBuffer {
   private readAhead(): void {
     const pos = this.start + this.buf.length;
     if (pos >= this.size || this.spare.length === 0) return;
-    const len = Math.min(CHUNK_BYTES, this.size - pos);
+    const len = Math.min(this.chunkBytes, this.size - pos);
     const got = readFully(this.file, this.spare, CARRY_BYTES, len, pos);
     got.catch(() => undefined); // a failure surfaces when the chunk is needed
     this.ahead = { pos, got };

@@ -1,14 +1,18 @@
-// The simulator's broken driver 'apply-before-fsync' must really be broken: a follower
-// whose Ready brings entries together with a commit index covering them hands them to
-// the applier while their WAL write is still under way, where the real driver waits.
-// (Whole-member seeds catch it once a lone leader commits at append, as etcd's raft does;
-// with today's rule the entries applied early are durable on a quorum already.)
+// Deliberately broken drivers must be caught by some seed that CI runs on whole members
+// (sim-members.test.ts, seeds 1..MEMBER_SEEDS), and the simulator's apply-before-fsync
+// driver must really be broken: a follower whose Ready brings entries together with a
+// commit index covering them hands them to the applier while their WAL write is still
+// under way, where the real driver waits. (Whole-member seeds catch it with a lone leader,
+// which commits at append as etcd's raft does; in a larger cluster the entries applied
+// early are durable on a quorum already.)
 
 import { describe, expect, it } from 'vitest';
 import { EntryType, type Entry, type Message, MessageType, emptyConfState } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode } from '../../src/raft/index.js';
 import { RaftNode, type RaftNodeParts } from '../../src/server/raft-node.js';
 import { ApplyBeforeFsyncNode } from '../../src/raft/sim/broken-driver.js';
+import { type Persistence, runSeed } from '../../src/raft/sim/index.js';
+import { MEMBER_SEEDS } from './sim-ci.js';
 
 /** Follower 1 of {1, 2}, its log at 1/1; its WAL writes wait for release(). */
 function follower(Driver: typeof RaftNode) {
@@ -65,4 +69,32 @@ describe("the simulator's apply-before-fsync driver", () => {
     await broken.turn();
     expect(broken.applied).toEqual([2]);
   });
+});
+
+/**
+ * A CI seed (run there with the real driver, which must pass) catches the broken one: its
+ * run fails with `error`.
+ */
+async function caughtBy(seed: number, persistence: Persistence, error: RegExp): Promise<void> {
+  expect(seed).toBeLessThanOrEqual(MEMBER_SEEDS);
+  const broken = await runSeed({ seed, members: true, persistence });
+  expect(broken.error).toMatch(error);
+  const correct = await runSeed({ seed, members: true });
+  expect(correct.error).toBeUndefined();
+}
+
+describe('whole-member seeds that CI runs catch broken drivers', () => {
+  it("freezing a snapshot's store before its staged writes are written out loses them (seed 2, at step 400)", async () => {
+    // a member that crashes after recording such a snapshot finds its store behind the
+    // WAL it restarts from; one installing such a shipped store diverges from the others
+    await caughtBy(2, 'snapshot-before-flush', /holds entries up to index \d+, but the snapshot the WAL resumes from|store divergence/);
+  }, 600_000);
+
+  it("applying a lone voter's entries before their WAL write is durable loses a committed entry in a power cut (seed 115, at step 304)", async () => {
+    await caughtBy(115, 'apply-before-fsync', /commit durability: index \d+ was committed as term \d+/);
+  }, 600_000);
+
+  it('writing entries without fsync loses a committed entry in a power cut (seed 6, at step 136)', async () => {
+    await caughtBy(6, 'no-fsync', /commit durability: index \d+ was committed as term \d+/);
+  }, 600_000);
 });

@@ -17,7 +17,7 @@ import { AlarmStore } from '../../server/alarms.js';
 import { AuthStore, readAuthState } from '../../server/auth/store.js';
 import { SimpleTokens } from '../../server/auth/simple-token.js';
 import { openBackup, readBackup } from '../../server/backup/backup-file.js';
-import { EtcdDbFile } from '../../server/backup/db-file.js';
+import type { EtcdDbWriter } from '../../server/backup/db-file.js';
 import { installReceivedStore } from '../../server/bootstrap.js';
 import { readSnapshotState } from '../../server/import/snapshot-data.js';
 import { Lessor, restoreLessor } from '../../server/lessor.js';
@@ -34,8 +34,20 @@ import { SnapshotBeforeFlushApplier } from './broken-driver.js';
 const CLUSTER_ID = 0x5137n;
 const silent = pino({ level: 'silent' });
 
+/**
+ * etcd's bbolt file, left out. A real member writes it before every .snap so that etcd's
+ * tools and real etcd find the whole store in a data dir it left, even after a crash
+ * (server/backup/db-file.ts; test/e2e/etcd-db-file.test.ts checks it with real etcd).
+ * Nothing in a simulated member reads it back, and exporting it at every snapshot was a
+ * quarter of a seed's CPU; the same bbolt export still runs for every snapshot a leader
+ * ships, and the follower imports it.
+ */
+const noEtcdDb: EtcdDbWriter = { path: '(not kept by simulated members)', write: (state) => state.view.close() };
+
 export interface MemberTuning {
   readonly snapshotCount: number;
+  /** entries the log keeps behind a snapshot (etcd's SnapshotCatchUpEntries) */
+  readonly snapshotCatchUpEntries: number;
   readonly backendBatchIntervalMs: number;
   readonly backendBatchLimit: number;
   readonly electionMs: number;
@@ -58,9 +70,9 @@ export interface MemberHooks {
 /** The state a member's apply side starts from: its store as LevelDB holds it, and what the snapshot restores. */
 type MemberState = Pick<ApplierParts, 'store' | 'lessor' | 'membership' | 'alarms' | 'auth' | 'v2store'>;
 
-/** Where a member's store lives: `dir` holds its LevelDB, received stores and etcd's bbolt file. */
-function layout(dir: string): { dbDir: string; snapDir: string; boltPath: string } {
-  return { dbDir: path.join(dir, 'leveldb'), snapDir: path.join(dir, 'snap'), boltPath: path.join(dir, 'snap', 'db') };
+/** Where a member's store lives: `dir` holds its LevelDB and the stores it receives. */
+function layout(dir: string): { dbDir: string; snapDir: string } {
+  return { dbDir: path.join(dir, 'leveldb'), snapDir: path.join(dir, 'snap') };
 }
 
 /** Opens the store at `dir` as a restarting member does, against the snapshot its WAL resumes from. */
@@ -117,7 +129,7 @@ export class SimMember {
       wait: this.wait,
       log: silent,
       clock,
-      dbFile: new EtcdDbFile({ boltPath: l.boltPath, dbDir: l.dbDir }, silent),
+      dbFile: noEtcdDb,
       dbDir: l.dbDir,
       snapshotIndex: snapshot?.metadata.index ?? 0,
       confState: snapshot?.metadata.confState ?? emptyConfState,
@@ -179,6 +191,8 @@ export class SimMember {
   async crash(): Promise<void> {
     void this.applier.stop();
     this.wait.failAll(new Error('crashed'));
+    // a snapshot raft accepted whose Ready was cut short: its receive call settles, as at a stop
+    this.inbox.abandon(new Error('crashed'));
     await this.state.store.current.abandon();
   }
 }

@@ -111,11 +111,18 @@ export async function boltConsistentIndex(file: string): Promise<number> {
   }
 }
 
+/** What the apply side does with etcd's bbolt file: writes it before each .snap and at a clean stop. */
+export interface EtcdDbWriter {
+  readonly path: string;
+  /** writes `state` as the file and closes its view */
+  write(state: ExportState, reason: ExportReason): Promise<void>;
+}
+
 /**
  * The member's etcd bbolt file, written and removed one operation at a time: a snapshot
  * written in the background must not race the removal before a leader's .snap.
  */
-export class EtcdDbFile {
+export class EtcdDbFile implements EtcdDbWriter {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
