@@ -4,35 +4,11 @@
 // beyond a window opened wide at the start, no stream objects, responses written from
 // pre-encoded header blocks, one socket write per read. It is not a server anyone could
 // run (it ignores what the client's headers say); it answers what a call would cost if
-// the server's HTTP/2 layer cost nothing but frames, beside node:http2's and grpc-js's.
+// the server's HTTP/2 layer cost nothing but frames, beside the member's GrpcServer and grpc-js's.
+// Its frames come from the member's own HTTP/2 layer (src/server/grpc/h2/frames.ts).
 
 import type net from 'node:net';
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const FRAME_HEADER = 9;
-const enum FrameType {
-  Data = 0,
-  Headers = 1,
-  RstStream = 3,
-  Settings = 4,
-  Ping = 6,
-  Goaway = 7,
-  WindowUpdate = 8,
-  Continuation = 9,
-}
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-
-function frame(type: FrameType, flags: number, stream: number, payload: Buffer): Buffer {
-  const f = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-  f.writeUIntBE(payload.length, 0, 3);
-  f[3] = type;
-  f[4] = flags;
-  f.writeUInt32BE(stream, 5);
-  payload.copy(f, FRAME_HEADER);
-  return f;
-}
+import { CLIENT_PREFACE as PREFACE, FRAME_HEADER_BYTES as FRAME_HEADER, Flag, FrameType, frame, Setting } from '../../src/server/grpc/h2/frames.js';
 
 /** A literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2). */
 function literal(name: string, value: string): Buffer {
@@ -50,11 +26,11 @@ export function serveFrames(socket: net.Socket, handle: (request: Buffer) => Buf
   let prefaceSeen = false;
   const bodies = new Map<number, Buffer[]>();
   const settings = Buffer.alloc(6);
-  settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+  settings.writeUInt16BE(Setting.INITIAL_WINDOW_SIZE, 0);
   settings.writeUInt32BE(WIDE_WINDOW, 2);
   const increment = Buffer.alloc(4);
   increment.writeUInt32BE(WIDE_WINDOW, 0);
-  socket.write(Buffer.concat([frame(FrameType.Settings, 0, 0, settings), frame(FrameType.WindowUpdate, 0, 0, increment)]));
+  socket.write(Buffer.concat([frame(FrameType.SETTINGS, 0, 0, settings), frame(FrameType.WINDOW_UPDATE, 0, 0, increment)]));
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -73,20 +49,20 @@ export function serveFrames(socket: net.Socket, handle: (request: Buffer) => Buf
       const payload = buf.subarray(FRAME_HEADER, FRAME_HEADER + length);
       buf = buf.subarray(FRAME_HEADER + length);
       switch (type) {
-        case FrameType.Settings:
-          if ((flags & ACK) === 0) out.push(frame(FrameType.Settings, ACK, 0, Buffer.alloc(0)));
+        case FrameType.SETTINGS:
+          if ((flags & Flag.ACK) === 0) out.push(frame(FrameType.SETTINGS, Flag.ACK, 0, Buffer.alloc(0)));
           break;
-        case FrameType.Ping:
-          if ((flags & ACK) === 0) out.push(frame(FrameType.Ping, ACK, 0, payload));
+        case FrameType.PING:
+          if ((flags & Flag.ACK) === 0) out.push(frame(FrameType.PING, Flag.ACK, 0, payload));
           break;
-        case FrameType.Headers:
+        case FrameType.HEADERS:
           bodies.set(stream, []);
           break;
-        case FrameType.Data: {
+        case FrameType.DATA: {
           const parts = bodies.get(stream);
           if (parts === undefined) break;
           parts.push(Buffer.from(payload));
-          if ((flags & END_STREAM) === 0) break;
+          if ((flags & Flag.END_STREAM) === 0) break;
           bodies.delete(stream);
           const body = Buffer.concat(parts);
           const response = handle(body.subarray(5));
@@ -95,9 +71,9 @@ export function serveFrames(socket: net.Socket, handle: (request: Buffer) => Buf
           message.writeUInt32BE(response.length, 1);
           response.copy(message, 5);
           out.push(
-            frame(FrameType.Headers, END_HEADERS, stream, RESPONSE_HEADERS),
-            frame(FrameType.Data, 0, stream, message),
-            frame(FrameType.Headers, END_HEADERS | END_STREAM, stream, TRAILERS),
+            frame(FrameType.HEADERS, Flag.END_HEADERS, stream, RESPONSE_HEADERS),
+            frame(FrameType.DATA, 0, stream, message),
+            frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, TRAILERS),
           );
           break;
         }
