@@ -1,19 +1,19 @@
-// A small seeded PRNG (mulberry32) so a run's workload and fault schedule
+// A small seeded PRNG (src/pkg's mulberry32) so a run's workload and fault schedule
 // are reproducible from --seed.
 
+import { mulberry32 } from '../src/pkg/mulberry32.js';
+
 export class Rng {
-  private state: number;
+  private readonly draw: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0 || 0x6d2b79f5;
+    // a zero seed starts from mulberry32's increment, as this class always has (runs replay by seed)
+    this.draw = mulberry32(seed >>> 0 || 0x6d2b79f5);
   }
 
   /** uniform in [0, 1) */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
 
   /** integer in [lo, hi] */

@@ -2,17 +2,17 @@
 // and the normalization of store responses to plain data.
 
 import type { Compare, KeyValue, RangeRequest, RequestOp, ResponseOp, TxnRequest } from '../../src/mvcc/index.js';
+import { mulberry32 } from '../../src/pkg/mulberry32.js';
 import { b } from './helpers.js';
 import type { MKv, MResp } from './model.js';
 
 export class Rng {
-  constructor(private s: number) {}
+  private readonly draw: () => number;
+  constructor(seed: number) {
+    this.draw = mulberry32(seed);
+  }
   next(): number {
-    // mulberry32
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
   int(n: number): number {
     return Math.floor(this.next() * n);
