@@ -819,29 +819,26 @@ export class MvccStore {
   }
 
   /** Writes what was applied but not committed, stops compaction and closes LevelDB. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.watchable.detach(this.historySource);
-    const stopped = this.compaction.stop();
-    await this.writing;
-    if (this.writeError === undefined) await this.flush();
-    else this.releaseCommitWaiters();
-    await stopped;
-    await this.backend.close();
+  close(): Promise<void> {
+    return this.shut(true);
   }
 
   /**
    * Closes LevelDB as a crash leaves it: the batch on its way lands, what is staged and
    * not committed is dropped (the simulator's crashes; the WAL replays it at restart).
    */
-  async abandon(): Promise<void> {
+  abandon(): Promise<void> {
+    return this.shut(false);
+  }
+
+  private async shut(writeStaged: boolean): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.watchable.detach(this.historySource);
     const stopped = this.compaction.stop();
     await this.writing;
-    this.releaseCommitWaiters();
+    if (writeStaged && this.writeError === undefined) await this.flush();
+    else this.releaseCommitWaiters();
     await stopped;
     await this.backend.close();
   }
