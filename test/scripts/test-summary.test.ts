@@ -31,7 +31,11 @@ function report(failed: number): string {
     startTime: 1_000,
     endTime: 1_000 + ms,
     status: failed > 0 && name.includes('slow') ? 'failed' : 'passed',
-    assertionResults: Array.from({ length: tests }, () => ({})),
+    assertionResults: Array.from({ length: tests }, (_, i) =>
+      failed > 0 && name.includes('slow') && i === 0
+        ? { status: 'failed', fullName: 'a cluster elects a leader', failureMessages: ['AssertionError: expected 0 to be 1\n    at slow.test.ts:9:5'] }
+        : { status: 'passed', fullName: `case ${i}`, failureMessages: [] },
+    ),
   });
   const json = {
     numPassedTests: 5 - failed,
@@ -68,13 +72,15 @@ describe('scripts/test-summary.mjs', () => {
     ]);
   });
 
-  it('shows "-" where no CPU was logged, and exits 1 with the failures counted', async () => {
+  it('shows "-" where no CPU was logged, names each failed test with its first line, and exits 1', async () => {
     const { code, out } = await summary([report(1)]);
     expect(code).toBe(1);
-    expect(out.trim().split('\n').slice(-4)).toEqual([
+    expect(out.trim().split('\n').slice(-6)).toEqual([
       '    90.0       -  test/b/slow.test.ts',
       '     1.5       -  test/a/quick.test.ts',
       '    91.5       -  in all (the run\'s wall time is vitest\'s Duration above)',
+      'failed:',
+      '  test/b/slow.test.ts > a cluster elects a leader: AssertionError: expected 0 to be 1',
       '4 passed, 1 failed',
     ]);
   });

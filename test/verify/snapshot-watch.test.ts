@@ -93,12 +93,16 @@ describe('watches across a snapshot install', () => {
 
     // the member caught up through a snapshot (the log it missed was compacted away)
     const metricsUrl = `http://${cluster.endpoint(cut)}/metrics`;
-    await eventually(async () => {
-      const metrics = await fetch(metricsUrl).then((r) => r.text());
-      expect(metrics).toMatch(/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m);
-    }, 60_000);
-    reading = false;
-    await readLoop;
+    try {
+      await eventually(async () => {
+        const metrics = await fetch(metricsUrl).then((r) => r.text());
+        expect(metrics).toMatch(/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m);
+      }, 60_000);
+    } finally {
+      // on every way out: a loop left reading from stopped members spins until the worker runs out of memory
+      reading = false;
+      await readLoop;
+    }
     expect(readErrors).toEqual([]);
     expect(reads).toBeGreaterThan(0);
     await eventually(async () => expect(got.get('0')!.length).toBe(total), 30_000);
