@@ -314,8 +314,8 @@ export class RaftNode {
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
     });
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
-    // the write is queued behind earlier ones and the loop goes on (a later Ready with
-    // entries waits for it anyway, in order).
+    // it is queued behind earlier writes (the WAL holds it in memory until its next write)
+    // and the loop goes on; a later Ready with entries waits for it anyway, in order.
     if (rd.mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
     else persisted.catch((err: Error) => applier.fatal(err));
     if (snap) {

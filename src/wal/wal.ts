@@ -76,10 +76,20 @@ interface Tail {
    * more than MAX_UNSYNCED_BYTES were written unsynced.
    */
   unsynced: { parts: Uint8Array[]; bytes: number } | undefined;
+  /**
+   * Records encoded but not written yet, which go at `offset` ahead of the next write:
+   * HardStates saved alone without a sync (a commit index moving), as etcd's encoder
+   * keeps them in its buffer until the next sync. Writing each would be a job for the
+   * thread pool per raft Ready, on the path of the next durable write that queues behind it.
+   */
+  held: { parts: Uint8Array[]; bytes: number };
 }
 
 /** Unsynced bytes a durable write would rewrite, past which the next sync is an fdatasync. */
 const MAX_UNSYNCED_BYTES = 1 << 20;
+
+/** Held records past which they are written (etcd's encoder buffer, 128 KiB). */
+const MAX_HELD_BYTES = 128 * 1024;
 
 type Mode =
   | { readonly kind: 'reading'; readonly start: WalSnapshot }
@@ -165,7 +175,7 @@ export class WAL {
 
       const path = join(dir, first);
       const tailFile = await disk.open(path, 'write');
-      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length, unsynced: { parts: [], bytes: 0 } };
+      const tail: Tail = { file: tailFile, seq: 0, offset: enc.length, unsynced: { parts: [], bytes: 0 }, held: { parts: [], bytes: 0 } };
       const w = new WAL(dir, disk, lock, opts, [{ path, index: 0 }], {
         kind: 'appending',
         tail,
@@ -241,7 +251,7 @@ export class WAL {
           }
           await this.scrubTail(file, seg.path, size, res.validEnd, res.end.kind === 'torn' ? res.end.reason : undefined);
           keep = true;
-          const tail: Tail = { file, seq: parseWalName(basename(seg.path))!.seq, offset: res.validEnd, unsynced: undefined };
+          const tail: Tail = { file, seq: parseWalName(basename(seg.path))!.seq, offset: res.validEnd, unsynced: undefined, held: { parts: [], bytes: 0 } };
           this.metadata = replay.metadata ?? new Uint8Array(0);
           this.state = replay.hardState;
           this.enti = replay.lastIndex;
@@ -260,7 +270,9 @@ export class WAL {
    * mustSync, resolves only once they are durable: written and synced in one durable
    * write (with whatever was written unsynced before them), or written and then
    * fdatasynced (a save that fills the segment also pays for the cut: a header sync on
-   * the new segment and a directory fsync).
+   * the new segment and a directory fsync). A HardState saved alone without mustSync is
+   * held in memory and written ahead of the next write (or at close): like etcd's, a
+   * process crash may lose it, which costs a restart nothing but a lower commit index.
    */
   async save(hardState: HardState | undefined, entries: readonly Entry[], mustSync: boolean): Promise<void> {
     const tail = this.appendable();
@@ -271,7 +283,12 @@ export class WAL {
     enc.crc = this.crc;
     enc.appendEntries(entries);
     if (hs !== undefined) enc.append(RecordType.State, encodeHardState(hs));
-    const bytes = enc.bytes();
+    if (!mustSync && entries.length === 0 && this.hold(tail, enc.bytes())) {
+      this.crc = enc.crc;
+      this.state = hs!;
+      return;
+    }
+    const bytes = withHeld(tail, enc.bytes());
     await this.guard(async () => {
       const durable = mustSync && tail.unsynced !== undefined && tail.offset + bytes.length < this.segmentSize;
       if (durable) await this.writeDurable(tail, bytes);
@@ -294,8 +311,9 @@ export class WAL {
     enc.reset();
     enc.crc = this.crc;
     enc.append(RecordType.Snapshot, encodeWalSnapshot(snap));
+    const bytes = withHeld(tail, enc.bytes());
     await this.guard(async () => {
-      await this.write(tail, enc.bytes());
+      await this.write(tail, bytes);
       this.crc = enc.crc;
       if (this.enti < snap.index) this.enti = snap.index;
       await this.syncTail(tail);
@@ -326,7 +344,7 @@ export class WAL {
     try {
       if (mode.kind === 'appending' || mode.kind === 'failed') {
         await mode.pipeline.close();
-        if (mode.kind === 'appending') await this.sync(mode.tail.file).catch((err) => (error = err));
+        if (mode.kind === 'appending') await this.writeHeld(mode.tail).then(() => this.sync(mode.tail.file)).catch((err) => (error = err));
         await mode.tail.file.close().catch(() => undefined);
       }
     } finally {
@@ -365,6 +383,20 @@ export class WAL {
       }
       throw err;
     }
+  }
+
+  /** Holds `bytes` (the encoder's, copied) for the next write; false when they would fill the buffer or the segment. */
+  private hold(tail: Tail, bytes: Uint8Array): boolean {
+    const held = tail.held;
+    if (held.bytes + bytes.length > MAX_HELD_BYTES || tail.offset + held.bytes + bytes.length >= this.segmentSize) return false;
+    held.parts.push(bytes.slice());
+    held.bytes += bytes.length;
+    return true;
+  }
+
+  /** Writes the held records, unsynced (close syncs after). */
+  private async writeHeld(tail: Tail): Promise<void> {
+    if (tail.held.bytes > 0) await this.write(tail, withHeld(tail, new Uint8Array(0)));
   }
 
   private prepareNext(): void {
@@ -482,6 +514,15 @@ export class WAL {
     await this.sync(file);
     this.logger.info({ path, offset: validEnd }, 'repaired');
   }
+}
+
+/** The held records followed by `bytes`, taking them out of the tail's hold. */
+function withHeld(tail: Tail, bytes: Uint8Array): Uint8Array {
+  const held = tail.held;
+  if (held.bytes === 0) return bytes;
+  const all = Buffer.concat([...held.parts, bytes]);
+  tail.held = { parts: [], bytes: 0 };
+  return all;
 }
 
 async function timedSync(sync: () => Promise<void>, opts: WalOptions): Promise<number> {

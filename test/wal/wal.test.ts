@@ -315,6 +315,34 @@ describe('misc', () => {
     await w.close();
   });
 
+  it('holds a HardState saved alone without a sync until the next write, as etcd buffers it', async () => {
+    const o = memOpts();
+    const w = await WAL.create(DIR, META, o);
+    await w.save(hs(1, 1), entries(1, 2), true);
+    const ops: string[] = [];
+    o.disk.fault = (op) => {
+      if (op.path.endsWith('.wal')) ops.push(op.op);
+      return undefined;
+    };
+    // commit indexes moving: no write, no job for the thread pool
+    await w.save(hs(1, 1), [], false);
+    await w.save(hs(1, 2), [], false);
+    expect(ops).toEqual([]);
+    // a process crash now loses them and nothing else
+    const crashed = await WAL.open(DIR, { index: 0, term: 0 }, { ...o, disk: o.disk.afterCrash('process') });
+    expect(await crashed.readAll()).toMatchObject({ hardState: hs(1, 1), entries: entries(1, 2) });
+    await crashed.close();
+    // the next durable save writes them ahead of its own records, in one durable write
+    await w.save(hs(1, 2), entries(3, 3), true);
+    expect(ops).toEqual(['write', 'fdatasync']);
+    // and close writes what is still held
+    await w.save(hs(1, 3), [], false);
+    await w.close();
+    const r = await WAL.open(DIR, { index: 0, term: 0 }, o);
+    expect(await r.readAll()).toMatchObject({ hardState: hs(1, 3), entries: entries(1, 3) });
+    await r.close();
+  });
+
   it('reports fsync durations and written bytes', async () => {
     const o = memOpts();
     const fsyncs: number[] = [];
