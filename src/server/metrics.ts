@@ -184,8 +184,6 @@ export class Metrics {
   readonly hashRevDuration: Histogram;
 
   // network
-  readonly clientGrpcSentBytes: Counter;
-  readonly clientGrpcReceivedBytes: Counter;
   readonly peerSentBytes: Counter<'To'>;
   readonly peerReceivedBytes: Counter<'From'>;
   readonly peerSentFailures: Counter<'To'>;
@@ -310,11 +308,9 @@ export class Metrics {
     f.counterOf('etcd_debugging_lease_revoked_total', 'The total number of revoked leases.', lease('revoked'));
     f.counterOf('etcd_debugging_lease_renewed_total', 'The number of renewed leases seen by the leader.', lease('renewed'));
 
-    this.clientGrpcSentBytes = f.counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.');
-    this.clientGrpcReceivedBytes = f.counter(
-      'etcd_network_client_grpc_received_bytes_total',
-      'The total number of bytes received from grpc clients.',
-    );
+    // bumped on every call: plain fields, read at scrape time (a prom-client inc per message cost more than the count)
+    f.counterOf('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => this.grpcCalls.sentBytes);
+    f.counterOf('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => this.grpcCalls.receivedBytes);
     this.peerSentBytes = f.counter('etcd_network_peer_sent_bytes_total', 'The total number of bytes sent to peers.', ['To']);
     this.peerReceivedBytes = f.counter('etcd_network_peer_received_bytes_total', 'The total number of bytes received from peers.', ['From']);
     this.peerSentFailures = f.counter('etcd_network_peer_sent_failures_total', 'The total number of send failures from peers.', ['To']);
@@ -399,6 +395,9 @@ interface MethodCounts {
 export class GrpcCallCounts {
   readonly methods = new Map<string, MethodCounts>();
   readonly requests = new Map<string, Counted<'client_api_version' | 'type'>>();
+  /** bytes of the messages received from and sent to clients, over all calls (etcd's client_grpc_*_bytes_total) */
+  receivedBytes = 0;
+  sentBytes = 0;
 
   method(method: MethodDefinition): MethodCounts {
     let c = this.methods.get(method.path);
@@ -447,23 +446,34 @@ export function grpcCallMetrics(metrics: Metrics): (method: MethodDefinition, cl
     const c = counts.method(method);
     c.started++;
     counts.request(c.type, clientApiVersion ?? 'unknown').n++;
-    return {
-      received: (bytes) => {
-        c.received++;
-        metrics.clientGrpcReceivedBytes.inc(bytes);
-      },
-      sent: (bytes) => {
-        c.sent++;
-        metrics.clientGrpcSentBytes.inc(bytes);
-      },
-      handled: (code) => {
-        let h = c.handled.get(code);
-        if (h === undefined) {
-          h = { labels: { grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown', ...c.labels }, n: 0 };
-          c.handled.set(code, h);
-        }
-        h.n++;
-      },
-    };
+    return new CallCounter(counts, c);
   };
+}
+
+/** One call's observer: one object per call (not an object and three closures), on every call's path. */
+class CallCounter implements CallObserver {
+  constructor(
+    private readonly counts: GrpcCallCounts,
+    private readonly method: MethodCounts,
+  ) {}
+
+  received(bytes: number): void {
+    this.method.received++;
+    this.counts.receivedBytes += bytes;
+  }
+
+  sent(bytes: number): void {
+    this.method.sent++;
+    this.counts.sentBytes += bytes;
+  }
+
+  handled(code: number): void {
+    const c = this.method;
+    let h = c.handled.get(code);
+    if (h === undefined) {
+      h = { labels: { grpc_code: GRPC_CODE_NAMES[code] ?? 'Unknown', ...c.labels }, n: 0 };
+      c.handled.set(code, h);
+    }
+    h.n++;
+  }
 }
