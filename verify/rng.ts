@@ -1,14 +1,13 @@
-// A small seeded PRNG (src/pkg's mulberry32) so a run's workload and fault schedule
-// are reproducible from --seed.
+// The run's draws (src/pkg's seeded PRNG) so a run's workload and fault schedule are
+// reproducible from --seed, with the shapes the workload and the nemeses draw in.
 
-import { mulberry32 } from '../src/pkg/mulberry32.js';
+import { seededRandom } from '../src/pkg/rng.js';
 
 export class Rng {
   private readonly draw: () => number;
 
   constructor(seed: number) {
-    // a zero seed starts from mulberry32's increment, as this class always has (runs replay by seed)
-    this.draw = mulberry32(seed >>> 0 || 0x6d2b79f5);
+    this.draw = seededRandom(seed);
   }
 
   /** uniform in [0, 1) */

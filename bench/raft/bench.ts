@@ -8,7 +8,7 @@
 
 import { EntryType, type Message, decodeConfChange } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode } from '../../src/raft/index.js';
-import { mulberry32 as rng } from '../../src/pkg/mulberry32.js';
+import { seededRandom as rng } from '../../src/pkg/rng.js';
 
 interface Member {
   id: bigint;

@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import type { Disk, DiskFile, DiskLock, OpenMode } from './disk.js';
 import { WalLockedError } from './errors.js';
-import { mulberry32 as rng } from '../pkg/mulberry32.js';
+import { seededRandom } from '../pkg/rng.js';
 
 export type DiskOp =
   | { readonly op: 'write'; readonly path: string; readonly position: number; readonly length: number }
@@ -223,7 +223,7 @@ export class MemDisk implements Disk {
 
   /** The disk a restarted process finds; see the top of this file. `seed` drives the 'power' tearing. */
   afterCrash(mode: 'process' | 'power', seed = 1): MemDisk {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     const copy = (d: MemDir): MemDir => {
       const out = new MemDir();
       const source = mode === 'process' ? d.entries : d.durable;

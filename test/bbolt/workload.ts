@@ -2,7 +2,7 @@
 // large values, a compaction) applied through the gRPC API, so real etcd and etcd-ts
 // given the same workload end at the same revision with the same keys.
 
-import { mulberry32 } from '../../src/pkg/mulberry32.js';
+import { seededRandom } from '../../src/pkg/rng.js';
 import { EtcdClient } from '../e2e/client.js';
 
 export interface Workload {
@@ -16,7 +16,7 @@ export const LEASE_IDS = ['7001', '7002'] as const;
 
 export async function applyWorkload(endpoint: string, w: Workload): Promise<void> {
   const c = new EtcdClient(endpoint);
-  const rand = mulberry32(17);
+  const rand = seededRandom(17);
   const put = (key: string, value: Buffer | string, lease?: string) => ({ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: lease ?? '0' } });
   try {
     for (const id of LEASE_IDS) await c.call(c.lease, 'LeaseGrant', { ID: id, TTL: '3600' });

@@ -6,7 +6,7 @@ import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BoltFile, BoltFormatError, type BucketSource, writeBolt } from '../../src/bbolt/index.js';
-import { mulberry32 } from '../../src/pkg/mulberry32.js';
+import { seededRandom } from '../../src/pkg/rng.js';
 import { cleanup, tempDir } from '../e2e/harness.js';
 import { boltCheck, boltDump, ourDump } from './real-bolt.js';
 
@@ -14,7 +14,7 @@ type Data = Array<{ name: Buffer; entries: Array<[Buffer, Buffer]> }>;
 
 /** `data` as writeBolt takes it, each bucket's entries cut into batches of 1 to 300 (seeded). */
 async function* source(data: Data, seed = 0): AsyncIterable<BucketSource> {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   for (const b of data) {
     yield {
       name: b.name,
@@ -45,7 +45,7 @@ function sortedUnique(keys: Buffer[]): Buffer[] {
 
 /** A random database: 1-5 buckets, each empty, tiny, or a few hundred keys of mixed sizes. */
 function randomData(seed: number): Data {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const names = sortedUnique(Array.from({ length: 1 + Math.floor(rand() * 5) }, () => bytes(rand, 1 + Math.floor(rand() * 12))));
   return names.map((name) => {
@@ -87,7 +87,7 @@ describe('writeBolt', () => {
   });
 
   it('writes an empty bucket, a 100k-key bucket and 1 MiB values; the size is whole pages', async () => {
-    const rand = mulberry32(1);
+    const rand = seededRandom(1);
     const big: Array<[Buffer, Buffer]> = [];
     for (let i = 0; i < 100_000; i++) {
       const k = Buffer.alloc(8);
@@ -130,7 +130,7 @@ describe('writeBolt', () => {
   it('damaged copies: truncation and bad metas are refused by both; a random bit flip is refused or read exactly as bbolt reads it', async () => {
     const seed = Number(process.env.BBOLT_SEED ?? Date.now() % 1_000_000);
     const why = `seed ${seed} (rerun with BBOLT_SEED=${seed})`;
-    const rand = mulberry32(seed);
+    const rand = seededRandom(seed);
     const data = randomData(seed).concat([{ name: Buffer.from('\xff\xffmany', 'latin1'), entries: Array.from({ length: 2000 }, (_, i): [Buffer, Buffer] => [Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.from(`v${i}`)]) }]);
     const good = fresh();
     await writeBolt(good, source(data));

@@ -2,28 +2,10 @@
 // and the normalization of store responses to plain data.
 
 import type { Compare, KeyValue, RangeRequest, RequestOp, ResponseOp, TxnRequest } from '../../src/mvcc/index.js';
-import { mulberry32 } from '../../src/pkg/mulberry32.js';
 import { b } from './helpers.js';
 import type { MKv, MResp } from './model.js';
 
-export class Rng {
-  private readonly draw: () => number;
-  constructor(seed: number) {
-    this.draw = mulberry32(seed);
-  }
-  next(): number {
-    return this.draw();
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(a: readonly T[]): T {
-    return a[this.int(a.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-}
+export { Rng } from '../../src/pkg/rng.js';
 
 export const KEYS = ['a', 'b', 'b1', 'b2', 'c', 'd', 'e\x00', 'e\xff', 'f'];
 export type Entry =

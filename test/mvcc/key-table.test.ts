@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { KeyIndex } from '../../src/mvcc/key-index.js';
 import { KeyTable, keyHash } from '../../src/mvcc/key-table.js';
-import { mulberry32 } from '../../src/pkg/mulberry32.js';
+import { seededRandom } from '../../src/pkg/rng.js';
 
 /** Applies random adds and deletes to the table and to a Map, and compares every key of the pool. */
 function churn(pool: string[], seed: number, steps: number): void {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const table = new KeyTable();
   const model = new Map<string, KeyIndex>();
   for (let step = 0; step < steps; step++) {

@@ -12,10 +12,10 @@ import {
   messageTypeName,
 } from '../../src/raftpb/index.js';
 import { MemoryStorage, RawNode, type RaftConfig, type ReadState, type Ready, StepError } from '../../src/raft/index.js';
-import { mulberry32 } from '../../src/pkg/mulberry32.js';
+import { seededRandom } from '../../src/pkg/rng.js';
 
 /** A tiny deterministic PRNG for election timeouts. */
-export const prng = mulberry32;
+export const prng = seededRandom;
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);

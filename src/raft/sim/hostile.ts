@@ -5,7 +5,7 @@
 
 import { EntryType, type Message, MessageType } from '../../raftpb/index.js';
 import type { Status } from '../types.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../../pkg/rng.js';
 
 const enc = new TextEncoder();
 /** an ID no member ever has */

@@ -3,7 +3,7 @@
 // both ways by partitions.
 
 import type { Message } from '../../raftpb/index.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../../pkg/rng.js';
 
 export interface NetworkFaults {
   /** probability a message is lost */

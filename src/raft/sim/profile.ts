@@ -3,7 +3,7 @@
 // cover calm and hostile worlds alike.
 
 import type { NetworkFaults } from './network.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../../pkg/rng.js';
 
 export interface SimProfile {
   readonly nodes: number;

@@ -38,7 +38,7 @@ import { Checker, InvariantViolation } from './checker.js';
 import { SimClock } from './clock.js';
 import { openDiskState } from './disk-state.js';
 import { SimNetwork } from './network.js';
-import { Rng } from './prng.js';
+import { Rng } from '../../pkg/rng.js';
 import { hostileMessage } from './hostile.js';
 import { type SimProfile, calmFaults, drawProfile } from './profile.js';
 import { type MemberTuning, SimMember, openMemberState } from './member.js';

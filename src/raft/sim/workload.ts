@@ -4,7 +4,7 @@
 
 import type { MvccStore } from '../../mvcc/index.js';
 import { int64 } from '../../server/pb.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../../pkg/rng.js';
 
 const KEYS = 8;
 const LEASES = 3;
