@@ -29,7 +29,7 @@ import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
 /** Entries kept in the raft log behind a snapshot, so slow followers catch up without one (etcd's DefaultSnapshotCatchUpEntries). */
-const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+export const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
 

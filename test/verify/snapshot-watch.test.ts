@@ -4,12 +4,15 @@
 // timed progress notifications claimed the member's new revision. Reads sent to the
 // member meanwhile must not fail on the store being replaced.
 // Three etcd-ts processes behind the jepsen peer proxies; one member is blackholed
-// while the others write past the leader's 5000-entry catch-up window.
+// while the others write past the leader's 5000-entry catch-up window, and until the
+// leader's raft log no longer holds what the cut member lacks.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SNAPSHOT_CATCH_UP_ENTRIES } from '../../src/server/applier.js';
+import { parseSnapName } from '../../src/wal/names.js';
 import { Cluster } from '../../verify/cluster.js';
 import type { PbWatchResponse } from '../../verify/client.js';
 import { eventually } from '../e2e/cluster-harness.js';
@@ -59,6 +62,8 @@ describe('watches across a snapshot install', () => {
         cluster.network.setFault(other, cut, { kind: 'blackhole' });
       }
     }
+    // nothing is being written: what the cut member holds, the leader has committed by now
+    const cutIndex = (await writer.status(5000)).raftIndex;
     const total = 6000;
     let next = 0;
     let lastRev = 0;
@@ -71,6 +76,20 @@ describe('watches across a snapshot install', () => {
       }),
     );
     expect(lastRev).toBe(startRev + total);
+
+    // The leader's snapshots, and the raft log compaction after each, trail its writes
+    // (under load by thousands of entries): healed before its log dropped the entries
+    // the cut member lacks, the member would catch up from the log instead. Snapshots are
+    // saved one at a time, each compacting the log to its index minus the catch-up window
+    // before the next begins, so a second .snap past the window proves the first one's
+    // compaction done. Writes outside the watched range move the leader on until then.
+    const leaderSnaps = path.join(cluster.members[leader]!.dataDir, 'member', 'snap');
+    const snapshotsPast = (): number =>
+      readdirSync(leaderSnaps).filter((f) => (parseSnapName(f)?.index ?? 0) > cutIndex + SNAPSHOT_CATCH_UP_ENTRIES).length;
+    for (let round = 0; snapshotsPast() < 2; round++) {
+      if (round === 100) throw new Error(`the leader took fewer than two snapshots past index ${cutIndex + SNAPSHOT_CATCH_UP_ENTRIES} in 5000 more writes`);
+      await Promise.all(Array.from({ length: 50 }, () => writer.execute({ type: 'put', key: 'filler', value: 'x', lease: '0' }, 10_000)));
+    }
 
     // Reads on the cut member go on while it swaps in the leader's store: each waits for
     // the new store rather than failing on the closed one (serializable, so the member
@@ -120,5 +139,5 @@ describe('watches across a snapshot install', () => {
     await eventually(async () => expect(progress.some((p) => p.revision >= lastRev)).toBe(true), 10_000);
     expect(progress.filter((p) => p.delivered < owed(p))).toEqual([]);
     stream.close();
-  });
+  }, 300_000); // 6,000 writes through three members: 45–125 s at load 25 on two cores
 });
