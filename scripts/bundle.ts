@@ -9,9 +9,9 @@
 // What stays as it was: the native addons' loaders (classic-level's binding.js, koffi: a
 // .node file is found next to its package's own loader), and what the sources load with
 // createRequire at the point of use (yaml, koffi, bcryptjs' path for the worker), which
-// esbuild leaves to run time. Dynamic imports become chunks of their own, loaded when reached: the
-// gateway and grpc-proxy modes, the server itself (not loaded for --help or a flag
-// error), jose for --auth-token jwt. test/architecture/start-imports.test.ts reads the
+// esbuild leaves to run time. Dynamic imports become chunks of their own, loaded when
+// reached: the gateway and grpc-proxy modes, the server itself (not loaded for --help or
+// a flag error), jose for --auth-token jwt. test/architecture/start-imports.test.ts reads the
 // metafile written beside the bundle to check what a member start loads.
 
 import { rmSync, writeFileSync } from 'node:fs';
