@@ -4,19 +4,22 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The files that take minutes (most of it waiting on clusters, or on etcd's fixed 5-minute
- * lease checkpoint interval; the raft simulator's on one core), slowest first. They start
+ * lease checkpoint interval; the raft simulators' on one core), slowest first, by the wall
+ * times npm test printed on the last fresh-clone run. They start
  * before everything else so that the other workers run the short files beside them: on a
  * fresh clone vitest has no timings and would start the largest files first, leaving a long
  * one to finish alone at the end.
  */
 const LONGEST_FIRST = [
   'test/e2e/lease-checkpoint.test.ts',
-  'test/raft/sim.test.ts',
   'test/e2e/patroni.test.ts',
   'test/e2e/leader-change.test.ts',
   'test/e2e/mixed-cluster.test.ts',
+  'test/raft/sim-members.test.ts',
   'test/e2e/jepsen.test.ts',
   'test/e2e/grpc-proxy.test.ts',
+  'test/e2e/cluster.test.ts',
+  'test/raft/sim.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {

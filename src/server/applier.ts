@@ -15,14 +15,14 @@ import type { EtcdDbWriter, ExportState } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
-import { RequestApplier } from './apply.js';
+import { REAPPLIED, RequestApplier } from './apply.js';
 import { type AuthStore, readAuthState } from './auth/store.js';
 import { idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import type { LiveStore } from './live-store.js';
 import type { Membership } from './membership.js';
 import { applyToMembership, confChangeRefusal } from './conf-change.js';
-import { type ApplyResult, type EntryRequest, decodeEntryRequest } from './raft-request.js';
+import { type ApplyResult, type EntryRequest, decodeEntryRequest, entryRequestKind } from './raft-request.js';
 import { installReceivedDb } from './received-db.js';
 import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
@@ -312,6 +312,9 @@ export class Applier {
     }
     let entry: EntryRequest;
     try {
+      // A restart's raft hands back every entry after the snapshot: those the store holds
+      // need no decoding unless they apply again
+      if (e.index <= this.storeIndexAtOpen && !REAPPLIED.has(entryRequestKind(e.data))) return;
       entry = decodeEntryRequest(e.data);
     } catch (err) {
       this.p.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');

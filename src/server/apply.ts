@@ -41,6 +41,14 @@ function unknownKind(r: never): never {
   throw new Error(`no applier for ${(r as { kind: string }).kind}`);
 }
 
+/**
+ * The kinds of request that apply again to entries the store already holds (index at or
+ * below its consistent index when it was opened): what they change is outside the store
+ * (the v2 store, the alarms), rebuilt from the snapshot and the WAL after it. Every other
+ * kind applies only once.
+ */
+export const REAPPLIED: ReadonlySet<RequestKind> = new Set(['v2', 'alarm']);
+
 /** etcd's applierV3: one method per request kind, each with its kind's result. */
 export class RequestApplier {
   private readonly authApplier: AuthApplier;
@@ -55,8 +63,7 @@ export class RequestApplier {
    * the proposer put in the header (etcd's authApplierV3).
    */
   async apply({ header, request: r }: EntryRequest, index: number): Promise<ApplyResult | undefined> {
-    // State outside the store (membership, alarms) is rebuilt from the snapshot and the
-    // WAL after it, so those entries apply again; store entries apply only once.
+    // the REAPPLIED kinds apply whatever the store holds
     if (r.kind === 'v2') return { kind: r.kind, result: this.v2(r.body, index) };
     if (r.kind === 'alarm') return { kind: r.kind, result: this.alarm(r.body) };
     if (index <= this.t.storeIndexAtOpen()) return undefined;

@@ -208,6 +208,31 @@ export function encodeRaftRequest<K extends RequestKind>(header: PbRequestHeader
 }
 
 /**
+ * The kind of request a normal entry carries, from its tags alone (no message decoded),
+ * telling the two encodings apart as decodeEntryRequest does; throws, as it does, on an
+ * entry with no request or with two.
+ */
+export function entryRequestKind(data: Uint8Array): RequestKind {
+  if (data[0] === 0x08) return 'v2';
+  const r = protobuf.Reader.create(data);
+  let kind: RequestKind | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const f = BY_FIELD_ID.get(tag >>> 3);
+    if (f !== undefined && (tag & 7) === WIRE_BYTES) {
+      if (kind !== undefined) throw twoRequests(kind, f.kind);
+      kind = f.kind;
+    }
+    r.skipType(tag & 7);
+  }
+  if (kind === undefined) throw noRequest();
+  return kind;
+}
+
+const twoRequests = (a: RequestKind, b: RequestKind) => new Error(`the entry carries two requests (${a} and ${b})`);
+const noRequest = () => new Error('the entry carries no request etcd-ts knows');
+
+/**
  * Decodes a normal entry's data as etcd's applyEntryNormal does: an InternalRaftRequest,
  * or else a bare v2 Request (etcd 3.4 proposes publish and the cluster version so). A
  * bare Request starts with its ID (field 1, a varint); an InternalRaftRequest never
@@ -231,11 +256,11 @@ export function decodeEntryRequest(data: Uint8Array): EntryRequest {
     if (fieldId === HEADER_FIELD.id && wire === WIRE_BYTES) header = RequestHeaderType.decode(r, r.uint32()) as unknown as PbRequestHeader;
     else if (fieldId === ID_FIELD.id && wire === 0) id = toBigInt(r.uint64() as unknown as Int64, true);
     else if (f !== undefined && wire === WIRE_BYTES) {
-      if (request !== undefined) throw new Error(`the entry carries two requests (${request.kind} and ${f.kind})`);
+      if (request !== undefined) throw twoRequests(request.kind, f.kind);
       request = { kind: f.kind, body: f.type.decode(r, r.uint32()) } as unknown as RaftRequest;
     } else r.skipType(wire);
   }
-  if (request === undefined) throw new Error('the entry carries no request etcd-ts knows');
+  if (request === undefined) throw noRequest();
   // etcd's waiter: a v2 request's own ID, else the InternalRaftRequest's, else its header's
   if (request.kind === 'v2') id = toBigInt(request.body.ID, true);
   else if (id === 0n) id = toBigInt(header?.ID, true);

@@ -99,7 +99,7 @@ export async function restartMember(
 ): Promise<MemberStart | undefined> {
   // The newest snapshot the WAL also records: a crash between writing a snap file and
   // its WAL marker leaves a snapshot the log cannot resume from.
-  const snapshot: Snapshot | undefined = await snapshotter.loadNewestAvailable(await validSnapshotEntries(layout.walDir));
+  const snapshot: Snapshot | undefined = await snapshotter.loadNewestAvailable(() => validSnapshotEntries(layout.walDir));
   const walSnap = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 };
   const wal = await WAL.open(layout.walDir, walSnap, walOpts);
   try {

@@ -75,9 +75,12 @@ export class Snapshotter {
    * The newest loadable snapshot that the WAL also records (`walSnaps`, from
    * validSnapshotEntries): a snap file written just before a crash, whose WAL
    * marker never made it, is passed over (etcd 3.4.23's LoadNewestAvailable).
+   * `walSnaps` is called only once a snap file has loaded: with none there is nothing
+   * to match, and a restart is spared a pass over the whole WAL.
    */
-  loadNewestAvailable(walSnaps: readonly WalSnapshot[]): Promise<Snapshot | undefined> {
-    return this.loadMatching((s) => walSnaps.some((w) => w.index === s.metadata.index && w.term === s.metadata.term));
+  loadNewestAvailable(walSnaps: () => Promise<readonly WalSnapshot[]>): Promise<Snapshot | undefined> {
+    let recorded: Promise<readonly WalSnapshot[]> | undefined;
+    return this.loadMatching(async (s) => (await (recorded ??= walSnaps())).some((w) => w.index === s.metadata.index && w.term === s.metadata.term));
   }
 
   /** Keeps at most `max` snap files (--max-snapshots), removing the oldest. */
@@ -107,7 +110,7 @@ export class Snapshotter {
     }
   }
 
-  private async loadMatching(accept: (s: Snapshot) => boolean): Promise<Snapshot | undefined> {
+  private async loadMatching(accept: (s: Snapshot) => boolean | Promise<boolean>): Promise<Snapshot | undefined> {
     const names = await this.snapNames();
     for (const name of names) {
       const path = join(this.dir, name);
@@ -124,7 +127,7 @@ export class Snapshotter {
         await this.markBroken(path, err);
         continue;
       }
-      if (accept(snap)) return snap;
+      if (await accept(snap)) return snap;
     }
     return undefined;
   }

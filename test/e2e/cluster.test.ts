@@ -65,12 +65,13 @@ function writeLoad(endpoints: string[], workers = 6): WriteLoad {
   };
 }
 
+/** Every acknowledged write of writeLoad is on the member at `endpoint`, with its value (one linearizable read of load/). */
 async function assertAllPresent(endpoint: string, acked: Map<string, string>): Promise<void> {
   const client = new EtcdClient(endpoint);
   try {
-    const missing: string[] = [];
-    for (const [k, v] of acked) if ((await client.get(k)) !== v) missing.push(k);
-    expect(missing).toEqual([]);
+    const r = await client.call<{ kvs: Array<{ key: Buffer; value: Buffer }> }>(client.kv, 'Range', { key: Buffer.from('load/'), range_end: Buffer.from('load0') });
+    const held = new Map(r.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
+    expect([...acked].filter(([k, v]) => held.get(k) !== v).map(([k]) => k)).toEqual([]);
   } finally {
     client.close();
   }

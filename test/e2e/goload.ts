@@ -33,12 +33,14 @@ const POLL_MS = 20;
  * `goload -op seq` with `clients` puts in flight (each with GOLOAD_PUT_DEADLINE_MS, never
  * retried: a failed key is simply not acknowledged) against `endpoints` (host:port; those
  * not up yet are dialled again by clientv3's balancer until they are), until stopped.
+ * Each client starts a put every `intervalMs` at most: a test needs writes going on
+ * throughout, and a cluster taking as many as it can spends the suite's CPU on them.
  */
-export function seqLoad(endpoints: readonly string[], clients: number): { acked(): string[]; stop(): Promise<SeqOutcome> } {
+export function seqLoad(endpoints: readonly string[], clients: number, intervalMs: number): { acked(): string[]; stop(): Promise<SeqOutcome> } {
   const file = path.join(tempDir('goload-'), 'acked');
   const proc: ChildProcess = spawn(
     goloadBinary(),
-    ['-endpoints', endpoints.join(','), '-op', 'seq', '-acked', file, '-clients', String(clients), '-conns', '1', '-duration', '1h'],
+    ['-endpoints', endpoints.join(','), '-op', 'seq', '-acked', file, '-clients', String(clients), '-conns', '1', '-duration', '1h', '-interval', `${intervalMs}ms`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   track(proc);

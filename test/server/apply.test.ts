@@ -17,7 +17,7 @@ import { Errors } from '../../src/server/errors.js';
 import { Lessor } from '../../src/server/lessor.js';
 import { Membership } from '../../src/server/membership.js';
 import { InternalRaftRequest, int64, serviceDefinition, uint64 } from '../../src/server/pb.js';
-import { type ApplyResult, type RaftRequest, decodeEntryRequest, encodeRaftRequest, resultOf } from '../../src/server/raft-request.js';
+import { type ApplyResult, type RaftRequest, decodeEntryRequest, encodeRaftRequest, entryRequestKind, resultOf } from '../../src/server/raft-request.js';
 import { V2RequestType } from '../../src/server/pb.js';
 import { V2Store } from '../../src/server/v2store/index.js';
 import { bytesField, concat, tag, varint, varintField } from '../e2e/raw-grpc.js';
@@ -60,6 +60,8 @@ describe('raft entries', () => {
       const plain = InternalRaftRequest.toObject(InternalRaftRequest.decode(data), { longs: String }) as Record<string, unknown>;
       expect(Object.keys(plain).sort()).toEqual(['header', fieldOf(p.kind)].sort());
       expect(decodeEntryRequest(data).request.kind).toBe(p.kind);
+      // and its tags alone say so, as a restart reads the entries the store already holds
+      expect(entryRequestKind(data)).toBe(p.kind);
     }
   });
 
@@ -68,6 +70,7 @@ describe('raft entries', () => {
     const e = decodeEntryRequest(data);
     expect(e.id).toBe(9n);
     expect(e.request.kind).toBe('v2');
+    expect(entryRequestKind(data)).toBe('v2');
   });
 
   it('refuse an entry with no request, or with two, rather than guess', () => {
@@ -75,6 +78,8 @@ describe('raft entries', () => {
     expect(() => decodeEntryRequest(onlyHeader)).toThrow(/no request/);
     const two = InternalRaftRequest.encode({ header, put: { key: Buffer.from('k') }, lease_revoke: { ID: int64(1n) } }).finish();
     expect(() => decodeEntryRequest(two)).toThrow(/two requests \(put and leaseRevoke\)/);
+    expect(() => entryRequestKind(onlyHeader)).toThrow(/no request/);
+    expect(() => entryRequestKind(two)).toThrow(/two requests \(put and leaseRevoke\)/);
   });
 
   it("give a waiter its own kind's result, and call anything else a bug", () => {

@@ -164,7 +164,7 @@ describe('real etcd 3.4.23', () => {
     // --snapshot-count 10: etcd cut snapshots, recorded in the WAL and as snap files
     const walSnaps = await validSnapshotEntries(walDir);
     expect(walSnaps.length).toBeGreaterThanOrEqual(3);
-    const snap = await new Snapshotter(snapDir).loadNewestAvailable(walSnaps);
+    const snap = await new Snapshotter(snapDir).loadNewestAvailable(async () => walSnaps);
     expect(snap).toBeDefined();
     expect(readdirSync(snapDir)).toContain(snapName(snap!.metadata.term, snap!.metadata.index));
     expect(snap!.metadata.confState.voters).toHaveLength(1);
@@ -192,7 +192,7 @@ describe('real etcd 3.4.23', () => {
   it('etcd starts on a WAL and snap file etcd-ts wrote, applies entries only they hold, and appends to the WAL', async () => {
     // what etcd left: its newest snapshot and the log after it
     const srcWal = join(etcdDir, 'member', 'wal');
-    const snap = (await new Snapshotter(join(etcdDir, 'member', 'snap')).loadNewestAvailable(await validSnapshotEntries(srcWal)))!;
+    const snap = (await new Snapshotter(join(etcdDir, 'member', 'snap')).loadNewestAvailable(() => validSnapshotEntries(srcWal)))!;
     const src = await WAL.open(srcWal, { index: snap.metadata.index, term: snap.metadata.term });
     const { metadata, hardState, entries } = await src.readAll();
     await src.close();

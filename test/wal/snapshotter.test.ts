@@ -86,8 +86,23 @@ describe('Snapshotter', () => {
       { index: 10, term: 2 },
       { index: 20, term: 2 },
     ];
-    expect(await s.loadNewestAvailable(walSnaps)).toEqual(snap(2, 20));
-    expect(await s.loadNewestAvailable([{ index: 0, term: 0 }])).toBeUndefined();
+    let reads = 0;
+    const recorded = (snaps: typeof walSnaps) => async () => (reads++, snaps);
+    expect(await s.loadNewestAvailable(recorded(walSnaps))).toEqual(snap(2, 20));
+    expect(reads).toBe(1); // once, however many snap files it tried
+    expect(await s.loadNewestAvailable(recorded([{ index: 0, term: 0 }]))).toBeUndefined();
+  });
+
+  it('loadNewestAvailable reads the WAL markers only when there is a snap file to match them with', async () => {
+    const disk = new MemDisk();
+    const s = new Snapshotter(SNAP, { disk });
+    let reads = 0;
+    const walSnaps = async () => (reads++, [{ index: 0, term: 0 }]);
+    expect(await s.loadNewestAvailable(walSnaps)).toBeUndefined();
+    expect(reads).toBe(0);
+    await s.save(snap(2, 10));
+    expect(await s.loadNewestAvailable(walSnaps)).toBeUndefined();
+    expect(reads).toBe(1);
   });
 
   it('purge keeps the newest max files', async () => {

@@ -28,7 +28,9 @@ export async function openDiskState(disk: MemDisk): Promise<DiskState> {
   if (!WAL.exists(WAL_DIR, disk)) {
     return { wal: await WAL.create(WAL_DIR, new Uint8Array(0), opts), snapshotter, raftStorage, snapshot: undefined };
   }
-  const snapshot = await snapshotter.loadNewestAvailable(await validSnapshotEntries(WAL_DIR, { disk }));
+  // read whether or not a snap file needs them, as before: a seed replays the same disk operations
+  const walSnaps = await validSnapshotEntries(WAL_DIR, { disk });
+  const snapshot = await snapshotter.loadNewestAvailable(async () => walSnaps);
   const wal = await WAL.open(WAL_DIR, snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : { index: 0, term: 0 }, opts);
   const { hardState, entries } = await wal.readAll();
   if (snapshot) raftStorage.applySnapshot(snapshot);
