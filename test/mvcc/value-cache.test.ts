@@ -2,29 +2,13 @@
 // byte-bounded cache. These tests hold the store to both halves: memory does not grow
 // with the value bytes stored, and every read path still returns the right values.
 
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { liveArrayBuffers } from '../live-array-buffers.js';
 import { KeyIndex } from '../../src/mvcc/key-index.js';
 import { ValueCache } from '../../src/mvcc/value-cache.js';
 import { HISTORY_BYTES } from '../../src/mvcc/history.js';
 import type { Event } from '../../src/mvcc/index.js';
 import { Harness, b } from './helpers.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/**
- * ArrayBuffer bytes still reachable (record and value buffers live there, not in the JS
- * heap). Buffers LevelDB handed over are freed by finalizers that run after the GC, so
- * a second collection follows a turn of the event loop.
- */
-async function liveArrayBuffers(): Promise<number> {
-  gc();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
 
 describe('ValueCache', () => {
   const value = (n: number) => Buffer.alloc(n, 1);

@@ -3,22 +3,10 @@
 // it), and the log holds up to --snapshot-count entries, so views would keep every pool
 // slab a proposal was ever cut from, with whatever short-lived garbage filled the rest.
 
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { liveArrayBuffers } from '../live-array-buffers.js';
 import { MemoryStorage } from '../../src/raft/index.js';
 import type { Entry } from '../../src/raftpb/index.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** ArrayBuffer bytes still reachable: V8 frees dead backing stores after the GC, so a second collection follows a turn. */
-async function liveArrayBuffers(): Promise<number> {
-  gc();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
 
 const ENTRIES = 20_000;
 const DATA_BYTES = 290; // a put of a 256-byte value, as goload sends it
