@@ -3,6 +3,7 @@
 // use it as their whole "disk".
 
 import { type ConfState, type Entry, type HardState, type Snapshot, emptyHardState, emptySnapshot } from '../raftpb/index.js';
+import { SlabCopier } from '../pkg/slab-copier.js';
 import { CompactedError, SnapOutOfDateError, UnavailableError } from './errors.js';
 import type { Storage } from './storage.js';
 import { entrySize } from './types.js';
@@ -15,6 +16,13 @@ export class MemoryStorage implements Storage {
    * only), so ents[i] holds log index ents[0].index + i.
    */
   private ents: Entry[] = [dummyEntry(0, 0)];
+  /**
+   * Entries come in with data that is a view into a bigger buffer (a proposal's slice of
+   * Node's shared pool, a peer message, a WAL read) and stay for up to --snapshot-count
+   * entries: kept as they came, each would keep all of that buffer. They are kept as
+   * copies in slabs of their own, which the log frees as it is compacted from the front.
+   */
+  private readonly data = new SlabCopier();
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
@@ -118,7 +126,10 @@ export class MemoryStorage implements Storage {
       throw new RangeError(`missing log entry [last: ${this.lastIndex()}, append at: ${firstNew + skip}]`);
     }
     this.ents.length = at;
-    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
+    for (let i = skip; i < entries.length; i++) {
+      const e = entries[i]!;
+      this.ents.push({ term: e.term, index: e.index, type: e.type, data: this.data.copy(e.data) });
+    }
   }
 }
 
