@@ -139,12 +139,17 @@ describe('failover', () => {
       const killed = victim === 'leader' ? leader : (leader + 1) % 3;
       const survivors = [0, 1, 2].filter((i) => i !== killed);
       const load = writeLoad(survivors.map((i) => members[i]!.clientUrl));
-      await load.untilAcked(20);
-      members[killed]!.proc.kill('SIGKILL');
-      await members[killed]!.exited;
-      // the survivors go on acknowledging writes (after an election, if the leader died)
-      await load.untilAcked(load.ackedCount + 20);
-      const acked = await load.stop();
+      let acked: Map<string, string>;
+      try {
+        await load.untilAcked(20);
+        members[killed]!.proc.kill('SIGKILL');
+        await members[killed]!.exited;
+        // the survivors go on acknowledging writes (after an election, if the leader died)
+        await load.untilAcked(load.ackedCount + 20);
+      } finally {
+        // on every way out: writers left running retry on stopped members until the worker runs out of memory
+        acked = await load.stop();
+      }
       const newLeader = await leaderIndex(survivors.map((i) => members[i]!));
       expect(newLeader).toBeGreaterThanOrEqual(0);
       for (const i of survivors) await assertAllPresent(members[i]!.clientUrl, acked);
