@@ -111,8 +111,12 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
   return m;
 }
 
-/** Waits until the member's output contains `text`; fails if it exits first. */
-export async function waitFor(m: Member, text: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until the member's output contains `text`; fails if it exits first. The default
+ * deadline covers a start that catches up through a leader snapshot on a loaded machine
+ * (import and apply before the member publishes itself and says it is ready).
+ */
+export async function waitFor(m: Member, text: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: number | string | undefined;
   void m.exited.then((c) => (exited = c));
