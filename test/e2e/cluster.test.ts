@@ -200,7 +200,8 @@ describe('failover', () => {
       expect(await ctl(joiner.clientUrl, ['get', 'bulk/05999', '--consistency=s', '--print-value-only'])).toBe('v5999\n');
     });
     await Promise.all([...members, joiner].map((m) => stopMember(m)));
-  });
+    // 6000 puts, a snapshot sent and imported twice: a minute on a quiet machine, more on a loaded one
+  }, 300_000);
 
   it('a stopped minority cannot commit; the majority serves; after SIGCONT all converge', async () => {
     const plan = await planCluster(3);
