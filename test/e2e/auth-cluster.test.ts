@@ -85,5 +85,6 @@ describe('auth in a three-member cluster', () => {
     await leaderIndex(restarted);
     for (const m of restarted) await expectEnforced(m.clientUrl);
     await Promise.all(restarted.map((m) => stopMember(m)));
-  });
+    // 6000 puts, a snapshot, three restarts: under a minute on a quiet machine, minutes on a loaded one
+  }, 300_000);
 });

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { makePki } from '../listener/helpers.js';
-import { cleanup, ctl, freePort, repoRoot, startMember, stopMember } from './harness.js';
+import { cleanup, ctl, freePort, repoRoot, startMember, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
 
@@ -44,7 +44,7 @@ it('python-etcd3 (gRPC) works unchanged: kv, prefix, lease, txn, watch, members,
 });
 
 it('python-etcd3 with user= and password=: refused with auth off as etcd refuses it, enforced with auth on', async () => {
-  const pki = makePki();
+  const pki = makePki(tempDir('listener-pki-'));
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
   const m = await startMember({

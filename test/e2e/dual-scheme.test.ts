@@ -4,13 +4,13 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { makePki } from '../listener/helpers.js';
-import { binary, cleanup, ctl, freePort, httpRequest, startMember, stopMember, waitFor } from './harness.js';
+import { binary, cleanup, ctl, freePort, httpRequest, startMember, stopMember, tempDir, waitFor } from './harness.js';
 
 afterAll(cleanup);
 
 describe('http:// and https:// on one port', () => {
   it('serves HTTP both in the clear and over TLS, and gRPC over TLS', async () => {
-    const pki = makePki();
+    const pki = makePki(tempDir('listener-pki-'));
     const port = await freePort();
     const plain = `http://127.0.0.1:${port}`;
     const secure = `https://127.0.0.1:${port}`;

@@ -173,7 +173,7 @@ describe('etcd-ts grpc-proxy --namespace', () => {
 
 describe('etcd-ts grpc-proxy TLS toward the cluster', () => {
   it('refuses a client certificate with a Common Name as etcd does, and works through one without', async () => {
-    const pki = makePki();
+    const pki = makePki(tempDir('listener-pki-'));
     makeLeaf(pki.dir, 'ca', 'nocn', '/O=etcd-ts proxy');
     const port = await freePort();
     const url = `https://127.0.0.1:${port}`;

@@ -111,8 +111,12 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
   return m;
 }
 
-/** Waits until the member's output contains `text`; fails if it exits first. */
-export async function waitFor(m: Member, text: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until the member's output contains `text`; fails if it exits first. The default
+ * deadline covers a start that catches up through a leader snapshot on a loaded machine
+ * (import and apply before the member publishes itself and says it is ready).
+ */
+export async function waitFor(m: Member, text: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: number | string | undefined;
   void m.exited.then((c) => (exited = c));
@@ -145,11 +149,22 @@ export function etcdctlV2(args: string[], timeoutMs = 30_000): Promise<CtlResult
   return runEtcdctl('2', args, undefined, timeoutMs);
 }
 
+/**
+ * etcdctl's own deadlines for one command, a few seconds inside the time the process is given
+ * (so it reports what it was waiting for rather than being killed): its defaults (v3: 5 s a
+ * command; v2: 2 s a request, 5 s in all) are shorter than a linearizable call can take on a
+ * loaded machine. Flags a test passes come later and win, as with any repeated etcdctl flag.
+ */
+function deadlineFlags(api: '2' | '3', timeoutMs: number): string[] {
+  const d = `${Math.max(1000, timeoutMs - 5000)}ms`;
+  return api === '3' ? [`--command-timeout=${d}`] : [`--timeout=${d}`, `--total-timeout=${d}`];
+}
+
 function runEtcdctl(api: '2' | '3', args: string[], input: string | undefined, timeoutMs: number): Promise<CtlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       'etcdctl',
-      args,
+      [...deadlineFlags(api, timeoutMs), ...args],
       { env: { ...process.env, ETCDCTL_API: api }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;

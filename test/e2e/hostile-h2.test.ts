@@ -149,10 +149,13 @@ describe('16 connections flooding the client port', () => {
       }
     };
     const flooders = Array.from({ length: 16 }, () => flooder());
-
-    for (let i = 0; i < 20; i++) expect(await ctl(plain.clientUrl, ['put', `flood-${i}`, `v${i}`])).toBe('OK\n');
-    flooding = false;
-    await Promise.all(flooders);
+    try {
+      for (let i = 0; i < 20; i++) expect(await ctl(plain.clientUrl, ['put', `flood-${i}`, `v${i}`])).toBe('OK\n');
+    } finally {
+      // on every way out: flooders left running would connect again and again until the worker dies
+      flooding = false;
+      await Promise.all(flooders);
+    }
 
     expect(cut.length).toBeGreaterThanOrEqual(16);
     for (const c of cut) {

@@ -118,37 +118,45 @@ it(`keep-alives, puts and linearizable gets through a follower ride out ${ROUNDS
       ...[0, 1].map(() => loop('get', outcomes, isStopped, () => grpcResult(withDeadline(client, 'Range', { key: Buffer.from('lc/0/0/0') })))),
     ];
 
-    // kill the leader at a random moment while the loops run
-    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 600)));
-    const killed = members[li]!;
-    killed.proc.kill('SIGKILL');
-    await killed.exited;
-    const killedAt = Date.now();
-    // what a client retrying at once would send now, while the follower has no live leader
-    await new Promise((r) => setTimeout(r, 100));
-    const probes = [
-      { kind: 'put' as const, call: () => grpcResult(withDeadline(client, 'Put', { key: Buffer.from(`lc/${round}/probe`), value: Buffer.from('v') })) },
-      { kind: 'get' as const, call: () => grpcResult(withDeadline(client, 'Range', { key: Buffer.from(`lc/${round}/probe`) })) },
-      { kind: 'keepalive-grpc' as const, call: () => keepAliveGrpc(client, grant.ID) },
-      { kind: 'keepalive-gateway' as const, call: () => keepAliveGateway(follower.clientUrl, grant.ID).catch((e: Error) => `gateway: ${e.message}`) },
-    ].map(async ({ kind, call }) => {
-      const started = Date.now();
-      const result = await call();
-      outcomes.push({ kind, started, ended: Date.now(), result });
-    });
-    // when the follower itself knows of a new leader
+    let probes: Promise<void>[] = [];
+    let killedAt = 0;
     let newLeaderAt = 0;
-    while (newLeaderAt === 0) {
-      const seen = await leaderSeenBy(client).catch(() => undefined);
-      if (seen && seen.leader !== '0' && seen.leader !== before.leader) newLeaderAt = Date.now();
-      else await new Promise((r) => setTimeout(r, 20));
+    try {
+      // kill the leader at a random moment while the loops run
+      await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 600)));
+      const killed = members[li]!;
+      killed.proc.kill('SIGKILL');
+      await killed.exited;
+      killedAt = Date.now();
+      // what a client retrying at once would send now, while the follower has no live leader
+      await new Promise((r) => setTimeout(r, 100));
+      probes = [
+        { kind: 'put' as const, call: () => grpcResult(withDeadline(client, 'Put', { key: Buffer.from(`lc/${round}/probe`), value: Buffer.from('v') })) },
+        { kind: 'get' as const, call: () => grpcResult(withDeadline(client, 'Range', { key: Buffer.from(`lc/${round}/probe`) })) },
+        { kind: 'keepalive-grpc' as const, call: () => keepAliveGrpc(client, grant.ID) },
+        { kind: 'keepalive-gateway' as const, call: () => keepAliveGateway(follower.clientUrl, grant.ID).catch((e: Error) => `gateway: ${e.message}`) },
+      ].map(async ({ kind, call }) => {
+        const started = Date.now();
+        const result = await call();
+        outcomes.push({ kind, started, ended: Date.now(), result });
+      });
+      // when the follower itself knows of a new leader
+      const deadline = Date.now() + 60_000;
+      while (newLeaderAt === 0) {
+        if (Date.now() > deadline) throw new Error(`round ${round}: the follower saw no new leader within 60 s of the kill`);
+        const seen = await leaderSeenBy(client).catch(() => undefined);
+        if (seen && seen.leader !== '0' && seen.leader !== before.leader) newLeaderAt = Date.now();
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      // a moment of calls under the new leader; the calls in flight through the election end
+      // after it anyway (the loops are awaited), and loops running on prove nothing more
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      // on every way out: loops left running would call a dead cluster until the worker runs out of memory
+      stopped = true;
+      await Promise.all([...loops, ...probes]);
+      client.close();
     }
-    // a moment of calls under the new leader; the calls in flight through the election end
-    // after it anyway (the loops are awaited), and loops running on prove nothing more
-    await new Promise((r) => setTimeout(r, 250));
-    stopped = true;
-    await Promise.all([...loops, ...probes]);
-    client.close();
 
     for (const o of outcomes) {
       // a call in flight while the follower had no live leader that succeeded once it

@@ -10,7 +10,7 @@ const WARNING = 'peer traffic is not authenticated';
 
 let pki: TestPki;
 beforeAll(() => {
-  pki = makePki();
+  pki = makePki(tempDir('listener-pki-'));
 });
 afterAll(cleanup);
 

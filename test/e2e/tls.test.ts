@@ -10,7 +10,7 @@ import path from 'node:path';
 
 let pki: TestPki;
 beforeAll(() => {
-  pki = makePki();
+  pki = makePki(tempDir('listener-pki-'));
 });
 afterAll(cleanup);
 

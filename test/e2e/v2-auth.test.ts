@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePki, type TestPki } from '../listener/helpers.js';
-import { clientUrl, planCluster, startSlot } from './cluster-harness.js';
+import { clientUrl, eventually, planCluster, startSlot } from './cluster-harness.js';
 import { type HttpOptions, type Member, cleanup, etcdctl2, freePort, httpRequest, startMember, stopMember } from './harness.js';
 
 let pki: TestPki;
@@ -213,17 +213,19 @@ describe('v2 auth in a three-member cluster', () => {
     const args = ['--enable-v2', '--snapshot-count', '10'];
     const members = await Promise.all(plan.slots.map((s) => startSlot(plan, s, { args })));
     const [a, , c] = plan.slots.map(clientUrl);
-    expect((await etcdctl2(a!, ['--no-sync', 'user', 'add', 'root:rootpw'])).code).toBe(0);
-    expect((await etcdctl2(a!, ['--no-sync', 'role', 'add', 'app'])).code).toBe(0);
-    expect((await etcdctl2(a!, ['--no-sync', 'role', 'grant', '--rw', '--path', '/app/*', 'app'])).code).toBe(0);
-    expect((await etcdctl2(a!, ['--no-sync', 'user', 'add', 'app:apppw'])).code).toBe(0);
-    expect((await etcdctl2(a!, ['--no-sync', 'user', 'grant', '--roles', 'app', 'app'])).code).toBe(0);
+    expect(await etcdctl2(a!, ['--no-sync', 'user', 'add', 'root:rootpw'])).toMatchObject({ code: 0 });
+    expect(await etcdctl2(a!, ['--no-sync', 'role', 'add', 'app'])).toMatchObject({ code: 0 });
+    expect(await etcdctl2(a!, ['--no-sync', 'role', 'grant', '--rw', '--path', '/app/*', 'app'])).toMatchObject({ code: 0 });
+    expect(await etcdctl2(a!, ['--no-sync', 'user', 'add', 'app:apppw'])).toMatchObject({ code: 0 });
+    expect(await etcdctl2(a!, ['--no-sync', 'user', 'grant', '--roles', 'app', 'app'])).toMatchObject({ code: 0 });
     expect(await etcdctl2(a!, ['--no-sync', 'auth', 'enable'])).toEqual({ code: 0, out: 'Authentication Enabled\n' });
     await httpRequest(`${a}/v2/auth/roles/guest`, { method: 'PUT', auth: 'root:rootpw', body: '{"role":"guest","revoke":{"kv":{"read":["/*"],"write":["/*"]}}}' });
     // more than --snapshot-count entries, so the restarted member reads auth from a .snap
     for (let i = 0; i < 15; i++) await httpRequest(`${a}/v2/keys/app/k${i}`, { method: 'PUT', form: { value: String(i) }, auth: 'app:apppw' });
 
     const checkOn = async (ep: string) => {
+      // a v2 read is served from the member's own store: wait until it applied the last write
+      await eventually(async () => expect((await httpRequest(`${ep}/v2/keys/app/k14`, { auth: 'app:apppw' })).json?.node?.value).toBe('14'));
       expect((await httpRequest(`${ep}/v2/keys/app/k1`)).text).toBe(KEY_NO_AUTH);
       expect((await httpRequest(`${ep}/v2/keys/app/k1`, { auth: 'app:apppw' })).json.node.value).toBe('1');
       expect((await httpRequest(`${ep}/v2/keys/other`, { method: 'PUT', form: { value: 'x' }, auth: 'app:apppw' })).status).toBe(401);

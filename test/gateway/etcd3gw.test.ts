@@ -5,7 +5,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { type GatewayMember, startGatewayMember } from './member.js';
 
 /** Debian's python3-etcd3gw installs for the system interpreter only. */
@@ -74,5 +74,5 @@ it('python3-etcd3gw works against the gateway as against etcd 3.4.23', async () 
 
   // The watch etcd3gw cancelled by shutting its socket was released on the server.
   expect(m.watchCalls.length).toBe(1);
-  while (!m.watchCalls[0]!.cancelled) await new Promise((r) => setTimeout(r, 10));
+  await vi.waitFor(() => expect(m.watchCalls[0]!.cancelled).toBe(true), { timeout: 20_000, interval: 10 });
 }, 90_000);

@@ -4,7 +4,7 @@
 // /usr/bin/etcd; IDs and revisions differ, the layout, headers and statuses must not).
 
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type GatewayMember, StreamingRequest, b64, post, request, startGatewayMember } from './member.js';
 
 let m: GatewayMember;
@@ -18,10 +18,6 @@ afterAll(async () => {
 });
 
 const HEADER_KEYS = ['cluster_id', 'member_id', 'revision', 'raft_term'];
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
 
 describe('KV', () => {
   it('put, range, txn, delete and compaction round-trip in jsonpb shapes', async () => {
@@ -215,7 +211,7 @@ describe('watch over HTTP', () => {
     const call = m.watchCalls[m.watchCalls.length - 1]!;
     expect(call.cancelled).toBe(false);
     w.close();
-    await until(() => call.cancelled);
+    await vi.waitFor(() => expect(call.cancelled).toBe(true), { timeout: 20_000, interval: 10 });
   });
 
   it('takes more requests on an open body: a second watcher, cancel, progress', async () => {

@@ -97,9 +97,12 @@ export function makeLeaf(dir: string, ca: string, name: string, subject: string)
     '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
 }
 
-/** A CA, a server and a client certificate from it (IP SAN 127.0.0.1), and a rogue client. */
-export function makePki(): TestPki {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'listener-pki-'));
+/**
+ * A CA, a server and a client certificate from it (IP SAN 127.0.0.1), and a rogue client, in
+ * `dir`: by default a new temporary directory, which the caller removes (end-to-end tests pass
+ * the harness's tempDir(), which their cleanup removes).
+ */
+export function makePki(dir = mkdtempSync(path.join(os.tmpdir(), 'listener-pki-'))): TestPki {
   makeCa(dir, 'ca');
   makeCa(dir, 'rogue-ca');
   makeLeaf(dir, 'ca', 'server', '/CN=etcd-server');

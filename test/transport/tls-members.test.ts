@@ -1,4 +1,5 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Member } from '../../src/server/membership.js';
 import { loadTls, type TlsContext } from '../../src/server/tls.js';
 import { fetchClusterMembers } from '../../src/server/transport/index.js';
@@ -12,6 +13,7 @@ let pki: TestPki;
 beforeAll(() => {
   pki = makePki();
 });
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
 
 const nodes: Node[] = [];
 afterEach(async () => {
