@@ -1,6 +1,6 @@
-// The most recent events, kept in memory (bounded) while watchers exist, so that a
-// watcher that fell a little behind (a stream that pushed back for a moment, a watch
-// starting a few revisions back) catches up without reading LevelDB. Events here carry their
+// The most recent events, kept in memory (bounded) so that a watcher that fell a
+// little behind (a stream that pushed back for a moment, a watch starting a few
+// revisions back) catches up without reading LevelDB. Events here carry their
 // prevKv from the write path. The bound is in bytes, not events: a count bound holds
 // 16 k tiny events or gigabytes of big ones alike.
 
@@ -58,23 +58,6 @@ export class RecentHistory {
       this.sizes = this.sizes.slice(this.head);
       this.head = 0;
     }
-  }
-
-  /**
-   * Holds nothing, and nothing up to `rev` (the last revision notified): while no watcher
-   * exists none can catch up from the ring, so it would be up to HISTORY_BYTES for
-   * nobody. A watch created later at a past revision reads LevelDB, as etcd's unsynced
-   * watchers read bbolt.
-   */
-  clear(rev: number): void {
-    if (this.events.length > 0) {
-      this.events = [];
-      this.revs = [];
-      this.sizes = [];
-      this.head = 0;
-      this.bytes = 0;
-    }
-    this.startRev = rev + 1;
   }
 
   /** Events with revision in [from, to]; `from` must be >= startRev. */

@@ -315,8 +315,7 @@ export class WatchableStore {
   /** One commit's events (revision order, all revisions up to `rev`), now in LevelDB. */
   notify(src: HistorySource, events: Event[], rev: number): void {
     if (src !== this.src) return;
-    if (this.stats.watchers === 0) src.history.clear(rev);
-    else src.history.append(events);
+    src.history.append(events);
     if (this.synced.isEmpty()) return;
     const batches = new Map<Watcher, Event[]>();
     for (const ev of events) {

@@ -55,7 +55,9 @@ it('a member whose peer certificate has the wrong CN reads "remote error: tls: b
   await waitFor(e0, 'ready to serve client requests', 60_000);
   await waitFor(e1, 'ready to serve client requests', 60_000);
   await waitFor(e2, 'remote error: tls: bad certificate', 60_000);
-  // the refusing side logs the refusal as before, with who it was
+  // the refusing side logs the refusal as before, with who it was (e2 may have heard e1's
+  // alert first: wait for e0's own line)
+  await waitFor(e0, '"rejected connection"', 60_000);
   const refusals = e0.output().split('\n').filter((l) => l.includes('"rejected connection"')).map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(refusals).toContainEqual(
     expect.objectContaining({ 'remote-addr': expect.stringMatching(/^127\.0\.0\.1:\d+$/), error: 'client certificate authentication failed: CN "other" is not "etcd-server"' }),
