@@ -207,3 +207,20 @@ function statusMb(pid: number, field: string): number {
   if (!m) throw new Error(`no ${field} for ${pid}`);
   return Number(m[1]) / 1024;
 }
+
+/** What a bench measures: real etcd, or an etcd-ts build (this checkout unless a DIR is named). */
+export interface Target {
+  label: string;
+  server: Server;
+  tsDir?: string;
+}
+
+/** `--servers` as the memory benches take it: `etcd`, `etcd-ts` or `LABEL=DIR`, comma-separated. */
+export function serverTargets(list: string): Target[] {
+  return list.split(',').map((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq > 0) return { label: spec.slice(0, eq), server: 'etcd-ts', tsDir: path.resolve(spec.slice(eq + 1)) };
+    if (spec !== 'etcd' && spec !== 'etcd-ts') throw new Error(`--servers ${spec}: expected etcd, etcd-ts or LABEL=DIR`);
+    return { label: spec, server: spec };
+  });
+}

@@ -22,22 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { arg, call, Clients, type Member, pool, repoRoot, rssMb, rssSplitMb, type Server, startMember, stopMember } from '../member.js';
+import { arg, call, Clients, type Member, pool, repoRoot, rssMb, rssSplitMb, serverTargets, startMember, type Target, stopMember } from '../member.js';
 
-/** What to measure: real etcd, or an etcd-ts build (this checkout unless a DIR is named). */
-interface Target {
-  label: string;
-  server: Server;
-  tsDir?: string;
-}
-const targets: Target[] = arg('servers', 'etcd,etcd-ts')
-  .split(',')
-  .map((spec) => {
-    const eq = spec.indexOf('=');
-    if (eq > 0) return { label: spec.slice(0, eq), server: 'etcd-ts', tsDir: path.resolve(spec.slice(eq + 1)) };
-    if (spec !== 'etcd' && spec !== 'etcd-ts') throw new Error(`--servers ${spec}: expected etcd, etcd-ts or LABEL=DIR`);
-    return { label: spec, server: spec };
-  });
+const targets = serverTargets(arg('servers', 'etcd,etcd-ts'));
 const keyCount = Number(arg('keys', '100000'));
 const leaseCount = Number(arg('leases', '100000'));
 const rounds = Number(arg('rounds', '5'));

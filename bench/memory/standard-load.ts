@@ -22,23 +22,11 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { arg, cpuSeconds, repoRoot, rssMb, rssSplitMb, type Server, startMember, stopMember } from '../member.js';
+import { arg, cpuSeconds, repoRoot, rssMb, rssSplitMb, serverTargets, startMember, type Target, stopMember } from '../member.js';
 
 const run = promisify(execFile);
 
-interface Target {
-  label: string;
-  server: Server;
-  tsDir?: string;
-}
-const targets: Target[] = arg('servers', 'etcd,etcd-ts')
-  .split(',')
-  .map((spec) => {
-    const eq = spec.indexOf('=');
-    if (eq > 0) return { label: spec.slice(0, eq), server: 'etcd-ts', tsDir: path.resolve(spec.slice(eq + 1)) };
-    if (spec !== 'etcd' && spec !== 'etcd-ts') throw new Error(`--servers ${spec}: expected etcd, etcd-ts or LABEL=DIR`);
-    return { label: spec, server: spec };
-  });
+const targets = serverTargets(arg('servers', 'etcd,etcd-ts'));
 const goload = arg('goload', '/tmp/goload');
 const nodeOptions = arg('node-options', '').split(' ').filter(Boolean);
 const heapLog = arg('heap-log', '');
