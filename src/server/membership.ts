@@ -86,12 +86,28 @@ export class Membership {
   private readonly members = new Map<bigint, Member>();
   private readonly removed = new Set<bigint>();
   private clusterVersion: string | undefined;
+  private readonly versionListeners: VersionSetListener[] = [];
 
   constructor(
     readonly clusterId: bigint,
     readonly localId: bigint,
-    private readonly onVersionSet: VersionSetListener = () => {},
-  ) {}
+    onVersionSet?: VersionSetListener,
+  ) {
+    if (onVersionSet) this.versionListeners.push(onVersionSet);
+  }
+
+  /**
+   * Tells `listener` of every cluster version set from now on, in the same turn as the
+   * set (the metric must agree with the "enabled capabilities" line the moment it is
+   * logged: etcd's e2e suite scrapes right after it). Returns the unsubscribe.
+   */
+  onVersionSet(listener: VersionSetListener): () => void {
+    this.versionListeners.push(listener);
+    return () => {
+      const i = this.versionListeners.indexOf(listener);
+      if (i !== -1) this.versionListeners.splice(i, 1);
+    };
+  }
 
   /** The agreed cluster version ("3.4.0"), undefined until the leader has decided one. */
   version(): string | undefined {
@@ -170,7 +186,7 @@ export class Membership {
   setVersion(version: string): void {
     const previous = this.clusterVersion;
     this.clusterVersion = version;
-    this.onVersionSet(previous, version);
+    for (const listener of this.versionListeners) listener(previous, version);
   }
 
   snapshot(): MembershipSnapshot {

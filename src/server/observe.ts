@@ -47,7 +47,6 @@ export function observeServer(
   metrics.serverVersion.labels({ server_version: ETCD_API_VERSION }).set(1);
   metrics.serverId.labels({ server_id: idHex(server.memberId) }).set(1);
   metrics.quotaBackendBytes.set(server.config.quotaBackendBytes);
-  let clusterVersionSeen: string | undefined;
   let leaderChangesSeen = 0;
   let failedSeen = 0;
   let slowAppliesSeen = 0;
@@ -58,9 +57,6 @@ export function observeServer(
 
   const sample = (): void => {
     const stats = server.stats;
-    const cv = server.membership.version();
-    if (cv !== clusterVersionSeen && cv !== undefined) metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: majorMinor(cv) });
-    clusterVersionSeen = cv;
     metrics.hasLeader.set(server.leader !== 0n ? 1 : 0);
     metrics.isLeader.set(server.isLeader ? 1 : 0);
     metrics.isLearner.set(server.isLearner ? 1 : 0);
@@ -105,6 +101,12 @@ export function observeServer(
       peersSeen.set(m.id, { ...now });
     }
   };
+  // The cluster version is set at the moment it changes, as etcd's SetVersion does: a
+  // scrape right after "enabled capabilities for version" must show it.
+  const showClusterVersion = (version: string): void => metrics.setIdentity({ serverVersion: ETCD_API_VERSION, clusterVersion: majorMinor(version) });
+  const current = server.membership.version();
+  if (current !== undefined) showClusterVersion(current);
+  const stopWatchingVersion = server.membership.onVersionSet((_previous, version) => showClusterVersion(version));
   sample();
   const timer = setInterval(sample, SAMPLE_MS);
   timer.unref();
@@ -117,5 +119,6 @@ export function observeServer(
   return () => {
     clearInterval(timer);
     stopWatchingLeader();
+    stopWatchingVersion();
   };
 }

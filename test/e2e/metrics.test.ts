@@ -38,6 +38,27 @@ it('counts WAL fsyncs, backend commits, handled gRPC calls and client bytes', as
   }
 });
 
+it('shows the cluster version the moment it is set, as etcd does: a scrape right after "enabled capabilities" has it', async () => {
+  // etcd's TestV3MetricsSecure scrapes etcd_cluster_version right after the member logs
+  // "enabled capabilities for version" (its start line); a gauge that follows the version
+  // only on a periodic sample misses it.
+  const etcd = await startEtcd(await inProcessConfig('metrics-version'));
+  try {
+    await etcd.ready;
+    const membership = etcd.server.membership;
+    const set = new Promise<string>((resolve) => {
+      const current = membership.version();
+      if (current !== undefined) resolve(current);
+      else membership.onVersionSet((_previous, version) => resolve(version));
+    });
+    expect(await set).toMatch(/^3\.4\./);
+    const text = await fetch(`${etcd.clientUrls[0]!}/metrics`).then((r) => r.text());
+    expect(sample(text, 'etcd_cluster_version\\{cluster_version="3.4"\\}')).toBe(1);
+  } finally {
+    await etcd.close();
+  }
+});
+
 it('counts puts, deletes, ranges, txns and keys as the store applies them, and a watch its client cancels as Canceled', async () => {
   const etcd = await startEtcd(await inProcessConfig('mvcc-metrics'));
   try {
