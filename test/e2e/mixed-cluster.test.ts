@@ -183,10 +183,8 @@ async function expectFollowersAnswerAsEtcd(plan: ClusterPlan, rs: readonly Runni
   for (const ask of asks) {
     const answers = await Promise.all(followers.map(async (r) => ({ r, a: await peerPost(plan, r, ask.path, ask.body) })));
     const etcd = answers.find((x) => x.r.kind === 'etcd')!.a;
-    for (const { r, a } of answers) {
-      const as = (x: PeerAnswer) => ({ status: x.status, contentType: x.contentType, body: x.body.toString('hex') });
-      expect(as(a), `${ask.what} on ${r.kind} ${r.slot.name} answers as an etcd follower does`).toEqual(as(etcd));
-    }
+    const shown = (x: PeerAnswer) => ({ status: x.status, contentType: x.contentType, body: x.body.toString('hex') });
+    for (const { r, a } of answers) expect(shown(a), `${ask.what} on ${r.kind} ${r.slot.name} answers as an etcd follower does`).toEqual(shown(etcd));
     if (ask.what === 'time-to-live') {
       const ttl = (LeaseInternalResponse.decode(etcd.body) as unknown as { LeaseTimeToLiveResponse: { TTL: Parameters<typeof toBigInt>[0]; keys: Uint8Array[] } }).LeaseTimeToLiveResponse;
       expect({ ttl: toBigInt(ttl.TTL), keys: ttl.keys.map((k) => Buffer.from(k).toString()) }).toEqual({ ttl: BigInt(FOREVER_TTL), keys: [`forever/${id}`] });
