@@ -130,6 +130,11 @@ interface Result {
   cpu_us_per_op: number;
   /** the leader's share of it (the member that led when the cluster started; NaN with one member) */
   leader_cpu_us_per_op: number;
+  /**
+   * times per op the leader's main thread was switched out while it could run (nonvoluntary
+   * context switches): for etcd-ts, its one JavaScript thread; for etcd, one of Go's threads only
+   */
+  leader_preempted_per_op: number;
 }
 
 interface Cluster {
@@ -215,6 +220,11 @@ function cpuUs(c: Cluster, only?: number): number {
   }
   return (ticks * 1e6) / CLOCK_TICKS_PER_S;
 }
+/** The nonvoluntary context switches of the process's main thread so far. */
+function preemptions(c: Cluster, i: number): number {
+  return Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${c.procs[i]!.pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /**
@@ -233,15 +243,17 @@ async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
   ];
   let cpuBefore = cpuUs(c);
   let leaderBefore = cpuUs(c, c.leader);
+  let preemptedBefore = preemptions(c, c.leader);
   // with auth on, CPU is counted from when the connections have authenticated: each
   // Authenticate is one bcrypt, paid once per connection rather than per request
   const out =
     client === 'goload'
       ? execFileSync(goload, args).toString()
-      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => ((cpuBefore = cpuUs(c)), (leaderBefore = cpuUs(c, c.leader))), client === 'authload as user');
-  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op' | 'leader_cpu_us_per_op'>;
+      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => ((cpuBefore = cpuUs(c)), (leaderBefore = cpuUs(c, c.leader)), (preemptedBefore = preemptions(c, c.leader))), client === 'authload as user');
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op' | 'leader_cpu_us_per_op' | 'leader_preempted_per_op'>;
   const leader = members > 1 ? (cpuUs(c, c.leader) - leaderBefore) / r.ops : NaN;
-  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader };
+  const preempted = members > 1 ? (preemptions(c, c.leader) - preemptedBefore) / r.ops : NaN;
+  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader, leader_preempted_per_op: preempted };
 }
 
 /** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
@@ -327,7 +339,7 @@ async function loadRows(servers: Server[]): Promise<void> {
           const report = (name: string, r: Result) =>
             console.error(
               `round ${round} ${server.padEnd(pad)} ${name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op` +
-                `${members > 1 ? ` (leader ${r.leader_cpu_us_per_op.toFixed(0)})` : ''} errors ${r.errors}`,
+                `${members > 1 ? ` (leader ${r.leader_cpu_us_per_op.toFixed(0)}, its main thread preempted ${r.leader_preempted_per_op.toFixed(1)}/op)` : ''} errors ${r.errors}`,
             );
           if (rows === offRows) {
             for (const w of rows) {
