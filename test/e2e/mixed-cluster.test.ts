@@ -2,7 +2,8 @@
 // loopback: real etcd processes, stock etcdctl. An etcd cluster gains an etcd-ts member
 // the way an operator adds one (`member add`, then `--initial-cluster-state existing`);
 // writes through every member are read on every member; `endpoint hashkv` agrees; lease
-// keep-alive and time-to-live are forwarded to a leader of the other kind; leadership
+// keep-alive and time-to-live are forwarded to a leader of the other kind, and the
+// followers' peer ports answer the lease paths byte for byte as etcd's do; leadership
 // moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
 // etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
 // etcd's v2 store in the MsgSnap, then its bbolt database), and an etcd member installs
