@@ -28,7 +28,9 @@
 // --mixed (with --members 3) runs each etcd-ts build as one member of a mixed cluster: 2 ×
 // etcd + 1 × etcd-ts, the etcd-ts member made leader with `etcdctl move-leader`, beside the
 // pure etcd cluster in the same rounds; the put rows only (1, 64, 256 clients). The rows
-// are labelled `LABEL+2etcd`.
+// are labelled `LABEL+2etcd`. With 3 members the leader's own CPU per op is printed beside
+// the cluster's (the member that led once the cluster was up): in a mixed cluster the
+// etcd-ts leader is where the two clusters differ.
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -49,7 +51,7 @@ import { authloadBinary, disableAuth, enableAuth, runAuthload } from '../authloa
 import { freePort } from '../free-port.js';
 import { tsBuildsFromArgs } from '../member.js';
 import { measureSnapshot, roundLine, type SnapshotResult, snapshotReport } from '../snapshot/snapshot.js';
-import { moveLeaderTo } from './leader.js';
+import { leaderIndex, moveLeaderTo } from './leader.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -126,12 +128,21 @@ interface Result {
   errors: number;
   /** CPU the members used per operation (µs), warm-up included: on a shared machine it varies less than throughput. */
   cpu_us_per_op: number;
+  /** the leader's share of it (the member that led when the cluster started; NaN with one member) */
+  leader_cpu_us_per_op: number;
+  /**
+   * times per op the leader's main thread was switched out while it could run (nonvoluntary
+   * context switches): for etcd-ts, its one JavaScript thread; for etcd, one of Go's threads only
+   */
+  leader_preempted_per_op: number;
 }
 
 interface Cluster {
   procs: ChildProcess[];
   endpoints: string[];
   dir: string;
+  /** index of the member that led once the cluster was up (a mixed cluster's etcd-ts member) */
+  leader: number;
 }
 
 /** A cluster that answers; a start that fails (on a shared machine, mostly a port taken meanwhile) is tried again on new ports. */
@@ -168,12 +179,13 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
     if (build === undefined || (server !== build.label && i > 0)) return spawn('etcd', args, { stdio: 'ignore' });
     return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
-  const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir };
+  const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir, leader: 0 };
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
       execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
       if (server.endsWith(MIXED_SUFFIX)) moveLeaderTo(c.endpoints, 0);
+      else if (members > 1) c.leader = leaderIndex(c.endpoints);
       return c;
     } catch {
       // a member that exited (e.g. a port taken by another session meanwhile) never will be
@@ -198,16 +210,21 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** CPU time (user + system) the cluster's processes have used so far, in µs. */
-function cpuUs(c: Cluster): number {
+/** CPU time (user + system) the cluster's processes (or the one at `only`) have used so far, in µs. */
+function cpuUs(c: Cluster, only?: number): number {
   let ticks = 0;
-  for (const p of c.procs) {
+  for (const p of only === undefined ? c.procs : [c.procs[only]!]) {
     // fields after the command name: state is field 3, utime 14 and stime 15
     const fields = readFileSync(`/proc/${p.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return (ticks * 1e6) / CLOCK_TICKS_PER_S;
 }
+/** The nonvoluntary context switches of the process's main thread so far. */
+function preemptions(c: Cluster, i: number): number {
+  return Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${c.procs[i]!.pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /**
@@ -225,14 +242,18 @@ async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
     '-duration', duration,
   ];
   let cpuBefore = cpuUs(c);
+  let leaderBefore = cpuUs(c, c.leader);
+  let preemptedBefore = preemptions(c, c.leader);
   // with auth on, CPU is counted from when the connections have authenticated: each
   // Authenticate is one bcrypt, paid once per connection rather than per request
   const out =
     client === 'goload'
       ? execFileSync(goload, args).toString()
-      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => (cpuBefore = cpuUs(c)), client === 'authload as user');
-  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op'>;
-  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops };
+      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => ((cpuBefore = cpuUs(c)), (leaderBefore = cpuUs(c, c.leader)), (preemptedBefore = preemptions(c, c.leader))), client === 'authload as user');
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op' | 'leader_cpu_us_per_op' | 'leader_preempted_per_op'>;
+  const leader = members > 1 ? (cpuUs(c, c.leader) - leaderBefore) / r.ops : NaN;
+  const preempted = members > 1 ? (preemptions(c, c.leader) - preemptedBefore) / r.ops : NaN;
+  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader, leader_preempted_per_op: preempted };
 }
 
 /** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
@@ -317,7 +338,8 @@ async function loadRows(servers: Server[]): Promise<void> {
           execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
           const report = (name: string, r: Result) =>
             console.error(
-              `round ${round} ${server.padEnd(pad)} ${name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op errors ${r.errors}`,
+              `round ${round} ${server.padEnd(pad)} ${name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op` +
+                `${members > 1 ? ` (leader ${r.leader_cpu_us_per_op.toFixed(0)}, its main thread preempted ${r.leader_preempted_per_op.toFixed(1)}/op)` : ''} errors ${r.errors}`,
             );
           if (rows === offRows) {
             for (const w of rows) {
@@ -358,16 +380,19 @@ async function loadRows(servers: Server[]): Promise<void> {
   };
   console.log(`\n${members} member(s), ${rounds} rounds of ${duration}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('medians; ratio: the median of the per-round ratios to etcd (throughput; CPU per op: etcd\'s over the server\'s, so higher is better for both)');
-  console.log(`${'workload'.padEnd(nameWidth)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio`);
+  const leaderColumns = members > 1 ? '  leader µs/op  ratio' : '';
+  console.log(`${'workload'.padEnd(nameWidth)} ${'server'.padEnd(pad)}  ${'ops/s'.padStart(8)}  ratio  ${'p99'.padStart(9)}  cpu µs/op  ratio${leaderColumns}`);
   for (const w of workloads) {
     const e = results.etcd![w.name]!;
     for (const server of servers) {
       const t = results[server]![w.name]!;
       const ratio = server === 'etcd' ? '' : median(t.map((r, i) => r.ops_per_s / e[i]!.ops_per_s)).toFixed(2);
       const cpuRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.cpu_us_per_op / r.cpu_us_per_op)).toFixed(2);
+      const leaderRatio = server === 'etcd' ? '' : median(t.map((r, i) => e[i]!.leader_cpu_us_per_op / r.leader_cpu_us_per_op)).toFixed(2);
+      const leader = members > 1 ? `  ${median(t.map((r) => r.leader_cpu_us_per_op)).toFixed(0).padStart(12)}  ${leaderRatio.padStart(5)}` : '';
       console.log(
         `${w.name.padEnd(nameWidth)} ${server.padEnd(pad)}  ${median(t.map((r) => r.ops_per_s)).toFixed(0).padStart(8)}  ${ratio.padStart(5)}  ${median(t.map((r) => r.p99_ms)).toFixed(2).padStart(7)}ms` +
-          `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}`,
+          `  ${median(t.map((r) => r.cpu_us_per_op)).toFixed(0).padStart(9)}  ${cpuRatio.padStart(5)}${leader}`,
       );
     }
   }

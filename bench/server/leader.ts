@@ -18,3 +18,14 @@ export function moveLeaderTo(endpoints: readonly string[], i: number): void {
     execFileSync('sleep', ['0.5']);
   }
 }
+
+/** The index of the endpoint whose member leads now (`endpoint status`: its fifth field says whether it is the leader). */
+export function leaderIndex(endpoints: readonly string[]): number {
+  for (let attempt = 0; ; attempt++) {
+    const lines = execFileSync('etcdctl', ['--endpoints', endpoints.join(','), 'endpoint', 'status']).toString().trim().split('\n');
+    const i = endpoints.findIndex((e) => lines.some((l) => l.startsWith(`${e}, `) && l.split(', ')[4] === 'true'));
+    if (i >= 0) return i;
+    if (attempt === 20) throw new Error('no member leads');
+    execFileSync('sleep', ['0.5']);
+  }
+}

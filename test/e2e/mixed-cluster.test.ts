@@ -2,7 +2,8 @@
 // loopback: real etcd processes, stock etcdctl. An etcd cluster gains an etcd-ts member
 // the way an operator adds one (`member add`, then `--initial-cluster-state existing`);
 // writes through every member are read on every member; `endpoint hashkv` agrees; lease
-// keep-alive and time-to-live are forwarded to a leader of the other kind; leadership
+// keep-alive and time-to-live are forwarded to a leader of the other kind, and the
+// followers' peer ports answer the lease paths byte for byte as etcd's do; leadership
 // moves both ways; kill -9 of the leader of each kind loses no acknowledged write; an
 // etcd-ts member that fell behind installs an etcd leader's snapshot (POST /raft/snapshot:
 // etcd's v2 store in the MsgSnap, then its bbolt database), and an etcd member installs
@@ -140,30 +141,57 @@ async function leaseThrough(grantVia: Running, askVia: Running): Promise<void> {
 
 const LeaseInternalRequest = type('leasepb.LeaseInternalRequest');
 const LeaseInternalResponse = type('leasepb.LeaseInternalResponse');
+const LeaseKeepAliveRequest = type('etcdserverpb.LeaseKeepAliveRequest');
+
+/** What a peer port answered, as the forwarding follower sees it. */
+interface PeerAnswer {
+  status: number;
+  contentType: string | null;
+  body: Buffer;
+}
+
+async function peerPost(plan: ClusterPlan, r: Running, path: string, body: Uint8Array): Promise<PeerAnswer> {
+  const res = await fetch(`${peerUrl(plan, r.slot)}${path}`, { method: 'POST', body, headers: { 'Content-Type': 'application/protobuf' } });
+  return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+}
 
 /**
- * A lease's time-to-live asked of every follower's peer port (POST /leases/internal, the
- * path a follower forwards LeaseTimeToLive to when it believes the member leads): etcd's
- * leasehttp answers from the member's own lessor, which is not primary, so every lease
- * has `FOREVER_TTL` left. Followers of both kinds must answer the same bytes.
+ * The lease paths asked of every follower's peer port, where a follower forwards
+ * keep-alive (POST /leases) and time-to-live (POST /leases/internal) when it believes the
+ * member leads. etcd's leasehttp answers them from the member's own lessor, which is not
+ * primary: time-to-live reports every lease with `FOREVER_TTL` left (etcd's zero expiry,
+ * math.MaxInt64 ns, in whole seconds), a keep-alive is refused with "not a primary lessor"
+ * before the lease is even looked up, an unknown lease's time-to-live is a 404, a body that
+ * does not unmarshal a 400. Followers of both kinds must answer the same status, type and bytes.
  */
-async function expectFollowersAnswerForever(plan: ClusterPlan, rs: readonly Running[]): Promise<void> {
+async function expectFollowersAnswerAsEtcd(plan: ClusterPlan, rs: readonly Running[]): Promise<void> {
   const leader = await leaderOf(rs);
   const id = /lease ([0-9a-f]+) granted/.exec(await ctl(leader.member.clientUrl, ['lease', 'grant', '60']))![1]!;
   await ctl(leader.member.clientUrl, ['put', `forever/${id}`, 'x', `--lease=${id}`]);
-  const body = LeaseInternalRequest.encode({ LeaseTimeToLiveRequest: { ID: int64(BigInt(`0x${id}`)), keys: true } }).finish();
-  const answers: Array<{ r: Running; bytes: Buffer }> = [];
-  for (const r of rs.filter((r) => r !== leader)) {
-    const res = await fetch(`${peerUrl(plan, r.slot)}/leases/internal`, { method: 'POST', body, headers: { 'Content-Type': 'application/protobuf' } });
-    expect(res.status, `${r.kind} ${r.slot.name}`).toBe(200);
-    const bytes = Buffer.from(await res.arrayBuffer());
-    const ttl = (LeaseInternalResponse.decode(bytes) as unknown as { LeaseTimeToLiveResponse: { TTL: Parameters<typeof toBigInt>[0]; keys: Uint8Array[] } }).LeaseTimeToLiveResponse;
-    expect({ ttl: toBigInt(ttl.TTL), keys: ttl.keys.map((k) => Buffer.from(k).toString()) }, `${r.kind} ${r.slot.name}`).toEqual({ ttl: BigInt(FOREVER_TTL), keys: [`forever/${id}`] });
-    answers.push({ r, bytes });
+  const timeToLive = (lease: bigint) => LeaseInternalRequest.encode({ LeaseTimeToLiveRequest: { ID: int64(lease), keys: true } }).finish();
+  const keepAlive = (lease: bigint) => LeaseKeepAliveRequest.encode({ ID: int64(lease) }).finish();
+  const truncated = Uint8Array.of(0x0a, 0xff);
+  const asks: Array<{ what: string; path: string; body: Uint8Array }> = [
+    { what: 'time-to-live', path: '/leases/internal', body: timeToLive(BigInt(`0x${id}`)) },
+    { what: 'time-to-live of an unknown lease', path: '/leases/internal', body: timeToLive(0xabcdefn) },
+    { what: 'a truncated time-to-live', path: '/leases/internal', body: truncated },
+    { what: 'keep-alive', path: '/leases', body: keepAlive(BigInt(`0x${id}`)) },
+    { what: 'keep-alive of an unknown lease', path: '/leases', body: keepAlive(0xabcdefn) },
+    { what: 'a truncated keep-alive', path: '/leases', body: truncated },
+  ];
+  const followers = rs.filter((r) => r !== leader);
+  expect(new Set(followers.map((r) => r.kind))).toEqual(new Set(['etcd', 'etcd-ts']));
+  for (const ask of asks) {
+    const answers = await Promise.all(followers.map(async (r) => ({ r, a: await peerPost(plan, r, ask.path, ask.body) })));
+    const etcd = answers.find((x) => x.r.kind === 'etcd')!.a;
+    const shown = (x: PeerAnswer) => ({ status: x.status, contentType: x.contentType, body: x.body.toString('hex') });
+    for (const { r, a } of answers) expect(shown(a), `${ask.what} on ${r.kind} ${r.slot.name} answers as an etcd follower does`).toEqual(shown(etcd));
+    if (ask.what === 'time-to-live') {
+      const ttl = (LeaseInternalResponse.decode(etcd.body) as unknown as { LeaseTimeToLiveResponse: { TTL: Parameters<typeof toBigInt>[0]; keys: Uint8Array[] } }).LeaseTimeToLiveResponse;
+      expect({ ttl: toBigInt(ttl.TTL), keys: ttl.keys.map((k) => Buffer.from(k).toString()) }).toEqual({ ttl: BigInt(FOREVER_TTL), keys: [`forever/${id}`] });
+    }
+    if (ask.what === 'keep-alive') expect({ status: etcd.status, body: etcd.body.toString() }).toEqual({ status: 400, body: 'not a primary lessor\n' });
   }
-  expect(new Set(answers.map((a) => a.r.kind))).toEqual(new Set(['etcd', 'etcd-ts']));
-  const etcdAnswer = answers.find((a) => a.r.kind === 'etcd')!.bytes.toString('hex');
-  for (const a of answers) expect(a.bytes.toString('hex'), `${a.r.kind} ${a.r.slot.name} answers as an etcd follower does`).toBe(etcdAnswer);
 }
 
 async function expectAll(r: Running, keys: readonly string[]): Promise<void> {
@@ -302,7 +330,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     // etcd leads: the etcd-ts follower forwards keep-alive and time-to-live to it
     expect((await leaderOf(rs)).kind).toBe('etcd');
     await leaseThrough(ts, ts);
-    await expectFollowersAnswerForever(plan, rs);
+    await expectFollowersAnswerAsEtcd(plan, rs);
 
     // leadership moves to the etcd-ts member; etcd followers forward to it
     const leader = await leaderOf(rs);
