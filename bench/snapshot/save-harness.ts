@@ -4,10 +4,11 @@
 // (process.cpuUsage) and the main thread alone (/proc/self/task/PID/stat), which the
 // load of a shared machine moves far less than wall time.
 //
-//   npx tsx bench/snapshot/save-harness.ts [--keys 1000000] [--rounds 3] [--store DIR]
+//   npx tsx bench/snapshot/save-harness.ts [--keys 1000000] [--rounds 3] [--store DIR] [--keep FILE]
 //
 // The store (N keys × 256 random bytes, one revision each) is built once at DIR (default
-// /tmp/save-harness-<keys>) and kept for the next run; remove it when done.
+// /tmp/save-harness-<keys>) and kept for the next run; remove it when done. --keep FILE
+// writes one more backup there, to feed import-harness.ts.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { arg } from '../member.js';
 const keys = Number(arg('keys', '1000000'));
 const rounds = Number(arg('rounds', '3'));
 const storeDir = arg('store', `/tmp/save-harness-${keys}`);
+const keep = arg('keep', '');
 const TICKS_PER_SECOND = 100;
 
 async function* records(): AsyncGenerator<BucketRecords> {
@@ -47,7 +49,7 @@ function mainThreadCpu(): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-async function measure(store: MvccStore, worker: boolean, out: string): Promise<string> {
+async function measure(store: MvccStore, worker: boolean, out: string, keepFile = false): Promise<string> {
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpu();
   const t0 = performance.now();
@@ -62,7 +64,7 @@ async function measure(store: MvccStore, worker: boolean, out: string): Promise<
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const main = mainThreadCpu() - main0;
-  rmSync(out);
+  if (!keepFile) rmSync(out);
   const all = (cpu.user + cpu.system) / 1e6;
   return `${worker ? 'worker' : 'main  '}  wall ${wall.toFixed(2)} s  CPU all ${all.toFixed(2)} s  main thread ${main.toFixed(2)} s  ${(size / 1e6).toFixed(1)} MB  load ${os.loadavg()[0]!.toFixed(1)}`;
 }
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const worker of round % 2 === 0 ? [false, true] : [true, false]) console.log(`round ${round}  ${await measure(store, worker, out)}`);
     }
+    if (keep !== '') console.log(`kept: ${keep}  ${await measure(store, true, keep, true)}`);
   } finally {
     await store.close();
     rmSync(out, { force: true });

@@ -68,10 +68,8 @@ function pack(entries) {
     const [k, v] = entries[i];
     lens[1 + 2 * i] = k.length - prefix;
     lens[2 + 2 * i] = v.length;
-    buf.set(prefix === 0 ? k : k.subarray(prefix), at);
-    at += k.length - prefix;
-    buf.set(v, at);
-    at += v.length;
+    at += k.copy(buf, at, prefix);
+    at += v.copy(buf, at);
   }
   return buf;
 }
