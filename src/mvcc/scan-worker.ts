@@ -77,7 +77,7 @@ async function run() {
   await db.open();
   // the main thread may have given up while the db opened
   if (Atomics.compareExchange(control, 0, ${Control.Opening}, ${Control.Ready}) !== ${Control.Opening}) return;
-  Atomics.notify(control, 0);
+  parentPort.postMessage('ready');
   Atomics.wait(control, 0, ${Control.Ready});
   if (Atomics.load(control, 0) !== ${Control.Freeze}) return;
   const snapshot = db.snapshot();
@@ -124,13 +124,15 @@ export class ScanWorker {
   private frozen = false;
   private closing: Promise<void> | undefined;
   private readonly exited: Promise<void>;
+  private ready: (() => void) | undefined;
 
   private constructor(
     private readonly worker: Worker,
     private readonly control: Int32Array,
   ) {
-    worker.on('message', (m: Uint8Array | 'done' | 'closed' | { error: string }) => {
-      if (m === 'done') this.ended = true;
+    worker.on('message', (m: Uint8Array | 'ready' | 'done' | 'closed' | { error: string }) => {
+      if (m === 'ready') this.ready?.();
+      else if (m === 'done') this.ended = true;
       else if (m === 'closed') void worker.terminate();
       else if (m instanceof Uint8Array) this.queue.push(Buffer.from(m.buffer, m.byteOffset, m.byteLength));
       else this.failure = new Error(`the store's scan worker: ${m.error}`);
@@ -159,15 +161,16 @@ export class ScanWorker {
     });
     const scan = new ScanWorker(worker, control);
     try {
-      // the worker signals on the control word, not through the event loop
-      while (Atomics.load(control, 0) === Control.Opening) {
-        if (scan.failure !== undefined) throw scan.failure;
-        const r = Atomics.waitAsync(control, 0, Control.Opening, 50);
-        if (r.async) await r.value;
-      }
+      await new Promise<void>((resolve, reject) => {
+        scan.ready = resolve;
+        scan.wake = () => reject(scan.failure ?? new Error("the store's scan worker stopped before it was ready"));
+      });
     } catch (err) {
       await scan.close();
       throw err;
+    } finally {
+      scan.ready = undefined;
+      scan.wake = undefined;
     }
     return scan;
   }
