@@ -153,7 +153,7 @@ describe('bucket view with the key bucket read on a worker thread (a big store\'
     h.store = await MvccStore.open({ dir: h.dir });
     h.index = 0;
     await h.put('new', '2');
-    expect((await h.range('', '\0')).kvs.map((kv) => kv.key.toString())).toEqual(['new']);
+    expect((await h.range('\0', '\0')).kvs.map((kv) => kv.key.toString())).toEqual(['new']);
   });
 });
 
