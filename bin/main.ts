@@ -18,17 +18,9 @@ import { START_STEPS, type StartStep } from '../src/server/start-steps.js';
  * holds live, for more frequent full GCs under load. Set per process, so only the command
  * line does it; an embedding program keeps its own GC settings. ETCDTS_HEAP_GROWING_PERCENT
  * overrides it (0: V8's own); not ETCD_*, which is etcd's flag namespace.
- *
- * A member sets it once its start is done: the start's heap is live data that only grows
- * (the key index of a big store, built as the store opens or as etcd's bbolt file is
- * imported), and growing it 1.2× at a time is a full GC marking all of it at every step
- * (bench/snapshot/README.md: the import of 1 M keys).
  */
 const HEAP_GROWING_PERCENT = Number(process.env.ETCDTS_HEAP_GROWING_PERCENT ?? 20);
-
-function limitHeapGrowth(): void {
-  if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-}
+if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -56,7 +48,6 @@ function killAtStep(value: string | undefined): ((step: StartStep) => void) | un
 
 export async function run(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
   // the other modes' code is loaded only for them: a member never needs it
-  if (argv[0] === 'gateway' || argv[0] === 'grpc-proxy') limitHeapGrowth();
   if (argv[0] === 'gateway') return (await import('./gateway.js')).runGateway(argv.slice(1));
   if (argv[0] === 'grpc-proxy') return (await import('./grpc-proxy.js')).runGrpcProxy(argv.slice(1));
   const parsed = parseCommandLine(argv, env);
@@ -106,7 +97,6 @@ export async function run(argv: readonly string[], env: Readonly<Record<string, 
   } catch (err) {
     fatal(log, 'failed to start etcd', err);
   }
-  limitHeapGrowth();
   if (stopping) {
     await etcd.close().catch((err: unknown) => fatal(log, 'failed to shut down cleanly', err));
     process.exit(0);

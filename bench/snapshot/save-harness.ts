@@ -1,6 +1,5 @@
-// The save's build of etcd's bbolt file from a store, in this process, without a member:
-// the `key` bucket read on this thread or by the store's scan worker (startKeyScan),
-// alternating in the same run. Reports wall time and CPU seconds: all threads
+// The save's build of etcd's bbolt file from a store (writeEtcdBackend over a bucket view),
+// in this process, without a member. Reports wall time and CPU seconds: all threads
 // (process.cpuUsage) and the main thread alone (/proc/self/task/PID/stat), which the
 // load of a shared machine moves far less than wall time.
 //
@@ -49,12 +48,11 @@ function mainThreadCpu(): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-async function measure(store: MvccStore, worker: boolean, out: string, keepFile = false): Promise<string> {
+async function measure(store: MvccStore, out: string, keepFile = false): Promise<string> {
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpu();
   const t0 = performance.now();
-  const keyScan = worker ? await store.startKeyScan(0) : undefined;
-  const view = store.bucketView(keyScan);
+  const view = store.bucketView();
   let size: number;
   try {
     ({ size } = await writeEtcdBackend(out, view, { members: [], removed: [], version: '3.4.0' }));
@@ -66,7 +64,7 @@ async function measure(store: MvccStore, worker: boolean, out: string, keepFile 
   const main = mainThreadCpu() - main0;
   if (!keepFile) rmSync(out);
   const all = (cpu.user + cpu.system) / 1e6;
-  return `${worker ? 'worker' : 'main  '}  wall ${wall.toFixed(2)} s  CPU all ${all.toFixed(2)} s  main thread ${main.toFixed(2)} s  ${(size / 1e6).toFixed(1)} MB  load ${os.loadavg()[0]!.toFixed(1)}`;
+  return `wall ${wall.toFixed(2)} s  CPU all ${all.toFixed(2)} s  main thread ${main.toFixed(2)} s  ${(size / 1e6).toFixed(1)} MB  load ${os.loadavg()[0]!.toFixed(1)}`;
 }
 
 async function main(): Promise<void> {
@@ -79,9 +77,9 @@ async function main(): Promise<void> {
   const out = path.join(os.tmpdir(), `save-harness-${process.pid}.db`);
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const worker of round % 2 === 0 ? [false, true] : [true, false]) console.log(`round ${round}  ${await measure(store, worker, out)}`);
+      console.log(`round ${round}  ${await measure(store, out)}`);
     }
-    if (keep !== '') console.log(`kept: ${keep}  ${await measure(store, true, keep, true)}`);
+    if (keep !== '') console.log(`kept: ${keep}  ${await measure(store, keep, true)}`);
   } finally {
     await store.close();
     rmSync(out, { force: true });

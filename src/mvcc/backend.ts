@@ -10,7 +10,6 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { REV_BYTES_LEN, writeRevision } from './revision.js';
-import { ScanWorker } from './scan-worker.js';
 
 /**
  * LevelDB's memtable: up to two of them in memory (one filling, one being written out),
@@ -163,8 +162,6 @@ export class Backend {
   private sizeOnDisk = 0;
   private sizeRefreshedAt = 0;
   private sizeRefreshing = false;
-  /** workers reading this db (startKeyScan): closed before the db is, see close() */
-  private readonly scans = new Set<ScanWorker>();
 
   private constructor(
     readonly dir: string,
@@ -177,8 +174,6 @@ export class Backend {
       valueEncoding: 'buffer',
       writeBufferSize: WRITE_BUFFER_BYTES,
       cacheSize: BLOCK_CACHE_BYTES,
-      // a backup's scan worker opens it too (startKeyScan)
-      multithreading: true,
     });
     await db.open();
     const b = new Backend(dir, db);
@@ -318,48 +313,18 @@ export class Backend {
     };
   }
 
-  /**
-   * A worker that can read the `key` bucket for bucketView(), on a thread of its own;
-   * resolves once it has this db open. Closed with the view it is given to, or by close().
-   */
-  async startKeyScan(): Promise<ScanWorker> {
-    const scan = await ScanWorker.start(this.dir, Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1), 1);
-    this.scans.add(scan);
-    return scan;
-  }
-
-  /**
-   * Everything written so far, as view() freezes it, read bucket by bucket. With
-   * `keyScan` (from startKeyScan) and no write in flight, the worker takes its snapshot
-   * at this same instant and reads the `key` bucket; otherwise it is closed and this
-   * thread reads every bucket.
-   */
-  bucketView(keyScan?: ScanWorker): BucketView {
+  /** Everything written so far, as view() freezes it, read bucket by bucket. */
+  bucketView(): BucketView {
     const frozen = this.freeze();
-    // an in-flight write lands in the worker's snapshot or not, by timing: the view lays
-    // it over its own snapshot, which the worker's records would not get
-    const scanned = keyScan !== undefined && this.scans.has(keyScan) && this.inflight.size === 0 && keyScan.freeze() ? keyScan : undefined;
-    const unused = keyScan !== undefined && scanned === undefined ? this.closeScan(keyScan) : undefined;
     return {
       bucket: async function* (name) {
-        if (scanned !== undefined && name === 'key') {
-          yield* scanned.batches();
-          return;
-        }
         const prefix = Bucket[name];
         for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
           yield batch.map(([k, v]) => [k.subarray(1), v] as const);
         }
       },
-      close: async () => {
-        await (scanned !== undefined ? this.closeScan(scanned) : unused);
-        await frozen.snapshot.close();
-      },
+      close: () => frozen.snapshot.close(),
     };
-  }
-
-  private closeScan(scan: ScanWorker): Promise<void> {
-    return scan.close().finally(() => this.scans.delete(scan));
   }
 
   private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>> } {
@@ -402,8 +367,6 @@ export class Backend {
   }
 
   async close(): Promise<void> {
-    // a worker's handle would keep the db open under its path after this one closes
-    await Promise.all([...this.scans].map((scan) => this.closeScan(scan)));
     await this.db.close();
   }
 }

@@ -11,7 +11,6 @@
 
 import type { Logger } from 'pino';
 import { Backend, Bucket, type BucketView, MetaKey } from './backend.js';
-import type { ScanWorker as KeyScan } from './scan-worker.js';
 import { decodeKeyValue, encodeKeyValue, keyViewOf, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
@@ -53,12 +52,6 @@ import { DEFAULT_VALUE_CACHE_BYTES, ValueCache } from './value-cache.js';
 export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
 
 const EMPTY = Buffer.alloc(0);
-/**
- * The store size from which a backup reads the `key` bucket on a worker thread: about
- * 16 000 revisions of 256-byte values, some 50 ms of reading on this thread, about what
- * the worker costs to start.
- */
-const KEY_SCAN_MIN_BYTES = 4 << 20;
 const TOMBSTONE_KV: KeyValue = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n };
 
 export interface MvccStoreOptions {
@@ -804,20 +797,9 @@ export class MvccStore {
    * Everything committed so far (call commit() first for what is applied), frozen now
    * and read bucket by bucket in etcd's layouts: for a backup in etcd's bbolt format.
    */
-  bucketView(keyScan?: KeyScan): BucketView {
+  bucketView(): BucketView {
     this.checkOpen();
-    return this.backend.bucketView(keyScan);
-  }
-
-  /**
-   * A worker thread that reads the `key` bucket for the next bucketView() it is given
-   * to, while this thread builds the backup from it; for a store big enough to be worth
-   * a thread (the worker costs a few MB and tens of ms to start), else undefined.
-   */
-  async startKeyScan(minBytes = KEY_SCAN_MIN_BYTES): Promise<KeyScan | undefined> {
-    this.checkOpen();
-    if (this.backend.logicalSize < minBytes) return undefined;
-    return this.backend.startKeyScan();
+    return this.backend.bucketView();
   }
 
   // ---- watch ----

@@ -465,25 +465,8 @@ export class Applier {
   }
 
   /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */
-  async backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
-    // a big store's `key` bucket is read by a worker while this thread builds the file;
-    // started off the chain, frozen on it with the view (a failure to start costs only
-    // the parallelism)
-    const store = this.store;
-    const keyScan = await store.startKeyScan().catch((err: Error) => {
-      this.p.log.warn({ error: err.message }, "the backup reads the store's key bucket on the main thread: its worker did not start");
-      return undefined;
-    });
-    try {
-      return await this.atCommittedState(async () => {
-        // the worker sees no write in flight, so no overlay (see Backend.bucketView)
-        await this.store.flushed();
-        return { view: this.store.bucketView(this.store === store ? keyScan : undefined), cluster: this.clusterState() };
-      });
-    } catch (err) {
-      await keyScan?.close();
-      throw err;
-    }
+  backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
+    return this.atCommittedState(() => ({ view: this.store.bucketView(), cluster: this.clusterState() }));
   }
 
   /**

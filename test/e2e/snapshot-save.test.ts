@@ -166,31 +166,6 @@ describe('etcdctl snapshot save with auth on', () => {
   }, 120_000);
 });
 
-describe('etcdctl snapshot save from an etcd-ts store of 4 MiB or more (its key bucket read by a worker thread)', () => {
-  it('holds what real etcd 3.4.23 saves after the same operations, and the worker did the reading', async () => {
-    const ports = { clientPort: await freePort(), peerPort: await freePort() };
-    const files: Record<string, string> = {};
-    for (const binary of ['etcd', 'etcd-ts'] as const) {
-      // warnings shown: the member warns when the backup's worker does not start
-      const m = await startMember({ name: 'big', binary, ...ports, args: binary === 'etcd-ts' ? ['--log-level', 'warn'] : [] });
-      await history(m.clientUrl);
-      const c = new EtcdClient(m.clientUrl);
-      try {
-        // 6 MiB of values over 20 keys: some with two revisions
-        for (let i = 0; i < 24; i++) await c.call(c.kv, 'Put', { key: Buffer.from(`big/${i % 20}`), value: Buffer.alloc(256 * 1024, 97 + i) });
-      } finally {
-        c.close();
-      }
-      files[binary] = await save(m.clientUrl);
-      if (binary === 'etcd-ts') expect(m.output()).not.toContain('its worker did not start');
-      await stopMember(m);
-    }
-    expect(await buckets(files['etcd-ts']!)).toEqual(await buckets(files.etcd!));
-    const [ours, etcd] = [await status(files['etcd-ts']!), await status(files.etcd!)];
-    expect({ ...ours, totalSize: 0 }).toEqual({ ...etcd, totalSize: 0 });
-  }, 240_000);
-});
-
 describe('a client that cancels a snapshot', () => {
   /** Files in the snap dir and descriptors of the member that belong to a backup on its way. */
   function backupLeftovers(m: Member): string[] {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { Harness, b, copyStore, removeDir } from './helpers.js';
 
@@ -87,73 +87,6 @@ describe('bucket view', () => {
     } finally {
       await view.close();
     }
-  });
-});
-
-describe('bucket view with the key bucket read on a worker thread (a big store\'s backup)', () => {
-  async function records(it: AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>): Promise<string[]> {
-    const out: string[] = [];
-    for await (const batch of it) for (const [k, v] of batch) out.push(`${k.toString('hex')}=${v.toString('hex')}`);
-    return out;
-  }
-
-  it('reads what the main thread\'s view holds at the same instant, over many reads, and nothing written after', async () => {
-    await fill();
-    // more records than the worker sends ahead of its reader (4 reads of 1000)
-    for (let i = 0; i < 60; i++) {
-      for (let j = 0; j < 100; j++) await h.store.put({ key: b(`big${j}`), value: Buffer.alloc(40, i), lease: 0n }, ++h.index);
-      await h.commit();
-    }
-    const keyScan = await h.store.startKeyScan(0);
-    expect(keyScan).toBeDefined();
-    const read = vi.spyOn(keyScan!, 'batches');
-    await h.put('just-before', 'x');
-    await h.store.flushed(); // nothing in flight: the worker is frozen with the view
-    const view = h.store.bucketView(keyScan);
-    const plain = h.store.bucketView();
-    const expected = await records(plain.bucket('key'));
-    await plain.close();
-    for (let i = 0; i < 50; i++) await h.put(`after${i}`, 'y');
-    await h.compact(h.store.currentRevision - 10);
-    try {
-      const keys = await records(view.bucket('key'));
-      expect(read).toHaveBeenCalledOnce();
-      expect(keys.length).toBeGreaterThan(6000);
-      expect(keys).toEqual(expected);
-      expect((await records(view.bucket('lease'))).length).toBe(1);
-    } finally {
-      await view.close();
-    }
-  });
-
-  it('is read on the main thread when a write is in flight at the freeze', async () => {
-    await fill();
-    const keyScan = await h.store.startKeyScan(0);
-    const read = vi.spyOn(keyScan!, 'batches');
-    await h.store.put({ key: b('landing'), value: b('x'), lease: 0n }, ++h.index);
-    await h.store.commit(); // issued, not landed
-    const view = h.store.bucketView(keyScan);
-    try {
-      const keys = await records(view.bucket('key'));
-      expect(keys.at(-1)).toContain(b('landing').toString('hex'));
-      expect(read).not.toHaveBeenCalled();
-    } finally {
-      await view.close();
-    }
-  });
-
-  it('lets go of the db when the store closes, so a store opened at the same path later is that store', async () => {
-    await h.put('old', '1');
-    const keyScan = await h.store.startKeyScan(0);
-    expect(keyScan).toBeDefined();
-    await h.store.close();
-    removeDir(h.dir);
-    // a leader's snapshot installed at the same path: a handle the worker kept would be
-    // shared with the next open there (classic-level shares one per path)
-    h.store = await MvccStore.open({ dir: h.dir });
-    h.index = 0;
-    await h.put('new', '2');
-    expect((await h.range('\0', '\0')).kvs.map((kv) => kv.key.toString())).toEqual(['new']);
   });
 });
 
