@@ -178,6 +178,19 @@ async function randomGets(m: Member, dir: string): Promise<{ perSecond: number; 
   return { perSecond: r.ops_per_s, p50: r.p50_ms };
 }
 
+/**
+ * One stage whose failure should not cost the stages after it (a range that never
+ * answers must not leave the restart unmeasured): logged, and `failed` stands in.
+ */
+async function attempt<T>(server: Server, stage: string, failed: T, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    log(server, `${stage} FAILED: ${(err as Error).message.split('\n').slice(0, 4).join(' | ')}`);
+    return failed;
+  }
+}
+
 function diskMb(dataDir: string): number {
   return Number(execFileSync('du', ['-sk', dataDir]).toString().split('\t')[0]) / 1024;
 }
@@ -203,13 +216,15 @@ async function measure(server: Server, target: number | undefined): Promise<Resu
     log(server, `filled: ${f.keys} keys in ${f.seconds.toFixed(0)} s (${(f.keys / f.seconds).toFixed(0)} puts/s)${f.quotaReached ? ', quota reached' : ''}`);
     const filled = await settledReading(m, server, 'filled');
 
-    const k0 = performance.now();
-    await run('etcdctl', ['--endpoints', m.addr, '--command-timeout', '600s', 'get', '', '--from-key', '--keys-only'], { maxBuffer: 1024 ** 3 });
-    const keysOnlySeconds = (performance.now() - k0) / 1000;
+    const keysOnlySeconds = await attempt(server, 'keys-only range', NaN, async () => {
+      const k0 = performance.now();
+      await run('etcdctl', ['--endpoints', m.addr, '--command-timeout', '600s', 'get', '', '--from-key', '--keys-only'], { maxBuffer: 1024 ** 3 });
+      return (performance.now() - k0) / 1000;
+    });
     const afterKeysOnly = reading(m.proc.pid!);
     log(server, `keys-only range of everything: ${keysOnlySeconds.toFixed(1)} s, RSS after ${afterKeysOnly.rss.toFixed(0)} MB`);
 
-    const gets = await randomGets(m, scratch);
+    const gets = await attempt(server, 'random gets', { perSecond: NaN, p50: NaN }, () => randomGets(m, scratch));
     log(server, `random gets: ${gets.perSecond.toFixed(0)}/s, p50 ${gets.p50} ms, load average ${load1()}`);
 
     c.close();
