@@ -12,7 +12,7 @@
 //   gets      random linearizable gets of keys the fill acknowledged, 64 clients
 //             (getload, beside this file: goload's gets read goload's own key space):
 //             most values are cold (on disk, not in any cache)
-//   restart   SIGTERM, then a start on the same data dir: time from spawn to the ready
+//   restart   SIGTERM (its time: etcd-ts writes etcd's bbolt file as it stops), then a start on the same data dir: time from spawn to the ready
 //             line, the key count after it (must equal the count before), RSS once settled
 //
 //   npx tsc -p tsconfig.json && npx tsx bench/scale/bench.ts
@@ -90,6 +90,7 @@ interface Result {
   afterKeysOnly: Reading;
   getsPerSecond: number;
   getP50: number;
+  stopSeconds: number;
   restartSeconds: number;
   keysAfterRestart: number;
   restarted: Reading;
@@ -229,7 +230,11 @@ async function measure(server: Server, target: number | undefined): Promise<Resu
 
     c.close();
     const dataMb = diskMb(m.place.dataDir);
+    // etcd-ts writes etcd's bbolt file of the whole store as it stops
+    const s0 = performance.now();
     await shutDownMember(m);
+    const stopSeconds = (performance.now() - s0) / 1000;
+    log(server, `stopped (SIGTERM) in ${stopSeconds.toFixed(1)} s`);
     const logFile = path.join(m.dir, 'restart.log');
     const spawned = performance.now();
     let started = false;
@@ -243,7 +248,7 @@ async function measure(server: Server, target: number | undefined): Promise<Resu
     log(server, `restart: ready after ${restartSeconds.toFixed(1)} s, ${keysAfterRestart} keys`);
     if (keysAfterRestart !== f.keys) throw new Error(`${server}: ${f.keys} keys before the restart, ${keysAfterRestart} after`);
     const restarted = await settledReading(m, server, 'restarted');
-    return { keys: f.keys, fillSeconds: f.seconds, quotaReached: f.quotaReached, diskMb: dataMb, filled, keysOnlySeconds, afterKeysOnly, getsPerSecond: gets.perSecond, getP50: gets.p50, restartSeconds, keysAfterRestart, restarted };
+    return { keys: f.keys, fillSeconds: f.seconds, quotaReached: f.quotaReached, diskMb: dataMb, filled, keysOnlySeconds, afterKeysOnly, getsPerSecond: gets.perSecond, getP50: gets.p50, stopSeconds, restartSeconds, keysAfterRestart, restarted };
   } finally {
     c.close();
     await stopMember(m);
@@ -275,6 +280,7 @@ async function main(): Promise<void> {
     ['RSS after it, MB', (r) => r.afterKeysOnly.rss, 0],
     ['random gets/s', (r) => r.getsPerSecond, 0],
     ['  p50, ms', (r) => r.getP50, 2],
+    ['stop (SIGTERM), s', (r) => r.stopSeconds, 1],
     ['restart to ready, s', (r) => r.restartSeconds, 1],
     ['RSS restarted, MB', (r) => r.restarted.rss, 0],
   ];

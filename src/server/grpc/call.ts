@@ -210,7 +210,7 @@ export class ServerCall extends EventEmitter implements StreamSink {
     this.sendHeaders();
     this.observer.sent(message.length);
     let room = this.stream.write(message.prefix());
-    for (const piece of message.pieces) room = this.stream.write(piece);
+    for (const piece of message.pieces) if (piece.length > 0) room = this.stream.write(piece);
     return room;
   }
 
