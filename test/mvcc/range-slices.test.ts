@@ -67,17 +67,17 @@ describe('rangeInSlices', () => {
   it('answers as range() does, across slices: everything, a prefix, limits, keys only, count only, an older revision', async () => {
     const rev = h.store.currentRevision;
     const cases: RangeRequest[] = [
-      req('', '\0'),
+      req('\0', '\0'),
       req('key/004', 'key/005'),
       req('key/0099', '\0', { limit: 5000 }),
-      req('', '\0', { limit: 1 }),
-      req('', '\0', { limit: KEYS }),
-      req('', '\0', { keysOnly: true }),
-      req('', '\0', { countOnly: true }),
-      req('', '\0', { countOnly: true, limit: 3 }),
-      req('', '\0', { revision: 2 }),
-      req('', '\0', { revision: 3, keysOnly: true, limit: 4200 }),
-      req('', '\0', { sortOrder: 'ascend', sortTarget: 'key', limit: 10 }),
+      req('\0', '\0', { limit: 1 }),
+      req('\0', '\0', { limit: KEYS }),
+      req('\0', '\0', { keysOnly: true }),
+      req('\0', '\0', { countOnly: true }),
+      req('\0', '\0', { countOnly: true, limit: 3 }),
+      req('\0', '\0', { revision: 2 }),
+      req('\0', '\0', { revision: 3, keysOnly: true, limit: 4200 }),
+      req('\0', '\0', { sortOrder: 'ascend', sortTarget: 'key', limit: 10 }),
       req('key/009999', '\0'),
       req('zzz', '\0'),
     ];
@@ -87,21 +87,21 @@ describe('rangeInSlices', () => {
       expect(answer, JSON.stringify({ ...r, key: r.key.toString() })).toEqual(await whole(r));
       expect(answer.revision).toBe(rev);
     }
-    const all = await sliced(req('', '\0'));
+    const all = await sliced(req('\0', '\0'));
     expect(all.count).toBe(KEYS - 100);
     expect(all.sink.slices).toBeGreaterThan(2);
     expect(all.kvs.find((kv) => kv.key === key(6105))?.lease).toBe(-2n);
   });
 
   it('reads at the revision it started at while the store moves on between slices', async () => {
-    const before = await whole(req('', '\0'));
+    const before = await whole(req('\0', '\0'));
     const rev = h.store.currentRevision;
     const writes = new Collect((slice, started) => {
       if (slice !== 1) return;
       // between the first slice and the next: new keys, overwrites, deletions, all after `rev`
       started.push(h.put(key(9000), 'changed'), h.put(`${key(7000)}-new`, 'new'), h.del(key(8000), key(8100)));
     });
-    const got = await sliced(req('', '\0'), writes);
+    const got = await sliced(req('\0', '\0'), writes);
     await Promise.all(writes.started);
     expect(h.store.currentRevision).toBeGreaterThan(rev);
     expect({ revision: got.revision, count: got.count, more: got.more, kvs: got.kvs }).toEqual(before);
@@ -116,24 +116,24 @@ describe('rangeInSlices', () => {
         started.push(h.compact(h.store.currentRevision));
       });
     const again = compactAfterFirstSlice();
-    const got = await sliced(req('', '\0'), again);
+    const got = await sliced(req('\0', '\0'), again);
     await Promise.all(again.started);
     expect(again.resets).toBe(1);
     const { sink, ...answer } = got;
-    expect(answer).toEqual(await whole(req('', '\0')));
+    expect(answer).toEqual(await whole(req('\0', '\0')));
     expect(got.kvs.find((kv) => kv.key === key(1))?.value).toBe('newer');
 
     const at = h.store.currentRevision;
     await h.put(key(2), 'newer still');
     const compacting = compactAfterFirstSlice();
-    const failed = await h.store.rangeInSlices(req('', '\0', { revision: at }), compacting).catch((e: unknown) => e);
+    const failed = await h.store.rangeInSlices(req('\0', '\0', { revision: at }), compacting).catch((e: unknown) => e);
     await Promise.all(compacting.started);
     expect(failed).toBeInstanceOf(MvccError);
     expect((failed as MvccError).code).toBe('compacted');
   });
 
   it('refuses ranges that sort or filter', async () => {
-    await expect(h.store.rangeInSlices(req('', '\0', { sortOrder: 'descend' }), new Collect())).rejects.toThrow(/slices/);
-    await expect(h.store.rangeInSlices(req('', '\0', { minModRevision: 3 }), new Collect())).rejects.toThrow(/slices/);
+    await expect(h.store.rangeInSlices(req('\0', '\0', { sortOrder: 'descend' }), new Collect())).rejects.toThrow(/slices/);
+    await expect(h.store.rangeInSlices(req('\0', '\0', { minModRevision: 3 }), new Collect())).rejects.toThrow(/slices/);
   });
 });
