@@ -12,7 +12,7 @@
 //   gets      random linearizable gets of keys the fill acknowledged, 64 clients
 //             (getload, beside this file: goload's gets read goload's own key space):
 //             most values are cold (on disk, not in any cache)
-//   restart   SIGTERM, then a start on the same data dir: time from spawn to the ready
+//   restart   SIGTERM (its time: etcd-ts writes etcd's bbolt file as it stops), then a start on the same data dir: time from spawn to the ready
 //             line, the key count after it (must equal the count before), RSS once settled
 //
 //   npx tsc -p tsconfig.json && npx tsx bench/scale/bench.ts
@@ -90,6 +90,7 @@ interface Result {
   afterKeysOnly: Reading;
   getsPerSecond: number;
   getP50: number;
+  stopSeconds: number;
   restartSeconds: number;
   keysAfterRestart: number;
   restarted: Reading;
@@ -178,6 +179,19 @@ async function randomGets(m: Member, dir: string): Promise<{ perSecond: number; 
   return { perSecond: r.ops_per_s, p50: r.p50_ms };
 }
 
+/**
+ * One stage whose failure should not cost the stages after it (a range that never
+ * answers must not leave the restart unmeasured): logged, and `failed` stands in.
+ */
+async function attempt<T>(server: Server, stage: string, failed: T, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    log(server, `${stage} FAILED: ${(err as Error).message.split('\n').slice(0, 4).join(' | ')}`);
+    return failed;
+  }
+}
+
 function diskMb(dataDir: string): number {
   return Number(execFileSync('du', ['-sk', dataDir]).toString().split('\t')[0]) / 1024;
 }
@@ -203,18 +217,24 @@ async function measure(server: Server, target: number | undefined): Promise<Resu
     log(server, `filled: ${f.keys} keys in ${f.seconds.toFixed(0)} s (${(f.keys / f.seconds).toFixed(0)} puts/s)${f.quotaReached ? ', quota reached' : ''}`);
     const filled = await settledReading(m, server, 'filled');
 
-    const k0 = performance.now();
-    await run('etcdctl', ['--endpoints', m.addr, '--command-timeout', '600s', 'get', '', '--from-key', '--keys-only'], { maxBuffer: 1024 ** 3 });
-    const keysOnlySeconds = (performance.now() - k0) / 1000;
+    const keysOnlySeconds = await attempt(server, 'keys-only range', NaN, async () => {
+      const k0 = performance.now();
+      await run('etcdctl', ['--endpoints', m.addr, '--command-timeout', '600s', 'get', '', '--from-key', '--keys-only'], { maxBuffer: 1024 ** 3 });
+      return (performance.now() - k0) / 1000;
+    });
     const afterKeysOnly = reading(m.proc.pid!);
     log(server, `keys-only range of everything: ${keysOnlySeconds.toFixed(1)} s, RSS after ${afterKeysOnly.rss.toFixed(0)} MB`);
 
-    const gets = await randomGets(m, scratch);
+    const gets = await attempt(server, 'random gets', { perSecond: NaN, p50: NaN }, () => randomGets(m, scratch));
     log(server, `random gets: ${gets.perSecond.toFixed(0)}/s, p50 ${gets.p50} ms, load average ${load1()}`);
 
     c.close();
     const dataMb = diskMb(m.place.dataDir);
+    // etcd-ts writes etcd's bbolt file of the whole store as it stops
+    const s0 = performance.now();
     await shutDownMember(m);
+    const stopSeconds = (performance.now() - s0) / 1000;
+    log(server, `stopped (SIGTERM) in ${stopSeconds.toFixed(1)} s`);
     const logFile = path.join(m.dir, 'restart.log');
     const spawned = performance.now();
     let started = false;
@@ -228,7 +248,7 @@ async function measure(server: Server, target: number | undefined): Promise<Resu
     log(server, `restart: ready after ${restartSeconds.toFixed(1)} s, ${keysAfterRestart} keys`);
     if (keysAfterRestart !== f.keys) throw new Error(`${server}: ${f.keys} keys before the restart, ${keysAfterRestart} after`);
     const restarted = await settledReading(m, server, 'restarted');
-    return { keys: f.keys, fillSeconds: f.seconds, quotaReached: f.quotaReached, diskMb: dataMb, filled, keysOnlySeconds, afterKeysOnly, getsPerSecond: gets.perSecond, getP50: gets.p50, restartSeconds, keysAfterRestart, restarted };
+    return { keys: f.keys, fillSeconds: f.seconds, quotaReached: f.quotaReached, diskMb: dataMb, filled, keysOnlySeconds, afterKeysOnly, getsPerSecond: gets.perSecond, getP50: gets.p50, stopSeconds, restartSeconds, keysAfterRestart, restarted };
   } finally {
     c.close();
     await stopMember(m);
@@ -260,6 +280,7 @@ async function main(): Promise<void> {
     ['RSS after it, MB', (r) => r.afterKeysOnly.rss, 0],
     ['random gets/s', (r) => r.getsPerSecond, 0],
     ['  p50, ms', (r) => r.getP50, 2],
+    ['stop (SIGTERM), s', (r) => r.stopSeconds, 1],
     ['restart to ready, s', (r) => r.restartSeconds, 1],
     ['RSS restarted, MB', (r) => r.restarted.rss, 0],
   ];

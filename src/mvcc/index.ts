@@ -1,5 +1,6 @@
 // Public surface of the MVCC store.
-export { MvccStore, type MvccStoreOptions, type AuthBucket } from './kvstore.js';
+export { MvccStore, type MvccStoreOptions, type AuthBucket, type RangeSink, type SlicedRangeResult } from './kvstore.js';
+export { isSliceable } from './range.js';
 export { MvccStats } from './stats.js';
 export { MvccError, GrpcCode, isMvccError, type MvccErrorCode } from './errors.js';
 export {

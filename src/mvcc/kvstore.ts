@@ -15,7 +15,7 @@ import { decodeKeyValue, encodeKeyValue, keyViewOf, valueViewOf } from './codec.
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
 import type { KeyIndex } from './key-index.js';
-import { finishRange, readLimit } from './range.js';
+import { finishRange, isSliceable, readLimit } from './range.js';
 import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';
 import { type TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
@@ -72,6 +72,27 @@ export interface MvccStoreOptions {
    * since: the open takes it instead of reading every record back.
    */
   restored?: RestoredState;
+}
+
+/**
+ * Keys of the index walked per slice of a sliced range: a few milliseconds of work, so
+ * pings, other clients and raft ticks wait no longer than that while a range of millions
+ * of keys is read.
+ */
+const SLICE_KEYS = 4096;
+
+/** Where a sliced range hands its kvs, a slice at a time, in key order. */
+export interface RangeSink {
+  add(kvs: readonly KeyValue[]): void;
+  /** the range starts again (a compaction passed the revision it read at): forget what was added */
+  reset(): void;
+}
+
+/** A sliced range's answer besides its kvs. */
+export interface SlicedRangeResult {
+  revision: number;
+  count: number;
+  more: boolean;
 }
 
 /** A key and the revision of it a read found in the index. */
@@ -245,6 +266,84 @@ export class MvccStore {
         throw e;
       }
     }
+  }
+
+  /**
+   * A range read a slice of keys at a time (see isSliceable for which ones), each
+   * slice's kvs handed to `sink`, the event loop served between slices: a range over
+   * millions of keys neither holds the loop for seconds (a client's keepalive PINGs go
+   * unanswered, raft stops ticking) nor builds every KeyValue at once. The store may
+   * move on between slices; every slice reads at the revision the range started at, and
+   * a compaction past it starts a read at the current revision again (`sink.reset()`),
+   * as range() does, or fails a read at a requested revision with 'compacted'.
+   */
+  async rangeInSlices(req: RangeRequest, sink: RangeSink): Promise<SlicedRangeResult> {
+    this.checkOpen();
+    checkRangeRequest(req);
+    if (!isSliceable(req)) throw new Error('mvcc: this range sorts or filters and cannot be read in slices');
+    this.stats.ranges++;
+    for (;;) {
+      try {
+        return await this.readSlices(req, this.currentRev, sink);
+      } catch (e) {
+        if (!req.revision && e instanceof MvccError && e.code === 'compacted') {
+          sink.reset();
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private async readSlices(req: RangeRequest, curRev: number, sink: RangeSink): Promise<SlicedRangeResult> {
+    const requested = req.revision ?? 0;
+    if (requested > curRev) throw new MvccError('future-rev');
+    const atRev = requested > 0 ? requested : curRev;
+    if (atRev < this.compactMainRev) throw new MvccError('compacted');
+    const { from, to } = toRangeBounds(req.key, req.rangeEnd);
+    const limit = req.countOnly ? 0 : req.limit && req.limit > 0 ? req.limit : Infinity;
+    const withValues = needsValues(req);
+    let count = 0;
+    let taken = 0;
+    let start: string | undefined = from;
+    for (;;) {
+      const hits: IndexHit[] = [];
+      start = this.indexSlice(start, to, (ki) => {
+        const hit = visibleAt(ki, atRev);
+        if (!hit) return;
+        count++;
+        if (taken < limit) {
+          hits.push(hit);
+          taken++;
+        }
+      });
+      if (hits.length > 0) {
+        const kvs = await this.materialize(hits, atRev, withValues);
+        // an older revision's record comes with its value
+        sink.add(req.keysOnly ? kvs.map((kv) => (kv.value.length === 0 ? kv : { ...kv, value: EMPTY })) : kvs);
+      }
+      if (start === undefined) break;
+      await new Promise((resolve) => setImmediate(resolve));
+      this.checkOpen();
+      // a key of the slices to come may have lost the revision visible at atRev
+      if (atRev < this.compactMainRev) throw new MvccError('compacted');
+    }
+    return { revision: curRev, count, more: !req.countOnly && count > limit };
+  }
+
+  /** Calls fn for up to SLICE_KEYS keys of [from, to), in key order; returns the key the next slice starts at, if any. */
+  private indexSlice(from: string, to: RangeEnd, fn: (ki: KeyIndex) => void): string | undefined {
+    let walked = 0;
+    const rest: { from?: string } = {};
+    this.index.forEach(from, to, (ki) => {
+      if (walked++ === SLICE_KEYS) {
+        rest.from = ki.key;
+        return false;
+      }
+      fn(ki);
+      return true;
+    });
+    return rest.from;
   }
 
   /** The index part of a range: which revision of each key is visible at the requested revision. */
@@ -777,6 +876,11 @@ export class MvccStore {
   /** Bytes LevelDB occupies on disk (cached, refreshed about once a second). */
   dbSize(): number {
     return this.backend.size;
+  }
+
+  /** The serialized size of the stored records: what an export of the store reads and writes, before bbolt's pages. */
+  recordBytes(): number {
+    return this.backend.logicalSize;
   }
 
   /** Approximate bytes of live records. */

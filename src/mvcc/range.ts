@@ -19,6 +19,18 @@ export function readLimit(r: RangeRequest): number {
   return limit + 1;
 }
 
+/**
+ * Whether a range can be read a slice of keys at a time (MvccStore.rangeInSlices): its
+ * answer comes in key order and each key's place in it is known when the key is read,
+ * with no sort (by key ascending is key order) and no revision filter, which `limit`
+ * would have to count after.
+ */
+export function isSliceable(r: RangeRequest): boolean {
+  const order = r.sortOrder ?? 'none';
+  const byKey = (r.sortTarget ?? 'key') === 'key' && (order === 'none' || order === 'ascend');
+  return byKey && !r.minModRevision && !r.maxModRevision && !r.minCreateRevision && !r.maxCreateRevision;
+}
+
 export function finishRange(r: RangeRequest, kvs: KeyValue[], count: number, revision: number): RangeResponse {
   if (r.maxModRevision) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision!);
   if (r.minModRevision) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision!);

@@ -420,7 +420,7 @@ export class Applier {
     const { index } = frozen;
     const { raft, log } = this.p;
     // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
-    await this.p.dbFile.write(frozen.exported, 'snapshot');
+    await this.p.dbFile.beforeSnapshot(frozen.exported);
     if (this.stopped) return;
     if (index <= raft.raftStorage.snapshot().metadata.index) {
       // a leader's snapshot was installed meanwhile; it is newer
@@ -505,6 +505,7 @@ export class Applier {
 
   /** The store (everything committed to it) and the cluster, frozen now. */
   private exportState(): ExportState {
-    return { view: this.store.bucketView(), cluster: this.clusterState(), consistentIndex: this.store.consistentIndex };
+    const store = this.store;
+    return { view: store.bucketView(), cluster: this.clusterState(), consistentIndex: store.consistentIndex, storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
   }
 }

@@ -179,7 +179,8 @@ export async function installReceivedStore(
  */
 async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<void> {
   if ((await pathKind(layout.boltPath)) === 'file' && (await boltConsistentIndex(layout.boltPath)) >= r.snapshotIndex) return;
-  await exportEtcdDb(layout, { view: store.bucketView(), cluster: clusterStateOf(r.membership), consistentIndex: store.consistentIndex }, 'start', log);
+  const state = { view: store.bucketView(), cluster: clusterStateOf(r.membership), consistentIndex: store.consistentIndex, storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
+  await exportEtcdDb(layout, state, 'start', log);
 }
 
 /**

@@ -115,7 +115,10 @@ export class EtcdServer {
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.peers = parts.peers;
-    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger);
+    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, {
+      storeBytes: parts.store.recordBytes(),
+      putBytes: parts.store.stats.putBytes,
+    });
     this.snapDir = parts.layout.snapDir;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;

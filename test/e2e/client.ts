@@ -15,7 +15,7 @@ const definition = protoLoader.loadSync(['etcdserverpb/rpc.proto'], {
   oneofs: true,
 });
 const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client>;
+  etcdserverpb: Record<string, new (addr: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => grpc.Client>;
 };
 
 type Unary = (
@@ -33,14 +33,15 @@ export class EtcdClient {
 
   private readonly addr: string;
 
-  constructor(endpoint: string) {
+  /** `options`: grpc-js channel options (a keepalive, a message size limit) for every service's channel */
+  constructor(endpoint: string, options: grpc.ChannelOptions = {}) {
     const addr = endpoint.replace(/^https?:\/\//, '');
     this.addr = addr;
     const creds = grpc.credentials.createInsecure();
-    this.kv = new pkg.etcdserverpb.KV!(addr, creds);
-    this.watch = new pkg.etcdserverpb.Watch!(addr, creds);
-    this.lease = new pkg.etcdserverpb.Lease!(addr, creds);
-    this.maintenance = new pkg.etcdserverpb.Maintenance!(addr, creds);
+    this.kv = new pkg.etcdserverpb.KV!(addr, creds, options);
+    this.watch = new pkg.etcdserverpb.Watch!(addr, creds, options);
+    this.lease = new pkg.etcdserverpb.Lease!(addr, creds, options);
+    this.maintenance = new pkg.etcdserverpb.Maintenance!(addr, creds, options);
   }
 
   call<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<T> {

@@ -1,13 +1,18 @@
 // etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
 
-import type { ServiceImplementation } from '../grpc/call.js';
+import { type ServiceImplementation, ServerCall } from '../grpc/call.js';
+import type { EncodedMessage } from '../grpc/framing.js';
+import { RangeResponseEncoder } from './range-encoder.js';
 import {
+  type MvccStore,
+  type RangeRequest,
   type TxnRequest,
   type TxnResponse,
   checkDeleteRangeRequest,
   checkPutRequest,
   checkRangeRequest,
   checkTxnRequest,
+  isSliceable,
   isTxnReadonly,
 } from '../../mvcc/index.js';
 import {
@@ -59,6 +64,13 @@ export async function runTxn(server: EtcdServer, req: PbTxnRequest, txn: TxnRequ
   return server.proposals.propose({ kind: 'txn', body: req });
 }
 
+/** A range read and encoded a slice at a time, the event loop served between slices. */
+async function encodedRange(store: MvccStore, range: RangeRequest, headers: Headers): Promise<EncodedMessage> {
+  const out = new RangeResponseEncoder();
+  const r = await store.rangeInSlices(range, out);
+  return out.finish(headers.make(r.revision), r.more, r.count);
+}
+
 export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
   return {
     Range: unary(async (req: PbRangeRequest, call) => {
@@ -70,6 +82,10 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
         checkNotLearner(server);
         checkLeader(server, call.metadata);
         await server.linearizableReadNotify();
+      }
+      if (range.rangeEnd !== undefined && isSliceable(range) && call instanceof ServerCall) {
+        // gRPC takes the answer encoded: it is read and encoded in slices (the gateway's JSON is built whole)
+        return gate.read(call, (who) => checkRange(gate.store, who, range), () => server.read((store): Promise<EncodedMessage> => encodedRange(store, range, headers)));
       }
       const r = await gate.read(call, (who) => checkRange(gate.store, who, range), () => server.read((store) => store.range(range)));
       return rangeRespToPb(r, headers.make(r.revision));

@@ -7,10 +7,19 @@
 //     newest .snap index  <=  the file's consistent index  <=  the store's
 //
 // so that is what etcd-ts keeps true whenever the file exists: it writes the file when
-// the member starts without one, before every .snap it writes, and at a clean stop (then
-// at the applied index: real etcd starts on the dir without replaying anything), and it
-// removes the file before writing a leader's .snap ahead of it. A crash therefore leaves
-// a file that is behind the store but never behind the WAL, as etcd's own is.
+// the member starts without one and at a clean stop (then at the applied index: real
+// etcd starts on the dir without replaying anything), and it removes the file before
+// writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
+// only when that is amortised (exportAmortised): an export reads and writes the whole
+// store, and at every --snapshot-count entries that work grows with the store, so a
+// member of millions of keys spent most of its time exporting (puts fell from thousands
+// a second to a few hundred at 300 k keys, bench/scale). Otherwise it removes the file
+// before the .snap. A crash therefore leaves a file that is behind the store but never
+// behind the WAL, as etcd's own is, or no file: then, until etcd-ts has started on the
+// dir again (the start writes it), `etcdctl backup --with-v3` fails (bbolt cannot open
+// it) and real etcd refuses to start (it finds no db for the newest .snap). A clean
+// stop always leaves it, and `etcdctl snapshot save` from the running member is
+// etcd's own way to back up.
 //
 // A write is a new file beside the old one, synced, then renamed over it: a crash leaves
 // the old file or the new one, never part of one (a left temporary file is removed at
@@ -36,6 +45,27 @@ export interface ExportState {
   readonly cluster: ClusterState;
   /** the store's consistent index in the view: the entries it holds */
   readonly consistentIndex: number;
+  /** the serialized size of the store's records (MvccStore.recordBytes): what an export reads and writes */
+  readonly storeBytes: number;
+  /** key and value bytes of every put this process has applied (MvccStats.putBytes) */
+  readonly putBytes: number;
+}
+
+/** The store's size and the put bytes applied at an export, from which the next is judged. */
+export type ExportMark = Pick<ExportState, 'storeBytes' | 'putBytes'>;
+
+/** Stores up to this size are exported before every .snap: that takes a fraction of a second. */
+export const ALWAYS_EXPORT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Whether exporting `state` before a .snap is worth its cost: the store is small, or the
+ * clients have put at least as many bytes since the last export as the store had then.
+ * A store that grows is then exported each time it has doubled and one that is
+ * rewritten in place once per rewrite of its size: the exports' work stays within a
+ * constant factor of the writes', however large the store and whatever --snapshot-count.
+ */
+export function exportAmortised(state: ExportMark, last: ExportMark): boolean {
+  return state.storeBytes <= ALWAYS_EXPORT_BYTES || state.putBytes - last.putBytes >= last.storeBytes;
 }
 
 export interface DbFileLayout {
@@ -111,11 +141,13 @@ export async function boltConsistentIndex(file: string): Promise<number> {
   }
 }
 
-/** What the apply side does with etcd's bbolt file: writes it before each .snap and at a clean stop. */
+/** What the apply side does with etcd's bbolt file: keeps it no older than each .snap, and writes it at a clean stop. */
 export interface EtcdDbWriter {
   readonly path: string;
   /** writes `state` as the file and closes its view */
   write(state: ExportState, reason: ExportReason): Promise<void>;
+  /** before a .snap at `state`'s index: writes the file when that is amortised, else removes it; closes the view */
+  beforeSnapshot(state: ExportState): Promise<void>;
 }
 
 /**
@@ -125,13 +157,29 @@ export interface EtcdDbWriter {
 export class EtcdDbFile implements EtcdDbWriter {
   private chain: Promise<void> = Promise.resolve();
 
+  /**
+   * @param exported the store as the file was last written from: at the member's start,
+   *   which found the file up to date or wrote it
+   */
   constructor(
     private readonly layout: DbFileLayout,
     private readonly log: Logger,
+    private exported: ExportMark,
   ) {}
 
   write(state: ExportState, reason: ExportReason): Promise<void> {
+    this.exported = { storeBytes: state.storeBytes, putBytes: state.putBytes };
     return this.then(() => exportEtcdDb(this.layout, state, reason, this.log));
+  }
+
+  beforeSnapshot(state: ExportState): Promise<void> {
+    if (exportAmortised(state, this.exported)) return this.write(state, 'snapshot');
+    const written = state.putBytes - this.exported.putBytes;
+    const why = `the ${written} bytes put since it was written are fewer than the ${this.exported.storeBytes} it was written from, so writing it before the snapshot at index ${state.consistentIndex} would cost more than they did`;
+    return this.then(async () => {
+      await state.view.close();
+      await removeEtcdDb(this.layout, this.log, why);
+    });
   }
 
   remove(why: string): Promise<void> {

@@ -98,11 +98,17 @@ async function* sorted(records: BucketRecord[]): AsyncGenerator<Batch> {
   if (records.length > 0) yield records.sort(([a], [b]) => Buffer.compare(a, b));
 }
 
-/** Checks `signal` before each batch: a stop costs at most one batch's work. */
+/**
+ * Checks `signal` before each batch (a stop costs at most one batch's work) and lets the
+ * event loop run between batches: LevelDB reads the next batch while this one is
+ * written, so its promise is often settled already and awaiting it alone would run the
+ * whole export, seconds of a large store, without serving clients, peers or raft's ticks.
+ */
 async function* abortable<T>(it: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
   for await (const x of it) {
     checkAborted(signal);
     yield x;
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import { Code } from './codes.js';
-import { type CallStatus, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
+import { type CallStatus, EncodedMessage, encodeGrpcMessage, frameMessage, MessageReader } from './framing.js';
 import { encodeHeaderBlock, type HeaderList, headerValues } from './h2/hpack.js';
 import type { H2Stream, StreamSink } from './h2/stream.js';
 
@@ -125,6 +125,9 @@ export function statusOf(err: unknown): CallStatus {
   return { code: Code.UNKNOWN, details: String(err) };
 }
 
+/** etcd's gRPC server sends messages up to math.MaxInt32 bytes. */
+const MAX_SEND_MESSAGE_BYTES = 2 ** 31 - 1;
+
 export class ServerCall extends EventEmitter implements StreamSink {
   /** the request of a unary or server-streaming call */
   request: unknown = undefined;
@@ -176,6 +179,7 @@ export class ServerCall extends EventEmitter implements StreamSink {
   /** Sends one response message; false when the client's window is full (wait for 'drain'). */
   write(message: unknown): boolean {
     if (this.done) return false;
+    if (message instanceof EncodedMessage) return this.writeEncoded(message);
     let bytes: Buffer;
     try {
       bytes = this.method.responseSerialize(message);
@@ -194,6 +198,20 @@ export class ServerCall extends EventEmitter implements StreamSink {
     this.sendHeaders();
     for (const n of messageSizes) this.observer.sent(n);
     return this.stream.write(frames);
+  }
+
+  /** Sends a message its handler encoded in pieces, each queued as it is. */
+  private writeEncoded(message: EncodedMessage): boolean {
+    if (message.length > MAX_SEND_MESSAGE_BYTES) {
+      // grpc-go's words for what etcd (its server's limit is math.MaxInt32) refuses to send
+      this.finish({ code: Code.RESOURCE_EXHAUSTED, details: `grpc: trying to send message larger than max (${message.length} vs. ${MAX_SEND_MESSAGE_BYTES})` });
+      return false;
+    }
+    this.sendHeaders();
+    this.observer.sent(message.length);
+    let room = this.stream.write(message.prefix());
+    for (const piece of message.pieces) if (piece.length > 0) room = this.stream.write(piece);
+    return room;
   }
 
   /** Ends a streaming response with OK. */

@@ -20,6 +20,26 @@ export class StatusError extends Error {
   }
 }
 
+/**
+ * A response message a handler encoded itself, in pieces (a range over millions of keys,
+ * encoded a slice at a time between turns of the event loop): the call sends the pieces
+ * as one message without joining them, so the answer is held once.
+ */
+export class EncodedMessage {
+  constructor(
+    readonly pieces: readonly Buffer[],
+    readonly length: number,
+  ) {}
+
+  /** The 5-byte prefix that frames it. */
+  prefix(): Buffer {
+    const out = Buffer.allocUnsafe(5);
+    out[0] = 0;
+    out.writeUInt32BE(this.length, 1);
+    return out;
+  }
+}
+
 /** One message, length-prefixed, never compressed. */
 export function frameMessage(message: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
