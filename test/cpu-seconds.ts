@@ -5,9 +5,11 @@
 // its time waiting (elections, timers), one near it is work the cores have to do.
 
 import { appendFileSync, readFileSync } from 'node:fs';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 
 const log = process.env.ETCD_TS_CPU_LOG;
+/** When set, one line per test case as well: where a file's CPU goes (bench/suite/README.md). */
+const caseLog = process.env.ETCD_TS_CPU_CASE_LOG;
 /** Clock ticks per second of /proc's times: USER_HZ, 100 on every Linux architecture vitest runs on. */
 const USER_HZ = 100;
 
@@ -31,5 +33,17 @@ if (log !== undefined && log !== '') {
   afterAll(({}, file) => {
     const seconds = cpuSeconds();
     if (seconds !== undefined) appendFileSync(log, `${JSON.stringify({ file: 'filepath' in file ? file.filepath : file.name, cpuSeconds: seconds })}\n`);
+  });
+}
+
+if (caseLog !== undefined && caseLog !== '') {
+  let atStart = 0;
+  beforeEach(() => {
+    atStart = cpuSeconds() ?? 0;
+  });
+  // the case's own afterEach hooks (killing its members) run before this one
+  afterEach(({ task }) => {
+    const seconds = cpuSeconds();
+    if (seconds !== undefined) appendFileSync(caseLog, `${JSON.stringify({ file: task.file.filepath, test: task.name, cpuSeconds: Math.round((seconds - atStart) * 100) / 100 })}\n`);
   });
 }

@@ -262,8 +262,9 @@ async function addAndStart(plan: ClusterPlan, endpoint: string, name: string, le
   const peerPort = await freePort();
   const clientPort = await freePort();
   // Under --strict-reconfig-check a voter is added only once every voter has been
-  // connected for 5 s (etcd's HealthInterval): right after a start, wait that out.
-  const out = await eventually(() => ctl(endpoint, ['member', 'add', name, `--peer-urls=http://127.0.0.1:${peerPort}`, ...(learner ? ['--learner'] : [])]));
+  // connected for 5 s (etcd's HealthInterval): right after a start, wait that out, asking
+  // once a second (each try is an etcdctl run, a Go process start).
+  const out = await eventually(() => ctl(endpoint, ['member', 'add', name, `--peer-urls=http://127.0.0.1:${peerPort}`, ...(learner ? ['--learner'] : [])]), 30_000, 1000);
   const env: Record<string, string> = {};
   for (const [, k, v] of out.matchAll(/^(ETCD_[A-Z_]+)="(.*)"$/gm)) env[k!] = v!;
   expect(env.ETCD_NAME).toBe(name);

@@ -92,8 +92,8 @@ describe('a member added with etcdctl member add, killed during its first start'
     const running = [await start(0)];
     for (const [i, step] of [[1, 'wal-created'], [2, 'first-ready-persisted']] as const) {
       const s = plan.slots[i]!;
-      // retried: the leader refuses a voter while a member it has joined recently is not yet counted healthy (etcd's strict reconfig check)
-      await eventually(() => ctl(clientUrl(plan.slots[0]!), ['member', 'add', s.name, `--peer-urls=http://127.0.0.1:${s.peerPort}`]));
+      // retried once a second (an etcdctl run each): the leader refuses a voter while a member it has joined recently is not yet counted healthy (etcd's strict reconfig check, 5 s)
+      await eventually(() => ctl(clientUrl(plan.slots[0]!), ['member', 'add', s.name, `--peer-urls=http://127.0.0.1:${s.peerPort}`]), 30_000, 1000);
       await expectKilledAfter(await start(i, { env: killAt(step), waitReady: false }), step);
       const m = await start(i);
       expect(m.output()).toContain(NEXT_START[step]);

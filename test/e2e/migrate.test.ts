@@ -8,6 +8,7 @@
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, eventually, flagsFor, planCluster, startSlot } from './cluster-harness.js';
+import { EtcdClient } from './client.js';
 import { type Member, cleanup, ctl, startMember, stopMember, killProcesses } from './harness.js';
 
 afterAll(cleanup);
@@ -41,7 +42,11 @@ async function seen(ep: string): Promise<Seen> {
 }
 
 async function history(ep: string): Promise<string> {
-  for (let i = 0; i < 60; i++) await ctl(ep, ['put', `m/${i % 17}`, `v${i}`]);
+  // the 60 puts through one gRPC client, not 60 etcdctl runs (a Go process start each): the
+  // history, not the client, is what the migration is tested on
+  const client = new EtcdClient(ep);
+  for (let i = 0; i < 60; i++) await client.put(`m/${i % 17}`, `v${i}`);
+  client.close();
   await ctl(ep, ['del', 'm/3']);
   const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep, ['lease', 'grant', '600']))![1]!;
   await ctl(ep, ['put', 'm/leased', 'x', `--lease=${lease}`]);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, eventually, planCluster, startSlot } from './cluster-harness.js';
 import { restoreMember, served, type Served } from './backup-harness.js';
+import { EtcdClient } from './client.js';
 import { cleanup, ctl, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
@@ -19,8 +20,11 @@ afterEach(killProcesses);
 async function etcdBackup(): Promise<string> {
   const etcd = await startMember({ name: 'source', binary: 'etcd' });
   const ep = etcd.clientUrl;
-  for (let i = 0; i < 30; i++) await ctl(ep, ['put', `k/${String(i).padStart(2, '0')}`, `v${i}`]);
-  for (let i = 0; i < 10; i++) await ctl(ep, ['put', `k/${String(i).padStart(2, '0')}`, `again${i}`]);
+  // the 40 puts through one gRPC client, not an etcdctl run (a Go process start) each
+  const client = new EtcdClient(ep);
+  for (let i = 0; i < 30; i++) await client.put(`k/${String(i).padStart(2, '0')}`, `v${i}`);
+  for (let i = 0; i < 10; i++) await client.put(`k/${String(i).padStart(2, '0')}`, `again${i}`);
+  client.close();
   await ctl(ep, ['del', 'k/2', 'k/25']);
   await ctl(ep, ['txn'], 'create("t/1") = "0"\n\nput t/1 one\nput t/2 two\n\nput t/failed no\n\n');
   const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep, ['lease', 'grant', '900']))![1]!;
