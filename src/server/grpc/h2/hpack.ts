@@ -60,7 +60,7 @@ const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 
 /** The static table's fields as the decoder hands them out, made once. */
 const STATIC_ENTRIES = STATIC_TABLE.map(([name, value]) => ({ name, value }));
-const NO_BLOCK = Buffer.alloc(0);
+const NO_BLOCK: Buffer = Buffer.alloc(0);
 
 /** First static index of each name, and the index of each exact (name, value) pair. */
 const STATIC_NAME_INDEX = new Map<string, number>();
@@ -150,7 +150,7 @@ export class HpackDecoder {
   private size = 0;
   private maxSize: number;
   /** the block decode() is reading, and where */
-  private block = NO_BLOCK;
+  private block: Buffer = NO_BLOCK;
   private pos = 0;
 
   /** `maxTableSize` is the SETTINGS_HEADER_TABLE_SIZE this side advertised. */
