@@ -1,10 +1,11 @@
 // Where a member's CPU goes, thread by thread: one member under goload (etcd's Go client),
 // the CPU each of its threads used during the load (/proc/PID/task/*/stat) divided by the
 // operations done, for etcd-ts builds side by side (and real etcd's process total), each
-// round starting every server afresh, in turn. The main thread is etcd-ts's event loop (the
-// gRPC server, raft, the WAL's encoding, apply); "V8 DefaultWorke" are V8's helpers
-// (parallel scavenges, concurrent marking, the optimizing compiler); "libuv-worker" the
-// thread pool (the WAL's durable write, LevelDB's batch write).
+// round starting every server afresh, in turn. "main" is etcd-ts's event loop (the gRPC
+// server, raft, the WAL's encoding, apply); the other threads are grouped by the name the
+// kernel has for them, which on Node 20 here is "node" for all of them alike: V8's helpers
+// (parallel scavenges, concurrent marking, the optimizing compiler), the libuv pool (the
+// WAL's durable write, LevelDB's batch write) and LevelDB's own compaction thread.
 //
 //   npx tsx bench/server/threads.ts -- [--op put] [--clients 64] [--duration 5s] [--rounds 3]
 //       [--goload /tmp/goload] [--ts LABEL=DIR[,VAR=VALUE...]]... [--no-etcd]
