@@ -91,6 +91,8 @@ const allWorkloads: Workload[] =
     ? [
         { name: 'put c=1', op: 'put', clients: 1 },
         { name: 'put c=64', op: 'put', clients: 64 },
+        // issue 19's third put target; its batches are the largest one member makes
+        { name: 'put c=256', op: 'put', clients: 256 },
         { name: 'get-lin c=64', op: 'get-lin', clients: 64 },
         { name: 'get-ser c=64', op: 'get-ser', clients: 64 },
         { name: 'put c=64 auth', op: 'put', clients: 64, authOff: 'put c=64' },

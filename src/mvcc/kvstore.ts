@@ -461,6 +461,11 @@ export class MvccStore {
   // ---- writes (apply path: called one at a time, in raft order) ----
 
   async put(req: PutRequest, index: number): Promise<PutResponse> {
+    return this.putSync(req, index);
+  }
+
+  /** put() without its promise: the applier's path for the writes that need nothing async. */
+  putSync(req: PutRequest, index: number): PutResponse {
     this.checkOpen();
     try {
       checkPutRequest(req);

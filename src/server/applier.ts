@@ -242,7 +242,10 @@ export class Applier {
       if (this.stopped) return;
       if (e.index <= this.appliedIndex) continue;
       if (e.type === EntryType.ConfChange) this.applyConfChange(e);
-      else if (e.type === EntryType.Normal) await this.applyNormal(e);
+      else if (e.type === EntryType.Normal) {
+        const applying = this.applyNormal(e);
+        if (applying !== undefined) await applying;
+      }
       this.appliedIndex = e.index;
     }
     this.store.publish();
@@ -303,35 +306,51 @@ export class Applier {
     if (index > this.storeIndexAtOpen && index > this.store.consistentIndex) this.store.setConsistentIndex(index);
   }
 
-  private async applyNormal(e: Entry): Promise<void> {
+  /**
+   * Applies a normal entry and answers its proposer; a promise only while a request's
+   * apply is asynchronous (a put without a lease is not, RequestApplier.apply).
+   */
+  private applyNormal(e: Entry): Promise<void> | undefined {
     if (e.data.length === 0) {
       // the empty entry a new leader appends to commit its term
       this.markIndex(e.index);
       if (this.p.raft.isLeader && e.term === this.p.raft.term) this.p.events.firstCommitInTerm();
-      return;
+      return undefined;
     }
     let entry: EntryRequest;
     try {
       // A restart's raft hands back every entry after the snapshot: those the store holds
       // need no decoding unless they apply again
-      if (e.index <= this.storeIndexAtOpen && !REAPPLIED.has(entryRequestKind(e.data))) return;
+      if (e.index <= this.storeIndexAtOpen && !REAPPLIED.has(entryRequestKind(e.data))) return undefined;
       entry = decodeEntryRequest(e.data);
     } catch (err) {
       this.p.log.error({ index: e.index, error: (err as Error).message }, 'skipping undecodable raft entry');
       this.markIndex(e.index);
-      return;
+      return undefined;
     }
     const started = performance.now();
+    let applied: ApplyResult | undefined | Promise<ApplyResult | undefined>;
     try {
-      const result = await this.requests.apply(entry, e.index);
-      this.markIndex(e.index);
-      if (result !== undefined) this.p.wait.trigger(entry.id, result);
+      applied = this.requests.apply(entry, e.index);
     } catch (err) {
-      this.markIndex(e.index);
-      this.p.wait.fail(entry.id, err);
+      this.settle(entry, e.index, started, false, err);
+      return undefined;
     }
+    if (!(applied instanceof Promise)) return this.settle(entry, e.index, started, true, applied);
+    return applied.then(
+      (result) => this.settle(entry, e.index, started, true, result),
+      (err: unknown) => this.settle(entry, e.index, started, false, err),
+    );
+  }
+
+  /** The entry is applied (`ok`: its result, if any, in `value`) or failed (the error): its proposer hears. */
+  private settle(entry: EntryRequest, index: number, started: number, ok: boolean, value: unknown): undefined {
+    this.markIndex(index);
+    if (!ok) this.p.wait.fail(entry.id, value);
+    else if (value !== undefined) this.p.wait.trigger(entry.id, value as ApplyResult);
     const tookMs = performance.now() - started;
     if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(entry, tookMs);
+    return undefined;
   }
 
   /** etcd's warnOfExpensiveRequest: the line operators grep for a slow disk or a huge txn. */

@@ -38,6 +38,15 @@ export interface ProposalsParts {
   readonly log: Logger;
 }
 
+/** resultOf for each kind, made once: the wait of a proposal of that kind hands over its result. */
+const resultReaders = new Map<ApplyResult['kind'], (applied: ApplyResult) => unknown>();
+
+function resultReader<K extends RequestKind>(kind: K): (applied: ApplyResult) => ResultOf<K> {
+  let read = resultReaders.get(kind);
+  if (read === undefined) resultReaders.set(kind, (read = (applied) => resultOf(kind, applied)));
+  return read as (applied: ApplyResult) => ResultOf<K>;
+}
+
 export class Proposals {
   /** proposals waiting for their entry's result; the applier answers them */
   readonly wait = new WaitRegistry<ApplyResult>();
@@ -90,19 +99,31 @@ export class Proposals {
     return resultOf('confChange', await applied);
   }
 
-  private async proposeEntry<K extends RequestKind>(id: bigint, header: PbRequestHeader, request: RaftRequest<K>, timeoutMs: number): Promise<ResultOf<K>> {
-    if (this.p.stopping.aborted) throw Errors.stopped;
-    if (this.p.committed() - this.p.applied() > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw Errors.tooManyRequests;
-    const data = encodeRaftRequest(header, request);
-    if (data.length > this.p.maxRequestBytes) throw Errors.requestTooLarge;
+  /**
+   * Not an async function: a write's path from the handler to raft is synchronous, and an
+   * async frame, its promise and the `await` of the wait were a good part of what every
+   * proposal allocated; the one promise is the wait's, which hands over the typed result.
+   */
+  private proposeEntry<K extends RequestKind>(id: bigint, header: PbRequestHeader, request: RaftRequest<K>, timeoutMs: number): Promise<ResultOf<K>> {
+    if (this.p.stopping.aborted) return Promise.reject(Errors.stopped);
+    if (this.p.committed() - this.p.applied() > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) return Promise.reject(Errors.tooManyRequests);
+    let data: Uint8Array;
+    try {
+      data = encodeRaftRequest(header, request);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (data.length > this.p.maxRequestBytes) return Promise.reject(Errors.requestTooLarge);
     const deadline = Date.now() + timeoutMs;
     // checked here first: with a leader in reach (nearly always) the wait's own async call,
     // promise and await would be three more microtask turns on every write for nothing
-    if (!this.leaderReachable()) await this.awaitReachableLeader(deadline);
-    const applied = this.wait.register(id, deadline, () => {
-      this.failed++;
-      return this.p.leader() === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
-    });
+    if (!this.leaderReachable()) return this.awaitReachableLeader(deadline).then(() => this.enter(id, data, request.kind, deadline));
+    return this.enter(id, data, request.kind, deadline);
+  }
+
+  /** Registers the proposal's wait and hands its entry to raft. */
+  private enter<K extends RequestKind>(id: bigint, data: Uint8Array, kind: K, deadline: number): Promise<ResultOf<K>> {
+    const applied = this.wait.register(id, deadline, this.timedOut, resultReader(kind));
     try {
       this.p.raft.propose(data);
     } catch (err) {
@@ -110,8 +131,14 @@ export class Proposals {
       this.wait.fail(id, this.p.leader() === 0n ? Errors.noLeader : Errors.timeout);
       this.p.log.debug({ error: (err as Error).message }, 'proposal dropped');
     }
-    return resultOf(request.kind, await applied);
+    return applied;
   }
+
+  /** The error of a proposal whose deadline passed before it applied (one function for all of them). */
+  private readonly timedOut = (): Error => {
+    this.failed++;
+    return this.p.leader() === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
+  };
 
   /** A leader is known and this member is it, or its stream to it is up. */
   private leaderReachable(): boolean {

@@ -3,10 +3,12 @@
 // rather than armed as one timer per request.
 
 interface Pending<V> {
-  resolve(v: V): void;
+  resolve(v: unknown): void;
   reject(e: unknown): void;
   deadline: number;
   onTimeout: () => unknown;
+  /** what the waiter gets of the value (a throw rejects it); undefined: the value itself */
+  map: ((v: V) => unknown) | undefined;
 }
 
 export class WaitRegistry<V> {
@@ -16,10 +18,15 @@ export class WaitRegistry<V> {
     return this.pending.size;
   }
 
-  /** Registers `id`; `onTimeout` makes the error it is rejected with once `deadline` passes. */
-  register(id: bigint, deadline: number, onTimeout: () => unknown): Promise<V> {
-    return new Promise<V>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline, onTimeout });
+  /**
+   * Registers `id`; `onTimeout` makes the error it is rejected with once `deadline` passes.
+   * `map` turns the value into what the waiter gets, in place of a `then` on every wait.
+   */
+  register(id: bigint, deadline: number, onTimeout: () => unknown): Promise<V>;
+  register<R>(id: bigint, deadline: number, onTimeout: () => unknown, map: (v: V) => R): Promise<R>;
+  register(id: bigint, deadline: number, onTimeout: () => unknown, map?: (v: V) => unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline, onTimeout, map });
     });
   }
 
@@ -27,7 +34,14 @@ export class WaitRegistry<V> {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
-    p.resolve(value);
+    if (p.map === undefined) return p.resolve(value);
+    let mapped: unknown;
+    try {
+      mapped = p.map(value);
+    } catch (err) {
+      return p.reject(err);
+    }
+    p.resolve(mapped);
   }
 
   fail(id: bigint, err: unknown): void {

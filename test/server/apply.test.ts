@@ -105,6 +105,7 @@ describe('RequestApplier', () => {
   let store: MvccStore;
   let alarms: AlarmStore;
   let applier: RequestApplier;
+  let lessor: Lessor;
   let index = 0;
   /** the store's consistent index when it was opened */
   let openedAt = 0;
@@ -114,9 +115,10 @@ describe('RequestApplier', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-apply-'));
     store = await MvccStore.open({ dir });
     alarms = new AlarmStore();
+    lessor = new Lessor({ minTtl: 1, now: () => Date.now() });
     applier = new RequestApplier({
       store: () => store,
-      lessor: new Lessor({ minTtl: 1, now: () => Date.now() }),
+      lessor,
       membership: new Membership(1n, 1n),
       alarms,
       auth: new AuthStore(() => store, new SimpleTokens(60_000), silent),
@@ -132,8 +134,8 @@ describe('RequestApplier', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Applies `request` as the entry a proposal of it makes, at the next index. */
-  function apply(request: RaftRequest): Promise<ApplyResult | undefined> {
+  /** Applies `request` as the entry a proposal of it makes, at the next index (a throw becomes a rejection). */
+  async function apply(request: RaftRequest): Promise<ApplyResult | undefined> {
     return applier.apply(decodeEntryRequest(encodeRaftRequest(header, request)), ++index);
   }
 
@@ -154,6 +156,22 @@ describe('RequestApplier', () => {
     await expect(apply({ kind: 'leaseGrant', body: { TTL: int64(5n), ID: int64(1n) } })).rejects.toBe(Errors.corrupt);
     await apply({ kind: 'alarm', body: { action: AlarmAction.DEACTIVATE, ...corrupt } });
     expect(resultOf('leaseGrant', (await apply({ kind: 'leaseGrant', body: { TTL: int64(5n), ID: int64(1n) } }))!)).toEqual({ id: 1n, ttl: 5 });
+  });
+
+  it('applies a put without a lease at once (no promise), one with a lease after its checks', async () => {
+    const put = (lease: bigint): RaftRequest => ({ kind: 'put', body: { key: Buffer.from('k'), value: Buffer.from('v'), lease: int64(lease) } as RaftRequest<'put'>['body'] });
+    const now = applier.apply(decodeEntryRequest(encodeRaftRequest(header, put(0n))), ++index);
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(resultOf('put', now as ApplyResult).revision).toBe(2);
+    await apply({ kind: 'leaseGrant', body: { TTL: int64(60n), ID: int64(7n) } });
+    const later = applier.apply(decodeEntryRequest(encodeRaftRequest(header, put(7n))), ++index);
+    expect(later).toBeInstanceOf(Promise);
+    expect(resultOf('put', (await later)!).revision).toBe(3);
+    expect(lessor.attached(7n)).toEqual(['k']);
+    // a failed put answers its proposer with the error either way: thrown at once, or rejected
+    expect(() => applier.apply(decodeEntryRequest(encodeRaftRequest(header, { kind: 'put', body: { key: Buffer.from('x'), ignore_value: true } as RaftRequest<'put'>['body'] })), ++index)).toThrow();
+    await expect(apply(put(8n))).rejects.toBe(Errors.leaseNotFound);
+    expect((await store.range({ key: Buffer.from('k') })).kvs[0]?.lease).toBe(7n);
   });
 
   it('applies a store entry once: one the store held when opened answers nobody', async () => {

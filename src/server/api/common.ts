@@ -58,10 +58,21 @@ export function translate(err: unknown): unknown {
   return err;
 }
 
-/** Wraps an async unary handler: its result is the response, a throw is the gRPC status. */
+/**
+ * Wraps a unary handler that answers with a promise: its result is the response, a throw
+ * or a rejection is the gRPC status. (A handler need not be an async function: a throw
+ * before its promise is made is a status too.)
+ */
 export function unary<Req, Res>(fn: (req: Req, call: UnaryCall<Req>) => Promise<Res>) {
   return (call: UnaryCall<Req>, callback: UnaryCallback<Res>): void => {
-    fn(call.request, call).then(
+    let response: Promise<Res>;
+    try {
+      response = fn(call.request, call);
+    } catch (err) {
+      callback(toServiceError(translate(err)));
+      return;
+    }
+    response.then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(translate(err))),
     );

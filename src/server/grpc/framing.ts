@@ -69,6 +69,12 @@ export class MessageReader {
    * unread); throws a StatusError for a message the call must end on.
    */
   push(chunk: Buffer, limit = Infinity): Buffer[] {
+    // A unary request's usual shape, one whole uncompressed message in one DATA frame with
+    // nothing buffered before it: one view of it, without the general path's views and state.
+    if (this.buffered === 0 && this.pending === undefined && limit >= 1 && chunk.length >= 5 && chunk[0] === 0) {
+      const length = chunk.readUInt32BE(1);
+      if (length + 5 === chunk.length && length <= this.maxLength) return [chunk.subarray(5)];
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const out: Buffer[] = [];

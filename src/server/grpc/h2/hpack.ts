@@ -58,6 +58,10 @@ const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
   ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
 ];
 
+/** The static table's fields as the decoder hands them out, made once. */
+const STATIC_ENTRIES = STATIC_TABLE.map(([name, value]) => ({ name, value }));
+const NO_BLOCK: Buffer = Buffer.alloc(0);
+
 /** First static index of each name, and the index of each exact (name, value) pair. */
 const STATIC_NAME_INDEX = new Map<string, number>();
 const STATIC_FIELD_INDEX = new Map<string, Map<string, number>>();
@@ -145,6 +149,9 @@ export class HpackDecoder {
   private readonly entries: Array<{ name: string; value: string }> = [];
   private size = 0;
   private maxSize: number;
+  /** the block decode() is reading, and where */
+  private block: Buffer = NO_BLOCK;
+  private pos = 0;
 
   /** `maxTableSize` is the SETTINGS_HEADER_TABLE_SIZE this side advertised. */
   constructor(private readonly maxTableSize = DEFAULT_HEADER_TABLE_SIZE) {
@@ -155,73 +162,81 @@ export class HpackDecoder {
    * Decodes one complete header block; throws an HpackError if it is malformed. Fields past
    * `maxListBytes` are not kept (the list says it is too large), but the whole block is
    * read so that the table stays the client's: the work is bounded by the block's size.
+   * (The block being read and the position in it are fields, not the closures of a call:
+   * every request's headers pass here.)
    */
   decode(block: Buffer, maxListBytes = Infinity): HeaderList {
     const fields: string[] = [];
     let listBytes = 0;
     let tooLarge = false;
-    let pos = 0;
-    const readInt = (prefixBits: number): number => {
-      const mask = (1 << prefixBits) - 1;
-      let value = block[pos++]! & mask;
-      if (value < mask) return value;
-      for (let shift = 0; ; shift += 7) {
-        if (pos >= block.length) throw new HpackError('HPACK: truncated integer');
-        if (shift > 21) throw new HpackError('HPACK: integer too large');
-        const b = block[pos++]!;
-        value += (b & 0x7f) * 2 ** shift;
-        if ((b & 0x80) === 0) return value;
+    this.block = block;
+    this.pos = 0;
+    try {
+      while (this.pos < block.length) {
+        const b = block[this.pos]!;
+        let name: string;
+        let value: string;
+        if (b & 0x80) {
+          const entry = this.lookup(this.readInt(7));
+          name = entry.name;
+          value = entry.value;
+        } else if (b & 0x40) {
+          const index = this.readInt(6);
+          name = index === 0 ? this.readString() : this.lookup(index).name;
+          value = this.readString();
+          this.insert(name, value);
+        } else if (b & 0x20) {
+          // Size updates may only open a block (§4.2).
+          if (listBytes > 0) throw new HpackError('HPACK: table size update after a header field');
+          const size = this.readInt(5);
+          if (size > this.maxTableSize) throw new HpackError(`HPACK: table size ${size} above the ${this.maxTableSize} allowed`);
+          this.maxSize = size;
+          this.evict(0);
+          continue;
+        } else {
+          // literal without indexing (0000) or never indexed (0001): the same to a server
+          const index = this.readInt(4);
+          name = index === 0 ? this.readString() : this.lookup(index).name;
+          value = this.readString();
+        }
+        listBytes += name.length + value.length + FIELD_OVERHEAD;
+        if (listBytes > maxListBytes) tooLarge = true;
+        if (!tooLarge) fields.push(name, value);
       }
-    };
-    const readString = (): string => {
-      if (pos >= block.length) throw new HpackError('HPACK: truncated string');
-      const huffmanCoded = (block[pos]! & 0x80) !== 0;
-      const len = readInt(7);
-      if (pos + len > block.length) throw new HpackError('HPACK: truncated string');
-      const start = pos;
-      pos += len;
-      return huffmanCoded ? huffmanDecode(block, start, pos) : block.toString('latin1', start, pos);
-    };
-    const emit = (name: string, value: string): void => {
-      listBytes += name.length + value.length + FIELD_OVERHEAD;
-      if (listBytes > maxListBytes) tooLarge = true;
-      if (!tooLarge) fields.push(name, value);
-    };
-
-    while (pos < block.length) {
-      const b = block[pos]!;
-      if (b & 0x80) {
-        const entry = this.lookup(readInt(7));
-        emit(entry.name, entry.value);
-      } else if (b & 0x40) {
-        const index = readInt(6);
-        const name = index === 0 ? readString() : this.lookup(index).name;
-        const value = readString();
-        this.insert(name, value);
-        emit(name, value);
-      } else if (b & 0x20) {
-        // Size updates may only open a block (§4.2).
-        if (listBytes > 0) throw new HpackError('HPACK: table size update after a header field');
-        const size = readInt(5);
-        if (size > this.maxTableSize) throw new HpackError(`HPACK: table size ${size} above the ${this.maxTableSize} allowed`);
-        this.maxSize = size;
-        this.evict(0);
-      } else {
-        // literal without indexing (0000) or never indexed (0001): the same to a server
-        const index = readInt(4);
-        const name = index === 0 ? readString() : this.lookup(index).name;
-        emit(name, readString());
-      }
+    } finally {
+      this.block = NO_BLOCK; // not kept past the call
     }
     return { fields, tooLarge };
   }
 
-  private lookup(index: number): { name: string; value: string } {
-    if (index >= 1 && index <= STATIC_TABLE.length) {
-      const [name, value] = STATIC_TABLE[index - 1]!;
-      return { name, value };
+  private readInt(prefixBits: number): number {
+    const block = this.block;
+    const mask = (1 << prefixBits) - 1;
+    let value = block[this.pos++]! & mask;
+    if (value < mask) return value;
+    for (let shift = 0; ; shift += 7) {
+      if (this.pos >= block.length) throw new HpackError('HPACK: truncated integer');
+      if (shift > 21) throw new HpackError('HPACK: integer too large');
+      const b = block[this.pos++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return value;
     }
-    const entry = this.entries[index - STATIC_TABLE.length - 1];
+  }
+
+  private readString(): string {
+    const block = this.block;
+    if (this.pos >= block.length) throw new HpackError('HPACK: truncated string');
+    const huffmanCoded = (block[this.pos]! & 0x80) !== 0;
+    const len = this.readInt(7);
+    if (this.pos + len > block.length) throw new HpackError('HPACK: truncated string');
+    const start = this.pos;
+    this.pos += len;
+    return huffmanCoded ? huffmanDecode(block, start, this.pos) : block.toString('latin1', start, this.pos);
+  }
+
+  private lookup(index: number): { readonly name: string; readonly value: string } {
+    if (index >= 1 && index <= STATIC_ENTRIES.length) return STATIC_ENTRIES[index - 1]!;
+    const entry = this.entries[index - STATIC_ENTRIES.length - 1];
     if (entry === undefined) throw new HpackError(`HPACK: index ${index} is not in the table`);
     return entry;
   }
