@@ -117,7 +117,7 @@ describe('etcd-ts grpc-proxy in front of a three-member etcd-ts cluster', () => 
       await proxy.stop();
       await Promise.all(members.map((m) => stopMember(m)));
     }
-  });
+  }, 300_000);
 });
 
 describe('etcd-ts grpc-proxy when the member under its shared watch fails', () => {
