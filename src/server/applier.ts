@@ -11,7 +11,7 @@ import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
-import type { EtcdDbWriter, ExportState } from './backup/db-file.js';
+import { type EtcdDbWriter, type ExportState, exportStateOf } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
@@ -524,7 +524,6 @@ export class Applier {
 
   /** The store (everything committed to it) and the cluster, frozen now. */
   private exportState(): ExportState {
-    const store = this.store;
-    return { view: store.bucketView(), cluster: this.clusterState(), consistentIndex: store.consistentIndex, storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
+    return exportStateOf(this.store, this.clusterState());
   }
 }

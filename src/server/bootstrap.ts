@@ -23,7 +23,7 @@ import { exists, installReceivedDb, receivedDbPath, removeReceivedDbs, restoreIn
 import type { ServerParts } from './server-parts.js';
 import { type MemberStart, newRawNode } from './member-start.js';
 import { restartMember } from './restart-member.js';
-import { boltConsistentIndex, exportEtcdDb } from './backup/db-file.js';
+import { boltConsistentIndex, exportEtcdDb, exportStateOf } from './backup/db-file.js';
 import { clusterStateOf } from './backup/etcd-db.js';
 import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
@@ -179,8 +179,7 @@ export async function installReceivedStore(
  */
 async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<void> {
   if ((await pathKind(layout.boltPath)) === 'file' && (await boltConsistentIndex(layout.boltPath)) >= r.snapshotIndex) return;
-  const state = { view: store.bucketView(), cluster: clusterStateOf(r.membership), consistentIndex: store.consistentIndex, storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
-  await exportEtcdDb(layout, state, 'start', log);
+  await exportEtcdDb(layout, exportStateOf(store, clusterStateOf(r.membership)), 'start', log);
 }
 
 /**

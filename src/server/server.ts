@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { RawNode } from '../raft/index.js';
 import type { BucketView, MvccStore } from '../mvcc/index.js';
 import type { ClusterState } from './backup/etcd-db.js';
-import { EtcdDbFile } from './backup/db-file.js';
+import { EtcdDbFile, exportMarkOf } from './backup/db-file.js';
 import type { AlarmStore } from './alarms.js';
 import { adjustTicks } from './adjust-ticks.js';
 import { AppliedWait } from './applied-wait.js';
@@ -115,10 +115,7 @@ export class EtcdServer {
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.peers = parts.peers;
-    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, {
-      storeBytes: parts.store.recordBytes(),
-      putBytes: parts.store.stats.putBytes,
-    });
+    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store));
     this.snapDir = parts.layout.snapDir;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;

@@ -33,7 +33,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { BoltFile } from '../../bbolt/index.js';
 import { nativeHeapTrimmer } from '../../pkg/native-heap.js';
-import type { BucketView } from '../../mvcc/index.js';
+import type { BucketView, MvccStore } from '../../mvcc/index.js';
 import { readUint64BE } from '../../mvcc/revision.js';
 import { TEMP_DB_PREFIX, nodeDisk } from '../../wal/index.js';
 import { boltIdentity, writeOrigin } from '../import/bolt-origin.js';
@@ -53,6 +53,16 @@ export interface ExportState {
 
 /** The store's size and the put bytes applied at an export, from which the next is judged. */
 export type ExportMark = Pick<ExportState, 'storeBytes' | 'putBytes'>;
+
+/** The store's mark now. */
+export function exportMarkOf(store: MvccStore): ExportMark {
+  return { storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
+}
+
+/** The store, everything committed to it, and `cluster`, frozen now. */
+export function exportStateOf(store: MvccStore, cluster: ClusterState): ExportState {
+  return { view: store.bucketView(), cluster, consistentIndex: store.consistentIndex, ...exportMarkOf(store) };
+}
 
 /** Stores up to this size are exported before every .snap: that takes a fraction of a second. */
 export const ALWAYS_EXPORT_BYTES = 8 * 1024 * 1024;
