@@ -9,6 +9,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { varintSize } from '../raftpb/wire.js';
 import { REV_BYTES_LEN, writeRevision } from './revision.js';
 
 /**
@@ -115,16 +116,7 @@ export function revisionDbKey(main: number, sub: number, tombstone: boolean): Bu
 
 /** Bytes one entry takes in a serialized view: uvarint key length, key, uvarint value length, value. */
 export function entrySize(keyLen: number, valueLen: number): number {
-  return uvarintSize(keyLen) + keyLen + uvarintSize(valueLen) + valueLen;
-}
-
-export function uvarintSize(n: number): number {
-  let s = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    s++;
-  }
-  return s;
+  return varintSize(keyLen) + keyLen + varintSize(valueLen) + valueLen;
 }
 
 const SIZE_REFRESH_MS = 1000;

@@ -1,25 +1,11 @@
 // mvccpb.KeyValue marshaled byte-for-byte as etcd's gogoproto code does it: fields in
 // number order, zero values omitted. HashKV equality with etcd depends on this.
 
-import { ProtoDecodeError, Reader, WireType } from '../raftpb/wire.js';
+import { ProtoDecodeError, Reader, WireType, varintSize } from '../raftpb/wire.js';
 import type { KeyValue } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
-
-function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x20_0000) return 3;
-  if (v < 0x1000_0000) return 4;
-  let n = 4;
-  v = Math.floor(v / 0x1000_0000);
-  while (v > 0) {
-    n++;
-    v = Math.floor(v / 128);
-  }
-  return n;
-}
 
 function bigVarintSize(v: bigint): number {
   let u = BigInt.asUintN(64, v);

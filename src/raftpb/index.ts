@@ -1,3 +1,3 @@
 export * from './types.js';
 export * from './codec.js';
-export { ProtoDecodeError, Reader, Writer, WireType } from './wire.js';
+export { ProtoDecodeError, Reader, Writer, WireType, varintSize } from './wire.js';

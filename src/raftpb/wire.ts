@@ -166,12 +166,17 @@ function allocate(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
-/** Bytes of the varint of a uint32. */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v > 0x7f) {
-    v >>>= 7;
+/** Bytes of the varint of a non-negative integer up to 2^53 (lengths, revisions, sizes). */
+export function varintSize(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x20_0000) return 3;
+  if (v < 0x1000_0000) return 4;
+  let n = 4;
+  v = Math.floor(v / 0x1000_0000);
+  while (v > 0) {
     n++;
+    v = Math.floor(v / 128);
   }
   return n;
 }

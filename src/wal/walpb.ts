@@ -3,7 +3,7 @@
 // Encoding matches gogoproto's: non-nullable scalars are always written, `data`
 // only when present (etcd's crc records carry no data field at all).
 
-import { ProtoDecodeError, Reader, WireType, Writer } from '../raftpb/index.js';
+import { ProtoDecodeError, Reader, WireType, Writer, varintSize } from '../raftpb/index.js';
 
 function expectWireType(got: number, want: number): void {
   if (got !== want) throw new ProtoDecodeError(`wire type ${got}, expected ${want}`);
@@ -75,15 +75,6 @@ function putVarint(buf: Uint8Array, pos: number, v: number): number {
 export function recordSize(type: RecordType, crc: number, data: Uint8Array | undefined): number {
   let n = 1 + varintSize(type) + 1 + varintSize(crc);
   if (data !== undefined) n += 1 + varintSize(data.length) + data.length;
-  return n;
-}
-
-export function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
   return n;
 }
 

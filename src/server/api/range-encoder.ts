@@ -11,6 +11,7 @@
 
 import type { KeyValue, RangeSink } from '../../mvcc/index.js';
 import { EncodedMessage } from '../grpc/framing.js';
+import { varintSize } from '../../raftpb/wire.js';
 import { type } from '../pb.js';
 
 const ResponseHeader = type('etcdserverpb.ResponseHeader');
@@ -124,15 +125,6 @@ function varint(b: Buffer, p: number, n: number): number {
   }
   b[p++] = n;
   return p;
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
 }
 
 /** An int64 (as its two's complement, a uint64) as a varint. */
