@@ -48,7 +48,8 @@ async function seen(store: MvccStore): Promise<Record<string, unknown>> {
     currentRevision: store.currentRevision,
     compactRevision: store.compactRevision,
     consistentIndex: store.consistentIndex,
-    dbSizeInUse: store.dbSizeInUse(),
+    // the logical size: the size on disk differs with LevelDB's files (a copy opened once more, say)
+    recordBytes: store.recordBytes(),
   };
 }
 
