@@ -23,13 +23,16 @@ import { arg, Clients, cpuSeconds, type Member, repoRoot, rssMb, type Server, sh
 import { countKeys, fillMember, load1, log } from './fill.js';
 
 const servers = arg('servers', 'etcd,etcd-ts').split(',') as Server[];
-const keys = Number(arg('keys', '500000'));
+/** the first server fills to --keys (goload overshoots a little); the others to its count */
+let keys = Number(arg('keys', '500000'));
 const rounds = Number(arg('rounds', '2'));
 const tsDir = arg('ts', repoRoot);
 const settleMs = Number(arg('settle', '3')) * 1000;
 const cpuProf = arg('cpu-prof', '');
 const goload = arg('goload', '/tmp/goload');
 
+/** what each server was filled to: a restart must find exactly that */
+const filledKeys = new Map<Server, number>();
 const READY = 'ready to serve client requests';
 const IMAGE_FILE = 'ETCDTS_KEY_INDEX';
 
@@ -102,7 +105,7 @@ async function restartOnce(server: Server, variant: Variant, m: Member, round: n
   const c = new Clients(next.addr);
   const got = await countKeys(c);
   c.close();
-  if (got !== keys) throw new Error(`${variant}: ${got} keys after the restart, ${keys} before`);
+  if (got !== filledKeys.get(server)) throw new Error(`${variant}: ${got} keys after the restart, ${filledKeys.get(server)} before`);
   await sleep(settleMs);
   const rss = rssMb(next.proc.pid!);
   const s0 = performance.now();
@@ -123,13 +126,15 @@ async function restartOnce(server: Server, variant: Variant, m: Member, round: n
   return { m: next, start };
 }
 
-async function filled(server: Server): Promise<Member> {
+async function filled(server: Server, target: number): Promise<Member> {
   const m = await startMember(server, { tsDir, dirPrefix: '.bench-restart-', readySeconds: 600, args: ['--quota-backend-bytes', String(8 * 1024 ** 3)] });
   const c = new Clients(m.addr);
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'restart-acked-'));
   try {
-    const f = await fillMember(m, c, server, keys, scratch, { goload, clients: 64, chunkSeconds: 20 });
-    if (f.keys !== keys) throw new Error(`${server}: filled ${f.keys} keys, not ${keys}`);
+    const f = await fillMember(m, c, server, target, scratch, { goload, clients: 64, chunkSeconds: 20 });
+    if (f.keys < target) throw new Error(`${server}: filled ${f.keys} keys, not ${target}`);
+    keys = f.keys;
+    filledKeys.set(server, f.keys);
     log(server, `filled: ${f.keys} keys in ${f.seconds.toFixed(0)} s`);
   } catch (err) {
     c.close();
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
   const members = new Map<Server, Member>();
   const starts: Start[] = [];
   try {
-    for (const s of servers) members.set(s, await filled(s));
+    for (const s of servers) members.set(s, await filled(s, keys));
     const variants: Array<[Server, Variant]> = [];
     if (members.has('etcd')) variants.push(['etcd', 'etcd']);
     if (members.has('etcd-ts')) variants.push(['etcd-ts', 'image'], ['etcd-ts', 'records']);

@@ -44,6 +44,7 @@ import type {
 import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } from './watchable-store.js';
 import { type RestoredState, restoreFromStore } from './restore.js';
 import { saveIndexImage, takeIndexImage } from './index-image.js';
+import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { RecentHistory } from './history.js';
@@ -1101,7 +1102,10 @@ async function restoreState(
   // the size on disk counted the image, now removed
   await backend.refreshSize();
   if (image.state) return { restored: image.state, from: 'image' };
-  return { restored: await restoreFromStore(backend.db), from: 'records', imageUnused: image.reason };
+  const restored = await restoreFromStore(backend.db);
+  // the open read every record into short-lived buffers: give the memory they freed back
+  nativeHeapTrimmer.request('store-open', opts.logger);
+  return { restored, from: 'records', imageUnused: image.reason };
 }
 
 function readRevMeta(b: Buffer | undefined): number | undefined {
