@@ -1091,6 +1091,9 @@ function leaseKey(id: bigint): Buffer {
   return b;
 }
 
+/** The smallest store whose open from the records asks for a trim of the native heap. */
+const TRIM_AFTER_RESTORE_BYTES = 1 << 20;
+
 /** The state an open starts from: its builder's, the image its last clean close left, or every record read. */
 async function restoreState(
   backend: Backend,
@@ -1104,7 +1107,8 @@ async function restoreState(
   if (image.state) return { restored: image.state, from: 'image' };
   const restored = await restoreFromStore(backend.db);
   // the open read every record into short-lived buffers: give the memory they freed back
-  nativeHeapTrimmer.request('store-open', opts.logger);
+  // (not for a small store: a first start's empty one is not worth loading the FFI)
+  if (restored.storedBytes >= TRIM_AFTER_RESTORE_BYTES) nativeHeapTrimmer.request('store-open', opts.logger);
   return { restored, from: 'records', imageUnused: image.reason };
 }
 
