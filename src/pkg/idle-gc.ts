@@ -3,17 +3,21 @@
 // shrinks them only at a GC that finds allocation slow; an idle member allocates almost
 // nothing, so no GC comes and the 32 MB stay committed (~28 MB resident) for good. One
 // GC after ~10 s of idleness returned them: 164 -> 136 MB RSS after 10 s of puts
-// (bench/memory/idle-gc-probe.ts). Under load nothing here runs but a CPU-time reading
-// every few seconds; the GC itself (a full one, tens of milliseconds for a heap of
+// (bench/memory/idle-gc-probe.ts). Under load nothing here runs but a reading of the
+// event loop's utilization every few seconds; the GC itself (a full one, tens of milliseconds for a heap of
 // ~100 MB) runs only while the process is idle, once per idle period.
 
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 export interface IdleGcOptions {
-  /** how often the process's CPU time is read */
+  /** how often the event loop's utilization is read */
   intervalMs: number;
-  /** the share of one core under which an interval counts as idle */
+  /**
+   * the event loop utilization (time not waiting for I/O) under which an interval counts
+   * as idle: unlike CPU time, it stays high for a busy process the machine starves
+   */
   idleShare: number;
   /**
    * idle intervals in a row before a GC: V8 shrinks new space only if allocation since
@@ -50,14 +54,14 @@ function gcFunction(): () => void {
 /** Starts watching; returns the stop. The timer does not keep the process alive. */
 export function startIdleGc(opts: IdleGcOptions = DEFAULT_IDLE_GC): () => void {
   const gc = gcFunction();
-  let last = process.cpuUsage();
+  let last = performance.eventLoopUtilization();
   let idleRun = 0;
   /** GCs in this idle period */
   let tries = 0;
   const timer = setInterval(() => {
-    const used = process.cpuUsage(last);
-    last = process.cpuUsage();
-    const share = (used.user + used.system) / 1000 / opts.intervalMs;
+    const now = performance.eventLoopUtilization();
+    const share = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
     if (share > opts.idleShare) {
       idleRun = 0;
       tries = 0;
@@ -69,8 +73,8 @@ export function startIdleGc(opts: IdleGcOptions = DEFAULT_IDLE_GC): () => void {
     idleRun = 0;
     tries++;
     gc();
-    // the GC's own CPU time is not the next interval's load
-    last = process.cpuUsage();
+    // the GC's own time is not the next interval's load
+    last = performance.eventLoopUtilization();
     opts.onCollect?.(before, youngCommitted());
   }, opts.intervalMs);
   timer.unref();
