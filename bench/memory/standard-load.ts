@@ -13,6 +13,7 @@
 //       [--puts-1 9000] [--puts-64 50000] [--gets 50000]   operations per load (the quiet run's counts)
 //       [--node-options '--max-semi-space-size=8']        etcd-ts: Node's flags
 //       [--heap-log FILE]
+//       [--idle 20]                RSS again after that many seconds without requests
 //
 // No timing here is a result: the CPU per operation is printed so that a memory setting
 // that costs CPU shows it, with the load average beside it.
@@ -30,6 +31,8 @@ const targets = serverTargets(arg('servers', 'etcd,etcd-ts'));
 const goload = arg('goload', '/tmp/goload');
 const nodeOptions = arg('node-options', '').split(' ').filter(Boolean);
 const heapLog = arg('heap-log', '');
+/** seconds without requests after the loads, then RSS again (what an idle member keeps) */
+const idleSeconds = Number(arg('idle', '0'));
 const loads = [
   { op: 'put', clients: 1, ops: Number(arg('puts-1', '9000')) },
   { op: 'put', clients: 64, ops: Number(arg('puts-64', '50000')) },
@@ -63,6 +66,11 @@ async function measure(t: Target): Promise<void> {
     }
     const split = rssSplitMb(pid);
     line(`after the loads: RSS ${rssMb(pid).toFixed(0)} MB (anon ${split.anon.toFixed(0)}, file ${split.file.toFixed(0)}), load average ${load1()}`);
+    if (idleSeconds > 0) {
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const idle = rssSplitMb(pid);
+      line(`after ${idleSeconds} s idle: RSS ${rssMb(pid).toFixed(0)} MB (anon ${idle.anon.toFixed(0)}, file ${idle.file.toFixed(0)}), load average ${load1()}`);
+    }
     if (heapLog && t.server === 'etcd-ts') {
       const before = existsSync(heapLog) ? readFileSync(heapLog, 'utf8').length : 0;
       m.proc.kill('SIGUSR2');

@@ -179,6 +179,11 @@ export class Backend {
     this.otherSizes = otherSizes;
   }
 
+  /** The sizes of the non-revision entries, as logicalSize counts them (for an index image). */
+  get storedOtherSizes(): ReadonlyMap<string, number> {
+    return this.otherSizes;
+  }
+
   /** Exact serialized size of the store as of the last issued write. */
   get logicalSize(): number {
     return this.issuedBytes;

@@ -7,6 +7,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import { type BucketName, MetaKey, bucketKey } from './backend.js';
+import { dropIndexImage } from './index-image.js';
 import { RestoredState } from './restore.js';
 import { readUint64BE } from './revision.js';
 
@@ -67,6 +68,8 @@ async function writeRecords(
   // One batch is written while the next fills; put() copies into LevelDB's batch at once.
   let writing: Promise<void> = Promise.resolve();
   try {
+    // written into: an image of the key index its last close saved no longer describes it
+    if (!create) await dropIndexImage(db);
     let batch = db.batch();
     let bytes = 0;
     let batches = 0;

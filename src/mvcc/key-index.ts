@@ -26,6 +26,18 @@ export interface IndexedRevision {
   version: number;
 }
 
+/** A KeyIndex's fields as an index image keeps them (KeyIndex.imageState / loadImageState). */
+export interface KeyIndexState {
+  closed: ClosedGeneration[] | undefined;
+  ver: number;
+  created: number;
+  /** the current generation's revisions, flattened; undefined while it holds fewer than two */
+  revs: number[] | undefined;
+  lastMain: number;
+  lastSub: number;
+  lease: bigint;
+}
+
 /** Every empty current generation's revisions: never pushed to. */
 const NO_REVS: readonly number[] = [];
 
@@ -123,6 +135,28 @@ export class KeyIndex {
     this.append(main, sub, createRevision);
     this.ver = version;
     this.lease = lease === 0n ? NO_LEASE : lease;
+  }
+
+  /** Everything this key index holds, for an index image (index-image.ts); the arrays are its own, not copies. */
+  imageState(out: KeyIndexState): void {
+    out.closed = this.closed;
+    out.ver = this.ver;
+    out.created = this.created;
+    out.revs = this.revs;
+    out.lastMain = this.lastMain;
+    out.lastSub = this.lastSub;
+    out.lease = this.lease;
+  }
+
+  /** Takes the state an index image kept (imageState's); the arrays become this key index's. */
+  loadImageState(s: KeyIndexState): void {
+    this.closed = s.closed;
+    this.ver = s.ver;
+    this.created = s.created;
+    this.revs = s.revs;
+    this.lastMain = s.lastMain;
+    this.lastSub = s.lastSub;
+    this.lease = s.lease === 0n ? NO_LEASE : s.lease;
   }
 
   /** Adds a put to the current generation; `created` is its creation revision if the put starts it. */

@@ -43,6 +43,8 @@ import type {
 } from './types.js';
 import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } from './watchable-store.js';
 import { type RestoredState, restoreFromStore } from './restore.js';
+import { saveIndexImage, takeIndexImage } from './index-image.js';
+import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { RecentHistory } from './history.js';
@@ -196,7 +198,9 @@ export class MvccStore {
       const ci = backend.getMetaSync(MetaKey.consistentIndex);
       const scheduled = readRevMeta(backend.getMetaSync(MetaKey.scheduledCompactRev));
       const finished = readRevMeta(backend.getMetaSync(MetaKey.finishedCompactRev));
-      const { index, currentRev, storedBytes, otherSizes } = opts.restored ?? (await restoreFromStore(backend.db));
+      const started = performance.now();
+      const { restored, from, imageUnused } = await restoreState(backend, opts);
+      const { index, currentRev, storedBytes, otherSizes } = restored;
       backend.setStoredSizes(storedBytes, otherSizes);
       const compactRev = scheduled ?? -1;
       const store = new MvccStore(
@@ -215,8 +219,15 @@ export class MvccStore {
         if (finished !== scheduled) void store.compaction.schedule(scheduled, Promise.resolve()).catch(() => {});
       }
       opts.logger?.info(
-        // restored-from: "build" when the open took the state its builder restored
-        { 'current-revision': store.currentRev, 'compact-revision': compactRev, keys: index.size, 'restored-from': opts.restored ? 'build' : 'records' },
+        {
+          'current-revision': store.currentRev,
+          'compact-revision': compactRev,
+          keys: index.size,
+          // "build": the state its builder restored; "image": the key index its last clean close wrote; "records": every record read
+          'restored-from': from,
+          ...(imageUnused === undefined ? {} : { 'index-image-unused': imageUnused }),
+          took: `${Math.round(performance.now() - started)}ms`,
+        },
         'restored mvcc store',
       );
       store.watchable.attach(store.historySource);
@@ -927,9 +938,14 @@ export class MvccStore {
     return { streams: s.streams, watchers: s.watchers, slowWatchers: this.watchable.unsyncedWatchers, eventsSent: s.eventsSent };
   }
 
-  /** Writes what was applied but not committed, stops compaction and closes LevelDB. */
-  close(): Promise<void> {
-    return this.shut(true);
+  /**
+   * Writes what was applied but not committed, stops compaction and closes LevelDB. With
+   * `saveIndex` (a member's clean stop) it first writes the key index out, so the next
+   * open need not read every record (index-image.ts); a store about to be replaced or
+   * removed saves nothing.
+   */
+  close(opts: { saveIndex?: boolean } = {}): Promise<void> {
+    return this.shut(true, opts.saveIndex ?? false);
   }
 
   /**
@@ -940,7 +956,7 @@ export class MvccStore {
     return this.shut(false);
   }
 
-  private async shut(writeStaged: boolean): Promise<void> {
+  private async shut(writeStaged: boolean, saveIndex = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.watchable.detach(this.historySource);
@@ -949,7 +965,21 @@ export class MvccStore {
     if (writeStaged && this.writeError === undefined) await this.flush();
     else this.releaseCommitWaiters();
     await stopped;
+    if (saveIndex && writeStaged && this.writeError === undefined) await this.saveIndex();
     await this.backend.close();
+  }
+
+  /** Every write has landed and none comes: the index, the revision and the sizes are the store's. */
+  private async saveIndex(): Promise<void> {
+    const started = performance.now();
+    try {
+      const source = { index: this.index, currentRev: this.currentRev, storedBytes: this.backend.logicalSize, otherSizes: this.backend.storedOtherSizes };
+      await saveIndexImage(this.backend.db, this.backend.dir, source);
+      this.logger?.info({ keys: this.index.size, took: `${Math.round(performance.now() - started)}ms` }, 'saved the key index for the next open');
+    } catch (err) {
+      // the token is written last: a failed save leaves the next open a rebuild, nothing worse
+      this.logger?.warn({ error: err instanceof Error ? err.message : String(err) }, 'failed to save the key index; the next open reads every record');
+    }
   }
 
   private checkOpen(): void {
@@ -1059,6 +1089,27 @@ function leaseKey(id: bigint): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigInt64BE(id);
   return b;
+}
+
+/** The smallest store whose open from the records asks for a trim of the native heap. */
+const TRIM_AFTER_RESTORE_BYTES = 1 << 20;
+
+/** The state an open starts from: its builder's, the image its last clean close left, or every record read. */
+async function restoreState(
+  backend: Backend,
+  opts: MvccStoreOptions,
+): Promise<{ restored: RestoredState; from: 'build' | 'image' | 'records'; imageUnused?: string }> {
+  // a store just built has no image, and nothing has read its records since
+  if (opts.restored) return { restored: opts.restored, from: 'build' };
+  const image = await takeIndexImage(backend.db, backend.dir);
+  // the size on disk counted the image, now removed
+  await backend.refreshSize();
+  if (image.state) return { restored: image.state, from: 'image' };
+  const restored = await restoreFromStore(backend.db);
+  // the open read every record into short-lived buffers: give the memory they freed back
+  // (not for a small store: a first start's empty one is not worth loading the FFI)
+  if (restored.storedBytes >= TRIM_AFTER_RESTORE_BYTES) nativeHeapTrimmer.request('store-open', opts.logger);
+  return { restored, from: 'records', imageUnused: image.reason };
 }
 
 function readRevMeta(b: Buffer | undefined): number | undefined {

@@ -13,6 +13,12 @@ import { parseRevision } from './revision.js';
 import { TreeIndex } from './tree-index.js';
 
 const BATCH = 4096;
+/**
+ * What one read may hold before it returns, so that it does return BATCH records:
+ * classic-level's default of 16 KiB stops a read after some 15 records of 1 KiB values,
+ * each read a trip through the thread pool and back.
+ */
+const BATCH_BYTES = 1 << 20;
 
 /** What an open rebuilds from a store's records; fed every record of the store, each bucket's in key order. */
 export class RestoredState {
@@ -53,7 +59,7 @@ export class RestoredState {
 export async function restoreFromStore(db: Db): Promise<RestoredState> {
   const state = new RestoredState();
   // a one-off full scan: keep it out of LevelDB's block cache
-  const it = db.iterator({ fillCache: false });
+  const it = db.iterator({ fillCache: false, highWaterMarkBytes: BATCH_BYTES });
   // read the next batch on the thread pool while this one is indexed
   let next = it.nextv(BATCH);
   try {

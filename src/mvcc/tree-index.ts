@@ -107,6 +107,11 @@ export class TreeIndex {
     for (const chunk of this.chunks) for (const ki of chunk) fn(ki);
   }
 
+  /** Every KeyIndex in key order, for a caller that awaits between keys while the index does not change. */
+  *entries(): Generator<KeyIndex> {
+    for (const chunk of this.chunks) yield* chunk;
+  }
+
   private chunkFor(key: string): number {
     const f = this.firsts;
     let lo = 0;

@@ -294,7 +294,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     await closeAll(otherListeners);
     await transport.stop();
     await b.wal.close();
-    await server.store.close();
+    // the key index saved beside the store: the next start need not read every record
+    await server.store.close({ saveIndex: true });
     log.info({ name: cfg.name }, 'stopped etcd server');
     resolveDone(cause);
   };
