@@ -244,9 +244,10 @@ async function until<T>(what: string, nodesToShow: PatroniNode[], timeoutMs: num
 
 /**
  * Waits until exactly one node answers 200 on /primary and every other one answers 200
- * on /replica with a streaming replication connection on the primary.
+ * on /replica with a streaming replication connection on the primary. The default covers a
+ * bootstrap (initdb, then pg_basebackup) at a load average of 30-40, where 90 s once ran out.
  */
-export function waitForRoles(all: PatroniNode[], timeoutMs = 90_000): Promise<{ primary: PatroniNode; replicas: PatroniNode[] }> {
+export function waitForRoles(all: PatroniNode[], timeoutMs = 240_000): Promise<{ primary: PatroniNode; replicas: PatroniNode[] }> {
   return until('one primary and streaming replicas', all, timeoutMs, async () => {
     const primaries: PatroniNode[] = [];
     const replicas: PatroniNode[] = [];
