@@ -130,6 +130,21 @@ async function leaderOf(rs: readonly Running[]): Promise<Running> {
   return rs[await leaderIndex(rs.map((r) => r.member))]!;
 }
 
+/**
+ * The leader, once it is a member of kind `kind`: leadership is moved to one when another
+ * leads. A case that put leadership somewhere (or found it there) cannot count on it
+ * staying: at a load average of 30 a member misses heartbeats and an election moves it,
+ * and two cases failed on "expected 'etcd' to be 'etcd-ts'".
+ */
+async function leaderOfKind(rs: readonly Running[], kind: Kind): Promise<Running> {
+  return eventually(async () => {
+    const leader = await leaderOf(rs);
+    if (leader.kind === kind) return leader;
+    await ctl(leader.member.clientUrl, ['move-leader', await memberId(rs.find((r) => r.kind === kind)!)]);
+    throw new Error(`${leader.kind} ${leader.slot.name} leads; moved leadership to a member of kind ${kind}`);
+  }, 60_000, 500);
+}
+
 /** A lease granted through `grantVia`, kept alive and asked about through `askVia` (a follower: forwarded to the leader). */
 async function leaseThrough(grantVia: Running, askVia: Running): Promise<void> {
   const id = /lease ([0-9a-f]+) granted/.exec(await ctl(grantVia.member.clientUrl, ['lease', 'grant', '60']))![1]!;
@@ -206,8 +221,7 @@ const LOAD_INTERVAL_MS = 20;
 
 /** kill -9 of the leader under a write load through the others; it restarts and catches up. */
 async function killLeader(rs: Running[], kind: Kind): Promise<void> {
-  const leader = await leaderOf(rs);
-  expect(leader.kind).toBe(kind);
+  const leader = await leaderOfKind(rs, kind);
   const others = rs.filter((r) => r !== leader);
   const load = seqLoad(others.map((r) => `127.0.0.1:${r.slot.clientPort}`), 1, LOAD_INTERVAL_MS);
   // the leader dies once the load is acknowledged, and the load goes on being acknowledged
@@ -332,7 +346,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     expect((await ctl(ts.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(4);
 
     // etcd leads: the etcd-ts follower forwards keep-alive and time-to-live to it
-    expect((await leaderOf(rs)).kind).toBe('etcd');
+    await leaderOfKind(rs, 'etcd');
     await leaseThrough(ts, ts);
     await expectFollowersAnswerAsEtcd(plan, rs);
 
@@ -345,8 +359,6 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     await converged(rs);
 
     await killLeader(rs, 'etcd-ts');
-    const now = await leaderOf(rs);
-    if (now.kind !== 'etcd') await ctl(now.member.clientUrl, ['move-leader', await memberId(rs[0]!)]);
     await killLeader(rs, 'etcd');
     await writeEverywhereReadEverywhere(rs, 'after');
     await converged(rs);
@@ -420,7 +432,7 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     const list = await ctl(etcd.member.clientUrl, ['member', 'list']);
     expect(list.match(/, started, .*, https:\/\/127\.0\.0\.1:\d+, /g)).toHaveLength(4);
     await expectPeersRequireCerts(plan, rs);
-    expect((await leaderOf(rs)).kind).toBe('etcd-ts');
+    await leaderOfKind(rs, 'etcd-ts');
     await leaseThrough(etcd, etcd);
     await killLeader(rs, 'etcd-ts');
     await writeEverywhereReadEverywhere(rs, 'after');
