@@ -48,8 +48,10 @@ export default defineConfig({
     // cores busy: 794 s wall for 1,120 CPU s; with five 1.7-1.8: 644-674 s for 1,131-1,225).
     // Five became possible once freePort reserved its ports machine-wide (bench/free-port.ts):
     // before, two workers could draw the same port. npm test prints each file's CPU beside its
-    // wall time: check there before raising this, the suites' CPU is what bounds the run
-    // (bench/suite/README.md has the figures per file).
+    // wall time: check there before raising this, the suites' CPU is what bounds the run.
+    // At load 26-40 (three other sessions on the cores) five workers took 3,416 s for 1,403
+    // CPU s, the heaviest sim-members 150, mixed-cluster 91, patroni 85, sim 66, cluster 57,
+    // leader-change 53, first-start-crash 42, corrupt-check 39, grpc-proxy 37 (bench/suite/README.md).
     maxWorkers: 5,
     sequence: { sequencer: LongestFirst },
   },
