@@ -37,19 +37,22 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // CPU seconds per test file, for scripts/test.sh's table (only when ETCD_TS_CPU_LOG is set)
     setupFiles: ['test/cpu-seconds.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    // Three files at once on two cores: the lease checkpoint file sits idle for five minutes
-    // (etcd's fixed interval), and the other end-to-end files spend part of their time
-    // waiting on elections, start-ups and timers. npm test prints each file's CPU beside its
-    // wall time: check there before raising this, the suites' CPU is what bounds it (1,120 s
-    // on the last quiet run, 792 s wall; 1,269 s at load 30-49 on 2026-12-05, where the
-    // heaviest were sim-members 126, mixed-cluster 79, cluster 70, sim 65, grpc-proxy 46,
-    // leader-change 44, lease-checkpoint 38 (27 since), corrupt-check 38, first-start-crash
-    // 38, jepsen 36, snapshot-safety 28, wal/kill9 27, etcd-db-file 26, auth-cluster 25,
-    // first-start 24: bench/suite/README.md). A fourth worker cannot shorten a run that the
-    // two cores' CPU already bounds.
-    maxWorkers: 3,
+    // Generous: at a load average of 30-40 on two cores (other work beside the suite) a case
+    // takes 2-5 times as long as on a quiet machine; at 120 s, value-cache's 128 MB case (99 s
+    // alone at load 30) timed out in a full run at load 40. A hung case still ends here.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
+    // Five files at once on two cores: the lease checkpoint file sits idle for five minutes
+    // (etcd's fixed interval), and the other end-to-end files spend much of their time
+    // waiting on elections, start-ups and timers (with three, a quiet fresh clone kept 1.4
+    // cores busy: 794 s wall for 1,120 CPU s; with five 1.7-1.8: 644-674 s for 1,131-1,225).
+    // Five became possible once freePort reserved its ports machine-wide (bench/free-port.ts):
+    // before, two workers could draw the same port. npm test prints each file's CPU beside its
+    // wall time: check there before raising this, the suites' CPU is what bounds the run.
+    // At load 26-40 (three other sessions on the cores) five workers took 3,416 s for 1,403
+    // CPU s, the heaviest sim-members 150, mixed-cluster 91, patroni 85, sim 66, cluster 57,
+    // leader-change 53, first-start-crash 42, corrupt-check 39, grpc-proxy 37 (bench/suite/README.md).
+    maxWorkers: 5,
     sequence: { sequencer: LongestFirst },
   },
 });

@@ -172,7 +172,7 @@ export class Nemesis {
         this.note('member', `remove ${c.members[i]!.name} (${c.members[i]!.id}), wipe its data, add it back`);
         await c.removeAndReAdd(i);
         this.note('member', `${c.members[i]!.name} re-added as ${c.members[i]!.id}`);
-        await c.waitHealthy(30_000);
+        await c.waitHealthy();
         return;
       }
       case 'nospace':

@@ -197,7 +197,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
 
     log('healing');
     await nemesis.stop();
-    await cluster.waitHealthy(60_000);
+    await cluster.waitHealthy();
     // Let clients run a moment on the healed cluster, so the end of the history is dense.
     await new Promise((r) => setTimeout(r, 1000));
     await workload.stop();

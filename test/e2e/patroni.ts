@@ -18,13 +18,16 @@ const pgBinDir = '/usr/lib/postgresql/15/bin';
 const runAsUser = 'patroni-test';
 
 /**
- * The same short timings on etcd-ts and on real etcd: the leader key lives `ttl` seconds,
- * Patroni wakes every `loop_wait`, and gives a DCS call `retry_timeout` seconds, split
- * evenly over the three members (Patroni moves to the next one when its share runs out).
- * An etcd election takes one to two election timeouts (1-2 s), so a call caught by one
- * has to be answered by the next member within its share: 5 s gives each 1.7 s.
+ * The same timings on etcd-ts and on real etcd: the leader key lives `ttl` seconds, Patroni
+ * wakes every `loop_wait`, and gives a DCS call `retry_timeout` seconds, split evenly over
+ * the three members (Patroni moves to the next one when its share runs out; `ttl` must be at
+ * least loop_wait + 2 retry_timeout). An etcd election takes one to two election timeouts
+ * (1-2 s), so a call caught by one has to be answered by the next member within its share.
+ * 15 s gives each 5 s: with 5 s (1.7 s each) a member's answers took longer than a share at
+ * a load average of 30 on two cores, and the primary demoted itself during an etcd leader
+ * kill: Patroni doing its job on a DCS it could not reach, not an etcd fault.
  */
-export const dcsTimings = { ttl: 10, loop_wait: 2, retry_timeout: 5 } as const;
+export const dcsTimings = { ttl: 35, loop_wait: 2, retry_timeout: 15 } as const;
 
 interface Account {
   uid: number;
@@ -241,9 +244,10 @@ async function until<T>(what: string, nodesToShow: PatroniNode[], timeoutMs: num
 
 /**
  * Waits until exactly one node answers 200 on /primary and every other one answers 200
- * on /replica with a streaming replication connection on the primary.
+ * on /replica with a streaming replication connection on the primary. The default covers a
+ * bootstrap (initdb, then pg_basebackup) at a load average of 30-40, where 90 s once ran out.
  */
-export function waitForRoles(all: PatroniNode[], timeoutMs = 90_000): Promise<{ primary: PatroniNode; replicas: PatroniNode[] }> {
+export function waitForRoles(all: PatroniNode[], timeoutMs = 240_000): Promise<{ primary: PatroniNode; replicas: PatroniNode[] }> {
   return until('one primary and streaming replicas', all, timeoutMs, async () => {
     const primaries: PatroniNode[] = [];
     const replicas: PatroniNode[] = [];
