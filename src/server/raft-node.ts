@@ -8,6 +8,7 @@
 
 import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready, ReadState, StateType, Status } from '../raft/index.js';
+import { probe } from './probe.js';
 
 export type RaftRole = StateType;
 
@@ -182,6 +183,7 @@ export class RaftNode {
   propose(data: Uint8Array): void {
     try {
       this.raft.propose(data);
+      probe?.mark('proposed', data.length);
     } finally {
       this.scheduleReady();
     }
@@ -271,6 +273,7 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready, applier: RaftApplier): Promise<void> {
+    probe?.mark('ready', `${rd.entries.length}e/${rd.committedEntries.length}c/${rd.messages.length}m${rd.mustSync ? '/sync' : ''}`);
     if (rd.softState) {
       const previousLead = this.leadSeen;
       const wasLeader = this.isLeader;
@@ -279,6 +282,7 @@ export class RaftNode {
       applier.softStateChanged(previousLead, wasLeader);
     }
     if (rd.hardState) {
+      if (rd.hardState.commit > this.commitSeen) probe?.mark('commit', rd.hardState.commit);
       this.termSeen = rd.hardState.term;
       this.commitSeen = rd.hardState.commit;
     }
@@ -311,7 +315,9 @@ export class RaftNode {
         await applier.beforeSnapshotSave(snap);
         await this.storage.saveSnap(snap);
       }
+      probe?.mark('wal-save', rd.entries.length);
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
+      probe?.mark('wal-saved', rd.entries.length);
     });
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
     // it is queued behind earlier writes (the WAL holds it in memory until its next write)
@@ -342,7 +348,9 @@ export class RaftNode {
   }
 
   private applyCommitted(entries: readonly Entry[], applier: RaftApplier): void {
-    if (entries.length > 0) applier.applyEntries(entries);
+    if (entries.length === 0) return;
+    probe?.mark('apply', entries.at(-1)!.index);
+    applier.applyEntries(entries);
   }
 
   private send(msgs: readonly Message[]): void {

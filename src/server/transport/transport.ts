@@ -37,6 +37,7 @@ import { type ApplyWait, isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLea
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
 import { Remote, peerUrlsFromHeader } from './remote.js';
+import { probe } from '../probe.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
 import { MAX_MESSAGE_BYTES, type StreamType } from './stream-codec.js';
@@ -326,6 +327,7 @@ export class Transport {
       );
       return;
     }
+    probe?.mark('peer-read', `${messageTypeName(m.type)}:${idHex16(from)}`);
     try {
       this.opts.raft.process(m);
     } catch (err) {
