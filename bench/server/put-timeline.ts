@@ -23,7 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../free-port.js';
 import { leaderIndex, moveLeaderTo } from './leader.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** the checkout, whether this runs from bench/ (tsx) or from tsc's dist/bench/ */
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..').replace(/\/dist$/, '');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,18 +63,23 @@ async function startCluster(kind: 'ts' | 'etcd', probeFile: string): Promise<Clu
     return spawn(process.execPath, [path.join(tsDir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env });
   });
   const c: Cluster = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir, leader: 0 };
-  for (const deadline = Date.now() + 30_000; ; ) {
-    try {
-      execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${kind} cluster did not become healthy`);
-      await new Promise((r) => setTimeout(r, 200));
+  try {
+    for (const deadline = Date.now() + 60_000; ; ) {
+      try {
+        execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
+        break;
+      } catch {
+        if (Date.now() > deadline || procs.some((p) => p.exitCode !== null)) throw new Error(`${kind} cluster did not become healthy`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
+    if (kind === 'ts') moveLeaderTo(c.endpoints, 0);
+    else c.leader = leaderIndex(c.endpoints);
+    return c;
+  } catch (err) {
+    await stopCluster(c);
+    throw err;
   }
-  if (kind === 'ts') moveLeaderTo(c.endpoints, 0);
-  else c.leader = leaderIndex(c.endpoints);
-  return c;
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
