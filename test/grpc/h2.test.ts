@@ -350,3 +350,55 @@ describe('H2Connection keepalive', () => {
     await refusedWith(c, ErrorCode.SETTINGS_TIMEOUT);
   });
 });
+
+// grpc-go sends a PING (its bandwidth estimate) for each response it reads, so with each next
+// request: an ACK of its own would be a write, and a wake-up of the client, ahead of raft's
+// turn for that request (bench/server/mixed.md, session 12). The ACK rides with the next write.
+describe('H2Connection PING ACKs', () => {
+  /** A bare server whose sockets' writes are recorded, and a promise per chunk it reads. */
+  async function recordingServer(opts: Partial<ConnectionOptions>): Promise<{ url: string; writes: Buffer[]; received: () => number }> {
+    const writes: Buffer[] = [];
+    let received = 0;
+    const tcp = net.createServer((socket) => {
+      const write = socket.write.bind(socket) as (b: Buffer) => boolean;
+      socket.write = ((b: Buffer) => {
+        writes.push(Buffer.from(b));
+        return write(b);
+      }) as typeof socket.write;
+      new H2Connection(socket, { maxConcurrentStreams: 10, handshakeTimeoutMs: 10_000, onStream: () => undefined, ...opts });
+      // after the connection's own listener: the bytes are handled once this runs
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => tcp.close(() => resolve())));
+    return { url: `http://127.0.0.1:${(tcp.address() as net.AddressInfo).port}`, writes, received: () => received };
+  }
+  const pingAck = frame(FrameType.PING, Flag.ACK, 0, Buffer.from('pingpong'));
+
+  it('answers a PING in the next write the connection makes, not in one of its own', async () => {
+    const server = await recordingServer({ pingAckDelayMs: 60_000 });
+    const c = await open(server.url);
+    await c.frame((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) !== 0);
+    const before = server.received();
+    await c.write(frame(FrameType.PING, 0, 0, Buffer.from('pingpong')));
+    for (let i = 0; server.received() < before + pingAck.length; i++) {
+      expect(i).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // the PING is handled, and every write of that turn made: now something else to write
+    await new Promise((r) => setImmediate(r));
+    await c.write(EMPTY_SETTINGS);
+    await c.frame((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0);
+    const carrying = server.writes.filter((w) => w.includes(pingAck));
+    expect(carrying).toHaveLength(1);
+    expect(carrying[0]!.length).toBeGreaterThan(pingAck.length); // with the SETTINGS ACK
+  });
+
+  it('answers a PING on its own when nothing else is written', async () => {
+    const server = await recordingServer({ pingAckDelayMs: 1 });
+    const c = await open(server.url);
+    await c.write(frame(FrameType.PING, 0, 0, Buffer.from('pingpong')));
+    const ack = await c.frame((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0);
+    expect(ack.payload.toString()).toBe('pingpong');
+  });
+});

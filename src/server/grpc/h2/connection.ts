@@ -76,6 +76,8 @@ export interface ConnectionOptions {
   onRefused?: (err: ConnectionError) => void;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** PING_ACK_DELAY_MS unless set */
+  pingAckDelayMs?: number;
 }
 
 /** A header block arriving in pieces (HEADERS without END_HEADERS, then CONTINUATION). */
@@ -87,6 +89,14 @@ interface PendingBlock {
 }
 
 const SETTINGS_ACK = frame(FrameType.SETTINGS, Flag.ACK, 0);
+/**
+ * A PING's ACK waits this long at most for a write to ride with. grpc-go clients send a
+ * PING (their BDP estimate) for each response they read, and so with the next request: an
+ * ACK of its own would be a write and a wake-up of the client ahead of raft's turn for that
+ * request. Keepalive timeouts are seconds; a later ACK only makes the client's bandwidth
+ * estimate (its window for our responses) larger.
+ */
+const PING_ACK_DELAY_MS = 10;
 const KEEPALIVE_PING = Buffer.from('etcd-ts!', 'latin1');
 
 export class H2Connection implements StreamOwner {
@@ -119,6 +129,10 @@ export class H2Connection implements StreamOwner {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  /** a PING's ACK is queued with no flush scheduled: it goes out at the next one or then */
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** bytes of `out` that wait for the next write rather than call for one */
+  private ridingBytes = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveTimeout: NodeJS.Timeout | undefined;
@@ -176,7 +190,8 @@ export class H2Connection implements StreamOwner {
       this.fail(err);
       return;
     }
-    this.flush();
+    // a PING's ACK alone waits for company (queueAck)
+    if (this.outBytes > this.ridingBytes) this.flush();
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
@@ -387,7 +402,7 @@ export class H2Connection implements StreamOwner {
       }
       return;
     }
-    this.queueAck(frame(FrameType.PING, Flag.ACK, 0, payload));
+    this.queueAck(frame(FrameType.PING, Flag.ACK, 0, payload), true);
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -508,13 +523,25 @@ export class H2Connection implements StreamOwner {
     return this.socket.writableLength;
   }
 
-  /** An acknowledgement or reset, which a client that does not read must not pile up without end. */
-  private queueAck(f: Buffer): void {
+  /**
+   * An acknowledgement or reset, which a client that does not read must not pile up without
+   * end. `rides`: it goes out with the next write, or after PING_ACK_DELAY_MS.
+   */
+  private queueAck(f: Buffer, rides = false): void {
     if (this.socket.writableNeedDrain && ++this.queuedAcks > MAX_QUEUED_ACKS) {
       this.fail(new ConnectionError(`HTTP/2: more than ${MAX_QUEUED_ACKS} acknowledgements queued for a client that does not read`, ErrorCode.ENHANCE_YOUR_CALM));
       return;
     }
-    this.queue(f);
+    if (!rides) return this.queue(f);
+    if (this.dead) return;
+    this.out.push(f);
+    this.outBytes += f.length;
+    this.ridingBytes += f.length;
+    if (this.flushScheduled || this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.flush();
+    }, this.opts.pingAckDelayMs ?? PING_ACK_DELAY_MS);
   }
 
   private queue(b: Buffer): void {
@@ -530,6 +557,11 @@ export class H2Connection implements StreamOwner {
 
   private flush(): void {
     this.flushScheduled = false;
+    this.ridingBytes = 0;
+    if (this.ackTimer !== undefined) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
     if (this.out.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     const out = this.out;
     const bytes = this.outBytes;
@@ -575,6 +607,7 @@ export class H2Connection implements StreamOwner {
   private onClose(): void {
     this.dead = true;
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.ackTimer);
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.keepaliveTimeout);
     this.cancelAll();
