@@ -76,8 +76,6 @@ export interface ConnectionOptions {
   onRefused?: (err: ConnectionError) => void;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
-  /** PING_ACK_DELAY_MS unless set */
-  pingAckDelayMs?: number;
 }
 
 /** A header block arriving in pieces (HEADERS without END_HEADERS, then CONTINUATION). */
@@ -89,14 +87,6 @@ interface PendingBlock {
 }
 
 const SETTINGS_ACK = frame(FrameType.SETTINGS, Flag.ACK, 0);
-/**
- * A PING's ACK waits this long at most for a write to ride with. grpc-go clients send a
- * PING (their BDP estimate) for each response they read, and so with the next request: an
- * ACK of its own would be a write and a wake-up of the client ahead of raft's turn for that
- * request. Keepalive timeouts are seconds; a later ACK only makes the client's bandwidth
- * estimate (its window for our responses) larger.
- */
-const PING_ACK_DELAY_MS = 10;
 const KEEPALIVE_PING = Buffer.from('etcd-ts!', 'latin1');
 
 export class H2Connection implements StreamOwner {
@@ -129,10 +119,6 @@ export class H2Connection implements StreamOwner {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
-  /** a PING's ACK is queued with no flush scheduled: it goes out at the next one or then */
-  private ackTimer: NodeJS.Timeout | undefined;
-  /** bytes of `out` that wait for the next write rather than call for one */
-  private ridingBytes = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveTimeout: NodeJS.Timeout | undefined;
@@ -190,8 +176,7 @@ export class H2Connection implements StreamOwner {
       this.fail(err);
       return;
     }
-    // a PING's ACK alone waits for company (queueAck)
-    if (this.outBytes > this.ridingBytes) this.flush();
+    this.flush();
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
@@ -402,7 +387,7 @@ export class H2Connection implements StreamOwner {
       }
       return;
     }
-    this.queueAck(frame(FrameType.PING, Flag.ACK, 0, payload), true);
+    this.queueAck(frame(FrameType.PING, Flag.ACK, 0, payload));
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -523,25 +508,13 @@ export class H2Connection implements StreamOwner {
     return this.socket.writableLength;
   }
 
-  /**
-   * An acknowledgement or reset, which a client that does not read must not pile up without
-   * end. `rides`: it goes out with the next write, or after PING_ACK_DELAY_MS.
-   */
-  private queueAck(f: Buffer, rides = false): void {
+  /** An acknowledgement or reset, which a client that does not read must not pile up without end. */
+  private queueAck(f: Buffer): void {
     if (this.socket.writableNeedDrain && ++this.queuedAcks > MAX_QUEUED_ACKS) {
       this.fail(new ConnectionError(`HTTP/2: more than ${MAX_QUEUED_ACKS} acknowledgements queued for a client that does not read`, ErrorCode.ENHANCE_YOUR_CALM));
       return;
     }
-    if (!rides) return this.queue(f);
-    if (this.dead) return;
-    this.out.push(f);
-    this.outBytes += f.length;
-    this.ridingBytes += f.length;
-    if (this.flushScheduled || this.ackTimer !== undefined) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      this.flush();
-    }, this.opts.pingAckDelayMs ?? PING_ACK_DELAY_MS);
+    this.queue(f);
   }
 
   private queue(b: Buffer): void {
@@ -557,11 +530,6 @@ export class H2Connection implements StreamOwner {
 
   private flush(): void {
     this.flushScheduled = false;
-    this.ridingBytes = 0;
-    if (this.ackTimer !== undefined) {
-      clearTimeout(this.ackTimer);
-      this.ackTimer = undefined;
-    }
     if (this.out.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     const out = this.out;
     const bytes = this.outBytes;
@@ -607,7 +575,6 @@ export class H2Connection implements StreamOwner {
   private onClose(): void {
     this.dead = true;
     clearTimeout(this.handshakeTimer);
-    clearTimeout(this.ackTimer);
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.keepaliveTimeout);
     this.cancelAll();
