@@ -7,8 +7,9 @@
 // it the leader's CPU and main-thread switches per put from /proc.
 //
 //   npx tsx bench/server/put-timeline.ts -- [--duration 5s] [--via leader|followers] [--pure]
-//       [--ts DIR] [--strace FILE] [--etcd-strace FILE] [--no-etcd] [--goload /tmp/goload]
+//       [--ts DIR] [--strace FILE] [--etcd-strace FILE] [--no-etcd] [--keep-probe FILE] [--goload /tmp/goload]
 //
+// --keep-probe FILE keeps the probe's marks (every step of every put, as the member wrote them).
 // Then the same load on a pure etcd cluster's leader, for its ops/s and CPU per put (unless
 // --no-etcd). --strace FILE attaches `strace -f -tt` to the etcd-ts leader for the load
 // (write, writev, sendmsg, pwrite64, fdatasync, read, epoll waits, futex) and leaves its
@@ -16,7 +17,7 @@
 // member down). --etcd-strace FILE does the same on the etcd leader.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,7 @@ const tsDir = path.resolve(arg('ts', repoRoot));
 const goload = arg('goload', '/tmp/goload');
 const straceFile = arg('strace', '');
 const etcdStraceFile = arg('etcd-strace', '');
+const keepProbe = arg('keep-probe', '');
 const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 interface Cluster {
@@ -237,6 +239,7 @@ async function main(): Promise<void> {
     const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
     console.log(`etcd-ts leading ${pure ? '2 etcd-ts' : '2 etcd'}, put c=1 via ${via}: ${r.ops_per_s.toFixed(0)} ops/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms; leader ${r.cpuUsPerOp.toFixed(0)} µs CPU/put, main thread preempted ${r.preemptedPerOp.toFixed(1)} / yielded ${r.voluntaryPerOp.toFixed(1)} times per put; load ${load}`);
     if (straceFile) console.log(`leader syscalls per put (strace, its overhead included): ${straceSummary(straceFile, r.ops)}`);
+    if (keepProbe) copyFileSync(probeFile, keepProbe);
     if (straceFile === '') {
       const marks = readMarks(probeFile, r.fromMs, r.toMs);
       const isStart = via === 'followers' ? (m: Mark) => m.step === 'peer-read' && m.detail.startsWith('MsgProp') : (m: Mark) => m.step === 'put-decoded';

@@ -16,6 +16,7 @@ import { decodeMessage, MessageType, messageTypeName, type Message } from '../..
 import { NOT_DECIDED } from '../cluster-version.js';
 import { idHex, idHex16, parseIdHex } from '../ids.js';
 import type { Member } from '../membership.js';
+import { probe } from '../probe.js';
 import type { TlsContext } from '../tls.js';
 import { readBody } from './dial.js';
 import { DropLog } from './drop-log.js';
@@ -37,7 +38,6 @@ import { type ApplyWait, isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLea
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
 import { Remote, peerUrlsFromHeader } from './remote.js';
-import { probe } from '../probe.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
 import { MAX_MESSAGE_BYTES, type StreamType } from './stream-codec.js';
