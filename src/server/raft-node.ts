@@ -8,6 +8,7 @@
 
 import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready, ReadState, StateType, Status } from '../raft/index.js';
+import { probe } from './probe.js';
 
 export type RaftRole = StateType;
 
@@ -182,6 +183,7 @@ export class RaftNode {
   propose(data: Uint8Array): void {
     try {
       this.raft.propose(data);
+      probe?.mark('proposed', data.length);
     } finally {
       this.scheduleReady();
     }
@@ -271,6 +273,7 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready, applier: RaftApplier): Promise<void> {
+    probe?.mark('ready', `${rd.entries.length}e/${rd.committedEntries.length}c/${rd.messages.length}m${rd.mustSync ? '/sync' : ''}`);
     if (rd.softState) {
       const previousLead = this.leadSeen;
       const wasLeader = this.isLeader;
@@ -279,6 +282,7 @@ export class RaftNode {
       applier.softStateChanged(previousLead, wasLeader);
     }
     if (rd.hardState) {
+      if (rd.hardState.commit > this.commitSeen) probe?.mark('commit', rd.hardState.commit);
       this.termSeen = rd.hardState.term;
       this.commitSeen = rd.hardState.commit;
     }
@@ -294,7 +298,6 @@ export class RaftNode {
       this.isLeader &&
       !rd.persistFirst &&
       (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
-    if (sendFirst) this.send(rd.messages);
     const snap = rd.snapshot;
     // Entries committed in an earlier Ready are durable here already (each Ready is
     // persisted before it is advanced): they apply while this Ready's entries are written,
@@ -305,14 +308,22 @@ export class RaftNode {
     // up) applies after its write, which carries the entries and the commit index at once
     // (etcd's shouldWaitWALSync).
     const applyFirst = snap === undefined && !this.mustSaveBeforeApply(rd);
-    if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
+    // The write is handed out before the messages: it starts at once on a pool thread, so
+    // the disk works while the loop writes to the followers' sockets (a write to a loopback
+    // socket runs the receiver's side too: tens of µs each, before the WAL would otherwise
+    // be reached) and applies. Its step is the first microtask queued (the stream writers
+    // flush in the ones queued by send()), and it reaches the write(2) without a turn.
     const persisted = this.withWal(async () => {
       if (snap) {
         await applier.beforeSnapshotSave(snap);
         await this.storage.saveSnap(snap);
       }
+      probe?.mark('wal-save', rd.entries.length);
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
+      probe?.mark('wal-saved', rd.entries.length);
     });
+    if (sendFirst) this.send(rd.messages);
+    if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
     // it is queued behind earlier writes (the WAL holds it in memory until its next write)
     // and the loop goes on; a later Ready with entries waits for it anyway, in order.
@@ -342,7 +353,9 @@ export class RaftNode {
   }
 
   private applyCommitted(entries: readonly Entry[], applier: RaftApplier): void {
-    if (entries.length > 0) applier.applyEntries(entries);
+    if (entries.length === 0) return;
+    probe?.mark('apply', entries.at(-1)!.index);
+    applier.applyEntries(entries);
   }
 
   private send(msgs: readonly Message[]): void {

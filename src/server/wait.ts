@@ -2,6 +2,8 @@
 // entry is applied (or its deadline passes). Deadlines are swept by the server's tick
 // rather than armed as one timer per request.
 
+import { probe } from './probe.js';
+
 interface Pending<V> {
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -34,6 +36,7 @@ export class WaitRegistry<V> {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
+    probe?.mark('applied');
     if (p.map === undefined) return p.resolve(value);
     let mapped: unknown;
     try {

@@ -31,6 +31,7 @@ import {
 } from '../convert.js';
 import type { PbCompactionRequest } from '../raft-request.js';
 import type { EtcdServer } from '../server.js';
+import { probe } from '../probe.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
 import { EtcdError } from '../errors.js';
 import type { AuthGate } from '../auth/gate.js';
@@ -94,6 +95,7 @@ export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate):
     // Not async, as the hot path of every write: no async frame or await of its own
     // (an await of the caller costs a turn even when auth is off and the answer is at hand).
     Put: unary((req: PbPutRequest, call) => {
+      probe?.mark('put-decoded');
       checkPutRequest(putFromPb(req));
       checkNotLearner(server);
       checkLeader(server, call.metadata);

@@ -7,6 +7,7 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { type Message, messageSizeHint, Writer } from '../../raftpb/index.js';
 import { idHex16 } from '../ids.js';
+import { probe } from '../probe.js';
 import { streamName } from './headers.js';
 import type { PeerStatus } from './status.js';
 import { LINK_HEARTBEAT, newEncoder, type StreamEncoder, type StreamType } from './stream-codec.js';
@@ -135,6 +136,7 @@ export class StreamWriter {
     res.cork();
     const accepted = res.write(bytes);
     res.uncork();
+    probe?.mark('peer-write', `${this.type}:${idHex16(this.peerId)}:${bytes.length}`);
     if (accepted) return;
     this.blocked = true;
     this.stallTimer ??= setTimeout(() => {

@@ -16,6 +16,7 @@ import { decodeMessage, MessageType, messageTypeName, type Message } from '../..
 import { NOT_DECIDED } from '../cluster-version.js';
 import { idHex, idHex16, parseIdHex } from '../ids.js';
 import type { Member } from '../membership.js';
+import { probe } from '../probe.js';
 import type { TlsContext } from '../tls.js';
 import { readBody } from './dial.js';
 import { DropLog } from './drop-log.js';
@@ -326,6 +327,7 @@ export class Transport {
       );
       return;
     }
+    probe?.mark('peer-read', `${messageTypeName(m.type)}:${idHex16(from)}`);
     try {
       this.opts.raft.process(m);
     } catch (err) {

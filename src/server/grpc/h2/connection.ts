@@ -40,6 +40,7 @@ import {
 import { type HeaderList, HpackDecoder } from './hpack.js';
 import { FrameReader } from './reader.js';
 import { H2Stream, type StreamOwner } from './stream.js';
+import { probe } from '../../probe.js';
 
 /** What a client may send before its first HEADERS frame; a real client needs well under 1 KiB. */
 export const MAX_BYTES_BEFORE_FIRST_REQUEST = 16 * 1024;
@@ -532,6 +533,7 @@ export class H2Connection implements StreamOwner {
     if (this.out.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     const out = this.out;
     const bytes = this.outBytes;
+    probe?.mark('client-write', bytes);
     this.out = [];
     this.outBytes = 0;
     if (out.length === 1) this.socket.write(out[0]!);

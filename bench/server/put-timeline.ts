@@ -1,0 +1,271 @@
+// The timeline of one put at one client on an etcd-ts leader (issues 19 and 20): starts a
+// three-member cluster whose first member is etcd-ts and leads (the others real etcd 3.4.23,
+// or etcd-ts with --pure), runs goload put at one client, and reads the leader's probe
+// (ETCDTS_PROBE, src/server/probe.ts): for each put, when each step happened after the
+// request was decoded (or, --via followers, after the follower's MsgProp was read), median
+// and p90 over the run, and how many Readies, peer writes and reads each put cost. Beside
+// it the leader's CPU and main-thread switches per put from /proc.
+//
+//   npx tsx bench/server/put-timeline.ts -- [--duration 5s] [--via leader|followers] [--pure]
+//       [--ts DIR] [--strace FILE] [--etcd-strace FILE] [--no-etcd] [--keep-probe FILE] [--goload /tmp/goload]
+//
+// --keep-probe FILE keeps the probe's marks (every step of every put, as the member wrote them).
+// Then the same load on a pure etcd cluster's leader, for its ops/s and CPU per put (unless
+// --no-etcd). --strace FILE attaches `strace -f -tt` to the etcd-ts leader for the load
+// (write, writev, sendmsg, pwrite64, fdatasync, read, epoll waits, futex) and leaves its
+// output in FILE; the syscalls per put are printed (and no timeline: strace slows the
+// member down). --etcd-strace FILE does the same on the etcd leader.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../free-port.js';
+import { leaderIndex, moveLeaderTo } from './leader.js';
+
+/** the checkout, whether this runs from bench/ (tsx) or from tsc's dist/bench/ */
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..').replace(/\/dist$/, '');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+const duration = arg('duration', '5s');
+const via = arg('via', 'leader');
+const pure = process.argv.includes('--pure');
+const tsDir = path.resolve(arg('ts', repoRoot));
+const goload = arg('goload', '/tmp/goload');
+const straceFile = arg('strace', '');
+const etcdStraceFile = arg('etcd-strace', '');
+const keepProbe = arg('keep-probe', '');
+const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+interface Cluster {
+  procs: ChildProcess[];
+  endpoints: string[];
+  dir: string;
+  leader: number;
+}
+
+async function startCluster(kind: 'ts' | 'etcd', probeFile: string): Promise<Cluster> {
+  const dir = mkdtempSync(path.join(repoRoot, '.bench-'));
+  const names = ['m0', 'm1', 'm2'];
+  const ports = await Promise.all(names.map(async () => ({ client: await freePort(), peer: await freePort() })));
+  const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[i]!.peer}`).join(',');
+  const procs = names.map((name, i) => {
+    const args = [
+      '--name', name, '--data-dir', path.join(dir, name),
+      '--listen-client-urls', `http://127.0.0.1:${ports[i]!.client}`, '--advertise-client-urls', `http://127.0.0.1:${ports[i]!.client}`,
+      '--listen-peer-urls', `http://127.0.0.1:${ports[i]!.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${ports[i]!.peer}`,
+      '--initial-cluster', initialCluster, '--log-level', 'warn',
+    ];
+    if (kind === 'etcd' || (i > 0 && !pure)) return spawn('etcd', args, { stdio: 'ignore' });
+    const env = { ...process.env, ...(i === 0 ? { ETCDTS_PROBE: probeFile } : {}) };
+    return spawn(process.execPath, [path.join(tsDir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env });
+  });
+  const c: Cluster = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir, leader: 0 };
+  try {
+    for (const deadline = Date.now() + 60_000; ; ) {
+      try {
+        execFileSync('etcdctl', ['--endpoints', c.endpoints.join(','), 'endpoint', 'health'], { stdio: 'ignore' });
+        break;
+      } catch {
+        if (Date.now() > deadline || procs.some((p) => p.exitCode !== null)) throw new Error(`${kind} cluster did not become healthy`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (kind === 'ts') moveLeaderTo(c.endpoints, 0);
+    else c.leader = leaderIndex(c.endpoints);
+    return c;
+  } catch (err) {
+    await stopCluster(c);
+    throw err;
+  }
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  // SIGTERM: the etcd-ts member writes its probe's file as it exits
+  for (const p of c.procs) p.kill('SIGTERM');
+  await Promise.all(c.procs.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.on('exit', r)))));
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+function procCounters(pid: number): { cpuS: number; preempted: number; voluntary: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const n = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { cpuS: (Number(fields[11]) + Number(fields[12])) / ticks, preempted: n('nonvoluntary_ctxt_switches'), voluntary: n('voluntary_ctxt_switches') };
+}
+
+interface LoadResult {
+  ops: number;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  fromMs: number;
+  toMs: number;
+  cpuUsPerOp: number;
+  preemptedPerOp: number;
+  voluntaryPerOp: number;
+}
+
+/** goload put at one client on `endpoints`, the leader's /proc counters around it, optionally under strace. */
+async function runLoad(c: Cluster, endpoints: string[], strace: string): Promise<LoadResult> {
+  execFileSync(goload, ['-endpoints', c.endpoints.join(','), '-op', 'fill', '-keys', '1000']);
+  const pid = c.procs[c.leader]!.pid!;
+  let tracer: ChildProcess | undefined;
+  if (strace) {
+    tracer = spawn('strace', ['-f', '-tt', '-e', 'trace=write,writev,sendmsg,sendto,pwrite64,fdatasync,fsync,read,recvfrom,epoll_wait,epoll_pwait,futex', '-o', strace, '-p', String(pid)], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const before = procCounters(pid);
+  const fromMs = Date.now();
+  const out = execFileSync(goload, ['-endpoints', endpoints.join(','), '-op', 'put', '-clients', '1', '-conns', '1', '-duration', duration]).toString();
+  const toMs = Date.now();
+  const after = procCounters(pid);
+  if (tracer) {
+    tracer.kill('SIGINT');
+    await new Promise((r) => tracer.on('exit', r));
+  }
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { ops: number; ops_per_s: number; p50_ms: number; p99_ms: number };
+  return {
+    ...r,
+    fromMs,
+    toMs,
+    cpuUsPerOp: ((after.cpuS - before.cpuS) * 1e6) / r.ops,
+    preemptedPerOp: (after.preempted - before.preempted) / r.ops,
+    voluntaryPerOp: (after.voluntary - before.voluntary) / r.ops,
+  };
+}
+
+// ---------------------------------------------------------------- the probe's marks
+
+interface Mark {
+  ms: number;
+  step: string;
+  detail: string;
+}
+
+function readMarks(file: string, fromMs: number, toMs: number): Mark[] {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const epoch = Number(/# start-epoch-ms (\d+)/.exec(lines[0]!)![1]);
+  const marks: Mark[] = [];
+  for (const line of lines.slice(1)) {
+    if (line === '') continue;
+    const [ns, step, detail] = line.split(' ');
+    const ms = Number(ns) / 1e6;
+    if (epoch + ms >= fromMs && epoch + ms <= toMs) marks.push({ ms, step: step!, detail: detail ?? '' });
+  }
+  return marks;
+}
+
+type Pred = (m: Mark, seen: Map<string, Mark>) => boolean;
+
+/** The steps of one put, in the order looked for: each is the first mark after the previous step's that matches. */
+const leaderSteps: Array<[string, Pred]> = [
+  ['proposal stepped into raft', (m) => m.step === 'proposed'],
+  ['Ready with the entry', (m) => m.step === 'ready' && !m.detail.startsWith('0e')],
+  ['MsgApp written, 1st follower', (m) => m.step === 'peer-write' && m.detail.startsWith('msgappv2')],
+  ['MsgApp written, 2nd follower', (m, seen) => m.step === 'peer-write' && m.detail.startsWith('msgappv2') && m.detail !== seen.get('MsgApp written, 1st follower')?.detail],
+  ['WAL write issued', (m) => m.step === 'wal-save' && m.detail !== '0'],
+  ['WAL write durable', (m) => m.step === 'wal-saved' && m.detail !== '0'],
+  ['MsgAppResp read, 1st', (m) => m.step === 'peer-read' && m.detail.startsWith('MsgAppResp')],
+  ['MsgAppResp read, 2nd', (m, seen) => m.step === 'peer-read' && m.detail.startsWith('MsgAppResp') && m.detail !== seen.get('MsgAppResp read, 1st')?.detail],
+  ['commit index advanced', (m) => m.step === 'commit'],
+  ['committed entry handed to apply', (m) => m.step === 'apply'],
+  ['commit written to a follower', (m) => m.step === 'peer-write'],
+  ['applied, waiter answered', (m) => m.step === 'applied'],
+  ['response written to the client', (m) => m.step === 'client-write'],
+];
+
+/** The steps are looked for independently of each other's order (the 2nd MsgAppResp may come after the WAL, or before). */
+function timeline(marks: Mark[], isStart: (m: Mark) => boolean, steps: Array<[string, Pred]>): { rows: Array<[string, number[]]>; counts: Map<string, number>; puts: number } {
+  const starts: number[] = [];
+  marks.forEach((m, i) => isStart(m) && starts.push(i));
+  const rows = new Map<string, number[]>(steps.map(([name]) => [name, []]));
+  const counts = new Map<string, number>();
+  let puts = 0;
+  for (let k = 0; k + 1 < starts.length; k++) {
+    const window = marks.slice(starts[k], starts[k + 1]);
+    const t0 = window[0]!.ms;
+    const seen = new Map<string, Mark>();
+    // steps that follow the commit are looked for after it; the rest from the start
+    const commitAt = window.findIndex((m) => m.step === 'commit');
+    for (const [name, pred] of steps) {
+      const from = ['committed entry handed to apply', 'commit written to a follower', 'applied, waiter answered', 'response written to the client'].includes(name) ? Math.max(commitAt, 0) : 0;
+      const m = window.slice(from).find((x) => pred(x, seen));
+      if (m === undefined) continue;
+      seen.set(name, m);
+      rows.get(name)!.push(m.ms - t0);
+    }
+    if (commitAt < 0) continue;
+    puts++;
+    for (const m of window) {
+      const key = m.step === 'peer-write' || m.step === 'peer-read' ? `${m.step} ${m.detail.split(':')[0]}` : m.step;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return { rows: [...rows], counts, puts };
+}
+
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+function straceSummary(file: string, ops: number): string {
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\d+\s+[\d:.]+\s+(\w+)\(/.exec(line);
+    if (m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${(n / ops).toFixed(1)}`).join(', ');
+}
+
+async function main(): Promise<void> {
+  const probeDir = mkdtempSync(path.join(os.tmpdir(), 'put-timeline-'));
+  const probeFile = path.join(probeDir, 'probe.txt');
+  try {
+    const c = await startCluster('ts', probeFile);
+    let r: LoadResult;
+    try {
+      const endpoints = via === 'followers' ? c.endpoints.slice(1) : [c.endpoints[0]!];
+      r = await runLoad(c, endpoints, straceFile);
+    } finally {
+      await stopCluster(c);
+    }
+    const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    console.log(`etcd-ts leading ${pure ? '2 etcd-ts' : '2 etcd'}, put c=1 via ${via}: ${r.ops_per_s.toFixed(0)} ops/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms; leader ${r.cpuUsPerOp.toFixed(0)} µs CPU/put, main thread preempted ${r.preemptedPerOp.toFixed(1)} / yielded ${r.voluntaryPerOp.toFixed(1)} times per put; load ${load}`);
+    if (straceFile) console.log(`leader syscalls per put (strace, its overhead included): ${straceSummary(straceFile, r.ops)}`);
+    if (keepProbe) copyFileSync(probeFile, keepProbe);
+    if (straceFile === '') {
+      const marks = readMarks(probeFile, r.fromMs, r.toMs);
+      const isStart = via === 'followers' ? (m: Mark) => m.step === 'peer-read' && m.detail.startsWith('MsgProp') : (m: Mark) => m.step === 'put-decoded';
+      const steps = via === 'followers' ? leaderSteps.filter(([n]) => !['proposal stepped into raft', 'applied, waiter answered', 'response written to the client'].includes(n)) : leaderSteps;
+      const { rows, counts, puts } = timeline(marks, isStart, steps);
+      console.log(`${puts} puts; ms after ${via === 'followers' ? "the follower's MsgProp was read" : 'the request was decoded'}:`);
+      console.log('step                                 p50      p90   (puts seen)');
+      for (const [name, xs] of rows) console.log(`${name.padEnd(34)} ${quantile(xs, 0.5).toFixed(3).padStart(7)}  ${quantile(xs, 0.9).toFixed(3).padStart(7)}   (${xs.length})`);
+      console.log(`per put: ${[...counts].map(([k, n]) => `${k} ${(n / puts).toFixed(2)}`).join(', ')}`);
+    }
+    if (!process.argv.includes('--no-etcd')) {
+      const e = await startCluster('etcd', '');
+      try {
+        const er = await runLoad(e, via === 'followers' ? e.endpoints.filter((_, i) => i !== e.leader) : [e.endpoints[e.leader]!], etcdStraceFile);
+        const syscalls = etcdStraceFile ? `; syscalls per put: ${straceSummary(etcdStraceFile, er.ops)}` : '';
+        console.log(`etcd leading 2 etcd, put c=1 via ${via}: ${er.ops_per_s.toFixed(0)} ops/s, p50 ${er.p50_ms.toFixed(2)} ms, p99 ${er.p99_ms.toFixed(2)} ms; leader ${er.cpuUsPerOp.toFixed(0)} µs CPU/put${syscalls}`);
+      } finally {
+        await stopCluster(e);
+      }
+    }
+  } finally {
+    rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});
