@@ -2,6 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { type AlarmMember, AlarmAction, alarmName } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
@@ -39,7 +40,7 @@ async function timed<T>(work: () => Promise<T>, report: (seconds: number) => voi
   }
 }
 
-export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver): ServiceImplementation {
+export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver, log?: Logger): ServiceImplementation {
   function alarmsToPb(list: readonly AlarmMember[]): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
@@ -113,7 +114,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
     Snapshot: (call: StreamCall<object, object>) => {
       gate
         .maintenanceAdmin(call)
-        .then(() => streamSnapshot(server, call))
+        .then(() => streamSnapshot(server, call, log))
         .catch((err: unknown) => {
           call.emit('error', toServiceError(translate(err)));
         });
@@ -127,22 +128,31 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
  * sent. etcdctl takes a stream whose length is a whole number of 512-byte blocks plus 32
  * bytes as one that carries the checksum; bbolt files are whole pages, so they are.
  */
-async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>): Promise<void> {
+async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>, log: Logger | undefined): Promise<void> {
   checkNotLearner(server);
   const cancelled = new AbortController();
   const onCancel = () => cancelled.abort();
   call.once('cancelled', onCancel);
   try {
+    const started = performance.now();
     const { file, size } = await openBackup(server.snapDir, await server.backupState(), cancelled.signal);
     try {
       if (size % SNAPSHOT_ALIGN !== 0) throw new Error(`the backup is ${size} bytes, not whole ${SNAPSHOT_ALIGN}-byte blocks`);
+      const built = performance.now();
+      // etcd's log lines, with the time the file took to write before the first byte went
+      log?.info({ 'total-bytes': size, 'built-in': msSince(started) }, 'sending database snapshot to client');
       await sendFile(file, size, call, cancelled.signal);
+      if (!cancelled.signal.aborted) log?.info({ 'total-bytes': size, took: msSince(started), 'sent-in': msSince(built) }, 'successfully sent database snapshot to client');
     } finally {
       await file.close();
     }
   } finally {
     call.off('cancelled', onCancel);
   }
+}
+
+function msSince(t: number): string {
+  return `${Math.round(performance.now() - t)}ms`;
 }
 
 async function sendFile(file: FileHandle, size: number, call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
