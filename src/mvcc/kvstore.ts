@@ -196,8 +196,8 @@ export class MvccStore {
       const ci = backend.getMetaSync(MetaKey.consistentIndex);
       const scheduled = readRevMeta(backend.getMetaSync(MetaKey.scheduledCompactRev));
       const finished = readRevMeta(backend.getMetaSync(MetaKey.finishedCompactRev));
-      const { index, currentRev, storedBytes, otherSizes } = opts.restored ?? (await restoreFromStore(backend.db));
-      backend.setStoredSizes(storedBytes, otherSizes);
+      const { index, currentRev, storedBytes, otherSizes, keyBucket } = opts.restored ?? (await restoreFromStore(backend.db));
+      backend.setStoredSizes(storedBytes, otherSizes, keyBucket);
       const compactRev = scheduled ?? -1;
       const store = new MvccStore(
         backend,

@@ -74,6 +74,7 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
   try {
     // aborted once the export is under way, when it comes to its second bucket
     const aborting: BucketView = {
+      size: (name) => view.size(name),
       bucket: (name) => {
         if (name === 'auth') abort.abort();
         return view.bucket(name);
