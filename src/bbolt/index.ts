@@ -4,4 +4,4 @@ export { BoltFile } from './reader.js';
 export { type BucketSource, type Entry, type WriteOptions, type WriteResult, writeBolt } from './writer.js';
 export { DEFAULT_PAGE_SIZE } from './format.js';
 export { type BucketSize, planStreamLayout, type StreamLayout } from './stream-layout.js';
-export { type SequentialOutput, streamBolt } from './stream-writer.js';
+export { type SequentialOutput, streamBolt, type StreamResult } from './stream-writer.js';

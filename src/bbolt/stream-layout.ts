@@ -15,7 +15,8 @@
 // node fits one page, and each node cut at the threshold is fuller than a page less one
 // element, so a level of elements totalling E bytes takes fewer than
 // (E + 2 headers) / (page − header − the largest element) + 2 nodes; its parent level
-// has one element per node. Buckets with larger elements are not laid out this way.
+// has one element (the node's first key) per node. Buckets with larger elements are not
+// laid out this way.
 
 import { BUCKET_HEADER_SIZE, ELEMENT_SIZE, PAGE_HEADER_SIZE } from './format.js';
 
@@ -29,6 +30,8 @@ export interface BucketSize {
   readonly dataBytes: number;
   /** the largest pair's key and value bytes (any bound above it) */
   readonly maxPairBytes: number;
+  /** the longest key's bytes (any bound above it): a branch element holds one */
+  readonly maxKeyBytes: number;
 }
 
 export interface StreamLayout {
@@ -49,14 +52,15 @@ export function bucketPagesBound(b: BucketSize, pageSize: number): number | unde
   const elements = b.dataBytes + b.records * ELEMENT_SIZE;
   // writeBolt keeps a bucket inline while its page is at most a quarter page
   if (PAGE_HEADER_SIZE + elements <= pageSize / 4) return 0;
-  const maxElement = ELEMENT_SIZE + b.maxPairBytes;
+  let maxElement = ELEMENT_SIZE + b.maxPairBytes;
   if (maxElement > (pageSize - PAGE_HEADER_SIZE) / 4) return undefined;
   let total = 0;
   for (let bytes = elements; ; ) {
     const nodes = PAGE_HEADER_SIZE + bytes < pageSize ? 1 : Math.floor((bytes + 2 * PAGE_HEADER_SIZE) / (pageSize - PAGE_HEADER_SIZE - maxElement)) + 2;
     total += nodes;
     if (nodes === 1) return total;
-    // a branch element: the child's first key, no longer than a pair
+    // the level above: an element per node, holding the node's first key
+    maxElement = ELEMENT_SIZE + b.maxKeyBytes;
     bytes = nodes * maxElement;
   }
 }

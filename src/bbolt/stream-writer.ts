@@ -9,6 +9,11 @@ import type { StreamLayout } from './stream-layout.js';
 import { type Element, encodeNodeInto } from './tree-builder.js';
 import { type BucketSource, type WriteResult, writeBuckets } from './writer.js';
 
+export interface StreamResult extends WriteResult {
+  /** pages the layout set aside that the trees did not need */
+  freePages: number;
+}
+
 /** Takes the file's bytes in order; resolves when it can take more. */
 export type SequentialOutput = (bufs: Buffer[]) => Promise<void>;
 
@@ -22,7 +27,7 @@ const ZEROS = Buffer.alloc(1 << 20);
  * `layout.size` bytes. Throws when the trees outgrow the layout (its sizes were not an
  * upper bound), having sent part of the file: the reader must then drop what it got.
  */
-export async function streamBolt(layout: StreamLayout, buckets: AsyncIterable<BucketSource>, out: SequentialOutput): Promise<WriteResult> {
+export async function streamBolt(layout: StreamLayout, buckets: AsyncIterable<BucketSource>, out: SequentialOutput): Promise<StreamResult> {
   const { pageSize } = layout;
   let sent = 0;
   const send = async (bufs: Buffer[], position = sent): Promise<void> => {
@@ -49,7 +54,7 @@ export async function streamBolt(layout: StreamLayout, buckets: AsyncIterable<Bu
   encodeFreelist(tail, layout.rootPages * pageSize, layout, used);
   await send([tail]);
   if (sent !== layout.size) throw new Error(`bbolt: sent ${sent} bytes of a ${layout.size}-byte layout`);
-  return { size: layout.size, keys };
+  return { size: layout.size, keys, freePages: layout.rootId - used };
 }
 
 function metaPages(layout: StreamLayout): Buffer {

@@ -148,11 +148,14 @@ export class KeyBucketSize {
   /** entrySize of every record */
   bytes = 0;
   maxEntry = 0;
+  /** the longest key, with its bucket prefix */
+  maxKey = 0;
 
-  put(size: number): void {
+  put(keyLength: number, size: number): void {
     this.records++;
     this.bytes += size;
     if (size > this.maxEntry) this.maxEntry = size;
+    if (keyLength > this.maxKey) this.maxKey = keyLength;
   }
 
   /** a record of `size` bytes deleted (a delete of unknown size counts off nothing) */
@@ -169,6 +172,8 @@ export interface BucketSize {
   readonly dataBytes: number;
   /** key and value bytes of the largest record */
   readonly maxPairBytes: number;
+  /** the longest key's bytes */
+  readonly maxKeyBytes: number;
 }
 
 /**
@@ -298,7 +303,7 @@ export class Backend {
       if (op.type === 'put') {
         const size = entrySize(op.key.length, op.value.length);
         this.issuedBytes += size;
-        this.keyBucket.put(size);
+        this.keyBucket.put(op.key.length, size);
       } else {
         this.issuedBytes -= entrySize(op.key.length, deletedSize ?? 0);
         if (deletedSize !== undefined) this.keyBucket.delete(entrySize(op.key.length, deletedSize));
@@ -368,7 +373,7 @@ export class Backend {
     const frozen = this.freeze();
     const sizes = this.bucketSizes();
     return {
-      size: (name) => sizes.get(Bucket[name]) ?? { records: 0, dataBytes: 0, maxPairBytes: 0 },
+      size: (name) => sizes.get(Bucket[name]) ?? { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 },
       bucket: async function* (name) {
         const prefix = Bucket[name];
         for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
@@ -381,16 +386,22 @@ export class Backend {
 
   /** Every bucket's size now, by prefix byte: the issued writes, as freeze() sees them. */
   private bucketSizes(): Map<number, BucketSize> {
-    const out = new Map<number, { records: number; dataBytes: number; maxPairBytes: number }>();
+    const out = new Map<number, { records: number; dataBytes: number; maxPairBytes: number; maxKeyBytes: number }>();
     const k = this.keyBucket;
-    out.set(Bucket.key, { records: k.records, dataBytes: k.bytes - ENTRY_OVERHEAD * k.records, maxPairBytes: Math.max(0, k.maxEntry - ENTRY_OVERHEAD) });
+    out.set(Bucket.key, {
+      records: k.records,
+      dataBytes: k.bytes - ENTRY_OVERHEAD * k.records,
+      maxPairBytes: Math.max(0, k.maxEntry - ENTRY_OVERHEAD),
+      maxKeyBytes: Math.max(0, k.maxKey - 1),
+    });
     for (const [key, size] of this.otherSizes) {
       const prefix = key.charCodeAt(0);
       let s = out.get(prefix);
-      if (s === undefined) out.set(prefix, (s = { records: 0, dataBytes: 0, maxPairBytes: 0 }));
+      if (s === undefined) out.set(prefix, (s = { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 }));
       s.records++;
       s.dataBytes += size - ENTRY_OVERHEAD;
       s.maxPairBytes = Math.max(s.maxPairBytes, size - ENTRY_OVERHEAD);
+      s.maxKeyBytes = Math.max(s.maxKeyBytes, key.length - 1);
     }
     return out;
   }

@@ -36,7 +36,7 @@ export class RestoredState {
       this.otherSizes.set(k.toString('latin1'), size);
       return;
     }
-    this.keyBucket.put(size);
+    this.keyBucket.put(k.length, size);
     const rev = parseRevision(k, 1);
     if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
     const kv = this.fields;

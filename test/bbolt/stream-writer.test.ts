@@ -35,6 +35,7 @@ function sizes(data: Data): BucketSize[] {
     records: b.entries.length,
     dataBytes: b.entries.reduce((n, [k, v]) => n + k.length + v.length, 0),
     maxPairBytes: Math.max(0, ...b.entries.map(([k, v]) => k.length + v.length)),
+    maxKeyBytes: Math.max(0, ...b.entries.map(([k]) => k.length)),
   }));
 }
 
@@ -110,7 +111,7 @@ describe('streamBolt', () => {
   });
 
   it('has no layout for elements above a quarter page (those buckets are written to a file first)', () => {
-    const b: BucketSize = { name: Buffer.from('k'), records: 10, dataBytes: 20_000, maxPairBytes: 2000 };
+    const b: BucketSize = { name: Buffer.from('k'), records: 10, dataBytes: 20_000, maxPairBytes: 2000, maxKeyBytes: 10 };
     expect(bucketPagesBound(b, 4096)).toBeUndefined();
     expect(planStreamLayout([b], 4096)).toBeUndefined();
   });

@@ -142,9 +142,9 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
     try {
       log?.info({ 'total-bytes': layout.size, 'sent-while-read': true }, 'sending database snapshot to client');
       const sender = new SnapshotSender(call, layout.size, cancelled.signal);
-      await streamEtcdBackend(layout, state.view, state.cluster, sender.push, cancelled.signal);
+      const { freePages } = await streamEtcdBackend(layout, state.view, state.cluster, sender.push, cancelled.signal);
       await sender.end();
-      log?.info({ 'total-bytes': layout.size, took: msSince(started) }, 'successfully sent database snapshot to client');
+      log?.info({ 'total-bytes': layout.size, 'free-pages': freePages, took: msSince(started) }, 'successfully sent database snapshot to client');
     } finally {
       await state.view.close();
     }

@@ -16,6 +16,7 @@ import {
   type SequentialOutput,
   type StreamLayout,
   streamBolt,
+  type StreamResult,
   type WriteResult,
   writeBolt,
 } from '../../bbolt/index.js';
@@ -81,7 +82,7 @@ export function etcdStreamLayout(view: BucketView, cluster: ClusterState): Strea
  * back, reading the view as `out` takes the pages. Aborting `signal` stops it with
  * ExportAbortedError. The caller owns (and closes) the view.
  */
-export function streamEtcdBackend(layout: StreamLayout, view: BucketView, cluster: ClusterState, out: SequentialOutput, signal?: AbortSignal): Promise<WriteResult> {
+export function streamEtcdBackend(layout: StreamLayout, view: BucketView, cluster: ClusterState, out: SequentialOutput, signal?: AbortSignal): Promise<StreamResult> {
   return streamBolt(layout, etcdBuckets(view, cluster, signal), out);
 }
 
@@ -105,7 +106,7 @@ function sizeOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): Omit
       // and the revision withRecord may add
       const s = view.size('auth');
       const added = AUTH_REVISION_KEY.length + AUTH_REVISION_AT_START.length;
-      return { records: s.records + 1, dataBytes: s.dataBytes + added, maxPairBytes: Math.max(s.maxPairBytes, added) };
+      return { records: s.records + 1, dataBytes: s.dataBytes + added, maxPairBytes: Math.max(s.maxPairBytes, added), maxKeyBytes: Math.max(s.maxKeyBytes, AUTH_REVISION_KEY.length) };
     }
     default:
       return view.size(STORE_BUCKETS[name]);
@@ -114,7 +115,7 @@ function sizeOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): Omit
 
 function recordsSize(records: readonly BucketRecord[]): Omit<BucketSize, 'name'> {
   const sizes = records.map(([k, v]) => k.length + v.length);
-  return { records: records.length, dataBytes: sizes.reduce((a, b) => a + b, 0), maxPairBytes: Math.max(0, ...sizes) };
+  return { records: records.length, dataBytes: sizes.reduce((a, b) => a + b, 0), maxPairBytes: Math.max(0, ...sizes), maxKeyBytes: Math.max(0, ...records.map(([k]) => k.length)) };
 }
 
 type Batch = readonly Entry[];

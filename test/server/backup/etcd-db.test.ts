@@ -89,13 +89,14 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
 });
 
 /** What the view's buckets hold, counted by reading them. */
-async function counted(view: BucketView, name: BucketName): Promise<{ records: number; dataBytes: number; maxPairBytes: number }> {
-  const c = { records: 0, dataBytes: 0, maxPairBytes: 0 };
+async function counted(view: BucketView, name: BucketName): Promise<{ records: number; dataBytes: number; maxPairBytes: number; maxKeyBytes: number }> {
+  const c = { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 };
   for await (const batch of view.bucket(name)) {
     for (const [k, v] of batch) {
       c.records++;
       c.dataBytes += k.length + v.length;
       c.maxPairBytes = Math.max(c.maxPairBytes, k.length + v.length);
+      c.maxKeyBytes = Math.max(c.maxKeyBytes, k.length);
     }
   }
   return c;
@@ -110,6 +111,7 @@ async function expectSizesBound(why: string): Promise<void> {
       expect(size.records, `${why}: ${name} records`).toBeGreaterThanOrEqual(real.records);
       expect(size.dataBytes, `${why}: ${name} bytes`).toBeGreaterThanOrEqual(real.dataBytes);
       expect(size.maxPairBytes, `${why}: ${name} largest`).toBeGreaterThanOrEqual(real.maxPairBytes);
+      expect(size.maxKeyBytes, `${why}: ${name} longest key`).toBeGreaterThanOrEqual(real.maxKeyBytes);
       // the revision records are counted exactly, their bytes within the varint lengths' slack
       if (name === 'key') expect(size.records, `${why}: key records`).toBe(real.records);
     }
