@@ -70,7 +70,7 @@ export interface SnapshotResult {
   importSeconds: number | undefined;
 }
 
-async function fill(c: Clients, keyCount: number): Promise<void> {
+export async function fill(c: Clients, keyCount: number): Promise<void> {
   const txns = Math.ceil(keyCount / PUTS_PER_TXN);
   await pool(txns, 8, async (t) => {
     const success = [];

@@ -1,8 +1,17 @@
 // Hands out page ids in order and lays the pages behind them out in chunks of about a
-// MiB, which go to the file with one positioned write each, while the next ones fill:
-// encoding a page costs no promise, and the file sees big sequential writes.
+// MiB, which go to the output (a file, or a stream to a client) with one write each,
+// while the next ones fill: encoding a page costs no promise, and the file sees big
+// sequential writes.
 
 import type { FileHandle } from 'node:fs/promises';
+
+/** Where the pages go: `bufs` are the bytes from `position` on, handed over in increasing positions. */
+export type PageOutput = (bufs: Buffer[], position: number) => Promise<void>;
+
+/** Positioned writes to `fh`. */
+export function fileOutput(fh: FileHandle): PageOutput {
+  return (bufs, position) => writeAll(fh, bufs, position);
+}
 
 const CHUNK_BYTES = 1 << 20;
 
@@ -29,7 +38,7 @@ export class PageSink {
   private failure: Error | undefined;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly output: PageOutput,
     readonly pageSize: number,
   ) {
     this.position = 2 * pageSize;
@@ -71,7 +80,7 @@ export class PageSink {
     const position = this.position;
     this.sealed = [];
     this.position += bufs.reduce((n, b) => n + b.length, 0);
-    this.writing = writeAll(this.fh, bufs, position).catch((err: Error) => {
+    this.writing = this.output(bufs, position).catch((err: Error) => {
       this.failure = err;
     });
   }

@@ -26,7 +26,7 @@ const EMPTY = Buffer.alloc(0);
  * Serializes a node as node.write does into `buf` from `at` up to `end` (its pages, or
  * for an inline bucket's page exactly nodeSize bytes), zeroing what follows the data.
  */
-function encodeNodeInto(buf: Buffer, at: number, end: number, elements: readonly Element[], branch: boolean, pages: number): void {
+export function encodeNodeInto(buf: Buffer, at: number, end: number, elements: readonly Element[], branch: boolean, pages: number): void {
   // the id (first 8 bytes) is the sink's to write; 0 for an inline page
   buf.writeUInt16LE(branch ? PageFlag.branch : PageFlag.leaf, at + 8);
   buf.writeUInt16LE(elements.length, at + 10);

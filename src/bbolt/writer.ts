@@ -16,7 +16,7 @@ import {
   PageFlag,
   writePageHeader,
 } from './format.js';
-import { PageSink } from './page-sink.js';
+import { fileOutput, PageSink } from './page-sink.js';
 import { type Element, encodeInlineLeaf, nodeSize, TreeBuilder } from './tree-builder.js';
 
 export type Entry = readonly [key: Buffer, value: Buffer];
@@ -59,18 +59,10 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
   // bbolt clamps the fill percent to [0.1, 1.0].
   const fill = Math.min(1, Math.max(0.1, opts.fillPercent ?? 0.9));
   const fh = await openFile(path, 'wx');
-  const sink = new PageSink(fh, pageSize);
+  const sink = new PageSink(fileOutput(fh), pageSize);
   try {
     const root = new TreeBuilder(sink, fill);
-    let prevName: Buffer | undefined;
-    let keys = 0;
-    for await (const b of buckets) {
-      checkKey(b.name, prevName, 'bucket name', 'the root bucket');
-      prevName = b.name;
-      const { value, count } = await writeBucket(sink, b, fill);
-      keys += count;
-      root.add(b.name, value, BUCKET_LEAF_FLAG);
-    }
+    const keys = await writeBuckets(sink, buckets, fill, (name, value) => root.add(name, value, BUCKET_LEAF_FLAG));
     const rootId = root.finish();
     const freelist = sink.allocate(1);
     freelist.buf.fill(0, freelist.at + 8, freelist.at + pageSize);
@@ -92,6 +84,23 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
     await rm(path, { force: true });
     throw err;
   }
+}
+
+/**
+ * Writes each bucket's tree through `sink` and hands its name and value in the root
+ * bucket to `addToRoot`, in order; returns the keys written.
+ */
+export async function writeBuckets(sink: PageSink, buckets: AsyncIterable<BucketSource>, fill: number, addToRoot: (name: Buffer, value: Buffer) => void): Promise<number> {
+  let prevName: Buffer | undefined;
+  let keys = 0;
+  for await (const b of buckets) {
+    checkKey(b.name, prevName, 'bucket name', 'the root bucket');
+    prevName = b.name;
+    const { value, count } = await writeBucket(sink, b, fill);
+    keys += count;
+    addToRoot(b.name, value);
+  }
+  return keys;
 }
 
 function checkKey(key: Buffer, prev: Buffer | undefined, what: string, where: string): void {

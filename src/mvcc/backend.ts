@@ -130,10 +130,57 @@ export interface View {
 }
 
 /**
+ * The `key` bucket's record count and sizes, kept as records are written: what a
+ * snapshot streamed while it is read lays its file out by (an upper bound on its pages).
+ * Never below the truth: a delete whose record size is not known is not counted off,
+ * and the largest record is the largest written since the store was opened.
+ */
+export class KeyBucketSize {
+  records = 0;
+  /** entrySize of every record */
+  bytes = 0;
+  maxEntry = 0;
+  /** the longest key, with its bucket prefix */
+  maxKey = 0;
+
+  put(keyLength: number, size: number): void {
+    this.records++;
+    this.bytes += size;
+    if (size > this.maxEntry) this.maxEntry = size;
+    if (keyLength > this.maxKey) this.maxKey = keyLength;
+  }
+
+  /** a record of `size` bytes deleted (a delete of unknown size counts off nothing) */
+  delete(size: number): void {
+    this.records--;
+    this.bytes -= size;
+  }
+}
+
+/** A bucket's records (keys without the bucket prefix), counted when a view is taken; sizes are upper bounds. */
+export interface BucketSize {
+  readonly records: number;
+  /** key and value bytes of every record */
+  readonly dataBytes: number;
+  /** key and value bytes of the largest record */
+  readonly maxPairBytes: number;
+  /** the longest key's bytes */
+  readonly maxKeyBytes: number;
+}
+
+/**
+ * entrySize less the prefix byte and two varint lengths of at least a byte each: a
+ * record's key (without prefix) and value bytes are at most this.
+ */
+const ENTRY_OVERHEAD = 3;
+
+/**
  * A consistent point-in-time view read one bucket at a time, in any bucket order (etcd's
  * bbolt orders buckets by name, LevelDB by prefix byte). Held until close().
  */
 export interface BucketView {
+  /** the bucket's size in this view */
+  size(name: BucketName): BucketSize;
   /**
    * the bucket's entries in key order, keys without the bucket prefix, in the batches
    * LevelDB reads them in (a whole store's worth of keys is then not a promise per key)
@@ -151,6 +198,7 @@ export class Backend {
   private issuedBytes = 0;
   /** sizes of the non-revision entries (meta, lease), which get overwritten and deleted */
   private otherSizes = new Map<string, number>();
+  private keyBucket = new KeyBucketSize();
   private sizeOnDisk = 0;
   private sizeRefreshedAt = 0;
   private sizeRefreshing = false;
@@ -174,12 +222,18 @@ export class Backend {
   }
 
   /** The sizes of the stored entries, as the open's restore counted them (restore.ts); once, before any write. */
-  setStoredSizes(bytes: number, otherSizes: Map<string, number>): void {
+  setStoredSizes(bytes: number, otherSizes: Map<string, number>, keyBucket: KeyBucketSize): void {
     this.issuedBytes = bytes;
     this.otherSizes = otherSizes;
+    this.keyBucket = keyBucket;
   }
 
   /** The sizes of the non-revision entries, as logicalSize counts them (for an index image). */
+  /** the key bucket's record count and sizes, which snapshot layouts are bounded by */
+  get storedKeyBucket(): Readonly<KeyBucketSize> {
+    return this.keyBucket;
+  }
+
   get storedOtherSizes(): ReadonlyMap<string, number> {
     return this.otherSizes;
   }
@@ -248,8 +302,14 @@ export class Backend {
 
   private account(op: BatchOp, deletedSize: number | undefined): void {
     if (op.key[0] === Bucket.key) {
-      if (op.type === 'put') this.issuedBytes += entrySize(op.key.length, op.value.length);
-      else this.issuedBytes -= entrySize(op.key.length, deletedSize ?? 0);
+      if (op.type === 'put') {
+        const size = entrySize(op.key.length, op.value.length);
+        this.issuedBytes += size;
+        this.keyBucket.put(op.key.length, size);
+      } else {
+        this.issuedBytes -= entrySize(op.key.length, deletedSize ?? 0);
+        if (deletedSize !== undefined) this.keyBucket.delete(entrySize(op.key.length, deletedSize));
+      }
       return;
     }
     const k = op.key.toString('latin1');
@@ -313,7 +373,9 @@ export class Backend {
   /** Everything written so far, as view() freezes it, read bucket by bucket. */
   bucketView(): BucketView {
     const frozen = this.freeze();
+    const sizes = this.bucketSizes();
     return {
+      size: (name) => sizes.get(Bucket[name]) ?? { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 },
       bucket: async function* (name) {
         const prefix = Bucket[name];
         for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
@@ -322,6 +384,28 @@ export class Backend {
       },
       close: () => frozen.snapshot.close(),
     };
+  }
+
+  /** Every bucket's size now, by prefix byte: the issued writes, as freeze() sees them. */
+  private bucketSizes(): Map<number, BucketSize> {
+    const out = new Map<number, { records: number; dataBytes: number; maxPairBytes: number; maxKeyBytes: number }>();
+    const k = this.keyBucket;
+    out.set(Bucket.key, {
+      records: k.records,
+      dataBytes: k.bytes - ENTRY_OVERHEAD * k.records,
+      maxPairBytes: Math.max(0, k.maxEntry - ENTRY_OVERHEAD),
+      maxKeyBytes: Math.max(0, k.maxKey - 1),
+    });
+    for (const [key, size] of this.otherSizes) {
+      const prefix = key.charCodeAt(0);
+      let s = out.get(prefix);
+      if (s === undefined) out.set(prefix, (s = { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 }));
+      s.records++;
+      s.dataBytes += size - ENTRY_OVERHEAD;
+      s.maxPairBytes = Math.max(s.maxPairBytes, size - ENTRY_OVERHEAD);
+      s.maxKeyBytes = Math.max(s.maxKeyBytes, key.length - 1);
+    }
+    return out;
   }
 
   private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>> } {

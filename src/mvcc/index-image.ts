@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { MetaKey, bucketKey, type Db } from './backend.js';
+import { type KeyBucketSize, MetaKey, bucketKey, type Db } from './backend.js';
 import type { KeyIndex, KeyIndexState } from './key-index.js';
 import { RestoredState } from './restore.js';
 
@@ -74,6 +74,7 @@ export interface ImageSource {
   currentRev: number;
   storedBytes: number;
   otherSizes: ReadonlyMap<string, number>;
+  keyBucket: Readonly<KeyBucketSize>;
 }
 
 /** Appends records to frames and frames to the file. */
@@ -165,6 +166,8 @@ export async function saveIndexImage(db: Db, dir: string, source: ImageSource): 
     w.bytes(marks.finishedCompactRev);
     w.varint(source.currentRev);
     w.varint(source.storedBytes);
+    const k = source.keyBucket;
+    for (const n of [k.records, k.bytes, k.maxEntry, k.maxKey]) w.varint(n);
     await w.end();
 
     // the store takes no writes any more: the index cannot change while frames are written
@@ -361,6 +364,11 @@ async function readImage(file: string, token: Buffer, marks: StoreMarks): Promis
         }
         state.currentRev = r.varint();
         state.storedBytes = r.varint();
+        const k = state.keyBucket;
+        k.records = r.varint();
+        k.bytes = r.varint();
+        k.maxEntry = r.varint();
+        k.maxKey = r.varint();
       } else if (type === Frame.keys) {
         while (!r.done) {
           const key = r.latin1();

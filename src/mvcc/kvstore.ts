@@ -201,7 +201,7 @@ export class MvccStore {
       const started = performance.now();
       const { restored, from, imageUnused } = await restoreState(backend, opts);
       const { index, currentRev, storedBytes, otherSizes } = restored;
-      backend.setStoredSizes(storedBytes, otherSizes);
+      backend.setStoredSizes(storedBytes, otherSizes, restored.keyBucket);
       const compactRev = scheduled ?? -1;
       const store = new MvccStore(
         backend,
@@ -973,7 +973,7 @@ export class MvccStore {
   private async saveIndex(): Promise<void> {
     const started = performance.now();
     try {
-      const source = { index: this.index, currentRev: this.currentRev, storedBytes: this.backend.logicalSize, otherSizes: this.backend.storedOtherSizes };
+      const source = { index: this.index, currentRev: this.currentRev, storedBytes: this.backend.logicalSize, otherSizes: this.backend.storedOtherSizes, keyBucket: this.backend.storedKeyBucket };
       await saveIndexImage(this.backend.db, this.backend.dir, source);
       this.logger?.info({ keys: this.index.size, took: `${Math.round(performance.now() - started)}ms` }, 'saved the key index for the next open');
     } catch (err) {

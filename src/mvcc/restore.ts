@@ -7,7 +7,7 @@
 // record in hand, in the same order, as it wrote them: the builder restores as it goes
 // and hands the result to the open, which then need not read the whole store back.
 
-import { Bucket, type Db, entrySize } from './backend.js';
+import { Bucket, type Db, entrySize, KeyBucketSize } from './backend.js';
 import { type IndexFields, readIndexFields } from './codec.js';
 import { parseRevision } from './revision.js';
 import { TreeIndex } from './tree-index.js';
@@ -29,6 +29,8 @@ export class RestoredState {
   storedBytes = 0;
   /** sizes of the non-revision entries (meta, lease, auth...), which get overwritten and deleted */
   readonly otherSizes = new Map<string, number>();
+  /** the revision records' count and sizes */
+  readonly keyBucket = new KeyBucketSize();
   /** the record at hand's fields, reused from record to record */
   private readonly fields: IndexFields = { key: '', createRevision: 0, version: 0, lease: 0n };
 
@@ -40,6 +42,7 @@ export class RestoredState {
       this.otherSizes.set(k.toString('latin1'), size);
       return;
     }
+    this.keyBucket.put(k.length, size);
     const rev = parseRevision(k, 1);
     if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
     const kv = this.fields;

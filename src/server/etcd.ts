@@ -209,7 +209,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         metrics.defragInflight.set(0);
         metrics.backendDefragDuration.observe(s);
       },
-    }),
+    }, log.child({ caller: 'maintenance' })),
     'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
     'v3lockpb.Lock': lockService(server, headers, memberClient),
     'v3electionpb.Election': electionService(server, headers, memberClient),

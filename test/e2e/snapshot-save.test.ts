@@ -5,11 +5,12 @@
 // does it) and etcd-ts start on it and serve what the etcd-ts member served.
 
 import { once } from 'node:events';
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BoltFile } from '../../src/bbolt/index.js';
+import { boltCheck } from '../bbolt/real-bolt.js';
 import { applyWorkload } from '../bbolt/workload.js';
 import { restoreMember, served, type Served } from './backup-harness.js';
 import { EtcdClient } from './client.js';
@@ -99,6 +100,24 @@ describe('etcdctl snapshot save from etcd-ts', () => {
     console.log(`snapshot save, same data: etcd-ts ${ours.totalSize} bytes, etcd ${etcd.totalSize} bytes (${(ours.totalSize / etcd.totalSize).toFixed(3)}x)`);
   }, 180_000);
 
+  it('sent while the store is read (no record above a quarter page): the same buckets and status as real etcd, and bbolt checks it clean', async () => {
+    const ports = { clientPort: await freePort(), peerPort: await freePort() };
+    const files: Record<string, string> = {};
+    for (const binary of ['etcd', 'etcd-ts'] as const) {
+      const m = await startMember({ name: 'streamed', binary, ...ports });
+      await applyWorkload(m.clientUrl, { keys: 3000, bigValues: 0 });
+      files[binary] = await save(m.clientUrl);
+      if (binary === 'etcd-ts') expect(m.output()).toContain('"sent-while-read":true');
+      await stopMember(m);
+    }
+    expect(await buckets(files['etcd-ts']!)).toEqual(await buckets(files.etcd!));
+    const [ours, etcd] = [await status(files['etcd-ts']!), await status(files.etcd!)];
+    expect({ ...ours, totalSize: 0 }).toEqual({ ...etcd, totalSize: 0 });
+    expect(statSync(files['etcd-ts']!).size).toBe(ours.totalSize + 32);
+    const check = await boltCheck(files['etcd-ts']!);
+    expect(check.output).toBe('');
+  }, 180_000);
+
   it('restored by etcdctl, real etcd 3.4.23 starts on it and serves what etcd-ts served', async () => {
     const plan = await planCluster(1, 'dr');
     await restoreMember(backup, plan, 0);
@@ -166,24 +185,24 @@ describe('etcdctl snapshot save with auth on', () => {
   }, 120_000);
 });
 
-describe('a client that cancels a snapshot', () => {
-  /** Files in the snap dir and descriptors of the member that belong to a backup on its way. */
-  function backupLeftovers(m: Member): string[] {
-    const snapDir = path.join(m.dataDir, 'member', 'snap');
-    const files = readdirSync(snapDir).filter((n) => n.startsWith('db.tmp'));
-    const fdDir = `/proc/${m.proc.pid}/fd`;
-    const fds = readdirSync(fdDir)
-      .map((fd) => {
-        try {
-          return readlinkSync(path.join(fdDir, fd));
-        } catch {
-          return ''; // closed while we listed them
-        }
-      })
-      .filter((target) => target.includes('db.tmp'));
-    return [...files, ...fds];
-  }
+/** Files in the snap dir and descriptors of the member that belong to a backup on its way. */
+function backupLeftovers(m: Member): string[] {
+  const snapDir = path.join(m.dataDir, 'member', 'snap');
+  const files = readdirSync(snapDir).filter((n) => n.startsWith('db.tmp'));
+  const fdDir = `/proc/${m.proc.pid}/fd`;
+  const fds = readdirSync(fdDir)
+    .map((fd) => {
+      try {
+        return readlinkSync(path.join(fdDir, fd));
+      } catch {
+        return ''; // closed while we listed them
+      }
+    })
+    .filter((target) => target.includes('db.tmp'));
+  return [...files, ...fds];
+}
 
+describe('a client that cancels a snapshot', () => {
   it('leaves no temporary file and no open handle behind, and the next save works', async () => {
     const m = await startMember({ name: 'cancelled' });
     const c = new EtcdClient(m.clientUrl);
@@ -212,4 +231,92 @@ describe('a client that cancels a snapshot', () => {
     expect(backupLeftovers(m)).toEqual([]);
     await stopMember(m);
   }, 120_000);
+});
+
+/** The blobs of a Snapshot response stream (gRPC messages of SnapshotResponse), the checksum message included. */
+function snapshotBlobs(data: Buffer): Buffer[] {
+  const blobs: Buffer[] = [];
+  for (let at = 0; at < data.length; ) {
+    const len = data.readUInt32BE(at + 1);
+    const msg = data.subarray(at + 5, at + 5 + len);
+    at += 5 + len;
+    for (let i = 0; i < msg.length; ) {
+      const key = msg[i++]!;
+      let n = 0;
+      for (let shift = 0; ; shift += 7) {
+        const b = msg[i++]!;
+        n += (b & 0x7f) * 2 ** shift;
+        if (b < 0x80) break;
+      }
+      if (key === 0x1a) {
+        blobs.push(msg.subarray(i, i + n));
+        i += n;
+      }
+    }
+  }
+  return blobs;
+}
+
+describe('a snapshot sent while the store is read', () => {
+  it('writes no file; puts made while the client holds the stream back are not in it; a cancel mid-way leaves the next save whole', async () => {
+    const m = await startMember({ name: 'streamed' });
+    const c = new EtcdClient(m.clientUrl);
+    let revision: number;
+    try {
+      // some 6 MB of 256-byte values: far more than the client's window
+      for (let t = 0; t < 200; t++) {
+        const success = Array.from({ length: 100 }, (_, i) => ({ request_put: { key: Buffer.from(`s/${t * 100 + i}`), value: Buffer.alloc(256, t) } }));
+        await c.call(c.kv, 'Txn', { compare: [], success, failure: [] });
+      }
+      const r = await c.call<{ header: { revision: string } }>(c.kv, 'Range', { key: Buffer.from('s/0') });
+      revision = Number(r.header.revision);
+    } finally {
+      c.close();
+    }
+    let streamed: Status;
+    const session = http2.connect(m.clientUrl);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Maintenance/Snapshot', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.end(frame(Buffer.alloc(0)));
+      const chunks: Buffer[] = [(await once(stream, 'data'))[0] as Buffer];
+      stream.pause();
+      // the member is part way through the store, waiting for the client: no file on disk
+      expect(backupLeftovers(m)).toEqual([]);
+      const c2 = new EtcdClient(m.clientUrl);
+      try {
+        await c2.call(c2.kv, 'Put', { key: Buffer.from('s/0'), value: Buffer.from('after') });
+        await c2.call(c2.kv, 'Put', { key: Buffer.from('s/new'), value: Buffer.from('after') });
+      } finally {
+        c2.close();
+      }
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.resume();
+      await once(stream, 'end');
+      const blobs = snapshotBlobs(Buffer.concat(chunks));
+      const file = path.join(tempDir(), 'streamed.db');
+      writeFileSync(file, Buffer.concat(blobs));
+      streamed = await status(file);
+      expect(streamed.revision).toBe(revision);
+      expect((await boltCheck(file)).output).toBe('');
+    } finally {
+      session.destroy();
+    }
+    // a client that goes away part way: the member stops reading, and the next save is whole
+    const s2 = http2.connect(m.clientUrl);
+    try {
+      const stream = s2.request({ ':method': 'POST', ':path': '/etcdserverpb.Maintenance/Snapshot', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.end(frame(Buffer.alloc(0)));
+      await once(stream, 'data');
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      s2.destroy();
+    }
+    const file = await save(m.clientUrl);
+    const after = await status(file);
+    // the two puts made while the first stream was held back: two more revision records
+    expect(after.revision).toBe(revision + 2);
+    expect(after.totalKey).toBe(streamed.totalKey + 2);
+    expect(backupLeftovers(m)).toEqual([]);
+    await stopMember(m);
+  }, 300_000);
 });

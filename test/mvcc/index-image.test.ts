@@ -62,7 +62,7 @@ function dump(state: RestoredState, compactRev: number): Record<string, unknown>
   for (const ki of state.index.entries()) if (compactRev > 0 && ki.compact(compactRev)) emptied.push(ki.key);
   for (const k of emptied) state.index.delete(k);
   const keys = [...state.index.entries()].map((ki) => ({ key: ki.key, generations: ki.generations(), lease: ki.lease, live: ki.isLive() }));
-  return { keys, currentRev: state.currentRev, storedBytes: state.storedBytes, otherSizes: [...state.otherSizes].sort() };
+  return { keys, currentRev: state.currentRev, storedBytes: state.storedBytes, otherSizes: [...state.otherSizes].sort(), keyBucket: { ...state.keyBucket } };
 }
 
 /**

@@ -1,7 +1,6 @@
 // etcdserverpb.Maintenance: status, alarms, defragment, hashes, snapshot, move-leader.
 
-import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
 import { type AlarmMember, AlarmAction, alarmName } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
@@ -12,12 +11,11 @@ import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
 import { openBackup } from '../backup/backup-file.js';
-import { readSnapshotFrames, type SnapshotFrames } from './snapshot-frames.js';
+import { etcdStreamLayout, streamEtcdBackend } from '../backup/etcd-db.js';
+import { sendFile, SnapshotSender } from './snapshot-stream.js';
 
 /** The etcd release whose API etcd-ts serves; clients switch features on it. */
 export const ETCD_API_VERSION = '3.4.23';
-/** bytes read from the backup at a time, and sent before waiting for the client */
-const SNAPSHOT_READ = 1024 * 1024;
 /** etcdctl checks that a snapshot is a whole number of 512-byte blocks plus a SHA-256. */
 const SNAPSHOT_ALIGN = 512;
 
@@ -39,7 +37,7 @@ async function timed<T>(work: () => Promise<T>, report: (seconds: number) => voi
   }
 }
 
-export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver): ServiceImplementation {
+export function maintenanceService(server: EtcdServer, headers: Headers, gate: AuthGate, observe: MaintenanceObserver, log?: Logger): ServiceImplementation {
   function alarmsToPb(list: readonly AlarmMember[]): object[] {
     return list.map((a) => ({ memberID: uint64(a.memberId), alarm: a.alarm }));
   }
@@ -113,7 +111,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
     Snapshot: (call: StreamCall<object, object>) => {
       gate
         .maintenanceAdmin(call)
-        .then(() => streamSnapshot(server, call))
+        .then(() => streamSnapshot(server, call, log))
         .catch((err: unknown) => {
           call.emit('error', toServiceError(translate(err)));
         });
@@ -126,67 +124,60 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
  * with the bytes still to come, then one last message holding the SHA-256 of everything
  * sent. etcdctl takes a stream whose length is a whole number of 512-byte blocks plus 32
  * bytes as one that carries the checksum; bbolt files are whole pages, so they are.
+ *
+ * The database is sent while the store is read, in a layout fixed from the store's sizes
+ * (bbolt's stream-layout.ts), so the client receives and writes while the member reads;
+ * a store with records too large for that layout is written to a file first, then sent.
  */
-async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>): Promise<void> {
+async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>, log: Logger | undefined): Promise<void> {
   checkNotLearner(server);
   const cancelled = new AbortController();
   const onCancel = () => cancelled.abort();
   call.once('cancelled', onCancel);
   try {
-    const { file, size } = await openBackup(server.snapDir, await server.backupState(), cancelled.signal);
+    const started = performance.now();
+    const state = await server.backupState();
+    const layout = etcdStreamLayout(state.view, state.cluster);
+    if (layout === undefined) return await sendWrittenFirst(server, state, call, cancelled.signal, log, started);
     try {
-      if (size % SNAPSHOT_ALIGN !== 0) throw new Error(`the backup is ${size} bytes, not whole ${SNAPSHOT_ALIGN}-byte blocks`);
-      await sendFile(file, size, call, cancelled.signal);
+      log?.info({ 'total-bytes': layout.size, 'sent-while-read': true }, 'sending database snapshot to client');
+      const sender = new SnapshotSender(call, layout.size, cancelled.signal);
+      const { freePages } = await streamEtcdBackend(layout, state.view, state.cluster, sender.push, cancelled.signal);
+      await sender.end();
+      log?.info({ 'total-bytes': layout.size, 'free-pages': freePages, took: msSince(started) }, 'successfully sent database snapshot to client');
     } finally {
-      await file.close();
+      await state.view.close();
     }
+  } catch (err) {
+    // a client that cancelled hears nothing more
+    if (!cancelled.signal.aborted) throw err;
   } finally {
     call.off('cancelled', onCancel);
   }
 }
 
-async function sendFile(file: FileHandle, size: number, call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
-  const sha = createHash('sha256');
-  const read = (from: number) => readSnapshotFrames(file, size, from, Math.min(SNAPSHOT_READ, size - from));
-  let sent = 0;
-  // the next read runs while this one is sent
-  let next: Promise<SnapshotFrames> | undefined = size > 0 ? read(0) : undefined;
+/** The backup written to a file, then sent (openBackup closes the view). */
+async function sendWrittenFirst(
+  server: EtcdServer,
+  state: Awaited<ReturnType<EtcdServer['backupState']>>,
+  call: StreamCall<object, object>,
+  cancelled: AbortSignal,
+  log: Logger | undefined,
+  started: number,
+): Promise<void> {
+  const { file, size } = await openBackup(server.snapDir, state, cancelled);
   try {
-    while (next !== undefined) {
-      const batch = await next;
-      sent += batch.bytes;
-      next = sent < size ? read(sent) : undefined;
-      for (const r of batch.responses) sha.update(r.blob);
-      // Waiting for 'drain' after each message would cost an event-loop turn per 32 KiB
-      // (HTTP/2 buffers little); a read's worth goes out, then we wait.
-      if (!send(call, batch)) await drained(call, cancelled);
-      if (cancelled.aborted) return;
-    }
+    if (size % SNAPSHOT_ALIGN !== 0) throw new Error(`the backup is ${size} bytes, not whole ${SNAPSHOT_ALIGN}-byte blocks`);
+    const built = performance.now();
+    // etcd's log lines, with the time the file took to write before the first byte went
+    log?.info({ 'total-bytes': size, 'written-in': msSince(started) }, 'sending database snapshot to client');
+    await sendFile(file, size, call, cancelled);
+    if (!cancelled.aborted) log?.info({ 'total-bytes': size, took: msSince(started), 'sent-in': msSince(built) }, 'successfully sent database snapshot to client');
   } finally {
-    await next?.catch(() => undefined);
+    await file.close();
   }
-  call.write({ remaining_bytes: 0, blob: sha.digest() });
-  call.end();
 }
 
-/** Writes one read's messages, framed as they are when the call takes that; false when the client's window is full. */
-function send(call: StreamCall<object, object>, batch: SnapshotFrames): boolean {
-  if (call.writeFramed !== undefined) return call.writeFramed(batch.frames, batch.messageSizes);
-  let room = true;
-  for (const r of batch.responses) room = call.write(r) && room;
-  return room;
-}
-
-/** Resolves once the client can take more, or it has gone. */
-function drained(call: StreamCall<object, object>, cancelled: AbortSignal): Promise<void> {
-  if (cancelled.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off('drain', done);
-      cancelled.removeEventListener('abort', done);
-      resolve();
-    };
-    call.on('drain', done);
-    cancelled.addEventListener('abort', done);
-  });
+function msSince(t: number): string {
+  return `${Math.round(performance.now() - t)}ms`;
 }

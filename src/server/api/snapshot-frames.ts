@@ -30,6 +30,16 @@ export interface SnapshotFrames {
  * than `size` is an error, never a short stream.
  */
 export async function readSnapshotFrames(file: FileHandle, size: number, from: number, length: number): Promise<SnapshotFrames> {
+  const frames = snapshotFrames(size, from, length);
+  await readInto(file, frames.responses.map((r) => r.blob), from);
+  return frames;
+}
+
+/**
+ * Bytes [from, from + length) of a `size`-byte backup as messages whose blobs the
+ * caller fills (the blobs are views of `frames`).
+ */
+export function snapshotFrames(size: number, from: number, length: number): SnapshotFrames {
   const heads: Uint8Array[] = [];
   const blobLengths: number[] = [];
   let total = 0;
@@ -62,7 +72,6 @@ export async function readSnapshotFrames(file: FileHandle, size: number, from: n
     messageSizes.push(messageSize);
     responses.push({ remaining_bytes: size - off, blob });
   }
-  await readInto(file, responses.map((r) => r.blob), from);
   return { frames, messageSizes, responses, bytes: length };
 }
 

@@ -7,7 +7,19 @@
 // `members_removed` and `cluster` records. Everything streams through writeBolt, so
 // memory does not grow with the data.
 
-import { type BucketSource, type Entry, type WriteResult, writeBolt } from '../../bbolt/index.js';
+import {
+  type BucketSize,
+  type BucketSource,
+  DEFAULT_PAGE_SIZE,
+  type Entry,
+  planStreamLayout,
+  type SequentialOutput,
+  type StreamLayout,
+  streamBolt,
+  type StreamResult,
+  type WriteResult,
+  writeBolt,
+} from '../../bbolt/index.js';
 import type { BucketName, BucketView } from '../../mvcc/index.js';
 import type { Member, Membership } from '../membership.js';
 import { type BucketRecord, ETCD_BUCKETS, type EtcdBucket, clusterVersionRecord, memberRecord, removedMemberRecord } from './etcd-buckets.js';
@@ -50,13 +62,60 @@ export class ExportAbortedError extends Error {
  * on any failure the partial file is removed. The caller owns (and closes) the view.
  */
 export async function writeEtcdBackend(path: string, view: BucketView, cluster: ClusterState, signal?: AbortSignal): Promise<WriteResult> {
-  async function* buckets(): AsyncGenerator<BucketSource> {
-    for (const name of ETCD_BUCKETS) {
-      checkAborted(signal);
-      yield { name: Buffer.from(name), entries: abortable(recordsOf(name, view, cluster), signal) };
-    }
+  return writeBolt(path, etcdBuckets(view, cluster, signal));
+}
+
+/**
+ * The layout in which `view` and `cluster` can be sent while they are read (bbolt's
+ * stream-layout.ts), or undefined when a record is too large for it: such a store is
+ * written to a file first (writeEtcdBackend).
+ */
+export function etcdStreamLayout(view: BucketView, cluster: ClusterState): StreamLayout | undefined {
+  return planStreamLayout(
+    ETCD_BUCKETS.map((name) => ({ name: Buffer.from(name), ...sizeOf(name, view, cluster) })),
+    DEFAULT_PAGE_SIZE,
+  );
+}
+
+/**
+ * Sends etcd's backend database for `view` and `cluster` to `out` in `layout`, front to
+ * back, reading the view as `out` takes the pages. Aborting `signal` stops it with
+ * ExportAbortedError. The caller owns (and closes) the view.
+ */
+export function streamEtcdBackend(layout: StreamLayout, view: BucketView, cluster: ClusterState, out: SequentialOutput, signal?: AbortSignal): Promise<StreamResult> {
+  return streamBolt(layout, etcdBuckets(view, cluster, signal), out);
+}
+
+async function* etcdBuckets(view: BucketView, cluster: ClusterState, signal: AbortSignal | undefined): AsyncGenerator<BucketSource> {
+  for (const name of ETCD_BUCKETS) {
+    checkAborted(signal);
+    yield { name: Buffer.from(name), entries: abortable(recordsOf(name, view, cluster), signal) };
   }
-  return writeBolt(path, buckets());
+}
+
+/** What recordsOf gives for `name`, counted without reading the store. */
+function sizeOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): Omit<BucketSize, 'name'> {
+  switch (name) {
+    case 'members':
+      return recordsSize(cluster.members.map(memberRecord));
+    case 'members_removed':
+      return recordsSize(cluster.removed.map(removedMemberRecord));
+    case 'cluster':
+      return recordsSize(cluster.version === undefined ? [] : [clusterVersionRecord(cluster.version)]);
+    case 'auth': {
+      // and the revision withRecord may add
+      const s = view.size('auth');
+      const added = AUTH_REVISION_KEY.length + AUTH_REVISION_AT_START.length;
+      return { records: s.records + 1, dataBytes: s.dataBytes + added, maxPairBytes: Math.max(s.maxPairBytes, added), maxKeyBytes: Math.max(s.maxKeyBytes, AUTH_REVISION_KEY.length) };
+    }
+    default:
+      return view.size(STORE_BUCKETS[name]);
+  }
+}
+
+function recordsSize(records: readonly BucketRecord[]): Omit<BucketSize, 'name'> {
+  const sizes = records.map(([k, v]) => k.length + v.length);
+  return { records: records.length, dataBytes: sizes.reduce((a, b) => a + b, 0), maxPairBytes: Math.max(0, ...sizes), maxKeyBytes: Math.max(0, ...records.map(([k]) => k.length)) };
 }
 
 type Batch = readonly Entry[];

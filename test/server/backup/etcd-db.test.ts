@@ -1,13 +1,13 @@
 // writeEtcdBackend on a real store: the buckets etcd 3.4 has, checked by real bbolt, the
 // records etcd keeps outside etcd-ts's store in place, and an aborted export leaving nothing.
 
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BoltFile } from '../../../src/bbolt/index.js';
-import type { BucketView } from '../../../src/mvcc/index.js';
+import type { BucketName, BucketView } from '../../../src/mvcc/index.js';
 import { ETCD_BUCKETS } from '../../../src/server/backup/etcd-buckets.js';
-import { ExportAbortedError, writeEtcdBackend } from '../../../src/server/backup/etcd-db.js';
+import { etcdStreamLayout, ExportAbortedError, streamEtcdBackend, writeEtcdBackend } from '../../../src/server/backup/etcd-db.js';
 import { boltCheck } from '../../bbolt/real-bolt.js';
 import { Harness, removeDir, scratchDir } from '../../mvcc/helpers.js';
 
@@ -74,6 +74,7 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
   try {
     // aborted once the export is under way, when it comes to its second bucket
     const aborting: BucketView = {
+      size: (name) => view.size(name),
       bucket: (name) => {
         if (name === 'auth') abort.abort();
         return view.bucket(name);
@@ -85,4 +86,73 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
     await view.close();
   }
   expect(existsSync(file)).toBe(false);
+});
+
+/** What the view's buckets hold, counted by reading them. */
+async function counted(view: BucketView, name: BucketName): Promise<{ records: number; dataBytes: number; maxPairBytes: number; maxKeyBytes: number }> {
+  const c = { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 };
+  for await (const batch of view.bucket(name)) {
+    for (const [k, v] of batch) {
+      c.records++;
+      c.dataBytes += k.length + v.length;
+      c.maxPairBytes = Math.max(c.maxPairBytes, k.length + v.length);
+      c.maxKeyBytes = Math.max(c.maxKeyBytes, k.length);
+    }
+  }
+  return c;
+}
+
+async function expectSizesBound(why: string): Promise<void> {
+  const view = h.store.bucketView();
+  try {
+    for (const name of ['key', 'meta', 'auth'] as const) {
+      const real = await counted(view, name);
+      const size = view.size(name);
+      expect(size.records, `${why}: ${name} records`).toBeGreaterThanOrEqual(real.records);
+      expect(size.dataBytes, `${why}: ${name} bytes`).toBeGreaterThanOrEqual(real.dataBytes);
+      expect(size.maxPairBytes, `${why}: ${name} largest`).toBeGreaterThanOrEqual(real.maxPairBytes);
+      expect(size.maxKeyBytes, `${why}: ${name} longest key`).toBeGreaterThanOrEqual(real.maxKeyBytes);
+      // the revision records are counted exactly, their bytes within the varint lengths' slack
+      if (name === 'key') expect(size.records, `${why}: key records`).toBe(real.records);
+    }
+  } finally {
+    await view.close();
+  }
+}
+
+it("the view's bucket sizes bound what it holds, after puts, deletes, a compaction and a reopen; the database streamed in their layout holds what the written one holds", async () => {
+  for (let i = 0; i < 400; i++) await h.put(`k${i % 150}`, 'v'.repeat(i % 300));
+  await h.del('k1', 'k3');
+  h.store.putAuthRecord('auth', Buffer.from('authEnabled'), Buffer.of(0));
+  await h.commit();
+  await expectSizesBound('after puts and deletes');
+  await h.compact(300);
+  await expectSizesBound('after a compaction');
+  await h.reopen();
+  await expectSizesBound('after a reopen');
+
+  const written = path.join(out, 'written.db');
+  const streamed = path.join(out, 'streamed.db');
+  const view = h.store.bucketView();
+  try {
+    await writeEtcdBackend(written, view, cluster);
+    const layout = etcdStreamLayout(view, cluster);
+    if (layout === undefined) throw new Error('no stream layout for small records');
+    const got: Buffer[] = [];
+    await streamEtcdBackend(layout, view, cluster, async (bufs) => {
+      for (const b of bufs) got.push(Buffer.from(b));
+    });
+    writeFileSync(streamed, Buffer.concat(got));
+    expect(Buffer.concat(got).length).toBe(layout.size);
+  } finally {
+    await view.close();
+  }
+  expect(await boltCheck(streamed)).toEqual({ ok: true, output: '' });
+  const [a, b] = [await BoltFile.open(written), await BoltFile.open(streamed)];
+  try {
+    for (const name of ETCD_BUCKETS) expect(await records(b, name), name).toEqual(await records(a, name));
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });

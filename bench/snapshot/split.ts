@@ -1,0 +1,129 @@
+// Where one `etcdctl snapshot save` spends its time: one member filled with N keys × 256 B
+// (snapshot.ts's fill), then several saves in a row, each with the member's CPU per
+// thread (/proc/PID/task/*/stat, sampled every 50 ms) split at the moment the member logs
+// "sending database snapshot to client" (etcd-ts: its bbolt file is written then; what
+// follows is the stream), and etcdctl's own CPU (/usr/bin/time) and log ("fetched snapshot").
+//
+//   npx tsx bench/snapshot/split.ts [--keys 300000] [--saves 2] [--server etcd-ts|etcd] [--ts DIR]
+//       [--restart]
+//
+// --restart stops the member cleanly after the fill and starts it again before the saves.
+
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { arg, Clients, type Server, shutDownMember, startMember, stopMember } from '../member.js';
+import { fill } from './snapshot.js';
+
+const keys = Number(arg('keys', '300000'));
+const saves = Number(arg('saves', '2'));
+const server = arg('server', 'etcd-ts') as Server;
+const tsDir = arg('ts', '');
+const restart = process.argv.includes('--restart');
+const TICK = 100; // USER_HZ on Linux
+
+type ThreadCpu = Map<string, number>;
+
+/** CPU seconds per thread, threads of the same name summed (libuv's pool is several "node"-less workers). */
+function threadCpu(pid: number): ThreadCpu {
+  const out: ThreadCpu = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = tid === String(pid) ? 'main' : name;
+      out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / TICK);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function diff(a: ThreadCpu, b: ThreadCpu): string {
+  const rows = [...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v > 0.005);
+  const total = rows.reduce((n, [, v]) => n + v, 0);
+  return `${total.toFixed(2)} s [${rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}]`;
+}
+
+function etcdctlSave(addr: string, file: string): Promise<{ user: number; sys: number; log: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/time', ['-f', 'TIME %U %S', 'etcdctl', '--endpoints', addr, '--command-timeout=600s', 'snapshot', 'save', file], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    p.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    p.on('exit', (code) => {
+      const m = /TIME ([\d.]+) ([\d.]+)/.exec(log);
+      if (code !== 0 || !m) reject(new Error(`etcdctl exited ${code}: ${log}`));
+      else resolve({ user: Number(m[1]), sys: Number(m[2]), log });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = { dirPrefix: '.bench-split-', readySeconds: 600, args: ['--log-level', 'info'], ...(tsDir ? { tsDir: path.resolve(tsDir) } : {}) };
+  const logFile = `/tmp/split-${process.pid}.log`;
+  let m = await startMember(server, { ...opts, logFile });
+  try {
+    const c = new Clients(m.addr);
+    try {
+      await fill(c, keys);
+    } finally {
+      c.close();
+    }
+    if (restart) {
+      await shutDownMember(m);
+      m = await startMember(server, { ...opts, place: m.place, logFile });
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const pid = m.proc.pid!;
+    for (let i = 0; i < saves; i++) {
+      const file = path.join(m.dir, `backup-${i}.db`);
+      const samples: Array<{ t: number; cpu: ThreadCpu }> = [];
+      const sample = () => samples.push({ t: Date.now(), cpu: threadCpu(pid) });
+      sample();
+      const timer = setInterval(sample, 50);
+      const t0 = Date.now();
+      const ctl = await etcdctlSave(m.addr, file);
+      clearInterval(timer);
+      sample();
+      const wall = (Date.now() - t0) / 1000;
+      const size = statSync(file).size;
+      rmSync(file);
+      // the split: the member's "sending" line (etcd-ts; etcd's comes as its stream starts)
+      let split: number | undefined;
+      {
+        const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('sending database snapshot to client'));
+        const last = lines.at(-1);
+        try {
+          if (last !== undefined) split = Date.parse((JSON.parse(last) as { ts: string }).ts);
+        } catch {
+          // etcd's own log lines are not JSON
+        }
+      }
+      const took = /"fetched snapshot".*?"took":\s*"([^"]+)"/.exec(ctl.log)?.[1];
+      const first = samples[0]!;
+      const last = samples.at(-1)!;
+      const mid = split === undefined ? undefined : samples.find((s) => s.t >= split);
+      console.log(`save ${i}: ${wall.toFixed(2)} s wall, ${(size / 1e6).toFixed(1)} MB, ${((keys * 256) / 1e6 / wall).toFixed(1)} MB/s of values; etcdctl CPU ${(ctl.user + ctl.sys).toFixed(2)} s (user ${ctl.user}, sys ${ctl.sys}), its "took" ${took}`);
+      if (mid !== undefined) {
+        console.log(`  build ${((mid.t - first.t) / 1000).toFixed(2)} s wall, member CPU ${diff(first.cpu, mid.cpu)}`);
+        console.log(`  stream ${((last.t - mid.t) / 1000).toFixed(2)} s wall, member CPU ${diff(mid.cpu, last.cpu)}`);
+      } else console.log(`  member CPU ${diff(first.cpu, last.cpu)}`);
+    }
+    const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('database snapshot'));
+    for (const l of lines) console.log(`  log: ${l.slice(0, 300)}`);
+  } finally {
+    await stopMember(m);
+    rmSync(logFile, { force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
