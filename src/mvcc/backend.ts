@@ -228,12 +228,12 @@ export class Backend {
     this.keyBucket = keyBucket;
   }
 
-  /** The sizes of the non-revision entries, as logicalSize counts them (for an index image). */
-  /** the key bucket's record count and sizes, which snapshot layouts are bounded by */
+  /** the key bucket's record count and sizes, which snapshot layouts are bounded by (for an index image) */
   get storedKeyBucket(): Readonly<KeyBucketSize> {
     return this.keyBucket;
   }
 
+  /** The sizes of the non-revision entries, as logicalSize counts them (for an index image). */
   get storedOtherSizes(): ReadonlyMap<string, number> {
     return this.otherSizes;
   }
