@@ -15,12 +15,15 @@ import { START_STEPS, type StartStep } from '../src/server/start-steps.js';
  * How far V8 lets the old generation grow past what the last full GC left, in percent.
  * Left to itself V8 grows it up to 4× while the mutator is busy, and Node never runs the
  * GC that would give it back once the load stops: after 100 k lease grants the member sat
- * on ~200 MB of garbage (bench/memory). A fixed 1.2× keeps the member's RSS near what it
- * holds live, for more frequent full GCs under load. Set per process, so only the command
- * line does it; an embedding program keeps its own GC settings. ETCDTS_HEAP_GROWING_PERCENT
- * overrides it (0: V8's own); not ETCD_*, which is etcd's flag namespace.
+ * on ~200 MB of garbage (bench/memory). A fixed 2× keeps that near half (98 MB against
+ * 178 MB per 100 k leases) and lets puts run with a full GC every few thousand, not every
+ * few hundred: 1.2× cost a third more CPU per put at 64 and 256 clients for 40 MB less
+ * RSS after the load (bench/server/profiles.md, "The heap cap, again"). Set per process,
+ * so only the command line does it; an embedding program keeps its own GC settings.
+ * ETCDTS_HEAP_GROWING_PERCENT overrides it (0: V8's own); not ETCD_*, which is etcd's flag
+ * namespace.
  */
-const HEAP_GROWING_PERCENT = Number(process.env.ETCDTS_HEAP_GROWING_PERCENT ?? 20);
+const HEAP_GROWING_PERCENT = Number(process.env.ETCDTS_HEAP_GROWING_PERCENT ?? 100);
 if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 
 /**
