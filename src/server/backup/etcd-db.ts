@@ -38,7 +38,15 @@ export function clusterStateOf(membership: Membership): ClusterState {
 }
 
 /** Buckets that are the store's own, under the same names. */
-const STORE_BUCKETS: Readonly<Record<Exclude<EtcdBucket, 'members' | 'members_removed' | 'cluster'>, BucketName>> = {
+/** The buckets etcd keeps its membership and cluster version in, which etcd-ts keeps outside its store. */
+type ClusterBucket = 'members' | 'members_removed' | 'cluster';
+type StoreBucket = Exclude<EtcdBucket, ClusterBucket>;
+
+function isClusterBucket(name: EtcdBucket): name is ClusterBucket {
+  return name === 'members' || name === 'members_removed' || name === 'cluster';
+}
+
+const STORE_BUCKETS: Readonly<Record<StoreBucket, BucketName>> = {
   alarm: 'alarm',
   auth: 'auth',
   authRoles: 'authRoles',
@@ -93,24 +101,28 @@ async function* etcdBuckets(view: BucketView, cluster: ClusterState, signal: Abo
   }
 }
 
-/** What recordsOf gives for `name`, counted without reading the store. */
-function sizeOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): Omit<BucketSize, 'name'> {
+/** A cluster bucket's records, from the membership. */
+function clusterRecords(name: ClusterBucket, cluster: ClusterState): BucketRecord[] {
   switch (name) {
     case 'members':
-      return recordsSize(cluster.members.map(memberRecord));
+      return cluster.members.map(memberRecord);
     case 'members_removed':
-      return recordsSize(cluster.removed.map(removedMemberRecord));
+      return cluster.removed.map(removedMemberRecord);
     case 'cluster':
-      return recordsSize(cluster.version === undefined ? [] : [clusterVersionRecord(cluster.version)]);
-    case 'auth': {
-      // and the revision withRecord may add
-      const s = view.size('auth');
-      const added = AUTH_REVISION_KEY.length + AUTH_REVISION_AT_START.length;
-      return { records: s.records + 1, dataBytes: s.dataBytes + added, maxPairBytes: Math.max(s.maxPairBytes, added), maxKeyBytes: Math.max(s.maxKeyBytes, AUTH_REVISION_KEY.length) };
-    }
-    default:
-      return view.size(STORE_BUCKETS[name]);
+      return cluster.version === undefined ? [] : [clusterVersionRecord(cluster.version)];
   }
+}
+
+/** What recordsOf gives for `name`, counted without reading the store. */
+function sizeOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): Omit<BucketSize, 'name'> {
+  if (isClusterBucket(name)) return recordsSize(clusterRecords(name, cluster));
+  if (name === 'auth') {
+    // and the revision withRecord may add
+    const s = view.size('auth');
+    const added = AUTH_REVISION_KEY.length + AUTH_REVISION_AT_START.length;
+    return { records: s.records + 1, dataBytes: s.dataBytes + added, maxPairBytes: Math.max(s.maxPairBytes, added), maxKeyBytes: Math.max(s.maxKeyBytes, AUTH_REVISION_KEY.length) };
+  }
+  return view.size(STORE_BUCKETS[name]);
 }
 
 function recordsSize(records: readonly BucketRecord[]): Omit<BucketSize, 'name'> {
@@ -121,20 +133,11 @@ function recordsSize(records: readonly BucketRecord[]): Omit<BucketSize, 'name'>
 type Batch = readonly Entry[];
 
 function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): AsyncIterable<Batch> {
-  switch (name) {
-    case 'members':
-      return sorted(cluster.members.map(memberRecord));
-    case 'members_removed':
-      return sorted(cluster.removed.map(removedMemberRecord));
-    case 'cluster':
-      return sorted(cluster.version === undefined ? [] : [clusterVersionRecord(cluster.version)]);
-    case 'auth':
-      // etcd's auth store records revision 1 when it first opens a backend; etcd-ts's
-      // records its revision at the first change, so a store never changed has none
-      return withRecord(view.bucket('auth'), AUTH_REVISION_KEY, AUTH_REVISION_AT_START);
-    default:
-      return view.bucket(STORE_BUCKETS[name]);
-  }
+  if (isClusterBucket(name)) return sorted(clusterRecords(name, cluster));
+  // etcd's auth store records revision 1 when it first opens a backend; etcd-ts's
+  // records its revision at the first change, so a store never changed has none
+  if (name === 'auth') return withRecord(view.bucket('auth'), AUTH_REVISION_KEY, AUTH_REVISION_AT_START);
+  return view.bucket(STORE_BUCKETS[name]);
 }
 
 /** `batches` with [key, value] in its place unless they have `key`. */
