@@ -298,6 +298,7 @@ export class RaftNode {
       this.isLeader &&
       !rd.persistFirst &&
       (hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote));
+    if (sendFirst) this.send(rd.messages);
     const snap = rd.snapshot;
     // Entries committed in an earlier Ready are durable here already (each Ready is
     // persisted before it is advanced): they apply while this Ready's entries are written,
@@ -308,11 +309,7 @@ export class RaftNode {
     // up) applies after its write, which carries the entries and the commit index at once
     // (etcd's shouldWaitWALSync).
     const applyFirst = snap === undefined && !this.mustSaveBeforeApply(rd);
-    // The write is handed out before the messages: it starts at once on a pool thread, so
-    // the disk works while the loop writes to the followers' sockets (a write to a loopback
-    // socket runs the receiver's side too: tens of µs each, before the WAL would otherwise
-    // be reached) and applies. Its step is the first microtask queued (the stream writers
-    // flush in the ones queued by send()), and it reaches the write(2) without a turn.
+    if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     const persisted = this.withWal(async () => {
       if (snap) {
         await applier.beforeSnapshotSave(snap);
@@ -322,8 +319,6 @@ export class RaftNode {
       await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
       probe?.mark('wal-saved', rd.entries.length);
     });
-    if (sendFirst) this.send(rd.messages);
-    if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
     // it is queued behind earlier writes (the WAL holds it in memory until its next write)
     // and the loop goes on; a later Ready with entries waits for it anyway, in order.

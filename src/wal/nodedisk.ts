@@ -31,11 +31,6 @@ function failed(op: string, path: string): Failure {
 class NodeFile implements DiskFile {
   /** A second descriptor of the same file opened O_DSYNC, for writeDurable; opened on first use. */
   private dsyncFd: Promise<number> | undefined;
-  /**
-   * That descriptor once open (-1: it could not be): a durable write is then issued in the
-   * call itself, not a microtask later, so the caller knows the disk has started.
-   */
-  private dsync: number | undefined;
 
   constructor(
     readonly path: string,
@@ -50,17 +45,11 @@ class NodeFile implements DiskFile {
     return call((cb) => fs.write(this.fd, buf, 0, buf.length, position, cb), failed('write', this.path));
   }
 
-  writeDurable(buf: Uint8Array, position: number): Promise<number> {
-    const dsync = this.dsync;
-    if (dsync !== undefined && dsync >= 0) return call((cb) => fs.write(dsync, buf, 0, buf.length, position, cb), failed('write', this.path));
-    return this.openDsyncAndWrite(buf, position);
-  }
-
-  private async openDsyncAndWrite(buf: Uint8Array, position: number): Promise<number> {
+  async writeDurable(buf: Uint8Array, position: number): Promise<number> {
     // Reopened through /proc, not by path: the file may have been renamed since it was opened
     // (a WAL segment is prepared as a .tmp file). Where that fails, write then fdatasync.
     this.dsyncFd ??= call<number>((cb) => fs.open(`/proc/self/fd/${this.fd}`, fs.constants.O_WRONLY | fs.constants.O_DSYNC, cb)).catch(() => -1);
-    const dsync = (this.dsync = await this.dsyncFd);
+    const dsync = await this.dsyncFd;
     if (dsync < 0) {
       const n = await this.write(buf, position);
       await this.fdatasync();
