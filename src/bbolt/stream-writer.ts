@@ -3,11 +3,11 @@
 // meta pages first, then each bucket's pages as TreeBuilder cuts them, then the unused
 // pages as free ones, the root bucket's node and the freelist.
 
-import { BUCKET_LEAF_FLAG, encodeMeta, FREELIST_COUNT_OVERFLOW, PAGE_HEADER_SIZE, PageFlag, writePageHeader } from './format.js';
+import { BUCKET_LEAF_FLAG, FREELIST_COUNT_OVERFLOW, PAGE_HEADER_SIZE, PageFlag, writePageHeader } from './format.js';
 import { PageSink } from './page-sink.js';
 import type { StreamLayout } from './stream-layout.js';
 import { type Element, encodeNodeInto } from './tree-builder.js';
-import { type BucketSource, type WriteResult, writeBuckets } from './writer.js';
+import { type BucketSource, metaPages, type WriteResult, writeBuckets } from './writer.js';
 
 export interface StreamResult extends WriteResult {
   /** pages the layout set aside that the trees did not need */
@@ -17,8 +17,6 @@ export interface StreamResult extends WriteResult {
 /** Takes the file's bytes in order; resolves when it can take more. */
 export type SequentialOutput = (bufs: Buffer[]) => Promise<void>;
 
-/** What writeBolt's transaction id is: both meta pages carry it. */
-const TXID = 1n;
 /** Free pages go out in pieces of this many bytes of zeros. */
 const ZEROS = Buffer.alloc(1 << 20);
 
@@ -35,7 +33,7 @@ export async function streamBolt(layout: StreamLayout, buckets: AsyncIterable<Bu
     sent += bufs.reduce((n, b) => n + b.length, 0);
     await out(bufs);
   };
-  await send([metaPages(layout)]);
+  await send([metaPages(pageSize, BigInt(layout.rootId), BigInt(layout.freelistId), BigInt(layout.pages))]);
   const sink = new PageSink(send, pageSize);
   const root: Element[] = [];
   // fill 1.0: the bound's cut (stream-layout.ts)
@@ -55,17 +53,6 @@ export async function streamBolt(layout: StreamLayout, buckets: AsyncIterable<Bu
   await send([tail]);
   if (sent !== layout.size) throw new Error(`bbolt: sent ${sent} bytes of a ${layout.size}-byte layout`);
   return { size: layout.size, keys, freePages: layout.rootId - used };
-}
-
-function metaPages(layout: StreamLayout): Buffer {
-  const { pageSize } = layout;
-  const metas = Buffer.alloc(2 * pageSize);
-  for (const id of [0, 1]) {
-    writePageHeader(metas, { id: BigInt(id), flags: PageFlag.meta, count: 0, overflow: 0 }, id * pageSize);
-    const meta = { pageSize, flags: 0, root: BigInt(layout.rootId), sequence: 0n, freelist: BigInt(layout.freelistId), pgid: BigInt(layout.pages), txid: TXID };
-    encodeMeta(meta, metas, id * pageSize + PAGE_HEADER_SIZE);
-  }
-  return metas;
 }
 
 /** The freelist page at `at` of `buf`: the pages from `used` up to the root's are free. */

@@ -69,11 +69,7 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
     freelist.buf.writeUInt16LE(PageFlag.freelist, freelist.at + 8);
     await sink.flush();
     const highWater = sink.highWater;
-    const metas = Buffer.alloc(2 * pageSize);
-    for (const id of [0, 1]) {
-      writePageHeader(metas, { id: BigInt(id), flags: PageFlag.meta, count: 0, overflow: 0 }, id * pageSize);
-      encodeMeta({ pageSize, flags: 0, root: rootId, sequence: 0n, freelist: freelist.id, pgid: highWater, txid: TXID }, metas, id * pageSize + PAGE_HEADER_SIZE);
-    }
+    const metas = metaPages(pageSize, rootId, freelist.id, highWater);
     await fh.write(metas, 0, metas.length, 0);
     await fh.sync();
     await fh.close();
@@ -84,6 +80,16 @@ export async function writeBolt(path: string, buckets: AsyncIterable<BucketSourc
     await rm(path, { force: true });
     throw err;
   }
+}
+
+/** bbolt's two meta pages, both naming the same root, freelist and high-water mark at writeBolt's transaction. */
+export function metaPages(pageSize: number, root: bigint, freelist: bigint, pgid: bigint): Buffer {
+  const metas = Buffer.alloc(2 * pageSize);
+  for (const id of [0, 1]) {
+    writePageHeader(metas, { id: BigInt(id), flags: PageFlag.meta, count: 0, overflow: 0 }, id * pageSize);
+    encodeMeta({ pageSize, flags: 0, root, sequence: 0n, freelist, pgid, txid: TXID }, metas, id * pageSize + PAGE_HEADER_SIZE);
+  }
+  return metas;
 }
 
 /**
