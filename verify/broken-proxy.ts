@@ -4,7 +4,9 @@
 //
 //   stale-read  some linearizable single-key gets are answered from a cache of
 //               an earlier response, under the newest header revision seen (a
-//               read served without ReadIndex from a lagging replica)
+//               read served without ReadIndex from a lagging replica); only once
+//               a put to that key has been acknowledged since, so that every
+//               cheat serves a value already overwritten
 //   lost-write  some puts are acknowledged without being forwarded, with a
 //               plausible new revision (an ack before the entry is durable)
 
@@ -36,6 +38,8 @@ export class BrokenProxy {
   private readonly defs: protoLoader.PackageDefinition;
   /** the first response seen for each key: what stale reads serve */
   private readonly cache = new Map<string, Bytes>();
+  /** cached keys a put was acknowledged for after their response was cached */
+  private readonly overwritten = new Set<string>();
   private newest: Header | null = null;
   port = 0;
   /** how many responses were falsified */
@@ -96,6 +100,7 @@ export class BrokenProxy {
       }
       this.track(service, name, res);
       if (this.mode === 'stale-read' && service === 'KV' && name === 'Range') this.remember(call.request, res);
+      if (this.mode === 'stale-read' && service === 'KV' && name === 'Put') this.superseded(call.request);
       cb(null, res);
     });
   }
@@ -108,14 +113,20 @@ export class BrokenProxy {
     if (res.kvs.length > 0 && !this.cache.has(key)) this.cache.set(key, response);
   }
 
+  private superseded(request: Bytes): void {
+    const key = (this.method('KV', 'Put').requestDeserialize(request) as { key: Buffer }).key.toString('latin1');
+    if (this.cache.has(key)) this.overwritten.add(key);
+  }
+
   /** A falsified response, or null to forward the request honestly. */
   private forge(service: string, name: string, request: Bytes): Bytes | null {
     if (service !== 'KV' || this.newest === null) return null;
     if (this.mode === 'stale-read' && name === 'Range') {
       const m = this.method('KV', 'Range');
       const req = m.requestDeserialize(request) as { key: Buffer; range_end: Buffer; serializable: boolean };
-      const cached = this.cache.get(req.key.toString('latin1'));
-      if (req.range_end.length > 0 || req.serializable || cached === undefined || !this.rng.chance(0.3)) return null;
+      const key = req.key.toString('latin1');
+      const cached = this.cache.get(key);
+      if (req.range_end.length > 0 || req.serializable || cached === undefined || !this.overwritten.has(key) || !this.rng.chance(0.3)) return null;
       const res = m.responseDeserialize(cached) as { header: Header };
       return m.responseSerialize({ ...res, header: this.newest });
     }

@@ -33,6 +33,12 @@ export interface RunOptions {
   /** 0 disables compaction */
   compactEveryMs: number;
   broken: BrokenMode | null;
+  /**
+   * With `broken`: the workload goes on past timeSec until the proxies have cheated this
+   * many times (for at most MAX_CHEAT_WAIT_FACTOR × timeSec more), so that a slow machine
+   * serving few requests in timeSec still gives the checker cheats to catch.
+   */
+  minCheats: number;
   /** where results go; default: a new directory under the OS temp dir */
   outDir: string | null;
   /** write history and timeline even when the verdict is valid */
@@ -48,6 +54,9 @@ export interface RunOptions {
   log(line: string): void;
 }
 
+/** how much longer than timeSec a run waits for its proxies' minCheats */
+const MAX_CHEAT_WAIT_FACTOR = 10;
+
 export const DEFAULT_RUN: RunOptions = {
   nodes: 3,
   nemesis: ['kill', 'pause', 'partition'],
@@ -61,6 +70,7 @@ export const DEFAULT_RUN: RunOptions = {
   snapshotCount: 100,
   compactEveryMs: 2000,
   broken: null,
+  minCheats: 0,
   outDir: null,
   keep: false,
   saveOnFailure: true,
@@ -192,6 +202,10 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       log(`  t=${(clock() / 1000).toFixed(0)}s ops=${workload.operations.length} rev=${workload.lastRevision} faults=${cluster.network.describe()} members=${cluster.members.map((m) => m.state[0]).join('')}`);
     }, 10_000);
     await new Promise((r) => setTimeout(r, o.timeSec * 1000));
+    const cheats = () => proxies.reduce((n, p) => n + p.cheats, 0);
+    for (const giveUp = clock() + MAX_CHEAT_WAIT_FACTOR * o.timeSec * 1000; cheats() < o.minCheats && clock() < giveUp; ) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
     clearInterval(progress);
     if (compactor !== null) clearInterval(compactor);
 
@@ -243,7 +257,7 @@ export async function runJepsen(partial: Partial<RunOptions>): Promise<RunResult
       writeTimeline(path.join(outDir, 'timeline.html'), history, report);
       log(`history, report and timeline written to ${outDir}`);
     }
-    result = { report, history, outDir, faultMs: nemesis.faultMs, nemesisEvents: nemesis.events.length, cheats: proxies.reduce((n, p) => n + p.cheats, 0), elections: termAtEnd - termAtStart, members: cluster.members.map((m) => m.binary) };
+    result = { report, history, outDir, faultMs: nemesis.faultMs, nemesisEvents: nemesis.events.length, cheats: cheats(), elections: termAtEnd - termAtStart, members: cluster.members.map((m) => m.binary) };
     return result;
   } finally {
     for (const stop of stoppers) await stop().catch(() => undefined);
