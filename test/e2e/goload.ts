@@ -9,9 +9,6 @@ import path from 'node:path';
 import { goBinary } from '../../bench/go-binary.js';
 import { repoRoot, tempDir, track } from './harness.js';
 
-/** The deadline goload's seq mode gives each put. */
-export const GOLOAD_PUT_DEADLINE_MS = 2000;
-
 /** goload's binary, built from test/e2e/goload (Debian golang-go + golang-etcd-server-dev, which scripts/test.sh installs) when missing or stale. */
 export function goloadBinary(): string {
   return goBinary(path.join(repoRoot, 'test/e2e/goload'), path.join(os.tmpdir(), 'etcdts-test-goload'));
@@ -30,7 +27,7 @@ export interface SeqOutcome {
 const POLL_MS = 20;
 
 /**
- * `goload -op seq` with `clients` puts in flight (each with GOLOAD_PUT_DEADLINE_MS, never
+ * `goload -op seq` with `clients` puts in flight (each with a 2 s deadline, never
  * retried: a failed key is simply not acknowledged) against `endpoints` (host:port; those
  * not up yet are dialled again by clientv3's balancer until they are), until stopped.
  * Each client starts a put every `intervalMs` at most: a test needs writes going on
