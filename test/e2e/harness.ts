@@ -154,17 +154,24 @@ export function etcdctlV2(args: string[], timeoutMs = 30_000): Promise<CtlResult
  * (so it reports what it was waiting for rather than being killed): its defaults (v3: 5 s a
  * command; v2: 2 s a request, 5 s in all) are shorter than a linearizable call can take on a
  * loaded machine. Flags a test passes come later and win, as with any repeated etcdctl flag.
+ *
+ * With `--user`, the v3 client authenticates while it dials, within `--dial-timeout` (2 s):
+ * Authenticate is a ReadIndex and a raft proposal, which took 3.8 s on a follower at load
+ * 30 ("context deadline exceeded"). A dial without it is a TCP and HTTP/2 handshake, and
+ * tests that expect a dial to fail keep its default.
  */
-function deadlineFlags(api: '2' | '3', timeoutMs: number): string[] {
+function deadlineFlags(api: '2' | '3', timeoutMs: number, args: readonly string[]): string[] {
   const d = `${Math.max(1000, timeoutMs - 5000)}ms`;
-  return api === '3' ? [`--command-timeout=${d}`] : [`--timeout=${d}`, `--total-timeout=${d}`];
+  if (api === '2') return [`--timeout=${d}`, `--total-timeout=${d}`];
+  const authenticates = args.some((a) => a === '--user' || a.startsWith('--user='));
+  return authenticates ? [`--command-timeout=${d}`, `--dial-timeout=${d}`] : [`--command-timeout=${d}`];
 }
 
 function runEtcdctl(api: '2' | '3', args: string[], input: string | undefined, timeoutMs: number): Promise<CtlResult> {
   return new Promise((resolve) => {
     const child = execFile(
       'etcdctl',
-      [...deadlineFlags(api, timeoutMs), ...args],
+      [...deadlineFlags(api, timeoutMs, args), ...args],
       { env: { ...process.env, ETCDCTL_API: api }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
