@@ -253,9 +253,17 @@ async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promi
  * client configured with the cluster's endpoints would. Returns the three members of kind
  * `to` and what the load saw.
  */
+/**
+ * The migration's members: heartbeats every 200 ms, elections after 3 s of silence. Its
+ * assertion of one election per replacement at most counts terms; with etcd's defaults
+ * (100 ms, 1 s) a member starved of CPU on a loaded machine (load 30) missed enough
+ * heartbeats to start elections of its own: 7 terms in one run.
+ */
+const steadyTiming = (): string[] => ['--heartbeat-interval', '200', '--election-timeout', '3000'];
+
 async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: SeqOutcome; termBefore: number; termAfter: number }> {
   const plan = await planCluster(6, prefix);
-  const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from)));
+  const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from, steadyTiming)));
   const termBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
   const load = seqLoad(plan.slots.map((s) => `127.0.0.1:${s.clientPort}`), 1, LOAD_INTERVAL_MS);
   for (let step = 0; step < 3; step++) {
@@ -275,7 +283,7 @@ async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{
     await eventually(() => ctl(rs[0]!.member.clientUrl, ['member', 'remove', id]), 30_000, 1000);
     // a removed member learns it was removed and stops by itself, as etcd does
     await eventually(async () => expect(victim.member.proc.exitCode ?? victim.member.proc.signalCode).not.toBeNull(), 30_000, 200);
-    const joined = await addMember(plan, 3 + step, to, rs[0]!);
+    const joined = await addMember(plan, 3 + step, to, rs[0]!, steadyTiming);
     await caughtUp(joined, load);
     rs.push(joined);
     // writes went on being acknowledged while the member was being replaced
