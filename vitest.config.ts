@@ -32,9 +32,85 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+/**
+ * Test files that need no process of their own: in-process units that start no child
+ * process and no real etcd, and change nothing process-wide (no chdir, environment, signal
+ * handlers, mocks, memory or GC measurements). They run one after another in shared worker
+ * processes (`isolate: false`): an isolated file costs 0.3-0.5 CPU s just to exist (a
+ * forked worker, its setup, its imports compiled and evaluated afresh), which is most of
+ * what each of these costs. Everything else keeps a fresh worker per file.
+ */
+const SHARED_WORKER = [
+  'test/architecture/start-imports.test.ts',
+  'test/config/file.test.ts',
+  'test/config/flags.test.ts',
+  'test/config/logger.test.ts',
+  'test/config/systemd.test.ts',
+  'test/config/values.test.ts',
+  'test/gateway/calls.test.ts',
+  'test/gateway/codec.test.ts',
+  'test/gateway/gateway.test.ts',
+  'test/grpc/codes.test.ts',
+  'test/grpc/h2.test.ts',
+  'test/grpc/server.test.ts',
+  'test/listener/http.test.ts',
+  'test/listener/metrics.test.ts',
+  'test/listener/peer.test.ts',
+  'test/listener/serve.test.ts',
+  'test/mvcc/build.test.ts',
+  'test/mvcc/codec.test.ts',
+  'test/mvcc/compactor.test.ts',
+  'test/mvcc/history.test.ts',
+  'test/mvcc/key-table.test.ts',
+  'test/mvcc/kv.test.ts',
+  'test/mvcc/maintenance.test.ts',
+  'test/mvcc/range-slices.test.ts',
+  'test/mvcc/watch.test.ts',
+  'test/raft/sim-broken-driver.test.ts',
+  'test/raft/sim-checker.test.ts',
+  'test/raft/trace/datadriven.test.ts',
+  'test/raft/trace/trace.test.ts',
+  'test/raft/units.test.ts',
+  'test/raftpb/codec.test.ts',
+  'test/raftpb/varint-size.test.ts',
+  'test/server/apply.test.ts',
+  'test/server/backup/etcd-db.test.ts',
+  'test/server/cluster-version.test.ts',
+  'test/server/first-start-wal.test.ts',
+  'test/server/leader-calls.test.ts',
+  'test/server/lessor.test.ts',
+  'test/server/member-listeners.test.ts',
+  'test/server/pb.test.ts',
+  'test/server/proto-descriptor.test.ts',
+  'test/server/raft-node.test.ts',
+  'test/server/range-encoder.test.ts',
+  'test/server/range-perms.test.ts',
+  'test/server/read-index.test.ts',
+  'test/server/received-db.test.ts',
+  'test/server/simple-token.test.ts',
+  'test/server/snapshot-frames.test.ts',
+  'test/server/v2store.test.ts',
+  'test/server/wait.test.ts',
+  'test/server/wire-check.test.ts',
+  'test/transport/leader-rpc.test.ts',
+  'test/transport/malformed.test.ts',
+  'test/transport/snapshot.test.ts',
+  'test/transport/stream-codec.test.ts',
+  'test/transport/tls-members.test.ts',
+  'test/verify/linearizability.test.ts',
+  'test/verify/peer-proxy.test.ts',
+  'test/verify/reference.test.ts',
+  'test/verify/synth.test.ts',
+  'test/verify/timeline.test.ts',
+  'test/verify/watch.test.ts',
+  'test/wal/faults.test.ts',
+  'test/wal/format.test.ts',
+  'test/wal/snapshotter.test.ts',
+  'test/wal/uint64.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // CPU seconds per test file, for scripts/test.sh's table (only when ETCD_TS_CPU_LOG is set)
     setupFiles: ['test/cpu-seconds.ts'],
     // Generous: at a load average of 30-40 on two cores (other work beside the suite) a case
@@ -54,5 +130,9 @@ export default defineConfig({
     // leader-change 53, first-start-crash 42, corrupt-check 39, grpc-proxy 37 (bench/suite/README.md).
     maxWorkers: 5,
     sequence: { sequencer: LongestFirst },
+    projects: [
+      { extends: true, test: { name: 'shared-worker', include: SHARED_WORKER, isolate: false } },
+      { extends: true, test: { name: 'isolated', include: ['test/**/*.test.ts'], exclude: SHARED_WORKER } },
+    ],
   },
 });
