@@ -33,34 +33,61 @@ class LongestFirst extends BaseSequencer {
 }
 
 /**
- * Test files that need no process of their own: in-process units that start no child
- * process and no real etcd, and change nothing process-wide (no chdir, environment, signal
- * handlers, mocks, memory or GC measurements). They run one after another in shared worker
- * processes (`isolate: false`): an isolated file costs 0.3-0.5 CPU s just to exist (a
- * forked worker, its setup, its imports compiled and evaluated afresh), which is most of
- * what each of these costs. Everything else keeps a fresh worker per file.
+ * Test files that need no process of their own: they change nothing process-wide (no chdir,
+ * environment, signal handlers, mocks, memory or GC measurements, no in-process etcd server
+ * with its metrics registry) and leave no process behind (the members, real etcd and etcdctl
+ * they start are killed and reaped by the file's own hooks). They run one after another in
+ * shared worker processes (`isolate: false`): an isolated file costs 0.3-0.5 CPU s just to
+ * exist (a forked worker, its setup, its imports compiled and evaluated afresh), which is
+ * most of what the in-process units among them cost. Everything else, and every file that
+ * takes long enough for that not to matter, keeps a fresh worker per file.
+ * bench/suite/README.md has the figures.
  */
 const SHARED_WORKER = [
   'test/architecture/start-imports.test.ts',
+  'test/bbolt/etcd-buckets.test.ts',
+  'test/bbolt/reader.test.ts',
+  'test/bbolt/write-fault.test.ts',
   'test/config/file.test.ts',
   'test/config/flags.test.ts',
   'test/config/logger.test.ts',
   'test/config/parse.test.ts',
   'test/config/systemd.test.ts',
   'test/config/values.test.ts',
+  'test/e2e/auth-cert-cn.test.ts',
+  'test/e2e/auth-flood.test.ts',
+  'test/e2e/dual-scheme.test.ts',
+  'test/e2e/event-loop-sampling.test.ts',
+  'test/e2e/free-port.test.ts',
+  'test/e2e/full-disk.test.ts',
+  'test/e2e/gateway-mode.test.ts',
+  'test/e2e/harness.test.ts',
+  'test/e2e/hostile-grpc.test.ts',
+  'test/e2e/max-streams.test.ts',
+  'test/e2e/native-heap-trim.test.ts',
+  'test/e2e/peer-cert-cn.test.ts',
+  'test/e2e/peer-warning.test.ts',
+  'test/e2e/quota.test.ts',
+  'test/e2e/raft-entry.test.ts',
+  'test/e2e/unix-sockets.test.ts',
   'test/gateway/calls.test.ts',
   'test/gateway/codec.test.ts',
+  'test/gateway/etcd3gw.test.ts',
   'test/gateway/gateway.test.ts',
+  'test/gateway/lock-election.test.ts',
   'test/grpc/codes.test.ts',
   'test/grpc/h2.test.ts',
   'test/grpc/server.test.ts',
+  'test/listener/grpc-connection.test.ts',
   'test/listener/http.test.ts',
   'test/listener/metrics.test.ts',
   'test/listener/peer.test.ts',
   'test/listener/serve.test.ts',
+  'test/listener/tls.test.ts',
   'test/mvcc/build.test.ts',
   'test/mvcc/codec.test.ts',
   'test/mvcc/compactor.test.ts',
+  'test/mvcc/crash.test.ts',
   'test/mvcc/history.test.ts',
   'test/mvcc/key-table.test.ts',
   'test/mvcc/kv.test.ts',
@@ -88,6 +115,7 @@ const SHARED_WORKER = [
   'test/server/backup/etcd-db.test.ts',
   'test/server/cluster-version.test.ts',
   'test/server/first-start-wal.test.ts',
+  'test/server/import/snapshot-data.test.ts',
   'test/server/leader-calls.test.ts',
   'test/server/lessor.test.ts',
   'test/server/member-listeners.test.ts',
@@ -107,13 +135,16 @@ const SHARED_WORKER = [
   'test/transport/malformed.test.ts',
   'test/transport/snapshot.test.ts',
   'test/transport/stream-codec.test.ts',
+  'test/transport/stream.test.ts',
   'test/transport/tls-members.test.ts',
+  'test/verify/cli.test.ts',
   'test/verify/linearizability.test.ts',
   'test/verify/peer-proxy.test.ts',
   'test/verify/reference.test.ts',
   'test/verify/synth.test.ts',
   'test/verify/timeline.test.ts',
   'test/verify/watch.test.ts',
+  'test/wal/etcd.test.ts',
   'test/wal/faults.test.ts',
   'test/wal/format.test.ts',
   'test/wal/snapshotter.test.ts',
