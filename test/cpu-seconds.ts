@@ -27,12 +27,24 @@ function cpuSeconds(): number | undefined {
   return (utime + stime + cutime + cstime) / USER_HZ;
 }
 
+/**
+ * Where the previous test file run in this process ended, in CPU seconds. Files of a project
+ * with `isolate: false` (vitest.config.ts) share their worker process, one after the other,
+ * and this setup file runs again for each in the same global scope: each file is charged
+ * what the process used since the previous one ended (its setup and imports included), and
+ * the first file of a process its start as well, as an isolated file is.
+ */
+const shared = globalThis as { etcdTsCpuAtLastFile?: number };
+
 if (log !== undefined && log !== '') {
   // registered before the test file's own hooks, so it runs after them (vitest runs after-hooks
   // in reverse): the file's cleanup has killed and reaped its processes by then
   afterAll(({}, file) => {
     const seconds = cpuSeconds();
-    if (seconds !== undefined) appendFileSync(log, `${JSON.stringify({ file: 'filepath' in file ? file.filepath : file.name, cpuSeconds: seconds })}\n`);
+    if (seconds === undefined) return;
+    const since = shared.etcdTsCpuAtLastFile ?? 0;
+    shared.etcdTsCpuAtLastFile = seconds;
+    appendFileSync(log, `${JSON.stringify({ file: 'filepath' in file ? file.filepath : file.name, cpuSeconds: Math.round((seconds - since) * 100) / 100 })}\n`);
   });
 }
 

@@ -99,4 +99,18 @@ describe('test/cpu-seconds.ts', () => {
     // the child's CPU second, which the worker's own CPU time does not include
     expect(lines[0]!.cpuSeconds).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  it('charges each file of a shared worker process (isolate: false) its own CPU, not the process total so far', async () => {
+    const log = path.join(tempDir(), 'cpu.jsonl');
+    await run('npx', ['vitest', 'run', '--config', 'test/scripts/fixtures/cpu-shared.vitest.config.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, ETCD_TS_CPU_LOG: log },
+    });
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { file: string; cpuSeconds: number });
+    const fixture = (name: string) => path.join(repoRoot, 'test/scripts/fixtures', name);
+    expect(lines.map((l) => l.file)).toEqual([fixture('burn.check.ts'), fixture('idle.check.ts')]);
+    // the idle file ran after the burning one in the same process: the CPU second is the burner's
+    expect(lines[0]!.cpuSeconds).toBeGreaterThanOrEqual(1);
+    expect(lines[1]!.cpuSeconds).toBeLessThan(lines[0]!.cpuSeconds);
+  }, 120_000);
 });
