@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../free-port.js';
 import { leaderIndex, moveLeaderTo } from './leader.js';
+import { type Peers, straceTimeline } from './strace-timeline.js';
 
 /** the checkout, whether this runs from bench/ (tsx) or from tsc's dist/bench/ */
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..').replace(/\/dist$/, '');
@@ -44,6 +45,7 @@ const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 interface Cluster {
   procs: ChildProcess[];
   endpoints: string[];
+  peerPorts: number[];
   dir: string;
   leader: number;
 }
@@ -64,7 +66,7 @@ async function startCluster(kind: 'ts' | 'etcd', probeFile: string): Promise<Clu
     const env = { ...process.env, ...(i === 0 ? { ETCDTS_PROBE: probeFile } : {}) };
     return spawn(process.execPath, [path.join(tsDir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env });
   });
-  const c: Cluster = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir, leader: 0 };
+  const c: Cluster = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), peerPorts: ports.map((p) => p.peer), dir, leader: 0 };
   try {
     for (const deadline = Date.now() + 60_000; ; ) {
       try {
@@ -105,9 +107,24 @@ interface LoadResult {
   p99_ms: number;
   fromMs: number;
   toMs: number;
+  peers: Peers | undefined;
   cpuUsPerOp: number;
   preemptedPerOp: number;
   voluntaryPerOp: number;
+}
+
+/** Who is at the other end of each of the leader's peer connections (`ss -tnp`: the local port of each member's sockets). */
+function peersOf(c: Cluster): Peers {
+  const name = (i: number): string => `m${i}`;
+  const byPeerPort = new Map(c.peerPorts.flatMap((p, i) => (i === c.leader ? [] : [[p, name(i)] as [number, string]])));
+  const byDialPort = new Map<number, string>();
+  for (const line of execFileSync('ss', ['-tnpH']).toString().split('\n')) {
+    const m = /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)\s+users:\(\(".*?",pid=(\d+)/.exec(line);
+    if (!m || Number(m[2]) !== c.peerPorts[c.leader]) continue;
+    const i = c.procs.findIndex((p) => p.pid === Number(m[3]));
+    if (i >= 0 && i !== c.leader) byDialPort.set(Number(m[1]), name(i));
+  }
+  return { leaderPeerPort: c.peerPorts[c.leader]!, byPeerPort, byDialPort };
 }
 
 /** goload put at one client on `endpoints`, the leader's /proc counters around it, optionally under strace. */
@@ -116,13 +133,14 @@ async function runLoad(c: Cluster, endpoints: string[], strace: string): Promise
   const pid = c.procs[c.leader]!.pid!;
   let tracer: ChildProcess | undefined;
   if (strace) {
-    tracer = spawn('strace', ['-f', '-tt', '-e', 'trace=write,writev,sendmsg,sendto,pwrite64,fdatasync,fsync,read,recvfrom,epoll_wait,epoll_pwait,futex', '-o', strace, '-p', String(pid)], { stdio: 'ignore' });
+    tracer = spawn('strace', ['-f', '-ttt', '-yy', '-e', 'trace=write,writev,sendmsg,sendto,pwrite64,fdatasync,fsync,read,recvfrom,epoll_wait,epoll_pwait,futex', '-o', strace, '-p', String(pid)], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 1000));
   }
   const before = procCounters(pid);
   const fromMs = Date.now();
   const out = execFileSync(goload, ['-endpoints', endpoints.join(','), '-op', 'put', '-clients', '1', '-conns', '1', '-duration', duration]).toString();
   const toMs = Date.now();
+  const peers = strace ? peersOf(c) : undefined;
   const after = procCounters(pid);
   if (tracer) {
     tracer.kill('SIGINT');
@@ -131,6 +149,7 @@ async function runLoad(c: Cluster, endpoints: string[], strace: string): Promise
   const r = JSON.parse(out.trim().split('\n').pop()!) as { ops: number; ops_per_s: number; p50_ms: number; p99_ms: number };
   return {
     ...r,
+    peers,
     fromMs,
     toMs,
     cpuUsPerOp: ((after.cpuS - before.cpuS) * 1e6) / r.ops,
@@ -231,7 +250,7 @@ async function main(): Promise<void> {
     const c = await startCluster('ts', probeFile);
     let r: LoadResult;
     try {
-      const endpoints = via === 'followers' ? c.endpoints.slice(1) : [c.endpoints[0]!];
+      const endpoints = via === 'followers' ? c.endpoints.slice(1) : via === 'follower' ? [c.endpoints[1]!] : [c.endpoints[0]!];
       r = await runLoad(c, endpoints, straceFile);
     } finally {
       await stopCluster(c);
@@ -239,13 +258,14 @@ async function main(): Promise<void> {
     const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
     console.log(`etcd-ts leading ${pure ? '2 etcd-ts' : '2 etcd'}, put c=1 via ${via}: ${r.ops_per_s.toFixed(0)} ops/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms; leader ${r.cpuUsPerOp.toFixed(0)} µs CPU/put, main thread preempted ${r.preemptedPerOp.toFixed(1)} / yielded ${r.voluntaryPerOp.toFixed(1)} times per put; load ${load}`);
     if (straceFile) console.log(`leader syscalls per put (strace, its overhead included): ${straceSummary(straceFile, r.ops)}`);
+    if (straceFile && via !== 'leader') for (const line of straceTimeline(straceFile, r.peers!, r.fromMs, r.toMs)) console.log(line);
     if (keepProbe) copyFileSync(probeFile, keepProbe);
     if (straceFile === '') {
       const marks = readMarks(probeFile, r.fromMs, r.toMs);
-      const isStart = via === 'followers' ? (m: Mark) => m.step === 'peer-read' && m.detail.startsWith('MsgProp') : (m: Mark) => m.step === 'put-decoded';
-      const steps = via === 'followers' ? leaderSteps.filter(([n]) => !['proposal stepped into raft', 'applied, waiter answered', 'response written to the client'].includes(n)) : leaderSteps;
+      const isStart = via !== 'leader' ? (m: Mark) => m.step === 'peer-read' && m.detail.startsWith('MsgProp') : (m: Mark) => m.step === 'put-decoded';
+      const steps = via !== 'leader' ? leaderSteps.filter(([n]) => !['proposal stepped into raft', 'applied, waiter answered', 'response written to the client'].includes(n)) : leaderSteps;
       const { rows, counts, puts } = timeline(marks, isStart, steps);
-      console.log(`${puts} puts; ms after ${via === 'followers' ? "the follower's MsgProp was read" : 'the request was decoded'}:`);
+      console.log(`${puts} puts; ms after ${via !== 'leader' ? "the follower's MsgProp was read" : 'the request was decoded'}:`);
       console.log('step                                 p50      p90   (puts seen)');
       for (const [name, xs] of rows) console.log(`${name.padEnd(34)} ${quantile(xs, 0.5).toFixed(3).padStart(7)}  ${quantile(xs, 0.9).toFixed(3).padStart(7)}   (${xs.length})`);
       console.log(`per put: ${[...counts].map(([k, n]) => `${k} ${(n / puts).toFixed(2)}`).join(', ')}`);
@@ -253,8 +273,10 @@ async function main(): Promise<void> {
     if (!process.argv.includes('--no-etcd')) {
       const e = await startCluster('etcd', '');
       try {
-        const er = await runLoad(e, via === 'followers' ? e.endpoints.filter((_, i) => i !== e.leader) : [e.endpoints[e.leader]!], etcdStraceFile);
+        const followers = e.endpoints.filter((_, i) => i !== e.leader);
+        const er = await runLoad(e, via === 'followers' ? followers : via === 'follower' ? [followers[0]!] : [e.endpoints[e.leader]!], etcdStraceFile);
         const syscalls = etcdStraceFile ? `; syscalls per put: ${straceSummary(etcdStraceFile, er.ops)}` : '';
+        if (etcdStraceFile && via !== 'leader') for (const line of straceTimeline(etcdStraceFile, er.peers!, er.fromMs, er.toMs)) console.log(line);
         console.log(`etcd leading 2 etcd, put c=1 via ${via}: ${er.ops_per_s.toFixed(0)} ops/s, p50 ${er.p50_ms.toFixed(2)} ms, p99 ${er.p99_ms.toFixed(2)} ms; leader ${er.cpuUsPerOp.toFixed(0)} µs CPU/put${syscalls}`);
       } finally {
         await stopCluster(e);
