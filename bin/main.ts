@@ -5,6 +5,7 @@
 
 import v8 from 'node:v8';
 import { DEFAULT_IDLE_GC, startIdleGc } from '../src/pkg/idle-gc.js';
+import { startMemoryReport } from '../src/pkg/memory-report.js';
 import { parseCommandLine } from '../src/server/config/index.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
@@ -32,6 +33,14 @@ if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HE
  * ETCDTS_IDLE_GC=0 turns it off.
  */
 const IDLE_GC = process.env.ETCDTS_IDLE_GC !== '0';
+
+/**
+ * For debugging and bench/memory only: ETCDTS_MEMORY_REPORT=<file> makes SIGUSR2 append
+ * where the RSS is (mappings, V8's spaces, malloc's arenas) to <file>
+ * (src/pkg/memory-report.ts). Unset, nothing is installed.
+ */
+const MEMORY_REPORT = process.env.ETCDTS_MEMORY_REPORT;
+if (MEMORY_REPORT) startMemoryReport(MEMORY_REPORT);
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 

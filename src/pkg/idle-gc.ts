@@ -44,7 +44,7 @@ function youngCommitted(): number {
  * context created afterwards gets it. Node calls flags changed after start "undefined
  * behaviour", so test/pkg/idle-gc.test.ts checks this one on the Node we run.
  */
-function gcFunction(): () => void {
+export function gcFunction(): () => void {
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (exposed) return exposed;
   v8.setFlagsFromString('--expose-gc');
