@@ -4,7 +4,7 @@
 //
 //   npm run bench:server -- [--members 1|3] [--duration 5s] [--rounds 2] [--goload /tmp/goload] [--check-perf]
 //       [--ts LABEL=DIR[,VAR=VALUE...]]... [--url] [--only NAME,NAME...] [--mixed] [--auth-rate N]
-//       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]]
+//       [--snapshot [--snapshot-keys 1000000] [--snapshot-rounds 1]] [--settle SECONDS]
 //
 // --ts runs an etcd-ts build other than this one (DIR: a built checkout; VAR=VALUE: its
 // environment), several times for several builds, each beside etcd in the same rounds; e.g.
@@ -31,6 +31,12 @@
 // are labelled `LABEL+2etcd`. With 3 members the leader's own CPU per op is printed beside
 // the cluster's (the member that led once the cluster was up): in a mixed cluster the
 // etcd-ts leader is where the two clusters differ.
+//
+// RSS is read right after each cluster's last load (the "RSS after load" line). --settle N
+// also reads it N seconds later, no requests meanwhile (what an idle member keeps: etcd-ts
+// gives some back once idle, src/pkg/idle-gc.ts), as a second column. A build run with
+// ETCDTS_MEMORY_REPORT=FILE in its --ts environment is sent SIGUSR2 after those readings,
+// and appends where its RSS is to FILE (src/pkg/memory-report.ts).
 //
 // --check-perf also runs `etcdctl check perf --load=s` (60 s) on each server every round and
 // prints its verdicts: they judge latency, so they live here rather than in a test.
@@ -70,6 +76,7 @@ if (mixed && members !== 3) throw new Error('--mixed runs 2 × etcd + 1 × etcd-
 /** A mixed cluster's rows are labelled after the build that leads it. */
 const MIXED_SUFFIX = '+2etcd';
 const authRate = Number(arg('auth-rate', '0'));
+const settleSeconds = Number(arg('settle', '0'));
 
 const tsBuilds = tsBuildsFromArgs();
 
@@ -258,6 +265,15 @@ async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
   return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader, leader_preempted_per_op: preempted };
 }
 
+/** SIGUSR2 to an etcd-ts build's members that run with ETCDTS_MEMORY_REPORT, and a moment for them to write it. */
+async function memoryReport(c: Cluster, server: Server): Promise<void> {
+  const build = tsBuilds.find((b) => b.label === server || `${b.label}${MIXED_SUFFIX}` === server);
+  if (build?.env.ETCDTS_MEMORY_REPORT === undefined) return;
+  // in a mixed cluster only the first member is etcd-ts
+  for (const p of server.endsWith(MIXED_SUFFIX) ? c.procs.slice(0, 1) : c.procs) p.kill('SIGUSR2');
+  await new Promise((r) => setTimeout(r, 3000));
+}
+
 /** `etcdctl check perf --load=s`: its PASS/FAIL lines (throughput, slowest request, stddev). */
 function runCheckPerf(c: Cluster): string[] {
   let out: string;
@@ -322,6 +338,7 @@ async function loadRows(servers: Server[]): Promise<void> {
   /** each auth row's load with auth off, on the auth row's member, through authload without credentials */
   const authOffResults: Record<Server, Record<string, Result[]>> = Object.fromEntries(servers.map((s) => [s, {}]));
   const rss: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
+  const settledRss: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const failover: Record<Server, number[]> = Object.fromEntries(servers.map((s) => [s, []]));
   const perfVerdicts: Partial<Record<Server, string[][]>> = {};
   const pad = Math.max(...servers.map((s) => s.length));
@@ -363,6 +380,11 @@ async function loadRows(servers: Server[]): Promise<void> {
             }
           }
           rss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+          if (settleSeconds > 0) {
+            await new Promise((r) => setTimeout(r, settleSeconds * 1000));
+            settledRss[server]!.push(Math.max(...c.procs.map((p) => rssMb(p.pid!))));
+          }
+          await memoryReport(c, server);
           if (rows === authRows) continue;
           if (checkPerf) (perfVerdicts[server] ??= []).push(runCheckPerf(c));
           if (members > 1) {
@@ -420,6 +442,9 @@ async function loadRows(servers: Server[]): Promise<void> {
     console.log(`  over the "${w.authOff}" row instead (goload, another member): ${vsGoload.join(', ')}`);
   }
   console.log(`RSS after load (max member, median): ${servers.map((s) => `${s} ${median(rss[s]!).toFixed(0)} MB`).join(', ')}`);
+  if (settleSeconds > 0) {
+    console.log(`RSS ${settleSeconds} s after the load (max member, median): ${servers.map((s) => `${s} ${median(settledRss[s]!).toFixed(0)} MB`).join(', ')}`);
+  }
   for (const server of servers) {
     for (const [round, lines] of (perfVerdicts[server] ?? []).entries()) console.log(`check perf, ${server}, round ${round}: ${lines.join('; ')}`);
   }
