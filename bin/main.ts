@@ -6,6 +6,7 @@
 import v8 from 'node:v8';
 import { DEFAULT_IDLE_GC, startIdleGc } from '../src/pkg/idle-gc.js';
 import { startMemoryReport } from '../src/pkg/memory-report.js';
+import { nativeHeapTrimmer } from '../src/pkg/native-heap.js';
 import { parseCommandLine } from '../src/server/config/index.js';
 import type { Etcd } from '../src/server/etcd.js';
 import { createLogger, moduleLogger, type Logger } from '../src/server/logger.js';
@@ -29,7 +30,8 @@ if (HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${HE
 
 /**
  * One full GC once the member has gone idle after a load, which gives V8's young
- * generation back (~28 MB of RSS: src/pkg/idle-gc.ts). Per process, as above;
+ * generation and its old space's free pages back (src/pkg/idle-gc.ts), then a trim of
+ * malloc's free memory (src/pkg/native-heap.ts). Per process, as above;
  * ETCDTS_IDLE_GC=0 turns it off.
  */
 const IDLE_GC = process.env.ETCDTS_IDLE_GC !== '0';
@@ -124,9 +126,16 @@ export async function run(argv: readonly string[], env: Readonly<Record<string, 
 
   if (IDLE_GC) {
     const gcLog = moduleLogger(root, 'pkg/idle-gc.ts');
+    const trimLog = moduleLogger(root, 'pkg/native-heap.ts');
     startIdleGc({
       ...DEFAULT_IDLE_GC,
-      onCollect: (before, after) => gcLog.debug({ 'young-before': before, 'young-after': after }, 'collected garbage while idle'),
+      onCollect: (before, after) => {
+        gcLog.debug({ 'young-before': before, 'young-after': after }, 'collected garbage while idle');
+        // the load's free chunks inside malloc's arenas (13-43 MB after bench:server's
+        // load, bench/memory/README.md), and what the GC just freed: returned while idle,
+        // so no request pays for it
+        nativeHeapTrimmer.request('idle', trimLog);
+      },
     });
   }
   etcd.ready.then(

@@ -30,7 +30,11 @@ export interface IdleGcOptions {
   onCollect?: (youngBefore: number, youngAfter: number) => void;
 }
 
-export const DEFAULT_IDLE_GC: IdleGcOptions = { intervalMs: 5000, idleShare: 0.05, idleIntervals: 2, minYoungBytes: 8 << 20 };
+/**
+ * A GC 6-9 s into the quiet (two readings 3 s apart, both idle): late enough for V8 to
+ * find allocation slow, early enough that a member idle for 15 s has given memory back.
+ */
+export const DEFAULT_IDLE_GC: IdleGcOptions = { intervalMs: 3000, idleShare: 0.05, idleIntervals: 2, minYoungBytes: 8 << 20 };
 
 /** GCs per idle period at most: one that came too early to shrink (see idleIntervals) is followed by another. */
 const MAX_TRIES = 3;

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { loadLibc } from './libc.js';
 
 /** What asked for a trim (several requests before it runs become one trim). */
-export type TrimReason = 'compaction' | 'etcd-db-export' | 'snapshot-install' | 'store-open';
+export type TrimReason = 'compaction' | 'etcd-db-export' | 'snapshot-install' | 'store-open' | 'idle';
 
 export interface TrimPolicy {
   /** after a request, before the trim: the pass's garbage is collected meanwhile, and the pass's caller never waits */

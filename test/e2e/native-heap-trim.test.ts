@@ -1,7 +1,8 @@
 // etcd-ts gives the memory a physical compaction or an export of etcd's bbolt file freed
 // back to the system (glibc's malloc_trim, src/pkg/native-heap.ts): after the compaction
 // of overwritten keys, and after exporting a store over 1 MiB, the member logs a trim for
-// it; not after the export of the almost empty store every first start writes. etcd-ts
+// it; not after the export of the almost empty store every first start writes; and once
+// the member has gone idle after a load (after the idle GC, src/pkg/idle-gc.ts). etcd-ts
 // only: etcd's Go runtime returns memory on its own.
 
 import { rmSync } from 'node:fs';
@@ -91,4 +92,28 @@ describe('native heap trim', () => {
       await stopMember(again);
     }
   }, 90_000);
+
+  it('trims once the member has gone idle after a load', async () => {
+    const m = await startMember({ binary: 'etcd-ts' });
+    const c = new EtcdClient(m.clientUrl);
+    try {
+      // enough requests that the member's young generation grows to its bound (8 MB)
+      const value = 'v'.repeat(1024);
+      for (let from = 0; from < 6000; from += 500) await Promise.all(Array.from({ length: 500 }, (_, i) => c.put(`k/${(from + i) % 1000}`, value)));
+      const loaded = m.output().length;
+      // idle from here: the idle GC comes 6-9 s in (later at a high load average), the trim 1 s after it
+      const trim = await vi.waitFor(
+        () => {
+          const t = trims(m.output().slice(loaded)).find((l) => l.reasons?.includes('idle'));
+          if (t === undefined) throw new Error('no trim after going idle yet');
+          return t;
+        },
+        { timeout: 90_000, interval: 200 },
+      );
+      expect(trim.released).toBe(true);
+    } finally {
+      c.close();
+      await stopMember(m);
+    }
+  }, 180_000);
 });
