@@ -30,17 +30,20 @@ describe('idle GC', () => {
       const busyUntil = Date.now() + 3000;
       while (Date.now() < busyUntil) load(100);
       expect(collections).toEqual([]);
-      // idle: one GC, which shrinks new space (at load 30 an interval may still look busy: wait generously)
+      // idle: GCs until one shrinks new space, three at most (at load 30 an interval may
+      // still look busy, and V8 may not shrink after a GC that came while it still found
+      // allocation fast; another follows an interval later): wait generously
+      const shrank = ([before, after]: [number, number]) => after < before / 2;
       const deadline = Date.now() + 60_000;
-      while (collections.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(collections).toHaveLength(1);
-      const [before, after] = collections[0]!;
-      // (a GC that came too early to shrink would be followed by another: one means it shrank)
+      while (!collections.some(shrank) && collections.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(collections.length).toBeGreaterThanOrEqual(1);
+      const [before, after] = collections.at(-1)!;
       expect(before).toBeGreaterThanOrEqual(4 << 20);
       expect(after).toBeLessThan(before / 2);
-      // still idle and shrunk: no second GC
+      // still idle and shrunk: no further GC
+      const count = collections.length;
       await new Promise((r) => setTimeout(r, 8000));
-      expect(collections).toHaveLength(1);
+      expect(collections).toHaveLength(count);
     } finally {
       stop();
     }
