@@ -243,6 +243,14 @@ async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promi
 }
 
 /**
+ * The migration's members: heartbeats every 200 ms, elections after 3 s of silence. Its
+ * assertion of one election per replacement at most counts terms; with etcd's defaults
+ * (100 ms, 1 s) a member starved of CPU on a loaded machine (load 30) missed enough
+ * heartbeats to start elections of its own: 7 terms in one run.
+ */
+const steadyTiming = (): string[] => ['--heartbeat-interval', '200', '--election-timeout', '3000'];
+
+/**
  * Three members of kind `from`, under a client load, replaced one at a time by members of
  * kind `to` on new data dirs and ports, as an operator migrates a live cluster: the member
  * goes (`member remove`; if it leads, leadership is moved to a member of kind `to` first),
@@ -253,14 +261,6 @@ async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promi
  * client configured with the cluster's endpoints would. Returns the three members of kind
  * `to` and what the load saw.
  */
-/**
- * The migration's members: heartbeats every 200 ms, elections after 3 s of silence. Its
- * assertion of one election per replacement at most counts terms; with etcd's defaults
- * (100 ms, 1 s) a member starved of CPU on a loaded machine (load 30) missed enough
- * heartbeats to start elections of its own: 7 terms in one run.
- */
-const steadyTiming = (): string[] => ['--heartbeat-interval', '200', '--election-timeout', '3000'];
-
 async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: SeqOutcome; termBefore: number; termAfter: number }> {
   const plan = await planCluster(6, prefix);
   const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from, steadyTiming)));
