@@ -1,7 +1,8 @@
 // The C library, through koffi (a maintained FFI with prebuilt binaries in its npm
 // package), for the few calls Node does not expose: systemd's notify datagram
-// (server/systemd.ts) and glibc's malloc_trim (pkg/native-heap.ts). Loaded on first use
-// only, so a member that needs neither never loads the FFI.
+// (server/systemd.ts), glibc's malloc_trim (pkg/native-heap.ts) and, for the debug-only
+// memory report, its mallinfo2 (pkg/memory-report.ts). Loaded on first use only, so a
+// member that needs none of them never loads the FFI.
 
 import { createRequire } from 'node:module';
 import type Koffi from 'koffi';
