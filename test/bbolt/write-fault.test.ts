@@ -9,17 +9,18 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { childScript } from '../child-script.js';
 import { cleanup, tempDir } from '../e2e/harness.js';
 
 afterAll(cleanup);
 
 const CHILD = fileURLToPath(new URL('./write-fault-child.ts', import.meta.url));
 
-function runLimited(file: string, limitKiB: number): Promise<{ code: number | null; signal: string | null; out: string }> {
+async function runLimited(file: string, limitKiB: number): Promise<{ code: number | null; signal: string | null; out: string }> {
+  const child = spawn('bash', ['-c', `ulimit -f ${limitKiB} && exec "$0" "$1" "$2"`, process.execPath, await childScript(CHILD), file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `ulimit -f ${limitKiB} && exec "$0" --import tsx "$1" "$2"`, process.execPath, CHILD, file], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '../../bench/free-port.js';
+import { childScript } from '../child-script.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'draw-ports.ts');
 /** A range of 40 below the one freePort offers by default, so that no other file's draws meet these. */
@@ -23,8 +24,8 @@ afterEach(async () => {
 });
 
 /** Starts a child that draws `count` ports from `range`; resolves with them while it still holds them. */
-function draw(range: { low: number; high: number }, count: number): { ports: Promise<number[]>; child: ChildProcess } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, String(range.low), String(range.high), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function draw(range: { low: number; high: number }, count: number): Promise<{ ports: Promise<number[]>; child: ChildProcess }> {
+  const child = spawn(process.execPath, [await childScript(CHILD), String(range.low), String(range.high), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   const ports = new Promise<number[]>((resolve, reject) => {
     let out = '';
@@ -47,8 +48,8 @@ it('two processes drawing from the same small range are never handed the same po
   // 15 each of 40: drawing without regard for each other, they would share a port all but
   // surely (disjoint by chance once in ~12,000); the 10 left over allow for ports of the
   // range that something else on the machine listens on
-  const a = draw(RANGE, 15);
-  const b = draw(RANGE, 15);
+  const a = await draw(RANGE, 15);
+  const b = await draw(RANGE, 15);
   const [pa, pb] = await Promise.all([a.ports, b.ports]);
   expect(new Set(pa).size).toBe(15);
   expect(new Set(pb).size).toBe(15);
@@ -57,7 +58,7 @@ it('two processes drawing from the same small range are never handed the same po
 
 it('a process\'s ports are free for others once it exits', async () => {
   const range = { low: 14_040, high: 14_044 };
-  const a = draw(range, 5);
+  const a = await draw(range, 5);
   const taken = await a.ports;
   expect(taken.sort()).toEqual([14_040, 14_041, 14_042, 14_043, 14_044]);
   await release(a.child);

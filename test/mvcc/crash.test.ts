@@ -6,14 +6,15 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
+import { childScript } from '../child-script.js';
 import { removeDir, scratchDir } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
 /** Runs the child until it reports at least `atLeast` applied entries, then SIGKILLs it. */
-function runAndKill(dir: string, atLeast: number): Promise<number> {
+async function runAndKill(dir: string, atLeast: number): Promise<number> {
+  const child = spawn(process.execPath, [await childScript(CHILD), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
     let reported = 0;
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {

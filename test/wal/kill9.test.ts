@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WAL } from '../../src/wal/index.js';
+import { childScript } from '../child-script.js';
 import { entryData } from './fixtures/kill9-data.js';
 import { tempDir } from './helpers.js';
 
@@ -20,13 +21,11 @@ interface Round {
   stderr: string;
 }
 
-function runUntilKilled(dir: string, term: number, killAfterAcks: number, extraDelayMs: number): Promise<Round> {
+function runUntilKilled(appender: string, dir: string, term: number, killAfterAcks: number, extraDelayMs: number): Promise<Round> {
   return new Promise((resolve) => {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(__dirname, 'fixtures', 'appender.ts'), dir, String(term), String(SEGMENT)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child: ChildProcess = spawn(process.execPath, [appender, dir, String(term), String(SEGMENT)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const round: Round = { acked: 0, ready: false, exitedBeforeKill: false, stderr: '' };
     let killed = false;
     let acks = 0;
@@ -68,6 +67,7 @@ describe('kill -9', () => {
     // also when the test fails or times out (a finally in the body would not run then)
     onTestFinished(cleanup);
     const walDir = join(dir, 'member', 'wal');
+    const appender = await childScript(join(__dirname, 'fixtures', 'appender.ts'));
     let seed = 12345;
     const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
     let everAcked = 0;
@@ -75,7 +75,7 @@ describe('kill -9', () => {
       const mode = rand();
       const killAfterAcks = mode < 0.15 ? -1 : mode < 0.25 ? 0 : 1 + Math.floor(rand() * 60);
       const delay = killAfterAcks < 0 ? 150 + Math.floor(rand() * 500) : Math.floor(rand() * 15);
-      const r = await runUntilKilled(walDir, round, killAfterAcks, delay);
+      const r = await runUntilKilled(appender, walDir, round, killAfterAcks, delay);
       expect(r.exitedBeforeKill, `round ${round}: child died on its own: ${r.stderr}`).toBe(false);
       everAcked = Math.max(everAcked, r.acked);
 
@@ -100,7 +100,7 @@ describe('kill -9', () => {
     expect(everAcked).toBeGreaterThan(100);
     // the run crossed segment boundaries, so kills also landed around cuts
     expect(readdirSync(walDir).filter((n) => n.endsWith('.wal')).length).toBeGreaterThan(2);
-    // 25 child processes, each starting Node and tsx: about 40 s on a quiet machine, over
-    // 8 minutes at a load average of 20 on two cores (the test waits for each kill, it does not time it)
+    // 25 child processes: about 40 s on a quiet machine when each started tsx, over 8 minutes
+    // at a load average of 20 on two cores (the test waits for each kill, it does not time it)
   }, 900_000);
 });

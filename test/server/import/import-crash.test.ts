@@ -11,14 +11,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdClient } from '../../e2e/client.js';
 import { type ClusterPlan, planCluster, startSlot } from '../../e2e/cluster-harness.js';
 import { cleanup, ctl, etcdctl, startMember, stopMember, tempDir } from '../../e2e/harness.js';
+import { childScript } from '../../child-script.js';
 
 afterAll(cleanup);
 
 const CHILD = fileURLToPath(new URL('./import-crash-child.ts', import.meta.url));
 
-function importKilledAt(boltPath: string, dbDir: string, at: string): Promise<string | number | null> {
+async function importKilledAt(boltPath: string, dbDir: string, at: string): Promise<string | number | null> {
+  const child = spawn(process.execPath, [await childScript(CHILD), boltPath, dbDir, at], { stdio: ['ignore', 'inherit', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, boltPath, dbDir, at], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(signal ?? code));
   });
