@@ -20,10 +20,22 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FOREVER_TTL } from '../../src/server/lessor.js';
 import { int64, toBigInt, type } from '../../src/server/pb.js';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
-import { type ClusterPlan, type Slot, eventually, flagsFor, leaderIndex, peerUrl, planCluster, statusOf } from './cluster-harness.js';
+import { type ClusterPlan, type Slot, eventually, flagsFor, peerUrl, planCluster, statusOf } from './cluster-harness.js';
 import { EtcdClient } from './client.js';
-import { type SeqOutcome, seqLoad } from './goload.js';
-import { type Member, cleanup, ctl, httpRequest, startMember, stopMember, waitFor, killProcesses } from './harness.js';
+import { seqLoad } from './goload.js';
+import { cleanup, ctl, httpRequest, stopMember, waitFor, killProcesses } from './harness.js';
+import {
+  type Kind,
+  type Running,
+  LOAD_INTERVAL_MS,
+  addMember,
+  firstThree,
+  leaderOf,
+  memberId,
+  rollingMigration,
+  run,
+  start,
+} from './rolling-migration.js';
 
 let pki: TestPki | undefined;
 afterAll(async () => {
@@ -33,15 +45,6 @@ afterAll(async () => {
 // each case starts its own members: none outlives its case
 afterEach(killProcesses);
 
-type Kind = 'etcd' | 'etcd-ts';
-
-interface Running {
-  member: Member;
-  kind: Kind;
-  slot: ClusterPlan['slots'][number];
-  /** every flag it was started with, to restart it the same way */
-  args: string[];
-}
 
 async function hashes(rs: readonly Running[]): Promise<string[]> {
   return Promise.all(rs.map(async (r) => (await ctl(r.member.clientUrl, ['endpoint', 'hashkv'])).split(', ')[1]!.trim()));
@@ -52,29 +55,7 @@ async function converged(rs: readonly Running[]): Promise<void> {
   await eventually(async () => expect(new Set(await hashes(rs)).size).toBe(1), 60_000, 500);
 }
 
-function run(slot: ClusterPlan['slots'][number], kind: Kind, args: string[]): Promise<Member> {
-  return startMember({ name: slot.name, dataDir: slot.dataDir, clientPort: slot.clientPort, peerPort: slot.peerPort, bare: true, args, binary: kind });
-}
 
-/** Flags a member needs beyond flagsFor's (the peer certificates of a TLS cluster). */
-type ExtraFlags = (slot: Slot) => string[];
-const noExtraFlags: ExtraFlags = () => [];
-
-async function start(plan: ClusterPlan, i: number, kind: Kind, extra = noExtraFlags): Promise<Running> {
-  const slot = plan.slots[i]!;
-  const args = [...flagsFor(plan, slot, 'new'), ...extra(slot)];
-  return { member: await run(slot, kind, args), kind, slot, args };
-}
-
-/** `etcdctl member add` through `via`, then the new member started with what it printed and `existing`. */
-async function addMember(plan: ClusterPlan, i: number, kind: Kind, via: Running, extra = noExtraFlags): Promise<Running> {
-  const slot = plan.slots[i]!;
-  // a cluster refuses a new voter until every member has been connected for 5 s (etcd's strict reconfig check)
-  const out = await eventually(() => ctl(via.member.clientUrl, ['member', 'add', slot.name, `--peer-urls=${peerUrl(plan, slot)}`]), 30_000, 1000);
-  const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)![1]!;
-  const args = [...flagsFor(plan, slot, 'existing', initialCluster), ...extra(slot)];
-  return { member: await run(slot, kind, args), kind, slot, args };
-}
 
 /**
  * Peer TLS flags with a certificate of the member's own (CN = its name, IP SAN 127.0.0.1,
@@ -103,10 +84,6 @@ async function expectPeersRequireCerts(plan: ClusterPlan, rs: readonly Running[]
   }
 }
 
-/** The first three slots of `plan`, as the cluster they start (the fourth joins it later). */
-function firstThree(plan: ClusterPlan): ClusterPlan {
-  return { ...plan, slots: plan.slots.slice(0, 3), initialCluster: plan.initialCluster.split(',').slice(0, 3).join(',') };
-}
 
 /** Puts one key through every member, then reads every key on every member (one linearizable read of the prefix each). */
 async function writeEverywhereReadEverywhere(rs: readonly Running[], tag: string): Promise<void> {
@@ -118,14 +95,6 @@ async function writeEverywhereReadEverywhere(rs: readonly Running[], tag: string
   }
 }
 
-/** The member's ID in hex, from etcdctl's simple output (JSON would round the uint64). */
-async function memberId(r: Running): Promise<string> {
-  return (await ctl(r.member.clientUrl, ['endpoint', 'status'])).split(', ')[1]!;
-}
-
-async function leaderOf(rs: readonly Running[]): Promise<Running> {
-  return rs[await leaderIndex(rs.map((r) => r.member))]!;
-}
 
 /**
  * The leader, once it is a member of kind `kind`: leadership is moved to one when another
@@ -213,8 +182,6 @@ async function expectAll(r: Running, keys: readonly string[]): Promise<void> {
   expect(keys.filter((k) => !got.has(k)), `acknowledged keys missing on ${r.slot.name}`).toEqual([]);
 }
 
-/** A put every LOAD_INTERVAL_MS at most: writes go on throughout, without loading the members flat out. */
-const LOAD_INTERVAL_MS = 20;
 
 /** kill -9 of the leader under a write load through the others; it restarts and catches up. */
 async function killLeader(rs: Running[], kind: Kind): Promise<void> {
@@ -236,63 +203,7 @@ async function killLeader(rs: Running[], kind: Kind): Promise<void> {
   for (const r of rs) await expectAll(r, acked);
 }
 
-/** Resolves once `r` has applied at least the writes acknowledged so far (a serializable read on it). */
-async function caughtUp(r: Running, load: { acked(): readonly string[] }): Promise<void> {
-  const last = await eventually(async () => load.acked().at(-1) ?? Promise.reject(new Error('no write acknowledged yet')));
-  await eventually(async () => expect(await ctl(r.member.clientUrl, ['get', last, '--keys-only', '--consistency=s'])).toContain(last), 60_000, 250);
-}
 
-/**
- * The migration's members: heartbeats every 200 ms, elections after 3 s of silence. Its
- * assertion of one election per replacement at most counts terms; with etcd's defaults
- * (100 ms, 1 s) a member starved of CPU on a loaded machine (load 30) missed enough
- * heartbeats to start elections of its own: 7 terms in one run.
- */
-const steadyTiming = (): string[] => ['--heartbeat-interval', '200', '--election-timeout', '3000'];
-
-/**
- * Three members of kind `from`, under a client load, replaced one at a time by members of
- * kind `to` on new data dirs and ports, as an operator migrates a live cluster: the member
- * goes (`member remove`; if it leads, leadership is moved to a member of kind `to` first),
- * its replacement is added (`member add`, started with `existing`) and catches up before the
- * next one goes. The load is etcd's Go client (goload -acked, one put at a time, paced
- * at LOAD_INTERVAL_MS), given all six members'
- * endpoints from the start: its balancer uses those that answer, as an application's
- * client configured with the cluster's endpoints would. Returns the three members of kind
- * `to` and what the load saw.
- */
-async function rollingMigration(from: Kind, to: Kind, prefix: string): Promise<{ rs: Running[]; load: SeqOutcome; termBefore: number; termAfter: number }> {
-  const plan = await planCluster(6, prefix);
-  const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from, steadyTiming)));
-  const termBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
-  const load = seqLoad(plan.slots.map((s) => `127.0.0.1:${s.clientPort}`), 1, LOAD_INTERVAL_MS);
-  for (let step = 0; step < 3; step++) {
-    let victim = rs.find((r) => r.kind === from)!;
-    const leader = await leaderOf(rs);
-    if (leader.kind === from) {
-      const followers = rs.filter((r) => r.kind === from && r !== leader);
-      if (followers.length > 0) victim = followers[0]!;
-      else {
-        await ctl(leader.member.clientUrl, ['move-leader', await memberId(rs.find((r) => r.kind === to)!)]);
-        await eventually(async () => expect((await leaderOf(rs)).kind).toBe(to));
-      }
-    }
-    const id = await memberId(victim);
-    rs.splice(rs.indexOf(victim), 1);
-    const ackedBefore = load.acked().length;
-    await eventually(() => ctl(rs[0]!.member.clientUrl, ['member', 'remove', id]), 30_000, 1000);
-    // a removed member learns it was removed and stops by itself, as etcd does
-    await eventually(async () => expect(victim.member.proc.exitCode ?? victim.member.proc.signalCode).not.toBeNull(), 30_000, 200);
-    const joined = await addMember(plan, 3 + step, to, rs[0]!, steadyTiming);
-    await caughtUp(joined, load);
-    rs.push(joined);
-    // writes went on being acknowledged while the member was being replaced
-    expect(load.acked().length, `step ${step + 1}`).toBeGreaterThan(ackedBefore);
-  }
-  const outcome = await load.stop();
-  const termAfter = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
-  return { rs, load: outcome, termBefore, termAfter };
-}
 
 /** What a member of each kind logs once it has installed a leader's snapshot. */
 const INSTALLED_SNAPSHOT: Record<Kind, string> = {
