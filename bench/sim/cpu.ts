@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import type * as Sim from '../../src/raft/sim/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +47,7 @@ function threadCpu(): [number, number] {
   return [main, other];
 }
 
-const mod = (await import(pathToFileURL(resolve(values.root, 'src/raft/sim/index.ts')).href)) as typeof import('../../src/raft/sim/index.js');
+const mod = (await import(pathToFileURL(resolve(values.root, 'src/raft/sim/index.ts')).href)) as typeof Sim;
 const hash = createHash('sha256');
 const from = Number(values.from);
 const to = Number(values.to);
