@@ -11,6 +11,40 @@ const enc = new TextEncoder();
 /** an ID no member ever has */
 const stranger = 999n;
 
+/**
+ * A forged message has its own class: the values no correct peer sends (a NaN or 2^60
+ * term) then widen this class's fields, not those of the map every real Message shares
+ * (raftpb's newMessage), and raft's functions see two steady shapes rather than a few
+ * more for each variant.
+ */
+class Forged implements Message {
+  readonly type: MessageType;
+  readonly to: bigint;
+  readonly from: bigint;
+  readonly term: number;
+  readonly logTerm: number;
+  readonly index: number;
+  readonly entries: Message['entries'];
+  readonly commit: number;
+  readonly snapshot: undefined = undefined;
+  readonly reject: boolean;
+  readonly rejectHint: number;
+  readonly context: undefined = undefined;
+
+  constructor(m: Omit<Message, 'snapshot' | 'context'>) {
+    this.type = m.type;
+    this.to = m.to;
+    this.from = m.from;
+    this.term = m.term;
+    this.logTerm = m.logTerm;
+    this.index = m.index;
+    this.entries = m.entries;
+    this.commit = m.commit;
+    this.reject = m.reject;
+    this.rejectHint = m.rejectHint;
+  }
+}
+
 export function hostileMessage(self: bigint, st: Status, rng: Rng): Message | undefined {
   const members = [...st.config.voters, ...st.config.learners].filter((id) => id !== self);
   // A node that knows no members yet (joining) hears strangers: nothing to test there.
@@ -29,7 +63,7 @@ export function hostileMessage(self: bigint, st: Status, rng: Rng): Message | un
     rejectHint: 0,
   };
   const proposal = [{ term: 0, index: 0, type: EntryType.Normal, data: enc.encode('h') }];
-  const variants: Array<() => Message | undefined> = [
+  const variants: Array<() => Omit<Message, 'snapshot' | 'context'> | undefined> = [
     () => ({ ...base, type: 99 as MessageType }),
     () => ({ ...base, type: MessageType.MsgHeartbeat, term: Number.NaN }),
     () => ({ ...base, type: MessageType.MsgApp, term: 2 ** 60 }),
@@ -59,5 +93,6 @@ export function hostileMessage(self: bigint, st: Status, rng: Rng): Message | un
         ? { ...base, type: MessageType.MsgAppResp, index: st.lastIndex + 1000 }
         : undefined,
   ];
-  return rng.pick(variants)();
+  const m = rng.pick(variants)();
+  return m === undefined ? undefined : new Forged(m);
 }
