@@ -1,6 +1,6 @@
 // Building outgoing messages with every field present, in one fixed shape.
 
-import { type Entry, type Message, MessageType, type Snapshot } from '../raftpb/index.js';
+import { type Entry, type Message, MessageType, newMessage, type Snapshot } from '../raftpb/index.js';
 
 export const noEntries: readonly Entry[] = Object.freeze([]);
 
@@ -19,21 +19,27 @@ export interface MessageInit {
   context?: Uint8Array;
 }
 
-export function makeMessage(p: MessageInit): Message {
-  return {
-    type: p.type,
-    to: p.to,
-    from: p.from ?? 0n,
-    term: p.term ?? 0,
-    logTerm: p.logTerm ?? 0,
-    index: p.index ?? 0,
-    entries: p.entries ?? noEntries,
-    commit: p.commit ?? 0,
-    snapshot: p.snapshot,
-    reject: p.reject ?? false,
-    rejectHint: p.rejectHint ?? 0,
-    context: p.context,
-  };
+/** The message p describes; `from` and `term` fall back to the given defaults when p has none. */
+export function makeMessage(p: MessageInit, from = 0n, term = 0): Message {
+  return newMessage(
+    p.type,
+    p.to,
+    p.from ?? from,
+    p.term ?? term,
+    p.logTerm ?? 0,
+    p.index ?? 0,
+    p.entries ?? noEntries,
+    p.commit ?? 0,
+    p.snapshot,
+    p.reject ?? false,
+    p.rejectHint ?? 0,
+    p.context,
+  );
+}
+
+/** m sent on to `to`, as `from`, at `term`: a request forwarded to the leader. */
+export function readdressed(m: Message, to: bigint, from: bigint, term: number): Message {
+  return newMessage(m.type, to, from, term, m.logTerm, m.index, m.entries, m.commit, m.snapshot, m.reject, m.rejectHint, m.context);
 }
 
 /** the response type answering a (pre-)vote request */

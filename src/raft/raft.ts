@@ -20,7 +20,7 @@ import { describeConfig, fromConfState } from './confchange.js';
 import { handleVoteRequest, hasUnappliedConfChanges, hup, learnCommit, promotable } from './election.js';
 import { RaftLog } from './log.js';
 import { type RaftLogger, hex16 } from './logger.js';
-import { type MessageInit, isCampaignTransfer, makeMessage } from './message.js';
+import { type MessageInit, isCampaignTransfer, makeMessage, readdressed } from './message.js';
 import { ReadOnly } from './read-only.js';
 import { bcastHeartbeat, maybeCommit, releasePendingReadIndexMessages } from './replicate.js';
 import { stepCandidate } from './step-candidate.js';
@@ -127,11 +127,9 @@ export class Raft {
 
   /** Queue a message; fills `from` and, except for vote traffic and forwarded requests, our term. */
   send(p: MessageInit): void {
-    if (p.term === undefined && p.type !== MessageType.MsgProp && p.type !== MessageType.MsgReadIndex) {
-      p.term = this.term;
-    }
-    if (p.from === undefined) p.from = this.id;
-    this.msgs.push(makeMessage(p));
+    // p is left as it came: a field added to it here would give it another shape
+    const termless = p.type === MessageType.MsgProp || p.type === MessageType.MsgReadIndex;
+    this.msgs.push(makeMessage(p, this.id, termless ? 0 : this.term));
   }
 
   /**
@@ -140,7 +138,7 @@ export class Raft {
    */
   forward(m: Message, to: bigint): void {
     const termless = m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex;
-    this.msgs.push({ ...m, to, from: m.from === 0n ? this.id : m.from, term: termless ? 0 : this.term });
+    this.msgs.push(readdressed(m, to, m.from === 0n ? this.id : m.from, termless ? 0 : this.term));
   }
 
   // ---- role transitions ----

@@ -16,6 +16,7 @@ import {
   emptyConfState,
   emptySnapshot,
   isMessageType,
+  newMessage,
 } from './types.js';
 import { ProtoDecodeError, Reader, WireType, Writer, expectWireType } from './wire.js';
 
@@ -308,10 +309,7 @@ export function decodeMessage(buf: Uint8Array): Message {
     }
   }
   if (type === undefined) type = 0; // proto2 default: MsgHup
-  const m: Message = { type, to, from, term, logTerm, index, entries, commit, reject, rejectHint };
-  if (snapshot !== undefined) (m as { snapshot?: Snapshot }).snapshot = snapshot;
-  if (context !== undefined) (m as { context?: Uint8Array }).context = context;
-  return m;
+  return newMessage(type, to, from, term, logTerm, index, entries, commit, snapshot, reject, rejectHint, context);
 }
 
 // ---- ConfChange ----

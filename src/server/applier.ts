@@ -6,7 +6,7 @@
 // running member and the simulator runs the same code on a virtual clock.
 
 import type { Logger } from 'pino';
-import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot } from '../raftpb/types.js';
+import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot, withSnapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
@@ -480,7 +480,7 @@ export class Applier {
     } catch {
       return m; // that part of the log is gone: send the snapshot raft chose
     }
-    return { ...m, snapshot: { data: this.snapshotData(), metadata: { index, term, confState: this.confState } } };
+    return withSnapshot(m, { data: this.snapshotData(), metadata: { index, term, confState: this.confState } });
   }
 
   /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */

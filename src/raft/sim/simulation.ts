@@ -22,6 +22,7 @@ import {
   decodeConfChange,
   emptyConfState,
   messageTypeName,
+  withSnapshot,
 } from '../../raftpb/index.js';
 import type { MemoryStorage } from '../memory-storage.js';
 import { ProposalDroppedError, StepError } from '../errors.js';
@@ -725,7 +726,7 @@ export class Simulation {
         this.outgoingSnapshots.push(out.catch(() => undefined));
         continue;
       }
-      if (m.type === MessageType.MsgSnap) m = { ...m, snapshot: this.freshSnapshot(n) };
+      if (m.type === MessageType.MsgSnap) m = withSnapshot(m, this.freshSnapshot(n));
       const delivered = this.net.send(m, this.now);
       if (!delivered && this.net.isCut(m.from, m.to) && this.act.chance(0.2)) n.run?.node.reportUnreachable(m.to);
     }

@@ -10,7 +10,7 @@
 // On both, a link heartbeat is an empty MsgHeartbeat (from = to = 0) that only keeps an
 // idle connection from timing out; it is never given to raft.
 
-import { decodeEntry, decodeMessage, type Entry, type Message, MessageType, writeEntry, writeMessage, type Writer } from '../../raftpb/index.js';
+import { decodeEntry, decodeMessage, type Entry, type Message, MessageType, newMessage, writeEntry, writeMessage, type Writer } from '../../raftpb/index.js';
 import { ByteQueue } from './byte-queue.js';
 
 export type StreamType = 'message' | 'msgappv2';
@@ -22,18 +22,9 @@ const MSGAPPV2_HEARTBEAT = 0;
 const MSGAPPV2_ENTRIES = 1;
 const MSGAPPV2_MESSAGE = 2;
 
-export const LINK_HEARTBEAT: Message = Object.freeze({
-  type: MessageType.MsgHeartbeat,
-  to: 0n,
-  from: 0n,
-  term: 0,
-  logTerm: 0,
-  index: 0,
-  entries: [],
-  commit: 0,
-  reject: false,
-  rejectHint: 0,
-});
+export const LINK_HEARTBEAT: Message = Object.freeze(
+  newMessage(MessageType.MsgHeartbeat, 0n, 0n, 0, 0, 0, [], 0, undefined, false, 0, undefined),
+);
 
 export function isLinkHeartbeat(m: Message): boolean {
   return m.type === MessageType.MsgHeartbeat && m.from === 0n && m.to === 0n;
@@ -216,18 +207,20 @@ export class MsgAppV2Decoder implements StreamDecoder {
         case 'commit': {
           const commit = this.bytes.takeU64();
           if (commit === Infinity) throw new StreamCorrupt('a commit index past 2^53 in msgappv2 stream');
-          const m: Message = {
-            type: MessageType.MsgApp,
-            from: this.remote,
-            to: this.local,
-            term: this.term,
-            logTerm: this.term,
-            index: this.index,
-            entries: this.entries,
+          const m = newMessage(
+            MessageType.MsgApp,
+            this.local,
+            this.remote,
+            this.term,
+            this.term,
+            this.index,
+            this.entries,
             commit,
-            reject: false,
-            rejectHint: 0,
-          };
+            undefined,
+            false,
+            0,
+            undefined,
+          );
           this.index += this.entries.length;
           this.entries = [];
           out.push({ message: m });
