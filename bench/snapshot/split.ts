@@ -5,21 +5,33 @@
 // follows is the stream), and etcdctl's own CPU (/usr/bin/time) and log ("fetched snapshot").
 //
 //   npx tsx bench/snapshot/split.ts [--keys 300000] [--saves 2] [--server etcd-ts|etcd] [--ts DIR]
-//       [--restart]
+//       [--restart] [--cpu-prof DIR] [--keep DIR]
 //
 // --restart stops the member cleanly after the fill and starts it again before the saves.
+// --cpu-prof DIR (etcd-ts, implies --restart) runs the member under `node --cpu-prof` for
+// the saves and prints the self time of the saves' window. --keep DIR fills a data dir at
+// DIR once and starts every later run on a copy of it (DIR/<server>, one per server), so
+// builds can be compared on the same store without filling it again. --write-first puts
+// one 2 KiB value before the saves: etcd-ts then builds its bbolt file on disk before it
+// sends a byte (a record above a quarter page does not fit the streamed layout), and its
+// log gives the two phases apart ("written-in": the build; "sent-in": the stream alone).
 
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { arg, Clients, type Server, shutDownMember, startMember, stopMember } from '../member.js';
+import { readProfile, selfTime } from '../cpu-profile.js';
+import { freePort } from '../free-port.js';
+import { arg, call, Clients, type Server, shutDownMember, startMember, stopMember } from '../member.js';
 import { fill } from './snapshot.js';
 
 const keys = Number(arg('keys', '300000'));
 const saves = Number(arg('saves', '2'));
 const server = arg('server', 'etcd-ts') as Server;
 const tsDir = arg('ts', '');
-const restart = process.argv.includes('--restart');
+const profileDir = arg('cpu-prof', '');
+const keep = arg('keep', '');
+const writeFirst = process.argv.includes('--write-first');
+const restart = process.argv.includes('--restart') || profileDir !== '';
 const TICK = 100; // USER_HZ on Linux
 
 type ThreadCpu = Map<string, number>;
@@ -67,20 +79,40 @@ function etcdctlSave(addr: string, file: string): Promise<{ user: number; sys: n
 async function main(): Promise<void> {
   const opts = { dirPrefix: '.bench-split-', readySeconds: 600, args: ['--log-level', 'info'], ...(tsDir ? { tsDir: path.resolve(tsDir) } : {}) };
   const logFile = `/tmp/split-${process.pid}.log`;
-  let m = await startMember(server, { ...opts, logFile });
+  const kept = keep === '' ? '' : path.resolve(keep, server);
+  if (profileDir !== '') mkdirSync(profileDir, { recursive: true });
+  const nodeArgs = profileDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', mkdtempSync(path.join(path.resolve(profileDir), 'split-'))];
+  let m = await startMember(server, { ...opts, logFile, ...(kept !== '' && existsSync(kept) ? { place: await copyOf(kept) } : {}) });
   try {
-    const c = new Clients(m.addr);
-    try {
-      await fill(c, keys);
-    } finally {
-      c.close();
+    if (kept === '' || !existsSync(kept)) {
+      const c = new Clients(m.addr);
+      try {
+        await fill(c, keys);
+      } finally {
+        c.close();
+      }
+      if (kept !== '') {
+        await shutDownMember(m);
+        mkdirSync(path.dirname(kept), { recursive: true });
+        execFileSync('cp', ['-a', m.place.dataDir, kept]);
+        m = await startMember(server, { ...opts, place: m.place, logFile });
+      }
     }
     if (restart) {
       await shutDownMember(m);
-      m = await startMember(server, { ...opts, place: m.place, logFile });
+      m = await startMember(server, { ...opts, place: m.place, logFile, nodeArgs });
+    }
+    if (writeFirst) {
+      const c = new Clients(m.addr, 1);
+      try {
+        await call(c.kv[0]!, 'Put', { key: Buffer.from('split-write-first'), value: Buffer.alloc(2048, 1) });
+      } finally {
+        c.close();
+      }
     }
     await new Promise((r) => setTimeout(r, 2000));
     const pid = m.proc.pid!;
+    const savesStarted = performance.now();
     for (let i = 0; i < saves; i++) {
       const file = path.join(m.dir, `backup-${i}.db`);
       const samples: Array<{ t: number; cpu: ThreadCpu }> = [];
@@ -115,12 +147,31 @@ async function main(): Promise<void> {
         console.log(`  stream ${((last.t - mid.t) / 1000).toFixed(2)} s wall, member CPU ${diff(mid.cpu, last.cpu)}`);
       } else console.log(`  member CPU ${diff(first.cpu, last.cpu)}`);
     }
+    const savesEnded = performance.now();
     const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('database snapshot'));
     for (const l of lines) console.log(`  log: ${l.slice(0, 300)}`);
+    if (nodeArgs.length > 0) {
+      await shutDownMember(m);
+      const exited = performance.now();
+      const { file, profile } = readProfile(nodeArgs[2]!);
+      const { busySeconds, rows } = selfTime(profile, { fromEnd: (exited - savesStarted) / 1000, toEnd: (exited - savesEnded) / 1000 });
+      console.log(`saves: main thread ${busySeconds.toFixed(2)} s busy (${file}); self time, share of busy samples:`);
+      for (const r of rows.slice(0, 25)) console.log(`${(r.share * 100).toFixed(1).padStart(5)} %  ${r.name}`);
+    }
   } finally {
+    // a clean stop first: a member run with ETCDTS_PROBE writes its marks as it exits
+    await shutDownMember(m);
     await stopMember(m);
     rmSync(logFile, { force: true });
   }
+}
+
+/** A copy of the kept data dir `src`, in a new bench dir with its own ports. */
+async function copyOf(src: string): Promise<{ dir: string; dataDir: string; client: number; peer: number }> {
+  const dir = mkdtempSync(path.join(process.cwd(), '.bench-split-'));
+  const dataDir = path.join(dir, 'm0');
+  execFileSync('cp', ['-a', src, dataDir]);
+  return { dir, dataDir, client: await freePort(), peer: await freePort() };
 }
 
 main().catch((err) => {
