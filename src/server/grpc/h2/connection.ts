@@ -59,14 +59,8 @@ export const MAX_QUEUED_ACKS = 1000;
  */
 const STREAM_RECV_WINDOW = 1 << 20;
 const CONNECTION_RECV_WINDOW = 16 << 20;
-/**
- * Response bytes handed to the socket and not yet written, past which streams wait for
- * 'drain'. The client's windows bound what is sent at all; this bounds what is queued
- * for the socket. At 256 KiB a snapshot's MiB took four 'drain' round trips, and the
- * snapshot sender waited 0.9-2.9 s of a 1 M-key save for them; at 4 MiB 0.1-1.3 s
- * (bench/snapshot/README.md, session 14).
- */
-const SEND_BUFFER_BYTES = 4 << 20;
+/** Response bytes handed to the socket and not yet written, past which streams wait for 'drain'. */
+const SEND_BUFFER_BYTES = 256 * 1024;
 /** Server keepalive, as etcd's defaults: probe an idle client every 2 h, 20 s to answer. */
 export const KEEPALIVE_TIME_MS = 2 * 60 * 60 * 1000;
 export const KEEPALIVE_TIMEOUT_MS = 20 * 1000;
