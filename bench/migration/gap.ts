@@ -1,7 +1,7 @@
 // What a client sees while a live three-member cluster is replaced member by member (issue
 // 20's rolling migration), beside etcd replacing its own members in the same run:
 //
-//   npx tsx bench/migration/gap.ts [--rounds N] [--timing default|steady] [--only FROM>TO,...]
+//   npx tsx bench/migration/gap.ts [--rounds N] [--timing default|steady] [--only FROM>TO,...] [--steps]
 //
 // Each round runs, one after another, the rolling migration of test/e2e/rolling-migration.ts
 // (remove a member, `member add` its replacement with `existing`, wait until it has caught
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     timing: { type: 'string', default: 'default' },
     only: { type: 'string' },
+    /** print each run's steps, timed from the start of its longest gap */
+    steps: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -70,6 +72,20 @@ try {
       console.log(
         `round ${round} ${label(pair).padEnd(16)} longest gap ${String(run.gapMs).padStart(5)} ms, ${run.elections} elections, ${run.acked} puts acknowledged in ${run.seconds.toFixed(1)} s`,
       );
+      // where in the migration the longest gap fell: the steps around its start
+      if (values.steps) {
+        const from = m.load.longestAckGapFrom;
+        for (const s of m.steps) console.log(`    ${String(s.at - from).padStart(7)} ms  ${s.what}`);
+        // an etcd-ts member's own account of a gap past the election timeout (its log lines have a ts)
+        if (run.gapMs > 1000) {
+          for (const r of m.replaced.filter((x) => x.kind === 'etcd-ts')) {
+            for (const line of r.member.output().split('\n')) {
+              const ts = Date.parse((/"ts":"([^"]+)"/.exec(line) ?? [])[1] ?? '');
+              if (ts >= from - 500 && ts <= from + run.gapMs + 200) console.log(`    ${String(ts - from).padStart(7)} ms  ${r.slot.name}: ${line.slice(0, 300)}`);
+            }
+          }
+        }
+      }
     }
   }
 } finally {

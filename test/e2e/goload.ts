@@ -22,6 +22,8 @@ export interface SeqOutcome {
   acked: string[];
   /** the longest time no put was acknowledged, from the first acknowledgement to the stop (polled every POLL_MS) */
   longestAckGapMs: number;
+  /** when that gap began (Date.now() at the last acknowledgement before it) */
+  longestAckGapFrom: number;
 }
 
 const POLL_MS = 20;
@@ -49,11 +51,17 @@ export function seqLoad(endpoints: readonly string[], clients: number, intervalM
   let size = 0;
   let lastGrowth: number | undefined;
   let longestAckGapMs = 0;
+  let longestAckGapFrom = 0;
+  const gapEnded = (now: number): void => {
+    if (lastGrowth === undefined || now - lastGrowth <= longestAckGapMs) return;
+    longestAckGapMs = now - lastGrowth;
+    longestAckGapFrom = lastGrowth;
+  };
   const poll = setInterval(() => {
     const now = Date.now();
     const s = existsSync(file) ? statSync(file).size : 0;
     if (s > size) {
-      if (lastGrowth !== undefined) longestAckGapMs = Math.max(longestAckGapMs, now - lastGrowth);
+      gapEnded(now);
       size = s;
       lastGrowth = now;
     }
@@ -71,10 +79,10 @@ export function seqLoad(endpoints: readonly string[], clients: number, intervalM
     async stop() {
       clearInterval(poll);
       if (proc.exitCode !== null) throw new Error(`goload exited early (${proc.exitCode}): ${stderr}`);
-      if (lastGrowth !== undefined) longestAckGapMs = Math.max(longestAckGapMs, Date.now() - lastGrowth);
+      gapEnded(Date.now());
       proc.kill('SIGTERM');
       await exited;
-      return { acked: acked(), longestAckGapMs };
+      return { acked: acked(), longestAckGapMs, longestAckGapFrom };
     },
   };
 }

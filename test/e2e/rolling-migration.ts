@@ -82,6 +82,10 @@ export interface Migration {
   load: SeqOutcome;
   termBefore: number;
   termAfter: number;
+  /** what the migration did and when (Date.now()), to place the load's longest gap among its steps */
+  steps: Array<{ at: number; what: string }>;
+  /** the members it replaced, in order (their output stays readable) */
+  replaced: Running[];
 }
 
 /**
@@ -99,38 +103,49 @@ export async function rollingMigration(from: Kind, to: Kind, prefix: string, tim
   const rs = await Promise.all([0, 1, 2].map((i) => start(firstThree(plan), i, from, timing)));
   const termBefore = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
   const load = seqLoad(plan.slots.map((s) => `127.0.0.1:${s.clientPort}`), 1, LOAD_INTERVAL_MS);
+  const steps: Migration['steps'] = [];
+  const step = (what: string): void => void steps.push({ at: Date.now(), what });
   // the members still to replace (by identity: from and to may be the same kind, as in the bench's etcd>etcd)
   const old = new Set(rs);
-  for (let step = 0; step < 3; step++) {
+  const replaced: Running[] = [];
+  for (let n = 1; n <= 3; n++) {
     let victim = rs.find((r) => old.has(r))!;
     const leader = await leaderOf(rs);
     if (old.has(leader)) {
       const followers = rs.filter((r) => old.has(r) && r !== leader);
       if (followers.length > 0) victim = followers[0]!;
       else {
+        step(`${n}: move-leader from ${leader.kind} ${leader.slot.name}`);
         await ctl(leader.member.clientUrl, ['move-leader', await memberId(rs.find((r) => !old.has(r))!)]);
         await eventually(async () => {
           const now = await leaderOf(rs);
           if (old.has(now)) throw new Error(`leadership has not moved to a new member yet (${now.slot.name} leads)`);
         });
+        step(`${n}: leadership moved`);
       }
     }
     old.delete(victim);
+    replaced.push(victim);
     const id = await memberId(victim);
     rs.splice(rs.indexOf(victim), 1);
     const ackedBefore = load.acked().length;
+    step(`${n}: member remove ${victim.kind} ${victim.slot.name}`);
     await eventually(() => ctl(rs[0]!.member.clientUrl, ['member', 'remove', id]), 30_000, 1000);
+    step(`${n}: removed`);
     // a removed member learns it was removed and stops by itself, as etcd does
     await eventually(async () => {
       if ((victim.member.proc.exitCode ?? victim.member.proc.signalCode) === null) throw new Error(`removed member ${victim.slot.name} still runs`);
     }, 30_000, 200);
-    const joined = await addMember(plan, 3 + step, to, rs[0]!, timing);
+    step(`${n}: ${victim.slot.name} exited; member add ${to}`);
+    const joined = await addMember(plan, 2 + n, to, rs[0]!, timing);
+    step(`${n}: ${joined.slot.name} started`);
     await caughtUp(joined, load);
+    step(`${n}: ${joined.slot.name} caught up`);
     rs.push(joined);
     // writes went on being acknowledged while the member was being replaced
-    if (load.acked().length <= ackedBefore) throw new Error(`step ${step + 1}: no write was acknowledged while ${victim.slot.name} was replaced`);
+    if (load.acked().length <= ackedBefore) throw new Error(`step ${n}: no write was acknowledged while ${victim.slot.name} was replaced`);
   }
   const outcome = await load.stop();
   const termAfter = (await statusOf(rs[0]!.member.clientUrl)).raftTerm;
-  return { rs, load: outcome, termBefore, termAfter };
+  return { rs, load: outcome, termBefore, termAfter, steps, replaced };
 }
