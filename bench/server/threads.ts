@@ -11,9 +11,9 @@
 //       [--goload /tmp/goload] [--ts LABEL=DIR[,VAR=VALUE...]]... [--no-etcd]
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { arg, type Member, startMember, stopMember, tsBuildsFromArgs } from '../member.js';
+import { threadCpu } from '../thread-cpu.js';
 
 const op = arg('op', 'put');
 const clients = arg('clients', '64');
@@ -21,25 +21,7 @@ const duration = arg('duration', '5s');
 const rounds = Number(arg('rounds', '3'));
 const goload = arg('goload', '/tmp/goload');
 const withEtcd = !process.argv.includes('--no-etcd');
-const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 
-/** CPU seconds (user + system) of each thread by group: "main" (the process's first thread) or its name. */
-function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const group = Number(tid) === pid ? 'main' : name;
-    out.set(group, (out.get(group) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticks);
-  }
-  return out;
-}
 
 interface Sample {
   opsPerS: number;

@@ -9,11 +9,11 @@
 // and stats, which are deterministic).
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type * as Sim from '../../src/raft/sim/index.js';
+import { threadCpu } from '../thread-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,25 +26,13 @@ const { values } = parseArgs({
   },
 });
 
-const ticks = 100; // USER_HZ on Linux
-
-/** [main thread, every other thread] CPU seconds so far, from /proc/self/task/<tid>/stat */
-function threadCpu(): [number, number] {
-  let main = 0;
-  let other = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const s = (Number(f[11]) + Number(f[12])) / ticks; // utime, stime
-    if (tid === String(process.pid)) main += s;
-    else other += s;
-  }
-  return [main, other];
+/** [main thread, every other thread] CPU seconds so far */
+function mainAndOtherCpu(): [number, number] {
+  const groups = threadCpu();
+  const main = groups.get('main') ?? 0;
+  let all = 0;
+  for (const s of groups.values()) all += s;
+  return [main, all - main];
 }
 
 const mod = (await import(pathToFileURL(resolve(values.root, 'src/raft/sim/index.ts')).href)) as typeof Sim;
@@ -52,7 +40,7 @@ const hash = createHash('sha256');
 const from = Number(values.from);
 const to = Number(values.to);
 let failed = 0;
-const [m0, o0] = threadCpu();
+const [m0, o0] = mainAndOtherCpu();
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 for (let seed = from; seed <= to; seed++) {
@@ -63,7 +51,7 @@ for (let seed = from; seed <= to; seed++) {
 }
 const wall = (performance.now() - t0) / 1000;
 const c = process.cpuUsage(c0);
-const [m1, o1] = threadCpu();
+const [m1, o1] = mainAndOtherCpu();
 console.log(
   JSON.stringify({
     root: values.root,

@@ -17,11 +17,12 @@
 // log gives the two phases apart ("written-in": the build; "sent-in": the stream alone).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { readProfile, selfTime } from '../cpu-profile.js';
 import { freePort } from '../free-port.js';
 import { arg, call, Clients, type Server, shutDownMember, startMember, stopMember } from '../member.js';
+import { threadCpu } from '../thread-cpu.js';
 import { fill } from './snapshot.js';
 
 const keys = Number(arg('keys', '300000'));
@@ -32,26 +33,8 @@ const profileDir = arg('cpu-prof', '');
 const keep = arg('keep', '');
 const writeFirst = process.argv.includes('--write-first');
 const restart = process.argv.includes('--restart') || profileDir !== '';
-const TICK = 100; // USER_HZ on Linux
 
 type ThreadCpu = Map<string, number>;
-
-/** CPU seconds per thread, threads of the same name summed (libuv's pool is several "node"-less workers). */
-function threadCpu(pid: number): ThreadCpu {
-  const out: ThreadCpu = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = tid === String(pid) ? 'main' : name;
-      out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / TICK);
-    } catch {
-      // the thread ended
-    }
-  }
-  return out;
-}
 
 function diff(a: ThreadCpu, b: ThreadCpu): string {
   const rows = [...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v > 0.005);
