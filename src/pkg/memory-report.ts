@@ -90,7 +90,7 @@ export function memorySnapshot(): Record<string, unknown> {
   const mallinfo = mallocInfo();
   return {
     rss: mb(process.memoryUsage.rss()),
-    mappings: Object.fromEntries(Object.entries(smaps).map(([k, kb]) => [k, Math.round((kb as number) / 102.4) / 10])),
+    mappings: Object.fromEntries(Object.entries(smaps).map(([k, kb]) => [k, mb((kb as number) * 1024)])),
     // each space: [used, committed, resident]
     v8: Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, [mb(s.space_used_size), mb(s.space_size), mb(s.physical_space_size)]])),
     node: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mb(v)])),
