@@ -19,13 +19,15 @@ import type { ResolvedConfig } from './config.js';
 import { describeConfig, fromConfState } from './confchange.js';
 import { handleVoteRequest, hasUnappliedConfChanges, hup, learnCommit, promotable } from './election.js';
 import { RaftLog } from './log.js';
+import { ProposalDroppedError } from './errors.js';
 import { type RaftLogger, hex16 } from './logger.js';
 import { type MessageInit, isCampaignTransfer, makeMessage, readdressed } from './message.js';
+import { HeldProposals } from './held-proposals.js';
 import { ReadOnly } from './read-only.js';
 import { bcastHeartbeat, maybeCommit, releasePendingReadIndexMessages } from './replicate.js';
 import { stepCandidate } from './step-candidate.js';
 import { stepFollower } from './step-follower.js';
-import { stepLeader } from './step-leader.js';
+import { propose, stepLeader } from './step-leader.js';
 import { ProgressTracker } from './tracker/tracker.js';
 import type { ReadState, SoftState, StateType } from './types.js';
 
@@ -56,6 +58,8 @@ export class Raft {
   readOnly: ReadOnly;
   /** leader only: read requests waiting for the first commit of this term */
   pendingReadIndexMessages: Message[] = [];
+  /** proposals that reached us while we handed leadership over, kept for the next leader (any role: they outlive the transfer) */
+  readonly held = new HeldProposals();
   /** follower only: the leader asked us to take over (MsgTimeoutNow) before we had applied its config */
   transferRequested = false;
   /**
@@ -213,6 +217,10 @@ export class Raft {
   tick(): void {
     if (this.state === 'leader') this.tickHeartbeat();
     else this.tickElection();
+    if (this.held.size > 0) {
+      this.held.tick(this);
+      this.releaseHeld();
+    }
   }
 
   private tickElection(): void {
@@ -267,6 +275,15 @@ export class Raft {
 
   /** Step a message already checked by validate.ts (network) or built locally (term 0). */
   step(m: Message): void {
+    try {
+      this.stepByRole(m);
+    } finally {
+      // a message may have ended a transfer or told us the new leader
+      if (this.held.size > 0) this.releaseHeld();
+    }
+  }
+
+  private stepByRole(m: Message): void {
     if (m.term > this.term) {
       if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
         const inLease = this.cfg.checkQuorum && this.lead !== 0n && this.electionElapsed < this.cfg.electionTick;
@@ -314,6 +331,18 @@ export class Raft {
         else if (this.state === 'follower') stepFollower(this, m);
         else stepCandidate(this, m);
     }
+  }
+
+  /** Hands held proposals to the leader, if one other than a transferring one is known now. */
+  private releaseHeld(): void {
+    this.held.release(this, (m) => {
+      try {
+        propose(this, m);
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err;
+        this.logger.info(`${hex16(this.id)} [term ${this.term}] dropped a held proposal: ${err.message}`);
+      }
+    });
   }
 
   /** A message from an older term. */

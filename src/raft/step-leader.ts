@@ -62,15 +62,23 @@ export function stepLeader(r: Raft, m: Message): void {
   }
 }
 
-function propose(r: Raft, m: Message): void {
+/** A proposal reaching the leader, from a client of ours or forwarded by a follower. */
+export function propose(r: Raft, m: Message): void {
   if (!r.trk.isVoter(r.id)) {
     throw new ProposalDroppedError(`${hex16(r.id)} is no longer a voter and is handing over leadership`);
   }
   if (r.leadTransferee !== 0n) {
+    // held for whoever leads next (held-proposals.ts), unless too many already wait
+    if (r.held.hold(m)) {
+      r.logger.debug(
+        `${hex16(r.id)} [term ${r.term}] transfer leadership to ${hex16(r.leadTransferee)} is in progress; holding proposal for the next leader`,
+      );
+      return;
+    }
     r.logger.debug(
       `${hex16(r.id)} [term ${r.term}] transfer leadership to ${hex16(r.leadTransferee)} is in progress; dropping proposal`,
     );
-    throw new ProposalDroppedError(`leadership transfer to ${hex16(r.leadTransferee)} is in progress`);
+    throw new ProposalDroppedError(`leadership transfer to ${hex16(r.leadTransferee)} is in progress and ${r.held.size} proposals wait for it`);
   }
   let confIndex = 0;
   for (let i = 0; i < m.entries.length; i++) {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Message, MessageType } from '../../src/raftpb/index.js';
 import { ProposalDroppedError } from '../../src/raft/index.js';
+import { MAX_HELD_PROPOSALS } from '../../src/raft/held-proposals.js';
 import { Cluster } from './harness.js';
 
 function msg(p: Partial<Message> & Pick<Message, 'type' | 'from' | 'to'>): Message {
@@ -129,19 +130,71 @@ describe('leadership transfer', () => {
     expect(c.state(3n)).toBe('leader');
   });
 
-  it('refuses proposals while in progress, and is aborted after an election timeout', () => {
+  it('holds proposals while in progress and appends them itself when the transfer is aborted', () => {
     const c = running();
     c.isolate(3n);
     c.node(1n).rn.transferLeader(3n);
-    expect(() => c.propose(1n, 'x')).toThrow(ProposalDroppedError);
-    expect(() => c.propose(1n, 'x')).toThrow(/transfer/);
+    c.propose(1n, 'x');
+    c.stabilize();
+    expect(c.node(2n).applied).toEqual([]);
     for (let i = 0; i < 10; i++) c.node(1n).rn.tick();
     c.stabilize();
     expect(c.state(1n)).toBe('leader');
     expect(c.node(1n).rn.status().leadTransferee).toBe(0n);
-    c.propose(1n, 'x');
+    c.propose(1n, 'y');
     c.stabilize();
-    expect(c.node(2n).applied).toEqual(['x']);
+    expect(c.node(2n).applied).toEqual(['x', 'y']);
+  });
+
+  // etcd's raft drops it, and the transferee's client waits out its whole deadline
+  it("hands the transferee's own forwarded proposal to it once it leads, applied once", () => {
+    const c = running();
+    c.node(1n).rn.transferLeader(3n); // 3 is up to date: MsgTimeoutNow goes out in this Ready
+    c.propose(3n, 'forwarded'); // 3 forwards it to 1, which gets it mid-transfer
+    c.stabilize();
+    expect(c.state(3n)).toBe('leader');
+    const held = c.sent.filter((m) => m.type === MessageType.MsgProp && m.from === 1n && m.to === 3n);
+    expect(held).toHaveLength(1);
+    for (const id of [1n, 2n, 3n]) expect(c.node(id).applied).toEqual(['forwarded']);
+    expect(c.stepErrors).toEqual([]);
+  });
+
+  it("forwards the old leader's own proposals to the new leader", () => {
+    const c = running();
+    c.node(1n).rn.transferLeader(2n);
+    c.propose(1n, 'a');
+    c.propose(1n, 'b');
+    c.stabilize();
+    expect(c.state(2n)).toBe('leader');
+    for (const id of [1n, 2n, 3n]) expect(c.node(id).applied).toEqual(['a', 'b']);
+  });
+
+  it('drops held proposals that no leader took within two election timeouts', () => {
+    const c = running({ preVote: true });
+    c.node(1n).rn.transferLeader(3n);
+    c.propose(1n, 'stranded');
+    // 1 hands over and votes for 3, then hears nothing more from anyone
+    const handover = new Set([MessageType.MsgTimeoutNow, MessageType.MsgVote, MessageType.MsgVoteResp]);
+    c.filter = (m) => (m.to !== 1n && m.from !== 1n) || handover.has(m.type);
+    c.stabilize();
+    expect(c.state(3n)).toBe('leader');
+    expect(c.node(1n).rn.status().softState).toEqual({ lead: 0n, raftState: 'follower' });
+    for (let i = 0; i < 20; i++) c.node(1n).rn.tick();
+    c.stabilize();
+    c.heal();
+    c.tickAll(5);
+    expect(c.node(1n).rn.status().softState.lead).toBe(3n);
+    for (const id of [1n, 2n, 3n]) expect(c.node(id).applied).toEqual([]);
+    expect(c.sent.some((m) => m.type === MessageType.MsgProp && m.from === 1n)).toBe(false);
+  });
+
+  it('refuses proposals past the held limit', () => {
+    const c = running();
+    c.isolate(3n);
+    c.node(1n).rn.transferLeader(3n);
+    for (let i = 0; i < MAX_HELD_PROPOSALS; i++) c.propose(1n, `p${i}`);
+    expect(() => c.propose(1n, 'one too many')).toThrow(ProposalDroppedError);
+    expect(() => c.propose(1n, 'one too many')).toThrow(/transfer/);
   });
 
   it('ignores transfers to itself and to learners', () => {
