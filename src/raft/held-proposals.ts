@@ -63,6 +63,7 @@ export class HeldProposals {
     const held = this.proposals;
     this.proposals = [];
     if (leading) {
+      r.logger.info(`${hex16(r.id)} [term ${r.term}] appends ${held.length} proposal(s) held while leadership was being transferred`);
       for (const m of held) append(m);
       return;
     }
@@ -70,6 +71,7 @@ export class HeldProposals {
       r.logger.info(`${hex16(r.id)} not forwarding to leader ${hex16(r.lead)} at term ${r.term}; dropping ${held.length} held proposal(s)`);
       return;
     }
+    r.logger.info(`${hex16(r.id)} [term ${r.term}] forwards ${held.length} proposal(s) held while leadership was being transferred to the new leader ${hex16(r.lead)}`);
     for (const m of held) r.msgs.push(readdressed(m, r.lead, r.id, 0));
   }
 }
