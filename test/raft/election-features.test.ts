@@ -174,7 +174,7 @@ describe('leadership transfer', () => {
     c.node(1n).rn.transferLeader(3n);
     c.propose(1n, 'stranded');
     // 1 hands over and votes for 3, then hears nothing more from anyone
-    const handover = new Set([MessageType.MsgTimeoutNow, MessageType.MsgVote, MessageType.MsgVoteResp]);
+    const handover = new Set<MessageType>([MessageType.MsgTimeoutNow, MessageType.MsgVote, MessageType.MsgVoteResp]);
     c.filter = (m) => (m.to !== 1n && m.from !== 1n) || handover.has(m.type);
     c.stabilize();
     expect(c.state(3n)).toBe('leader');
