@@ -5,15 +5,20 @@
 // snapshot, so lagging and restarted members install the leader's. The proofs that broken
 // drivers are caught within these seeds are in sim-broken-driver.test.ts.
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runSeed } from '../../src/raft/sim/index.js';
 import { MEMBER_SEEDS } from './sim-ci.js';
+import { runSeedsInChild } from './sim-runner.js';
 
 const CHUNK = 30;
 /** installs leaders' snapshots and crashes members: the most I/O-timing-prone kind of seed */
 const REPLAYED_SEED = 2;
 
 describe('whole-member simulator', () => {
+  // seeds 1..MEMBER_SEEDS run in one child process (sim-runner.ts), ahead of the chunks that check them
+  const seeds = runSeedsInChild('members', 1, MEMBER_SEEDS);
+  afterAll(() => seeds.stop());
+
   for (let from = 1; from <= MEMBER_SEEDS; from += CHUNK) {
     const to = Math.min(MEMBER_SEEDS, from + CHUNK - 1);
     it(`seeds ${from}..${to} keep every invariant, store agreement and acknowledged writes included`, async () => {
@@ -21,8 +26,8 @@ describe('whole-member simulator', () => {
       let acknowledged = 0;
       let hashed = 0;
       let installed = 0;
-      for (let seed = from; seed <= to; seed++) {
-        const res = await runSeed({ seed, members: true });
+      for (const res of await seeds.range(from, to)) {
+        const { seed } = res;
         acknowledged += res.stats.acknowledged;
         hashed += res.stats.storeHashes;
         installed += res.stats.snapshotsApplied;
@@ -30,10 +35,10 @@ describe('whole-member simulator', () => {
       }
       expect(failures, failures.join('\n')).toEqual([]);
       // the runs applied real requests, compared stores and shipped snapshots
-      const seeds = to - from + 1;
-      expect(acknowledged).toBeGreaterThan(seeds * 20);
-      expect(hashed).toBeGreaterThan(seeds * 5);
-      expect(installed).toBeGreaterThan(seeds / 6);
+      const count = to - from + 1;
+      expect(acknowledged).toBeGreaterThan(count * 20);
+      expect(hashed).toBeGreaterThan(count * 5);
+      expect(installed).toBeGreaterThan(count / 6);
     }, 600_000);
   }
 

@@ -9,19 +9,23 @@
 // member snapshots only every --snapshot-count entries).
 // A failure names the seed and the command that replays it verbosely.
 
-import { describe, expect, it } from 'vitest';
-import { runSeed } from '../../src/raft/sim/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSeedsInChild } from './sim-runner.js';
 
 const SEEDS = 250;
 const CHUNK = 10;
 
 describe('raft cluster simulator', () => {
+  // seeds 1..SEEDS run in one child process (sim-runner.ts), ahead of the chunks that check them
+  const seeds = runSeedsInChild('raft', 1, SEEDS);
+  afterAll(() => seeds.stop());
+
   for (let from = 1; from <= SEEDS; from += CHUNK) {
     it(`seeds ${from}..${from + CHUNK - 1} keep every invariant`, async () => {
       const failures: string[] = [];
       let committed = 0;
-      for (let seed = from; seed < from + CHUNK; seed++) {
-        const res = await runSeed({ seed });
+      for (const res of await seeds.range(from, from + CHUNK - 1)) {
+        const { seed } = res;
         committed += res.stats.committed;
         if (!res.ok) failures.push(`seed ${seed}: ${res.error}\n  replay: npm run sim -- --seed ${seed}`);
       }
