@@ -14,10 +14,11 @@ const LONGEST_FIRST = [
   'test/e2e/lease-checkpoint.test.ts',
   'test/e2e/patroni.test.ts',
   'test/e2e/leader-change.test.ts',
-  'test/e2e/mixed-cluster.test.ts',
   'test/raft/sim-members.test.ts',
-  'test/e2e/jepsen.test.ts',
+  'test/e2e/mixed-cluster.test.ts',
   'test/e2e/grpc-proxy.test.ts',
+  'test/e2e/first-start-crash.test.ts',
+  'test/e2e/jepsen.test.ts',
   'test/e2e/cluster.test.ts',
   'test/raft/sim.test.ts',
 ];
