@@ -7,6 +7,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { boltCheck } from '../bbolt/real-bolt.js';
 import { type Member, cleanup, ctl, etcdctl, etcdctlV2, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
@@ -108,16 +109,37 @@ describe('a bbolt file at member/snap/db that etcd-ts cannot take', () => {
     expect(r.code, r.stderr).toBe(0);
 
     const db = path.join(dataDir, 'member', 'snap', 'db');
-    const bytes = readFileSync(db);
-    const [branch] = branchPages(bytes, 4096);
-    expect(branch).toBeDefined();
-    // one child fewer: every page the walk still reaches is intact, the lost subtree is not free
-    const at = branch! * 4096 + 10;
-    bytes.writeUInt16LE(bytes.readUInt16LE(at) - 1, at);
-    writeFileSync(db, bytes);
+    const original = readFileSync(db);
+    // One child fewer: every page the walk still reaches is intact, the lost subtree is not
+    // free. Only a branch page in use will do: bbolt leaves the pages of older transactions
+    // behind as free, and one of those may come first in the file (a CI run damaged such a
+    // page, etcd-ts rightly found nothing wrong and served). Real bbolt's check picks it.
+    let bytes: Buffer | undefined;
+    for (const branch of branchPages(original, 4096)) {
+      const damaged = Buffer.from(original);
+      const at = branch * 4096 + 10;
+      damaged.writeUInt16LE(damaged.readUInt16LE(at) - 1, at);
+      writeFileSync(db, damaged);
+      if (!(await boltCheck(db)).ok) {
+        bytes = damaged;
+        break;
+      }
+    }
+    if (bytes === undefined) throw new Error(`no branch page of ${db} whose lost child real bbolt's check notices`);
 
     const m = await startMember({ dataDir, args: ['--force-new-cluster'], waitReady: false });
-    expect(await m.exited).not.toBe(0);
+    // it must exit; serving, or neither within a minute, fails here with its output
+    let poll: NodeJS.Timeout | undefined;
+    const servedOrStuck = new Promise<string>((resolve) => {
+      const since = Date.now();
+      poll = setInterval(() => {
+        if (/ready to serve client requests/.test(m.output())) resolve('served');
+        else if (Date.now() - since > 60_000) resolve('neither exited nor served in 60 s');
+      }, 100);
+    });
+    const outcome = await Promise.race([m.exited, servedOrStuck]);
+    clearInterval(poll);
+    expect(typeof outcome === 'number' && outcome !== 0, `${String(outcome)}: ${m.output()}`).toBe(true);
     expect(m.output()).toMatch(new RegExp(`${db}: page \\d+: is neither reachable nor free`));
     expect(readFileSync(db).equals(bytes)).toBe(true);
     expect(readdirSync(path.join(dataDir, 'member')).sort()).toEqual(['snap', 'wal']);
