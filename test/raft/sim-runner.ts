@@ -45,8 +45,14 @@ export function runSeedsInChild(kind: 'raft' | 'members', from: number, to: numb
       c.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         pending += chunk;
         for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n')) {
-          const res = JSON.parse(pending.slice(0, nl)) as SimResult;
+          const line = pending.slice(0, nl);
           pending = pending.slice(nl + 1);
+          // a result is one JSON object a line; anything else the seeds printed is passed on
+          if (!line.startsWith('{"seed":')) {
+            process.stdout.write(`${line}\n`);
+            continue;
+          }
+          const res = JSON.parse(line) as SimResult;
           waiting.get(res.seed)?.resolve(res);
           waiting.delete(res.seed);
         }
