@@ -1,9 +1,10 @@
 // Runs simulator seeds FROM..TO in a plain node process and writes one JSON line per seed
 // (its SimResult) to stdout, for test/raft/sim-runner.ts. Usage: node <packed> raft|members FROM TO
 //
-// Why a child: run inside a vitest worker the same seeds cost about a fifth more CPU (the
-// module runner's transformed modules and their live-binding accessors on every call
-// between modules), and the simulators are the suite's largest CPU consumers.
+// Why a child: run inside a vitest worker, through vite's module runner, the same seeds
+// cost more CPU: a third more for raft-only seeds (test/raft/sim.test.ts, 57.0 against
+// 38.0 CPU s quiet), 5 % more for whole members, whose time is mostly LevelDB's; and the
+// simulators are the suite's largest CPU consumers (bench/suite/README.md, session 15).
 
 import { runSeed } from '../../src/raft/sim/index.js';
 
