@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileS
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { boltCheck } from '../bbolt/real-bolt.js';
-import { type Member, cleanup, ctl, etcdctl, etcdctlV2, startMember, stopMember, tempDir, killProcesses } from './harness.js';
+import { type Member, cleanup, ctl, etcdctl, etcdctlV2, startMember, stopMember, tempDir, killProcesses, waitFor } from './harness.js';
 
 afterAll(cleanup);
 // each case starts its own members: none outlives its case
@@ -128,17 +128,12 @@ describe('a bbolt file at member/snap/db that etcd-ts cannot take', () => {
     if (bytes === undefined) throw new Error(`no branch page of ${db} whose lost child real bbolt's check notices`);
 
     const m = await startMember({ dataDir, args: ['--force-new-cluster'], waitReady: false });
-    // it must exit; serving, or neither within a minute, fails here with its output
-    let poll: NodeJS.Timeout | undefined;
-    const servedOrStuck = new Promise<string>((resolve) => {
-      const since = Date.now();
-      poll = setInterval(() => {
-        if (/ready to serve client requests/.test(m.output())) resolve('served');
-        else if (Date.now() - since > 60_000) resolve('neither exited nor served in 60 s');
-      }, 100);
-    });
-    const outcome = await Promise.race([m.exited, servedOrStuck]);
-    clearInterval(poll);
+    // it must exit; serving, or neither within a minute, fails here with its output (the
+    // exit resolves the race before waitFor, which polls, notices it)
+    const outcome = await Promise.race([
+      m.exited,
+      waitFor(m, 'ready to serve client requests', 60_000).then(() => 'served', (err: Error) => err.message),
+    ]);
     expect(typeof outcome === 'number' && outcome !== 0, `${String(outcome)}: ${m.output()}`).toBe(true);
     expect(m.output()).toMatch(new RegExp(`${db}: page \\d+: is neither reachable nor free`));
     expect(readFileSync(db).equals(bytes)).toBe(true);
