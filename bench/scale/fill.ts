@@ -1,7 +1,7 @@
 // Filling one member with goload's unique keys of 1 KiB values (bench/scale): until the
 // quota alarm or a key count, every acknowledged key written to a file for random gets.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,20 @@ export interface FillOptions {
   clients: number;
   /** seconds per goload run */
   chunkSeconds: number;
+}
+
+/**
+ * One goload run's stdout. Its stderr is not kept: at the quota every client logs each
+ * refused put and its retry, megabytes a second, past any buffer execFile would allow.
+ */
+function goloadRun(goload: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(goload, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`goload exited (${signal ?? code}): ${out.slice(-2000)}`))));
+  });
 }
 
 export const load1 = (): string => os.loadavg()[0]!.toFixed(1);
@@ -61,7 +75,7 @@ export async function fillMember(
     const seconds = rate === undefined ? 2 : Math.max(1, Math.min(chunkSeconds, (0.8 * remaining) / rate));
     const before = keys;
     const c0 = performance.now();
-    const { stdout } = await run(goload, [
+    const stdout = await goloadRun(goload, [
       '-endpoints', m.addr,
       '-op', 'seq',
       '-clients', String(clients),
