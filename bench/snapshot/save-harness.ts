@@ -3,10 +3,11 @@
 // (process.cpuUsage) and the main thread alone (/proc/self/task/PID/stat), which the
 // load of a shared machine moves far less than wall time.
 //
-//   npx tsx bench/snapshot/save-harness.ts [--keys 1000000] [--rounds 3] [--store DIR] [--keep FILE]
+//   npx tsx bench/snapshot/save-harness.ts [--keys 1000000] [--value-bytes 256] [--rounds 3] [--store DIR] [--keep FILE]
 //
-// The store (N keys × 256 random bytes, one revision each) is built once at DIR (default
-// /tmp/save-harness-<keys>) and kept for the next run; remove it when done. --keep FILE
+// The store (N keys × 256 random bytes, one revision each; --value-bytes other than 256:
+// zero bytes, as goload's fill in bench/scale writes) is built once at DIR (default
+// /tmp/save-harness-<keys>[-<value bytes>]) and kept for the next run; remove it when done. --keep FILE
 // writes one more backup there, to feed import-harness.ts.
 
 import { randomBytes } from 'node:crypto';
@@ -21,12 +22,13 @@ import { arg } from '../member.js';
 
 const keys = Number(arg('keys', '1000000'));
 const rounds = Number(arg('rounds', '3'));
-const storeDir = arg('store', `/tmp/save-harness-${keys}`);
+const valueBytes = Number(arg('value-bytes', '256'));
+const storeDir = arg('store', `/tmp/save-harness-${keys}${valueBytes === 256 ? '' : `-${valueBytes}`}`);
 const keep = arg('keep', '');
 const TICKS_PER_SECOND = 100;
 
 async function* records(): AsyncGenerator<BucketRecords> {
-  const value = randomBytes(256);
+  const value = valueBytes === 256 ? randomBytes(256) : Buffer.alloc(valueBytes);
   for (let at = 0; at < keys; at += 1000) {
     const entries: Array<[Buffer, Buffer]> = [];
     for (let i = at; i < Math.min(keys, at + 1000); i++) {
