@@ -17,7 +17,7 @@ git checkout -q "$rev"
 ln -s "$root/node_modules" node_modules
 cp "$(command -v node)" "$work/etcdtsnode"
 cp "$(command -v node)" "$work/simnode"
-# the three places members and simulator children are spawned; each must match once
+# the three places members and simulator children are spawned; each must be found
 rename() {
   local file=$1 from=$2 to=$3
   grep -qF "$from" "$file" || { echo "process-cpu.sh: '$from' not found in $file: update this script" >&2; exit 1; }
@@ -34,5 +34,5 @@ npm test >"$work/npm-test.log" 2>&1 || echo "npm test failed: $work/npm-test.log
 accton off
 trap - EXIT
 grep -a 'Duration\|passed, ' "$work/npm-test.log" | sed 's/\x1b\[[0-9;]*m//g'
-dump-acct "$work/pacct" | npx --prefix "$root" tsx "$root/bench/suite/process-cpu.ts" etcdtsnode
+dump-acct "$work/pacct" | "$root/node_modules/.bin/tsx" "$root/bench/suite/process-cpu.ts" etcdtsnode
 echo "(accounting file, log and clone in $work)"
