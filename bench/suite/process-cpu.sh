@@ -10,6 +10,8 @@ set -euo pipefail
 rev=${1:-HEAD}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/process-cpu.XXXXXX)
+# mktemp makes it 0700; the systemd test runs a member as an unprivileged user, who must reach the clone
+chmod 755 "$work"
 command -v accton >/dev/null || { apt-get update -qq && apt-get install -y -qq acct >/dev/null; }
 git clone -q "$root" "$work/clone"
 cd "$work/clone"
