@@ -34,6 +34,11 @@ export interface ClusterOptions {
   quotaBackendBytes: number;
   /** period of timed progress notifications (etcd's default is 10 min) */
   progressNotifyMs: number;
+  /**
+   * raft log entries an etcd-ts member keeps behind a snapshot for slow followers
+   * (--experimental-snapshot-catchup-entries; etcd 3.4 has 5000 built in, and gets no flag)
+   */
+  snapshotCatchUpEntries?: number;
   seed: number;
 }
 
@@ -149,6 +154,7 @@ export class Cluster {
       '--log-level=warn',
     ];
     if (o.quotaBackendBytes > 0) args.push(`--quota-backend-bytes=${o.quotaBackendBytes}`);
+    if (o.snapshotCatchUpEntries !== undefined && m.binary === 'etcd-ts') args.push(`--experimental-snapshot-catchup-entries=${o.snapshotCatchUpEntries}`);
     return args;
   }
 

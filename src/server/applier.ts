@@ -28,8 +28,6 @@ import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
-/** Entries kept in the raft log behind a snapshot, so slow followers catch up without one (etcd's DefaultSnapshotCatchUpEntries). */
-export const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
 
@@ -73,10 +71,11 @@ export interface ApplierConfig {
   readonly maxTxnOps: number;
   readonly electionMs: number;
   /**
-   * etcd's SnapshotCatchUpEntries (5,000 unless set): entries kept behind a snapshot. Only
-   * the simulator sets it, low, so that lagging and restarted members install snapshots.
+   * etcd's SnapshotCatchUpEntries (--experimental-snapshot-catchup-entries, 5,000 by
+   * default): entries kept behind a snapshot. The simulator and the end-to-end tests set it
+   * low, so that lagging and restarted members install snapshots after a few hundred writes.
    */
-  readonly snapshotCatchUpEntries?: number;
+  readonly snapshotCatchUpEntries: number;
 }
 
 /** What the member hears of the apply side. */
@@ -450,7 +449,7 @@ export class Applier {
     await raft.saveSnapshot(snap);
     this.snapshotIndex = index;
     this.p.events.snapshotSaved();
-    const catchUp = this.p.config.snapshotCatchUpEntries ?? SNAPSHOT_CATCH_UP_ENTRIES;
+    const catchUp = this.p.config.snapshotCatchUpEntries;
     const compactIndex = index > catchUp ? index - catchUp : 1;
     if (compactIndex > raft.raftStorage.firstIndex()) {
       raft.raftStorage.compact(compactIndex);

@@ -132,6 +132,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       heartbeatMs: cfg.heartbeatInterval,
       electionMs: cfg.electionTimeout,
       snapshotCount: cfg.snapshotCount,
+      snapshotCatchUpEntries: cfg.experimentalSnapshotCatchupEntries,
       maxRequestBytes: cfg.maxRequestBytes,
       quotaBackendBytes: cfg.quotaBackendBytes,
       maxTxnOps: cfg.maxTxnOps,

@@ -19,6 +19,8 @@ export interface ServerConfig {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotCount: number;
+  /** raft log entries kept behind a snapshot, so slow followers catch up without one */
+  readonly snapshotCatchUpEntries: number;
   readonly maxRequestBytes: number;
   readonly quotaBackendBytes: number;
   readonly maxTxnOps: number;

@@ -34,6 +34,21 @@ describe('flag table', () => {
       expect(parseCommandLine(argv, {}).kind, f).toBe('config');
     }
   });
+  it("takes etcd 3.5.13's --experimental-snapshot-catchup-entries, unlisted, with 3.4's built-in 5000 as its default", () => {
+    const entries = (argv: string[], env: Record<string, string> = {}): number => {
+      const r = parseCommandLine(argv, env);
+      if (r.kind !== 'config') throw new Error(`expected config for ${argv.join(' ')}`);
+      return r.config.experimentalSnapshotCatchupEntries;
+    };
+    expect(entries([])).toBe(5000);
+    expect(entries(['--experimental-snapshot-catchup-entries', '100'])).toBe(100);
+    expect(entries([], { ETCD_EXPERIMENTAL_SNAPSHOT_CATCHUP_ENTRIES: '250' })).toBe(250);
+    const bad = parseCommandLine(['--experimental-snapshot-catchup-entries', '-1'], {});
+    expect(bad.kind).toBe('exit');
+    const help = parseCommandLine(['--help'], {});
+    if (help.kind !== 'exit') throw new Error('expected exit');
+    expect(help.stdout).not.toContain('snapshot-catchup-entries');
+  });
   it('names: ETCD_<UPPER_SNAKE> variables and camelCase config fields', () => {
     expect(flagToEnv('initial-cluster-token')).toBe('ETCD_INITIAL_CLUSTER_TOKEN');
     expect(flagToKey('experimental-enable-v2v3')).toBe('experimentalEnableV2v3');

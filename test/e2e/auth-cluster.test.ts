@@ -6,11 +6,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdClient } from './client.js';
 import { type Member, binary, cleanup, ctl, etcdctl, stopMember } from './harness.js';
-import { eventually, leaderIndex, planCluster, startCluster, startSlot } from './cluster-harness.js';
+import { bulkKey, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot } from './cluster-harness.js';
 
 afterAll(cleanup);
 
-const ARGS = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100', '--bcrypt-cost', '4'];
+const CATCH_UP = snapshotCatchUp();
+const ARGS = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100', '--bcrypt-cost', '4', ...CATCH_UP.args];
 const ROOT = ['--user', 'root:rootpw'];
 const ALICE = ['--user', 'alice:alicepw'];
 
@@ -33,7 +34,7 @@ async function bulkPut(endpoint: string, count: number): Promise<void> {
     await Promise.all(
       Array.from({ length: 32 }, async () => {
         for (let i = next++; i < count; i = next++) {
-          await client.call(client.kv, 'Put', { key: Buffer.from(`bulk/${String(i).padStart(5, '0')}`), value: Buffer.from(`v${i}`) }, md);
+          await client.call(client.kv, 'Put', { key: Buffer.from(bulkKey(i)), value: Buffer.from(`v${i}`) }, md);
         }
       }),
     );
@@ -69,13 +70,14 @@ describe('auth in a three-member cluster', () => {
     const other = (leader + 2) % 3;
     await expectEnforced(members[other]!.clientUrl);
 
-    // more than the 5000 entries a leader keeps behind its snapshot for slow followers
-    await bulkPut(first, 6000);
-    const rev = (JSON.parse(await ctl(first, [...ROOT, 'get', 'bulk/05999', '-w', 'json'])) as { header: { revision: number } }).header.revision;
+    // more than the entries a leader keeps behind its snapshot for slow followers
+    await bulkPut(first, CATCH_UP.puts);
+    const last = bulkKey(CATCH_UP.puts - 1);
+    const rev = (JSON.parse(await ctl(first, [...ROOT, 'get', last, '-w', 'json'])) as { header: { revision: number } }).header.revision;
     await ctl(first, [...ROOT, 'compaction', String(rev)]);
     members[down] = await startSlot(plan, plan.slots[down]!, { args: ARGS });
     await eventually(async () => {
-      expect(await ctl(members[down]!.clientUrl, [...ROOT, 'get', 'bulk/05999', '--consistency=s', '--print-value-only'])).toBe('v5999\n');
+      expect(await ctl(members[down]!.clientUrl, [...ROOT, 'get', last, '--consistency=s', '--print-value-only'])).toBe(`v${CATCH_UP.puts - 1}\n`);
     }, 60_000);
     if (binary === 'etcd-ts') expect(members[down]!.output()).toContain('installed the store from a leader snapshot');
     await expectEnforced(members[down]!.clientUrl);
@@ -85,6 +87,6 @@ describe('auth in a three-member cluster', () => {
     await leaderIndex(restarted);
     for (const m of restarted) await expectEnforced(m.clientUrl);
     await Promise.all(restarted.map((m) => stopMember(m)));
-    // 6000 puts, a snapshot, three restarts: under a minute on a quiet machine, minutes on a loaded one
+    // the puts, a snapshot, three restarts: under a minute on a quiet machine, minutes on a loaded one
   }, 300_000);
 });

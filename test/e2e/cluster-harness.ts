@@ -2,7 +2,8 @@
 // guides start them: the same --initial-cluster on every member.
 
 import path from 'node:path';
-import { type Member, ctl, freePort, startMember, tempDir } from './harness.js';
+import { EtcdClient } from './client.js';
+import { type Member, binary, ctl, freePort, startMember, tempDir } from './harness.js';
 
 export interface Slot {
   name: string;
@@ -17,6 +18,37 @@ export interface ClusterPlan {
   token: string;
   /** the members' peer URLs: https when the caller adds the --peer-* certificate flags */
   peerScheme: 'http' | 'https';
+}
+
+/**
+ * How many writes a follower kept down must miss before its leader's raft log no longer
+ * holds what it lacks (with `--snapshot-count 100`), so that it catches up through a leader
+ * snapshot, and the flags that make it so. An etcd-ts leader keeps 100 entries behind each
+ * snapshot (`--experimental-snapshot-catchup-entries`, etcd 3.5.13's flag), so a few hundred
+ * writes do; etcd 3.4 keeps 5000, built in.
+ */
+export function snapshotCatchUp(leader: 'etcd' | 'etcd-ts' = binary): { args: string[]; puts: number } {
+  return leader === 'etcd-ts' ? { args: ['--experimental-snapshot-catchup-entries', '100'], puts: 400 } : { args: [], puts: 6000 };
+}
+
+/** The i-th bulk write: its key (in order) and value. */
+export function bulkKey(i: number): string {
+  return `bulk/${String(i).padStart(5, '0')}`;
+}
+
+/** Puts `bulkKey(i)` = `v${i}` for i below `count` through `endpoint`, 32 at a time. */
+export async function bulkPut(endpoint: string, count: number): Promise<void> {
+  const client = new EtcdClient(endpoint);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < count; i = next++) await client.put(bulkKey(i), `v${i}`);
+      }),
+    );
+  } finally {
+    client.close();
+  }
 }
 
 export function peerUrl(plan: ClusterPlan, s: Slot): string {

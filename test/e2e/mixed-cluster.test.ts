@@ -20,8 +20,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FOREVER_TTL } from '../../src/server/lessor.js';
 import { int64, toBigInt, type } from '../../src/server/pb.js';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
-import { type ClusterPlan, type Slot, eventually, flagsFor, peerUrl, planCluster, statusOf } from './cluster-harness.js';
-import { EtcdClient } from './client.js';
+import { type ClusterPlan, type Slot, bulkKey, bulkPut, eventually, flagsFor, peerUrl, planCluster, snapshotCatchUp, statusOf } from './cluster-harness.js';
 import { seqLoad } from './goload.js';
 import { cleanup, ctl, httpRequest, stopMember, waitFor, killProcesses } from './harness.js';
 import {
@@ -219,32 +218,25 @@ const INSTALLED_SNAPSHOT: Record<Kind, string> = {
  */
 async function catchUpThroughSnapshot(leaders: Kind, behind: Kind, prefix: string): Promise<void> {
   const plan = await planCluster(3, prefix);
-  const snapshotEvery = ['--snapshot-count', '100'];
+  const catchUp = snapshotCatchUp(leaders);
   const kinds: Kind[] = [leaders, leaders, behind];
   const rs = await Promise.all(
     kinds.map(async (kind, i) => {
       const slot = plan.slots[i]!;
-      const args = [...flagsFor(plan, slot, 'new'), ...snapshotEvery];
+      const args = [...flagsFor(plan, slot, 'new'), '--snapshot-count', '100', ...(kind === leaders ? catchUp.args : [])];
       return { member: await run(slot, kind, args), kind, slot, args };
     }),
   );
   const late = rs[2]!;
   await ctl(late.member.clientUrl, ['put', 'before', 'x']);
   await stopMember(late.member, 'SIGKILL');
-  // more than the 5000 entries a leader keeps behind its snapshot
+  // more than the entries a leader keeps behind its snapshot
   const leader = await leaderOf(rs.slice(0, 2));
-  const client = new EtcdClient(leader.member.clientUrl);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      for (let i = next++; i < 6000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `v${i}`);
-    }),
-  );
-  client.close();
+  await bulkPut(leader.member.clientUrl, catchUp.puts);
   late.member = await run(late.slot, late.kind, late.args);
   await waitFor(late.member, INSTALLED_SNAPSHOT[late.kind], 120_000);
   await converged(rs);
-  expect(await ctl(late.member.clientUrl, ['get', 'bulk/05999', '--print-value-only', '--consistency=s'])).toBe('v5999\n');
+  expect(await ctl(late.member.clientUrl, ['get', bulkKey(catchUp.puts - 1), '--print-value-only', '--consistency=s'])).toBe(`v${catchUp.puts - 1}\n`);
   expect(await ctl(late.member.clientUrl, ['get', 'before', '--print-value-only', '--consistency=s'])).toBe('x\n');
   expect((await ctl(late.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
   await writeEverywhereReadEverywhere(rs, 'after-snapshot');

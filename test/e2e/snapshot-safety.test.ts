@@ -22,12 +22,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { decodeMessage, MessageType, type Message } from '../../src/raftpb/index.js';
 import { writeEtcdBackend } from '../../src/server/backup/etcd-db.js';
-import { EtcdClient } from './client.js';
-import { type ClusterPlan, eventually, flagsFor, leaderIndex, planCluster, startSlot, statusOf } from './cluster-harness.js';
+import { type ClusterPlan, bulkKey, bulkPut, eventually, flagsFor, leaderIndex, planCluster, snapshotCatchUp, startSlot, statusOf } from './cluster-harness.js';
 import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
 import { snapshotBody } from '../transport/helpers.js';
 
-const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100'];
+const CATCH_UP = snapshotCatchUp('etcd-ts');
+const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100', ...CATCH_UP.args];
+/** the last bulk write, which the member behind the proxy gets through a snapshot */
+const LAST = bulkKey(CATCH_UP.puts - 1);
+const LAST_VALUE = `v${CATCH_UP.puts - 1}\n`;
 /** the member that catches up through a snapshot, behind the recording proxy */
 const F = 2;
 
@@ -200,16 +203,9 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     await stopMember(members[F]!, 'SIGKILL');
     const oldStore = path.join(tempDir(), 'db-before-snapshot');
     cpSync(path.join(plan.slots[F]!.dataDir, 'member', 'leveldb'), oldStore, { recursive: true });
-    // more than the 5000 entries a leader keeps behind its snapshot, so F needs one
+    // more than the entries a leader keeps behind its snapshot, so F needs one
     const leader = members[await leaderIndex(members.slice(0, F))]!;
-    const client = new EtcdClient(leader.clientUrl);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        for (let i = next++; i < 6000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `v${i}`);
-      }),
-    );
-    client.close();
+    await bulkPut(leader.clientUrl, CATCH_UP.puts);
     members[F] = await startF();
     await waitFor(members[F]!, 'installed the store from a leader snapshot', 60_000);
     await converged();
@@ -231,11 +227,11 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     // nor etcd's bbolt file, which the member removes before it records a leader's snapshot
     rmSync(path.join(snapDir, 'db'));
     members[F] = await startF();
-    expect(await get(members[F]!.clientUrl, 'bulk/05999')).toBe('v5999\n');
+    expect(await get(members[F]!.clientUrl, LAST)).toBe(LAST_VALUE);
     await converged();
     expect(members[F]!.output()).toContain('installed the store received with the snapshot the WAL recorded last');
     expect(receivedStores(members[F]!)).toEqual([]);
-    // 6000 puts, a snapshot, two restarts: about a minute on a quiet machine, minutes on a loaded one
+    // the puts, a snapshot, two restarts: about a minute on a quiet machine, minutes on a loaded one
   }, 360_000);
 
   it('a late copy of that snapshot, delivered after the member moved past it, changes nothing, also after a restart', async () => {
@@ -305,7 +301,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
         body: snapshotBody(forge(from, index), store),
       });
       const text = await res.text();
-      expect(await get(f.clientUrl, 'bulk/05999'), what).toBe('v5999\n');
+      expect(await get(f.clientUrl, LAST), what).toBe(LAST_VALUE);
       expect(await hashOf(f.clientUrl), what).toBe(before);
       expect(res.status, what).toBe(409);
       expect(text, what).toMatch(reason);
@@ -321,7 +317,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     writeFileSync(path.join(snapDir, '0000000000000100.snap.db.part'), store.subarray(0, 4096));
     for (let round = 0; round < 2; round++) {
       expect(await get(members[F]!.clientUrl, 'late/key')).toBe('written after the snapshot\n');
-      expect(await get(members[F]!.clientUrl, 'bulk/05999')).toBe('v5999\n');
+      expect(await get(members[F]!.clientUrl, LAST)).toBe(LAST_VALUE);
       expect(await hashOf(members[F]!.clientUrl)).toBe(before);
       if (round === 0) await restartF();
     }

@@ -4,19 +4,20 @@
 // timed progress notifications claimed the member's new revision. Reads sent to the
 // member meanwhile must not fail on the store being replaced.
 // Three etcd-ts processes behind the jepsen peer proxies; one member is blackholed
-// while the others write past the leader's 5000-entry catch-up window, and until the
+// while the others write past the leader's 100-entry catch-up window, and until the
 // leader's raft log no longer holds what the cut member lacks.
 
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SNAPSHOT_CATCH_UP_ENTRIES } from '../../src/server/applier.js';
 import { parseSnapName } from '../../src/wal/names.js';
 import { Cluster } from '../../verify/cluster.js';
 import type { PbWatchResponse } from '../../verify/client.js';
 import { eventually } from '../e2e/cluster-harness.js';
 
+/** entries the members keep behind a snapshot (--experimental-snapshot-catchup-entries) */
+const CATCH_UP_ENTRIES = 100;
 const dir = mkdtempSync(path.join(tmpdir(), 'etcd-ts-snapshot-watch-'));
 let cluster: Cluster | undefined;
 afterAll(async () => {
@@ -26,7 +27,7 @@ afterAll(async () => {
 
 describe('watches across a snapshot install', () => {
   it('deliver every event from their start revision, current and future watches alike', async () => {
-    cluster = await Cluster.start({ size: 3, binary: 'etcd-ts', dir, snapshotCount: 100, quotaBackendBytes: 0, progressNotifyMs: 500, seed: 1 });
+    cluster = await Cluster.start({ size: 3, binary: 'etcd-ts', dir, snapshotCount: 100, quotaBackendBytes: 0, progressNotifyMs: 500, snapshotCatchUpEntries: CATCH_UP_ENTRIES, seed: 1 });
     const c = cluster;
     const leader = await eventually(async () => (await c.leader()) ?? Promise.reject(new Error('no leader yet')), 10_000);
     const cut = (leader + 1) % 3;
@@ -34,7 +35,7 @@ describe('watches across a snapshot install', () => {
     const startRev = (await writer.execute({ type: 'put', key: 'before', value: 'x', lease: '0' }, 5000)).revision;
 
     // watches on the member about to be cut off: from now, and from a revision it has not reached
-    const futureStart = startRev + 3000;
+    const futureStart = startRev + 300;
     const got = new Map<string, number[]>([
       ['0', []],
       ['1', []],
@@ -64,7 +65,7 @@ describe('watches across a snapshot install', () => {
     }
     // nothing is being written: what the cut member holds, the leader has committed by now
     const cutIndex = (await writer.status(5000)).raftIndex;
-    const total = 6000;
+    const total = 600;
     let next = 0;
     let lastRev = 0;
     await Promise.all(
@@ -88,11 +89,11 @@ describe('watches across a snapshot install', () => {
     // them on until then.
     const snapshotsPast = (member: number): number =>
       readdirSync(path.join(c.members[member]!.dataDir, 'member', 'snap')).filter(
-        (f) => (parseSnapName(f)?.index ?? 0) > cutIndex + SNAPSHOT_CATCH_UP_ENTRIES,
+        (f) => (parseSnapName(f)?.index ?? 0) > cutIndex + CATCH_UP_ENTRIES,
       ).length;
     const uncut = [0, 1, 2].filter((m) => m !== cut);
     for (let round = 0; Math.min(...uncut.map(snapshotsPast)) < 2; round++) {
-      if (round === 100) throw new Error(`the members took fewer than two snapshots past index ${cutIndex + SNAPSHOT_CATCH_UP_ENTRIES} in 5000 more writes`);
+      if (round === 100) throw new Error(`the members took fewer than two snapshots past index ${cutIndex + CATCH_UP_ENTRIES} in 5000 more writes`);
       await Promise.all(Array.from({ length: 50 }, () => writer.execute({ type: 'put', key: 'filler', value: 'x', lease: '0' }, 10_000)));
     }
 

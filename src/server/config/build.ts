@@ -224,6 +224,7 @@ export function buildConfig(
     experimentalPeerSkipClientSanVerification: v.bool('experimental-peer-skip-client-san-verification'),
     experimentalWatchProgressNotifyInterval: v.num('experimental-watch-progress-notify-interval'),
     experimentalWarningApplyDuration: v.num('experimental-warning-apply-duration'),
+    experimentalSnapshotCatchupEntries: v.num('experimental-snapshot-catchup-entries'),
 
     forceNewCluster: v.bool('force-new-cluster'),
     unsafeNoFsync: v.bool('unsafe-no-fsync'),

@@ -166,6 +166,10 @@ export const FLAGS: readonly FlagSpec[] = [
   f(H, 'unsafe-no-fsync', 'bool', 'false', 'Disables fsync, unsafe, will cause data loss.', { hidden: true }),
   f(H, 'experimental-enable-lease-checkpoint-persist', 'bool', 'false', 'Persist lease remaining TTL checkpoints.', { hidden: true }),
   f(H, 'log-output', 'list', '', "[DEPRECATED] use '--log-outputs'.", { hidden: true }),
+
+  // From etcd 3.5.13 (3.4 has the value built in, 5000): how many entries the raft log keeps
+  // behind a snapshot, so that a follower that lags by fewer catches up from the log.
+  f(H, 'experimental-snapshot-catchup-entries', 'uint', '5000', 'Number of entries for a slow follower to catch up after compacting the raft storage entries.', { hidden: true }),
 ];
 
 export const FLAGS_BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((s) => [s.name, s]));

@@ -152,6 +152,8 @@ export interface EtcdConfig {
   readonly experimentalWatchProgressNotifyInterval: number;
   /** ms */
   readonly experimentalWarningApplyDuration: number;
+  /** raft log entries kept behind a snapshot for slow followers (etcd 3.5.13's flag; 5000 as etcd 3.4) */
+  readonly experimentalSnapshotCatchupEntries: number;
 
   // ── Unsafe and deprecated ─────────────────────────────────────────────────
   readonly forceNewCluster: boolean;
