@@ -15,6 +15,9 @@ import { childScript } from '../../child-script.js';
 
 afterAll(cleanup);
 
+const TXN_OPS = 128;
+const KEYS = 72 * TXN_OPS;
+
 const CHILD = fileURLToPath(new URL('./import-crash-child.ts', import.meta.url));
 
 async function importKilledAt(boltPath: string, dbDir: string, at: string): Promise<string | number | null> {
@@ -32,13 +35,15 @@ async function hashkv(ep: string): Promise<{ hash: number; revision: number }> {
 
 describe('importing a bbolt db, killed part way', () => {
   it('leaves no store behind; the next start imports again and serves the whole backup', async () => {
-    // a backup of real etcd with more records than one import batch
+    // a backup of real etcd with more records than two import batches (4,096 records each):
+    // transactions of etcd's most operations (--max-txn-ops 128), each one revision
     const etcd = await startMember({ name: 'big', binary: 'etcd' });
     const client = new EtcdClient(etcd.clientUrl);
-    let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let i = next++; i < 9000; i = next++) await client.put(`bulk/${String(i).padStart(5, '0')}`, `value-${i}`);
-    }));
+    for (let txn = 0; txn < KEYS / TXN_OPS; txn++) {
+      const keys = Array.from({ length: TXN_OPS }, (_, i) => txn * TXN_OPS + i);
+      const success = keys.map((i) => ({ request_put: { key: Buffer.from(`bulk/${String(i).padStart(5, '0')}`), value: Buffer.from(`value-${i}`) } }));
+      await client.call(client.kv, 'Txn', { compare: [], success, failure: [] });
+    }
     client.close();
     const reference = await hashkv(etcd.clientUrl);
     const backup = path.join(tempDir(), 'big.db');
@@ -65,7 +70,7 @@ describe('importing a bbolt db, killed part way', () => {
     // the store's first open takes the key index the import built: no second pass over it
     expect(m.output()).toMatch(/"restored-from":"build"/);
     expect(await hashkv(m.clientUrl)).toEqual(reference);
-    expect(JSON.parse(await ctl(m.clientUrl, ['get', 'bulk/', '--prefix', '--limit=1', '-w', 'json']))).toMatchObject({ count: 9000 });
+    expect(JSON.parse(await ctl(m.clientUrl, ['get', 'bulk/', '--prefix', '--limit=1', '-w', 'json']))).toMatchObject({ count: KEYS });
     expect(existsSync(path.join(member, 'leveldb.import'))).toBe(false);
     await stopMember(m);
   }, 180_000);
