@@ -40,9 +40,9 @@ class LongestFirst extends BaseSequencer {
  * they start are killed and reaped by the file's own hooks). They run one after another in
  * shared worker processes (`isolate: false`): an isolated file costs 0.3-0.5 CPU s just to
  * exist (a forked worker, its setup, its imports compiled and evaluated afresh), which is
- * most of what the in-process units among them cost. Everything else, and every file that
- * takes long enough for that not to matter, keeps a fresh worker per file.
- * bench/suite/README.md has the figures.
+ * most of what the in-process units among them cost, and an end-to-end file's worker more
+ * (19 such files shared: 126-135 CPU s of the machine for them against 144, session 17).
+ * Everything else keeps a fresh worker per file. bench/suite/README.md has the figures.
  */
 const SHARED_WORKER = [
   'test/architecture/start-imports.test.ts',
@@ -57,20 +57,37 @@ const SHARED_WORKER = [
   'test/config/values.test.ts',
   'test/e2e/auth-cert-cn.test.ts',
   'test/e2e/auth-flood.test.ts',
+  'test/e2e/auth-input.test.ts',
+  'test/e2e/auto-compaction.test.ts',
+  'test/e2e/clients.test.ts',
+  'test/e2e/cluster-version.test.ts',
   'test/e2e/dual-scheme.test.ts',
+  'test/e2e/etcd-db-export.test.ts',
+  'test/e2e/etcdctl.test.ts',
   'test/e2e/event-loop-sampling.test.ts',
   'test/e2e/free-port.test.ts',
   'test/e2e/full-disk.test.ts',
   'test/e2e/gateway-mode.test.ts',
   'test/e2e/harness.test.ts',
   'test/e2e/hostile-grpc.test.ts',
+  'test/e2e/hostile-h2.test.ts',
+  'test/e2e/hostile-peer.test.ts',
+  'test/e2e/huge-range.test.ts',
+  'test/e2e/legacy-layout.test.ts',
+  'test/e2e/lock-election.test.ts',
   'test/e2e/max-streams.test.ts',
   'test/e2e/native-heap-trim.test.ts',
   'test/e2e/peer-cert-cn.test.ts',
   'test/e2e/peer-warning.test.ts',
   'test/e2e/quota.test.ts',
   'test/e2e/raft-entry.test.ts',
+  'test/e2e/reconfig.test.ts',
+  'test/e2e/remotes.test.ts',
+  'test/e2e/restore.test.ts',
+  'test/e2e/tls.test.ts',
   'test/e2e/unix-sockets.test.ts',
+  'test/e2e/v2-auth.test.ts',
+  'test/e2e/v2.test.ts',
   'test/gateway/calls.test.ts',
   'test/gateway/codec.test.ts',
   'test/gateway/etcd3gw.test.ts',
@@ -138,6 +155,7 @@ const SHARED_WORKER = [
   'test/transport/stream-codec.test.ts',
   'test/transport/stream.test.ts',
   'test/transport/tls-members.test.ts',
+  'test/verify/broken.test.ts',
   'test/verify/cli.test.ts',
   'test/verify/linearizability.test.ts',
   'test/verify/peer-proxy.test.ts',
@@ -145,6 +163,7 @@ const SHARED_WORKER = [
   'test/verify/synth.test.ts',
   'test/verify/timeline.test.ts',
   'test/verify/watch.test.ts',
+  'test/wal/crash.test.ts',
   'test/wal/etcd.test.ts',
   'test/wal/faults.test.ts',
   'test/wal/format.test.ts',
