@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdClient } from './client.js';
 import { type Member, binary, cleanup, ctl, etcdctl, stopMember } from './harness.js';
-import { bulkKey, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot } from './cluster-harness.js';
+import { bulkKey, bulkValue, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot } from './cluster-harness.js';
 
 afterAll(cleanup);
 
@@ -34,7 +34,7 @@ async function bulkPut(endpoint: string, count: number): Promise<void> {
     await Promise.all(
       Array.from({ length: 32 }, async () => {
         for (let i = next++; i < count; i = next++) {
-          await client.call(client.kv, 'Put', { key: Buffer.from(bulkKey(i)), value: Buffer.from(`v${i}`) }, md);
+          await client.call(client.kv, 'Put', { key: Buffer.from(bulkKey(i)), value: Buffer.from(bulkValue(i)) }, md);
         }
       }),
     );
@@ -72,12 +72,11 @@ describe('auth in a three-member cluster', () => {
 
     // more than the entries a leader keeps behind its snapshot for slow followers
     await bulkPut(first, CATCH_UP.puts);
-    const last = bulkKey(CATCH_UP.puts - 1);
-    const rev = (JSON.parse(await ctl(first, [...ROOT, 'get', last, '-w', 'json'])) as { header: { revision: number } }).header.revision;
+    const rev = (JSON.parse(await ctl(first, [...ROOT, 'get', CATCH_UP.lastKey, '-w', 'json'])) as { header: { revision: number } }).header.revision;
     await ctl(first, [...ROOT, 'compaction', String(rev)]);
     members[down] = await startSlot(plan, plan.slots[down]!, { args: ARGS });
     await eventually(async () => {
-      expect(await ctl(members[down]!.clientUrl, [...ROOT, 'get', last, '--consistency=s', '--print-value-only'])).toBe(`v${CATCH_UP.puts - 1}\n`);
+      expect(await ctl(members[down]!.clientUrl, [...ROOT, 'get', CATCH_UP.lastKey, '--consistency=s', '--print-value-only'])).toBe(`${CATCH_UP.lastValue}\n`);
     }, 60_000);
     if (binary === 'etcd-ts') expect(members[down]!.output()).toContain('installed the store from a leader snapshot');
     await expectEnforced(members[down]!.clientUrl);

@@ -23,27 +23,32 @@ export interface ClusterPlan {
 /**
  * How many writes a follower kept down must miss before its leader's raft log no longer
  * holds what it lacks (with `--snapshot-count 100`), so that it catches up through a leader
- * snapshot, and the flags that make it so. An etcd-ts leader keeps 100 entries behind each
- * snapshot (`--experimental-snapshot-catchup-entries`, etcd 3.5.13's flag), so a few hundred
- * writes do; etcd 3.4 keeps 5000, built in.
+ * snapshot, the flags that make it so, and the last write's key and value (what the
+ * follower must serve once caught up). An etcd-ts leader keeps 100 entries behind each
+ * snapshot (`--experimental-snapshot-catchup-entries`, etcd 3.5.13's flag), so a few
+ * hundred writes do; etcd 3.4 keeps 5000, built in.
  */
-export function snapshotCatchUp(leader: 'etcd' | 'etcd-ts' = binary): { args: string[]; puts: number } {
-  return leader === 'etcd-ts' ? { args: ['--experimental-snapshot-catchup-entries', '100'], puts: 400 } : { args: [], puts: 6000 };
+export function snapshotCatchUp(leader: 'etcd' | 'etcd-ts' = binary): { args: string[]; puts: number; lastKey: string; lastValue: string } {
+  const { args, puts } = leader === 'etcd-ts' ? { args: ['--experimental-snapshot-catchup-entries', '100'], puts: 400 } : { args: [], puts: 6000 };
+  return { args, puts, lastKey: bulkKey(puts - 1), lastValue: bulkValue(puts - 1) };
 }
 
-/** The i-th bulk write: its key (in order) and value. */
+/** The i-th bulk write's key (in order) and value. */
 export function bulkKey(i: number): string {
   return `bulk/${String(i).padStart(5, '0')}`;
 }
+export function bulkValue(i: number): string {
+  return `v${i}`;
+}
 
-/** Puts `bulkKey(i)` = `v${i}` for i below `count` through `endpoint`, 32 at a time. */
+/** Puts `bulkKey(i)` = `bulkValue(i)` for i below `count` through `endpoint`, 32 at a time. */
 export async function bulkPut(endpoint: string, count: number): Promise<void> {
   const client = new EtcdClient(endpoint);
   let next = 0;
   try {
     await Promise.all(
       Array.from({ length: 32 }, async () => {
-        for (let i = next++; i < count; i = next++) await client.put(bulkKey(i), `v${i}`);
+        for (let i = next++; i < count; i = next++) await client.put(bulkKey(i), bulkValue(i));
       }),
     );
   } finally {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EtcdClient } from './client.js';
 import { type Member, binary, cleanup, ctl, etcdctl, stopMember, waitFor, startMember, freePort, tempDir, killProcesses } from './harness.js';
-import { type ClusterPlan, bulkKey, bulkPut, clientUrl, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot, flagsFor } from './cluster-harness.js';
+import { type ClusterPlan, bulkPut, clientUrl, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot, flagsFor } from './cluster-harness.js';
 import path from 'node:path';
 
 afterAll(cleanup);
@@ -172,22 +172,20 @@ describe('failover', () => {
     const plan = await planCluster(3);
     const catchUp = snapshotCatchUp();
     const args = [...FAST, '--snapshot-count', '100', ...catchUp.args];
-    const last = bulkKey(catchUp.puts - 1);
-    const lastValue = `v${catchUp.puts - 1}\n`;
     const members = await startCluster(plan, { args });
     const leader = await leaderIndex(members);
     const down = (leader + 1) % 3;
     await stopMember(members[down]!, 'SIGKILL');
     // more than the entries a leader keeps behind its snapshot for slow followers
     await bulkPut(members[leader]!.clientUrl, catchUp.puts);
-    const rev = (JSON.parse(await ctl(members[leader]!.clientUrl, ['get', last, '-w', 'json'])) as { header: { revision: number } }).header.revision;
+    const rev = (JSON.parse(await ctl(members[leader]!.clientUrl, ['get', catchUp.lastKey, '-w', 'json'])) as { header: { revision: number } }).header.revision;
     await ctl(members[leader]!.clientUrl, ['compaction', String(rev)]);
     members[down] = await startSlot(plan, plan.slots[down]!, { args });
     await waitFor(members[down]!, 'installed the store from a leader snapshot', 60_000);
     // the import freed what it read: glibc's free pages go back (src/pkg/native-heap.ts)
     if (binary === 'etcd-ts') await waitFor(members[down]!, '"snapshot-install"', 30_000);
     await eventually(async () => {
-      expect(await ctl(members[down]!.clientUrl, ['get', last, '--consistency=s', '--print-value-only'])).toBe(lastValue);
+      expect(await ctl(members[down]!.clientUrl, ['get', catchUp.lastKey, '--consistency=s', '--print-value-only'])).toBe(`${catchUp.lastValue}\n`);
     });
     await eventually(async () => {
       const h = await hashes(members.map((m) => m.clientUrl));
@@ -198,7 +196,7 @@ describe('failover', () => {
     const joiner = await addAndStart(plan, members[leader]!.clientUrl, 'late', false);
     await waitFor(joiner, 'installed the store from a leader snapshot', 60_000);
     await eventually(async () => {
-      expect(await ctl(joiner.clientUrl, ['get', last, '--consistency=s', '--print-value-only'])).toBe(lastValue);
+      expect(await ctl(joiner.clientUrl, ['get', catchUp.lastKey, '--consistency=s', '--print-value-only'])).toBe(`${catchUp.lastValue}\n`);
     });
     await Promise.all([...members, joiner].map((m) => stopMember(m)));
     // the puts, a snapshot sent and imported twice: a minute on a quiet machine with etcd's 6000, more on a loaded one

@@ -20,7 +20,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FOREVER_TTL } from '../../src/server/lessor.js';
 import { int64, toBigInt, type } from '../../src/server/pb.js';
 import { type TestPki, makeLeaf, makePki } from '../listener/helpers.js';
-import { type ClusterPlan, type Slot, bulkKey, bulkPut, eventually, flagsFor, peerUrl, planCluster, snapshotCatchUp, statusOf } from './cluster-harness.js';
+import { type ClusterPlan, type Slot, bulkPut, eventually, flagsFor, peerUrl, planCluster, snapshotCatchUp, statusOf } from './cluster-harness.js';
 import { seqLoad } from './goload.js';
 import { cleanup, ctl, httpRequest, stopMember, waitFor, killProcesses } from './harness.js';
 import {
@@ -236,7 +236,7 @@ async function catchUpThroughSnapshot(leaders: Kind, behind: Kind, prefix: strin
   late.member = await run(late.slot, late.kind, late.args);
   await waitFor(late.member, INSTALLED_SNAPSHOT[late.kind], 120_000);
   await converged(rs);
-  expect(await ctl(late.member.clientUrl, ['get', bulkKey(catchUp.puts - 1), '--print-value-only', '--consistency=s'])).toBe(`v${catchUp.puts - 1}\n`);
+  expect(await ctl(late.member.clientUrl, ['get', catchUp.lastKey, '--print-value-only', '--consistency=s'])).toBe(`${catchUp.lastValue}\n`);
   expect(await ctl(late.member.clientUrl, ['get', 'before', '--print-value-only', '--consistency=s'])).toBe('x\n');
   expect((await ctl(late.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(3);
   await writeEverywhereReadEverywhere(rs, 'after-snapshot');

@@ -22,15 +22,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MvccStore } from '../../src/mvcc/index.js';
 import { decodeMessage, MessageType, type Message } from '../../src/raftpb/index.js';
 import { writeEtcdBackend } from '../../src/server/backup/etcd-db.js';
-import { type ClusterPlan, bulkKey, bulkPut, eventually, flagsFor, leaderIndex, planCluster, snapshotCatchUp, startSlot, statusOf } from './cluster-harness.js';
+import { type ClusterPlan, bulkPut, eventually, flagsFor, leaderIndex, planCluster, snapshotCatchUp, startSlot, statusOf } from './cluster-harness.js';
 import { type Member, cleanup, ctl, freePort, startMember, stopMember, tempDir, waitFor } from './harness.js';
 import { snapshotBody } from '../transport/helpers.js';
 
 const CATCH_UP = snapshotCatchUp('etcd-ts');
 const FAST = ['--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '100', ...CATCH_UP.args];
-/** the last bulk write, which the member behind the proxy gets through a snapshot */
-const LAST = bulkKey(CATCH_UP.puts - 1);
-const LAST_VALUE = `v${CATCH_UP.puts - 1}\n`;
 /** the member that catches up through a snapshot, behind the recording proxy */
 const F = 2;
 
@@ -227,7 +224,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     // nor etcd's bbolt file, which the member removes before it records a leader's snapshot
     rmSync(path.join(snapDir, 'db'));
     members[F] = await startF();
-    expect(await get(members[F]!.clientUrl, LAST)).toBe(LAST_VALUE);
+    expect(await get(members[F]!.clientUrl, CATCH_UP.lastKey)).toBe(`${CATCH_UP.lastValue}\n`);
     await converged();
     expect(members[F]!.output()).toContain('installed the store received with the snapshot the WAL recorded last');
     expect(receivedStores(members[F]!)).toEqual([]);
@@ -301,7 +298,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
         body: snapshotBody(forge(from, index), store),
       });
       const text = await res.text();
-      expect(await get(f.clientUrl, LAST), what).toBe(LAST_VALUE);
+      expect(await get(f.clientUrl, CATCH_UP.lastKey), what).toBe(`${CATCH_UP.lastValue}\n`);
       expect(await hashOf(f.clientUrl), what).toBe(before);
       expect(res.status, what).toBe(409);
       expect(text, what).toMatch(reason);
@@ -317,7 +314,7 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     writeFileSync(path.join(snapDir, '0000000000000100.snap.db.part'), store.subarray(0, 4096));
     for (let round = 0; round < 2; round++) {
       expect(await get(members[F]!.clientUrl, 'late/key')).toBe('written after the snapshot\n');
-      expect(await get(members[F]!.clientUrl, LAST)).toBe(LAST_VALUE);
+      expect(await get(members[F]!.clientUrl, CATCH_UP.lastKey)).toBe(`${CATCH_UP.lastValue}\n`);
       expect(await hashOf(members[F]!.clientUrl)).toBe(before);
       if (round === 0) await restartF();
     }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdClient } from '../../e2e/client.js';
-import { type ClusterPlan, planCluster, startSlot } from '../../e2e/cluster-harness.js';
+import { type ClusterPlan, bulkKey, planCluster, startSlot } from '../../e2e/cluster-harness.js';
 import { cleanup, ctl, etcdctl, startMember, stopMember, tempDir } from '../../e2e/harness.js';
 import { childScript } from '../../child-script.js';
 
@@ -41,7 +41,7 @@ describe('importing a bbolt db, killed part way', () => {
     const client = new EtcdClient(etcd.clientUrl);
     for (let txn = 0; txn < KEYS / TXN_OPS; txn++) {
       const keys = Array.from({ length: TXN_OPS }, (_, i) => txn * TXN_OPS + i);
-      const success = keys.map((i) => ({ request_put: { key: Buffer.from(`bulk/${String(i).padStart(5, '0')}`), value: Buffer.from(`value-${i}`) } }));
+      const success = keys.map((i) => ({ request_put: { key: Buffer.from(bulkKey(i)), value: Buffer.from(`value-${i}`) } }));
       await client.call(client.kv, 'Txn', { compare: [], success, failure: [] });
     }
     client.close();
