@@ -3,8 +3,9 @@
 // key index rebuild all read every record with `nextv`; classic-level turns each record
 // into JavaScript values on the main thread as a batch completes: entries are a
 // two-element array of two Buffers, keys or values alone one Buffer. Timing the three over
-// the same store gives the cost of each Buffer and array apart from LevelDB's own reading,
-// which is the part a packed read (one Buffer per batch) could not save.
+// the same store gives what the second Buffer and the array add, and the main thread's
+// share of a scan bounds what a packed read (one Buffer per batch, which classic-level does
+// not offer) could save.
 //
 //   npx tsx bench/mvcc/iterate.ts [--records 1000000] [--value-bytes 300] [--passes 3]
 //

@@ -144,7 +144,7 @@ interface Result {
   p50_ms: number;
   p99_ms: number;
   errors: number;
-  /** CPU the members used per operation (µs), warm-up included: on a shared machine it varies less than throughput. */
+  /** CPU the members used per operation (µs), goload's own 500 ms warm-up included: on a shared machine it varies less than throughput. */
   cpu_us_per_op: number;
   /** the leader's share of it (the member that led when the cluster started; NaN with one member) */
   leader_cpu_us_per_op: number;
