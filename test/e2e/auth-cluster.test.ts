@@ -3,10 +3,8 @@
 // hold on real etcd 3.4.23 too (E2E_BINARY=etcd).
 
 import { afterAll, describe, expect, it } from 'vitest';
-import * as grpc from '@grpc/grpc-js';
-import { EtcdClient } from './client.js';
 import { type Member, binary, cleanup, ctl, etcdctl, stopMember } from './harness.js';
-import { bulkKey, bulkValue, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot } from './cluster-harness.js';
+import { bulkPut, eventually, leaderIndex, planCluster, snapshotCatchUp, startCluster, startSlot } from './cluster-harness.js';
 
 afterAll(cleanup);
 
@@ -20,28 +18,6 @@ function errorOf(r: { stderr: string }): string {
     .split('\n')
     .filter((l) => l !== '' && !l.startsWith('{'))
     .join('\n');
-}
-
-/** Puts `count` keys through `endpoint` as root, 32 at a time. */
-async function bulkPut(endpoint: string, count: number): Promise<void> {
-  const client = new EtcdClient(endpoint);
-  const auth = client.authClient();
-  try {
-    const { token } = await client.call<{ token: string }>(auth, 'Authenticate', { name: 'root', password: 'rootpw' });
-    const md = new grpc.Metadata();
-    md.set('token', token);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        for (let i = next++; i < count; i = next++) {
-          await client.call(client.kv, 'Put', { key: Buffer.from(bulkKey(i)), value: Buffer.from(bulkValue(i)) }, md);
-        }
-      }),
-    );
-  } finally {
-    auth.close();
-    client.close();
-  }
 }
 
 async function expectEnforced(endpoint: string): Promise<void> {
@@ -71,7 +47,7 @@ describe('auth in a three-member cluster', () => {
     await expectEnforced(members[other]!.clientUrl);
 
     // more than the entries a leader keeps behind its snapshot for slow followers
-    await bulkPut(first, CATCH_UP.puts);
+    await bulkPut(first, CATCH_UP.puts, { name: 'root', password: 'rootpw' });
     const rev = (JSON.parse(await ctl(first, [...ROOT, 'get', CATCH_UP.lastKey, '-w', 'json'])) as { header: { revision: number } }).header.revision;
     await ctl(first, [...ROOT, 'compaction', String(rev)]);
     members[down] = await startSlot(plan, plan.slots[down]!, { args: ARGS });

@@ -2,7 +2,7 @@
 // guides start them: the same --initial-cluster on every member.
 
 import path from 'node:path';
-import { EtcdClient } from './client.js';
+import { EtcdClient, withToken } from './client.js';
 import { type Member, binary, ctl, freePort, startMember, tempDir } from './harness.js';
 
 export interface Slot {
@@ -41,18 +41,31 @@ export function bulkValue(i: number): string {
   return `v${i}`;
 }
 
-/** Puts `bulkKey(i)` = `bulkValue(i)` for i below `count` through `endpoint`, 32 at a time. */
-export async function bulkPut(endpoint: string, count: number): Promise<void> {
+/**
+ * Puts `bulkKey(i)` = `bulkValue(i)` for i below `count` through `endpoint`, 32 at a time;
+ * as `user`, authenticated once, when auth is on.
+ */
+export async function bulkPut(endpoint: string, count: number, user?: { name: string; password: string }): Promise<void> {
   const client = new EtcdClient(endpoint);
-  let next = 0;
   try {
+    const md = user === undefined ? undefined : withToken(await authenticate(client, user.name, user.password));
+    let next = 0;
     await Promise.all(
       Array.from({ length: 32 }, async () => {
-        for (let i = next++; i < count; i = next++) await client.put(bulkKey(i), bulkValue(i));
+        for (let i = next++; i < count; i = next++) await client.call(client.kv, 'Put', { key: Buffer.from(bulkKey(i)), value: Buffer.from(bulkValue(i)) }, md);
       }),
     );
   } finally {
     client.close();
+  }
+}
+
+async function authenticate(client: EtcdClient, name: string, password: string): Promise<string> {
+  const auth = client.authClient();
+  try {
+    return (await client.call<{ token: string }>(auth, 'Authenticate', { name, password })).token;
+  } finally {
+    auth.close();
   }
 }
 
