@@ -2,7 +2,8 @@
 // service's calls made generically from the service definitions our protos give the
 // server (serviceDefinition), so requests the server decoded are re-encoded as they came.
 // Unary calls go round-robin over the endpoints, as clientv3's balancer sends them;
-// an endpoint that cannot be reached is passed over and the call tried on the next.
+// an endpoint that cannot be reached is passed over and the call tried on the next, and
+// when none can be, the call waits for a member to come back (within its deadline).
 
 import * as grpc from '@grpc/grpc-js';
 import type { CallMetadata } from '../server/grpc/call.js';
@@ -60,6 +61,12 @@ const READ_ONLY = new Set([
  */
 const NOT_SENT = /No connection established|ECONNREFUSED|connect E/;
 
+/** How long a channel waits, at most, between attempts to reach its member again. */
+const RECONNECT_MAX_MS = 1000;
+
+/** How long one connectivity watch lasts before it is armed again (so none outlives its call by more). */
+const WATCH_SLICE_MS = 1000;
+
 function retryable(method: Method, err: grpc.ServiceError): boolean {
   if (err.code !== grpc.status.UNAVAILABLE) return false;
   const name = method.path.slice(method.path.lastIndexOf('/') + 1);
@@ -77,6 +84,9 @@ export class Upstream {
       'grpc.max_receive_message_length': opts.maxRecvBytes,
       // every endpoint its own channel: round robin and failover are ours
       'grpc.use_local_subchannel_pool': 1,
+      // a member that comes back is found within a second; grpc-js's own ceiling is two
+      // minutes, longer than any client waits (etcdctl gives a call five seconds)
+      'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_MS,
     };
     this.endpoints = opts.endpoints.map((e) => {
       const secure = /^(https|unixs):\/\//.test(e) || opts.tls !== undefined;
@@ -105,33 +115,66 @@ export class Upstream {
   }
 
   /**
-   * A unary call, tried endpoint after endpoint while the failure allows it.
-   * `cancelled` (when given) aborts the call when the proxy's own client goes away;
-   * `timeoutMs` bounds the whole call.
+   * A unary call, tried endpoint after endpoint while the failure allows it. When no
+   * endpoint could be reached, the call waits for one to come back and goes round again,
+   * as clientv3's calls (not fail-fast) wait: until the proxy's client goes away
+   * (`cancelled`, which a client's deadline also fires) or `timeoutMs` bounds the whole
+   * call. A call with neither fails at once.
    */
   unary<Res>(method: Method, req: object, md: grpc.Metadata, cancelled?: CancelSignal, timeoutMs?: number): Promise<Res> {
-    const options: grpc.CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
-    const order = this.order();
+    const until = timeoutMs !== undefined ? Date.now() + timeoutMs : cancelled !== undefined ? Infinity : undefined;
+    const options: grpc.CallOptions = until === undefined || until === Infinity ? {} : { deadline: until };
     return new Promise<Res>((resolve, reject) => {
-      const attempt = (i: number): void => {
-        const call = order[i]!.client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          req,
-          md,
-          options,
-          (err, res) => {
-            cancelled?.off(abort);
-            if (err === null) return resolve(res as Res);
-            if (i + 1 < order.length && retryable(method, err)) return attempt(i + 1);
-            reject(err);
-          },
-        );
-        const abort = (): void => call.cancel();
-        cancelled?.on(abort);
+      const round = (order: Endpoint[]): void => {
+        const attempt = (i: number): void => {
+          const call = order[i]!.client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            req,
+            md,
+            options,
+            (err, res) => {
+              cancelled?.off(abort);
+              if (err === null) return resolve(res as Res);
+              if (!retryable(method, err)) return reject(err);
+              if (i + 1 < order.length) return attempt(i + 1);
+              if (until === undefined || !NOT_SENT.test(err.details)) return reject(err);
+              void this.anyReady(until, cancelled).then((ready) => (ready ? round(this.order()) : reject(err)));
+            },
+          );
+          const abort = (): void => call.cancel();
+          cancelled?.on(abort);
+        };
+        attempt(0);
       };
-      attempt(0);
+      round(this.order());
+    });
+  }
+
+  /**
+   * True once any endpoint's connection is READY (asking idle ones to connect); false
+   * when `until` passes or the caller goes away first.
+   */
+  private anyReady(until: number, cancelled?: CancelSignal): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      const settle = (ready: boolean): void => {
+        if (settled) return;
+        settled = true;
+        cancelled?.off(gone);
+        resolve(ready);
+      };
+      const gone = (): void => settle(false);
+      cancelled?.on(gone);
+      const watch = (channel: ReturnType<grpc.Client['getChannel']>): void => {
+        if (settled) return;
+        const state = channel.getConnectivityState(true);
+        if (state === grpc.connectivityState.READY) return settle(true);
+        if (Date.now() >= until) return settle(false);
+        channel.watchConnectivityState(state, Math.min(until, Date.now() + WATCH_SLICE_MS), () => watch(channel));
+      };
+      for (const e of this.endpoints) watch(e.client.getChannel());
     });
   }
 

@@ -1,8 +1,9 @@
 // `etcd-ts grpc-proxy start` in front of real clusters: stock etcdctl through the proxy
 // (KV, cache, txn, watch, lease keep-alive, lock, elect, member list), a member killed
-// under it, --namespace, the Common Name refusal over mutual TLS, registration under
-// --resolver-prefix, and watch coalescing — 1,200 watchers on one key through the proxy
-// are one watcher on the member (etcd-ts's and real etcd 3.4.23's) and all get every event.
+// under it, a write held while no member can be reached, --namespace, the Common Name
+// refusal over mutual TLS, registration under --resolver-prefix, and watch coalescing —
+// 1,200 watchers on one key through the proxy are one watcher on the member (etcd-ts's
+// and real etcd 3.4.23's) and all get every event.
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -142,6 +143,35 @@ describe('etcd-ts grpc-proxy when the member under its shared watch fails', () =
     } finally {
       await proxy.stop();
       await Promise.all(members.map((m) => stopMember(m)));
+    }
+  });
+});
+
+describe('etcd-ts grpc-proxy when no member can be reached', () => {
+  it('holds a write until its deadline, as etcd 3.4.23\'s proxy does, and sends it once a member is back', async () => {
+    const port = await freePort();
+    const endpoint = `127.0.0.1:${port}`;
+    const ours = await startProxy([`--endpoints=${endpoint}`]);
+    const etcds = await startProxy([`--endpoints=${endpoint}`], 'etcd');
+    try {
+      // nothing listens on the endpoint: both proxies wait for it until the client gives up
+      for (const px of [ours, etcds]) {
+        const r = await etcdctl(px.addr, ['put', 'k', 'v', '--command-timeout=2s']);
+        expect({ code: r.code, last: r.stderr.trim().split('\n').pop() }).toEqual({ code: 1, last: 'Error: context deadline exceeded' });
+      }
+      // a member that comes up while a write waits gets it
+      const put = spawnCtl(ours.addr, ['put', 'k', 'waited', '--command-timeout=60s']);
+      const m = await startMember({ name: 'late', clientPort: port });
+      try {
+        expect(await put.exited).toBe(0);
+        expect(put.output()).toBe('OK\n');
+        expect(await ctl(m.clientUrl, ['get', 'k', '--print-value-only'])).toBe('waited\n');
+      } finally {
+        await stopMember(m);
+      }
+    } finally {
+      await ours.stop();
+      await etcds.stop();
     }
   });
 });
