@@ -5,6 +5,8 @@
 //   etcd       etcd 3.4.23 (its treeIndex rebuilt from bbolt's key bucket)
 //   image      etcd-ts, its key index read from the image its last clean stop saved
 //   records    etcd-ts with that image removed first: every record read, as after a crash
+//   crashed    etcd-ts with the image and etcd's bbolt file removed first, as a crash after
+//              a .snap that removed the file leaves the dir (the file is written again)
 //
 // For each start: time from spawn to `ready to serve client requests`, the member's CPU
 // seconds then (/proc/PID/stat), the key count (must equal the fill's), RSS after a
@@ -36,7 +38,7 @@ const filledKeys = new Map<Server, number>();
 const READY = 'ready to serve client requests';
 const IMAGE_FILE = 'ETCDTS_KEY_INDEX';
 
-type Variant = 'etcd' | 'image' | 'records';
+type Variant = 'etcd' | 'image' | 'records' | 'crashed';
 
 interface Start {
   variant: Variant;
@@ -56,7 +58,7 @@ const PHASE_LINES: Record<string, string> = {
   'restored mvcc store': 'store open',
   'restarting local member': 'WAL read',
   [READY]: 'ready',
-  "wrote etcd's bbolt db": 'bbolt export at stop',
+  "wrote etcd's bbolt db": 'bbolt export',
   'saved the key index for the next open': 'key index saved',
 };
 
@@ -64,8 +66,9 @@ function phasesOf(logFile: string, spawnedAtMs: number): Record<string, number> 
   const out: Record<string, number> = {};
   for (const line of readFileSync(logFile, 'utf8').split('\n')) {
     if (!line.startsWith('{')) continue;
-    const l = JSON.parse(line) as { msg?: string; ts?: string; took?: string; 'restored-from'?: string };
-    const name = Object.entries(PHASE_LINES).find(([msg]) => l.msg?.startsWith(msg))?.[1];
+    const l = JSON.parse(line) as { msg?: string; ts?: string; took?: string; reason?: string };
+    const phase = Object.entries(PHASE_LINES).find(([msg]) => l.msg?.startsWith(msg))?.[1];
+    const name = phase !== undefined && l.reason !== undefined ? `${phase} at ${l.reason}` : phase;
     if (name === undefined || l.ts === undefined) continue;
     out[name] = (Date.parse(l.ts) - spawnedAtMs) / 1000;
     if (l.took !== undefined) out[`${name} (took)`] = Number.parseInt(l.took, 10) / 1000;
@@ -85,7 +88,8 @@ async function waitForLine(file: string, text: string): Promise<number> {
 
 async function restartOnce(server: Server, variant: Variant, m: Member, round: number): Promise<{ m: Member; start: Start }> {
   const logFile = path.join(m.dir, `start-${variant}-${round}.log`);
-  if (variant === 'records') rmSync(path.join(m.place.dataDir, 'member/leveldb', IMAGE_FILE), { force: true });
+  if (variant === 'records' || variant === 'crashed') rmSync(path.join(m.place.dataDir, 'member/leveldb', IMAGE_FILE), { force: true });
+  if (variant === 'crashed') rmSync(path.join(m.place.dataDir, 'member/snap/db'), { force: true });
   const profDir = cpuProf && server === 'etcd-ts' ? path.join(cpuProf, `${variant}-${round}`) : '';
   if (profDir) mkdirSync(profDir, { recursive: true });
   const spawnedWall = Date.now();
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
     for (const s of servers) members.set(s, await filled(s, keys));
     const variants: Array<[Server, Variant]> = [];
     if (members.has('etcd')) variants.push(['etcd', 'etcd']);
-    if (members.has('etcd-ts')) variants.push(['etcd-ts', 'image'], ['etcd-ts', 'records']);
+    if (members.has('etcd-ts')) variants.push(['etcd-ts', 'image'], ['etcd-ts', 'records'], ['etcd-ts', 'crashed']);
     for (let round = 1; round <= rounds; round++) {
       // alternating, and each round's order reversed, so a load that drifts favours nobody
       const order = round % 2 ? variants : [...variants].reverse();
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n${keys} keys of 1 KiB, ${rounds} rounds; load average now ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`${'variant'.padEnd(10)}${'ready s'.padStart(10)}${'CPU s'.padStart(10)}${'RSS MB'.padStart(10)}${'stop s'.padStart(10)}   (medians; each run below)`);
-  for (const v of ['etcd', 'image', 'records'] as Variant[]) {
+  for (const v of ['etcd', 'image', 'records', 'crashed'] as Variant[]) {
     const rs = starts.filter((s) => s.variant === v);
     if (rs.length === 0) continue;
     const col = (f: (s: Start) => number, d: number) => median(rs.map(f)).toFixed(d).padStart(10);

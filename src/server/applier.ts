@@ -10,7 +10,7 @@ import { EntryType, type ConfChange, type ConfState, type Entry, type Message, t
 import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore } from '../mvcc/index.js';
-import { type ClusterState, clusterStateOf } from './backup/etcd-db.js';
+import { type ClusterState, clusterStateOf, ExportAbortedError } from './backup/etcd-db.js';
 import { type EtcdDbWriter, type ExportState, exportStateOf } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
@@ -132,6 +132,9 @@ export class Applier {
   private chain: Promise<void> = Promise.resolve();
   /** a snapshot being saved in the background (triggerSnapshot), one at a time */
   private snapshotting: Promise<void> | undefined;
+  /** writeMissingEtcdDb's export, which stop() abandons (a clean stop writes the file anew) */
+  private etcdDbWriting: Promise<void> | undefined;
+  private readonly etcdDbWriteAbort = new AbortController();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
   private backendCommitTimer: unknown;
@@ -228,8 +231,10 @@ export class Applier {
     this.stopped = true;
     this.p.clock.clearTimeout(this.backendCommitTimer);
     this.backendCommitTimer = undefined;
+    this.etcdDbWriteAbort.abort();
     await this.chain.catch(() => undefined);
     await this.snapshotting;
+    await this.etcdDbWriting;
   }
 
   private enqueue(fn: () => Promise<void>): void {
@@ -485,6 +490,23 @@ export class Applier {
   /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */
   backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
     return this.atCommittedState(() => ({ view: this.store.bucketView(), cluster: this.clusterState() }));
+  }
+
+  /**
+   * Once the member serves, when it started without etcd's bbolt file: writes the file
+   * from the applied index in the background (a large store's export takes minutes, which
+   * neither the start nor the clients wait for). A failure is logged: the next clean stop
+   * or start writes the file.
+   */
+  writeMissingEtcdDb(): void {
+    const { log, dbFile } = this.p;
+    const signal = this.etcdDbWriteAbort.signal;
+    this.etcdDbWriting ??= this.atCommittedState(() => (signal.aborted ? undefined : this.exportState()))
+      .then((state) => (state === undefined ? undefined : dbFile.writeIfMissing(state, 'start', signal)))
+      .catch((err: Error) => {
+        if (err instanceof ExportAbortedError) log.info({ path: dbFile.path }, "stopped writing etcd's bbolt db: the member is stopping");
+        else log.warn({ path: dbFile.path, error: err.message }, "failed to write etcd's bbolt db; the next clean stop or start writes it");
+      });
   }
 
   /**

@@ -23,8 +23,7 @@ import { exists, installReceivedDb, receivedDbPath, removeReceivedDbs, restoreIn
 import type { ServerParts } from './server-parts.js';
 import { type MemberStart, newRawNode } from './member-start.js';
 import { restartMember } from './restart-member.js';
-import { boltConsistentIndex, exportEtcdDb, exportStateOf } from './backup/db-file.js';
-import { clusterStateOf } from './backup/etcd-db.js';
+import { boltConsistentIndex, removeEtcdDb } from './backup/db-file.js';
 import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore } from './import/legacy-store.js';
@@ -131,14 +130,14 @@ export async function bootstrap(
       await r.wal.close();
       throw err;
     }
-    await ensureEtcdDb(layout, store, r, log);
+    const etcdDbPresent = await etcdDbCurrent(layout, r, log);
     for (const name of await removeReceivedDbs(layout.snapDir)) {
       log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
     }
     if (r.alarmsInStore) r.alarms.restoreFromRecords(await store.alarmRecords());
     const lessor = new Lessor({ minTtl: minLeaseTtl(cfg), now: () => performance.now(), checkpoints: leaseCheckpointPolicy(cfg) });
     await restoreLessor(lessor, store);
-    return { ...r, store, snapshotter, lessor, authState: await readAuthState(store), layout };
+    return { ...r, store, snapshotter, lessor, authState: await readAuthState(store), layout, etcdDbPresent };
   } catch (err) {
     await store.close();
     throw err;
@@ -173,13 +172,18 @@ export async function installReceivedStore(
 }
 
 /**
- * etcd's bbolt file must not be older than the newest .snap (backup/db-file.ts): written
- * now from the store when it is missing (a new member, a leader's snapshot installed
- * before a crash, a data dir from an etcd-ts that did not keep it) or behind.
+ * Whether etcd's bbolt file is there and no older than the newest .snap
+ * (backup/db-file.ts). One behind it (a leader's snapshot installed before a crash) is
+ * removed now; a missing one is written in the background once the member serves
+ * (Server, EtcdDbFile.writeIfMissing): a new member, one whose last .snap removed it
+ * before a crash, a data dir from an etcd-ts that did not keep it.
  */
-async function ensureEtcdDb(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<void> {
-  if ((await pathKind(layout.boltPath)) === 'file' && (await boltConsistentIndex(layout.boltPath)) >= r.snapshotIndex) return;
-  await exportEtcdDb(layout, exportStateOf(store, clusterStateOf(r.membership)), 'start', log);
+async function etcdDbCurrent(layout: DataDirLayout, r: MemberStart, log: Logger): Promise<boolean> {
+  if ((await pathKind(layout.boltPath)) !== 'file') return false;
+  const consistentIndex = await boltConsistentIndex(layout.boltPath);
+  if (consistentIndex >= r.snapshotIndex) return true;
+  await removeEtcdDb(layout, log, `its consistent index ${consistentIndex} is behind the newest snapshot's, ${r.snapshotIndex}`);
+  return false;
 }
 
 /**

@@ -61,6 +61,8 @@ export interface ServerParts {
   readonly peers: PeerSet;
   /** Where the store lives, where a store received from the leader waits beside it, and etcd's bbolt file. */
   readonly layout: { dbDir: string; snapDir: string; boltPath: string };
+  /** etcd's bbolt file was there at the start, no older than the newest .snap; else it is written once the member serves */
+  readonly etcdDbPresent: boolean;
   /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
   readonly onBackendCommit?: (seconds: number) => void;
 }

@@ -49,6 +49,7 @@ export class EtcdServer {
   private readonly peers: PeerSet;
   /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
   private readonly dbFile: EtcdDbFile;
+  private readonly etcdDbPresentAtStart: boolean;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private readonly inbox: SnapshotInbox;
@@ -115,7 +116,8 @@ export class EtcdServer {
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.peers = parts.peers;
-    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store));
+    this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store), parts.etcdDbPresent);
+    this.etcdDbPresentAtStart = parts.etcdDbPresent;
     this.snapDir = parts.layout.snapDir;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;
@@ -257,7 +259,11 @@ export class EtcdServer {
       onLeaderChange: (fn) => this.onLeaderChange(fn),
       stopping: this.stopping.signal,
       log: this.log,
-    }).then((published) => published && this.publishedResolve());
+    }).then((published) => {
+      if (!published) return;
+      this.publishedResolve();
+      if (!this.etcdDbPresentAtStart) this.applier.writeMissingEtcdDb();
+    });
   }
 
   /** The transport's handle on raft. */

@@ -77,6 +77,7 @@ describe('native heap trim', () => {
     rmSync(path.join(m.dataDir, 'member/snap/db'));
     const again = await startMember({ binary: 'etcd-ts', name: m.name, dataDir: m.dataDir, clientPort: port(m.clientUrl), peerPort: port(m.peerUrl) });
     try {
+      await waitFor(again, '"reason":"start"');
       const exported = logLines(again.output()).find((l) => l.msg === "wrote etcd's bbolt db" && l.reason === 'start');
       expect(exported?.size).toBeGreaterThan(1 << 20);
       const trim = await vi.waitFor(

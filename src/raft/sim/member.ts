@@ -42,7 +42,12 @@ const silent = pino({ level: 'silent' });
  * quarter of a seed's CPU; the same bbolt export still runs for every snapshot a leader
  * ships, and the follower imports it.
  */
-const noEtcdDb: EtcdDbWriter = { path: '(not kept by simulated members)', write: (state) => state.view.close(), beforeSnapshot: (state) => state.view.close() };
+const noEtcdDb: EtcdDbWriter = {
+  path: '(not kept by simulated members)',
+  write: (state) => state.view.close(),
+  writeIfMissing: (state) => state.view.close(),
+  beforeSnapshot: (state) => state.view.close(),
+};
 
 export interface MemberTuning {
   readonly snapshotCount: number;

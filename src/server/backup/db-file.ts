@@ -6,17 +6,19 @@
 //
 //     newest .snap index  <=  the file's consistent index  <=  the store's
 //
-// so that is what etcd-ts keeps true whenever the file exists: it writes the file when
-// the member starts without one and at a clean stop (then at the applied index: real
-// etcd starts on the dir without replaying anything), and it removes the file before
-// writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
+// so that is what etcd-ts keeps true whenever the file exists: it writes the file once
+// a member that started without one (or with one behind its newest .snap, removed then)
+// serves clients, in the background, since at millions of keys the export takes minutes
+// that a restart after a crash must not wait for; and at a clean stop (then at the
+// applied index: real etcd starts on the dir without replaying anything). It removes the
+// file before writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
 // only when that is amortised (exportAmortised): an export reads and writes the whole
 // store, and at every --snapshot-count entries that work grows with the store, so a
 // member of millions of keys spent most of its time exporting (puts fell from thousands
 // a second to a few hundred at 300 k keys, bench/scale). Otherwise it removes the file
 // before the .snap. A crash therefore leaves a file that is behind the store but never
-// behind the WAL, as etcd's own is, or no file: then, until etcd-ts has started on the
-// dir again (the start writes it), `etcdctl backup --with-v3` fails (bbolt cannot open
+// behind the WAL, as etcd's own is, or no file: then, until etcd-ts has run on the dir
+// again long enough to write it, `etcdctl backup --with-v3` fails (bbolt cannot open
 // it) and real etcd refuses to start (it finds no db for the newest .snap). A clean
 // stop always leaves it, and `etcdctl snapshot save` from the running member is
 // etcd's own way to back up.
@@ -98,14 +100,15 @@ export type ExportReason = 'start' | 'snapshot' | 'stop';
 
 /**
  * Writes `state` as etcd's backend at `layout.boltPath` (replacing any file there) and
- * closes the view. A failed write leaves the old file.
+ * closes the view. A failed write leaves the old file; so does aborting `signal`
+ * (ExportAbortedError).
  */
-export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, reason: ExportReason, log: Logger): Promise<void> {
+export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, reason: ExportReason, log: Logger, signal?: AbortSignal): Promise<void> {
   const dir = path.dirname(layout.boltPath);
   const tmp = path.join(dir, `${TEMP_DB_PREFIX}.export-${randomBytes(6).toString('hex')}`);
   const started = performance.now();
   try {
-    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster);
+    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster, signal);
     await writeOrigin(layout.dbDir, await boltIdentity(tmp));
     await rename(tmp, layout.boltPath);
     await nodeDisk.fsyncDir(dir);
@@ -156,6 +159,11 @@ export interface EtcdDbWriter {
   readonly path: string;
   /** writes `state` as the file and closes its view */
   write(state: ExportState, reason: ExportReason): Promise<void>;
+  /**
+   * writes `state` as the file unless it is there (a .snap wrote it meanwhile); closes the
+   * view. Aborting `signal` gives up the write (ExportAbortedError).
+   */
+  writeIfMissing(state: ExportState, reason: ExportReason, signal: AbortSignal): Promise<void>;
   /** before a .snap at `state`'s index: writes the file when that is amortised, else removes it; closes the view */
   beforeSnapshot(state: ExportState): Promise<void>;
 }
@@ -169,17 +177,32 @@ export class EtcdDbFile implements EtcdDbWriter {
 
   /**
    * @param exported the store as the file was last written from: at the member's start,
-   *   which found the file up to date or wrote it
+   *   which found the file up to date or is about to write it (writeIfMissing)
+   * @param present whether the file is there, as the chain's last operation left it
    */
   constructor(
     private readonly layout: DbFileLayout,
     private readonly log: Logger,
     private exported: ExportMark,
+    private present: boolean,
   ) {}
 
   write(state: ExportState, reason: ExportReason): Promise<void> {
     this.exported = { storeBytes: state.storeBytes, putBytes: state.putBytes };
-    return this.then(() => exportEtcdDb(this.layout, state, reason, this.log));
+    return this.then(async () => {
+      await exportEtcdDb(this.layout, state, reason, this.log);
+      this.present = true;
+    });
+  }
+
+  writeIfMissing(state: ExportState, reason: ExportReason, signal: AbortSignal): Promise<void> {
+    return this.then(async () => {
+      if (!this.present && !signal.aborted) {
+        this.exported = { storeBytes: state.storeBytes, putBytes: state.putBytes };
+        await exportEtcdDb(this.layout, state, reason, this.log, signal);
+        this.present = true;
+      } else await state.view.close();
+    });
   }
 
   beforeSnapshot(state: ExportState): Promise<void> {
@@ -188,12 +211,18 @@ export class EtcdDbFile implements EtcdDbWriter {
     const why = `the ${written} bytes put since it was written are fewer than the ${this.exported.storeBytes} it was written from, so writing it before the snapshot at index ${state.consistentIndex} would cost more than they did`;
     return this.then(async () => {
       await state.view.close();
-      await removeEtcdDb(this.layout, this.log, why);
+      await this.removeNow(why);
     });
   }
 
   remove(why: string): Promise<void> {
-    return this.then(() => removeEtcdDb(this.layout, this.log, why));
+    return this.then(() => this.removeNow(why));
+  }
+
+  private async removeNow(why: string): Promise<void> {
+    // not there from the moment the removal starts: a failed one leaves it in doubt
+    this.present = false;
+    await removeEtcdDb(this.layout, this.log, why);
   }
 
   get path(): string {
