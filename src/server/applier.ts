@@ -132,9 +132,8 @@ export class Applier {
   private chain: Promise<void> = Promise.resolve();
   /** a snapshot being saved in the background (triggerSnapshot), one at a time */
   private snapshotting: Promise<void> | undefined;
-  /** writeMissingEtcdDb's export, which stop() abandons (a clean stop writes the file anew) */
-  private etcdDbWriting: Promise<void> | undefined;
-  private readonly etcdDbWriteAbort = new AbortController();
+  /** aborted by stop(): a snapshot's export in progress is given up (the stop writes the file anew) */
+  private readonly stopping = new AbortController();
   private uncommittedEntries = 0;
   private lastBackendCommit = 0;
   private backendCommitTimer: unknown;
@@ -229,12 +228,11 @@ export class Applier {
   /** Stops applying; resolves once the apply under way and a snapshot being saved are done. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.p.clock.clearTimeout(this.backendCommitTimer);
     this.backendCommitTimer = undefined;
-    this.etcdDbWriteAbort.abort();
     await this.chain.catch(() => undefined);
     await this.snapshotting;
-    await this.etcdDbWriting;
   }
 
   private enqueue(fn: () => Promise<void>): void {
@@ -427,23 +425,28 @@ export class Applier {
    * data) and saves it in the background: exporting etcd's bbolt file takes seconds for a
    * large store, and applies must not wait for it. One snapshot at a time.
    */
-  private async triggerSnapshot(): Promise<void> {
+  private async triggerSnapshot(etcdDb: 'amortised' | 'start' = 'amortised'): Promise<void> {
     const index = this.appliedIndex;
     this.p.log.info({ 'local-member-id': idHex(this.p.memberId), 'local-member-applied-index': index, 'local-member-snapshot-index': this.snapshotIndex, 'local-member-snapshot-count': this.p.config.snapshotCount }, 'triggering snapshot');
     // The store must hold everything up to `index` before the WAL behind it may go.
     await this.writeOutStaged();
     await this.store.flushed();
-    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState() };
+    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState(), etcdDb };
     this.snapshotting = this.saveSnapshot(frozen)
-      .catch((err: Error) => this.p.events.fatal(err))
+      .catch((err: Error) => {
+        if (err instanceof ExportAbortedError) this.p.log.info({ index }, "gave up the snapshot's export of etcd's bbolt db: the member is stopping");
+        else this.p.events.fatal(err);
+      })
       .finally(() => (this.snapshotting = undefined));
   }
 
-  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState }): Promise<void> {
+  private async saveSnapshot(frozen: { index: number; confState: ConfState; data: Uint8Array; exported: ExportState; etcdDb: 'amortised' | 'start' }): Promise<void> {
     const { index } = frozen;
-    const { raft, log } = this.p;
+    const { raft, log, dbFile } = this.p;
     // etcd's bbolt file first: it must never be older than the newest .snap (backup/db-file.ts)
-    await this.p.dbFile.beforeSnapshot(frozen.exported);
+    const signal = this.stopping.signal;
+    if (frozen.etcdDb === 'start') await dbFile.write(frozen.exported, 'start', signal);
+    else await dbFile.beforeSnapshot(frozen.exported, signal);
     if (this.stopped) return;
     if (index <= raft.raftStorage.snapshot().metadata.index) {
       // a leader's snapshot was installed meanwhile; it is newer
@@ -493,20 +496,26 @@ export class Applier {
   }
 
   /**
-   * Once the member serves, when it started without etcd's bbolt file: writes the file
-   * from the applied index in the background (a large store's export takes minutes, which
-   * neither the start nor the clients wait for). A failure is logged: the next clean stop
-   * or start writes the file.
+   * Once the member serves, when it started without etcd's bbolt file: a snapshot at the
+   * applied index, which writes the file first whatever its size (reason 'start'). In the
+   * background, as every snapshot: a large store's export takes minutes, which neither
+   * the start nor the clients wait for. A snapshot rather than the file alone: `etcdctl
+   * backup` drops conf changes and publish entries from the WAL it copies and numbers the
+   * rest anew, so a file whose consistent index lies between the newest .snap and the last
+   * entry would hide the entries that moved down to it; at a .snap's index it hides none.
    */
-  writeMissingEtcdDb(): void {
-    const { log, dbFile } = this.p;
-    const signal = this.etcdDbWriteAbort.signal;
-    this.etcdDbWriting ??= this.atCommittedState(() => (signal.aborted ? undefined : this.exportState()))
-      .then((state) => (state === undefined ? undefined : dbFile.writeIfMissing(state, 'start', signal)))
-      .catch((err: Error) => {
-        if (err instanceof ExportAbortedError) log.info({ path: dbFile.path }, "stopped writing etcd's bbolt db: the member is stopping");
-        else log.warn({ path: dbFile.path, error: err.message }, "failed to write etcd's bbolt db; the next clean stop or start writes it");
-      });
+  async snapshotForMissingEtcdDb(): Promise<void> {
+    for (;;) {
+      await this.snapshotting;
+      const settled = await this.onChain(async () => {
+        if (this.stopped || this.p.dbFile.present) return true;
+        // another snapshot started meanwhile: the file is judged after it
+        if (this.snapshotting !== undefined) return false;
+        await this.triggerSnapshot('start');
+        return true;
+      }, false);
+      if (settled) return;
+    }
   }
 
   /**

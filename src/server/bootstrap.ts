@@ -23,7 +23,8 @@ import { exists, installReceivedDb, receivedDbPath, removeReceivedDbs, restoreIn
 import type { ServerParts } from './server-parts.js';
 import { type MemberStart, newRawNode } from './member-start.js';
 import { restartMember } from './restart-member.js';
-import { boltConsistentIndex, removeEtcdDb } from './backup/db-file.js';
+import { ALWAYS_EXPORT_BYTES, boltConsistentIndex, exportEtcdDb, exportStateOf, removeEtcdDb } from './backup/db-file.js';
+import { clusterStateOf } from './backup/etcd-db.js';
 import type { StartStep } from './start-steps.js';
 import { takeEtcdDb } from './import/etcd-db.js';
 import { moveLegacyStore } from './import/legacy-store.js';
@@ -130,7 +131,7 @@ export async function bootstrap(
       await r.wal.close();
       throw err;
     }
-    const etcdDbPresent = await etcdDbCurrent(layout, r, log);
+    const etcdDbPresent = (await etcdDbCurrent(layout, r, log)) || (await exportSmallStoreAtSnapshot(layout, store, r, log));
     for (const name of await removeReceivedDbs(layout.snapDir)) {
       log.info({ path: path.join(layout.snapDir, name) }, 'removed a received snapshot store that raft never accepted');
     }
@@ -174,9 +175,9 @@ export async function installReceivedStore(
 /**
  * Whether etcd's bbolt file is there and no older than the newest .snap
  * (backup/db-file.ts). One behind it (a leader's snapshot installed before a crash) is
- * removed now; a missing one is written in the background once the member serves
- * (Server, EtcdDbFile.writeIfMissing): a new member, one whose last .snap removed it
- * before a crash, a data dir from an etcd-ts that did not keep it.
+ * removed now; a missing one (a new member, one whose last .snap removed it before a
+ * crash, a data dir from an etcd-ts that did not keep it) is written now when small
+ * (exportSmallStoreAtSnapshot), else once the member serves (Applier.snapshotForMissingEtcdDb).
  */
 async function etcdDbCurrent(layout: DataDirLayout, r: MemberStart, log: Logger): Promise<boolean> {
   if ((await pathKind(layout.boltPath)) !== 'file') return false;
@@ -184,6 +185,18 @@ async function etcdDbCurrent(layout: DataDirLayout, r: MemberStart, log: Logger)
   if (consistentIndex >= r.snapshotIndex) return true;
   await removeEtcdDb(layout, log, `its consistent index ${consistentIndex} is behind the newest snapshot's, ${r.snapshotIndex}`);
   return false;
+}
+
+/**
+ * Writes etcd's bbolt file now when that is cheap and safe at the start: a small store
+ * (a new member's is empty) still at its newest .snap's index, so the file's consistent
+ * index is a .snap's (or 0), which `etcdctl backup` needs (Applier.snapshotForMissingEtcdDb).
+ * A member killed right after its first start then leaves the file too. Whether it wrote.
+ */
+async function exportSmallStoreAtSnapshot(layout: DataDirLayout, store: MvccStore, r: MemberStart, log: Logger): Promise<boolean> {
+  if (store.consistentIndex !== r.snapshotIndex || store.recordBytes() > ALWAYS_EXPORT_BYTES) return false;
+  await exportEtcdDb(layout, exportStateOf(store, clusterStateOf(r.membership)), 'start', log);
+  return true;
 }
 
 /**

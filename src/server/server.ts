@@ -262,7 +262,7 @@ export class EtcdServer {
     }).then((published) => {
       if (!published) return;
       this.publishedResolve();
-      if (!this.etcdDbPresentAtStart) this.applier.writeMissingEtcdDb();
+      if (!this.etcdDbPresentAtStart) this.applier.snapshotForMissingEtcdDb().catch((err: Error) => this.die(err));
     });
   }
 

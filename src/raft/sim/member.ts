@@ -44,8 +44,8 @@ const silent = pino({ level: 'silent' });
  */
 const noEtcdDb: EtcdDbWriter = {
   path: '(not kept by simulated members)',
+  present: false,
   write: (state) => state.view.close(),
-  writeIfMissing: (state) => state.view.close(),
   beforeSnapshot: (state) => state.view.close(),
 };
 

@@ -6,12 +6,13 @@
 //
 //     newest .snap index  <=  the file's consistent index  <=  the store's
 //
-// so that is what etcd-ts keeps true whenever the file exists: it writes the file once
-// a member that started without one (or with one behind its newest .snap, removed then)
-// serves clients, in the background, since at millions of keys the export takes minutes
-// that a restart after a crash must not wait for; and at a clean stop (then at the
-// applied index: real etcd starts on the dir without replaying anything). It removes the
-// file before writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
+// so that is what etcd-ts keeps true whenever the file exists: when a member that
+// started without one (or with one behind its newest .snap, removed then) serves
+// clients, it takes a snapshot that writes the file first, in the background, since at
+// millions of keys the export takes minutes that a restart after a crash must not wait
+// for (Applier.snapshotForMissingEtcdDb says why a snapshot); at a clean stop (then at
+// the applied index: real etcd starts on the dir without replaying anything). It
+// removes the file before writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
 // only when that is amortised (exportAmortised): an export reads and writes the whole
 // store, and at every --snapshot-count entries that work grows with the store, so a
 // member of millions of keys spent most of its time exporting (puts fell from thousands
@@ -157,15 +158,12 @@ export async function boltConsistentIndex(file: string): Promise<number> {
 /** What the apply side does with etcd's bbolt file: keeps it no older than each .snap, and writes it at a clean stop. */
 export interface EtcdDbWriter {
   readonly path: string;
-  /** writes `state` as the file and closes its view */
-  write(state: ExportState, reason: ExportReason): Promise<void>;
-  /**
-   * writes `state` as the file unless it is there (a .snap wrote it meanwhile); closes the
-   * view. Aborting `signal` gives up the write (ExportAbortedError).
-   */
-  writeIfMissing(state: ExportState, reason: ExportReason, signal: AbortSignal): Promise<void>;
+  /** whether the file is there, as the last finished operation left it */
+  readonly present: boolean;
+  /** writes `state` as the file and closes its view; aborting `signal` gives the write up (ExportAbortedError) */
+  write(state: ExportState, reason: ExportReason, signal?: AbortSignal): Promise<void>;
   /** before a .snap at `state`'s index: writes the file when that is amortised, else removes it; closes the view */
-  beforeSnapshot(state: ExportState): Promise<void>;
+  beforeSnapshot(state: ExportState, signal?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -175,38 +173,36 @@ export interface EtcdDbWriter {
 export class EtcdDbFile implements EtcdDbWriter {
   private chain: Promise<void> = Promise.resolve();
 
+  private isPresent: boolean;
+
   /**
    * @param exported the store as the file was last written from: at the member's start,
-   *   which found the file up to date or is about to write it (writeIfMissing)
-   * @param present whether the file is there, as the chain's last operation left it
+   *   which found the file up to date or has it written soon after (a snapshot, reason 'start')
+   * @param present whether the member found the file at its start
    */
   constructor(
     private readonly layout: DbFileLayout,
     private readonly log: Logger,
     private exported: ExportMark,
-    private present: boolean,
-  ) {}
+    present: boolean,
+  ) {
+    this.isPresent = present;
+  }
 
-  write(state: ExportState, reason: ExportReason): Promise<void> {
+  get present(): boolean {
+    return this.isPresent;
+  }
+
+  write(state: ExportState, reason: ExportReason, signal?: AbortSignal): Promise<void> {
     this.exported = { storeBytes: state.storeBytes, putBytes: state.putBytes };
     return this.then(async () => {
-      await exportEtcdDb(this.layout, state, reason, this.log);
-      this.present = true;
+      await exportEtcdDb(this.layout, state, reason, this.log, signal);
+      this.isPresent = true;
     });
   }
 
-  writeIfMissing(state: ExportState, reason: ExportReason, signal: AbortSignal): Promise<void> {
-    return this.then(async () => {
-      if (!this.present && !signal.aborted) {
-        this.exported = { storeBytes: state.storeBytes, putBytes: state.putBytes };
-        await exportEtcdDb(this.layout, state, reason, this.log, signal);
-        this.present = true;
-      } else await state.view.close();
-    });
-  }
-
-  beforeSnapshot(state: ExportState): Promise<void> {
-    if (exportAmortised(state, this.exported)) return this.write(state, 'snapshot');
+  beforeSnapshot(state: ExportState, signal?: AbortSignal): Promise<void> {
+    if (exportAmortised(state, this.exported)) return this.write(state, 'snapshot', signal);
     const written = state.putBytes - this.exported.putBytes;
     const why = `the ${written} bytes put since it was written are fewer than the ${this.exported.storeBytes} it was written from, so writing it before the snapshot at index ${state.consistentIndex} would cost more than they did`;
     return this.then(async () => {
@@ -221,7 +217,7 @@ export class EtcdDbFile implements EtcdDbWriter {
 
   private async removeNow(why: string): Promise<void> {
     // not there from the moment the removal starts: a failed one leaves it in doubt
-    this.present = false;
+    this.isPresent = false;
     await removeEtcdDb(this.layout, this.log, why);
   }
 
