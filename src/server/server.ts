@@ -49,7 +49,6 @@ export class EtcdServer {
   private readonly peers: PeerSet;
   /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
   private readonly dbFile: EtcdDbFile;
-  private readonly etcdDbPresentAtStart: boolean;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private readonly inbox: SnapshotInbox;
@@ -117,7 +116,6 @@ export class EtcdServer {
     this.v2store = parts.v2store;
     this.peers = parts.peers;
     this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store), parts.etcdDbPresent);
-    this.etcdDbPresentAtStart = parts.etcdDbPresent;
     this.snapDir = parts.layout.snapDir;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;
@@ -262,7 +260,8 @@ export class EtcdServer {
     }).then((published) => {
       if (!published) return;
       this.publishedResolve();
-      if (!this.etcdDbPresentAtStart) this.applier.snapshotForMissingEtcdDb().catch((err: Error) => this.die(err));
+      // a member that started without etcd's bbolt file writes it now (it returns at once otherwise)
+      this.applier.snapshotForMissingEtcdDb().catch((err: Error) => this.die(err));
     });
   }
 
