@@ -21,7 +21,7 @@ import { idHex, idHex16 } from './ids.js';
 import { type Lessor, restoreLessor } from './lessor.js';
 import type { LiveStore } from './live-store.js';
 import type { Membership } from './membership.js';
-import { applyToMembership, confChangeRefusal } from './conf-change.js';
+import { applyToMembership, confChangeRefusal, recordInV2Store } from './conf-change.js';
 import { type ApplyResult, type EntryRequest, decodeEntryRequest, entryRequestKind } from './raft-request.js';
 import { installReceivedDb } from './received-db.js';
 import type { ReceivedStore } from './snapshot-inbox.js';
@@ -375,6 +375,7 @@ export class Applier {
       return;
     }
     applyToMembership(cc, membership, this.p.peers, this.p.memberId, () => this.p.events.removed());
+    recordInV2Store(cc, membership, this.p.v2store);
     wait.trigger(cc.id, { kind: 'confChange', result: membership.list() });
   }
 

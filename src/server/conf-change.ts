@@ -6,7 +6,9 @@
 import { ConfChangeType, type ConfChange } from '../raftpb/types.js';
 import type { ApplierPeers } from './applier.js';
 import { type EtcdError, Errors } from './errors.js';
-import { type Membership, decodeMemberContext } from './membership.js';
+import { idHex } from './ids.js';
+import { type Membership, decodeMemberContext, raftAttributesJson } from './membership.js';
+import type { V2Store } from './v2store/index.js';
 
 /** Why the membership refuses `cc`; undefined when it takes it. */
 export function confChangeRefusal(cc: ConfChange, membership: Membership): EtcdError | undefined {
@@ -49,6 +51,40 @@ export function applyToMembership(cc: ConfChange, membership: Membership, peers:
       const urls = decodeMemberContext(cc.context).peerUrls;
       membership.updatePeerUrls(cc.nodeId, urls);
       peers.update(cc.nodeId, urls);
+      break;
+    }
+  }
+}
+
+const MEMBERS_DIR = '/0/members';
+const REMOVED_MEMBERS_DIR = '/0/removed_members';
+
+/**
+ * What etcd 3.4's membership also writes to its v2 store's "/0" directory for a change it
+ * took: each write is one step of the store's index, which v2 clients see (X-Etcd-Index,
+ * a node's modifiedIndex) and which etcd and etcd-ts members of one cluster must count
+ * alike. A data dir from an etcd-ts that did not record these lacks the nodes: a write
+ * then creates what an update would have found, one step all the same.
+ */
+export function recordInV2Store(cc: ConfChange, membership: Membership, v2store: V2Store): void {
+  const memberDir = `${MEMBERS_DIR}/${idHex(cc.nodeId)}`;
+  switch (cc.type) {
+    case ConfChangeType.AddNode:
+    case ConfChangeType.AddLearnerNode:
+    case ConfChangeType.UpdateNode: {
+      // an add (create), a learner's promotion or new peer URLs (update)
+      const m = membership.get(cc.nodeId);
+      if (m === undefined) return;
+      const p = `${memberDir}/raftAttributes`;
+      const value = raftAttributesJson(m.peerUrls, m.isLearner);
+      if (v2store.exists(p)) v2store.update(p, value);
+      else v2store.create(p, false, value, false);
+      break;
+    }
+    case ConfChangeType.RemoveNode: {
+      if (v2store.exists(memberDir)) v2store.delete(memberDir, true, true);
+      const p = `${REMOVED_MEMBERS_DIR}/${idHex(cc.nodeId)}`;
+      if (!v2store.exists(p)) v2store.create(p, false, '', false);
       break;
     }
   }

@@ -51,6 +51,11 @@ export function decodeMemberContext(b: Uint8Array): Member {
   return memberFromJson(j as MemberJson);
 }
 
+/** etcd's membership.RaftAttributes as JSON, as its v2 store and snapshots hold them (isLearner omitted when false). */
+export function raftAttributesJson(peerUrls: readonly string[], isLearner: boolean): string {
+  return `{"peerURLs":${JSON.stringify(peerUrls)}${isLearner ? ',"isLearner":true' : ''}}`;
+}
+
 function memberToJson(m: Member): MemberJson {
   return {
     id: idHex(m.id),

@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type HttpResponse, type Member, cleanup, etcdctl2, httpRequest, startMember, stopMember } from './harness.js';
+import { type HttpResponse, type Member, cleanup, ctl, etcdctl2, httpRequest, startMember, stopMember, waitFor } from './harness.js';
 
 afterAll(cleanup);
 
@@ -208,5 +208,44 @@ describe('/v2/keys', () => {
     expect(third.status).toBe(500);
     expect(await third.json()).toEqual({ message: 'Internal Server Error' });
     await stopMember(m);
+  });
+});
+
+describe("the v2 store's index", () => {
+  // etcd 3.4 records every membership change in its v2 store's "/0" directory too (a
+  // member's raftAttributes created or updated, a removed member's entry deleted and
+  // added under removed_members), and each write is a step of the index v2 clients see.
+  // Members of one cluster must agree on it: a client's waitIndex from one is used on
+  // another.
+  it('counts the membership writes as etcd 3.4.23 does: start, a learner added, its peer URLs updated, removed', async () => {
+    const indexes: Record<string, number[]> = {};
+    for (const binary of ['etcd', 'etcd-ts'] as const) {
+      const m = await startMember({ binary, args: ['--enable-v2'] });
+      try {
+        await waitFor(m, 'enabled capabilities for version');
+        const seen: number[] = [];
+        const probe = async (): Promise<void> => {
+          const r = await req(m, 'GET', '/v2/keys/probe?quorum=true');
+          expect(r.json.errorCode).toBe(100);
+          seen.push(Number(r.headers.get('x-etcd-index')));
+        };
+        await probe();
+        const added = await ctl(m.clientUrl, ['member', 'add', 'learner', '--learner', '--peer-urls', 'http://127.0.0.1:1']);
+        const id = /Member ([0-9a-f]+) added/.exec(added)![1]!;
+        await probe();
+        await ctl(m.clientUrl, ['member', 'update', id, '--peer-urls', 'http://127.0.0.1:2']);
+        await probe();
+        await ctl(m.clientUrl, ['member', 'remove', id]);
+        await probe();
+        const put = await req(m, 'PUT', '/v2/keys/probe', { value: 'x' });
+        seen.push(put.json.node.modifiedIndex);
+        indexes[binary] = seen;
+      } finally {
+        await stopMember(m);
+      }
+    }
+    expect(indexes['etcd-ts']).toEqual(indexes.etcd);
+    // the start's raftAttributes, attributes and version; +1, +1, +2, then the put
+    expect(indexes.etcd).toEqual([3, 4, 5, 7, 8]);
   });
 });

@@ -15,7 +15,7 @@
 // etcd keeps alarms in its bbolt `alarm` bucket, as etcd-ts's store does, so they are not here.
 
 import type { EtcdNode } from '../import/snapshot-data.js';
-import type { MembershipSnapshot } from '../membership.js';
+import { type MembershipSnapshot, raftAttributesJson } from '../membership.js';
 import { HISTORY_CAPACITY, type V2StoreSnapshot } from '../v2store/index.js';
 
 type NodeJson = V2StoreSnapshot['root'];
@@ -64,8 +64,7 @@ function membersDir(membership: MembershipSnapshot, kept: NodeJson | undefined, 
     at,
     membership.members.map((m) => {
       const p = `/0/members/${m.id}`;
-      const raft = `{"peerURLs":${JSON.stringify(m.peerURLs)}${m.isLearner ? ',"isLearner":true' : ''}}`;
-      const children = [file(`${p}/raftAttributes`, raft, at)];
+      const children = [file(`${p}/raftAttributes`, raftAttributesJson(m.peerURLs, m.isLearner), at)];
       if (m.name !== '' || m.clientURLs.length > 0) {
         let attrs = '{';
         if (m.name !== '') attrs += `"name":${JSON.stringify(m.name)}`;

@@ -92,6 +92,11 @@ export class V2Store {
     return { ...this.stats, watchers: this.hub.watcherCount };
   }
 
+  /** Whether a node is at `nodePath` (no stats, no error). */
+  exists(nodePath: string): boolean {
+    return this.find(cleanPath(nodePath)) !== undefined;
+  }
+
   get(nodePath: string, recursive: boolean, sorted: boolean): V2Event {
     return this.counted('gets', () => {
       const p = cleanPath(nodePath);
