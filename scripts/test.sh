@@ -3,7 +3,8 @@
 # missing (stock etcdctl 3.4 from Debian's etcd-client; real etcd 3.4 from etcd-server,
 # which the compatibility tests compare against; the python-etcd3 and etcd3gw client
 # libraries; Go and bbolt's source for the bbolt tests; etcd's Go client for goload;
-# Patroni and PostgreSQL for the Patroni tests), builds, lints, then runs every vitest suite.
+# Patroni and PostgreSQL for the Patroni tests; vip-manager and iproute2), builds, lints,
+# then runs every vitest suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -14,6 +15,9 @@ command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 # Patroni 3 and PostgreSQL 15: the Patroni tests run a PostgreSQL HA pair over the cluster.
 command -v patroni >/dev/null 2>&1 || missing+=(patroni)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
+# vip-manager 1.0 (a v2 client beside Patroni), in a network namespace that ip creates.
+command -v vip-manager >/dev/null 2>&1 || missing+=(vip-manager)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # Go and bbolt's source: the bbolt tests build real bbolt 1.3 as the judge of our files.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || missing+=(golang-github-coreos-bbolt-dev)
