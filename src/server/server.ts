@@ -49,6 +49,12 @@ export class EtcdServer {
   private readonly peers: PeerSet;
   /** etcd's bbolt file, kept no older than the newest .snap (backup/db-file.ts) */
   private readonly dbFile: EtcdDbFile;
+  /**
+   * etcd's bbolt file was there at the start: else a snapshot writes it once the member
+   * serves. Only then: a file a leader's snapshot removes later waits for the next export,
+   * and a member that caught up through one keeps that snapshot as its newest.
+   */
+  private readonly etcdDbPresentAtStart: boolean;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private readonly inbox: SnapshotInbox;
@@ -116,6 +122,7 @@ export class EtcdServer {
     this.v2store = parts.v2store;
     this.peers = parts.peers;
     this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store), parts.etcdDbPresent);
+    this.etcdDbPresentAtStart = parts.etcdDbPresent;
     this.snapDir = parts.layout.snapDir;
     this.votersAtStart = parts.votersAtStart;
     this.log = logger;
@@ -260,8 +267,7 @@ export class EtcdServer {
     }).then((published) => {
       if (!published) return;
       this.publishedResolve();
-      // a member that started without etcd's bbolt file writes it now (it returns at once otherwise)
-      this.applier.snapshotForMissingEtcdDb().catch((err: Error) => this.die(err));
+      if (!this.etcdDbPresentAtStart) this.applier.snapshotForMissingEtcdDb().catch((err: Error) => this.die(err));
     });
   }
 
