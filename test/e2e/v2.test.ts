@@ -231,7 +231,8 @@ describe("the v2 store's index", () => {
         };
         await probe();
         const added = await ctl(m.clientUrl, ['member', 'add', 'learner', '--learner', '--peer-urls', 'http://127.0.0.1:1']);
-        const id = /Member ([0-9a-f]+) added/.exec(added)![1]!;
+        // etcdctl pads the id to 16 columns with spaces (%16x)
+        const id = /Member +([0-9a-f]+) added/.exec(added)![1]!;
         await probe();
         await ctl(m.clientUrl, ['member', 'update', id, '--peer-urls', 'http://127.0.0.1:2']);
         await probe();
