@@ -12,6 +12,7 @@ import { uint64 } from './pb.js';
 import { type ApplyResult, type PbRequestHeader, type RaftRequest, type RequestKind, type ResultOf, encodeRaftRequest, resultOf } from './raft-request.js';
 import { type V2Request, encodeStoreRequest } from './v2request.js';
 import type { StoreRequest, V2Event } from './v2store/index.js';
+import { type TimeoutView, timeoutError } from './timeout-cause.js';
 import { WaitRegistry } from './wait.js';
 
 /** etcd refuses new proposals when apply lags commit by more than this. */
@@ -35,6 +36,8 @@ export interface ProposalsParts {
   readonly heartbeatMs: number;
   readonly maxRequestBytes: number;
   requestTimeoutMs(): number;
+  /** what a timed-out proposal's error is chosen from, as etcd chooses it */
+  readonly timeouts: TimeoutView;
   readonly log: Logger;
 }
 
@@ -87,9 +90,10 @@ export class Proposals {
   async proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
     if (this.p.stopping.aborted) throw Errors.stopped;
     const id = this.p.nextId();
-    const deadline = Date.now() + this.p.requestTimeoutMs();
+    const startedAt = Date.now();
+    const deadline = startedAt + this.p.requestTimeoutMs();
     await this.awaitReachableLeader(deadline);
-    const applied = this.wait.register(id, deadline, () => Errors.timeout);
+    const applied = this.wait.register(id, startedAt, deadline, this.timedOut);
     try {
       this.p.raft.proposeConfChange({ id, type, nodeId, context });
     } catch (err) {
@@ -114,16 +118,17 @@ export class Proposals {
       return Promise.reject(err as Error);
     }
     if (data.length > this.p.maxRequestBytes) return Promise.reject(Errors.requestTooLarge);
-    const deadline = Date.now() + timeoutMs;
+    const startedAt = Date.now();
+    const deadline = startedAt + timeoutMs;
     // checked here first: with a leader in reach (nearly always) the wait's own async call,
     // promise and await would be three more microtask turns on every write for nothing
-    if (!this.leaderReachable()) return this.awaitReachableLeader(deadline).then(() => this.enter(id, data, request.kind, deadline));
-    return this.enter(id, data, request.kind, deadline);
+    if (!this.leaderReachable()) return this.awaitReachableLeader(deadline).then(() => this.enter(id, data, request.kind, startedAt, deadline));
+    return this.enter(id, data, request.kind, startedAt, deadline);
   }
 
   /** Registers the proposal's wait and hands its entry to raft. */
-  private enter<K extends RequestKind>(id: bigint, data: Uint8Array, kind: K, deadline: number): Promise<ResultOf<K>> {
-    const applied = this.wait.register(id, deadline, this.timedOut, resultReader(kind));
+  private enter<K extends RequestKind>(id: bigint, data: Uint8Array, kind: K, startedAt: number, deadline: number): Promise<ResultOf<K>> {
+    const applied = this.wait.register(id, startedAt, deadline, this.timedOut, resultReader(kind));
     try {
       this.p.raft.propose(data);
     } catch (err) {
@@ -135,9 +140,9 @@ export class Proposals {
   }
 
   /** The error of a proposal whose deadline passed before it applied (one function for all of them). */
-  private readonly timedOut = (): Error => {
+  private readonly timedOut = (startedAt: number): Error => {
     this.failed++;
-    return this.p.leader() === 0n ? Errors.timeoutDueToLeaderFail : Errors.timeout;
+    return timeoutError(this.p.timeouts, startedAt);
   };
 
   /** A leader is known and this member is it, or its stream to it is up. */

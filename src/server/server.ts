@@ -55,6 +55,8 @@ export class EtcdServer {
    * and a member that caught up through one keeps that snapshot as its newest.
    */
   private readonly etcdDbPresentAtStart: boolean;
+  /** when this member last became leader (Date.now()), for the error a timed-out proposal gets */
+  private leaderElectedAt: number | undefined;
   /** member/snap: .snap files, received stores, and temporary files of backups */
   readonly snapDir: string;
   private readonly inbox: SnapshotInbox;
@@ -152,6 +154,14 @@ export class EtcdServer {
       heartbeatMs: config.heartbeatMs,
       maxRequestBytes: config.maxRequestBytes,
       requestTimeoutMs: () => this.requestTimeoutMs(),
+      timeouts: {
+        self: this.memberId,
+        leader: () => this.leader,
+        leaderElectedAt: () => this.leaderElectedAt,
+        electionMs: config.electionMs,
+        memberIds: () => this.membership.list().map((m) => m.id),
+        activeSince: (id) => this.peers.activeSince(id),
+      },
       log: this.log,
     });
     this.leaderDuties = new LeaderDuties({
@@ -430,6 +440,7 @@ export class EtcdServer {
     const lead = this.leader;
     if (lead !== previousLead) {
       if (lead !== 0n) this.leaderChanges++;
+      if (lead === this.memberId) this.leaderElectedAt = Date.now();
       for (const fn of this.leaderListeners) fn();
     }
     if (!this.isLeader && wasLeader) this.lessor.demote();

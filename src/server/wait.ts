@@ -7,8 +7,10 @@ import { probe } from './probe.js';
 interface Pending<V> {
   resolve(v: unknown): void;
   reject(e: unknown): void;
+  /** when the request began (ms, Date.now()), for the error its timeout gets */
+  startedAt: number;
   deadline: number;
-  onTimeout: () => unknown;
+  onTimeout: (startedAt: number) => unknown;
   /** what the waiter gets of the value (a throw rejects it); undefined: the value itself */
   map: ((v: V) => unknown) | undefined;
 }
@@ -21,14 +23,15 @@ export class WaitRegistry<V> {
   }
 
   /**
-   * Registers `id`; `onTimeout` makes the error it is rejected with once `deadline` passes.
-   * `map` turns the value into what the waiter gets, in place of a `then` on every wait.
+   * Registers `id` for a request that began at `startedAt`; `onTimeout` makes the error it
+   * is rejected with once `deadline` passes. `map` turns the value into what the waiter
+   * gets, in place of a `then` on every wait.
    */
-  register(id: bigint, deadline: number, onTimeout: () => unknown): Promise<V>;
-  register<R>(id: bigint, deadline: number, onTimeout: () => unknown, map: (v: V) => R): Promise<R>;
-  register(id: bigint, deadline: number, onTimeout: () => unknown, map?: (v: V) => unknown): Promise<unknown> {
+  register(id: bigint, startedAt: number, deadline: number, onTimeout: (startedAt: number) => unknown): Promise<V>;
+  register<R>(id: bigint, startedAt: number, deadline: number, onTimeout: (startedAt: number) => unknown, map: (v: V) => R): Promise<R>;
+  register(id: bigint, startedAt: number, deadline: number, onTimeout: (startedAt: number) => unknown, map?: (v: V) => unknown): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline, onTimeout, map });
+      this.pending.set(id, { resolve, reject, startedAt, deadline, onTimeout, map });
     });
   }
 
@@ -59,7 +62,7 @@ export class WaitRegistry<V> {
     for (const [id, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(id);
-        p.reject(p.onTimeout());
+        p.reject(p.onTimeout(p.startedAt));
       }
     }
   }

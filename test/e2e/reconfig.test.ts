@@ -151,3 +151,18 @@ it('etcdctl --user is ignored while auth is off, as on etcd', async () => {
   const get = await etcdctl(m.clientUrl, ['user', 'get', 'x']);
   expect(get.stderr).toContain('Error: etcdserver: user name not found');
 });
+
+it('a put after a member add took the quorum away times out with the error etcd 3.4.23 gives (no leader now: "request timed out")', async () => {
+  const errors: Record<string, string> = {};
+  for (const binary of ['etcd', 'etcd-ts'] as const) {
+    const m = await startMember({ binary });
+    await ctl(m.clientUrl, ['member', 'add', 'absent', '--peer-urls', `http://127.0.0.1:${await freePort()}`]);
+    // two voters, one of them never started: the leader steps down and nothing commits
+    const r = await etcdctl(m.clientUrl, ['put', 'k', 'v']);
+    expect(r.code).toBe(1);
+    errors[binary] = r.stderr.trim().split('\n').pop()!;
+    await killProcesses();
+  }
+  expect(errors['etcd-ts']).toBe(errors.etcd);
+  expect(errors.etcd).toBe('Error: etcdserver: request timed out');
+}, 60_000);

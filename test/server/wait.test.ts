@@ -8,9 +8,9 @@ describe('WaitRegistry', () => {
   it("hands a waiter its map's result, or rejects it with what the map threw", async () => {
     const wait = new WaitRegistry<{ kind: string; n: number }>();
     const never = Number.MAX_SAFE_INTEGER;
-    const plain = wait.register(1n, never, () => new Error('timed out'));
-    const mapped = wait.register(2n, never, () => new Error('timed out'), (v) => v.n * 2);
-    const refused = wait.register(3n, never, () => new Error('timed out'), (v) => {
+    const plain = wait.register(1n, 0, never, () => new Error('timed out'));
+    const mapped = wait.register(2n, 0, never, () => new Error('timed out'), (v) => v.n * 2);
+    const refused = wait.register(3n, 0, never, () => new Error('timed out'), (v) => {
       throw new Error(`a ${v.kind} answered`);
     });
     wait.trigger(1n, { kind: 'put', n: 1 });
@@ -25,7 +25,7 @@ describe('WaitRegistry', () => {
   it('rejects a mapped waiter past its deadline with its own error, the map unused', async () => {
     const wait = new WaitRegistry<number>();
     let mapped = 0;
-    const w = wait.register(1n, 10, () => new Error('request timed out'), (v) => (mapped = v));
+    const w = wait.register(1n, 0, 10, () => new Error('request timed out'), (v) => (mapped = v));
     wait.sweep(11);
     await expect(w).rejects.toThrow('request timed out');
     wait.trigger(1n, 5);

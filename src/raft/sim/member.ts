@@ -175,7 +175,7 @@ export class SimMember {
    * member's applier answers the waiter of that ID); resolves with its result once applied here.
    */
   request(id: bigint, req: Record<string, unknown>, propose: (data: Uint8Array) => void): Promise<unknown> {
-    const result = this.wait.register(id, Number.MAX_SAFE_INTEGER, () => new Error('timed out'));
+    const result = this.wait.register(id, 0, Number.MAX_SAFE_INTEGER, () => new Error('timed out'));
     try {
       propose(InternalRaftRequest.encode({ header: { ID: uint64(id) }, ...req }).finish());
     } catch (err) {
