@@ -35,6 +35,8 @@ import { Metrics, grpcCallMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
+import { encodeStoreRequest } from './v2request.js';
+import type { KeyStoreRequest } from './v2store/index.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchPeerHashKV, fetchServerVersion } from './transport/index.js';
 import { AlarmAction, AlarmType, alarmName } from './alarms.js';
@@ -408,7 +410,15 @@ async function purge(cfg: EtcdConfig, b: BootstrapResult, log: Logger): Promise<
   }
 }
 
-/** /health: no alarm (unless excluded), a leader, and a linearizable read within 1 s. */
+/** What /health proposes, as etcd 3.4's: a v2 QGET of the root, through raft. */
+const HEALTH_QGET: KeyStoreRequest = { method: 'QGET', path: '', val: '', dir: false, prevValue: '', prevIndex: 0, prevExist: undefined, ttl: {}, recursive: false, sorted: false };
+const HEALTH_TIMEOUT_MS = 1000;
+
+/**
+ * /health: no alarm (unless excluded), a leader, and a QGET committed and applied within
+ * 1 s. A raft entry, as etcd's check makes one, so a member whose writes are stuck (a
+ * stalled disk, no quorum to commit with) is unhealthy, not only one without a leader.
+ */
 async function health(server: EtcdServer, exclude: string[], metrics: Metrics): Promise<{ ok: boolean; reason: string }> {
   const result = await checkHealth(server, exclude);
   (result.ok ? metrics.healthSuccess : metrics.healthFailures).inc();
@@ -419,16 +429,10 @@ async function checkHealth(server: EtcdServer, exclude: string[]): Promise<{ ok:
   const alarms = server.alarms.list().filter((a) => !exclude.includes(alarmName(a.alarm)));
   if (alarms.length > 0) return { ok: false, reason: 'ALARM' };
   if (server.leader === 0n) return { ok: false, reason: 'RAFT NO LEADER' };
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      server.linearizableReadNotify(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 1000))),
-    ]);
+    await server.proposals.proposeV2((id) => encodeStoreRequest(id, HEALTH_QGET), HEALTH_TIMEOUT_MS);
     return { ok: true, reason: '' };
   } catch (err) {
     return { ok: false, reason: `QGET ERROR ${(err as Error).message}` };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -2,7 +2,7 @@
 
 import type { Logger } from 'pino';
 import type { ServiceImplementation, StreamCall } from '../grpc/call.js';
-import { type AlarmMember, AlarmAction, alarmName } from '../alarms.js';
+import { type AlarmMember, alarmName } from '../alarms.js';
 import { Errors, toServiceError } from '../errors.js';
 import { type Int64, toBigInt, toNumber, uint64 } from '../pb.js';
 import type { PbAlarmRequest } from '../raft-request.js';
@@ -63,10 +63,8 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
 
     Alarm: unary(async (req: PbAlarmRequest) => {
       checkNotLearner(server);
-      if (req.action === AlarmAction.GET) {
-        const memberId = toBigInt(req.memberID, true);
-        return { alarms: alarmsToPb(server.alarms.list(req.alarm, memberId)) };
-      }
+      // a GET too goes through raft, as etcd's does: it answers what the cluster agreed on
+      // when it applied (a member that lost its quorum times out rather than answering)
       return { alarms: alarmsToPb(await server.proposals.propose({ kind: 'alarm', body: req })) };
     }),
 
