@@ -6,18 +6,19 @@
 //
 //     newest .snap index  <=  the file's consistent index  <=  the store's
 //
-// so that is what etcd-ts keeps true whenever the file exists: when a member that
-// started without one (or with one behind its newest .snap, removed then) serves
-// clients, it takes a snapshot that writes the file first, in the background, since at
-// millions of keys the export takes minutes that a restart after a crash must not wait
-// for (Applier.snapshotForMissingEtcdDb says why a snapshot); at a clean stop (then at
-// the applied index: real etcd starts on the dir without replaying anything). It
-// removes the file before writing a leader's .snap ahead of it. Before each .snap of its own it writes the file
-// only when that is amortised (exportAmortised): an export reads and writes the whole
-// store, and at every --snapshot-count entries that work grows with the store, so a
-// member of millions of keys spent most of its time exporting (puts fell from thousands
-// a second to a few hundred at 300 k keys, bench/scale). Otherwise it removes the file
-// before the .snap. A crash therefore leaves a file that is behind the store but never
+// so that is what etcd-ts keeps true whenever the file exists. A member that starts
+// without one (or with one behind its newest .snap, removed then) writes it at once when
+// its store is small and still at that .snap's index (a new member's), else with a
+// snapshot taken in the background once it serves clients: at millions of keys the
+// export takes minutes that a restart after a crash must not wait for
+// (Applier.snapshotForMissingEtcdDb says why a snapshot). A clean stop writes it at the
+// applied index (real etcd then starts on the dir without replaying anything). It is
+// removed before a leader's .snap ahead of it. Before each .snap of its own the member
+// writes it only when that is amortised (exportAmortised): an export reads and writes
+// the whole store, and at every --snapshot-count entries that work grows with the
+// store, so a member of millions of keys spent most of its time exporting (puts fell
+// from thousands a second to a few hundred at 300 k keys, bench/scale). Otherwise it
+// removes the file before the .snap. A crash therefore leaves a file that is behind the store but never
 // behind the WAL, as etcd's own is, or no file: then, until etcd-ts has run on the dir
 // again long enough to write it, `etcdctl backup --with-v3` fails (bbolt cannot open
 // it) and real etcd refuses to start (it finds no db for the newest .snap). A clean
