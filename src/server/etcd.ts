@@ -36,7 +36,7 @@ import { observeServer } from './observe.js';
 import { serviceDefinition } from './pb.js';
 import { EtcdServer } from './server.js';
 import { encodeStoreRequest } from './v2request.js';
-import type { KeyStoreRequest } from './v2store/index.js';
+import { keyStoreRequest } from './v2store/index.js';
 import { type TlsContext, loadTls } from './tls.js';
 import { Transport, fetchPeerHashKV, fetchServerVersion } from './transport/index.js';
 import { AlarmAction, AlarmType, alarmName } from './alarms.js';
@@ -411,7 +411,7 @@ async function purge(cfg: EtcdConfig, b: BootstrapResult, log: Logger): Promise<
 }
 
 /** What /health proposes, as etcd 3.4's: a v2 QGET of the root, through raft. */
-const HEALTH_QGET: KeyStoreRequest = { method: 'QGET', path: '', val: '', dir: false, prevValue: '', prevIndex: 0, prevExist: undefined, ttl: {}, recursive: false, sorted: false };
+const HEALTH_QGET = keyStoreRequest('QGET', '');
 const HEALTH_TIMEOUT_MS = 1000;
 
 /**

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { VerifiedPasswords } from '../auth/verified-passwords.js';
 import { bcryptCompare, bcryptHash } from '../auth/bcrypt-pool.js';
-import { type KeyStoreRequest, type V2Event, V2Error, V2ErrorCode } from '../v2store/index.js';
+import { type KeyStoreRequest, type V2Event, V2Error, V2ErrorCode, keyStoreRequest } from '../v2store/index.js';
 import {
   GUEST_ROLE,
   type Role,
@@ -41,10 +41,6 @@ export interface V2StoreAccess {
   get(path: string): V2Event;
   /** a write (or quorum read) through raft, resolved once applied here; rejects with the store's V2Error */
   propose(r: KeyStoreRequest): Promise<V2Event>;
-}
-
-function request(method: 'PUT' | 'DELETE' | 'QGET', path: string, fields: Partial<KeyStoreRequest> = {}): KeyStoreRequest {
-  return { method, path, val: '', dir: false, prevValue: '', prevIndex: 0, prevExist: undefined, ttl: {}, recursive: false, sorted: false, ...fields };
 }
 
 function isCode(err: unknown, code: V2ErrorCode): boolean {
@@ -251,7 +247,7 @@ export class V2AuthStore {
   private async read(res: string, quorum: boolean, notFound: () => V2AuthError): Promise<V2Event> {
     const path = PERMS_PREFIX + res;
     try {
-      return quorum ? await this.store.propose(request('QGET', path)) : this.store.get(path);
+      return quorum ? await this.store.propose(keyStoreRequest('QGET', path)) : this.store.get(path);
     } catch (err) {
       if (isCode(err, V2ErrorCode.keyNotFound)) throw notFound();
       throw err;
@@ -260,12 +256,12 @@ export class V2AuthStore {
 
   private async setResource(res: string, value: unknown, prevExist: boolean): Promise<void> {
     await this.ensureAuthDirectories();
-    await this.store.propose(request('PUT', PERMS_PREFIX + res, { val: goJson(value), prevExist }));
+    await this.store.propose(keyStoreRequest('PUT', PERMS_PREFIX + res, { val: goJson(value), prevExist }));
   }
 
   private async deleteResource(res: string): Promise<void> {
     await this.ensureAuthDirectories();
-    await this.store.propose(request('DELETE', PERMS_PREFIX + res, { prevExist: true }));
+    await this.store.propose(keyStoreRequest('DELETE', PERMS_PREFIX + res, { prevExist: true }));
   }
 
   /** Before the first change: /2, /2/users, /2/roles and /2/enabled (false), each made unless it exists. */
@@ -273,7 +269,7 @@ export class V2AuthStore {
     if (this.ensured) return;
     for (const dir of [PERMS_PREFIX, `${PERMS_PREFIX}/users/`, `${PERMS_PREFIX}/roles/`]) {
       try {
-        await this.store.propose(request('PUT', dir, { dir: true, prevExist: false }));
+        await this.store.propose(keyStoreRequest('PUT', dir, { dir: true, prevExist: false }));
       } catch (err) {
         if (isCode(err, V2ErrorCode.nodeExist)) continue;
         this.log.warn({ error: (err as Error).message }, 'failed to create auth directories');
@@ -281,7 +277,7 @@ export class V2AuthStore {
       }
     }
     try {
-      await this.store.propose(request('PUT', `${PERMS_PREFIX}/enabled`, { val: 'false', prevExist: false }));
+      await this.store.propose(keyStoreRequest('PUT', `${PERMS_PREFIX}/enabled`, { val: 'false', prevExist: false }));
     } catch (err) {
       if (!isCode(err, V2ErrorCode.nodeExist)) throw err;
     }

@@ -3,4 +3,4 @@ export { type Action, type V2Event, HISTORY_CAPACITY, eventJson, isCreated } fro
 export { type NodeExtern, type UnixNanos, nowNanos } from './node.js';
 export { CLUSTER_PREFIX, KEYS_PREFIX, type TtlOptions, type V2StoreSnapshot, type V2StoreStats, V2Store, cleanPath } from './store.js';
 export type { Watcher } from './watcher.js';
-export { type KeyStoreRequest, type StoreRequest, applyStoreRequest } from './request.js';
+export { type KeyStoreRequest, type StoreRequest, applyStoreRequest, keyStoreRequest } from './request.js';

@@ -26,6 +26,11 @@ export type StoreRequest =
 /** A request on a key (every method but SYNC). */
 export type KeyStoreRequest = Exclude<StoreRequest, { method: 'SYNC' }>;
 
+/** A request on `path` with every field not in `fields` at its zero value (as a Go Request literal leaves it). */
+export function keyStoreRequest(method: KeyStoreRequest['method'], path: string, fields: Partial<KeyStoreRequest> = {}): KeyStoreRequest {
+  return { method, path, val: '', dir: false, prevValue: '', prevIndex: 0, prevExist: undefined, ttl: {}, recursive: false, sorted: false, ...fields };
+}
+
 /** Applies `r`; throws the store's V2Error when it fails. SYNC answers nothing. */
 export function applyStoreRequest(store: V2Store, r: StoreRequest): V2Event | undefined {
   switch (r.method) {
