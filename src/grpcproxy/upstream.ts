@@ -125,30 +125,28 @@ export class Upstream {
     const until = timeoutMs !== undefined ? Date.now() + timeoutMs : cancelled !== undefined ? Infinity : undefined;
     const options: grpc.CallOptions = until === undefined || until === Infinity ? {} : { deadline: until };
     return new Promise<Res>((resolve, reject) => {
-      const round = (order: Endpoint[]): void => {
-        const attempt = (i: number): void => {
-          const call = order[i]!.client.makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            method.responseDeserialize,
-            req,
-            md,
-            options,
-            (err, res) => {
-              cancelled?.off(abort);
-              if (err === null) return resolve(res as Res);
-              if (!retryable(method, err)) return reject(err);
-              if (i + 1 < order.length) return attempt(i + 1);
-              if (until === undefined || !NOT_SENT.test(err.details)) return reject(err);
-              void this.anyReady(until, cancelled).then((ready) => (ready ? round(this.order()) : reject(err)));
-            },
-          );
-          const abort = (): void => call.cancel();
-          cancelled?.on(abort);
-        };
-        attempt(0);
+      /** the i-th endpoint of a round over `order` */
+      const attempt = (order: Endpoint[], i: number): void => {
+        const call = order[i]!.client.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          req,
+          md,
+          options,
+          (err, res) => {
+            cancelled?.off(abort);
+            if (err === null) return resolve(res as Res);
+            if (!retryable(method, err)) return reject(err);
+            if (i + 1 < order.length) return attempt(order, i + 1);
+            if (until === undefined || !NOT_SENT.test(err.details)) return reject(err);
+            void this.anyReady(until, cancelled).then((ready) => (ready ? attempt(this.order(), 0) : reject(err)));
+          },
+        );
+        const abort = (): void => call.cancel();
+        cancelled?.on(abort);
       };
-      round(this.order());
+      attempt(this.order(), 0);
     });
   }
 
