@@ -1,13 +1,18 @@
-// The most recent events, kept in memory (bounded) so that a watcher that fell a
-// little behind (a stream that pushed back for a moment, a watch starting a few
-// revisions back) catches up without reading LevelDB. Events here carry their
-// prevKv from the write path. The bound is in bytes, not events: a count bound holds
-// 16 k tiny events or gigabytes of big ones alike.
+// The most recent events, kept in memory so that a watcher that fell a little behind (a
+// stream that pushed back for a moment, a watch starting a few revisions back) catches
+// up without reading LevelDB. Events here carry their prevKv from the write path.
+//
+// It also holds what LevelDB does not have yet: watchers are told of an apply batch
+// before its write lands, so events past the landed revision are nowhere else, and
+// trim() never drops them. Landed events are kept up to a bound in bytes (a count bound
+// holds 16 k tiny events or gigabytes of big ones alike), or not at all while nobody
+// watches: a watch created later at a past revision reads LevelDB, as etcd's unsynced
+// watchers read bbolt.
 
 import { retainedBytes } from './retained.js';
 import type { Event } from './types.js';
 
-/** Bound of the ring, in estimated heap bytes (eventBytes). */
+/** Bound of the landed events kept while watchers exist, in estimated heap bytes (eventBytes). */
 export const HISTORY_BYTES = 32 * 1024 * 1024;
 
 /**
@@ -27,14 +32,17 @@ export class RecentHistory {
   private sizes: number[] = [];
   private head = 0;
   private bytes = 0;
-  /** every event with revision >= startRev (and <= the last notified one) is held here */
+  /**
+   * Every event with revision >= startRev (and <= the last notified one) is held here;
+   * startRev never passes the landed revision + 1, so what is not here is in LevelDB.
+   */
   startRev: number;
 
   constructor(nextRev: number) {
     this.startRev = nextRev;
   }
 
-  /** Appends one commit's events (revision order); drops whole old revisions past the bound. */
+  /** Appends one commit's events (revision order). */
   append(events: Event[]): void {
     for (const ev of events) {
       const size = eventBytes(ev);
@@ -43,7 +51,14 @@ export class RecentHistory {
       this.sizes.push(size);
       this.bytes += size;
     }
-    while (this.bytes > HISTORY_BYTES) {
+  }
+
+  /**
+   * Drops whole old revisions while the ring holds more than `keepBytes`, but none past
+   * `landed` (the highest revision LevelDB has): those are only here.
+   */
+  trim(landed: number, keepBytes: number): void {
+    while (this.bytes > keepBytes && this.head < this.revs.length && this.revs[this.head]! <= landed) {
       const rev = this.revs[this.head]!;
       while (this.head < this.events.length && this.revs[this.head] === rev) {
         this.bytes -= this.sizes[this.head]!;
@@ -52,7 +67,12 @@ export class RecentHistory {
       }
       this.startRev = rev + 1;
     }
-    if (this.head > 4096 && this.head * 2 > this.events.length) {
+    if (this.head === this.events.length && this.head > 0) {
+      this.events = [];
+      this.revs = [];
+      this.sizes = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.events.length) {
       this.events = this.events.slice(this.head);
       this.revs = this.revs.slice(this.head);
       this.sizes = this.sizes.slice(this.head);

@@ -180,6 +180,7 @@ export class MvccStore {
       currentRevision: () => this.currentRev,
       compactRevision: () => this.compactMainRev,
       notifiedRevision: () => this.notifiedRev,
+      landedRevision: () => this.landedRev,
       readHistory: (from, to, max) => this.readHistory(from, to, max),
       kvAt: (key, rev) => this.kvAt(key, rev),
       history: new RecentHistory(state.currentRev + 1),
@@ -572,6 +573,7 @@ export class MvccStore {
     this.writing = this.flush().then(
       () => {
         this.landedRev = rev;
+        this.watchable.landed(this.historySource);
       },
       (e: unknown) => {
         // LevelDB names the file it failed on; name the store too, for the errors that do not

@@ -29,11 +29,14 @@ interface Entry {
   /** the revision whose value this is: a lookup for any other revision misses */
   readonly main: number;
   readonly sub: number;
-  readonly value: Buffer;
+  /** emptied once the entry is replaced or deleted: its FIFO slot must not keep the buffer */
+  value: Buffer;
   readonly bytes: number;
   /** read since the clock hand last passed */
   referenced: boolean;
 }
+
+const RELEASED = Buffer.alloc(0);
 
 /** Dead FIFO slots (passed, replaced or deleted) tolerated beyond the live entries before the FIFO is rebuilt. */
 const SLACK_SLOTS = 1024;
@@ -77,7 +80,7 @@ export class ValueCache {
       return;
     }
     const old = this.entries.get(ki);
-    if (old !== undefined) this.bytes -= old.bytes;
+    if (old !== undefined) this.release(old);
     const e: Entry = { ki, main, sub, value, bytes, referenced: false };
     // replaced in place: a V8 Map deleted and re-added in a loop slows down many times over
     this.entries.set(ki, e);
@@ -92,7 +95,13 @@ export class ValueCache {
     const e = this.entries.get(ki);
     if (e === undefined) return;
     this.entries.delete(ki);
+    this.release(e);
+  }
+
+  /** An entry leaves the cache; a FIFO slot may still point at it (a hot key's slots pile up). */
+  private release(e: Entry): void {
     this.bytes -= e.bytes;
+    e.value = RELEASED;
   }
 
   private evict(): void {
@@ -106,7 +115,7 @@ export class ValueCache {
         this.fifo.push(e);
       } else {
         this.entries.delete(e.ki);
-        this.bytes -= e.bytes;
+        this.release(e);
       }
     }
   }

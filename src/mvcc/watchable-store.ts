@@ -12,7 +12,7 @@
 // history after resume(). So a stalled receiver costs no memory and never slows
 // writes; if it falls behind compaction it gets the compacted revision, as in etcd.
 
-import type { RecentHistory } from './history.js';
+import { HISTORY_BYTES, type RecentHistory } from './history.js';
 import { inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import type { Event, KeyValue } from './types.js';
 
@@ -71,8 +71,10 @@ export interface WatchStream {
 export interface HistorySource {
   currentRevision(): number;
   compactRevision(): number;
-  /** highest revision whose events were handed to synced watchers (and are in LevelDB) */
+  /** highest revision whose events were handed to synced watchers (LevelDB may not have them yet) */
   notifiedRevision(): number;
+  /** highest revision whose events are in LevelDB (readHistory reads no further) */
+  landedRevision(): number;
   readHistory(from: number, to: number, max: number): Promise<{ events: Event[]; last: number }>;
   kvAt(key: Buffer, rev: number): Promise<KeyValue | undefined>;
   readonly history: RecentHistory;
@@ -312,10 +314,11 @@ export class WatchableStore {
     else this.unsynced.delete(w);
   }
 
-  /** One commit's events (revision order, all revisions up to `rev`), now in LevelDB. */
+  /** One commit's events (revision order, all revisions up to `rev`), on their way to LevelDB. */
   notify(src: HistorySource, events: Event[], rev: number): void {
     if (src !== this.src) return;
     src.history.append(events);
+    this.trimHistory(src);
     if (this.synced.isEmpty()) return;
     const batches = new Map<Watcher, Event[]>();
     for (const ev of events) {
@@ -339,6 +342,16 @@ export class WatchableStore {
       if (!this.sendEvents(w, selected, rev)) this.toUnsynced(w);
       else w.minRev = rev + 1;
     }
+  }
+
+  /** A write of `src`'s landed in LevelDB: what the ring held only for that may go. */
+  landed(src: HistorySource): void {
+    if (src === this.src) this.trimHistory(src);
+  }
+
+  /** The ring keeps landed events only for watchers that may need to catch up. */
+  private trimHistory(src: HistorySource): void {
+    src.history.trim(src.landedRevision(), this.stats.watchers === 0 ? 0 : HISTORY_BYTES);
   }
 
   progressRequested(s: Stream): void {

@@ -61,6 +61,22 @@ describe('ValueCache', () => {
     expect(c.size).toBeGreaterThanOrEqual(3000);
   });
 
+  it('keeps no replaced or deleted value alive: a hot key rewritten a thousand times holds one', async () => {
+    const c = new ValueCache(1024 * 1024);
+    const before = await liveArrayBuffers();
+    const hot = new KeyIndex('hot');
+    const gone = new KeyIndex('gone');
+    for (let rev = 2; rev < 1002; rev++) {
+      c.set(hot, rev, 0, Buffer.alloc(64 * 1024));
+      c.set(gone, rev, 1, Buffer.alloc(64 * 1024));
+      c.delete(gone);
+    }
+    // 2000 values of 64 KiB went through it (125 MiB); the cache holds one
+    expect((await liveArrayBuffers()) - before).toBeLessThan(2 * 1024 * 1024);
+    expect(c.get(hot, 1001, 0)).toEqual(Buffer.alloc(64 * 1024));
+    expect(c.get(hot, 1000, 0)).toBeUndefined();
+  });
+
   it('caches nothing at size 0 or for an entry past its bound, and refuses a bad size', () => {
     const off = new ValueCache(0);
     const ki = new KeyIndex('k');

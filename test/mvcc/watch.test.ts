@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Event, WatchResponseOut, WatchStream } from '../../src/mvcc/index.js';
 import { MvccStore } from '../../src/mvcc/index.js';
+import { liveArrayBuffers } from '../live-array-buffers.js';
 import { Harness, b, copyStore, removeDir } from './helpers.js';
 
 let h: Harness;
@@ -129,6 +130,43 @@ describe('watch', () => {
     expect(ev[1]!.prevKv).toMatchObject({ modRevision: 5 });
     // never more than 1000 revisions in one response
     expect(Math.max(...r.got.map((x) => new Set(x.events.map((e) => e.kv.modRevision)).size))).toBeLessThanOrEqual(1000);
+  });
+
+  it('keeps no landed history while nothing watches; a later watch from the past reads it from LevelDB', async () => {
+    await h.close();
+    h = await Harness.open({ valueCacheBytes: 0 });
+    const before = await liveArrayBuffers();
+    const big = (j: number) => Buffer.alloc(64 * 1024, `${j};`);
+    // 200 puts of 64 KiB (13 MB, under the ring's bound): a ring kept for nobody held them all
+    for (let i = 0; i < 200; i += 20) {
+      for (let j = i; j < i + 20; j++) await h.store.put({ key: b(`k${j % 10}`), value: big(j), lease: 0n }, ++h.index);
+      await h.commit();
+    }
+    expect((await liveArrayBuffers()) - before).toBeLessThan(4 * 1024 * 1024);
+    const r = new Receiver();
+    r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 2, prevKv: true });
+    await vi.waitFor(() => expect(r.ws.isSynced(0)).toBe(true));
+    const ev = r.events();
+    expect(ev.map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 200 }, (_, j) => j + 2));
+    expect(ev.every((e, j) => e.kv.value.equals(big(j)))).toBe(true);
+    expect(ev.every((e, j) => (j < 10 ? e.prevKv === undefined : e.prevKv?.value.equals(big(j - 10))))).toBe(true);
+  });
+
+  it('serves a watch from events published but not yet in LevelDB, past the ring bound, then the landing', async () => {
+    // watchers hear of an apply batch before its write lands: 40 MiB published, nothing landed
+    const big = (j: number) => Buffer.alloc(1024 * 1024, `${j};`);
+    for (let j = 0; j < 40; j++) await h.store.put({ key: b(`k${j % 4}`), value: big(j), lease: 0n }, ++h.index);
+    h.store.publish();
+    const r = new Receiver();
+    r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 2 });
+    await vi.waitFor(() => expect(r.ws.isSynced(0)).toBe(true));
+    expect(r.events().map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 40 }, (_, j) => j + 2));
+    await h.commit();
+    // and a second watcher, from the start again, once it has landed and the first still watches
+    r.ws.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 2 });
+    await vi.waitFor(() => expect(r.ws.isSynced(1)).toBe(true));
+    expect(r.events(1).every((e, j) => e.kv.modRevision === j + 2 && e.kv.value.equals(big(j)))).toBe(true);
+    expect(r.events(1)).toHaveLength(40);
   });
 
   it('tells a watcher whose start revision is compacted, then forgets it', async () => {
