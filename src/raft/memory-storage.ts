@@ -3,26 +3,19 @@
 // use it as their whole "disk".
 
 import { type ConfState, type Entry, type HardState, type Snapshot, emptyHardState, emptySnapshot } from '../raftpb/index.js';
-import { SlabCopier } from '../pkg/slab-copier.js';
 import { CompactedError, SnapOutOfDateError, UnavailableError } from './errors.js';
 import type { Storage } from './storage.js';
-import { entrySize } from './types.js';
+import { entryOverhead } from './types.js';
+import { PackedEntries } from './packed-entries.js';
 
 export class MemoryStorage implements Storage {
   private hardState: HardState = emptyHardState;
   private snap: Snapshot = emptySnapshot;
-  /**
-   * ents[0] is a dummy standing for the snapshot's last entry (its index and term
-   * only), so ents[i] holds log index ents[0].index + i.
-   */
-  private ents: Entry[] = [dummyEntry(0, 0)];
-  /**
-   * Entries come in with data that is a view into a bigger buffer (a proposal's slice of
-   * Node's shared pool, a peer message, a WAL read) and stay for up to --snapshot-count
-   * entries: kept as they came, each would keep all of that buffer. They are kept as
-   * copies in slabs of their own, which the log frees as it is compacted from the front.
-   */
-  private readonly data = new SlabCopier();
+  /** index and term of the snapshot's last entry: the log holds the entries after it */
+  private snapIndex = 0;
+  private snapTerm = 0;
+  /** entries snapIndex+1 .. lastIndex(), packed (packed-entries.ts says why) */
+  private readonly log = new PackedEntries();
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
@@ -33,39 +26,39 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: number, hi: number, maxSize: number): Entry[] {
-    const offset = this.ents[0]!.index;
-    if (lo <= offset) throw new CompactedError();
+    if (lo <= this.snapIndex) throw new CompactedError();
     if (hi > this.lastIndex() + 1) {
       throw new UnavailableError();
     }
-    if (this.ents.length === 1) throw new UnavailableError();
-    // Count how many entries fit before copying, so a large range costs one slice.
-    const start = lo - offset;
-    const end = hi - offset;
+    if (this.log.length === 0) throw new UnavailableError();
+    // Count how many entries fit before making them (etcd's limitSize: at least one).
+    const start = lo - this.snapIndex - 1;
+    const end = hi - this.snapIndex - 1;
     let size = 0;
     let stop = start;
     while (stop < end) {
-      size += entrySize(this.ents[stop]!);
+      size += this.log.dataLength(stop) + entryOverhead;
       if (size > maxSize && stop > start) break;
       stop++;
     }
-    return this.ents.slice(start, stop);
+    const out: Entry[] = new Array(stop - start);
+    for (let i = start; i < stop; i++) out[i - start] = this.log.entry(i, this.snapIndex + 1 + i);
+    return out;
   }
 
   term(i: number): number {
-    const offset = this.ents[0]!.index;
-    if (i < offset) throw new CompactedError();
-    const e = this.ents[i - offset];
-    if (e === undefined) throw new UnavailableError();
-    return e.term;
+    if (i < this.snapIndex) throw new CompactedError();
+    if (i === this.snapIndex) return this.snapTerm;
+    if (i > this.lastIndex()) throw new UnavailableError();
+    return this.log.term(i - this.snapIndex - 1);
   }
 
   firstIndex(): number {
-    return this.ents[0]!.index + 1;
+    return this.snapIndex + 1;
   }
 
   lastIndex(): number {
-    return this.ents[0]!.index + this.ents.length - 1;
+    return this.snapIndex + this.log.length;
   }
 
   snapshot(): Snapshot {
@@ -76,7 +69,9 @@ export class MemoryStorage implements Storage {
   applySnapshot(snap: Snapshot): void {
     if (snap.metadata.index <= this.snap.metadata.index) throw new SnapOutOfDateError();
     this.snap = snap;
-    this.ents = [dummyEntry(snap.metadata.term, snap.metadata.index)];
+    this.log.dropFront(this.log.length);
+    this.snapIndex = snap.metadata.index;
+    this.snapTerm = snap.metadata.term;
   }
 
   /**
@@ -86,28 +81,25 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(index: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (index <= this.snap.metadata.index) throw new SnapOutOfDateError();
-    const offset = this.ents[0]!.index;
     if (index > this.lastIndex()) {
       throw new RangeError(`snapshot ${index} is out of bound lastindex(${this.lastIndex()})`);
     }
     this.snap = {
       data,
-      metadata: { index, term: this.ents[index - offset]!.term, confState: cs ?? this.snap.metadata.confState },
+      metadata: { index, term: this.term(index), confState: cs ?? this.snap.metadata.confState },
     };
     return this.snap;
   }
 
   /** Discard entries up to and including compactIndex (they must be covered by a snapshot the driver keeps). */
   compact(compactIndex: number): void {
-    const offset = this.ents[0]!.index;
-    if (compactIndex <= offset) throw new CompactedError();
+    if (compactIndex <= this.snapIndex) throw new CompactedError();
     if (compactIndex > this.lastIndex()) {
       throw new RangeError(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     }
-    const i = compactIndex - offset;
-    const kept = this.ents.slice(i + 1);
-    kept.unshift(dummyEntry(this.ents[i]!.term, compactIndex));
-    this.ents = kept;
+    this.snapTerm = this.term(compactIndex);
+    this.log.dropFront(compactIndex - this.snapIndex);
+    this.snapIndex = compactIndex;
   }
 
   /**
@@ -121,18 +113,14 @@ export class MemoryStorage implements Storage {
     const lastNew = firstNew + entries.length - 1;
     if (lastNew < first) return;
     const skip = first > firstNew ? first - firstNew : 0;
-    const at = firstNew + skip - this.ents[0]!.index;
-    if (at > this.ents.length) {
+    const at = firstNew + skip - first;
+    if (at > this.log.length) {
       throw new RangeError(`missing log entry [last: ${this.lastIndex()}, append at: ${firstNew + skip}]`);
     }
-    this.ents.length = at;
+    this.log.truncate(at);
     for (let i = skip; i < entries.length; i++) {
       const e = entries[i]!;
-      this.ents.push({ term: e.term, index: e.index, type: e.type, data: this.data.copy(e.data) });
+      this.log.push(e.term, e.type, e.data);
     }
   }
-}
-
-function dummyEntry(term: number, index: number): Entry {
-  return { term, index, type: 0, data: new Uint8Array(0) };
 }
