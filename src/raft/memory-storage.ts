@@ -1,6 +1,6 @@
-// MemoryStorage: the Storage implementation backed by an array. The server keeps
-// its hot log tail here (restored from the WAL at start); tests and the simulator
-// use it as their whole "disk".
+// MemoryStorage: the Storage implementation held in memory (the entries packed, see
+// packed-entries.ts). The server keeps its hot log tail here (restored from the WAL at
+// start); tests and the simulator use it as their whole "disk".
 
 import { type ConfState, type Entry, type HardState, type Snapshot, emptyHardState, emptySnapshot } from '../raftpb/index.js';
 import { CompactedError, SnapOutOfDateError, UnavailableError } from './errors.js';
