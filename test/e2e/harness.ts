@@ -77,6 +77,30 @@ export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary): { c
   return { cmd: process.execPath, argv: [path.join(repoRoot, 'bin/etcd-ts'), ...args] };
 }
 
+export interface TrackedProcess {
+  proc: ChildProcess;
+  /** stdout and stderr so far, interleaved as they came */
+  output(): string;
+  /** the exit code, or the signal that ended it */
+  exited: Promise<number | string>;
+}
+
+/** Spawns a process that killProcesses (and cleanup) kill if it still runs, gathering its output. */
+export function spawnTracked(cmd: string, argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TrackedProcess {
+  const proc = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(proc);
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return { proc, output: () => out, exited };
+}
+
 export async function startMember(opts: StartOptions = {}): Promise<Member> {
   const name = opts.name ?? 'default';
   const dataDir = opts.dataDir ?? path.join(tempDir(), `${name}.etcd`);
@@ -94,18 +118,8 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     '--initial-cluster', `${name}=${peerUrl}`,
   ];
   const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary);
-  const proc = spawn(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      live.delete(proc);
-      resolve(code ?? signal ?? -1);
-    }),
-  );
-  const m: Member = { name, clientUrl, peerUrl, dataDir, proc, output: () => out, exited };
+  const { proc, output, exited } = spawnTracked(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+  const m: Member = { name, clientUrl, peerUrl, dataDir, proc, output, exited };
   if (opts.waitReady !== false) await waitFor(m, 'ready to serve client requests');
   return m;
 }

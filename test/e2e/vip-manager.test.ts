@@ -4,38 +4,24 @@
 // creates (a veth pair there carries the address and vip-manager's gratuitous ARP), so
 // nothing leaves the machine and the host's interfaces stay as they were.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from './cluster-harness.js';
-import { command, tempDir } from './harness.js';
+import { cleanup, command, spawnTracked, tempDir, type TrackedProcess } from './harness.js';
 
 const NS = `etcdts-vip-${process.pid}`;
 const VIP = '10.77.0.9';
 const KEY = '/service/pg/leader';
-const started = new Set<ChildProcess>();
 
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 /** The addresses on the veth end vip-manager manages. */
 const addresses = (): string => ip('-n', NS, '-4', 'addr', 'show', 'dev', 'v0');
 
 /** A process inside the namespace (`ip netns exec` execs it: the PID is its own). */
-function inNamespace(cmd: string, args: string[]): { proc: ChildProcess; output(): string; exited: Promise<number | string> } {
-  const proc = spawn('ip', ['netns', 'exec', NS, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  started.add(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | string>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      started.delete(proc);
-      resolve(code ?? signal ?? -1);
-    }),
-  );
-  return { proc, output: () => out, exited };
-}
+const inNamespace = (cmd: string, args: string[]): TrackedProcess => spawnTracked('ip', ['netns', 'exec', NS, cmd, ...args]);
 
-async function stop(p: { proc: ChildProcess; exited: Promise<number | string> }): Promise<void> {
+async function stop(p: TrackedProcess): Promise<void> {
   if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGTERM');
   await p.exited;
 }
@@ -46,7 +32,7 @@ function setKey(value: string): void {
 }
 
 afterAll(async () => {
-  for (const proc of started) proc.kill('SIGKILL');
+  await cleanup();
   execFileSync('ip', ['netns', 'delete', NS], { stdio: 'ignore' });
 });
 
@@ -67,7 +53,7 @@ describe('vip-manager 1.0 over the v2 API, in a network namespace', () => {
         which,
       );
       const member = inNamespace(cmd, argv);
-      let vip: ReturnType<typeof inNamespace> | undefined;
+      let vip: TrackedProcess | undefined;
       try {
         await eventually(async () => expect(member.output()).toContain('ready to serve client requests'), 60_000);
         vip = inNamespace('vip-manager', ['--ip', VIP, '--netmask', '32', '--interface', 'v0', '--trigger-key', KEY, '--trigger-value', 'node1', '--dcs-endpoints', 'http://127.0.0.1:2379', '--interval', '100']);
