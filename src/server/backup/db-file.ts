@@ -174,21 +174,17 @@ export interface EtcdDbWriter {
 export class EtcdDbFile implements EtcdDbWriter {
   private chain: Promise<void> = Promise.resolve();
 
-  private isPresent: boolean;
-
   /**
    * @param exported the store as the file was last written from: at the member's start,
    *   which found the file up to date or has it written soon after (a snapshot, reason 'start')
-   * @param present whether the member found the file at its start
+   * @param isPresent whether the file is there: at first, whether the member found it at its start
    */
   constructor(
     private readonly layout: DbFileLayout,
     private readonly log: Logger,
     private exported: ExportMark,
-    present: boolean,
-  ) {
-    this.isPresent = present;
-  }
+    private isPresent: boolean,
+  ) {}
 
   get present(): boolean {
     return this.isPresent;
