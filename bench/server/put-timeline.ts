@@ -3,8 +3,10 @@
 // or etcd-ts with --pure), runs goload put at one client, and reads the leader's probe
 // (ETCDTS_PROBE, src/server/probe.ts): for each put, when each step happened after the
 // request was decoded (or, --via followers, after the follower's MsgProp was read), median
-// and p90 over the run, and how many Readies, peer writes and reads each put cost. Beside
-// it the leader's CPU and main-thread switches per put from /proc.
+// and p90 over the run, the median over the slowest 1% of puts (where a tail comes from),
+// the share of puts the leader's main thread paused for GC in, and how many Readies, peer
+// writes and reads each put cost. Beside it the leader's CPU and main-thread switches per
+// put from /proc.
 //
 //   npx tsx bench/server/put-timeline.ts -- [--duration 5s] [--via leader|followers] [--pure]
 //       [--ts DIR] [--strace FILE] [--etcd-strace FILE] [--no-etcd] [--keep-probe FILE] [--goload /tmp/goload]
@@ -166,17 +168,18 @@ interface Mark {
   detail: string;
 }
 
+/** The marks in [fromMs, toMs] of the wall clock, in time order (a GC pause is written after it, at its start). */
 function readMarks(file: string, fromMs: number, toMs: number): Mark[] {
   const lines = readFileSync(file, 'utf8').split('\n');
   const epoch = Number(/# start-epoch-ms (\d+)/.exec(lines[0]!)![1]);
   const marks: Mark[] = [];
-  for (const line of lines.slice(1)) {
-    if (line === '') continue;
+  for (const line of lines) {
+    if (line === '' || line.startsWith('#')) continue;
     const [ns, step, detail] = line.split(' ');
     const ms = Number(ns) / 1e6;
     if (epoch + ms >= fromMs && epoch + ms <= toMs) marks.push({ ms, step: step!, detail: detail ?? '' });
   }
-  return marks;
+  return marks.sort((a, b) => a.ms - b.ms);
 }
 
 type Pred = (m: Mark, seen: Map<string, Mark>) => boolean;
@@ -198,17 +201,24 @@ const leaderSteps: Array<[string, Pred]> = [
   ['response written to the client', (m) => m.step === 'client-write'],
 ];
 
+/** One put: when each step happened after its start (ms), and the main thread's GC pauses in it. */
+interface PutSteps {
+  at: Map<string, number>;
+  /** ms of garbage collection that began between the put's start and its last step */
+  gcMs: number;
+}
+
 /** The steps are looked for independently of each other's order (the 2nd MsgAppResp may come after the WAL, or before). */
-function timeline(marks: Mark[], isStart: (m: Mark) => boolean, steps: Array<[string, Pred]>): { rows: Array<[string, number[]]>; counts: Map<string, number>; puts: number } {
+function timeline(marks: Mark[], isStart: (m: Mark) => boolean, steps: Array<[string, Pred]>): { puts: PutSteps[]; counts: Map<string, number> } {
   const starts: number[] = [];
   marks.forEach((m, i) => isStart(m) && starts.push(i));
-  const rows = new Map<string, number[]>(steps.map(([name]) => [name, []]));
   const counts = new Map<string, number>();
-  let puts = 0;
+  const puts: PutSteps[] = [];
   for (let k = 0; k + 1 < starts.length; k++) {
     const window = marks.slice(starts[k], starts[k + 1]);
     const t0 = window[0]!.ms;
     const seen = new Map<string, Mark>();
+    const at = new Map<string, number>();
     // steps that follow the commit are looked for after it; the rest from the start
     const commitAt = window.findIndex((m) => m.step === 'commit');
     for (const [name, pred] of steps) {
@@ -216,16 +226,24 @@ function timeline(marks: Mark[], isStart: (m: Mark) => boolean, steps: Array<[st
       const m = window.slice(from).find((x) => pred(x, seen));
       if (m === undefined) continue;
       seen.set(name, m);
-      rows.get(name)!.push(m.ms - t0);
+      at.set(name, m.ms - t0);
     }
     if (commitAt < 0) continue;
-    puts++;
+    const last = Math.max(...at.values());
+    const gcMs = window.filter((m) => m.step === 'gc' && m.ms - t0 <= last).reduce((n, m) => n + parseFloat(m.detail), 0);
+    puts.push({ at, gcMs });
     for (const m of window) {
       const key = m.step === 'peer-write' || m.step === 'peer-read' ? `${m.step} ${m.detail.split(':')[0]}` : m.step;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
-  return { rows: [...rows], counts, puts };
+  return { puts, counts };
+}
+
+/** The slowest hundredth of `puts` by their last step. */
+function slowest(puts: PutSteps[]): PutSteps[] {
+  const sorted = [...puts].sort((a, b) => Math.max(...a.at.values()) - Math.max(...b.at.values()));
+  return sorted.slice(Math.floor(sorted.length * 0.99));
 }
 
 function quantile(xs: number[], q: number): number {
@@ -264,11 +282,18 @@ async function main(): Promise<void> {
       const marks = readMarks(probeFile, r.fromMs, r.toMs);
       const isStart = via !== 'leader' ? (m: Mark) => m.step === 'peer-read' && m.detail.startsWith('MsgProp') : (m: Mark) => m.step === 'put-decoded';
       const steps = via !== 'leader' ? leaderSteps.filter(([n]) => !['proposal stepped into raft', 'applied, waiter answered', 'response written to the client'].includes(n)) : leaderSteps;
-      const { rows, counts, puts } = timeline(marks, isStart, steps);
-      console.log(`${puts} puts; ms after ${via !== 'leader' ? "the follower's MsgProp was read" : 'the request was decoded'}:`);
-      console.log('step                                 p50      p90   (puts seen)');
-      for (const [name, xs] of rows) console.log(`${name.padEnd(34)} ${quantile(xs, 0.5).toFixed(3).padStart(7)}  ${quantile(xs, 0.9).toFixed(3).padStart(7)}   (${xs.length})`);
-      console.log(`per put: ${[...counts].map(([k, n]) => `${k} ${(n / puts).toFixed(2)}`).join(', ')}`);
+      const { puts, counts } = timeline(marks, isStart, steps);
+      const slow = slowest(puts);
+      const column = (ps: PutSteps[], name: string) => ps.flatMap((p) => (p.at.has(name) ? [p.at.get(name)!] : []));
+      console.log(`${puts.length} puts; ms after ${via !== 'leader' ? "the follower's MsgProp was read" : 'the request was decoded'} (the slowest 1%: ${slow.length} puts):`);
+      console.log('step                                 p50      p90   (puts seen)   p50 of the slowest 1%');
+      for (const [name] of steps) {
+        const xs = column(puts, name);
+        console.log(`${name.padEnd(34)} ${quantile(xs, 0.5).toFixed(3).padStart(7)}  ${quantile(xs, 0.9).toFixed(3).padStart(7)}   (${xs.length})`.padEnd(64) + quantile(column(slow, name), 0.5).toFixed(3).padStart(7));
+      }
+      const withGc = (ps: PutSteps[]) => `${((100 * ps.filter((p) => p.gcMs > 0).length) / ps.length).toFixed(1)}%`;
+      console.log(`puts during which the leader's main thread paused for GC: ${withGc(puts)} of all, ${withGc(slow)} of the slowest 1%`);
+      console.log(`per put: ${[...counts].map(([k, n]) => `${k} ${(n / puts.length).toFixed(2)}`).join(', ')}`);
     }
     if (!process.argv.includes('--no-etcd')) {
       const e = await startCluster('etcd', '');
