@@ -327,7 +327,8 @@ export class Transport {
       );
       return;
     }
-    probe?.mark('peer-read', `${messageTypeName(m.type)}:${idHex16(from)}`);
+    // an acknowledgement names the index it acknowledges: which put it belongs to
+    probe?.mark('peer-read', `${messageTypeName(m.type)}:${idHex16(from)}${m.type === MessageType.MsgAppResp ? `:${m.index}` : ''}`);
     try {
       this.opts.raft.process(m);
     } catch (err) {
