@@ -5,20 +5,21 @@
 // is written at once and becomes one element (first key, page id) of the level above.
 
 import { ELEMENT_SIZE, PAGE_HEADER_SIZE, PageFlag } from './format.js';
+import { type BoltKey, keyLength, writeKey } from './key.js';
 import type { PageSink } from './page-sink.js';
 
 /** bbolt's minKeysPerPage: a split leaves at least this many elements on each side. */
 const MIN_KEYS_PER_PAGE = 2;
 
 export interface Element {
-  key: Buffer;
+  key: BoltKey;
   /** a leaf's value; empty for a branch element */
   value: Buffer;
   /** a leaf element's flags (BUCKET_LEAF_FLAG for a bucket); a branch element's child page id */
   flagsOrChild: number | bigint;
 }
 
-const elementSize = (e: Element): number => ELEMENT_SIZE + e.key.length + e.value.length;
+const elementSize = (e: Element): number => ELEMENT_SIZE + keyLength(e.key) + e.value.length;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -38,16 +39,15 @@ export function encodeNodeInto(buf: Buffer, at: number, end: number, elements: r
     const pos = off - (elem - at);
     if (branch) {
       buf.writeUInt32LE(pos, elem);
-      buf.writeUInt32LE(e.key.length, elem + 4);
+      buf.writeUInt32LE(keyLength(e.key), elem + 4);
       buf.writeBigUInt64LE(e.flagsOrChild as bigint, elem + 8);
     } else {
       buf.writeUInt32LE(e.flagsOrChild as number, elem);
       buf.writeUInt32LE(pos, elem + 4);
-      buf.writeUInt32LE(e.key.length, elem + 8);
+      buf.writeUInt32LE(keyLength(e.key), elem + 8);
       buf.writeUInt32LE(e.value.length, elem + 12);
     }
-    buf.set(e.key, at + off);
-    off += e.key.length;
+    off += writeKey(buf, at + off, e.key);
     buf.set(e.value, at + off);
     off += e.value.length;
   }
@@ -148,7 +148,7 @@ export class TreeBuilder {
     this.leaves = new Level(sink, false, Math.floor(sink.pageSize * fillPercent));
   }
 
-  add(key: Buffer, value: Buffer, flags = 0): void {
+  add(key: BoltKey, value: Buffer, flags = 0): void {
     this.leaves.add({ key, value, flagsOrChild: flags });
   }
 

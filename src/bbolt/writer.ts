@@ -17,9 +17,11 @@ import {
   writePageHeader,
 } from './format.js';
 import { fileOutput, PageSink } from './page-sink.js';
+import { type BoltKey, compareKeys, keyHex, keyLength } from './key.js';
 import { type Element, encodeInlineLeaf, nodeSize, TreeBuilder } from './tree-builder.js';
 
-export type Entry = readonly [key: Buffer, value: Buffer];
+/** A key/value pair; a key may be a string of its hex digits (key.ts). */
+export type Entry = readonly [key: BoltKey, value: Buffer];
 
 export interface BucketSource {
   name: Buffer;
@@ -109,11 +111,12 @@ export async function writeBuckets(sink: PageSink, buckets: AsyncIterable<Bucket
   return keys;
 }
 
-function checkKey(key: Buffer, prev: Buffer | undefined, what: string, where: string): void {
-  if (key.length === 0) throw new Error(`bbolt: empty ${what} in ${where} (bbolt requires a key)`);
-  if (key.length > MAX_KEY_SIZE) throw new Error(`bbolt: ${what} of ${key.length} bytes in ${where} exceeds bbolt's ${MAX_KEY_SIZE}`);
-  if (prev !== undefined && Buffer.compare(prev, key) >= 0) {
-    throw new Error(`bbolt: ${what} ${key.toString('hex')} in ${where} does not sort after ${prev.toString('hex')}`);
+function checkKey(key: BoltKey, prev: BoltKey | undefined, what: string, where: string): void {
+  const len = keyLength(key);
+  if (len === 0) throw new Error(`bbolt: empty ${what} in ${where} (bbolt requires a key)`);
+  if (len > MAX_KEY_SIZE) throw new Error(`bbolt: ${what} of ${len} bytes in ${where} exceeds bbolt's ${MAX_KEY_SIZE}`);
+  if (prev !== undefined && compareKeys(prev, key) >= 0) {
+    throw new Error(`bbolt: ${what} ${keyHex(key)} in ${where} does not sort after ${keyHex(prev)}`);
   }
 }
 
@@ -127,12 +130,12 @@ async function writeBucket(sink: PageSink, b: BucketSource, fill: number): Promi
   const maxInline = sink.pageSize / 4;
   let inline: Element[] | undefined = [];
   let tree: TreeBuilder | undefined;
-  let prev: Buffer | undefined;
+  let prev: BoltKey | undefined;
   let count = 0;
   for await (const batch of b.entries) {
     for (const [key, value] of batch) {
       checkKey(key, prev, 'key', where);
-      if (value.length > MAX_VALUE_SIZE) throw new Error(`bbolt: value of ${value.length} bytes for key ${key.toString('hex')} in ${where} exceeds bbolt's ${MAX_VALUE_SIZE}`);
+      if (value.length > MAX_VALUE_SIZE) throw new Error(`bbolt: value of ${value.length} bytes for key ${keyHex(key)} in ${where} exceeds bbolt's ${MAX_VALUE_SIZE}`);
       prev = key;
       count++;
       if (inline !== undefined) {

@@ -10,7 +10,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { varintSize } from '../raftpb/wire.js';
-import { REV_BYTES_LEN, writeRevision } from './revision.js';
+import { KEY_BUCKET_PREFIX, revisionDbKey, revisionKeyLength, revisionKeyOf } from './revision.js';
+
+export { revisionDbKey };
 
 /**
  * LevelDB's memtable: up to two of them in memory (one filling, one being written out),
@@ -30,8 +32,8 @@ const BLOCK_CACHE_BYTES = 8 * 1024 * 1024;
 
 /** Bucket prefixes (etcd bucket names in comments). */
 export const Bucket = {
-  /** `key`: revision -> mvccpb.KeyValue */
-  key: 0x6b,
+  /** `key`: revision (its etcd key in hex digits, revision.ts) -> mvccpb.KeyValue */
+  key: KEY_BUCKET_PREFIX,
   /** `meta`: consistent_index, scheduledCompactRev, finishedCompactRev */
   meta: 0x6d,
   /** `lease`: lease ID (8-byte big-endian) -> leasepb.Lease */
@@ -103,14 +105,6 @@ export function bucketKey(bucket: BucketName, key: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(1 + key.length);
   b[0] = Bucket[bucket];
   b.set(key, 1);
-  return b;
-}
-
-/** LevelDB key of a revision record in the `key` bucket. */
-export function revisionDbKey(main: number, sub: number, tombstone: boolean): Buffer {
-  const b = Buffer.allocUnsafe(1 + REV_BYTES_LEN + (tombstone ? 1 : 0));
-  b[0] = Bucket.key;
-  writeRevision(b, 1, main, sub, tombstone);
   return b;
 }
 
@@ -186,6 +180,11 @@ export interface BucketView {
    * LevelDB reads them in (a whole store's worth of keys is then not a promise per key)
    */
   bucket(name: BucketName): AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>;
+  /**
+   * the `key` bucket as bucket('key') gives it, with each etcd revision key as a string of
+   * its hex digits, as the store keeps it: what an export writes without a Buffer a key
+   */
+  revisionRecords(): AsyncIterable<ReadonlyArray<readonly [string, Buffer]>>;
   close(): Promise<void>;
 }
 
@@ -302,13 +301,15 @@ export class Backend {
 
   private account(op: BatchOp, deletedSize: number | undefined): void {
     if (op.key[0] === Bucket.key) {
+      // sizes count etcd's revision key, as an export writes it
+      const kl = 1 + revisionKeyLength(op.key.length);
       if (op.type === 'put') {
-        const size = entrySize(op.key.length, op.value.length);
+        const size = entrySize(kl, op.value.length);
         this.issuedBytes += size;
-        this.keyBucket.put(op.key.length, size);
+        this.keyBucket.put(kl, size);
       } else {
-        this.issuedBytes -= entrySize(op.key.length, deletedSize ?? 0);
-        if (deletedSize !== undefined) this.keyBucket.delete(entrySize(op.key.length, deletedSize));
+        this.issuedBytes -= entrySize(kl, deletedSize ?? 0);
+        if (deletedSize !== undefined) this.keyBucket.delete(entrySize(kl, deletedSize));
       }
       return;
     }
@@ -379,7 +380,12 @@ export class Backend {
       bucket: async function* (name) {
         const prefix = Bucket[name];
         for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
-          yield batch.map(([k, v]) => [k.subarray(1), v] as const);
+          yield batch.map(([k, v]) => [name === 'key' ? revisionKeyOf(k) : k.subarray(1), v] as const);
+        }
+      },
+      revisionRecords: async function* () {
+        for await (const batch of frozen.stringKeyEntries(Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1))) {
+          yield batch.map(([k, v]) => [k.slice(1), v] as const);
         }
       },
       close: () => frozen.snapshot.close(),
@@ -408,14 +414,22 @@ export class Backend {
     return out;
   }
 
-  private freeze(): { snapshot: Snapshot; entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>> } {
+  private freeze(): {
+    snapshot: Snapshot;
+    entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>>;
+    stringKeyEntries(gte: Buffer, lt: Buffer): AsyncGenerator<Array<[string, Buffer]>>;
+  } {
     const snapshot = this.db.snapshot();
     const overlay = new Map<string, Buffer | null>();
     for (const ops of this.inflight) {
       for (const op of ops) overlay.set(op.key.toString('latin1'), op.type === 'put' ? op.value : null);
     }
     const db = this.db;
-    return { snapshot, entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt) };
+    return {
+      snapshot,
+      entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt),
+      stringKeyEntries: (gte, lt) => mergeOverlayStringKeys(db, snapshot, overlay, gte, lt),
+    };
   }
 
   /** Bytes on disk (cached; refreshed at most once a second after writes). */
@@ -461,6 +475,71 @@ type Snapshot = ReturnType<Db['snapshot']>;
  */
 const ITERATOR_BATCH = 1000;
 const ITERATOR_BATCH_BYTES = 1 << 20;
+
+/**
+ * The `key` bucket's entries in [gte, lt) with the overlay laid over them, keys as strings:
+ * its keys are ASCII (revision.ts), which classic-level returns as strings for a fraction
+ * of a Buffer's cost. Otherwise as mergeOverlay.
+ */
+async function* mergeOverlayStringKeys(
+  db: Db,
+  snapshot: Snapshot,
+  overlay: Map<string, Buffer | null>,
+  gte: Buffer,
+  lt: Buffer,
+): AsyncGenerator<Array<[string, Buffer]>> {
+  // latin1 strings of ASCII keys are the strings classic-level decodes them to
+  const from = gte.toString('latin1');
+  const to = lt.toString('latin1');
+  const extra = [...overlay.keys()].filter((k) => k >= from && k < to).sort();
+  let x = 0;
+  const it = (db as unknown as ClassicLevel<string, Buffer>).iterator({
+    snapshot,
+    gte: from,
+    lt: to,
+    keyEncoding: 'utf8',
+    valueEncoding: 'buffer',
+    highWaterMarkBytes: ITERATOR_BATCH_BYTES,
+    fillCache: false,
+  });
+  let next = it.nextv(ITERATOR_BATCH);
+  try {
+    for (;;) {
+      const batch = (await next) as Array<[string, Buffer]>;
+      if (batch.length === 0) break;
+      next = it.nextv(ITERATOR_BATCH);
+      if (x === extra.length) {
+        yield batch;
+        continue;
+      }
+      const merged: Array<[string, Buffer]> = [];
+      for (const [k, v] of batch) {
+        while (x < extra.length && extra[x]! < k) {
+          const ov = overlay.get(extra[x]!)!;
+          if (ov) merged.push([extra[x]!, ov]);
+          x++;
+        }
+        if (x < extra.length && extra[x] === k) {
+          const ov = overlay.get(k)!;
+          if (ov) merged.push([k, ov]);
+          x++;
+        } else {
+          merged.push([k, v]);
+        }
+      }
+      if (merged.length > 0) yield merged;
+    }
+    const rest: Array<[string, Buffer]> = [];
+    for (; x < extra.length; x++) {
+      const ov = overlay.get(extra[x]!)!;
+      if (ov) rest.push([extra[x]!, ov]);
+    }
+    if (rest.length > 0) yield rest;
+  } finally {
+    await next.catch(() => undefined);
+    await it.close();
+  }
+}
 
 /**
  * The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid

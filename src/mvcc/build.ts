@@ -9,7 +9,7 @@ import { ClassicLevel } from 'classic-level';
 import { type BucketName, MetaKey, bucketKey } from './backend.js';
 import { dropIndexImage } from './index-image.js';
 import { RestoredState } from './restore.js';
-import { readUint64BE } from './revision.js';
+import { readUint64BE, revisionDbKeyOf } from './revision.js';
 
 /** A LevelDB batch ends at whichever comes first; at most two are in memory. */
 const BATCH_RECORDS = 4096;
@@ -75,7 +75,8 @@ async function writeRecords(
     let batches = 0;
     for await (const { bucket, entries } of records) {
       for (const [key, value] of entries) {
-        const k = bucketKey(bucket, key);
+        // a revision record's key is kept in hex digits (revision.ts)
+        const k = bucket === 'key' ? revisionDbKeyOf(key) : bucketKey(bucket, key);
         batch.put(k, value);
         restored?.add(k, value);
         bytes += key.length + value.length;

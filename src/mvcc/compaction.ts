@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { Bucket, MetaKey, bucketKey, type Backend, type BatchOp } from './backend.js';
 import { decodeKeyValue } from './codec.js';
-import { parseRevision, revisionBytes, writeUint64BE } from './revision.js';
+import { parseRevisionDbKey, revisionBytes, revisionDbKeyFloor } from './revision.js';
 import type { MvccStats } from './stats.js';
 import type { TreeIndex } from './tree-index.js';
 
@@ -58,11 +58,8 @@ export class Compaction {
 
   private async run(rev: number): Promise<void> {
     const started = Date.now();
-    const end = Buffer.alloc(9);
-    end[0] = Bucket.key;
-    writeUint64BE(end, 1, rev + 1);
     let deleted = 0;
-    const it = this.backend.db.iterator({ gte: Buffer.of(Bucket.key), lt: end });
+    const it = this.backend.db.iterator({ gte: Buffer.of(Bucket.key), lt: revisionDbKeyFloor(rev + 1) });
     try {
       for (;;) {
         if (this.stopping) throw new StoreClosedError();
@@ -79,7 +76,7 @@ export class Compaction {
         // `rev` (or that the index dropped) keeps its records; the later job removes them.
         const indexAhead = this.indexCompactedAt > rev;
         for (const [k, v] of entries) {
-          const r = parseRevision(k, 1);
+          const r = parseRevisionDbKey(k);
           if (!r) continue;
           const ki = this.index.get(decodeKeyValue(v).key.toString('latin1'));
           // the survivor of a key is the oldest revision its index still holds

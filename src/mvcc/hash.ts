@@ -2,7 +2,7 @@
 
 import { BUCKET_NAMES, Bucket, MetaKey, bucketKey, type Db, type View } from './backend.js';
 import { Crc32c } from '../pkg/crc32c.js';
-import { readUint64BE } from './revision.js';
+import { parseRevisionDbKey, revisionDbKeyFloor, revisionKeyOf } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 
 const CONSISTENT_INDEX_KEY = bucketKey('meta', Buffer.from(MetaKey.consistentIndex));
@@ -20,7 +20,8 @@ export async function hashAll(view: View): Promise<number> {
       bucket = k[0]!;
       h.update(Buffer.from(BUCKET_NAMES[bucket] ?? String.fromCharCode(bucket)));
     }
-    h.update(k.subarray(1));
+    // etcd's bytes: a revision record's key is kept in hex digits
+    h.update(k[0] === Bucket.key ? revisionKeyOf(k) : k.subarray(1));
     h.update(v);
   }
   return h.digest();
@@ -41,19 +42,16 @@ export async function hashKV(db: Db, index: TreeIndex, atRev: number, compactRev
     if (r.main <= compactRev) keep.add(`${r.main}_${r.sub}`);
   });
   const h = new Crc32c().update(Buffer.from('key'));
-  const end = Buffer.alloc(9);
-  end[0] = Bucket.key;
-  end.writeUInt32BE(Math.floor((atRev + 1) / 0x1_0000_0000), 1);
-  end.writeUInt32BE((atRev + 1) >>> 0, 5);
-  const it = db.iterator({ gte: Buffer.of(Bucket.key), lt: end });
+  const it = db.iterator({ gte: Buffer.of(Bucket.key), lt: revisionDbKeyFloor(atRev + 1) });
   try {
     for (;;) {
       const entries = await it.nextv(1000);
       if (entries.length === 0) break;
       for (const [k, v] of entries) {
-        const main = readUint64BE(k, 1)!;
-        if (main <= compactRev && keepsAny && !keep.has(`${main}_${readUint64BE(k, 10)!}`)) continue;
-        h.update(k.subarray(1));
+        const r = parseRevisionDbKey(k);
+        if (!r) throw new Error(`mvcc: malformed revision key ${k.toString('latin1')} in the key bucket`);
+        if (r.main <= compactRev && keepsAny && !keep.has(`${r.main}_${r.sub}`)) continue;
+        h.update(revisionKeyOf(k));
         h.update(v);
       }
     }

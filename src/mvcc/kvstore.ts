@@ -16,7 +16,7 @@ import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
 import type { KeyIndex } from './key-index.js';
 import { finishRange, isSliceable, readLimit } from './range.js';
-import { readUint64BE, revisionBytes, writeUint64BE } from './revision.js';
+import { parseRevisionDbKey, readUint64BE, revisionBytes, revisionDbKeyFloor, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';
 import { type TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
@@ -47,6 +47,7 @@ import { saveIndexImage, takeIndexImage } from './index-image.js';
 import { nativeHeapTrimmer } from '../pkg/native-heap.js';
 import { Compaction } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
+import { migrateRevisionKeys } from './migrate-keys.js';
 import { RecentHistory } from './history.js';
 import { DEFAULT_VALUE_CACHE_BYTES, ValueCache } from './value-cache.js';
 
@@ -196,6 +197,9 @@ export class MvccStore {
   static async open(opts: MvccStoreOptions): Promise<MvccStore> {
     const backend = await Backend.open(opts.dir);
     try {
+      const migrating = performance.now();
+      const migrated = await migrateRevisionKeys(backend.db);
+      if (migrated > 0) opts.logger?.info({ records: migrated, took: `${Math.round(performance.now() - migrating)}ms` }, "rewrote the revision records' keys as hex digits");
       const ci = backend.getMetaSync(MetaKey.consistentIndex);
       const scheduled = readRevMeta(backend.getMetaSync(MetaKey.scheduledCompactRev));
       const finished = readRevMeta(backend.getMetaSync(MetaKey.finishedCompactRev));
@@ -1001,19 +1005,21 @@ export class MvccStore {
     const events: Event[] = [];
     if (to < from) return { events, last: from - 1 };
     const it = this.backend.db.iterator({
-      gte: revKeyFloor(from),
-      lt: revKeyFloor(to + 1),
+      gte: revisionDbKeyFloor(from),
+      lt: revisionDbKeyFloor(to + 1),
     });
     let last = to;
     try {
       for await (const [k, v] of it) {
-        const rev = readUint64BE(k, 1)!;
+        const r = parseRevisionDbKey(k);
+        if (!r) throw new Error(`mvcc: malformed revision key ${k.toString('latin1')} in the key bucket`);
+        const rev = r.main;
         if (events.length >= max && rev !== events[events.length - 1]!.kv.modRevision) {
           last = rev - 1;
           break;
         }
         const kv = decodeKeyValue(v);
-        if (k.length === 19) {
+        if (r.tombstone) {
           events.push({ type: 'delete', kv: { ...kv, modRevision: rev } });
         } else {
           events.push({ type: 'put', kv });
@@ -1078,13 +1084,6 @@ function needsValues(req: RangeRequest): boolean {
 
 function missingRevision(r: { main: number; sub: number }): Error {
   return new Error(`mvcc: revision ${r.main}_${r.sub} of an indexed key is missing from the backend`);
-}
-
-function revKeyFloor(main: number): Buffer {
-  const b = Buffer.alloc(9);
-  b[0] = 0x6b;
-  writeUint64BE(b, 1, main);
-  return b;
 }
 
 function leaseKey(id: bigint): Buffer {

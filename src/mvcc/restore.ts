@@ -9,7 +9,7 @@
 
 import { Bucket, type Db, entrySize, KeyBucketSize } from './backend.js';
 import { type IndexFields, readIndexFields } from './codec.js';
-import { parseRevision } from './revision.js';
+import { parseRevisionDbKey, revisionKeyLength } from './revision.js';
 import { TreeIndex } from './tree-index.js';
 
 const BATCH = 4096;
@@ -36,14 +36,18 @@ export class RestoredState {
 
   /** One stored entry: `k` with its bucket prefix. */
   add(k: Buffer, v: Buffer): void {
-    const size = entrySize(k.length, v.length);
-    this.storedBytes += size;
     if (k[0] !== Bucket.key) {
+      const size = entrySize(k.length, v.length);
+      this.storedBytes += size;
       this.otherSizes.set(k.toString('latin1'), size);
       return;
     }
-    this.keyBucket.put(k.length, size);
-    const rev = parseRevision(k, 1);
+    // sizes count etcd's revision key, as an export writes it and the backend counts it
+    const keyLen = 1 + revisionKeyLength(k.length);
+    const size = entrySize(keyLen, v.length);
+    this.storedBytes += size;
+    this.keyBucket.put(keyLen, size);
+    const rev = parseRevisionDbKey(k);
     if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
     const kv = this.fields;
     readIndexFields(v, kv);

@@ -137,6 +137,8 @@ function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): A
   // etcd's auth store records revision 1 when it first opens a backend; etcd-ts's
   // records its revision at the first change, so a store never changed has none
   if (name === 'auth') return withRecord(view.bucket('auth'), AUTH_REVISION_KEY, AUTH_REVISION_AT_START);
+  // the revision records with their keys as hex strings: no Buffer a key
+  if (name === 'key') return view.revisionRecords();
   return view.bucket(STORE_BUCKETS[name]);
 }
 
@@ -144,13 +146,13 @@ function recordsOf(name: EtcdBucket, view: BucketView, cluster: ClusterState): A
 async function* withRecord(batches: AsyncIterable<Batch>, key: Buffer, value: Buffer): AsyncGenerator<Batch> {
   let pending = true;
   for await (const batch of batches) {
-    const at = pending ? batch.findIndex(([k]) => Buffer.compare(k, key) >= 0) : -1;
+    const at = pending ? batch.findIndex(([k]) => Buffer.compare(k as Buffer, key) >= 0) : -1;
     if (at < 0) {
       yield batch;
       continue;
     }
     pending = false;
-    yield batch[at]![0].equals(key) ? batch : [...batch.slice(0, at), [key, value], ...batch.slice(at)];
+    yield (batch[at]![0] as Buffer).equals(key) ? batch : [...batch.slice(0, at), [key, value], ...batch.slice(at)];
   }
   if (pending) yield [[key, value]];
 }

@@ -79,6 +79,7 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
         if (name === 'auth') abort.abort();
         return view.bucket(name);
       },
+      revisionRecords: () => view.revisionRecords(),
       close: () => view.close(),
     };
     await expect(writeEtcdBackend(file, aborting, cluster, abort.signal)).rejects.toBeInstanceOf(ExportAbortedError);
