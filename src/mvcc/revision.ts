@@ -113,16 +113,24 @@ function hexDigit(c: number): number {
   return -1;
 }
 
+/** The character codes of a key, a Buffer's bytes or a string's (ASCII) characters. */
+function codesOf(k: Uint8Array | string): ArrayLike<number> {
+  if (typeof k !== 'string') return k;
+  const out = new Uint8Array(k.length);
+  for (let i = 0; i < k.length; i++) out[i] = k.charCodeAt(i);
+  return out;
+}
+
 /** The unsigned 64-bit number in the 16 hex digits at `at`; undefined when not hex or above 2^53. */
-function readHex64(k: Uint8Array | string, at: number): number | undefined {
-  const code = typeof k === 'string' ? (i: number) => k.charCodeAt(i) : (i: number) => k[i]!;
+function readHex64(c: ArrayLike<number>, at: number): number | undefined {
   let hi = 0;
   let lo = 0;
-  for (let i = 0; i < 16; i++) {
-    const d = hexDigit(code(at + i));
-    if (d < 0) return undefined;
-    if (i < 8) hi = hi * 16 + d;
-    else lo = lo * 16 + d;
+  for (let i = 0; i < 8; i++) {
+    const h = hexDigit(c[at + i]!);
+    const l = hexDigit(c[at + 8 + i]!);
+    if (h < 0 || l < 0) return undefined;
+    hi = hi * 16 + h;
+    lo = lo * 16 + l;
   }
   if (hi >= 0x20_0000) return undefined;
   return hi * TWO_32 + lo;
@@ -132,12 +140,12 @@ function readHex64(k: Uint8Array | string, at: number): number | undefined {
 export function parseRevisionDbKey(k: Uint8Array | string): { main: number; sub: number; tombstone: boolean } | undefined {
   const len = k.length;
   if (len !== REVISION_DB_KEY_LEN && len !== MARKED_REVISION_DB_KEY_LEN) return undefined;
-  const code = typeof k === 'string' ? (i: number) => k.charCodeAt(i) : (i: number) => k[i]!;
+  const c = codesOf(k);
   // '_' is 5f, 't' is 74
-  if (code(17) !== 0x35 || code(18) !== 0x66) return undefined;
-  if (len === MARKED_REVISION_DB_KEY_LEN && (code(35) !== 0x37 || code(36) !== 0x34)) return undefined;
-  const main = readHex64(k, 1);
-  const sub = readHex64(k, 19);
+  if (c[17] !== 0x35 || c[18] !== 0x66) return undefined;
+  if (len === MARKED_REVISION_DB_KEY_LEN && (c[35] !== 0x37 || c[36] !== 0x34)) return undefined;
+  const main = readHex64(c, 1);
+  const sub = readHex64(c, 19);
   if (main === undefined || sub === undefined) return undefined;
   return { main, sub, tombstone: len === MARKED_REVISION_DB_KEY_LEN };
 }
