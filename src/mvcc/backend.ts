@@ -427,8 +427,8 @@ export class Backend {
     const db = this.db;
     return {
       snapshot,
-      entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt),
-      stringKeyEntries: (gte, lt) => mergeOverlayStringKeys(db, snapshot, overlay, gte, lt),
+      entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt, BUFFER_KEYS),
+      stringKeyEntries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt, STRING_KEYS),
     };
   }
 
@@ -476,82 +476,30 @@ type Snapshot = ReturnType<Db['snapshot']>;
 const ITERATOR_BATCH = 1000;
 const ITERATOR_BATCH_BYTES = 1 << 20;
 
-/**
- * The `key` bucket's entries in [gte, lt) with the overlay laid over them, keys as strings:
- * its keys are ASCII (revision.ts), which classic-level returns as strings for a fraction
- * of a Buffer's cost. Otherwise as mergeOverlay.
- */
-async function* mergeOverlayStringKeys(
-  db: Db,
-  snapshot: Snapshot,
-  overlay: Map<string, Buffer | null>,
-  gte: Buffer,
-  lt: Buffer,
-): AsyncGenerator<Array<[string, Buffer]>> {
-  // latin1 strings of ASCII keys are the strings classic-level decodes them to
-  const from = gte.toString('latin1');
-  const to = lt.toString('latin1');
-  const extra = [...overlay.keys()].filter((k) => k >= from && k < to).sort();
-  let x = 0;
-  const it = (db as unknown as ClassicLevel<string, Buffer>).iterator({
-    snapshot,
-    gte: from,
-    lt: to,
-    keyEncoding: 'utf8',
-    valueEncoding: 'buffer',
-    highWaterMarkBytes: ITERATOR_BATCH_BYTES,
-    fillCache: false,
-  });
-  let next = it.nextv(ITERATOR_BATCH);
-  try {
-    for (;;) {
-      const batch = (await next) as Array<[string, Buffer]>;
-      if (batch.length === 0) break;
-      next = it.nextv(ITERATOR_BATCH);
-      if (x === extra.length) {
-        yield batch;
-        continue;
-      }
-      const merged: Array<[string, Buffer]> = [];
-      for (const [k, v] of batch) {
-        while (x < extra.length && extra[x]! < k) {
-          const ov = overlay.get(extra[x]!)!;
-          if (ov) merged.push([extra[x]!, ov]);
-          x++;
-        }
-        if (x < extra.length && extra[x] === k) {
-          const ov = overlay.get(k)!;
-          if (ov) merged.push([k, ov]);
-          x++;
-        } else {
-          merged.push([k, v]);
-        }
-      }
-      if (merged.length > 0) yield merged;
-    }
-    const rest: Array<[string, Buffer]> = [];
-    for (; x < extra.length; x++) {
-      const ov = overlay.get(extra[x]!)!;
-      if (ov) rest.push([extra[x]!, ov]);
-    }
-    if (rest.length > 0) yield rest;
-  } finally {
-    await next.catch(() => undefined);
-    await it.close();
-  }
+/** How a scan hands keys back: as Buffers, or (for keys of ASCII bytes) as strings. */
+interface KeyForm<K> {
+  readonly keyEncoding: 'buffer' | 'utf8';
+  /** the key as the overlay's latin1 string, which compares as its bytes do */
+  toLatin1(k: K): string;
+  fromLatin1(s: string): K;
 }
+
+const BUFFER_KEYS: KeyForm<Buffer> = { keyEncoding: 'buffer', toLatin1: (k) => k.toString('latin1'), fromLatin1: (s) => Buffer.from(s, 'latin1') };
+/** The `key` bucket's keys are ASCII (revision.ts): classic-level returns them as strings for a fraction of a Buffer's cost, the same as their latin1 strings. */
+const STRING_KEYS: KeyForm<string> = { keyEncoding: 'utf8', toLatin1: (k) => k, fromLatin1: (s) => s };
 
 /**
  * The snapshot's entries in [gte, lt) (lt undefined: to the end) with the overlay laid
- * over them, in the batches LevelDB reads (never empty).
+ * over them, in the batches LevelDB reads (never empty), keys in `form`.
  */
-async function* mergeOverlay(
+async function* mergeOverlay<K extends Buffer | string>(
   db: Db,
   snapshot: Snapshot,
   overlay: Map<string, Buffer | null>,
   gte: Buffer,
   lt: Buffer | undefined,
-): AsyncGenerator<Array<[Buffer, Buffer]>> {
+  form: KeyForm<K>,
+): AsyncGenerator<Array<[K, Buffer]>> {
   // latin1 strings compare as their bytes do
   const from = gte.toString('latin1');
   const to = lt?.toString('latin1');
@@ -559,11 +507,17 @@ async function* mergeOverlay(
   let x = 0;
   const range = lt === undefined ? { snapshot, gte } : { snapshot, gte, lt };
   // a one-off full scan: kept out of the block cache, whose blocks are the hot ones
-  const it = db.iterator({ ...range, highWaterMarkBytes: ITERATOR_BATCH_BYTES, fillCache: false });
+  const it = (db as unknown as ClassicLevel<Buffer, Buffer>).iterator({
+    ...range,
+    keyEncoding: form.keyEncoding,
+    valueEncoding: 'buffer',
+    highWaterMarkBytes: ITERATOR_BATCH_BYTES,
+    fillCache: false,
+  });
   let next = it.nextv(ITERATOR_BATCH);
   try {
     for (;;) {
-      const batch = await next;
+      const batch = (await next) as unknown as Array<[K, Buffer]>;
       if (batch.length === 0) break;
       // LevelDB reads the next batch on its thread while this one is consumed
       next = it.nextv(ITERATOR_BATCH);
@@ -571,12 +525,12 @@ async function* mergeOverlay(
         yield batch;
         continue;
       }
-      const merged: Array<[Buffer, Buffer]> = [];
+      const merged: Array<[K, Buffer]> = [];
       for (const [k, v] of batch) {
-        const ks = k.toString('latin1');
+        const ks = form.toLatin1(k);
         while (x < extra.length && extra[x]! < ks) {
           const ov = overlay.get(extra[x]!)!;
-          if (ov) merged.push([Buffer.from(extra[x]!, 'latin1'), ov]);
+          if (ov) merged.push([form.fromLatin1(extra[x]!), ov]);
           x++;
         }
         if (x < extra.length && extra[x] === ks) {
@@ -589,10 +543,10 @@ async function* mergeOverlay(
       }
       if (merged.length > 0) yield merged;
     }
-    const rest: Array<[Buffer, Buffer]> = [];
+    const rest: Array<[K, Buffer]> = [];
     for (; x < extra.length; x++) {
       const ov = overlay.get(extra[x]!)!;
-      if (ov) rest.push([Buffer.from(extra[x]!, 'latin1'), ov]);
+      if (ov) rest.push([form.fromLatin1(extra[x]!), ov]);
     }
     if (rest.length > 0) yield rest;
   } finally {
