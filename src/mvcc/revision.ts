@@ -102,9 +102,8 @@ export function revisionKeyLength(dbKeyLength: number): number {
 }
 
 /** etcd's revision key bytes of a record's LevelDB key. */
-export function revisionKeyOf(dbKey: Uint8Array | string): Buffer {
-  const hex = typeof dbKey === 'string' ? dbKey.slice(1) : Buffer.from(dbKey.buffer, dbKey.byteOffset + 1, dbKey.length - 1).toString('latin1');
-  return Buffer.from(hex, 'hex');
+export function revisionKeyOf(dbKey: Uint8Array): Buffer {
+  return Buffer.from(Buffer.from(dbKey.buffer, dbKey.byteOffset + 1, dbKey.length - 1).toString('latin1'), 'hex');
 }
 
 function hexDigit(c: number): number {
@@ -113,16 +112,8 @@ function hexDigit(c: number): number {
   return -1;
 }
 
-/** The character codes of a key, a Buffer's bytes or a string's (ASCII) characters. */
-function codesOf(k: Uint8Array | string): ArrayLike<number> {
-  if (typeof k !== 'string') return k;
-  const out = new Uint8Array(k.length);
-  for (let i = 0; i < k.length; i++) out[i] = k.charCodeAt(i);
-  return out;
-}
-
 /** The unsigned 64-bit number in the 16 hex digits at `at`; undefined when not hex or above 2^53. */
-function readHex64(c: ArrayLike<number>, at: number): number | undefined {
+function readHex64(c: Uint8Array, at: number): number | undefined {
   let hi = 0;
   let lo = 0;
   for (let i = 0; i < 8; i++) {
@@ -137,10 +128,9 @@ function readHex64(c: ArrayLike<number>, at: number): number | undefined {
 }
 
 /** Parses a revision record's LevelDB key (prefix included); undefined when malformed. */
-export function parseRevisionDbKey(k: Uint8Array | string): { main: number; sub: number; tombstone: boolean } | undefined {
-  const len = k.length;
+export function parseRevisionDbKey(c: Uint8Array): { main: number; sub: number; tombstone: boolean } | undefined {
+  const len = c.length;
   if (len !== REVISION_DB_KEY_LEN && len !== MARKED_REVISION_DB_KEY_LEN) return undefined;
-  const c = codesOf(k);
   // '_' is 5f, 't' is 74
   if (c[17] !== 0x35 || c[18] !== 0x66) return undefined;
   if (len === MARKED_REVISION_DB_KEY_LEN && (c[35] !== 0x37 || c[36] !== 0x34)) return undefined;
