@@ -40,7 +40,8 @@ const nativeBindingsAtRunTime: Plugin = {
 rmSync(BUNDLE_DIR, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { main: 'dist/bin/main.js' },
+  // the export's worker thread loads its own entry, beside the chunk that starts it (export-thread.ts)
+  entryPoints: { main: 'dist/bin/main.js', 'export-worker': 'dist/src/server/backup/export-worker.js' },
   outdir: BUNDLE_DIR,
   bundle: true,
   splitting: true,

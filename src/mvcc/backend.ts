@@ -7,9 +7,10 @@
 // snapshots and Hash) with a known byte size can be taken synchronously.
 
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { varintSize } from '../raftpb/wire.js';
+import { asBuffer } from './codec.js';
 import { KEY_BUCKET_PREFIX, revisionDbKey, revisionKeyLength, revisionKeyOf } from './revision.js';
 
 export { revisionDbKey };
@@ -115,6 +116,9 @@ export function entrySize(keyLen: number, valueLen: number): number {
 
 const SIZE_REFRESH_MS = 1000;
 
+/** The stores open in this process, by absolute path. */
+const OPEN_LOCATIONS = new Set<string>();
+
 /** A consistent point-in-time view of the whole database, in key order. */
 export interface View {
   /** serialized bytes of all entries (see entrySize) */
@@ -185,6 +189,31 @@ export interface BucketView {
    * its hex digits, as the store keeps it: what an export writes without a Buffer a key
    */
   revisionRecords(): AsyncIterable<ReadonlyArray<readonly [string, Buffer]>>;
+  /** what the view is made of besides its LevelDB snapshot, for a StoreReader's twin of it (bucketViewOf) */
+  readonly point: FrozenPoint;
+  close(): Promise<void>;
+}
+
+/**
+ * A view's contents besides its LevelDB snapshot, as plain data a worker thread can be
+ * sent: the records of the batches in flight when it froze, laid over the snapshot
+ * ([LevelDB key as latin1, value or null for a delete]), and every bucket's size by
+ * prefix byte.
+ */
+export interface FrozenPoint {
+  readonly overlay: ReadonlyArray<readonly [string, Uint8Array | null]>;
+  readonly sizes: ReadonlyArray<readonly [number, BucketSize]>;
+}
+
+/**
+ * Another thread reading the store (an export, server/backup/export-thread.ts), through
+ * classic-level's multithreading: it shares this thread's open LevelDB, so the store
+ * closes its readers before it closes LevelDB; a store opened later at the same path
+ * would otherwise be handed the old database.
+ */
+export interface StoreReader {
+  /** takes the reader's LevelDB snapshot, synchronously: called as a view freezes, before any later write is issued */
+  takeSnapshot(): void;
   close(): Promise<void>;
 }
 
@@ -193,6 +222,8 @@ export class Backend {
   private pendingRevs = new PendingRevisions();
   private flushingRevs = new PendingRevisions();
   private readonly inflight = new Set<BatchOp[]>();
+  private readonly readers = new Set<StoreReader>();
+  private closed = false;
   /** serialized size of every entry once all issued writes land */
   private issuedBytes = 0;
   /** sizes of the non-revision entries (meta, lease), which get overwritten and deleted */
@@ -208,11 +239,26 @@ export class Backend {
   ) {}
 
   static async open(dir: string): Promise<Backend> {
+    // LevelDB's lock no longer tells two opens in this process apart (multithreading below)
+    const location = resolve(dir);
+    if (OPEN_LOCATIONS.has(location)) throw new Error(`the store at ${dir} is open already in this process`);
+    OPEN_LOCATIONS.add(location);
+    try {
+      return await Backend.openDb(dir);
+    } catch (err) {
+      OPEN_LOCATIONS.delete(location);
+      throw err;
+    }
+  }
+
+  private static async openDb(dir: string): Promise<Backend> {
     const db = new ClassicLevel<Buffer, Buffer>(dir, {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',
       writeBufferSize: WRITE_BUFFER_BYTES,
       cacheSize: BLOCK_CACHE_BYTES,
+      // a StoreReader in a worker thread opens the same database
+      multithreading: true,
     });
     await db.open();
     const b = new Backend(dir, db);
@@ -371,25 +417,36 @@ export class Backend {
     };
   }
 
-  /** Everything written so far, as view() freezes it, read bucket by bucket. */
-  bucketView(): BucketView {
-    const frozen = this.freeze();
-    const sizes = this.bucketSizes();
-    return {
-      size: (name) => sizes.get(Bucket[name]) ?? { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 },
-      bucket: async function* (name) {
-        const prefix = Bucket[name];
-        for await (const batch of frozen.entries(Buffer.of(prefix), Buffer.of(prefix + 1))) {
-          yield batch.map(([k, v]) => [name === 'key' ? revisionKeyOf(k) : k.subarray(1), v] as const);
-        }
-      },
-      revisionRecords: async function* () {
-        for await (const batch of frozen.stringKeyEntries(Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1))) {
-          yield batch.map(([k, v]) => [k.slice(1), v] as const);
-        }
-      },
-      close: () => frozen.snapshot.close(),
-    };
+  /**
+   * Everything written so far, as view() freezes it, read bucket by bucket. `reader` (one
+   * of this store's, addReader) takes its snapshot at the same moment, so that
+   * bucketViewOf(its snapshot, view.point) reads what the view reads.
+   */
+  bucketView(reader?: StoreReader): BucketView {
+    if (reader !== undefined && !this.readers.has(reader)) throw new Error('the reader belongs to a store that is closed');
+    const snapshot = this.db.snapshot();
+    const point: FrozenPoint = { overlay: this.inflightRecords(), sizes: [...this.bucketSizes()] };
+    try {
+      reader?.takeSnapshot();
+    } catch (err) {
+      void snapshot.close();
+      throw err;
+    }
+    return bucketViewOf(this.db, snapshot, point);
+  }
+
+  /**
+   * Registers `reader` until it closes (removeReader); returns the location it opens,
+   * with classic-level's `multithreading` option.
+   */
+  addReader(reader: StoreReader): string {
+    if (this.closed) throw new Error('the store is closed');
+    this.readers.add(reader);
+    return this.dir;
+  }
+
+  removeReader(reader: StoreReader): void {
+    this.readers.delete(reader);
   }
 
   /** Every bucket's size now, by prefix byte: the issued writes, as freeze() sees them. */
@@ -414,22 +471,23 @@ export class Backend {
     return out;
   }
 
-  private freeze(): {
-    snapshot: Snapshot;
-    entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>>;
-    stringKeyEntries(gte: Buffer, lt: Buffer): AsyncGenerator<Array<[string, Buffer]>>;
-  } {
-    const snapshot = this.db.snapshot();
+  /** The records of the batches in flight, the last write of a key winning. */
+  private inflightRecords(): Array<[string, Buffer | null]> {
     const overlay = new Map<string, Buffer | null>();
     for (const ops of this.inflight) {
       for (const op of ops) overlay.set(op.key.toString('latin1'), op.type === 'put' ? op.value : null);
     }
+    return [...overlay];
+  }
+
+  private freeze(): {
+    snapshot: Snapshot;
+    entries(gte: Buffer, lt: Buffer | undefined): AsyncGenerator<Array<[Buffer, Buffer]>>;
+  } {
+    const snapshot = this.db.snapshot();
+    const overlay = new Map(this.inflightRecords());
     const db = this.db;
-    return {
-      snapshot,
-      entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt, BUFFER_KEYS),
-      stringKeyEntries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt, STRING_KEYS),
-    };
+    return { snapshot, entries: (gte, lt) => mergeOverlay(db, snapshot, overlay, gte, lt, BUFFER_KEYS) };
   }
 
   /** Bytes on disk (cached; refreshed at most once a second after writes). */
@@ -462,11 +520,44 @@ export class Backend {
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    this.closed = true;
+    try {
+      await Promise.all([...this.readers].map((r) => r.close()));
+      await this.db.close();
+    } finally {
+      OPEN_LOCATIONS.delete(resolve(this.dir));
+    }
   }
 }
 
 type Snapshot = ReturnType<Db['snapshot']>;
+
+const EMPTY_BUCKET: BucketSize = { records: 0, dataBytes: 0, maxPairBytes: 0, maxKeyBytes: 0 };
+
+/**
+ * The view of `db` that `snapshot` with `point` laid over it holds (Backend.bucketView);
+ * closing it releases the snapshot. In another thread: `point` as it arrived there.
+ */
+export function bucketViewOf(db: Db, snapshot: Snapshot, point: FrozenPoint): BucketView {
+  const overlay = new Map<string, Buffer | null>(point.overlay.map(([k, v]) => [k, v === null ? null : asBuffer(v)]));
+  const sizes = new Map(point.sizes);
+  return {
+    point,
+    size: (name) => sizes.get(Bucket[name]) ?? EMPTY_BUCKET,
+    bucket: async function* (name) {
+      const prefix = Bucket[name];
+      for await (const batch of mergeOverlay(db, snapshot, overlay, Buffer.of(prefix), Buffer.of(prefix + 1), BUFFER_KEYS)) {
+        yield batch.map(([k, v]) => [name === 'key' ? revisionKeyOf(k) : k.subarray(1), v] as const);
+      }
+    },
+    revisionRecords: async function* () {
+      for await (const batch of mergeOverlay(db, snapshot, overlay, Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1), STRING_KEYS)) {
+        yield batch.map(([k, v]) => [k.slice(1), v] as const);
+      }
+    },
+    close: () => snapshot.close(),
+  };
+}
 
 /**
  * Entries per LevelDB iterator read, and the bytes after which a read stops short of

@@ -101,7 +101,8 @@ export function valueViewOf(record: Buffer, kv: KeyValue): Buffer {
   return record.subarray(end - kv.value.length, end);
 }
 
-function asBuffer(b: Uint8Array): Buffer {
+/** `b` as a Buffer over the same bytes (a Buffer sent to another thread arrives as a Uint8Array). */
+export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 

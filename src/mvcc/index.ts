@@ -20,7 +20,9 @@ export type {
 } from './watchable-store.js';
 export { StoreClosedError } from './compaction.js';
 export { addToStore, type BucketRecords, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
-export type { BucketName, BucketView } from './backend.js';
+export type { BucketName, BucketSize, BucketView, FrozenPoint, StoreReader } from './backend.js';
+export { bucketViewOf } from './backend.js';
+export { asBuffer } from './codec.js';
 export type { RestoredState } from './restore.js';
 export type * from './types.js';
 export {

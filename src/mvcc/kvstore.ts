@@ -10,7 +10,7 @@
 // reads by catching-up watchers always find what synced watchers were sent.
 
 import type { Logger } from 'pino';
-import { Backend, Bucket, type BucketView, MetaKey } from './backend.js';
+import { Backend, Bucket, type BucketView, MetaKey, type StoreReader } from './backend.js';
 import { decodeKeyValue, encodeKeyValue, keyViewOf, valueViewOf } from './codec.js';
 import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
@@ -923,9 +923,19 @@ export class MvccStore {
    * Everything committed so far (call commit() first for what is applied), frozen now
    * and read bucket by bucket in etcd's layouts: for a backup in etcd's bbolt format.
    */
-  bucketView(): BucketView {
+  bucketView(reader?: StoreReader): BucketView {
     this.checkOpen();
-    return this.backend.bucketView();
+    return this.backend.bucketView(reader);
+  }
+
+  /** Registers another thread's reader of this store (Backend.addReader); returns the LevelDB location it opens. */
+  addReader(reader: StoreReader): string {
+    this.checkOpen();
+    return this.backend.addReader(reader);
+  }
+
+  removeReader(reader: StoreReader): void {
+    this.backend.removeReader(reader);
   }
 
   // ---- watch ----

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { EntryType, type ConfChange, type ConfState, type Entry, type Message, type Snapshot, withSnapshot } from '../raftpb/types.js';
 import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
-import { type BucketView, MvccStore } from '../mvcc/index.js';
+import { type BucketView, MvccStore, type StoreReader } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf, ExportAbortedError } from './backup/etcd-db.js';
 import { type EtcdDbWriter, type ExportState, exportStateOf } from './backup/db-file.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
@@ -492,8 +492,8 @@ export class Applier {
   }
 
   /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */
-  backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
-    return this.atCommittedState(() => ({ view: this.store.bucketView(), cluster: this.clusterState() }));
+  backupState(reader?: StoreReader): Promise<{ view: BucketView; cluster: ClusterState }> {
+    return this.atCommittedState(() => ({ view: this.store.bucketView(reader), cluster: this.clusterState() }));
   }
 
   /**

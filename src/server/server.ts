@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { RawNode } from '../raft/index.js';
-import type { BucketView, MvccStore } from '../mvcc/index.js';
+import type { BucketView, MvccStore, StoreReader } from '../mvcc/index.js';
 import type { ClusterState } from './backup/etcd-db.js';
 import { EtcdDbFile, exportMarkOf } from './backup/db-file.js';
 import type { AlarmStore } from './alarms.js';
@@ -298,10 +298,11 @@ export class EtcdServer {
   /**
    * The store and the cluster at one applied index, for a backup in etcd's format: taken
    * on the apply chain once what is applied is written out, as etcd's Backend.Snapshot
-   * commits its batch first. The caller closes the view.
+   * commits its batch first. The caller closes the view. `reader` (registered with the
+   * store) takes its snapshot at the same moment (Backend.bucketView).
    */
-  backupState(): Promise<{ view: BucketView; cluster: ClusterState }> {
-    return this.applier.backupState();
+  backupState(reader?: StoreReader): Promise<{ view: BucketView; cluster: ClusterState }> {
+    return this.applier.backupState(reader);
   }
 
   /** After stop(): etcd's bbolt file at the applied index, for etcd's tools and real etcd. */

@@ -11,8 +11,9 @@ import type { AuthGate } from '../auth/gate.js';
 import { type Headers, checkNotLearner, translate, unary } from './common.js';
 import { idHex } from '../ids.js';
 import { openBackup } from '../backup/backup-file.js';
-import { etcdStreamLayout, streamEtcdBackend } from '../backup/etcd-db.js';
-import { sendFile, SnapshotSender } from './snapshot-stream.js';
+import { etcdStreamLayout } from '../backup/etcd-db.js';
+import { ExportThread } from '../backup/export-thread.js';
+import { finishSnapshot, sendFile, sendFrames } from './snapshot-stream.js';
 
 /** The etcd release whose API etcd-ts serves; clients switch features on it. */
 export const ETCD_API_VERSION = '3.4.23';
@@ -134,17 +135,21 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
   call.once('cancelled', onCancel);
   try {
     const started = performance.now();
-    const state = await server.backupState();
-    const layout = etcdStreamLayout(state.view, state.cluster);
-    if (layout === undefined) return await sendWrittenFirst(server, state, call, cancelled.signal, log, started);
+    const thread = await ExportThread.start(server.store);
     try {
-      log?.info({ 'total-bytes': layout.size, 'sent-while-read': true }, 'sending database snapshot to client');
-      const sender = new SnapshotSender(call, layout.size, cancelled.signal);
-      const { freePages } = await streamEtcdBackend(layout, state.view, state.cluster, sender.push, cancelled.signal);
-      await sender.end();
-      log?.info({ 'total-bytes': layout.size, 'free-pages': freePages, took: msSince(started) }, 'successfully sent database snapshot to client');
+      const state = await server.backupState(thread);
+      const layout = etcdStreamLayout(state.view, state.cluster);
+      if (layout === undefined) return await sendWrittenFirst(server, state, call, cancelled.signal, log, started);
+      try {
+        log?.info({ 'total-bytes': layout.size, 'sent-while-read': true }, 'sending database snapshot to client');
+        const { freePages, checksum } = await thread.stream(layout, state.view.point, state.cluster, (frames) => sendFrames(call, frames, cancelled.signal));
+        finishSnapshot(call, checksum);
+        log?.info({ 'total-bytes': layout.size, 'free-pages': freePages, took: msSince(started) }, 'successfully sent database snapshot to client');
+      } finally {
+        await state.view.close();
+      }
     } finally {
-      await state.view.close();
+      await thread.close();
     }
   } catch (err) {
     // a client that cancelled hears nothing more

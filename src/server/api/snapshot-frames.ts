@@ -56,23 +56,33 @@ export function snapshotFrames(size: number, from: number, length: number): Snap
   }
   const frames = Buffer.allocUnsafe(total);
   const messageSizes: number[] = [];
-  const responses: Array<{ remaining_bytes: number; blob: Buffer }> = [];
   let at = 0;
-  let off = from;
   for (const [i, head] of heads.entries()) {
-    const n = blobLengths[i]!;
-    const messageSize = head.length + n;
+    const messageSize = head.length + blobLengths[i]!;
     frames[at] = 0;
     frames.writeUInt32BE(messageSize, at + 1);
     frames.set(head, at + FRAME_PREFIX);
-    at += FRAME_PREFIX + head.length;
-    const blob = frames.subarray(at, at + n);
-    at += n;
-    off += n;
+    at += FRAME_PREFIX + messageSize;
     messageSizes.push(messageSize);
-    responses.push({ remaining_bytes: size - off, blob });
   }
-  return { frames, messageSizes, responses, bytes: length };
+  return snapshotFramesIn(frames, messageSizes, size, from, length);
+}
+
+/**
+ * What snapshotFrames(size, from, bytes) returned, from its `frames` and `messageSizes`
+ * alone: for frames laid out and filled in another thread (export-worker.ts).
+ */
+export function snapshotFramesIn(frames: Buffer, messageSizes: readonly number[], size: number, from: number, bytes: number): SnapshotFrames {
+  const responses: Array<{ remaining_bytes: number; blob: Buffer }> = [];
+  let at = 0;
+  let off = from;
+  for (const messageSize of messageSizes) {
+    const n = Math.min(SNAPSHOT_CHUNK, from + bytes - off);
+    at += FRAME_PREFIX + messageSize;
+    off += n;
+    responses.push({ remaining_bytes: size - off, blob: frames.subarray(at - n, at) });
+  }
+  return { frames, messageSizes, responses, bytes };
 }
 
 /** Fills `bufs` from the file at `position` on (readv may read less than asked). */

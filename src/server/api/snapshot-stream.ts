@@ -1,13 +1,13 @@
 // Sending a backup to `etcdctl snapshot save` as etcd does: SnapshotResponse messages of
 // 32 KiB blobs, each with the bytes still to come, a MiB of them per HTTP/2 write, then
 // one last message holding the SHA-256 of everything sent. The bytes come from a file
-// written beforehand (sendFile), or from the bbolt writer as it reads the store
-// (SnapshotSender: the client receives while the store is read).
+// written beforehand (sendFile), or framed by the thread that reads the store as the
+// client receives them (sendFrames; export-thread.ts).
 
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { StreamCall } from '../grpc/call.js';
-import { readSnapshotFrames, type SnapshotFrames, snapshotFrames } from './snapshot-frames.js';
+import { readSnapshotFrames, type SnapshotFrames } from './snapshot-frames.js';
 
 /** bytes read or gathered at a time, and sent before waiting for the client */
 const SNAPSHOT_READ = 1024 * 1024;
@@ -36,71 +36,21 @@ export async function sendFile(file: FileHandle, size: number, call: StreamCall<
   } finally {
     await next?.catch(() => undefined);
   }
-  finish(call, sha);
+  finishSnapshot(call, sha.digest());
 }
 
 /**
- * Takes a `size`-byte backup in order, in pieces of any size (the bbolt writer's page
- * chunks), and sends it a MiB at a time; resolves each piece once the client can take
- * more, so the writer reads the store no faster than the client receives it.
+ * Sends one batch of messages (frames another thread laid out and filled,
+ * export-thread.ts); resolves once the client can take more.
  */
-export class SnapshotSender {
-  private readonly sha = createHash('sha256');
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private sent = 0;
-
-  constructor(
-    private readonly call: StreamCall<object, object>,
-    private readonly size: number,
-    private readonly cancelled: AbortSignal,
-  ) {}
-
-  /** The next bytes of the backup (copied: the caller may reuse them once this resolves). */
-  readonly push = async (bufs: Buffer[]): Promise<void> => {
-    for (const b of bufs) {
-      this.pending.push(b);
-      this.pendingBytes += b.length;
-    }
-    while (this.pendingBytes >= SNAPSHOT_READ) await this.sendPending(SNAPSHOT_READ);
-  };
-
-  /** After the last byte: sends what is gathered, then the checksum, and ends the call. */
-  async end(): Promise<void> {
-    if (this.pendingBytes > 0) await this.sendPending(this.pendingBytes);
-    if (this.sent !== this.size) throw new Error(`the backup was ${this.sent} bytes, not the ${this.size} announced`);
-    finish(this.call, this.sha);
-  }
-
-  private async sendPending(n: number): Promise<void> {
-    if (this.sent + n > this.size) throw new Error(`the backup runs past the ${this.size} bytes announced`);
-    const batch = snapshotFrames(this.size, this.sent, n);
-    for (const r of batch.responses) {
-      this.fill(r.blob);
-      this.sha.update(r.blob);
-    }
-    this.sent += n;
-    if (!send(this.call, batch)) await drained(this.call, this.cancelled);
-    if (this.cancelled.aborted) throw new SnapshotCancelledError('the client cancelled the snapshot');
-  }
-
-  /** Moves the next blob.length pending bytes into `blob`. */
-  private fill(blob: Buffer): void {
-    let at = 0;
-    while (at < blob.length) {
-      const head = this.pending[0]!;
-      const n = Math.min(head.length, blob.length - at);
-      head.copy(blob, at, 0, n);
-      at += n;
-      if (n === head.length) this.pending.shift();
-      else this.pending[0] = head.subarray(n);
-    }
-    this.pendingBytes -= blob.length;
-  }
+export async function sendFrames(call: StreamCall<object, object>, batch: SnapshotFrames, cancelled: AbortSignal): Promise<void> {
+  if (!send(call, batch)) await drained(call, cancelled);
+  if (cancelled.aborted) throw new SnapshotCancelledError('the client cancelled the snapshot');
 }
 
-function finish(call: StreamCall<object, object>, sha: Hash): void {
-  call.write({ remaining_bytes: 0, blob: sha.digest() });
+/** After the last byte: the message with the SHA-256 of everything sent, and the call's end. */
+export function finishSnapshot(call: StreamCall<object, object>, checksum: Buffer): void {
+  call.write({ remaining_bytes: 0, blob: checksum });
   call.end();
 }
 

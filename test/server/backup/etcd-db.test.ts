@@ -80,6 +80,7 @@ it('an aborted export stops with ExportAbortedError and removes its file', async
         return view.bucket(name);
       },
       revisionRecords: () => view.revisionRecords(),
+      point: view.point,
       close: () => view.close(),
     };
     await expect(writeEtcdBackend(file, aborting, cluster, abort.signal)).rejects.toBeInstanceOf(ExportAbortedError);

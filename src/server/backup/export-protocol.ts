@@ -1,0 +1,39 @@
+// What export-thread.ts (the member's thread) and export-worker.ts (the worker thread
+// that reads the store, builds etcd's bbolt file and frames it for the client's stream)
+// say to each other.
+
+import type { StreamLayout, StreamResult } from '../../bbolt/index.js';
+import type { FrozenPoint } from '../../mvcc/index.js';
+import type { ClusterState } from './etcd-db.js';
+
+export interface ExportWorkerData {
+  /** the store's LevelDB, opened there with classic-level's multithreading */
+  readonly location: string;
+  /** one Int32: the snapshot handshake (SnapshotState) */
+  readonly handshake: SharedArrayBuffer;
+}
+
+/** The handshake's states: the member's thread waits, blocked, while the worker takes its snapshot. */
+export const SnapshotState = { waiting: 0, taken: 1, abandoned: 2 } as const;
+
+/** Bytes of the file in one message to the member's thread: what its thread gives the client in one write. */
+export const CHUNK_BYTES = 1 << 20;
+/** Chunks sent and not yet taken by the client's stream; the worker waits beyond it. */
+export const CHUNKS_AHEAD = 8;
+
+export type ToWorker =
+  /** take the snapshot now (the member's thread is blocked in the handshake) */
+  | { readonly type: 'snapshot' }
+  | { readonly type: 'stream'; readonly layout: StreamLayout; readonly point: FrozenPoint; readonly cluster: ClusterState }
+  /** one more chunk was taken */
+  | { readonly type: 'taken' }
+  /** stop what runs, release the snapshot and the store, and end */
+  | { readonly type: 'close' };
+
+export type FromWorker =
+  | { readonly type: 'open' }
+  /** file bytes [from, from + bytes) as snapshotFrames lays them out, filled */
+  | { readonly type: 'frames'; readonly frames: Uint8Array; readonly messageSizes: readonly number[]; readonly from: number; readonly bytes: number }
+  /** after the last frames: the SHA-256 of the file */
+  | { readonly type: 'done'; readonly result: StreamResult; readonly checksum: Uint8Array }
+  | { readonly type: 'failed'; readonly message: string };
