@@ -5,7 +5,7 @@
 // follows is the stream), and etcdctl's own CPU (/usr/bin/time) and log ("fetched snapshot").
 //
 //   npx tsx bench/snapshot/split.ts [--keys 300000] [--saves 2] [--server etcd-ts|etcd] [--ts DIR]
-//       [--restart] [--cpu-prof DIR] [--keep DIR]
+//       [--restart] [--cpu-prof DIR] [--keep DIR] [--write-first] [--load 10s]
 //
 // --restart stops the member cleanly after the fill and starts it again before the saves.
 // --cpu-prof DIR (etcd-ts, implies --restart) runs the member under `node --cpu-prof` for
@@ -15,10 +15,13 @@
 // one 2 KiB value before the saves: etcd-ts then builds its bbolt file on disk before it
 // sends a byte (a record above a quarter page does not fit the streamed layout), and its
 // log gives the two phases apart ("written-in": the build; "sent-in": the stream alone).
+// --load 10s times no save: goload (--goload, default /tmp/goload) puts at one client for
+// that long while saves run back to back, and its rate and latency are printed.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { readProfile, selfTime } from '../cpu-profile.js';
 import { freePort } from '../free-port.js';
 import { arg, call, Clients, type Server, shutDownMember, startMember, stopMember } from '../member.js';
@@ -33,6 +36,8 @@ const profileDir = arg('cpu-prof', '');
 const keep = arg('keep', '');
 const writeFirst = process.argv.includes('--write-first');
 const restart = process.argv.includes('--restart') || profileDir !== '';
+const load = arg('load', '');
+const goload = arg('goload', '/tmp/goload');
 
 type ThreadCpu = Map<string, number>;
 
@@ -57,6 +62,28 @@ function etcdctlSave(addr: string, file: string): Promise<{ user: number; sys: n
       else resolve({ user: Number(m[1]), sys: Number(m[2]), log });
     });
   });
+}
+
+/**
+ * --load: goload's puts at one client for `load` while saves run back to back; the
+ * member's answer to its clients while it sends a backup.
+ */
+async function putsDuringSaves(addr: string, dir: string): Promise<void> {
+  let saving = true;
+  let saved = 0;
+  const saves = (async () => {
+    for (; saving; saved++) await etcdctlSave(addr, path.join(dir, 'backup-load.db'));
+  })();
+  try {
+    // not execFileSync: the saves' etcdctl processes are awaited meanwhile
+    const { stdout: out } = await promisify(execFile)(goload, ['-endpoints', addr, '-op', 'put', '-clients', '1', '-duration', load]);
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { ops_per_s: number; p50_ms: number; p99_ms: number };
+    console.log(`puts at 1 client during saves: ${r.ops_per_s.toFixed(0)}/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms`);
+  } finally {
+    saving = false;
+    await saves;
+  }
+  console.log(`  saves completed meanwhile: ${saved}`);
 }
 
 async function main(): Promise<void> {
@@ -94,6 +121,7 @@ async function main(): Promise<void> {
       }
     }
     await new Promise((r) => setTimeout(r, 2000));
+    if (load !== '') return await putsDuringSaves(m.addr, m.dir);
     const pid = m.proc.pid!;
     const savesStarted = performance.now();
     for (let i = 0; i < saves; i++) {
