@@ -12,6 +12,7 @@ import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore, type StoreReader } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf, ExportAbortedError } from './backup/etcd-db.js';
 import { type EtcdDbWriter, type ExportState, exportStateOf } from './backup/db-file.js';
+import { ExportThread } from './backup/export-thread.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import type { AlarmStore } from './alarms.js';
@@ -471,10 +472,11 @@ export class Applier {
    * store to ship with it, frozen once what is staged is written out: the view holds what
    * LevelDB has, so nothing may be applied but unwritten. The raft snapshot says the
    * store's index, its term and the current configuration, so a member added after the
-   * last snapshot finds itself in it. The caller closes the view.
+   * last snapshot finds itself in it. The caller closes the view; `reader` (registered
+   * with the store) takes its snapshot at the same moment (Backend.bucketView).
    */
-  snapshotToSend(m: Message): Promise<{ message: Message; state: { view: BucketView; cluster: ClusterState } }> {
-    return this.atCommittedState(() => ({ message: this.mergedSnapshotMessage(m), state: { view: this.store.bucketView(), cluster: this.clusterState() } }));
+  snapshotToSend(m: Message, reader?: StoreReader): Promise<{ message: Message; state: { view: BucketView; cluster: ClusterState } }> {
+    return this.atCommittedState(() => ({ message: this.mergedSnapshotMessage(m), state: { view: this.store.bucketView(reader), cluster: this.clusterState() } }));
   }
 
   private mergedSnapshotMessage(m: Message): Message {
@@ -489,6 +491,11 @@ export class Applier {
       return m; // that part of the log is gone: send the snapshot raft chose
     }
     return withSnapshot(m, { data: this.snapshotData(), metadata: { index, term, confState: this.confState } });
+  }
+
+  /** A worker thread on the live store, to export a view taken with it (backupState, snapshotToSend) off this thread. */
+  startExportThread(): Promise<ExportThread> {
+    return ExportThread.start(this.store);
   }
 
   /** The store and the cluster at the applied index, for a backup in etcd's format. The caller closes the view. */

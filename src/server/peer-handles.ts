@@ -50,10 +50,17 @@ export function raftHandle(p: PeerHandleParts): RaftHandle {
 export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
   return {
     prepare: async (m) => {
-      const { message, state } = await p.applier.snapshotToSend(m);
-      // etcd's backend database, written out beside the live store and streamed from there
-      const backup = await openBackup(p.snapDir, state);
-      return { message, size: backup.size, stream: readBackup(backup) };
+      // the export in a worker thread: a large store's takes seconds, which this thread
+      // spends serving clients and heartbeating the other followers
+      const thread = await p.applier.startExportThread();
+      try {
+        const { message, state } = await p.applier.snapshotToSend(m, thread);
+        // etcd's backend database, written out beside the live store and streamed from there
+        const backup = await openBackup(p.snapDir, state, { thread });
+        return { message, size: backup.size, stream: readBackup(backup) };
+      } finally {
+        await thread.close();
+      }
     },
     receive: (m, stream) => p.inbox.receive(m, stream),
   };

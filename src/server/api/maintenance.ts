@@ -139,7 +139,7 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
     try {
       const state = await server.backupState(thread);
       const layout = etcdStreamLayout(state.view, state.cluster);
-      if (layout === undefined) return await sendWrittenFirst(server, state, call, cancelled.signal, log, started);
+      if (layout === undefined) return await sendWrittenFirst(server, state, thread, call, cancelled.signal, log, started);
       try {
         log?.info({ 'total-bytes': layout.size, 'sent-while-read': true }, 'sending database snapshot to client');
         const { freePages, checksum } = await thread.stream(layout, state.view.point, state.cluster, (frames) => sendFrames(call, frames, cancelled.signal));
@@ -163,12 +163,13 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
 async function sendWrittenFirst(
   server: EtcdServer,
   state: Awaited<ReturnType<EtcdServer['backupState']>>,
+  thread: ExportThread,
   call: StreamCall<object, object>,
   cancelled: AbortSignal,
   log: Logger | undefined,
   started: number,
 ): Promise<void> {
-  const { file, size } = await openBackup(server.snapDir, state, cancelled);
+  const { file, size } = await openBackup(server.snapDir, state, { signal: cancelled, thread });
   try {
     if (size % SNAPSHOT_ALIGN !== 0) throw new Error(`the backup is ${size} bytes, not whole ${SNAPSHOT_ALIGN}-byte blocks`);
     const built = performance.now();

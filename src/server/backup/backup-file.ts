@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { BucketView } from '../../mvcc/index.js';
 import { TEMP_DB_PREFIX } from '../../wal/index.js';
 import { type ClusterState, writeEtcdBackend } from './etcd-db.js';
+import type { ExportThread } from './export-thread.js';
 
 export interface OpenBackup {
   /** the database, open for reading and already unlinked; close it when done */
@@ -19,12 +20,17 @@ export interface OpenBackup {
 
 /**
  * Writes the backup of `state` into `snapDir` and opens it; closes the view. Aborting
- * `signal` stops the write and removes the file.
+ * `signal` stops the write and removes the file. `thread`, the reader the view was taken
+ * with, writes it off this thread.
  */
-export async function openBackup(snapDir: string, state: { view: BucketView; cluster: ClusterState }, signal?: AbortSignal): Promise<OpenBackup> {
+export async function openBackup(
+  snapDir: string,
+  state: { view: BucketView; cluster: ClusterState },
+  { signal, thread }: { signal?: AbortSignal; thread?: ExportThread } = {},
+): Promise<OpenBackup> {
   const tmp = path.join(snapDir, `${TEMP_DB_PREFIX}.snapshot-${randomBytes(6).toString('hex')}`);
   try {
-    const { size } = await writeEtcdBackend(tmp, state.view, state.cluster, signal);
+    const { size } = thread === undefined ? await writeEtcdBackend(tmp, state.view, state.cluster, signal) : await thread.write(tmp, state.view.point, state.cluster, signal);
     const file = await open(tmp, 'r');
     await rm(tmp).catch(async (err: unknown) => {
       await file.close();

@@ -2,7 +2,7 @@
 // that reads the store, builds etcd's bbolt file and frames it for the client's stream)
 // say to each other.
 
-import type { StreamLayout, StreamResult } from '../../bbolt/index.js';
+import type { StreamLayout, StreamResult, WriteResult } from '../../bbolt/index.js';
 import type { FrozenPoint } from '../../mvcc/index.js';
 import type { ClusterState } from './etcd-db.js';
 
@@ -25,6 +25,8 @@ export type ToWorker =
   /** take the snapshot now (the member's thread is blocked in the handshake) */
   | { readonly type: 'snapshot' }
   | { readonly type: 'stream'; readonly layout: StreamLayout; readonly point: FrozenPoint; readonly cluster: ClusterState }
+  /** write etcd's backend database as a new file at `path` (writeEtcdBackend) */
+  | { readonly type: 'write'; readonly path: string; readonly point: FrozenPoint; readonly cluster: ClusterState }
   /** one more chunk was taken */
   | { readonly type: 'taken' }
   /** stop what runs, release the snapshot and the store, and end */
@@ -36,4 +38,5 @@ export type FromWorker =
   | { readonly type: 'frames'; readonly frames: Uint8Array; readonly messageSizes: readonly number[]; readonly from: number; readonly bytes: number }
   /** after the last frames: the SHA-256 of the file */
   | { readonly type: 'done'; readonly result: StreamResult; readonly checksum: Uint8Array }
+  | { readonly type: 'written'; readonly result: WriteResult }
   | { readonly type: 'failed'; readonly message: string };

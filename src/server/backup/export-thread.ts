@@ -9,7 +9,7 @@
 // view's point, which the worker lays over its snapshot as the member's view does.
 
 import { Worker } from 'node:worker_threads';
-import type { StreamLayout, StreamResult } from '../../bbolt/index.js';
+import type { StreamLayout, StreamResult, WriteResult } from '../../bbolt/index.js';
 import { asBuffer, type FrozenPoint, type MvccStore, type StoreReader } from '../../mvcc/index.js';
 import { type SnapshotFrames, snapshotFramesIn } from '../api/snapshot-frames.js';
 import type { ClusterState } from './etcd-db.js';
@@ -116,10 +116,29 @@ export class ExportThread implements StoreReader {
             fail(new Error(m.message));
             return;
           case 'open':
-            fail(new Error('the export thread opened the store twice'));
+          case 'written':
+            fail(new Error(`the export thread said ${m.type} to a stream`));
         }
       };
       this.post({ type: 'stream', layout, point, cluster });
+    });
+  }
+
+  /**
+   * Writes etcd's backend database as a new file at `path`, as writeEtcdBackend would
+   * from the view whose point is `point` (taken with this reader) and `cluster`; on a
+   * failure the partial file is removed. Aborting `signal` closes the thread, which stops
+   * the write.
+   */
+  write(path: string, point: FrozenPoint, cluster: ClusterState, signal?: AbortSignal): Promise<WriteResult> {
+    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    return new Promise((resolve, reject) => {
+      this.listener = (m) => {
+        this.listener = undefined;
+        if (m.type === 'written') resolve(m.result);
+        else reject(new Error(m.type === 'failed' ? m.message : `the export thread said ${m.type} to a write`));
+      };
+      this.post({ type: 'write', path, point, cluster });
     });
   }
 

@@ -1,7 +1,7 @@
 // The worker thread of an export (export-thread.ts): opens the member's LevelDB, which it
 // shares with the member's thread, takes its snapshot at the moment the member's view
-// freezes, builds etcd's bbolt file from it and sends it back framed as the client's
-// stream carries it, with its checksum.
+// freezes, and builds etcd's bbolt file from it: written to a file, or sent back framed
+// as the client's stream carries it, with its checksum.
 //
 // Why a thread: reading a million records through classic-level makes a Buffer of each
 // value on the thread that reads, and that and the pages' encoding kept the member's
@@ -16,7 +16,7 @@ import { ClassicLevel } from 'classic-level';
 import { bucketViewOf, type FrozenPoint } from '../../mvcc/index.js';
 import type { StreamLayout } from '../../bbolt/index.js';
 import { type SnapshotFrames, snapshotFrames } from '../api/snapshot-frames.js';
-import { type ClusterState, streamEtcdBackend } from './etcd-db.js';
+import { type ClusterState, streamEtcdBackend, writeEtcdBackend } from './etcd-db.js';
 import { CHUNK_BYTES, CHUNKS_AHEAD, type ExportWorkerData, type FromWorker, SnapshotState, type ToWorker } from './export-protocol.js';
 
 const port = parentPort!;
@@ -45,6 +45,9 @@ port.on('message', (m: ToWorker) => {
     case 'stream':
       running = stream(m.layout, m.point, m.cluster);
       return;
+    case 'write':
+      running = write(m.path, m.point, m.cluster);
+      return;
     case 'taken':
       ahead--;
       onTaken?.();
@@ -62,6 +65,15 @@ function takeSnapshot(): void {
   Atomics.notify(state, 0);
   if (before === SnapshotState.waiting) snapshot = taken;
   else void taken.close();
+}
+
+async function write(path: string, point: FrozenPoint, cluster: ClusterState): Promise<void> {
+  try {
+    if (snapshot === undefined) throw new Error('the export has no snapshot');
+    post({ type: 'written', result: await writeEtcdBackend(path, bucketViewOf(db, snapshot, point), cluster, aborted.signal) });
+  } catch (err) {
+    post({ type: 'failed', message: (err as Error).message });
+  }
 }
 
 async function stream(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState): Promise<void> {

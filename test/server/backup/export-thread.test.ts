@@ -2,18 +2,19 @@
 // worker's file is the one the member's own view gives, byte for byte, whatever is
 // written around the moment the view freezes; the worker yields the CPU to the member's
 // thread; the store does not close under it; the stream's frames carry the file and its
-// checksum as the client reassembles them.
+// checksum as the client reassembles them; a file it writes is the member's own.
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { BoltFile } from '../../../src/bbolt/index.js';
 import { MvccStore } from '../../../src/mvcc/index.js';
 import type { SnapshotFrames } from '../../../src/server/api/snapshot-frames.js';
-import { etcdStreamLayout, streamEtcdBackend } from '../../../src/server/backup/etcd-db.js';
+import { etcdStreamLayout, streamEtcdBackend, writeEtcdBackend } from '../../../src/server/backup/etcd-db.js';
 import { ExportThread } from '../../../src/server/backup/export-thread.js';
+import { boltCheck } from '../../bbolt/real-bolt.js';
 import { b, Harness, removeDir, scratchDir } from '../../mvcc/helpers.js';
 
 let h: Harness;
@@ -105,6 +106,39 @@ it("streams the file the member's view gives, byte for byte: writes in flight as
     }
   } finally {
     await thread.close();
+  }
+});
+
+it("writes the file the member's own export writes, byte for byte; aborted, it stops and leaves no file", async () => {
+  for (let i = 0; i < 3000; i++) h.store.put({ key: b(`k${i}`), value: Buffer.alloc(300, i), lease: 0n }, i + 1);
+  await h.commit();
+  const thread = await ExportThread.start(h.store);
+  try {
+    const view = h.store.bucketView(thread);
+    try {
+      await writeEtcdBackend(path.join(out, 'own.db'), view, cluster);
+      const r = await thread.write(path.join(out, 'thread.db'), view.point, cluster);
+      expect(r.keys).toBe(3000 + 1 + 1 + 1 + 1); // revisions, consistent_index, member, cluster, authRevision
+      expect(readFileSync(path.join(out, 'thread.db')).equals(readFileSync(path.join(out, 'own.db')))).toBe(true);
+      expect(await boltCheck(path.join(out, 'thread.db'))).toEqual({ ok: true, output: '' });
+    } finally {
+      await view.close();
+    }
+  } finally {
+    await thread.close();
+  }
+
+  const aborted = await ExportThread.start(h.store);
+  const view = h.store.bucketView(aborted);
+  try {
+    const abort = new AbortController();
+    const writing = aborted.write(path.join(out, 'aborted.db'), view.point, cluster, abort.signal);
+    abort.abort();
+    await expect(writing).rejects.toThrow(/aborted|stopped/);
+    expect(existsSync(path.join(out, 'aborted.db'))).toBe(false);
+  } finally {
+    await view.close();
+    await aborted.close();
   }
 });
 
