@@ -11,7 +11,7 @@ import { decodeConfChange } from '../raftpb/codec.js';
 import type { MemoryStorage } from '../raft/index.js';
 import { type BucketView, MvccStore, type StoreReader } from '../mvcc/index.js';
 import { type ClusterState, clusterStateOf, ExportAbortedError } from './backup/etcd-db.js';
-import { type EtcdDbWriter, type ExportState, exportStateOf } from './backup/db-file.js';
+import { type EtcdDbWriter, type ExportState, exportMarkOf, exportStateOf } from './backup/db-file.js';
 import { ExportThread } from './backup/export-thread.js';
 import { etcdSnapshotData } from './backup/etcd-snapshot-data.js';
 import { readSnapshotState } from './import/snapshot-data.js';
@@ -29,6 +29,13 @@ import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
+
+/**
+ * The store size from which etcd's bbolt file before a snapshot is written by an export
+ * thread: its export costs the member's thread about a quarter second, more than
+ * starting the thread does.
+ */
+const THREAD_EXPORT_BYTES = 32 * 1024 * 1024;
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
 
@@ -433,7 +440,8 @@ export class Applier {
     // The store must hold everything up to `index` before the WAL behind it may go.
     await this.writeOutStaged();
     await this.store.flushed();
-    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState(), etcdDb };
+    const thread = await this.exportThreadFor(etcdDb);
+    const frozen = { index, confState: this.confState, data: this.snapshotData(), exported: this.exportState(thread), etcdDb };
     this.snapshotting = this.saveSnapshot(frozen)
       .catch((err: Error) => {
         if (err instanceof ExportAbortedError) this.p.log.info({ index }, "gave up the snapshot's export of etcd's bbolt db: the member is stopping");
@@ -560,8 +568,26 @@ export class Applier {
     return clusterStateOf(this.p.membership);
   }
 
-  /** The store (everything committed to it) and the cluster, frozen now. */
-  private exportState(): ExportState {
-    return exportStateOf(this.store, this.clusterState());
+  /** The store (everything committed to it) and the cluster, frozen now; with `thread`, for it to write. */
+  private exportState(thread?: ExportThread): ExportState {
+    return exportStateOf(this.store, this.clusterState(), thread);
+  }
+
+  /**
+   * A thread to write etcd's bbolt file before this snapshot, when a large store's will be
+   * written: at millions of keys the export takes seconds, which the member's thread
+   * spends serving. The apply chain waits for the thread's start (~0.1 s), once per
+   * doubling of the store (db-file.ts). A small store's export costs the member's thread
+   * less than that, and it writes the file itself; so it does when no thread starts.
+   */
+  private async exportThreadFor(etcdDb: 'amortised' | 'start'): Promise<ExportThread | undefined> {
+    const mark = exportMarkOf(this.store);
+    if (mark.storeBytes < THREAD_EXPORT_BYTES || (etcdDb === 'amortised' && !this.p.dbFile.exportsBeforeSnapshot(mark))) return undefined;
+    try {
+      return await ExportThread.start(this.store);
+    } catch (err) {
+      this.p.log.warn({ error: (err as Error).message }, "could not start the export thread; the member's thread writes etcd's bbolt db");
+      return undefined;
+    }
   }
 }

@@ -15,9 +15,13 @@ afterAll(cleanup);
 afterEach(killProcesses);
 
 const SNAPSHOT_COUNT = 20;
-/** 64 KiB values: the store passes db-file.ts's ALWAYS_EXPORT_BYTES (8 MiB) in 128 puts */
+/**
+ * 64 KiB values: the store passes db-file.ts's ALWAYS_EXPORT_BYTES (8 MiB) in 128 puts,
+ * and the size from which an export thread writes the file (the applier's
+ * THREAD_EXPORT_BYTES, 32 MiB) in 512
+ */
 const BIG = Buffer.alloc(64 << 10, 0x61);
-const BIG_PUTS = 192;
+const BIG_PUTS = 576;
 
 const count = (text: string, what: string): number => text.split(what).length - 1;
 const EXPORTED_AT_SNAPSHOT = '"reason":"snapshot"';
@@ -54,6 +58,8 @@ it.skipIf(binary === 'etcd')(
       await waitFor(m, '"reason":"start"');
       const out = m.output();
       expect(out.indexOf('ready to serve client requests')).toBeLessThan(out.search(/"reason":"start","consistent-index":\d+/));
+      // a store this large is exported off the member's thread
+      expect(out).toMatch(/"reason":"start",.*"written-by":"export thread"/);
       expect(existsSync(db)).toBe(true);
 
       // as many bytes put again as the store had at that export: the next .snap exports it
@@ -61,6 +67,7 @@ it.skipIf(binary === 'etcd')(
       const restarted = m.output().length;
       await putBig(c, BIG_PUTS + 64);
       await eventually(async () => expect(count(m.output().slice(restarted), EXPORTED_AT_SNAPSHOT)).toBeGreaterThanOrEqual(1), 60_000);
+      expect(m.output().slice(restarted)).toMatch(/"reason":"snapshot",.*"written-by":"export thread"/);
       c.close();
       expect(await stopMember(m)).toBe(0);
       expect(m.output()).toContain('"reason":"stop"');

@@ -47,6 +47,7 @@ const noEtcdDb: EtcdDbWriter = {
   present: false,
   write: (state) => state.view.close(),
   beforeSnapshot: (state) => state.view.close(),
+  exportsBeforeSnapshot: () => false,
 };
 
 export interface MemberTuning {

@@ -42,6 +42,7 @@ import { readUint64BE } from '../../mvcc/revision.js';
 import { TEMP_DB_PREFIX, nodeDisk } from '../../wal/index.js';
 import { boltIdentity, writeOrigin } from '../import/bolt-origin.js';
 import { type ClusterState, writeEtcdBackend } from './etcd-db.js';
+import type { ExportThread } from './export-thread.js';
 
 /** The store and the cluster frozen at one applied index. */
 export interface ExportState {
@@ -53,6 +54,8 @@ export interface ExportState {
   readonly storeBytes: number;
   /** key and value bytes of every put this process has applied (MvccStats.putBytes) */
   readonly putBytes: number;
+  /** the reader the view was taken with, which writes the file off the member's thread; closed with the view */
+  readonly thread?: ExportThread;
 }
 
 /** The store's size and the put bytes applied at an export, from which the next is judged. */
@@ -63,9 +66,18 @@ export function exportMarkOf(store: MvccStore): ExportMark {
   return { storeBytes: store.recordBytes(), putBytes: store.stats.putBytes };
 }
 
-/** The store, everything committed to it, and `cluster`, frozen now. */
-export function exportStateOf(store: MvccStore, cluster: ClusterState): ExportState {
-  return { view: store.bucketView(), cluster, consistentIndex: store.consistentIndex, ...exportMarkOf(store) };
+/** The store, everything committed to it, and `cluster`, frozen now (with `thread`, for it to write). */
+export function exportStateOf(store: MvccStore, cluster: ClusterState, thread?: ExportThread): ExportState {
+  return { view: store.bucketView(thread), cluster, consistentIndex: store.consistentIndex, ...exportMarkOf(store), ...(thread === undefined ? {} : { thread }) };
+}
+
+/** Releases what `state` holds, unexported. */
+async function release(state: ExportState): Promise<void> {
+  try {
+    await state.view.close();
+  } finally {
+    await state.thread?.close();
+  }
 }
 
 /** Stores up to this size are exported before every .snap: that takes a fraction of a second. */
@@ -110,18 +122,27 @@ export async function exportEtcdDb(layout: DbFileLayout, state: ExportState, rea
   const tmp = path.join(dir, `${TEMP_DB_PREFIX}.export-${randomBytes(6).toString('hex')}`);
   const started = performance.now();
   try {
-    const { size, keys } = await writeEtcdBackend(tmp, state.view, state.cluster, signal);
+    const { size, keys } =
+      state.thread === undefined ? await writeEtcdBackend(tmp, state.view, state.cluster, signal) : await state.thread.write(tmp, state.view.point, state.cluster, signal);
     await writeOrigin(layout.dbDir, await boltIdentity(tmp));
     await rename(tmp, layout.boltPath);
     await nodeDisk.fsyncDir(dir);
     log.info(
-      { path: layout.boltPath, reason, 'consistent-index': state.consistentIndex, size, records: keys, took: `${Math.round(performance.now() - started)}ms` },
+      {
+        path: layout.boltPath,
+        reason,
+        'consistent-index': state.consistentIndex,
+        size,
+        records: keys,
+        took: `${Math.round(performance.now() - started)}ms`,
+        'written-by': state.thread === undefined ? 'member thread' : 'export thread',
+      },
       "wrote etcd's bbolt db",
     );
     // the export read the whole store and built every page: give the memory it freed back
     if (size >= TRIM_AFTER_EXPORT_BYTES) nativeHeapTrimmer.request('etcd-db-export', log);
   } finally {
-    await state.view.close();
+    await release(state);
     // gone already, unless the write failed
     await rm(tmp, { force: true });
   }
@@ -165,6 +186,8 @@ export interface EtcdDbWriter {
   write(state: ExportState, reason: ExportReason, signal?: AbortSignal): Promise<void>;
   /** before a .snap at `state`'s index: writes the file when that is amortised, else removes it; closes the view */
   beforeSnapshot(state: ExportState, signal?: AbortSignal): Promise<void>;
+  /** whether beforeSnapshot would write the file for a store at `mark` */
+  exportsBeforeSnapshot(mark: ExportMark): boolean;
 }
 
 /**
@@ -198,12 +221,16 @@ export class EtcdDbFile implements EtcdDbWriter {
     });
   }
 
+  exportsBeforeSnapshot(mark: ExportMark): boolean {
+    return exportAmortised(mark, this.exported);
+  }
+
   beforeSnapshot(state: ExportState, signal?: AbortSignal): Promise<void> {
-    if (exportAmortised(state, this.exported)) return this.write(state, 'snapshot', signal);
+    if (this.exportsBeforeSnapshot(state)) return this.write(state, 'snapshot', signal);
     const written = state.putBytes - this.exported.putBytes;
     const why = `the ${written} bytes put since it was written are fewer than the ${this.exported.storeBytes} it was written from, so writing it before the snapshot at index ${state.consistentIndex} would cost more than they did`;
     return this.then(async () => {
-      await state.view.close();
+      await release(state);
       await this.removeNow(why);
     });
   }

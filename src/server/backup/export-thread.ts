@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { StreamLayout, StreamResult, WriteResult } from '../../bbolt/index.js';
 import { asBuffer, type FrozenPoint, type MvccStore, type StoreReader } from '../../mvcc/index.js';
 import { type SnapshotFrames, snapshotFramesIn } from '../api/snapshot-frames.js';
-import type { ClusterState } from './etcd-db.js';
+import { type ClusterState, ExportAbortedError } from './etcd-db.js';
 import { type ExportWorkerData, type FromWorker, SnapshotState, type ToWorker } from './export-protocol.js';
 
 /** How long the member's thread waits, blocked, for the worker's snapshot before the export fails. */
@@ -128,7 +128,7 @@ export class ExportThread implements StoreReader {
    * Writes etcd's backend database as a new file at `path`, as writeEtcdBackend would
    * from the view whose point is `point` (taken with this reader) and `cluster`; on a
    * failure the partial file is removed. Aborting `signal` closes the thread, which stops
-   * the write.
+   * the write with ExportAbortedError.
    */
   write(path: string, point: FrozenPoint, cluster: ClusterState, signal?: AbortSignal): Promise<WriteResult> {
     signal?.addEventListener('abort', () => void this.close(), { once: true });
@@ -136,6 +136,7 @@ export class ExportThread implements StoreReader {
       this.listener = (m) => {
         this.listener = undefined;
         if (m.type === 'written') resolve(m.result);
+        else if (signal?.aborted) reject(new ExportAbortedError('the export was aborted'));
         else reject(new Error(m.type === 'failed' ? m.message : `the export thread said ${m.type} to a write`));
       };
       this.post({ type: 'write', path, point, cluster });
