@@ -15,8 +15,12 @@ import { type SnapshotFrames, snapshotFramesIn } from '../api/snapshot-frames.js
 import { type ClusterState, ExportAbortedError } from './etcd-db.js';
 import { type ExportWorkerData, type FromWorker, SnapshotState, type ToWorker } from './export-protocol.js';
 
-/** How long the member's thread waits, blocked, for the worker's snapshot before the export fails. */
-const SNAPSHOT_WAIT_MS = 5000;
+/**
+ * How long the member's thread waits, blocked, for the worker's snapshot before the
+ * export fails. An idle worker answers within a millisecond; a member's thread blocked
+ * for seconds would miss its heartbeats.
+ */
+const SNAPSHOT_WAIT_MS = 1000;
 /** How long a close waits for the worker to release the store before it is stopped. */
 const CLOSE_WAIT_MS = 5000;
 
@@ -25,6 +29,7 @@ export class ExportThread implements StoreReader {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
   private closing: Promise<void> | undefined;
+  private running = true;
   /** takes what the worker says */
   private listener: ((m: FromWorker) => void) | undefined;
 
@@ -43,7 +48,12 @@ export class ExportThread implements StoreReader {
   private constructor(private readonly store: MvccStore) {
     const location = store.addReader(this);
     this.worker = spawn({ location, handshake: this.state.buffer as SharedArrayBuffer });
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', () => {
+        this.running = false;
+        resolve();
+      }),
+    );
     this.worker.on('message', (m: FromWorker) => this.listener?.(m));
     this.worker.on('error', (err) => this.listener?.({ type: 'failed', message: `the export thread failed: ${err.message}` }));
     this.worker.once('exit', () => this.listener?.({ type: 'failed', message: 'the export thread stopped' }));
@@ -62,6 +72,7 @@ export class ExportThread implements StoreReader {
   /** StoreReader: blocks until the worker has taken its snapshot (see the top of this file). */
   takeSnapshot(): void {
     if (Atomics.load(this.state, 0) !== SnapshotState.waiting) throw new Error('the export thread has taken its snapshot already');
+    if (!this.running || this.closing !== undefined) throw new Error('the export thread has stopped');
     this.post({ type: 'snapshot' });
     if (
       Atomics.wait(this.state, 0, SnapshotState.waiting, SNAPSHOT_WAIT_MS) === 'timed-out' &&

@@ -65,6 +65,8 @@ function takeSnapshot(): void {
   Atomics.notify(state, 0);
   if (before === SnapshotState.waiting) snapshot = taken;
   else void taken.close();
+  // only now: the member's thread, blocked until the snapshot is taken, must not wait for a thread that yields to everything else
+  lowerPriority();
 }
 
 async function write(path: string, point: FrozenPoint, cluster: ClusterState): Promise<void> {
@@ -153,7 +155,6 @@ async function close(): Promise<void> {
   port.close();
 }
 
-lowerPriority();
 db.open().then(
   () => post({ type: 'open' }),
   (err: Error) => {
