@@ -3,12 +3,23 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { startEtcd } from '../../src/index.js';
-import { cleanup, ctl, inProcessConfig, repoRoot } from './harness.js';
+import { cleanup, ctl, freePort, inProcessConfig, repoRoot, spawnTracked, tempDir } from './harness.js';
 
 afterAll(cleanup);
+
+/** Resolves once `text` is in the process's output. */
+async function outputContains(p: { output(): string; exited: Promise<number | string> }, text: string): Promise<void> {
+  let exited = false;
+  void p.exited.then(() => (exited = true));
+  while (!p.output().includes(text)) {
+    if (exited) throw new Error(`exited before printing ${text}: ${p.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 it('startEtcd serves clients in-process and closes cleanly', async () => {
   const cfg = await inProcessConfig('embedded');
@@ -50,4 +61,29 @@ it("resolves `import { startEtcd } from 'etcd-ts'` from the built package", asyn
     ),
   );
   expect(out.trim()).toBe('function function');
+});
+
+it('a member embedded from the built package sends a backup: its export thread loads from the package files', async () => {
+  const [client, peer] = [await freePort(), await freePort()];
+  const dataDir = path.join(tempDir(), 'pkg.etcd');
+  const script = `
+    const { startEtcd, defaultConfig } = await import('etcd-ts');
+    const client = new URL('http://127.0.0.1:${client}');
+    const peer = new URL('http://127.0.0.1:${peer}');
+    const etcd = await startEtcd(defaultConfig({ name: 'pkg', dataDir: ${JSON.stringify(dataDir)}, listenClientUrls: [client], advertiseClientUrls: [client],
+      listenPeerUrls: [peer], initialAdvertisePeerUrls: [peer], initialCluster: new Map([['pkg', [peer]]]), logLevel: 'error' }));
+    await etcd.ready;
+    console.log('embedded member ready');`;
+  const member = spawnTracked(process.execPath, ['--input-type=module', '-e', script], { cwd: repoRoot });
+  try {
+    await outputContains(member, 'embedded member ready');
+    const url = `http://127.0.0.1:${client}`;
+    expect(await ctl(url, ['put', 'backed', 'up'])).toBe('OK\n');
+    const file = path.join(tempDir(), 'backup.db');
+    expect(await ctl(url, ['snapshot', 'save', file])).toContain(`Snapshot saved at ${file}`);
+    expect(await ctl(url, ['snapshot', 'status', file, '-w', 'json'])).toContain('"revision":2');
+  } finally {
+    member.proc.kill('SIGKILL');
+    await member.exited;
+  }
 });

@@ -174,7 +174,23 @@ export class ExportThread implements StoreReader {
 /** The worker, from the compiled file beside this one, or from the sources through tsx when they run as they are (the tests). */
 function spawn(workerData: ExportWorkerData): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./export-worker.js', here), { workerData });
+  if (!here.endsWith('.ts')) return new Worker(new URL('./export-worker.js', here), { workerData, execArgv: workerExecArgv() });
   const entry = new URL('./export-worker.ts', here).href;
   return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`, { eval: true, workerData });
+}
+
+/**
+ * The process's Node flags, as a worker inherits them, less those about the main
+ * script's own input (a program embedding a member as `node --input-type=module -e
+ * ...`): a worker started from a file refuses to start with them.
+ */
+function workerExecArgv(): string[] {
+  const flags: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
+    else if (!/^--(input-type|eval|print)=/.test(a)) flags.push(a);
+  }
+  return flags;
 }
