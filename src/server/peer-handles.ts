@@ -51,15 +51,19 @@ export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
   return {
     prepare: async (m) => {
       // the export in a worker thread: a large store's takes seconds, which this thread
-      // spends serving clients and heartbeating the other followers
-      const thread = await p.applier.startExportThread();
+      // spends serving clients and heartbeating the other followers; without one (it
+      // could not start) this thread exports, rather than leave the follower behind
+      const thread = await p.applier.startExportThread().catch((err: Error) => {
+        p.log.warn({ error: err.message }, 'could not start the export thread; the snapshot for the follower is exported on the member thread');
+        return undefined;
+      });
       try {
         const { message, state } = await p.applier.snapshotToSend(m, thread);
         // etcd's backend database, written out beside the live store and streamed from there
-        const backup = await openBackup(p.snapDir, state, { thread });
+        const backup = await openBackup(p.snapDir, state, thread === undefined ? {} : { thread });
         return { message, size: backup.size, stream: readBackup(backup) };
       } finally {
-        await thread.close();
+        await thread?.close();
       }
     },
     receive: (m, stream) => p.inbox.receive(m, stream),
