@@ -29,13 +29,13 @@ import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
 
-
 /**
  * The store size from which etcd's bbolt file before a snapshot is written by an export
  * thread: its export costs the member's thread about a quarter second, more than
  * starting the thread does.
  */
 const THREAD_EXPORT_BYTES = 32 * 1024 * 1024;
+
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
 const SLOW_APPLY_MS = 100;
 
@@ -568,9 +568,20 @@ export class Applier {
     return clusterStateOf(this.p.membership);
   }
 
-  /** The store (everything committed to it) and the cluster, frozen now; with `thread`, for it to write. */
+  /**
+   * The store (everything committed to it) and the cluster, frozen now; with `thread`, for
+   * it to write, unless it fails to take its snapshot: then without, and closed.
+   */
   private exportState(thread?: ExportThread): ExportState {
-    return exportStateOf(this.store, this.clusterState(), thread);
+    if (thread !== undefined) {
+      try {
+        return exportStateOf(this.store, this.clusterState(), thread);
+      } catch (err) {
+        this.p.log.warn({ error: (err as Error).message }, "the export thread took no snapshot; the member's thread writes etcd's bbolt db");
+        void thread.close();
+      }
+    }
+    return exportStateOf(this.store, this.clusterState());
   }
 
   /**
