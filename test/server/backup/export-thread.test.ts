@@ -142,6 +142,43 @@ it("writes the file the member's own export writes, byte for byte; aborted, it s
   }
 });
 
+it('closed part way through a stream, the stream fails, the worker ends and the store serves on', async () => {
+  // more than the worker sends ahead of the client (CHUNKS_AHEAD MiB): it cannot finish before the close
+  for (let i = 0; i < 16000; i++) h.store.put({ key: b(`k${i}`), value: Buffer.alloc(800, i), lease: 0n }, i + 1);
+  await h.commit();
+  const thread = await ExportThread.start(h.store);
+  const view = h.store.bucketView(thread);
+  try {
+    const layout = etcdStreamLayout(view, cluster)!;
+    let batches = 0;
+    const streaming = thread.stream(layout, view.point, cluster, async () => {
+      // the client takes the first batch, then the member stops the export
+      if (++batches === 1) void thread.close();
+    });
+    await expect(streaming).rejects.toThrow(/aborted|stopped/);
+    expect(batches).toBeLessThan(layout.size / (1 << 20));
+  } finally {
+    await view.close();
+    await thread.close();
+  }
+  expect((await h.store.range({ key: b('k15999') })).kvs).toHaveLength(1);
+  // and the next export of the same store is whole
+  const again = await ExportThread.start(h.store);
+  try {
+    const next = h.store.bucketView(again);
+    try {
+      const layout = etcdStreamLayout(next, cluster)!;
+      const client = receiver(layout.size);
+      await again.stream(layout, next.point, cluster, client.out);
+      expect(client.bytes().length).toBe(layout.size);
+    } finally {
+      await next.close();
+    }
+  } finally {
+    await again.close();
+  }
+});
+
 it('a store that closes stops its export thread first: LevelDB is released for another process, and the store opens again with a new thread', async () => {
   for (let i = 0; i < 100; i++) await h.put(`k${i}`, 'v');
   const thread = await ExportThread.start(h.store);
