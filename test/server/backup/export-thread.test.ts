@@ -59,6 +59,24 @@ function receiver(size: number): { out: (f: SnapshotFrames) => Promise<void>; by
   };
 }
 
+/** A new export thread on the harness's store streams the whole file. */
+async function expectWholeStream(): Promise<void> {
+  const thread = await ExportThread.start(h.store);
+  try {
+    const view = h.store.bucketView(thread);
+    try {
+      const layout = etcdStreamLayout(view, cluster)!;
+      const client = receiver(layout.size);
+      await thread.stream(layout, view.point, cluster, client.out);
+      expect(client.bytes().length).toBe(layout.size);
+    } finally {
+      await view.close();
+    }
+  } finally {
+    await thread.close();
+  }
+}
+
 it("streams the file the member's view gives, byte for byte: writes in flight as the view froze are in it, writes issued just after are not", async () => {
   for (let i = 0; i < 2000; i++) h.store.put({ key: b(`k${i}`), value: Buffer.alloc(300, i), lease: 0n }, i + 1);
   await h.commit();
@@ -163,20 +181,7 @@ it('closed part way through a stream, the stream fails, the worker ends and the 
   }
   expect((await h.store.range({ key: b('k15999') })).kvs).toHaveLength(1);
   // and the next export of the same store is whole
-  const again = await ExportThread.start(h.store);
-  try {
-    const next = h.store.bucketView(again);
-    try {
-      const layout = etcdStreamLayout(next, cluster)!;
-      const client = receiver(layout.size);
-      await again.stream(layout, next.point, cluster, client.out);
-      expect(client.bytes().length).toBe(layout.size);
-    } finally {
-      await next.close();
-    }
-  } finally {
-    await again.close();
-  }
+  await expectWholeStream();
 });
 
 it('a store that closes stops its export thread first: LevelDB is released for another process, and the store opens again with a new thread', async () => {
@@ -193,20 +198,7 @@ it('a store that closes stops its export thread first: LevelDB is released for a
   h.store = await MvccStore.open({ dir: h.dir });
   // the old thread is gone with its store, and cannot freeze the new one
   expect(() => h.store.bucketView(thread)).toThrow(/closed/);
-  const again = await ExportThread.start(h.store);
-  try {
-    const next = h.store.bucketView(again);
-    try {
-      const layout = etcdStreamLayout(next, cluster)!;
-      const client = receiver(layout.size);
-      await again.stream(layout, next.point, cluster, client.out);
-      expect(client.bytes().length).toBe(layout.size);
-    } finally {
-      await next.close();
-    }
-  } finally {
-    await again.close();
-  }
+  await expectWholeStream();
   expect((await h.store.range({ key: b('k99') })).kvs).toHaveLength(1);
 });
 
