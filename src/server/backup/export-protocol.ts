@@ -24,6 +24,7 @@ export const CHUNKS_AHEAD = 8;
 export type ToWorker =
   /** take the snapshot now (the member's thread is blocked in the handshake) */
   | { readonly type: 'snapshot' }
+  /** send etcd's backend database in `layout` as the snapshot stream's frames (streamEtcdBackend) */
   | { readonly type: 'stream'; readonly layout: StreamLayout; readonly point: FrozenPoint; readonly cluster: ClusterState }
   /** write etcd's backend database as a new file at `path` (writeEtcdBackend) */
   | { readonly type: 'write'; readonly path: string; readonly point: FrozenPoint; readonly cluster: ClusterState }
