@@ -142,8 +142,10 @@ export class ExportThread implements StoreReader {
    * the write with ExportAbortedError.
    */
   write(path: string, point: FrozenPoint, cluster: ClusterState, signal?: AbortSignal): Promise<WriteResult> {
-    signal?.addEventListener('abort', () => void this.close(), { once: true });
-    return new Promise((resolve, reject) => {
+    // the signal may be the member's own, which outlives many writes: no listener left behind
+    const onAbort = (): void => void this.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return new Promise<WriteResult>((resolve, reject) => {
       this.listener = (m) => {
         this.listener = undefined;
         if (m.type === 'written') resolve(m.result);
@@ -151,7 +153,7 @@ export class ExportThread implements StoreReader {
         else reject(new Error(m.type === 'failed' ? m.message : `the export thread said ${m.type} to a write`));
       };
       this.post({ type: 'write', path, point, cluster });
-    });
+    }).finally(() => signal?.removeEventListener('abort', onAbort));
   }
 
   /** StoreReader: stops the worker's export, if one runs, and lets it release the store and end. */

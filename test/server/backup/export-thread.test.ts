@@ -6,6 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -135,7 +136,10 @@ it("writes the file the member's own export writes, byte for byte; aborted, it s
     const view = h.store.bucketView(thread);
     try {
       await writeEtcdBackend(path.join(out, 'own.db'), view, cluster);
-      const r = await thread.write(path.join(out, 'thread.db'), view.point, cluster);
+      // a signal that outlives the write, as the member's own does
+      const member = new AbortController();
+      const r = await thread.write(path.join(out, 'thread.db'), view.point, cluster, member.signal);
+      expect(getEventListeners(member.signal, 'abort')).toHaveLength(0);
       expect(r.keys).toBe(3000 + 1 + 1 + 1 + 1); // revisions, consistent_index, member, cluster, authRevision
       expect(readFileSync(path.join(out, 'thread.db')).equals(readFileSync(path.join(out, 'own.db')))).toBe(true);
       expect(await boltCheck(path.join(out, 'thread.db'))).toEqual({ ok: true, output: '' });
