@@ -2,7 +2,7 @@
 
 import { BUCKET_NAMES, Bucket, MetaKey, bucketKey, type Db, type View } from './backend.js';
 import { Crc32c } from '../pkg/crc32c.js';
-import { parseRevisionDbKey, revisionDbKeyFloor, revisionKeyOf } from './revision.js';
+import { revisionDbKeyFloor, revisionKeyOf, revisionOfDbKey } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 
 const CONSISTENT_INDEX_KEY = bucketKey('meta', Buffer.from(MetaKey.consistentIndex));
@@ -48,8 +48,7 @@ export async function hashKV(db: Db, index: TreeIndex, atRev: number, compactRev
       const entries = await it.nextv(1000);
       if (entries.length === 0) break;
       for (const [k, v] of entries) {
-        const r = parseRevisionDbKey(k);
-        if (!r) throw new Error(`mvcc: malformed revision key ${k.toString('latin1')} in the key bucket`);
+        const r = revisionOfDbKey(k);
         if (r.main <= compactRev && keepsAny && !keep.has(`${r.main}_${r.sub}`)) continue;
         h.update(revisionKeyOf(k));
         h.update(v);

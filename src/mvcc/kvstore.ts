@@ -16,7 +16,7 @@ import { applyCompare } from './compare.js';
 import { MvccError } from './errors.js';
 import type { KeyIndex } from './key-index.js';
 import { finishRange, isSliceable, readLimit } from './range.js';
-import { parseRevisionDbKey, readUint64BE, revisionBytes, revisionDbKeyFloor, writeUint64BE } from './revision.js';
+import { readUint64BE, revisionBytes, revisionDbKeyFloor, revisionOfDbKey, writeUint64BE } from './revision.js';
 import { MvccStats } from './stats.js';
 import { type TreeIndex, inRange, toRangeBounds, type RangeEnd } from './tree-index.js';
 import {
@@ -1021,8 +1021,7 @@ export class MvccStore {
     let last = to;
     try {
       for await (const [k, v] of it) {
-        const r = parseRevisionDbKey(k);
-        if (!r) throw new Error(`mvcc: malformed revision key ${k.toString('latin1')} in the key bucket`);
+        const r = revisionOfDbKey(k);
         const rev = r.main;
         if (events.length >= max && rev !== events[events.length - 1]!.kv.modRevision) {
           last = rev - 1;

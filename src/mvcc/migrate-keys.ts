@@ -6,7 +6,7 @@
 // under 2^56, against a hex digit), so a store that has none costs one seek.
 
 import type { Db } from './backend.js';
-import { KEY_BUCKET_PREFIX, LEGACY_REVISION_DB_KEY_LENS, parseRevision, revisionDbKeyOf } from './revision.js';
+import { KEY_BUCKET_PREFIX, LEGACY_REVISION_DB_KEY_LENS, malformedRevisionKey, parseRevision, revisionDbKeyOf } from './revision.js';
 
 const BATCH = 1000;
 
@@ -23,7 +23,7 @@ export async function migrateRevisionKeys(db: Db): Promise<number> {
       const batch = db.batch();
       for (const [k, v] of entries) {
         if (!LEGACY_REVISION_DB_KEY_LENS.includes(k.length) || parseRevision(k, 1) === undefined) {
-          throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
+          throw malformedRevisionKey(k);
         }
         batch.put(revisionDbKeyOf(k.subarray(1)), v);
         batch.del(k);

@@ -9,7 +9,7 @@
 
 import { Bucket, type Db, entrySize, KeyBucketSize } from './backend.js';
 import { type IndexFields, readIndexFields } from './codec.js';
-import { parseRevisionDbKey, revisionKeyLength } from './revision.js';
+import { revisionKeyLength, revisionOfDbKey } from './revision.js';
 import { TreeIndex } from './tree-index.js';
 
 const BATCH = 4096;
@@ -47,8 +47,7 @@ export class RestoredState {
     const size = entrySize(keyLen, v.length);
     this.storedBytes += size;
     this.keyBucket.put(keyLen, size);
-    const rev = parseRevisionDbKey(k);
-    if (!rev) throw new Error(`mvcc: malformed revision key ${k.toString('hex')} in the key bucket`);
+    const rev = revisionOfDbKey(k);
     const kv = this.fields;
     readIndexFields(v, kv);
     if (rev.tombstone) {

@@ -127,6 +127,18 @@ function readHex64(c: Uint8Array, at: number): number | undefined {
   return hi * TWO_32 + lo;
 }
 
+/** A key in the key bucket that is no revision record's: the store is corrupt. */
+export function malformedRevisionKey(dbKey: Uint8Array): Error {
+  return new Error(`mvcc: malformed revision key ${Buffer.from(dbKey).toString('hex')} in the key bucket`);
+}
+
+/** parseRevisionDbKey for a key read from the key bucket, which must be well formed. */
+export function revisionOfDbKey(dbKey: Uint8Array): { main: number; sub: number; tombstone: boolean } {
+  const r = parseRevisionDbKey(dbKey);
+  if (!r) throw malformedRevisionKey(dbKey);
+  return r;
+}
+
 /** Parses a revision record's LevelDB key (prefix included); undefined when malformed. */
 export function parseRevisionDbKey(c: Uint8Array): { main: number; sub: number; tombstone: boolean } | undefined {
   const len = c.length;
