@@ -70,11 +70,13 @@ export interface StartOptions {
   binary?: 'etcd' | 'etcd-ts';
   /** working directory of the process (unix:// URLs name socket files relative to it) */
   cwd?: string;
+  /** etcd-ts only: Node's own flags, before bin/etcd-ts (`node --max-old-space-size=... bin/etcd-ts`) */
+  nodeFlags?: string[];
 }
 
-export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary): { cmd: string; argv: string[] } {
+export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary, nodeFlags: string[] = []): { cmd: string; argv: string[] } {
   if (which === 'etcd') return { cmd: 'etcd', argv: args };
-  return { cmd: process.execPath, argv: [path.join(repoRoot, 'bin/etcd-ts'), ...args] };
+  return { cmd: process.execPath, argv: [...nodeFlags, path.join(repoRoot, 'bin/etcd-ts'), ...args] };
 }
 
 export interface TrackedProcess {
@@ -117,7 +119,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', `${name}=${peerUrl}`,
   ];
-  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary);
+  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary, opts.nodeFlags);
   const { proc, output, exited } = spawnTracked(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
   const m: Member = { name, clientUrl, peerUrl, dataDir, proc, output, exited };
   if (opts.waitReady !== false) await waitFor(m, 'ready to serve client requests');

@@ -16,7 +16,8 @@ import { restoreMember, served, type Served } from './backup-harness.js';
 import { EtcdClient } from './client.js';
 import { frame } from './raw-grpc.js';
 import { clientUrl, eventually, planCluster, startSlot } from './cluster-harness.js';
-import { cleanup, ctl, etcdctl, freePort, type Member, startMember, stopMember, tempDir, killProcesses } from './harness.js';
+import { startEtcd } from '../../src/index.js';
+import { cleanup, ctl, etcdctl, freePort, inProcessConfig, type Member, startMember, stopMember, tempDir, killProcesses } from './harness.js';
 
 afterAll(cleanup);
 // each case starts its own members: none outlives its case
@@ -319,4 +320,35 @@ describe('a snapshot sent while the store is read', () => {
     expect(backupLeftovers(m)).toEqual([]);
     await stopMember(m);
   }, 300_000);
+});
+
+describe('the thread a save is read in', () => {
+  it("starts under Node's process-wide flags (`node --max-old-space-size=... bin/etcd-ts`), which a worker refuses when they are passed to it", async () => {
+    const m = await startMember({ name: 'node-flags', nodeFlags: ['--max-old-space-size=2048'] });
+    await ctl(m.clientUrl, ['put', 'k', 'v']);
+    expect((await status(await save(m.clientUrl))).revision).toBe(2);
+    // read and sent by the export thread, not written to a file by the member's thread
+    expect(m.output()).toContain('"sent-while-read":true');
+    expect(m.output()).not.toContain('could not start the export thread');
+    await stopMember(m);
+  }, 60_000);
+
+  it("when none starts, the member's thread writes the backup and the save is whole", async () => {
+    const etcd = await startEtcd(await inProcessConfig('no-thread'));
+    try {
+      await etcd.ready;
+      const url = etcd.clientUrls[0]!;
+      await ctl(url, ['put', 'k', 'v']);
+      // fault injection: the store refuses the thread's registration, as a thread that cannot open it would fail
+      const store = etcd.server.store;
+      store.addReader = () => {
+        throw new Error('injected: no export thread');
+      };
+      const file = await save(url);
+      expect((await status(file)).revision).toBe(2);
+      expect((await boltCheck(file)).output).toBe('');
+    } finally {
+      await etcd.close();
+    }
+  }, 60_000);
 });

@@ -135,7 +135,9 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
   call.once('cancelled', onCancel);
   try {
     const started = performance.now();
-    const thread = await ExportThread.start(server.store);
+    const thread = await startExportThread(server, log);
+    // without a thread this one writes the file, as a peer's snapshot or a .snap's export does then
+    if (thread === undefined) return await sendWrittenFirst(server, await server.backupState(), undefined, call, cancelled.signal, log, started);
     try {
       const state = await server.backupState(thread);
       const layout = etcdStreamLayout(state.view, state.cluster);
@@ -159,11 +161,21 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
   }
 }
 
-/** The backup written to a file, then sent (openBackup closes the view). */
+/** A thread to read the store in, or undefined (logged) when none starts. */
+async function startExportThread(server: EtcdServer, log: Logger | undefined): Promise<ExportThread | undefined> {
+  try {
+    return await ExportThread.start(server.store);
+  } catch (err) {
+    log?.warn({ error: (err as Error).message }, "could not start the export thread; the member's thread writes the backup");
+    return undefined;
+  }
+}
+
+/** The backup written to a file, by `thread` or else by this one, then sent (openBackup closes the view). */
 async function sendWrittenFirst(
   server: EtcdServer,
   state: Awaited<ReturnType<EtcdServer['backupState']>>,
-  thread: ExportThread,
+  thread: ExportThread | undefined,
   call: StreamCall<object, object>,
   cancelled: AbortSignal,
   log: Logger | undefined,

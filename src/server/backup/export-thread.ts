@@ -47,7 +47,12 @@ export class ExportThread implements StoreReader {
 
   private constructor(private readonly store: MvccStore) {
     const location = store.addReader(this);
-    this.worker = spawn({ location, handshake: this.state.buffer as SharedArrayBuffer });
+    try {
+      this.worker = spawn({ location, handshake: this.state.buffer as SharedArrayBuffer });
+    } catch (err) {
+      store.removeReader(this);
+      throw err;
+    }
     this.exited = new Promise((resolve) =>
       this.worker.once('exit', () => {
         this.running = false;
@@ -173,26 +178,19 @@ export class ExportThread implements StoreReader {
   }
 }
 
-/** The worker, from the compiled file beside this one, or from the sources through tsx when they run as they are (the tests). */
+/**
+ * The worker, from the compiled file beside this one, or from the sources through tsx
+ * when they run as they are (the tests). Both are started as code that imports the
+ * file, with the process's Node flags inherited: a worker started from a file refuses
+ * the flags about the main script's own input (a program embedding a member as `node
+ * --input-type=module -e ...`), and a worker given its flags explicitly refuses the
+ * process-wide ones (`node --max-old-space-size=... bin/etcd-ts`), which an inherited
+ * list drops.
+ */
 function spawn(workerData: ExportWorkerData): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./export-worker.js', here), { workerData, execArgv: workerExecArgv() });
-  const entry = new URL('./export-worker.ts', here).href;
-  return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`, { eval: true, workerData });
-}
-
-/**
- * The process's Node flags, as a worker inherits them, less those about the main
- * script's own input (a program embedding a member as `node --input-type=module -e
- * ...`): a worker started from a file refuses to start with them.
- */
-function workerExecArgv(): string[] {
-  const flags: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
-    else if (!/^--(input-type|eval|print)=/.test(a)) flags.push(a);
-  }
-  return flags;
+  const load = here.endsWith('.ts')
+    ? `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(new URL('./export-worker.ts', here).href)}, ${JSON.stringify(here)}))`
+    : `import(${JSON.stringify(new URL('./export-worker.js', here).href)})`;
+  return new Worker(load, { eval: true, workerData });
 }
