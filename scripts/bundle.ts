@@ -40,8 +40,12 @@ const nativeBindingsAtRunTime: Plugin = {
 rmSync(BUNDLE_DIR, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  // the export's worker thread loads its own entry, beside the chunk that starts it (export-thread.ts)
-  entryPoints: { main: 'dist/bin/main.js', 'export-worker': 'dist/src/server/backup/export-worker.js' },
+  // the backup's worker threads load their own entries, beside the chunk that starts them (start-worker.ts)
+  entryPoints: {
+    main: 'dist/bin/main.js',
+    'export-worker': 'dist/src/server/backup/export-worker.js',
+    'hash-worker': 'dist/src/server/backup/hash-worker.js',
+  },
   outdir: BUNDLE_DIR,
   bundle: true,
   splitting: true,

@@ -37,9 +37,9 @@ export async function readSnapshotFrames(file: FileHandle, size: number, from: n
 
 /**
  * Bytes [from, from + length) of a `size`-byte backup as messages whose blobs the
- * caller fills (the blobs are views of `frames`).
+ * caller fills (the blobs are views of `frames`, which `alloc` gives).
  */
-export function snapshotFrames(size: number, from: number, length: number): SnapshotFrames {
+export function snapshotFrames(size: number, from: number, length: number, alloc: (bytes: number) => Buffer = Buffer.allocUnsafe): SnapshotFrames {
   const heads: Uint8Array[] = [];
   const blobLengths: number[] = [];
   let total = 0;
@@ -54,7 +54,7 @@ export function snapshotFrames(size: number, from: number, length: number): Snap
     blobLengths.push(n);
     total += FRAME_PREFIX + head.length + n;
   }
-  const frames = Buffer.allocUnsafe(total);
+  const frames = alloc(total);
   const messageSizes: number[] = [];
   let at = 0;
   for (const [i, head] of heads.entries()) {

@@ -1,6 +1,6 @@
 // What export-thread.ts (the member's thread) and export-worker.ts (the worker thread
 // that reads the store, builds etcd's bbolt file and frames it for the client's stream)
-// say to each other.
+// say to each other, and what the export's worker and the hash-worker.ts it starts say.
 
 import type { StreamLayout, StreamResult, WriteResult } from '../../bbolt/index.js';
 import type { FrozenPoint } from '../../mvcc/index.js';
@@ -18,7 +18,7 @@ export const SnapshotState = { waiting: 0, taken: 1, abandoned: 2 } as const;
 
 /** Bytes of the file in one message to the member's thread: what its thread gives the client in one write. */
 export const CHUNK_BYTES = 1 << 20;
-/** Chunks sent and not yet taken by the client's stream; the worker waits beyond it. */
+/** Chunks being hashed or sent and not yet taken by the client's stream; the worker waits beyond it. */
 export const CHUNKS_AHEAD = 8;
 
 export type ToWorker =
@@ -41,3 +41,15 @@ export type FromWorker =
   | { readonly type: 'done'; readonly result: StreamResult; readonly checksum: Uint8Array }
   | { readonly type: 'written'; readonly result: WriteResult }
   | { readonly type: 'failed'; readonly message: string };
+
+/** To the hash thread: each chunk of frames in the file's order, then the end. */
+export type ToHasher =
+  /** hash the blobs of `frames` ((offset, length) pairs in `blobs`) and hand `frames` back */
+  | { readonly type: 'update'; readonly frames: Uint8Array; readonly blobs: readonly number[] }
+  | { readonly type: 'digest' };
+
+export type FromHasher =
+  /** the oldest update's frames, hashed */
+  | { readonly type: 'hashed'; readonly frames: Uint8Array }
+  /** the SHA-256 of everything hashed; the thread then ends */
+  | { readonly type: 'digest'; readonly digest: Uint8Array };

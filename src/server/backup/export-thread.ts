@@ -8,12 +8,13 @@
 // taken it, so no write is issued between the two; the writes in flight then are in the
 // view's point, which the worker lays over its snapshot as the member's view does.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { StreamLayout, StreamResult, WriteResult } from '../../bbolt/index.js';
 import { asBuffer, type FrozenPoint, type MvccStore, type StoreReader } from '../../mvcc/index.js';
 import { type SnapshotFrames, snapshotFramesIn } from '../api/snapshot-frames.js';
 import { type ClusterState, ExportAbortedError } from './etcd-db.js';
 import { type ExportWorkerData, type FromWorker, SnapshotState, type ToWorker } from './export-protocol.js';
+import { startWorker } from './start-worker.js';
 
 /**
  * How long the member's thread waits, blocked, for the worker's snapshot before the
@@ -48,7 +49,7 @@ export class ExportThread implements StoreReader {
   private constructor(private readonly store: MvccStore) {
     const location = store.addReader(this);
     try {
-      this.worker = spawn({ location, handshake: this.state.buffer as SharedArrayBuffer });
+      this.worker = startWorker('export-worker', { location, handshake: this.state.buffer as SharedArrayBuffer } satisfies ExportWorkerData);
     } catch (err) {
       store.removeReader(this);
       throw err;
@@ -176,21 +177,4 @@ export class ExportThread implements StoreReader {
   private post(m: ToWorker): void {
     this.worker.postMessage(m);
   }
-}
-
-/**
- * The worker, from the compiled file beside this one, or from the sources through tsx
- * when they run as they are (the tests). Both are started as code that imports the
- * file, with the process's Node flags inherited: a worker started from a file refuses
- * the flags about the main script's own input (a program embedding a member as `node
- * --input-type=module -e ...`), and a worker given its flags explicitly refuses the
- * process-wide ones (`node --max-old-space-size=... bin/etcd-ts`), which an inherited
- * list drops.
- */
-function spawn(workerData: ExportWorkerData): Worker {
-  const here = import.meta.url;
-  const load = here.endsWith('.ts')
-    ? `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(new URL('./export-worker.ts', here).href)}, ${JSON.stringify(here)}))`
-    : `import(${JSON.stringify(new URL('./export-worker.js', here).href)})`;
-  return new Worker(load, { eval: true, workerData });
 }

@@ -8,7 +8,6 @@
 // thread busy three quarters of a save (bench/snapshot/README.md). Here the member's
 // thread only writes the frames to the client, and serves clients and peers meanwhile.
 
-import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,6 +17,7 @@ import type { StreamLayout } from '../../bbolt/index.js';
 import { type SnapshotFrames, snapshotFrames } from '../api/snapshot-frames.js';
 import { type ClusterState, streamEtcdBackend, writeEtcdBackend } from './etcd-db.js';
 import { CHUNK_BYTES, CHUNKS_AHEAD, type ExportWorkerData, type FromWorker, SnapshotState, type ToWorker } from './export-protocol.js';
+import { HashThread } from './hash-thread.js';
 
 const port = parentPort!;
 const { location, handshake } = workerData as ExportWorkerData;
@@ -79,34 +79,41 @@ async function write(path: string, point: FrozenPoint, cluster: ClusterState): P
 }
 
 async function stream(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState): Promise<void> {
+  const hasher = new HashThread();
   try {
     if (snapshot === undefined) throw new Error('the export has no snapshot');
-    const framer = new Framer(layout.size);
+    const framer = new Framer(layout.size, hasher);
     const result = await streamEtcdBackend(layout, bucketViewOf(db, snapshot, point), cluster, (bufs) => framer.push(bufs), aborted.signal);
-    post({ type: 'done', result, checksum: framer.checksum() });
+    post({ type: 'done', result, checksum: await framer.checksum() });
   } catch (err) {
     post({ type: 'failed', message: (err as Error).message });
+  } finally {
+    await hasher.close();
   }
 }
 
 /**
  * Copies the file's bytes into the blobs of the stream's messages as snapshotFrames lays
- * them out, CHUNK_BYTES of the file at a time, and sends each batch once it is full.
+ * them out, CHUNK_BYTES of the file at a time, and sends each batch once it is full: to
+ * the hash thread, then on to the member's thread, which writes it to the client.
  */
 class Framer {
-  private readonly sha = createHash('sha256');
   /** file bytes sent on */
   private sent = 0;
+  /** settles once every chunk sent so far is hashed and with the member's thread */
+  private forwarded = Promise.resolve();
   private frames: SnapshotFrames | undefined;
   /** the blob being filled, and its bytes filled */
   private blob = 0;
   private filled = 0;
 
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly hasher: HashThread,
+  ) {}
 
   async push(bufs: Buffer[]): Promise<void> {
     for (const b of bufs) {
-      this.sha.update(b);
       for (let at = 0; at < b.length; ) {
         const frames = this.frames ?? this.next();
         const blob = frames.responses[this.blob]!.blob;
@@ -122,27 +129,37 @@ class Framer {
   }
 
   /** The file's checksum, once all of it is sent. */
-  checksum(): Uint8Array {
+  async checksum(): Promise<Uint8Array> {
     if (this.sent !== this.size || this.frames !== undefined) throw new Error(`the backup was ${this.sent} bytes, not the ${this.size} announced`);
-    return this.sha.digest();
+    await this.forwarded;
+    return this.hasher.digest();
   }
 
   private next(): SnapshotFrames {
     if (this.sent === this.size) throw new Error(`the backup runs past the ${this.size} bytes announced`);
-    this.frames = snapshotFrames(this.size, this.sent, Math.min(CHUNK_BYTES, this.size - this.sent));
+    // never a slice of Node's pool: it is handed over whole
+    this.frames = snapshotFrames(this.size, this.sent, Math.min(CHUNK_BYTES, this.size - this.sent), Buffer.allocUnsafeSlow);
     return this.frames;
   }
 
+  /** Hands `frames` to the hash thread, and on to the member's thread once hashed, in order. */
   private async send(frames: SnapshotFrames): Promise<void> {
     this.frames = undefined;
     this.blob = 0;
     const from = this.sent;
     this.sent += frames.bytes;
-    // its own ArrayBuffer (a buffer this large is never a slice of Node's pool), handed over without a copy
-    const bytes = frames.frames.byteOffset === 0 && frames.frames.buffer.byteLength === frames.frames.length ? frames.frames : Buffer.from(frames.frames);
+    const hashed = this.hasher.update(
+      frames.frames,
+      frames.responses.flatMap(({ blob }) => [blob.byteOffset - frames.frames.byteOffset, blob.length]),
+    );
     ahead++;
-    post({ type: 'frames', frames: bytes, messageSizes: frames.messageSizes, from, bytes: frames.bytes }, [bytes.buffer as ArrayBuffer]);
-    while (ahead >= CHUNKS_AHEAD && !aborted.signal.aborted) await new Promise<void>((resolve) => (onTaken = resolve));
+    this.forwarded = this.forwarded.then(async () => {
+      const bytes = await hashed;
+      post({ type: 'frames', frames: bytes, messageSizes: frames.messageSizes, from, bytes: frames.bytes }, [bytes.buffer as ArrayBuffer]);
+    });
+    // awaited by checksum(); a failure meanwhile is the hash thread's, which `failed` reports
+    this.forwarded.catch(() => undefined);
+    while (ahead >= CHUNKS_AHEAD && !aborted.signal.aborted) await Promise.race([new Promise<void>((resolve) => (onTaken = resolve)), this.hasher.failed]);
   }
 }
 

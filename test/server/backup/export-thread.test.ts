@@ -35,13 +35,16 @@ const cluster = {
   version: '3.4.23',
 };
 
-/** The nice values of this process's threads (Linux). */
+/** A thread's nice value, from its /proc directory (Linux). */
+function niceOf(dir: string): number {
+  const stat = readFileSync(`${dir}/stat`, 'utf8');
+  // the fields after the command's closing parenthesis; nice is the 19th field
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The nice values of this process's threads. */
 function threadNices(): number[] {
-  return readdirSync('/proc/self/task').map((tid) => {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // the fields after the command's closing parenthesis; nice is the 19th field
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-  });
+  return readdirSync('/proc/self/task').map((tid) => niceOf(`/proc/self/task/${tid}`));
 }
 
 /** What a client reassembles from the frames: the blobs in order, each message's remaining_bytes checked. */
@@ -108,8 +111,9 @@ it("streams the file the member's view gives, byte for byte: writes in flight as
       expect(file.length).toBe(layout.size);
       expect(file.equals(Buffer.concat(own))).toBe(true);
       expect(result.checksum.equals(createHash('sha256').update(file).digest())).toBe(true);
-      // the worker, alone, yields the CPU to the member's thread
-      expect(nices.filter((n) => n === 10)).toHaveLength(1);
+      // the export's threads (the worker, the hash thread it starts, and under tsx their module loaders) yield the CPU; this thread does not
+      expect(nices.filter((n) => n === 10).length).toBeGreaterThanOrEqual(2);
+      expect(niceOf('/proc/thread-self')).toBe(0);
 
       writeFileSync(path.join(out, 'db'), file);
       const f = await BoltFile.open(path.join(out, 'db'));
