@@ -152,6 +152,8 @@ class Framer {
       frames.frames,
       frames.responses.flatMap(({ blob }) => [blob.byteOffset - frames.frames.byteOffset, blob.length]),
     );
+    // awaited in turn below; a rejection before its turn is not an unhandled one
+    hashed.catch(() => undefined);
     ahead++;
     this.forwarded = this.forwarded.then(async () => {
       const bytes = await hashed;
