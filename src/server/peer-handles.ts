@@ -5,6 +5,8 @@
 import type { Logger } from 'pino';
 import { MessageType, type Message } from '../raftpb/types.js';
 import { openBackup, readBackup } from './backup/backup-file.js';
+import { etcdStreamLayout } from './backup/etcd-db.js';
+import { StreamedBackup } from './backup/streamed-backup.js';
 import type { Applier } from './applier.js';
 import { idHex16 } from './ids.js';
 import type { RaftNode } from './raft-node.js';
@@ -57,13 +59,22 @@ export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
         p.log.warn({ error: err.message }, 'could not start the export thread; the snapshot for the follower is exported on the member thread');
         return undefined;
       });
+      let handedOver = false;
       try {
         const { message, state } = await p.applier.snapshotToSend(m, thread);
-        // etcd's backend database, written out beside the live store and streamed from there
+        const layout = thread === undefined ? undefined : etcdStreamLayout(state.view, state.cluster);
+        if (thread !== undefined && layout !== undefined) {
+          // etcd's backend database sent as the thread reads it; the stream owns thread and view
+          handedOver = true;
+          p.log.info({ 'remote-peer-id': idHex16(m.to), 'total-bytes': layout.size, 'sent-while-read': true }, 'streaming the database snapshot while it is read');
+          return { message, size: layout.size, stream: new StreamedBackup(thread, layout, state) };
+        }
+        // without a thread, or with records too large for the streamed layout: written out
+        // beside the live store first, and streamed from there
         const backup = await openBackup(p.snapDir, state, thread === undefined ? {} : { thread });
         return { message, size: backup.size, stream: readBackup(backup) };
       } finally {
-        await thread?.close();
+        if (!handedOver) await thread?.close();
       }
     },
     receive: (m, stream) => p.inbox.receive(m, stream),

@@ -207,6 +207,8 @@ describe('a member swaps in a peer snapshot only once raft accepts it', () => {
     await waitFor(members[F]!, 'installed the store from a leader snapshot', 60_000);
     await converged();
     expect(proxy.posts.length).toBeGreaterThan(0);
+    // the leader sent its store as its export thread read it, with no copy written out first
+    expect(members.slice(0, F).some((m) => m.output().includes('streaming the database snapshot while it is read'))).toBe(true);
     captured = proxy.posts[0]!;
     const index = messageOf(captured.body).snapshot!.metadata.index;
 

@@ -72,6 +72,8 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
   });
   response.catch(() => undefined);
 
+  // ended in every case, also when the send fails before its first step: the stream may hold a thread and a store view
+  const db = stream[Symbol.asyncIterator]();
   try {
     let sent = 0;
     const write = async (chunk: Buffer): Promise<void> => {
@@ -79,11 +81,11 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
       if (!req.write(chunk)) await once(req, 'drain');
     };
     await write(prefix);
-    for await (const chunk of stream) {
+    for (let r = await db.next(); !r.done; r = await db.next()) {
       if (failed !== undefined) throw failed;
       if (early !== undefined) break;
-      sent += chunk.length;
-      await write(chunk);
+      sent += r.value.length;
+      await write(r.value);
     }
     if (failed !== undefined) throw failed;
     if (early === undefined && sent !== size) throw new Error(`the database stream ended after ${sent} of ${size} bytes`);
@@ -95,6 +97,7 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
     }
   } finally {
     abort.removeEventListener('abort', onAbort);
+    await db.return?.();
   }
 
   const res = await response;
