@@ -17,7 +17,7 @@ export interface PeerHandleParts {
   readonly node: RaftNode;
   readonly applier: Applier;
   readonly inbox: SnapshotInbox;
-  /** member/snap: a backup of the store is written out there to be streamed */
+  /** member/snap: a backup of the store that cannot be sent as it is read is written out there first */
   readonly snapDir: string;
   stopped(): boolean;
   readonly log: Logger;
