@@ -41,7 +41,18 @@ export interface SnapshotSend {
 
 /** Sends one MsgSnap with the database; resolves when the follower has taken it, rejects otherwise. */
 export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise<void> {
-  const { message: m, size, stream } = await p.hooks.prepare(p.m);
+  const { message, size, stream } = await p.hooks.prepare(p.m);
+  // the stream may hold a thread and a store view: ended however the send ends, also
+  // before its first step (and as soon as the body is written, below)
+  const db = stream[Symbol.asyncIterator]();
+  try {
+    await post(p, abort, message, size, db);
+  } finally {
+    await db.return?.();
+  }
+}
+
+async function post(p: SnapshotSend, abort: AbortSignal, m: Message, size: number, db: AsyncIterator<Buffer>): Promise<void> {
   const head = encodeMessage(m);
   const prefix = Buffer.allocUnsafe(8 + head.length);
   prefix.writeBigUInt64BE(BigInt(head.length), 0);
@@ -72,8 +83,6 @@ export async function sendSnapshot(p: SnapshotSend, abort: AbortSignal): Promise
   });
   response.catch(() => undefined);
 
-  // ended in every case, also when the send fails before its first step: the stream may hold a thread and a store view
-  const db = stream[Symbol.asyncIterator]();
   try {
     let sent = 0;
     const write = async (chunk: Buffer): Promise<void> => {
