@@ -24,8 +24,8 @@ export const CHUNKS_AHEAD = 8;
 export type ToWorker =
   /** take the snapshot now (the member's thread is blocked in the handshake) */
   | { readonly type: 'snapshot' }
-  /** send etcd's backend database in `layout` as the snapshot stream's frames (streamEtcdBackend) */
-  | { readonly type: 'stream'; readonly layout: StreamLayout; readonly point: FrozenPoint; readonly cluster: ClusterState }
+  /** send etcd's backend database in `layout` as the snapshot stream's frames (streamEtcdBackend), with its SHA-256 when `hashed` */
+  | { readonly type: 'stream'; readonly layout: StreamLayout; readonly point: FrozenPoint; readonly cluster: ClusterState; readonly hashed: boolean }
   /** write etcd's backend database as a new file at `path` (writeEtcdBackend) */
   | { readonly type: 'write'; readonly path: string; readonly point: FrozenPoint; readonly cluster: ClusterState }
   /** one more chunk was taken */
@@ -37,8 +37,8 @@ export type FromWorker =
   | { readonly type: 'open' }
   /** file bytes [from, from + bytes) as snapshotFrames lays them out, filled */
   | { readonly type: 'frames'; readonly frames: Uint8Array; readonly messageSizes: readonly number[]; readonly from: number; readonly bytes: number }
-  /** after the last frames: the SHA-256 of the file */
-  | { readonly type: 'done'; readonly result: StreamResult; readonly checksum: Uint8Array }
+  /** after the last frames: the SHA-256 of the file, when asked for */
+  | { readonly type: 'done'; readonly result: StreamResult; readonly checksum: Uint8Array | undefined }
   | { readonly type: 'written'; readonly result: WriteResult }
   | { readonly type: 'failed'; readonly message: string };
 

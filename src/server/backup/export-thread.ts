@@ -93,12 +93,30 @@ export class ExportThread implements StoreReader {
    * whose point is `point` (taken with this reader) and `cluster`, to `out` as the
    * snapshot stream's messages; resolves with the file's SHA-256 once `out` took the last.
    */
-  stream(
+  async stream(
     layout: StreamLayout,
     point: FrozenPoint,
     cluster: ClusterState,
     out: (frames: SnapshotFrames) => Promise<void>,
   ): Promise<StreamResult & { checksum: Buffer }> {
+    const { checksum, ...result } = await this.send(layout, point, cluster, out, true);
+    if (checksum === undefined) throw new Error('the export thread sent no checksum');
+    return { ...result, checksum };
+  }
+
+  /** stream(), for a reader that needs no checksum (a follower): the file is not hashed. */
+  async streamUnhashed(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState, out: (frames: SnapshotFrames) => Promise<void>): Promise<StreamResult> {
+    const { checksum: _, ...result } = await this.send(layout, point, cluster, out, false);
+    return result;
+  }
+
+  private send(
+    layout: StreamLayout,
+    point: FrozenPoint,
+    cluster: ClusterState,
+    out: (frames: SnapshotFrames) => Promise<void>,
+    hashed: boolean,
+  ): Promise<StreamResult & { checksum: Buffer | undefined }> {
     return new Promise((resolve, reject) => {
       let failed = false;
       const fail = (err: Error): void => {
@@ -126,7 +144,7 @@ export class ExportThread implements StoreReader {
             void relay.then(() => {
               if (failed) return;
               this.listener = undefined;
-              resolve({ ...m.result, checksum: asBuffer(m.checksum) });
+              resolve({ ...m.result, checksum: m.checksum === undefined ? undefined : asBuffer(m.checksum) });
             });
             return;
           case 'failed':
@@ -137,7 +155,7 @@ export class ExportThread implements StoreReader {
             fail(new Error(`the export thread said ${m.type} to a stream`));
         }
       };
-      this.post({ type: 'stream', layout, point, cluster });
+      this.post({ type: 'stream', layout, point, cluster, hashed });
     });
   }
 

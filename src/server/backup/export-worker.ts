@@ -43,7 +43,7 @@ port.on('message', (m: ToWorker) => {
       takeSnapshot();
       return;
     case 'stream':
-      running = stream(m.layout, m.point, m.cluster);
+      running = stream(m.layout, m.point, m.cluster, m.hashed);
       return;
     case 'write':
       running = write(m.path, m.point, m.cluster);
@@ -78,8 +78,8 @@ async function write(path: string, point: FrozenPoint, cluster: ClusterState): P
   }
 }
 
-async function stream(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState): Promise<void> {
-  const hasher = new HashThread();
+async function stream(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState, hashed: boolean): Promise<void> {
+  const hasher = hashed ? new HashThread() : undefined;
   try {
     if (snapshot === undefined) throw new Error('the export has no snapshot');
     const framer = new Framer(layout.size, hasher);
@@ -88,14 +88,14 @@ async function stream(layout: StreamLayout, point: FrozenPoint, cluster: Cluster
   } catch (err) {
     post({ type: 'failed', message: (err as Error).message });
   } finally {
-    await hasher.close();
+    await hasher?.close();
   }
 }
 
 /**
  * Copies the file's bytes into the blobs of the stream's messages as snapshotFrames lays
  * them out, CHUNK_BYTES of the file at a time, and sends each batch once it is full: to
- * the hash thread, then on to the member's thread, which writes it to the client.
+ * the hash thread if there is one, then on to the member's thread, which writes it out.
  */
 class Framer {
   /** file bytes sent on */
@@ -109,7 +109,7 @@ class Framer {
 
   constructor(
     private readonly size: number,
-    private readonly hasher: HashThread,
+    private readonly hasher: HashThread | undefined,
   ) {}
 
   async push(bufs: Buffer[]): Promise<void> {
@@ -128,11 +128,11 @@ class Framer {
     }
   }
 
-  /** The file's checksum, once all of it is sent. */
-  async checksum(): Promise<Uint8Array> {
+  /** The file's checksum (undefined without a hash thread), once all of it is sent. */
+  async checksum(): Promise<Uint8Array | undefined> {
     if (this.sent !== this.size || this.frames !== undefined) throw new Error(`the backup was ${this.sent} bytes, not the ${this.size} announced`);
     await this.forwarded;
-    return this.hasher.digest();
+    return this.hasher?.digest();
   }
 
   private next(): SnapshotFrames {
@@ -148,10 +148,11 @@ class Framer {
     this.blob = 0;
     const from = this.sent;
     this.sent += frames.bytes;
-    const hashed = this.hasher.update(
-      frames.frames,
-      frames.responses.flatMap(({ blob }) => [blob.byteOffset - frames.frames.byteOffset, blob.length]),
-    );
+    const hashed =
+      this.hasher?.update(
+        frames.frames,
+        frames.responses.flatMap(({ blob }) => [blob.byteOffset - frames.frames.byteOffset, blob.length]),
+      ) ?? Promise.resolve(frames.frames);
     // awaited in turn below; a rejection before its turn is not an unhandled one
     hashed.catch(() => undefined);
     ahead++;
@@ -161,7 +162,8 @@ class Framer {
     });
     // awaited by checksum(); a failure meanwhile is the hash thread's, which `failed` reports
     this.forwarded.catch(() => undefined);
-    while (ahead >= CHUNKS_AHEAD && !aborted.signal.aborted) await Promise.race([new Promise<void>((resolve) => (onTaken = resolve)), this.hasher.failed]);
+    const taken = (): Promise<void> => new Promise<void>((resolve) => (onTaken = resolve));
+    while (ahead >= CHUNKS_AHEAD && !aborted.signal.aborted) await (this.hasher === undefined ? taken() : Promise.race([taken(), this.hasher.failed]));
   }
 }
 

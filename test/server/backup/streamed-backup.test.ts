@@ -3,6 +3,7 @@
 // thread is released however the iteration ends: at its end, part way, or before its
 // first step.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { etcdStreamLayout, streamEtcdBackend } from '../../../src/server/backup/etcd-db.js';
 import { ExportThread } from '../../../src/server/backup/export-thread.js';
@@ -36,6 +37,15 @@ async function streamed(): Promise<{ stream: StreamedBackup; thread: ExportThrea
   return { stream: new StreamedBackup(thread, layout, { view, cluster }), thread, size: layout.size };
 }
 
+/** How many of this process's threads run at `nice` (Linux). */
+function threadsAtNice(nice: number): number {
+  return readdirSync('/proc/self/task').filter((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // nice is the 19th field, the 17th after the command's closing parenthesis
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice;
+  }).length;
+}
+
 function expectReleased(thread: ExportThread): void {
   expect(() => h.store.bucketView(thread)).toThrow(/stopped|closed/);
 }
@@ -51,7 +61,13 @@ it("yields the member's own export byte for byte, and releases its thread at the
   }
   const { stream, thread, size } = await streamed();
   const got: Buffer[] = [];
-  for await (const chunk of stream) got.push(chunk);
+  let niced = -1;
+  for await (const chunk of stream) {
+    got.push(chunk);
+    if (niced < 0) niced = threadsAtNice(10);
+  }
+  // the export's worker alone: a follower gets no digest, so no hash thread is started for one
+  expect(niced).toBe(1);
   const file = Buffer.concat(got);
   expect(file.length).toBe(size);
   expect(file.equals(Buffer.concat(own))).toBe(true);
