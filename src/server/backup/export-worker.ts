@@ -79,9 +79,11 @@ async function write(path: string, point: FrozenPoint, cluster: ClusterState): P
 }
 
 async function stream(layout: StreamLayout, point: FrozenPoint, cluster: ClusterState, hashed: boolean): Promise<void> {
-  const hasher = hashed ? new HashThread() : undefined;
+  let hasher: HashThread | undefined;
   try {
     if (snapshot === undefined) throw new Error('the export has no snapshot');
+    // inside the try: a thread that cannot start fails the export, which says so
+    hasher = hashed ? new HashThread() : undefined;
     const framer = new Framer(layout.size, hasher);
     const result = await streamEtcdBackend(layout, bucketViewOf(db, snapshot, point), cluster, (bufs) => framer.push(bufs), aborted.signal);
     post({ type: 'done', result, checksum: await framer.checksum() });
