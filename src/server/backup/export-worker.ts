@@ -144,7 +144,7 @@ class Framer {
     return this.frames;
   }
 
-  /** Hands `frames` to the hash thread, and on to the member's thread once hashed, in order. */
+  /** Hands `frames` to the hash thread (if there is one), and on to the member's thread once hashed, in order. */
   private async send(frames: SnapshotFrames): Promise<void> {
     this.frames = undefined;
     this.blob = 0;
