@@ -37,9 +37,10 @@ export async function readSnapshotFrames(file: FileHandle, size: number, from: n
 
 /**
  * Bytes [from, from + length) of a `size`-byte backup as messages whose blobs the
- * caller fills (the blobs are views of `frames`, which `alloc` gives).
+ * caller fills (the blobs are views of `frames`, which owns its ArrayBuffer, never a
+ * slice of Node's pool: the export's worker hands it to other threads whole).
  */
-export function snapshotFrames(size: number, from: number, length: number, alloc: (bytes: number) => Buffer = Buffer.allocUnsafe): SnapshotFrames {
+export function snapshotFrames(size: number, from: number, length: number): SnapshotFrames {
   const heads: Uint8Array[] = [];
   const blobLengths: number[] = [];
   let total = 0;
@@ -54,7 +55,7 @@ export function snapshotFrames(size: number, from: number, length: number, alloc
     blobLengths.push(n);
     total += FRAME_PREFIX + head.length + n;
   }
-  const frames = alloc(total);
+  const frames = Buffer.allocUnsafeSlow(total);
   const messageSizes: number[] = [];
   let at = 0;
   for (const [i, head] of heads.entries()) {

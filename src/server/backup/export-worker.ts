@@ -139,8 +139,7 @@ class Framer {
 
   private next(): SnapshotFrames {
     if (this.sent === this.size) throw new Error(`the backup runs past the ${this.size} bytes announced`);
-    // never a slice of Node's pool: it is handed over whole
-    this.frames = snapshotFrames(this.size, this.sent, Math.min(CHUNK_BYTES, this.size - this.sent), Buffer.allocUnsafeSlow);
+    this.frames = snapshotFrames(this.size, this.sent, Math.min(CHUNK_BYTES, this.size - this.sent));
     return this.frames;
   }
 
