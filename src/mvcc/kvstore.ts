@@ -156,7 +156,10 @@ export class MvccStore {
   /** the LevelDB write in flight (settles, never rejects; failures land in writeError) */
   private writing: Promise<void> = Promise.resolve();
   private writeError: unknown = undefined;
-  private closed = false;
+  /** open: serving; sealed: written out, taking no more writes (a last export may still read it); closed: LevelDB closed */
+  private phase: 'open' | 'sealed' | 'closed' = 'open';
+  /** the sealing, once begun: close() and abandon() finish it first */
+  private sealing: Promise<void> | undefined;
   private readonly logger: Logger | undefined;
   private readonly watchable: WatchableStore;
   private readonly historySource: HistorySource;
@@ -924,13 +927,13 @@ export class MvccStore {
    * and read bucket by bucket in etcd's layouts: for a backup in etcd's bbolt format.
    */
   bucketView(reader?: StoreReader): BucketView {
-    this.checkOpen();
+    this.checkReadable();
     return this.backend.bucketView(reader);
   }
 
   /** Registers another thread's reader of this store (Backend.addReader); returns the LevelDB location it opens. */
   addReader(reader: StoreReader): string {
-    this.checkOpen();
+    this.checkReadable();
     return this.backend.addReader(reader);
   }
 
@@ -955,26 +958,38 @@ export class MvccStore {
   }
 
   /**
-   * Writes what was applied but not committed, stops compaction and closes LevelDB. With
-   * `saveIndex` (a member's clean stop) it first writes the key index out, so the next
-   * open need not read every record (index-image.ts); a store about to be replaced or
-   * removed saves nothing.
+   * Writes what was applied but not committed and stops compaction; from then on the
+   * store takes no writes, and only bucketView and addReader still read it, until
+   * close(). With `saveIndex` (a member's clean stop) it then writes the key index out,
+   * so the next open need not read every record (index-image.ts). A member's stop seals
+   * before its last export of etcd's bbolt file, which at gigabytes takes a minute: a
+   * SIGKILL meanwhile (a container runtime's stop timeout) still leaves the next start
+   * its index.
    */
-  close(opts: { saveIndex?: boolean } = {}): Promise<void> {
-    return this.shut(true, opts.saveIndex ?? false);
+  seal(opts: { saveIndex?: boolean } = {}): Promise<void> {
+    return (this.sealing ??= this.stopWriting(true, opts.saveIndex ?? false));
+  }
+
+  /**
+   * Seals the store (unless it is already) and closes LevelDB. A store about to be
+   * replaced or removed saves no index.
+   */
+  async close(opts: { saveIndex?: boolean } = {}): Promise<void> {
+    await this.seal(opts);
+    await this.closeBackend();
   }
 
   /**
    * Closes LevelDB as a crash leaves it: the batch on its way lands, what is staged and
    * not committed is dropped (the simulator's crashes; the WAL replays it at restart).
    */
-  abandon(): Promise<void> {
-    return this.shut(false);
+  async abandon(): Promise<void> {
+    await (this.sealing ??= this.stopWriting(false, false));
+    await this.closeBackend();
   }
 
-  private async shut(writeStaged: boolean, saveIndex = false): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  private async stopWriting(writeStaged: boolean, saveIndex: boolean): Promise<void> {
+    this.phase = 'sealed';
     this.watchable.detach(this.historySource);
     const stopped = this.compaction.stop();
     await this.writing;
@@ -982,6 +997,11 @@ export class MvccStore {
     else this.releaseCommitWaiters();
     await stopped;
     if (saveIndex && writeStaged && this.writeError === undefined) await this.saveIndex();
+  }
+
+  private async closeBackend(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
     await this.backend.close();
   }
 
@@ -999,7 +1019,12 @@ export class MvccStore {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new Error('mvcc: store is closed');
+    if (this.phase !== 'open') throw new Error('mvcc: store is closed');
+  }
+
+  /** What an export of a sealed store may still do. */
+  private checkReadable(): void {
+    if (this.phase === 'closed') throw new Error('mvcc: store is closed');
   }
 
   // ---- history for watchers ----

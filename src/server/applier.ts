@@ -535,15 +535,14 @@ export class Applier {
   }
 
   /**
-   * After stop(): writes etcd's bbolt file at the applied index, so that etcd's tools and
-   * real etcd find the whole store there. A failure is logged: the file left is the one
-   * from the last snapshot, still no older than the WAL.
+   * After stop() and the store's seal (which wrote everything applied out to it): writes
+   * etcd's bbolt file at the applied index, so that etcd's tools and real etcd find the
+   * whole store there. A failure is logged: the file left is the one from the last
+   * snapshot, still no older than the WAL.
    */
   async writeEtcdDbAtStop(): Promise<void> {
     const { log, dbFile, raft } = this.p;
     try {
-      await this.store.commit();
-      await this.store.flushed();
       const recorded = raft.raftStorage.snapshot().metadata.index;
       if (this.store.consistentIndex < recorded) {
         // a leader's snapshot recorded but its store not swapped in yet: the file would be

@@ -293,12 +293,14 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     await closeAll(clientListeners);
     grpcServer.forceShutdown();
     await server.stop();
+    // the key index saved beside the store, so the next start need not read every record:
+    // before the bbolt export, which a stop timeout's SIGKILL may cut short
+    await server.store.seal({ saveIndex: true });
     if (writeEtcdDb) await server.writeEtcdDbAtStop();
     await closeAll(otherListeners);
     await transport.stop();
     await b.wal.close();
-    // the key index saved beside the store: the next start need not read every record
-    await server.store.close({ saveIndex: true });
+    await server.store.close();
     log.info({ name: cfg.name }, 'stopped etcd server');
     resolveDone(cause);
   };

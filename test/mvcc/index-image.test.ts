@@ -157,6 +157,34 @@ describe('key index image', () => {
     }
   });
 
+  it("is saved by a seal, before a member's last export reads the sealed store, which takes no more writes", async () => {
+    const h = await Harness.open();
+    dirs.push(h.dir);
+    await workload(h, 11, 200);
+    // applied, not yet committed: the seal writes it out
+    await h.store.put({ key: b('staged'), value: b('x'), lease: 0n }, ++h.index);
+    await h.store.seal({ saveIndex: true });
+    expect(existsSync(path.join(h.dir, IMAGE_FILE))).toBe(true);
+    await expect(h.store.put({ key: b('late'), value: b('y'), lease: 0n }, ++h.index)).rejects.toThrow('mvcc: store is closed');
+    const view = h.store.bucketView();
+    let records = 0;
+    let last = '';
+    for await (const batch of view.revisionRecords()) {
+      records += batch.length;
+      last = batch.at(-1)![0];
+    }
+    await view.close();
+    expect(records).toBe(view.size('key').records);
+    // the last revision is the staged put's
+    expect(parseInt(last.slice(0, 16), 16)).toBe(h.store.currentRevision);
+    await h.store.close();
+
+    const reopened = await openLogged(h.dir);
+    expect(reopened.line['restored-from']).toBe('image');
+    expect((await reopened.store.range({ key: b('staged') })).kvs.map((kv) => kv.value.toString())).toEqual(['x']);
+    await reopened.store.close();
+  });
+
   it('is rebuilt from the records when the image is torn anywhere or a byte of it changed', async () => {
     const dir = await savedStore(7, 300);
     const file = path.join(dir, IMAGE_FILE);
