@@ -38,20 +38,28 @@ export function encodeNodeInto(buf: Buffer, at: number, end: number, elements: r
     const elem = at + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
     const pos = off - (elem - at);
     if (branch) {
-      buf.writeUInt32LE(pos, elem);
-      buf.writeUInt32LE(keyLength(e.key), elem + 4);
+      u32(buf, elem, pos);
+      u32(buf, elem + 4, keyLength(e.key));
       buf.writeBigUInt64LE(e.flagsOrChild as bigint, elem + 8);
     } else {
-      buf.writeUInt32LE(e.flagsOrChild as number, elem);
-      buf.writeUInt32LE(pos, elem + 4);
-      buf.writeUInt32LE(keyLength(e.key), elem + 8);
-      buf.writeUInt32LE(e.value.length, elem + 12);
+      u32(buf, elem, e.flagsOrChild as number);
+      u32(buf, elem + 4, pos);
+      u32(buf, elem + 8, keyLength(e.key));
+      u32(buf, elem + 12, e.value.length);
     }
     off += writeKey(buf, at + off, e.key);
     buf.set(e.value, at + off);
     off += e.value.length;
   }
   buf.fill(0, at + off, end);
+}
+
+/** A little-endian uint32 at `at` (the writer's values are in range: no checks). */
+function u32(buf: Buffer, at: number, v: number): void {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
 }
 
 /** An inline bucket's page (a leaf): exactly its size, page id 0. */

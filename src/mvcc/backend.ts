@@ -185,8 +185,9 @@ export interface BucketView {
    */
   bucket(name: BucketName): AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>;
   /**
-   * the `key` bucket as bucket('key') gives it, with each etcd revision key as a string of
-   * its hex digits, as the store keeps it: what an export writes without a Buffer a key
+   * the `key` bucket as bucket('key') gives it, with each record's LevelDB key as the
+   * store keeps it, a string: the bucket's prefix, then the etcd revision key's hex digits
+   * (bbolt's key.ts takes it so): what an export writes without a Buffer or a slice a key
    */
   revisionRecords(): AsyncIterable<ReadonlyArray<readonly [string, Buffer]>>;
   /** what the view is made of besides its LevelDB snapshot, for a StoreReader's twin of it (bucketViewOf) */
@@ -550,11 +551,7 @@ export function bucketViewOf(db: Db, snapshot: Snapshot, point: FrozenPoint): Bu
         yield batch.map(([k, v]) => [name === 'key' ? revisionKeyOf(k) : k.subarray(1), v] as const);
       }
     },
-    revisionRecords: async function* () {
-      for await (const batch of mergeOverlay(db, snapshot, overlay, Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1), STRING_KEYS)) {
-        yield batch.map(([k, v]) => [k.slice(1), v] as const);
-      }
-    },
+    revisionRecords: () => mergeOverlay(db, snapshot, overlay, Buffer.of(Bucket.key), Buffer.of(Bucket.key + 1), STRING_KEYS),
     close: () => snapshot.close(),
   };
 }

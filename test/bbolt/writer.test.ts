@@ -132,6 +132,26 @@ describe('writeBolt', () => {
     }
   });
 
+  it('takes keys as a prefix character and hex digits (the store\'s revision keys): the bytes they spell, and a clear error for one that is not hex', async () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${String(i).padStart(6, '0')}_\xff`, 'latin1'));
+    const values = keys.map((k, i) => Buffer.alloc(i % 300, i));
+    const asHex = (k: Buffer) => `k${k.toString('hex')}`;
+    const hexSource = async function* (): AsyncIterable<BucketSource> {
+      yield { name: Buffer.from('key'), entries: (async function* () { yield keys.map((k, i) => [asHex(k), values[i]!] as const); })() };
+    };
+    const file = fresh();
+    await writeBolt(file, hexSource());
+    await boltCheck(file);
+    await verify(file, [{ name: Buffer.from('key'), entries: keys.map((k, i) => [k, values[i]!]) }], 'hex keys');
+
+    const bad = fresh();
+    const badSource = async function* (): AsyncIterable<BucketSource> {
+      yield { name: Buffer.from('key'), entries: (async function* () { yield [['k00zz', Buffer.from('v')] as const]; })() };
+    };
+    await expect(writeBolt(bad, badSource())).rejects.toThrow('bbolt: key "k00zz" is not a prefix and hex digits');
+    expect(existsSync(bad)).toBe(false);
+  });
+
   it('damaged copies: truncation and bad metas are refused by both; a random bit flip is refused or read exactly as bbolt reads it', async () => {
     const seed = Number(process.env.BBOLT_SEED ?? Date.now() % 1_000_000);
     const why = `seed ${seed} (rerun with BBOLT_SEED=${seed})`;
