@@ -543,6 +543,8 @@ export class Applier {
   async writeEtcdDbAtStop(): Promise<void> {
     const { log, dbFile, raft } = this.p;
     try {
+      // a store that failed a write is left as it is: its file stays the last snapshot's
+      await this.store.flushed();
       const recorded = raft.raftStorage.snapshot().metadata.index;
       if (this.store.consistentIndex < recorded) {
         // a leader's snapshot recorded but its store not swapped in yet: the file would be
