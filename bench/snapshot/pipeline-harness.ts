@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_PAGE_SIZE, planStreamLayout, streamBolt } from '../../src/bbolt/index.js';
 import { encodeKeyValue } from '../../src/mvcc/codec.js';
-import { revisionDbKey } from '../../src/mvcc/revision.js';
+import { REV_BYTES_LEN, revisionDbKey } from '../../src/mvcc/revision.js';
 import { arg } from '../member.js';
 
 const keys = Number(arg('keys', '1000000'));
@@ -25,12 +25,12 @@ for (let at = 0; at < keys; at += 1000) {
     const rev = i + 2;
     const kv = encodeKeyValue({ key: Buffer.from(`key-${String(i).padStart(8, '0')}`), createRevision: rev, modRevision: rev, version: 1, value, lease: 0n });
     batch.push([revisionDbKey(rev, 0, false).toString('latin1'), kv]);
-    dataBytes += 17 + kv.length;
-    maxPairBytes = Math.max(maxPairBytes, 17 + kv.length);
+    dataBytes += REV_BYTES_LEN + kv.length;
+    maxPairBytes = Math.max(maxPairBytes, REV_BYTES_LEN + kv.length);
   }
   batches.push(batch);
 }
-const layout = planStreamLayout([{ name: Buffer.from('key'), records: keys, dataBytes, maxPairBytes, maxKeyBytes: 17 }], DEFAULT_PAGE_SIZE)!;
+const layout = planStreamLayout([{ name: Buffer.from('key'), records: keys, dataBytes, maxPairBytes, maxKeyBytes: REV_BYTES_LEN }], DEFAULT_PAGE_SIZE)!;
 
 async function* records(): AsyncGenerator<ReadonlyArray<readonly [string, Buffer]>> {
   for (const b of batches) {
