@@ -13,6 +13,14 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export type Server = 'etcd' | 'etcd-ts';
 
+/**
+ * Benches run bin/etcd-ts itself, as users do: it starts Node with its own flags. Node
+ * flags of a bench's own (a CPU profile) go through ETCDTS_NODE_FLAGS, after those.
+ */
+export function nodeFlagsEnv(nodeArgs: readonly string[] = []): Record<string, string> {
+  return nodeArgs.length === 0 ? {} : { ETCDTS_NODE_FLAGS: nodeArgs.join(' ') };
+}
+
 /** An etcd-ts build to run: where it is and what its environment adds. */
 export interface Build {
   label: string;
@@ -138,7 +146,7 @@ export async function startMember(server: Server, opts: StartOptions): Promise<M
   const proc =
     server === 'etcd'
       ? spawn('etcd', args, { stdio })
-      : spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(opts.tsDir ?? repoRoot, 'bin/etcd-ts'), ...args], { stdio, env: { ...process.env, ...opts.env } });
+      : spawn(path.join(opts.tsDir ?? repoRoot, 'bin/etcd-ts'), args, { stdio, env: { ...process.env, ...nodeFlagsEnv(opts.nodeArgs), ...opts.env } });
   if (typeof log === 'number') closeSync(log); // the child has its own copy
   const addr = `127.0.0.1:${client}`;
   const deadline = Date.now() + (opts.readySeconds ?? 30) * 1000;

@@ -21,7 +21,8 @@ import { START_STEPS, type StartStep } from '../src/server/start-steps.js';
  * 178 MB per 100 k leases) and lets puts run with a full GC every few thousand, not every
  * few hundred: 1.2× cost a third more CPU per put at 64 and 256 clients for 40 MB less
  * RSS after the load (bench/server/profiles.md, "The heap cap, again"). Set per process,
- * so only the command line does it; an embedding program keeps its own GC settings.
+ * so only the command line does it; an embedding program keeps its own GC settings. (The
+ * young generation's bound V8 reads only as the process starts: bin/etcd-ts passes it.)
  * ETCDTS_HEAP_GROWING_PERCENT overrides it (0: V8's own); not ETCD_*, which is etcd's flag
  * namespace.
  */

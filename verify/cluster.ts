@@ -162,9 +162,9 @@ export class Cluster {
     const args = this.args(m, initial);
     const log = fs.openSync(m.logFile, 'a');
     fs.writeSync(log, `\n=== ${new Date().toISOString()} starting ${m.name}: ${args.join(' ')}\n`);
-    const [cmd, argv] =
-      m.binary === 'etcd' ? ['etcd', args] : [process.execPath, [path.join(REPO_ROOT, 'bin', 'etcd-ts'), ...args]];
-    const proc = spawn(cmd, argv, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
+    // bin/etcd-ts run as users run it, with the Node flags it starts Node with
+    const cmd = m.binary === 'etcd' ? 'etcd' : path.join(REPO_ROOT, 'bin', 'etcd-ts');
+    const proc = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     m.proc = proc;
     m.state = 'running';

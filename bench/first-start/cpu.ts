@@ -59,7 +59,7 @@ async function startToReady(s: Subject, dataDir: string): Promise<Started> {
     '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `m0=http://127.0.0.1:${peer}`,
   ];
-  const proc = s.server === 'etcd' ? spawn('etcd', args) : spawn(process.execPath, [path.join(s.tsDir!, 'bin/etcd-ts'), ...args]);
+  const proc = s.server === 'etcd' ? spawn('etcd', args) : spawn(path.join(s.tsDir!, 'bin/etcd-ts'), args);
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     let out = '';

@@ -36,7 +36,7 @@ function launch(server: Server, dataDir: string, client: number, peer: number): 
     '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `one=http://127.0.0.1:${peer}`,
   ];
-  const proc = server === 'etcd' ? spawn('etcd', args) : spawn(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), ...args]);
+  const proc = server === 'etcd' ? spawn('etcd', args) : spawn(path.join(repoRoot, 'bin/etcd-ts'), args);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

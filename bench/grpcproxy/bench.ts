@@ -85,7 +85,7 @@ async function run(setup: Setup, memberUrl: string, memberPid: number, put: grpc
     const port = await freePort();
     target = `127.0.0.1:${port}`;
     const args = ['grpc-proxy', 'start', '--endpoints', memberUrl, '--listen-addr', target];
-    proxy = setup === 'etcd' ? start('etcd', args) : start(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), ...args]);
+    proxy = setup === 'etcd' ? start('etcd', args) : start(path.join(repoRoot, 'bin/etcd-ts'), args);
     await waitOutput(proxy, 'started gRPC proxy');
   }
   try {

@@ -49,7 +49,7 @@ async function startMember(dir: string): Promise<{ proc: ChildProcess; port: num
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = ['--name', 'flood', '--data-dir', path.join(dir, 'flood.etcd'), '--listen-client-urls', client, '--advertise-client-urls', client,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `flood=${peer}`];
-  const proc = server === 'etcd' ? spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = server === 'etcd' ? spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(path.join(repoRoot, 'bin/etcd-ts'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d));
   proc.stderr!.on('data', (d: Buffer) => (out += d));

@@ -195,7 +195,8 @@ async function tryStartCluster(server: Server): Promise<Cluster> {
     ];
     // in a mixed cluster only the first member is etcd-ts
     if (build === undefined || (server !== build.label && i > 0)) return spawn('etcd', args, { stdio: 'ignore' });
-    return spawn(process.execPath, [path.join(build.dir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env: { ...process.env, ...build.env } });
+    // the command as users run it: bin/etcd-ts starts Node with its own flags
+    return spawn(path.join(build.dir, 'bin/etcd-ts'), args, { stdio: 'ignore', env: { ...process.env, ...build.env } });
   });
   const c = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), dir, leader: 0 };
   const deadline = Date.now() + 30_000;

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { authloadBinary, enableAuth, runAuthload } from '../authload/authload.js';
 import { readProfile, selfTime } from '../cpu-profile.js';
 import { freePort } from '../free-port.js';
+import { nodeFlagsEnv } from '../member.js';
 import { moveLeaderTo } from './leader.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     '--listen-peer-urls', `http://127.0.0.1:${ports[i]!.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${ports[i]!.peer}`,
     '--initial-cluster', initialCluster, '--log-level', 'warn',
   ];
-  const member = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, path.join(repoRoot, 'bin/etcd-ts'), ...flags(0)], { stdio: 'ignore' });
+  const member = spawn(path.join(repoRoot, 'bin/etcd-ts'), flags(0), { stdio: 'ignore', env: { ...process.env, ...nodeFlagsEnv(['--cpu-prof', '--cpu-prof-dir', profDir]) } });
   const etcds = names.slice(1).map((_, i) => spawn('etcd', flags(i + 1), { stdio: 'ignore' }));
   const exited = new Promise((r) => member.on('exit', r));
   try {

@@ -66,7 +66,7 @@ async function startCluster(kind: 'ts' | 'etcd', probeFile: string): Promise<Clu
     ];
     if (kind === 'etcd' || (i > 0 && !pure)) return spawn('etcd', args, { stdio: 'ignore' });
     const env = { ...process.env, ...(i === 0 ? { ETCDTS_PROBE: probeFile } : {}) };
-    return spawn(process.execPath, [path.join(tsDir, 'bin/etcd-ts'), ...args], { stdio: 'ignore', env });
+    return spawn(path.join(tsDir, 'bin/etcd-ts'), args, { stdio: 'ignore', env });
   });
   const c: Cluster = { procs, endpoints: ports.map((p) => `127.0.0.1:${p.client}`), peerPorts: ports.map((p) => p.peer), dir, leader: 0 };
   try {

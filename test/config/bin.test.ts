@@ -1,9 +1,10 @@
-// The built command (`node bin/etcd-ts`) as a child process: exit codes and messages
-// for bad input, compared with etcd 3.4.23's; a clean stop on SIGTERM; READY=1 to a
-// NOTIFY_SOCKET once the member serves clients.
+// The built command (`node bin/etcd-ts`, and bin/etcd-ts run as a command) as a child
+// process: exit codes and messages for bad input, compared with etcd 3.4.23's; a clean
+// stop on SIGTERM; READY=1 to a NOTIFY_SOCKET once the member serves clients; the Node
+// flags the command starts Node with.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,17 +98,22 @@ describe('etcd-ts command line: bad input', () => {
 });
 
 /** A member on free loopback ports with its own data dir; lines of its log as they come. */
-/** `asNobody`: run as an unprivileged user, as distribution units run etcd (User=etcd). */
-async function startMember(env: Record<string, string> = {}, opts: { asNobody?: boolean } = {}) {
+/**
+ * `asNobody`: run as an unprivileged user, as distribution units run etcd (User=etcd).
+ * `asCommand`: bin/etcd-ts executed itself, as systemd and a shell run it, rather than
+ * handed to node.
+ */
+async function startMember(env: Record<string, string> = {}, opts: { asNobody?: boolean; asCommand?: boolean } = {}) {
   const client = await freePort();
   const peer = await freePort();
   const dataDir = mkdtempSync(join(dir, 'member-'));
   if (opts.asNobody) chownSync(dataDir, NOBODY, NOBODY);
+  const command = opts.asCommand ? [bin] : ['node', bin];
+  const [file, ...before] = opts.asNobody ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...command] : command;
   const child = spawn(
-    opts.asNobody ? 'setpriv' : 'node',
+    file!,
     [
-      ...(opts.asNobody ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node'] : []),
-      bin,
+      ...before,
       '--name=m1',
       `--data-dir=${dataDir}`,
       `--listen-client-urls=http://127.0.0.1:${client}`,
@@ -167,13 +173,37 @@ describe('etcd-ts lifecycle', () => {
     // another pid in its credentials, as root could.
     const sock = join(dir, 'notify.sock');
     const listener = await listenNotify(sock);
-    const m = await startMember({ NOTIFY_SOCKET: sock }, { asNobody: true });
+    // run as systemd runs it: bin/etcd-ts execs node, so the member is still the unit's main process
+    const m = await startMember({ NOTIFY_SOCKET: sock }, { asNobody: true, asCommand: true });
     await m.waitFor('ready to serve client requests');
     expect(await listener.next()).toEqual({ pid: m.child.pid, text: 'READY=1' });
     m.child.kill('SIGTERM');
     expect(await listener.next()).toEqual({ pid: m.child.pid, text: 'STOPPING=1' });
     expect(await m.exited).toBe(0);
     listener.stop();
+  });
+});
+
+describe('the Node flags bin/etcd-ts starts Node with, run as a command', () => {
+  /** The member's own command line, as the kernel has it. */
+  const nodeArgvOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+
+  it("bounds V8's young generation at two semi-spaces of 8 MB, in the process that was started", async () => {
+    const m = await startMember({}, { asCommand: true });
+    await m.waitFor('starting an etcd server');
+    const argv = nodeArgvOf(m.child.pid!);
+    expect(argv.slice(1, 3)).toEqual(['--max-semi-space-size=8', bin]);
+    expect(argv[0]).toMatch(/(^|\/)node$/);
+    m.child.kill('SIGTERM');
+    expect(await m.exited).toBe(0);
+  });
+
+  it('adds the flags in ETCDTS_NODE_FLAGS after its own', async () => {
+    const m = await startMember({ ETCDTS_NODE_FLAGS: '--max-semi-space-size=0 --stack-trace-limit=20' }, { asCommand: true });
+    await m.waitFor('starting an etcd server');
+    expect(nodeArgvOf(m.child.pid!).slice(1, 5)).toEqual(['--max-semi-space-size=8', '--max-semi-space-size=0', '--stack-trace-limit=20', bin]);
+    m.child.kill('SIGTERM');
+    expect(await m.exited).toBe(0);
   });
 });
 

@@ -70,13 +70,17 @@ export interface StartOptions {
   binary?: 'etcd' | 'etcd-ts';
   /** working directory of the process (unix:// URLs name socket files relative to it) */
   cwd?: string;
-  /** etcd-ts only: Node's own flags, before bin/etcd-ts (`node --max-old-space-size=... bin/etcd-ts`) */
+  /** etcd-ts only: Node flags of the test's own (`--max-old-space-size=...`), which bin/etcd-ts passes after its own */
   nodeFlags?: string[];
 }
 
-export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary, nodeFlags: string[] = []): { cmd: string; argv: string[] } {
-  if (which === 'etcd') return { cmd: 'etcd', argv: args };
-  return { cmd: process.execPath, argv: [...nodeFlags, path.join(repoRoot, 'bin/etcd-ts'), ...args] };
+/**
+ * How to run the server: etcd-ts is bin/etcd-ts itself, as users run it (it starts Node
+ * with its own flags, and `nodeFlags` after them through ETCDTS_NODE_FLAGS, in `env`).
+ */
+export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary, nodeFlags: string[] = []): { cmd: string; argv: string[]; env: Record<string, string> } {
+  if (which === 'etcd') return { cmd: 'etcd', argv: args, env: {} };
+  return { cmd: path.join(repoRoot, 'bin/etcd-ts'), argv: args, env: nodeFlags.length === 0 ? {} : { ETCDTS_NODE_FLAGS: nodeFlags.join(' ') } };
 }
 
 export interface TrackedProcess {
@@ -119,8 +123,8 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', `${name}=${peerUrl}`,
   ];
-  const { cmd, argv } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary, opts.nodeFlags);
-  const { proc, output, exited } = spawnTracked(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+  const { cmd, argv, env } = command([...(opts.bare ? [] : generated), ...(opts.args ?? [])], opts.binary, opts.nodeFlags);
+  const { proc, output, exited } = spawnTracked(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...env, ...opts.env } });
   const m: Member = { name, clientUrl, peerUrl, dataDir, proc, output, exited };
   if (opts.waitReady !== false) await waitFor(m, 'ready to serve client requests');
   return m;

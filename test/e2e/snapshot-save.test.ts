@@ -323,7 +323,7 @@ describe('a snapshot sent while the store is read', () => {
 });
 
 describe('the thread a save is read in', () => {
-  it("starts under Node's process-wide flags (`node --max-old-space-size=... bin/etcd-ts`), which a worker refuses when they are passed to it", async () => {
+  it("starts under Node's process-wide flags (bin/etcd-ts's own, and `--max-old-space-size=...` added), which a worker refuses when they are passed to it", async () => {
     const m = await startMember({ name: 'node-flags', nodeFlags: ['--max-old-space-size=2048'] });
     await ctl(m.clientUrl, ['put', 'k', 'v']);
     expect((await status(await save(m.clientUrl))).revision).toBe(2);
