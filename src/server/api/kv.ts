@@ -35,6 +35,7 @@ import { probe } from '../probe.js';
 import { type Headers, checkLeader, checkNotLearner, checkQuota, unary } from './common.js';
 import { EtcdError } from '../errors.js';
 import type { AuthGate } from '../auth/gate.js';
+import type { AuthInfo } from '../auth/store.js';
 import { checkRange, checkTxn } from '../auth/request-perms.js';
 import { Code } from '../grpc/codes.js';
 
@@ -72,24 +73,29 @@ async function encodedRange(store: MvccStore, range: RangeRequest, headers: Head
   return out.finish(headers.make(r.revision), r.more, r.count);
 }
 
+/** A sort order or target etcd 3.4 knows (0..max). */
+const knownSortValue = (v: number, max: number): boolean => v >= 0 && v <= max;
+
 export function kvService(server: EtcdServer, headers: Headers, gate: AuthGate): ServiceImplementation {
   return {
-    Range: unary(async (req: PbRangeRequest, call) => {
-      const known = (v: number, max: number): boolean => v >= 0 && v <= max;
-      if (known(req.sort_order, 2) && !known(req.sort_target, 4)) throw invalidSortOption;
+    // Not async, as every read's path: a serializable one runs without an async frame or
+    // an await of its own, a linearizable one continues from its ReadIndex.
+    Range: unary((req: PbRangeRequest, call) => {
+      if (knownSortValue(req.sort_order, 2) && !knownSortValue(req.sort_target, 4)) throw invalidSortOption;
       const range = rangeFromPb(req);
       checkRangeRequest(range);
-      if (!req.serializable) {
-        checkNotLearner(server);
-        checkLeader(server, call.metadata);
-        await server.linearizableReadNotify();
-      }
-      if (range.rangeEnd !== undefined && isSliceable(range) && call instanceof ServerCall) {
-        // gRPC takes the answer encoded: it is read and encoded in slices (the gateway's JSON is built whole)
-        return gate.read(call, (who) => checkRange(gate.store, who, range), () => server.read((store): Promise<EncodedMessage> => encodedRange(store, range, headers)));
-      }
-      const r = await gate.read(call, (who) => checkRange(gate.store, who, range), () => server.read((store) => store.range(range)));
-      return rangeRespToPb(r, headers.make(r.revision));
+      const check = (who: AuthInfo | undefined): void => checkRange(gate.store, who, range);
+      const serve = () => {
+        if (range.rangeEnd !== undefined && isSliceable(range) && call instanceof ServerCall) {
+          // gRPC takes the answer encoded: it is read and encoded in slices (the gateway's JSON is built whole)
+          return gate.read(call, check, () => server.read((store): Promise<EncodedMessage> => encodedRange(store, range, headers)));
+        }
+        return gate.read(call, check, () => server.read((store) => store.range(range))).then((r) => rangeRespToPb(r, headers.make(r.revision)));
+      };
+      if (req.serializable) return serve();
+      checkNotLearner(server);
+      checkLeader(server, call.metadata);
+      return server.linearizableReadNotify().then(serve);
     }),
 
     // Not async, as the hot path of every write: no async frame or await of its own
