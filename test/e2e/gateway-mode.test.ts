@@ -2,15 +2,15 @@
 // it; a member that is down is passed over; bad flags are refused.
 
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClusterPlan, clientUrl, planCluster, startCluster } from './cluster-harness.js';
-import { cleanup, ctl, freePort, repoRoot, stopMember } from './harness.js';
+import { cleanup, command, ctl, freePort, stopMember } from './harness.js';
 
 afterAll(cleanup);
 
 function startGateway(args: string[]): { output(): string; exited: Promise<number | null>; stop(): void } {
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), 'gateway', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = command(['gateway', ...args], 'etcd-ts');
+  const proc = spawn(run.cmd, run.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));

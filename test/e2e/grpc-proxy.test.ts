@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { makeLeaf, makePki } from '../listener/helpers.js';
 import { EtcdClient } from './client.js';
 import { clientUrl, eventually, leaderIndex, planCluster, startCluster, startSlot } from './cluster-harness.js';
-import { cleanup, ctl, etcdctl, freePort, repoRoot, spawnCtl, spawnWatch, startMember, stopMember, tempDir } from './harness.js';
+import { cleanup, command, ctl, etcdctl, freePort, spawnCtl, spawnWatch, startMember, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
 
@@ -33,7 +33,8 @@ async function startProxy(args: string[], which: 'etcd-ts' | 'etcd' = 'etcd-ts',
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   const argv = ['grpc-proxy', 'start', '--listen-addr', addr, ...args];
-  const proc = which === 'etcd' ? spawn('etcd', argv, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [path.join(repoRoot, 'bin/etcd-ts'), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = command(argv, which);
+  const proc = spawn(run.cmd, run.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, type EtcdConfig } from '../../src/server/config/index.js';
 import { freePort } from '../../bench/free-port.js';
+import { nodeFlagsEnv } from '../../bench/member.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const binary = process.env.E2E_BINARY === 'etcd' ? 'etcd' : 'etcd-ts';
@@ -80,7 +81,7 @@ export interface StartOptions {
  */
 export function command(args: string[], which: 'etcd' | 'etcd-ts' = binary, nodeFlags: string[] = []): { cmd: string; argv: string[]; env: Record<string, string> } {
   if (which === 'etcd') return { cmd: 'etcd', argv: args, env: {} };
-  return { cmd: path.join(repoRoot, 'bin/etcd-ts'), argv: args, env: nodeFlags.length === 0 ? {} : { ETCDTS_NODE_FLAGS: nodeFlags.join(' ') } };
+  return { cmd: path.join(repoRoot, 'bin/etcd-ts'), argv: args, env: nodeFlagsEnv(nodeFlags) };
 }
 
 export interface TrackedProcess {
