@@ -153,6 +153,11 @@ interface Result {
    * context switches): for etcd-ts, its one JavaScript thread; for etcd, one of Go's threads only
    */
   leader_preempted_per_op: number;
+  /**
+   * µs per op that thread spent runnable but waiting for a core (/proc/PID/schedstat): on
+   * two cores shared by three members and goload, what a preemption costs the pipeline
+   */
+  leader_waited_us_per_op: number;
 }
 
 interface Cluster {
@@ -244,6 +249,11 @@ function preemptions(c: Cluster, i: number): number {
   return Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${c.procs[i]!.pid}/status`, 'utf8'))?.[1] ?? NaN);
 }
 
+/** µs the member's main thread has waited in the run queue (schedstat's second field, ns). */
+function runqueueWaitUs(c: Cluster, i: number): number {
+  return Number(readFileSync(`/proc/${c.procs[i]!.pid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
+}
+
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /**
@@ -263,16 +273,18 @@ async function load(c: Cluster, w: Workload, client: Client): Promise<Result> {
   let cpuBefore = cpuUs(c);
   let leaderBefore = cpuUs(c, c.leader);
   let preemptedBefore = preemptions(c, c.leader);
+  let waitedBefore = runqueueWaitUs(c, c.leader);
   // with auth on, CPU is counted from when the connections have authenticated: each
   // Authenticate is one bcrypt, paid once per connection rather than per request
   const out =
     client === 'goload'
       ? execFileSync(goload, args).toString()
-      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => ((cpuBefore = cpuUs(c)), (leaderBefore = cpuUs(c, c.leader)), (preemptedBefore = preemptions(c, c.leader))), client === 'authload as user');
-  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op' | 'leader_cpu_us_per_op' | 'leader_preempted_per_op'>;
+      : await runAuthload(authload!, [...args, '-rate', String(authRate)], () => ((cpuBefore = cpuUs(c)), (leaderBefore = cpuUs(c, c.leader)), (preemptedBefore = preemptions(c, c.leader)), (waitedBefore = runqueueWaitUs(c, c.leader))), client === 'authload as user');
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<Result, 'cpu_us_per_op' | 'leader_cpu_us_per_op' | 'leader_preempted_per_op' | 'leader_waited_us_per_op'>;
   const leader = members > 1 ? (cpuUs(c, c.leader) - leaderBefore) / r.ops : NaN;
   const preempted = members > 1 ? (preemptions(c, c.leader) - preemptedBefore) / r.ops : NaN;
-  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader, leader_preempted_per_op: preempted };
+  const waited = members > 1 ? (runqueueWaitUs(c, c.leader) - waitedBefore) / r.ops : NaN;
+  return { ...r, cpu_us_per_op: (cpuUs(c) - cpuBefore) / r.ops, leader_cpu_us_per_op: leader, leader_preempted_per_op: preempted, leader_waited_us_per_op: waited };
 }
 
 /** SIGUSR2 to an etcd-ts build's members that run with ETCDTS_MEMORY_REPORT, and a moment for them to write it. */
@@ -369,7 +381,7 @@ async function loadRows(servers: Server[]): Promise<void> {
           const report = (name: string, r: Result) =>
             console.error(
               `round ${round} ${server.padEnd(pad)} ${name.padEnd(nameWidth)} ${r.ops_per_s.toFixed(0)} ops/s p50 ${r.p50_ms.toFixed(2)} p99 ${r.p99_ms.toFixed(2)} ms cpu ${r.cpu_us_per_op.toFixed(0)} µs/op` +
-                `${members > 1 ? ` (leader ${r.leader_cpu_us_per_op.toFixed(0)}, its main thread preempted ${r.leader_preempted_per_op.toFixed(1)}/op)` : ''} errors ${r.errors}`,
+                `${members > 1 ? ` (leader ${r.leader_cpu_us_per_op.toFixed(0)}, its main thread preempted ${r.leader_preempted_per_op.toFixed(1)}/op, waited ${r.leader_waited_us_per_op.toFixed(0)} µs/op for a core)` : ''} errors ${r.errors}`,
             );
           if (rows === offRows) {
             for (const w of rows) {
