@@ -247,6 +247,36 @@ describe('message streams', () => {
     }
   });
 
+  it('a stream request pipelined behind another on one connection closes that connection, and the member goes on', async () => {
+    const a = await node(A);
+    const S = 0x5n;
+    a.transport.addPeer(S, ['http://127.0.0.1:1']); // nothing listens there; A keeps redialling
+    const streamRequest = (endpoint: string): string =>
+      `GET /raft/stream/${endpoint}/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`;
+    // The second stream's response could only start once the first (which never ends) did.
+    const peer = net.connect(Number(new URL(a.url).port), '127.0.0.1');
+    peer.on('error', () => undefined);
+    peer.resume();
+    const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
+    peer.write(streamRequest('message') + streamRequest('msgapp'));
+    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 5000))]);
+    expect(outcome).toBe('closed');
+
+    // A peer that dials as etcd peers do still gets its stream.
+    const again = net.connect(Number(new URL(a.url).port), '127.0.0.1');
+    again.on('error', () => undefined);
+    let got = '';
+    again.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    again.write(streamRequest('message'));
+    try {
+      await waitFor('a stream on a connection of its own', () => got.startsWith('HTTP/1.1 200 OK'));
+      a.transport.send([heartbeat(A, S, 42)]);
+      await waitFor('the heartbeat on it', () => got.includes(Buffer.from(encodeMessage(heartbeat(A, S, 42))).toString('latin1')));
+    } finally {
+      again.destroy();
+    }
+  });
+
   it('follows a peer to its new URLs (member update)', async () => {
     const a = await node(A);
     const b = await node(B);

@@ -70,7 +70,13 @@ export class StreamWriter {
   attach(res: http.ServerResponse, remoteAddr: string): void {
     if (this.res !== undefined) this.detach(this.res, 'replaced by a new stream from the remote peer', 'closed');
     const socket = res.socket;
-    if (socket === null) return; // closed already: the peer dials again
+    if (socket === null) {
+      // A request pipelined behind another on its connection: its response gets the
+      // socket only once the one before it ends, which a stream never does. No etcd peer
+      // pipelines; closing the connection makes it dial again.
+      res.req.socket.destroy();
+      return;
+    }
     this.res = res;
     this.socket = socket;
     this.encoder = newEncoder(this.type);
