@@ -25,6 +25,20 @@ require('node:http').get(url, { headers }, (res) => {
 });
 `;
 
+/**
+ * Peer 5 dialling `to`'s stream by hand, as an etcd peer would (a raw socket, so a test
+ * controls when it reads): the connection, its requests (the message stream's unless
+ * told) already written, pipelined when more than one.
+ */
+function dialStream(to: Node, ...endpoints: string[]): net.Socket {
+  const socket = net.connect(Number(new URL(to.url).port), '127.0.0.1');
+  socket.on('error', () => undefined);
+  const request = (endpoint: string): string =>
+    `GET /raft/stream/${endpoint}/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`;
+  socket.write((endpoints.length > 0 ? endpoints : ['message']).map(request).join(''));
+  return socket;
+}
+
 const A = 0xa1n;
 const B = 0xb2n;
 const C = 0xc3n;
@@ -148,11 +162,7 @@ describe('message streams', () => {
     const S = 0x5n;
     a!.transport.addPeer(S, ['http://127.0.0.1:1']); // nothing listens there; A keeps redialling
     // S dials A's stream by hand and never reads a byte of it.
-    const slow = net.connect(Number(new URL(a!.url).port), '127.0.0.1');
-    slow.on('error', () => undefined);
-    slow.write(
-      `GET /raft/stream/message/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`,
-    );
+    const slow = dialStream(a!);
     slow.pause();
     await waitFor('S attached', () => hasLine(a!.lines, 'established TCP streaming connection with remote peer', { 'remote-peer-id': '0000000000000005' }));
 
@@ -187,15 +197,13 @@ describe('message streams', () => {
     const S = 0x5n;
     a.transport.addPeer(S, ['http://127.0.0.1:1']); // nothing listens there; A keeps redialling
     // S dials A's message stream by hand and reads nothing until A's writes back up.
-    const peer = net.connect(Number(new URL(a.url).port), '127.0.0.1');
-    peer.on('error', () => undefined);
+    const peer = dialStream(a);
     const read: Buffer[] = [];
     let bytes = 0;
     peer.on('data', (d: Buffer) => {
       read.push(d);
       bytes += d.length;
     });
-    peer.write(`GET /raft/stream/message/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`);
     peer.pause();
     try {
       await waitFor('S attached', () => hasLine(a.lines, 'established TCP streaming connection with remote peer', { 'remote-peer-id': '0000000000000005' }));
@@ -251,23 +259,17 @@ describe('message streams', () => {
     const a = await node(A);
     const S = 0x5n;
     a.transport.addPeer(S, ['http://127.0.0.1:1']); // nothing listens there; A keeps redialling
-    const streamRequest = (endpoint: string): string =>
-      `GET /raft/stream/${endpoint}/5 HTTP/1.1\r\nHost: x\r\nX-Etcd-Cluster-ID: c1\r\nX-Server-From: 5\r\nX-Raft-To: a1\r\nX-Server-Version: 3.4.23\r\n\r\n`;
     // The second stream's response could only start once the first (which never ends) did.
-    const peer = net.connect(Number(new URL(a.url).port), '127.0.0.1');
-    peer.on('error', () => undefined);
+    const peer = dialStream(a, 'message', 'msgapp');
     peer.resume();
     const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
-    peer.write(streamRequest('message') + streamRequest('msgapp'));
     const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 5000))]);
     expect(outcome).toBe('closed');
 
     // A peer that dials as etcd peers do still gets its stream.
-    const again = net.connect(Number(new URL(a.url).port), '127.0.0.1');
-    again.on('error', () => undefined);
+    const again = dialStream(a);
     let got = '';
     again.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    again.write(streamRequest('message'));
     try {
       await waitFor('a stream on a connection of its own', () => got.startsWith('HTTP/1.1 200 OK'));
       a.transport.send([heartbeat(A, S, 42)]);

@@ -28,8 +28,9 @@ export const WRITE_STALL_MS = 5000;
  * An HTTP/1.1 chunk's size line, written by us in a fixed width (8 hex digits, which HTTP
  * allows with leading zeros) so a flush can reserve it before it knows the size.
  */
-const CHUNK_SIZE_LINE = 10;
+const CHUNK_SIZE_DIGITS = 8;
 const CRLF = 2;
+const CHUNK_SIZE_LINE = CHUNK_SIZE_DIGITS + CRLF;
 
 export interface WriterContext {
   readonly localId: bigint;
@@ -213,9 +214,9 @@ function chunkWriter(hint: number): Writer {
 function finishChunk(out: Writer): Uint8Array {
   out.uint8(13).uint8(10);
   const chunk = out.finish();
-  const size = (chunk.length - CHUNK_SIZE_LINE - CRLF).toString(16).padStart(8, '0');
-  for (let i = 0; i < 8; i++) chunk[i] = size.charCodeAt(i);
-  chunk[8] = 13;
-  chunk[9] = 10;
+  const size = (chunk.length - CHUNK_SIZE_LINE - CRLF).toString(16).padStart(CHUNK_SIZE_DIGITS, '0');
+  for (let i = 0; i < CHUNK_SIZE_DIGITS; i++) chunk[i] = size.charCodeAt(i);
+  chunk[CHUNK_SIZE_DIGITS] = 13;
+  chunk[CHUNK_SIZE_DIGITS + 1] = 10;
   return chunk;
 }
