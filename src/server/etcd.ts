@@ -174,6 +174,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     leaderRpc: server.leaderRpc,
     applyWait: (ms) => server.waitApplied(server.committed, ms),
     hashKV: ownHashKV,
+    onPeerRoundTrip: (id, seconds) => metrics.peerRoundTripTime.labels({ To: idHex(id) }).observe(seconds),
   });
   const corruptCheck = {
     localId: b.memberId,

@@ -55,8 +55,8 @@ export class Families {
   gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
-  histogram(name: string, help: string, buckets: number[]): Histogram {
-    return new Histogram({ name, help, buckets, registers: [this.registry] });
+  histogram<L extends string = never>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
+    return new Histogram({ name, help, buckets, labelNames, registers: [this.registry] });
   }
   /** A counter whose total is kept elsewhere and read at scrape time (client_golang's CounterFunc). */
   counterOf(name: string, help: string, read: () => number): void {
@@ -190,6 +190,7 @@ export class Metrics {
   readonly peerReceivedFailures: Counter<'From'>;
   readonly activePeers: Gauge<'Local' | 'Remote'>;
   readonly disconnectedPeers: Counter<'Local' | 'Remote'>;
+  readonly peerRoundTripTime: Histogram<'To'>;
 
   /** gRPC calls, counted by grpcCallMetrics as plain numbers: a call costs no label lookups */
   readonly grpcCalls = new GrpcCallCounts();
@@ -258,9 +259,7 @@ export class Metrics {
     this.snapFsyncDuration = f.histogram('etcd_snap_fsync_duration_seconds', 'The latency distributions of fsync called by snap.', fsyncBuckets);
     // Not exported until something observes them (each would stay empty):
     // etcd_disk_backend_snapshot_duration_seconds, etcd_snap_db_fsync_duration_seconds,
-    // etcd_snap_db_save_total_duration_seconds (a snapshot's store taken or received) and
-    // etcd_network_peer_round_trip_time_seconds (etcd's rafthttp prober, which etcd-ts's
-    // transport does not run).
+    // etcd_snap_db_save_total_duration_seconds (a snapshot's store taken or received).
 
     this.dbTotalSize = f.gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.');
     f.gaugeOf('etcd_debugging_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', () =>
@@ -319,6 +318,10 @@ export class Metrics {
     ]);
     this.activePeers = f.gauge('etcd_network_active_peers', 'The current number of active peer connections.', ['Local', 'Remote']);
     this.disconnectedPeers = f.counter('etcd_network_disconnected_peers_total', 'The total number of disconnected peers.', ['Local', 'Remote']);
+    // 0.1 ms to 3.3 s, as etcd's
+    this.peerRoundTripTime = f.histogram('etcd_network_peer_round_trip_time_seconds', 'Round-Trip-Time histogram between peers', exponentialBuckets(0.0001, 2, 16), [
+      'To',
+    ]);
 
     const grpcLabels = ['grpc_method', 'grpc_service', 'grpc_type'] as const;
     const calls = this.grpcCalls;

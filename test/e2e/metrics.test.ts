@@ -143,7 +143,7 @@ it('counts leases granted, renewed, revoked and expired, watch streams, watchers
   }
 }, 60_000);
 
-it('shows peers as active, and counts the disconnect and the heartbeats a stopped follower misses', async () => {
+it('shows peers as active and their round trip, and counts the disconnect and the heartbeats a stopped follower misses', async () => {
   const plan = await planCluster(3, 'pm');
   const members = await startCluster(plan);
   const leader = await leaderIndex(members);
@@ -153,6 +153,13 @@ it('shows peers as active, and counts the disconnect and the heartbeats a stoppe
   const followerId = (await ctl(clientUrl(plan.slots[follower]!), ['endpoint', 'status'])).split(', ')[1]!;
   const remote = `Remote="${followerId}"`;
   await eventually(async () => expect(sample(await metricsOf(leader), `etcd_network_active_peers\\{Local="[0-9a-f]+",${remote}\\}`)).toBe(1));
+  // the prober's first report comes 5 s after the peer is added (etcd's statusErrorInterval)
+  await eventually(async () => {
+    const t = await metricsOf(leader);
+    expect(sample(t, `etcd_network_peer_round_trip_time_seconds_count\\{To="${followerId}"\\}`)).toBeGreaterThanOrEqual(1);
+    // a loopback round trip lands in a bucket below etcd's 3.3 s top one
+    expect(sample(t, `etcd_network_peer_round_trip_time_seconds_bucket\\{le="0.8192",To="${followerId}"\\}`)).toBeGreaterThanOrEqual(1);
+  });
   await stopMember(members[follower]!, 'SIGKILL');
   await eventually(async () => {
     const t = await metricsOf(leader);
@@ -187,6 +194,9 @@ const NOT_MOVED_HERE: Record<string, string[]> = {
     'etcd_debugging_mvcc_watch_stream_total', 'etcd_debugging_mvcc_watcher_total', 'etcd_debugging_mvcc_slow_watcher_total',
   ],
   'on the member that receives a snapshot (test/verify/snapshot-watch.test.ts checks it there)': ['etcd_network_snapshot_receive_success'],
+  "reported by each peer's prober 5 s after the peer is added, then every 30 s (or 5 s while it does not answer), whenever the scrapes fall: the test of peers above checks it": [
+    'etcd_network_peer_round_trip_time_seconds',
+  ],
   'needs an apply slower than 100 ms, a read index that times out, a learner promoted or a peer message that does not decode: not made to happen here': [
     'etcd_server_slow_apply_total', 'etcd_server_slow_read_indexes_total', 'etcd_server_learner_promote_successes',
     'etcd_network_peer_received_failures_total',

@@ -11,6 +11,7 @@ import type { Member } from '../../src/server/membership.js';
 import type { TlsContext } from '../../src/server/tls.js';
 import { Transport, type LeaderRpc, type RaftHandle, type SnapshotHooks } from '../../src/server/transport/index.js';
 import type { ApplyWait } from '../../src/server/transport/leader-rpc.js';
+import type { ProberTimings } from '../../src/server/transport/prober.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 
@@ -78,6 +79,8 @@ export interface NodeOptions {
   peerUrls?: readonly string[];
   leaderRpc?: LeaderRpc;
   applyWait?: ApplyWait;
+  probing?: ProberTimings;
+  onPeerRoundTrip?: (id: bigint, seconds: number) => void;
 }
 
 /** A transport mounted on a real peer listener. Close with stopNode. */
@@ -99,6 +102,8 @@ export async function startNode(o: NodeOptions): Promise<Node> {
     ...(o.peerUrls !== undefined ? { peerUrls: o.peerUrls } : {}),
     ...(o.leaderRpc !== undefined ? { leaderRpc: o.leaderRpc } : {}),
     ...(o.applyWait !== undefined ? { applyWait: o.applyWait } : {}),
+    ...(o.probing !== undefined ? { probing: o.probing } : {}),
+    ...(o.onPeerRoundTrip !== undefined ? { onPeerRoundTrip: o.onPeerRoundTrip } : {}),
   });
   const url = o.url ?? `${o.tls !== undefined ? 'https' : 'http'}://127.0.0.1:0`;
   node.listener = await servePeer(new URL(url), o.tls, node.transport.handler, logger);

@@ -37,6 +37,7 @@ import { HASHKV_PATH, type PeerHashKV, serveHashKV } from './hashkv.js';
 import { type ApplyWait, isLeaderRpcPath, LeaderClient, type LeaderRpc, serveLeaderRpc } from './leader-rpc.js';
 import { membersJson } from './members.js';
 import { Pipeline } from './pipeline.js';
+import { ETCD_PROBER_TIMINGS, PeerProber, type ProberTimings } from './prober.js';
 import { Remote, peerUrlsFromHeader } from './remote.js';
 import { receiveSnapshot, sendSnapshot } from './snapshot.js';
 import { PeerStatus, type PeerCounters } from './status.js';
@@ -75,6 +76,10 @@ export interface TransportOptions {
   readonly applyWait?: ApplyWait;
   /** The store's hash, for peers running etcd's corruption check (GET /members/hashkv). */
   readonly hashKV?: (revision: number) => Promise<PeerHashKV>;
+  /** A peer's smoothed round trip, in seconds, as its prober reports it (etcd_network_peer_round_trip_time_seconds). */
+  readonly onPeerRoundTrip?: (id: bigint, seconds: number) => void;
+  /** How often peers are probed and the probes reported; etcd's timings unless a test shortens them. */
+  readonly probing?: ProberTimings;
 }
 
 const STREAM_TYPES: readonly StreamType[] = ['msgappv2', 'message'];
@@ -88,6 +93,7 @@ interface Peer {
   readonly writers: Readonly<Record<StreamType, StreamWriter>>;
   readonly readers: Readonly<Record<StreamType, StreamReader>>;
   readonly pipeline: Pipeline;
+  readonly prober: PeerProber;
   snapshotInFlight: boolean;
 }
 
@@ -163,6 +169,12 @@ export class Transport {
         urls: () => peer.urls,
         onFailed: () => this.reportUnreachable(id),
         onRemoved: () => this.reportRemoved(),
+      }),
+      prober: new PeerProber(id, () => peer.urls, {
+        tls: this.opts.tls,
+        log: this.log,
+        timings: this.opts.probing ?? ETCD_PROBER_TIMINGS,
+        onRoundTrip: (seconds) => this.opts.onPeerRoundTrip?.(id, seconds),
       }),
       snapshotInFlight: false,
     };
@@ -287,6 +299,7 @@ export class Transport {
   }
 
   private closePeer(p: Peer): Promise<void> {
+    p.prober.stop();
     p.pipeline.stop();
     for (const t of STREAM_TYPES) p.writers[t].close();
     return Promise.all(STREAM_TYPES.map((t) => p.readers[t].stop())).then(() => undefined);
