@@ -45,6 +45,12 @@ afterAll(async () => {
 afterEach(killProcesses);
 
 
+/** The value of one series (name and labels as printed) in a /metrics page; NaN while it is absent. */
+function sampleOf(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
+
 async function hashes(rs: readonly Running[]): Promise<string[]> {
   return Promise.all(rs.map(async (r) => (await ctl(r.member.clientUrl, ['endpoint', 'hashkv'])).split(', ')[1]!.trim()));
 }
@@ -252,6 +258,14 @@ describe('a mixed cluster of etcd 3.4.23 and etcd-ts members', () => {
     await writeEverywhereReadEverywhere(rs, 'joined');
     await converged(rs);
     expect((await ctl(ts.member.clientUrl, ['member', 'list'])).trim().split('\n')).toHaveLength(4);
+    // each kind's prober reads the other's /raft/probing: the round trip shows both ways
+    const [tsId, etcdId] = [await memberId(ts), await memberId(rs[0]!)];
+    const roundTrips = async (from: Running, to: string) =>
+      sampleOf(await (await fetch(`${from.member.clientUrl}/metrics`)).text(), `etcd_network_peer_round_trip_time_seconds_count{To="${to}"}`);
+    await eventually(async () => {
+      expect(await roundTrips(rs[0]!, tsId)).toBeGreaterThanOrEqual(1);
+      expect(await roundTrips(ts, etcdId)).toBeGreaterThanOrEqual(1);
+    });
 
     // etcd leads: the etcd-ts follower forwards keep-alive and time-to-live to it
     await leaderOfKind(rs, 'etcd');
