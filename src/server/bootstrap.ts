@@ -8,7 +8,8 @@ import { MemoryStorage } from '../raft/index.js';
 import { emptyConfState } from '../raftpb/types.js';
 import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
-import { urlString } from './config/values.js';
+import { parseInitialCluster, urlString } from './config/values.js';
+import { DiscoveryError, DiscoveryErrors, joinDiscoveryCluster } from './discovery.js';
 import { MvccStore, type RestoredState } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
@@ -44,6 +45,15 @@ export interface DataDirLayout {
   dbDir: string;
   /** etcd's bbolt file (member/snap/db): imported from and kept for etcd, never the live store */
   boltPath: string;
+}
+
+/**
+ * The token member IDs are computed with: --initial-cluster-token, or the discovery URL
+ * when the cluster is discovered (etcd's PeerURLsMapAndToken), also for the members added
+ * to it later.
+ */
+export function clusterToken(cfg: Pick<EtcdConfig, 'discovery' | 'initialClusterToken'>): string {
+  return cfg.discovery !== '' ? cfg.discovery : cfg.initialClusterToken;
 }
 
 export function dataDirLayout(cfg: Pick<EtcdConfig, 'dataDir' | 'walDir'>): DataDirLayout {
@@ -123,7 +133,7 @@ export async function bootstrap(
       (haveWal ? await restartMember(cfg, layout, snapshotter, walOpts, log) : undefined) ??
       (cfg.initialClusterState === 'existing'
         ? await joinExistingCluster(cfg, createWal, peerTls, log)
-        : await startNewCluster(cfg, createWal, log));
+        : await startNewCluster(cfg.discovery !== '' ? await discoverCluster(cfg, log) : cfg, createWal, log));
     try {
       if (r.votersAtStart === 0) r.initialPeers = await peersOfUnlearnedCluster(cfg, r, peerTls, log);
       store = await installReceivedStore(store, layout, r.snapshotIndex, openStore, log);
@@ -227,7 +237,59 @@ function refuseDuplicateUrls(cfg: EtcdConfig): void {
   const pairs = [...cfg.initialCluster].flatMap(([name, urls]) => urls.map((u) => ({ name, url: urlString(u) })));
   if (new Set(pairs.map((p) => p.url)).size === pairs.length) return;
   const listed = pairs.map((p) => `${p.name}=${p.url}`).sort().join(',');
-  throw new BootstrapError(`initial cluster ${listed} has duplicate url`);
+  throw new BootstrapError(`${cfg.discovery !== '' ? 'discovery' : 'initial'} cluster ${listed} has duplicate url`);
+}
+
+/**
+ * --discovery: the configuration with the initial cluster the discovery service assembled
+ * (discovery.ts) and, as etcd takes it, the discovery URL as the cluster token, from which
+ * every member computes the same member and cluster IDs.
+ */
+async function discoverCluster(cfg: EtcdConfig, log: Logger): Promise<EtcdConfig> {
+  const token = clusterToken(cfg);
+  const peerUrls = cfg.initialAdvertisePeerUrls.map(urlString);
+  const discoveryLog = log.child({ caller: 'discovery' });
+  let found: string;
+  try {
+    found = await joinDiscoveryCluster({
+      url: cfg.discovery,
+      memberId: computeMemberId(peerUrls, token),
+      self: peerUrls.map((u) => `${cfg.name}=${u}`).sort().join(','),
+      log: discoveryLog,
+    });
+  } catch (err) {
+    if (err instanceof DiscoveryError) explainDiscoveryFailure(cfg, err, discoveryLog);
+    throw err;
+  }
+  const cluster = parseInitialCluster(found);
+  if (!cluster.ok) throw new BootstrapError(`the discovery service's cluster ${found} is not an initial cluster: ${cluster.reason}`);
+  return { ...cfg, initialCluster: cluster.value, initialClusterToken: token };
+}
+
+/** What etcd's etcdmain tells an operator after a discovery fails, by the cause. */
+function explainDiscoveryFailure(cfg: EtcdConfig, err: DiscoveryError, log: Logger): void {
+  const token = { 'discovery-token': cfg.discovery, error: err.reason };
+  if (err.reason === DiscoveryErrors.duplicateId) {
+    log.warn({ name: cfg.name, ...token }, 'member has been registered with discovery service');
+    log.warn({ 'data-dir': cfg.dataDir }, 'but could not find valid cluster configuration');
+    log.warn('check data dir if previous bootstrap succeeded');
+    log.warn('or use a new discovery token if previous bootstrap failed');
+    return;
+  }
+  if (err.reason === DiscoveryErrors.duplicateName) {
+    log.warn(token, 'member with duplicated name has already been registered');
+    log.warn('cURL the discovery token URL for details');
+  } else {
+    if (err.reason === DiscoveryErrors.fullCluster && cfg.discoveryFallback === 'proxy') {
+      // etcd becomes a v2 proxy of the cluster here; etcd-ts has no proxy mode
+      log.warn(
+        { 'fallback-proxy': 'proxy', ...token },
+        'discovery cluster is full, and etcd-ts cannot fall back to a proxy; add this member with "etcdctl member add" and start it with --initial-cluster-state existing',
+      );
+    }
+    log.warn(token, 'failed to bootstrap; discovery token was already used');
+  }
+  log.warn('do not reuse discovery token; generate a new one to bootstrap a cluster');
 }
 
 async function startNewCluster(cfg: EtcdConfig, createWal: CreateWal, log: Logger): Promise<MemberStart> {

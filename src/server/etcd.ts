@@ -17,7 +17,7 @@ import { leaseService } from './api/lease.js';
 import { lockService } from './api/lock.js';
 import { ETCD_API_VERSION, maintenanceService } from './api/maintenance.js';
 import { watchService } from './api/watch.js';
-import { type BootstrapResult, bootstrap, dataDirLayout } from './bootstrap.js';
+import { type BootstrapResult, bootstrap, clusterToken, dataDirLayout } from './bootstrap.js';
 import type { StartStep } from './start-steps.js';
 import { ClusterVersionMonitor, MONITOR_VERSION_INTERVAL_MS, NOT_DECIDED } from './cluster-version.js';
 import { proposeClusterVersion } from './publish.js';
@@ -195,7 +195,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   for (const p of b.initialPeers) if (p.id !== b.memberId) transport.addPeer(p.id, p.peerUrls);
 
   const headers = new Headers(server);
-  const clusterOptions = { clusterToken: cfg.initialClusterToken, strictReconfigCheck: cfg.strictReconfigCheck };
+  const clusterOptions = { clusterToken: clusterToken(cfg), strictReconfigCheck: cfg.strictReconfigCheck };
   // Lock and Election run etcd's concurrency recipes on this member, as its clients would.
   const memberClient = new MemberClient(server);
   const gate = new AuthGate(server, { clientCertAuth: cfg.clientCertAuth });

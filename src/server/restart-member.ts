@@ -154,6 +154,7 @@ export async function restartMember(
     if (cfg.initialClusterState === 'new' && cfg.initialCluster.size > 0) {
       log.info({ 'data-dir': cfg.dataDir }, 'the data dir already holds a member; --initial-cluster flags are ignored');
     }
+    if (cfg.discovery !== '') log.warn({ 'wal-dir': layout.walDir }, 'discovery token is ignored since cluster already initialized; valid logs are found');
     return {
       votersAtStart: votersAfter(snapshot?.metadata.confState ?? emptyConfState, entries, hardState.commit),
       initialPeers: membership.list().filter((m) => m.id !== memberId),

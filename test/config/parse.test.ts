@@ -253,7 +253,8 @@ describe('validation (etcd embed.Config.Validate and etcdmain)', () => {
     [['--initial-cluster=foo'], 'error setting up initial cluster: URL scheme must be http, https, unix, or unixs: '],
     [['--initial-cluster=default=foo'], 'error setting up initial cluster: URL scheme must be http, https, unix, or unixs: foo'],
     [['--discovery=http://x:1', '--initial-cluster=default=http://localhost:2380'], 'multiple discovery or bootstrap flags are set'],
-    [['--discovery=http://x:1'], 'etcd-ts does not implement discovery'],
+    [['--discovery=http://x:1', '--initial-cluster-state=existing'], 'discovery URL should not be set when joining existing initial cluster'],
+    [['--discovery-srv=example.com'], 'etcd-ts does not implement DNS discovery (--discovery-srv)'],
     [['--cert-file=/x.pem'], 'KeyFile and CertFile must both be present'],
     [[...LOCAL.map((f) => f.replace('http:', 'https:'))], 'TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:23790 with HTTPS scheme'],
     [['--listen-peer-urls=https://127.0.0.1:23800'], 'cannot listen on TLS for 127.0.0.1:23800: KeyFile and CertFile are not presented'],
@@ -343,11 +344,11 @@ describe('ETCD_* environment variables', () => {
 
 describe('accepted but not implemented', () => {
   it('warns for each one set', () => {
+    // --discovery-fallback=exit is what a full discovery cluster makes etcd-ts do either way (discovery.ts)
     const r = parseCommandLine(['--proxy=on', '--enable-v2', '--enable-pprof', '--discovery-fallback=exit'], {});
     if (r.kind !== 'config') throw new Error('expected config');
     expect(r.warnings).toEqual([
       '--proxy is accepted for compatibility but not implemented by etcd-ts; it has no effect',
-      '--discovery-fallback is accepted for compatibility but not implemented by etcd-ts; it has no effect',
       '--enable-pprof is accepted for compatibility but not implemented by etcd-ts; it has no effect',
     ]);
   });

@@ -17,7 +17,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('proxy-dial-timeout', c.proxyDialTimeout !== 1000);
   flag('proxy-write-timeout', c.proxyWriteTimeout !== 5000);
   flag('proxy-read-timeout', c.proxyReadTimeout !== 0);
-  flag('discovery-fallback', c.discoveryFallback !== 'proxy');
   flag('discovery-proxy', c.discoveryProxy !== '');
   flag('discovery-srv-name', c.discoverySrvName !== '');
   flag('experimental-enable-v2v3', c.experimentalEnableV2v3 !== '');
