@@ -3,7 +3,8 @@
 # missing (stock etcdctl 3.4 from Debian's etcd-client; real etcd 3.4 from etcd-server,
 # which the compatibility tests compare against; the python-etcd3 and etcd3gw client
 # libraries; Go and bbolt's source for the bbolt tests; etcd's Go client for goload;
-# Patroni and PostgreSQL for the Patroni tests; vip-manager and iproute2), builds, lints,
+# Patroni and PostgreSQL for the Patroni tests; vip-manager and iproute2; dnsmasq for DNS
+# discovery), builds, lints,
 # then runs every vitest suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ command -v patroni >/dev/null 2>&1 || missing+=(patroni)
 # vip-manager 1.0 (a v2 client beside Patroni), in a network namespace that ip creates.
 command -v vip-manager >/dev/null 2>&1 || missing+=(vip-manager)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# dnsmasq answers SRV records in the DNS discovery test's network namespace.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 # Go and bbolt's source: the bbolt tests build real bbolt 1.3 as the judge of our files.
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/go.etcd.io/bbolt ] || missing+=(golang-github-coreos-bbolt-dev)

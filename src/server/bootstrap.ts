@@ -1,6 +1,7 @@
 // Turning a data dir and the configuration into a member: a new cluster from
 // --initial-cluster, or a restart from the snapshot, the WAL and the store.
 
+import { lookup } from 'node:dns/promises';
 import { mkdir, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -8,8 +9,9 @@ import { MemoryStorage } from '../raft/index.js';
 import { emptyConfState } from '../raftpb/types.js';
 import type { TlsContext } from './tls.js';
 import { fetchClusterMembers } from './transport/index.js';
-import { parseInitialCluster, urlString } from './config/values.js';
+import { parseInitialCluster, urlPort, urlString } from './config/values.js';
 import { DiscoveryError, DiscoveryErrors, joinDiscoveryCluster } from './discovery.js';
+import { srvCluster } from './srv-discovery.js';
 import { MvccStore, type RestoredState } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
@@ -133,7 +135,7 @@ export async function bootstrap(
       (haveWal ? await restartMember(cfg, layout, snapshotter, walOpts, log) : undefined) ??
       (cfg.initialClusterState === 'existing'
         ? await joinExistingCluster(cfg, createWal, peerTls, log)
-        : await startNewCluster(cfg.discovery !== '' ? await discoverCluster(cfg, log) : cfg, createWal, log));
+        : await startNewCluster(await initialClusterOf(cfg, log), createWal, log));
     try {
       if (r.votersAtStart === 0) r.initialPeers = await peersOfUnlearnedCluster(cfg, r, peerTls, log);
       store = await installReceivedStore(store, layout, r.snapshotIndex, openStore, log);
@@ -240,6 +242,34 @@ function refuseDuplicateUrls(cfg: EtcdConfig): void {
   throw new BootstrapError(`${cfg.discovery !== '' ? 'discovery' : 'initial'} cluster ${listed} has duplicate url`);
 }
 
+/** The configuration with the initial cluster a discovery found, or as it is (--initial-cluster). */
+async function initialClusterOf(cfg: EtcdConfig, log: Logger): Promise<EtcdConfig> {
+  if (cfg.discovery !== '') return discoverCluster(cfg, log);
+  if (cfg.discoverySrv !== '') return srvDiscoveredCluster(cfg, log);
+  return cfg;
+}
+
+/** --discovery-srv: the initial cluster the domain's SRV records describe (srv-discovery.ts). */
+async function srvDiscoveredCluster(cfg: EtcdConfig, log: Logger): Promise<EtcdConfig> {
+  let found: string;
+  try {
+    found = await srvCluster({
+      domain: cfg.discoverySrv,
+      serviceName: cfg.discoverySrvName,
+      name: cfg.name,
+      advertisePeerUrls: cfg.initialAdvertisePeerUrls,
+      log: log.child({ caller: 'embed' }),
+    });
+  } catch (err) {
+    log.warn({ error: (err as Error).message }, 'failed to resolve during SRV discovery');
+    throw new BootstrapError((err as Error).message);
+  }
+  const cluster = parseInitialCluster(found);
+  if (!cluster.ok) throw new BootstrapError(`the SRV records of ${cfg.discoverySrv} give ${found}, not an initial cluster: ${cluster.reason}`);
+  if (!cluster.value.has(cfg.name)) throw new BootstrapError(`cannot find local etcd member "${cfg.name}" in SRV records`);
+  return { ...cfg, initialCluster: cluster.value };
+}
+
 /**
  * --discovery: the configuration with the initial cluster the discovery service assembled
  * (discovery.ts) and, as etcd takes it, the discovery URL as the cluster token, from which
@@ -301,7 +331,7 @@ async function startNewCluster(cfg: EtcdConfig, createWal: CreateWal, log: Logge
   }
   const advertised = cfg.initialAdvertisePeerUrls.map(urlString).sort();
   const listed = local.map(urlString).sort();
-  if (advertised.join(',') !== listed.join(',')) {
+  if (!(await sameEndpoints(cfg.initialAdvertisePeerUrls, local))) {
     throw new BootstrapError(
       `--initial-cluster has ${listed.map((u) => `${cfg.name}=${u}`).join(',')} but missing from --initial-advertise-peer-urls=${advertised.join(',')} (make them match)`,
     );
@@ -340,6 +370,24 @@ async function startNewCluster(cfg: EtcdConfig, createWal: CreateWal, log: Logge
     snapshotIndex: 0,
     confState: emptyConfState,
   };
+}
+
+/**
+ * Whether two lists of peer URLs name the same endpoints, host names resolved (etcd's
+ * URLStringsEqual): a member may advertise http://10.0.0.1:2380 where the initial
+ * cluster, from SRV records say, has http://infra0.example.com:2380.
+ */
+async function sameEndpoints(a: readonly URL[], b: readonly URL[]): Promise<boolean> {
+  const key = (urls: readonly URL[]) => urls.map(urlString).sort().join(',');
+  if (key(a) === key(b)) return true;
+  if (a.length !== b.length) return false;
+  const resolved = async (urls: readonly URL[]): Promise<string> =>
+    (await Promise.all(urls.map(async (u) => `${u.protocol}//${(await lookup(u.hostname.replace(/^\[(.*)\]$/, '$1'))).address}:${urlPort(u)}`))).sort().join(',');
+  try {
+    return (await resolved(a)) === (await resolved(b));
+  } catch {
+    return false;
+  }
 }
 
 /** Asks the other members in --initial-cluster for the cluster's members (etcd's GetClusterFromRemotePeers). */

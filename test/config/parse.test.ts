@@ -254,7 +254,7 @@ describe('validation (etcd embed.Config.Validate and etcdmain)', () => {
     [['--initial-cluster=default=foo'], 'error setting up initial cluster: URL scheme must be http, https, unix, or unixs: foo'],
     [['--discovery=http://x:1', '--initial-cluster=default=http://localhost:2380'], 'multiple discovery or bootstrap flags are set'],
     [['--discovery=http://x:1', '--initial-cluster-state=existing'], 'discovery URL should not be set when joining existing initial cluster'],
-    [['--discovery-srv=example.com'], 'etcd-ts does not implement DNS discovery (--discovery-srv)'],
+    [['--discovery-srv=example.com', '--initial-cluster=default=http://localhost:2380'], 'multiple discovery or bootstrap flags are set'],
     [['--cert-file=/x.pem'], 'KeyFile and CertFile must both be present'],
     [[...LOCAL.map((f) => f.replace('http:', 'https:'))], 'TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:23790 with HTTPS scheme'],
     [['--listen-peer-urls=https://127.0.0.1:23800'], 'cannot listen on TLS for 127.0.0.1:23800: KeyFile and CertFile are not presented'],

@@ -333,10 +333,7 @@ export function validateConfig(c: EtcdConfig): string | undefined {
   if (c.experimentalEnableLeaseCheckpointPersist && !c.experimentalEnableLeaseCheckpoint) {
     return 'setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint';
   }
-  if (c.discoverySrv !== '') {
-    return 'etcd-ts does not implement DNS discovery (--discovery-srv); bootstrap with --initial-cluster or --discovery instead';
-  }
-  if (c.initialCluster.size === 0 && c.discovery === '') return 'initial cluster unset and no discovery URL found; set --initial-cluster';
+  if (c.initialCluster.size === 0 && c.discovery === '' && c.discoverySrv === '') return 'initial cluster unset and no discovery URL found; set --initial-cluster';
   if (c.discovery !== '' && c.initialClusterState === 'existing') return 'discovery URL should not be set when joining existing initial cluster';
   return checkTls(c);
 }

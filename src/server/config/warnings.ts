@@ -18,7 +18,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('proxy-write-timeout', c.proxyWriteTimeout !== 5000);
   flag('proxy-read-timeout', c.proxyReadTimeout !== 0);
   flag('discovery-proxy', c.discoveryProxy !== '');
-  flag('discovery-srv-name', c.discoverySrvName !== '');
   flag('experimental-enable-v2v3', c.experimentalEnableV2v3 !== '');
   flag('enable-pprof', c.enablePprof);
   flag('log-package-levels', c.logPackageLevels !== '');
@@ -27,7 +26,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
   // etcd-ts always fsyncs: this one is ignored, never honoured.
   flag('unsafe-no-fsync', c.unsafeNoFsync);
-  flag('discovery-srv', c.discoverySrv !== '');
   flag('initial-election-tick-advance', !c.initialElectionTickAdvance);
   flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
   flag('grpc-keepalive-interval', c.grpcKeepaliveInterval !== 2 * 3_600_000);

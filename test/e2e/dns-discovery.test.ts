@@ -1,0 +1,87 @@
+// DNS discovery (--discovery-srv), as etcd's clustering guide sets it up: SRV records
+// `_etcd-server._tcp.<domain>` name each member's peer endpoint, and every member is
+// started with the same --discovery-srv and no --initial-cluster. The DNS server is
+// dnsmasq in a network namespace of the test's own (dns-namespace.ts), where the members
+// and etcdctl run.
+
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { DnsNamespace, type SrvRecord } from './dns-namespace.js';
+import { type TrackedProcess, cleanup, tempDir } from './harness.js';
+
+const DOMAIN = 'etcd-ts.test';
+const HOSTS = ['infra0', 'infra1', 'infra2'].map((h) => `${h}.${DOMAIN}`);
+
+/** Member i: client port 2379 + 100 i, peer port one more, peer endpoint infra<i>.etcd-ts.test. */
+function ports(i: number): { client: number; peer: number } {
+  return { client: 2379 + 100 * i, peer: 2380 + 100 * i };
+}
+
+function serverRecords(service = '_etcd-server'): SrvRecord[] {
+  return HOSTS.map((target, i) => ({ service: `${service}._tcp.${DOMAIN}`, target, port: ports(i).peer }));
+}
+
+let ns: DnsNamespace | undefined;
+afterEach(async () => {
+  await cleanup();
+  await ns?.close();
+  ns = undefined;
+});
+afterAll(cleanup);
+
+function member(i: number, extra: string[] = [], advertise = `http://${HOSTS[i]}:${ports(i).peer}`): TrackedProcess {
+  const { client, peer } = ports(i);
+  return ns!.etcdTs([
+    '--name', `infra${i}`,
+    '--data-dir', tempDir('etcd-ts-dns-'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls', advertise,
+    '--discovery-srv', DOMAIN,
+    ...extra,
+  ]);
+}
+
+async function ready(p: TrackedProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let exited: number | string | undefined;
+  void p.exited.then((c) => (exited = c));
+  while (!p.output().includes('ready to serve client requests')) {
+    if (exited !== undefined || Date.now() > deadline) throw new Error(`member not ready (exit ${String(exited)}):\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('three members bootstrap from the SRV records, one of them advertising its IP rather than its name', async () => {
+  ns = await DnsNamespace.create(serverRecords(), HOSTS);
+  const members = [member(0), member(1), member(2, [], `http://127.0.0.1:${ports(2).peer}`)];
+  await Promise.all(members.map(ready));
+  const list = await ns.etcdctl(['--endpoints', '127.0.0.1:2379', 'member', 'list']);
+  // every member known by the endpoint its SRV record names
+  expect(list.trim().split('\n').map((l) => l.split(', ').slice(2, 4).join(' ')).sort()).toEqual([
+    `infra0 http://${HOSTS[0]}:2380`,
+    `infra1 http://${HOSTS[1]}:2480`,
+    `infra2 http://${HOSTS[2]}:2580`,
+  ]);
+  await ns.etcdctl(['--endpoints', '127.0.0.1:2379', 'put', 'srv', 'found']);
+  expect(await ns.etcdctl(['--endpoints', '127.0.0.1:2579', 'get', 'srv', '--print-value-only'])).toBe('found\n');
+  expect(members[0]!.output()).toContain('"msg":"got bootstrap from DNS for etcd-server"');
+}, 120_000);
+
+it('--discovery-srv-name reads _etcd-server-<name>._tcp', async () => {
+  ns = await DnsNamespace.create(serverRecords('_etcd-server-blue'), HOSTS);
+  const members = [0, 1, 2].map((i) => member(i, ['--discovery-srv-name', 'blue']));
+  await Promise.all(members.map(ready));
+  expect((await ns.etcdctl(['--endpoints', '127.0.0.1:2479', 'member', 'list'])).trim().split('\n')).toHaveLength(3);
+}, 120_000);
+
+it('refuses a member the records do not name, and a domain without records, as etcd words it', async () => {
+  ns = await DnsNamespace.create(serverRecords().slice(0, 2), HOSTS);
+  const stranger = member(2);
+  expect(await stranger.exited).toBe(1);
+  expect(stranger.output()).toContain('cannot find local etcd member \\"infra2\\" in SRV records');
+
+  const nowhere = ns.etcdTs(['--name', 'x', '--data-dir', tempDir('etcd-ts-dns-'), '--discovery-srv', 'nowhere.test']);
+  expect(await nowhere.exited).toBe(1);
+  expect(nowhere.output()).toMatch(/error querying DNS SRV records for _etcd-server-ssl .*; error querying DNS SRV records for _etcd-server /);
+}, 120_000);
