@@ -6,7 +6,7 @@
 
 import { afterAll, expect, it } from 'vitest';
 import { type ClusterPlan, type Slot, clientUrl, peerUrl, planCluster } from './cluster-harness.js';
-import { type Member, cleanup, ctl, freePort, startMember, stopMember, waitFor } from './harness.js';
+import { type Member, cleanup, ctl, startMember, stopMember, waitFor } from './harness.js';
 
 afterAll(cleanup);
 
@@ -20,8 +20,10 @@ interface DiscoveryService {
   registered(token: string): Promise<string[]>;
 }
 
-async function discoveryService(binary: 'etcd' | 'etcd-ts', clientPort?: number): Promise<DiscoveryService> {
-  const member = await startMember({ name: 'discovery', binary, args: ['--enable-v2'], ...(clientPort !== undefined ? { clientPort } : {}) });
+/** Starts the discovery service, or starts it again where `again` ran (same ports, same data). */
+async function discoveryService(binary: 'etcd' | 'etcd-ts', again?: Member): Promise<DiscoveryService> {
+  const where = again === undefined ? {} : { dataDir: again.dataDir, clientPort: Number(new URL(again.clientUrl).port), peerPort: Number(new URL(again.peerUrl).port) };
+  const member = await startMember({ name: 'discovery', binary, args: ['--enable-v2'], ...where });
   const url = (token: string) => `${member.clientUrl}/v2/keys/discovery/${token}`;
   return {
     member,
@@ -147,14 +149,14 @@ it('refuses what etcd refuses: a directory without a size, a name registered twi
   expect(second.output()).toContain('member has been registered with discovery service');
 }, 120_000);
 
-it('waits for a discovery service that is not up yet, retrying with a backoff', async () => {
-  const port = await freePort();
+it('waits for a discovery service that is down, retrying with a backoff', async () => {
+  const first = await discoveryService('etcd-ts');
+  await first.create('later', 1);
+  await stopMember(first.member);
   const plan = await planCluster(1, 'dw');
-  const url = `http://127.0.0.1:${port}/v2/keys/discovery/later`;
-  const member = await startDiscovering(plan, plan.slots[0]!, url, { waitReady: false });
+  const member = await startDiscovering(plan, plan.slots[0]!, first.url('later'), { waitReady: false });
   await waitFor(member, 'retry connecting to discovery service');
-  const disco = await discoveryService('etcd-ts', port);
-  await disco.create('later', 1);
+  await discoveryService('etcd-ts', first.member);
   await waitFor(member, 'ready to serve client requests');
   expect([...(await memberList(clientUrl(plan.slots[0]!))).values()]).toEqual(['dw1']);
 }, 120_000);
