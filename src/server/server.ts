@@ -34,6 +34,9 @@ import type { LeaderRpc, RaftHandle, SnapshotHooks } from './transport/index.js'
 import type { V2Store } from './v2store/index.js';
 import { WalStorage } from './wal-storage.js';
 
+/** How long a member that applied its own removal goes on before it stops (etcd's 10 × 100 ms). */
+const REMOVED_STOP_DELAY_MS = 1000;
+
 export class EtcdServer {
   readonly memberId: bigint;
   readonly clusterId: bigint;
@@ -207,7 +210,10 @@ export class EtcdServer {
         snapshotSaved: () => {
           for (const fn of this.snapshotListeners) fn();
         },
-        removed: () => setImmediate(() => this.removedFromCluster()),
+        // a second later, as etcd's stopWithDelay: the commit of the removal, and the answer
+        // to whoever asked for it, still reach the others (a leader removing itself is the
+        // only one that knows the entry committed)
+        removed: () => setTimeout(() => this.removedFromCluster(), REMOVED_STOP_DELAY_MS),
         leaseRevoked: (id) => this.leaderDuties.leaseRevoked(id),
         backendCommitted: (seconds) => parts.onBackendCommit?.(seconds),
         fatal: (err) => this.die(err),
