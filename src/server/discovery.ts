@@ -26,12 +26,11 @@ export const DiscoveryErrors = {
   badEndpoint: 'discovery: bad discovery endpoint',
 } as const;
 
-type DiscoveryReason = (typeof DiscoveryErrors)[keyof typeof DiscoveryErrors] | string;
-
 /** A discovery that cannot succeed: etcd's DiscoveryError ("failed to join discovery cluster (...)"). */
 export class DiscoveryError extends Error {
   override name = 'DiscoveryError';
-  constructor(readonly reason: DiscoveryReason) {
+  /** one of DiscoveryErrors, or the discovery etcd's own error */
+  constructor(readonly reason: string) {
     super(`failed to join discovery cluster (${reason})`);
   }
 }
