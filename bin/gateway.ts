@@ -1,20 +1,28 @@
 // `etcd-ts gateway start`: etcd's L4 gateway mode of the same binary (etcdmain/gateway.go).
 // Flags: --endpoints (default 127.0.0.1:2379), --listen-addr (default 127.0.0.1:23790),
-// --retry-delay (default 1m). DNS discovery (--discovery-srv ...) is refused by name.
+// --retry-delay (default 1m), and DNS discovery of the endpoints: --discovery-srv,
+// --discovery-srv-name, --insecure-discovery, --trusted-ca-file (srv-discovery.ts).
 
 import pino from 'pino';
-import { parseGoDuration } from '../src/server/config/values.js';
+import type { Logger } from 'pino';
+import { parseGoBool, parseGoDuration } from '../src/server/config/values.js';
+import { srvClientEndpoints } from '../src/server/srv-discovery.js';
 import { type HostPort, startTcpProxy } from '../src/server/tcpproxy.js';
 
 const USAGE = `Usage:
   etcd-ts gateway start [flags]
 
 Flags:
-      --endpoints strings      comma separated etcd cluster endpoints (default [127.0.0.1:2379])
-      --listen-addr string     listen address (default "127.0.0.1:23790")
-      --retry-delay duration   duration of delay before retrying failed endpoints (default 1m0s)
+      --discovery-srv string        DNS domain used to bootstrap initial cluster
+      --discovery-srv-name string   service name to query when using DNS discovery
+      --endpoints strings           comma separated etcd cluster endpoints (default [127.0.0.1:2379])
+  -h, --help                        help for start
+      --insecure-discovery          accept insecure SRV records
+      --listen-addr string          listen address (default "127.0.0.1:23790")
+      --retry-delay duration        duration of delay before retrying failed endpoints (default 1m0s)
+      --trusted-ca-file string      path to the client server TLS CA file for verifying the discovered endpoints when discovery-srv is provided.
 `;
-const UNSUPPORTED = new Set(['discovery-srv', 'discovery-srv-name', 'insecure-discovery', 'trusted-ca-file']);
+const FLAGS = ['discovery-srv', 'discovery-srv-name', 'endpoints', 'insecure-discovery', 'listen-addr', 'retry-delay', 'trusted-ca-file'];
 
 function usageError(msg: string): never {
   process.stderr.write(`Error: ${msg}\n${USAGE}`);
@@ -45,12 +53,9 @@ export async function runGateway(argv: readonly string[]): Promise<void> {
       process.stdout.write(USAGE);
       process.exit(0);
     }
-    if (UNSUPPORTED.has(name)) {
-      process.stderr.write(`etcd-ts gateway: --${name} (DNS discovery) is not supported by etcd-ts; list the members with --endpoints\n`);
-      process.exit(1);
-    }
-    if (!['endpoints', 'listen-addr', 'retry-delay'].includes(name)) usageError(`unknown flag: --${name}`);
-    const value = m[2] ?? argv[++i];
+    if (!FLAGS.includes(name)) usageError(`unknown flag: --${name}`);
+    // a bool flag takes no separate argument, as Go's flag package parses it
+    const value = m[2] ?? (name === 'insecure-discovery' ? 'true' : argv[++i]);
     if (value === undefined) usageError(`flag needs an argument: --${name}`);
     values.set(name, value);
   }
@@ -60,9 +65,14 @@ export async function runGateway(argv: readonly string[]): Promise<void> {
   }
   const delay = parseGoDuration(values.get('retry-delay') ?? '1m');
   if (!delay.ok) usageError(`invalid argument ${JSON.stringify(values.get('retry-delay'))} for "--retry-delay" flag: ${delay.reason}`);
-  const endpoints = (values.get('endpoints') ?? '127.0.0.1:2379').split(',').filter((e) => e !== '').map((e) => hostPort(e, 'endpoint'));
+  const insecure = parseGoBool(values.get('insecure-discovery') ?? 'false');
+  if (!insecure.ok) usageError(`invalid argument ${JSON.stringify(values.get('insecure-discovery'))} for "--insecure-discovery" flag: ${insecure.reason}`);
   const listen = hostPort(values.get('listen-addr') ?? '127.0.0.1:23790', 'listen address');
-  const log = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }).child({ caller: 'tcpproxy' });
+  const root = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
+  const given = (values.get('endpoints') ?? '127.0.0.1:2379').split(',').filter((e) => e !== '');
+  const discovered = await discoveredEndpoints(values, insecure.value, root.child({ caller: 'etcdmain' }));
+  const endpoints = (discovered.length > 0 ? discovered : given).map((e) => hostPort(e, 'endpoint'));
+  const log = root.child({ caller: 'tcpproxy' });
   let proxy;
   try {
     proxy = await startTcpProxy({ listen, endpoints, retryDelayMs: delay.value, log });
@@ -72,5 +82,17 @@ export async function runGateway(argv: readonly string[]): Promise<void> {
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void proxy.close().then(() => process.exit(0)));
+  }
+}
+
+/** The endpoints the SRV records of --discovery-srv name, checked as etcd checks them; none without the flag. */
+async function discoveredEndpoints(values: ReadonlyMap<string, string>, insecure: boolean, log: Logger): Promise<string[]> {
+  const domain = values.get('discovery-srv') ?? '';
+  if (domain === '') return [];
+  try {
+    return await srvClientEndpoints({ domain, serviceName: values.get('discovery-srv-name') ?? '', insecure, caFile: values.get('trusted-ca-file') ?? '', log });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
   }
 }

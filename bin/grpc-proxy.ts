@@ -3,6 +3,7 @@
 // refusal to start prints to stderr and exits 1, as etcd's cobra command does.
 
 import { parseGoBool, parseGoInt, INT64_MAX, INT64_MIN, UINT32_MAX } from '../src/server/config/values.js';
+import type { Logger } from 'pino';
 import { createLogger, moduleLogger } from '../src/server/logger.js';
 
 type Kind = 'string' | 'bool' | 'int' | 'uint32' | 'strings';
@@ -46,8 +47,6 @@ const NOT_IMPLEMENTED: Record<string, string> = {
   'experimental-serializable-ordering': 'serializable reads are not kept in revision order across endpoints',
   'experimental-leasing-prefix': 'reads are not served from leases',
 };
-/** DNS discovery: refused by name, as the gateway refuses it. */
-const DNS_DISCOVERY = new Set(['discovery-srv', 'discovery-srv-name', 'insecure-discovery']);
 
 function usage(): string {
   const rows: Array<readonly [string, string]> = Object.entries(FLAGS).map(([name, f]) => {
@@ -140,9 +139,6 @@ function reader(values: Values) {
 export async function runGrpcProxy(argv: readonly string[]): Promise<void> {
   const values = parseArgs(argv);
   const f = reader(values);
-  for (const name of DNS_DISCOVERY) {
-    if (values.has(name)) refuse(`etcd-ts grpc-proxy: --${name} (DNS discovery) is not supported by etcd-ts; list the members with --endpoints`);
-  }
   const prefix = f.string('resolver-prefix');
   const ttl = f.int('resolver-ttl');
   const advertise = f.string('advertise-client-url');
@@ -151,8 +147,10 @@ export async function runGrpcProxy(argv: readonly string[]): Promise<void> {
   if (prefix === '' && ttl > 0) refuse(`invalid resolver-prefix ${JSON.stringify(prefix)}`);
   if (prefix !== '' && ttl > 0 && advertise === '') refuse(`invalid advertise-client-url ${JSON.stringify(advertise)}`);
 
+  const debug = f.bool('debug');
+  const log = moduleLogger(createLogger({ logLevel: debug ? 'debug' : 'info', logOutputs: ['default'] }), 'etcdmain/grpc_proxy.ts');
   const config = {
-    endpoints: f.strings('endpoints'),
+    endpoints: await endpointsOf(f, log),
     listenAddr: f.string('listen-addr'),
     advertiseClientUrl: advertise,
     resolverPrefix: prefix,
@@ -174,9 +172,6 @@ export async function runGrpcProxy(argv: readonly string[]): Promise<void> {
     maxRecvBytes: f.int('max-recv-bytes') > 0 ? f.int('max-recv-bytes') : Number(FLAGS['max-recv-bytes']!.def),
     maxConcurrentStreams: f.uint32('max-concurrent-streams'),
   };
-  const debug = f.bool('debug');
-
-  const log = moduleLogger(createLogger({ logLevel: debug ? 'debug' : 'info', logOutputs: ['default'] }), 'etcdmain/grpc_proxy.ts');
   for (const [name, why] of Object.entries(NOT_IMPLEMENTED)) {
     const set = values.has(name) && values.get(name) !== FLAGS[name]!.def && values.get(name) !== '';
     if (set) log.warn(`--${name} is accepted for compatibility but not implemented by etcd-ts (${why}); it has no effect`);
@@ -193,5 +188,21 @@ export async function runGrpcProxy(argv: readonly string[]): Promise<void> {
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void proxy.close().then(() => process.exit(0)));
+  }
+}
+
+/**
+ * --endpoints, or those the SRV records of --discovery-srv name (etcd's
+ * discoverEndpoints): when none of them passes the TLS check, --endpoints after all.
+ */
+async function endpointsOf(f: ReturnType<typeof reader>, log: Logger): Promise<string[]> {
+  const domain = f.string('discovery-srv');
+  if (domain === '') return f.strings('endpoints');
+  const { srvClientEndpoints } = await import('../src/server/srv-discovery.js');
+  try {
+    const found = await srvClientEndpoints({ domain, serviceName: f.string('discovery-srv-name'), insecure: f.bool('insecure-discovery'), caFile: f.string('cacert'), log });
+    return found.length > 0 ? found : f.strings('endpoints');
+  } catch (err) {
+    return refuse((err as Error).message);
   }
 }

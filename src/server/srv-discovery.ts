@@ -1,5 +1,6 @@
-// DNS discovery (--discovery-srv): the initial cluster from the SRV records of a domain,
-// as etcd's srv.GetCluster reads them. `_etcd-server-ssl._tcp.<domain>` lists the members'
+// DNS discovery (--discovery-srv): a member's initial cluster, or the gateway's and the
+// gRPC proxy's endpoints, from the SRV records of a domain. For a member, as etcd's
+// srv.GetCluster reads them: `_etcd-server-ssl._tcp.<domain>` lists the members'
 // peer endpoints for https, `_etcd-server._tcp.<domain>` for http (`-<name>` after
 // "server" with --discovery-srv-name). The record whose endpoint is one this member
 // advertises gets this member's name; the others get names "0", "1", ... (a member's ID
@@ -9,6 +10,8 @@
 // fails, a slip fixed in 3.5); etcd-ts reads both, as 3.5 does.
 
 import { lookup, resolveSrv } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { urlPort, urlString } from './config/values.js';
 
@@ -83,3 +86,78 @@ async function tcpAddress(host: string, port: number): Promise<string> {
   const { address, family } = await lookup(host.replace(/^\[(.*)\]$/, '$1'));
   return family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+export interface SrvClientOptions {
+  readonly domain: string;
+  readonly serviceName: string;
+  /** --insecure-discovery: take http endpoints, and https ones without a TLS check */
+  readonly insecure: boolean;
+  /** the CA file the https endpoints' certificates are checked with; '' for the system's */
+  readonly caFile: string;
+  readonly log: Logger;
+}
+
+/**
+ * The client endpoints (`scheme://host:port`) of `_etcd-client-ssl._tcp.<domain>` and
+ * `_etcd-client._tcp.<domain>` for the gateway and the gRPC proxy (etcd's srv.GetClient
+ * and etcdmain's discoverEndpoints). Unless `insecure`, only https endpoints that complete
+ * a TLS handshake (CA `caFile`, server name the domain) are kept; the caller falls back to
+ * its --endpoints when none are. Throws when neither lookup succeeds.
+ */
+export async function srvClientEndpoints(opts: SrvClientOptions): Promise<string[]> {
+  const suffix = opts.serviceName !== '' ? `-${opts.serviceName}` : '';
+  const endpoints: string[] = [];
+  const errors: string[] = [];
+  for (const [scheme, service] of [
+    ['https', `etcd-client-ssl${suffix}`],
+    ['http', `etcd-client${suffix}`],
+  ] as const) {
+    try {
+      for (const r of await resolveSrv(`_${service}._tcp.${opts.domain}`)) endpoints.push(`${scheme}://${hostPort(r.name.replace(/\.$/, ''), r.port)}`);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (errors.length === 2) throw new Error(`dns lookup errors: ${errors[0]} and ${errors[1]}`);
+  opts.log.info({ 'srv-server': opts.domain, endpoints }, 'discovered cluster from SRV');
+  if (opts.insecure) return endpoints;
+  opts.log.info({ 'srv-server': opts.domain, endpoints }, 'validating discovered SRV endpoints');
+  const ca = opts.caFile !== '' ? [await readFile(opts.caFile)] : undefined;
+  const valid: string[] = [];
+  const refusals: string[] = [];
+  for (const ep of endpoints) {
+    if (!ep.startsWith('https://')) {
+      refusals.push(`${JSON.stringify(ep)} is insecure`);
+      continue;
+    }
+    const u = new URL(ep);
+    try {
+      await tlsHandshake(u.hostname.replace(/^\[(.*)\]$/, '$1'), Number(u.port), opts.domain, ca);
+      valid.push(ep);
+    } catch (err) {
+      refusals.push(`${JSON.stringify(ep)} failed to dial (${(err as Error).message})`);
+    }
+  }
+  if (refusals.length > 0) opts.log.warn({ 'srv-server': opts.domain, endpoints: valid, error: refusals.join(',') }, 'failed to validate discovered endpoints');
+  else opts.log.info({ 'srv-server': opts.domain, endpoints: valid }, 'using validated discovered SRV endpoints');
+  return valid;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Dials host:port and completes a TLS handshake that checks the certificate for `servername`. */
+function tlsHandshake(host: string, port: number, servername: string, ca: Buffer[] | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, servername, ...(ca !== undefined ? { ca } : {}), timeout: HANDSHAKE_TIMEOUT_MS }, () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)));
+    socket.on('error', reject);
+  });
+}
+
+/** etcd's NewTransport dial timeout for the check. */
+const HANDSHAKE_TIMEOUT_MS = 5000;

@@ -1,6 +1,7 @@
 // DNS discovery (--discovery-srv), as etcd's clustering guide sets it up: SRV records
 // `_etcd-server._tcp.<domain>` name each member's peer endpoint, and every member is
-// started with the same --discovery-srv and no --initial-cluster. The DNS server is
+// started with the same --discovery-srv and no --initial-cluster; `_etcd-client._tcp`
+// records name the client endpoints the gateway and the gRPC proxy find the same way. The DNS server is
 // dnsmasq in a network namespace of the test's own (dns-namespace.ts), where the members
 // and etcdctl run.
 
@@ -18,6 +19,10 @@ function ports(i: number): { client: number; peer: number } {
 
 function serverRecords(service = '_etcd-server'): SrvRecord[] {
   return HOSTS.map((target, i) => ({ service: `${service}._tcp.${DOMAIN}`, target, port: ports(i).peer }));
+}
+
+function clientRecords(): SrvRecord[] {
+  return HOSTS.map((target, i) => ({ service: `_etcd-client._tcp.${DOMAIN}`, target, port: ports(i).client }));
 }
 
 let ns: DnsNamespace | undefined;
@@ -84,4 +89,36 @@ it('refuses a member the records do not name, and a domain without records, as e
   const nowhere = ns.etcdTs(['--name', 'x', '--data-dir', tempDir('etcd-ts-dns-'), '--discovery-srv', 'nowhere.test']);
   expect(await nowhere.exited).toBe(1);
   expect(nowhere.output()).toMatch(/error querying DNS SRV records for _etcd-server-ssl .*; error querying DNS SRV records for _etcd-server /);
+}, 120_000);
+
+it('the gateway and the gRPC proxy find the members through _etcd-client._tcp records; without --insecure-discovery they refuse http ones and use --endpoints', async () => {
+  ns = await DnsNamespace.create([...serverRecords(), ...clientRecords()], HOSTS);
+  await Promise.all([0, 1, 2].map((i) => member(i)).map(ready));
+  const serves = async (endpoint: string, key: string): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await ns!.etcdctl(['--endpoints', endpoint, 'put', key, 'v']);
+        expect(await ns!.etcdctl(['--endpoints', '127.0.0.1:2379', 'get', key, '--print-value-only'])).toBe('v\n');
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+
+  const gateway = ns.etcdTs(['gateway', 'start', '--discovery-srv', DOMAIN, '--insecure-discovery', '--endpoints', '127.0.0.1:1', '--listen-addr', '127.0.0.1:23790']);
+  await serves('127.0.0.1:23790', 'through-gateway');
+  expect(gateway.output()).toContain('"msg":"discovered cluster from SRV"');
+
+  const proxy = ns.etcdTs(['grpc-proxy', 'start', '--discovery-srv', DOMAIN, '--insecure-discovery', '--endpoints', '127.0.0.1:1', '--listen-addr', '127.0.0.1:23791']);
+  await serves('127.0.0.1:23791', 'through-proxy');
+  expect(proxy.output()).toContain(`http://${HOSTS[0]}:2379`);
+
+  // the records are http: without --insecure-discovery, etcd keeps none of them
+  const checked = ns.etcdTs(['grpc-proxy', 'start', '--discovery-srv', DOMAIN, '--endpoints', '127.0.0.1:2479', '--listen-addr', '127.0.0.1:23792']);
+  await serves('127.0.0.1:23792', 'through-endpoints');
+  expect(checked.output()).toContain('failed to validate discovered endpoints');
+  expect(checked.output()).toContain(`\\"http://${HOSTS[0]}:2379\\" is insecure`);
 }, 120_000);

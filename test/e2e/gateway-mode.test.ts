@@ -49,12 +49,10 @@ describe('etcd-ts gateway', () => {
     }
   });
 
-  it('refuses unknown flags and DNS discovery by name', async () => {
+  // DNS discovery of the endpoints: test/e2e/dns-discovery.test.ts
+  it('refuses unknown flags', async () => {
     const unknown = startGateway(['start', '--no-such-flag']);
     expect(await unknown.exited).toBe(2);
     expect(unknown.output()).toContain('unknown flag: --no-such-flag');
-    const srv = startGateway(['start', '--discovery-srv', 'example.com']);
-    expect(await srv.exited).toBe(1);
-    expect(srv.output()).toContain('--discovery-srv (DNS discovery) is not supported by etcd-ts');
   });
 });
