@@ -6,6 +6,8 @@
 // and etcdctl run.
 
 import { afterAll, afterEach, expect, it } from 'vitest';
+import path from 'node:path';
+import { makeLeaf, makePki } from '../listener/helpers.js';
 import { DnsNamespace, type SrvRecord } from './dns-namespace.js';
 import { type TrackedProcess, cleanup, tempDir } from './harness.js';
 
@@ -21,8 +23,8 @@ function serverRecords(service = '_etcd-server'): SrvRecord[] {
   return HOSTS.map((target, i) => ({ service: `${service}._tcp.${DOMAIN}`, target, port: ports(i).peer }));
 }
 
-function clientRecords(): SrvRecord[] {
-  return HOSTS.map((target, i) => ({ service: `_etcd-client._tcp.${DOMAIN}`, target, port: ports(i).client }));
+function clientRecords(service = '_etcd-client'): SrvRecord[] {
+  return HOSTS.map((target, i) => ({ service: `${service}._tcp.${DOMAIN}`, target, port: ports(i).client }));
 }
 
 let ns: DnsNamespace | undefined;
@@ -33,13 +35,13 @@ afterEach(async () => {
 });
 afterAll(cleanup);
 
-function member(i: number, extra: string[] = [], advertise = `http://${HOSTS[i]}:${ports(i).peer}`): TrackedProcess {
+function member(i: number, extra: string[] = [], advertise = `http://${HOSTS[i]}:${ports(i).peer}`, clientScheme = 'http'): TrackedProcess {
   const { client, peer } = ports(i);
   return ns!.etcdTs([
     '--name', `infra${i}`,
     '--data-dir', tempDir('etcd-ts-dns-'),
-    '--listen-client-urls', `http://127.0.0.1:${client}`,
-    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-client-urls', `${clientScheme}://127.0.0.1:${client}`,
+    '--advertise-client-urls', `${clientScheme}://${clientScheme === 'http' ? '127.0.0.1' : HOSTS[i]}:${client}`,
     '--listen-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-advertise-peer-urls', advertise,
     '--discovery-srv', DOMAIN,
@@ -121,4 +123,32 @@ it('the gateway and the gRPC proxy find the members through _etcd-client._tcp re
   await serves('127.0.0.1:23792', 'through-endpoints');
   expect(checked.output()).toContain('failed to validate discovered endpoints');
   expect(checked.output()).toContain(`\\"http://${HOSTS[0]}:2379\\" is insecure`);
+}, 120_000);
+
+it('with https records, the gRPC proxy keeps the endpoints whose certificate its CA signed for the domain, and drops the others', async () => {
+  const pki = makePki(tempDir('etcd-ts-dns-pki-'));
+  // valid for the domain (what etcd checks) and for each member's name (what the proxy dials)
+  const names = `IP:127.0.0.1,DNS:${DOMAIN},DNS:*.${DOMAIN}`;
+  makeLeaf(pki.dir, 'ca', 'member', '/CN=etcd-member', names);
+  makeLeaf(pki.dir, 'rogue-ca', 'stranger', '/CN=etcd-stranger', names);
+  const tlsOf = (leaf: string) => ['--cert-file', path.join(pki.dir, `${leaf}.pem`), '--key-file', path.join(pki.dir, `${leaf}-key.pem`)];
+  ns = await DnsNamespace.create([...serverRecords(), ...clientRecords('_etcd-client-ssl')], HOSTS);
+  await Promise.all([member(0, tlsOf('member'), undefined, 'https'), member(1, tlsOf('member'), undefined, 'https'), member(2, tlsOf('stranger'), undefined, 'https')].map(ready));
+
+  const proxy = ns.etcdTs(['grpc-proxy', 'start', '--discovery-srv', DOMAIN, '--cacert', pki.ca, '--endpoints', '127.0.0.1:1', '--listen-addr', '127.0.0.1:23791']);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await ns.etcdctl(['--endpoints', '127.0.0.1:23791', 'put', 'tls', 'checked']);
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${(err as Error).message}\n${proxy.output()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  expect(await ns.etcdctl(['--endpoints', '127.0.0.1:23791', 'get', 'tls', '--print-value-only'])).toBe('checked\n');
+  expect(proxy.output()).toContain('failed to validate discovered endpoints');
+  const kept = (a: number, b: number) => `"endpoints":["https://${HOSTS[a]}:${ports(a).client}","https://${HOSTS[b]}:${ports(b).client}"],"error"`;
+  expect([kept(0, 1), kept(1, 0)].some((k) => proxy.output().includes(k)), proxy.output()).toBe(true);
+  expect(proxy.output()).toContain(`\\"https://${HOSTS[2]}:2579\\" failed to dial`);
 }, 120_000);
