@@ -47,8 +47,6 @@ export interface DiscoveryOptions {
   /** this member's `name=peer-url,...` entries, sorted, as it registers them */
   readonly self: string;
   readonly log: Logger;
-  /** waits between retries; a test shortens them */
-  readonly backoffMs?: (attempt: number) => number;
 }
 
 interface V2Node {
@@ -189,7 +187,7 @@ class Discovery {
 
   private async backoff(reason: string): Promise<void> {
     this.retries++;
-    const ms = this.opts.backoffMs?.(this.retries) ?? 1000 * 2 ** Math.min(this.retries, MAX_BACKOFF_EXPONENT);
+    const ms = 1000 * 2 ** Math.min(this.retries, MAX_BACKOFF_EXPONENT);
     this.opts.log.info({ url: this.opts.url, reason, backoff: formatDuration(ms / 1000) }, 'retry connecting to discovery service');
     await new Promise((r) => setTimeout(r, ms));
   }
