@@ -208,8 +208,9 @@ class Discovery {
           try {
             json = JSON.parse(text);
           } catch {
-            // not the keys API answering (a proxy's error page, a wrong URL): etcd's client.ErrInvalidJSON
-            if ((res.statusCode ?? 0) >= 500) reject(new Unreachable(`${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
+            // not the keys API answering (a proxy's error page, a wrong URL): etcd's
+            // client.ErrInvalidJSON; but a watch cut short by a stopping service is retried
+            if ((res.statusCode ?? 0) >= 500 || (timeoutMs === 0 && text === '')) reject(new Unreachable(`${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
             else reject(new DiscoveryError(DiscoveryErrors.badEndpoint));
             return;
           }

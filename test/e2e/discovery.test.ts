@@ -160,3 +160,19 @@ it('waits for a discovery service that is down, retrying with a backoff', async 
   await waitFor(member, 'ready to serve client requests');
   expect([...(await memberList(clientUrl(plan.slots[0]!))).values()]).toEqual(['dw1']);
 }, 120_000);
+
+it('a member waiting for the others rides out a restart of the discovery service', async () => {
+  const first = await discoveryService('etcd-ts');
+  await first.create('restarted', 2);
+  const plan = await planCluster(2, 'dx');
+  const [a, b] = plan.slots as [Slot, Slot];
+  const early = await startDiscovering(plan, a, first.url('restarted'), { waitReady: false });
+  await waitFor(early, 'found peers from discovery server; waiting for more');
+  // its watch breaks off; it retries, reads the directory again, and watches on
+  await stopMember(first.member);
+  await waitFor(early, 'retry connecting to discovery service');
+  await discoveryService('etcd-ts', first.member);
+  const late = await startDiscovering(plan, b, first.url('restarted'));
+  await waitFor(early, 'ready to serve client requests');
+  expect([...(await memberList(late.clientUrl)).values()].sort()).toEqual(['dx1', 'dx2']);
+}, 120_000);
