@@ -149,6 +149,11 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       ...b,
       send: (msgs) => transport.send(msgs),
       onBackendCommit: (s) => metrics.backendCommitDuration.observe(s),
+      onBackendSnapshot: (s) => metrics.backendSnapshotDuration.observe(s),
+      onSnapshotDbSaved: (times) => {
+        metrics.snapDbFsyncDuration.observe(times.fsyncSeconds);
+        metrics.snapDbSaveDuration.observe(times.totalSeconds);
+      },
       peers: {
         add: (id, urls) => transport.addPeer(id, urls),
         update: (id, urls) => transport.updatePeer(id, urls),
@@ -214,6 +219,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         metrics.defragInflight.set(0);
         metrics.backendDefragDuration.observe(s);
       },
+      snapshot: (s) => metrics.backendSnapshotDuration.observe(s),
     }, log.child({ caller: 'maintenance' })),
     'etcdserverpb.Auth': authService(server, headers, gate, { bcryptCost: cfg.bcryptCost, log: log.child({ caller: 'auth' }) }),
     'v3lockpb.Lock': lockService(server, headers, memberClient),

@@ -174,6 +174,11 @@ export class Metrics {
   readonly backendDefragDuration: Histogram;
   readonly defragInflight: Gauge;
   readonly snapFsyncDuration: Histogram;
+  /** a backup of the store streamed to a peer or a client */
+  readonly backendSnapshotDuration: Histogram;
+  /** a database received from the leader, saved */
+  readonly snapDbFsyncDuration: Histogram;
+  readonly snapDbSaveDuration: Histogram;
 
   // mvcc
   readonly dbTotalSize: Gauge;
@@ -257,9 +262,17 @@ export class Metrics {
     );
     this.defragInflight = f.gauge('etcd_disk_defrag_inflight', 'Whether or not defrag is active on the member. 1 means active, 0 means not.');
     this.snapFsyncDuration = f.histogram('etcd_snap_fsync_duration_seconds', 'The latency distributions of fsync called by snap.', fsyncBuckets);
-    // Not exported until something observes them (each would stay empty):
-    // etcd_disk_backend_snapshot_duration_seconds, etcd_snap_db_fsync_duration_seconds,
-    // etcd_snap_db_save_total_duration_seconds (a snapshot's store taken or received).
+    this.backendSnapshotDuration = f.histogram(
+      'etcd_disk_backend_snapshot_duration_seconds',
+      'The latency distribution of backend snapshots.',
+      exponentialBuckets(0.01, 2, 17),
+    );
+    this.snapDbFsyncDuration = f.histogram('etcd_snap_db_fsync_duration_seconds', 'The latency distributions of fsyncing .snap.db file', fsyncBuckets);
+    this.snapDbSaveDuration = f.histogram(
+      'etcd_snap_db_save_total_duration_seconds',
+      'The total latency distributions of v3 snapshot save',
+      exponentialBuckets(0.1, 2, 10),
+    );
 
     this.dbTotalSize = f.gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.');
     f.gaugeOf('etcd_debugging_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', () =>

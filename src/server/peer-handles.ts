@@ -21,6 +21,8 @@ export interface PeerHandleParts {
   readonly snapDir: string;
   stopped(): boolean;
   readonly log: Logger;
+  /** a backup of the store has gone out to a peer, this long after it was asked for */
+  readonly snapshotSent: (seconds: number) => void;
 }
 
 /** The transport's handle on raft. */
@@ -52,6 +54,7 @@ export function raftHandle(p: PeerHandleParts): RaftHandle {
 export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
   return {
     prepare: async (m) => {
+      const started = performance.now();
       // the export in a worker thread: a large store's takes seconds, which this thread
       // spends serving clients and heartbeating the other followers; without one (it
       // could not start) this thread exports, rather than leave the follower behind
@@ -67,16 +70,22 @@ export function snapshotHooks(p: PeerHandleParts): SnapshotHooks {
           // etcd's backend database sent as the thread reads it; the stream owns thread and view
           handedOver = true;
           p.log.info({ 'remote-peer-id': idHex16(m.to), 'total-bytes': layout.size, 'sent-while-read': true }, 'streaming the database snapshot while it is read');
-          return { message, size: layout.size, stream: new StreamedBackup(thread, layout, state) };
+          return { message, size: layout.size, stream: timedSend(new StreamedBackup(thread, layout, state), started, p.snapshotSent) };
         }
         // without a thread, or with records too large for the streamed layout: written out
         // beside the live store first, and streamed from there
         const backup = await openBackup(p.snapDir, state, thread === undefined ? {} : { thread });
-        return { message, size: backup.size, stream: readBackup(backup) };
+        return { message, size: backup.size, stream: timedSend(readBackup(backup), started, p.snapshotSent) };
       } finally {
         if (!handedOver) await thread?.close();
       }
     },
     receive: (m, stream) => p.inbox.receive(m, stream),
   };
+}
+
+/** `stream`, reporting once it has been read to its end how long the send took since `started` (etcd times a backend snapshot until it is closed). */
+async function* timedSend(stream: AsyncIterable<Buffer>, started: number, report: (seconds: number) => void): AsyncGenerator<Buffer> {
+  yield* stream;
+  report((performance.now() - started) / 1000);
 }

@@ -34,14 +34,18 @@ export function receivedDbPath(snapDir: string, index: number): string {
  * once, free list and meta pages consistent), so a received database found at start is
  * always one, and raft never accepts a snapshot whose database could not be installed.
  */
-export async function saveReceivedDb(file: string, stream: AsyncIterable<Buffer>): Promise<void> {
+export async function saveReceivedDb(file: string, stream: AsyncIterable<Buffer>): Promise<SavedDbTimes> {
+  const started = performance.now();
   const part = file + PART_SUFFIX;
   await rm(part, { force: true });
+  let fsyncSeconds: number;
   try {
     const fh = await open(part, 'w');
     try {
       for await (const chunk of stream) await fh.write(chunk);
+      const syncStarted = performance.now();
       await fh.sync();
+      fsyncSeconds = (performance.now() - syncStarted) / 1000;
     } finally {
       await fh.close();
     }
@@ -57,6 +61,13 @@ export async function saveReceivedDb(file: string, stream: AsyncIterable<Buffer>
     await rm(part, { force: true });
     throw err;
   }
+  return { totalSeconds: (performance.now() - started) / 1000, fsyncSeconds };
+}
+
+/** How long a received database took to save, and its fsync (etcd_snap_db_save_total_duration_seconds, etcd_snap_db_fsync_duration_seconds). */
+export interface SavedDbTimes {
+  totalSeconds: number;
+  fsyncSeconds: number;
 }
 
 export async function discardReceivedDb(file: string): Promise<void> {

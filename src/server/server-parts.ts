@@ -13,6 +13,7 @@ import type { JwtTokens } from './auth/jwt-token.js';
 import type { Lessor } from './lessor.js';
 import type { Membership } from './membership.js';
 import type { V2Store } from './v2store/index.js';
+import type { SavedDbTimes } from './received-db.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -65,6 +66,10 @@ export interface ServerParts {
   readonly etcdDbPresent: boolean;
   /** Called with the duration of every store commit (etcd_disk_backend_commit_duration_seconds). */
   readonly onBackendCommit?: (seconds: number) => void;
+  /** Called once a backup of the store sent to a peer has gone out, with how long it took (etcd_disk_backend_snapshot_duration_seconds). */
+  readonly onBackendSnapshot?: (seconds: number) => void;
+  /** Called once a database received from the leader is saved (etcd_snap_db_*). */
+  readonly onSnapshotDbSaved?: (times: SavedDbTimes) => void;
 }
 
 /** The peer transport's view of the membership (the applier keeps it in step with conf changes). */

@@ -39,6 +39,8 @@ const REMOVED_STOP_DELAY_MS = 1000;
 
 export class EtcdServer {
   readonly memberId: bigint;
+  /** a backup of the store went out to a peer, in this many seconds */
+  private readonly backendSnapshotSent: (seconds: number) => void;
   readonly clusterId: bigint;
   private readonly liveStore: LiveStore;
   readonly membership: Membership;
@@ -126,6 +128,7 @@ export class EtcdServer {
     this.auth.restore(parts.authState);
     this.v2store = parts.v2store;
     this.peers = parts.peers;
+    this.backendSnapshotSent = parts.onBackendSnapshot ?? (() => undefined);
     this.dbFile = new EtcdDbFile({ boltPath: parts.layout.boltPath, dbDir: parts.layout.dbDir }, logger, exportMarkOf(parts.store), parts.etcdDbPresent);
     this.etcdDbPresentAtStart = parts.etcdDbPresent;
     this.snapDir = parts.layout.snapDir;
@@ -230,6 +233,7 @@ export class EtcdServer {
       leader: () => this.leader,
       step: (m) => this.node.step(m),
       pendingSnapshot: () => this.node.pendingSnapshot(),
+      onDbSaved: (times) => parts.onSnapshotDbSaved?.(times),
     });
     this.leaderCalls = new LeaderCalls({
       leader: () => this.leader,
@@ -298,7 +302,15 @@ export class EtcdServer {
   }
 
   private peerHandleParts(): PeerHandleParts {
-    return { node: this.node, applier: this.applier, inbox: this.inbox, snapDir: this.snapDir, stopped: () => this.stopped, log: this.log };
+    return {
+      node: this.node,
+      applier: this.applier,
+      inbox: this.inbox,
+      snapDir: this.snapDir,
+      stopped: () => this.stopped,
+      log: this.log,
+      snapshotSent: this.backendSnapshotSent,
+    };
   }
 
   /**

@@ -10,7 +10,7 @@ import { AlarmStore } from './alarms.js';
 import { readSnapshotState } from './import/snapshot-data.js';
 import { idHex16 } from './ids.js';
 import { Membership } from './membership.js';
-import { discardReceivedDb, receivedDbPath, saveReceivedDb } from './received-db.js';
+import { type SavedDbTimes, discardReceivedDb, receivedDbPath, saveReceivedDb } from './received-db.js';
 import { SnapshotRefused } from './transport/index.js';
 import { V2Store } from './v2store/index.js';
 
@@ -49,6 +49,8 @@ export interface InboxMember {
   readonly step: (m: Message) => void;
   /** the snapshot raft accepted and has not handed out yet */
   readonly pendingSnapshot: () => { index: number; term: number } | undefined;
+  /** a received database was saved whole, in this long */
+  readonly onDbSaved?: (times: SavedDbTimes) => void;
 }
 
 export class SnapshotInbox {
@@ -70,7 +72,7 @@ export class SnapshotInbox {
     let installed: Promise<void>;
     try {
       try {
-        await saveReceivedDb(saving.file, db);
+        this.member.onDbSaved?.(await saveReceivedDb(saving.file, db));
       } catch (err) {
         if (err instanceof BoltFormatError) throw new SnapshotRefused(`its database is not a whole bbolt file: ${err.message}`);
         throw err;

@@ -8,7 +8,7 @@ import { startEtcd } from '../../src/index.js';
 import { clientUrl, eventually, leaderIndex, planCluster, startCluster } from './cluster-harness.js';
 import { parseExposition } from '../listener/exposition.js';
 import { EtcdClient } from './client.js';
-import { cleanup, ctl, etcdctl, inProcessConfig, spawnCtl, spawnWatch, stopMember } from './harness.js';
+import { cleanup, ctl, etcdctl, inProcessConfig, spawnCtl, spawnWatch, stopMember, tempDir } from './harness.js';
 
 afterAll(cleanup);
 
@@ -193,7 +193,9 @@ const NOT_MOVED_HERE: Record<string, string[]> = {
     'etcd_server_proposals_pending', 'etcd_disk_defrag_inflight', 'etcd_server_snapshot_apply_in_progress_total',
     'etcd_debugging_mvcc_watch_stream_total', 'etcd_debugging_mvcc_watcher_total', 'etcd_debugging_mvcc_slow_watcher_total',
   ],
-  'on the member that receives a snapshot (test/verify/snapshot-watch.test.ts checks it there)': ['etcd_network_snapshot_receive_success'],
+  'on the member that receives a snapshot (test/verify/snapshot-watch.test.ts checks them there)': [
+    'etcd_network_snapshot_receive_success', 'etcd_snap_db_save_total_duration_seconds', 'etcd_snap_db_fsync_duration_seconds',
+  ],
   "reported by each peer's prober 5 s after the peer is added, then every 30 s (or 5 s while it does not answer), whenever the scrapes fall: the test of peers above checks it": [
     'etcd_network_peer_round_trip_time_seconds',
   ],
@@ -237,6 +239,7 @@ it('moves every family it exports when the thing it names happens, or says why n
     client.close();
   }
   await ctl(url, ['defrag']);
+  await ctl(url, ['snapshot', 'save', `${tempDir()}/backup.db`]);
   expect((await fetch(`${url}/health`)).status).toBe(200);
   await eventually(async () => expect(sample(await scrape(), 'etcd_debugging_server_lease_expired_total')).toBe(1), 20_000);
 

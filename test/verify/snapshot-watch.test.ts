@@ -122,6 +122,17 @@ describe('watches across a snapshot install', () => {
       await eventually(async () => {
         const metrics = await fetch(metricsUrl).then((r) => r.text());
         expect(metrics).toMatch(/^etcd_network_snapshot_receive_success\{From="[0-9a-f]+"\} 1$/m);
+        // the leader's database, saved beside the live store, and its fsync
+        expect(metrics).toMatch(/^etcd_snap_db_save_total_duration_seconds_count 1$/m);
+        expect(metrics).toMatch(/^etcd_snap_db_fsync_duration_seconds_count 1$/m);
+        // and one of the others (the leader when it sent) timed the backup it streamed
+        const sent = await Promise.all(
+          uncut.map(async (m) => {
+            const text = await fetch(`http://${cluster.endpoint(m)}/metrics`).then((r) => r.text());
+            return Number(/^etcd_disk_backend_snapshot_duration_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);
+          }),
+        );
+        expect(sent.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
       }, 60_000);
     } finally {
       // on every way out: a loop left reading from stopped members spins until the worker runs out of memory

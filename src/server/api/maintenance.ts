@@ -26,6 +26,8 @@ export interface MaintenanceObserver {
   hashKV(seconds: number): void;
   defragStarted(): void;
   defragEnded(seconds: number): void;
+  /** a backup streamed to a client ended, sent or not */
+  snapshot(seconds: number): void;
 }
 
 /** Runs `work`, reporting how long it took in seconds (also when it fails). */
@@ -110,7 +112,7 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
     Snapshot: (call: StreamCall<object, object>) => {
       gate
         .maintenanceAdmin(call)
-        .then(() => streamSnapshot(server, call, log))
+        .then(() => streamSnapshot(server, call, log, observe.snapshot))
         .catch((err: unknown) => {
           call.emit('error', toServiceError(translate(err)));
         });
@@ -128,13 +130,13 @@ export function maintenanceService(server: EtcdServer, headers: Headers, gate: A
  * (bbolt's stream-layout.ts), so the client receives and writes while the member reads;
  * a store with records too large for that layout is written to a file first, then sent.
  */
-async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>, log: Logger | undefined): Promise<void> {
+async function streamSnapshot(server: EtcdServer, call: StreamCall<object, object>, log: Logger | undefined, observed: (seconds: number) => void): Promise<void> {
   checkNotLearner(server);
   const cancelled = new AbortController();
   const onCancel = () => cancelled.abort();
   call.once('cancelled', onCancel);
+  const started = performance.now();
   try {
-    const started = performance.now();
     const thread = await startExportThread(server, log);
     // without a thread this one writes the file, as a peer's snapshot or a .snap's export does then
     if (thread === undefined) return await sendWrittenFirst(server, await server.backupState(), undefined, call, cancelled.signal, log, started);
@@ -158,6 +160,8 @@ async function streamSnapshot(server: EtcdServer, call: StreamCall<object, objec
     if (!cancelled.signal.aborted) throw err;
   } finally {
     call.off('cancelled', onCancel);
+    // etcd times a backend snapshot until it is closed, whatever became of the transfer
+    observed((performance.now() - started) / 1000);
   }
 }
 
