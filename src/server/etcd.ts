@@ -248,7 +248,9 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     watch: () => server.store.watchStats(),
     lease: () => server.lessor.stats,
     leasesExpired: () => server.stats.leasesExpired,
+    authRevision: () => server.auth.revision,
   });
+  server.lessor.onGrant((ttl) => metrics.leaseTtl.observe(ttl));
   const versionMonitor = new ClusterVersionMonitor({
     localId: b.memberId,
     serverVersion: ETCD_API_VERSION,

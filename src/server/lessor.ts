@@ -125,6 +125,7 @@ export class LessorStats {
 
 export class Lessor {
   readonly stats = new LessorStats();
+  private grantListener: ((ttlSeconds: number) => void) | undefined;
   private readonly leases = new Map<bigint, Lease>();
   private primary = false;
   /** leases the primary checkpoints next, in due order */
@@ -161,6 +162,11 @@ export class Lessor {
     return [...this.leases.keys()];
   }
 
+  /** Calls `fn` with the TTL (seconds) of every lease granted from now on (etcd_debugging_lease_ttl_total). */
+  onGrant(fn: (ttlSeconds: number) => void): void {
+    this.grantListener = fn;
+  }
+
   /** Applies a grant. Returns the lease, whose ttl may have been raised to the minimum. */
   grant(id: bigint, ttl: number): Lease {
     if (this.leases.has(id)) throw Errors.leaseExist;
@@ -174,6 +180,7 @@ export class Lessor {
     };
     this.leases.set(id, lease);
     this.stats.granted++;
+    this.grantListener?.(granted);
     if (this.primary) this.scheduleCheckpoint(lease);
     return lease;
   }

@@ -22,6 +22,8 @@ export interface MetricSources {
   watch(): WatchCounts;
   lease(): LessorStats;
   leasesExpired(): number;
+  /** the auth store's revision */
+  authRevision(): number;
 }
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -188,6 +190,10 @@ export class Metrics {
   readonly hashDuration: Histogram;
   readonly hashRevDuration: Histogram;
 
+  // lease
+  /** the TTL of every lease granted */
+  readonly leaseTtl: Histogram;
+
   // network
   readonly peerSentBytes: Counter<'To'>;
   readonly peerReceivedBytes: Counter<'From'>;
@@ -317,6 +323,9 @@ export class Metrics {
 
     const lease = (field: keyof LessorStats) => () => this.sources?.lease()[field] ?? 0;
     f.counterOf('etcd_debugging_lease_granted_total', 'The total number of granted leases.', lease('granted'));
+    // 1 s to 97 days, as etcd's
+    this.leaseTtl = f.histogram('etcd_debugging_lease_ttl_total', 'Bucketed histogram of lease TTLs.', exponentialBuckets(1, 2, 24));
+    f.gaugeOf('etcd_debugging_auth_revision', 'The current revision of auth store.', () => this.sources?.authRevision() ?? 0);
     f.counterOf('etcd_debugging_lease_revoked_total', 'The total number of revoked leases.', lease('revoked'));
     f.counterOf('etcd_debugging_lease_renewed_total', 'The number of renewed leases seen by the leader.', lease('renewed'));
 

@@ -240,6 +240,7 @@ it('moves every family it exports when the thing it names happens, or says why n
   }
   await ctl(url, ['defrag']);
   await ctl(url, ['snapshot', 'save', `${tempDir()}/backup.db`]);
+  await ctl(url, ['user', 'add', 'metrics-user:pw']); // the auth store's revision
   expect((await fetch(`${url}/health`)).status).toBe(200);
   await eventually(async () => expect(sample(await scrape(), 'etcd_debugging_server_lease_expired_total')).toBe(1), 20_000);
 

@@ -14,7 +14,6 @@ const NOT_EXPORTED: Record<string, RegExp> = {
   "bbolt's commit phases, which LevelDB does not have": /^etcd_debugging_disk_backend_commit_(rebalance|spill|write)_duration_seconds$/,
   'compaction and snapshot timings nothing observes yet': /^etcd_debugging_(mvcc_(db|index)_compaction_\w+|snap_save_\w+)$/,
   'never happens in etcd-ts (see src/server/metrics.ts)': /^etcd_(mvcc_db_open_read_transactions|debugging_mvcc_pending_events_total|server_read_indexes_failed_total)$/,
-  'not exported yet': /^etcd_debugging_(auth_revision|lease_ttl_total)$/,
   "the grpc-proxy's, on its own /metrics": /^etcd_grpc_proxy_/,
 };
 /** Families etcd-ts exports that the fixture lacks, and why. */
