@@ -72,7 +72,8 @@ export class SnapshotInbox {
     let installed: Promise<void>;
     try {
       try {
-        this.member.onDbSaved?.(await saveReceivedDb(saving.file, db));
+        const times = await saveReceivedDb(saving.file, db);
+        this.member.onDbSaved?.(times);
       } catch (err) {
         if (err instanceof BoltFormatError) throw new SnapshotRefused(`its database is not a whole bbolt file: ${err.message}`);
         throw err;
