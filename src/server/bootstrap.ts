@@ -1,7 +1,6 @@
 // Turning a data dir and the configuration into a member: a new cluster from
 // --initial-cluster, or a restart from the snapshot, the WAL and the store.
 
-import { lookup } from 'node:dns/promises';
 import { mkdir, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -12,6 +11,7 @@ import { fetchClusterMembers } from './transport/index.js';
 import { urlPort, urlString } from './config/values.js';
 import { BootstrapError } from './bootstrap-error.js';
 import { initialClusterOf } from './initial-cluster.js';
+import { tcpAddress } from './srv-discovery.js';
 import { MvccStore, type RestoredState } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
@@ -288,7 +288,7 @@ async function sameEndpoints(a: readonly URL[], b: readonly URL[]): Promise<bool
   if (key(a) === key(b)) return true;
   if (a.length !== b.length) return false;
   const resolved = async (urls: readonly URL[]): Promise<string> =>
-    (await Promise.all(urls.map(async (u) => `${u.protocol}//${(await lookup(u.hostname.replace(/^\[(.*)\]$/, '$1'))).address}:${urlPort(u)}`))).sort().join(',');
+    (await Promise.all(urls.map(async (u) => `${u.protocol}//${await tcpAddress(u.hostname, urlPort(u))}`))).sort().join(',');
   try {
     return (await resolved(a)) === (await resolved(b));
   } catch {

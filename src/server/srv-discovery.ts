@@ -81,8 +81,8 @@ export async function srvCluster(opts: SrvDiscoveryOptions): Promise<string> {
   return parts.join(',');
 }
 
-/** host:port as the first address the host resolves to (Go's ResolveTCPAddr). */
-async function tcpAddress(host: string, port: number): Promise<string> {
+/** host:port as the first address the host resolves to (Go's ResolveTCPAddr); a host may be a bracketed IPv6 literal. */
+export async function tcpAddress(host: string, port: number): Promise<string> {
   const { address, family } = await lookup(host.replace(/^\[(.*)\]$/, '$1'));
   return family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
