@@ -147,7 +147,7 @@ export async function startGrpcProxy(cfg: GrpcProxyConfig, log: Logger): Promise
 
     if (cfg.metricsAddr !== '') {
       const url = new URL(cfg.metricsAddr);
-      listeners.push(await serveMetrics(url, url.protocol === 'https:' ? tls : undefined, httpHandler, log));
+      listeners.push(await serveMetrics(url, url.protocol === 'https:' ? tls : undefined, httpHandler, log, { checkClientSan: true }));
       log.info({ address: url.href.replace(/\/$/, '') }, 'gRPC proxy listening for metrics');
     }
     log.info({ address: cfg.listenAddr }, 'started gRPC proxy');

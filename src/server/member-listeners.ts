@@ -70,7 +70,7 @@ export async function bindMemberListeners(cfg: EtcdConfig, tls: ListenerTls, grp
     log.info({ 'listen-peer-urls': cfg.listenPeerUrls.map((u) => u.href) }, 'configuring peer listeners');
     for (const url of cfg.listenPeerUrls) {
       const peerTls = url.protocol === 'https:' ? tls.peer : undefined;
-      peers.push(await servePeer(url, peerTls, later((h) => h.peer), log, undefined, { ready: handlers }));
+      peers.push(await servePeer(url, peerTls, later((h) => h.peer), log, undefined, { ready: handlers, checkClientSan: !cfg.experimentalPeerSkipClientSanVerification }));
       warnIfPeersUnauthenticated(peers[peers.length - 1]!.url, cfg, log);
     }
     log.info({ 'listen-client-urls': cfg.listenClientUrls.map((u) => u.href) }, 'configuring client listeners');
@@ -81,7 +81,7 @@ export async function bindMemberListeners(cfg: EtcdConfig, tls: ListenerTls, grp
     }
     for (const url of cfg.listenMetricsUrls) {
       const metricsTls = url.protocol === 'https:' ? tls.client : undefined;
-      metrics.push(await serveMetrics(url, metricsTls, later((h) => h.metrics), log, { ready: handlers }));
+      metrics.push(await serveMetrics(url, metricsTls, later((h) => h.metrics), log, { ready: handlers, checkClientSan: true }));
     }
   } catch (err) {
     await Promise.all([...peers, ...clients.map((c) => c.listener), ...metrics].map((l) => l.close()));

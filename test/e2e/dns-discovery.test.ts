@@ -152,3 +152,38 @@ it('with https records, the gRPC proxy keeps the endpoints whose certificate its
   expect([kept(0, 1), kept(1, 0)].some((k) => proxy.output().includes(k)), proxy.output()).toBe(true);
   expect(proxy.output()).toContain(`\\"https://${HOSTS[2]}:2579\\" failed to dial`);
 }, 120_000);
+
+it("a peer certificate must name the address it connects from: its DNS names are resolved, as etcd's checkSAN does, unless --experimental-peer-skip-client-san-verification", async () => {
+  const pki = makePki(tempDir('etcd-ts-dns-pki-'));
+  makeLeaf(pki.dir, 'ca', 'named', '/CN=infra1', `DNS:${HOSTS[1]}`);
+  makeLeaf(pki.dir, 'ca', 'ghost', '/CN=ghost', `DNS:ghost.${DOMAIN}`);
+  ns = await DnsNamespace.create([], HOSTS);
+  const tlsMember = (i: number, extra: string[]): TrackedProcess => {
+    const { client, peer } = ports(i);
+    return ns!.etcdTs([
+      '--name', `infra${i}`, '--data-dir', tempDir('etcd-ts-dns-'),
+      '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+      '--listen-peer-urls', `https://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `https://127.0.0.1:${peer}`,
+      '--initial-cluster', `infra${i}=https://127.0.0.1:${peer}`,
+      '--peer-cert-file', pki.serverCert, '--peer-key-file', pki.serverKey, '--peer-trusted-ca-file', pki.ca, '--peer-client-cert-auth',
+      ...extra,
+    ]);
+  };
+  const checking = tlsMember(0, []);
+  const skipping = tlsMember(1, ['--experimental-peer-skip-client-san-verification']);
+  await Promise.all([ready(checking), ready(skipping)]);
+  const curl = (i: number, leaf: string) =>
+    ns!.exec('curl', ['-sS', '--cacert', pki.ca, '--cert', path.join(pki.dir, `${leaf}.pem`), '--key', path.join(pki.dir, `${leaf}-key.pem`),
+      `https://127.0.0.1:${ports(i).peer}/version`]);
+
+  // the forward lookup of infra1.etcd-ts.test (dnsmasq: 127.0.0.1) names the connection's address
+  expect(await curl(0, 'named')).toMatchObject({ code: 0, stdout: expect.stringContaining('etcdserver') });
+  const ghost = await curl(0, 'ghost');
+  expect(ghost.code).not.toBe(0);
+  expect(ghost.stdout).toBe('');
+  // dnsmasq refuses a name it has no record for: Go's resolver calls that "server misbehaving"
+  const refusal = `tls: \\"127.0.0.1\\" does not match any of DNSNames [\\"ghost.${DOMAIN}\\"] (lookup ghost.${DOMAIN}: server misbehaving)`;
+  expect(checking.output()).toContain(refusal);
+  expect(await curl(1, 'ghost')).toMatchObject({ code: 0, stdout: expect.stringContaining('etcdserver') });
+  expect(skipping.output()).not.toContain('rejected connection');
+}, 120_000);

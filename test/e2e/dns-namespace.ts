@@ -61,6 +61,15 @@ export class DnsNamespace {
     return stdout;
   }
 
+  /** `cmd` with `args` in the namespace: how it exited and what it printed. */
+  exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', this.name, cmd, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+      );
+    });
+  }
+
   async close(): Promise<void> {
     this.dns.proc.kill('SIGKILL');
     await this.dns.exited;

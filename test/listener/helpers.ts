@@ -87,10 +87,10 @@ function makeCa(dir: string, name: string): void {
     '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
 }
 
-/** A certificate from `ca` for 127.0.0.1 with this subject ("/CN=x", or "/O=x" for none). */
+/** A certificate from `ca` for 127.0.0.1 (or `altNames`; '' for no subjectAltName) with this subject ("/CN=x", or "/O=x" for none). */
 export function makeLeaf(dir: string, ca: string, name: string, subject: string, altNames = 'IP:127.0.0.1,DNS:localhost'): void {
   writeFileSync(path.join(dir, `${name}.ext`),
-    `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+    `${altNames === '' ? '' : `subjectAltName=${altNames}\n`}extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
   openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
     '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', subject], dir);
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial',

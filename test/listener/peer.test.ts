@@ -3,9 +3,9 @@ import https from 'node:https';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { servePeer, type Listener } from '../../src/server/listener/index.js';
+import { servePeer, type Listener, type ServeOptions } from '../../src/server/listener/index.js';
 import { loadTls } from '../../src/server/tls.js';
-import { captureLogger, makePki, read, type TestPki } from './helpers.js';
+import { captureLogger, makeLeaf, makePki, read, type TestPki } from './helpers.js';
 
 const echo: http.RequestListener = (req, res) => res.end(`peer ${req.method} ${req.url}`);
 
@@ -21,12 +21,12 @@ describe('servePeer', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function start(url: string, secure: boolean): Promise<{ listener: Listener; lines: Array<Record<string, unknown>> }> {
+  async function start(url: string, secure: boolean, opts: ServeOptions = {}): Promise<{ listener: Listener; lines: Array<Record<string, unknown>> }> {
     const { logger, lines } = captureLogger();
     const tls = secure
       ? await loadTls({ certFile: pki.serverCert, keyFile: pki.serverKey, trustedCaFile: pki.ca, clientCertAuth: true, autoTls: false }, '/x', [])
       : undefined;
-    const listener = await servePeer(new URL(url), tls, echo, logger);
+    const listener = await servePeer(new URL(url), tls, echo, logger, undefined, opts);
     cleanups.push(() => listener.close());
     return { listener, lines };
   }
@@ -81,5 +81,53 @@ describe('servePeer', () => {
     // Still serving HTTP/1.1.
     const ok = await new Promise<number>((resolve, reject) => http.get(`${plain.url}/x`, (res) => resolve(res.statusCode ?? 0)).on('error', reject));
     expect(ok).toBe(200);
+  });
+
+  describe("a peer certificate must name the address it connects from (etcd's checkSAN)", () => {
+    /** The peer handler's answer to a member presenting certificate `name` from 127.0.0.1, or the error that ended the connection. */
+    function get(url: string, name: string): Promise<string> {
+      return new Promise((resolve) => {
+        https
+          .get(`${url}/members`, { ca: read(pki.ca), cert: read(`${pki.dir}/${name}.pem`), key: read(`${pki.dir}/${name}-key.pem`), agent: false }, (res) => {
+            let b = '';
+            res.on('data', (c) => (b += c));
+            res.on('end', () => resolve(b));
+          })
+          .on('error', (err) => resolve(`error: ${err.message}`));
+      });
+    }
+
+    beforeAll(() => {
+      makeLeaf(pki.dir, 'ca', 'elsewhere', '/CN=m2', 'IP:10.0.0.9,IP:fd00::1');
+      makeLeaf(pki.dir, 'ca', 'byname', '/CN=m3', 'DNS:localhost');
+      makeLeaf(pki.dir, 'ca', 'ip-or-name', '/CN=m4', 'IP:10.0.0.9,DNS:localhost');
+      makeLeaf(pki.dir, 'ca', 'nameless', '/CN=m5', '');
+    });
+
+    it('refuses a certificate whose IP addresses miss the connection, in Go x509 words, and logs its names as etcd does', async () => {
+      const { listener, lines } = await start('https://127.0.0.1:0', true, { checkClientSan: true });
+      expect(await get(listener.url, 'elsewhere')).toMatch(/^error: /);
+      const refused = lines.filter((l) => l.msg === 'rejected connection');
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({
+        error: 'x509: certificate is valid for 10.0.0.9, fd00::1, not 127.0.0.1',
+        'ip-addresses': ['10.0.0.9', 'fd00::1'],
+        'dns-names': [],
+      });
+      expect(refused[0]!['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
+      // the listener serves on: a member whose certificate names 127.0.0.1 gets through
+      expect(await get(listener.url, 'client')).toBe('peer GET /members');
+    });
+
+    it('accepts a certificate naming the address by IP, by a DNS name that resolves to it (the hosts file), or by none at all', async () => {
+      const { listener, lines } = await start('https://127.0.0.1:0', true, { checkClientSan: true });
+      for (const name of ['client', 'byname', 'ip-or-name', 'nameless']) expect(await get(listener.url, name)).toBe('peer GET /members');
+      expect(lines.filter((l) => l.msg === 'rejected connection')).toEqual([]);
+    });
+
+    it('lets any certificate the CA signed through without the check (--experimental-peer-skip-client-san-verification)', async () => {
+      const { listener } = await start('https://127.0.0.1:0', true);
+      expect(await get(listener.url, 'elsewhere')).toBe('peer GET /members');
+    });
   });
 });

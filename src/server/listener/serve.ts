@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { TlsContext } from '../tls.js';
 import { sniffProtocol } from './sniff.js';
 import { TlsRefusals } from './tls-refusal.js';
+import { type CertNames, certNames, clientSanRefusal } from './client-san.js';
 import { goTlsErrorMessage } from '../go-tls-error.js';
 import { unixSocketPath } from '../config/values.js';
 import type { GrpcServer } from '../grpc/server.js';
@@ -40,6 +41,12 @@ export interface ServeOptions {
    * first byte, as etcd does for `--listen-client-urls http://h:p,https://h:p`.
    */
   plainToo?: boolean;
+  /**
+   * A client certificate must name the address it connects from (client-san.ts), as etcd
+   * checks on its peer listeners (unless --experimental-peer-skip-client-san-verification)
+   * and its https metrics listeners.
+   */
+  checkClientSan?: boolean;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -286,24 +293,38 @@ async function serve(p: ServeParams): Promise<Listener> {
     });
     tlsServer.on('secureConnection', (tlsSocket: tls.TLSSocket) => {
       tlsSocket.on('error', (err) => logger.debug({ 'remote-addr': peerAddr(tlsSocket), error: err.message }, 'connection error'));
-      const refuse = (error: string, alert: boolean): void => {
-        logger.warn({ 'remote-addr': peerAddr(tlsSocket), 'server-name': tlsSocket.servername || '', error }, 'rejected connection');
+      const refuse = (error: string, alert: boolean, names?: CertNames): void => {
+        const certFields = names === undefined ? {} : { 'ip-addresses': names.ips, 'dns-names': names.dnsNames };
+        logger.warn({ 'remote-addr': peerAddr(tlsSocket), 'server-name': tlsSocket.servername || '', ...certFields, error }, 'rejected connection');
         if (alert && refusals !== undefined) refusals.refuse(tlsSocket);
         else tlsSocket.destroy();
       };
-      if (ctx.clientCertAuth) {
-        // what etcd refuses inside Go's handshake, with an alert
-        const refusal = tlsSocket.authorized ? ctx.verifyClient?.(tlsSocket.getPeerCertificate()) : clientCertError(tlsSocket);
-        if (refusal !== undefined) return refuse(refusal, true);
-        // etcd checks the CRL once its handshake is over, and then just closes the connection
+      const serveIt = (): void => {
+        refusals?.accept(tlsSocket);
+        whenReady(tlsSocket, () => {
+          if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
+          else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
+          else sniff(tlsSocket);
+        });
+      };
+      if (!ctx.clientCertAuth) return serveIt();
+      // what etcd refuses inside Go's handshake, with an alert
+      const refusal = tlsSocket.authorized ? ctx.verifyClient?.(tlsSocket.getPeerCertificate()) : clientCertError(tlsSocket);
+      if (refusal !== undefined) return refuse(refusal, true);
+      // etcd checks the certificate's names, then the CRL, once its handshake is over, and
+      // then just closes the connection
+      const cert = tlsSocket.getPeerX509Certificate();
+      const afterHandshake = (): void => {
         const revoked = ctx.checkRevoked?.(tlsSocket.getPeerCertificate());
-        if (revoked !== undefined) return refuse(revoked, false);
-      }
-      refusals?.accept(tlsSocket);
-      whenReady(tlsSocket, () => {
-        if (tlsSocket.alpnProtocol === 'h2') toGrpc(tlsSocket);
-        else if (tlsSocket.alpnProtocol === 'http/1.1') toHttp(tlsSocket);
-        else sniff(tlsSocket);
+        if (revoked !== undefined) return refuse(revoked, false, cert && certNames(cert));
+        serveIt();
+      };
+      if (p.opts.checkClientSan !== true || cert === undefined) return afterHandshake();
+      const from = (refusals?.connectionOf(tlsSocket) ?? tlsSocket).remoteAddress;
+      void (from === undefined ? Promise.resolve('address : missing port in address') : clientSanRefusal(cert, from)).then((sanRefusal) => {
+        if (tlsSocket.destroyed) return;
+        if (sanRefusal !== undefined) return refuse(sanRefusal, false, certNames(cert));
+        afterHandshake();
       });
     });
     if (refusals !== undefined) {
