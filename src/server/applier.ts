@@ -28,6 +28,7 @@ import { installReceivedDb } from './received-db.js';
 import type { ReceivedStore } from './snapshot-inbox.js';
 import { V2Store } from './v2store/index.js';
 import type { WaitRegistry } from './wait.js';
+import { formatDuration } from '../wal/logger.js';
 
 /**
  * The store size from which etcd's bbolt file before a snapshot is written by an export
@@ -37,7 +38,6 @@ import type { WaitRegistry } from './wait.js';
 const THREAD_EXPORT_BYTES = 32 * 1024 * 1024;
 
 /** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
-const SLOW_APPLY_MS = 100;
 
 /** The timers the applier batches store commits on. */
 export interface ApplierClock {
@@ -72,6 +72,8 @@ export interface ApplierPeers {
 
 export interface ApplierConfig {
   readonly snapshotCount: number;
+  /** --experimental-warning-apply-duration: an entry applied slower is logged and counted (etcd_server_slow_apply_total) */
+  readonly warningApplyMs: number;
   /** longest a store write waits to be batched with later ones (etcd's backend batch interval) */
   readonly backendBatchIntervalMs: number;
   /** applied entries after which the store is written at once (etcd's backend batch limit) */
@@ -146,7 +148,7 @@ export class Applier {
   private lastBackendCommit = 0;
   private backendCommitTimer: unknown;
   private stopped = false;
-  /** requests whose apply took longer than SLOW_APPLY_MS (etcd_server_slow_apply_total) */
+  /** requests whose apply took longer than config.warningApplyMs (etcd_server_slow_apply_total) */
   slowApplies = 0;
   /** leader snapshots installed, by sending member (etcd_network_snapshot_receive_success) */
   readonly snapshotsInstalled = new Map<bigint, number>();
@@ -359,7 +361,7 @@ export class Applier {
     if (!ok) this.p.wait.fail(entry.id, value);
     else if (value !== undefined) this.p.wait.trigger(entry.id, value as ApplyResult);
     const tookMs = performance.now() - started;
-    if (tookMs > SLOW_APPLY_MS) this.warnSlowApply(entry, tookMs);
+    if (tookMs > this.p.config.warningApplyMs) this.warnSlowApply(entry, tookMs);
     return undefined;
   }
 
@@ -367,7 +369,7 @@ export class Applier {
   private warnSlowApply(entry: EntryRequest, tookMs: number): void {
     this.slowApplies++;
     this.p.log.warn(
-      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': `${SLOW_APPLY_MS}ms`, prefix: '', request: entry.request.kind },
+      { took: `${tookMs.toFixed(3)}ms`, 'expected-duration': formatDuration(this.p.config.warningApplyMs / 1000), prefix: '', request: entry.request.kind },
       'apply request took too long',
     );
   }

@@ -136,6 +136,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       electionMs: cfg.electionTimeout,
       snapshotCount: cfg.snapshotCount,
       snapshotCatchUpEntries: cfg.experimentalSnapshotCatchupEntries,
+      warningApplyMs: cfg.experimentalWarningApplyDuration,
       maxRequestBytes: cfg.maxRequestBytes,
       quotaBackendBytes: cfg.quotaBackendBytes,
       maxTxnOps: cfg.maxTxnOps,

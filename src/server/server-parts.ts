@@ -22,6 +22,8 @@ export interface ServerConfig {
   readonly snapshotCount: number;
   /** raft log entries kept behind a snapshot, so slow followers catch up without one */
   readonly snapshotCatchUpEntries: number;
+  /** --experimental-warning-apply-duration: an entry applied slower is logged and counted */
+  readonly warningApplyMs: number;
   readonly maxRequestBytes: number;
   readonly quotaBackendBytes: number;
   readonly maxTxnOps: number;

@@ -367,7 +367,7 @@ describe('accepted but not implemented', () => {
     expect(named).toEqual([
       '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time', '--grpc-keepalive-interval',
       '--grpc-keepalive-timeout', '--host-whitelist',
-      '--experimental-compaction-batch-limit', '--experimental-warning-apply-duration',
+      '--experimental-compaction-batch-limit',
     ]);
   });
   it('the corruption check flags are implemented: no warning', () => {

@@ -123,7 +123,7 @@ export class SimMember {
     const ApplierKind = snapshotBeforeFlush ? SnapshotBeforeFlushApplier : Applier;
     this.applier = new ApplierKind({
       memberId: id,
-      config: { ...tuning, maxTxnOps: 128 },
+      config: { ...tuning, maxTxnOps: 128, warningApplyMs: 100 },
       raft,
       store: state.store,
       lessor: state.lessor,

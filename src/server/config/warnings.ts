@@ -32,7 +32,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('grpc-keepalive-timeout', c.grpcKeepaliveTimeout !== 20_000);
   flag('host-whitelist', c.hostWhitelist.some((h) => h !== '*'));
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
-  flag('experimental-warning-apply-duration', c.experimentalWarningApplyDuration !== 100);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
     w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');
   }
