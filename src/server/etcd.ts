@@ -107,7 +107,13 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const jwt = jwtTokens(cfg.authToken, log);
   const peerTls = await tlsFor(cfg, 'peer', [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls], log);
   const clientTls = await tlsFor(cfg, 'client', cfg.listenClientUrls, log);
-  const grpcServer = new GrpcServer({ maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams, observe: grpcCallMetrics(metrics) });
+  const grpcServer = new GrpcServer({
+    maxRequestBytes: cfg.maxRequestBytes,
+    maxConcurrentStreams: cfg.maxConcurrentStreams,
+    keepaliveTimeMs: cfg.grpcKeepaliveInterval,
+    keepaliveTimeoutMs: cfg.grpcKeepaliveTimeout,
+    observe: grpcCallMetrics(metrics),
+  });
   const listeners = await bindMemberListeners(cfg, { peer: peerTls, client: clientTls }, grpcServer, log);
   const clientListeners = listeners.clients.map((c) => c.listener);
   /** closed once the server has stopped: a stopping leader still commits its last lease checkpoint through its peers */

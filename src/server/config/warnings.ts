@@ -28,8 +28,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('unsafe-no-fsync', c.unsafeNoFsync);
   flag('initial-election-tick-advance', !c.initialElectionTickAdvance);
   flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
-  flag('grpc-keepalive-interval', c.grpcKeepaliveInterval !== 2 * 3_600_000);
-  flag('grpc-keepalive-timeout', c.grpcKeepaliveTimeout !== 20_000);
   flag('host-whitelist', c.hostWhitelist.some((h) => h !== '*'));
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {

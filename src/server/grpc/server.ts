@@ -26,6 +26,9 @@ export interface GrpcServerOptions {
   maxRequestBytes: number;
   /** --max-concurrent-streams: streams one client connection may have open (HTTP/2 setting); default 2^32-1 */
   maxConcurrentStreams?: number;
+  /** --grpc-keepalive-interval and --grpc-keepalive-timeout: each connection's PING probe (h2/connection.ts); etcd's 2 h and 20 s by default */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
   /** Counts each call (the gRPC metrics); called once per call with its method and the client-api-version header clientv3 sends. */
   observe?: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
 }
@@ -58,6 +61,7 @@ export class GrpcServer {
   private readonly maxReceiveLength: number;
   private readonly maxConcurrentStreams: number;
   private readonly observe: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
+  private readonly keepalive: Pick<GrpcServerOptions, 'keepaliveTimeMs' | 'keepaliveTimeoutMs'>;
   private readonly injectors = new Set<Set<H2Connection>>();
 
   /**
@@ -71,6 +75,7 @@ export class GrpcServer {
     this.maxReceiveLength = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     this.maxConcurrentStreams = opts.maxConcurrentStreams ?? 2 ** 32 - 1;
     this.observe = opts.observe ?? (() => NO_OBSERVER);
+    this.keepalive = { keepaliveTimeMs: opts.keepaliveTimeMs, keepaliveTimeoutMs: opts.keepaliveTimeoutMs };
   }
 
   addService(definition: ServiceDefinition, impl: ServiceImplementation): void {
@@ -90,6 +95,7 @@ export class GrpcServer {
           maxConcurrentStreams: this.maxConcurrentStreams,
           handshakeTimeoutMs: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
           onRefused: opts.onRefused,
+          ...this.keepalive,
           onStream: (stream, headers) => this.onStream(stream, headers),
         });
         connections.add(conn);

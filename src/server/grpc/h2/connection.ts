@@ -74,7 +74,9 @@ export interface ConnectionOptions {
   onStream(stream: H2Stream, headers: HeaderList): void;
   /** hears why a connection was closed for what the client sent */
   onRefused?: (err: ConnectionError) => void;
+  /** --grpc-keepalive-interval: how often the client is probed with a PING; 0: never (etcd's: when either is 0) */
   keepaliveTimeMs?: number;
+  /** --grpc-keepalive-timeout: how long it has to answer before the connection is closed; 0: never probed */
   keepaliveTimeoutMs?: number;
 }
 
@@ -145,8 +147,11 @@ export class H2Connection implements StreamOwner {
       () => this.fail(new ConnectionError(`HTTP/2: no preface and SETTINGS from the client within ${opts.handshakeTimeoutMs} ms`, ErrorCode.SETTINGS_TIMEOUT)),
       opts.handshakeTimeoutMs,
     );
-    this.keepaliveTimer = setInterval(() => this.probe(), opts.keepaliveTimeMs ?? KEEPALIVE_TIME_MS);
-    this.keepaliveTimer.unref();
+    const keepaliveTimeMs = opts.keepaliveTimeMs ?? KEEPALIVE_TIME_MS;
+    if (keepaliveTimeMs > 0 && (opts.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS) > 0) {
+      this.keepaliveTimer = setInterval(() => this.probe(), keepaliveTimeMs);
+      this.keepaliveTimer.unref();
+    }
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('drain', () => this.onSocketDrain());
     // a reset is the socket owner's to log; 'close' follows
