@@ -1,9 +1,15 @@
-// --grpc-keepalive-interval and --grpc-keepalive-timeout on a real member: each client
-// connection is probed with an HTTP/2 PING every interval, and one that does not answer
-// within the timeout is closed, as etcd's gRPC server does (grpc-go's keepalive
-// ServerParameters). A half-open connection (the client's host gone without a FIN) then
-// stops holding its watches and lease keep-alives. Raw sockets stand for the clients.
+// Keepalive on a real member's connections, so that a half-open one (the client's host
+// gone without a FIN) stops holding its watches and lease keep-alives:
+//   - --grpc-keepalive-interval and --grpc-keepalive-timeout: each client connection is
+//     probed with an HTTP/2 PING every interval, and one that does not answer within the
+//     timeout is closed, as etcd's gRPC server does (grpc-go's keepalive ServerParameters);
+//   - TCP keepalive on every accepted connection, as etcd's listeners set it (30 s on the
+//     client port, Go's 15 s elsewhere), seen in the kernel's socket table (`ss`).
+// Raw sockets stand for the clients.
 
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RawH2 } from '../grpc/raw-h2.js';
 import { frame } from '../listener/helpers.js';
@@ -48,5 +54,28 @@ it('keeps a client that answers every probe', async () => {
     expect(c.closedByServer).toBe(false);
   } finally {
     c.close();
+  }
+}, 30_000);
+
+it('turns TCP keepalive on for connections accepted on the client and peer ports, with the periods etcd sets', async () => {
+  // seconds left on the member's keepalive timer: within its period, and above the other one's
+  for (const [url, [above, atMost]] of [[member.clientUrl, [15, 30]], [member.peerUrl, [0, 15]]] as const) {
+    const port = Number(new URL(url).port);
+    const socket = net.connect(port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const local = socket.localPort!;
+      // the member's side of this connection
+      const timer = async () => {
+        const { stdout } = await promisify(execFile)('ss', ['-tnoH', 'state', 'established', `( sport = :${port} and dport = :${local} )`]);
+        return /timer:\(keepalive,(\d+)sec/.exec(stdout)?.[1];
+      };
+      await expect.poll(timer).toBeDefined();
+      const left = Number(await timer());
+      expect(left).toBeGreaterThan(above);
+      expect(left).toBeLessThanOrEqual(atMost);
+    } finally {
+      socket.destroy();
+    }
   }
 }, 30_000);

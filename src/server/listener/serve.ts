@@ -50,6 +50,9 @@ export interface ServeOptions {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** etcd's client listeners set 30 s (transport.NewKeepAliveListener); the others keep Go's default, 15 s */
+const CLIENT_TCP_KEEPALIVE_MS = 30_000;
+const GO_TCP_KEEPALIVE_MS = 15_000;
 /** Node's default limit for receiving a whole HTTP request. */
 const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 
@@ -248,6 +251,10 @@ async function serve(p: ServeParams): Promise<Listener> {
 
   const onRawConnection = (socket: net.Socket): void => {
     accepted.add(socket);
+    // TCP keepalive on every accepted connection, as etcd's listeners have it: a client or
+    // peer whose host vanished without a FIN is found and its connection (with the watches
+    // and lease keep-alives on it) closed, rather than kept forever
+    socket.setKeepAlive(true, p.role === 'client' ? CLIENT_TCP_KEEPALIVE_MS : GO_TCP_KEEPALIVE_MS);
     socket.on('close', () => accepted.delete(socket));
     // Resets and aborted handshakes land here; the connection is gone either way.
     socket.on('error', (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'connection error'));
