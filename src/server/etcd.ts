@@ -241,6 +241,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
     metrics,
     logger: log,
+    access: { cors: cfg.cors, hostWhitelist: cfg.hostWhitelist },
     extra: [
       ...(cfg.enableGrpcGateway
         ? createGateway(services, { logger: log, maxRequestBytes: cfg.maxRequestBytes, maxConcurrentStreams: cfg.maxConcurrentStreams })

@@ -79,6 +79,7 @@ describe('defaults (etcd 3.4.23 --help)', () => {
     for (const k of ['clientCertAuth', 'autoTls', 'peerClientCertAuth', 'peerAutoTls', 'enablePprof'] as const) expect(c[k], k).toBe(false);
     expect(c.cipherSuites).toEqual([]);
     expect(c.cors).toEqual(['*']);
+    expect(config(['--cors=https://ui.example:443,http://b.example:80,https://ui.example:443']).cors).toEqual(['http://b.example:80', 'https://ui.example:443']);
     expect(c.hostWhitelist).toEqual(['*']);
     expect(c.authToken).toBe('simple');
     expect(c.bcryptCost).toBe(10);
@@ -209,6 +210,9 @@ describe('command-line syntax (Go flag package)', () => {
       [['--listen-client-urls=http://127.0.0.1'], 'invalid value "http://127.0.0.1" for flag -listen-client-urls: URL address does not have the form "host:port": http://127.0.0.1'],
       [['--listen-client-urls=http://127.0.0.1:1/x'], 'invalid value "http://127.0.0.1:1/x" for flag -listen-client-urls: URL must not contain a path: http://127.0.0.1:1/x'],
       [['--grpc-keepalive-min-time=5'], 'invalid value "5" for flag -grpc-keepalive-min-time: parse error'],
+      // --cors takes "*" alone, or URLs with a port
+      [['--cors=https://ui.example'], 'invalid value "https://ui.example" for flag -cors: URL address does not have the form "host:port": https://ui.example'],
+      [['--cors=*,https://ui.example:443'], 'invalid value "*,https://ui.example:443" for flag -cors: URL scheme must be http, https, unix, or unixs: *'],
       [['---name=a'], 'bad flag syntax: ---name=a'],
       // etcd accepts the flag and then fails: --advertise-client-urls "http://:1" must be "host:port" (unexpected empty host (http://:1))
       [['--advertise-client-urls=http://:1'], 'invalid value "http://:1" for flag -advertise-client-urls: unexpected empty host (http://:1)'],
@@ -365,7 +369,7 @@ describe('accepted but not implemented', () => {
     if (r.kind !== 'config') throw new Error('expected config');
     const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
     expect(named).toEqual([
-      '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time', '--host-whitelist',
+      '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time',
       '--experimental-compaction-batch-limit',
     ]);
   });

@@ -116,11 +116,11 @@ function setFromYaml(values: Map<string, FlagValue>, spec: FlagSpec, key: string
       values.set(spec.name, raw / 1e6);
       return;
     }
-    if (spec.kind === 'bool' || spec.kind === 'urls' || spec.kind === 'list') throw bad(`expected ${describeKind(spec)}`);
+    if (spec.kind === 'bool' || spec.kind === 'urls' || spec.kind === 'list' || spec.kind === 'origins') throw bad(`expected ${describeKind(spec)}`);
     text = String(raw);
   } else if (typeof raw === 'string') {
     text = raw;
-  } else if (Array.isArray(raw) && (spec.kind === 'urls' || spec.kind === 'list') && raw.every((x) => typeof x === 'string')) {
+  } else if (Array.isArray(raw) && (spec.kind === 'urls' || spec.kind === 'list' || spec.kind === 'origins') && raw.every((x) => typeof x === 'string')) {
     text = raw.join(',');
   } else {
     throw bad(`expected ${describeKind(spec)}`);
@@ -144,6 +144,8 @@ function describeKind(spec: FlagSpec): string {
       return 'a comma-separated string (or list) of URLs';
     case 'list':
       return 'a comma-separated string or a list of strings';
+    case 'origins':
+      return '"*", or a comma-separated string (or list) of URLs';
     case 'string':
     case 'choice':
       return 'a string';

@@ -12,6 +12,7 @@ import {
   parseGoDuration,
   parseGoInt,
   parseStringList,
+  parseOriginList,
   parseUrlList,
   type Parsed,
 } from './values.js';
@@ -25,6 +26,7 @@ export type FlagKind =
   | 'duration' // Go time.Duration, kept in ms
   | 'urls' // comma-separated URLs
   | 'list' // comma-separated strings
+  | 'origins' // comma-separated URLs, or "*" (--cors)
   | 'choice';
 
 export type FlagValue = string | boolean | number | readonly URL[] | readonly string[];
@@ -122,7 +124,7 @@ export const FLAGS: readonly FlagSpec[] = [
   f(S, 'peer-auto-tls', 'bool', 'false', 'Peer TLS using self-generated certificates if --peer-key-file and --peer-cert-file are not provided.'),
   f(S, 'peer-crl-file', 'string', '', 'Path to the peer certificate revocation list file.'),
   f(S, 'cipher-suites', 'list', '', 'Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go).'),
-  f(S, 'cors', 'list', '*', 'Comma-separated whitelist of origins for CORS, or cross-origin resource sharing, (empty or * means allow all).'),
+  f(S, 'cors', 'origins', '*', 'Comma-separated whitelist of origins for CORS, or cross-origin resource sharing, (empty or * means allow all).'),
   f(S, 'host-whitelist', 'list', '*', 'Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all).'),
 
   f(A, 'auth-token', 'string', 'simple', "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
@@ -210,6 +212,8 @@ export function parseFlagValue(spec: FlagSpec, raw: string): Parsed<FlagValue> {
       return parseUrlList(raw);
     case 'list':
       return { ok: true, value: parseStringList(raw) };
+    case 'origins':
+      return parseOriginList(raw);
     case 'choice': {
       const choices = spec.choices ?? [];
       if (choices.includes(raw)) return { ok: true, value: raw };

@@ -172,6 +172,16 @@ export function parseUrlList(s: string): Parsed<URL[]> {
   return ok(keys.map((k) => byString.get(k)!));
 }
 
+/**
+ * etcd's UniqueURLsWithExceptions(…, "*") (--cors): "*" alone, or URLs as --listen-client-urls
+ * takes them, kept as Go prints them (an Origin header is compared with those strings).
+ */
+export function parseOriginList(s: string): Parsed<string[]> {
+  if (s === '*') return ok(['*']);
+  const urls = parseUrlList(s);
+  return urls.ok ? ok(urls.value.map(urlString)) : urls;
+}
+
 /** A comma-separated list of strings (etcd's UniqueStrings): trimmed, deduplicated, sorted. */
 export function parseStringList(s: string): string[] {
   const set = new Set(

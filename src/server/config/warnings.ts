@@ -28,7 +28,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('unsafe-no-fsync', c.unsafeNoFsync);
   flag('initial-election-tick-advance', !c.initialElectionTickAdvance);
   flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
-  flag('host-whitelist', c.hostWhitelist.some((h) => h !== '*'));
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
     w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');

@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { METRICS_CONTENT_TYPE, type Metrics } from '../metrics.js';
+import { type AccessOptions, accessControl } from './access.js';
 
 export interface HealthResult {
   ok: boolean;
@@ -32,6 +33,8 @@ export interface HttpDeps {
   metrics: Metrics;
   extra?: readonly Route[];
   logger?: Logger;
+  /** --host-whitelist and --cors; etcd's defaults ("*": any host, any origin) when absent */
+  access?: AccessOptions;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
@@ -46,7 +49,7 @@ export function createHttpHandler(deps: HttpDeps): http.RequestListener {
     ]),
     deps.extra ?? [],
     deps.logger,
-    true,
+    accessControl(deps.access ?? { cors: ['*'], hostWhitelist: ['*'] }, deps.logger),
   );
 }
 
@@ -59,23 +62,22 @@ export function createMetricsHttpHandler(deps: Pick<HttpDeps, 'health' | 'metric
     ]),
     [],
     deps.logger,
-    false,
+    undefined,
   );
 }
 
-function router(exact: Map<string, Handler>, extra: readonly Route[], logger: Logger | undefined, cors: boolean): http.RequestListener {
+/**
+ * `access`: the client port's gate (access.ts), which may answer a request itself; the
+ * metrics port has none, as in etcd.
+ */
+function router(
+  exact: Map<string, Handler>,
+  extra: readonly Route[],
+  logger: Logger | undefined,
+  access: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined,
+): http.RequestListener {
   return (req, res) => {
-    if (cors) {
-      // etcd's client port answers every request with permissive CORS headers (--cors "*")
-      // and ends preflight requests there; the metrics port does not.
-      res.setHeader('Access-Control-Allow-Origin', '*');
-      res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
-      res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
-      if (req.method === 'OPTIONS') {
-        res.end();
-        return;
-      }
-    }
+    if (access?.(req, res) === true) return;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
