@@ -140,6 +140,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       name: cfg.name,
       heartbeatMs: cfg.heartbeatInterval,
       electionMs: cfg.electionTimeout,
+      initialElectionTickAdvance: cfg.initialElectionTickAdvance,
       snapshotCount: cfg.snapshotCount,
       snapshotCatchUpEntries: cfg.experimentalSnapshotCatchupEntries,
       warningApplyMs: cfg.experimentalWarningApplyDuration,

@@ -19,6 +19,8 @@ export interface ServerConfig {
   readonly name: string;
   readonly heartbeatMs: number;
   readonly electionMs: number;
+  /** --initial-election-tick-advance: a member in a cluster advances its election ticks once a peer is connected */
+  readonly initialElectionTickAdvance: boolean;
   readonly snapshotCount: number;
   /** raft log entries kept behind a snapshot, so slow followers catch up without one */
   readonly snapshotCatchUpEntries: number;

@@ -269,6 +269,10 @@ export class EtcdServer {
     void adjustTicks({
       votersAtStart: this.votersAtStart,
       electionTicks: Math.max(1, Math.floor(this.config.electionMs / this.config.heartbeatMs)),
+      tickMs: this.config.heartbeatMs,
+      advanceInCluster: this.config.initialElectionTickAdvance,
+      memberId: idHex(this.memberId),
+      log: this.log,
       advanceTicks: (n) => this.node.advanceTicks(n),
       peerConnected: () => this.membership.list().some((m) => m.id !== this.memberId && this.peers.activeSince(m.id) !== undefined),
       stopped: () => this.stopped,

@@ -369,7 +369,7 @@ describe('accepted but not implemented', () => {
     if (r.kind !== 'config') throw new Error('expected config');
     const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
     expect(named).toEqual([
-      '--unsafe-no-fsync', '--initial-election-tick-advance', '--grpc-keepalive-min-time',
+      '--unsafe-no-fsync', '--grpc-keepalive-min-time',
       '--experimental-compaction-batch-limit',
     ]);
   });

@@ -92,6 +92,9 @@ describe('bootstrap as the guides do it', () => {
     }
     expect(await ctl(members[0]!.clientUrl, ['put', 'guide', 'works'])).toBe('OK\n');
     for (const m of members) expect(await ctl(m.clientUrl, ['get', 'guide', '--print-value-only'])).toBe('works\n');
+    // etcd's initial tick advance: a member whose peer's stream came up elects two ticks short of its timeout
+    for (const m of members) expect(m.output()).toContain('"msg":"starting initial election tick advance"');
+    expect(members.some((m) => /"forward-ticks":8,"forward-duration":"800ms","election-ticks":10,"election-timeout":"1s".*"msg":"initialized peer connections; fast-forwarding election ticks"/.test(m.output()))).toBe(true);
     // a write through a follower is forwarded to the leader
     const leader = await leaderIndex(members);
     const follower = members[(leader + 1) % 3]!;
@@ -133,6 +136,18 @@ describe('bootstrap as the guides do it', () => {
     }, 10_000);
     await Promise.all(members.map((m) => stopMember(m)));
   });
+});
+
+it('--initial-election-tick-advance=false: members wait out a whole election timeout before their first campaign, and still elect', async () => {
+  const plan = await planCluster(3, 'notick');
+  const members = await startCluster(plan, { args: ['--initial-election-tick-advance=false'] });
+  expect(await ctl(members.map((m) => m.clientUrl), ['put', 'elected', 'late'])).toBe('OK\n');
+  for (const m of members) {
+    expect(m.output()).toContain('"election-ticks":10,"msg":"skipping initial election tick advance"');
+    expect(m.output()).not.toContain('fast-forwarding election ticks');
+    expect(m.output()).not.toContain('is accepted for compatibility but not implemented');
+  }
+  await Promise.all(members.map((m) => stopMember(m)));
 });
 
 describe('failover', () => {

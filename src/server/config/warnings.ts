@@ -26,7 +26,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
   // etcd-ts always fsyncs: this one is ignored, never honoured.
   flag('unsafe-no-fsync', c.unsafeNoFsync);
-  flag('initial-election-tick-advance', !c.initialElectionTickAdvance);
   flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
   flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
