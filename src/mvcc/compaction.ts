@@ -11,8 +11,20 @@ import { parseRevisionDbKey, revisionBytes, revisionDbKeyFloor } from './revisio
 import type { MvccStats } from './stats.js';
 import type { TreeIndex } from './tree-index.js';
 
-/** Deletes per LevelDB batch (etcd's compactionBatchLimit). */
-const BATCH_LIMIT = 1000;
+/** etcd's default --experimental-compaction-batch-limit */
+export const DEFAULT_COMPACTION_BATCH_LIMIT = 1000;
+
+/** How a store's compactions run, and who hears their timings (etcd's etcd_debugging_mvcc_*_compaction_* histograms). */
+export interface CompactionTuning {
+  /** --experimental-compaction-batch-limit: revisions read, and deleted, per LevelDB batch */
+  readonly batchLimit: number;
+  /** each full batch, from its read to its write, in whole milliseconds (etcd's db compaction pause) */
+  onBatch?(ms: number): void;
+  /** each job, from its start to its end, in whole milliseconds */
+  onJob?(ms: number): void;
+  /** each compaction of the in-memory index, in whole milliseconds */
+  onIndex?(ms: number): void;
+}
 
 export class StoreClosedError extends Error {
   constructor() {
@@ -30,6 +42,7 @@ export class Compaction {
     private readonly index: TreeIndex,
     private readonly logger: Logger | undefined,
     private readonly stats: MvccStats,
+    private readonly tuning: CompactionTuning,
   ) {}
 
   /** The revision the in-memory index was last compacted at. */
@@ -37,12 +50,14 @@ export class Compaction {
 
   /** Drops from the index every revision compaction at `rev` removes (synchronous). */
   compactIndex(rev: number): void {
+    const started = performance.now();
     this.indexCompactedAt = Math.max(this.indexCompactedAt, rev);
     const emptied: string[] = [];
     this.index.all((ki) => {
       if (ki.compact(rev)) emptied.push(ki.key);
     });
     for (const k of emptied) this.index.delete(k);
+    this.tuning.onIndex?.(Math.floor(performance.now() - started));
   }
 
   /**
@@ -58,12 +73,14 @@ export class Compaction {
 
   private async run(rev: number): Promise<void> {
     const started = Date.now();
+    const { batchLimit, onBatch, onJob } = this.tuning;
     let deleted = 0;
     const it = this.backend.db.iterator({ gte: Buffer.of(Bucket.key), lt: revisionDbKeyFloor(rev + 1) });
     try {
       for (;;) {
         if (this.stopping) throw new StoreClosedError();
-        const entries = await it.nextv(BATCH_LIMIT);
+        const batchStarted = performance.now();
+        const entries = await it.nextv(batchLimit);
         if (entries.length === 0) break;
         const ops: BatchOp[] = [];
         const sizes: number[] = [];
@@ -89,10 +106,13 @@ export class Compaction {
         if (ops.length > 0) await this.backend.write(ops, sizes);
         deleted += ops.length;
         this.stats.compactedDbKeys += ops.length;
+        // etcd times the batches that may have more after them: a short one is the last
+        if (entries.length === batchLimit) onBatch?.(Math.floor(performance.now() - batchStarted));
         await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       await it.close();
+      onJob?.(Date.now() - started);
     }
     if (this.stopping) throw new StoreClosedError();
     await this.backend.write([

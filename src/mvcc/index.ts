@@ -18,7 +18,7 @@ export type {
   WatchSink,
   WatchStream,
 } from './watchable-store.js';
-export { StoreClosedError } from './compaction.js';
+export { type CompactionTuning, DEFAULT_COMPACTION_BATCH_LIMIT, StoreClosedError } from './compaction.js';
 export { addToStore, type BucketRecords, buildStore, storeConsistentIndex, type BuildOptions } from './build.js';
 export type { BucketName, BucketSize, BucketView, FrozenPoint, StoreReader } from './backend.js';
 export { bucketViewOf } from './backend.js';

@@ -45,7 +45,7 @@ import { WatchableStore, type HistorySource, type WatchSink, type WatchStream } 
 import { type RestoredState, restoreFromStore } from './restore.js';
 import { saveIndexImage, takeIndexImage } from './index-image.js';
 import { nativeHeapTrimmer } from '../pkg/native-heap.js';
-import { Compaction } from './compaction.js';
+import { Compaction, type CompactionTuning, DEFAULT_COMPACTION_BATCH_LIMIT } from './compaction.js';
 import { hashAll, hashKV } from './hash.js';
 import { migrateRevisionKeys } from './migrate-keys.js';
 import { RecentHistory } from './history.js';
@@ -66,9 +66,11 @@ export interface MvccStoreOptions {
   valueCacheBytes?: number;
   /**
    * The store this one replaces (closed already): its watch streams move here and
-   * catch up from this store's history.
+   * catch up from this store's history; its stats and compaction tuning carry on here.
    */
   replacing?: MvccStore;
+  /** batch size and timing observers of compactions; etcd's default batch when absent (and nothing replaced) */
+  compaction?: CompactionTuning;
   /**
    * The state buildStore restored while it wrote the store now at `dir` (moved there
    * since, perhaps), handed over by the caller that built it and opened by nothing
@@ -141,6 +143,7 @@ class WriteTxn {
 export class MvccStore {
   /** operation counts for metrics (shared with the store this one replaced) */
   readonly stats: MvccStats;
+  private readonly compactionTuning: CompactionTuning;
   private currentRev: number;
   private compactMainRev: number;
   private appliedIndex: number;
@@ -194,7 +197,8 @@ export class MvccStore {
     let live = 0;
     index.forEach('', null, (ki) => void (ki.isLive() && live++));
     this.stats.keys = live;
-    this.compaction = new Compaction(backend, index, opts.logger, this.stats);
+    this.compactionTuning = opts.compaction ?? opts.replacing?.compactionTuning ?? { batchLimit: DEFAULT_COMPACTION_BATCH_LIMIT };
+    this.compaction = new Compaction(backend, index, opts.logger, this.stats, this.compactionTuning);
   }
 
   static async open(opts: MvccStoreOptions): Promise<MvccStore> {

@@ -12,7 +12,7 @@ import { urlPort, urlString } from './config/values.js';
 import { BootstrapError } from './bootstrap-error.js';
 import { initialClusterOf } from './initial-cluster.js';
 import { tcpAddress } from './srv-discovery.js';
-import { MvccStore, type RestoredState } from '../mvcc/index.js';
+import { type CompactionTuning, MvccStore, type RestoredState } from '../mvcc/index.js';
 import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
@@ -89,6 +89,8 @@ export interface BootstrapHooks {
   onWalWrite?: (bytes: number) => void;
   onSnapFsync?: (seconds: number) => void;
   onStep?: (step: StartStep) => void;
+  /** the store's compaction batch and the observers of its timings */
+  compaction?: CompactionTuning;
 }
 
 export async function bootstrap(
@@ -112,7 +114,7 @@ export async function bootstrap(
   // finishes a swap only where there is no store: never after an import, which made one
   await restoreInterruptedSwap(layout.dbDir);
   const openStore = (restored?: RestoredState): Promise<MvccStore> =>
-    MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }), restored });
+    MvccStore.open({ dir: layout.dbDir, maxTxnOps: cfg.maxTxnOps, logger: log.child({ caller: 'mvcc' }), restored, compaction: hooks.compaction });
   let store = await openStore(imported);
   try {
     step('store-opened');

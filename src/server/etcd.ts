@@ -4,7 +4,7 @@
 // address and hands back a handle.
 
 import type { Logger } from 'pino';
-import { Compactor } from '../mvcc/index.js';
+import { Compactor, DEFAULT_COMPACTION_BATCH_LIMIT } from '../mvcc/index.js';
 import { WAL, purgeFiles } from '../wal/index.js';
 import { authService } from './api/auth.js';
 import { AuthGate } from './auth/gate.js';
@@ -126,6 +126,13 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
       onWalWrite: (n) => metrics.walWriteBytes.inc(n),
       onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+      compaction: {
+        // etcd takes 0 for its default
+        batchLimit: cfg.experimentalCompactionBatchLimit > 0 ? cfg.experimentalCompactionBatchLimit : DEFAULT_COMPACTION_BATCH_LIMIT,
+        onBatch: (ms) => metrics.dbCompactionPause.observe(ms),
+        onJob: (ms) => metrics.dbCompactionTotal.observe(ms),
+        onIndex: (ms) => metrics.indexCompactionPause.observe(ms),
+      },
       onStep: opts.onStartStep,
     });
   } catch (err) {

@@ -368,13 +368,12 @@ describe('accepted but not implemented', () => {
     );
     if (r.kind !== 'config') throw new Error('expected config');
     const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
-    expect(named).toEqual([
-      '--unsafe-no-fsync', '--grpc-keepalive-min-time',
-      '--experimental-compaction-batch-limit',
-    ]);
+    expect(named).toEqual(['--unsafe-no-fsync', '--grpc-keepalive-min-time']);
   });
-  it('the corruption check flags are implemented: no warning', () => {
-    const r = parseCommandLine(['--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m'], {});
+  it('the corruption check flags and the other settings etcd-ts acts on get no warning', () => {
+    const r = parseCommandLine(['--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m', '--initial-election-tick-advance=false',
+      '--grpc-keepalive-interval=1m', '--grpc-keepalive-timeout=1s', '--host-whitelist=a.example', '--cors=https://ui.example:443',
+      '--experimental-compaction-batch-limit=10', '--experimental-peer-skip-client-san-verification', '--experimental-warning-apply-duration=1s'], {});
     expect(r.kind === 'config' && r.warnings).toEqual([]);
   });
   it('--enable-v2 is implemented: no warning', () => {

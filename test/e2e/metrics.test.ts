@@ -209,7 +209,8 @@ it('moves every family it exports when the thing it names happens, or says why n
   const plan = await planCluster(3, 'mv');
   // a small snapshot count: the puts below make the leader save a raft snapshot; every
   // apply is slower than a microsecond, so each one is a slow apply, logged and counted
-  const members = await startCluster(plan, { args: ['--snapshot-count', '20', '--experimental-warning-apply-duration', '1us'] });
+  // compactions delete in batches of 5 revisions, so that full batches are timed
+  const members = await startCluster(plan, { args: ['--snapshot-count', '20', '--experimental-warning-apply-duration', '1us', '--experimental-compaction-batch-limit', '5'] });
   const leader = await leaderIndex(members);
   const [a, b] = [(leader + 1) % 3, (leader + 2) % 3];
   const url = clientUrl(plan.slots[leader]!);

@@ -27,7 +27,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   // etcd-ts always fsyncs: this one is ignored, never honoured.
   flag('unsafe-no-fsync', c.unsafeNoFsync);
   flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
-  flag('experimental-compaction-batch-limit', c.experimentalCompactionBatchLimit !== 1000);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
     w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');
   }
