@@ -88,6 +88,8 @@ export interface BootstrapHooks {
   onWalFsync?: (seconds: number) => void;
   onWalWrite?: (bytes: number) => void;
   onSnapFsync?: (seconds: number) => void;
+  onSnapMarshalled?: (seconds: number) => void;
+  onSnapSaved?: (seconds: number) => void;
   onStep?: (step: StartStep) => void;
   /** the store's compaction batch and the observers of its timings */
   compaction?: CompactionTuning;
@@ -107,7 +109,12 @@ export async function bootstrap(
   step('data-dir-created');
 
   const haveWal = WAL.exists(layout.walDir);
-  const snapshotter = new Snapshotter(layout.snapDir, { onFsync: hooks.onSnapFsync, logger: log.child({ caller: 'snap' }) });
+  const snapshotter = new Snapshotter(layout.snapDir, {
+    onFsync: hooks.onSnapFsync,
+    onMarshalled: hooks.onSnapMarshalled,
+    onSaved: hooks.onSnapSaved,
+    logger: log.child({ caller: 'snap' }),
+  });
   const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
   await moveLegacyStore(layout.boltPath, layout.dbDir, log);
   const imported = await takeEtcdDb(layout.boltPath, layout.dbDir, log);

@@ -126,6 +126,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
       onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
       onWalWrite: (n) => metrics.walWriteBytes.inc(n),
       onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
+      onSnapMarshalled: (s) => metrics.snapSaveMarshallingDuration.observe(s),
+      onSnapSaved: (s) => metrics.snapSaveTotalDuration.observe(s),
       compaction: {
         // etcd takes 0 for its default
         batchLimit: cfg.experimentalCompactionBatchLimit > 0 ? cfg.experimentalCompactionBatchLimit : DEFAULT_COMPACTION_BATCH_LIMIT,

@@ -176,6 +176,8 @@ export class Metrics {
   readonly backendDefragDuration: Histogram;
   readonly defragInflight: Gauge;
   readonly snapFsyncDuration: Histogram;
+  readonly snapSaveMarshallingDuration: Histogram;
+  readonly snapSaveTotalDuration: Histogram;
   /** a backup of the store streamed to a peer or a client */
   readonly backendSnapshotDuration: Histogram;
   /** a database received from the leader, saved */
@@ -272,6 +274,12 @@ export class Metrics {
     );
     this.defragInflight = f.gauge('etcd_disk_defrag_inflight', 'Whether or not defrag is active on the member. 1 means active, 0 means not.');
     this.snapFsyncDuration = f.histogram('etcd_snap_fsync_duration_seconds', 'The latency distributions of fsync called by snap.', fsyncBuckets);
+    this.snapSaveMarshallingDuration = f.histogram(
+      'etcd_debugging_snap_save_marshalling_duration_seconds',
+      'The marshalling cost distributions of save called by snapshot.',
+      fsyncBuckets,
+    );
+    this.snapSaveTotalDuration = f.histogram('etcd_debugging_snap_save_total_duration_seconds', 'The total latency distributions of save called by snapshot.', fsyncBuckets);
     this.backendSnapshotDuration = f.histogram(
       'etcd_disk_backend_snapshot_duration_seconds',
       'The latency distribution of backend snapshots.',

@@ -26,6 +26,10 @@ export interface SnapshotterOptions {
   readonly logger?: WalLogger;
   /** Called with the duration of each snap file fsync (etcd_snap_fsync_duration_seconds). */
   readonly onFsync?: (seconds: number) => void;
+  /** ... of each snapshot's encoding, from the start of its save (etcd_debugging_snap_save_marshalling_duration_seconds) */
+  readonly onMarshalled?: (seconds: number) => void;
+  /** ... of each save that succeeded, whole (etcd_debugging_snap_save_total_duration_seconds) */
+  readonly onSaved?: (seconds: number) => void;
 }
 
 export class Snapshotter {
@@ -44,8 +48,10 @@ export class Snapshotter {
   async save(snapshot: Snapshot): Promise<void> {
     const { term, index } = snapshot.metadata;
     if (index === 0) return;
+    const started = performance.now();
     const body = encodeSnapshot(snapshot);
     const bytes = encodeSnapEnvelope({ crc: crc32c(body), data: body });
+    this.opts.onMarshalled?.((performance.now() - started) / 1000);
     const path = join(this.dir, snapName(term, index));
     const tmp = path.slice(0, -'.snap'.length) + TMP_SUFFIX;
     await mkdirDurable(this.disk, this.dir);
@@ -64,6 +70,7 @@ export class Snapshotter {
     await file.close();
     await this.disk.rename(tmp, path);
     await this.disk.fsyncDir(this.dir);
+    this.opts.onSaved?.((performance.now() - started) / 1000);
   }
 
   /** The newest snapshot that loads cleanly, or undefined when there is none. */

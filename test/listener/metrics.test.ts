@@ -12,7 +12,6 @@ const NOT_EXPORTED: Record<string, RegExp> = {
   "Go's runtime and HTTP handler: etcd-ts exports Node's (nodejs_*) instead": /^(go_|promhttp_|etcd_server_go_version$)/,
   'the v2 store counts nothing yet': /^etcd_debugging_store_/,
   "bbolt's commit phases, which LevelDB does not have": /^etcd_debugging_disk_backend_commit_(rebalance|spill|write)_duration_seconds$/,
-  'snapshot timings nothing observes yet': /^etcd_debugging_snap_save_\w+$/,
   'never happens in etcd-ts (see src/server/metrics.ts)': /^etcd_(mvcc_db_open_read_transactions|debugging_mvcc_pending_events_total|server_read_indexes_failed_total)$/,
   "the grpc-proxy's, on its own /metrics": /^etcd_grpc_proxy_/,
 };
