@@ -253,8 +253,10 @@ async function serve(p: ServeParams): Promise<Listener> {
     accepted.add(socket);
     // TCP keepalive on every accepted connection, as etcd's listeners have it: a client or
     // peer whose host vanished without a FIN is found and its connection (with the watches
-    // and lease keep-alives on it) closed, rather than kept forever
-    socket.setKeepAlive(true, p.role === 'client' ? CLIENT_TCP_KEEPALIVE_MS : GO_TCP_KEEPALIVE_MS);
+    // and lease keep-alives on it) closed, rather than kept forever. (A listener that
+    // refuses with alerts hands its TLS server the accepted socket wrapped in a stream,
+    // which also comes through here: the socket itself got its keepalive before.)
+    if (socket instanceof net.Socket) socket.setKeepAlive(true, p.role === 'client' ? CLIENT_TCP_KEEPALIVE_MS : GO_TCP_KEEPALIVE_MS);
     socket.on('close', () => accepted.delete(socket));
     // Resets and aborted handshakes land here; the connection is gone either way.
     socket.on('error', (err) => logger.debug({ 'remote-addr': remoteAddr(socket), error: err.message }, 'connection error'));
