@@ -25,11 +25,20 @@ export function certNames(cert: X509Certificate): CertNames {
   const text = cert.subjectAltName;
   if (text === undefined) return names;
   for (const m of text.matchAll(/(DNS|IP Address):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g)) {
-    const value = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
+    const value = m[2]!.startsWith('"') ? unquote(m[2]!) : m[2]!;
     if (m[1] === 'DNS') names.dnsNames.push(value);
     else names.ips.push(canonicalIp(value));
   }
   return names;
+}
+
+/** A value Node quoted as JSON; kept as it is if it does not parse (nothing a client sends may throw here). */
+function unquote(quoted: string): string {
+  try {
+    return String(JSON.parse(quoted));
+  } catch {
+    return quoted;
+  }
 }
 
 /** Go's form of an IP: IPv4 dotted, IPv6 compressed and in lower case, an IPv4-mapped IPv6 address as IPv4. */
@@ -37,7 +46,7 @@ function canonicalIp(ip: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (mapped) return mapped[1]!;
   if (!net.isIPv6(ip)) return ip;
-  // the URL parser compresses an IPv6 address the way Go prints one
+  // the URL parser compresses an IPv6 address the way Go prints one (isIPv6 vouched that it parses)
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 

@@ -330,11 +330,14 @@ async function serve(p: ServeParams): Promise<Listener> {
       };
       if (p.opts.checkClientSan !== true || cert === undefined) return afterHandshake();
       const from = (refusals?.connectionOf(tlsSocket) ?? tlsSocket).remoteAddress;
-      void (from === undefined ? Promise.resolve('address : missing port in address') : clientSanRefusal(cert, from)).then((sanRefusal) => {
-        if (tlsSocket.destroyed) return;
-        if (sanRefusal !== undefined) return refuse(sanRefusal, false, certNames(cert));
-        afterHandshake();
-      });
+      void (from === undefined ? Promise.resolve('address : missing port in address') : clientSanRefusal(cert, from)).then(
+        (sanRefusal) => {
+          if (tlsSocket.destroyed) return;
+          if (sanRefusal !== undefined) return refuse(sanRefusal, false, certNames(cert));
+          afterHandshake();
+        },
+        (err: Error) => refuse(`tls: ${err.message}`, false),
+      );
     });
     if (refusals !== undefined) {
       server = net.createServer((socket) => {
