@@ -37,8 +37,6 @@ import { formatDuration } from '../wal/logger.js';
  */
 const THREAD_EXPORT_BYTES = 32 * 1024 * 1024;
 
-/** An apply slower than this is logged and counted, as etcd's warningApplyDuration. */
-
 /** The timers the applier batches store commits on. */
 export interface ApplierClock {
   now(): number;

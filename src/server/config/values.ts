@@ -101,7 +101,7 @@ const URL_SCHEMES = ['http', 'https', 'unix', 'unixs'];
  * Go's net.SplitHostPort accepts "host:port", "[v6]:port" and an empty port, and
  * nothing without a colon.
  */
-function splitHostPort(authority: string): { host: string; port: string } | undefined {
+export function splitHostPort(authority: string): { host: string; port: string } | undefined {
   if (authority.startsWith('[')) {
     const m = /^\[([^\]]*)\]:([^:]*)$/.exec(authority);
     return m ? { host: m[1]!, port: m[2]! } : undefined;

@@ -9,6 +9,7 @@
 import type http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { splitHostPort } from '../config/values.js';
 
 export interface AccessOptions {
   /** --cors: origins a browser may read answers from; empty or "*": any */
@@ -33,11 +34,7 @@ This requirement has been added to help prevent "DNS Rebinding" attacks (CVE-201
 
 /** Go's httputil.GetHostname: the Host header without its port, or whole when it does not split. */
 function hostname(hostHeader: string): string {
-  const bracketed = /^\[([^\]]*)\]:[^:\]]*$/.exec(hostHeader);
-  if (bracketed) return bracketed[1]!;
-  const colon = hostHeader.indexOf(':');
-  if (colon >= 0 && colon === hostHeader.lastIndexOf(':') && !hostHeader.startsWith('[')) return hostHeader.slice(0, colon);
-  return hostHeader;
+  return splitHostPort(hostHeader)?.host ?? hostHeader;
 }
 
 const allowsAny = (list: readonly string[]): boolean => list.length === 0 || list.includes('*');
