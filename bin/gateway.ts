@@ -6,8 +6,8 @@
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { parseGoBool, parseGoDuration } from '../src/server/config/values.js';
-import { srvClientEndpoints } from '../src/server/srv-discovery.js';
-import { type HostPort, startTcpProxy } from '../src/server/tcpproxy.js';
+import { type SrvEndpoint, srvClientEndpoints } from '../src/server/srv-discovery.js';
+import { type HostPort, type ProxyEndpoint, startTcpProxy } from '../src/server/tcpproxy.js';
 
 const USAGE = `Usage:
   etcd-ts gateway start [flags]
@@ -71,7 +71,10 @@ export async function runGateway(argv: readonly string[]): Promise<void> {
   const root = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
   const given = (values.get('endpoints') ?? '127.0.0.1:2379').split(',').filter((e) => e !== '');
   const discovered = await discoveredEndpoints(values, insecure.value, root.child({ caller: 'etcdmain' }));
-  const endpoints = (discovered.length > 0 ? discovered : given).map((e) => hostPort(e, 'endpoint'));
+  const endpoints: ProxyEndpoint[] =
+    discovered.length > 0
+      ? discovered.map((e) => ({ ...hostPort(e.url, 'endpoint'), priority: e.priority, weight: e.weight }))
+      : given.map((e) => ({ ...hostPort(e, 'endpoint'), priority: 0, weight: 0 }));
   const log = root.child({ caller: 'tcpproxy' });
   let proxy;
   try {
@@ -86,7 +89,7 @@ export async function runGateway(argv: readonly string[]): Promise<void> {
 }
 
 /** The endpoints the SRV records of --discovery-srv name, checked as etcd checks them; none without the flag. */
-async function discoveredEndpoints(values: ReadonlyMap<string, string>, insecure: boolean, log: Logger): Promise<string[]> {
+async function discoveredEndpoints(values: ReadonlyMap<string, string>, insecure: boolean, log: Logger): Promise<SrvEndpoint[]> {
   const domain = values.get('discovery-srv') ?? '';
   if (domain === '') return [];
   try {

@@ -201,7 +201,7 @@ async function endpointsOf(f: ReturnType<typeof reader>, log: Logger): Promise<s
   const { srvClientEndpoints } = await import('../src/server/srv-discovery.js');
   try {
     const found = await srvClientEndpoints({ domain, serviceName: f.string('discovery-srv-name'), insecure: f.bool('insecure-discovery'), caFile: f.string('cacert'), log });
-    return found.length > 0 ? found : f.strings('endpoints');
+    return found.length > 0 ? found.map((e) => e.url) : f.strings('endpoints');
   } catch (err) {
     return refuse((err as Error).message);
   }

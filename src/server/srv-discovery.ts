@@ -97,6 +97,14 @@ export interface SrvClientOptions {
   readonly log: Logger;
 }
 
+/** A client endpoint an SRV record names, with the record's priority and weight (the gateway picks by them). */
+export interface SrvEndpoint {
+  /** scheme://host:port */
+  readonly url: string;
+  readonly priority: number;
+  readonly weight: number;
+}
+
 /**
  * The client endpoints (`scheme://host:port`) of `_etcd-client-ssl._tcp.<domain>` and
  * `_etcd-client._tcp.<domain>` for the gateway and the gRPC proxy (etcd's srv.GetClient
@@ -104,42 +112,45 @@ export interface SrvClientOptions {
  * a TLS handshake (CA `caFile`, server name the domain) are kept; the caller falls back to
  * its --endpoints when none are. Throws when neither lookup succeeds.
  */
-export async function srvClientEndpoints(opts: SrvClientOptions): Promise<string[]> {
+export async function srvClientEndpoints(opts: SrvClientOptions): Promise<SrvEndpoint[]> {
   const suffix = opts.serviceName !== '' ? `-${opts.serviceName}` : '';
-  const endpoints: string[] = [];
+  const found: SrvEndpoint[] = [];
   const errors: string[] = [];
   for (const [scheme, service] of [
     ['https', `etcd-client-ssl${suffix}`],
     ['http', `etcd-client${suffix}`],
   ] as const) {
     try {
-      for (const r of await resolveSrv(`_${service}._tcp.${opts.domain}`)) endpoints.push(`${scheme}://${hostPort(r.name.replace(/\.$/, ''), r.port)}`);
+      for (const r of await resolveSrv(`_${service}._tcp.${opts.domain}`)) {
+        found.push({ url: `${scheme}://${hostPort(r.name.replace(/\.$/, ''), r.port)}`, priority: r.priority, weight: r.weight });
+      }
     } catch (err) {
       errors.push((err as Error).message);
     }
   }
   if (errors.length === 2) throw new Error(`dns lookup errors: ${errors[0]} and ${errors[1]}`);
-  opts.log.info({ 'srv-server': opts.domain, endpoints }, 'discovered cluster from SRV');
-  if (opts.insecure) return endpoints;
-  opts.log.info({ 'srv-server': opts.domain, endpoints }, 'validating discovered SRV endpoints');
+  const urls = (eps: readonly SrvEndpoint[]) => eps.map((e) => e.url);
+  opts.log.info({ 'srv-server': opts.domain, endpoints: urls(found) }, 'discovered cluster from SRV');
+  if (opts.insecure) return found;
+  opts.log.info({ 'srv-server': opts.domain, endpoints: urls(found) }, 'validating discovered SRV endpoints');
   const ca = opts.caFile !== '' ? [await readFile(opts.caFile)] : undefined;
-  const valid: string[] = [];
+  const valid: SrvEndpoint[] = [];
   const refusals: string[] = [];
-  for (const ep of endpoints) {
-    if (!ep.startsWith('https://')) {
-      refusals.push(`${JSON.stringify(ep)} is insecure`);
+  for (const ep of found) {
+    if (!ep.url.startsWith('https://')) {
+      refusals.push(`${JSON.stringify(ep.url)} is insecure`);
       continue;
     }
-    const u = new URL(ep);
+    const u = new URL(ep.url);
     try {
       await tlsHandshake(u.hostname.replace(/^\[(.*)\]$/, '$1'), Number(u.port), opts.domain, ca);
       valid.push(ep);
     } catch (err) {
-      refusals.push(`${JSON.stringify(ep)} failed to dial (${(err as Error).message})`);
+      refusals.push(`${JSON.stringify(ep.url)} failed to dial (${(err as Error).message})`);
     }
   }
-  if (refusals.length > 0) opts.log.warn({ 'srv-server': opts.domain, endpoints: valid, error: refusals.join(',') }, 'failed to validate discovered endpoints');
-  else opts.log.info({ 'srv-server': opts.domain, endpoints: valid }, 'using validated discovered SRV endpoints');
+  if (refusals.length > 0) opts.log.warn({ 'srv-server': opts.domain, endpoints: urls(valid), error: refusals.join(',') }, 'failed to validate discovered endpoints');
+  else opts.log.info({ 'srv-server': opts.domain, endpoints: urls(valid) }, 'using validated discovered SRV endpoints');
   return valid;
 }
 

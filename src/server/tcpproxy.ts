@@ -1,6 +1,11 @@
 // `etcd-ts gateway start`: etcd's L4 gateway (proxy/tcpproxy). Every client connection is
-// piped whole to one of the endpoints, picked round-robin among those that answer; an
-// endpoint that refuses a connection sits out --retry-delay before it is tried again.
+// piped whole to one of the endpoints that answer; an endpoint that refuses a connection
+// sits out --retry-delay before it is tried again. Endpoints from SRV records are picked
+// as RFC 2782 and etcd's tcpproxy pick them: from the lowest priority with an endpoint
+// active, at random by weight (an endpoint of weight 0 there once in a hundred), and in
+// turn where none of that priority has a weight. (etcd's tcpproxy takes the turn among
+// the active endpoints of every priority then; etcd-ts keeps to the lowest, as the
+// records ask.) --endpoints all have priority 0 and weight 0: in turn.
 
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -10,9 +15,15 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** An endpoint, with its SRV record's priority and weight (0 and 0 for --endpoints). */
+export interface ProxyEndpoint extends HostPort {
+  readonly priority: number;
+  readonly weight: number;
+}
+
 export interface TcpProxyOptions {
   readonly listen: HostPort;
-  readonly endpoints: readonly HostPort[];
+  readonly endpoints: readonly ProxyEndpoint[];
   /** how long an endpoint that failed a connection is left out */
   readonly retryDelayMs: number;
   readonly log: Logger;
@@ -25,24 +36,44 @@ export interface TcpProxy {
 }
 
 interface Remote {
-  readonly addr: HostPort;
+  readonly addr: ProxyEndpoint;
   readonly name: string;
   /** ms timestamp before which the endpoint is not tried */
   inactiveUntil: number;
 }
 
+/**
+ * Picks the endpoint for each connection among those `active` says may be tried (see the
+ * top of the file); undefined when none may. `random` draws in [0, 1).
+ */
+export function endpointPicker<T extends { readonly priority: number; readonly weight: number }>(
+  endpoints: readonly T[],
+  random: () => number = Math.random,
+): (active: (e: T) => boolean) => T | undefined {
+  let turn = 0;
+  return (active) => {
+    const live = endpoints.filter(active);
+    if (live.length === 0) return undefined;
+    const best = Math.min(...live.map((e) => e.priority));
+    const tier = live.filter((e) => e.priority === best);
+    const weighted = tier.filter((e) => e.weight > 0);
+    const unweighted = tier.filter((e) => e.weight === 0);
+    if (weighted.length > 0 && !(unweighted.length > 0 && Math.floor(random() * 100) === 1)) {
+      let choose = Math.floor(random() * weighted.reduce((sum, e) => sum + e.weight, 0));
+      for (const e of weighted) {
+        choose -= e.weight;
+        if (choose < 0) return e;
+      }
+    }
+    return unweighted[turn++ % unweighted.length];
+  };
+}
+
 export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
   const remotes: Remote[] = opts.endpoints.map((addr) => ({ addr, name: `${addr.host}:${addr.port}`, inactiveUntil: 0 }));
   const sockets = new Set<net.Socket>();
-  let next = 0;
-
-  /** The active endpoints in round-robin order, starting after the last one used. */
-  const candidates = (): Remote[] => {
-    const now = Date.now();
-    const order = remotes.map((_, i) => remotes[(next + i) % remotes.length]!);
-    next = (next + 1) % Math.max(1, remotes.length);
-    return order.filter((r) => r.inactiveUntil <= now);
-  };
+  const pick = endpointPicker(remotes.map((r) => ({ remote: r, priority: r.addr.priority, weight: r.addr.weight })));
+  const nextRemote = (): Remote | undefined => pick((e) => e.remote.inactiveUntil <= Date.now())?.remote;
 
   const dial = (r: Remote): Promise<net.Socket> =>
     new Promise((resolve, reject) => {
@@ -59,7 +90,8 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     client.on('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
     client.pause();
-    for (const r of candidates()) {
+    // as etcd: another pick after each endpoint that refuses, until none is left to try
+    for (let r = nextRemote(); r !== undefined; r = nextRemote()) {
       let upstream: net.Socket;
       try {
         upstream = await dial(r);

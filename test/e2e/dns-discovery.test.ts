@@ -187,3 +187,31 @@ it("a peer certificate must name the address it connects from: its DNS names are
   expect(await curl(1, 'ghost')).toMatchObject({ code: 0, stdout: expect.stringContaining('etcdserver') });
   expect(skipping.output()).not.toContain('rejected connection');
 }, 120_000);
+
+it('the gateway sends connections to the endpoint of the lowest SRV priority, and to the next priority once that one is down', async () => {
+  // infra1 first, then infra0, then infra2
+  const priorities = [10, 0, 20];
+  const records = clientRecords().map((r, i) => ({ ...r, priority: priorities[i]! }));
+  ns = await DnsNamespace.create([...serverRecords(), ...records], HOSTS);
+  const members = [0, 1, 2].map((i) => member(i));
+  await Promise.all(members.map(ready));
+  const idOf = async (endpoint: string): Promise<string> => JSON.parse(await ns!.etcdctl(['--endpoints', endpoint, 'endpoint', 'status', '-w', 'json']))[0].Status.header.member_id;
+  const ids = await Promise.all([0, 1, 2].map((i) => idOf(`127.0.0.1:${ports(i).client}`)));
+  const gateway = ns.etcdTs(['gateway', 'start', '--discovery-srv', DOMAIN, '--insecure-discovery', '--listen-addr', '127.0.0.1:23790', '--retry-delay', '10m']);
+  const viaGateway = async (): Promise<string> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        return await idOf('127.0.0.1:23790');
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`${(err as Error).message}\n${gateway.output()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+  for (let i = 0; i < 4; i++) expect(await viaGateway()).toBe(ids[1]);
+  members[1]!.proc.kill('SIGKILL');
+  await members[1]!.exited;
+  for (let i = 0; i < 4; i++) expect(await viaGateway()).toBe(ids[0]);
+  expect(gateway.output()).toContain(`deactivated endpoint [${HOSTS[1]}:${ports(1).client}]`);
+}, 120_000);

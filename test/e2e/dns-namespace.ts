@@ -17,6 +17,9 @@ export interface SrvRecord {
   service: string;
   target: string;
   port: number;
+  /** the record's priority and weight (dnsmasq's default 0 and 0) */
+  priority?: number;
+  weight?: number;
 }
 
 let created = 0;
@@ -38,7 +41,7 @@ export class DnsNamespace {
       const dns = spawnTracked('ip', [
         'netns', 'exec', name, 'dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts', '--log-facility=-',
         '--listen-address=127.0.0.1', '--bind-interfaces', '--port=53',
-        ...srv.map((r) => `--srv-host=${r.service},${r.target},${r.port}`),
+        ...srv.map((r) => `--srv-host=${r.service},${r.target},${r.port},${r.priority ?? 0},${r.weight ?? 0}`),
         ...hosts.map((h) => `--host-record=${h},127.0.0.1`),
       ]);
       const ns = new DnsNamespace(name, dns);
