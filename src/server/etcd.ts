@@ -112,6 +112,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     maxConcurrentStreams: cfg.maxConcurrentStreams,
     keepaliveTimeMs: cfg.grpcKeepaliveInterval,
     keepaliveTimeoutMs: cfg.grpcKeepaliveTimeout,
+    // etcd sets no policy at 0, and grpc-go's own applies
+    keepaliveMinTimeMs: cfg.grpcKeepaliveMinTime > 0 ? cfg.grpcKeepaliveMinTime : undefined,
     observe: grpcCallMetrics(metrics),
   });
   const listeners = await bindMemberListeners(cfg, { peer: peerTls, client: clientTls }, grpcServer, log);

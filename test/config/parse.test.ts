@@ -368,7 +368,7 @@ describe('accepted but not implemented', () => {
     );
     if (r.kind !== 'config') throw new Error('expected config');
     const named = r.warnings.map((w) => /^(--[a-z-]+) is accepted for compatibility but not implemented/.exec(w)?.[1]);
-    expect(named).toEqual(['--unsafe-no-fsync', '--grpc-keepalive-min-time']);
+    expect(named).toEqual(['--unsafe-no-fsync']);
   });
   it('the corruption check flags and the other settings etcd-ts acts on get no warning', () => {
     const r = parseCommandLine(['--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m', '--initial-election-tick-advance=false',

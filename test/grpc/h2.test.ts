@@ -81,7 +81,7 @@ interface WatchLog {
  * A GrpcServer with KV.Range (answers at once) and Watch (writes 1 KiB responses until a
  * write returns false, then one more after each 'drain') on 127.0.0.1.
  */
-async function serve(opts: { maxConcurrentStreams?: number } = {}): Promise<{ url: string; watch: WatchLog }> {
+async function serve(opts: { maxConcurrentStreams?: number; keepaliveMinTimeMs?: number } = {}): Promise<{ url: string; watch: WatchLog }> {
   const server = new GrpcServer({ maxRequestBytes: 1024, ...opts });
   const watch: WatchLog = { writes: [], drains: 0, cancelled: 0 };
   server.addService(serviceDefinition('etcdserverpb.KV'), {
@@ -342,6 +342,54 @@ describe('H2Connection keepalive', () => {
     }
     expect(c.closedByServer).toBe(false);
   });
+
+  const ping = (n: number): Buffer => frame(FrameType.PING, 0, 0, Buffer.alloc(8, n));
+
+  it("answers a client's pings, and tells one that pings again and again with no call open to stop: GOAWAY ENHANCE_YOUR_CALM too_many_pings, as grpc-go does", async () => {
+    const c = await open(await bareServer({}));
+    // the first ping is due; the next two are strikes; the fourth is one too many
+    for (let n = 1; n <= 4; n++) await c.write(ping(n));
+    await refusedWith(c, ErrorCode.ENHANCE_YOUR_CALM);
+    const goaway = c.frames.find((f) => f.type === FrameType.GOAWAY)!;
+    expect(goaway.payload.subarray(8).toString()).toBe('too_many_pings');
+    expect(c.frames.filter((f) => f.type === FrameType.PING && f.flags === Flag.ACK)).toHaveLength(4);
+  }, 30_000);
+
+  const acks = (c: RawH2): number => c.frames.filter((f) => f.type === FrameType.PING && f.flags === Flag.ACK).length;
+  /** a connection with a watch open, its first responses received (its window then full: the server sends nothing more) */
+  const watching = async (keepaliveMinTimeMs: number): Promise<RawH2> => {
+    const { url } = await serve({ keepaliveMinTimeMs });
+    const c = await open(url, [frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock(WATCH)), frame(FrameType.DATA, 0, 1, EMPTY_MESSAGE)]);
+    await c.frame((f) => f.type === FrameType.DATA && f.streamId === 1);
+    return c;
+  };
+
+  it('takes pings during a call no more often than keepaliveMinTimeMs (--grpc-keepalive-min-time)', async () => {
+    const strict = await watching(60_000);
+    // the first ping follows a response; the next three come too soon
+    for (let n = 1; n <= 4; n++) await strict.write(ping(n));
+    await refusedWith(strict, ErrorCode.ENHANCE_YOUR_CALM);
+
+    const lenient = await watching(1);
+    for (let n = 1; n <= 6; n++) {
+      await lenient.write(ping(n));
+      await expect.poll(() => acks(lenient)).toBe(n);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(lenient.closedByServer).toBe(false);
+  }, 30_000);
+
+  it('takes any number of pings when a response went out between them', async () => {
+    const { url } = await serve({ keepaliveMinTimeMs: 60_000 });
+    const c = await open(url);
+    for (let n = 1; n <= 6; n++) {
+      const stream = 2 * n + 1;
+      await c.write(Buffer.concat([ping(n), ...unaryCall(stream)]));
+      expect(await statusOn(c, stream)).toBe('0');
+    }
+    expect(acks(c)).toBe(6);
+    expect(c.closedByServer).toBe(false);
+  }, 30_000);
 
   it('closes a client that sends no SETTINGS in time with SETTINGS_TIMEOUT', async () => {
     const c = new RawH2(await bareServer({ handshakeTimeoutMs: 200 }));

@@ -26,7 +26,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
   // etcd-ts always fsyncs: this one is ignored, never honoured.
   flag('unsafe-no-fsync', c.unsafeNoFsync);
-  flag('grpc-keepalive-min-time', c.grpcKeepaliveMinTime !== 5_000);
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
     w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');
   }

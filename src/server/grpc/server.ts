@@ -29,6 +29,8 @@ export interface GrpcServerOptions {
   /** --grpc-keepalive-interval and --grpc-keepalive-timeout: each connection's PING probe (h2/connection.ts); etcd's 2 h and 20 s by default */
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** --grpc-keepalive-min-time: how often a client may ping while it has calls open (h2/connection.ts); grpc-go's 5 min when absent */
+  keepaliveMinTimeMs?: number;
   /** Counts each call (the gRPC metrics); called once per call with its method and the client-api-version header clientv3 sends. */
   observe?: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
 }
@@ -61,7 +63,7 @@ export class GrpcServer {
   private readonly maxReceiveLength: number;
   private readonly maxConcurrentStreams: number;
   private readonly observe: (method: MethodDefinition, clientApiVersion: string | undefined) => CallObserver;
-  private readonly keepalive: Pick<GrpcServerOptions, 'keepaliveTimeMs' | 'keepaliveTimeoutMs'>;
+  private readonly keepalive: Pick<GrpcServerOptions, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'keepaliveMinTimeMs'>;
   private readonly injectors = new Set<Set<H2Connection>>();
 
   /**
@@ -75,7 +77,7 @@ export class GrpcServer {
     this.maxReceiveLength = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
     this.maxConcurrentStreams = opts.maxConcurrentStreams ?? 2 ** 32 - 1;
     this.observe = opts.observe ?? (() => NO_OBSERVER);
-    this.keepalive = { keepaliveTimeMs: opts.keepaliveTimeMs, keepaliveTimeoutMs: opts.keepaliveTimeoutMs };
+    this.keepalive = { keepaliveTimeMs: opts.keepaliveTimeMs, keepaliveTimeoutMs: opts.keepaliveTimeoutMs, keepaliveMinTimeMs: opts.keepaliveMinTimeMs };
   }
 
   addService(definition: ServiceDefinition, impl: ServiceImplementation): void {

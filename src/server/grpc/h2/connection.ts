@@ -16,6 +16,11 @@
 //     --max-concurrent-streams, more than MAX_EMPTY_FRAMES frames that carry nothing, and
 //     more than MAX_QUEUED_ACKS acknowledgements queued for a client that does not read
 //     (SETTINGS and PING floods): ENHANCE_YOUR_CALM.
+// And grpc-go's keepalive enforcement, as etcd's server has it: a client that pings more
+// often than --grpc-keepalive-min-time while it has calls open (or at all within
+// PING_WITHOUT_CALLS_MS while it has none), with no response sent in between, earns a
+// strike; past MAX_PING_STRIKES it gets a GOAWAY ENHANCE_YOUR_CALM "too_many_pings", which
+// tells gRPC clients to ping less.
 
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -64,6 +69,11 @@ const SEND_BUFFER_BYTES = 256 * 1024;
 /** Server keepalive, as etcd's defaults: probe an idle client every 2 h, 20 s to answer. */
 export const KEEPALIVE_TIME_MS = 2 * 60 * 60 * 1000;
 export const KEEPALIVE_TIMEOUT_MS = 20 * 1000;
+/** grpc-go's enforcement for a server that sets no policy of its own (etcd's gRPC proxy); a member sets --grpc-keepalive-min-time */
+export const KEEPALIVE_MIN_TIME_MS = 5 * 60 * 1000;
+/** grpc-go's: a client with no call open should not ping at all, so one ping per 2 h is its due */
+const PING_WITHOUT_CALLS_MS = 2 * 60 * 60 * 1000;
+const MAX_PING_STRIKES = 2;
 
 export interface ConnectionOptions {
   /** --max-concurrent-streams: streams beyond it are refused with REFUSED_STREAM */
@@ -78,6 +88,8 @@ export interface ConnectionOptions {
   keepaliveTimeMs?: number;
   /** --grpc-keepalive-timeout: how long it has to answer before the connection is closed; 0: never probed */
   keepaliveTimeoutMs?: number;
+  /** --grpc-keepalive-min-time: the shortest interval between a client's pings while it has calls open */
+  keepaliveMinTimeMs?: number;
 }
 
 /** A header block arriving in pieces (HEADERS without END_HEADERS, then CONTINUATION). */
@@ -124,6 +136,10 @@ export class H2Connection implements StreamOwner {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveTimeout: NodeJS.Timeout | undefined;
+  /** when the client last pinged (0: never), its strikes, and whether a response went out since */
+  private lastPingAt = 0;
+  private pingStrikes = 0;
+  private respondedSincePing = false;
   /** a GOAWAY was sent or the socket is gone: nothing more is read */
   private dead = false;
 
@@ -393,6 +409,22 @@ export class H2Connection implements StreamOwner {
       return;
     }
     this.queueAck(frame(FrameType.PING, Flag.ACK, 0, payload));
+    this.enforceKeepalive();
+  }
+
+  /** grpc-go's handlePing policy (see the top of the file), with its thresholds and words. */
+  private enforceKeepalive(): void {
+    const now = Date.now();
+    const since = now - this.lastPingAt;
+    this.lastPingAt = now;
+    if (this.respondedSincePing) {
+      this.respondedSincePing = false;
+      this.pingStrikes = 0;
+      return;
+    }
+    const due = this.streams.size === 0 ? PING_WITHOUT_CALLS_MS : (this.opts.keepaliveMinTimeMs ?? KEEPALIVE_MIN_TIME_MS);
+    if (since < due) this.pingStrikes++;
+    if (this.pingStrikes > MAX_PING_STRIKES) throw new ConnectionError('too_many_pings', ErrorCode.ENHANCE_YOUR_CALM);
   }
 
   private onWindowUpdate(id: number, payload: Buffer): void {
@@ -421,6 +453,7 @@ export class H2Connection implements StreamOwner {
   // ---- writing (StreamOwner)
 
   sendHeaders(stream: H2Stream, block: Buffer, endStream: boolean): void {
+    this.respondedSincePing = true;
     const max = this.peerMaxFrameSize;
     const first = block.subarray(0, max);
     let flags = block.length <= max ? Flag.END_HEADERS : 0;
@@ -444,6 +477,7 @@ export class H2Connection implements StreamOwner {
       const n = Math.min(stream.queuedBytes, stream.sendWindow, this.sendWindow, this.peerMaxFrameSize);
       if (n <= 0) return; // the stream's own window: its WINDOW_UPDATE pumps it again
       this.queue(frameHeader(n, FrameType.DATA, 0, stream.id));
+      this.respondedSincePing = true;
       this.takeQueued(stream, n);
       stream.sendWindow -= n;
       this.sendWindow -= n;
