@@ -35,8 +35,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-interface Remote {
-  readonly addr: ProxyEndpoint;
+interface Remote extends ProxyEndpoint {
   readonly name: string;
   /** ms timestamp before which the endpoint is not tried */
   inactiveUntil: number;
@@ -70,14 +69,14 @@ export function endpointPicker<T extends { readonly priority: number; readonly w
 }
 
 export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
-  const remotes: Remote[] = opts.endpoints.map((addr) => ({ addr, name: `${addr.host}:${addr.port}`, inactiveUntil: 0 }));
+  const remotes: Remote[] = opts.endpoints.map((e) => ({ ...e, name: `${e.host}:${e.port}`, inactiveUntil: 0 }));
   const sockets = new Set<net.Socket>();
-  const pick = endpointPicker(remotes.map((r) => ({ remote: r, priority: r.addr.priority, weight: r.addr.weight })));
-  const nextRemote = (): Remote | undefined => pick((e) => e.remote.inactiveUntil <= Date.now())?.remote;
+  const pick = endpointPicker(remotes);
+  const nextRemote = (): Remote | undefined => pick((r) => r.inactiveUntil <= Date.now());
 
   const dial = (r: Remote): Promise<net.Socket> =>
     new Promise((resolve, reject) => {
-      const out = net.connect(r.addr.port, r.addr.host);
+      const out = net.connect(r.port, r.host);
       out.once('connect', () => {
         out.removeListener('error', reject);
         resolve(out);
