@@ -115,7 +115,12 @@ export async function bootstrap(
     onSaved: hooks.onSnapSaved,
     logger: log.child({ caller: 'snap' }),
   });
-  const walOpts = { onFsync: hooks.onWalFsync, onWrite: hooks.onWalWrite, logger: log.child({ caller: 'wal' }) };
+  const walOpts: WalOptions = {
+    onFsync: hooks.onWalFsync,
+    onWrite: hooks.onWalWrite,
+    logger: log.child({ caller: 'wal' }),
+    unsafeNoFsync: cfg.unsafeNoFsync,
+  };
   await moveLegacyStore(layout.boltPath, layout.dbDir, log);
   const imported = await takeEtcdDb(layout.boltPath, layout.dbDir, log);
   // finishes a swap only where there is no store: never after an import, which made one

@@ -48,6 +48,12 @@ export interface WalOptions {
   readonly onFsync?: (seconds: number) => void;
   /** Called with the bytes of every write (etcd_disk_wal_write_bytes_total). */
   readonly onWrite?: (bytes: number) => void;
+  /**
+   * --unsafe-no-fsync: records are written but never synced, as etcd's SetUnsafeNoFsync
+   * (the segment's directory still is). A process crash loses nothing the kernel has; a
+   * power cut or a kernel crash may lose what was acknowledged.
+   */
+  readonly unsafeNoFsync?: boolean;
 }
 
 export interface WalContents {
@@ -290,7 +296,7 @@ export class WAL {
     }
     const bytes = withHeld(tail, enc.bytes());
     await this.guard(async () => {
-      const durable = mustSync && tail.unsynced !== undefined && tail.offset + bytes.length < this.segmentSize;
+      const durable = mustSync && !this.opts.unsafeNoFsync && tail.unsynced !== undefined && tail.offset + bytes.length < this.segmentSize;
       if (durable) await this.writeDurable(tail, bytes);
       else await this.write(tail, bytes);
       this.crc = enc.crc;
@@ -436,6 +442,8 @@ export class WAL {
   }
 
   private async sync(file: DiskFile): Promise<void> {
+    // as etcd's: neither synced nor counted in etcd_disk_wal_fsync_duration_seconds
+    if (this.opts.unsafeNoFsync) return;
     await this.timed(() => file.fdatasync());
   }
 

@@ -356,6 +356,32 @@ describe('misc', () => {
     await w.close();
   });
 
+  it('--unsafe-no-fsync: saves are written but never synced, so a process crash keeps them and a power cut may not', async () => {
+    for (const unsafeNoFsync of [false, true]) {
+      const disk = new MemDisk();
+      const fsyncs: number[] = [];
+      const w = await WAL.create(DIR, META, { ...memOpts(disk), unsafeNoFsync, onFsync: (s) => fsyncs.push(s) });
+      const n0 = fsyncs.length;
+      await w.save(hs(1, 1), [entry(1)], true);
+      await w.save(hs(1, 2), [entry(2)], true);
+      // as etcd: no fdatasync, so none counted in etcd_disk_wal_fsync_duration_seconds
+      expect(fsyncs.length - n0).toBe(unsafeNoFsync ? 0 : 2);
+
+      const afterProcessCrash = await WAL.open(DIR, { index: 0, term: 0 }, memOpts(disk.afterCrash('process')));
+      expect(await afterProcessCrash.readAll()).toMatchObject({ hardState: hs(1, 2), entries: [entry(1), entry(2)] });
+      await afterProcessCrash.close();
+      // a power cut keeps each unsynced sector or not (MemDisk's draw, one seed per cut)
+      const kept: number[] = [];
+      for (let seed = 1; seed <= 8; seed++) {
+        const afterPowerCut = await WAL.open(DIR, { index: 0, term: 0 }, memOpts(disk.afterCrash('power', seed)));
+        kept.push((await afterPowerCut.readAll()).entries.length);
+        await afterPowerCut.close();
+      }
+      if (unsafeNoFsync) expect(Math.min(...kept)).toBeLessThan(2);
+      else expect(kept).toEqual(Array(8).fill(2));
+    }
+  });
+
   it('close is idempotent and a closed WAL refuses writes', async () => {
     const o = memOpts();
     const w = await WAL.create(DIR, META, o);

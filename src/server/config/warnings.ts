@@ -1,6 +1,7 @@
 // Settings etcd-ts accepts so existing command lines and unit files keep working, but
 // does not act on: each one set away from its default earns a warning at start. Beside
-// them, the warnings etcd itself gives about a configuration it accepts.
+// them, the warnings etcd itself gives about a configuration it accepts, and one for the
+// setting that gives up durability (etcd says so only in its help text).
 
 import type { EtcdConfig } from './types.js';
 
@@ -24,8 +25,7 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   // The backend is LevelDB, not bbolt: there is no freelist to choose.
   flag('experimental-backend-bbolt-freelist-type', c.experimentalBackendBboltFreelistType !== 'array');
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
-  // etcd-ts always fsyncs: this one is ignored, never honoured.
-  flag('unsafe-no-fsync', c.unsafeNoFsync);
+  if (c.unsafeNoFsync) w.push('--unsafe-no-fsync: the WAL is never fsynced; a power cut or a kernel crash may lose acknowledged writes');
   if (c.experimentalEnableLeaseCheckpoint && !c.experimentalEnableLeaseCheckpointPersist) {
     w.push('Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist');
   }
