@@ -43,7 +43,6 @@ const FLAGS: Record<string, Flag> = {
 
 /** Accepted, not acted on: each one set earns a warning at start. */
 const NOT_IMPLEMENTED: Record<string, string> = {
-  'enable-pprof': 'Node has no pprof; profile etcd-ts with node --cpu-prof instead',
   'experimental-serializable-ordering': 'serializable reads are not kept in revision order across endpoints',
   'experimental-leasing-prefix': 'reads are not served from leases',
 };
@@ -171,6 +170,7 @@ export async function runGrpcProxy(argv: readonly string[]): Promise<void> {
     maxSendBytes: f.int('max-send-bytes') > 0 ? f.int('max-send-bytes') : Number(FLAGS['max-send-bytes']!.def),
     maxRecvBytes: f.int('max-recv-bytes') > 0 ? f.int('max-recv-bytes') : Number(FLAGS['max-recv-bytes']!.def),
     maxConcurrentStreams: f.uint32('max-concurrent-streams'),
+    enablePprof: f.bool('enable-pprof'),
   };
   for (const [name, why] of Object.entries(NOT_IMPLEMENTED)) {
     const set = values.has(name) && values.get(name) !== FLAGS[name]!.def && values.get(name) !== '';

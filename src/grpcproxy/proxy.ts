@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { PPROF_PREFIX, ProcessProfiler, pprofRoute } from '../server/http/pprof.js';
 import { GrpcServer, GRPC_OVERHEAD_BYTES, type Listener, serveClient, serveMetrics } from '../server/listener/index.js';
 import { serviceDefinition } from '../server/pb.js';
 import { loadTls, type TlsContext } from '../server/tls.js';
@@ -46,6 +47,8 @@ export interface GrpcProxyConfig {
   maxSendBytes: number;
   maxRecvBytes: number;
   maxConcurrentStreams: number;
+  /** --enable-pprof: /debug/pprof/ beside the proxy's gRPC (not on --metrics-addr, as etcd's) */
+  enablePprof: boolean;
 }
 
 export interface GrpcProxy {
@@ -143,11 +146,19 @@ export async function startGrpcProxy(cfg: GrpcProxyConfig, log: Logger): Promise
       'v3electionpb.Election': electionProxy(upstream, ns),
     };
     for (const [name, impl] of Object.entries(services)) grpcServer.addService(serviceDefinition(name), impl);
-    httpHandler = proxyHttpHandler({ upstream, ns, metrics, tls: clientTls, log });
+    const proxyHttp = proxyHttpHandler({ upstream, ns, metrics, tls: clientTls, log });
+    httpHandler = proxyHttp;
+    if (cfg.enablePprof) {
+      const profiler = new ProcessProfiler();
+      stops.push(() => profiler.close());
+      const pprof = pprofRoute(profiler, process.argv.slice(1));
+      httpHandler = (req, res) => ((req.url ?? '').startsWith(pprof.prefix) ? pprof.handler(req, res) : proxyHttp(req, res));
+      log.info({ path: PPROF_PREFIX }, 'gRPC proxy enabled pprof');
+    }
 
     if (cfg.metricsAddr !== '') {
       const url = new URL(cfg.metricsAddr);
-      listeners.push(await serveMetrics(url, url.protocol === 'https:' ? tls : undefined, httpHandler, log, { checkClientSan: true }));
+      listeners.push(await serveMetrics(url, url.protocol === 'https:' ? tls : undefined, proxyHttp, log, { checkClientSan: true }));
       log.info({ address: url.href.replace(/\/$/, '') }, 'gRPC proxy listening for metrics');
     }
     log.info({ address: cfg.listenAddr }, 'started gRPC proxy');

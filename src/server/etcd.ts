@@ -28,6 +28,7 @@ import type { EtcdConfig } from './config/types.js';
 import { urlString } from './config/values.js';
 import { createGateway } from './gateway/index.js';
 import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
+import { PPROF_PREFIX, ProcessProfiler, pprofRoute } from './http/pprof.js';
 import { idHex } from './ids.js';
 import { GrpcServer, type Listener } from './listener/index.js';
 import { createLogger } from './logger.js';
@@ -102,6 +103,8 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'starting an etcd server',
   );
   const metrics = new Metrics();
+  // etcd's words, as it configures its client listeners (--debug serves the profiles too, unannounced)
+  if (cfg.enablePprof) log.info({ path: PPROF_PREFIX }, 'pprof is enabled');
   // Everything that can fail on a port, a certificate or a key file comes before the data
   // dir (auto TLS aside, whose certificates live in it, as etcd keeps them).
   const jwt = jwtTokens(cfg.authToken, log);
@@ -248,6 +251,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   grpcServer.addService(serviceDefinition('grpc.health.v1.Health'), healthService());
 
   const healthCheck = (exclude: string[]) => health(server, exclude, metrics);
+  const profiler = cfg.enablePprof || cfg.debug ? new ProcessProfiler() : undefined;
   const http = createHttpHandler({
     health: healthCheck,
     version: () => ({ etcdserver: ETCD_API_VERSION, etcdcluster: server.membership.version() ?? NOT_DECIDED }),
@@ -260,6 +264,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
         : []),
       // etcd 3.4 serves the v2 API only when asked to
       ...(cfg.enableV2 ? v2Routes(v2Deps(server, cfg, memberOps(server, clusterOptions), log)) : []),
+      ...(profiler ? [pprofRoute(profiler, process.argv.slice(1))] : []),
     ],
   });
   metrics.setIdentity({ serverVersion: ETCD_API_VERSION, memberId: b.memberId });
@@ -321,6 +326,7 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     corruptionMonitor?.stop();
     stopObserving();
     await closeAll(clientListeners);
+    profiler?.close();
     grpcServer.forceShutdown();
     await server.stop();
     // the key index saved beside the store, so the next start need not read every record:

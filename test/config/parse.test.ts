@@ -351,10 +351,7 @@ describe('accepted but not implemented', () => {
     // --discovery-fallback=exit is what a full discovery cluster makes etcd-ts do either way (discovery.ts)
     const r = parseCommandLine(['--proxy=on', '--enable-v2', '--enable-pprof', '--discovery-fallback=exit'], {});
     if (r.kind !== 'config') throw new Error('expected config');
-    expect(r.warnings).toEqual([
-      '--proxy is accepted for compatibility but not implemented by etcd-ts; it has no effect',
-      '--enable-pprof is accepted for compatibility but not implemented by etcd-ts; it has no effect',
-    ]);
+    expect(r.warnings).toEqual(['--proxy is accepted for compatibility but not implemented by etcd-ts; it has no effect']);
   });
   it('--unsafe-no-fsync is honoured, with a warning that says what it risks', () => {
     const r = parseCommandLine(['--unsafe-no-fsync'], {});

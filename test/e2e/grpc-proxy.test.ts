@@ -265,9 +265,6 @@ describe('etcd-ts grpc-proxy --resolver-prefix', () => {
     const noPrefix = await startProxy(['--resolver-ttl', '3'], 'etcd-ts', false);
     expect(await noPrefix.exited).toBe(1);
     expect(noPrefix.output()).toBe('invalid resolver-prefix ""\n');
-    const pprof = await startProxy(['--enable-pprof', '--endpoints', '127.0.0.1:1']);
-    expect(pprof.output()).toContain('--enable-pprof is accepted for compatibility but not implemented by etcd-ts');
-    await pprof.stop();
   });
 });
 

@@ -20,7 +20,6 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('proxy-read-timeout', c.proxyReadTimeout !== 0);
   flag('discovery-proxy', c.discoveryProxy !== '');
   flag('experimental-enable-v2v3', c.experimentalEnableV2v3 !== '');
-  flag('enable-pprof', c.enablePprof);
   flag('log-package-levels', c.logPackageLevels !== '');
   // The backend is LevelDB, not bbolt: there is no freelist to choose.
   flag('experimental-backend-bbolt-freelist-type', c.experimentalBackendBboltFreelistType !== 'array');
