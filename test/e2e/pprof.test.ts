@@ -93,11 +93,15 @@ describe('a member with --enable-pprof', () => {
     await stopMember(m);
   });
 
-  it('is not there without the flag', async () => {
-    const m = await startMember();
-    expect(m.output()).not.toContain('pprof is enabled');
-    expect((await httpRequest(`${m.clientUrl}/debug/pprof/heap`)).status).toBe(404);
-    await stopMember(m);
+  it('is not there without the flag; --debug serves it too, unannounced, as etcd 3.4', async () => {
+    const plain = await startMember();
+    expect(plain.output()).not.toContain('pprof is enabled');
+    expect((await httpRequest(`${plain.clientUrl}/debug/pprof/heap`)).status).toBe(404);
+    await stopMember(plain);
+    const debug = await startMember({ args: ['--debug'] });
+    expect(debug.output()).not.toContain('pprof is enabled');
+    expect((await httpRequest(`${debug.clientUrl}/debug/pprof/cmdline`)).text.split('\0')).toContain('--debug');
+    await stopMember(debug);
   });
 });
 
