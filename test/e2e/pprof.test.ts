@@ -70,6 +70,15 @@ describe('a member with --enable-pprof', () => {
     // the stacks are the member's own code: the bundle's functions by name and file
     expect(cpuRaw).toMatch(/^\s+\d+: \S+ .*dist\/(bundle|src)\/\S+\.js/m);
 
+    // a client that gives up ends its profile: the next one may start
+    const aborted = new AbortController();
+    const long = fetch(`${base}/profile?seconds=600`, { signal: aborted.signal }).catch((e: Error) => e.name);
+    await new Promise((r) => setTimeout(r, 500));
+    aborted.abort();
+    expect(await long).toBe('AbortError');
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await download(`${base}/profile?seconds=1`)).status).toBe(200);
+
     const heap = await download(`${base}/heap?gc=1`);
     expect(heap.status).toBe(200);
     expect(heap.headers.get('content-disposition')).toBe('attachment; filename="heap"');

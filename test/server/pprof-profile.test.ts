@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import { describe, expect, it } from 'vitest';
 import { type CallFrame, cpuProfileToPprof, heapProfileToPprof } from '../../src/server/http/pprof-profile.js';
+import { cpuTickUs } from '../../src/server/http/pprof.js';
 
 const frame = (functionName: string, lineNumber = 0, url = 'file:///app.js'): CallFrame => ({ functionName, url, lineNumber });
 
@@ -49,6 +50,12 @@ describe('cpuProfileToPprof', () => {
     // one function per name, file and line: main's two locations share it
     expect(p.function.map((f) => p.stringTable.strings[Number(f.name)])).toEqual(['put', 'main', '(anonymous)', '(garbage collector)']);
     expect(p.function.find((f) => p.stringTable.strings[Number(f.name)] === 'put')!.startLine).toBe(11);
+  });
+});
+
+describe('cpuTickUs', () => {
+  it('ticks every millisecond up to two minutes, then less often, so a long profile holds no more ticks', () => {
+    expect([30, 120, 600, 86_400].map(cpuTickUs)).toEqual([1000, 1000, 5000, 720_000]);
   });
 });
 

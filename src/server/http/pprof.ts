@@ -16,9 +16,20 @@ export const PPROF_PREFIX = '/debug/pprof';
 
 /** Go's runtime.MemProfileRate: a heap sample every 512 KiB allocated, on average. */
 const HEAP_SAMPLING_BYTES = 512 * 1024;
-/** V8's own default tick; Go's CPU profile ticks every 10 ms. */
+/** V8's own default tick (Go's CPU profile ticks every 10 ms), for profiles of up to MAX_CPU_TICKS ticks. */
 const CPU_SAMPLING_US = 1000;
+/**
+ * V8 keeps every tick of a profile (16 bytes each) until it stops, where Go adds them up
+ * as it goes: a longer profile ticks less often, so that ?seconds=86400 costs no more
+ * memory than ~2 minutes at the default tick.
+ */
+const MAX_CPU_TICKS = 120_000;
 const DEFAULT_CPU_SECONDS = 30;
+
+/** The CPU profile's tick for a profile of `seconds`, in µs. */
+export function cpuTickUs(seconds: number): number {
+  return Math.max(CPU_SAMPLING_US, Math.ceil((seconds * 1_000_000) / MAX_CPU_TICKS));
+}
 
 /** This process's profilers, through an inspector session of its own. */
 export class ProcessProfiler {
@@ -46,8 +57,9 @@ export class ProcessProfiler {
     if (this.cpuBusy) throw new Error('cpu profiling already in use');
     this.cpuBusy = true;
     try {
+      const intervalUs = cpuTickUs(seconds);
       await this.session.post('Profiler.enable');
-      await this.session.post('Profiler.setSamplingInterval', { interval: CPU_SAMPLING_US });
+      await this.session.post('Profiler.setSamplingInterval', { interval: intervalUs });
       await this.session.post('Profiler.start');
       const startedAtMs = Date.now();
       let timer: NodeJS.Timeout | undefined;
@@ -58,7 +70,7 @@ export class ProcessProfiler {
       clearTimeout(timer);
       const { profile } = (await this.session.post('Profiler.stop')) as { profile: CpuProfile };
       await this.session.post('Profiler.disable');
-      return gone ? undefined : cpuProfileToPprof(profile, CPU_SAMPLING_US, startedAtMs);
+      return gone ? undefined : cpuProfileToPprof(profile, intervalUs, startedAtMs);
     } finally {
       this.cpuBusy = false;
     }
