@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Member } from './membership.js';
 import { idHex } from './ids.js';
+import { moduleLogger } from './logger.js';
 
 /** What /version says before the leader has decided a cluster version. */
 export const NOT_DECIDED = 'not_decided';
@@ -125,13 +126,16 @@ export class ClusterVersionMonitor {
  * etcd's UpdateCapability does.
  */
 export function logVersionSet(log: Logger): (previous: string | undefined, version: string) => void {
+  // the packages etcd logs these from (--log-package-levels names them)
+  const membershipLog = moduleLogger(log, 'etcdserver/membership/cluster.ts');
+  const capabilityLog = moduleLogger(log, 'etcdserver/api/capability.ts');
   let enabled: string | undefined;
   return (previous, version) => {
-    if (previous === undefined) log.info({ 'cluster-version': majorMinor(version) }, `set the initial cluster version to ${majorMinor(version)}`);
-    else if (previous !== version) log.info({ from: majorMinor(previous), to: majorMinor(version) }, `updated the cluster version from ${majorMinor(previous)} to ${majorMinor(version)}`);
+    if (previous === undefined) membershipLog.info({ 'cluster-version': majorMinor(version) }, `set the initial cluster version to ${majorMinor(version)}`);
+    else if (previous !== version) membershipLog.info({ from: majorMinor(previous), to: majorMinor(version) }, `updated the cluster version from ${majorMinor(previous)} to ${majorMinor(version)}`);
     if (isUpgrade(enabled, version)) {
       enabled = version;
-      log.info({ 'cluster-version': majorMinor(version) }, `enabled capabilities for version ${majorMinor(version)}`);
+      capabilityLog.info({ 'cluster-version': majorMinor(version) }, `enabled capabilities for version ${majorMinor(version)}`);
     }
   };
 }

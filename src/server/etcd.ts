@@ -31,7 +31,7 @@ import { createHttpHandler, createMetricsHttpHandler } from './http/index.js';
 import { PPROF_PREFIX, ProcessProfiler, pprofRoute } from './http/pprof.js';
 import { idHex } from './ids.js';
 import { GrpcServer, type Listener } from './listener/index.js';
-import { createLogger } from './logger.js';
+import { createLogger, moduleLogger } from './logger.js';
 import { bindMemberListeners } from './member-listeners.js';
 import { Metrics, grpcCallMetrics } from './metrics.js';
 import { observeServer } from './observe.js';
@@ -103,8 +103,10 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     'starting an etcd server',
   );
   const metrics = new Metrics();
+  // the lines etcd's embed package writes (--log-package-levels names it)
+  const embedLog = moduleLogger(log, 'embed/etcd.ts');
   // etcd's words, as it configures its client listeners (--debug serves the profiles too, unannounced)
-  if (cfg.enablePprof) log.info({ path: PPROF_PREFIX }, 'pprof is enabled');
+  if (cfg.enablePprof) embedLog.info({ path: PPROF_PREFIX }, 'pprof is enabled');
   // Everything that can fail on a port, a certificate or a key file comes before the data
   // dir (auto TLS aside, whose certificates live in it, as etcd keeps them).
   const jwt = jwtTokens(cfg.authToken, log);
@@ -378,13 +380,13 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
     opts.onStartStep?.('published');
     for (const { urls } of listeners.clients) {
       for (const url of urls) {
-        log.info(
+        embedLog.info(
           { address: url },
           /^(https|unixs):/.test(url) ? 'serving client traffic securely' : 'serving client traffic insecurely; this is strongly discouraged!',
         );
       }
     }
-    log.info({ 'local-member-id': idHex(server.memberId) }, 'ready to serve client requests');
+    embedLog.info({ 'local-member-id': idHex(server.memberId) }, 'ready to serve client requests');
   });
 
   return {

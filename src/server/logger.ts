@@ -5,6 +5,7 @@
 
 import { pino } from 'pino';
 import type { EtcdConfig } from './config/index.js';
+import { type PackageLevels, packageLevel, parsePackageLevels } from './log-package-levels.js';
 
 export type Logger = pino.Logger;
 
@@ -16,15 +17,34 @@ export interface CreateLoggerOptions {
   readonly destination?: pino.DestinationStream;
 }
 
-/** The root logger for a node: level from --log-level, lines to every --log-outputs target. */
+/**
+ * The root logger for a node: level from --log-level, or from --log-package-levels for the
+ * packages it names (etcd reads those only for its capnslog logger, its default); lines
+ * to every --log-outputs target.
+ */
 export function createLogger(
-  config: Pick<EtcdConfig, 'logLevel' | 'logOutputs'>,
+  config: Pick<EtcdConfig, 'logLevel' | 'logOutputs'> & Partial<Pick<EtcdConfig, 'logger' | 'logPackageLevels'>>,
   opts: CreateLoggerOptions = {},
 ): Logger {
   const destination = opts.destination ?? openOutputs(config.logOutputs);
-  return pino(
+  let levels: PackageLevels | undefined;
+  let unparsed: string | undefined;
+  if (config.logger === 'capnslog' && config.logPackageLevels) {
+    try {
+      levels = parsePackageLevels(config.logPackageLevels);
+    } catch (err) {
+      unparsed = (err as Error).message;
+    }
+  }
+  const root = pino(
     {
-      level: config.logLevel,
+      level: (levels && packageLevel(levels, undefined)) ?? config.logLevel,
+      // a module's logger takes its package's level, not its parent's
+      onChild: levels
+        ? (child) => {
+            child.level = packageLevel(levels, (child.bindings() as { caller?: string }).caller) ?? config.logLevel;
+          }
+        : undefined,
       customLevels: { panic: PANIC_LEVEL },
       base: undefined,
       timestamp: () => `,"ts":"${new Date().toISOString()}"`,
@@ -34,6 +54,9 @@ export function createLogger(
     },
     destination,
   ) as unknown as Logger;
+  // etcd's words, and it goes on with --log-level for every package
+  if (unparsed !== undefined) root.warn(`couldn't parse log level string: ${unparsed}, continuing with default levels`);
+  return root;
 }
 
 /** A per-module logger: every line carries `caller`, e.g. "etcdserver/raft.ts". */

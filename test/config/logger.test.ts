@@ -64,3 +64,50 @@ describe('createLogger', () => {
     expect(() => createLogger({ logLevel: 'info', logOutputs: ['stderr', '/dev/null/x.log'] })).toThrow(/ENOTDIR/);
   });
 });
+
+describe('--log-package-levels', () => {
+  function withLevels(logPackageLevels: string, logger: 'capnslog' | 'zap' = 'capnslog', logLevel: LogLevel = 'info') {
+    const lines: string[] = [];
+    const root = createLogger({ logLevel, logOutputs: ['default'], logger, logPackageLevels }, { destination: { write: (s: string) => void lines.push(s) } });
+    // each logger writes every level once; what comes out is "caller:level"
+    const write = (l: ReturnType<typeof createLogger>) => {
+      for (const level of ['trace', 'debug', 'info', 'warn', 'error'] as const) l[level](level);
+    };
+    write(root);
+    for (const caller of ['rafthttp', 'wal', 'etcdmain/main.ts', 'raft']) write(root.child({ caller }));
+    // a child of a module logger keeps its module's level
+    write(root.child({ caller: 'rafthttp' }).child({ peer: 'x' }));
+    return lines.map((l) => JSON.parse(l) as Record<string, string>).map((r) => `${r['caller'] ?? 'etcdserver'}${r['peer'] ? '+' : ''}:${r['level']}`);
+  }
+
+  it("gives each of etcd's packages its level and the others --log-level, as etcd's capnslog logger does", () => {
+    // raft is no package of etcd's capnslog: its lines keep --log-level
+    expect(withLevels('etcdserver=WARNING,rafthttp=D,raft=ERROR')).toEqual([
+      'etcdserver:warn', 'etcdserver:error',
+      'rafthttp:debug', 'rafthttp:info', 'rafthttp:warn', 'rafthttp:error',
+      'wal:info', 'wal:warn', 'wal:error',
+      'etcdmain/main.ts:info', 'etcdmain/main.ts:warn', 'etcdmain/main.ts:error',
+      'raft:info', 'raft:warn', 'raft:error',
+      'rafthttp+:debug', 'rafthttp+:info', 'rafthttp+:warn', 'rafthttp+:error',
+    ]);
+    // "*" is every package not named; a file's directory is its package
+    expect(withLevels('*=ERROR,wal=TRACE,etcdmain=1')).toEqual([
+      'etcdserver:error',
+      'rafthttp:error',
+      'wal:trace', 'wal:debug', 'wal:info', 'wal:warn', 'wal:error',
+      'etcdmain/main.ts:warn', 'etcdmain/main.ts:error',
+      'raft:info', 'raft:warn', 'raft:error',
+      'rafthttp+:error',
+    ]);
+  });
+
+  it("says what it could not parse in etcd's words and keeps --log-level; --logger=zap does not read it", () => {
+    const bad = withLevels('etcdserver:DEBUG');
+    expect(bad[0]).toBe('etcdserver:warn');
+    expect(bad.filter((l) => l.endsWith(':debug'))).toEqual([]);
+    const lines: string[] = [];
+    createLogger({ logLevel: 'info', logOutputs: ['default'], logger: 'capnslog', logPackageLevels: 'raft=LOUD' }, { destination: { write: (s: string) => void lines.push(s) } });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', msg: "couldn't parse log level string: couldn't parse log level LOUD, continuing with default levels" });
+    expect(withLevels('etcdserver=ERROR,wal=DEBUG', 'zap')).toEqual(withLevels(''));
+  });
+});

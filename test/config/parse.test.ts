@@ -353,6 +353,12 @@ describe('accepted but not implemented', () => {
     if (r.kind !== 'config') throw new Error('expected config');
     expect(r.warnings).toEqual(['--proxy is accepted for compatibility but not implemented by etcd-ts; it has no effect']);
   });
+  it('--log-package-levels is read with the capnslog logger (the default), and said to do nothing with zap', () => {
+    const capnslog = parseCommandLine(['--log-package-levels=etcdserver=DEBUG'], {});
+    expect(capnslog.kind === 'config' && capnslog.warnings).toEqual([]);
+    const zap = parseCommandLine(['--logger=zap', '--log-package-levels=etcdserver=DEBUG'], {});
+    expect(zap.kind === 'config' && zap.warnings).toEqual(['--log-package-levels is read only with --logger=capnslog, as etcd reads it; it has no effect with --logger=zap']);
+  });
   it('--unsafe-no-fsync is honoured, with a warning that says what it risks', () => {
     const r = parseCommandLine(['--unsafe-no-fsync'], {});
     if (r.kind !== 'config') throw new Error('expected config');

@@ -20,7 +20,8 @@ export function compatibilityWarnings(c: EtcdConfig): string[] {
   flag('proxy-read-timeout', c.proxyReadTimeout !== 0);
   flag('discovery-proxy', c.discoveryProxy !== '');
   flag('experimental-enable-v2v3', c.experimentalEnableV2v3 !== '');
-  flag('log-package-levels', c.logPackageLevels !== '');
+  // etcd reads it only for its capnslog logger
+  if (c.logPackageLevels !== '' && c.logger === 'zap') w.push('--log-package-levels is read only with --logger=capnslog, as etcd reads it; it has no effect with --logger=zap');
   // The backend is LevelDB, not bbolt: there is no freelist to choose.
   flag('experimental-backend-bbolt-freelist-type', c.experimentalBackendBboltFreelistType !== 'array');
   if (c.debug) w.push("--debug is deprecated; use '--log-level=debug' instead");
