@@ -101,6 +101,16 @@ describe('--log-package-levels', () => {
     ]);
   });
 
+  it('CRITICAL keeps the panic and fatal lines, as capnslog keeps its Panic and Fatal', () => {
+    const lines: string[] = [];
+    const root = createLogger({ logLevel: 'info', logOutputs: ['default'], logger: 'capnslog', logPackageLevels: 'wal=CRITICAL' }, { destination: { write: (s: string) => void lines.push(s) } });
+    const wal = root.child({ caller: 'wal' }) as unknown as Record<'error' | 'panic' | 'fatal', (m: string) => void>;
+    wal.error('e');
+    wal.panic('p');
+    wal.fatal('f');
+    expect(lines.map((l) => (JSON.parse(l) as { level: string }).level)).toEqual(['panic', 'fatal']);
+  });
+
   it("says what it could not parse in etcd's words and keeps --log-level; --logger=zap does not read it", () => {
     const bad = withLevels('etcdserver:DEBUG');
     expect(bad[0]).toBe('etcdserver:warn');
