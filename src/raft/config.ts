@@ -32,6 +32,12 @@ export interface RaftConfig {
   readOnlyOption?: ReadOnlyOption;
   /** followers refuse proposals instead of forwarding them to the leader */
   disableProposalForwarding?: boolean;
+  /**
+   * A follower leaves unanswered an append without entries that moves its commit index
+   * and names no index past what it has acknowledged already in this term (etcd's raft
+   * answers every append). See handleAppendEntries.
+   */
+  quietCommitAcks?: boolean;
   /** injected PRNG in [0, 1): the only source of randomness */
   random: () => number;
   logger?: RaftLogger;
@@ -50,6 +56,7 @@ export interface ResolvedConfig {
   readonly preVote: boolean;
   readonly readOnlyOption: ReadOnlyOption;
   readonly disableProposalForwarding: boolean;
+  readonly quietCommitAcks: boolean;
   readonly random: () => number;
 }
 
@@ -96,6 +103,7 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
     preVote: c.preVote ?? false,
     readOnlyOption,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
+    quietCommitAcks: c.quietCommitAcks ?? false,
     random: c.random,
   };
 }

@@ -62,6 +62,8 @@ export class Raft {
   readonly held = new HeldProposals();
   /** follower only: the leader asked us to take over (MsgTimeoutNow) before we had applied its config */
   transferRequested = false;
+  /** follower only: the highest index this member has acknowledged to the leader of `term` (see handleAppendEntries) */
+  ackedIndex = 0;
   /**
    * ConfChange entries handed out in Readies and not yet given back through
    * applyConfChange. A driver may advance() before it applies (etcd's server applies
@@ -164,6 +166,7 @@ export class Raft {
     this.readOnly = new ReadOnly(this.cfg.readOnlyOption);
     this.pendingReadIndexMessages = [];
     this.transferRequested = false;
+    this.ackedIndex = 0;
     this.bcastPending = false;
   }
 

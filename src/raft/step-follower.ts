@@ -73,9 +73,19 @@ export function handleAppendEntries(r: Raft, m: Message): void {
     r.send({ type: MessageType.MsgAppResp, to: m.from, index: r.log.committed });
     return;
   }
+  const committedBefore = r.log.committed;
   const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
   if (lastNew !== undefined) {
+    // quietCommitAcks: an append without entries that tells us of a commit, up to where
+    // we have acknowledged already, goes unanswered. The answer would tell the leader
+    // nothing it does not know, and at one client such appends come with every write: a
+    // message from each follower that wakes the leader for nothing. Should our earlier
+    // acknowledgement have been lost, the leader's next heartbeat answer brings another
+    // append (raft's way to recover lost messages); that one no longer moves our commit
+    // index, and it is answered.
+    if (r.cfg.quietCommitAcks && m.entries.length === 0 && lastNew <= r.ackedIndex && r.log.committed > committedBefore) return;
     r.send({ type: MessageType.MsgAppResp, to: m.from, index: lastNew });
+    if (lastNew > r.ackedIndex) r.ackedIndex = lastNew;
     return;
   }
   r.logger.debug(

@@ -6,7 +6,7 @@
 // wires a virtual clock, the real WAL on a MemDisk and its simulated network: both
 // run this code.
 
-import type { ConfChange, ConfState, Entry, HardState, Message, Snapshot } from '../raftpb/types.js';
+import { type ConfChange, type ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot } from '../raftpb/types.js';
 import type { MemoryStorage, RawNode, Ready, ReadState, StateType, Status } from '../raft/index.js';
 import { probe } from './probe.js';
 
@@ -89,6 +89,8 @@ export class RaftNode {
   /** term and vote as last written to the WAL */
   private persistedTerm: number;
   private persistedVote: bigint;
+  /** the hard state of the last Ready that had one (or the one raft started from) */
+  private lastHardState: HardState;
 
   private readyScheduled = false;
   private inReady = false;
@@ -109,6 +111,7 @@ export class RaftNode {
     const initial = parts.raftStorage.initialState().hardState;
     this.persistedTerm = initial.term;
     this.persistedVote = initial.vote;
+    this.lastHardState = initial;
     this.termSeen = initial.term;
   }
 
@@ -282,6 +285,7 @@ export class RaftNode {
       applier.softStateChanged(previousLead, wasLeader);
     }
     if (rd.hardState) {
+      this.lastHardState = rd.hardState;
       if (rd.hardState.commit > this.commitSeen) probe?.mark('commit', rd.hardState.commit);
       this.termSeen = rd.hardState.term;
       this.commitSeen = rd.hardState.commit;
@@ -308,21 +312,30 @@ export class RaftNode {
     // batch's. A Ready that commits its own entries (a lone voter's, a follower catching
     // up) applies after its write, which carries the entries and the commit index at once
     // (etcd's shouldWaitWALSync).
-    const applyFirst = snap === undefined && !this.mustSaveBeforeApply(rd);
+    // A conf change applies only once the commit index that covers it is durable. Applied
+    // on a commit index that a power cut then takes back, it leaves the member restarting
+    // in the configuration before it: when that change removed the only other voter (a
+    // leader removing itself stops for good), the member waits for that voter's vote
+    // forever (the simulator found it). etcd syncs no commit index; this costs one fsync
+    // per conf change.
+    const syncCommit = commitsConfChange(rd.committedEntries);
+    const applyFirst = snap === undefined && !syncCommit && !this.mustSaveBeforeApply(rd);
     if (applyFirst) this.applyCommitted(rd.committedEntries, applier);
+    const hardState = syncCommit ? this.lastHardState : hs;
+    const mustSync = rd.mustSync || syncCommit;
     const persisted = this.withWal(async () => {
       if (snap) {
         await applier.beforeSnapshotSave(snap);
         await this.storage.saveSnap(snap);
       }
       probe?.mark('wal-save', rd.entries.length);
-      await this.storage.save(rd.hardState, rd.entries, rd.mustSync);
+      await this.storage.save(hardState, rd.entries, mustSync);
       probe?.mark('wal-saved', rd.entries.length);
     });
     // A Ready that only moves the commit index needs no fsync and nothing waits for it:
     // it is queued behind earlier writes (the WAL holds it in memory until its next write)
     // and the loop goes on; a later Ready with entries waits for it anyway, in order.
-    if (rd.mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
+    if (mustSync || snap !== undefined || rd.entries.length > 0) await persisted;
     else persisted.catch((err: Error) => applier.fatal(err));
     if (snap) {
       this.raftStorage.applySnapshot(snap);
@@ -362,4 +375,9 @@ export class RaftNode {
     this.walChain = next.catch(() => undefined);
     return next;
   }
+}
+
+function commitsConfChange(entries: readonly Entry[]): boolean {
+  for (const e of entries) if (e.type === EntryType.ConfChange) return true;
+  return false;
 }

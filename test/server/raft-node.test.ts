@@ -7,8 +7,9 @@
 // `--force-new-cluster` (which drops what is past the commit index) keeps it.
 
 import { expect, it } from 'vitest';
-import { type Entry, EntryType, type HardState, decodeConfChange } from '../../src/raftpb/index.js';
+import { type Entry, EntryType, type HardState, MessageType, decodeConfChange, encodeConfChange } from '../../src/raftpb/index.js';
 import { RawNode } from '../../src/raft/index.js';
+import { makeMessage } from '../../src/raft/message.js';
 import { openDiskState } from '../../src/raft/sim/disk-state.js';
 import { SimClock } from '../../src/raft/sim/clock.js';
 import { RaftNode, type RaftApplier, type RaftStorage } from '../../src/server/raft-node.js';
@@ -93,6 +94,65 @@ it('a lone member writes each batch once, entries and commit index in one synced
     const reopened = await openDiskState(cut.disk);
     const { hardState } = reopened.raftStorage.initialState();
     expect(hardState.commit, `the WAL a power cut leaves once entry ${cut.index} is applied`).toBeGreaterThanOrEqual(cut.index);
+    await reopened.wal.close();
+  }
+  await node.stop();
+  await wal.close();
+});
+
+it('a follower applies a conf change only once the commit index covering it is durable', async () => {
+  // Member 2 of {1, 2}, driven by hand as member 1 would lead it: a conf change entry, then
+  // the commit index that covers it in an append of its own, whose Ready would otherwise
+  // hold that commit index in memory (a commit index alone is not synced). Applied on a
+  // commit index that a power cut then takes back, the change would be undone on restart.
+  const disk = new MemDisk();
+  const { wal, snapshotter, raftStorage } = await openDiskState(disk);
+  const raft = new RawNode({ id: 2n, electionTick: 10, heartbeatTick: 1, storage: raftStorage, random: () => 0 });
+  raft.bootstrap([{ id: 1n }, { id: 2n }]);
+  const cutsAtConfChange: Array<{ index: number; disk: MemDisk }> = [];
+  let failure: Error | undefined;
+  const applier: RaftApplier = {
+    softStateChanged: () => {},
+    readStates: () => {},
+    beforeSnapshotSave: async () => {},
+    applyEntries: (entries) => {
+      for (const e of entries) {
+        if (e.type !== EntryType.ConfChange) continue;
+        cutsAtConfChange.push({ index: e.index, disk: disk.afterCrash('power', e.index) });
+        node.applyConfChange(decodeConfChange(e.data));
+      }
+    },
+    applySnapshot: () => {},
+    fatal: (err) => (failure = err),
+  };
+  const clock = new SimClock();
+  const node = new RaftNode({ raft, raftStorage, storage: new WalStorage(wal, snapshotter), transport: { send: () => {} }, applier, clock, heartbeatMs: 100 });
+  const work = async (): Promise<void> => {
+    for (;;) {
+      const ran = clock.runImmediates();
+      await new Promise((resolve) => setImmediate(resolve));
+      if (failure !== undefined) throw failure;
+      if (!ran) return;
+    }
+  };
+  node.start();
+  await work();
+  const bootstrapped = cutsAtConfChange.length; // the two bootstrap entries, applied with their sync
+  const app = (index: number, entries: Entry[], commit: number) =>
+    node.step(makeMessage({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 2, logTerm: index === 2 ? 1 : 2, index, entries, commit }));
+  // the leader's empty entry of term 2, then the learner 3 added, then the commit of both
+  app(2, [{ term: 2, index: 3, type: EntryType.Normal, data: new Uint8Array(0) }], 2);
+  await work();
+  app(3, [{ term: 2, index: 4, type: EntryType.ConfChange, data: encodeConfChange({ id: 0n, type: 3, nodeId: 3n, context: new Uint8Array(0) }) }], 3);
+  await work();
+  app(4, [], 4);
+  await work();
+
+  expect(cutsAtConfChange.slice(bootstrapped).map((c) => c.index)).toEqual([4]);
+  for (const cut of cutsAtConfChange) {
+    const reopened = await openDiskState(cut.disk);
+    const { hardState } = reopened.raftStorage.initialState();
+    expect(hardState.commit, `the WAL a power cut leaves once conf change ${cut.index} is applied`).toBeGreaterThanOrEqual(cut.index);
     await reopened.wal.close();
   }
   await node.stop();

@@ -351,6 +351,8 @@ export class Simulation {
       maxUncommittedEntriesSize: p.maxUncommittedEntriesSize,
       checkQuorum: p.checkQuorum,
       preVote: p.preVote,
+      // as members run (member-start.ts)
+      quietCommitAcks: true,
       random: () => n.rng.next(),
       logger,
     });
