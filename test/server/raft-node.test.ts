@@ -22,6 +22,40 @@ interface Save {
   mustSync: boolean;
 }
 
+/** An applier that keeps, as each chosen entry applies, what a power cut would leave of the disk. */
+class CutsAtApply implements RaftApplier {
+  failure: Error | undefined;
+  constructor(
+    private readonly disk: MemDisk,
+    private readonly node: () => RaftNode,
+    private readonly chosen: (e: Entry) => boolean,
+    private readonly cuts: Array<{ index: number; disk: MemDisk }>,
+  ) {}
+  softStateChanged(): void {}
+  readStates(): void {}
+  async beforeSnapshotSave(): Promise<void> {}
+  applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (this.chosen(e)) this.cuts.push({ index: e.index, disk: this.disk.afterCrash('power', e.index) });
+      if (e.type === EntryType.ConfChange) this.node().applyConfChange(decodeConfChange(e.data));
+    }
+  }
+  applySnapshot(): void {}
+  fatal(err: Error): void {
+    this.failure = err;
+  }
+}
+
+/** Lets the driver handle every Ready until it is idle (the WAL on a MemDisk only waits on promises). */
+async function settle(clock: SimClock, applier: CutsAtApply): Promise<void> {
+  for (;;) {
+    const ran = clock.runImmediates();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (applier.failure !== undefined) throw applier.failure;
+    if (!ran) return;
+  }
+}
+
 it('a lone member writes each batch once, entries and commit index in one synced write, and applies it only once durable', async () => {
   const disk = new MemDisk();
   const { wal, snapshotter, raftStorage } = await openDiskState(disk);
@@ -41,31 +75,10 @@ it('a lone member writes each batch once, entries and commit index in one synced
   };
   // At each apply (when the server would answer the client), what a power cut would leave.
   const cutsAtApply: Array<{ index: number; disk: MemDisk }> = [];
-  let failure: Error | undefined;
-  const applier: RaftApplier = {
-    softStateChanged: () => {},
-    readStates: () => {},
-    beforeSnapshotSave: async () => {},
-    applyEntries: (entries) => {
-      for (const e of entries) {
-        cutsAtApply.push({ index: e.index, disk: disk.afterCrash('power', e.index) });
-        if (e.type === EntryType.ConfChange) node.applyConfChange(decodeConfChange(e.data));
-      }
-    },
-    applySnapshot: () => {},
-    fatal: (err) => (failure = err),
-  };
+  const applier = new CutsAtApply(disk, () => node, () => true, cutsAtApply);
   const clock = new SimClock();
   const node = new RaftNode({ raft, raftStorage, storage, transport: { send: () => {} }, applier, clock, heartbeatMs: 100 });
-  /** Lets the driver handle every Ready until it is idle (the WAL on a MemDisk only waits on promises). */
-  const work = async (): Promise<void> => {
-    for (;;) {
-      const ran = clock.runImmediates();
-      await new Promise((resolve) => setImmediate(resolve));
-      if (failure !== undefined) throw failure;
-      if (!ran) return;
-    }
-  };
+  const work = () => settle(clock, applier);
 
   node.start();
   await work();
@@ -110,31 +123,10 @@ it('a follower applies a conf change only once the commit index covering it is d
   const raft = new RawNode({ id: 2n, electionTick: 10, heartbeatTick: 1, storage: raftStorage, random: () => 0 });
   raft.bootstrap([{ id: 1n }, { id: 2n }]);
   const cutsAtConfChange: Array<{ index: number; disk: MemDisk }> = [];
-  let failure: Error | undefined;
-  const applier: RaftApplier = {
-    softStateChanged: () => {},
-    readStates: () => {},
-    beforeSnapshotSave: async () => {},
-    applyEntries: (entries) => {
-      for (const e of entries) {
-        if (e.type !== EntryType.ConfChange) continue;
-        cutsAtConfChange.push({ index: e.index, disk: disk.afterCrash('power', e.index) });
-        node.applyConfChange(decodeConfChange(e.data));
-      }
-    },
-    applySnapshot: () => {},
-    fatal: (err) => (failure = err),
-  };
+  const applier = new CutsAtApply(disk, () => node, (e) => e.type === EntryType.ConfChange, cutsAtConfChange);
   const clock = new SimClock();
   const node = new RaftNode({ raft, raftStorage, storage: new WalStorage(wal, snapshotter), transport: { send: () => {} }, applier, clock, heartbeatMs: 100 });
-  const work = async (): Promise<void> => {
-    for (;;) {
-      const ran = clock.runImmediates();
-      await new Promise((resolve) => setImmediate(resolve));
-      if (failure !== undefined) throw failure;
-      if (!ran) return;
-    }
-  };
+  const work = () => settle(clock, applier);
   node.start();
   await work();
   const bootstrapped = cutsAtConfChange.length; // the two bootstrap entries, applied with their sync
