@@ -82,7 +82,6 @@ export class RaftNode {
   private readonly onTick: (() => void) | undefined;
   private readonly applier: RaftApplier;
 
-  private termSeen = 0;
   private leadSeen = 0n;
   private roleSeen: RaftRole = 'follower';
   private commitSeen = 0;
@@ -112,7 +111,6 @@ export class RaftNode {
     this.persistedTerm = initial.term;
     this.persistedVote = initial.vote;
     this.lastHardState = initial;
-    this.termSeen = initial.term;
   }
 
   /** Starts ticking (Readies are handled from construction on, as messages and proposals come). */
@@ -143,7 +141,7 @@ export class RaftNode {
   }
 
   get term(): number {
-    return this.termSeen;
+    return this.lastHardState.term;
   }
 
   get committed(): number {
@@ -287,7 +285,6 @@ export class RaftNode {
     if (rd.hardState) {
       this.lastHardState = rd.hardState;
       if (rd.hardState.commit > this.commitSeen) probe?.mark('commit', rd.hardState.commit);
-      this.termSeen = rd.hardState.term;
       this.commitSeen = rd.hardState.commit;
     }
     if (rd.readStates.length > 0) applier.readStates(rd.readStates);
