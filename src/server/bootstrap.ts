@@ -13,7 +13,7 @@ import { BootstrapError } from './bootstrap-error.js';
 import { initialClusterOf } from './initial-cluster.js';
 import { tcpAddress } from './srv-discovery.js';
 import { type CompactionTuning, MvccStore, type RestoredState } from '../mvcc/index.js';
-import { Snapshotter, WAL, type WalOptions } from '../wal/index.js';
+import { type Disk, Snapshotter, WAL, type WalOptions } from '../wal/index.js';
 import { AlarmStore } from './alarms.js';
 import { logVersionSet } from './cluster-version.js';
 import type { EtcdConfig } from './config/types.js';
@@ -87,6 +87,8 @@ export type BootstrapResult = Omit<ServerParts, 'send' | 'peers'> & {
 export interface BootstrapHooks {
   onWalFsync?: (seconds: number) => void;
   onWalWrite?: (bytes: number) => void;
+  /** the disk the WAL writes through (default: the node disk, its durable writes never blocking) */
+  walDisk?: Disk;
   onSnapFsync?: (seconds: number) => void;
   onSnapMarshalled?: (seconds: number) => void;
   onSnapSaved?: (seconds: number) => void;
@@ -116,6 +118,7 @@ export async function bootstrap(
     logger: log.child({ caller: 'snap' }),
   });
   const walOpts: WalOptions = {
+    disk: hooks.walDisk,
     onFsync: hooks.onWalFsync,
     onWrite: hooks.onWalWrite,
     logger: log.child({ caller: 'wal' }),

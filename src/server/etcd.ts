@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { Compactor, DEFAULT_COMPACTION_BATCH_LIMIT } from '../mvcc/index.js';
-import { WAL, purgeFiles } from '../wal/index.js';
+import { WAL, createNodeDisk, purgeFiles } from '../wal/index.js';
 import { authService } from './api/auth.js';
 import { AuthGate } from './auth/gate.js';
 import { clusterService, memberOps } from './api/cluster.js';
@@ -47,6 +47,7 @@ import { JwtTokens, decomposeAuthToken } from './auth/jwt-token.js';
 import { V2AuthStore } from './v2auth/store.js';
 import { V2Access } from './v2http/access.js';
 import { type V2Deps, v2Routes } from './v2http/index.js';
+import { WalWriteMode } from './wal-write-mode.js';
 
 export interface Etcd {
   readonly server: EtcdServer;
@@ -127,10 +128,15 @@ export async function startEtcd(cfg: EtcdConfig, opts: StartOptions = {}): Promi
   const otherListeners = [...listeners.peers, ...listeners.metrics];
   // etcd runs the initial corruption check only on a member that has a WAL to restart from
   const memberInitialized = WAL.exists(dataDirLayout(cfg).walDir);
+  const walWriteMode = new WalWriteMode(() => metrics.grpcCalls.receivedNotWrites);
   let b: BootstrapResult;
   try {
     b = await bootstrap(cfg, log, peerTls, {
-      onWalFsync: (s) => metrics.walFsyncDuration.observe(s),
+      walDisk: createNodeDisk({ durableWriteMayBlock: walWriteMode.mayBlock }),
+      onWalFsync: (s) => {
+        metrics.walFsyncDuration.observe(s);
+        walWriteMode.synced(s);
+      },
       onWalWrite: (n) => metrics.walWriteBytes.inc(n),
       onSnapFsync: (s) => metrics.snapFsyncDuration.observe(s),
       onSnapMarshalled: (s) => metrics.snapSaveMarshallingDuration.observe(s),

@@ -438,11 +438,23 @@ export const GRPC_CODE_NAMES: Record<number, string> = {
 interface MethodCounts {
   labels: Record<GrpcLabel, string>;
   type: 'unary' | 'stream';
+  /** a method whose calls are writes through raft (WRITE_METHODS) */
+  write: boolean;
   started: number;
   received: number;
   sent: number;
   handled: Map<number, Counted<GrpcLabel | 'grpc_code'>>;
 }
+
+/** The methods whose calls are proposals through raft, waiting for the WAL anyway. */
+const WRITE_METHODS = new Set([
+  '/etcdserverpb.KV/Put',
+  '/etcdserverpb.KV/DeleteRange',
+  '/etcdserverpb.KV/Txn',
+  '/etcdserverpb.KV/Compact',
+  '/etcdserverpb.Lease/LeaseGrant',
+  '/etcdserverpb.Lease/LeaseRevoke',
+]);
 
 /** gRPC call counts by method, and calls by client API version and call type. */
 export class GrpcCallCounts {
@@ -451,6 +463,8 @@ export class GrpcCallCounts {
   /** bytes of the messages received from and sent to clients, over all calls (etcd's client_grpc_*_bytes_total) */
   receivedBytes = 0;
   sentBytes = 0;
+  /** messages received for methods other than writes (reads, watches, keepalives, ...): the WAL's WalWriteMode reads it */
+  receivedNotWrites = 0;
 
   method(method: MethodDefinition): MethodCounts {
     let c = this.methods.get(method.path);
@@ -465,6 +479,7 @@ export class GrpcCallCounts {
             : method.responseStream ? 'server_stream' : 'unary',
         },
         type: method.requestStream || method.responseStream ? 'stream' : 'unary',
+        write: WRITE_METHODS.has(method.path),
         started: 0,
         received: 0,
         sent: 0,
@@ -513,6 +528,7 @@ class CallCounter implements CallObserver {
   received(bytes: number): void {
     this.method.received++;
     this.counts.receivedBytes += bytes;
+    if (!this.method.write) this.counts.receivedNotWrites++;
   }
 
   sent(bytes: number): void {

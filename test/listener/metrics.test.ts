@@ -122,3 +122,20 @@ describe('grpcCallMetrics', () => {
     expect(text).toContain('etcd_server_client_requests_total{client_api_version="3.4",type="unary"} 1\n');
   });
 });
+
+describe('GrpcCallCounts.receivedNotWrites', () => {
+  it('counts the messages of every method but the writes through raft (what WalWriteMode watches)', () => {
+    const m = new Metrics();
+    const observe = grpcCallMetrics(m);
+    const message = (path: string, stream = false) => observe({ path, requestStream: stream, responseStream: stream } as never, '3.4').received(8);
+    for (const write of ['/etcdserverpb.KV/Put', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/Compact', '/etcdserverpb.Lease/LeaseGrant', '/etcdserverpb.Lease/LeaseRevoke']) {
+      message(write);
+    }
+    expect(m.grpcCalls.receivedNotWrites).toBe(0);
+    message('/etcdserverpb.KV/Range');
+    message('/etcdserverpb.Watch/Watch', true);
+    message('/etcdserverpb.Lease/LeaseKeepAlive', true);
+    message('/etcdserverpb.Maintenance/Status');
+    expect(m.grpcCalls.receivedNotWrites).toBe(4);
+  });
+});

@@ -6,6 +6,7 @@ import {
   MemDisk,
   WAL,
   WalError,
+  createNodeDisk,
   nodeDisk,
   WalLockedError,
   purgeFiles,
@@ -451,6 +452,29 @@ describe('nodeDisk writeDurable', () => {
       expect(bytes.length).toBe(4096);
       expect(bytes.subarray(0, 14).toString()).toBe('plain durable!');
       expect(readdirSync(dir)).toEqual(['seg.wal']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('is made on the main thread when durableWriteMayBlock says so: it is done before the event loop turns', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const block of [false, true]) {
+        const disk = createNodeDisk({ durableWriteMayBlock: () => block });
+        const path = join(dir, `${block}.wal`);
+        const file = await disk.open(path, 'create');
+        await disk.preallocate(file, 4096);
+        await file.writeDurable(Buffer.from('a'), 0); // opens the O_DSYNC descriptor
+        let done = false;
+        const written = file.writeDurable(Buffer.from('b'), 1).then(() => (done = true));
+        // microtasks only: a write through the thread pool is answered on a turn of the loop
+        for (let i = 0; i < 20; i++) await Promise.resolve();
+        expect(done, `blocking: ${block}`).toBe(block);
+        await written;
+        await file.close();
+        expect(readFileSync(path).subarray(0, 2).toString()).toBe('ab');
+      }
     } finally {
       cleanup();
     }
