@@ -16,7 +16,8 @@ export interface DiskFile {
   /**
    * Writes buf at `position` as write() does, and resolves once the bytes written are
    * durable, as fdatasync would make them, in one system call (pwrite on a descriptor
-   * opened O_DSYNC: one job for the thread pool instead of two). Only those bytes: whatever
+   * opened O_DSYNC: one job for the thread pool instead of two, or none where the node
+   * disk may block; see NodeDiskOptions.durableWriteMayBlock). Only those bytes: whatever
    * else was written since the last sync is not made durable by it, so a caller rewrites
    * it along.
    */
