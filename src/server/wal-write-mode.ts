@@ -1,8 +1,8 @@
 // Whether the WAL's next durable write may block the main thread (the node disk's
 // durableWriteMayBlock). Made on the main thread, a write spares the thread pool's round
-// trip: one member, puts at 1 and 64 clients went 35-55 % faster
-// (bench/server/README.md, session 32). But the loop serves nothing while the disk works:
-// with reads beside the puts, blocking writes cost the reads a third of their throughput.
+// trip: one member's puts went 6-84 % faster at one client and 16-45 % at 64, over three
+// rounds (bench/server/README.md, session 32). But the loop serves nothing while the disk
+// works: with reads beside the puts, always blocking cost the reads ~30 % of their throughput.
 // So a write blocks only when the loop has had no client request but writes since the
 // write before it (writes wait for the WAL anyway), and only while the disk is quick: a
 // sync slower than BLOCKING_WRITE_MAX_MS sends the next writes through the pool until one
